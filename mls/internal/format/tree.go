@@ -1,0 +1,176 @@
+package format
+
+import "github.com/samizdat-project/samizdat/mls/internal/codec"
+
+// ParentNode is an interior node of the ratchet tree (RFC 9420 §7.1).
+type ParentNode struct {
+	EncryptionKey  []byte // HPKEPublicKey
+	ParentHash     []byte
+	UnmergedLeaves []uint32 // leaf indices
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (p *ParentNode) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(p.EncryptionKey)
+	w.VarBytes(p.ParentHash)
+	writeUint32s(w, p.UnmergedLeaves)
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *ParentNode) UnmarshalMLS(r *codec.Reader) {
+	p.EncryptionKey = r.VarBytes()
+	p.ParentHash = r.VarBytes()
+	p.UnmergedLeaves = readUint32s(r)
+}
+
+// Node is a non-blank ratchet tree node: exactly one of Leaf and Parent is
+// set (RFC 9420 §7.8, §12.4.3.3).
+type Node struct {
+	Leaf   *LeafNode
+	Parent *ParentNode
+}
+
+// Type returns the node type implied by which field is set.
+func (n *Node) Type() NodeType {
+	if n.Leaf != nil {
+		return NodeTypeLeaf
+	}
+	return NodeTypeParent
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (n *Node) MarshalMLS(w *codec.Writer) {
+	switch {
+	case n.Leaf != nil && n.Parent == nil:
+		w.Uint8(uint8(NodeTypeLeaf))
+		n.Leaf.MarshalMLS(w)
+	case n.Parent != nil && n.Leaf == nil:
+		w.Uint8(uint8(NodeTypeParent))
+		n.Parent.MarshalMLS(w)
+	default:
+		errEncode(w, "Node", "exactly one of Leaf and Parent must be set")
+	}
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (n *Node) UnmarshalMLS(r *codec.Reader) {
+	*n = Node{}
+	t := NodeType(r.Uint8())
+	if r.Err() != nil {
+		return
+	}
+	switch t {
+	case NodeTypeLeaf:
+		n.Leaf = new(LeafNode)
+		n.Leaf.UnmarshalMLS(r)
+	case NodeTypeParent:
+		n.Parent = new(ParentNode)
+		n.Parent.UnmarshalMLS(r)
+	default:
+		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
+		errEnum(r, "Node type", uint64(t))
+	}
+}
+
+// RatchetTree is the array form of a ratchet tree as carried in the
+// ratchet_tree extension, optional<Node> ratchet_tree<V> (RFC 9420
+// §12.4.3.3): entry i is node i, nil for a blank node. The decoder does not
+// check the tree's shape (trailing blanks, node count); that is the ratchet
+// tree package's job (RFC 9420 §12.4.3.3).
+type RatchetTree []*Node
+
+// MarshalMLS implements codec.Marshaler.
+func (t *RatchetTree) MarshalMLS(w *codec.Writer) {
+	w.Vector(func(w *codec.Writer) {
+		for _, n := range *t {
+			w.Optional(n != nil, func(w *codec.Writer) { n.MarshalMLS(w) })
+		}
+	})
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) {
+	nodes := RatchetTree{}
+	r.ReadVector(func(r *codec.Reader) {
+		var n *Node
+		if r.Optional() {
+			n = new(Node)
+			n.UnmarshalMLS(r)
+		}
+		nodes = append(nodes, n)
+	})
+	*t = nodes
+}
+
+// HPKECiphertext is an HPKE-encrypted blob (RFC 9420 §7.6).
+type HPKECiphertext struct {
+	KEMOutput  []byte
+	Ciphertext []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (c *HPKECiphertext) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(c.KEMOutput)
+	w.VarBytes(c.Ciphertext)
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (c *HPKECiphertext) UnmarshalMLS(r *codec.Reader) {
+	c.KEMOutput = r.VarBytes()
+	c.Ciphertext = r.VarBytes()
+}
+
+// UpdatePathNode is one node of an UpdatePath: the new public key and the
+// path secret encrypted to each resolution member (RFC 9420 §7.6).
+type UpdatePathNode struct {
+	EncryptionKey       []byte // HPKEPublicKey
+	EncryptedPathSecret []HPKECiphertext
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (n *UpdatePathNode) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(n.EncryptionKey)
+	w.Vector(func(w *codec.Writer) {
+		for i := range n.EncryptedPathSecret {
+			n.EncryptedPathSecret[i].MarshalMLS(w)
+		}
+	})
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (n *UpdatePathNode) UnmarshalMLS(r *codec.Reader) {
+	n.EncryptionKey = r.VarBytes()
+	n.EncryptedPathSecret = []HPKECiphertext{}
+	r.ReadVector(func(r *codec.Reader) {
+		var c HPKECiphertext
+		c.UnmarshalMLS(r)
+		n.EncryptedPathSecret = append(n.EncryptedPathSecret, c)
+	})
+}
+
+// UpdatePath is the path a committer sends with a Commit (RFC 9420 §7.6).
+type UpdatePath struct {
+	LeafNode LeafNode
+	Nodes    []UpdatePathNode
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (p *UpdatePath) MarshalMLS(w *codec.Writer) {
+	p.LeafNode.MarshalMLS(w)
+	w.Vector(func(w *codec.Writer) {
+		for i := range p.Nodes {
+			p.Nodes[i].MarshalMLS(w)
+		}
+	})
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *UpdatePath) UnmarshalMLS(r *codec.Reader) {
+	p.LeafNode.UnmarshalMLS(r)
+	p.Nodes = []UpdatePathNode{}
+	r.ReadVector(func(r *codec.Reader) {
+		var n UpdatePathNode
+		n.UnmarshalMLS(r)
+		p.Nodes = append(p.Nodes, n)
+	})
+}
