@@ -1,0 +1,282 @@
+package format
+
+import (
+	"fmt"
+
+	"github.com/samizdat-project/samizdat/mls/internal/codec"
+)
+
+// PublicMessage is a signed, unencrypted handshake or application message
+// (RFC 9420 §6.2).
+type PublicMessage struct {
+	Content       FramedContent
+	Auth          FramedContentAuthData
+	MembershipTag []byte // present iff the sender is a member
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (m *PublicMessage) MarshalMLS(w *codec.Writer) {
+	m.Content.MarshalMLS(w)
+	m.Auth.MarshalFor(w, m.Content.ContentType)
+	if m.Content.Sender.Type == SenderMember {
+		w.VarBytes(m.MembershipTag)
+	} else if m.MembershipTag != nil {
+		errEncode(w, "PublicMessage", "membership tag for a non-member sender")
+	}
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (m *PublicMessage) UnmarshalMLS(r *codec.Reader) {
+	*m = PublicMessage{}
+	m.Content.UnmarshalMLS(r)
+	if r.Err() != nil {
+		return
+	}
+	m.Auth.UnmarshalFor(r, m.Content.ContentType)
+	// RFC 9420 §6.2: membership_tag is present iff sender_type is member.
+	if m.Content.Sender.Type == SenderMember {
+		m.MembershipTag = r.VarBytes()
+	}
+}
+
+// Authenticated returns the AuthenticatedContent that m carries, with wire
+// format public_message (RFC 9420 §6.2). It shares m's slices.
+func (m *PublicMessage) Authenticated() *AuthenticatedContent {
+	return &AuthenticatedContent{WireFormat: WirePublicMessage, Content: m.Content, Auth: m.Auth}
+}
+
+// PrivateMessage is an encrypted message (RFC 9420 §6.3).
+type PrivateMessage struct {
+	GroupID             []byte
+	Epoch               uint64
+	ContentType         ContentType
+	AuthenticatedData   []byte
+	EncryptedSenderData []byte
+	Ciphertext          []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (m *PrivateMessage) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(m.GroupID)
+	w.Uint64(m.Epoch)
+	w.Uint8(uint8(m.ContentType))
+	w.VarBytes(m.AuthenticatedData)
+	w.VarBytes(m.EncryptedSenderData)
+	w.VarBytes(m.Ciphertext)
+}
+
+// UnmarshalMLS implements codec.Unmarshaler. The content type is carried
+// as-is: it does not change this structure's layout, and the content
+// decoder rejects unknown values (RFC 9420 §6.3.1).
+func (m *PrivateMessage) UnmarshalMLS(r *codec.Reader) {
+	m.GroupID = r.VarBytes()
+	m.Epoch = r.Uint64()
+	m.ContentType = ContentType(r.Uint8())
+	m.AuthenticatedData = r.VarBytes()
+	m.EncryptedSenderData = r.VarBytes()
+	m.Ciphertext = r.VarBytes()
+}
+
+// PrivateContentAAD is the AEAD associated data of a PrivateMessage's
+// ciphertext (RFC 9420 §6.3.1).
+type PrivateContentAAD struct {
+	GroupID           []byte
+	Epoch             uint64
+	ContentType       ContentType
+	AuthenticatedData []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (a *PrivateContentAAD) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(a.GroupID)
+	w.Uint64(a.Epoch)
+	w.Uint8(uint8(a.ContentType))
+	w.VarBytes(a.AuthenticatedData)
+}
+
+// ContentAAD returns the PrivateContentAAD encoding for m (RFC 9420 §6.3.1).
+func (m *PrivateMessage) ContentAAD() ([]byte, error) {
+	return codec.Marshal(&PrivateContentAAD{
+		GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType, AuthenticatedData: m.AuthenticatedData,
+	})
+}
+
+// SenderDataAAD is the AEAD associated data of a PrivateMessage's
+// encrypted sender data (RFC 9420 §6.3.2).
+type SenderDataAAD struct {
+	GroupID     []byte
+	Epoch       uint64
+	ContentType ContentType
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (a *SenderDataAAD) MarshalMLS(w *codec.Writer) {
+	w.VarBytes(a.GroupID)
+	w.Uint64(a.Epoch)
+	w.Uint8(uint8(a.ContentType))
+}
+
+// SenderDataAAD returns the SenderDataAAD encoding for m (RFC 9420 §6.3.2).
+func (m *PrivateMessage) SenderDataAAD() ([]byte, error) {
+	return codec.Marshal(&SenderDataAAD{GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType})
+}
+
+// SenderData is the plaintext of a PrivateMessage's encrypted sender data
+// (RFC 9420 §6.3.2).
+type SenderData struct {
+	LeafIndex  uint32
+	Generation uint32
+	ReuseGuard [4]byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (s *SenderData) MarshalMLS(w *codec.Writer) {
+	w.Uint32(s.LeafIndex)
+	w.Uint32(s.Generation)
+	w.Raw(s.ReuseGuard[:])
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (s *SenderData) UnmarshalMLS(r *codec.Reader) {
+	s.LeafIndex = r.Uint32()
+	s.Generation = r.Uint32()
+	copy(s.ReuseGuard[:], r.Raw(4))
+}
+
+// PrivateMessageContent is the plaintext of a PrivateMessage's ciphertext
+// (RFC 9420 §6.3.1). ContentType is not encoded: it comes from the outer
+// PrivateMessage and selects the body. Padding is the number of zero bytes
+// that follow the auth data.
+type PrivateMessageContent struct {
+	ContentType ContentType
+	Application []byte    // ContentApplication
+	Proposal    *Proposal // ContentProposal
+	Commit      *Commit   // ContentCommit
+	Auth        FramedContentAuthData
+	Padding     int
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (c *PrivateMessageContent) MarshalMLS(w *codec.Writer) {
+	marshalBody(w, c.ContentType, contentBody{Application: c.Application, Proposal: c.Proposal, Commit: c.Commit})
+	c.Auth.MarshalFor(w, c.ContentType)
+	if c.Padding < 0 || c.Padding > codec.MaxVarint {
+		errEncode(w, "PrivateMessageContent", "invalid padding length")
+		return
+	}
+	w.Raw(make([]byte, c.Padding))
+}
+
+// UnmarshalMLS implements codec.Unmarshaler. c.ContentType must be set to
+// the outer PrivateMessage's content type before the call. All remaining
+// input is padding and must be zero.
+func (c *PrivateMessageContent) UnmarshalMLS(r *codec.Reader) {
+	ct := c.ContentType
+	*c = PrivateMessageContent{ContentType: ct}
+	b := unmarshalBody(r, ct)
+	c.Application, c.Proposal, c.Commit = b.Application, b.Proposal, b.Commit
+	c.Auth.UnmarshalFor(r, ct)
+	if r.Err() != nil {
+		return
+	}
+	pad := r.Raw(r.Len())
+	var acc byte
+	for _, p := range pad {
+		acc |= p
+	}
+	// RFC 9420 §6.3.1: the recipient MUST check that all padding is zero.
+	if acc != 0 {
+		r.SetErr(fmt.Errorf("mls: decoding PrivateMessageContent: non-zero padding"))
+		return
+	}
+	c.Padding = len(pad)
+}
+
+// ParsePrivateMessageContent decodes the plaintext of a PrivateMessage
+// whose content type is ct (RFC 9420 §6.3.1).
+func ParsePrivateMessageContent(b []byte, ct ContentType) (*PrivateMessageContent, error) {
+	c := &PrivateMessageContent{ContentType: ct}
+	if err := codec.Unmarshal(b, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// MLSMessage is the top-level envelope of everything MLS sends (RFC 9420
+// §6). Exactly the body matching WireFormat is set.
+type MLSMessage struct {
+	Version        ProtocolVersion
+	WireFormat     WireFormat
+	PublicMessage  *PublicMessage
+	PrivateMessage *PrivateMessage
+	Welcome        *Welcome
+	GroupInfo      *GroupInfo
+	KeyPackage     *KeyPackage
+}
+
+func (m *MLSMessage) body() codec.Marshaler {
+	switch m.WireFormat {
+	case WirePublicMessage:
+		if m.PublicMessage != nil {
+			return m.PublicMessage
+		}
+	case WirePrivateMessage:
+		if m.PrivateMessage != nil {
+			return m.PrivateMessage
+		}
+	case WireWelcome:
+		if m.Welcome != nil {
+			return m.Welcome
+		}
+	case WireGroupInfo:
+		if m.GroupInfo != nil {
+			return m.GroupInfo
+		}
+	case WireKeyPackage:
+		if m.KeyPackage != nil {
+			return m.KeyPackage
+		}
+	}
+	return nil
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (m *MLSMessage) MarshalMLS(w *codec.Writer) {
+	body := m.body()
+	if body == nil {
+		errEncode(w, "MLSMessage", "unknown wire format or missing body")
+		return
+	}
+	w.Uint16(uint16(m.Version))
+	w.Uint16(uint16(m.WireFormat))
+	body.MarshalMLS(w)
+}
+
+// UnmarshalMLS implements codec.Unmarshaler. The version is carried as-is;
+// the caller checks it (RFC 9420 §6).
+func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
+	*m = MLSMessage{Version: ProtocolVersion(r.Uint16()), WireFormat: WireFormat(r.Uint16())}
+	if r.Err() != nil {
+		return
+	}
+	switch m.WireFormat {
+	case WirePublicMessage:
+		m.PublicMessage = new(PublicMessage)
+		m.PublicMessage.UnmarshalMLS(r)
+	case WirePrivateMessage:
+		m.PrivateMessage = new(PrivateMessage)
+		m.PrivateMessage.UnmarshalMLS(r)
+	case WireWelcome:
+		m.Welcome = new(Welcome)
+		m.Welcome.UnmarshalMLS(r)
+	case WireGroupInfo:
+		m.GroupInfo = new(GroupInfo)
+		m.GroupInfo.UnmarshalMLS(r)
+	case WireKeyPackage:
+		m.KeyPackage = new(KeyPackage)
+		m.KeyPackage.UnmarshalMLS(r)
+	default:
+		// RFC 9420 §6: the select cannot be parsed for other wire formats.
+		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))
+	}
+}
