@@ -347,3 +347,13 @@ func Unmarshal(b []byte, v Unmarshaler) error {
 	v.UnmarshalMLS(r)
 	return r.Done()
 }
+
+// MustResult returns the Writer's bytes and panics on an error, which for
+// writers that only hold lengths we computed is a programming error.
+func MustResult(w *Writer) []byte {
+	b, err := w.Result()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
