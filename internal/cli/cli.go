@@ -1,0 +1,74 @@
+// Package cli implements the samizdat subcommands: one file per
+// subcommand, plus the wiring of concrete implementations.
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Version is the samizdat release; set with -ldflags at build time.
+var Version = "0.1.0-dev"
+
+// env is what every subcommand gets: its arguments and the three streams.
+type env struct {
+	args   []string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	summary string
+	run     func(e env) int
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(e env) int) {
+	commands[name] = command{summary, run}
+}
+
+// Main runs the subcommand named by args[0] and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "samizdat: unknown command %q; run 'samizdat help' to see the commands\n", args[0])
+		return 2
+	}
+	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "samizdat: an end-to-end encrypted messenger that a censor can neither read nor stop.")
+	fmt.Fprintln(w, "\nUsage: samizdat <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'samizdat <command> -h' for a command's flags.")
+}
+
+// newFlags returns a FlagSet that reports errors on the command's stderr.
+func newFlags(e env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("samizdat "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+func init() {
+	register("version", "print the version", func(e env) int {
+		fmt.Fprintf(e.stdout, "samizdat %s\n", Version)
+		return 0
+	})
+}
