@@ -1,0 +1,156 @@
+package mls
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/suite"
+)
+
+// CipherSuite is an MLS cipher suite code point (RFC 9420 §17.1).
+type CipherSuite uint16
+
+// DefaultCipherSuite is the suite new identities and groups use unless the
+// Config says otherwise. It is MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+// until mls/internal/suite registers samizdat's hybrid post-quantum suite.
+const DefaultCipherSuite = CipherSuite(suite.Default)
+
+// Defaults of Config.
+const (
+	DefaultPaddingBlock       = 32
+	DefaultMaxForwardDistance = 1000
+	DefaultOutOfOrderKeys     = 128
+	DefaultResumptionEpochs   = 8
+	DefaultKeyPackageLifetime = 90 * 24 * time.Hour
+)
+
+// PSKStore returns the external pre-shared key with the given psk_id, or
+// false if the caller does not know it (RFC 9420 §8.4).
+type PSKStore func(pskID []byte) ([]byte, bool)
+
+// Config holds the injected dependencies and tunables of the engine. The
+// zero value is usable: it means the default suite, crypto/rand, time.Now.
+type Config struct {
+	// CipherSuite of new identities and groups; 0 means DefaultCipherSuite.
+	CipherSuite CipherSuite
+	// Rand is the source of randomness; nil means crypto/rand.Reader.
+	Rand io.Reader
+	// Now is the clock used for KeyPackage lifetimes; nil means time.Now.
+	Now func() time.Time
+	// PaddingBlock pads PrivateMessage contents to a multiple of this many
+	// bytes (RFC 9420 §6.3); 0 means DefaultPaddingBlock, negative means none.
+	PaddingBlock int
+	// MaxForwardDistance is how many generations a receiver ratchets ahead
+	// for one message (RFC 9420 §9.4); 0 means DefaultMaxForwardDistance.
+	MaxForwardDistance uint32
+	// OutOfOrderKeys is how many skipped message keys are kept per sender
+	// and ratchet for late messages; 0 means DefaultOutOfOrderKeys.
+	OutOfOrderKeys int
+	// ResumptionEpochs is how many past epochs' resumption PSKs are kept
+	// (RFC 9420 §8.6); 0 means DefaultResumptionEpochs.
+	ResumptionEpochs int
+	// KeyPackageLifetime is the validity window of new KeyPackages; 0 means
+	// DefaultKeyPackageLifetime.
+	KeyPackageLifetime time.Duration
+	// PSKs resolves external pre-shared keys; nil means none are known.
+	PSKs PSKStore
+}
+
+func (c Config) suiteID() CipherSuite {
+	if c.CipherSuite == 0 {
+		return DefaultCipherSuite
+	}
+	return c.CipherSuite
+}
+
+func (c Config) rand() io.Reader {
+	if c.Rand == nil {
+		return rand.Reader
+	}
+	return c.Rand
+}
+
+func (c Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+func (c Config) paddingBlock() int {
+	if c.PaddingBlock == 0 {
+		return DefaultPaddingBlock
+	}
+	if c.PaddingBlock < 0 {
+		return 0
+	}
+	return c.PaddingBlock
+}
+
+func (c Config) maxForward() uint32 {
+	if c.MaxForwardDistance == 0 {
+		return DefaultMaxForwardDistance
+	}
+	return c.MaxForwardDistance
+}
+
+func (c Config) outOfOrder() int {
+	if c.OutOfOrderKeys == 0 {
+		return DefaultOutOfOrderKeys
+	}
+	return c.OutOfOrderKeys
+}
+
+func (c Config) resumptionEpochs() int {
+	if c.ResumptionEpochs == 0 {
+		return DefaultResumptionEpochs
+	}
+	return c.ResumptionEpochs
+}
+
+func (c Config) keyPackageLifetime() time.Duration {
+	if c.KeyPackageLifetime == 0 {
+		return DefaultKeyPackageLifetime
+	}
+	return c.KeyPackageLifetime
+}
+
+func (c Config) externalPSK(id []byte) ([]byte, bool) {
+	if c.PSKs == nil {
+		return nil, false
+	}
+	return c.PSKs(id)
+}
+
+// getSuite returns the implementation of a cipher suite.
+func getSuite(cs CipherSuite) (*suite.Suite, error) {
+	s, err := suite.Get(suite.ID(cs))
+	if err != nil {
+		return nil, fmt.Errorf("mls: cipher suite 0x%04x: %w", uint16(cs), ErrUnsupported)
+	}
+	return s, nil
+}
+
+// randomBytes reads n bytes from the configured source.
+func (c Config) randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.rand(), b); err != nil {
+		return nil, fmt.Errorf("mls: reading randomness: %w", err)
+	}
+	return b, nil
+}
+
+// supportedCapabilities is what this engine supports (RFC 9420 §7.2). The
+// default extensions and proposals need not be listed (§7.2).
+func supportedCapabilities(cs CipherSuite) format.Capabilities {
+	return format.Capabilities{
+		Versions:     []format.ProtocolVersion{format.MLS10},
+		CipherSuites: []format.CipherSuite{format.CipherSuite(cs)},
+		Extensions:   []format.ExtensionType{format.ExtLastResort},
+		Proposals:    []format.ProposalType{},
+		Credentials:  []format.CredentialType{format.CredentialBasic},
+	}
+}

@@ -1,0 +1,16 @@
+// Package mls is samizdat's RFC 9420 (Messaging Layer Security) engine: the
+// public API that the rest of samizdat uses for end-to-end encrypted groups.
+//
+// It owns the group state machine: identities and KeyPackages (§10), group
+// creation (§11), proposals (§12.1), commits with their validation (§12.2,
+// §12.4), Welcome and external joins (§12.4.3), message protection (§6),
+// exporters (§8.5) and the serialization of a group's whole state so that a
+// client survives a restart. It is deterministic: randomness and the clock
+// are injected through Config, and it performs no I/O.
+//
+// The wire structures live in mls/internal/format and the cryptography in
+// mls/internal/suite; this package only composes them. Every validation
+// check cites the RFC 9420 section it implements and fails with a
+// *ValidationError naming that section. A message that fails to process
+// leaves the group unchanged.
+package mls
