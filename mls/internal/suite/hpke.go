@@ -2,6 +2,7 @@ package suite
 
 import (
 	"crypto/hpke"
+	"crypto/sha3"
 	"fmt"
 	"io"
 
@@ -91,6 +92,11 @@ type stdScheme struct {
 	kdf  hpke.KDF
 	aead hpke.AEAD
 	seed int
+	// shakeSeed makes DeriveKeyPair NewPrivateKey(SHAKE256(ikm, 32)), the
+	// X-Wing draft's own derivation, instead of the labelled one of
+	// draft-ietf-hpke-pq that crypto/hpke implements. Only ts-mls's suite 83
+	// uses it; see docs/spec/mls-suites.md.
+	shakeSeed bool
 }
 
 const (
@@ -145,7 +151,14 @@ func seedLenOf(kemID uint16) int {
 func (s *stdScheme) seedLen() int { return s.seed }
 
 func (s *stdScheme) deriveKeyPair(ikm []byte) ([]byte, []byte, error) {
-	k, err := s.kem.DeriveKeyPair(ikm)
+	var k hpke.PrivateKey
+	var err error
+	if s.shakeSeed {
+		seed := sha3.SumSHAKE256(ikm, 32)
+		k, err = s.kem.NewPrivateKey(seed)
+	} else {
+		k, err = s.kem.DeriveKeyPair(ikm)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls/suite: deriving key pair: %w", err)
 	}
