@@ -21,6 +21,10 @@ const vectorsDir = "../../testdata/vectors"
 type hexBytes []byte
 
 func (h *hexBytes) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*h = nil
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return err
