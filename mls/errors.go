@@ -3,6 +3,8 @@ package mls
 import (
 	"errors"
 	"fmt"
+
+	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 )
 
 // Sentinel errors. Validation failures are *ValidationError values that
@@ -67,3 +69,5 @@ func invalid(section, reason string) error {
 func invalidErr(section, reason string, err error) error {
 	return &ValidationError{Section: section, Reason: reason, Err: err}
 }
+
+func isKeyUsed(err error) bool { return errors.Is(err, schedule.ErrKeyUsed) }
