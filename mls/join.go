@@ -41,7 +41,8 @@ func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []b
 	resolve := func(id *format.PreSharedKeyID) ([]byte, error) {
 		return resolvePSKWith(cfg, nil, 0, nil, nil, id)
 	}
-	ow, err := openWelcome(s, m.Welcome, ref, kp.InitPrivateKey, resolve)
+	cs := CipherSuite(kpkg.CipherSuite)
+	ow, err := openWelcome(s, m.Welcome, ref, normalizePrivateKey(cs, kp.InitPrivateKey), resolve)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []b
 	if !ok {
 		return nil, invalid("12.4.3.1", "our key package's leaf is not in the tree")
 	}
-	g.priv = tree.NewPrivate(own, kp.EncryptionPrivateKey)
+	g.priv = tree.NewPrivate(own, normalizePrivateKey(cs, kp.EncryptionPrivateKey))
 	// RFC 9420 §12.4.3.1: implant the path secret at the lowest common
 	// ancestor of our leaf and the signer's, and check the derived keys.
 	if ow.secrets.PathSecret != nil {

@@ -40,6 +40,7 @@ func IdentityFromKey(cs CipherSuite, priv, name []byte) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	priv = normalizePrivateKey(cs, priv)
 	pub, err := s.SignaturePublicKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls: loading signature key: %w", err)
