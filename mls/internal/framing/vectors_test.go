@@ -56,7 +56,7 @@ type protectionVector struct {
 // sender is leaf 1 (mls-implementations test-vectors.md).
 const vectorLeaves = 2
 
-func loadProtectionVectors(t *testing.T) []protectionVector {
+func loadProtectionVectors(t testing.TB) []protectionVector {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../../testdata/vectors", "message-protection.json"))
 	if err != nil {

@@ -120,6 +120,25 @@ func FromJoiner(s *suite.Suite, joinerSecret, pskSecret, groupContext []byte) (*
 	return e, nil
 }
 
+// WelcomeSecret computes welcome_secret = DeriveSecret(Extract(joiner_secret,
+// psk_secret), "welcome") (RFC 9420 §8), which a new member needs to
+// decrypt the GroupInfo before it knows the GroupContext (§12.4.3.1). nil
+// pskSecret means the zero vector.
+func WelcomeSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, error) {
+	if pskSecret == nil {
+		pskSecret = Zero(s)
+	}
+	if err := checkLen(s, "joiner_secret", joinerSecret); err != nil {
+		return nil, err
+	}
+	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
+		return nil, err
+	}
+	member := s.Extract(joinerSecret, pskSecret)
+	defer wipe(member)
+	return s.DeriveSecret(member, "welcome"), nil
+}
+
 // WelcomeKeyNonce derives the AEAD key and nonce that encrypt a Welcome's
 // GroupInfo from welcome_secret (RFC 9420 §12.4.3.1).
 func WelcomeKeyNonce(s *suite.Suite, welcomeSecret []byte) (key, nonce []byte) {

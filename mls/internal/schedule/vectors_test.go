@@ -141,6 +141,11 @@ func TestKeyScheduleVectors(t *testing.T) {
 				}
 				eq(t, fmt.Sprintf("epoch %d joined epoch_secret", n), joined.EpochSecret, e.EpochSecret)
 				eq(t, fmt.Sprintf("epoch %d joined welcome_secret", n), joined.WelcomeSecret, ep.WelcomeSecret)
+				ws, err := WelcomeSecret(s, ep.JoinerSecret, ep.PSKSecret)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eq(t, fmt.Sprintf("epoch %d WelcomeSecret", n), ws, ep.WelcomeSecret)
 				_, pub, err := e.ExternalKeyPair()
 				if err != nil {
 					t.Fatalf("epoch %d: %v", n, err)
