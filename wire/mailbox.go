@@ -1,0 +1,157 @@
+package wire
+
+import "fmt"
+
+// MsgID is a client-chosen random message id; a retry reuses it.
+type MsgID [16]byte
+
+// GroupHash is SHA-256 of an MLS group id: the server never sees the id.
+type GroupHash [32]byte
+
+// Kind says what an opaque MLS message is, so that the Delivery Service can
+// order commits without reading them.
+type Kind uint8
+
+const (
+	KindApplication Kind = 1 // MLS PrivateMessage carrying application data
+	KindProposal    Kind = 2 // MLS proposal (public or private)
+	KindCommit      Kind = 3 // MLS commit: ordered by the Delivery Service
+	KindWelcome     Kind = 4 // MLS Welcome for new members
+)
+
+func (k Kind) valid() bool { return k >= KindApplication && k <= KindWelcome }
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case KindApplication:
+		return "application"
+	case KindProposal:
+		return "proposal"
+	case KindCommit:
+		return "commit"
+	case KindWelcome:
+		return "welcome"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Send stores Payload in the mailbox of every recipient device. The server
+// answers Ack only once the message is durable in every mailbox. For
+// KindCommit the server first applies the Delivery Service rule: Epoch must
+// equal the group's current epoch (an unknown group is created), then the
+// epoch advances; otherwise Error{StaleEpoch, CurrentEpoch}. A MsgID the
+// server has already accepted is acknowledged again without a second
+// delivery.
+type Send struct {
+	MsgID      MsgID
+	Group      GroupHash
+	Epoch      uint64
+	Kind       Kind
+	Recipients []DeviceID // distinct, at most MaxRecipients; empty only for a commit
+	Payload    []byte     // 1..MaxPayload bytes: one MLSMessage
+}
+
+// Ack answers Send.
+type Ack struct {
+	MsgID MsgID
+}
+
+// Subscribe asks the server to push Deliver for every entry of the session
+// device's mailbox, pending ones first, then new ones as they arrive, in Seq
+// order. Answer: OK (sent before the first Deliver).
+type Subscribe struct{}
+
+// Deliver is a push (request id 0): one mailbox entry. The sender is not
+// named; it is inside the MLS message.
+type Deliver struct {
+	Seq     uint64 // per-device mailbox sequence number, from 1, increasing
+	MsgID   MsgID
+	Group   GroupHash
+	Epoch   uint64
+	Kind    Kind
+	Payload []byte // 1..MaxPayload bytes
+}
+
+// AckDelivery deletes the session device's mailbox entries with
+// Seq <= UpToSeq. Answer: OK.
+type AckDelivery struct {
+	UpToSeq uint64
+}
+
+func (*Send) Type() Type        { return TypeSend }
+func (*Ack) Type() Type         { return TypeAck }
+func (*Subscribe) Type() Type   { return TypeSubscribe }
+func (*Deliver) Type() Type     { return TypeDeliver }
+func (*AckDelivery) Type() Type { return TypeAckDelivery }
+
+func (m *Send) encode(w *writer) {
+	w.fixed(m.MsgID[:])
+	w.fixed(m.Group[:])
+	w.u64(m.Epoch)
+	w.u8(uint8(m.Kind))
+	w.list("recipients", len(m.Recipients), MaxRecipients, func(w *writer, i int) { w.fixed(m.Recipients[i][:]) })
+	w.bytes("payload", m.Payload, 1, MaxPayload)
+}
+
+func (m *Send) decode(r *reader) {
+	r.fixed("msg_id", m.MsgID[:])
+	r.fixed("group", m.Group[:])
+	m.Epoch = r.u64("epoch")
+	m.Kind = Kind(r.u8("kind"))
+	r.list("recipients", MaxRecipients, MaxRecipients*32, func(r *reader) {
+		var id DeviceID
+		r.fixed("device_id", id[:])
+		m.Recipients = append(m.Recipients, id)
+	})
+	m.Payload = r.bytes("payload", 1, MaxPayload)
+}
+
+func (m *Send) validate() error {
+	if !m.Kind.valid() {
+		return fmt.Errorf("kind: %w: %d", ErrInvalid, uint8(m.Kind))
+	}
+	if len(m.Recipients) == 0 && m.Kind != KindCommit {
+		return fmt.Errorf("recipients: %w: a %v needs at least one recipient", ErrInvalid, m.Kind)
+	}
+	return distinctIDs("recipients", m.Recipients)
+}
+
+func (m *Ack) encode(w *writer)    { w.fixed(m.MsgID[:]) }
+func (m *Ack) decode(r *reader)    { r.fixed("msg_id", m.MsgID[:]) }
+func (*Ack) validate() error       { return nil }
+func (*Subscribe) encode(*writer)  {}
+func (*Subscribe) decode(*reader)  {}
+func (*Subscribe) validate() error { return nil }
+
+func (m *Deliver) encode(w *writer) {
+	w.u64(m.Seq)
+	w.fixed(m.MsgID[:])
+	w.fixed(m.Group[:])
+	w.u64(m.Epoch)
+	w.u8(uint8(m.Kind))
+	w.bytes("payload", m.Payload, 1, MaxPayload)
+}
+
+func (m *Deliver) decode(r *reader) {
+	m.Seq = r.u64("seq")
+	r.fixed("msg_id", m.MsgID[:])
+	r.fixed("group", m.Group[:])
+	m.Epoch = r.u64("epoch")
+	m.Kind = Kind(r.u8("kind"))
+	m.Payload = r.bytes("payload", 1, MaxPayload)
+}
+
+func (m *Deliver) validate() error {
+	if m.Seq == 0 {
+		return fmt.Errorf("seq: %w: sequence numbers start at 1", ErrInvalid)
+	}
+	if !m.Kind.valid() {
+		return fmt.Errorf("kind: %w: %d", ErrInvalid, uint8(m.Kind))
+	}
+	return nil
+}
+
+func (m *AckDelivery) encode(w *writer) { w.u64(m.UpToSeq) }
+func (m *AckDelivery) decode(r *reader) { m.UpToSeq = r.u64("up_to_seq") }
+func (*AckDelivery) validate() error    { return nil }
