@@ -1,7 +1,256 @@
 package mls
 
+import (
+	"fmt"
+
+	"github.com/samizdat-project/samizdat/mls/internal/codec"
+	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/tree"
+	"github.com/samizdat-project/samizdat/mls/internal/treemath"
+)
+
 // pendingCommit is a commit we sent that awaits the delivery service's
 // verdict: MergePendingCommit installs next, ClearPendingCommit drops it.
 type pendingCommit struct {
 	next *Group
+}
+
+// CommitOptions tunes Commit.
+type CommitOptions struct {
+	SendOptions
+	// AddKeyPackages are Add proposals included by value.
+	AddKeyPackages [][]byte
+	// RemoveLeaves are Remove proposals included by value.
+	RemoveLeaves []uint32
+	// ForcePath includes an UpdatePath even when no proposal requires one
+	// (RFC 9420 §12.4), refreshing our leaf key.
+	ForcePath bool
+	// RatchetTreeInWelcome puts the ratchet_tree extension into the
+	// Welcome's GroupInfo (RFC 9420 §12.4.3.3); otherwise new members need
+	// the tree out of band (Group.RatchetTree).
+	RatchetTreeInWelcome bool
+}
+
+// CommitResult is what Commit produces.
+type CommitResult struct {
+	// Commit is the MLSMessage to send to the group.
+	Commit []byte
+	// Welcome is the MLSMessage(Welcome) for the added members, or nil.
+	Welcome []byte
+}
+
+// Commit commits every cached proposal plus the inline ones of opts
+// (RFC 9420 §12.4). The commit stays pending: call MergePendingCommit once
+// the delivery service accepted it, or ClearPendingCommit if it rejected it.
+func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
+	if err := g.canSend(); err != nil {
+		return nil, err
+	}
+	self := format.Sender{Type: format.SenderMember, LeafIndex: uint32(g.priv.Leaf)}
+	c := &format.Commit{Proposals: []format.ProposalOrRef{}}
+	var props []resolvedProposal
+	for _, cp := range g.proposals {
+		// RFC 9420 §12.2: never commit our own Update; leave it out.
+		if cp.proposal.Type == format.ProposalUpdate && cp.sender == self {
+			continue
+		}
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
+		props = append(props, resolvedProposal{p: cp.proposal, sender: cp.sender, byRef: true})
+	}
+	for _, kp := range opts.AddKeyPackages {
+		p, err := g.addProposal(kp)
+		if err != nil {
+			return nil, err
+		}
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
+		props = append(props, resolvedProposal{p: p, sender: self})
+	}
+	for _, l := range opts.RemoveLeaves {
+		p := &format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: l}}
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
+		props = append(props, resolvedProposal{p: p, sender: self})
+	}
+	ec := &epochChange{next: g.clone(), committer: self, props: props}
+	if err := ec.validateProposalList(g); err != nil {
+		return nil, err
+	}
+	if err := ec.applyProposals(); err != nil {
+		return nil, err
+	}
+	var commitSecret []byte
+	var result *tree.CommitResult
+	if opts.ForcePath || pathRequired(props) {
+		ctx := ec.provisionalContext()
+		var err error
+		result, err = ec.next.tree.CreateUpdatePath(&tree.CommitParams{
+			Sender: g.priv.Leaf, SignatureKey: g.sig, Exclude: ec.added, Context: &ctx, Rand: g.cfg.rand(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.Path, commitSecret = result.Path, result.CommitSecret
+		ec.next.priv = result.Private
+	}
+	ac := &format.AuthenticatedContent{WireFormat: format.WirePrivateMessage, Content: g.newContent(opts.AuthenticatedData)}
+	if opts.Public {
+		ac.WireFormat = format.WirePublicMessage
+	}
+	ac.Content.ContentType = format.ContentCommit
+	ac.Content.Commit = c
+	if err := g.sign(ac); err != nil {
+		return nil, err
+	}
+	if err := ec.newEpoch(g, ac, commitSecret); err != nil {
+		return nil, err
+	}
+	var msg []byte
+	var err error
+	if opts.Public {
+		msg, err = g.sealPublic(ac)
+	} else {
+		msg, err = g.sealPrivate(ac)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &CommitResult{Commit: msg}
+	if len(ec.added) > 0 {
+		if out.Welcome, err = ec.welcome(result, opts.RatchetTreeInWelcome); err != nil {
+			return nil, err
+		}
+	}
+	g.pending = &pendingCommit{next: ec.next}
+	return out, nil
+}
+
+// MergePendingCommit moves the group to the epoch of its pending commit.
+func (g *Group) MergePendingCommit() error {
+	if g.pending == nil {
+		return ErrNoPendingCommit
+	}
+	*g = *g.pending.next
+	return nil
+}
+
+// ClearPendingCommit drops the pending commit (the delivery service
+// rejected it); the cached proposals stay so they can be committed again.
+func (g *Group) ClearPendingCommit() { g.pending = nil }
+
+// HasPendingCommit reports whether a commit awaits merging.
+func (g *Group) HasPendingCommit() bool { return g.pending != nil }
+
+// groupInfo builds and signs the GroupInfo of the staged epoch (RFC 9420
+// §12.4.3).
+func (n *Group) groupInfo(withTree, withExternalPub bool) (*format.GroupInfo, error) {
+	gi := &format.GroupInfo{GroupContext: n.ctx, Extensions: []format.Extension{}, ConfirmationTag: n.tag, Signer: uint32(n.priv.Leaf)}
+	if withTree {
+		rt := n.tree.RatchetTree()
+		b, err := codec.Marshal(&rt)
+		if err != nil {
+			return nil, fmt.Errorf("mls: encoding ratchet tree: %w", err)
+		}
+		gi.Extensions = append(gi.Extensions, format.Extension{Type: format.ExtRatchetTree, Data: b})
+	}
+	if withExternalPub {
+		_, pub, err := n.epoch.ExternalKeyPair()
+		if err != nil {
+			return nil, err
+		}
+		gi.Extensions = append(gi.Extensions, format.Extension{Type: format.ExtExternalPub, Data: codec.MustMarshal(&format.ExternalPub{PublicKey: pub})})
+	}
+	var err error
+	if gi.Signature, err = n.suite.SignWithLabel(n.sig, "GroupInfoTBS", gi.TBS()); err != nil {
+		return nil, fmt.Errorf("mls: signing group info: %w", err)
+	}
+	return gi, nil
+}
+
+// welcome builds the Welcome for the members this commit adds
+// (RFC 9420 §12.4.3.1).
+func (ec *epochChange) welcome(path *tree.CommitResult, withTree bool) ([]byte, error) {
+	n := ec.next
+	s := n.suite
+	gi, err := n.groupInfo(withTree, false)
+	if err != nil {
+		return nil, err
+	}
+	giBytes, err := codec.Marshal(gi)
+	if err != nil {
+		return nil, fmt.Errorf("mls: encoding group info: %w", err)
+	}
+	key, nonce := n.epoch.WelcomeKeyNonce()
+	encGI, err := s.Seal(key, nonce, nil, giBytes)
+	if err != nil {
+		return nil, err
+	}
+	w := &format.Welcome{CipherSuite: n.ctx.CipherSuite, Secrets: []format.EncryptedGroupSecrets{}, EncryptedGroupInfo: encGI}
+	for i, l := range ec.added {
+		gs := &format.GroupSecrets{JoinerSecret: n.epoch.JoinerSecret, PSKs: ec.psks}
+		if gs.PSKs == nil {
+			gs.PSKs = []format.PreSharedKeyID{}
+		}
+		if path != nil {
+			// RFC 9420 §12.4.3.1: the path secret of the lowest common
+			// ancestor of the committer and the new member.
+			if _, secret, ok := path.Private.PathSecretFor(treemath.LeafIndex(l)); ok {
+				gs.PathSecret = secret
+			}
+		}
+		pt, err := codec.Marshal(gs)
+		if err != nil {
+			return nil, fmt.Errorf("mls: encoding group secrets: %w", err)
+		}
+		kp := ec.addedKPs[i]
+		kem, ct, err := s.EncryptWithLabel(kp.InitKey, "Welcome", encGI, pt)
+		if err != nil {
+			return nil, fmt.Errorf("mls: encrypting group secrets: %w", err)
+		}
+		ref, err := keyPackageRef(s, kp)
+		if err != nil {
+			return nil, err
+		}
+		w.Secrets = append(w.Secrets, format.EncryptedGroupSecrets{NewMember: ref, EncryptedGroupSecrets: format.HPKECiphertext{KEMOutput: kem, Ciphertext: ct}})
+	}
+	b, err := codec.Marshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WireWelcome, Welcome: w})
+	if err != nil {
+		return nil, fmt.Errorf("mls: encoding welcome: %w", err)
+	}
+	return b, nil
+}
+
+// GroupInfo returns a signed MLSMessage(GroupInfo) of the current epoch
+// with the external_pub extension, for external joiners (RFC 9420
+// §12.4.3.2); withTree adds the ratchet_tree extension.
+func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
+	gi, err := g.groupInfo(withTree, true)
+	if err != nil {
+		return nil, err
+	}
+	b, err := codec.Marshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WireGroupInfo, GroupInfo: gi})
+	if err != nil {
+		return nil, fmt.Errorf("mls: encoding group info: %w", err)
+	}
+	return b, nil
+}
+
+// RatchetTree returns the ratchet_tree extension data of the current epoch
+// for out-of-band delivery to joiners (RFC 9420 §12.4.3.3).
+func (g *Group) RatchetTree() ([]byte, error) {
+	rt := g.tree.RatchetTree()
+	return codec.Marshal(&rt)
+}
+
+// Encrypt protects an application message as a PrivateMessage (RFC 9420
+// §6.3).
+func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
+	if err := g.canSend(); err != nil {
+		return nil, err
+	}
+	ac := &format.AuthenticatedContent{WireFormat: format.WirePrivateMessage, Content: g.newContent(authenticatedData)}
+	ac.Content.ContentType = format.ContentApplication
+	ac.Content.Application = append([]byte{}, plaintext...)
+	if err := g.sign(ac); err != nil {
+		return nil, err
+	}
+	return g.sealPrivate(ac)
 }
