@@ -158,8 +158,18 @@ func (e ecdsaScheme) generate(r io.Reader) ([]byte, []byte, error) {
 	return nil, nil, errors.New("mls/suite: random source yields no valid ECDSA scalar")
 }
 
+// parse reads a big-endian scalar; a shorter encoding (some implementations
+// drop leading zero bytes, as one P-521 test vector does) is left-padded.
+func (e ecdsaScheme) parse(priv []byte) (*ecdsa.PrivateKey, error) {
+	size := (e.curve.Params().BitSize + 7) / 8
+	if len(priv) < size && len(priv) > 0 {
+		priv = append(make([]byte, size-len(priv)), priv...)
+	}
+	return ecdsa.ParseRawPrivateKey(e.curve, priv)
+}
+
 func (e ecdsaScheme) public(priv []byte) ([]byte, error) {
-	k, err := ecdsa.ParseRawPrivateKey(e.curve, priv)
+	k, err := e.parse(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls/suite: parsing ECDSA private key: %w", err)
 	}
@@ -167,7 +177,7 @@ func (e ecdsaScheme) public(priv []byte) ([]byte, error) {
 }
 
 func (e ecdsaScheme) sign(priv, msg []byte) ([]byte, error) {
-	k, err := ecdsa.ParseRawPrivateKey(e.curve, priv)
+	k, err := e.parse(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls/suite: parsing ECDSA private key: %w", err)
 	}

@@ -210,3 +210,18 @@ func TestSuiteOperations(t *testing.T) {
 		})
 	}
 }
+
+func TestECDSAShortScalarIsLeftPadded(t *testing.T) {
+	s, _ := Get(P521AES256GCMSHA512P521)
+	full := make([]byte, 66)
+	full[65] = 5
+	short := full[1:]
+	p1, err1 := s.SignaturePublicKey(full)
+	p2, err2 := s.SignaturePublicKey(short)
+	if err1 != nil || err2 != nil || !bytes.Equal(p1, p2) {
+		t.Fatalf("short scalar not accepted as its padded form: %v %v", err1, err2)
+	}
+	if _, err := s.SignaturePublicKey(append([]byte{1}, full...)); err == nil {
+		t.Fatal("over-long scalar accepted")
+	}
+}
