@@ -292,9 +292,9 @@ func (ec *epochChange) newEpoch(prev *Group, ac *format.AuthenticatedContent, co
 	if err != nil {
 		return err
 	}
-	init := prev.epoch.InitSecret
-	if ec.initSecret != nil {
-		init = ec.initSecret
+	init := ec.initSecret
+	if init == nil {
+		init = prev.epoch.InitSecret
 	}
 	ep, err := schedule.New(s, init, commitSecret, pskSecret, gc)
 	if err != nil {
@@ -324,7 +324,9 @@ func (ec *epochChange) newEpoch(prev *Group, ac *format.AuthenticatedContent, co
 // rememberResumptionFrom records prev's resumption PSK in n (RFC 9420 §8.6).
 func (n *Group) rememberResumptionFrom(prev *Group) {
 	n.resumption = append([]resumptionPSK(nil), prev.resumption...)
-	n.resumption = append(n.resumption, resumptionPSK{epoch: prev.ctx.Epoch, psk: prev.epoch.ResumptionPSK})
+	if prev.epoch != nil {
+		n.resumption = append(n.resumption, resumptionPSK{epoch: prev.ctx.Epoch, psk: prev.epoch.ResumptionPSK})
+	}
 	if k := n.cfg.resumptionEpochs(); len(n.resumption) > k {
 		n.resumption = n.resumption[len(n.resumption)-k:]
 	}

@@ -211,20 +211,15 @@ func (g *Group) groupContextBytes() ([]byte, error) {
 	return b, nil
 }
 
-// rememberResumption keeps the resumption PSK of the epoch being left
-// (RFC 9420 §8.6), bounded by Config.ResumptionEpochs.
-func (g *Group) rememberResumption() {
-	g.resumption = append(g.resumption, resumptionPSK{epoch: g.ctx.Epoch, psk: g.epoch.ResumptionPSK})
-	if n := g.cfg.resumptionEpochs(); len(g.resumption) > n {
-		g.resumption = append([]resumptionPSK(nil), g.resumption[len(g.resumption)-n:]...)
-	}
-}
-
 // resolvePSK returns the value of a PSK this member can use (RFC 9420
 // §8.4): external PSKs from the Config's store, resumption PSKs of this
 // group's current or kept past epochs.
 func (g *Group) resolvePSK(id *format.PreSharedKeyID) ([]byte, error) {
-	return resolvePSKWith(g.cfg, g.ctx.GroupID, g.ctx.Epoch, g.epoch.ResumptionPSK, g.resumption, id)
+	var current []byte
+	if g.epoch != nil {
+		current = g.epoch.ResumptionPSK
+	}
+	return resolvePSKWith(g.cfg, g.ctx.GroupID, g.ctx.Epoch, current, g.resumption, id)
 }
 
 func resolvePSKWith(cfg Config, groupID []byte, epoch uint64, current []byte, past []resumptionPSK, id *format.PreSharedKeyID) ([]byte, error) {

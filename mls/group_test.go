@@ -201,3 +201,44 @@ func TestReplayedApplicationMessage(t *testing.T) {
 		t.Fatalf("replay: got %v", err)
 	}
 }
+
+func TestExternalJoin(t *testing.T) {
+	a, b, c := setupGroup(t, true)
+	gi, err := a.g.GroupInfo(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newClient(t, "dave", 4)
+	dg, commit, err := JoinExternal(d.cfg, d.id, gi, ExternalJoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.g = dg
+	for _, x := range []*client{a, b, c} {
+		r, err := x.g.Process(commit)
+		if err != nil {
+			t.Fatalf("processing external commit: %v", err)
+		}
+		if r.SenderLeaf != d.g.OwnLeafIndex() {
+			t.Fatalf("joiner leaf %d vs %d", r.SenderLeaf, d.g.OwnLeafIndex())
+		}
+	}
+	sameEpoch(t, a, b, c, d)
+	sendAll(t, d, a, b, c)
+	// bob resyncs by joining externally and removing his old leaf.
+	gi, _ = a.g.GroupInfo(false)
+	tr, _ := a.g.RatchetTree()
+	old := b.g.OwnLeafIndex()
+	bg, commit, err := JoinExternal(b.cfg, b.id, gi, ExternalJoinOptions{RatchetTree: tr, ResyncLeaf: &old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*client{a, c, d} {
+		if _, err := x.g.Process(commit); err != nil {
+			t.Fatalf("resync commit: %v", err)
+		}
+	}
+	b.g = bg
+	sameEpoch(t, a, b, c, d)
+	sendAll(t, b, a, c, d)
+}

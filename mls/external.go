@@ -1,0 +1,123 @@
+package mls
+
+import (
+	"math"
+
+	"github.com/samizdat-project/samizdat/mls/internal/codec"
+	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/schedule"
+	"github.com/samizdat-project/samizdat/mls/internal/tree"
+	"github.com/samizdat-project/samizdat/mls/internal/treemath"
+)
+
+// ExternalJoinOptions tunes JoinExternal.
+type ExternalJoinOptions struct {
+	// RatchetTree is the tree when the GroupInfo does not carry it.
+	RatchetTree []byte
+	// ResyncLeaf, if set, removes our old leaf at that index in the same
+	// commit (RFC 9420 §12.4.3.2, resync).
+	ResyncLeaf *uint32
+	// AuthenticatedData of the commit.
+	AuthenticatedData []byte
+}
+
+// JoinExternal joins a group through an external commit (RFC 9420
+// §12.4.3.2) from an MLSMessage(GroupInfo) with the external_pub
+// extension. It returns the group at the new epoch and the commit to send;
+// if the delivery service rejects the commit, discard the group.
+func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinOptions) (*Group, []byte, error) {
+	m, err := parseMessage(groupInfo, format.WireGroupInfo)
+	if err != nil {
+		return nil, nil, err
+	}
+	gi := m.GroupInfo
+	s, err := getSuite(CipherSuite(gi.GroupContext.CipherSuite))
+	if err != nil {
+		return nil, nil, err
+	}
+	if uint16(id.CipherSuite) != uint16(s.ID()) {
+		return nil, nil, invalid("12.4.3.2", "identity cipher suite differs from the group's")
+	}
+	t, err := joinTree(s, gi, opts.RatchetTree)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer := t.Leaf(treemath.LeafIndex(gi.Signer))
+	if signer == nil {
+		return nil, nil, invalid("12.4.3.2", "group info signer is not a member")
+	}
+	if err := verifyGroupInfoSignature(s, gi, signer.SignatureKey); err != nil {
+		return nil, nil, err
+	}
+	// RFC 9420 §12.4.3.2: the GroupInfo carries external_pub.
+	e := format.FindExtension(gi.Extensions, format.ExtExternalPub)
+	if e == nil {
+		return nil, nil, invalid("12.4.3.2", "group info lacks external_pub")
+	}
+	var ep format.ExternalPub
+	if err := codec.Unmarshal(e.Data, &ep); err != nil {
+		return nil, nil, invalid("12.4.3.2", "malformed external_pub")
+	}
+	prev := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t,
+		priv: tree.NewPrivate(math.MaxUint32, nil), tag: gi.ConfirmationTag}
+	if err := t.Validate(gi.GroupContext.TreeHash, prev.leafPolicy(false)); err != nil {
+		return nil, nil, invalidErr("12.4.3.1", "ratchet tree", err)
+	}
+	if prev.interim, err = schedule.InterimTranscriptHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag); err != nil {
+		return nil, nil, err
+	}
+	// RFC 9420 §8.3: kem_output and init_secret from external_pub.
+	kemOutput, initSecret, err := s.ExternalInitSend(ep.PublicKey)
+	if err != nil {
+		return nil, nil, invalidErr("8.3", "external init", err)
+	}
+	self := format.Sender{Type: format.SenderNewMemberCommit}
+	c := &format.Commit{Proposals: []format.ProposalOrRef{{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
+		Type: format.ProposalExternalInit, ExternalInit: &format.ExternalInitProposal{KEMOutput: kemOutput}}}}}
+	if opts.ResyncLeaf != nil {
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
+			Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: *opts.ResyncLeaf}}})
+	}
+	props := make([]resolvedProposal, 0, len(c.Proposals))
+	for _, por := range c.Proposals {
+		props = append(props, resolvedProposal{p: por.Proposal, sender: self})
+	}
+	ec := &epochChange{next: prev.clone(), committer: self, external: true, props: props, initSecret: initSecret}
+	if err := ec.validateProposalList(prev); err != nil {
+		return nil, nil, err
+	}
+	if err := ec.applyProposals(); err != nil {
+		return nil, nil, err
+	}
+	n := ec.next
+	template := &format.LeafNode{
+		EncryptionKey: []byte{}, SignatureKey: id.SignaturePublicKey, Credential: id.credential(),
+		Capabilities: supportedCapabilities(id.CipherSuite), Source: format.LeafSourceCommit, Extensions: []format.Extension{},
+	}
+	l, err := n.tree.AddLeaf(template)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := ec.provisionalContext()
+	res, err := n.tree.CreateUpdatePath(&tree.CommitParams{Sender: l, Leaf: template, SignatureKey: id.SignaturePrivateKey, Context: &ctx, Rand: cfg.rand()})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Path = res.Path
+	n.priv = res.Private
+	ac := &format.AuthenticatedContent{WireFormat: format.WirePublicMessage, Content: format.FramedContent{
+		GroupID: gi.GroupContext.GroupID, Epoch: gi.GroupContext.Epoch, Sender: self,
+		AuthenticatedData: append([]byte{}, opts.AuthenticatedData...), ContentType: format.ContentCommit, Commit: c,
+	}}
+	if err := prev.sign(ac); err != nil {
+		return nil, nil, err
+	}
+	if err := ec.newEpoch(prev, ac, res.CommitSecret); err != nil {
+		return nil, nil, err
+	}
+	msg, err := prev.sealPublic(ac)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, msg, nil
+}
