@@ -1,0 +1,302 @@
+package securechan
+
+import (
+	"crypto/cipher"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Message size limits.
+const (
+	// DefaultMaxMessageSize is the largest message Send and Recv accept
+	// unless a config says otherwise.
+	DefaultMaxMessageSize = 1 << 20
+	// MaxMessageSizeLimit caps any configured MaxMessageSize.
+	MaxMessageSizeLimit = 64 << 20
+	// closeTimeout bounds how long Close waits to send its close record.
+	closeTimeout = 2 * time.Second
+)
+
+// Conn is an established secure session. Send and Recv may each be called
+// from several goroutines at once: a message is never interleaved with
+// another, and each Recv returns one whole message. Close may be called at
+// any time, from any goroutine.
+type Conn struct {
+	conn       net.Conn
+	peerDevice ed25519.PublicKey // set on the server side
+	sessionID  [32]byte
+	maxMessage int
+	padding    Padding
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+
+	sendMu   sync.Mutex // guards sendAEAD, sendSeq, sendErr
+	sendAEAD cipher.AEAD
+	sendSeq  uint64
+	sendErr  error // sticky: a failed write leaves the record stream unusable
+
+	recvMu     sync.Mutex // guards the fields below
+	recvAEAD   cipher.AEAD
+	recvSeq    uint64
+	recvErr    error   // sticky
+	rbuf       *[]byte // pooled record buffer while a record is being read
+	rfill      int     // bytes of the current record read so far
+	msgBuf     []byte  // fragments of the message being reassembled
+	msgStarted bool
+}
+
+func newConn(conn net.Conn, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
+	return &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
+}
+
+// PeerDevice returns, on the server side, the Ed25519 device public key the
+// client proved during the handshake. It returns nil on the client side.
+func (c *Conn) PeerDevice() ed25519.PublicKey {
+	if c.peerDevice == nil {
+		return nil
+	}
+	return append(ed25519.PublicKey(nil), c.peerDevice...)
+}
+
+// SessionID returns a value unique to this session and equal on both ends:
+// the hash of the handshake transcript that the device signed. It is not a
+// secret (it is computed from public handshake data) and suits logs.
+func (c *Conn) SessionID() [32]byte { return c.sessionID }
+
+// MaxMessageSize returns the largest message Send accepts.
+func (c *Conn) MaxMessageSize() int { return c.maxMessage }
+
+// Send sends msg as one message. Messages larger than MaxMessageSize are
+// refused with ErrMessageTooLarge and the session stays usable. Any write
+// error (including a write deadline) is fatal for the session.
+func (c *Conn) Send(msg []byte) error {
+	if len(msg) > c.maxMessage {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(msg), c.maxMessage)
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	for first := true; first || len(msg) > 0; first = false {
+		n := min(len(msg), maxRecordData)
+		kind := kindDataLast
+		if n < len(msg) {
+			kind = kindData
+		}
+		if err := c.writeRecordLocked(kind, msg[:n]); err != nil {
+			return err
+		}
+		msg = msg[n:]
+	}
+	return nil
+}
+
+// SendPadding sends a record that carries n bytes of padding and no data;
+// the peer discards it. Use it for cover traffic.
+func (c *Conn) SendPadding(n int) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	return c.writeRecordLocked(kindPad, nil, min(max(n, 0), maxRecordData))
+}
+
+// writeRecordLocked seals and writes one record. extraPad, if given, is the
+// padding to use instead of the configured policy.
+func (c *Conn) writeRecordLocked(kind byte, data []byte, extraPad ...int) error {
+	if c.sendErr != nil {
+		return c.sendErr
+	}
+	if c.closed.Load() && kind != kindClose {
+		return ErrClosed
+	}
+	if c.sendSeq == math.MaxUint64 {
+		c.sendErr = fmt.Errorf("securechan: sending: record sequence exhausted; reconnect")
+		return c.sendErr
+	}
+	room := maxRecordData - len(data)
+	pad := 0
+	if len(extraPad) > 0 {
+		pad = extraPad[0]
+	} else if c.padding != nil {
+		pad = c.padding(innerHeaderLen + len(data))
+	}
+	pad = min(max(pad, 0), room)
+	bp := bigBuffers.Get().(*[]byte)
+	rec := sealRecord((*bp)[:0], c.sendAEAD, c.sendSeq, kind, data, pad)
+	c.sendSeq++
+	_, err := c.conn.Write(rec)
+	*bp = rec[:0]
+	bigBuffers.Put(bp)
+	if err != nil {
+		if c.closed.Load() {
+			err = ErrClosed
+		}
+		c.sendErr = fmt.Errorf("securechan: sending: %w", err)
+		return c.sendErr
+	}
+	return nil
+}
+
+// Recv returns the next message. It returns io.EOF after the peer closed the
+// session in order. A read deadline that expires leaves the session usable
+// (call Recv again); any other error is fatal and closes the session.
+func (c *Conn) Recv() ([]byte, error) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	if c.recvErr != nil {
+		return nil, c.recvErr
+	}
+	for {
+		kind, data, err := c.readRecordLocked()
+		if err != nil {
+			if isTimeout(err) && !c.closed.Load() {
+				c.releaseRecordLocked()
+				return nil, fmt.Errorf("securechan: receiving: %w", err)
+			}
+			return nil, c.failRecvLocked(err)
+		}
+		switch kind {
+		case kindData, kindDataLast:
+			if len(c.msgBuf)+len(data) > c.maxMessage {
+				return nil, c.failRecvLocked(fmt.Errorf("%w: the peer sent more than %d bytes", ErrMessageTooLarge, c.maxMessage))
+			}
+			if kind == kindDataLast && !c.msgStarted {
+				// The common case: a message in one record.
+				msg := append(make([]byte, 0, len(data)), data...)
+				c.releaseRecordLocked()
+				return msg, nil
+			}
+			c.msgBuf = append(c.msgBuf, data...)
+			c.msgStarted = true
+			c.releaseRecordLocked()
+			if kind == kindDataLast {
+				msg := c.msgBuf
+				c.msgBuf, c.msgStarted = nil, false
+				return msg, nil
+			}
+		case kindPad:
+			c.releaseRecordLocked()
+		case kindClose:
+			c.releaseRecordLocked()
+			c.recvErr = io.EOF
+			return nil, io.EOF
+		default:
+			return nil, c.failRecvLocked(fmt.Errorf("%w: unexpected record kind %d", ErrMalformed, kind))
+		}
+	}
+}
+
+// readRecordLocked reads and opens one record. It can resume after a read
+// timeout: the bytes read so far stay in c.rbuf.
+func (c *Conn) readRecordLocked() (byte, []byte, error) {
+	if c.rbuf == nil {
+		c.rbuf = bigBuffers.Get().(*[]byte)
+		c.rfill = 0
+	}
+	buf := (*c.rbuf)[:cap(*c.rbuf)]
+	need := recordHeaderLen
+	for {
+		if c.rfill >= recordHeaderLen {
+			n, err := recordLength(buf[:recordHeaderLen])
+			if err != nil {
+				return 0, nil, err
+			}
+			need = recordHeaderLen + n
+		}
+		if c.rfill >= need && need > recordHeaderLen {
+			break
+		}
+		n, err := c.conn.Read(buf[c.rfill:need])
+		c.rfill += n
+		if err != nil {
+			if c.rfill >= need && need > recordHeaderLen {
+				break
+			}
+			if err == io.EOF {
+				if c.rfill == 0 {
+					err = fmt.Errorf("%w: the peer closed the connection without a close record", io.ErrUnexpectedEOF)
+				} else {
+					err = fmt.Errorf("%w: truncated record", io.ErrUnexpectedEOF)
+				}
+			}
+			return 0, nil, err
+		}
+	}
+	c.rfill = 0
+	kind, data, err := openRecord(c.recvAEAD, c.recvSeq, buf[:recordHeaderLen], buf[recordHeaderLen:need])
+	if err != nil {
+		return 0, nil, err
+	}
+	c.recvSeq++
+	return kind, data, nil
+}
+
+// releaseRecordLocked returns the record buffer to the pool once its data
+// has been consumed.
+func (c *Conn) releaseRecordLocked() {
+	if c.rbuf != nil && c.rfill == 0 {
+		bigBuffers.Put(c.rbuf)
+		c.rbuf = nil
+	}
+}
+
+// failRecvLocked makes err sticky and closes the session.
+func (c *Conn) failRecvLocked(err error) error {
+	if c.closed.Load() {
+		err = ErrClosed
+	} else if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrRecordAuth) && !errors.Is(err, ErrMessageTooLarge) {
+		err = fmt.Errorf("securechan: receiving: %w", err)
+	}
+	c.recvErr = err
+	c.msgBuf = nil
+	c.releaseRecordLocked()
+	c.conn.Close()
+	c.closed.Store(true)
+	return err
+}
+
+// Close sends a close record if it can do so without waiting for another
+// Send, then closes the underlying connection. Later calls return the first
+// result.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.sendMu.TryLock() {
+			if c.sendErr == nil && !c.closed.Load() {
+				c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+				c.writeRecordLocked(kindClose, nil)
+			}
+			c.sendErr = ErrClosed
+			c.sendMu.Unlock()
+		}
+		c.closed.Store(true)
+		c.closeErr = c.conn.Close()
+	})
+	return c.closeErr
+}
+
+// LocalAddr returns the underlying connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the underlying connection's remote address (for a
+// relayed session, the relay's).
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the underlying connection's deadlines. An expired write
+// deadline is fatal for the session; an expired read deadline is not.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the underlying connection's read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the underlying connection's write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
