@@ -124,9 +124,11 @@ func checkTreeKEMVector(t *testing.T, v *treeKEMVector) {
 		if decrypted != want {
 			t.Errorf("update path %d: %d leaves decrypted, vector expects %d", j, decrypted, want)
 		}
-		// A fresh UpdatePath from the same sender is processed by every
+		// A fresh UpdatePath from the first sender is processed by every
 		// other leaf we hold keys for.
-		checkFreshPath(t, base, privs, sender, sigKeys[sender], ctx, pol)
+		if j == 0 {
+			checkFreshPath(t, base, privs, sender, sigKeys[sender], ctx, pol)
+		}
 	}
 }
 
