@@ -91,25 +91,17 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 		c.Path, commitSecret = result.Path, result.CommitSecret
 		ec.next.priv = result.Private
 	}
-	ac := &format.AuthenticatedContent{WireFormat: format.WirePrivateMessage, Content: g.newContent(opts.AuthenticatedData)}
-	if opts.Public {
-		ac.WireFormat = format.WirePublicMessage
-	}
-	ac.Content.ContentType = format.ContentCommit
-	ac.Content.Commit = c
-	if err := g.sign(ac); err != nil {
+	ac, err := g.signContent(opts.Public, opts.AuthenticatedData, func(fc *format.FramedContent) {
+		fc.ContentType, fc.Commit = format.ContentCommit, c
+	})
+	if err != nil {
 		return nil, err
 	}
+	// RFC 9420 §6.1: the confirmation tag is set before framing.
 	if err := ec.newEpoch(g, ac, commitSecret); err != nil {
 		return nil, err
 	}
-	var msg []byte
-	var err error
-	if opts.Public {
-		msg, err = g.sealPublic(ac)
-	} else {
-		msg, err = g.sealPrivate(ac)
-	}
+	msg, err := g.protect(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -246,11 +238,12 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
-	ac := &format.AuthenticatedContent{WireFormat: format.WirePrivateMessage, Content: g.newContent(authenticatedData)}
-	ac.Content.ContentType = format.ContentApplication
-	ac.Content.Application = append([]byte{}, plaintext...)
-	if err := g.sign(ac); err != nil {
+	// RFC 9420 §6: application data is always a PrivateMessage.
+	ac, err := g.signContent(false, authenticatedData, func(fc *format.FramedContent) {
+		fc.ContentType, fc.Application = format.ContentApplication, append([]byte{}, plaintext...)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return g.sealPrivate(ac)
+	return g.protect(ac)
 }

@@ -155,9 +155,11 @@ func supportedCapabilities(cs CipherSuite) format.Capabilities {
 	}
 }
 
-// normalizePrivateKey left-pads an ECDSA/NIST-curve private scalar that was
-// stored without its leading zero bytes to the curve's fixed size (SEC 1
-// encoding of RFC 9180 §7.1.2), as some implementations serialize it.
+// normalizePrivateKey left-pads a NIST-curve DHKEM (HPKE) private key that
+// was stored without its leading zero bytes to the curve's fixed size
+// (RFC 9180 §7.1.2), as some implementations serialize it. Signature keys
+// need no such help: mls/internal/suite pads ECDSA scalars itself; HPKE
+// keys it does not yet pad (a P-521 passive-client vector needs this).
 func normalizePrivateKey(cs CipherSuite, key []byte) []byte {
 	var size int
 	switch cs {

@@ -3,8 +3,6 @@ package mls
 import (
 	"errors"
 	"fmt"
-
-	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 )
 
 // Sentinel errors. Validation failures are *ValidationError values that
@@ -69,5 +67,3 @@ func invalid(section, reason string) error {
 func invalidErr(section, reason string, err error) error {
 	return &ValidationError{Section: section, Reason: reason, Err: err}
 }
-
-func isKeyUsed(err error) bool { return errors.Is(err, schedule.ErrKeyUsed) }

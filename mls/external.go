@@ -105,17 +105,19 @@ func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinO
 	}
 	c.Path = res.Path
 	n.priv = res.Private
-	ac := &format.AuthenticatedContent{WireFormat: format.WirePublicMessage, Content: format.FramedContent{
+	// RFC 9420 §12.4.3.2: an external commit is a PublicMessage from a
+	// new_member_commit sender, signed over the current GroupContext.
+	ac, err := prev.framingEpoch(nil).Sign(format.WirePublicMessage, &format.FramedContent{
 		GroupID: gi.GroupContext.GroupID, Epoch: gi.GroupContext.Epoch, Sender: self,
 		AuthenticatedData: append([]byte{}, opts.AuthenticatedData...), ContentType: format.ContentCommit, Commit: c,
-	}}
-	if err := prev.sign(ac); err != nil {
+	}, id.SignaturePrivateKey)
+	if err != nil {
 		return nil, nil, err
 	}
 	if err := ec.newEpoch(prev, ac, res.CommitSecret); err != nil {
 		return nil, nil, err
 	}
-	msg, err := prev.sealPublic(ac)
+	msg, err := prev.protect(ac)
 	if err != nil {
 		return nil, nil, err
 	}

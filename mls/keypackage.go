@@ -40,7 +40,6 @@ func IdentityFromKey(cs CipherSuite, priv, name []byte) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	priv = normalizePrivateKey(cs, priv)
 	pub, err := s.SignaturePublicKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls: loading signature key: %w", err)
@@ -223,5 +222,9 @@ func validateKeyPackage(cfg Config, s *suite.Suite, kp *format.KeyPackage, check
 		return invalid("13.4", "duplicate key package extensions")
 	}
 	// RFC 9420 §7.3 leaf node validation (lifetime included).
-	return validateLeafNode(cfg, s, &kp.LeafNode, nil, 0, checkLifetime)
+	var now time.Time
+	if checkLifetime {
+		now = cfg.now()
+	}
+	return validateKeyPackageLeaf(s, &kp.LeafNode, now)
 }

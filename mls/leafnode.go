@@ -1,21 +1,18 @@
 package mls
 
 import (
+	"errors"
 	"slices"
+	"time"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/suite"
+	"github.com/samizdat-project/samizdat/mls/internal/tree"
 )
 
-// leafContext is the group information a leaf is validated against: the
-// group id and leaf index bound into update/commit leaf signatures and the
-// group's required_capabilities (RFC 9420 §7.3). A nil *leafContext is a
-// key package leaf checked outside a group.
-type leafContext struct {
-	groupID    []byte
-	extensions []format.Extension // group context extensions
-}
+// This file holds the leaf and capability checks the group adds to those
+// of mls/internal/tree, which owns the per-leaf checks of RFC 9420 §7.3.
 
 // defaultExtension reports whether t is one of RFC 9420's default
 // extension types, which need not appear in capabilities (§7.2).
@@ -29,95 +26,84 @@ func defaultProposal(t format.ProposalType) bool {
 	return t >= format.ProposalAdd && t <= format.ProposalGroupContextExtensions
 }
 
-// validateLeafNode runs the per-leaf checks of RFC 9420 §7.3.
-func validateLeafNode(cfg Config, s *suite.Suite, leaf *format.LeafNode, lc *leafContext, index uint32, checkLifetime bool) error {
-	var gid []byte
-	if lc != nil {
-		gid = lc.groupID
-	}
-	// RFC 9420 §7.3: the signature is valid (group_id and leaf_index are
-	// bound for update and commit sources, §7.2).
-	if err := s.VerifyWithLabel(leaf.SignatureKey, "LeafNodeTBS", leaf.TBS(gid, index), leaf.Signature); err != nil {
-		return invalidErr("7.3", "leaf node signature", ErrBadSignature)
-	}
-	// RFC 9420 §7.3: encryption key is a valid public key.
-	if err := s.CheckHPKEPublicKey(leaf.EncryptionKey); err != nil {
-		return invalid("7.3", "leaf encryption key is not a valid public key")
-	}
-	// RFC 9420 §7.3: the leaf supports the group's version and suite.
+// validateKeyPackageLeaf checks the leaf node of a KeyPackage outside any
+// group (RFC 9420 §10.1: the leaf is valid per §7.3) with the tree
+// package's leaf checks; now, if not zero, is the time for the lifetime
+// check.
+func validateKeyPackageLeaf(s *suite.Suite, leaf *format.LeafNode, now time.Time) error {
+	// RFC 9420 §7.2 / §10.1: the leaf supports the version and cipher
+	// suite the KeyPackage is for.
 	if !slices.Contains(leaf.Capabilities.Versions, format.MLS10) {
-		return invalid("7.3", "leaf does not support mls10")
+		return invalid("7.2", "leaf does not support mls10")
 	}
 	if !slices.Contains(leaf.Capabilities.CipherSuites, format.CipherSuite(s.ID())) {
-		return invalid("7.3", "leaf does not support the group's cipher suite")
+		return invalid("7.2", "leaf does not support the key package's cipher suite")
 	}
-	// RFC 9420 §7.3: the credential type is one the leaf supports
-	// (basic is supported by every client, §5.3).
-	if leaf.Credential.Type != format.CredentialBasic && !slices.Contains(leaf.Capabilities.Credentials, leaf.Credential.Type) {
-		return invalid("7.3", "leaf credential type not in its capabilities")
-	}
-	// RFC 9420 §7.3: lifetime, for key package leaves, covers now.
-	if checkLifetime && leaf.Source == format.LeafSourceKeyPackage {
-		now := uint64(cfg.now().Unix())
-		if now < leaf.Lifetime.NotBefore || now > leaf.Lifetime.NotAfter {
-			return invalid("7.3", "key package lifetime does not cover the current time")
-		}
-	}
-	// RFC 9420 §13.4: no duplicate extensions.
-	if format.HasDuplicateExtensions(leaf.Extensions) {
-		return invalid("13.4", "duplicate leaf extensions")
-	}
-	// RFC 9420 §7.3: every non-default extension of the leaf is listed in
-	// its capabilities.
-	for _, e := range leaf.Extensions {
-		if !defaultExtension(e.Type) && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
-			return invalid("7.3", "leaf uses an extension not in its capabilities")
-		}
-	}
-	if lc != nil {
-		if err := checkRequiredCapabilities(lc.extensions, leaf); err != nil {
-			return err
-		}
+	// RFC 9420 §7.3: signature, capabilities, lifetime, extensions and
+	// encryption key, checked as for a one-leaf tree.
+	if err := tree.New(s, leaf).Validate(nil, &tree.LeafPolicy{Now: now}); err != nil {
+		return leafErr("7.3", "key package leaf node", err)
 	}
 	return nil
 }
 
-// checkRequiredCapabilities checks a leaf against the group's
-// required_capabilities extension (RFC 9420 §11.1).
-func checkRequiredCapabilities(groupExts []format.Extension, leaf *format.LeafNode) error {
-	e := format.FindExtension(groupExts, format.ExtRequiredCapabilities)
+// leafErr wraps a tree check failure, naming a bad signature with
+// ErrBadSignature.
+func leafErr(section, reason string, err error) error {
+	if errors.Is(err, tree.ErrLeafSignature) {
+		return invalidErr(section, reason, ErrBadSignature)
+	}
+	return invalidErr(section, reason, err)
+}
+
+// requiredCapabilities decodes a required_capabilities extension among
+// exts, or returns nil (RFC 9420 §11.1).
+func requiredCapabilities(exts []format.Extension) (*format.RequiredCapabilities, error) {
+	e := format.FindExtension(exts, format.ExtRequiredCapabilities)
 	if e == nil {
-		return nil
+		return nil, nil
 	}
 	var rc format.RequiredCapabilities
 	if err := codec.Unmarshal(e.Data, &rc); err != nil {
-		return invalid("11.1", "malformed required_capabilities")
+		return nil, invalid("11.1", "malformed required_capabilities")
 	}
+	return &rc, nil
+}
+
+// checkRequiredCapabilities checks a leaf against the required_capabilities
+// extension among groupExts (RFC 9420 §11.1).
+func checkRequiredCapabilities(groupExts []format.Extension, leaf *format.LeafNode) error {
+	rc, err := requiredCapabilities(groupExts)
+	if err != nil || rc == nil {
+		return err
+	}
+	caps := &leaf.Capabilities
 	for _, t := range rc.Extensions {
-		if !defaultExtension(t) && !slices.Contains(leaf.Capabilities.Extensions, t) {
+		if !supportsExtension(caps, t) {
 			return invalid("11.1", "leaf lacks a required extension")
 		}
 	}
 	for _, t := range rc.Proposals {
-		if !defaultProposal(t) && !slices.Contains(leaf.Capabilities.Proposals, t) {
+		if !supportsProposal(caps, t) {
 			return invalid("11.1", "leaf lacks a required proposal type")
 		}
 	}
 	for _, t := range rc.Credentials {
-		if !slices.Contains(leaf.Capabilities.Credentials, t) {
+		if !slices.Contains(caps.Credentials, t) {
 			return invalid("11.1", "leaf lacks a required credential type")
 		}
 	}
 	return nil
 }
 
-// groupExtensionsSupported checks that every member supports every
-// non-default group context extension (RFC 9420 §12.1.7, §11.1).
-func groupExtensionsSupported(exts []format.Extension, leaf *format.LeafNode) bool {
-	for _, e := range exts {
-		if !defaultExtension(e.Type) && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
-			return false
-		}
-	}
-	return true
+// supportsExtension reports whether caps covers extension type t
+// (RFC 9420 §7.2: default types are implied).
+func supportsExtension(caps *format.Capabilities, t format.ExtensionType) bool {
+	return defaultExtension(t) || slices.Contains(caps.Extensions, t)
+}
+
+// supportsProposal reports whether caps covers proposal type t
+// (RFC 9420 §7.2: default types are implied).
+func supportsProposal(caps *format.Capabilities, t format.ProposalType) bool {
+	return defaultProposal(t) || slices.Contains(caps.Proposals, t)
 }

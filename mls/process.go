@@ -51,27 +51,23 @@ func (g *Group) Process(message []byte) (*Received, error) {
 	if err != nil {
 		return nil, err
 	}
-	var u *unprotected
-	switch m.WireFormat {
-	case format.WirePublicMessage:
-		u, err = g.openPublic(m.PublicMessage)
-	case format.WirePrivateMessage:
-		u, err = g.openPrivate(m.PrivateMessage)
-	default:
-		return nil, invalidErr("6", "not a PublicMessage or PrivateMessage", ErrMalformed)
-	}
+	// RFC 9420 §6.1-§6.3: membership tag or decryption, then the
+	// signature with the sender's key (g.senderKey).
+	ac, rollback, err := g.unprotect(m)
 	if err != nil {
 		return nil, err
 	}
-	ac := u.ac
-	key, err := g.senderKey(ac)
+	out, err := g.apply(ac)
 	if err != nil {
+		rollback()
 		return nil, err
 	}
-	// RFC 9420 §6.1: verify the signature with the sender's key.
-	if err := g.verifySignature(ac, key); err != nil {
-		return nil, err
-	}
+	return out, nil
+}
+
+// apply acts on authenticated content: it returns application data, caches
+// a proposal or applies a commit.
+func (g *Group) apply(ac *format.AuthenticatedContent) (*Received, error) {
 	out := &Received{SenderType: uint8(ac.Content.Sender.Type), SenderLeaf: ac.Content.Sender.LeafIndex, AuthenticatedData: ac.Content.AuthenticatedData}
 	switch ac.Content.ContentType {
 	case format.ContentApplication:
@@ -89,9 +85,6 @@ func (g *Group) Process(message []byte) (*Received, error) {
 		}
 	default:
 		return nil, invalidErr("6", "unknown content type", ErrMalformed)
-	}
-	if u.consume != nil {
-		u.consume()
 	}
 	return out, nil
 }

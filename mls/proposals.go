@@ -34,25 +34,17 @@ func (g *Group) propose(p *format.Proposal, opts SendOptions, updatePriv []byte)
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
-	ac := &format.AuthenticatedContent{WireFormat: format.WirePrivateMessage, Content: g.newContent(opts.AuthenticatedData)}
-	if opts.Public {
-		ac.WireFormat = format.WirePublicMessage
-	}
-	ac.Content.ContentType = format.ContentProposal
-	ac.Content.Proposal = p
-	if err := g.sign(ac); err != nil {
+	ac, err := g.signContent(opts.Public, opts.AuthenticatedData, func(fc *format.FramedContent) {
+		fc.ContentType, fc.Proposal = format.ContentProposal, p
+	})
+	if err != nil {
 		return nil, err
 	}
 	ref, err := g.proposalRef(ac)
 	if err != nil {
 		return nil, err
 	}
-	var msg []byte
-	if opts.Public {
-		msg, err = g.sealPublic(ac)
-	} else {
-		msg, err = g.sealPrivate(ac)
-	}
+	msg, err := g.protect(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +167,8 @@ func (g *Group) leafPolicy(checkLifetime bool) *tree.LeafPolicy {
 	if checkLifetime {
 		pol.Now = g.cfg.now()
 	}
-	if e := format.FindExtension(g.ctx.Extensions, format.ExtRequiredCapabilities); e != nil {
-		var rc format.RequiredCapabilities
-		if codec.Unmarshal(e.Data, &rc) == nil {
-			pol.Required = &rc
-		}
+	if rc, err := requiredCapabilities(g.ctx.Extensions); err == nil {
+		pol.Required = rc
 	}
 	return pol
 }
@@ -201,10 +190,9 @@ func (g *Group) externalSenderKey(i uint32) ([]byte, error) {
 	return es[i].SignatureKey, nil
 }
 
-// senderKey returns the signature key that must have signed ac, and checks
+// senderKey returns the signature key that must have signed c, and checks
 // the sender type against the content (RFC 9420 §6.1, §12.1.8).
-func (g *Group) senderKey(ac *format.AuthenticatedContent) ([]byte, error) {
-	c := &ac.Content
+func (g *Group) senderKey(c *format.FramedContent) ([]byte, error) {
 	switch c.Sender.Type {
 	case format.SenderMember:
 		leaf := g.leafNode(c.Sender.LeafIndex)
@@ -292,8 +280,10 @@ func (g *Group) validateProposal(p *format.Proposal, sender format.Sender) error
 		}
 		for _, l := range g.tree.Members() {
 			leaf := g.tree.Leaf(l)
-			if !groupExtensionsSupported(exts, leaf) {
-				return invalid("12.1.7", "a member does not support a proposed extension")
+			for _, e := range exts {
+				if !supportsExtension(&leaf.Capabilities, e.Type) {
+					return invalid("12.1.7", "a member does not support a proposed extension")
+				}
 			}
 			if err := checkRequiredCapabilities(exts, leaf); err != nil {
 				return err
