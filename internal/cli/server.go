@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+)
+
+func init() {
+	register("server", "run a samizdat server", runServer)
+}
+
+// serverKeyFile holds the server's 32 private key bytes, mode 0600.
+const serverKeyFile = "server.key"
+
+func runServer(e env) int {
+	fs := newFlags(e, "server")
+	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
+	listen := fs.String("listen", "127.0.0.1:7443", "address to accept clients on")
+	public := fs.String("public", "", "address to put in the server link (default: the listen address)")
+	admin := fs.String("admin", "127.0.0.1:7444", "address of the admin listener serving /metrics (empty: none)")
+	verbose := fs.Bool("v", false, "log debug messages")
+	if err := fs.Parse(e.args); err != nil {
+		return 2
+	}
+	if *data == "" {
+		fmt.Fprintln(e.stderr, "samizdat server: --data DIR is required (the server keeps its key and database there)")
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(e, log, *data, *listen, *public, *admin); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(e env, log *slog.Logger, data, listen, public, admin string) error {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	key, err := loadOrCreateServerKey(filepath.Join(data, serverKeyFile))
+	if err != nil {
+		return err
+	}
+	defer key.Destroy()
+
+	// The store outlives the signal context: it must finish the writes in
+	// flight while the server drains, so it is closed only after Serve.
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), nil)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer st.Close()
+
+	metrics := server.NewMetrics()
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var adminSrv *http.Server
+	if admin != "" {
+		aln, err := net.Listen("tcp", admin)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on the admin address %s: %w", admin, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go adminSrv.Serve(aln)
+		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
+	}
+
+	if public == "" {
+		public = ln.Addr().String()
+	}
+	link := server.Link{Key: srv.Public(), Addrs: []string{public}}
+	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
+	log.Info("serving", "addr", ln.Addr().String())
+
+	err = srv.Serve(ctx, ln)
+	if adminSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		adminSrv.Shutdown(sctx)
+		cancel()
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("stopped; every acknowledged message is on disk")
+	return nil
+}
+
+// loadOrCreateServerKey reads the server key from path, or creates one
+// there (mode 0600) if the file does not exist. It refuses a key file that
+// others can read.
+func loadOrCreateServerKey(path string) (*securechan.ServerKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key, err := securechan.GenerateServerKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		priv := key.Bytes()
+		defer clear(priv)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("creating the server key file: %w", err)
+		}
+		_, err = f.Write(priv)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("writing the server key file: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the server key file: %w", err)
+	}
+	defer clear(b)
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the server key file: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the server key file %s can be read by others (mode %v); run chmod 600 on it", path, info.Mode().Perm())
+	}
+	return securechan.NewServerKey(b)
+}

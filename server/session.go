@@ -1,0 +1,314 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/store"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// peekConn lets an idle session wait for its next frame with a one-byte
+// read, so that no record buffer is held while nothing arrives (securechan
+// takes a pooled 64 KiB buffer as soon as Recv starts): the byte is kept and
+// handed to the next Read.
+type peekConn struct {
+	net.Conn
+	b   [1]byte
+	has bool // b holds a byte not yet returned by Read
+}
+
+// waitReadable blocks until a byte arrives (or the read deadline passes).
+func (p *peekConn) waitReadable() error {
+	if p.has {
+		return nil
+	}
+	for {
+		n, err := p.Conn.Read(p.b[:])
+		if n == 1 {
+			p.has = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (p *peekConn) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		b[0] = p.b[0]
+		p.has = false
+		return 1, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// session is one client's secure channel. Its reader goroutine (run) reads
+// and answers requests one at a time, which keeps the Sends of a session in
+// order; Deliver pushes come from a short-lived goroutine (push.go) that
+// exits when the mailbox is drained.
+type session struct {
+	srv    *Server
+	pc     *peekConn
+	sc     *securechan.Conn
+	ip     netip.Addr
+	device store.DeviceID // SHA-256 of the authenticated device key
+	key    [32]byte       // the authenticated device key
+
+	// Touched only by the reader goroutine.
+	version    uint16 // negotiated; 0 before ClientHello
+	registered bool   // the device was found registered (revocation closes the session)
+
+	draining atomic.Bool
+	closing  atomic.Bool // a connection-level error was sent or the session is closing
+
+	pmu        sync.Mutex // guards the push state below
+	subscribed bool
+	pushing    bool   // a push goroutine is running
+	dirty      bool   // news arrived while pushing
+	sentSeq    uint64 // highest seq pushed
+	ackedSeq   uint64 // highest seq acknowledged
+}
+
+// serveConn runs the handshake and then the session on conn.
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
+	defer s.sessionsWG.Done()
+	defer conn.Close()
+	pc := &peekConn{Conn: conn}
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	sc, err := s.sc.Accept(hctx, pc)
+	cancel()
+	if err != nil {
+		s.metrics.HandshakesFailed.Add(1)
+		s.log.Debug("handshake failed", "remote", ip, "err", err)
+		return
+	}
+	pub := sc.PeerDevice()
+	ss := &session{srv: s, pc: pc, sc: sc, ip: ip, device: sha256.Sum256(pub)}
+	copy(ss.key[:], pub)
+
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
+		return
+	}
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	s.hub.add(ss)
+	s.metrics.OpenSessions.Add(1)
+	defer func() {
+		s.hub.remove(ss)
+		ss.stopPush()
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.metrics.OpenSessions.Add(-1)
+		sc.Close()
+	}()
+	ss.run()
+}
+
+// run reads and answers frames until the session ends.
+func (ss *session) run() {
+	s := ss.srv
+	var current wire.Type // the request being handled, for the panic log
+	defer func() {
+		if v := recover(); v != nil {
+			s.metrics.Panics.Add(1)
+			// The panic value may quote input; log only its type and the stack.
+			s.log.Error("panic in session handler; closing the session",
+				"request", current.String(), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			ss.fail(0, wire.Errorf(wire.CodeInternal, "the server had a problem; reconnect and retry"))
+		}
+	}()
+	for {
+		ss.pc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		if ss.draining.Load() {
+			ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
+			return
+		}
+		if err := ss.pc.waitReadable(); err != nil {
+			if ss.draining.Load() {
+				ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
+			} else if isTimeout(err) {
+				ss.fail(0, wire.Errorf(wire.CodeBadRequest, "the channel was silent for %v; send Ping every ~30s", s.cfg.IdleTimeout))
+			}
+			return
+		}
+		ss.pc.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+		msg, err := ss.sc.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !ss.closing.Load() {
+				s.log.Debug("session ended", "remote", ss.ip, "err", err)
+			}
+			return
+		}
+		var h wire.Header
+		h, msg = ss.prepare(msg)
+		current = h.Type
+		if msg == nil {
+			return
+		}
+		if !ss.handleFrame(h, msg) {
+			return
+		}
+	}
+}
+
+// prepare checks a received frame's size and header. It returns nil (after
+// sending the error) when the session must close.
+func (ss *session) prepare(msg []byte) (wire.Header, []byte) {
+	s := ss.srv
+	h, err := wire.ParseHeader(msg)
+	switch {
+	case len(msg) > int(s.cfg.Limits.MaxFrame):
+		ss.protocolError(h.RequestID, wire.CodeTooLarge, "frame of %d bytes is over this server's limit of %d bytes (see ServerHello)", len(msg), s.cfg.Limits.MaxFrame)
+		return h, nil
+	case errors.Is(err, wire.ErrUnsupportedVersion):
+		ss.protocolError(h.RequestID, wire.CodeUnsupportedVersion, "frame of version %d; server speaks versions %d..%d", h.Version, wire.Version, wire.Version)
+		return h, nil
+	case err != nil:
+		ss.protocolError(0, wire.CodeBadRequest, "frame of %d bytes is shorter than the %d-byte header", len(msg), wire.HeaderSize)
+		return h, nil
+	}
+	return h, msg
+}
+
+// handleFrame decodes and answers one frame; false means close.
+func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
+	s := ss.srv
+	f, err := wire.Decode(msg)
+	if err != nil {
+		code := wire.CodeBadRequest
+		if errors.Is(err, wire.ErrTooLarge) {
+			code = wire.CodeTooLarge
+		}
+		ss.protocolError(h.RequestID, code, "%v", err)
+		return false
+	}
+	t := f.Msg.Type()
+	if t.Class() != wire.ClassRequest {
+		ss.protocolError(f.RequestID, wire.CodeBadRequest, "%v is a message servers send, not clients", t)
+		return false
+	}
+	s.metrics.frameIn(t)
+	if ss.version == 0 {
+		hello, ok := f.Msg.(*wire.ClientHello)
+		if !ok {
+			ss.protocolError(f.RequestID, wire.CodeBadRequest, "the first request must be ClientHello, not %v", t)
+			return false
+		}
+		v, ok := wire.Negotiate(hello.MinVersion, hello.MaxVersion, wire.Version, wire.Version)
+		if !ok {
+			ss.protocolError(f.RequestID, wire.CodeUnsupportedVersion, "server speaks versions %d..%d", wire.Version, wire.Version)
+			return false
+		}
+		ss.version = v
+		return ss.reply(f.RequestID, &wire.ServerHello{Version: v, MinVersion: wire.Version, MaxVersion: wire.Version,
+			ServerTime: uint64(s.cfg.Now().Unix()), Limits: s.cfg.Limits})
+	}
+	if t == wire.TypeClientHello {
+		ss.protocolError(f.RequestID, wire.CodeBadRequest, "ClientHello may be sent only once per channel")
+		return false
+	}
+	if e := ss.rateLimit(t); e != nil {
+		return ss.reply(f.RequestID, e)
+	}
+	resp, after := ss.dispatch(f.Msg)
+	if !ss.reply(f.RequestID, resp) {
+		return false
+	}
+	if after != nil {
+		after()
+	}
+	return !ss.closing.Load()
+}
+
+// rateLimit takes a token from the address's and the device's buckets.
+func (ss *session) rateLimit(t wire.Type) *wire.Error {
+	s := ss.srv
+	ok, wait := s.reqIP.allow(ss.ip)
+	if ok {
+		ok, wait = s.reqDevice.allow(ss.device)
+	}
+	if ok && t == wire.TypeClaimKeyPackages {
+		ok, wait = s.claims.allow(ss.device)
+	}
+	if ok {
+		return nil
+	}
+	s.metrics.RateLimited.Add(1)
+	e := wire.Errorf(wire.CodeRateLimited, "too many requests; wait %d s", wait)
+	e.RetryAfter = wait
+	return e
+}
+
+// reply sends the answer to request id; false means the session is broken.
+func (ss *session) reply(id uint32, m wire.Message) bool {
+	return ss.write(wire.Frame{RequestID: id, Msg: m}) == nil
+}
+
+// write encodes and sends one frame.
+func (ss *session) write(f wire.Frame) error {
+	s := ss.srv
+	b, err := wire.Encode(f)
+	if err != nil {
+		// A server bug: answer Internal rather than nothing.
+		s.log.Error("encoding a response failed", "type", f.Msg.Type().String(), "err", err)
+		f.Msg = wire.Errorf(wire.CodeInternal, "the server could not encode its answer")
+		if f.RequestID == 0 && f.Msg.Type() != wire.TypeError {
+			return err
+		}
+		if b, err = wire.Encode(f); err != nil {
+			return err
+		}
+	}
+	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if err := ss.sc.Send(b); err != nil {
+		return err
+	}
+	s.metrics.frameOut(f.Msg.Type())
+	return nil
+}
+
+// protocolError answers a frame that breaks the protocol and closes the
+// session: the client and the server no longer agree on what is going on.
+func (ss *session) protocolError(id uint32, code wire.ErrorCode, format string, args ...any) {
+	ss.srv.metrics.BadFrames.Add(1)
+	e := wire.Errorf(code, format, args...)
+	ss.srv.log.Info("closing session after a bad frame", "remote", ss.ip, "code", code.String(), "reason", e.Message)
+	ss.fail(id, e)
+}
+
+// fail sends e (a connection-level error when id is 0) once, then closes
+// the session. It may be called from any goroutine.
+func (ss *session) fail(id uint32, e *wire.Error) {
+	if !ss.closing.CompareAndSwap(false, true) {
+		return
+	}
+	ss.write(wire.Frame{RequestID: id, Msg: e})
+	ss.sc.Close()
+}
+
+// startDrain asks the session to finish its current request and close.
+func (ss *session) startDrain() {
+	ss.draining.Store(true)
+	ss.pc.SetReadDeadline(time.Now())
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

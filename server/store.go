@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/samizdat-project/samizdat/store"
+)
+
+// Store is what the server needs from its durable state. store/sqlite
+// satisfies it; its full contract (durability, group commit, the Delivery
+// Service's compare-and-advance) is documented on store.Store.
+type Store interface {
+	PutDevice(ctx context.Context, d store.Device) error
+	Device(ctx context.Context, id store.DeviceID) (store.Device, error)
+	DevicesOf(ctx context.Context, account store.AccountID) ([]store.Device, error)
+
+	AddKeyPackages(ctx context.Context, device store.DeviceID, oneTime [][]byte, lastResort []byte) error
+	ClaimKeyPackage(ctx context.Context, device store.DeviceID) (store.KeyPackage, error)
+
+	Enqueue(ctx context.Context, s store.Send) (store.Result, error)
+	Pending(ctx context.Context, device store.DeviceID, afterSeq uint64, limit int) ([]store.Entry, error)
+	Ack(ctx context.Context, device store.DeviceID, upToSeq uint64) error
+	GroupEpoch(ctx context.Context, group store.GroupHash) (uint64, error)
+
+	ExpireSeen(ctx context.Context, before time.Time) (int64, error)
+	ExpireMailbox(ctx context.Context, before time.Time) (int64, error)
+}
+
+// The capabilities below are optional: the server uses them when its Store
+// has them and otherwise answers the requests that need them with a clear
+// error (see the handlers).
+
+// DeviceRevoker deletes a device for RevokeDevice and remembers that it
+// was revoked, so that it can never register again with its old
+// certificate.
+type DeviceRevoker interface {
+	// RevokeDevice deletes the device, its key packages and its mailbox,
+	// and records its id as revoked. Revoking an unknown or already
+	// revoked device is not an error.
+	RevokeDevice(ctx context.Context, id store.DeviceID) error
+	// DeviceRevoked reports whether id was revoked.
+	DeviceRevoked(ctx context.Context, id store.DeviceID) (bool, error)
+}
+
+// KeyPackageCounter counts a device's key packages for KeyPackageCount.
+type KeyPackageCounter interface {
+	CountKeyPackages(ctx context.Context, device store.DeviceID) (oneTime int, lastResort bool, err error)
+}
+
+// GroupInfoStore keeps the latest (sealed, opaque) GroupInfo of a group.
+type GroupInfoStore interface {
+	// PutGroupInfo replaces the group's GroupInfo if epoch is the group's
+	// current Delivery Service epoch, else it returns an error wrapping
+	// *store.StaleEpochError; an unknown group is store.ErrNotFound.
+	PutGroupInfo(ctx context.Context, group store.GroupHash, epoch uint64, info []byte) error
+	// GroupInfo returns the latest GroupInfo, or store.ErrNotFound.
+	GroupInfo(ctx context.Context, group store.GroupHash) (epoch uint64, info []byte, err error)
+}
