@@ -15,7 +15,8 @@ const stateVersion = 1
 
 // groupState is the persisted form of a Group. Structures with an MLS
 // encoding are stored in it; the envelope is JSON. It holds secrets: the
-// caller must store it encrypted. A pending commit is not persisted.
+// caller must store it encrypted. A pending commit is persisted as the
+// state of the epoch it leads to.
 type groupState struct {
 	Version     int
 	SigningKey  []byte
@@ -31,6 +32,9 @@ type groupState struct {
 	Active      bool
 	ReInit      []byte // ReInitProposal, if any
 	Initialized bool
+	// Pending is the group as it will be once the pending commit is
+	// merged; nil without a pending commit.
+	Pending *groupState `json:",omitempty"`
 }
 
 type epochState struct {
@@ -52,10 +56,21 @@ type resumptionState struct {
 }
 
 // Marshal serializes the group's whole state (tree, private path keys,
-// key schedule, secret tree position, cached proposals, resumption PSKs)
-// so that Restore can resume it after a restart. The bytes are secret.
+// key schedule, secret tree position, cached proposals, resumption PSKs,
+// and a pending commit) so that Restore can resume it after a restart: a
+// client that crashed after sending a commit can still merge or clear it
+// once the delivery service answers. The bytes are secret.
 func (g *Group) Marshal() ([]byte, error) {
-	st := groupState{Version: stateVersion, SigningKey: g.sig, Interim: g.interim, Tag: g.tag, Active: g.active, Initialized: true}
+	st, err := g.state()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(st)
+}
+
+// state is the persisted form of g.
+func (g *Group) state() (*groupState, error) {
+	st := &groupState{Version: stateVersion, SigningKey: g.sig, Interim: g.interim, Tag: g.tag, Active: g.active, Initialized: true}
 	var err error
 	if st.Context, err = codec.Marshal(&g.ctx); err != nil {
 		return nil, fmt.Errorf("mls: saving group: %w", err)
@@ -88,7 +103,12 @@ func (g *Group) Marshal() ([]byte, error) {
 			return nil, fmt.Errorf("mls: saving group: %w", err)
 		}
 	}
-	return json.Marshal(&st)
+	if g.pending != nil {
+		if st.Pending, err = g.pending.next.state(); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // Restore rebuilds a Group saved by Marshal, with cfg's injected
@@ -98,6 +118,12 @@ func Restore(cfg Config, b []byte) (*Group, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("mls: restoring group: %w", err)
 	}
+	return restoreState(cfg, &st, true)
+}
+
+// restoreState rebuilds a group from st; a pending commit's state, which
+// has none of its own, is restored only where allowPending is set.
+func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error) {
 	if st.Version != stateVersion || !st.Initialized {
 		return nil, fmt.Errorf("mls: restoring group: unknown state version %d", st.Version)
 	}
@@ -147,6 +173,16 @@ func Restore(cfg Config, b []byte) (*Group, error) {
 	}
 	if g.tree.Leaf(g.priv.Leaf) == nil && g.active {
 		return nil, fmt.Errorf("mls: restoring group: own leaf is blank")
+	}
+	if st.Pending != nil {
+		if !allowPending {
+			return nil, fmt.Errorf("mls: restoring group: nested pending commit")
+		}
+		next, err := restoreState(cfg, st.Pending, false)
+		if err != nil {
+			return nil, err
+		}
+		g.pending = &pendingCommit{next: next}
 	}
 	return g, nil
 }
