@@ -1,0 +1,314 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/mls"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// Options configure Open and Init.
+type Options struct {
+	// Home is the directory of the local store.
+	Home string
+	// Passphrase opens the store; Open and Init copy it and never keep it.
+	Passphrase []byte
+	// Dialer reaches the server's addresses (TCPDialer if nil).
+	Dialer Dialer
+	// KDF is the Argon2id cost for Init (DefaultKDF if nil).
+	KDF *KDFParams
+	// KeyPackageBatch is how many one-time KeyPackages to publish at a time
+	// (wire.MaxKeyPackages if 0); a top-up happens below a fifth of it.
+	KeyPackageBatch int
+	// OnMessage, if set, is called with every message stored while the
+	// client runs (incoming texts, events, errors), outside any lock.
+	OnMessage func(Message)
+	// Logf, if set, receives diagnostics (never secrets).
+	Logf func(format string, args ...any)
+}
+
+// InitOptions create an account and this device.
+type InitOptions struct {
+	Options
+	Server ServerLink
+	// Name is the name this user suggests to contacts in invite links.
+	Name string
+	// AccountSeed, if set, is the Ed25519 seed of an existing account: the
+	// new device joins that account (every device of an account holds its
+	// key in this version).
+	AccountSeed []byte
+}
+
+// Client is one device of one account, bound to its home directory. Its
+// methods are safe for concurrent use.
+type Client struct {
+	opts  Options
+	store *localStore
+	keys  *selfKeys
+	mlsID *mls.Identity
+	cfg   mls.Config
+
+	mu     sync.Mutex // serializes group operations; guards groups
+	groups map[wire.GroupHash]*chat
+
+	sessMu   sync.Mutex // guards sess, sessCh
+	sess     *session
+	sessCh   chan struct{} // closed when a session is up
+	inbox    inbox
+	outboxCh chan struct{} // pokes the outbox sender
+	topupCh  chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// Init creates a new account (or joins one, see AccountSeed) in an empty
+// home directory. It works offline: the device registers on its first
+// connection.
+func Init(o InitOptions) (*Client, error) {
+	kdf := DefaultKDF
+	if o.KDF != nil {
+		kdf = *o.KDF
+	}
+	if len(o.Server.Addrs) == 0 {
+		return nil, errors.New("client: init needs the server link (samizdat://server?...) that the server's operator published")
+	}
+	st, err := createStore(o.Home, o.Passphrase, kdf)
+	if err != nil {
+		return nil, err
+	}
+	keys := &selfKeys{DeviceSeed: make([]byte, ed25519.SeedSize), Name: o.Name, Server: o.Server}
+	rand.Read(keys.DeviceSeed)
+	if o.AccountSeed != nil {
+		if len(o.AccountSeed) != ed25519.SeedSize {
+			st.close()
+			return nil, errors.New("client: the account key must be a 32-byte Ed25519 seed")
+		}
+		keys.AccountSeed = append([]byte(nil), o.AccountSeed...)
+	} else {
+		keys.AccountSeed = make([]byte, ed25519.SeedSize)
+		rand.Read(keys.AccountSeed)
+	}
+	t, err := st.begin(context.Background())
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	t.put("self", []byte("keys"), keys)
+	if err := t.commit(); err != nil {
+		st.close()
+		return nil, err
+	}
+	keys.wipe()
+	st.close()
+	return Open(o.Options)
+}
+
+// Open opens the account in o.Home. A wrong passphrase is ErrWrongPassphrase.
+func Open(o Options) (*Client, error) {
+	st, err := openStore(o.Home, o.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	t, err := st.begin(context.Background())
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	keys := &selfKeys{}
+	ok := t.get("self", []byte("keys"), keys)
+	t.rollback()
+	if !ok {
+		st.close()
+		return nil, ErrNoAccount
+	}
+	c := &Client{opts: o, store: st, keys: keys, groups: map[wire.GroupHash]*chat{},
+		sessCh: make(chan struct{}), outboxCh: make(chan struct{}, 1), topupCh: make(chan struct{}, 1)}
+	c.opts.Passphrase = nil
+	if c.opts.Dialer == nil {
+		c.opts.Dialer = TCPDialer
+	}
+	if c.opts.KeyPackageBatch <= 0 || c.opts.KeyPackageBatch > wire.MaxKeyPackages {
+		c.opts.KeyPackageBatch = wire.MaxKeyPackages
+	}
+	if c.mlsID, err = keys.mlsIdentity(); err != nil {
+		st.close()
+		return nil, fmt.Errorf("client: loading device key: %w", err)
+	}
+	c.inbox.init()
+	return c, nil
+}
+
+// Close stops the client's goroutines, closes the connection and the store,
+// and wipes the keys it held.
+func (c *Client) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.sessMu.Lock()
+	if c.sess != nil {
+		c.sess.close(errors.New("client: closed"))
+	}
+	c.sessMu.Unlock()
+	c.inbox.close()
+	c.wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keys.wipe()
+	clear(c.mlsID.SignaturePrivateKey)
+	return c.store.close()
+}
+
+// AccountKey is this user's account key.
+func (c *Client) AccountKey() AccountKey { return c.keys.accountKey() }
+
+// DeviceKey is this device's key.
+func (c *Client) DeviceKey() DeviceKey { return c.keys.deviceKey() }
+
+// Name is the name this user suggests in invites.
+func (c *Client) Name() string { return c.keys.Name }
+
+// Server is the server link of this account.
+func (c *Client) Server() ServerLink { return c.keys.Server }
+
+// Invite is this user's invite link.
+func (c *Client) Invite() Invite {
+	return Invite{Account: c.AccountKey(), Server: c.keys.Server, Name: c.keys.Name}
+}
+
+// AccountSeed returns a copy of the account's private seed, to set up
+// another device of the same account (InitOptions.AccountSeed). Handle it
+// as the most secret thing the user has.
+func (c *Client) AccountSeed() []byte { return append([]byte(nil), c.keys.AccountSeed...) }
+
+func (c *Client) logf(format string, args ...any) {
+	if c.opts.Logf != nil {
+		c.opts.Logf(format, args...)
+	}
+}
+
+// Start connects in the background and keeps the connection up (with
+// backoff) until ctx ends or Close: it registers the device, keeps its
+// KeyPackages topped up, processes delivered messages and sends the outbox.
+func (c *Client) Start(ctx context.Context) {
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(4)
+	go func() { defer c.wg.Done(); c.connectLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.inboxLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.outboxLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.topupLoop(ctx) }()
+}
+
+// connectLoop keeps one session up.
+func (c *Client) connectLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		s, err := c.connect(ctx)
+		if err != nil {
+			c.logf("client: %v (retrying in %v)", err, backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		c.sessMu.Lock()
+		c.sess = s
+		close(c.sessCh)
+		c.sessMu.Unlock()
+		c.poke(c.outboxCh)
+		c.poke(c.topupCh)
+		go c.syncOwnDevices(ctx)
+		select {
+		case <-ctx.Done():
+		case <-s.done:
+		}
+		c.sessMu.Lock()
+		c.sess = nil
+		c.sessCh = make(chan struct{})
+		c.sessMu.Unlock()
+		s.close(errors.New("client: reconnecting"))
+	}
+}
+
+// connect dials, registers the device and subscribes.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	dev := c.keys.device()
+	defer clear(dev)
+	s, err := dialSession(ctx, c.opts.Dialer, c.keys.Server, dev, c.inbox.push)
+	if err != nil {
+		return nil, err
+	}
+	acct := c.keys.account()
+	reg := &wire.RegisterDevice{AccountKey: c.AccountKey(), DeviceCert: SignDevice(acct, c.DeviceKey())}
+	clear(acct)
+	if _, err := s.call(ctx, reg); err != nil {
+		s.close(err)
+		return nil, userError("registering this device", err)
+	}
+	if err := c.topup(ctx, s); err != nil {
+		s.close(err)
+		return nil, err
+	}
+	if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
+		s.close(err)
+		return nil, userError("subscribing to the mailbox", err)
+	}
+	return s, nil
+}
+
+// online returns the current session, waiting for one until ctx ends.
+func (c *Client) online(ctx context.Context) (*session, error) {
+	for {
+		c.sessMu.Lock()
+		s, ch := c.sess, c.sessCh
+		c.sessMu.Unlock()
+		if s != nil && s.alive() {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ErrOffline
+		}
+	}
+}
+
+// WaitOnline waits until the client is connected, registered and
+// subscribed, or ctx ends.
+func (c *Client) WaitOnline(ctx context.Context) error {
+	_, err := c.online(ctx)
+	return err
+}
+
+func (c *Client) poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// emit hands stored messages to OnMessage.
+func (c *Client) emit(ms []Message) {
+	if c.opts.OnMessage == nil {
+		return
+	}
+	for _, m := range ms {
+		c.opts.OnMessage(m)
+	}
+}
+
+// randomMsgID returns a fresh random MsgID.
+func randomMsgID() wire.MsgID {
+	var id wire.MsgID
+	rand.Read(id[:])
+	return id
+}

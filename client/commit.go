@@ -1,0 +1,282 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/samizdat-project/samizdat/mls"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// maxRebases bounds how often one change is rebuilt after losing the race
+// for an epoch (docs/spec/wire.md 6.5).
+const maxRebases = 8
+
+// commitChange adds every certified device of the add accounts (and of our
+// own account) that is not yet in the chat, and removes every device of
+// the remove accounts, in one commit through the Delivery Service. On
+// StaleEpoch it drops its commit, waits until the winning commits are
+// processed, and rebuilds the change on top. isNew marks a chat that is
+// stored only once its first commit is accepted.
+func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []AccountKey, isNew bool) error {
+	// Messages already queued belong to the current epoch: send them first.
+	if err := c.Flush(ctx); err != nil {
+		return err
+	}
+	s, err := c.online(ctx)
+	if err != nil {
+		return err
+	}
+	add = append(add, c.AccountKey())
+	devs := map[AccountKey][]wire.DeviceEntry{}
+	for _, a := range add {
+		if devs[a], err = c.verifiedDevices(ctx, s, a); err != nil {
+			return err
+		}
+	}
+	claimed := map[wire.DeviceID][]byte{} // reused across rebases
+	for range maxRebases {
+		c.mu.Lock()
+		if !isNew {
+			if cur := c.groups[ch.hash]; cur != nil {
+				ch = cur
+			}
+		}
+		kps, newIDs, removeLeaves, err := c.planChangeLocked(ctx, s, ch, devs, remove, claimed)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		if len(kps) == 0 && len(removeLeaves) == 0 {
+			defer c.mu.Unlock()
+			if isNew && ch.rec.Kind == KindDirect {
+				return errors.New("client: the contact has no device with keys left on the server; ask them to open samizdat once so it registers and uploads keys, then send again")
+			}
+			if isNew {
+				return c.storeNewChatLocked(ctx, ch, nil)
+			}
+			return nil
+		}
+		before := c.accountsLocked(ch.g)
+		_, recipients := c.otherMembers(ch.g)
+		epoch := ch.g.Epoch()
+		res, err := ch.g.Commit(mls.CommitOptions{AddKeyPackages: kps, RemoveLeaves: removeLeaves, RatchetTreeInWelcome: true})
+		if err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("client: building the group change: %w", err)
+		}
+		send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
+		err = c.sendReliably(ctx, send)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
+			ch.g.ClearPendingCommit()
+			c.mu.Unlock()
+			if isNew {
+				return errors.New("client: the new chat's id collided on the server; try again")
+			}
+			if we.CurrentEpoch < epoch {
+				return errors.New("client: the server forgot this group's history (its epoch went back); tell the server's operator")
+			}
+			c.logf("client: commit lost the race for epoch %d; rebasing on %d", epoch, we.CurrentEpoch)
+			if err := c.waitEpoch(ctx, ch.hash, we.CurrentEpoch); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			ch.g.ClearPendingCommit()
+			c.mu.Unlock()
+			return userError("changing the group", err)
+		}
+		if err := ch.g.MergePendingCommit(); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("client: applying the group change: %w", err)
+		}
+		var welcome *outboxEntry
+		if res.Welcome != nil {
+			welcome = &outboxEntry{MsgID: randomMsgID(), Group: ch.hash, Epoch: ch.g.Epoch(), Kind: wire.KindWelcome, Recipients: newIDs, Payload: res.Welcome}
+		}
+		var err2 error
+		if isNew {
+			err2 = c.storeNewChatLocked(ctx, ch, welcome)
+		} else {
+			err2 = c.storeChangeLocked(ctx, ch, welcome, before)
+		}
+		c.mu.Unlock()
+		c.poke(c.outboxCh)
+		return err2
+	}
+	return errors.New("client: the group kept changing under this change; try again in a moment")
+}
+
+// planChangeLocked works out the KeyPackages to add (claiming those not yet
+// claimed) and the leaves to remove.
+func (c *Client) planChangeLocked(ctx context.Context, s *session, ch *chat, devs map[AccountKey][]wire.DeviceEntry, remove []AccountKey, claimed map[wire.DeviceID][]byte) (kps [][]byte, ids []wire.DeviceID, leaves []uint32, err error) {
+	present := map[DeviceKey]bool{}
+	removing := map[AccountKey]bool{}
+	for _, a := range remove {
+		removing[a] = true
+	}
+	for _, m := range ch.g.Members() {
+		a, d, perr := parseCredential(m.Identity)
+		if perr != nil {
+			continue
+		}
+		present[d] = true
+		if removing[a] {
+			leaves = append(leaves, m.LeafIndex)
+		}
+	}
+	for a, list := range devs {
+		if removing[a] {
+			continue
+		}
+		var need []wire.DeviceEntry
+		for _, d := range list {
+			if !present[d.DeviceKey] && claimed[DeviceIDOf(d.DeviceKey)] == nil {
+				need = append(need, d)
+			}
+		}
+		got, gotIDs, err := c.claimKeyPackages(ctx, s, a, need)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for i := range got {
+			claimed[gotIDs[i]] = got[i]
+		}
+		for _, d := range list {
+			id := DeviceIDOf(d.DeviceKey)
+			if !present[d.DeviceKey] && claimed[id] != nil {
+				kps = append(kps, claimed[id])
+				ids = append(ids, id)
+			}
+		}
+	}
+	return kps, ids, leaves, nil
+}
+
+// storeNewChatLocked stores a freshly created chat, queues its Welcome and
+// a meta message saying what the chat is.
+func (c *Client) storeNewChatLocked(ctx context.Context, ch *chat, welcome *outboxEntry) error {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	if welcome != nil {
+		t.addOutbox(welcome)
+		if err := c.encryptLocked(t, ch, appContent{Type: "meta", Kind: ch.rec.Kind, Name: ch.rec.Name}); err != nil {
+			t.rollback()
+			return err
+		}
+	}
+	c.saveChatLocked(t, ch)
+	if err := t.commit(); err != nil {
+		return err
+	}
+	c.groups[ch.hash] = ch
+	return nil
+}
+
+// storeChangeLocked stores a chat after our own accepted commit.
+func (c *Client) storeChangeLocked(ctx context.Context, ch *chat, welcome *outboxEntry, before map[AccountKey]bool) error {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		c.dropChatLocked(ch)
+		return err
+	}
+	if welcome != nil {
+		t.addOutbox(welcome)
+		if err := c.encryptLocked(t, ch, appContent{Type: "meta", Kind: ch.rec.Kind, Name: ch.rec.Name}); err != nil {
+			t.rollback()
+			c.dropChatLocked(ch)
+			return err
+		}
+	}
+	c.saveChatLocked(t, ch)
+	msgs := c.membershipEventsLocked(t, ch, before)
+	if err := t.commit(); err != nil {
+		c.dropChatLocked(ch)
+		return err
+	}
+	go c.emit(msgs)
+	return nil
+}
+
+// sendReliably sends one request until the server answers it, retrying the
+// same MsgID after a lost connection or a retryable error.
+func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
+	backoff := 100 * time.Millisecond
+	for {
+		s, err := c.online(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = s.call(ctx, send)
+		if err == nil {
+			return nil
+		}
+		var we *wire.Error
+		if errors.As(err, &we) && !we.Code.Retryable() {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ErrOffline
+		}
+		wait := backoff
+		if we != nil && we.RetryAfter > 0 {
+			wait = time.Duration(we.RetryAfter) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ErrOffline
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// waitEpoch waits until the inbox has brought a chat to epoch.
+func (c *Client) waitEpoch(ctx context.Context, h wire.GroupHash, epoch uint64) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		ch := c.groups[h]
+		ok := ch != nil && ch.g.Epoch() >= epoch
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("client: could not catch up with the group (epoch %d); try again later", epoch)
+}
+
+// syncOwnDevices adds this account's devices that are missing from our
+// chats (a device registered after the chat was made).
+func (c *Client) syncOwnDevices(ctx context.Context) {
+	c.mu.Lock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		c.mu.Unlock()
+		return
+	}
+	var active []*chat
+	for _, ch := range c.allChatsLocked(t) {
+		if ch.rec.Active {
+			active = append(active, ch)
+		}
+	}
+	t.rollback()
+	c.mu.Unlock()
+	for _, ch := range active {
+		if err := c.commitChange(ctx, ch, nil, nil, false); err != nil && ctx.Err() == nil {
+			c.logf("client: adding own devices: %v", err)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Contact is someone this user added from an invite link.
+type Contact struct {
+	Name    string     `json:"name"`
+	Account AccountKey `json:"account"`
+	Server  ServerLink `json:"server"`
+	Added   time.Time  `json:"added"`
+}
+
+// ErrNoSuchContact: no contact or group has that name.
+var ErrNoSuchContact = errors.New("client: no contact or group has that name; run 'samizdat contacts' to see the names")
+
+// validName reports whether s is usable as a contact or group name.
+func validName(s string) error {
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, " \t\r\n/\\") {
+		return errors.New("client: a name is 1 to 64 characters without spaces or slashes")
+	}
+	return nil
+}
+
+// AddContact stores a contact from an invite link under name (the invite's
+// suggested name if empty). It works offline.
+func (c *Client) AddContact(ctx context.Context, in Invite, name string) (*Contact, error) {
+	if name == "" {
+		name = in.Name
+	}
+	if name == "" {
+		return nil, errors.New("client: the invite has no name; give one with --name NAME")
+	}
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	if in.Account == c.AccountKey() {
+		return nil, errors.New("client: this is your own invite link; add someone else's")
+	}
+	if !sameServer(in.Server, c.keys.Server) {
+		return nil, errors.New("client: this contact uses another server; this version can only reach contacts on your own server")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var existing *Contact
+	t.each("contact", func(k, v []byte) {
+		var ct Contact
+		if json.Unmarshal(v, &ct) == nil && (ct.Name == name || ct.Account == in.Account) {
+			existing = &ct
+		}
+	})
+	if existing != nil {
+		t.rollback()
+		if existing.Account == in.Account {
+			return nil, fmt.Errorf("client: this contact is already saved as %q", existing.Name)
+		}
+		return nil, fmt.Errorf("client: the name %q is taken by another contact; choose another with --name", name)
+	}
+	ct := &Contact{Name: name, Account: in.Account, Server: in.Server, Added: time.Now().UTC()}
+	t.put("contact", in.Account[:], ct)
+	if err := t.commit(); err != nil {
+		return nil, err
+	}
+	return ct, nil
+}
+
+// Contacts lists the contacts by name.
+func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer t.rollback()
+	out := c.contactsLocked(t)
+	return out, t.err
+}
+
+func (c *Client) contactsLocked(t *tx) []Contact {
+	var out []Contact
+	t.each("contact", func(k, v []byte) {
+		var ct Contact
+		if json.Unmarshal(v, &ct) == nil {
+			out = append(out, ct)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Contact returns the contact named name.
+func (c *Client) Contact(ctx context.Context, name string) (*Contact, error) {
+	all, err := c.Contacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].Name == name {
+			return &all[i], nil
+		}
+	}
+	return nil, ErrNoSuchContact
+}
+
+// SafetyNumber returns the safety number of this user and a contact. Both
+// see the same number; if it differs, someone swapped keys.
+func (c *Client) SafetyNumber(ctx context.Context, name string) (SafetyNumber, error) {
+	ct, err := c.Contact(ctx, name)
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	return safetyNumber(c.AccountKey(), ct.Account), nil
+}
+
+// nameOf returns how this user knows an account: a contact name, "me", or
+// a short form of the key.
+func (c *Client) nameOfLocked(t *tx, acct AccountKey) string {
+	if acct == c.AccountKey() {
+		return "me"
+	}
+	var ct Contact
+	if t.get("contact", acct[:], &ct) {
+		return ct.Name
+	}
+	return "unknown-" + base64.RawURLEncoding.EncodeToString(acct[:6])
+}

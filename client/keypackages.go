@@ -1,0 +1,147 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/samizdat-project/samizdat/mls"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// topup publishes one-time KeyPackages when the server holds fewer than a
+// fifth of a batch, and a last-resort one when it has none. The private
+// parts are stored durably before anything is published.
+func (c *Client) topup(ctx context.Context, s *session) error {
+	resp, err := s.call(ctx, &wire.CountKeyPackages{})
+	if err != nil {
+		return userError("counting key packages", err)
+	}
+	count := resp.(*wire.KeyPackageCount)
+	batch := c.opts.KeyPackageBatch
+	if int(count.OneTime) >= batch/5 && count.LastResort {
+		return nil
+	}
+	pub := &wire.PublishKeyPackages{}
+	var bundles []*mls.KeyPackageBundle
+	if int(count.OneTime) < batch/5 {
+		for range batch - int(count.OneTime) {
+			kp, err := c.mlsID.NewKeyPackage(c.cfg, mls.KeyPackageOptions{})
+			if err != nil {
+				return fmt.Errorf("client: making key packages: %w", err)
+			}
+			bundles = append(bundles, kp)
+			pub.KeyPackages = append(pub.KeyPackages, kp.Message)
+		}
+	}
+	if !count.LastResort {
+		kp, err := c.mlsID.NewKeyPackage(c.cfg, mls.KeyPackageOptions{LastResort: true})
+		if err != nil {
+			return fmt.Errorf("client: making key packages: %w", err)
+		}
+		bundles = append(bundles, kp)
+		pub.LastResort = kp.Message
+	}
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bundles {
+		t.put("kp", b.Ref, b)
+		clear(b.InitPrivateKey)
+		clear(b.EncryptionPrivateKey)
+	}
+	if err := t.commit(); err != nil {
+		return err
+	}
+	if _, err := s.call(ctx, pub); err != nil {
+		return userError("publishing key packages", err)
+	}
+	c.logf("client: published %d key packages", len(bundles))
+	return nil
+}
+
+// topupLoop tops up whenever poked (after a Welcome used a package).
+func (c *Client) topupLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.topupCh:
+		}
+		c.sessMu.Lock()
+		s := c.sess
+		c.sessMu.Unlock()
+		if s == nil {
+			continue
+		}
+		if err := c.topup(ctx, s); err != nil && !errors.Is(err, context.Canceled) {
+			c.logf("client: %v", err)
+		}
+	}
+}
+
+// verifiedDevices looks an account up and keeps the devices whose
+// certificate verifies; the server can hide a device but cannot add one.
+func (c *Client) verifiedDevices(ctx context.Context, s *session, acct AccountKey) ([]wire.DeviceEntry, error) {
+	resp, err := s.call(ctx, &wire.LookupAccount{AccountKey: acct})
+	if wireCode(err) == wire.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, userError("looking up the contact's devices", err)
+	}
+	var out []wire.DeviceEntry
+	for _, d := range resp.(*wire.Devices).Devices {
+		if VerifyDevice(acct, d.DeviceKey, d.DeviceCert) {
+			out = append(out, d)
+		} else {
+			c.logf("client: the server listed a device with an invalid certificate; ignored")
+		}
+	}
+	return out, nil
+}
+
+// claimKeyPackages claims one KeyPackage for each listed device of acct and
+// keeps those that are valid MLS KeyPackages of exactly that device.
+func (c *Client) claimKeyPackages(ctx context.Context, s *session, acct AccountKey, devices []wire.DeviceEntry) ([][]byte, []wire.DeviceID, error) {
+	if len(devices) == 0 {
+		return nil, nil, nil
+	}
+	byID := map[wire.DeviceID]DeviceKey{}
+	req := &wire.ClaimKeyPackages{AccountKey: acct}
+	for _, d := range devices {
+		id := DeviceIDOf(d.DeviceKey)
+		byID[id] = d.DeviceKey
+		req.Devices = append(req.Devices, id)
+	}
+	resp, err := s.call(ctx, req)
+	if wireCode(err) == wire.CodeNotFound {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, userError("claiming the contact's keys", err)
+	}
+	var kps [][]byte
+	var ids []wire.DeviceID
+	for _, k := range resp.(*wire.KeyPackages).KeyPackages {
+		dev, ok := byID[k.DeviceID]
+		if !ok {
+			continue
+		}
+		info, err := mls.ValidateKeyPackage(c.cfg, k.KeyPackage)
+		if err != nil {
+			c.logf("client: a claimed key package is invalid: %v", err)
+			continue
+		}
+		// The credential must name exactly this account and device, and the
+		// MLS signature key must be the certified device key.
+		if !equalBytes(info.Identity, credentialIdentity(acct, dev)) || !equalBytes(info.SignaturePublicKey, dev[:]) {
+			c.logf("client: a claimed key package names another device; ignored")
+			continue
+		}
+		kps = append(kps, k.KeyPackage)
+		ids = append(ids, k.DeviceID)
+	}
+	return kps, ids, nil
+}

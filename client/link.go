@@ -1,0 +1,112 @@
+package client
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/samizdat-project/samizdat/securechan"
+)
+
+// ServerLink is what a client needs to reach a server and pin its key. Its
+// text form is the server's (server/link.go, which the client may not
+// import):
+//
+//	samizdat://server?key=<securechan key>&addr=<host:port>[&addr=...]
+//
+// Unknown parameters are ignored, so that later versions can add routes.
+type ServerLink struct {
+	Key   securechan.ServerPublic `json:"key"`
+	Addrs []string                `json:"addrs"`
+}
+
+// String returns the link's text form.
+func (l ServerLink) String() string {
+	var b strings.Builder
+	b.WriteString("samizdat://server?key=")
+	b.WriteString(l.Key.String())
+	for _, a := range l.Addrs {
+		b.WriteString("&addr=")
+		b.WriteString(url.QueryEscape(a))
+	}
+	return b.String()
+}
+
+// ParseServerLink parses a server link.
+func ParseServerLink(s string) (ServerLink, error) {
+	var l ServerLink
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Scheme != "samizdat" || u.Host != "server" || u.User != nil || (u.Path != "" && u.Path != "/") {
+		return l, errors.New("client: parsing server link: it must start with samizdat://server?; copy the whole link the server printed")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return l, errors.New("client: parsing server link: malformed parameters; copy the whole link")
+	}
+	if len(q["key"]) != 1 {
+		return l, errors.New("client: parsing server link: it needs exactly one key; copy the whole link")
+	}
+	if l.Key, err = securechan.ParseServerPublic(q["key"][0]); err != nil {
+		return ServerLink{}, fmt.Errorf("client: parsing server link: %w", err)
+	}
+	for _, a := range q["addr"] {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return ServerLink{}, fmt.Errorf("client: parsing server link: address %q is not host:port", a)
+		}
+		l.Addrs = append(l.Addrs, a)
+	}
+	if len(l.Addrs) == 0 {
+		return ServerLink{}, errors.New("client: parsing server link: it has no address; ask the server's operator for a complete link")
+	}
+	return l, nil
+}
+
+// sameServer reports whether two links pin the same server key.
+func sameServer(a, b ServerLink) bool { return equalBytes(a.Key[:], b.Key[:]) }
+
+// Invite is what a user hands to a contact: their account key, the server
+// that holds their mailboxes, and a suggested name.
+type Invite struct {
+	Account AccountKey
+	Server  ServerLink
+	Name    string
+}
+
+// String returns the invite link:
+//
+//	samizdat://invite?account=<base64url key>&name=<name>&server=<server link>
+func (in Invite) String() string {
+	q := url.Values{}
+	v := "samizdat://invite?account=" + base64.RawURLEncoding.EncodeToString(in.Account[:])
+	if in.Name != "" {
+		q.Set("name", in.Name)
+		v += "&" + q.Encode()
+	}
+	return v + "&server=" + url.QueryEscape(in.Server.String())
+}
+
+// ParseInvite parses an invite link.
+func ParseInvite(s string) (Invite, error) {
+	var in Invite
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Scheme != "samizdat" || u.Host != "invite" {
+		return in, errors.New("client: parsing invite: it must start with samizdat://invite?; ask your contact to run 'samizdat invite' and copy the whole link")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return in, errors.New("client: parsing invite: malformed parameters; copy the whole link")
+	}
+	key, err := base64.RawURLEncoding.DecodeString(q.Get("account"))
+	if err != nil || len(key) != 32 {
+		return in, errors.New("client: parsing invite: the account key is damaged; copy the whole link")
+	}
+	copy(in.Account[:], key)
+	if in.Server, err = ParseServerLink(q.Get("server")); err != nil {
+		return Invite{}, fmt.Errorf("client: parsing invite: %w", err)
+	}
+	in.Name = q.Get("name")
+	return in, nil
+}

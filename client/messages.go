@@ -1,0 +1,154 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// Message kinds.
+const (
+	MessageText  = "text"  // a text someone wrote
+	MessageEvent = "event" // something that happened to the chat
+	MessageError = "error" // something that failed; the user should know
+)
+
+// Message is one stored entry of a chat, as the user sees it.
+type Message struct {
+	ID   int64     `json:"-"`
+	Chat string    `json:"chat"` // the chat's name for this user
+	From string    `json:"from,omitempty"`
+	Out  bool      `json:"out,omitempty"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time"`          // stored
+	Sent time.Time `json:"sent,omitzero"` // the sender's clock
+}
+
+// chatDisplayLocked is the name a user knows a chat by.
+func (c *Client) chatDisplayLocked(t *tx, ch *chat) string {
+	if ch.rec.Kind == KindDirect {
+		return c.nameOfLocked(t, ch.rec.Peer)
+	}
+	if ch.rec.Name != "" {
+		return ch.rec.Name
+	}
+	return "unnamed-group"
+}
+
+func (c *Client) chatNameLocked(t *tx, h wire.GroupHash) string {
+	if ch := c.chatLocked(t, h); ch != nil {
+		return c.chatDisplayLocked(t, ch)
+	}
+	return ""
+}
+
+// Messages returns the stored messages of the chat called name (every
+// chat if name is empty), oldest first. With onlyNew, it returns only the
+// messages not returned before, and marks them shown.
+func (c *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hashes [][]byte
+	if name != "" {
+		for _, ch := range c.allChatsLocked(t) {
+			if c.chatDisplayLocked(t, ch) == name {
+				hashes = append(hashes, append([]byte(nil), ch.hash[:]...))
+			}
+		}
+		if len(hashes) == 0 {
+			_, _, err := c.findChatLocked(t, name)
+			t.rollback()
+			return nil, err
+		}
+	}
+	q := `SELECT id, chat, v FROM messages`
+	if onlyNew {
+		q += ` WHERE shown = 0`
+	}
+	rows, err := t.t.QueryContext(ctx, q+` ORDER BY id`)
+	if err != nil {
+		t.rollback()
+		return nil, err
+	}
+	type row struct {
+		id         int64
+		chat, data []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.chat, &r.data); err == nil {
+			all = append(all, r)
+		}
+	}
+	rows.Close()
+	var out []Message
+	for _, r := range all {
+		if name != "" && !containsBytes(hashes, r.chat) {
+			continue
+		}
+		b, err := c.store.open(r.data, append([]byte("msg\x00"), r.chat...))
+		if err != nil {
+			continue
+		}
+		var m Message
+		if json.Unmarshal(b, &m) == nil {
+			m.ID = r.id
+			out = append(out, m)
+		}
+		clear(b)
+		if onlyNew {
+			t.t.ExecContext(ctx, `UPDATE messages SET shown = 1 WHERE id = ?`, r.id)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, t.commit()
+}
+
+func containsBytes(list [][]byte, b []byte) bool {
+	for _, x := range list {
+		if string(x) == string(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChatInfo describes one chat.
+type ChatInfo struct {
+	Name    string
+	Kind    string
+	Members []string
+	Epoch   uint64
+	Active  bool
+}
+
+// Chats lists this user's chats.
+func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer t.rollback()
+	var out []ChatInfo
+	for _, ch := range c.allChatsLocked(t) {
+		info := ChatInfo{Name: c.chatDisplayLocked(t, ch), Kind: ch.rec.Kind, Epoch: ch.g.Epoch(), Active: ch.rec.Active}
+		for a := range c.accountsLocked(ch.g) {
+			info.Members = append(info.Members, c.nameOfLocked(t, a))
+		}
+		sort.Strings(info.Members)
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, t.err
+}

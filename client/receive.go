@@ -1,0 +1,304 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/mls"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// inbox is an unbounded queue of delivered messages: the session's reader
+// never blocks on processing (the server bounds what is unacknowledged).
+type inbox struct {
+	mu     sync.Mutex // guards the fields below
+	queue  []*wire.Deliver
+	closed bool
+	last   time.Time // when the last Deliver arrived or was processed
+	busy   bool      // a Deliver is being processed
+	notify chan struct{}
+}
+
+func (b *inbox) init() { b.notify = make(chan struct{}, 1) }
+
+func (b *inbox) push(d *wire.Deliver) {
+	b.mu.Lock()
+	b.queue = append(b.queue, d)
+	b.last = time.Now()
+	b.mu.Unlock()
+	select {
+	case b.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+}
+
+// pop takes the next Deliver, or nil.
+func (b *inbox) pop() *wire.Deliver {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.busy = false
+		return nil
+	}
+	d := b.queue[0]
+	b.queue = b.queue[1:]
+	b.busy = true
+	return d
+}
+
+// idleFor reports whether nothing arrived or was processed for d.
+func (b *inbox) idleFor(d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) == 0 && !b.busy && time.Since(b.last) >= d
+}
+
+// inboxLoop processes delivered messages in mailbox order and acknowledges
+// each once its effects are committed to the local store.
+func (c *Client) inboxLoop(ctx context.Context) {
+	for {
+		d := c.inbox.pop()
+		if d == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.inbox.notify:
+			}
+			continue
+		}
+		msgs, err := c.processDeliver(ctx, d)
+		c.inbox.mu.Lock()
+		c.inbox.last = time.Now()
+		c.inbox.mu.Unlock()
+		if err != nil {
+			// Only a local store failure gets here: do not acknowledge, the
+			// server delivers it again on the next connection.
+			c.logf("client: storing a delivered message failed: %v", err)
+			c.sessMu.Lock()
+			if c.sess != nil {
+				c.sess.close(err)
+			}
+			c.sessMu.Unlock()
+			continue
+		}
+		c.emit(msgs)
+		c.sessMu.Lock()
+		s := c.sess
+		c.sessMu.Unlock()
+		if s != nil {
+			if _, err := s.call(ctx, &wire.AckDelivery{UpToSeq: d.Seq}); err != nil {
+				c.logf("client: acknowledging: %v", err)
+			}
+		}
+	}
+}
+
+// Sync waits until the client is online and its mailbox has been quiet for
+// quiet: every pending message is processed.
+func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
+	if err := c.WaitOnline(ctx); err != nil {
+		return err
+	}
+	for !c.inbox.idleFor(quiet) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(quiet / 4):
+		}
+	}
+	return nil
+}
+
+// processDeliver applies one delivered message to the local state in one
+// transaction. A message that cannot be processed becomes an error event;
+// only a store failure is returned.
+func (c *Client) processDeliver(ctx context.Context, d *wire.Deliver) ([]Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !t.markSeen(d.MsgID[:]) {
+		return nil, t.commit() // a duplicate of a message already processed
+	}
+	var msgs []Message
+	var touched *chat
+	var perr error
+	switch d.Kind {
+	case wire.KindWelcome:
+		touched, msgs, perr = c.joinLocked(t, d)
+	case wire.KindApplication, wire.KindCommit, wire.KindProposal:
+		touched, msgs, perr = c.applyLocked(t, d)
+	default:
+		perr = fmt.Errorf("unknown kind %v", d.Kind)
+	}
+	if perr != nil {
+		m := Message{Chat: c.chatNameLocked(t, d.Group), Kind: MessageError, Time: time.Now().UTC(),
+			Text: fmt.Sprintf("a %v message could not be read and was skipped (%v)", d.Kind, perr)}
+		t.addMessage(d.Group[:], &m)
+		msgs = append(msgs, m)
+	}
+	if touched != nil {
+		c.saveChatLocked(t, touched)
+	}
+	if err := t.commit(); err != nil {
+		if touched != nil {
+			c.dropChatLocked(touched)
+		}
+		return nil, err
+	}
+	if touched != nil {
+		c.groups[touched.hash] = touched
+	}
+	if d.Kind == wire.KindWelcome {
+		c.poke(c.topupCh)
+	}
+	return msgs, nil
+}
+
+// joinLocked joins a chat from a Welcome with whichever of our stored
+// KeyPackages it is for.
+func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
+	var g *mls.Group
+	var used *mls.KeyPackageBundle
+	var usedRef []byte
+	t.each("kp", func(k, v []byte) {
+		if g != nil {
+			return
+		}
+		var b mls.KeyPackageBundle
+		if json.Unmarshal(v, &b) != nil {
+			return
+		}
+		joined, err := mls.JoinFromWelcome(c.cfg, c.mlsID, &b, d.Payload, mls.JoinOptions{})
+		if err == nil {
+			g, used, usedRef = joined, &b, append([]byte(nil), k...)
+		}
+		clear(b.InitPrivateKey)
+		clear(b.EncryptionPrivateKey)
+	})
+	if g == nil {
+		return nil, nil, errors.New("the invitation to a chat is not for any key of this device")
+	}
+	h := groupHash(g.GroupID())
+	if h != d.Group {
+		return nil, nil, errors.New("the invitation names another group than its envelope")
+	}
+	if !used.LastResort {
+		t.del("kp", usedRef)
+	}
+	ch := &chat{hash: h, g: g, rec: chatRecord{Active: true}}
+	// Until the meta message says otherwise, a chat of two accounts is the
+	// direct chat with the other one.
+	accts := c.accountsLocked(g)
+	ch.rec.Kind = KindGroup
+	if len(accts) == 2 {
+		for a := range accts {
+			if a != c.AccountKey() {
+				ch.rec.Kind, ch.rec.Peer = KindDirect, a
+			}
+		}
+	}
+	delete(c.groups, h)
+	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: "joined the chat (end-to-end encrypted with MLS)"}
+	t.addMessage(h[:], &m)
+	return ch, []Message{m}, nil
+}
+
+// applyLocked processes an MLS message of a chat we are in.
+func (c *Client) applyLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
+	ch := c.chatLocked(t, d.Group)
+	if ch == nil {
+		return nil, nil, errors.New("it belongs to a chat this device is not in")
+	}
+	before := c.accountsLocked(ch.g)
+	r, err := ch.g.Process(d.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch r.Kind {
+	case mls.KindApplication:
+		sender := c.senderLocked(ch.g, r.SenderLeaf)
+		var content appContent
+		if err := json.Unmarshal(r.Application, &content); err != nil {
+			clear(r.Application)
+			return ch, nil, errors.New("the message content is not understood by this version")
+		}
+		clear(r.Application)
+		switch content.Type {
+		case "meta":
+			if content.Kind == KindGroup && validName(content.Name) == nil {
+				ch.rec.Kind, ch.rec.Name = KindGroup, content.Name
+			}
+			return ch, nil, nil
+		case "text":
+			m := Message{Chat: c.chatDisplayLocked(t, ch), From: c.nameOfLocked(t, sender), Text: content.Text,
+				Time: time.Now().UTC(), Sent: time.UnixMilli(content.Sent).UTC(), Kind: MessageText}
+			t.addMessage(ch.hash[:], &m)
+			return ch, []Message{m}, nil
+		}
+		return ch, nil, nil
+	case mls.KindCommit:
+		if r.Removed {
+			m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: "you were removed from this chat"}
+			t.addMessage(ch.hash[:], &m)
+			return ch, []Message{m}, nil
+		}
+		return ch, c.membershipEventsLocked(t, ch, before), nil
+	}
+	return ch, nil, nil
+}
+
+// senderLocked returns the account of a leaf.
+func (c *Client) senderLocked(g *mls.Group, leaf uint32) AccountKey {
+	for _, m := range g.Members() {
+		if m.LeafIndex == leaf {
+			a, _, _ := parseCredential(m.Identity)
+			return a
+		}
+	}
+	return AccountKey{}
+}
+
+// accountsLocked returns the accounts with a device in g.
+func (c *Client) accountsLocked(g *mls.Group) map[AccountKey]bool {
+	out := map[AccountKey]bool{}
+	for _, m := range g.Members() {
+		if a, _, err := parseCredential(m.Identity); err == nil {
+			out[a] = true
+		}
+	}
+	return out
+}
+
+// membershipEventsLocked stores "joined"/"left" events for accounts that
+// entered or left ch since before.
+func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[AccountKey]bool) []Message {
+	after := c.accountsLocked(ch.g)
+	var out []Message
+	for a := range after {
+		if !before[a] {
+			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " joined"})
+		}
+	}
+	for a := range before {
+		if !after[a] {
+			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " left"})
+		}
+	}
+	for i := range out {
+		t.addMessage(ch.hash[:], &out[i])
+	}
+	return out
+}
