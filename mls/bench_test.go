@@ -109,6 +109,10 @@ func messages(kps []*mls.KeyPackageBundle) [][]byte {
 //  3. each of them commits with a path, so that the copath node of leaf 0
 //     above it holds a key; the member at the highest such leaf stays as
 //     the receiver.
+//
+// Without step 3 the tree's parents would be blank, the resolution of
+// each copath node would be all the leaves below it (RFC 9420 §4.1.1),
+// and every path update would encrypt to n-1 leaves.
 func getBenchGroup(tb testing.TB, cs mls.CipherSuite, n int) *benchGroup {
 	tb.Helper()
 	key := fmt.Sprintf("%d/%d", cs, n)
@@ -158,21 +162,28 @@ func getBenchGroup(tb testing.TB, cs mls.CipherSuite, n int) *benchGroup {
 			tb.Fatalf("joiner %d took leaf %d, want %d", i, got, slots[i])
 		}
 	}
-	for i, c := range joined {
-		res, err := c.Commit(mls.CommitOptions{ForcePath: true})
+	// Highest leaf first: each commit's copath then holds the keys set by
+	// the commits before it, so the build encrypts to about 2n leaves
+	// rather than n per commit.
+	receiver := joined[len(joined)-1]
+	for i := len(joined) - 1; i >= 0; i-- {
+		res, err := joined[i].Commit(mls.CommitOptions{ForcePath: true})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if err := c.MergePendingCommit(); err != nil {
+		if err := joined[i].MergePendingCommit(); err != nil {
 			tb.Fatal(err)
 		}
-		for _, g := range append([]*mls.Group{creator}, joined[i+1:]...) {
+		processors := append([]*mls.Group{creator}, joined[:i]...)
+		if i != len(joined)-1 {
+			processors = append(processors, receiver)
+		}
+		for _, g := range processors {
 			if _, err := g.Process(res.Commit); err != nil {
 				tb.Fatal(err)
 			}
 		}
 	}
-	receiver := joined[len(joined)-1]
 	if got := len(creator.Members()); got != n {
 		tb.Fatalf("group has %d members, want %d", got, n)
 	}
