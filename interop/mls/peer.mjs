@@ -76,9 +76,34 @@ function suiteName(value) {
   fail(`field suite: want a supported cipher suite id or name, got ${JSON.stringify(value)}`);
 }
 
+// ts-mls 1.6.4 makes ECDSA signature public keys with noble's
+// getPublicKey(secret), which returns a compressed SEC1 point (33/49/67
+// bytes). RFC 9420 §5.1.1 requires the UncompressedPointRepresentation of
+// RFC 8446 (0x04 || X || Y), and strict engines reject the compressed form.
+// So the peer replaces keygen for P-256/P-384/P-521 with one that returns
+// the uncompressed point; signing and verifying are ts-mls's own (noble
+// verify accepts both forms). MLS_PEER_STOCK_ECDSA_KEYS=1 keeps ts-mls's
+// compressed keys, to reproduce the incompatibility.
+const uncompressedECDSA = process.env.MLS_PEER_STOCK_ECDSA_KEYS !== "1";
+
+async function uncompressedKeygen(signature) {
+  const nist = await import("@noble/curves/nist.js");
+  const curve = { P256: nist.p256, P384: nist.p384, P521: nist.p521 }[signature];
+  if (curve === undefined) return undefined;
+  return async () => {
+    const signKey = curve.utils.randomSecretKey();
+    return { signKey, publicKey: curve.getPublicKey(signKey, false) };
+  };
+}
+
 const implCache = new Map();
 async function suiteImpl(name) {
-  if (!implCache.has(name)) implCache.set(name, await getCiphersuiteImpl(getCiphersuiteFromName(name)));
+  if (!implCache.has(name)) {
+    const cs = getCiphersuiteFromName(name);
+    const impl = await getCiphersuiteImpl(cs);
+    const keygen = uncompressedECDSA ? await uncompressedKeygen(cs.signature) : undefined;
+    implCache.set(name, keygen === undefined ? impl : { ...impl, signature: { ...impl.signature, keygen } });
+  }
   return implCache.get(name);
 }
 
