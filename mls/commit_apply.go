@@ -312,6 +312,7 @@ func (ec *epochChange) newEpoch(prev *Group, ac *format.AuthenticatedContent, co
 		return err
 	}
 	n.rememberResumptionFrom(prev)
+	n.rememberEpochFrom(prev)
 	n.ctx, n.tag, n.interim = ctx, ac.Auth.ConfirmationTag, interim
 	n.proposals = nil
 	n.pending = nil

@@ -120,7 +120,7 @@ func (g *Group) MergePendingCommit() error {
 	if g.pending == nil {
 		return ErrNoPendingCommit
 	}
-	*g = *g.pending.next
+	g.install(g.pending.next)
 	return nil
 }
 

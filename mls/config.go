@@ -24,6 +24,7 @@ const (
 	DefaultMaxForwardDistance = 1000
 	DefaultOutOfOrderKeys     = 128
 	DefaultResumptionEpochs   = 8
+	DefaultPastEpochs         = 2
 	DefaultKeyPackageLifetime = 90 * 24 * time.Hour
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	// ResumptionEpochs is how many past epochs' resumption PSKs are kept
 	// (RFC 9420 §8.6); 0 means DefaultResumptionEpochs.
 	ResumptionEpochs int
+	// PastEpochs is how many past epochs' secret trees are kept so that
+	// application messages sent before a commit still decrypt after it
+	// (RFC 9420 §15.3); older ones are wiped. 0 means DefaultPastEpochs,
+	// negative means none.
+	PastEpochs int
 	// KeyPackageLifetime is the validity window of new KeyPackages; 0 means
 	// DefaultKeyPackageLifetime.
 	KeyPackageLifetime time.Duration
@@ -109,6 +115,13 @@ func (c Config) resumptionEpochs() int {
 		return DefaultResumptionEpochs
 	}
 	return c.ResumptionEpochs
+}
+
+func (c Config) pastEpochs() int {
+	if c.PastEpochs == 0 {
+		return DefaultPastEpochs
+	}
+	return max(c.PastEpochs, 0)
 }
 
 func (c Config) keyPackageLifetime() time.Duration {

@@ -3,8 +3,10 @@
 //
 // It owns the group state machine: identities and KeyPackages (§10), group
 // creation (§11), proposals (§12.1), commits with their validation (§12.2,
-// §12.4), Welcome and external joins (§12.4.3), message protection (§6),
-// exporters (§8.5) and the serialization of a group's whole state so that a
+// §12.4), Welcome and external joins (§12.4.3), ReInit and branch
+// successor groups (§11.2, §11.3), message protection (§6, through
+// mls/internal/framing) with late application messages of a bounded number
+// of past epochs (§15.3), exporters (§8.5) and the serialization of a group's whole state so that a
 // client survives a restart. It is deterministic: randomness and the clock
 // are injected through Config, and it performs no I/O.
 //

@@ -30,6 +30,7 @@ type Group struct {
 	proposals  []cachedProposal // proposals received or sent this epoch
 	pending    *pendingCommit
 	resumption []resumptionPSK // most recent last
+	past       []pastEpoch     // kept past epochs, most recent last
 	active     bool
 	reinit     *format.ReInitProposal // set after a ReInit commit
 }
@@ -255,5 +256,6 @@ func (g *Group) clone() *Group {
 	c.priv = g.priv.Clone()
 	c.proposals = append([]cachedProposal(nil), g.proposals...)
 	c.resumption = append([]resumptionPSK(nil), g.resumption...)
+	c.past = append([]pastEpoch(nil), g.past...)
 	return &c
 }

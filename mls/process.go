@@ -22,6 +22,9 @@ const (
 // Received is the outcome of processing one message.
 type Received struct {
 	Kind MessageKind
+	// Epoch is the epoch the message was sent in: the group's current
+	// one, or a kept past epoch for a late application message.
+	Epoch uint64
 	// SenderType is the RFC 9420 sender type (1 member, 2 external,
 	// 3 new member proposal, 4 new member commit).
 	SenderType uint8
@@ -68,7 +71,7 @@ func (g *Group) Process(message []byte) (*Received, error) {
 // apply acts on authenticated content: it returns application data, caches
 // a proposal or applies a commit.
 func (g *Group) apply(ac *format.AuthenticatedContent) (*Received, error) {
-	out := &Received{SenderType: uint8(ac.Content.Sender.Type), SenderLeaf: ac.Content.Sender.LeafIndex, AuthenticatedData: ac.Content.AuthenticatedData}
+	out := &Received{Epoch: ac.Content.Epoch, SenderType: uint8(ac.Content.Sender.Type), SenderLeaf: ac.Content.Sender.LeafIndex, AuthenticatedData: ac.Content.AuthenticatedData}
 	switch ac.Content.ContentType {
 	case format.ContentApplication:
 		out.Kind, out.Application = KindApplication, ac.Content.Application
@@ -149,7 +152,7 @@ func (g *Group) processCommit(ac *format.AuthenticatedContent, out *Received) er
 	}
 	out.SenderLeaf = ec.committer.LeafIndex
 	out.ReInit = ec.reinit != nil
-	*g = *ec.next
+	g.install(ec.next)
 	return nil
 }
 

@@ -84,6 +84,12 @@ func (g *Group) unprotect(m *format.MLSMessage) (ac *format.AuthenticatedContent
 	case format.WirePrivateMessage:
 		pm := m.PrivateMessage
 		if err := g.checkGroupEpoch(pm.GroupID, pm.Epoch); err != nil {
+			// RFC 9420 §15.3: a late application message of a kept
+			// past epoch.
+			if past := g.findPastEpoch(pm); past != nil {
+				ac, err := past.unprotect(g, pm)
+				return ac, rollback, err
+			}
 			return nil, nil, err
 		}
 		st := g.secrets

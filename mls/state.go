@@ -35,6 +35,8 @@ type groupState struct {
 	// Pending is the group as it will be once the pending commit is
 	// merged; nil without a pending commit.
 	Pending *groupState `json:",omitempty"`
+	// Past holds the kept past epochs' decryption state.
+	Past []pastState `json:",omitempty"`
 }
 
 type epochState struct {
@@ -102,6 +104,13 @@ func (g *Group) state() (*groupState, error) {
 		if st.ReInit, err = codec.Marshal(g.reinit); err != nil {
 			return nil, fmt.Errorf("mls: saving group: %w", err)
 		}
+	}
+	for i := range g.past {
+		ps, err := g.past[i].state()
+		if err != nil {
+			return nil, fmt.Errorf("mls: saving group: %w", err)
+		}
+		st.Past = append(st.Past, ps)
 	}
 	if g.pending != nil {
 		if st.Pending, err = g.pending.next.state(); err != nil {
@@ -173,6 +182,13 @@ func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error)
 	}
 	if g.tree.Leaf(g.priv.Leaf) == nil && g.active {
 		return nil, fmt.Errorf("mls: restoring group: own leaf is blank")
+	}
+	for i := range st.Past {
+		p, err := st.Past[i].restore()
+		if err != nil {
+			return nil, fmt.Errorf("mls: restoring group: %w", err)
+		}
+		g.past = append(g.past, p)
 	}
 	if st.Pending != nil {
 		if !allowPending {
