@@ -199,6 +199,33 @@ func tampered(t *testing.T, p *peer, cs mls.CipherSuite) {
 		w.epoch++
 		w.agree(step + ": after the genuine commit")
 	}
+
+	// The other direction: ts-mls must reject Go messages with a flipped
+	// byte and still accept the genuine ones.
+	ct, err := alice.g.Encrypt(text, nil)
+	if err != nil {
+		t.Fatalf("Go encrypts: %v", err)
+	}
+	goCommit, err := alice.g.Commit(mls.CommitOptions{SendOptions: mls.SendOptions{Public: true}, ForcePath: true})
+	if err != nil {
+		t.Fatalf("Go commits: %v", err)
+	}
+	for _, msg := range []struct {
+		what string
+		b    []byte
+	}{{"Go application message", ct}, {"Go public commit", goCommit.Commit}} {
+		bad := bytes.Clone(msg.b)
+		bad[len(bad)/2] ^= 0x01
+		if _, err := p.try(t, "process", map[string]any{"group": bob.name, "message": hex.EncodeToString(bad)}); err == nil {
+			t.Fatalf("%s with middle byte flipped: ts-mls accepted it", msg.what)
+		}
+		p.call(t, msg.what+": ts-mls processes the genuine copy", "process", map[string]any{"group": bob.name, "message": hex.EncodeToString(msg.b)})
+	}
+	if err := alice.g.MergePendingCommit(); err != nil {
+		t.Fatalf("Go merges its commit: %v", err)
+	}
+	w.epoch++
+	w.agree("after ts-mls rejected tampered Go messages")
 	w.chat("messages after the tampered commits")
 }
 
