@@ -35,6 +35,7 @@ type epochChange struct {
 	newExts     []format.Extension
 	removedSelf bool
 	reinit      *format.ReInitProposal
+	joinerLeaf  *format.LeafNode // an external commit's new leaf
 }
 
 // resolveProposals looks up the proposals a commit covers (RFC 9420
@@ -82,8 +83,14 @@ func pathRequired(props []resolvedProposal) bool {
 // validateProposalList implements the proposal list checks of RFC 9420
 // §12.2 (and §12.4.3.2 for external commits).
 func (ec *epochChange) validateProposalList(g *Group) error {
+	if ec.external {
+		if err := ec.checkExternal(g); err != nil {
+			return err
+		}
+	}
 	var (
 		leaves     = map[uint32]bool{}
+		removed    = map[uint32]bool{}
 		addKeys    = map[string]bool{}
 		pskIDs     = map[string]bool{}
 		gce, inits int
@@ -122,7 +129,7 @@ func (ec *epochChange) validateProposalList(g *Group) error {
 			if leaves[r] {
 				return invalid("12.2", "several Update/Remove proposals for one leaf")
 			}
-			leaves[r] = true
+			leaves[r], removed[r] = true, true
 		case format.ProposalAdd:
 			// RFC 9420 §12.2: no two Adds of the same client.
 			k := string(p.Add.KeyPackage.LeafNode.SignatureKey)
@@ -177,7 +184,7 @@ func (ec *epochChange) validateProposalList(g *Group) error {
 			return invalid("12.2", "Add of a client already in the group")
 		}
 	}
-	return nil
+	return ec.checkSupport(g, removed)
 }
 
 // applyProposals applies the proposals to the staged tree in the order of

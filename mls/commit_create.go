@@ -49,9 +49,12 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	self := format.Sender{Type: format.SenderMember, LeafIndex: uint32(g.priv.Leaf)}
 	c := &format.Commit{Proposals: []format.ProposalOrRef{}}
 	var props []resolvedProposal
+	ownUpdate := false
 	for _, cp := range g.proposals {
-		// RFC 9420 §12.2: never commit our own Update; leave it out.
+		// RFC 9420 §12.2, §12.4: never commit our own Update; leave it
+		// out and refresh our leaf with a path instead.
 		if cp.proposal.Type == format.ProposalUpdate && cp.sender == self {
+			ownUpdate = true
 			continue
 		}
 		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
@@ -79,7 +82,7 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	}
 	var commitSecret []byte
 	var result *tree.CommitResult
-	if opts.ForcePath || pathRequired(props) {
+	if opts.ForcePath || ownUpdate || pathRequired(props) {
 		ctx := ec.provisionalContext()
 		var err error
 		result, err = ec.next.tree.CreateUpdatePath(&tree.CommitParams{

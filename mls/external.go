@@ -82,7 +82,11 @@ func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinO
 	for _, por := range c.Proposals {
 		props = append(props, resolvedProposal{p: por.Proposal, sender: self})
 	}
-	ec := &epochChange{next: prev.clone(), committer: self, external: true, props: props, initSecret: initSecret}
+	template := &format.LeafNode{
+		EncryptionKey: []byte{}, SignatureKey: id.SignaturePublicKey, Credential: id.credential(),
+		Capabilities: supportedCapabilities(id.CipherSuite), Source: format.LeafSourceCommit, Extensions: []format.Extension{},
+	}
+	ec := &epochChange{next: prev.clone(), committer: self, external: true, props: props, initSecret: initSecret, joinerLeaf: template}
 	if err := ec.validateProposalList(prev); err != nil {
 		return nil, nil, err
 	}
@@ -90,10 +94,6 @@ func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinO
 		return nil, nil, err
 	}
 	n := ec.next
-	template := &format.LeafNode{
-		EncryptionKey: []byte{}, SignatureKey: id.SignaturePublicKey, Credential: id.credential(),
-		Capabilities: supportedCapabilities(id.CipherSuite), Source: format.LeafSourceCommit, Extensions: []format.Extension{},
-	}
 	l, err := n.tree.AddLeaf(template)
 	if err != nil {
 		return nil, nil, err

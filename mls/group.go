@@ -84,6 +84,16 @@ func CreateGroup(cfg Config, id *Identity, groupID []byte, extensions ...Extensi
 		Lifetime:      format.Lifetime{NotBefore: 0, NotAfter: ^uint64(0)},
 		Extensions:    []format.Extension{},
 	}
+	// RFC 9420 §11.1, §7.2: the creator supports the group's non-default
+	// extensions and its required_capabilities.
+	for _, e := range exts {
+		if !supportsExtension(&leaf.Capabilities, e.Type) {
+			return nil, invalid("11.1", "creator does not support a group context extension")
+		}
+	}
+	if err := checkRequiredCapabilities(exts, leaf); err != nil {
+		return nil, err
+	}
 	if leaf.Signature, err = s.SignWithLabel(id.SignaturePrivateKey, "LeafNodeTBS", leaf.TBS(nil, 0)); err != nil {
 		return nil, fmt.Errorf("mls: creating group: signing leaf: %w", err)
 	}

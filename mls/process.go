@@ -117,6 +117,9 @@ func (g *Group) processCommit(ac *format.AuthenticatedContent, out *Received) er
 		return invalidErr("12.4.2", "missing confirmation tag", ErrBadConfirmationTag)
 	}
 	ec := &epochChange{next: g.clone(), committer: sender, external: sender.Type == format.SenderNewMemberCommit}
+	if ec.external {
+		ec.joinerLeaf = &c.Path.LeafNode // g.senderKey checked it is there
+	}
 	var err error
 	if ec.props, err = g.resolveProposals(c, sender); err != nil {
 		return err

@@ -34,6 +34,10 @@ func (g *Group) propose(p *format.Proposal, opts SendOptions, updatePriv []byte)
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
+	// RFC 9420 §12.1: we send only proposals that we would accept.
+	if err := g.validateProposal(p, format.Sender{Type: format.SenderMember, LeafIndex: uint32(g.priv.Leaf)}); err != nil {
+		return nil, err
+	}
 	ac, err := g.signContent(opts.Public, opts.AuthenticatedData, func(fc *format.FramedContent) {
 		fc.ContentType, fc.Proposal = format.ContentProposal, p
 	})
@@ -234,7 +238,7 @@ func (g *Group) validateProposal(p *format.Proposal, sender format.Sender) error
 	switch p.Type {
 	case format.ProposalAdd:
 		// RFC 9420 §12.1.1: the KeyPackage is valid (§10.1).
-		if err := validateKeyPackage(g.cfg, g.suite, &p.Add.KeyPackage, false); err != nil {
+		if err := validateKeyPackage(g.cfg, g.suite, &p.Add.KeyPackage, true); err != nil {
 			return err
 		}
 		if err := checkRequiredCapabilities(g.ctx.Extensions, &p.Add.KeyPackage.LeafNode); err != nil {
