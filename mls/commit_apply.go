@@ -323,6 +323,7 @@ func (ec *epochChange) newEpoch(prev *Group, ac *format.AuthenticatedContent, co
 	n.ctx, n.tag, n.interim = ctx, ac.Auth.ConfirmationTag, interim
 	n.proposals = nil
 	n.pending = nil
+	n.linked = nil
 	if ec.reinit != nil {
 		n.reinit = ec.reinit
 	}

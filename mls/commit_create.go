@@ -43,6 +43,12 @@ type CommitResult struct {
 // (RFC 9420 §12.4). The commit stays pending: call MergePendingCommit once
 // the delivery service accepted it, or ClearPendingCommit if it rejected it.
 func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
+	return g.commit(opts, nil)
+}
+
+// commit is Commit with extra proposals included by value (the resumption
+// PSK of a successor group, §11.2, §11.3).
+func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitResult, error) {
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
@@ -70,6 +76,10 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	}
 	for _, l := range opts.RemoveLeaves {
 		p := &format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: l}}
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
+		props = append(props, resolvedProposal{p: p, sender: self})
+	}
+	for _, p := range extra {
 		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
 		props = append(props, resolvedProposal{p: p, sender: self})
 	}

@@ -33,6 +33,9 @@ type Group struct {
 	past       []pastEpoch     // kept past epochs, most recent last
 	active     bool
 	reinit     *format.ReInitProposal // set after a ReInit commit
+	// linked is the resumption PSK of the group this one succeeds (ReInit
+	// or branch), usable only by its creator's first commit (§11.2, §11.3).
+	linked *schedule.PSK
 }
 
 // cachedProposal is a proposal of the current epoch, kept by reference
@@ -206,11 +209,7 @@ func (g *Group) Members() []Member {
 
 // Extensions returns the GroupContext extensions.
 func (g *Group) Extensions() []Extension {
-	out := make([]Extension, 0, len(g.ctx.Extensions))
-	for _, e := range g.ctx.Extensions {
-		out = append(out, Extension{Type: uint16(e.Type), Data: append([]byte{}, e.Data...)})
-	}
-	return out
+	return fromFormatExtensions(g.ctx.Extensions)
 }
 
 // groupContextBytes is the serialized GroupContext.
@@ -226,6 +225,10 @@ func (g *Group) groupContextBytes() ([]byte, error) {
 // §8.4): external PSKs from the Config's store, resumption PSKs of this
 // group's current or kept past epochs.
 func (g *Group) resolvePSK(id *format.PreSharedKeyID) ([]byte, error) {
+	if l := g.linked; l != nil && g.ctx.Epoch == 0 && id.PSKType == format.PSKResumption &&
+		id.Usage == l.ID.Usage && bytes.Equal(id.PSKGroupID, l.ID.PSKGroupID) && id.PSKEpoch == l.ID.PSKEpoch {
+		return l.Value, nil
+	}
 	var current []byte
 	if g.epoch != nil {
 		current = g.epoch.ResumptionPSK

@@ -21,7 +21,16 @@ type JoinOptions struct {
 
 // JoinFromWelcome joins a group from a Welcome addressed to kp, which must
 // be a KeyPackage of id (RFC 9420 §12.4.3.1).
+//
+// A Welcome to the successor of a group (ReInit or branch) needs that
+// group: use JoinReInit or JoinBranch.
 func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte, opts JoinOptions) (*Group, error) {
+	return joinWelcome(cfg, id, kp, welcome, opts, nil)
+}
+
+// joinWelcome joins from a Welcome; link, if set, is the group the new one
+// must succeed (RFC 9420 §11.2, §11.3).
+func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte, opts JoinOptions, link *successorLink) (*Group, error) {
 	kpkg, err := parseKeyPackage(kp.Message)
 	if err != nil {
 		return nil, err
@@ -38,18 +47,25 @@ func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []b
 	if err != nil {
 		return nil, err
 	}
-	resolve := func(id *format.PreSharedKeyID) ([]byte, error) {
-		return resolvePSKWith(cfg, nil, 0, nil, nil, id)
-	}
+	resolve := func(id *format.PreSharedKeyID) ([]byte, error) { return link.resolve(cfg, id) }
 	cs := CipherSuite(kpkg.CipherSuite)
 	ow, err := openWelcome(s, m.Welcome, ref, normalizePrivateKey(cs, kp.InitPrivateKey), resolve)
 	if err != nil {
 		return nil, err
 	}
 	gi := ow.groupInfo
+	linkPSK, err := checkLinkPSKs(ow.secrets.PSKs, &gi.GroupContext)
+	if err != nil {
+		return nil, err
+	}
 	t, err := joinTree(s, gi, opts.RatchetTree)
 	if err != nil {
 		return nil, err
+	}
+	if link != nil {
+		if err := link.check(linkPSK, &gi.GroupContext, t); err != nil {
+			return nil, err
+		}
 	}
 	// RFC 9420 §12.4.3.1: verify the GroupInfo signature with the
 	// signer's leaf.

@@ -265,8 +265,12 @@ func (g *Group) validateProposal(p *format.Proposal, sender format.Sender) error
 		if len(id.Nonce) != g.suite.HashLen() {
 			return invalid("12.1.4", "PSK nonce length is not Nh")
 		}
+		// RFC 9420 §12.1.4: usage reinit or branch only in the first
+		// commit of the successor group that the PSK links (§11.2, §11.3).
 		if id.PSKType == format.PSKResumption && id.Usage != format.ResumptionApplication {
-			return invalid("12.1.4", "resumption PSK usage is not application")
+			if l := g.linked; l == nil || g.ctx.Epoch != 0 || id.Usage != l.ID.Usage {
+				return invalid("12.1.4", "resumption PSK usage is not application")
+			}
 		}
 	case format.ProposalReInit:
 		// RFC 9420 §12.1.5: the version is not older than the group's.
