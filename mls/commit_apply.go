@@ -16,6 +16,7 @@ type resolvedProposal struct {
 	sender     format.Sender
 	byRef      bool
 	updatePriv []byte
+	updateSig  []byte // our new signature key, for our own Update
 }
 
 // epochChange is one commit being applied to a staged copy of the group,
@@ -57,7 +58,7 @@ func (g *Group) resolveProposals(c *format.Commit, committer format.Sender) ([]r
 		if found == nil {
 			return nil, invalid("12.4.2", "commit references an unknown proposal")
 		}
-		out = append(out, resolvedProposal{p: found.proposal, sender: found.sender, byRef: true, updatePriv: found.updatePriv})
+		out = append(out, resolvedProposal{p: found.proposal, sender: found.sender, byRef: true, updatePriv: found.updatePriv, updateSig: found.updateSig})
 	}
 	return out, nil
 }
@@ -212,6 +213,10 @@ func (ec *epochChange) applyProposals() error {
 				return invalid("12.1.2", "commit applies an Update of ours we did not send")
 			}
 			n.priv.EncryptionKey = rp.updatePriv
+			// RFC 9420 §12.1.2: the Update may bring a new signature key.
+			if rp.updateSig != nil {
+				n.sig = rp.updateSig
+			}
 		}
 	}
 	for _, rp := range ec.props {

@@ -25,6 +25,10 @@ type CommitOptions struct {
 	// ForcePath includes an UpdatePath even when no proposal requires one
 	// (RFC 9420 §12.4), refreshing our leaf key.
 	ForcePath bool
+	// Identity, if set, puts a new signature key and credential into our
+	// leaf through the commit's path (RFC 9420 §12.1.2, §12.4), which it
+	// forces; we sign with it from the new epoch on.
+	Identity *Identity
 	// RatchetTreeInWelcome puts the ratchet_tree extension into the
 	// Welcome's GroupInfo (RFC 9420 §12.4.3.3); otherwise new members need
 	// the tree out of band (Group.RatchetTree).
@@ -56,11 +60,24 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 	c := &format.Commit{Proposals: []format.ProposalOrRef{}}
 	var props []resolvedProposal
 	ownUpdate := false
+	var leafTmpl *format.LeafNode // our new leaf's identity, if it changes
+	signer := g.sig
+	if opts.Identity != nil {
+		var err error
+		if leafTmpl, signer, err = g.newOwnLeaf(opts.Identity); err != nil {
+			return nil, err
+		}
+	}
 	for _, cp := range g.proposals {
 		// RFC 9420 §12.2, §12.4: never commit our own Update; leave it
-		// out and refresh our leaf with a path instead.
+		// out and refresh our leaf with a path instead, keeping the new
+		// identity the Update proposed.
 		if cp.proposal.Type == format.ProposalUpdate && cp.sender == self {
 			ownUpdate = true
+			if cp.updateSig != nil && opts.Identity == nil {
+				l := cp.proposal.Update.LeafNode
+				leafTmpl, signer = &l, cp.updateSig
+			}
 			continue
 		}
 		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
@@ -92,17 +109,19 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 	}
 	var commitSecret []byte
 	var result *tree.CommitResult
-	if opts.ForcePath || ownUpdate || pathRequired(props) {
+	if opts.ForcePath || ownUpdate || leafTmpl != nil || pathRequired(props) {
 		ctx := ec.provisionalContext()
 		var err error
 		result, err = ec.next.tree.CreateUpdatePath(&tree.CommitParams{
-			Sender: g.priv.Leaf, SignatureKey: g.sig, Exclude: ec.added, Context: &ctx, Rand: g.cfg.rand(),
+			Sender: g.priv.Leaf, Leaf: leafTmpl, SignatureKey: signer, Exclude: ec.added, Context: &ctx, Rand: g.cfg.rand(),
 		})
 		if err != nil {
 			return nil, err
 		}
 		c.Path, commitSecret = result.Path, result.CommitSecret
-		ec.next.priv = result.Private
+		// RFC 9420 §12.1.2: from the new epoch on we sign with the key
+		// of our new leaf; the commit itself is signed with the old one.
+		ec.next.priv, ec.next.sig = result.Private, signer
 	}
 	ac, err := g.signContent(opts.Public, opts.AuthenticatedData, func(fc *format.FramedContent) {
 		fc.ContentType, fc.Commit = format.ContentCommit, c

@@ -44,8 +44,9 @@ type cachedProposal struct {
 	ref      []byte
 	proposal *format.Proposal
 	sender   format.Sender
-	// updatePriv is our new leaf private key if this is our own Update.
-	updatePriv []byte
+	// updatePriv is our new leaf private key if this is our own Update;
+	// updateSig our new signature private key if the Update changes it.
+	updatePriv, updateSig []byte
 }
 
 // resumptionPSK is the resumption_psk of a past epoch (RFC 9420 §8.6).

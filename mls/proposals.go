@@ -30,7 +30,8 @@ func (g *Group) proposalRef(ac *format.AuthenticatedContent) ([]byte, error) {
 }
 
 // propose frames, signs, caches and encodes one of our proposals.
-func (g *Group) propose(p *format.Proposal, opts SendOptions, updatePriv []byte) ([]byte, error) {
+// upd, for our own Update, holds the new leaf's private keys.
+func (g *Group) propose(p *format.Proposal, opts SendOptions, upd *cachedProposal) ([]byte, error) {
 	if err := g.canSend(); err != nil {
 		return nil, err
 	}
@@ -52,7 +53,11 @@ func (g *Group) propose(p *format.Proposal, opts SendOptions, updatePriv []byte)
 	if err != nil {
 		return nil, err
 	}
-	g.proposals = append(g.proposals, cachedProposal{ref: ref, proposal: p, sender: ac.Content.Sender, updatePriv: updatePriv})
+	cp := cachedProposal{ref: ref, proposal: p, sender: ac.Content.Sender}
+	if upd != nil {
+		cp.updatePriv, cp.updateSig = upd.updatePriv, upd.updateSig
+	}
+	g.proposals = append(g.proposals, cp)
 	return msg, nil
 }
 
@@ -99,20 +104,55 @@ func (g *Group) ProposeRemove(leaf uint32, opts SendOptions) ([]byte, error) {
 // ProposeUpdate proposes a fresh encryption key for our leaf (RFC 9420
 // §12.1.2).
 func (g *Group) ProposeUpdate(opts SendOptions) ([]byte, error) {
+	return g.proposeUpdate(nil, opts)
+}
+
+// ProposeUpdateIdentity proposes a new leaf for us with a fresh encryption
+// key and id's signature key and credential (RFC 9420 §12.1.2 allows any
+// valid new leaf node). The proposal itself is signed with our current
+// key; once the Update is committed we sign with id's.
+func (g *Group) ProposeUpdateIdentity(id *Identity, opts SendOptions) ([]byte, error) {
+	return g.proposeUpdate(id, opts)
+}
+
+func (g *Group) proposeUpdate(id *Identity, opts SendOptions) ([]byte, error) {
+	leaf, signer, err := g.newOwnLeaf(id)
+	if err != nil {
+		return nil, err
+	}
 	priv, pub, err := g.suite.GenerateKeyPair(g.cfg.rand())
 	if err != nil {
 		return nil, fmt.Errorf("mls: proposing update: %w", err)
 	}
-	old := g.leafNode(uint32(g.priv.Leaf))
-	leaf := *old
 	leaf.EncryptionKey = pub
 	leaf.Source = format.LeafSourceUpdate
 	leaf.Lifetime = format.Lifetime{}
 	leaf.ParentHash = nil
-	if leaf.Signature, err = g.suite.SignWithLabel(g.sig, "LeafNodeTBS", leaf.TBS(g.ctx.GroupID, uint32(g.priv.Leaf))); err != nil {
+	// RFC 9420 §7.3: the leaf is signed with its own signature key.
+	if leaf.Signature, err = g.suite.SignWithLabel(signer, "LeafNodeTBS", leaf.TBS(g.ctx.GroupID, uint32(g.priv.Leaf))); err != nil {
 		return nil, fmt.Errorf("mls: proposing update: %w", err)
 	}
-	return g.propose(&format.Proposal{Type: format.ProposalUpdate, Update: &format.UpdateProposal{LeafNode: leaf}}, opts, priv)
+	upd := &cachedProposal{updatePriv: priv}
+	if id != nil {
+		upd.updateSig = signer
+	}
+	return g.propose(&format.Proposal{Type: format.ProposalUpdate, Update: &format.UpdateProposal{LeafNode: *leaf}}, opts, upd)
+}
+
+// newOwnLeaf returns a copy of our leaf carrying id's signature key and
+// credential (or our current ones for a nil id), and the signature private
+// key that goes with it.
+func (g *Group) newOwnLeaf(id *Identity) (*format.LeafNode, []byte, error) {
+	leaf := *g.leafNode(uint32(g.priv.Leaf))
+	if id == nil {
+		return &leaf, g.sig, nil
+	}
+	// RFC 9420 §7.3: the new leaf's keys are of the group's cipher suite.
+	if uint16(id.CipherSuite) != uint16(g.ctx.CipherSuite) {
+		return nil, nil, invalid("7.3", "new identity is not of the group's cipher suite")
+	}
+	leaf.SignatureKey, leaf.Credential = id.SignaturePublicKey, id.credential()
+	return &leaf, id.SignaturePrivateKey, nil
 }
 
 // ProposeExternalPSK proposes injecting the external PSK pskID (RFC 9420

@@ -50,6 +50,7 @@ type proposalState struct {
 	SenderLeaf uint32
 	SenderIdx  uint32
 	UpdatePriv []byte
+	UpdateSig  []byte `json:",omitempty"`
 }
 
 type resumptionState struct {
@@ -95,7 +96,7 @@ func (g *Group) state() (*groupState, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mls: saving group: %w", err)
 		}
-		st.Proposals = append(st.Proposals, proposalState{p.ref, pb, uint8(p.sender.Type), p.sender.LeafIndex, p.sender.SenderIndex, p.updatePriv})
+		st.Proposals = append(st.Proposals, proposalState{p.ref, pb, uint8(p.sender.Type), p.sender.LeafIndex, p.sender.SenderIndex, p.updatePriv, p.updateSig})
 	}
 	for _, r := range g.resumption {
 		st.Resumption = append(st.Resumption, resumptionState{r.epoch, r.psk})
@@ -169,7 +170,7 @@ func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error)
 			return nil, fmt.Errorf("mls: restoring group: %w", err)
 		}
 		g.proposals = append(g.proposals, cachedProposal{ref: p.Ref, proposal: &prop,
-			sender: format.Sender{Type: format.SenderType(p.SenderType), LeafIndex: p.SenderLeaf, SenderIndex: p.SenderIdx}, updatePriv: p.UpdatePriv})
+			sender: format.Sender{Type: format.SenderType(p.SenderType), LeafIndex: p.SenderLeaf, SenderIndex: p.SenderIdx}, updatePriv: p.UpdatePriv, updateSig: p.UpdateSig})
 	}
 	for _, r := range st.Resumption {
 		g.resumption = append(g.resumption, resumptionPSK{r.Epoch, r.PSK})
