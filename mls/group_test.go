@@ -57,6 +57,16 @@ func mustCommit(t *testing.T, c *client, opts CommitOptions, others ...*client) 
 	return res
 }
 
+// deliver has each of to process msg, which must succeed.
+func deliver(t *testing.T, msg []byte, to ...*client) {
+	t.Helper()
+	for _, x := range to {
+		if _, err := x.g.Process(msg); err != nil {
+			t.Fatalf("%s processing: %v", x.id.Name, err)
+		}
+	}
+}
+
 func sameEpoch(t *testing.T, cs ...*client) {
 	t.Helper()
 	for _, c := range cs[1:] {
@@ -250,11 +260,7 @@ func TestMarshalRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*client{a, b} {
-		if _, err := x.g.Process(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, p, a, b)
 	for _, x := range []*client{a, b, c} {
 		st, err := x.g.Marshal()
 		if err != nil {

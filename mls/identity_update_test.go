@@ -35,11 +35,7 @@ func TestUpdateWithNewIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*client{a, c} {
-		if _, err := x.g.Process(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, p, a, c)
 	// bob restarts while his Update is pending.
 	restoreClient(t, b)
 	mustCommit(t, c, CommitOptions{}, a, b)
@@ -74,11 +70,7 @@ func TestCommitPathWithNewIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*client{b, c} {
-		if _, err := x.g.Process(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, p, b, c)
 	mustCommit(t, a, CommitOptions{}, b, c)
 	sameEpoch(t, a, b, c)
 	if m := memberAt(t, c, 0); !bytes.Equal(m.SignaturePublicKey, alice3.SignaturePublicKey) {

@@ -29,11 +29,7 @@ func TestReInitSuccessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*client{b, c} {
-		if _, err := x.g.Process(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, p, b, c)
 	// bob commits the ReInit; the old group is frozen.
 	mustCommit(t, b, CommitOptions{}, a, c)
 	if _, err := a.g.Encrypt([]byte("x"), nil); !errors.Is(err, ErrInactive) {

@@ -90,11 +90,7 @@ func TestProposalValidationRejections(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for _, x := range []*client{b, c} {
-				if _, err := x.g.Process(p); err != nil {
-					t.Fatal(err)
-				}
-			}
+			deliver(t, p, b, c)
 			mustCommit(t, a, CommitOptions{}, b, c)
 			d := newClient(t, "dave", 4)
 			kp := editedKeyPackage(t, d, func(kp *format.KeyPackage) { kp.LeafNode.Capabilities.Extensions = []format.ExtensionType{} })
@@ -181,11 +177,7 @@ func TestOwnUpdateBecomesPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []*client{b, c} {
-		if _, err := x.g.Process(up); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, up, b, c)
 	oldKey := a.g.leafNode(0).EncryptionKey
 	d := newClient(t, "dave", 4)
 	res := mustCommit(t, a, CommitOptions{AddKeyPackages: [][]byte{d.kp.Message}, SendOptions: SendOptions{Public: true}}, b, c)
