@@ -167,26 +167,3 @@ func supportedCapabilities(cs CipherSuite) format.Capabilities {
 		Credentials:  []format.CredentialType{format.CredentialBasic},
 	}
 }
-
-// normalizePrivateKey left-pads a NIST-curve DHKEM (HPKE) private key that
-// was stored without its leading zero bytes to the curve's fixed size
-// (RFC 9180 §7.1.2), as some implementations serialize it. Signature keys
-// need no such help: mls/internal/suite pads ECDSA scalars itself; HPKE
-// keys it does not yet pad (a P-521 passive-client vector needs this).
-func normalizePrivateKey(cs CipherSuite, key []byte) []byte {
-	var size int
-	switch cs {
-	case 0x0002:
-		size = 32
-	case 0x0005:
-		size = 66
-	case 0x0007:
-		size = 48
-	default:
-		return key
-	}
-	if len(key) >= size {
-		return key
-	}
-	return append(make([]byte, size-len(key)), key...)
-}

@@ -48,8 +48,7 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 		return nil, err
 	}
 	resolve := func(id *format.PreSharedKeyID) ([]byte, error) { return link.resolve(cfg, id) }
-	cs := CipherSuite(kpkg.CipherSuite)
-	ow, err := openWelcome(s, m.Welcome, ref, normalizePrivateKey(cs, kp.InitPrivateKey), resolve)
+	ow, err := openWelcome(s, m.Welcome, ref, kp.InitPrivateKey, resolve)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +85,7 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 	if !ok {
 		return nil, invalid("12.4.3.1", "our key package's leaf is not in the tree")
 	}
-	g.priv = tree.NewPrivate(own, normalizePrivateKey(cs, kp.EncryptionPrivateKey))
+	g.priv = tree.NewPrivate(own, kp.EncryptionPrivateKey)
 	// RFC 9420 §12.4.3.1: implant the path secret at the lowest common
 	// ancestor of our leaf and the signer's, and check the derived keys.
 	if ow.secrets.PathSecret != nil {

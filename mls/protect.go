@@ -94,9 +94,7 @@ func (g *Group) unprotect(m *format.MLSMessage) (ac *format.AuthenticatedContent
 		}
 		st := g.secrets
 		if pm.ContentType != format.ContentApplication {
-			if st, err = cloneSecretTree(g.secrets); err != nil {
-				return nil, nil, err
-			}
+			st = g.secrets.Clone()
 		}
 		if ac, err = g.framingEpoch(st).UnprotectPrivate(pm, g.senderKey); err != nil {
 			return nil, nil, framingErr(err)
@@ -106,16 +104,6 @@ func (g *Group) unprotect(m *format.MLSMessage) (ac *format.AuthenticatedContent
 		return ac, func() { g.secrets = saved }, nil
 	}
 	return nil, nil, invalidErr("6", "not a PublicMessage or PrivateMessage", ErrMalformed)
-}
-
-// cloneSecretTree copies a secret tree through its persisted form.
-func cloneSecretTree(st *schedule.SecretTree) (*schedule.SecretTree, error) {
-	b, err := st.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	defer clear(b)
-	return schedule.ParseSecretTree(b)
 }
 
 // checkGroupEpoch implements RFC 9420 §6: the group id is ours and the

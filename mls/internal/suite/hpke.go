@@ -169,8 +169,21 @@ func (s *stdScheme) deriveKeyPair(ikm []byte) ([]byte, []byte, error) {
 	return priv, k.PublicKey().Bytes(), nil
 }
 
+// privateKey parses a serialized private key. A NIST-curve scalar stored
+// without its leading zero bytes (as some implementations and one P-521
+// test vector do) is left-padded to Nsk first (RFC 9180 §7.1.2).
+func (s *stdScheme) privateKey(priv []byte) (hpke.PrivateKey, error) {
+	switch id := s.kem.ID(); id {
+	case kemP256, kemP384, kemP521:
+		if n := seedLenOf(id); len(priv) > 0 && len(priv) < n {
+			priv = append(make([]byte, n-len(priv)), priv...)
+		}
+	}
+	return s.kem.NewPrivateKey(priv)
+}
+
 func (s *stdScheme) publicKey(priv []byte) ([]byte, error) {
-	k, err := s.kem.NewPrivateKey(priv)
+	k, err := s.privateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls/suite: parsing HPKE private key: %w", err)
 	}
@@ -201,7 +214,7 @@ func (s *stdScheme) sealBase(pub, info, aad, pt []byte) ([]byte, []byte, error) 
 }
 
 func (s *stdScheme) recipient(priv, enc, info []byte) (*hpke.Recipient, error) {
-	k, err := s.kem.NewPrivateKey(priv)
+	k, err := s.privateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("mls/suite: parsing HPKE private key: %w", err)
 	}
