@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/samizdat-project/samizdat/store"
+)
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uint64, limit int) ([]store.Entry, error) {
+	if err := store.ValidateLimit(limit); err != nil {
+		return nil, err
+	}
+	if s.closed() {
+		return nil, fmt.Errorf("store: doing pending: %w", store.ErrClosed)
+	}
+	if afterSeq > 1<<63-1 {
+		return nil, nil // no seq is that large
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT seq, msg_id, group_hash, epoch, kind, payload, enqueued_at
+		FROM mailbox WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?`, device[:], int64(afterSeq), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: doing pending: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Entry
+	for rows.Next() {
+		var e store.Entry
+		var seq, epoch, kind, at int64
+		var msgID, group []byte
+		if err := rows.Scan(&seq, &msgID, &group, &epoch, &kind, &e.Payload, &at); err != nil {
+			return nil, fmt.Errorf("store: doing pending: %w", err)
+		}
+		if len(msgID) != len(e.MsgID) || len(group) != len(e.Group) {
+			return nil, fmt.Errorf("store: doing pending: corrupt mailbox row at seq %d", seq)
+		}
+		e.Seq, e.Epoch, e.Kind, e.EnqueuedAt = uint64(seq), uint64(epoch), store.Kind(kind), time.Unix(at, 0)
+		copy(e.MsgID[:], msgID)
+		copy(e.Group[:], group)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: doing pending: %w", err)
+	}
+	return out, nil
+}
+
+// Ack implements store.Store. Acks ride in the writer's batches like Sends.
+func (s *Store) Ack(ctx context.Context, device store.DeviceID, upToSeq uint64) error {
+	if upToSeq > 1<<63-1 {
+		upToSeq = 1<<63 - 1
+	}
+	return s.w.do(ctx, "ack", func(ctx context.Context, c *sql.Conn) error {
+		if _, err := c.ExecContext(ctx, `DELETE FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], int64(upToSeq)); err != nil {
+			return fmt.Errorf("store: doing ack: %w", err)
+		}
+		return nil
+	})
+}
+
+// GroupEpoch implements store.Store.
+func (s *Store) GroupEpoch(ctx context.Context, group store.GroupHash) (uint64, error) {
+	if s.closed() {
+		return 0, fmt.Errorf("store: doing group epoch: %w", store.ErrClosed)
+	}
+	var epoch int64
+	err := s.read.QueryRowContext(ctx, `SELECT epoch FROM groups WHERE group_hash = ?`, group[:]).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store: doing group epoch: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: doing group epoch: %w", err)
+	}
+	return uint64(epoch), nil
+}
+
+// ExpireSeen implements store.Store.
+func (s *Store) ExpireSeen(ctx context.Context, before time.Time) (int64, error) {
+	return s.expire(ctx, "seen ids", `DELETE FROM seen_msgs WHERE seen_at < ?`, before)
+}
+
+// ExpireMailbox implements store.Store.
+func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, error) {
+	return s.expire(ctx, "mailbox entries", `DELETE FROM mailbox WHERE enqueued_at < ?`, before)
+}
+
+func (s *Store) expire(ctx context.Context, what, query string, before time.Time) (int64, error) {
+	var n int64
+	err := s.w.do(ctx, "expire "+what, func(ctx context.Context, c *sql.Conn) error {
+		res, err := c.ExecContext(ctx, query, before.Unix())
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return fmt.Errorf("store: doing expire %s: %w", what, err)
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each in its own transaction together with
+// the schema_version bump. Append; never edit a released step. Every table
+// and column here is described in docs/what-the-server-knows.md, and a test
+// compares the two.
+var migrations = []string{
+	// 1: the messaging core.
+	`
+CREATE TABLE devices (
+	device_id   BLOB PRIMARY KEY,
+	account_id  BLOB NOT NULL,
+	device_key  BLOB NOT NULL,
+	device_cert BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	last_seq    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX devices_by_account ON devices (account_id, created_at);
+
+CREATE TABLE key_packages (
+	id          INTEGER PRIMARY KEY,
+	device_id   BLOB NOT NULL,
+	data        BLOB NOT NULL,
+	last_resort INTEGER NOT NULL
+);
+CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
+
+CREATE TABLE mailbox (
+	device_id   BLOB NOT NULL,
+	seq         INTEGER NOT NULL,
+	msg_id      BLOB NOT NULL,
+	group_hash  BLOB NOT NULL,
+	epoch       INTEGER NOT NULL,
+	kind        INTEGER NOT NULL,
+	payload     BLOB NOT NULL,
+	enqueued_at INTEGER NOT NULL,
+	PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE seen_msgs (
+	msg_id  BLOB PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_msgs_by_time ON seen_msgs (seen_at);
+
+CREATE TABLE groups (
+	group_hash BLOB PRIMARY KEY,
+	epoch      INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+}
+
+// migrate brings the database at db to the newest schema.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: doing schema_version create: %w", err)
+	}
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: doing migration begin: %w", err)
+		}
+		var version int
+		err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
+		if err == sql.ErrNoRows {
+			if _, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: doing schema_version init: %w", err)
+			}
+		} else if err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: doing schema_version read: %w", err)
+		}
+		if version > len(migrations) {
+			tx.Rollback()
+			return fmt.Errorf("store: doing migration: database has schema version %d, this binary knows up to %d; run a newer samizdat", version, len(migrations))
+		}
+		if version == len(migrations) {
+			return tx.Commit()
+		}
+		if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: doing migration to version %d: %w", version+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, version+1); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: doing migration to version %d: %w", version+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: doing migration to version %d commit: %w", version+1, err)
+		}
+	}
+}

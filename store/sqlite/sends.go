@@ -1,0 +1,317 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/samizdat-project/samizdat/store"
+)
+
+// Enqueue implements store.Store.
+func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, error) {
+	if err := store.ValidateSend(&snd); err != nil {
+		return store.Result{}, err
+	}
+	snd.Recipients = store.UniqueRecipients(snd.Recipients)
+	return s.w.submit(ctx, "enqueue", &request{send: &snd, done: make(chan response, 1)})
+}
+
+type stmtKey struct {
+	kind byte // 'm' mailbox insert, 's' seen insert, 'q' seen query, 'd' seq update, 'g' epoch upsert, 'l'/'e' single-row lookups
+	rows int
+}
+
+const (
+	mailboxChunk   = 128 // rows per multi-row INSERT (8 variables each)
+	seenChunk      = 256 // rows per multi-row INSERT (2 variables each)
+	seenQueryChunk = 512 // ids per SELECT ... IN
+)
+
+// sends decides and writes a run of consecutive Sends of the batch.
+// answers[i] is the answer of run[i].
+func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers []response) error {
+	seen, err := w.seenIDs(ctx, run)
+	if err != nil {
+		return err
+	}
+	firstOf := make(map[store.MsgID]int, len(run))
+	dupOf := make(map[int]int)
+	var accepted []int
+	var seqOf [][]uint64
+	var groups []store.GroupHash
+	for i, r := range run {
+		s := r.send
+		if j, ok := firstOf[s.MsgID]; ok {
+			dupOf[i] = j
+			continue
+		}
+		firstOf[s.MsgID] = i
+		if _, ok := seen[s.MsgID]; ok {
+			res := store.Result{Duplicate: true}
+			if s.Kind == store.KindCommit {
+				cur, _, err := w.epoch(ctx, ov, s.Group)
+				if err != nil {
+					return err
+				}
+				res.CurrentEpoch = cur
+			}
+			answers[i] = response{res: res}
+			continue
+		}
+		// Every recipient must be registered; nothing is written otherwise.
+		missing := false
+		for _, d := range s.Recipients {
+			if _, ok, err := w.seq(ctx, ov, d); err != nil {
+				return err
+			} else if !ok {
+				answers[i] = response{err: fmt.Errorf("store: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)}
+				missing = true
+				break
+			}
+		}
+		if missing {
+			continue
+		}
+		if s.Kind == store.KindCommit {
+			// RFC 9420 §14 (sequencing of state changes): the Delivery
+			// Service accepts one commit per epoch, the first to arrive.
+			cur, known, err := w.epoch(ctx, ov, s.Group)
+			if err != nil {
+				return err
+			}
+			if known && cur != s.Epoch {
+				answers[i] = response{
+					res: store.Result{CurrentEpoch: cur},
+					err: fmt.Errorf("store: doing enqueue of commit: %w", &store.StaleEpochError{Current: cur, Sent: s.Epoch}),
+				}
+				continue
+			}
+			groups = append(groups, s.Group)
+			ov.epochs[s.Group] = s.Epoch + 1
+			answers[i] = response{res: store.Result{CurrentEpoch: s.Epoch + 1}}
+		}
+		seqs := make([]uint64, len(s.Recipients))
+		for k, d := range s.Recipients {
+			cur, _, _ := w.seq(ctx, ov, d) // loaded above
+			if _, ok := ov.touchedSet[d]; !ok {
+				ov.touchedSet[d] = struct{}{}
+				ov.touched = append(ov.touched, d)
+			}
+			ov.seqs[d] = cur + 1
+			seqs[k] = cur + 1
+		}
+		accepted = append(accepted, i)
+		seqOf = append(seqOf, seqs)
+	}
+	for i, j := range dupOf {
+		answers[i] = answers[j]
+		if answers[i].err == nil {
+			answers[i].res.Duplicate = true
+		}
+	}
+	return w.writeSends(ctx, run, accepted, seqOf, groups, ov)
+}
+
+// seq returns the last seq of device d as the open transaction sees it.
+func (w *writer) seq(ctx context.Context, ov *overlay, d store.DeviceID) (uint64, bool, error) {
+	if v, ok := ov.seqs[d]; ok {
+		return v, true, nil
+	}
+	if v, ok := w.lastSeq[d]; ok {
+		return v, true, nil
+	}
+	st, err := w.stmt(ctx, stmtKey{'l', 1})
+	if err != nil {
+		return 0, false, err
+	}
+	var v int64
+	err = st.QueryRowContext(ctx, d[:]).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	ov.seqs[d] = uint64(v) // not yet the committed state: the transaction may have registered d
+	return uint64(v), true, nil
+}
+
+// epoch returns group g's epoch as the open transaction sees it, and whether g is known.
+func (w *writer) epoch(ctx context.Context, ov *overlay, g store.GroupHash) (uint64, bool, error) {
+	if v, ok := ov.epochs[g]; ok {
+		return v, true, nil
+	}
+	if v, ok := w.epochs[g]; ok {
+		return v, true, nil
+	}
+	st, err := w.stmt(ctx, stmtKey{'e', 1})
+	if err != nil {
+		return 0, false, err
+	}
+	var v int64
+	err = st.QueryRowContext(ctx, g[:]).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	w.epochs[g] = uint64(v) // groups are only written by this goroutine, so this is committed state
+	return uint64(v), true, nil
+}
+
+// seenIDs returns which of the run's MsgIDs are already in seen_msgs.
+func (w *writer) seenIDs(ctx context.Context, run []*request) (map[store.MsgID]struct{}, error) {
+	seen := make(map[store.MsgID]struct{})
+	args := make([]any, 0, min(len(run), seenQueryChunk))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		st, err := w.stmt(ctx, stmtKey{'q', len(args)})
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				return err
+			}
+			var id store.MsgID
+			copy(id[:], b)
+			seen[id] = struct{}{}
+		}
+		args = args[:0]
+		return rows.Err()
+	}
+	for _, r := range run {
+		args = append(args, r.send.MsgID[:])
+		if len(args) == seenQueryChunk {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return seen, flush()
+}
+
+// writeSends inserts the accepted Sends' seen ids and mailbox rows, and
+// moves the touched devices' sequence numbers and groups' epochs.
+func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int, seqOf [][]uint64, groups []store.GroupHash, ov *overlay) error {
+	now := w.s.unix()
+	seenArgs := make([]any, 0, 2*min(len(accepted), seenChunk))
+	mailArgs := make([]any, 0, 8*min(len(accepted), mailboxChunk))
+	flushSeen := func() error {
+		if len(seenArgs) == 0 {
+			return nil
+		}
+		err := w.exec(ctx, stmtKey{'s', len(seenArgs) / 2}, seenArgs)
+		seenArgs = seenArgs[:0]
+		return err
+	}
+	flushMail := func() error {
+		if len(mailArgs) == 0 {
+			return nil
+		}
+		err := w.exec(ctx, stmtKey{'m', len(mailArgs) / 8}, mailArgs)
+		mailArgs = mailArgs[:0]
+		return err
+	}
+	devices := make(map[store.DeviceID]struct{})
+	var order []store.DeviceID
+	for k, i := range accepted {
+		s := run[i].send
+		seenArgs = append(seenArgs, s.MsgID[:], now)
+		if len(seenArgs) == 2*seenChunk {
+			if err := flushSeen(); err != nil {
+				return err
+			}
+		}
+		for j, d := range s.Recipients {
+			if _, ok := devices[d]; !ok {
+				devices[d] = struct{}{}
+				order = append(order, d)
+			}
+			mailArgs = append(mailArgs, d[:], int64(seqOf[k][j]), s.MsgID[:], s.Group[:], int64(s.Epoch), int64(s.Kind), s.Payload, now)
+			if len(mailArgs) == 8*mailboxChunk {
+				if err := flushMail(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flushSeen(); err != nil {
+		return err
+	}
+	if err := flushMail(); err != nil {
+		return err
+	}
+	for _, d := range order {
+		if err := w.exec(ctx, stmtKey{'d', 1}, []any{int64(ov.seqs[d]), d[:]}); err != nil {
+			return err
+		}
+	}
+	for _, g := range groups {
+		if err := w.exec(ctx, stmtKey{'g', 1}, []any{g[:], int64(ov.epochs[g]), now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writer) exec(ctx context.Context, k stmtKey, args []any) error {
+	st, err := w.stmt(ctx, k)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+// stmt returns the prepared statement of shape k on the write connection.
+func (w *writer) stmt(ctx context.Context, k stmtKey) (*sql.Stmt, error) {
+	st, ok := w.stmts[k]
+	if !ok {
+		var err error
+		st, err = w.conn.PrepareContext(ctx, stmtSQL(k))
+		if err != nil {
+			return nil, err
+		}
+		w.stmts[k] = st
+	}
+	return st, nil
+}
+
+func stmtSQL(k stmtKey) string {
+	switch k.kind {
+	case 'm':
+		return "INSERT INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
+	case 's':
+		return "INSERT INTO seen_msgs (msg_id, seen_at) VALUES " + placeholders(k.rows, 2)
+	case 'q':
+		return "SELECT msg_id FROM seen_msgs WHERE msg_id IN (" + strings.TrimSuffix(strings.Repeat("?,", k.rows), ",") + ")"
+	case 'd':
+		return "UPDATE devices SET last_seq = ? WHERE device_id = ?"
+	case 'l':
+		return "SELECT last_seq FROM devices WHERE device_id = ?"
+	case 'e':
+		return "SELECT epoch FROM groups WHERE group_hash = ?"
+	case 'g':
+		return "INSERT INTO groups (group_hash, epoch, updated_at) VALUES (?, ?, ?) ON CONFLICT (group_hash) DO UPDATE SET epoch = excluded.epoch, updated_at = excluded.updated_at"
+	}
+	panic("sqlite: unknown statement kind")
+}
+
+// placeholders returns "(?,?),(?,?)" for rows rows of cols columns.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}

@@ -1,0 +1,151 @@
+// Package sqlite is the default, zero-set-up store.Store: one SQLite file in
+// WAL mode with synchronous=FULL, written by a single goroutine that commits
+// concurrent Enqueues together (group commit: one transaction and one fsync
+// for many messages), and read through a separate read-only connection pool.
+// It uses modernc.org/sqlite (pure Go, driver name "sqlite").
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/store"
+	_ "modernc.org/sqlite"
+)
+
+// Options tune a Store; the zero value is the production default.
+type Options struct {
+	// MaxBatch caps how many Sends one transaction commits (default 2048).
+	MaxBatch int
+	// Linger, if positive, lets the writer wait up to this long for more
+	// Sends when a batch is not full. Zero commits as soon as the queue is
+	// empty: under load, Sends pile up during each fsync anyway.
+	Linger time.Duration
+	// ReadConns is the size of the read-only pool (default 4).
+	ReadConns int
+	// Now is the clock for timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Store is the SQLite store.Store.
+type Store struct {
+	store.Newsroom
+
+	write *sql.DB // one connection, pinned by the writer goroutine: every write goes through it
+	read  *sql.DB // read-only pool
+	now   func() time.Time
+	w     *writer
+
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// pragmas every connection gets. synchronous=FULL in WAL mode makes every
+// commit fsync the WAL, so an acknowledged Send survives power loss.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database file at path and migrates
+// it. ctx owns the background writer: when ctx ends, the writer stops and
+// further writes fail with store.ErrClosed; Close does the same and also
+// releases the file.
+func Open(ctx context.Context, path string, o *Options) (*Store, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2048
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	write, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("store: doing open of %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(opts.ReadConns)
+	read.SetMaxIdleConns(opts.ReadConns)
+	read.SetConnMaxIdleTime(0)
+	if err := read.PingContext(ctx); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
+	}
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("store: doing open of %s for writing: %w", path, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	s := &Store{write: write, read: read, now: opts.Now, cancel: cancel}
+	s.w = newWriter(wctx, s, conn, opts.MaxBatch, opts.Linger)
+	go s.w.run()
+	return s, nil
+}
+
+// Close stops the writer (pending Enqueues fail with store.ErrClosed) and
+// closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		<-s.w.stopped
+		s.w.closeStmts()
+		s.w.conn.Close()
+		err1 := s.read.Close()
+		err2 := s.write.Close()
+		if err1 != nil {
+			s.closeErr = fmt.Errorf("store: doing close: %w", err1)
+		} else if err2 != nil {
+			s.closeErr = fmt.Errorf("store: doing close: %w", err2)
+		}
+	})
+	return s.closeErr
+}
+
+// closed reports whether Close was called or the owning context ended.
+func (s *Store) closed() bool {
+	select {
+	case <-s.w.stopped:
+		return true
+	default:
+		return s.w.ctx.Err() != nil
+	}
+}
+
+func (s *Store) unix() int64 { return s.now().Unix() }
