@@ -176,8 +176,9 @@ func (ec *epochChange) validateProposalList(g *Group) error {
 		return invalid("12.4.3.2", "external commit without exactly one ExternalInit")
 	}
 	// RFC 9420 §12.2: an Add of a client already in the group (and not
-	// removed by this commit) is invalid.
-	for _, l := range g.tree.Members() {
+	// removed by this commit) is invalid. Only commits with Adds pay for
+	// the scan over the members.
+	for _, l := range membersIf(g, len(addKeys) > 0) {
 		if leaves[uint32(l)] {
 			continue
 		}
@@ -344,4 +345,14 @@ func (n *Group) rememberResumptionFrom(prev *Group) {
 	if k := n.cfg.resumptionEpochs(); len(n.resumption) > k {
 		n.resumption = n.resumption[len(n.resumption)-k:]
 	}
+}
+
+// membersIf returns the group's member leaves when cond holds, else nil,
+// so that checks over every member run only for commits that need them
+// (a path-only commit in a 10,000-member group must stay logarithmic).
+func membersIf(g *Group, cond bool) []treemath.LeafIndex {
+	if !cond {
+		return nil
+	}
+	return g.tree.Members()
 }

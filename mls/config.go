@@ -14,8 +14,9 @@ import (
 type CipherSuite uint16
 
 // DefaultCipherSuite is the suite new identities and groups use unless the
-// Config says otherwise. It is MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
-// until mls/internal/suite registers samizdat's hybrid post-quantum suite.
+// Config says otherwise: samizdat's hybrid post-quantum suite,
+// MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519 (X-Wing KEM) at the
+// private-use code point 0xF0A1 (docs/spec/mls-suites.md).
 const DefaultCipherSuite = CipherSuite(suite.Default)
 
 // Defaults of Config.

@@ -19,9 +19,15 @@ import (
 // the required_capabilities (§12.1.7, §11.1). Without one, added members
 // are checked against the current extensions (§12.1.1, §7.2).
 func (ec *epochChange) checkSupport(g *Group, removed map[uint32]bool) error {
-	exts, gce := g.ctx.Extensions, false
+	exts, gce, nonDefault := g.ctx.Extensions, false, false
+	for _, rp := range ec.props {
+		gce = gce || rp.p.Type == format.ProposalGroupContextExtensions
+		nonDefault = nonDefault || !defaultProposal(rp.p.Type)
+	}
+	// Only a GroupContextExtensions or a non-default proposal type needs
+	// the capabilities of every staying member.
 	staying := map[uint32]*format.LeafNode{}
-	for _, l := range g.tree.Members() {
+	for _, l := range membersIf(g, gce || nonDefault) {
 		if !removed[uint32(l)] {
 			staying[uint32(l)] = g.tree.Leaf(l)
 		}
@@ -30,7 +36,7 @@ func (ec *epochChange) checkSupport(g *Group, removed map[uint32]bool) error {
 	for _, rp := range ec.props {
 		switch rp.p.Type {
 		case format.ProposalGroupContextExtensions:
-			exts, gce = rp.p.GroupContextExtensions.Extensions, true
+			exts = rp.p.GroupContextExtensions.Extensions
 		case format.ProposalUpdate:
 			// The leaf that will process later commits is the new one.
 			if rp.sender.Type == format.SenderMember && staying[rp.sender.LeafIndex] != nil {
