@@ -112,9 +112,17 @@ func newIdentity(account ed25519.PrivateKey) identity {
 	return identity{account: account, device: d}
 }
 
-func (id identity) accountKey() (k wire.AccountKey) { copy(k[:], id.account.Public().(ed25519.PublicKey)); return }
-func (id identity) deviceKey() (k wire.DeviceKey)   { copy(k[:], id.device.Public().(ed25519.PublicKey)); return }
-func (id identity) deviceID() wire.DeviceID         { return sha256.Sum256(id.device.Public().(ed25519.PublicKey)) }
+func (id identity) accountKey() (k wire.AccountKey) {
+	copy(k[:], id.account.Public().(ed25519.PublicKey))
+	return
+}
+func (id identity) deviceKey() (k wire.DeviceKey) {
+	copy(k[:], id.device.Public().(ed25519.PublicKey))
+	return
+}
+func (id identity) deviceID() wire.DeviceID {
+	return sha256.Sum256(id.device.Public().(ed25519.PublicKey))
+}
 
 func (id identity) cert() (s wire.Signature) {
 	copy(s[:], ed25519.Sign(id.account, append([]byte("samizdat device v1"), id.device.Public().(ed25519.PublicKey)...)))
@@ -292,7 +300,7 @@ func (c *client) none() {
 	}
 }
 
-func msgID() (id wire.MsgID) { rand.Read(id[:]); return }
+func msgID() (id wire.MsgID)    { rand.Read(id[:]); return }
 func group() (g wire.GroupHash) { rand.Read(g[:]); return }
 
 func app(payload string, to ...wire.DeviceID) *wire.Send {
