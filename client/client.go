@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls"
@@ -65,6 +66,12 @@ type Client struct {
 	topupCh  chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	// testHookCommitBuilt, if set, runs after a commit is built and before
+	// it is sent (tests use it to make two commits race for one epoch).
+	testHookCommitBuilt func()
+	// rebases counts commits rebuilt after StaleEpoch.
+	rebases atomicCounter
 }
 
 // Init creates a new account (or joins one, see AccountSeed) in an empty
@@ -312,3 +319,9 @@ func randomMsgID() wire.MsgID {
 	rand.Read(id[:])
 	return id
 }
+
+// atomicCounter is a counter safe for concurrent use.
+type atomicCounter struct{ v atomic.Int64 }
+
+func (a *atomicCounter) add(n int64) { a.v.Add(n) }
+func (a *atomicCounter) get() int64  { return a.v.Load() }

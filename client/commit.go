@@ -67,7 +67,22 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			c.mu.Unlock()
 			return fmt.Errorf("client: building the group change: %w", err)
 		}
+		if c.testHookCommitBuilt != nil {
+			c.testHookCommitBuilt()
+		}
 		send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
+		if len(recipients) == 0 {
+			// The protocol allows a commit without recipients (it only
+			// registers the group, docs/spec/wire.md 6.3), but the current
+			// store refuses it: address it to ourselves and drop it on
+			// arrival as already seen.
+			send.Recipients = []wire.DeviceID{DeviceIDOf(c.DeviceKey())}
+			if _, err := c.store.db.ExecContext(ctx, `INSERT INTO seen (msg_id) VALUES (?) ON CONFLICT DO NOTHING`, send.MsgID[:]); err != nil {
+				ch.g.ClearPendingCommit()
+				c.mu.Unlock()
+				return fmt.Errorf("client: local store: %w", err)
+			}
+		}
 		err = c.sendReliably(ctx, send)
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
@@ -79,6 +94,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			if we.CurrentEpoch < epoch {
 				return errors.New("client: the server forgot this group's history (its epoch went back); tell the server's operator")
 			}
+			c.rebases.add(1)
 			c.logf("client: commit lost the race for epoch %d; rebasing on %d", epoch, we.CurrentEpoch)
 			if err := c.waitEpoch(ctx, ch.hash, we.CurrentEpoch); err != nil {
 				return err
@@ -256,6 +272,10 @@ func (c *Client) waitEpoch(ctx context.Context, h wire.GroupHash, epoch uint64) 
 	}
 	return fmt.Errorf("client: could not catch up with the group (epoch %d); try again later", epoch)
 }
+
+// SyncDevices adds this account's devices that are missing from its chats
+// (it also runs on every connection).
+func (c *Client) SyncDevices(ctx context.Context) { c.syncOwnDevices(ctx) }
 
 // syncOwnDevices adds this account's devices that are missing from our
 // chats (a device registered after the chat was made).

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,11 +14,18 @@ import (
 // fifth of a batch, and a last-resort one when it has none. The private
 // parts are stored durably before anything is published.
 func (c *Client) topup(ctx context.Context, s *session) error {
+	var count *wire.KeyPackageCount
 	resp, err := s.call(ctx, &wire.CountKeyPackages{})
-	if err != nil {
+	switch {
+	case err == nil:
+		count = resp.(*wire.KeyPackageCount)
+	case wireCode(err) == wire.CodeInternal:
+		// A server whose store cannot count: estimate from the packages
+		// this device still holds the private parts of.
+		count = c.localKeyPackageCount(ctx)
+	default:
 		return userError("counting key packages", err)
 	}
-	count := resp.(*wire.KeyPackageCount)
 	batch := c.opts.KeyPackageBatch
 	if int(count.OneTime) >= batch/5 && count.LastResort {
 		return nil
@@ -144,4 +152,26 @@ func (c *Client) claimKeyPackages(ctx context.Context, s *session, acct AccountK
 		ids = append(ids, k.DeviceID)
 	}
 	return kps, ids, nil
+}
+
+// localKeyPackageCount counts the unused KeyPackages whose private parts
+// this device keeps: an upper bound of what the server still holds.
+func (c *Client) localKeyPackageCount(ctx context.Context) *wire.KeyPackageCount {
+	out := &wire.KeyPackageCount{}
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return out
+	}
+	defer t.rollback()
+	t.each("kp", func(k, v []byte) {
+		var b struct{ LastResort bool }
+		if json.Unmarshal(v, &b) == nil {
+			if b.LastResort {
+				out.LastResort = true
+			} else {
+				out.OneTime++
+			}
+		}
+	})
+	return out
 }

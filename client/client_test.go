@@ -1,0 +1,352 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+)
+
+// startServer runs a real server with a sqlite store on 127.0.0.1.
+func startServer(t *testing.T) ServerLink {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := securechan.GenerateServerKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}
+}
+
+const testPass = "correct horse battery staple"
+
+// newUser makes an account (or a device of an existing one) in a fresh
+// home directory and starts it.
+func newUser(t *testing.T, link ServerLink, name string, accountSeed []byte) *Client {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	c, err := Init(InitOptions{Options: userOptions(t, home, name), Server: link, Name: name, AccountSeed: accountSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, c)
+	return c
+}
+
+func userOptions(t *testing.T, home, name string) Options {
+	return Options{Home: home, Passphrase: []byte(testPass), KDF: &LightKDF, KeyPackageBatch: 10,
+		Logf: func(f string, a ...any) { t.Logf(name+": "+f, a...) }}
+}
+
+func startUser(t *testing.T, c *Client) {
+	t.Helper()
+	c.Start(context.Background())
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitOnline(ctx); err != nil {
+		t.Fatalf("%s: %v", c.Name(), err)
+	}
+}
+
+func befriend(t *testing.T, a, b *Client) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := a.AddContact(ctx, b.Invite(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AddContact(ctx, a.Invite(), ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitText waits until c has stored a text message from someone (not
+// itself) with exactly text, in the chat called chat.
+func waitText(t *testing.T, c *Client, chat, from, text string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ms, err := c.Messages(context.Background(), "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Kind == MessageText && !m.Out && m.Text == text && m.From == from && m.Chat == chat {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ms, _ := c.Messages(context.Background(), "", false)
+	t.Fatalf("%s never received %q from %s in %s; has %+v", c.Name(), text, from, chat, ms)
+}
+
+func send(t *testing.T, c *Client, to, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Send(ctx, to, text); err != nil {
+		t.Fatalf("%s sending to %s: %v", c.Name(), to, err)
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDirectChatBothWays(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	send(t, alice, "bob", "hello bob")
+	waitText(t, bob, "alice", "alice", "hello bob")
+	send(t, bob, "alice", "hello alice")
+	waitText(t, alice, "bob", "bob", "hello alice")
+	send(t, alice, "bob", "second")
+	waitText(t, bob, "alice", "alice", "second")
+
+	// Both sides see one direct chat with both accounts, at the same epoch.
+	ca, _ := alice.Chats(context.Background())
+	cb, _ := bob.Chats(context.Background())
+	if len(ca) != 1 || len(cb) != 1 || ca[0].Kind != KindDirect || cb[0].Kind != KindDirect || ca[0].Epoch != cb[0].Epoch {
+		t.Fatalf("chats: alice %+v, bob %+v", ca, cb)
+	}
+	// Safety numbers agree.
+	sa, _ := alice.SafetyNumber(context.Background(), "bob")
+	sb, _ := bob.SafetyNumber(context.Background(), "alice")
+	if sa != sb || len(strings.ReplaceAll(sa.Digits, " ", "")) != 60 {
+		t.Fatalf("safety numbers differ: %q vs %q", sa.Digits, sb.Digits)
+	}
+}
+
+func TestOfflineRecipientReceivesLater(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	bobHome := bob.opts.Home
+	bob.Close() // registered and keys published; now offline
+	send(t, alice, "bob", "while you were away")
+	send(t, alice, "bob", "and another")
+
+	bob2, err := Open(userOptions(t, bobHome, "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, bob2)
+	waitText(t, bob2, "alice", "alice", "while you were away")
+	waitText(t, bob2, "alice", "alice", "and another")
+	send(t, bob2, "alice", "back")
+	waitText(t, alice, "bob", "bob", "back")
+}
+
+func TestSecondDeviceReceives(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	bobPhone := newUser(t, link, "bob", bob.AccountSeed())
+	befriend(t, alice, bob)
+	if _, err := bobPhone.AddContact(context.Background(), alice.Invite(), ""); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "bob", "to all your devices")
+	waitText(t, bob, "alice", "alice", "to all your devices")
+	waitText(t, bobPhone, "alice", "alice", "to all your devices")
+
+	// Bob's own devices see each other's messages too.
+	send(t, bobPhone, "alice", "from the phone")
+	waitText(t, alice, "bob", "bob", "from the phone")
+	waitText(t, bob, "alice", "me", "from the phone")
+
+	// A device that appears later is added to existing chats by another
+	// device of the same account.
+	bobTablet := newUser(t, link, "bob", bob.AccountSeed())
+	if _, err := bobTablet.AddContact(context.Background(), alice.Invite(), ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	bob.SyncDevices(ctx)
+	send(t, alice, "bob", "tablet too")
+	waitText(t, bobTablet, "alice", "alice", "tablet too")
+}
+
+func TestGroupOfThree(t *testing.T) {
+	link := startServer(t)
+	alice, bob, carol := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	befriend(t, bob, carol)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := alice.CreateGroup(ctx, "friends"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.AddToGroup(ctx, "friends", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.AddToGroup(ctx, "friends", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "friends", "hi both")
+	waitText(t, bob, "friends", "alice", "hi both")
+	waitText(t, carol, "friends", "alice", "hi both")
+	send(t, carol, "friends", "hi from carol")
+	waitText(t, alice, "friends", "carol", "hi from carol")
+	waitText(t, bob, "friends", "carol", "hi from carol")
+
+	if err := alice.RemoveFromGroup(ctx, "friends", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "friends", "carol is gone")
+	waitText(t, bob, "friends", "alice", "carol is gone")
+	members, err := alice.GroupMembers(ctx, "friends")
+	if err != nil || strings.Join(members, ",") != "bob,me" {
+		t.Fatalf("members after removal: %v %v", members, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ms, _ := carol.Messages(ctx, "friends", false)
+	for _, m := range ms {
+		if m.Text == "carol is gone" {
+			t.Fatal("a removed member read a message sent after the removal")
+		}
+	}
+}
+
+func TestConcurrentCommitsRebase(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	carol, dave := newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
+	for _, p := range [][2]*Client{{alice, bob}, {alice, carol}, {alice, dave}, {bob, carol}, {bob, dave}, {carol, dave}} {
+		befriend(t, p[0], p[1])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := alice.CreateGroup(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "team", "welcome bob")
+	waitText(t, bob, "team", "alice", "welcome bob")
+
+	// Both build a commit for the same epoch before either sends it.
+	var barrier sync.WaitGroup
+	barrier.Add(2)
+	var once [2]sync.Once
+	for i, c := range []*Client{alice, bob} {
+		c.testHookCommitBuilt = func() { once[i].Do(func() { barrier.Done(); barrier.Wait() }) }
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- alice.AddToGroup(ctx, "team", "carol") }()
+	go func() { errs <- bob.AddToGroup(ctx, "team", "dave") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := alice.rebases.get() + bob.rebases.get(); got != 1 {
+		t.Fatalf("%d rebases, want exactly 1 (one of the two commits lost the epoch)", got)
+	}
+	send(t, alice, "team", "all four")
+	for _, c := range []*Client{bob, carol, dave} {
+		waitText(t, c, "team", "alice", "all four")
+	}
+	var epochs []uint64
+	for _, c := range []*Client{alice, bob, carol, dave} {
+		chats, _ := c.Chats(ctx)
+		for _, ch := range chats {
+			if ch.Name == "team" {
+				epochs = append(epochs, ch.Epoch)
+				if len(ch.Members) != 4 {
+					t.Errorf("%s sees members %v", c.Name(), ch.Members)
+				}
+			}
+		}
+	}
+	if len(epochs) != 4 || epochs[0] != epochs[1] || epochs[1] != epochs[2] || epochs[2] != epochs[3] {
+		t.Fatalf("epochs differ: %v", epochs)
+	}
+}
+
+func TestWrongPassphrase(t *testing.T) {
+	home := t.TempDir()
+	link := ServerLink{Key: securechan.ServerPublic{1}, Addrs: []string{"127.0.0.1:1"}}
+	c, err := Init(InitOptions{Options: Options{Home: home, Passphrase: []byte("right"), KDF: &LightKDF}, Server: link, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := Open(Options{Home: home, Passphrase: []byte("wrong")}); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("wrong passphrase: got %v", err)
+	}
+	if _, err := Open(Options{Home: t.TempDir(), Passphrase: []byte("right")}); !errors.Is(err, ErrNoAccount) {
+		t.Fatalf("empty home: got %v", err)
+	}
+	c, err = Open(Options{Home: home, Passphrase: []byte("right")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// TestStoreHoldsNoSecretsInClear scans every file of both homes for the
+// plaintexts and private keys.
+func TestStoreHoldsNoSecretsInClear(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	secretText := "the meeting is at the old mill at nine"
+	send(t, alice, "bob", secretText)
+	waitText(t, bob, "alice", "alice", secretText)
+	var needles [][]byte
+	for _, c := range []*Client{alice, bob} {
+		needles = append(needles, append([]byte(nil), c.keys.AccountSeed...), append([]byte(nil), c.keys.DeviceSeed...))
+	}
+	needles = append(needles, []byte(secretText), []byte("old mill"))
+	homes := []string{alice.opts.Home, bob.opts.Home}
+	alice.Close()
+	bob.Close()
+	for _, home := range homes {
+		files, _ := filepath.Glob(filepath.Join(home, "*"))
+		if len(files) == 0 {
+			t.Fatal("no store files")
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range needles {
+				if bytes.Contains(b, n) {
+					t.Errorf("%s contains %q in clear", f, n)
+				}
+			}
+		}
+	}
+}
