@@ -306,3 +306,10 @@ func group() (g wire.GroupHash) { rand.Read(g[:]); return }
 func app(payload string, to ...wire.DeviceID) *wire.Send {
 	return &wire.Send{MsgID: msgID(), Group: group(), Kind: wire.KindApplication, Recipients: to, Payload: []byte(payload)}
 }
+
+func sha(k []byte) [32]byte {
+	if len(k) == 64 {
+		k = k[32:] // an ed25519.PrivateKey: hash its public half
+	}
+	return sha256.Sum256(k)
+}
