@@ -81,10 +81,11 @@ type session struct {
 	ackedSeq   uint64 // highest seq acknowledged
 }
 
-// serveConn runs the handshake and then the session on conn.
+// serveConn runs the handshake on conn and, if it succeeds, starts the
+// session in a fresh goroutine: the handshake grows its goroutine's stack
+// (ML-KEM, X25519) and a new goroutine starts small, which matters for
+// thousands of idle sessions.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
-	defer s.sessionsWG.Done()
-	defer conn.Close()
 	pc := &peekConn{Conn: conn}
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	sc, err := s.sc.Accept(hctx, pc)
@@ -92,8 +93,17 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
 	if err != nil {
 		s.metrics.HandshakesFailed.Add(1)
 		s.log.Debug("handshake failed", "remote", ip, "err", err)
+		conn.Close()
+		s.sessionsWG.Done()
 		return
 	}
+	go s.runSession(pc, sc, ip)
+}
+
+// runSession serves an established session until it ends.
+func (s *Server) runSession(pc *peekConn, sc *securechan.Conn, ip netip.Addr) {
+	defer s.sessionsWG.Done()
+	defer pc.Close()
 	pub := sc.PeerDevice()
 	ss := &session{srv: s, pc: pc, sc: sc, ip: ip, device: sha256.Sum256(pub)}
 	copy(ss.key[:], pub)
