@@ -1,0 +1,61 @@
+// Package reach owns how a samizdat client finds its way to the server: the
+// signed endpoint book, the links and QR codes that carry entries, the
+// per-client slice of relays, and the dialer that races paths, remembers what
+// worked and reconnects in the background.
+//
+// # Identity
+//
+// The server has two keys: the securechan X25519 key that clients pin for the
+// channel, and an Ed25519 book key that signs endpoints. A ServerID holds
+// both, and a server link carries both, so both are pinned from the same
+// source. Every entry signature also covers the channel key, so the book key
+// vouches only for paths to that one server.
+//
+// # Book
+//
+// Each Entry (a direct address, a relay with its transport.Spec, a CDN
+// front) expires and is signed on its own (SignedEntry), so it can travel in
+// links, QR codes and between contacts and be trusted wherever it came from.
+// The server sends each client a Book: its slice of relays plus direct
+// addresses and fronts, revocations, a version, all under a book signature.
+// The client keeps a Cache that verifies everything, merges by per-entry
+// serial, marks user-added entries as unsigned, and serializes to bytes.
+//
+// # Slices against enumeration
+//
+// Slice picks, by rendezvous hashing keyed with a server secret, the k relays
+// a client gets in a period. A censor running N fake clients learns the
+// union of N slices. With independent slices the expected share of R relays
+// enumerated is 1-(1-k/R)^N per period; TestSliceEnumeration simulates it
+// (R relays, slice k, N colluding clients, P periods; 200 trials):
+//
+//	  R    k     N  P   simulated  1-(1-k/R)^(N·P)
+//	 100   3    10  1     26.2%      26.3%
+//	 100   3    50  1     78.2%      78.2%
+//	 100   3   100  1     95.2%      95.2%
+//	1000   3   100  1     26.0%      25.9%
+//	1000   3  1000  1     95.0%      95.0%
+//	1000   3   100  4     70.1%      70.0%
+//	1000   1   100  1      9.5%       9.5%
+//
+// So slicing buys a factor, not a wall: the censor needs about R/k·ln(1/(1-s))
+// identities to enumerate a share s, and each rotation of the period gives
+// every fake client a fresh slice. What bounds N in practice is the cost of
+// an identity (the server's rate limits on new accounts) and the period:
+// keep periods long (weeks) and let a client whose slice is blocked ask for
+// a fresh one only when it has tried all of its own. Relays from contacts
+// and invite links (unsigned or signed) never pass through the server's
+// slicing and are not exposed to enumeration at all.
+//
+// # Dialing
+//
+// Racer dials candidates Happy-Eyeballs style (staggered starts, first one
+// wins, losers cancelled and closed), tries first what worked on the current
+// network, and backs off failed paths with jittered exponential delays
+// (clock and randomness injected). Keeper runs a Racer in a loop owned by a
+// context and reports the path in use and since when. Neither imports a
+// concrete transport: a DialerFactory supplied by the caller turns a
+// Candidate into a transport.Dialer. SOCKS5 and HTTP CONNECT clients
+// (ProxyFromURL) give any transport's TCP step a way out through the user's
+// proxy.
+package reach

@@ -1,0 +1,171 @@
+package reach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrPathRejected is what a Session wraps when the path connected but is no
+// good: the secure-channel handshake failed, the server key did not match,
+// the relay answered like a cover website. The keeper backs the path off.
+var ErrPathRejected = errors.New("reach: path rejected")
+
+// KeeperConfig configures a Keeper.
+type KeeperConfig struct {
+	Racer *Racer // required
+
+	// Network identifies the network the device is on now (see Memory).
+	// Called before every dial; nil means one network, "".
+	Network func() string
+
+	// Candidates returns what to try, e.g. Cache.Candidates plus the link's
+	// entries plus the user's proxy. Called before every dial.
+	Candidates func() []Candidate
+
+	// Session runs the secure channel over the path until it ends, and
+	// returns why. Wrap ErrPathRejected when the handshake failed. The
+	// keeper closes p.Conn after Session returns. Required.
+	Session func(ctx context.Context, p Path) error
+
+	// MinHealthy: a session that ends sooner than this without a rejection
+	// still counts as a failure of its path (a relay that accepts and then
+	// stalls or drops). Default 10s.
+	MinHealthy time.Duration
+
+	// OnStatus, if set, is called on every change of status (from the
+	// keeper's goroutine; it must not block).
+	OnStatus func(Status)
+}
+
+// Status is what the keeper is doing, for the CLI.
+type Status struct {
+	Connected bool
+	Path      Candidate // valid when Connected
+	Network   string
+	Since     time.Time // connected since, or disconnected since
+	Retry     time.Time // when disconnected and waiting: next attempt
+	LastError error     // why the last attempt or session ended
+}
+
+// String renders the status for people, in local time:
+// `connected via relay "Riga" (tlsws) since 12:03`.
+func (s Status) String() string {
+	if s.Connected {
+		return fmt.Sprintf("connected via %s since %s", s.Path, s.Since.Local().Format("15:04"))
+	}
+	msg := "not connected"
+	if !s.Since.IsZero() {
+		msg += " since " + s.Since.Local().Format("15:04")
+	}
+	if !s.Retry.IsZero() {
+		msg += "; next try at " + s.Retry.Local().Format("15:04:05")
+	}
+	if s.LastError != nil {
+		msg += " (" + s.LastError.Error() + ")"
+	}
+	return msg
+}
+
+// Keeper keeps one connection to the server alive in the background: it
+// races the candidates, runs the session over the winner, and when the
+// session ends dials again, backing off paths that failed. Its goroutine is
+// owned by the context given to Run.
+type Keeper struct {
+	cfg KeeperConfig
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// NewKeeper returns a Keeper; call Run to start it.
+func NewKeeper(cfg KeeperConfig) *Keeper {
+	if cfg.Network == nil {
+		cfg.Network = func() string { return "" }
+	}
+	if cfg.MinHealthy <= 0 {
+		cfg.MinHealthy = 10 * time.Second
+	}
+	if cfg.Candidates == nil {
+		cfg.Candidates = func() []Candidate { return nil }
+	}
+	return &Keeper{cfg: cfg}
+}
+
+// Status returns the current status.
+func (k *Keeper) Status() Status {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.status
+}
+
+func (k *Keeper) setStatus(s Status) {
+	k.mu.Lock()
+	k.status = s
+	k.mu.Unlock()
+	if k.cfg.OnStatus != nil {
+		k.cfg.OnStatus(s)
+	}
+}
+
+// noCandidateWait is how long the keeper waits when it has nothing to try.
+const noCandidateWait = 30 * time.Second
+
+// Run keeps the connection until ctx ends, then returns ctx.Err().
+func (k *Keeper) Run(ctx context.Context) error {
+	r := k.cfg.Racer
+	clock := r.cfg.Clock
+	down := clock.Now()
+	k.setStatus(Status{Since: down})
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		network := k.cfg.Network()
+		path, err := r.Dial(ctx, network, k.cfg.Candidates())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			wait := time.Duration(0)
+			var bo *BackedOffError
+			switch {
+			case errors.As(err, &bo):
+				wait = max(bo.Until.Sub(clock.Now()), time.Millisecond)
+			case errors.Is(err, ErrNoCandidates):
+				wait = noCandidateWait
+			}
+			// After "every path failed" the paths are backed off now, so the
+			// next Dial returns a BackedOffError with the wait.
+			var retry time.Time
+			if wait > 0 {
+				retry = clock.Now().Add(wait)
+			}
+			k.setStatus(Status{Network: network, Since: down, Retry: retry, LastError: err})
+			if wait > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-clock.After(wait):
+				}
+			}
+			continue
+		}
+		k.setStatus(Status{Connected: true, Path: path.Candidate, Network: network, Since: path.Since})
+		serr := k.cfg.Session(ctx, path)
+		path.Conn.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		down = clock.Now()
+		if errors.Is(serr, ErrPathRejected) || down.Sub(path.Since) < k.cfg.MinHealthy {
+			r.Failed(network, path.Candidate, serr)
+		}
+		if serr == nil {
+			serr = errors.New("reach: session ended")
+		}
+		k.setStatus(Status{Network: network, Since: down, LastError: serr})
+	}
+}
