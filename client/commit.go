@@ -121,8 +121,14 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			err2 = c.storeChangeLocked(ctx, ch, welcome, before)
 		}
 		c.mu.Unlock()
-		c.poke(c.outboxCh)
-		return err2
+		if err2 != nil {
+			return err2
+		}
+		// Return once the Welcome is with the server, so that what the
+		// caller sends next cannot overtake it. If the connection drops,
+		// it stays in the outbox and goes out later.
+		c.Flush(ctx)
+		return nil
 	}
 	return errors.New("client: the group kept changing under this change; try again in a moment")
 }

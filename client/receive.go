@@ -183,7 +183,9 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 		}
 		joined, err := mls.JoinFromWelcome(c.cfg, c.mlsID, &b, d.Payload, mls.JoinOptions{})
 		if err == nil {
+			// The group may keep the bundle's leaf key: do not wipe it.
 			g, used, usedRef = joined, &b, append([]byte(nil), k...)
+			return
 		}
 		clear(b.InitPrivateKey)
 		clear(b.EncryptionPrivateKey)
