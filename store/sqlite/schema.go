@@ -32,6 +32,7 @@ CREATE TABLE key_packages (
 CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
 
 CREATE TABLE mailbox (
+	id          INTEGER PRIMARY KEY,
 	device_id   BLOB NOT NULL,
 	seq         INTEGER NOT NULL,
 	msg_id      BLOB NOT NULL,
@@ -39,9 +40,9 @@ CREATE TABLE mailbox (
 	epoch       INTEGER NOT NULL,
 	kind        INTEGER NOT NULL,
 	payload     BLOB NOT NULL,
-	enqueued_at INTEGER NOT NULL,
-	PRIMARY KEY (device_id, seq)
-) WITHOUT ROWID;
+	enqueued_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX mailbox_by_device ON mailbox (device_id, seq);
 
 CREATE TABLE seen_msgs (
 	msg_id  BLOB PRIMARY KEY,

@@ -21,9 +21,9 @@ import (
 type Options struct {
 	// MaxBatch caps how many Sends one transaction commits (default 2048).
 	MaxBatch int
-	// Linger, if positive, lets the writer wait up to this long for more
-	// Sends when a batch is not full. Zero commits as soon as the queue is
-	// empty: under load, Sends pile up during each fsync anyway.
+	// Linger is how long the writer may wait for more requests when fewer
+	// are queued than callers are waiting (default 1ms; negative: never
+	// wait). A lone caller is committed at once whatever the setting.
 	Linger time.Duration
 	// ReadConns is the size of the read-only pool (default 4).
 	ReadConns int
@@ -55,6 +55,10 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Statement journals (multi-row INSERTs, savepoints) stay in memory
+	// instead of temp files; the cache holds the hot mailbox pages.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-65536)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -74,6 +78,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 2048
+	}
+	if opts.Linger == 0 {
+		opts.Linger = time.Millisecond
 	}
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
