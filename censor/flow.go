@@ -135,3 +135,7 @@ func (f *Flow) Close() {
 	f.closed = true
 	f.mu.Unlock()
 }
+
+func fingerprintOf(h *fingerprint.ClientHello) (ja3, ja4 string) {
+	return fingerprint.JA3(h), fingerprint.JA4(h)
+}

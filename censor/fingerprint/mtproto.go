@@ -11,7 +11,6 @@ import (
 // JA4-only denylist also catches browsers of that generation.
 const MTProtoJA4 = "t13d1516h2_8daaf6152771_e5627efa2ab1"
 
-
 // MTProtoFakeTLSHello builds the first flight of Telegram's MTProto proxy
 // client in fake-TLS mode ("ee" secrets), the way Telegram Desktop builds it
 // (telegramdesktop/tdesktop, Telegram/SourceFiles/mtproto/details/
