@@ -115,7 +115,9 @@ func TestFETExemptions(t *testing.T) {
 			}
 		}
 	}
-	with := func(prefix []byte, n int) []byte { return append(append([]byte(nil), prefix...), body(n)[len(prefix):]...) }
+	with := func(prefix []byte, n int) []byte {
+		return append(append([]byte(nil), prefix...), body(n)[len(prefix):]...)
+	}
 	printableRun := func(n int) []byte {
 		b := body(600)
 		for i := 300; i < 300+n; i++ {
