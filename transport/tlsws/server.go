@@ -1,0 +1,209 @@
+package tlsws
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/samizdat-project/samizdat/transport"
+)
+
+// ListenConfig says how to run a tlsws server.
+type ListenConfig struct {
+	Addr   string       // host:port to listen on; port 0 picks one
+	Secret []byte       // path secret, at least MinSecretLen bytes
+	Cover  http.Handler // the website everyone without the secret gets (CoverDir, CoverProxy)
+
+	// Exactly one of Certificate (self-signed or static) and Autocert (ACME,
+	// production) is set.
+	Certificate *tls.Certificate
+	Autocert    CertSource
+}
+
+// CertSource hands out certificates during handshakes. An
+// *autocert.Manager (golang.org/x/crypto/acme/autocert) is one: build it with
+// HostPolicy: autocert.HostWhitelist(domain), Cache: autocert.DirCache(dir),
+// Prompt: autocert.AcceptTOS. This package does not import autocert itself,
+// because autocert pulls in golang.org/x/net, which go.mod does not carry yet.
+type CertSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// acmeTLSALPN is ACME's TLS-ALPN-01 protocol name (RFC 8737), offered with
+// http/1.1 when Autocert is set so that the challenge works on port 443.
+const acmeTLSALPN = "acme-tls/1"
+
+// Listener is a tlsws server: an HTTPS website whose secret path upgrades to
+// tunnels, which Accept returns.
+type Listener struct {
+	ln         net.Listener
+	srv        *http.Server
+	cover      http.Handler
+	secretPath []byte
+
+	conns     chan net.Conn
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
+	served    chan struct{} // closed when srv.Serve returns
+}
+
+var _ transport.Listener = (*Listener)(nil)
+
+// acceptWait bounds how long an upgraded tunnel waits for Accept.
+const acceptWait = 30 * time.Second
+
+// connKey carries the accepted TLS conn in a request's context, for addresses.
+type connKey struct{}
+
+// Listen starts the HTTPS server.
+func Listen(cfg ListenConfig) (*Listener, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("tlsws: path secret is %d bytes, at least %d needed", len(cfg.Secret), MinSecretLen)
+	}
+	if cfg.Cover == nil {
+		return nil, errors.New("tlsws: no cover site: set ListenConfig.Cover (CoverDir or CoverProxy)")
+	}
+	tcfg, err := serverTLSConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("tlsws: listening: %w", err)
+	}
+	l := &Listener{
+		ln:         ln,
+		cover:      cfg.Cover,
+		secretPath: []byte(SecretPath(cfg.Secret)),
+		conns:      make(chan net.Conn),
+		closed:     make(chan struct{}),
+		served:     make(chan struct{}),
+	}
+	l.srv = &http.Server{
+		Handler:   l,
+		TLSConfig: tcfg,
+		// A non-nil empty map turns HTTP/2 off: the upgrade needs HTTP/1.1.
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(io.Discard, "", 0), // probes and scanners are not news
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	go func() {
+		defer close(l.served)
+		l.srv.ServeTLS(ln, "", "")
+	}()
+	return l, nil
+}
+
+// serverTLSConfig offers only http/1.1 in ALPN (and acme-tls/1 for ACME's
+// TLS-ALPN-01 challenge when autocert is on).
+func serverTLSConfig(cfg ListenConfig) (*tls.Config, error) {
+	switch {
+	case cfg.Certificate != nil && cfg.Autocert != nil:
+		return nil, errors.New("tlsws: set either Certificate or Autocert, not both")
+	case cfg.Certificate != nil:
+		return &tls.Config{
+			Certificates: []tls.Certificate{*cfg.Certificate},
+			NextProtos:   []string{"http/1.1"},
+			MinVersion:   tls.VersionTLS12,
+		}, nil
+	case cfg.Autocert != nil:
+		return &tls.Config{
+			GetCertificate: cfg.Autocert.GetCertificate,
+			NextProtos:     []string{"http/1.1", acmeTLSALPN},
+			MinVersion:     tls.VersionTLS12,
+		}, nil
+	}
+	return nil, errors.New("tlsws: no certificate: set Certificate (SelfSigned) or Autocert (an *autocert.Manager)")
+}
+
+// ServeHTTP upgrades a WebSocket request on the secret path and hands every
+// other request to the cover site. The path is compared in constant time.
+func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !l.isTunnelRequest(r) {
+		l.cover.ServeHTTP(w, r)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Origin is our own domain or the front's; the secret path is the
+		// authentication, not the Origin.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return
+	}
+	local, remote := l.ln.Addr(), net.Addr(nil)
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		local, remote = c.LocalAddr(), c.RemoteAddr()
+	}
+	c := newWSConn(ws, local, remote)
+	t := time.NewTimer(acceptWait)
+	defer t.Stop()
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		c.Close()
+	case <-t.C:
+		c.Close()
+	}
+}
+
+func (l *Listener) isTunnelRequest(r *http.Request) bool {
+	pathOK := subtle.ConstantTimeCompare([]byte(r.URL.Path), l.secretPath) == 1
+	return pathOK && r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Accept returns the next tunnel.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case <-l.closed:
+		return nil, errClosed("accepting")
+	default:
+	}
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, errClosed("accepting")
+	}
+}
+
+// Close stops the website and the listener; tunnels already accepted stay.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.srv.Close()
+		<-l.served
+	})
+	return nil
+}
+
+// Addr returns the TCP address the website listens on.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
