@@ -59,6 +59,8 @@ func dsn(path string, readOnly bool) string {
 	// instead of temp files; the cache holds the hot mailbox pages.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_pragma", "cache_size(-65536)")
+	// Zero deleted content inside pages (docs/what-the-server-knows.md).
+	q.Add("_pragma", "secure_delete(FAST)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
