@@ -17,7 +17,8 @@ import (
 //
 // where <securechan key> is securechan.ServerPublic.String() ("sc1" and 43
 // base64url characters) and each addr is a direct TCP address (a host name,
-// an IPv4 address, or a bracketed IPv6 address, with a port), query-escaped.
+// an IPv4 address, or a bracketed IPv6 address, with a port), query-escaped
+// except for ':', '[' and ']'.
 // Parameters appear in that order in String's output. Parse ignores
 // parameters it does not know, so that later versions (package reach: relays,
 // transports, front domains, signed endpoint books) can add their own
@@ -33,6 +34,10 @@ const (
 	linkHost   = "server"
 )
 
+// addrEscaper undoes the escaping of characters that are safe in a query
+// value, so that "127.0.0.1:7443" and "[::1]:7443" stay readable.
+var addrEscaper = strings.NewReplacer("%3A", ":", "%5B", "[", "%5D", "]")
+
 // String returns the link's text form.
 func (l Link) String() string {
 	var b strings.Builder
@@ -40,7 +45,7 @@ func (l Link) String() string {
 	b.WriteString(l.Key.String())
 	for _, a := range l.Addrs {
 		b.WriteString("&addr=")
-		b.WriteString(url.QueryEscape(a))
+		b.WriteString(addrEscaper.Replace(url.QueryEscape(a)))
 	}
 	return b.String()
 }

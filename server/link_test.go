@@ -16,7 +16,7 @@ func TestLinkRoundTrip(t *testing.T) {
 	for _, addrs := range [][]string{{"127.0.0.1:7443"}, {"example.org:443", "[2001:db8::1]:7443"}} {
 		l := server.Link{Key: key.Public(), Addrs: addrs}
 		s := l.String()
-		if !strings.HasPrefix(s, "samizdat://server?key=sc1") {
+		if !strings.HasPrefix(s, "samizdat://server?key=sc1") || !strings.Contains(s, "&addr="+addrs[0]) {
 			t.Fatalf("link %q", s)
 		}
 		got, err := server.ParseLink(s)
