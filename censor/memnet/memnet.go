@@ -128,6 +128,9 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 		return nil, fmt.Errorf("memnet: dial %q: %w", address, err)
 	}
 	raddr := net.TCPAddrFromAddrPort(dst)
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("dial", raddr, err)
+	}
 	src := netip.AddrPortFrom(h.addr, h.ephemeral())
 	var flow *censor.Flow
 	if e := h.net.engine; e != nil {
