@@ -18,6 +18,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// Global flags given before the subcommand (client commands; see
+	// parseGlobal in account.go).
+	home, passphraseFile string
 }
 
 type command struct {
@@ -33,6 +36,11 @@ func register(name, summary string, run func(e env) int) {
 
 // Main runs the subcommand named by args[0] and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g, args, err := parseGlobal(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "samizdat: %v\n", err)
+		return 2
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return 0
@@ -42,7 +50,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "samizdat: unknown command %q; run 'samizdat help' to see the commands\n", args[0])
 		return 2
 	}
-	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr})
+	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile})
 }
 
 func usage(w io.Writer) {
@@ -56,6 +64,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "\nGlobal flags (before the command): --home DIR (default $SAMIZDAT_HOME or ~/.samizdat),")
+	fmt.Fprintln(w, "  --passphrase-file FILE (or set SAMIZDAT_PASSPHRASE): opens the encrypted local store.")
 	fmt.Fprintln(w, "\nRun 'samizdat <command> -h' for a command's flags.")
 }
 

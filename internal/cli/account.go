@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+// globals are the flags that come before a client subcommand.
+type globals struct{ home, passphraseFile string }
+
+// parseGlobal takes --home DIR and --passphrase-file FILE (also -x and
+// -x=v forms) off the front of args.
+func parseGlobal(args []string) (globals, []string, error) {
+	var g globals
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		var dst *string
+		switch name {
+		case "home":
+			dst = &g.home
+		case "passphrase-file":
+			dst = &g.passphraseFile
+		default:
+			return g, args, nil // help flags and the like: Main handles them
+		}
+		if !hasVal {
+			if len(args) < 2 {
+				return g, nil, fmt.Errorf("--%s needs a value", name)
+			}
+			val, args = args[1], args[1:]
+		}
+		*dst = val
+		args = args[1:]
+	}
+	return g, args, nil
+}
+
+// clientFlags adds --home and --passphrase-file to a subcommand's flags,
+// defaulting to the global ones, so they work on either side of it.
+func clientFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.home, "home", e.home, "home directory of the account (default $SAMIZDAT_HOME or ~/.samizdat)")
+	fs.StringVar(&e.passphraseFile, "passphrase-file", e.passphraseFile, "file holding the passphrase of the local store (or set SAMIZDAT_PASSPHRASE)")
+}
+
+// parseAll parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func homeDir(e env) (string, error) {
+	if e.home != "" {
+		return e.home, nil
+	}
+	if h := os.Getenv("SAMIZDAT_HOME"); h != "" {
+		return h, nil
+	}
+	u, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("no home directory: pass --home DIR")
+	}
+	return filepath.Join(u, ".samizdat"), nil
+}
+
+// passphrase reads the store passphrase from --passphrase-file or
+// SAMIZDAT_PASSPHRASE.
+func passphrase(e env) ([]byte, error) {
+	if e.passphraseFile != "" {
+		b, err := os.ReadFile(e.passphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase file: %w", err)
+		}
+		b = bytes.TrimRight(b, "\r\n")
+		if len(b) == 0 {
+			return nil, errors.New("the passphrase file is empty; put the passphrase in it")
+		}
+		return b, nil
+	}
+	if p := os.Getenv("SAMIZDAT_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	return nil, errors.New("no passphrase for the local store: set SAMIZDAT_PASSPHRASE or pass --passphrase-file FILE")
+}
+
+// clientOptions builds the client options of e.
+func clientOptions(e env) (client.Options, error) {
+	home, err := homeDir(e)
+	if err != nil {
+		return client.Options{}, err
+	}
+	pass, err := passphrase(e)
+	if err != nil {
+		return client.Options{}, err
+	}
+	o := client.Options{Home: home, Passphrase: pass}
+	if os.Getenv("SAMIZDAT_DEBUG") != "" {
+		o.Logf = func(f string, a ...any) { fmt.Fprintf(e.stderr, f+"\n", a...) }
+	}
+	return o, nil
+}
+
+// openClient opens the account of e.
+func openClient(e env) (*client.Client, error) {
+	o, err := clientOptions(e)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Open(o)
+	clear(o.Passphrase)
+	return c, err
+}
+
+// fail prints a command's error and returns exit code 1.
+func fail(e env, cmd string, err error) int {
+	msg := strings.TrimPrefix(err.Error(), "client: ")
+	fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, msg)
+	return 1
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// goOnline starts c and waits until it is connected (wait, or
+// $SAMIZDAT_CONNECT_TIMEOUT as a Go duration).
+func goOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
+	c.Start(ctx)
+	if d, err := time.ParseDuration(os.Getenv("SAMIZDAT_CONNECT_TIMEOUT")); err == nil && d > 0 {
+		wait = d
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := c.WaitOnline(wctx); err != nil {
+		return fmt.Errorf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+func init() {
+	register("add", "add a contact from their invite link (works offline)", runAdd)
+}
+
+func runAdd(e env) int {
+	fs := newFlags(e, "add")
+	clientFlags(fs, &e)
+	name := fs.String("name", "", "what to call this contact (default: the name in their link)")
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return 2
+	}
+	if len(args) != 1 {
+		return fail(e, "add", errors.New("usage: samizdat add LINK [--name NAME]; the link comes from your contact's 'samizdat invite'"))
+	}
+	in, err := client.ParseInvite(args[0])
+	if err != nil {
+		return fail(e, "add", err)
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return fail(e, "add", err)
+	}
+	defer c.Close()
+	ct, err := c.AddContact(context.Background(), in, *name)
+	if err != nil {
+		return fail(e, "add", err)
+	}
+	fmt.Fprintf(e.stdout, "Added %s.\n", ct.Name)
+	fmt.Fprintf(e.stdout, "Check it is really them: compare 'samizdat safety %s' with what they see (in person or on a call).\n", ct.Name)
+	return 0
+}

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+func init() {
+	register("listen", "stay connected and print messages as they arrive (Ctrl-C stops)", runListen)
+}
+
+func runListen(e env) int {
+	fs := newFlags(e, "listen")
+	clientFlags(fs, &e)
+	if _, err := parseAll(fs, e.args); err != nil {
+		return 2
+	}
+	o, err := clientOptions(e)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	var mu sync.Mutex // serializes output
+	o.OnMessage = func(m client.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		printMessage(e, m)
+	}
+	c, err := client.Open(o)
+	clear(o.Passphrase)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	defer c.Close()
+	ctx, cancel := signalContext()
+	defer cancel()
+	if err := goOnline(ctx, c, 30*time.Second); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat listen: %v; still trying\n", err)
+	} else {
+		fmt.Fprintln(e.stderr, "Connected; waiting for messages (Ctrl-C stops).")
+	}
+	<-ctx.Done()
+	return 0
+}

@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+func init() {
+	register("read", "fetch and show new messages, or a chat's history with NAME", runRead)
+}
+
+func runRead(e env) int {
+	fs := newFlags(e, "read")
+	clientFlags(fs, &e)
+	offline := fs.Bool("offline", false, "do not connect; show what is stored")
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return 2
+	}
+	if len(args) > 1 {
+		return fail(e, "read", errors.New("usage: samizdat read [NAME]"))
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return fail(e, "read", err)
+	}
+	defer c.Close()
+	ctx, cancel := signalContext()
+	defer cancel()
+	if !*offline {
+		if err := goOnline(ctx, c, 10*time.Second); err != nil {
+			fmt.Fprintf(e.stderr, "samizdat read: %v; showing what is stored\n", err)
+		} else {
+			sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+			c.Sync(sctx, 500*time.Millisecond)
+			scancel()
+		}
+	}
+	name := ""
+	if len(args) == 1 {
+		name = args[0]
+	}
+	ms, err := c.Messages(ctx, name, name == "")
+	if err != nil {
+		return fail(e, "read", err)
+	}
+	if len(ms) == 0 {
+		fmt.Fprintln(e.stdout, "No new messages.")
+	}
+	for _, m := range ms {
+		printMessage(e, m)
+	}
+	return 0
+}

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+func init() {
+	register("safety", "show the safety number to compare with a contact", runSafety)
+}
+
+func runSafety(e env) int {
+	fs := newFlags(e, "safety")
+	clientFlags(fs, &e)
+	noQR := fs.Bool("no-qr", false, "print only the digits")
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return 2
+	}
+	if len(args) != 1 {
+		return fail(e, "safety", errors.New("usage: samizdat safety NAME"))
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return fail(e, "safety", err)
+	}
+	defer c.Close()
+	sn, err := c.SafetyNumber(context.Background(), args[0])
+	if err != nil {
+		return fail(e, "safety", err)
+	}
+	fmt.Fprintf(e.stdout, "Safety number with %s:\n%s\n", args[0], sn.Digits)
+	if !*noQR {
+		if err := printQR(e.stdout, sn.QR); err != nil {
+			return fail(e, "safety", err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s sees the same number if nobody swapped your keys. If it differs, do not trust this chat.\n", args[0])
+	return 0
+}
