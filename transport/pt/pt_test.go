@@ -330,3 +330,58 @@ func TestServerUsesStateDir(t *testing.T) {
 }
 
 var _ io.Writer = testLog{}
+
+// TestExtORPort: the PT server reaches us over the Extended ORPort, so an
+// accepted conn's RemoteAddr is the real client's address; a local process
+// without the cookie cannot inject a conn.
+func TestExtORPort(t *testing.T) {
+	bin := obfs4proxyPath(t)
+	st, _ := obfs4.GenerateServerState(obfs4.IATNone)
+	ln := startServer(t, bin, st.PTOptions())
+	defer ln.Close()
+
+	// An intruder on our loopback port fails the cookie check.
+	intruder, err := net.Dial("tcp", ln.orLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	intruder.SetDeadline(time.Now().Add(5 * time.Second))
+	types := make([]byte, 2)
+	if _, err := io.ReadFull(intruder, types); err != nil || types[0] != 1 || types[1] != 0 {
+		t.Fatalf("auth types %v, %v", types, err)
+	}
+	intruder.Write(append([]byte{1}, make([]byte, 32)...))
+	io.ReadFull(intruder, make([]byte, 64))
+	intruder.Write(make([]byte, 32)) // a wrong ClientHash
+	status := make([]byte, 1)
+	if _, err := io.ReadFull(intruder, status); err != nil || status[0] != 0 {
+		t.Fatalf("status after a wrong ClientHash: %v, %v; want 0", status, err)
+	}
+
+	d, err := obfs4.NewDialer(ln.Spec(ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("hi"))
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := s.RemoteAddr().String(), c.LocalAddr().String(); got != want {
+		t.Fatalf("accepted conn's RemoteAddr %s, want the client's %s", got, want)
+	}
+	buf := make([]byte, 2)
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "hi" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}

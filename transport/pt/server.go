@@ -2,9 +2,11 @@ package pt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
+	"os"
+	"sync"
+	"time"
 
 	"github.com/samizdat-project/samizdat/transport"
 )
@@ -28,15 +30,30 @@ type ServerConfig struct {
 
 // Listener is a PT binary running in server mode. The PT accepts clients on
 // its bind address, runs its transport's handshake, and connects each
-// client that completes it to a loopback port of ours (TOR_PT_ORPORT), where
-// Accept returns it.
+// client that completed it to a loopback port of ours: the Extended ORPort
+// (TOR_PT_EXTENDED_SERVER_PORT), where the PT proves it holds our secret
+// cookie and tells us the client's address. Accept returns those conns,
+// with the client's address as RemoteAddr.
 type Listener struct {
-	proc   *process
-	orLn   net.Listener // our loopback "ORPort"
-	addr   *net.TCPAddr // where the PT listens
-	method string
-	args   map[string]string // SMETHOD ARGS: the client parameters
+	proc      *process
+	orLn      net.Listener // our loopback Extended ORPort
+	cookie    []byte       // Extended ORPort auth cookie
+	cookieDir string
+	addr      *net.TCPAddr // where the PT listens
+	method    string
+	args      map[string]string // SMETHOD ARGS: the client parameters
+
+	accepted chan net.Conn
+	done     chan struct{}
+	wg       sync.WaitGroup // the accept loop and per-conn handshakes
+
+	mu      sync.Mutex // guards closed and pending
+	closed  bool
+	pending map[net.Conn]struct{} // conns in the Extended ORPort handshake
 }
+
+// extORTimeout bounds the PT's Extended ORPort handshake on loopback.
+const extORTimeout = 10 * time.Second
 
 var _ transport.Listener = (*Listener)(nil)
 
@@ -53,10 +70,16 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pt: listening on the loopback ORPort: %w", err)
 	}
+	cookie, cookiePath, cookieDir, err := writeCookieFile()
+	if err != nil {
+		orLn.Close()
+		return nil, fmt.Errorf("pt: listening: Extended ORPort cookie: %w", err)
+	}
 	env := []string{
 		"TOR_PT_SERVER_TRANSPORTS=" + cfg.Method,
 		"TOR_PT_SERVER_BINDADDR=" + cfg.Method + "-" + cfg.BindAddr,
-		"TOR_PT_ORPORT=" + orLn.Addr().String(),
+		"TOR_PT_EXTENDED_SERVER_PORT=" + orLn.Addr().String(),
+		"TOR_PT_AUTH_COOKIE_FILE=" + cookiePath,
 	}
 	if len(cfg.Options) > 0 {
 		env = append(env, "TOR_PT_SERVER_TRANSPORT_OPTIONS="+encodeServerOptions(cfg.Method, cfg.Options))
@@ -64,9 +87,13 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Listener, error) {
 	proc, lines, err := start(ctx, cfg.Config, env, "SMETHOD")
 	if err != nil {
 		orLn.Close()
+		os.RemoveAll(cookieDir)
 		return nil, err
 	}
-	l := &Listener{proc: proc, orLn: orLn, method: cfg.Method}
+	l := &Listener{
+		proc: proc, orLn: orLn, cookie: cookie, cookieDir: cookieDir, method: cfg.Method,
+		accepted: make(chan net.Conn), done: make(chan struct{}), pending: map[net.Conn]struct{}{},
+	}
 	for _, m := range lines {
 		if m.name != cfg.Method {
 			continue
@@ -88,11 +115,51 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Listener, error) {
 	}
 	// A child that dies takes the listener with it, so Accept cannot block
 	// forever on a port nobody will connect to.
-	go func() {
-		<-proc.exited
-		orLn.Close()
-	}()
+	l.wg.Add(1)
+	go l.acceptLoop()
 	return l, nil
+}
+
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		c, err := l.orLn.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return
+		}
+		l.pending[c] = struct{}{}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go l.handshake(c)
+	}
+}
+
+// handshake runs the Extended ORPort handshake with the PT; a peer that
+// fails it (not our PT: it lacks the cookie) is dropped.
+func (l *Listener) handshake(c net.Conn) {
+	defer l.wg.Done()
+	c.SetDeadline(time.Now().Add(extORTimeout))
+	userAddr, err := extORServerHandshake(c, l.cookie)
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+	if err != nil {
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	oc := &orConn{Conn: c, remote: clientAddr(userAddr)}
+	select {
+	case l.accepted <- oc:
+	case <-l.done:
+		c.Close()
+	}
 }
 
 // Addr is where the PT listens for clients.
@@ -115,33 +182,60 @@ func (l *Listener) Spec(addr string) transport.Spec {
 }
 
 // Accept returns the next client connection the PT hands over. Its
-// RemoteAddr is the PT's loopback address, not the client's.
+// RemoteAddr is the client's address as the PT reported it.
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.orLn.Accept()
-	if err == nil {
-		return orConn{c}, nil
-	}
-	if exit := l.proc.exitErr(); exit != nil && !l.proc.closing() {
-		return nil, fmt.Errorf("pt: accept: %w", exit)
-	}
-	if errors.Is(err, net.ErrClosed) {
+	select {
+	case c := <-l.accepted:
+		return c, nil
+	case <-l.done:
 		return nil, fmt.Errorf("pt: accept: %w", net.ErrClosed)
+	case <-l.proc.exited:
+		if l.proc.closing() {
+			return nil, fmt.Errorf("pt: accept: %w", net.ErrClosed)
+		}
+		return nil, fmt.Errorf("pt: accept: %w", l.proc.exitErr())
 	}
-	return nil, fmt.Errorf("pt: accept: %w", err)
 }
 
 // Close stops the PT child and the loopback port. Connections already
 // accepted stay open but the PT, which carried them, is gone, so they end.
+// Close is idempotent.
 func (l *Listener) Close() error {
 	l.closeAll()
 	return nil
 }
 
-// orConn is a conn from the PT. It hides *net.TCPConn's CloseWrite: the PT
-// would turn a half-close into a full close of both directions.
-type orConn struct{ net.Conn }
+// orConn is a conn from the PT. It hides *net.TCPConn's CloseWrite (the PT
+// would turn a half-close into a full close of both directions) and reports
+// the client's address.
+type orConn struct {
+	net.Conn
+	remote net.Addr // nil when the PT sent no usable USERADDR
+}
+
+func (c *orConn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
+}
 
 func (l *Listener) closeAll() {
-	l.proc.close()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	if l.done != nil {
+		close(l.done)
+	}
+	for c := range l.pending {
+		c.Close()
+	}
+	l.mu.Unlock()
 	l.orLn.Close()
+	l.proc.close()
+	l.wg.Wait()
+	os.RemoveAll(l.cookieDir)
 }
