@@ -30,6 +30,9 @@ type Options struct {
 	// OnMessage, if set, is called with every message stored while the
 	// client runs (incoming texts, events, errors), outside any lock.
 	OnMessage func(Message)
+	// OnSent, if set, is called with what the server saw of every Send it
+	// acknowledged (for the demo and for curious users).
+	OnSent func(SentInfo)
 	// Logf, if set, receives diagnostics (never secrets).
 	Logf func(format string, args ...any)
 }
@@ -325,3 +328,14 @@ type atomicCounter struct{ v atomic.Int64 }
 
 func (a *atomicCounter) add(n int64) { a.v.Add(n) }
 func (a *atomicCounter) get() int64  { return a.v.Load() }
+
+// SentInfo is everything the server learns from one Send: the kind, the
+// group's hash (never its id), the epoch, the recipient mailboxes (device
+// ids) and the size of the ciphertext. It never sees the plaintext.
+type SentInfo struct {
+	Kind        wire.Kind
+	Group       wire.GroupHash
+	Epoch       uint64
+	Recipients  []wire.DeviceID
+	PayloadSize int
+}

@@ -237,6 +237,9 @@ func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
 		}
 		_, err = s.call(ctx, send)
 		if err == nil {
+			if c.opts.OnSent != nil {
+				c.opts.OnSent(SentInfo{Kind: send.Kind, Group: send.Group, Epoch: send.Epoch, Recipients: send.Recipients, PayloadSize: len(send.Payload)})
+			}
 			return nil
 		}
 		var we *wire.Error
