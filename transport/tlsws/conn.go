@@ -66,6 +66,7 @@ func newWSConn(ws *websocket.Conn, local, remote net.Addr) *wsConn {
 // handshake's answer is read and the WebSocket can finish closing.
 func (c *wsConn) pump() {
 	defer close(c.chunks)
+	buf := make([]byte, chunkSize)
 	for {
 		typ, r, err := c.ws.Reader(c.ctx)
 		if err != nil {
@@ -83,11 +84,11 @@ func (c *wsConn) pump() {
 			return
 		}
 		for {
-			buf := make([]byte, chunkSize)
 			n, err := r.Read(buf)
 			if n > 0 {
+				// A copy sized to the data: small messages stay cheap.
 				select {
-				case c.chunks <- buf[:n]:
+				case c.chunks <- append([]byte(nil), buf[:n]...):
 				case <-c.closed:
 				}
 			}

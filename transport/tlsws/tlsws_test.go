@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -266,4 +265,3 @@ func TestH2FallBack(t *testing.T) {
 	}
 }
 
-var _ net.Conn = (*wsConn)(nil)
