@@ -264,4 +264,3 @@ func TestH2FallBack(t *testing.T) {
 		t.Fatalf("front negotiated %v, want h2 then http/1.1", protos)
 	}
 }
-
