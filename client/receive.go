@@ -109,7 +109,8 @@ func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
 	if err := c.WaitOnline(ctx); err != nil {
 		return err
 	}
-	for !c.inbox.idleFor(quiet) {
+	start := time.Now()
+	for time.Since(start) < quiet || !c.inbox.idleFor(quiet) {
 		select {
 		case <-ctx.Done():
 			return nil
