@@ -90,7 +90,7 @@ func (f *Flow) Data(dir Direction, seg []byte) Decision {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case f.exempt:
+	case f.exempt || len(seg) == 0: // an empty segment is no data packet
 		return Decision{}
 	case f.reset:
 		return Decision{Verdict: Reset, Rule: "reset"}
