@@ -85,7 +85,9 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 	if !ok {
 		return nil, invalid("12.4.3.1", "our key package's leaf is not in the tree")
 	}
-	g.priv = tree.NewPrivate(own, kp.EncryptionPrivateKey)
+	// The group keeps its own copy: the caller may wipe the bundle once the
+	// join succeeded (a one-time KeyPackage must not be reused, RFC 9420 §16.8).
+	g.priv = tree.NewPrivate(own, bytes.Clone(kp.EncryptionPrivateKey))
 	// RFC 9420 §12.4.3.1: implant the path secret at the lowest common
 	// ancestor of our leaf and the signer's, and check the derived keys.
 	if ow.secrets.PathSecret != nil {
