@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+)
+
+// runBenchServer runs the same server and store as 'samizdat server', with
+// two differences for benchmarks: the rate limits are off (one load
+// generator on 127.0.0.1 is, to the server, one very busy address), and
+// there is no admin listener; logs go to stderr at warning level.
+func runBenchServer(e env) int {
+	fs := newFlags(e, "bench server")
+	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
+	listen := fs.String("listen", "127.0.0.1:0", "address to accept clients on")
+	if _, err := parseAll(fs, e.args); err != nil {
+		return 2
+	}
+	if *data == "" {
+		return fail(e, "bench server", fmt.Errorf("--data DIR is required"))
+	}
+	if err := benchServe(e, *data, *listen); err != nil {
+		return fail(e, "bench server", err)
+	}
+	return 0
+}
+
+func benchServe(e env, data, listen string) error {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	key, err := loadOrCreateServerKey(filepath.Join(data, serverKeyFile))
+	if err != nil {
+		return err
+	}
+	defer key.Destroy()
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), nil)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer st.Close()
+	var logOut io.Writer = e.stderr
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	link := server.Link{Key: srv.Public(), Addrs: []string{ln.Addr().String()}}
+	fmt.Fprintf(e.stdout, "samizdat bench server (rate limits off) listening on %s\nserver link: %s\n", ln.Addr(), link)
+	return srv.Serve(ctx, ln)
+}
