@@ -5,7 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"slices"
+	"hash"
 	"time"
 )
 
@@ -31,19 +31,33 @@ const sliceContext = "samizdat/reach slice v1\x00"
 // length-prefixed. The secret keeps the censor from computing offline which
 // identities would be handed which relays.
 func SliceScore(secret []byte, period uint64, clientID []byte, relayID string) [32]byte {
-	m := hmac.New(sha256.New, secret)
-	var buf [8]byte
-	m.Write([]byte(sliceContext))
-	binary.BigEndian.PutUint64(buf[:], period)
-	m.Write(buf[:])
-	binary.BigEndian.PutUint32(buf[:4], uint32(len(clientID)))
-	m.Write(buf[:4])
-	m.Write(clientID)
-	binary.BigEndian.PutUint32(buf[:4], uint32(len(relayID)))
-	m.Write(buf[:4])
-	m.Write([]byte(relayID))
+	return newSliceScorer(secret, period, clientID).score(relayID)
+}
+
+// sliceScorer computes SliceScore for one (secret, period, client) and many
+// relays, reusing one HMAC state.
+type sliceScorer struct {
+	mac    hash.Hash
+	prefix []byte
+}
+
+func newSliceScorer(secret []byte, period uint64, clientID []byte) *sliceScorer {
+	p := append([]byte(sliceContext), make([]byte, 12)...)
+	binary.BigEndian.PutUint64(p[len(sliceContext):], period)
+	binary.BigEndian.PutUint32(p[len(sliceContext)+8:], uint32(len(clientID)))
+	p = append(p, clientID...)
+	return &sliceScorer{mac: hmac.New(sha256.New, secret), prefix: p}
+}
+
+func (s *sliceScorer) score(relayID string) [32]byte {
+	s.mac.Reset()
+	s.mac.Write(s.prefix)
+	var l [4]byte
+	binary.BigEndian.PutUint32(l[:], uint32(len(relayID)))
+	s.mac.Write(l[:])
+	s.mac.Write([]byte(relayID))
 	var out [32]byte
-	m.Sum(out[:0])
+	s.mac.Sum(out[:0])
 	return out
 }
 
@@ -66,31 +80,44 @@ func Slice(secret []byte, period uint64, clientID []byte, relays []SignedEntry, 
 	if k <= 0 || len(relays) == 0 {
 		return nil
 	}
+	k = min(k, len(relays))
 	type scored struct {
-		se    SignedEntry
+		idx   int
 		score [32]byte
 	}
+	// better orders by score, highest first, then by ID.
+	better := func(a, b scored) bool {
+		if c := bytes.Compare(a.score[:], b.score[:]); c != 0 {
+			return c > 0
+		}
+		return relays[a.idx].Entry.ID < relays[b.idx].Entry.ID
+	}
+	sc := newSliceScorer(secret, period, clientID)
 	seen := make(map[string]bool, len(relays))
-	all := make([]scored, 0, len(relays))
-	for _, r := range relays {
+	top := make([]scored, 0, k+1) // the best k so far, best first
+	for i, r := range relays {
 		if seen[r.Entry.ID] {
 			continue
 		}
 		seen[r.Entry.ID] = true
-		all = append(all, scored{r, SliceScore(secret, period, clientID, r.Entry.ID)})
-	}
-	slices.SortFunc(all, func(a, b scored) int {
-		if c := bytes.Compare(b.score[:], a.score[:]); c != 0 {
-			return c
+		c := scored{i, sc.score(r.Entry.ID)}
+		if len(top) == k && !better(c, top[k-1]) {
+			continue
 		}
-		return bytes.Compare([]byte(a.se.Entry.ID), []byte(b.se.Entry.ID))
-	})
-	if k > len(all) {
-		k = len(all)
+		j := len(top)
+		top = append(top, c)
+		for j > 0 && better(c, top[j-1]) {
+			top[j] = top[j-1]
+			j--
+		}
+		top[j] = c
+		if len(top) > k {
+			top = top[:k]
+		}
 	}
-	out := make([]SignedEntry, k)
-	for i := range out {
-		out[i] = all[i].se
+	out := make([]SignedEntry, len(top))
+	for i, c := range top {
+		out[i] = relays[c.idx]
 	}
 	return out
 }
