@@ -26,7 +26,7 @@ func init() {
 
 const benchUsage = `usage:
   samizdat bench send   --server LINK [--senders N] [--messages K] [--size B] [--duration D]
-                        [--recipients R | --to FILE] [--window W] [--json FILE] [--acked-log FILE]
+                        [--recipients R | --to FILE] [--window W] [--rate R] [--json FILE] [--acked-log FILE]
   samizdat bench send   --server LINK --idle N --server-pid PID [--json FILE]
   samizdat bench recv   --server LINK --recipients R --ids FILE --log FILE
   samizdat bench server --data DIR --listen ADDR    (the server with rate limits off, for benchmarks)
@@ -60,6 +60,7 @@ type sendConfig struct {
 	duration   time.Duration
 	recipients []wire.DeviceID
 	window     int
+	rate       float64 // messages per second per sender; 0 = as fast as acknowledged
 	ackedLog   io.Writer
 }
 
@@ -90,6 +91,7 @@ func runBenchSend(e env) int {
 	nRcpt := fs.Int("recipients", 100, "recipient devices to register (each message goes to one, round robin)")
 	to := fs.String("to", "", "file of recipient device ids (hex, one a line; from 'bench recv --ids') instead of registering new ones")
 	window := fs.Int("window", 1, "Sends each sender keeps in flight (pipelined on its connection)")
+	rate := fs.Float64("rate", 0, "at most this many messages per second per sender (0: no pacing)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file ('-': stdout)")
 	ackedLog := fs.String("acked-log", "", "append the hex MsgID of every acknowledged Send to this file")
 	idle := fs.Int("idle", 0, "instead of sending: open this many idle sessions and report the server's memory per session")
@@ -109,7 +111,7 @@ func runBenchSend(e env) int {
 	if *senders < 1 || *size < 1 || *size > wire.MaxPayload || *window < 1 || (*messages < 1 && *duration <= 0) {
 		return fail(e, "bench send", errors.New("need --senders >= 1, 1 <= --size <= 983040, --window >= 1, and --messages >= 1 or a --duration"))
 	}
-	cfg := sendConfig{link: link, senders: *senders, messages: *messages, size: *size, duration: *duration, window: *window}
+	cfg := sendConfig{link: link, senders: *senders, messages: *messages, size: *size, duration: *duration, window: *window, rate: *rate}
 	setupStart := time.Now()
 	if *to != "" {
 		if cfg.recipients, err = readDeviceIDs(*to); err != nil {
@@ -338,6 +340,7 @@ func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time)
 		var group wire.GroupHash
 		rand.Read(group[:])
 		var next atomic.Int64
+		pace := newPacer(cfg.rate)
 		for range cfg.window {
 			wg.Add(1)
 			go func() {
@@ -345,6 +348,9 @@ func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time)
 				for runCtx.Err() == nil {
 					k := next.Add(1) - 1
 					if cfg.messages > 0 && k >= int64(cfg.messages) {
+						return
+					}
+					if !pace.wait(runCtx) {
 						return
 					}
 					m := &wire.Send{Group: group, Epoch: 0, Kind: wire.KindApplication,
@@ -409,4 +415,39 @@ func quantileMs(sorted []time.Duration, q float64) float64 {
 	i := int(q*float64(len(sorted))+0.5) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return float64(sorted[i]) / 1e6
+}
+
+// pacer spaces one sender's messages 1/rate apart (no pacing if rate is 0).
+type pacer struct {
+	mu       sync.Mutex
+	interval time.Duration
+	next     time.Time
+}
+
+func newPacer(rate float64) *pacer {
+	if rate <= 0 {
+		return &pacer{}
+	}
+	return &pacer{interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait blocks until the next slot; false if ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	if p.interval == 0 {
+		return true
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	slot := p.next
+	p.next = p.next.Add(p.interval)
+	p.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Until(slot)):
+		return true
+	}
 }

@@ -158,7 +158,19 @@ func (r *benchReceiver) ackLoop(ctx context.Context, s *benchSession) {
 			continue
 		}
 		if _, err := s.call(ctx, &wire.AckDelivery{UpToSeq: up}); err != nil {
-			return
+			code, after := wireErrorCode(err)
+			if !retryable(code) {
+				return
+			}
+			select { // rate limited (a real server sees one busy address): retry
+			case <-ctx.Done():
+				return
+			case <-time.After(max(time.Duration(after)*time.Second, 50*time.Millisecond)):
+			}
+			select {
+			case r.ackCh <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+// helperEnv makes the test binary run a helper instead of the tests (a
+// separate process that uses the client library where the CLI has no
+// command).
+const helperEnv = "SAMIZDAT_E2E_HELPER"
+
+// helperMain runs the helper named h and returns the exit code.
+func helperMain(h string) int {
+	switch h {
+	case "link-device":
+		// The CLI has no command to add a device to an account: this does
+		// what such a command would, through the client library: read the
+		// account key from an existing device (with its passphrase) and
+		// create a new device of that account in another home.
+		if err := linkDevice(os.Getenv("E2E_FROM_HOME"), os.Getenv("E2E_TO_HOME")); err != nil {
+			fmt.Fprintln(os.Stderr, "link-device:", err)
+			return 1
+		}
+		fmt.Println("linked a new device")
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "unknown helper %q\n", h)
+	return 2
+}
+
+func linkDevice(from, to string) error {
+	src, err := client.Open(client.Options{Home: from, Passphrase: []byte(passphrase)})
+	if err != nil {
+		return err
+	}
+	seed, link, name := src.AccountSeed(), src.Server(), src.Name()
+	src.Close()
+	defer clear(seed)
+	dst, err := client.Init(client.InitOptions{
+		Options: client.Options{Home: to, Passphrase: []byte(passphrase), KDF: &client.LightKDF},
+		Server:  link, Name: name, AccountSeed: seed,
+	})
+	if err != nil {
+		return err
+	}
+	return dst.Close()
+}
+
+// linkDevice runs the link-device helper in its own process: to becomes a
+// second device of from's account.
+func runLinkDevice(t *testing.T, from, to *user) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=link-device", "E2E_FROM_HOME="+from.home, "E2E_TO_HOME="+to.home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("link-device helper: %v\n%s", err, out)
+	}
+}

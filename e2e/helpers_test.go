@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// long enables the long variants (more kill cycles, more messages).
+var long = flag.Bool("long", false, "run the long variants of the end-to-end tests")
+
+// bin is the samizdat binary, built once by TestMain.
+var bin string
+
+const passphrase = "e2e correct horse battery staple"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if h := os.Getenv(helperEnv); h != "" {
+		os.Exit(helperMain(h))
+	}
+	tmp, err := os.MkdirTemp("", "samizdat-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(tmp, "samizdat")
+	build := exec.Command("go", "build", "-o", bin, "github.com/samizdat-project/samizdat/cmd/samizdat")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building samizdat:", err)
+		os.RemoveAll(tmp)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is a child process that runs in the background.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error // Wait's result, once done is closed
+}
+
+// start runs bin with args in the background; env adds to the environment.
+// The process is killed at the end of the test if it still runs.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting samizdat %v: %v", args, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill() {
+	if p.running() {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// stop sends SIGTERM and waits up to d for a clean exit.
+func (p *proc) stop(t *testing.T, d time.Duration) {
+	t.Helper()
+	if p.running() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.kill()
+		t.Fatalf("%v did not stop within %v after SIGTERM; stderr:\n%s", p.cmd.Args, d, p.stderr.String())
+	}
+}
+
+// wait waits up to d for the process to exit by itself.
+func (p *proc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		p.kill()
+		t.Fatalf("%v still running after %v; stdout:\n%s\nstderr:\n%s", p.cmd.Args, d, p.stdout.String(), p.stderr.String())
+		return nil
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+// server is a running 'samizdat server' child.
+type server struct {
+	*proc
+	data, addr, link string
+}
+
+// startServer runs 'samizdat server' on data and listen (127.0.0.1:0 picks
+// a port) with no admin listener, and waits for it to print its link.
+func startServer(t *testing.T, data, listen string) *server {
+	t.Helper()
+	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=")
+	s := &server{proc: p, data: data}
+	ok := waitFor(15*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+		for sc.Scan() {
+			line := sc.Text()
+			if a, found := strings.CutPrefix(line, "samizdat server listening on "); found {
+				s.addr = strings.TrimSpace(a)
+			}
+			if l, found := strings.CutPrefix(line, "server link: "); found {
+				s.link = strings.TrimSpace(l)
+			}
+		}
+		return (s.addr != "" && s.link != "") || !p.running()
+	})
+	if !ok || s.link == "" {
+		p.kill()
+		t.Fatalf("server did not print its link; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	}
+	return s
+}
+
+// restart runs the server again on the same data directory and port (the
+// link, which holds the key and the address, stays the same).
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	// Go's listeners set SO_REUSEADDR: the port of a killed server binds
+	// again at once.
+	ns := startServer(t, s.data, s.addr)
+	if ns.link != s.link {
+		t.Fatalf("restarted server has another link: %q, was %q", ns.link, s.link)
+	}
+	return ns
+}
+
+// user is one device's home directory, driven through the CLI.
+type user struct {
+	name, home string
+}
+
+func newUser(t *testing.T, dir, name string) *user {
+	return &user{name: name, home: filepath.Join(dir, name)}
+}
+
+// cliEnv is the environment of every CLI process: the passphrase and the
+// cheap test KDF.
+var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
+
+// run runs one CLI command as this user and returns its stdout; a non-zero
+// exit fails the test.
+func (u *user) run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := u.try(args...)
+	if err != nil {
+		t.Fatalf("%s: samizdat %s: %v\nstdout:\n%s\nstderr:\n%s", u.name, strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// try runs one CLI command and returns stdout, stderr and the exit error.
+func (u *user) try(args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", u.home}, args...)...)
+	cmd.Env = append(os.Environ(), cliEnv...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// mustContain fails unless out has every one of wants.
+func mustContain(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Fatalf("%s: want %q in the output:\n%s", what, w, out)
+		}
+	}
+}
+
+// readLines returns the lines of a file (none if it does not exist).
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
