@@ -26,7 +26,7 @@ func ResponseType(t Type) Type {
 	case TypeFetchGroupInfo:
 		return TypeGroupInfo
 	}
-	return 0
+	return channelResponseType(t) // channel.go
 }
 
 // Negotiate returns the highest version in both ranges, or false if they do

@@ -128,7 +128,7 @@ func newMessage(t Type) Message {
 	case TypeDeliver:
 		return &Deliver{}
 	}
-	return nil
+	return newChannelMessage(t) // channel.go
 }
 
 // Class returns who sends messages of type t.

@@ -35,7 +35,7 @@ type sample struct {
 
 // samples holds at least one message of every type; golden files pin them.
 func samples() []sample {
-	return []sample{
+	return append(channelSamples(), []sample{
 		{"ClientHello", 1, &ClientHello{MinVersion: 1, MaxVersion: 1}},
 		{"ServerHello", 1, &ServerHello{Version: 1, MinVersion: 1, MaxVersion: 1, ServerTime: 1_790_000_000, Limits: ProtocolLimits}},
 		{"Ping", 2, &Ping{}},
@@ -68,7 +68,7 @@ func samples() []sample {
 		{"PublishGroupInfo", 16, &PublishGroupInfo{Group: id32(0x60), Epoch: 8, GroupInfo: fill(0x90, 7)}},
 		{"FetchGroupInfo", 17, &FetchGroupInfo{Group: id32(0x60)}},
 		{"GroupInfo", 17, &GroupInfo{Group: id32(0x60), Epoch: 8, GroupInfo: fill(0x90, 7)}},
-	}
+	}...) // channel samples: channel_test.go
 }
 
 func TestEveryTypeHasASample(t *testing.T) {
@@ -180,7 +180,7 @@ func TestTypeClasses(t *testing.T) {
 		if typ.String() != strings.SplitN(s.name, "-", 2)[0] {
 			t.Errorf("%v.String() = %q", typ, typ.String())
 		}
-		wantPush := typ == TypeDeliver
+		wantPush := typ == TypeDeliver || typ == TypeChannelPush
 		if (typ.Class() == ClassPush) != wantPush {
 			t.Errorf("%v has class %d", typ, typ.Class())
 		}
