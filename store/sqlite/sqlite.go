@@ -102,6 +102,10 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
+	if err := migrateChannels(ctx, write); err != nil { // channels.go
+		write.Close()
+		return nil, err
+	}
 	read, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		write.Close()
