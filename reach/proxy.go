@@ -89,8 +89,12 @@ func withConn(ctx context.Context, conn net.Conn, handshake func() error) error 
 	conn.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	err := handshake()
-	if !stop() || ctx.Err() != nil {
+	switch {
+	case !stop() || ctx.Err() != nil:
 		err = errors.Join(ctx.Err(), err)
+	case err != nil && ok && !time.Now().Before(dl):
+		// The conn deadline (ctx's) fired a moment before ctx noticed.
+		err = errors.Join(context.DeadlineExceeded, err)
 	}
 	if err != nil {
 		conn.Close()
