@@ -1,0 +1,344 @@
+package lab
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/samizdat-project/samizdat/censor"
+)
+
+// Duration is written as a Go duration string in reports.
+type Duration = censor.Duration
+
+// Report is the outcome of one run.
+type Report struct {
+	Scenario   string   `json:"scenario"`
+	Title      string   `json:"title"`
+	Quick      bool     `json:"quick"`
+	Duration   Duration `json:"duration"`
+	Users      int      `json:"users"`
+	Every      Duration `json:"every"`
+	Transports []string `json:"transports"`
+	Endpoints  []string `json:"endpoints"`
+	Relays     int      `json:"relays"`
+	RelayNote  string   `json:"relay_note,omitempty"`
+
+	Sent           int      `json:"sent"`
+	DeliveredInRun int      `json:"delivered_in_run"`
+	DeliveryRatio  float64  `json:"delivery_ratio"`
+	Acked          int      `json:"acked"`
+	Unacked        int      `json:"unacked_after_drain"`
+	Lost           int      `json:"lost"`
+	LostMessages   []string `json:"lost_messages,omitempty"`
+	Drain          Duration `json:"drain"`
+
+	BlockEvents     []BlockEvent `json:"block_events"`
+	RecoveryWithin  Duration     `json:"recovery_within"`
+	RecoveryP50     *Duration    `json:"recovery_p50,omitempty"`
+	RecoveryP95     *Duration    `json:"recovery_p95,omitempty"`
+	RelaysBurned    int          `json:"relays_burned"`
+	EnumeratedShare *float64     `json:"enumerated_share,omitempty"`
+
+	Pass    bool     `json:"pass"`
+	Verdict string   `json:"verdict"`
+	Reasons []string `json:"reasons,omitempty"`
+
+	Sends      []Point        `json:"sends"`
+	Deliveries []Point        `json:"deliveries"`
+	Censor     []CensorRecord `json:"censor_events"`
+
+	Topology    string   `json:"topology"`
+	WallTime    Duration `json:"wall_time"`
+	Flows       int64    `json:"flows_intercepted"`
+	FlowsFailed int64    `json:"flows_failed"`
+}
+
+// Point is a send or a delivery on the timeline, in ms since the censor
+// went live.
+type Point struct {
+	T    int64  `json:"t_ms"`
+	User string `json:"user"` // sender
+	N    int    `json:"n"`
+	Lat  int64  `json:"latency_ms,omitempty"` // deliveries: since sent
+}
+
+// CensorRecord is an engine event, in ms since the censor went live.
+type CensorRecord struct {
+	T    int64  `json:"t_ms"`
+	Rule string `json:"rule"`
+	Flow string `json:"flow,omitempty"`
+	What string `json:"what"`
+}
+
+// BlockEvent is a cluster of censor actions against one user (or all): it
+// starts at the first; a later one joins it if it comes within clusterGap
+// or before anything was delivered to or from that user again (one
+// outage, however many reconnects the censor refused).
+type BlockEvent struct {
+	At       Duration  `json:"at"` // since the censor went live
+	Subject  string    `json:"subject"`
+	Rule     string    `json:"rule"`
+	What     string    `json:"what"`
+	Count    int       `json:"count"`
+	Recovery *Duration `json:"recovery,omitempty"` // nil: not recovered in the run
+	PathOpen bool      `json:"unblocked_path"`
+	Judged   string    `json:"judged"`
+}
+
+// clusterGap merges censor actions against one subject into one event.
+const clusterGap = 10 * time.Second
+
+type reportInput struct {
+	t0, tEnd, tDrained time.Time
+	duration           time.Duration
+	link               string
+	streams            []*userStream
+	engine             *censor.Engine
+	rules              []censor.Rule
+	relayNote          string
+	endpoints          []netip.AddrPort
+}
+
+type msgKey struct {
+	from string
+	n    int
+}
+
+func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
+	r := &Report{Scenario: sc.Name, Title: sc.Title, Quick: o.Quick, Duration: Duration(in.duration),
+		Users: len(in.streams), Every: Duration(o.Every), Transports: []string{"direct"},
+		RelayNote: in.relayNote, RecoveryWithin: sc.Recovery.Within, Drain: Duration(in.tDrained.Sub(in.tEnd).Round(time.Millisecond))}
+	for _, ep := range in.endpoints {
+		r.Endpoints = append(r.Endpoints, ep.String())
+	}
+	ms := func(t time.Time) int64 { return t.Sub(in.t0).Milliseconds() }
+
+	sentAt := map[msgKey]time.Time{}
+	ackedAt := map[msgKey]time.Time{}
+	recvAt := map[msgKey]time.Time{}
+	recvBy := map[msgKey]string{}
+	for i, s := range in.streams {
+		me := userName(i)
+		for _, ev := range s.snapshot() {
+			at := time.UnixMilli(ev.T)
+			switch ev.Ev {
+			case "sent":
+				sentAt[msgKey{me, ev.N}] = at
+				r.Sends = append(r.Sends, Point{T: ms(at), User: me, N: ev.N})
+			case "acked":
+				ackedAt[msgKey{me, ev.N}] = at
+			case "recv":
+				k := msgKey{ev.From, ev.N}
+				if ev.N > 0 {
+					if _, dup := recvAt[k]; !dup {
+						recvAt[k] = at
+						recvBy[k] = me
+					}
+				}
+			}
+		}
+	}
+	for k, at := range recvAt {
+		p := Point{T: ms(at), User: k.from, N: k.n}
+		if s, ok := sentAt[k]; ok {
+			p.Lat = at.Sub(s).Milliseconds()
+		}
+		r.Deliveries = append(r.Deliveries, p)
+	}
+	sort.Slice(r.Deliveries, func(i, j int) bool { return r.Deliveries[i].T < r.Deliveries[j].T })
+	r.Sent = len(sentAt)
+	r.Acked = len(ackedAt)
+	for k := range sentAt {
+		if at, ok := recvAt[k]; ok && !at.After(in.tEnd) {
+			r.DeliveredInRun++
+		}
+		if _, ok := ackedAt[k]; !ok {
+			r.Unacked++
+		}
+	}
+	for k := range ackedAt {
+		if _, ok := recvAt[k]; !ok {
+			r.Lost++
+			r.LostMessages = append(r.LostMessages, fmt.Sprintf("%s#%d", k.from, k.n))
+		}
+	}
+	sort.Strings(r.LostMessages)
+	if r.Sent > 0 {
+		r.DeliveryRatio = float64(r.DeliveredInRun) / float64(r.Sent)
+	}
+
+	users := map[netip.Addr]string{}
+	for i := range in.streams {
+		users[userAddr(i)] = userName(i)
+	}
+	events := in.engine.Events()
+	for _, ev := range events {
+		rec := CensorRecord{T: ms(ev.At), Rule: ev.Rule, What: ev.What}
+		if ev.Flow.Client.IsValid() || ev.Flow.Server.IsValid() {
+			rec.Flow = ev.Flow.String()
+		}
+		r.Censor = append(r.Censor, rec)
+	}
+	if len(r.Censor) > 2000 {
+		r.Censor = r.Censor[:2000]
+	}
+	paths := newPathModel(sc, in, users)
+	delivered := func(subject string, a, b time.Time) bool {
+		for k, at := range recvAt {
+			if at.After(a) && !at.After(b) && (subject == "all" || k.from == subject || recvBy[k] == subject) {
+				return true
+			}
+		}
+		return false
+	}
+	r.BlockEvents = clusterBlocks(events, users, in.tEnd, in.t0, delivered)
+	within := time.Duration(sc.Recovery.Within)
+	var recoveries []time.Duration
+	for i := range r.BlockEvents {
+		b := &r.BlockEvents[i]
+		tb := in.t0.Add(time.Duration(b.At))
+		affected := []string{b.Subject}
+		if b.Subject == "all" {
+			affected = nil
+			for i := range in.streams {
+				affected = append(affected, userName(i))
+			}
+		}
+		rec, ok := recoveredAt(tb, in.tEnd, affected, sentAt, recvAt, recvBy)
+		if ok {
+			d := Duration(rec.Sub(tb).Round(time.Millisecond))
+			b.Recovery = &d
+			recoveries = append(recoveries, time.Duration(d))
+		}
+		check := tb.Add(within)
+		if check.After(in.tEnd) {
+			check = in.tEnd
+		}
+		b.PathOpen = paths.open(affected, tb.Add(time.Second)) && paths.open(affected, check)
+		switch {
+		case ok && rec.Sub(tb) <= within:
+			b.Judged = "recovered in time"
+		case !b.PathOpen:
+			b.Judged = "no unblocked path"
+		case !ok && tb.Add(within).After(in.tEnd):
+			b.Judged = "run ended before the threshold"
+		default:
+			b.Judged = "too slow"
+			r.Reasons = append(r.Reasons, fmt.Sprintf("block at %v (%s, %s): delivery did not recover within %v while an unblocked path existed",
+				time.Duration(b.At).Round(time.Millisecond), b.Rule, b.Subject, within))
+		}
+	}
+	if len(recoveries) > 0 {
+		p50, p95 := Duration(percentile(recoveries, 0.50)), Duration(percentile(recoveries, 0.95))
+		r.RecoveryP50, r.RecoveryP95 = &p50, &p95
+	}
+	if r.Lost > 0 {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%d acknowledged messages lost: %s", r.Lost, strings.Join(r.LostMessages, " ")))
+	}
+	if r.Sent == 0 {
+		r.Reasons = append(r.Reasons, "no message was sent")
+	}
+	r.Pass = len(r.Reasons) == 0
+	r.Verdict = "fail"
+	if r.Pass {
+		r.Verdict = "pass"
+		for _, b := range r.BlockEvents {
+			if b.Judged == "no unblocked path" {
+				r.Verdict = "pass (no unblocked path: recovery not testable)"
+				break
+			}
+		}
+	}
+	return r
+}
+
+// recoveredAt is when every affected user was through again after tb: a
+// message each one sent at or after tb arrived, and a message sent at or
+// after tb arrived at each.
+func recoveredAt(tb, tEnd time.Time, affected []string, sentAt, recvAt map[msgKey]time.Time, recvBy map[msgKey]string) (time.Time, bool) {
+	var worst time.Time
+	for _, u := range affected {
+		var out, in time.Time
+		for k, s := range sentAt {
+			at, ok := recvAt[k]
+			if !ok || s.Before(tb) || at.After(tEnd) {
+				continue
+			}
+			if k.from == u && (out.IsZero() || at.Before(out)) {
+				out = at
+			}
+			if recvBy[k] == u && (in.IsZero() || at.Before(in)) {
+				in = at
+			}
+		}
+		if out.IsZero() || in.IsZero() {
+			return time.Time{}, false
+		}
+		worst = later(worst, later(out, in))
+	}
+	return worst, !worst.IsZero()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// clusterBlocks turns engine events into block events: blocklist stages and
+// endpoint blocks hit everyone; refused flows, dropped, reset or stalled
+// segments and throttling hit the user whose flow it was. Follow-up drops
+// on a flow already dead are not new events.
+func clusterBlocks(events []censor.Event, users map[netip.Addr]string, tEnd, t0 time.Time, delivered func(subject string, a, b time.Time) bool) []BlockEvent {
+	var out []BlockEvent
+	last := map[string]int{} // subject -> index in out
+	lastAt := map[string]time.Time{}
+	for _, ev := range events {
+		if ev.At.After(tEnd) {
+			continue
+		}
+		subject := ""
+		switch {
+		case !ev.Flow.Client.IsValid():
+			if ev.Rule == "ip-blocklist" && strings.HasPrefix(ev.What, "stage") ||
+				ev.Rule == "endpoint-block" && strings.HasPrefix(ev.What, "blocked") {
+				subject = "all"
+			}
+		default:
+			name, ok := users[ev.Flow.Client.Addr()]
+			if !ok || ev.Rule == "black-hole" {
+				break
+			}
+			w := ev.What
+			if strings.Contains(w, "flow refused") || strings.Contains(w, "SYN dropped") ||
+				strings.Contains(w, ": drop") && ev.Rule != "stall" || strings.Contains(w, ": reset") ||
+				strings.Contains(w, "stall=true") || strings.HasPrefix(w, "throttling") {
+				subject = name
+			}
+		}
+		if subject == "" {
+			continue
+		}
+		if i, ok := last[subject]; ok && (ev.At.Sub(lastAt[subject]) <= clusterGap || !delivered(subject, lastAt[subject], ev.At)) {
+			out[i].Count++
+			lastAt[subject] = ev.At
+			continue
+		}
+		out = append(out, BlockEvent{At: Duration(ev.At.Sub(t0).Round(time.Millisecond)), Subject: subject, Rule: ev.Rule, What: ev.What, Count: 1})
+		last[subject] = len(out) - 1
+		lastAt[subject] = ev.At
+	}
+	return out
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}

@@ -1,0 +1,363 @@
+// Package lab runs a censorship scenario (censor/scenarios) against real
+// samizdat processes on the network-namespace topology of censor/netns, and
+// reports what got through: the delivery ratio, acknowledged messages lost,
+// time to recover after each block event (p50, p95), relays burned and the
+// share of relays enumerated, as JSON and as an HTML page with a timeline.
+//
+// A run: the server (`samizdat server`), a cover website (`samizdat lab
+// cover`) and, once `samizdat relay` exists, relays each run in a host
+// namespace; two or more users (`samizdat lab user`, a client built on
+// package client) in client namespaces exchange invites and a first message
+// with no censor in the way. Then the scenario's rules go live in the
+// interceptor (flows in progress are cut, so every later flow is judged),
+// each user sends a numbered message every Options.Every to the next user,
+// and the run lasts the scenario's duration (quick: at most about 60 s).
+// Then the censor is lifted (flows cut again) and the run drains: every
+// acknowledged message must arrive, or it is counted lost.
+//
+// A run fails if an acknowledged message is lost, or if after a block event
+// delivery did not recover within the scenario's threshold while a path
+// the censor had not blocked existed for the users it hit (see metrics.go
+// for how that is decided).
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/samizdat-project/samizdat/censor"
+	"github.com/samizdat-project/samizdat/censor/netns"
+	"github.com/samizdat-project/samizdat/censor/scenarios"
+)
+
+// Lab addresses (docs/lab.md).
+var (
+	serverAddr  = netip.MustParseAddr("198.18.10.2")
+	coverAddr   = netip.MustParseAddr("198.18.200.2")
+	censorRange = netip.MustParsePrefix("198.18.1.0/24")
+)
+
+func userAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}) }
+
+const (
+	serverPort    = 443
+	interceptPort = 15001
+)
+
+// Options tune a run.
+type Options struct {
+	Binary string        // the samizdat binary (required)
+	Quick  bool          // use the scenario's quick duration
+	Users  int           // default 2
+	Every  time.Duration // between one user's numbered messages; default 250 ms
+	Drain  time.Duration // after the censor is lifted; default 20 s
+	Dir    string        // working directory (default: a temporary one, removed)
+	Logf   func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if o.Users < 2 {
+		o.Users = 2
+	}
+	if o.Every <= 0 {
+		o.Every = 250 * time.Millisecond
+	}
+	if o.Drain <= 0 {
+		o.Drain = 20 * time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Run runs one scenario and returns its report. An error means the run
+// could not be carried out (setup failed); a run that was carried out and
+// failed its criteria returns a Report with Pass false.
+func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
+	o.defaults()
+	if o.Binary == "" {
+		return nil, errors.New("lab: Options.Binary is required")
+	}
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "samizdat-lab-"+sc.Name+"-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.Dir = dir
+	} else {
+		o.Dir = filepath.Join(o.Dir, sc.Name)
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	duration := time.Duration(sc.Duration)
+	if o.Quick {
+		duration = time.Duration(sc.Quick)
+	}
+	started := time.Now()
+
+	nodes := []netns.NodeSpec{
+		{Name: "server", Role: netns.Host, Addrs: []netip.Addr{serverAddr}},
+		{Name: "cover", Role: netns.Host, Addrs: []netip.Addr{coverAddr}},
+	}
+	for i := 0; i < o.Users; i++ {
+		nodes = append(nodes, netns.NodeSpec{Name: userName(i), Role: netns.Client, Addrs: []netip.Addr{userAddr(i)}})
+	}
+	topo, err := netns.New(nodes, interceptPort)
+	if err != nil {
+		return nil, err
+	}
+	defer topo.Close()
+	o.Logf("%s: topology %s up", sc.Name, topo.ID)
+
+	idle := censor.New(censor.Config{Exempt: []netip.Prefix{censorRange}})
+	in, err := topo.StartInterceptor(idle)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+
+	pctx, stopProcs := context.WithCancel(context.Background())
+	defer stopProcs()
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].stop()
+		}
+	}()
+
+	srv, err := startProc(pctx, topo, o.Dir, "server", "server", o.Binary, "server",
+		"--data", filepath.Join(o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(), "--admin", "")
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, srv)
+	line, err := srv.waitLine(ctx, 30*time.Second, func(l string) bool { return strings.HasPrefix(l, "server link: ") })
+	if err != nil {
+		return nil, err
+	}
+	link := strings.TrimPrefix(line, "server link: ")
+
+	cover, err := startProc(pctx, topo, o.Dir, "cover", "cover", o.Binary, "lab", "cover",
+		"--listen", netip.AddrPortFrom(coverAddr, 443).String())
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, cover)
+	if _, err := cover.waitLine(ctx, 30*time.Second, func(l string) bool { return strings.HasPrefix(l, "cover site listening") }); err != nil {
+		return nil, err
+	}
+
+	relayNote := relayAvailability(o.Binary)
+
+	users, streams, err := startUsers(ctx, pctx, topo, o, link)
+	procs = append(procs, users...)
+	if err != nil {
+		return nil, err
+	}
+	o.Logf("%s: %d users ready after %v", sc.Name, o.Users, time.Since(started).Round(time.Millisecond))
+
+	// The censor goes live.
+	hooks := censor.Hooks{
+		ProbeDial: func(ctx context.Context, ep netip.AddrPort) (net.Conn, error) {
+			return topo.DialContext(ctx, "", "tcp4", ep.String())
+		},
+		ProbeReference: func(ctx context.Context) (net.Conn, error) {
+			return topo.DialContext(ctx, "", "tcp4", netip.AddrPortFrom(coverAddr, 443).String())
+		},
+		// The server hands out no relays yet, so fake clients learn none.
+		Ask: func(ctx context.Context, client int) ([]netip.AddrPort, error) { return nil, nil },
+	}
+	rules, err := sc.Build(hooks)
+	if err != nil {
+		return nil, err
+	}
+	engine := censor.New(censor.Config{Seed: sc.Seed, Exempt: []netip.Prefix{censorRange}})
+	t0 := time.Now()
+	engine.Add(rules...)
+	in.SetEngine(engine)
+	cut := in.ResetFlows()
+	o.Logf("%s: censor live (%d flows cut); running %v", sc.Name, cut, duration)
+	for i, u := range users {
+		if err := u.send(UserCommand{Cmd: "start", Name: userName((i + 1) % len(users))}); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-time.After(duration):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for _, u := range users {
+		u.send(UserCommand{Cmd: "stop"})
+	}
+	tEnd := time.Now()
+	in.SetEngine(idle)
+	in.ResetFlows()
+	o.Logf("%s: censor lifted; draining up to %v", sc.Name, o.Drain)
+	waitFor(ctx, o.Drain, nil, func() bool { return allDelivered(streams) })
+	tDrained := time.Now()
+
+	r := buildReport(sc, o, reportInput{
+		t0: t0, tEnd: tEnd, tDrained: tDrained, duration: duration, link: link,
+		streams: streams, engine: engine, rules: rules, relayNote: relayNote,
+		endpoints: []netip.AddrPort{netip.AddrPortFrom(serverAddr, serverPort)},
+	})
+	r.Topology = topo.ID
+	r.WallTime = Duration(time.Since(started).Round(time.Millisecond))
+	flows, failed := in.Flows()
+	r.Flows, r.FlowsFailed = flows, failed
+	return r, nil
+}
+
+func userName(i int) string { return fmt.Sprintf("u%d", i) }
+
+// startUsers starts the lab users, has them add each other, and sends each
+// one's first message (which creates the chat) with no censor in the way.
+func startUsers(ctx, pctx context.Context, topo *netns.Topology, o Options, link string) ([]*proc, []*userStream, error) {
+	var users []*proc
+	var streams []*userStream
+	for i := 0; i < o.Users; i++ {
+		name := userName(i)
+		p, err := startProc(pctx, topo, o.Dir, name, name, o.Binary, "lab", "user",
+			"--home", filepath.Join(o.Dir, name), "--name", name, "--server", link, "--every", o.Every.String())
+		if err != nil {
+			return users, streams, err
+		}
+		users = append(users, p)
+		streams = append(streams, newUserStream(p))
+	}
+	invites := make([]string, o.Users)
+	for i, s := range streams {
+		var ev UserEvent
+		ok := waitFor(ctx, 60*time.Second, nil, func() bool {
+			var found bool
+			ev, found = s.find(func(e UserEvent) bool { return e.Ev == "invite" || e.Ev == "error" })
+			return found
+		})
+		if !ok || ev.Ev == "error" {
+			return users, streams, fmt.Errorf("lab: %s did not come online: %s %s", userName(i), ev.Text, users[i].tail())
+		}
+		invites[i] = ev.Text
+	}
+	for i, u := range users {
+		for j := range users {
+			if i != j {
+				if err := u.send(UserCommand{Cmd: "peer", Name: userName(j), Invite: invites[j]}); err != nil {
+					return users, streams, err
+				}
+			}
+		}
+	}
+	// One at a time, so that the chat user i creates exists on both sides
+	// before the next one writes.
+	for i, u := range users {
+		j := (i + 1) % len(users)
+		if err := u.send(UserCommand{Cmd: "hello", Name: userName(j)}); err != nil {
+			return users, streams, err
+		}
+		from := userName(i)
+		ok := waitFor(ctx, 90*time.Second, nil, func() bool {
+			_, ready := streams[i].find(func(e UserEvent) bool { return e.Ev == "ready" })
+			_, got := streams[j].find(func(e UserEvent) bool { return e.Ev == "recv" && e.N == 0 && e.From == from })
+			return ready && got
+		})
+		if !ok {
+			errEv, _ := streams[i].find(func(e UserEvent) bool { return e.Ev == "error" })
+			return users, streams, fmt.Errorf("lab: %s's first message to %s did not arrive: %s %s", from, userName(j), errEv.Text, users[i].tail())
+		}
+	}
+	return users, streams, nil
+}
+
+// allDelivered reports whether every numbered message sent was received.
+func allDelivered(streams []*userStream) bool {
+	sent := map[string]int{}
+	got := map[string]map[int]bool{}
+	for i, s := range streams {
+		for _, ev := range s.snapshot() {
+			switch ev.Ev {
+			case "sent":
+				sent[userName(i)] = max(sent[userName(i)], ev.N)
+			case "recv":
+				if got[ev.From] == nil {
+					got[ev.From] = map[int]bool{}
+				}
+				got[ev.From][ev.N] = true
+			}
+		}
+	}
+	for from, n := range sent {
+		for k := 1; k <= n; k++ {
+			if !got[from][k] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// relayAvailability says whether the binary has `samizdat relay`.
+func relayAvailability(bin string) string {
+	out, _ := exec.Command(bin, "relay", "-h").CombinedOutput()
+	if strings.Contains(string(out), "unknown command") {
+		return errNoRelay.Error()
+	}
+	return "samizdat relay exists but the lab does not run relays yet"
+}
+
+// Scenarios returns the scenario files built into the binary, by name.
+func Scenarios() ([]*censor.Scenario, error) {
+	entries, err := scenarios.Files.ReadDir(".")
+	if err != nil {
+		return nil, err
+	}
+	var out []*censor.Scenario
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		data, err := scenarios.Files.ReadFile(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		s, err := censor.ParseScenario(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// LoadScenario finds a built-in scenario by name, or reads a scenario file.
+func LoadScenario(nameOrPath string) (*censor.Scenario, error) {
+	if strings.HasSuffix(nameOrPath, ".json") {
+		data, err := os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, err
+		}
+		return censor.ParseScenario(data)
+	}
+	all, err := Scenarios()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range all {
+		if s.Name == nameOrPath {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return nil, fmt.Errorf("lab: no scenario %q (have: %s)", nameOrPath, strings.Join(names, ", "))
+}
