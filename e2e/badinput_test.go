@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// TestBadInputFromAnotherProcess complements server/badinput_test.go (in
+// process) across processes: while a good client (the load generator and
+// its receiver, two other processes) keeps sending and receiving through
+// a real 'samizdat server' process, this test process throws garbage
+// before the handshake, and random, mutated, oversize and wrong-direction
+// frames after it. Every bad session gets Error answers and is closed by
+// the server; the good client's every message is acknowledged and
+// delivered; the server process is still up and serves a new session.
+func TestBadInputFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	link, err := client.ParseServerLink(srv.link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idsPath, recvLog, ackedLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received"), filepath.Join(dir, "acked")
+	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "1", "--ids", idsPath, "--log", recvLog)
+	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.stderr.String())
+	}
+	const good = 150
+	send := start(t, nil, "bench", "send", "--server", srv.link, "--to", idsPath, "--senders", "1",
+		"--messages", fmt.Sprint(good), "--rate", "50", "--acked-log", ackedLog)
+
+	seeds := validFrames()
+	var mu sync.Mutex
+	codes := map[wire.ErrorCode]int{}
+	var wg sync.WaitGroup
+	// The real server allows 50 connections per address in a burst
+	// (DefaultRateLimits); the good client uses 3 of them.
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for i := range 10 {
+				if i%4 == 0 {
+					garbageBeforeHandshake(t, srv.addr, rng)
+					continue
+				}
+				got := badFrames(t, link, rng, seeds)
+				mu.Lock()
+				for _, c := range got {
+					codes[c]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("bad sessions were answered with: %v", codes)
+	if codes[wire.CodeBadRequest] == 0 || codes[wire.CodeTooLarge] == 0 {
+		t.Errorf("want BadRequest and TooLarge answers, got %v", codes)
+	}
+
+	if err := send.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.stdout.String(), send.stderr.String())
+	}
+	acked := readLines(t, ackedLog)
+	if len(acked) != good {
+		t.Fatalf("good client: %d acknowledged, want %d", len(acked), good)
+	}
+	if !waitFor(20*time.Second, func() bool {
+		got := map[string]bool{}
+		for _, l := range readLines(t, recvLog) {
+			if f := strings.Fields(l); len(f) == 3 {
+				got[f[2]] = true
+			}
+		}
+		for _, id := range acked {
+			if !got[id] {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("not every message of the good client was delivered")
+	}
+	recv.stop(t, 15*time.Second)
+	if !srv.running() {
+		t.Fatalf("the server process exited; stderr:\n%s", srv.stderr.String())
+	}
+	// A new session still works.
+	sc, nc := dialSecure(t, link)
+	defer nc.Close()
+	if got := roundTrip(t, sc, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version}); got.Type() != wire.TypeServerHello {
+		t.Fatalf("hello answered with %v", got.Type())
+	}
+	if got := roundTrip(t, sc, &wire.Ping{}); got.Type() != wire.TypePong {
+		t.Fatalf("ping answered with %v", got.Type())
+	}
+	if strings.Contains(srv.stderr.String(), "panic") {
+		t.Errorf("the server logged a panic:\n%s", srv.stderr.String())
+	}
+}
+
+// validFrames are well-formed requests to mutate.
+func validFrames() [][]byte {
+	var rcpt wire.DeviceID
+	rand.Read(rcpt[:])
+	var seeds [][]byte
+	for i, m := range []wire.Message{
+		&wire.Ping{}, &wire.ClientHello{MinVersion: 1, MaxVersion: 1},
+		&wire.Send{Kind: wire.KindApplication, Recipients: []wire.DeviceID{rcpt}, Payload: []byte("x")},
+		&wire.Send{Kind: wire.KindCommit, Epoch: 3, Payload: []byte("c")},
+		&wire.RegisterDevice{}, &wire.AckDelivery{UpToSeq: 7}, &wire.Subscribe{},
+		&wire.PublishKeyPackages{KeyPackages: [][]byte{{1, 2, 3}}},
+	} {
+		b, err := wire.Encode(wire.Frame{RequestID: uint32(i + 1), Msg: m})
+		if err != nil {
+			panic(err)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
+}
+
+func dialSecure(t *testing.T, link client.ServerLink) (*securechan.Conn, net.Conn) {
+	t.Helper()
+	_, dev, _ := ed25519.GenerateKey(rand.Reader)
+	nc, err := net.Dial("tcp", link.Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: dev, MaxMessageSize: 2 * wire.MaxFrame})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("handshake: %v", err)
+	}
+	return sc, nc
+}
+
+func roundTrip(t *testing.T, sc *securechan.Conn, m wire.Message) wire.Message {
+	t.Helper()
+	b, _ := wire.Encode(wire.Frame{RequestID: 77, Msg: m})
+	if err := sc.Send(b); err != nil {
+		t.Fatal(err)
+	}
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r, err := sc.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := wire.Decode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Msg
+}
+
+// badFrames opens a session, says hello half the time, sends bad frames,
+// and returns the Error codes it got. It fails the test if the server does
+// not close the session within 10 s.
+func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]byte) []wire.ErrorCode {
+	sc, nc := dialSecure(t, link)
+	defer nc.Close()
+	if rng.IntN(2) == 0 {
+		hello, _ := wire.Encode(wire.Frame{RequestID: 1 << 30, Msg: &wire.ClientHello{MinVersion: 1, MaxVersion: 1}})
+		sc.Send(hello)
+	}
+	for range 1 + rng.IntN(8) {
+		var bad []byte
+		switch rng.IntN(4) {
+		case 0: // random bytes
+			bad = make([]byte, 1+rng.IntN(300))
+			rand.Read(bad)
+		case 1: // a valid frame with bytes flipped, cut or extended
+			bad = append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
+			for range 1 + rng.IntN(4) {
+				switch rng.IntN(3) {
+				case 0:
+					bad[rng.IntN(len(bad))] ^= byte(1 + rng.IntN(255))
+				case 1:
+					bad = bad[:1+rng.IntN(len(bad))]
+				case 2:
+					bad = append(bad, byte(rng.IntN(256)))
+				}
+			}
+		case 2: // above MaxFrame
+			bad = make([]byte, wire.MaxFrame+1+rng.IntN(1000))
+			copy(bad, seeds[0])
+		case 3: // a server message, or an unknown type
+			bad, _ = wire.Encode(wire.Frame{RequestID: 5, Msg: &wire.Pong{}})
+			if rng.IntN(2) == 0 {
+				binary.BigEndian.PutUint16(bad[2:], 0x0777)
+			}
+		}
+		if sc.Send(bad) != nil {
+			break // already closed by the server
+		}
+	}
+	var codes []wire.ErrorCode
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		b, err := sc.Recv()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("the server kept a session open 10 s after bad frames (answers so far: %v)", codes)
+			}
+			return codes
+		}
+		if f, err := wire.Decode(b); err == nil {
+			if e, ok := f.Msg.(*wire.Error); ok {
+				codes = append(codes, e.Code)
+			}
+		}
+	}
+}
+
+func garbageBeforeHandshake(t *testing.T, addr string, rng *mrand.Rand) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	b := make([]byte, 1+rng.IntN(3000))
+	rand.Read(b)
+	if rng.IntN(2) == 0 && len(b) >= 2 {
+		binary.BigEndian.PutUint16(b, uint16(len(b)-2)) // a plausible length prefix
+	}
+	conn.Write(b)
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	if n > 0 {
+		t.Errorf("the server answered %d bytes to garbage before the handshake", n)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Error("the server kept a connection open 15 s after garbage instead of a handshake")
+	}
+}
