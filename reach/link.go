@@ -111,6 +111,12 @@ func (l Link) Validate() error {
 	if chanZero(l.Chan) && (len(l.Addrs) > 0 || !l.Book.IsZero()) {
 		return fmt.Errorf("%w: a relay link carries no server addresses or book key", ErrMalformed)
 	}
+	if !chanZero(l.Chan) && len(l.Addrs) == 0 && len(l.Entries) == 0 && len(l.Unsigned) == 0 {
+		return fmt.Errorf("%w: a server link needs an address or an entry", ErrMalformed)
+	}
+	if chanZero(l.Chan) && len(l.Entries) == 0 && len(l.Unsigned) == 0 {
+		return fmt.Errorf("%w: a relay link needs an entry", ErrMalformed)
+	}
 	for _, a := range l.Addrs {
 		if err := validLinkAddr(a); err != nil {
 			return err
@@ -221,6 +227,9 @@ func parseLink(s string) (Link, error) {
 		if err := l.readPayload(raw); err != nil {
 			return Link{}, err
 		}
+	}
+	if host == linkHostRelay && len(l.Entries) == 0 && len(l.Unsigned) == 0 {
+		return Link{}, fmt.Errorf("%w: relay link without entries; copy the whole link", ErrMalformed)
 	}
 	if host == linkHostServer && len(l.Addrs) == 0 && len(l.Entries) == 0 && len(l.Unsigned) == 0 {
 		return Link{}, fmt.Errorf("%w: it has no address; ask the server's operator for a complete link", ErrMalformed)

@@ -99,6 +99,7 @@ func TestLinkRejects(t *testing.T) {
 		"bad book":       "samizdat://server?key=" + key + "&addr=a:1&book=sb1xx",
 		"relay with key": "samizdat://relay?key=" + key + "&p=AQAAAAA",
 		"relay no p":     "samizdat://relay?",
+		"relay empty":    "samizdat://relay?p=AQAAAAA",
 		"bad base64":     "samizdat://relay?p=AQ$$",
 		"padded base64":  "samizdat://relay?p=AQAAAA==",
 		"future format":  "samizdat://relay?p=AgAAAAA",
