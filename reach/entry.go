@@ -3,7 +3,6 @@ package reach
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -398,9 +397,4 @@ func readUnsigned(s *cryptobyte.String) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: trailing bytes in entry", ErrMalformed)
 	}
 	return e, nil
-}
-
-// sameSig compares two signatures in constant time.
-func sameSig(a, b [ed25519.SignatureSize]byte) bool {
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
