@@ -28,6 +28,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	case *wire.RevokeDevice:
 		return ss.revokeDevice(m)
 	}
+	if resp, after, ok := ss.dispatchChannel(m); ok { // channel.go: public, no device needed
+		return resp, after
+	}
 	if e := ss.needDevice(); e != nil {
 		return e, nil
 	}

@@ -53,6 +53,7 @@ type Server struct {
 	metrics *Metrics
 	sc      *securechan.Server
 	hub     hub
+	chans   channelHub // channel.go
 
 	connIP    *limiter[netip.Addr]
 	reqIP     *limiter[netip.Addr]

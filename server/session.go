@@ -120,6 +120,7 @@ func (s *Server) runSession(pc *peekConn, sc *securechan.Conn, ip netip.Addr) {
 	s.metrics.OpenSessions.Add(1)
 	defer func() {
 		s.hub.remove(ss)
+		s.chans.dropSession(ss) // channel.go
 		ss.stopPush()
 		s.mu.Lock()
 		delete(s.sessions, ss)

@@ -1,0 +1,126 @@
+// Package channelwire lets a relay or mirror serve broadcast channels from
+// a channel.Cache over the wire protocol: it answers FetchChannel and
+// FetchChannelPosts (docs/spec/channels.md §5), so that a channel stays
+// readable while its server is blocked. Clients verify every post against
+// the channel's owner key, so the cache need not be trusted; it verifies
+// posts on insert anyway, so it never serves forged ones.
+//
+// The relay package should call Answer (or run Serve on a listener of its
+// own) once it caches channels; until then tests run Serve in-process.
+package channelwire
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// Answer answers one request from the cache: FetchChannel,
+// FetchChannelPosts and Ping; anything else gets Error{Unavailable}, so a
+// client moves on to another route. The posts answered are the cache's own
+// (already verified) encodings.
+func Answer(c *channel.Cache, m wire.Message) wire.Message {
+	switch m := m.(type) {
+	case *wire.Ping:
+		return &wire.Pong{}
+	case *wire.FetchChannel:
+		d, ok := c.Descriptor(channel.ID(m.Channel))
+		if !ok {
+			return wire.Errorf(wire.CodeNotFound, "this relay has no copy of that channel")
+		}
+		return &wire.ChannelInfo{Descriptor: d, LastSeq: c.LastSeq(channel.ID(m.Channel))}
+	case *wire.FetchChannelPosts:
+		posts, more, err := c.After(channel.ID(m.Channel), m.AfterSeq, int(m.Limit))
+		if err != nil {
+			return wire.Errorf(wire.CodeNotFound, "this relay has no copy of that channel")
+		}
+		return &wire.ChannelPosts{Channel: m.Channel, Posts: posts, More: more}
+	}
+	return wire.Errorf(wire.CodeUnavailable, "this relay serves cached channel posts only; reach the server another way")
+}
+
+// Serve accepts secure-channel sessions on ln with key and answers them
+// from c until ctx ends.
+func Serve(ctx context.Context, ln net.Listener, key *securechan.ServerKey, c *channel.Cache) error {
+	srv, err := securechan.NewServer(securechan.ServerConfig{Key: key})
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go serveConn(ctx, srv, conn, c)
+	}
+}
+
+func serveConn(ctx context.Context, srv *securechan.Server, conn net.Conn, c *channel.Cache) {
+	defer conn.Close()
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sc, err := srv.Accept(hctx, conn)
+	cancel()
+	if err != nil {
+		return
+	}
+	defer sc.Close()
+	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	defer stop()
+	hello := false
+	for {
+		sc.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		b, err := sc.Recv()
+		if err != nil {
+			return
+		}
+		f, err := wire.Decode(b)
+		if err != nil {
+			h, _ := wire.ParseHeader(b)
+			send(sc, h.RequestID, wire.Errorf(wire.CodeBadRequest, "%v", err))
+			return
+		}
+		var resp wire.Message
+		switch m := f.Msg.(type) {
+		case *wire.ClientHello:
+			v, ok := wire.Negotiate(m.MinVersion, m.MaxVersion, wire.Version, wire.Version)
+			if !ok || hello {
+				send(sc, f.RequestID, wire.Errorf(wire.CodeUnsupportedVersion, "relay speaks version %d", wire.Version))
+				return
+			}
+			hello = true
+			resp = &wire.ServerHello{Version: v, MinVersion: wire.Version, MaxVersion: wire.Version,
+				ServerTime: uint64(time.Now().Unix()), Limits: wire.ProtocolLimits}
+		default:
+			if !hello {
+				send(sc, f.RequestID, wire.Errorf(wire.CodeBadRequest, "the first request must be ClientHello"))
+				return
+			}
+			resp = Answer(c, m)
+		}
+		if err := send(sc, f.RequestID, resp); err != nil {
+			return
+		}
+	}
+}
+
+func send(sc *securechan.Conn, id uint32, m wire.Message) error {
+	if id == 0 {
+		return errors.New("channelwire: no request id to answer")
+	}
+	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: m})
+	if err != nil {
+		return err
+	}
+	sc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	return sc.Send(b)
+}

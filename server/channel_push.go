@@ -1,0 +1,128 @@
+package server
+
+import (
+	"time"
+
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// channelSub is one session's subscription to one channel: a goroutine
+// that sends every post after its cursor.
+type channelSub struct {
+	ss     *session
+	lc     *liveChannel
+	cursor uint64        // highest seq sent (or skipped); touched only by run
+	quit   chan struct{} // closed to end the subscription
+}
+
+func (ss *session) subscribeChannel(m *wire.SubscribeChannel) (wire.Message, func()) {
+	lc, e := ss.live(m.Channel)
+	if e != nil {
+		return e, nil
+	}
+	h := &ss.srv.chans
+	h.mu.Lock()
+	sc := h.session(ss)
+	if sc.subs[m.Channel] != nil {
+		h.mu.Unlock()
+		return &wire.OK{}, nil
+	}
+	lc.mu.Lock()
+	sub := &channelSub{ss: ss, lc: lc, cursor: lc.lastSeq, quit: make(chan struct{})}
+	lc.mu.Unlock()
+	sc.subs[m.Channel] = sub
+	h.mu.Unlock()
+	return &wire.OK{}, func() { go sub.run() } // pushes start after OK
+}
+
+func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
+	h := &ss.srv.chans
+	h.mu.Lock()
+	sc := h.session(ss)
+	sub := sc.subs[m.Channel]
+	delete(sc.subs, m.Channel)
+	h.mu.Unlock()
+	if sub != nil {
+		close(sub.quit)
+	}
+	return &wire.OK{}
+}
+
+// run sends new posts until the subscription or the session ends. A
+// subscriber that falls more than the ring behind skips ahead; the gap in
+// seqs tells its client to fetch the missing posts.
+func (sub *channelSub) run() {
+	lc := sub.lc
+	var batch [][]byte
+	for {
+		lc.mu.Lock()
+		if sub.cursor >= lc.lastSeq {
+			notify := lc.notify
+			lc.mu.Unlock()
+			select {
+			case <-notify:
+				continue
+			case <-sub.quit:
+				return
+			}
+		}
+		if len(lc.ring) == 0 { // cannot happen: posts after the cursor are in the ring
+			sub.cursor = lc.lastSeq
+			lc.mu.Unlock()
+			continue
+		}
+		var frame []byte
+		batch = batch[:0]
+		if lc.ring[0].seq > sub.cursor+1 {
+			sub.cursor = lc.ring[0].seq - 1 // fell behind the ring
+		}
+		// The ring holds consecutive seqs ending at lastSeq.
+		first := len(lc.ring) - int(lc.lastSeq-sub.cursor)
+		end := min(first+wire.MaxChannelBatch, len(lc.ring))
+		if end-first == 1 {
+			frame = lc.ring[first].frame
+		}
+		for i := first; i < end; i++ {
+			batch = append(batch, lc.ring[i].post)
+		}
+		last := sub.cursor
+		if end > first {
+			last = lc.ring[end-1].seq
+		}
+		lc.mu.Unlock()
+		if frame == nil && len(batch) > 0 {
+			var err error
+			frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: batch}})
+			if err != nil {
+				sub.ss.srv.log.Error("encoding a channel push failed", "err", err)
+				return
+			}
+		}
+		if frame != nil && !sub.send(frame) {
+			return
+		}
+		sub.cursor = last
+	}
+}
+
+// send writes one pre-encoded push; false means the session is gone.
+func (sub *channelSub) send(frame []byte) bool {
+	ss := sub.ss
+	select {
+	case <-sub.quit:
+		return false
+	default:
+	}
+	if ss.closing.Load() {
+		return false
+	}
+	ss.sc.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+	if err := ss.sc.Send(frame); err != nil {
+		if ss.closing.CompareAndSwap(false, true) {
+			ss.sc.Close()
+		}
+		return false
+	}
+	ss.srv.metrics.frameOut(wire.TypeChannelPush)
+	return true
+}
