@@ -55,7 +55,17 @@ func (s *Store) Ack(ctx context.Context, device store.DeviceID, upToSeq uint64) 
 		upToSeq = 1<<63 - 1
 	}
 	return s.w.do(ctx, "ack", func(ctx context.Context, c *sql.Conn) error {
-		if _, err := c.ExecContext(ctx, `DELETE FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], int64(upToSeq)); err != nil {
+		// The deleted seqs raise the device's floor, so that they are never
+		// handed out again (the next seq is above floor and mailbox).
+		var newest sql.NullInt64
+		err := c.QueryRowContext(ctx, `SELECT max(seq) FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], int64(upToSeq)).Scan(&newest)
+		if err == nil && newest.Valid {
+			_, err = c.ExecContext(ctx, `UPDATE devices SET seq_floor = ?1 WHERE device_id = ?2 AND seq_floor < ?1`, newest.Int64, device[:])
+			if err == nil {
+				_, err = c.ExecContext(ctx, `DELETE FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], newest.Int64)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("store: doing ack: %w", err)
 		}
 		return nil
@@ -78,25 +88,54 @@ func (s *Store) GroupEpoch(ctx context.Context, group store.GroupHash) (uint64, 
 	return uint64(epoch), nil
 }
 
-// ExpireSeen implements store.Store.
+// ExpireSeen implements store.Store. The writer forgets the ids once the
+// deletion is committed.
 func (s *Store) ExpireSeen(ctx context.Context, before time.Time) (int64, error) {
-	return s.expire(ctx, "seen ids", `DELETE FROM seen_msgs WHERE seen_at < ?`, before)
-}
-
-// ExpireMailbox implements store.Store.
-func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, error) {
-	return s.expire(ctx, "mailbox entries", `DELETE FROM mailbox WHERE enqueued_at < ?`, before)
-}
-
-func (s *Store) expire(ctx context.Context, what, query string, before time.Time) (int64, error) {
 	var n int64
-	err := s.w.do(ctx, "expire "+what, func(ctx context.Context, c *sql.Conn) error {
-		res, err := c.ExecContext(ctx, query, before.Unix())
+	err := s.w.do(ctx, "expire seen ids", func(ctx context.Context, c *sql.Conn) error {
+		rows, err := c.QueryContext(ctx, `DELETE FROM seen_msgs WHERE seen_at < ? RETURNING msg_id`, before.Unix())
+		if err != nil {
+			return fmt.Errorf("store: doing expire seen ids: %w", err)
+		}
+		defer rows.Close()
+		var ids []store.MsgID // forgotten only if the whole statement succeeds
+		var b []byte
+		for rows.Next() {
+			if err := rows.Scan(&b); err != nil {
+				return fmt.Errorf("store: doing expire seen ids: %w", err)
+			}
+			if len(b) == len(store.MsgID{}) {
+				ids = append(ids, store.MsgID(b))
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: doing expire seen ids: %w", err)
+		}
+		for _, id := range ids {
+			s.w.ov.forget(id)
+		}
+		n = int64(len(ids))
+		return nil
+	})
+	return n, err
+}
+
+// ExpireMailbox implements store.Store. Like Ack, it first raises the
+// floors of the devices whose entries it deletes.
+func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.w.do(ctx, "expire mailbox entries", func(ctx context.Context, c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `UPDATE devices SET seq_floor = m.newest
+			FROM (SELECT device_id, max(seq) AS newest FROM mailbox WHERE enqueued_at < ?1 GROUP BY device_id) AS m
+			WHERE devices.device_id = m.device_id AND devices.seq_floor < m.newest`, before.Unix())
 		if err == nil {
-			n, err = res.RowsAffected()
+			var res sql.Result
+			if res, err = c.ExecContext(ctx, `DELETE FROM mailbox WHERE enqueued_at < ?`, before.Unix()); err == nil {
+				n, err = res.RowsAffected()
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("store: doing expire %s: %w", what, err)
+			return fmt.Errorf("store: doing expire mailbox entries: %w", err)
 		}
 		return nil
 	})

@@ -56,6 +56,38 @@ CREATE TABLE groups (
 	updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: throughput and the optional operations. seen_msgs becomes an
+	// append-only log (rowid order = arrival order; the writer keeps the
+	// ids of the window in memory, so no random-key B-tree insert per
+	// message). devices.last_seq, written per recipient per batch, becomes
+	// seq_floor, written only when entries are deleted: the next seq of a
+	// device is max(seq_floor, max(mailbox.seq)) + 1. Plus group info for
+	// external joins and the revoked-device list.
+	`
+CREATE TABLE seen_log (
+	id      INTEGER PRIMARY KEY,
+	msg_id  BLOB NOT NULL,
+	seen_at INTEGER NOT NULL
+);
+INSERT INTO seen_log (msg_id, seen_at) SELECT msg_id, seen_at FROM seen_msgs ORDER BY seen_at;
+DROP TABLE seen_msgs;
+ALTER TABLE seen_log RENAME TO seen_msgs;
+CREATE INDEX seen_msgs_by_time ON seen_msgs (seen_at);
+
+ALTER TABLE devices RENAME COLUMN last_seq TO seq_floor;
+
+CREATE TABLE group_info (
+	group_hash BLOB PRIMARY KEY,
+	epoch      INTEGER NOT NULL,
+	data       BLOB NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE revoked_devices (
+	device_id  BLOB PRIMARY KEY,
+	revoked_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database at db to the newest schema.

@@ -20,23 +20,19 @@ func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, erro
 }
 
 type stmtKey struct {
-	kind byte // 'm' mailbox insert, 's' seen insert, 'q' seen query, 'd' seq update, 'g' epoch upsert, 'l'/'e' single-row lookups
+	kind byte // 'm' mailbox insert, 's' seen insert, 'g' epoch upsert, 'l'/'e' single-row lookups
 	rows int
 }
 
 const (
-	mailboxChunk   = 128 // rows per multi-row INSERT (8 variables each)
-	seenChunk      = 256 // rows per multi-row INSERT (2 variables each)
-	seenQueryChunk = 512 // ids per SELECT ... IN
+	mailboxChunk = 128 // rows per multi-row INSERT (8 variables each)
+	seenChunk    = 256 // rows per multi-row INSERT (2 variables each)
 )
 
 // sends decides and writes a run of consecutive Sends of the batch.
 // answers[i] is the answer of run[i].
 func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers []response) error {
-	seen, err := w.seenIDs(ctx, run)
-	if err != nil {
-		return err
-	}
+	ov.sends += len(run)
 	firstOf := make(map[store.MsgID]int, len(run))
 	dupOf := make(map[int]int)
 	var accepted []int
@@ -49,7 +45,7 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			continue
 		}
 		firstOf[s.MsgID] = i
-		if _, ok := seen[s.MsgID]; ok {
+		if w.isSeen(ov, s.MsgID) {
 			res := store.Result{Duplicate: true}
 			if s.Kind == store.KindCommit {
 				cur, _, err := w.epoch(ctx, ov, s.Group)
@@ -103,6 +99,7 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			ov.seqs[d] = cur + 1
 			seqs[k] = cur + 1
 		}
+		ov.seen[s.MsgID] = struct{}{}
 		accepted = append(accepted, i)
 		seqOf = append(seqOf, seqs)
 	}
@@ -115,7 +112,20 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 	return w.writeSends(ctx, run, accepted, seqOf, groups, ov)
 }
 
-// seq returns the last seq of device d as the open transaction sees it.
+// isSeen reports whether id is in seen_msgs as the open transaction sees it.
+func (w *writer) isSeen(ov *overlay, id store.MsgID) bool {
+	if _, ok := ov.seen[id]; ok {
+		return true
+	}
+	if _, ok := ov.forgotten[id]; ok {
+		return false
+	}
+	_, ok := w.seen[id]
+	return ok
+}
+
+// seq returns the last seq of device d as the open transaction sees it,
+// and whether d is registered: max(seq_floor, its newest mailbox entry).
 func (w *writer) seq(ctx context.Context, ov *overlay, d store.DeviceID) (uint64, bool, error) {
 	if v, ok := ov.seqs[d]; ok {
 		return v, true, nil
@@ -127,16 +137,18 @@ func (w *writer) seq(ctx context.Context, ov *overlay, d store.DeviceID) (uint64
 	if err != nil {
 		return 0, false, err
 	}
-	var v int64
-	err = st.QueryRowContext(ctx, d[:]).Scan(&v)
+	var floor int64
+	var newest sql.NullInt64
+	err = st.QueryRowContext(ctx, d[:]).Scan(&floor, &newest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, false, err
 	}
-	ov.seqs[d] = uint64(v) // not yet the committed state: the transaction may have registered d
-	return uint64(v), true, nil
+	v := uint64(max(floor, newest.Int64))
+	ov.seqs[d] = v // not yet the committed state: the transaction may have registered d
+	return v, true, nil
 }
 
 // epoch returns group g's epoch as the open transaction sees it, and whether g is known.
@@ -163,48 +175,10 @@ func (w *writer) epoch(ctx context.Context, ov *overlay, g store.GroupHash) (uin
 	return uint64(v), true, nil
 }
 
-// seenIDs returns which of the run's MsgIDs are already in seen_msgs.
-func (w *writer) seenIDs(ctx context.Context, run []*request) (map[store.MsgID]struct{}, error) {
-	seen := make(map[store.MsgID]struct{})
-	args := make([]any, 0, min(len(run), seenQueryChunk))
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		st, err := w.stmt(ctx, stmtKey{'q', len(args)})
-		if err != nil {
-			return err
-		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				return err
-			}
-			var id store.MsgID
-			copy(id[:], b)
-			seen[id] = struct{}{}
-		}
-		args = args[:0]
-		return rows.Err()
-	}
-	for _, r := range run {
-		args = append(args, r.send.MsgID[:])
-		if len(args) == seenQueryChunk {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return seen, flush()
-}
-
 // writeSends inserts the accepted Sends' seen ids and mailbox rows, and
-// moves the touched devices' sequence numbers and groups' epochs.
+// moves the groups' epochs. Both inserts append: mailbox and seen_msgs by
+// rowid, mailbox_by_device at each device's end, seen_msgs_by_time at the
+// end; nothing is updated per message.
 func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int, seqOf [][]uint64, groups []store.GroupHash, ov *overlay) error {
 	now := w.s.unix()
 	seenArgs := make([]any, 0, 2*min(len(accepted), seenChunk))
@@ -225,8 +199,6 @@ func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int,
 		mailArgs = mailArgs[:0]
 		return err
 	}
-	devices := make(map[store.DeviceID]struct{})
-	var order []store.DeviceID
 	for k, i := range accepted {
 		s := run[i].send
 		seenArgs = append(seenArgs, s.MsgID[:], now)
@@ -236,10 +208,6 @@ func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int,
 			}
 		}
 		for j, d := range s.Recipients {
-			if _, ok := devices[d]; !ok {
-				devices[d] = struct{}{}
-				order = append(order, d)
-			}
 			mailArgs = append(mailArgs, d[:], int64(seqOf[k][j]), s.MsgID[:], s.Group[:], int64(s.Epoch), int64(s.Kind), s.Payload, now)
 			if len(mailArgs) == 8*mailboxChunk {
 				if err := flushMail(); err != nil {
@@ -253,11 +221,6 @@ func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int,
 	}
 	if err := flushMail(); err != nil {
 		return err
-	}
-	for _, d := range order {
-		if err := w.exec(ctx, stmtKey{'d', 1}, []any{int64(ov.seqs[d]), d[:]}); err != nil {
-			return err
-		}
 	}
 	for _, g := range groups {
 		if err := w.exec(ctx, stmtKey{'g', 1}, []any{g[:], int64(ov.epochs[g]), now}); err != nil {
@@ -296,12 +259,8 @@ func stmtSQL(k stmtKey) string {
 		return "INSERT INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
 	case 's':
 		return "INSERT INTO seen_msgs (msg_id, seen_at) VALUES " + placeholders(k.rows, 2)
-	case 'q':
-		return "SELECT msg_id FROM seen_msgs WHERE msg_id IN (" + strings.TrimSuffix(strings.Repeat("?,", k.rows), ",") + ")"
-	case 'd':
-		return "UPDATE devices SET last_seq = ? WHERE device_id = ?"
 	case 'l':
-		return "SELECT last_seq FROM devices WHERE device_id = ?"
+		return "SELECT seq_floor, (SELECT max(seq) FROM mailbox WHERE device_id = ?1) FROM devices WHERE device_id = ?1"
 	case 'e':
 		return "SELECT epoch FROM groups WHERE group_hash = ?"
 	case 'g':

@@ -29,6 +29,14 @@ type Options struct {
 	ReadConns int
 	// Now is the clock for timestamps (default time.Now).
 	Now func() time.Time
+	// MaxSeen caps how many MsgIDs the writer remembers for idempotent
+	// retries (default 4,194,304, about 160 MiB of memory); past it, the
+	// oldest are forgotten before ExpireSeen would drop them. Negative: no cap.
+	MaxSeen int
+	// OnBatch, if set, is called by the writer after each committed
+	// transaction that carried Sends, with their number and the time from
+	// BEGIN to the end of COMMIT (server.Metrics.ObserveBatch fits).
+	OnBatch func(sends int, d time.Duration)
 }
 
 // Store is the SQLite store.Store.
@@ -90,6 +98,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxSeen == 0 {
+		opts.MaxSeen = 1 << 22
+	}
 	write, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("store: doing open of %s: %w", path, err)
@@ -127,7 +138,7 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	s := &Store{write: write, read: read, now: opts.Now, cancel: cancel}
-	s.w = newWriter(wctx, s, conn, opts.MaxBatch, opts.Linger)
+	s.w = newWriter(wctx, s, conn, &opts)
 	go s.w.run()
 	return s, nil
 }

@@ -39,26 +39,64 @@ type writer struct {
 	batches, requests atomic.Int64 // committed so far, for Stats
 	active            atomic.Int64 // callers inside submit: how many requests may be about to arrive
 
-	lastSeq map[store.DeviceID]uint64  // committed devices.last_seq
-	epochs  map[store.GroupHash]uint64 // committed groups.epoch (known groups only)
+	lastSeq map[store.DeviceID]uint64  // committed last seq per registered device (a cache)
+	epochs  map[store.GroupHash]uint64 // committed groups.epoch (known groups only; a cache)
 	stmts   map[stmtKey]*sql.Stmt      // prepared on conn, by shape
+
+	// seen holds every MsgID in seen_msgs: the membership test of
+	// idempotent retries, so that seen_msgs is only ever appended to. It is
+	// not a cache: it must equal the table. seenStale says a failed batch
+	// may have left them apart, and the next batch reloads it first.
+	seen      map[store.MsgID]struct{}
+	seenStale bool
+	maxSeen   int // entries before the oldest are forgotten
+	onBatch   func(sends int, d time.Duration)
+	ov        *overlay // the open batch's overlay, for ops that must edit it
 }
 
 const cacheLimit = 1 << 17 // entries per cache before it is dropped
 
-func newWriter(ctx context.Context, s *Store, conn *sql.Conn, maxBatch int, linger time.Duration) *writer {
+func newWriter(ctx context.Context, s *Store, conn *sql.Conn, o *Options) *writer {
 	return &writer{
-		ctx:      ctx,
-		s:        s,
-		conn:     conn,
-		reqs:     make(chan *request, maxBatch),
-		stopped:  make(chan struct{}),
-		maxBatch: maxBatch,
-		linger:   linger,
-		lastSeq:  make(map[store.DeviceID]uint64),
-		epochs:   make(map[store.GroupHash]uint64),
-		stmts:    make(map[stmtKey]*sql.Stmt),
+		ctx:       ctx,
+		s:         s,
+		conn:      conn,
+		reqs:      make(chan *request, o.MaxBatch),
+		stopped:   make(chan struct{}),
+		maxBatch:  o.MaxBatch,
+		linger:    o.Linger,
+		lastSeq:   make(map[store.DeviceID]uint64),
+		epochs:    make(map[store.GroupHash]uint64),
+		stmts:     make(map[stmtKey]*sql.Stmt),
+		seenStale: true, // loaded by the first batch
+		maxSeen:   o.MaxSeen,
+		onBatch:   o.OnBatch,
 	}
+}
+
+// loadSeen reads seen_msgs into w.seen.
+func (w *writer) loadSeen(ctx context.Context) error {
+	rows, err := w.conn.QueryContext(ctx, `SELECT msg_id FROM seen_msgs`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	seen := make(map[store.MsgID]struct{})
+	var b []byte
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if len(b) != len(store.MsgID{}) {
+			return fmt.Errorf("corrupt seen_msgs row: id of %d bytes", len(b))
+		}
+		seen[store.MsgID(b)] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.seen, w.seenStale = seen, false
+	return nil
 }
 
 // submit queues r and waits for its answer; what names the operation in errors.
@@ -125,6 +163,7 @@ func (w *writer) run() {
 			// inside the failed transaction may be wrong.
 			clear(w.lastSeq)
 			clear(w.epochs)
+			w.seenStale = true
 			err = fmt.Errorf("store: doing batch commit: %w", err)
 			for _, r := range batch {
 				r.done <- response{err: err}
@@ -171,15 +210,30 @@ func (w *writer) collect(batch []*request) []*request {
 type overlay struct {
 	seqs       map[store.DeviceID]uint64
 	epochs     map[store.GroupHash]uint64
-	touched    []store.DeviceID // devices with new entries, in first-touch order
+	seen       map[store.MsgID]struct{} // MsgIDs appended to seen_msgs
+	forgotten  map[store.MsgID]struct{} // MsgIDs deleted from seen_msgs (and not appended again)
+	sends      int                      // Sends in the batch
+	touched    []store.DeviceID         // devices with new entries, in first-touch order
 	touchedSet map[store.DeviceID]struct{}
 	answers    []response // per request of the batch
+}
+
+// forget records that id was deleted from seen_msgs in this transaction.
+func (ov *overlay) forget(id store.MsgID) {
+	delete(ov.seen, id)
+	ov.forgotten[id] = struct{}{}
 }
 
 // commit writes batch in one transaction. On success it answers every
 // request; on error it answers none (run answers them all with it).
 func (w *writer) commit(batch []*request) (err error) {
 	ctx := context.Background() // a started batch finishes; Close waits for it
+	start := time.Now()
+	if w.seenStale {
+		if err := w.loadSeen(ctx); err != nil {
+			return err
+		}
+	}
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -191,8 +245,15 @@ func (w *writer) commit(batch []*request) (err error) {
 	ov := &overlay{
 		seqs:       make(map[store.DeviceID]uint64),
 		epochs:     make(map[store.GroupHash]uint64),
+		seen:       make(map[store.MsgID]struct{}),
+		forgotten:  make(map[store.MsgID]struct{}),
 		touchedSet: make(map[store.DeviceID]struct{}),
 		answers:    make([]response, len(batch)),
+	}
+	w.ov = ov
+	defer func() { w.ov = nil }()
+	if err := w.evictSeen(ctx, ov); err != nil {
+		return err
 	}
 	for i := 0; i < len(batch); {
 		if batch[i].op != nil {
@@ -223,6 +284,12 @@ func (w *writer) commit(batch []*request) (err error) {
 	for g, e := range ov.epochs {
 		w.epochs[g] = e
 	}
+	for id := range ov.forgotten {
+		delete(w.seen, id)
+	}
+	for id := range ov.seen {
+		w.seen[id] = struct{}{}
+	}
 	if len(w.lastSeq) > cacheLimit {
 		clear(w.lastSeq)
 	}
@@ -233,7 +300,36 @@ func (w *writer) commit(batch []*request) (err error) {
 		r.done <- ov.answers[i]
 	}
 	w.s.Announce(ov.touched)
+	if w.onBatch != nil && ov.sends > 0 {
+		w.onBatch(ov.sends, time.Since(start))
+	}
 	return nil
+}
+
+// evictSeen forgets the oldest eighth of the seen MsgIDs when there are
+// more than maxSeen, so that the writer's memory stays bounded (about 40
+// bytes per id) whatever the message rate: a retry of a message that old is
+// then delivered again, and recipients drop it by its MsgID (wire.md §6.4).
+func (w *writer) evictSeen(ctx context.Context, ov *overlay) error {
+	if w.maxSeen <= 0 || len(w.seen) <= w.maxSeen {
+		return nil
+	}
+	n := len(w.seen) - w.maxSeen + w.maxSeen/8
+	rows, err := w.conn.QueryContext(ctx, `DELETE FROM seen_msgs WHERE id IN (SELECT id FROM seen_msgs ORDER BY id LIMIT ?) RETURNING msg_id`, n)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var b []byte
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if len(b) == len(store.MsgID{}) {
+			ov.forget(store.MsgID(b))
+		}
+	}
+	return rows.Err()
 }
 
 // runOp runs one generic operation inside a savepoint, so that its own
