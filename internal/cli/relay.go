@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/relay"
+	"github.com/samizdat-project/samizdat/transport"
+	"github.com/samizdat-project/samizdat/transport/direct"
+	"github.com/samizdat-project/samizdat/transport/obfs4"
+	"github.com/samizdat-project/samizdat/transport/pt"
+	"github.com/samizdat-project/samizdat/transport/tlsws"
+)
+
+func init() {
+	register("relay", "run a volunteer relay in front of a samizdat server", runRelay)
+}
+
+// Files in the relay's --state directory (mode 0600; they hold its keys).
+const (
+	relaySecretFile = "tlsws-secret"     // 32 random bytes, base64url
+	relayCertFile   = "tlsws-cert.pem"   // self-signed certificate
+	relayKeyFile    = "tlsws-key.pem"    // its ECDSA key
+	relayObfs4File  = "obfs4_state.json" // obfs4 keys, obfs4proxy's format
+)
+
+type relayFlags struct {
+	upstream, listen, transport, cover, coverDir, state, admin string
+	public, host, acmeDomain, ptPath, label                    string
+	noQR                                                       bool
+	idle                                                       time.Duration
+	maxConns                                                   int
+	perIPRate                                                  float64
+	perIPBurst                                                 int
+}
+
+func runRelay(e env) int {
+	fs := newFlags(e, "relay")
+	var f relayFlags
+	fs.StringVar(&f.upstream, "upstream", "", "where to forward: the server link, a relay link, a transport spec or host:port (required)")
+	fs.StringVar(&f.listen, "listen", "0.0.0.0:8443", "address to accept clients on")
+	fs.StringVar(&f.transport, "transport", "tlsws", "transport to accept: tlsws, obfs4, pt (obfs4 through obfs4proxy) or direct")
+	fs.StringVar(&f.cover, "cover", "", "tlsws: URL of the website everyone without the secret sees (reverse proxied)")
+	fs.StringVar(&f.coverDir, "cover-dir", "", "tlsws: directory of a static website to serve instead of --cover")
+	fs.StringVar(&f.state, "state", "", "directory for the relay's keys (created if missing; default $SAMIZDAT_HOME/relay)")
+	fs.StringVar(&f.admin, "admin", "", "address of an admin listener serving /metrics (empty: none)")
+	fs.StringVar(&f.public, "public", "", "host:port clients dial, put in the relay link (default: --listen)")
+	fs.StringVar(&f.host, "host", "", "tlsws: the domain of the website (HTTP Host and TLS name; default: --public's host)")
+	fs.StringVar(&f.acmeDomain, "acme-domain", "", "tlsws: get a certificate for this domain with ACME (not built in yet)")
+	fs.StringVar(&f.ptPath, "pt-path", "/usr/bin/obfs4proxy", "pt: the pluggable-transport binary")
+	fs.StringVar(&f.label, "label", "samizdat relay", "name of the relay in its link, for people")
+	fs.BoolVar(&f.noQR, "no-qr", false, "print only the link, no QR code")
+	fs.DurationVar(&f.idle, "idle", 5*time.Minute, "close relayed connections idle this long")
+	fs.IntVar(&f.maxConns, "max-conns", 10000, "relay at most this many connections at once")
+	fs.Float64Var(&f.perIPRate, "per-ip-rate", relay.DefaultPerIP.PerSecond, "new connections per second per client IP (negative: no limit)")
+	fs.IntVar(&f.perIPBurst, "per-ip-burst", relay.DefaultPerIP.Burst, "burst of new connections per client IP")
+	if err := fs.Parse(e.args); err != nil {
+		return 2
+	}
+	if err := f.check(e); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if err := serveRelay(e, log, f); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func (f *relayFlags) check(e env) error {
+	if f.upstream == "" {
+		return errors.New("--upstream is required: give the server's link (samizdat server prints it) or another relay's link")
+	}
+	switch f.transport {
+	case tlsws.Name:
+		if (f.cover == "") == (f.coverDir == "") {
+			return errors.New("tlsws needs exactly one of --cover URL and --cover-dir DIR: the website that probes see")
+		}
+		if f.acmeDomain != "" {
+			return errors.New("--acme-domain is not built in yet (autocert needs golang.org/x/net); run with the self-signed certificate, or put the relay behind a CDN that holds the certificate")
+		}
+	case obfs4.Name, "pt", direct.Name:
+	default:
+		return fmt.Errorf("unknown --transport %q: use tlsws, obfs4, pt or direct", f.transport)
+	}
+	if f.public == "" {
+		host, _, err := net.SplitHostPort(f.listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q is not host:port", f.listen)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return fmt.Errorf("--listen %s has no public address: give --public host:port for the relay link", f.listen)
+		}
+		f.public = f.listen
+	}
+	if f.state == "" {
+		home := e.home
+		if home == "" {
+			home = os.Getenv("SAMIZDAT_HOME")
+		}
+		if home == "" {
+			dir, err := os.UserHomeDir()
+			if err != nil {
+				return errors.New("no --state directory and no home directory: give --state DIR")
+			}
+			home = filepath.Join(dir, ".samizdat")
+		}
+		f.state = filepath.Join(home, "relay")
+	}
+	return nil
+}
+
+func serveRelay(e env, log *slog.Logger, f relayFlags) error {
+	specs, err := relay.ParseUpstream(f.upstream)
+	if err != nil {
+		return err
+	}
+	up, err := relay.NewUpstream(specs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.state, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, spec, err := relayListener(ctx, f)
+	if err != nil {
+		return err
+	}
+	metrics := relay.NewMetrics()
+	r, err := relay.New(relay.Config{
+		Upstream: up, IdleTimeout: f.idle, MaxConns: f.maxConns,
+		PerIP:   relay.Rate{PerSecond: f.perIPRate, Burst: f.perIPBurst},
+		Metrics: metrics, Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if f.admin != "" {
+		aln, err := net.Listen("tcp", f.admin)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on the admin address %s: %w", f.admin, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go adminSrv.Serve(aln)
+		defer adminSrv.Close()
+		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
+	}
+
+	link, err := relay.Link(spec, f.label)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(e.stdout, "samizdat relay (%s) listening on %s\nrelay link: %s\n", f.transport, ln.Addr(), link)
+	if !f.noQR {
+		q, err := reach.RenderQR(link.String(), false)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)
+		} else {
+			fmt.Fprint(e.stdout, q)
+		}
+	}
+	fmt.Fprintln(e.stdout, "Share the link (or the QR code) with people who cannot reach the server directly.")
+	// Registering with the server needs a server API for it, which the
+	// wire protocol does not have yet: the operator shares the link.
+	err = r.Serve(ctx, relay.NamedListener{Name: f.transport, Listener: ln})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// relayListener starts the transport listener and returns the spec that
+// clients dial to reach it.
+func relayListener(ctx context.Context, f relayFlags) (transport.Listener, transport.Spec, error) {
+	switch f.transport {
+	case direct.Name:
+		ln, err := direct.Listen(f.listen)
+		if err != nil {
+			return nil, transport.Spec{}, err
+		}
+		return ln, direct.Spec(f.public), nil
+	case obfs4.Name, "pt":
+		st, err := loadOrCreateObfs4State(filepath.Join(f.state, relayObfs4File))
+		if err != nil {
+			return nil, transport.Spec{}, err
+		}
+		if f.transport == obfs4.Name {
+			ln, err := obfs4.Listen(f.listen, st)
+			if err != nil {
+				return nil, transport.Spec{}, err
+			}
+			return ln, ln.Spec(f.public), nil
+		}
+		ln, err := pt.Listen(ctx, pt.ServerConfig{Config: pt.Config{Path: f.ptPath}, Method: obfs4.Name, BindAddr: f.listen, Options: st.PTOptions()})
+		if err != nil {
+			return nil, transport.Spec{}, err
+		}
+		return ln, ln.Spec(f.public), nil
+	}
+	return tlswsListener(f)
+}
+
+func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
+	var cover http.Handler
+	if f.coverDir != "" {
+		cover = tlsws.CoverDir(f.coverDir)
+	} else {
+		u, err := url.Parse(f.cover)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, transport.Spec{}, fmt.Errorf("--cover %q is not an http(s) URL", f.cover)
+		}
+		cover = tlsws.CoverProxy(u)
+	}
+	host := f.host
+	if host == "" {
+		host, _, _ = net.SplitHostPort(f.public)
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(f.state, relaySecretFile))
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	cert, err := loadOrCreateCert(f.state, host)
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Certificate: &cert})
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf)}
+	return ln, cfg.Spec(), nil
+}
+
+// writeNew writes data to a new file with mode 0600.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// readPrivate reads a key file, refusing one that others can read.
+func readPrivate(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others; run: chmod 600 %s", path, path)
+	}
+	return os.ReadFile(path)
+}
+
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		return secret, writeNew(path, []byte(base64.RawURLEncoding.EncodeToString(secret)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := base64.RawURLEncoding.DecodeString(string(b))
+	if err != nil || len(secret) < tlsws.MinSecretLen {
+		return nil, fmt.Errorf("%s is not a base64url secret of at least %d bytes; remove it to make a new one (the relay link changes)", path, tlsws.MinSecretLen)
+	}
+	return secret, nil
+}
+
+func loadOrCreateCert(dir, host string) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, relayCertFile), filepath.Join(dir, relayKeyFile)
+	keyPEM, err := readPrivate(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		cert, err := tlsws.SelfSigned(host)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		der, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("encoding the certificate key: %w", err)
+		}
+		if err := writeNew(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})); err != nil {
+			return tls.Certificate{}, err
+		}
+		return cert, writeNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	}
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("reading %s and %s: not a certificate and its key; remove both to make new ones (the relay link changes)", certPath, keyPath)
+	}
+	return cert, nil
+}
+
+func loadOrCreateObfs4State(path string) (*obfs4.ServerState, error) {
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		st, err := obfs4.GenerateServerState(obfs4.IATNone)
+		if err != nil {
+			return nil, err
+		}
+		js, err := st.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		return st, writeNew(path, js)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return obfs4.ParseServerState(b)
+}
