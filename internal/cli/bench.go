@@ -47,6 +47,8 @@ func runBench(e env) int {
 		return runBenchRecv(e)
 	case "server":
 		return runBenchServer(e)
+	case "fanout": // channel_bench.go
+		return runBenchFanout(e)
 	}
 	return fail(e, "bench", errors.New(benchUsage))
 }

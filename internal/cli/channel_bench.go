@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+)
+
+// samizdat bench fanout: one publisher, N subscribers in a child process
+// (this machine caps a process at 20,000 open files, so the server and the
+// subscribers cannot share one), 100-byte posts at rising rates. Each post
+// carries its phase and send time; the child histograms delivery latency
+// per phase. The same design drives Centrifugo (HTTP publish API, JSON
+// WebSocket subscribers) when --centrifugo names its binary.
+
+const fanoutUsage = `usage:
+  samizdat bench fanout [--subscribers 15000] [--rates 5,20,50,100,200] [--phase 10s]
+                        [--target samizdat|centrifugo|both] [--centrifugo /tmp/cfbin/centrifugo]`
+
+type fanoutConfig struct {
+	subscribers int
+	rates       []float64
+	phase       time.Duration
+}
+
+// fanoutPhase is one rate step's result.
+type fanoutPhase struct {
+	Rate       float64 `json:"posts_per_second"`
+	Posts      int     `json:"posts"`
+	Deliveries int64   `json:"deliveries"`
+	Expected   int64   `json:"expected"`
+	PerSecond  float64 `json:"deliveries_per_second"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+}
+
+func runBenchFanout(e env) int {
+	fs := newFlags(e, "bench fanout")
+	subs := fs.Int("subscribers", 15000, "subscriber connections (in one child process)")
+	rates := fs.String("rates", "5,20,50,100,200", "posts per second, one phase each")
+	phase := fs.Duration("phase", 10*time.Second, "length of each phase")
+	target := fs.String("target", "samizdat", "samizdat, centrifugo or both")
+	cf := fs.String("centrifugo", "/tmp/cfbin/centrifugo", "the Centrifugo v5 binary")
+	if _, err := parseAll(fs, e.args); err != nil {
+		return 2
+	}
+	cfg := fanoutConfig{subscribers: *subs, phase: *phase}
+	for _, r := range strings.Split(*rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return fail(e, "bench fanout", fmt.Errorf("bad rate %q\n%s", r, fanoutUsage))
+		}
+		cfg.rates = append(cfg.rates, v)
+	}
+	results := map[string][]fanoutPhase{}
+	if *target == "samizdat" || *target == "both" {
+		r, err := fanoutSamizdat(e, cfg)
+		if err != nil {
+			return fail(e, "bench fanout", fmt.Errorf("samizdat: %w", err))
+		}
+		results["samizdat"] = r
+	}
+	if *target == "centrifugo" || *target == "both" {
+		r, err := fanoutCentrifugo(e, cfg, *cf)
+		if err != nil {
+			return fail(e, "bench fanout", fmt.Errorf("centrifugo: %w", err))
+		}
+		results["centrifugo"] = r
+	}
+	fmt.Fprintf(e.stdout, "%-10s %8s %8s %12s %12s %14s %9s %9s\n", "target", "posts/s", "posts", "deliveries", "expected", "deliveries/s", "p50 ms", "p99 ms")
+	for _, name := range []string{"samizdat", "centrifugo"} {
+		for _, p := range results[name] {
+			fmt.Fprintf(e.stdout, "%-10s %8.0f %8d %12d %12d %14.0f %9.1f %9.1f\n", name, p.Rate, p.Posts, p.Deliveries, p.Expected, p.PerSecond, p.P50Ms, p.P99Ms)
+		}
+	}
+	b, _ := json.Marshal(results)
+	fmt.Fprintf(e.stdout, "json: %s\n", b)
+	return 0
+}
+
+// subProc is the child process holding the subscribers.
+type subProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startSubscribers(e env, args ...string) (*subProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, append([]string{"bench-fanout-internal"}, args...)...)
+	cmd.Stderr = e.stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &subProc{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := p.out.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("subscriber process did not start: %q %v", line, err)
+	}
+	fmt.Fprintf(e.stderr, "bench fanout: %s", line)
+	return p, nil
+}
+
+// finish closes the child's stdin and reads its per-phase histograms.
+func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
+	p.stdin.Close()
+	var res []fanoutPhase
+	dec := json.NewDecoder(p.out)
+	if err := dec.Decode(&res); err != nil {
+		p.cmd.Wait()
+		return nil, err
+	}
+	p.cmd.Wait()
+	for i := range res {
+		if i < len(cfg.rates) {
+			res[i].Rate = cfg.rates[i]
+			res[i].Posts = posts[i]
+			res[i].Expected = int64(posts[i]) * int64(cfg.subscribers)
+		}
+	}
+	return res[:min(len(res), len(cfg.rates))], nil
+}
+
+// publishPhases calls publish(phase, body) at each rate for cfg.phase and
+// returns the number of posts per phase. Bodies are exactly 100 bytes:
+// "phase send-unix-nanos" padded with 'x'.
+func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, error) {
+	var counts []int
+	for i, rate := range cfg.rates {
+		interval := time.Duration(float64(time.Second) / rate)
+		start := time.Now()
+		n := 0
+		for next := start; time.Since(start) < cfg.phase; next = next.Add(interval) {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			body := []byte(fmt.Sprintf("%d %d ", i, time.Now().UnixNano()))
+			for len(body) < 100 {
+				body = append(body, 'x')
+			}
+			if err := publish(body); err != nil {
+				return counts, err
+			}
+			n++
+		}
+		counts = append(counts, n)
+		time.Sleep(2 * time.Second) // let the phase drain
+	}
+	return counts, nil
+}
+
+func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
+	dir, err := os.MkdirTemp("", "samizdat-fanout-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "db.sqlite"), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	key, _ := securechan.GenerateServerKey(nil)
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		DrainTimeout: 2 * time.Second, IdleTimeout: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	link := client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}
+
+	_, owner, _ := ed25519.GenerateKey(nil)
+	desc, _ := channel.NewDescriptor(owner, "bench", uint64(time.Now().Unix()))
+	pub, err := client.DialChannels(ctx, nil, link, client.NewReaderKey(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer pub.Close()
+	if err := pub.CreateChannel(ctx, desc.Encode()); err != nil {
+		return nil, err
+	}
+	id := desc.ID()
+	p, err := startSubscribers(e, "--target", "samizdat", "--server", link.String(),
+		"--channel", fmt.Sprintf("%x", id[:]), "--n", strconv.Itoa(cfg.subscribers))
+	if err != nil {
+		return nil, err
+	}
+	seq := uint64(0)
+	posts, err := publishPhases(cfg, func(body []byte) error {
+		seq++
+		post := &channel.Post{Channel: id, Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: body}
+		if err := post.Sign(owner, nil); err != nil {
+			return err
+		}
+		return pub.Post(ctx, post.Encode())
+	})
+	if err != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		return nil, err
+	}
+	return p.finish(cfg, posts)
+}
+
+// parseBody reads "phase nanos" from a post body.
+func parseBody(b []byte) (phase int, sent int64, ok bool) {
+	f := strings.Fields(string(b[:min(len(b), 40)]))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ph, err1 := strconv.Atoi(f[0])
+	ns, err2 := strconv.ParseInt(f[1], 10, 64)
+	return ph, ns, err1 == nil && err2 == nil
+}
+
+var errFanoutUsage = errors.New(fanoutUsage)
