@@ -110,6 +110,9 @@ func (ss *session) registerDevice(m *wire.RegisterDevice) wire.Message {
 		if errors.Is(err, store.ErrDuplicate) {
 			return wire.Errorf(wire.CodeConflict, "this device key is registered to another account; create a new device key")
 		}
+		if errors.Is(err, store.ErrRevoked) {
+			return wire.Errorf(wire.CodeDeviceRevoked, "this device was revoked from its account; create a new device key")
+		}
 		return ss.storeError("register device", err)
 	}
 	ss.registered = true

@@ -13,6 +13,7 @@ var (
 	ErrInvalid    = errors.New("invalid input")
 	ErrTooLarge   = errors.New("too large")
 	ErrClosed     = errors.New("store is closed")
+	ErrRevoked    = errors.New("device was revoked; register a new device key")
 )
 
 // StaleEpochError is the error of a commit for an epoch that is not the
@@ -34,8 +35,10 @@ func ValidateSend(s *Send) error {
 	switch {
 	case !s.Kind.Valid():
 		return fmt.Errorf("store: doing send validation: kind %d: %w", s.Kind, ErrInvalid)
-	case len(s.Recipients) == 0:
-		return fmt.Errorf("store: doing send validation: no recipients: %w", ErrInvalid)
+	case len(s.Recipients) == 0 && s.Kind != KindCommit:
+		// Only a commit may go to nobody: it still advances the group's
+		// epoch (wire.md §6.3, a group's first commit).
+		return fmt.Errorf("store: doing send validation: no recipients for a %v: %w", s.Kind, ErrInvalid)
 	case len(s.Recipients) > MaxRecipients:
 		return fmt.Errorf("store: doing send validation: %d recipients, at most %d: %w", len(s.Recipients), MaxRecipients, ErrTooLarge)
 	case len(s.Payload) == 0:
@@ -93,6 +96,17 @@ func ValidateKeyPackages(oneTime [][]byte, lastResort []byte) error {
 	}
 	if len(lastResort) > MaxKeyPackage {
 		return fmt.Errorf("store: doing key package validation: last-resort key package has %d bytes, at most %d: %w", len(lastResort), MaxKeyPackage, ErrTooLarge)
+	}
+	return nil
+}
+
+// ValidateGroupInfo checks a PutGroupInfo call against the shared limits.
+func ValidateGroupInfo(info []byte) error {
+	switch {
+	case len(info) == 0:
+		return fmt.Errorf("store: doing group info validation: empty group info: %w", ErrInvalid)
+	case len(info) > MaxGroupInfo:
+		return fmt.Errorf("store: doing group info validation: %d bytes, at most %d: %w", len(info), MaxGroupInfo, ErrTooLarge)
 	}
 	return nil
 }

@@ -63,7 +63,8 @@ const (
 	MaxKeyPackagesAdd = 1000 // one-time KeyPackages per AddKeyPackages call
 	MaxDeviceKey      = 1024
 	MaxDeviceCert     = 4096
-	MaxPendingLimit   = 10000 // entries one Pending call may return
+	MaxPendingLimit   = 10000   // entries one Pending call may return
+	MaxGroupInfo      = 1 << 20 // bytes of one (sealed, opaque) GroupInfo
 )
 
 // Device is a registered device. Key and Cert are public: the device's
@@ -88,7 +89,7 @@ type Send struct {
 	Group      GroupHash
 	Epoch      uint64 // for KindCommit: the epoch the commit was made in
 	Kind       Kind
-	Recipients []DeviceID // each must be registered; duplicates are delivered once
+	Recipients []DeviceID // each must be registered; duplicates are delivered once; empty only for a commit
 	Payload    []byte     // opaque; 1..MaxPayload bytes
 }
 
@@ -125,6 +126,13 @@ type Store interface {
 	Device(ctx context.Context, id DeviceID) (Device, error)
 	// DevicesOf returns the devices of account, oldest first (maybe none).
 	DevicesOf(ctx context.Context, account AccountID) ([]Device, error)
+	// RevokeDevice deletes the device, its KeyPackages and its mailbox, and
+	// records its id as revoked for good: PutDevice of that id then fails
+	// with ErrRevoked and Sends to it with ErrNotFound. Revoking an unknown
+	// or already revoked device is not an error (the id is recorded).
+	RevokeDevice(ctx context.Context, id DeviceID) error
+	// DeviceRevoked reports whether id was revoked.
+	DeviceRevoked(ctx context.Context, id DeviceID) (bool, error)
 
 	// AddKeyPackages stores one-time KeyPackages for device and, when
 	// lastResort is not empty, replaces its last-resort KeyPackage.
@@ -134,10 +142,16 @@ type Store interface {
 	// (oldest first), which no later claim can return again, or else returns
 	// (without removing) its last-resort one. None at all: ErrNotFound.
 	ClaimKeyPackage(ctx context.Context, device DeviceID) (KeyPackage, error)
+	// CountKeyPackages returns how many one-time KeyPackages device has
+	// left and whether it has a last-resort one (0, false for an unknown
+	// device).
+	CountKeyPackages(ctx context.Context, device DeviceID) (oneTime int, lastResort bool, err error)
 
 	// Enqueue appends s to the mailbox of every recipient and returns only
 	// once that is durable. It is idempotent per MsgID within the seen-id
-	// retention window (Result.Duplicate). A KindCommit is accepted only if
+	// retention window (Result.Duplicate). A commit may have no recipients
+	// (a group's first commit registers the group, wire.md §6.3); every
+	// other kind needs at least one. A KindCommit is accepted only if
 	// s.Epoch equals the group's epoch or the group is unknown, and then
 	// advances the group to s.Epoch+1 in the same transaction; otherwise the
 	// error wraps *StaleEpochError (errors.Is ErrStaleEpoch) and nothing is
@@ -158,6 +172,13 @@ type Store interface {
 
 	// GroupEpoch returns the Delivery Service's epoch of group, or ErrNotFound.
 	GroupEpoch(ctx context.Context, group GroupHash) (uint64, error)
+	// PutGroupInfo replaces the group's latest (sealed, opaque) GroupInfo.
+	// epoch must be the group's current Delivery Service epoch, else the
+	// error wraps *StaleEpochError; an unknown group is ErrNotFound. The
+	// check and the write are one transaction with respect to commits.
+	PutGroupInfo(ctx context.Context, group GroupHash, epoch uint64, info []byte) error
+	// GroupInfo returns the latest GroupInfo and its epoch, or ErrNotFound.
+	GroupInfo(ctx context.Context, group GroupHash) (epoch uint64, info []byte, err error)
 
 	// ExpireSeen forgets MsgIDs first seen before the given time (the end of
 	// the retention window); a retry after that is delivered again.

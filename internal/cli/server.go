@@ -64,13 +64,13 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string) error {
 
 	// The store outlives the signal context: it must finish the writes in
 	// flight while the server drains, so it is closed only after Serve.
-	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), nil)
+	metrics := server.NewMetrics()
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), &sqlite.Options{OnBatch: metrics.ObserveBatch})
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
 	defer st.Close()
 
-	metrics := server.NewMetrics()
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics})
 	if err != nil {
 		return err

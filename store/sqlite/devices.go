@@ -17,8 +17,16 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) error {
 	}
 	now := s.unix()
 	return s.w.do(ctx, "put device", func(ctx context.Context, c *sql.Conn) error {
+		var one int
+		err := c.QueryRowContext(ctx, `SELECT 1 FROM revoked_devices WHERE device_id = ?`, d.ID[:]).Scan(&one)
+		if err == nil {
+			return fmt.Errorf("store: doing put device %x: %w", d.ID[:8], store.ErrRevoked)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: doing put device: %w", err)
+		}
 		var account []byte
-		err := c.QueryRowContext(ctx, `SELECT account_id FROM devices WHERE device_id = ?`, d.ID[:]).Scan(&account)
+		err = c.QueryRowContext(ctx, `SELECT account_id FROM devices WHERE device_id = ?`, d.ID[:]).Scan(&account)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = c.ExecContext(ctx, `INSERT INTO devices (device_id, account_id, device_key, device_cert, created_at) VALUES (?, ?, ?, ?, ?)`,

@@ -233,7 +233,7 @@ func testBadInput(t *testing.T, h *harness) {
 		mutate func(*store.Send)
 		want   error
 	}{
-		{"no recipients", func(s *store.Send) { s.Recipients = nil }, store.ErrInvalid},
+		{"no recipients for an application message", func(s *store.Send) { s.Recipients = nil }, store.ErrInvalid},
 		{"empty payload", func(s *store.Send) { s.Payload = nil }, store.ErrInvalid},
 		{"kind 0", func(s *store.Send) { s.Kind = 0 }, store.ErrInvalid},
 		{"kind 99", func(s *store.Send) { s.Kind = 99 }, store.ErrInvalid},

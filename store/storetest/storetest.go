@@ -2,7 +2,8 @@
 // (store/sqlite now, store/postgres later): mailbox ordering, exactly-once
 // delivery under retries, acknowledgement, KeyPackage claims that never hand
 // out a one-time package twice, the Delivery Service's one-commit-per-epoch
-// rule under concurrency, durability across reopen, and input limits.
+// rule under concurrency, durability across reopen, input limits, device
+// revocation, KeyPackage counts, group info and recipient-less commits.
 package storetest
 
 import (
@@ -53,6 +54,10 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Watch", testWatch},
 		{"ExpireMailbox", testExpireMailbox},
 		{"Closed", testClosed},
+		{"RevokeDevice", testRevokeDevice},
+		{"CountKeyPackages", testCountKeyPackages},
+		{"GroupInfo", testGroupInfo},
+		{"CommitWithoutRecipients", testCommitWithoutRecipients},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
