@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+func init() {
+	register("channel", "broadcast channels: create, post, link, follow, read", runChannel)
+}
+
+const channelUsage = `usage:
+  samizdat channel create NAME        create a channel you own (its key derives from your account key)
+  samizdat channel post NAME TEXT     post to your channel
+  samizdat channel link NAME          print the channel's link and QR code, for readers
+  samizdat channel follow LINK        follow a channel (samizdat://channel?...) and catch up
+  samizdat channel read NAME [--after SEQ] [--limit N]   read posts, verified, oldest first`
+
+func runChannel(e env) int {
+	if len(e.args) == 0 {
+		return fail(e, "channel", errors.New(channelUsage))
+	}
+	op := e.args[0]
+	e.args = e.args[1:]
+	var err error
+	switch op {
+	case "create":
+		err = channelCreate(e)
+	case "post":
+		err = channelPost(e)
+	case "link":
+		err = channelLinkCmd(e)
+	case "follow":
+		err = channelFollow(e)
+	case "read":
+		err = channelRead(e)
+	default:
+		err = errors.New(channelUsage)
+	}
+	if err != nil {
+		return fail(e, "channel "+op, err)
+	}
+	return 0
+}
+
+// ownerKey derives the owner key of the user's channel NAME from the
+// account seed, so that owned channels need no secret of their own and
+// come back with the account.
+func ownerKey(c *client.Client, name string) (ed25519.PrivateKey, error) {
+	seed := c.AccountSeed()
+	defer clear(seed)
+	k, err := hkdf.Key(sha256.New, seed, nil, "samizdat channel owner v1 "+name, ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.NewKeyFromSeed(k), nil
+}
+
+// followed is the list of followed channels, in the home directory
+// (public links only; it does reveal which channels the user follows).
+type followed map[string]string // name -> link
+
+func followedPath(e env) (string, error) {
+	home, err := homeDir(e)
+	return filepath.Join(home, "channels.json"), err
+}
+
+func loadFollowed(e env) (followed, error) {
+	p, err := followedPath(e)
+	if err != nil {
+		return nil, err
+	}
+	f := followed{}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, json.Unmarshal(b, &f)
+}
+
+func saveFollowed(e env, f followed) error {
+	p, err := followedPath(e)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(f, "", "  ")
+	return os.WriteFile(p, b, 0o600)
+}
+
+// ownedLink returns the link of the user's channel NAME.
+func ownedLink(c *client.Client, name string) (client.ChannelLink, ed25519.PrivateKey, error) {
+	k, err := ownerKey(c, name)
+	if err != nil {
+		return client.ChannelLink{}, nil, err
+	}
+	return client.ChannelLink{Owner: channel.KeyOf(k), Name: name, Server: c.Server()}, k, nil
+}
+
+func oneArg(e env, what string) (string, error) {
+	if len(e.args) < 1 || e.args[0] == "" {
+		return "", fmt.Errorf("missing %s\n%s", what, channelUsage)
+	}
+	return e.args[0], nil
+}
+
+func channelCreate(e env) error {
+	name, err := oneArg(e, "NAME")
+	if err != nil {
+		return err
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	link, key, err := ownedLink(c, name)
+	if err != nil {
+		return err
+	}
+	d, err := channel.NewDescriptor(key, name, uint64(time.Now().Unix()))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.CreateChannel(ctx, d.Encode()); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created channel %q\n%s\n", name, link)
+	return nil
+}
+
+func channelPost(e env) error {
+	if len(e.args) < 2 {
+		return fmt.Errorf("missing NAME or TEXT\n%s", channelUsage)
+	}
+	name, text := e.args[0], e.args[1]
+	c, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	link, key, err := ownedLink(c, name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	info, err := conn.Info(ctx, link.ID())
+	if err != nil {
+		return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)
+	}
+	seq := info.LastSeq + 1
+	for try := 0; try < 5; try++ {
+		p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(text)}
+		if err := p.Sign(key, nil); err != nil {
+			return err
+		}
+		err = conn.Post(ctx, p.Encode())
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
+			seq = we.CurrentEpoch + 1 // another admin posted first: sign again
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
+		return nil
+	}
+	return err
+}
+
+func channelLinkCmd(e env) error {
+	name, err := oneArg(e, "NAME")
+	if err != nil {
+		return err
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	link, _, err := ownedLink(c, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, link)
+	if err := printQR(e.stdout, link.String()); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "Readers run: samizdat channel follow '<link>'")
+	return nil
+}
+
+func channelFollow(e env) error {
+	s, err := oneArg(e, "LINK")
+	if err != nil {
+		return err
+	}
+	link, err := client.ParseChannelLink(s)
+	if err != nil {
+		return err
+	}
+	f, err := loadFollowed(e)
+	if err != nil {
+		return err
+	}
+	f[link.Name] = link.String()
+	if err := saveFollowed(e, f); err != nil {
+		return err
+	}
+	fl := client.NewFollower(link, client.FollowerOptions{})
+	defer fl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := fl.Connect(ctx); err != nil {
+		if err := fl.CatchUp(ctx); err != nil {
+			return fmt.Errorf("following %q (saved; read it later): %w", link.Name, err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "following %q: %d posts; read them with: samizdat channel read %s\n", link.Name, fl.LastSeq(), link.Name)
+	return nil
+}
+
+func channelRead(e env) error {
+	fs := newFlags(e, "channel read")
+	after := fs.Uint64("after", 0, "show posts after this number")
+	limit := fs.Int("limit", 20, "posts per page")
+	rest, err := parseAll(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if len(rest) < 1 {
+		return fmt.Errorf("missing NAME\n%s", channelUsage)
+	}
+	name := rest[0]
+	f, err := loadFollowed(e)
+	if err != nil {
+		return err
+	}
+	var link client.ChannelLink
+	if s, ok := f[name]; ok {
+		if link, err = client.ParseChannelLink(s); err != nil {
+			return err
+		}
+	} else {
+		c, err := openClient(e)
+		if err != nil {
+			return err
+		}
+		link, _, err = ownedLink(c, name)
+		c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	fl := client.NewFollower(link, client.FollowerOptions{OnReject: func(err error) {
+		fmt.Fprintf(e.stderr, "warning: %v\n", err)
+	}})
+	defer fl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := fl.Connect(ctx); err != nil {
+		if err := fl.CatchUp(ctx); err != nil {
+			return err
+		}
+	}
+	page, next := fl.Read(*after, *limit)
+	var seqs []uint64
+	for _, p := range page {
+		edited := ""
+		if p.Edited {
+			edited = " (edited)"
+		}
+		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, p.Text)
+		seqs = append(seqs, p.Seq)
+	}
+	if conn := fl.Conn(); conn != nil && len(seqs) > 0 {
+		conn.RecordViews(ctx, link.ID(), seqs)
+		if v, err := conn.ViewCounts(ctx, link.ID(), seqs); err == nil {
+			fmt.Fprintf(e.stdout, "views:")
+			for _, s := range seqs {
+				fmt.Fprintf(e.stdout, " #%d:%d", s, v[s])
+			}
+			fmt.Fprintln(e.stdout)
+		}
+	}
+	if next != 0 {
+		fmt.Fprintf(e.stdout, "more: samizdat channel read %s --after %d\n", name, next)
+	}
+	return nil
+}
