@@ -26,7 +26,10 @@ func ResponseType(t Type) Type {
 	case TypeFetchGroupInfo:
 		return TypeGroupInfo
 	}
-	return channelResponseType(t) // channel.go
+	if r := channelResponseType(t); r != 0 { // channel.go
+		return r
+	}
+	return bookResponseType(t) // book.go
 }
 
 // Negotiate returns the highest version in both ranges, or false if they do

@@ -128,7 +128,10 @@ func newMessage(t Type) Message {
 	case TypeDeliver:
 		return &Deliver{}
 	}
-	return newChannelMessage(t) // channel.go
+	if m := newChannelMessage(t); m != nil { // channel.go
+		return m
+	}
+	return newBookMessage(t) // book.go
 }
 
 // Class returns who sends messages of type t.

@@ -24,6 +24,11 @@ const Name = "direct"
 type Dialer struct {
 	addr string
 	nd   net.Dialer
+
+	// DialContext, when set, opens the TCP connection instead of a
+	// net.Dialer (e.g. reach.ProxyFromURL's, to go out through the user's
+	// proxy). Set it before the first Dial.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 var _ transport.Dialer = (*Dialer)(nil)
@@ -47,7 +52,11 @@ func Spec(addr string) transport.Spec { return transport.Spec{Name: Name, Addr: 
 // Dial opens a TCP connection. The conn is a *net.TCPConn, so it can
 // half-close (CloseWrite).
 func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
-	c, err := d.nd.DialContext(ctx, "tcp", d.addr)
+	dial := d.nd.DialContext
+	if d.DialContext != nil {
+		dial = d.DialContext
+	}
+	c, err := dial(ctx, "tcp", d.addr)
 	if err != nil {
 		return nil, fmt.Errorf("direct: dialing: %w", err)
 	}

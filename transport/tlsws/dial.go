@@ -33,6 +33,11 @@ type Dialer struct {
 	cfg  DialConfig
 	path string
 	nd   net.Dialer
+
+	// DialContext, when set, opens the TCP connection instead of a
+	// net.Dialer (e.g. reach.ProxyFromURL's, to go out through the user's
+	// proxy). Set it before the first Dial.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 var _ transport.Dialer = (*Dialer)(nil)
@@ -69,7 +74,11 @@ func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
-	tcp, err := d.nd.DialContext(ctx, "tcp", d.cfg.Addr)
+	dialTCP := d.nd.DialContext
+	if d.DialContext != nil {
+		dialTCP = d.DialContext
+	}
+	tcp, err := dialTCP(ctx, "tcp", d.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: dialing: %w", err)
 	}

@@ -1,0 +1,59 @@
+package wire
+
+// Endpoint book messages (docs/spec/wire.md, "Endpoint book"): a registered
+// device asks for the server's signed endpoint book (package reach) and gets
+// its own edition: the server's direct addresses and fronts plus the
+// device's slice of the volunteer relays, all signed with the server's
+// Ed25519 book key. The wire protocol carries the book as opaque bytes; the
+// client verifies them against the book key pinned from the server link.
+const (
+	TypeFetchBook Type = 0x0040
+	TypeBook      Type = 0x0140
+)
+
+// MaxBook bounds the encoded book in a Book answer.
+const MaxBook = 256 << 10
+
+// FetchBook asks for the endpoint book. Have is the highest book version the
+// client holds (0 = none); the server may use it to skip work but always
+// answers with a Book. Answer: Book, or NotFound when the server publishes
+// no book.
+type FetchBook struct {
+	Have uint64
+}
+
+// Book answers FetchBook: one signed edition of the endpoint book, opaque
+// here (reach.VerifyBook reads it).
+type Book struct {
+	Data []byte // 1..MaxBook bytes
+}
+
+func (*FetchBook) Type() Type { return TypeFetchBook }
+func (*Book) Type() Type      { return TypeBook }
+
+func (m *FetchBook) encode(w *writer) { w.u64(m.Have) }
+func (m *FetchBook) decode(r *reader) { m.Have = r.u64("have") }
+func (*FetchBook) validate() error    { return nil }
+
+func (m *Book) encode(w *writer) { w.bytes("data", m.Data, 1, MaxBook) }
+func (m *Book) decode(r *reader) { m.Data = r.bytes("data", 1, MaxBook) }
+func (*Book) validate() error    { return nil }
+
+// newBookMessage returns an empty book message of type t, or nil.
+func newBookMessage(t Type) Message {
+	switch t {
+	case TypeFetchBook:
+		return &FetchBook{}
+	case TypeBook:
+		return &Book{}
+	}
+	return nil
+}
+
+// bookResponseType is ResponseType for book requests.
+func bookResponseType(t Type) Type {
+	if t == TypeFetchBook {
+		return TypeBook
+	}
+	return 0
+}
