@@ -53,6 +53,8 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 		return ss.publishGroupInfo(m), nil
 	case *wire.FetchGroupInfo:
 		return ss.fetchGroupInfo(m), nil
+	case *wire.FetchBook:
+		return ss.fetchBook(m), nil // reach.go
 	}
 	return wire.Errorf(wire.CodeBadRequest, "%v is not a request this server handles", m.Type()), nil
 }

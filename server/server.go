@@ -41,6 +41,9 @@ type Config struct {
 	// PushWindow bounds the Deliver pushes a session has outstanding
 	// (not yet acknowledged) before it waits for AckDelivery (default 256).
 	PushWindow int
+	// Reach, if set, makes the server publish a signed endpoint book
+	// (FetchBook; reach.go).
+	Reach *ReachConfig
 	// JanitorInterval is how often expired mailbox entries and seen ids are
 	// deleted and idle rate-limit buckets dropped (default 10m).
 	JanitorInterval time.Duration
@@ -53,7 +56,8 @@ type Server struct {
 	metrics *Metrics
 	sc      *securechan.Server
 	hub     hub
-	chans   channelHub // channel.go
+	chans   channelHub  // channel.go
+	book    *bookIssuer // reach.go; nil when no book is published
 
 	connIP    *limiter[netip.Addr]
 	reqIP     *limiter[netip.Addr]
@@ -124,6 +128,11 @@ func New(cfg Config) (*Server, error) {
 		sessions:  make(map[*session]struct{}),
 	}
 	s.hub.init()
+	if cfg.Reach != nil {
+		if s.book, err = newBookIssuer(*cfg.Reach, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
