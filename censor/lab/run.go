@@ -312,7 +312,7 @@ func relayAvailability(bin string) string {
 	if strings.Contains(string(out), "unknown command") {
 		return errNoRelay.Error()
 	}
-	return "samizdat relay exists but the lab does not run relays yet"
+	return "relays not run by the lab yet"
 }
 
 // Scenarios returns the scenario files built into the binary, by name.
