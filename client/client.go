@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls"
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -35,6 +36,19 @@ type Options struct {
 	OnSent func(SentInfo)
 	// Logf, if set, receives diagnostics (never secrets).
 	Logf func(format string, args ...any)
+
+	// Reach (reach.go): when the server link carries a book key, the
+	// client races the paths of its endpoint book instead of dialing the
+	// link's addresses. Paths builds the transport of a path (only direct
+	// paths, through Dialer, if nil); Proxy, if set, is a socks5:// or
+	// http:// proxy every path goes out through; OnPath hears every change
+	// of the path in use. PingInterval and PingTimeout tune how a silent
+	// path is found (defaults 15s and 10s).
+	Paths        reach.DialerFactory
+	Proxy        string
+	OnPath       func(PathStatus)
+	PingInterval time.Duration
+	PingTimeout  time.Duration
 }
 
 // InitOptions create an account and this device.
@@ -69,6 +83,7 @@ type Client struct {
 	topupCh  chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	reach    *reachState // reach.go; nil for a link without a book key
 
 	// testHookCommitBuilt, if set, runs after a commit is built and before
 	// it is sent (tests use it to make two commits race for one epoch).
@@ -151,6 +166,10 @@ func Open(o Options) (*Client, error) {
 		return nil, fmt.Errorf("client: loading device key: %w", err)
 	}
 	c.inbox.init()
+	if c.reach, err = c.loadReach(); err != nil {
+		st.close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -208,7 +227,14 @@ func (c *Client) logf(format string, args ...any) {
 func (c *Client) Start(ctx context.Context) {
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.wg.Add(4)
-	go func() { defer c.wg.Done(); c.connectLoop(ctx) }()
+	go func() {
+		defer c.wg.Done()
+		if c.reach != nil {
+			c.reachLoop(ctx) // reach.go
+		} else {
+			c.connectLoop(ctx)
+		}
+	}()
 	go func() { defer c.wg.Done(); c.inboxLoop(ctx) }()
 	go func() { defer c.wg.Done(); c.outboxLoop(ctx) }()
 	go func() { defer c.wg.Done(); c.topupLoop(ctx) }()
@@ -257,22 +283,28 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s, c.setupSession(ctx, s)
+}
+
+// setupSession registers the device, tops up its KeyPackages and
+// subscribes; it closes s on failure.
+func (c *Client) setupSession(ctx context.Context, s *session) error {
 	acct := c.keys.account()
 	reg := &wire.RegisterDevice{AccountKey: c.AccountKey(), DeviceCert: SignDevice(acct, c.DeviceKey())}
 	clear(acct)
 	if _, err := s.call(ctx, reg); err != nil {
 		s.close(err)
-		return nil, userError("registering this device", err)
+		return userError("registering this device", err)
 	}
 	if err := c.topup(ctx, s); err != nil {
 		s.close(err)
-		return nil, err
+		return err
 	}
 	if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
 		s.close(err)
-		return nil, userError("subscribing to the mailbox", err)
+		return userError("subscribing to the mailbox", err)
 	}
-	return s, nil
+	return nil
 }
 
 // online returns the current session, waiting for one until ctx ends.

@@ -21,10 +21,17 @@ import (
 type ServerLink struct {
 	Key   securechan.ServerPublic `json:"key"`
 	Addrs []string                `json:"addrs"`
+	// Reach is the whole link text when it carries more than key and
+	// addresses (a book key, relay entries: package reach; reach.go), so
+	// that it survives Init and travels on in invites.
+	Reach string `json:"reach,omitempty"`
 }
 
 // String returns the link's text form.
 func (l ServerLink) String() string {
+	if l.Reach != "" {
+		return l.Reach
+	}
 	var b strings.Builder
 	b.WriteString("samizdat://server?key=")
 	b.WriteString(l.Key.String())
@@ -60,6 +67,9 @@ func ParseServerLink(s string) (ServerLink, error) {
 	}
 	if len(l.Addrs) == 0 {
 		return ServerLink{}, errors.New("client: parsing server link: it has no address; ask the server's operator for a complete link")
+	}
+	if q.Has("book") || q.Has("p") {
+		l.Reach = strings.TrimSpace(s) // reach.go checks it
 	}
 	return l, nil
 }

@@ -118,6 +118,7 @@ func clientOptions(e env) (client.Options, error) {
 		return client.Options{}, err
 	}
 	o := client.Options{Home: home, Passphrase: pass}
+	reachOptions(&o) // paths.go
 	if os.Getenv("SAMIZDAT_DEBUG") != "" {
 		o.Logf = func(f string, a ...any) { fmt.Fprintf(e.stderr, f+"\n", a...) }
 	}

@@ -28,6 +28,11 @@ func runListen(e env) int {
 		defer mu.Unlock()
 		printMessage(e, m)
 	}
+	o.OnPath = func(p client.PathStatus) { // paths.go: the path in use
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(e.stderr, "samizdat listen: %s\n", p)
+	}
 	c, err := client.Open(o)
 	clear(o.Passphrase)
 	if err != nil {

@@ -33,6 +33,9 @@ func runServer(e env) int {
 	public := fs.String("public", "", "address to put in the server link (default: the listen address)")
 	admin := fs.String("admin", "127.0.0.1:7444", "address of the admin listener serving /metrics (empty: none)")
 	verbose := fs.Bool("v", false, "log debug messages")
+	var relays repeated
+	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
+	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
 	}
@@ -45,14 +48,20 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *listen, *public, *admin); err != nil {
+	if err := serve(e, log, *data, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays}); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(e env, log *slog.Logger, data, listen, public, admin string) error {
+// bookFlags are the endpoint book's flags (book.go).
+type bookFlags struct {
+	relays     []string
+	linkRelays int
+}
+
+func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookFlags) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -71,13 +80,22 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string) error {
 	}
 	defer st.Close()
 
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	if public == "" {
+		public = ln.Addr().String()
+	}
+	book, err := loadServerBook(data, key.Public(), []string{public}, bf.relays)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics, Reach: book.cfg})
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,10 +114,7 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string) error {
 		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
 	}
 
-	if public == "" {
-		public = ln.Addr().String()
-	}
-	link := server.Link{Key: srv.Public(), Addrs: []string{public}}
+	link := book.link(srv, []string{public}, bf.linkRelays)
 	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
 	log.Info("serving", "addr", ln.Addr().String())
 

@@ -1,0 +1,366 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/transport"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// The client finds its own way to the server when its server link carries
+// a book key (package reach): it keeps a reach.Cache of every verified path
+// (the link's addresses and entries, the server's signed endpoint book,
+// relays the user added), encrypted at rest in the local store with the
+// dialer's memory; a reach.Keeper races the paths, runs the session over
+// the winner and, when the session ends, dials again, backing off what
+// failed. While connected the client refreshes the book. A path whose
+// handshake fails (not our server) or that goes silent is reported as
+// rejected, so the keeper backs it off and tries the others.
+
+// Store keys of the reach state (namespace "reach").
+var (
+	reachCacheKey  = []byte("cache")
+	reachMemoryKey = []byte("memory")
+)
+
+// bookRefresh is how often a connected client asks for a fresh book.
+const bookRefresh = 6 * time.Hour
+
+// PathStatus is the path to the server in use, for people.
+type PathStatus struct {
+	Connected bool
+	Path      string    // `relay "Riga" (tlsws)`; never a secret
+	ID        string    // the entry ID of the path
+	Kind      string    // direct, relay, front
+	Transport string    // direct, tlsws, obfs4, pt
+	Since     time.Time // connected since, or disconnected since
+	Retry     time.Time // when disconnected: next attempt, if known
+	LastError string    // why the last path ended or failed
+}
+
+// String renders the status: `connected via relay "Riga" (tlsws) since 12:03`.
+func (p PathStatus) String() string {
+	if p.Connected {
+		return fmt.Sprintf("connected via %s since %s", p.Path, p.Since.Local().Format("15:04"))
+	}
+	msg := "not connected"
+	if !p.Since.IsZero() {
+		msg += " since " + p.Since.Local().Format("15:04")
+	}
+	if !p.Retry.IsZero() {
+		msg += "; next try at " + p.Retry.Local().Format("15:04:05")
+	}
+	if p.LastError != "" {
+		msg += " (" + p.LastError + ")"
+	}
+	return msg
+}
+
+// reachState is the client's side of package reach.
+type reachState struct {
+	link   reach.Link
+	cache  *reach.Cache
+	racer  *reach.Racer
+	keeper *reach.Keeper
+
+	mu     sync.Mutex // guards status
+	status PathStatus // valid when status.Connected
+}
+
+// errPathSilent ends a session whose path stopped carrying bytes.
+var errPathSilent = errors.New("client: the path went silent (no answer to a ping)")
+
+// loadReach reads the reach state of the account, or returns nil when the
+// server link carries no book key.
+func (c *Client) loadReach() (*reachState, error) {
+	if c.keys.Server.Reach == "" {
+		return nil, nil
+	}
+	l, err := reach.ParseLink(c.keys.Server.Reach)
+	if err != nil {
+		return nil, fmt.Errorf("client: the stored server link: %w", err)
+	}
+	id, ok := l.ServerID()
+	if !ok {
+		return nil, nil
+	}
+	if id.Chan != c.keys.Server.Key {
+		return nil, errors.New("client: the stored server link pins two different keys")
+	}
+	now := time.Now()
+	rs := &reachState{link: l}
+	mem := reach.NewMemory()
+	t, err := c.store.begin(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var cacheBytes []byte
+	var memJSON json.RawMessage
+	if t.get("reach", reachCacheKey, &cacheBytes) {
+		if rs.cache, err = reach.UnmarshalCache(cacheBytes, id, now); err != nil {
+			c.logf("client: the stored endpoint book is unusable, starting afresh: %v", err)
+		}
+	}
+	if t.get("reach", reachMemoryKey, &memJSON) {
+		if err := mem.UnmarshalJSON(memJSON); err != nil {
+			c.logf("client: the stored dialer memory is unusable, starting afresh: %v", err)
+		}
+	}
+	t.rollback()
+	if rs.cache == nil {
+		rs.cache = reach.NewCache(id)
+	}
+	if err := rs.cache.AddLink(l, reach.SourceLink, now); err != nil {
+		// Expired entries of an old link; the book replaces them.
+		c.logf("client: some entries of the server link were not added: %v", err)
+	}
+	factory := c.opts.Paths
+	if factory == nil {
+		factory = c.directOnly
+	}
+	rs.racer = reach.NewRacer(reach.RacerConfig{Factory: factory, Memory: mem, Logf: c.logf})
+	rs.keeper = reach.NewKeeper(reach.KeeperConfig{
+		Racer:      rs.racer,
+		Candidates: c.candidates,
+		Session:    c.reachSession,
+		OnStatus: func(s reach.Status) {
+			if !s.Connected && c.opts.OnPath != nil {
+				c.opts.OnPath(pathStatus(s))
+			}
+		},
+	})
+	return rs, nil
+}
+
+// directOnly is the dialer factory without Options.Paths: direct paths
+// through Options.Dialer.
+func (c *Client) directOnly(cand reach.Candidate) (transport.Dialer, error) {
+	if cand.Spec.Name != "direct" || cand.Proxy != "" {
+		return nil, fmt.Errorf("client: no dialer for %s paths here", cand.Spec.Name)
+	}
+	addr := cand.Spec.Addr
+	return transport.DialerFunc(func(ctx context.Context) (net.Conn, error) { return c.opts.Dialer(ctx, addr) }), nil
+}
+
+// candidates is what the keeper tries: every live path the cache knows,
+// through the user's proxy if there is one.
+func (c *Client) candidates() []reach.Candidate {
+	cands := c.reach.cache.Candidates(time.Now())
+	for i := range cands {
+		cands[i].Proxy = c.opts.Proxy
+	}
+	return cands
+}
+
+func pathStatus(s reach.Status) PathStatus {
+	p := PathStatus{Connected: s.Connected, Since: s.Since, Retry: s.Retry}
+	if s.LastError != nil {
+		p.LastError = s.LastError.Error()
+	}
+	return p
+}
+
+func pathOf(cand reach.Candidate, since time.Time) PathStatus {
+	return PathStatus{Connected: true, Path: cand.String(), ID: cand.ID, Kind: cand.Kind.String(), Transport: cand.Spec.Name, Since: since}
+}
+
+// Path returns the path to the server in use, or why there is none.
+// Without a book key in the server link it reports only whether the client
+// is online.
+func (c *Client) Path() PathStatus {
+	if c.reach == nil {
+		c.sessMu.Lock()
+		on := c.sess != nil && c.sess.alive()
+		c.sessMu.Unlock()
+		if on {
+			return PathStatus{Connected: true, Path: "direct (server link)", Kind: "direct", Transport: "direct"}
+		}
+		return PathStatus{}
+	}
+	c.reach.mu.Lock()
+	st := c.reach.status
+	c.reach.mu.Unlock()
+	if st.Connected {
+		return st
+	}
+	return pathStatus(c.reach.keeper.Status())
+}
+
+func (c *Client) setPath(p PathStatus) {
+	c.reach.mu.Lock()
+	c.reach.status = p
+	c.reach.mu.Unlock()
+	if c.opts.OnPath != nil {
+		c.opts.OnPath(p)
+	}
+}
+
+// reachLoop keeps a session up through the keeper until ctx ends.
+func (c *Client) reachLoop(ctx context.Context) {
+	c.reach.keeper.Run(ctx)
+	c.saveReach()
+}
+
+// reachSession is the keeper's Session: the secure channel and the wire
+// session over a path that won the race, until it ends.
+func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
+	ac := &activityConn{Conn: p.Conn}
+	ac.touch()
+	dev := c.keys.device()
+	s, err := handshakeSession(ctx, ac, c.keys.Server, dev, c.inbox.push)
+	clear(dev)
+	if err != nil {
+		// Not our server, or not a working path: back it off.
+		return fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
+	}
+	if err := c.setupSession(ctx, s); err != nil {
+		return err
+	}
+	c.sessMu.Lock()
+	c.sess = s
+	close(c.sessCh)
+	c.sessMu.Unlock()
+	c.setPath(pathOf(p.Candidate, time.Now()))
+	c.saveReach()
+	c.poke(c.outboxCh)
+	c.poke(c.topupCh)
+	go c.syncOwnDevices(ctx)
+	go c.refreshBook(ctx, s)
+	silent := c.watchSession(s, ac)
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	c.sessMu.Lock()
+	c.sess = nil
+	c.sessCh = make(chan struct{})
+	c.sessMu.Unlock()
+	s.close(errors.New("client: reconnecting"))
+	err = s.deadErr()
+	c.setPath(PathStatus{Since: time.Now(), LastError: err.Error()})
+	c.saveReach()
+	if silent() {
+		return fmt.Errorf("%w: %w", reach.ErrPathRejected, errPathSilent)
+	}
+	return err
+}
+
+// handshakeSession runs the secure channel pinned to the link's key and
+// the wire hello over an open path.
+func handshakeSession(ctx context.Context, nc net.Conn, link ServerLink, device []byte, onDeliver func(*wire.Deliver)) (*session, error) {
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(hctx, func() { nc.SetDeadline(time.Now()) })
+	sc, err := secureClient(hctx, nc, link, device)
+	if !stop() {
+		return nil, fmt.Errorf("client: secure channel: %w", hctx.Err())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: secure channel (is the server link current?): %w", err)
+	}
+	s := &session{sc: sc, onDeliver: onDeliver, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}
+	go s.readLoop()
+	resp, err := s.call(hctx, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version})
+	if err != nil {
+		s.close(err)
+		return nil, fmt.Errorf("client: hello: %w", err)
+	}
+	hello, ok := resp.(*wire.ServerHello)
+	if !ok {
+		s.close(errors.New("unexpected answer"))
+		return nil, fmt.Errorf("client: hello: unexpected answer %v", resp.Type())
+	}
+	s.hello = hello
+	return s, nil
+}
+
+// refreshBook fetches the endpoint book now and every bookRefresh while s
+// lives, and merges it into the cache.
+func (c *Client) refreshBook(ctx context.Context, s *session) {
+	for {
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		resp, err := s.call(fctx, &wire.FetchBook{Have: c.reach.cache.Version()})
+		cancel()
+		switch {
+		case err == nil:
+			n, err := c.reach.cache.MergeBook(resp.(*wire.Book).Data, time.Now())
+			if err != nil {
+				c.logf("client: the server's endpoint book does not verify: %v", err)
+			} else {
+				c.logf("client: endpoint book merged (%d new or updated paths)", n)
+				c.saveReach()
+			}
+		case wireCode(err) == wire.CodeNotFound:
+			return // this server publishes no book
+		default:
+			c.logf("client: fetching the endpoint book: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-time.After(bookRefresh):
+		}
+	}
+}
+
+// saveReach writes the cache and the dialer memory to the local store.
+func (c *Client) saveReach() {
+	cb, err := c.reach.cache.MarshalBinary()
+	if err != nil {
+		c.logf("client: saving the endpoint book: %v", err)
+		return
+	}
+	mj, err := c.reach.racer.Memory().MarshalJSON()
+	if err != nil {
+		return
+	}
+	t, err := c.store.begin(context.Background())
+	if err != nil {
+		return
+	}
+	t.put("reach", reachCacheKey, cb)
+	t.put("reach", reachMemoryKey, json.RawMessage(mj))
+	if err := t.commit(); err != nil {
+		c.logf("client: saving the endpoint book: %v", err)
+	}
+}
+
+// AddRelay adds the paths of a relay link (or a server link of this
+// server) to the client's endpoint book: a relay someone passed on, or
+// one the user runs. Unsigned entries are marked so; the secure channel
+// still pins the server key, so a bad relay can fail but not read.
+func (c *Client) AddRelay(link string) error {
+	if c.reach == nil {
+		return errors.New("client: this account's server link has no book key; ask the server's operator for a current link")
+	}
+	l, err := reach.ParseLink(link)
+	if err != nil {
+		return err
+	}
+	if err := c.reach.cache.AddLink(l, reach.SourceUser, time.Now()); err != nil {
+		return err
+	}
+	c.saveReach()
+	return nil
+}
+
+// KnownPaths lists the paths the client knows, for people (no secrets).
+func (c *Client) KnownPaths() []string {
+	if c.reach == nil {
+		return nil
+	}
+	var out []string
+	for _, cand := range c.reach.cache.Candidates(time.Now()) {
+		out = append(out, cand.String())
+	}
+	return out
+}
