@@ -131,7 +131,9 @@ func (c *Client) loadReach() (*reachState, error) {
 		Candidates: c.candidates,
 		Session:    c.reachSession,
 		OnStatus: func(s reach.Status) {
-			if !s.Connected && c.opts.OnPath != nil {
+			// A session's end is reported by reachSession; the keeper
+			// adds when it waits before the next try.
+			if !s.Connected && !s.Retry.IsZero() && c.opts.OnPath != nil {
 				c.opts.OnPath(pathStatus(s))
 			}
 		},
