@@ -61,6 +61,10 @@ type InitOptions struct {
 	// new device joins that account (every device of an account holds its
 	// key in this version).
 	AccountSeed []byte
+
+	// deviceSeed, if set, is the device key to use (device_link.go: the
+	// key a linking device already showed the approving device).
+	deviceSeed []byte
 }
 
 // Client is one device of one account, bound to its home directory. Its
@@ -108,7 +112,11 @@ func Init(o InitOptions) (*Client, error) {
 		return nil, err
 	}
 	keys := &selfKeys{DeviceSeed: make([]byte, ed25519.SeedSize), Name: o.Name, Server: o.Server}
-	rand.Read(keys.DeviceSeed)
+	if len(o.deviceSeed) == ed25519.SeedSize {
+		copy(keys.DeviceSeed, o.deviceSeed)
+	} else {
+		rand.Read(keys.DeviceSeed)
+	}
 	if o.AccountSeed != nil {
 		if len(o.AccountSeed) != ed25519.SeedSize {
 			st.close()

@@ -31,6 +31,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	if resp, after, ok := ss.dispatchChannel(m); ok { // channel.go: public, no device needed
 		return resp, after
 	}
+	if resp, ok := ss.dispatchLink(m); ok { // link_device.go: device linking
+		return resp, nil
+	}
 	if e := ss.needDevice(); e != nil {
 		return e, nil
 	}

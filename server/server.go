@@ -58,6 +58,7 @@ type Server struct {
 	hub     hub
 	chans   channelHub  // channel.go
 	book    *bookIssuer // reach.go; nil when no book is published
+	links   linkHub     // link_device.go
 
 	connIP    *limiter[netip.Addr]
 	reqIP     *limiter[netip.Addr]

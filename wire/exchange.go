@@ -29,6 +29,9 @@ func ResponseType(t Type) Type {
 	if r := channelResponseType(t); r != 0 { // channel.go
 		return r
 	}
+	if r := linkResponseType(t); r != 0 { // link.go
+		return r
+	}
 	return bookResponseType(t) // book.go
 }
 

@@ -131,6 +131,9 @@ func newMessage(t Type) Message {
 	if m := newChannelMessage(t); m != nil { // channel.go
 		return m
 	}
+	if m := newLinkMessage(t); m != nil { // link.go
+		return m
+	}
 	return newBookMessage(t) // book.go
 }
 
