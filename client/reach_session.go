@@ -61,7 +61,7 @@ func (c *Client) watchSession(s *session, ac *activityConn) (silent func() bool)
 		timeout = defaultPingTimeout
 	}
 	var stalled atomic.Bool
-	tick := max(min(interval, timeout)/4, 20*time.Millisecond)
+	tick := min(max(min(interval, timeout)/10, 20*time.Millisecond), time.Second)
 	go func() {
 		t := time.NewTicker(tick)
 		defer t.Stop()

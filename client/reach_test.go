@@ -1,0 +1,184 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/transport"
+)
+
+// forwarder is an in-test TCP relay to the server that can be cut (conns
+// closed) or frozen (bytes silently dropped).
+type forwarder struct {
+	ln     net.Listener
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startForwarder(t *testing.T, listen, upstream string) *forwarder {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, up)
+			f.mu.Unlock()
+			go f.pipe(c, up)
+			go f.pipe(up, c)
+		}
+	}()
+	t.Cleanup(f.cut)
+	return f
+}
+
+func (f *forwarder) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !f.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (f *forwarder) cut() {
+	f.ln.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
+	}
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+// TestReachFailover: a link that names a dead address and relay A; the
+// book adds relay B; cutting A, then freezing B, moves the client without
+// any call, and the cache (with B) survives a restart.
+func TestReachFailover(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := securechan.GenerateServerKey(nil)
+	_, bk, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := reach.NewSigner(bk, key.Public())
+	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	fa, fb := startForwarder(t, "127.0.0.1:0", srvLn.Addr().String()), startForwarder(t, "127.0.0.1:0", srvLn.Addr().String())
+	relay := func(id, addr string) reach.Entry {
+		return reach.Entry{ID: id, Kind: reach.KindRelay, Label: id, Spec: transport.Spec{Name: "direct", Addr: addr}}
+	}
+	secret := make([]byte, 32)
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
+		Reach: &server.ReachConfig{Signer: signer, SliceSecret: secret, Entries: []reach.Entry{relay("relay-a", fa.addr()), relay("relay-b", fb.addr())}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, srvLn); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead.Close()
+	l := reach.Link{Chan: key.Public(), Book: signer.ServerID().Book, Addrs: []string{dead.Addr().String()},
+		Entries: srv.BookEntries("relay-a")}
+	sl, err := ParseServerLink(l.String())
+	if err != nil || sl.Reach == "" {
+		t.Fatalf("ParseServerLink(%s) = %+v, %v; want the reach text kept", l, sl, err)
+	}
+	// Invites carry it on.
+	if in, err := ParseInvite(Invite{Server: sl, Name: "x"}.String()); err != nil || in.Server.Reach != sl.Reach {
+		t.Fatalf("invite lost the reach link: %v", err)
+	}
+
+	home := filepath.Join(t.TempDir(), "alice")
+	var paths []string
+	var pmu sync.Mutex
+	o := userOptions(t, home, "alice")
+	o.PingInterval, o.PingTimeout = 200*time.Millisecond, 400*time.Millisecond
+	o.OnPath = func(p PathStatus) { pmu.Lock(); paths = append(paths, p.String()); pmu.Unlock() }
+	c, err := Init(InitOptions{Options: o, Server: sl, Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, c)
+	waitPath := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if p := c.Path(); p.Connected && p.ID == want {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		pmu.Lock()
+		defer pmu.Unlock()
+		t.Fatalf("not connected via %s; now %s; history:\n%s", want, c.Path(), strings.Join(paths, "\n"))
+	}
+	waitPath("relay-a")
+	// The book brings relay B.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(strings.Join(c.KnownPaths(), " "), `"relay-b"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("relay B never came in the book: %v", c.KnownPaths())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fa.cut()
+	waitPath("relay-b")
+	if s := c.Path().String(); !strings.HasPrefix(s, `connected via relay "relay-b" (direct) since `) {
+		t.Errorf("status %q", s)
+	}
+	// B goes silent: the keepalive notices, and with A gone, a fresh A
+	// at the same address takes over.
+	startForwarder(t, fa.addr(), srvLn.Addr().String())
+	start := time.Now()
+	fb.frozen.Store(true)
+	waitPath("relay-a")
+	t.Logf("silent relay B replaced by relay A after %v (ping timeout %v)", time.Since(start).Round(time.Millisecond), o.PingTimeout)
+	c.Close()
+
+	// The endpoint book survived in the store.
+	c2, err := Open(userOptions(t, home, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if known := strings.Join(c2.KnownPaths(), " "); !strings.Contains(known, `"relay-b"`) {
+		t.Errorf("relay B not in the reopened cache: %s", known)
+	}
+}
