@@ -24,9 +24,11 @@ type stmtKey struct {
 	rows int
 }
 
+// Rows per multi-row INSERT: one statement execution carries many rows
+// (chunks of 32 to 500 rows measured the same within the noise).
 const (
-	mailboxChunk = 128 // rows per multi-row INSERT (8 variables each)
-	seenChunk    = 256 // rows per multi-row INSERT (2 variables each)
+	mailboxChunk = 128 // 8 variables each
+	seenChunk    = 256 // 2 variables each
 )
 
 // sends decides and writes a run of consecutive Sends of the batch.
@@ -255,10 +257,13 @@ func (w *writer) stmt(ctx context.Context, k stmtKey) (*sql.Stmt, error) {
 
 func stmtSQL(k stmtKey) string {
 	switch k.kind {
+	// OR FAIL: a failing row fails the statement without undoing its
+	// earlier rows, so SQLite keeps no statement journal (a copy of every
+	// page the statement touches); any error fails the whole batch anyway.
 	case 'm':
-		return "INSERT INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
+		return "INSERT OR FAIL INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
 	case 's':
-		return "INSERT INTO seen_msgs (msg_id, seen_at) VALUES " + placeholders(k.rows, 2)
+		return "INSERT OR FAIL INTO seen_msgs (msg_id, seen_at) VALUES " + placeholders(k.rows, 2)
 	case 'l':
 		return "SELECT seq_floor, (SELECT max(seq) FROM mailbox WHERE device_id = ?1) FROM devices WHERE device_id = ?1"
 	case 'e':

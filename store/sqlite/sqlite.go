@@ -33,6 +33,10 @@ type Options struct {
 	// retries (default 4,194,304, about 160 MiB of memory); past it, the
 	// oldest are forgotten before ExpireSeen would drop them. Negative: no cap.
 	MaxSeen int
+	// CheckpointInterval is the least time between two background WAL
+	// checkpoints (default 250ms; see checkpoint.go). Negative: SQLite's
+	// automatic checkpoints, run inside the writer's COMMIT every 1000 pages.
+	CheckpointInterval time.Duration
 	// OnBatch, if set, is called by the writer after each committed
 	// transaction that carried Sends, with their number and the time from
 	// BEGIN to the end of COMMIT (server.Metrics.ObserveBatch fits).
@@ -45,6 +49,7 @@ type Store struct {
 
 	write *sql.DB // one connection, pinned by the writer goroutine: every write goes through it
 	read  *sql.DB // read-only pool
+	ckpt  *checkpointer
 	now   func() time.Time
 	w     *writer
 
@@ -57,7 +62,8 @@ var _ store.Store = (*Store)(nil)
 
 // pragmas every connection gets. synchronous=FULL in WAL mode makes every
 // commit fsync the WAL, so an acknowledged Send survives power loss.
-func dsn(path string, readOnly bool) string {
+// extra pragmas follow them (the writer's checkpoint settings).
+func dsn(path string, readOnly bool, extra ...string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -69,6 +75,9 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "cache_size(-65536)")
 	// Zero deleted content inside pages (docs/what-the-server-knows.md).
 	q.Add("_pragma", "secure_delete(FAST)")
+	for _, p := range extra {
+		q.Add("_pragma", p)
+	}
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -98,10 +107,17 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 250 * time.Millisecond
+	}
 	if opts.MaxSeen == 0 {
 		opts.MaxSeen = 1 << 22
 	}
-	write, err := sql.Open("sqlite", dsn(path, false))
+	var wp []string // CheckpointInterval < 0: SQLite's automatic checkpoints
+	if opts.CheckpointInterval > 0 {
+		wp = []string{"wal_autocheckpoint(0)", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)}
+	}
+	write, err := sql.Open("sqlite", dsn(path, false, wp...))
 	if err != nil {
 		return nil, fmt.Errorf("store: doing open of %s: %w", path, err)
 	}
@@ -136,9 +152,26 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		read.Close()
 		return nil, fmt.Errorf("store: doing open of %s for writing: %w", path, err)
 	}
+	ckptDB, err := sql.Open("sqlite", dsn(path, false))
+	if err == nil {
+		ckptDB.SetMaxOpenConns(1)
+		ckptDB.SetConnMaxIdleTime(0)
+		err = ckptDB.PingContext(ctx)
+	}
+	if err != nil {
+		conn.Close()
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("store: doing open of %s for checkpoints: %w", path, err)
+	}
 	wctx, cancel := context.WithCancel(ctx)
-	s := &Store{write: write, read: read, now: opts.Now, cancel: cancel}
+	s := &Store{write: write, read: read, now: opts.Now, cancel: cancel, ckpt: newCheckpointer(ckptDB)}
 	s.w = newWriter(wctx, s, conn, &opts)
+	if opts.CheckpointInterval > 0 {
+		go s.ckpt.run(wctx, opts.CheckpointInterval)
+	} else {
+		close(s.ckpt.stopped)
+	}
 	go s.w.run()
 	return s, nil
 }
@@ -149,10 +182,12 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		<-s.w.stopped
+		<-s.ckpt.stopped
+		s.ckpt.db.Close()
 		s.w.closeStmts()
 		s.w.conn.Close()
 		err1 := s.read.Close()
-		err2 := s.write.Close()
+		err2 := s.write.Close() // the last connection: checkpoints and removes the WAL
 		if err1 != nil {
 			s.closeErr = fmt.Errorf("store: doing close: %w", err1)
 		} else if err2 != nil {

@@ -276,6 +276,7 @@ func (w *writer) commit(batch []*request) (err error) {
 		return err
 	}
 	// Durable: publish to the caches, answer, announce.
+	w.s.ckpt.committed()
 	w.batches.Add(1)
 	w.requests.Add(int64(len(batch)))
 	for d, seq := range ov.seqs {
