@@ -546,3 +546,10 @@ func (c *Client) chatsWithoutDevice(ctx context.Context, dev DeviceKey) int {
 	}
 	return n
 }
+
+// CheckLinkCode reports whether s reads as a linking code (text or link
+// form), without going online.
+func CheckLinkCode(s string) error {
+	_, err := parseLinkCode(s)
+	return err
+}
