@@ -16,16 +16,21 @@ type Duration = censor.Duration
 
 // Report is the outcome of one run.
 type Report struct {
-	Scenario   string   `json:"scenario"`
-	Title      string   `json:"title"`
-	Quick      bool     `json:"quick"`
-	Duration   Duration `json:"duration"`
-	Users      int      `json:"users"`
-	Every      Duration `json:"every"`
-	Transports []string `json:"transports"`
-	Endpoints  []string `json:"endpoints"`
-	Relays     int      `json:"relays"`
-	RelayNote  string   `json:"relay_note,omitempty"`
+	Scenario   string              `json:"scenario"`
+	Title      string              `json:"title"`
+	Quick      bool                `json:"quick"`
+	Duration   Duration            `json:"duration"`
+	Users      int                 `json:"users"`
+	Every      Duration            `json:"every"`
+	Transports []string            `json:"transports"`       // of the paths the users connected through during the run
+	Offered    []string            `json:"transports_known"` // of every path the users knew
+	Endpoints  []string            `json:"endpoints"`
+	Relays     int                 `json:"relays"`
+	RelayList  []string            `json:"relay_list"`
+	Design     string              `json:"design"`      // which path should survive this censor, by design
+	Known      map[string][]string `json:"known_paths"` // per user
+	PathLog    []PathChange        `json:"path_changes"`
+	Burned     []string            `json:"relays_burned_list,omitempty"`
 
 	Sent           int      `json:"sent"`
 	DeliveredInRun int      `json:"delivered_in_run"`
@@ -66,6 +71,14 @@ type Point struct {
 	Lat  int64  `json:"latency_ms,omitempty"` // deliveries: since sent
 }
 
+// PathChange is a user's client taking or losing a path, in ms since the
+// censor went live.
+type PathChange struct {
+	T    int64  `json:"t_ms"`
+	User string `json:"user"`
+	What string `json:"what"` // "up PATH" or "down REASON"
+}
+
 // CensorRecord is an engine event, in ms since the censor went live.
 type CensorRecord struct {
 	T    int64  `json:"t_ms"`
@@ -99,8 +112,12 @@ type reportInput struct {
 	streams            []*userStream
 	engine             *censor.Engine
 	rules              []censor.Rule
-	relayNote          string
-	endpoints          []netip.AddrPort
+	endpoints          []netip.AddrPort            // every endpoint of the topology
+	known              map[string][]netip.AddrPort // per user, what its client knew
+	relays             []labRelay
+	learned            []netip.AddrPort // by the enumerator's fake clients
+	enumerating        bool
+	design             string
 }
 
 type msgKey struct {
@@ -110,12 +127,28 @@ type msgKey struct {
 
 func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 	r := &Report{Scenario: sc.Name, Title: sc.Title, Quick: o.Quick, Duration: Duration(in.duration),
-		Users: len(in.streams), Every: Duration(o.Every), Transports: []string{"direct"},
-		RelayNote: in.relayNote, RecoveryWithin: sc.Recovery.Within, Drain: Duration(in.tDrained.Sub(in.tEnd).Round(time.Millisecond))}
+		Users: len(in.streams), Every: Duration(o.Every), Relays: len(in.relays), Design: in.design, Known: map[string][]string{},
+		RecoveryWithin: sc.Recovery.Within, Drain: Duration(in.tDrained.Sub(in.tEnd).Round(time.Millisecond))}
 	for _, ep := range in.endpoints {
 		r.Endpoints = append(r.Endpoints, ep.String())
 	}
 	ms := func(t time.Time) int64 { return t.Sub(in.t0).Milliseconds() }
+	used, offered := map[string]bool{}, map[string]bool{}
+	for _, rl := range in.relays {
+		r.RelayList = append(r.RelayList, fmt.Sprintf("%s %s %s", rl.Name, rl.Transport, rl.endpoint()))
+	}
+	for name, eps := range in.known {
+		for _, ep := range eps {
+			t := "direct"
+			for _, rl := range in.relays {
+				if rl.endpoint() == ep {
+					t = rl.Transport
+				}
+			}
+			offered[t] = true
+			r.Known[name] = append(r.Known[name], ep.String())
+		}
+	}
 
 	sentAt := map[msgKey]time.Time{}
 	ackedAt := map[msgKey]time.Time{}
@@ -131,6 +164,11 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 				r.Sends = append(r.Sends, Point{T: ms(at), User: me, N: ev.N})
 			case "acked":
 				ackedAt[msgKey{me, ev.N}] = at
+			case "path":
+				r.PathLog = append(r.PathLog, PathChange{T: ms(at), User: me, What: ev.Text})
+				if ev.From != "" && !at.Before(in.t0) && !at.After(in.tEnd) {
+					used[ev.From] = true
+				}
 			case "recv":
 				k := msgKey{ev.From, ev.N}
 				if ev.N > 0 {
@@ -171,6 +209,20 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 		r.DeliveryRatio = float64(r.DeliveredInRun) / float64(r.Sent)
 	}
 
+	// The path in use when the censor went live counts as used too.
+	for _, s := range in.streams {
+		last := ""
+		for _, ev := range s.snapshot() {
+			if ev.Ev == "path" && time.UnixMilli(ev.T).Before(in.t0) {
+				last = ev.From
+			}
+		}
+		if last != "" {
+			used[last] = true
+		}
+	}
+	r.Transports, r.Offered = sortedKeys(used), sortedKeys(offered)
+
 	users := map[netip.Addr]string{}
 	for i := range in.streams {
 		users[userAddr(i)] = userName(i)
@@ -187,6 +239,37 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 		r.Censor = r.Censor[:2000]
 	}
 	paths := newPathModel(sc, in, users)
+	for _, rl := range in.relays {
+		burned := false
+		for _, st := range paths.stages {
+			if st.at.After(in.tEnd) {
+				continue
+			}
+			for _, p := range st.prefixes {
+				burned = burned || p.Contains(rl.Addr)
+			}
+		}
+		for _, b := range paths.epBlocks {
+			burned = burned || b.ep == rl.endpoint() && !b.from.After(in.tEnd)
+		}
+		if burned {
+			r.RelaysBurned++
+			r.Burned = append(r.Burned, rl.Name)
+		}
+	}
+	if in.enumerating && len(in.relays) > 0 {
+		n := 0
+		for _, rl := range in.relays {
+			for _, ep := range in.learned {
+				if ep == rl.endpoint() {
+					n++
+					break
+				}
+			}
+		}
+		share := float64(n) / float64(len(in.relays))
+		r.EnumeratedShare = &share
+	}
 	delivered := func(subject string, a, b time.Time) bool {
 		for k, at := range recvAt {
 			if at.After(a) && !at.After(b) && (subject == "all" || k.from == subject || recvBy[k] == subject) {
@@ -333,6 +416,15 @@ func clusterBlocks(events []censor.Event, users map[netip.Addr]string, tEnd, t0 
 		last[subject] = len(out) - 1
 		lastAt[subject] = ev.At
 	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
 	return out
 }
 

@@ -9,7 +9,8 @@ import (
 
 // pathModel decides, from what the censor did, whether a user still had a
 // path the censor had not blocked at a given time. A path is one of the
-// user's endpoints (the server's direct addresses, later relays). It is
+// user's endpoints (the server's direct address and the relays its client
+// knows from the server link and its slice of the endpoint book). It is
 // blocked for a user:
 //   - by an IP blocklist stage containing its address, from when the stage
 //     landed;
@@ -24,7 +25,7 @@ import (
 // A stall does not block a path (a new flow gets a fresh budget), nor does
 // throttling: after those the client must get through again in time.
 type pathModel struct {
-	endpoints []netip.AddrPort
+	endpoints map[string][]netip.AddrPort // per user: the paths its client knows
 	users     map[string]netip.Addr
 	stages    []stageAt
 	epBlocks  []blockSpan
@@ -47,9 +48,13 @@ type flowSpan struct {
 }
 
 func newPathModel(sc *censor.Scenario, in reportInput, users map[netip.Addr]string) *pathModel {
-	m := &pathModel{endpoints: in.endpoints, users: map[string]netip.Addr{}}
+	m := &pathModel{endpoints: map[string][]netip.AddrPort{}, users: map[string]netip.Addr{}}
 	for a, n := range users {
 		m.users[n] = a
+		m.endpoints[n] = in.endpoints
+		if eps, ok := in.known[n]; ok {
+			m.endpoints[n] = eps
+		}
 	}
 	var residual, blockFor time.Duration
 	for _, s := range sc.Rules {
@@ -127,7 +132,7 @@ func (m *pathModel) open(users []string, t time.Time) bool {
 	for _, u := range users {
 		a := m.users[u]
 		ok := false
-		for _, ep := range m.endpoints {
+		for _, ep := range m.endpoints[u] {
 			if !m.blocked(a, ep, t) {
 				ok = true
 				break

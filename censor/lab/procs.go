@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -209,4 +208,3 @@ func waitFor(ctx context.Context, timeout time.Duration, streams []*userStream, 
 	return true
 }
 
-var errNoRelay = errors.New("relay not available")

@@ -23,21 +23,25 @@ func (r *Report) Cells() []string {
 	if r.RecoveryP50 != nil {
 		rec = fmt.Sprintf("%s / %s", short(time.Duration(*r.RecoveryP50)), short(time.Duration(*r.RecoveryP95)))
 	}
-	relays := "n/a (" + r.RelayNote + ")"
-	enum := "n/a"
-	if r.Relays > 0 {
-		relays = fmt.Sprintf("%d of %d", r.RelaysBurned, r.Relays)
-		if r.EnumeratedShare != nil {
-			enum = fmt.Sprintf("%.0f%%", 100**r.EnumeratedShare)
-		}
+	relays := fmt.Sprintf("%d of %d", r.RelaysBurned, r.Relays)
+	enum := "n/a (no enumerator)"
+	if r.EnumeratedShare != nil {
+		enum = fmt.Sprintf("%.0f%%", 100**r.EnumeratedShare)
 	}
-	return []string{r.Scenario, strings.Join(r.Transports, ", "),
+	transports := strings.Join(r.Transports, ", ")
+	if transports == "" {
+		transports = "none"
+	}
+	if len(r.Offered) > 0 {
+		transports += " (of " + strings.Join(r.Offered, ", ") + ")"
+	}
+	return []string{r.Scenario, transports,
 		fmt.Sprintf("%.3f (%d/%d)", r.DeliveryRatio, r.DeliveredInRun, r.Sent),
 		fmt.Sprint(r.Lost), rec, relays, enum, r.Verdict}
 }
 
 // Header names the Cells.
-var Header = []string{"scenario", "transports", "delivery ratio", "acked lost", "recovery p50 / p95", "relays burned", "enumerated", "result"}
+var Header = []string{"scenario", "transports used (of known)", "delivery ratio", "acked lost", "recovery p50 / p95", "relays burned", "enumerated", "result"}
 
 func short(d time.Duration) string {
 	if d < time.Second {
@@ -93,7 +97,9 @@ Acked lost: acknowledged by the server but never delivered, even after the censo
 <h2>{{.Scenario}}: {{.Title}}</h2>
 <p class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}{{range .Reasons}}<br>{{.}}{{end}}</p>
 <p>{{.Users}} users, a message every {{.Every}} each, for {{.Duration}}; endpoints {{range .Endpoints}}{{.}} {{end}};
-relays: {{.RelayNote}}. {{.Sent}} sent, {{.Acked}} acknowledged, {{.DeliveredInRun}} delivered during the run,
+relays: {{range .RelayList}}{{.}}; {{end}} burned: {{range .Burned}}{{.}} {{else}}none{{end}}.</p>
+<p>By design: {{.Design}}.</p>
+<p>{{.Sent}} sent, {{.Acked}} acknowledged, {{.DeliveredInRun}} delivered during the run,
 {{.Unacked}} still unacknowledged after the drain ({{.Drain}}), {{.Lost}} acknowledged and lost.
 {{.Flows}} flows intercepted. Recovery threshold {{.RecoveryWithin}}.</p>
 {{.SVG}}
@@ -102,6 +108,8 @@ relays: {{.RelayNote}}. {{.Sent}} sent, {{.Acked}} acknowledged, {{.DeliveredInR
 <td>{{if .Recovery}}{{.Recovery}}{{else}}not in the run{{end}}</td><td>{{.PathOpen}}</td><td>{{.Judged}}</td></tr>
 {{else}}<tr><td colspan="8">the censor took no action against the users</td></tr>{{end}}
 </table>
+<details><summary>paths the users' clients took ({{len .PathLog}} changes)</summary><table><tr><th>t (ms)</th><th>user</th><th>path</th></tr>
+{{range .PathLog}}<tr><td>{{.T}}</td><td>{{.User}}</td><td>{{.What}}</td></tr>{{end}}</table></details>
 {{end}}
 </body></html>
 `))

@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -109,6 +108,9 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		{Name: "server", Role: netns.Host, Addrs: []netip.Addr{serverAddr}},
 		{Name: "cover", Role: netns.Host, Addrs: []netip.Addr{coverAddr}},
 	}
+	for _, r := range labRelays {
+		nodes = append(nodes, netns.NodeSpec{Name: r.Name, Role: netns.Host, Addrs: []netip.Addr{r.Addr}})
+	}
 	for i := 0; i < o.Users; i++ {
 		nodes = append(nodes, netns.NodeSpec{Name: userName(i), Role: netns.Client, Addrs: []netip.Addr{userAddr(i)}})
 	}
@@ -135,8 +137,19 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		}
 	}()
 
-	srv, err := startProc(pctx, topo, o.Dir, "server", "server", o.Binary, "server",
-		"--data", filepath.Join(o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(), "--admin", "")
+	// The relays first (their upstream is the server's address), then the
+	// server, which publishes them in its signed endpoint book.
+	relayProcs, relayLinks, err := startRelays(ctx, pctx, topo, o)
+	procs = append(procs, relayProcs...)
+	if err != nil {
+		return nil, err
+	}
+	srvArgs := []string{"server", "--data", filepath.Join(o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
+		"--admin", "", "--link-relays", fmt.Sprint(linkRelays)}
+	for _, l := range relayLinks {
+		srvArgs = append(srvArgs, "--relay", l)
+	}
+	srv, err := startProc(pctx, topo, o.Dir, "server", "server", o.Binary, srvArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -157,14 +170,19 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		return nil, err
 	}
 
-	relayNote := relayAvailability(o.Binary)
-
 	users, streams, err := startUsers(ctx, pctx, topo, o, link)
 	procs = append(procs, users...)
 	if err != nil {
 		return nil, err
 	}
 	o.Logf("%s: %d users ready after %v", sc.Name, o.Users, time.Since(started).Round(time.Millisecond))
+
+	fakes, err := newFakeClients(link, func(ctx context.Context, addr string) (net.Conn, error) {
+		return topo.DialContext(ctx, "", "tcp4", addr)
+	})
+	if err != nil {
+		return nil, err
+	}
 
 	// The censor goes live.
 	hooks := censor.Hooks{
@@ -174,8 +192,7 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		ProbeReference: func(ctx context.Context) (net.Conn, error) {
 			return topo.DialContext(ctx, "", "tcp4", netip.AddrPortFrom(coverAddr, 443).String())
 		},
-		// The server hands out no relays yet, so fake clients learn none.
-		Ask: func(ctx context.Context, client int) ([]netip.AddrPort, error) { return nil, nil },
+		Ask: fakes.ask,
 	}
 	rules, err := sc.Build(hooks)
 	if err != nil {
@@ -184,6 +201,17 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 	engine := censor.New(censor.Config{Seed: sc.Seed, Exempt: []netip.Prefix{censorRange}})
 	t0 := time.Now()
 	engine.Add(rules...)
+	mctx, stopMirror := context.WithCancel(ctx)
+	defer stopMirror()
+	var stages []stageAt
+	for _, r := range rules {
+		if b, ok := r.(*censor.IPBlocklist); ok {
+			for _, st := range b.Stages {
+				stages = append(stages, stageAt{at: t0.Add(st.After), prefixes: st.Prefixes})
+			}
+		}
+	}
+	mirrorBlocks(mctx, topo, t0, stages, engine.BlockedEndpoints, o.Logf)
 	in.SetEngine(engine)
 	cut := in.ResetFlows()
 	o.Logf("%s: censor live (%d flows cut); running %v", sc.Name, cut, duration)
@@ -201,22 +229,60 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		u.send(UserCommand{Cmd: "stop"})
 	}
 	tEnd := time.Now()
+	stopMirror()
+	topo.Unblock()
 	in.SetEngine(idle)
 	in.ResetFlows()
 	o.Logf("%s: censor lifted; draining up to %v", sc.Name, o.Drain)
 	waitFor(ctx, o.Drain, nil, func() bool { return allDelivered(streams) })
 	tDrained := time.Now()
 
-	r := buildReport(sc, o, reportInput{
+	in2 := reportInput{
 		t0: t0, tEnd: tEnd, tDrained: tDrained, duration: duration, link: link,
-		streams: streams, engine: engine, rules: rules, relayNote: relayNote,
+		streams: streams, engine: engine, rules: rules, relays: labRelays,
 		endpoints: []netip.AddrPort{netip.AddrPortFrom(serverAddr, serverPort)},
-	})
+		known:     knownPaths(streams), design: designs[sc.Name],
+	}
+	for _, rl := range labRelays {
+		in2.endpoints = append(in2.endpoints, rl.endpoint())
+	}
+	for _, r := range rules {
+		if en, ok := r.(*censor.Enumerator); ok {
+			in2.enumerating = true
+			in2.learned = en.Learned()
+		}
+	}
+	r := buildReport(sc, o, in2)
 	r.Topology = topo.ID
 	r.WallTime = Duration(time.Since(started).Round(time.Millisecond))
 	flows, failed := in.Flows()
 	r.Flows, r.FlowsFailed = flows, failed
 	return r, nil
+}
+
+// knownPaths reads, from each user's "paths" event, the endpoints its
+// client knew when the censor went live: `direct "ID" (direct)` is the
+// server's address, `relay "LABEL" (tlsws)` a lab relay by its label.
+func knownPaths(streams []*userStream) map[string][]netip.AddrPort {
+	out := map[string][]netip.AddrPort{}
+	for i, s := range streams {
+		ev, ok := s.find(func(e UserEvent) bool { return e.Ev == "paths" })
+		if !ok {
+			continue
+		}
+		var eps []netip.AddrPort
+		for _, line := range strings.Split(ev.Text, "\n") {
+			kind, rest, _ := strings.Cut(line, " ")
+			label, _, _ := strings.Cut(strings.TrimPrefix(rest, `"`), `"`)
+			if kind == "direct" {
+				eps = append(eps, netip.AddrPortFrom(serverAddr, serverPort))
+			} else if rl, ok := relayByLabel(label); ok {
+				eps = append(eps, rl.endpoint())
+			}
+		}
+		out[userName(i)] = eps
+	}
+	return out
 }
 
 func userName(i int) string { return fmt.Sprintf("u%d", i) }
@@ -304,15 +370,6 @@ func allDelivered(streams []*userStream) bool {
 		}
 	}
 	return true
-}
-
-// relayAvailability says whether the binary has `samizdat relay`.
-func relayAvailability(bin string) string {
-	out, _ := exec.Command(bin, "relay", "-h").CombinedOutput()
-	if strings.Contains(string(out), "unknown command") {
-		return errNoRelay.Error()
-	}
-	return "relays not run by the lab yet"
 }
 
 // Scenarios returns the scenario files built into the binary, by name.

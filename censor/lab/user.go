@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
 // UserEvent is a line a lab user process writes on stdout.
 type UserEvent struct {
 	T    int64  `json:"t"`  // Unix milliseconds
-	Ev   string `json:"ev"` // invite, ready, sent, acked, recv, log, error
+	Ev   string `json:"ev"` // invite, ready, paths, path, sent, acked, recv, log, error
 	N    int    `json:"n,omitempty"`
 	From string `json:"from,omitempty"`
 	Text string `json:"text,omitempty"`
@@ -74,7 +75,11 @@ func (u *labUser) emit(ev UserEvent) {
 // RunUser is `samizdat lab user`: it creates an account in --home on the
 // server of --server, prints its invite, then follows the runner's commands
 // on stdin (JSON lines) until stdin closes or ctx ends.
-func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+//
+// paths builds the transports of the client's paths (the CLI's dialer
+// factory: direct, tlsws, obfs4, pt); the client's racing dialer picks
+// among the paths of its server link and endpoint book by itself.
+func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, paths reach.DialerFactory) int {
 	fs := flag.NewFlagSet("samizdat lab user", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	home := fs.String("home", "", "directory for this user's store (must not exist or be empty)")
@@ -89,7 +94,7 @@ func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 2
 	}
 	u := &labUser{name: *name, every: *every, out: json.NewEncoder(stdout)}
-	if err := u.run(ctx, *home, *server, stdin); err != nil {
+	if err := u.run(ctx, *home, *server, stdin, paths); err != nil {
 		u.emit(UserEvent{Ev: "error", Text: err.Error()})
 		fmt.Fprintf(stderr, "samizdat lab user: %v\n", err)
 		return 1
@@ -97,7 +102,7 @@ func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
-func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader) error {
+func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader, paths reach.DialerFactory) error {
 	link, err := client.ParseServerLink(server)
 	if err != nil {
 		return err
@@ -106,6 +111,8 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader)
 	rand.Read(pass)
 	opts := client.Options{
 		Home: home, Passphrase: []byte(hex.EncodeToString(pass)), KDF: &client.LightKDF, KeyPackageBatch: 5,
+		Paths:     paths,
+		OnPath:    u.onPath,
 		OnSent:    u.onSent,
 		OnMessage: u.onMessage,
 		Logf:      func(format string, args ...any) { u.emit(UserEvent{Ev: "log", Text: fmt.Sprintf(format, args...)}) },
@@ -160,6 +167,9 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader)
 			u.baseline, u.counting = u.appAcks, true
 			u.ackMu.Unlock()
 			u.emit(UserEvent{Ev: "ready"})
+			// What the client knows by now (server link and book), for the
+			// runner's path model; the runner never tells it what to use.
+			u.emit(UserEvent{Ev: "paths", Text: strings.Join(c.KnownPaths(), "\n")})
 		case "start":
 			stopSend()
 			sctx, cancel := context.WithCancel(ctx)
@@ -210,6 +220,15 @@ func (u *labUser) onSent(s client.SentInfo) {
 	u.ackMu.Unlock()
 	if counting {
 		u.emit(UserEvent{Ev: "acked", N: n})
+	}
+}
+
+// onPath reports the path in use: "up PATH" or "down REASON".
+func (u *labUser) onPath(p client.PathStatus) {
+	if p.Connected {
+		u.emit(UserEvent{Ev: "path", Text: "up " + p.Path, From: p.Transport})
+	} else {
+		u.emit(UserEvent{Ev: "path", Text: "down " + p.LastError})
 	}
 }
 

@@ -185,10 +185,24 @@ func (t *Topology) installRedirect() error {
 	if len(ifs) == 0 {
 		return nil
 	}
+	// The filter chain runs before the redirect (priority -150 < dstnat):
+	// what the censor blocks by address never reaches the interceptor, so
+	// the client's SYN goes unanswered as behind a real IP blocklist.
 	rules := fmt.Sprintf(`table ip szlab {
+	set nets {
+		type ipv4_addr; flags interval;
+	}
+	set eps {
+		type ipv4_addr . inet_service;
+	}
+	chain blk {
+		type filter hook prerouting priority -150; policy accept;
+		iifname { %[1]s } ip daddr @nets drop
+		iifname { %[1]s } meta l4proto tcp ip daddr . tcp dport @eps drop
+	}
 	chain pre {
 		type nat hook prerouting priority dstnat; policy accept;
-		iifname { %s } meta l4proto tcp redirect to :%d
+		iifname { %[1]s } meta l4proto tcp redirect to :%[2]d
 	}
 }
 `, strings.Join(ifs, ", "), t.InterceptPort)
@@ -196,6 +210,47 @@ func (t *Topology) installRedirect() error {
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("netns: installing the nftables redirect: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// BlockNets makes the censor namespace drop every packet from a client to
+// these prefixes (SYNs included), before the interceptor sees it.
+func (t *Topology) BlockNets(prefixes ...netip.Prefix) error {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	var el []string
+	for _, p := range prefixes {
+		el = append(el, p.Masked().String())
+	}
+	return t.nft("add element ip szlab nets { " + strings.Join(el, ", ") + " }")
+}
+
+// SetBlockedEndpoints makes the censor namespace drop every TCP packet from
+// a client to exactly these endpoints, replacing the previous set.
+func (t *Topology) SetBlockedEndpoints(eps []netip.AddrPort) error {
+	cmds := "flush set ip szlab eps\n"
+	if len(eps) > 0 {
+		var el []string
+		for _, ep := range eps {
+			el = append(el, fmt.Sprintf("%s . %d", ep.Addr(), ep.Port()))
+		}
+		cmds += "add element ip szlab eps { " + strings.Join(el, ", ") + " }\n"
+	}
+	return t.nft(cmds)
+}
+
+// Unblock empties both block sets (the censor is lifted).
+func (t *Topology) Unblock() error {
+	return t.nft("flush set ip szlab nets\nflush set ip szlab eps\n")
+}
+
+func (t *Topology) nft(script string) error {
+	cmd := exec.Command("ip", "netns", "exec", t.CensorNS, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("netns: nft %q: %v: %s", script, err, bytes.TrimSpace(out))
 	}
 	return nil
 }

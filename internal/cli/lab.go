@@ -29,7 +29,9 @@ func runLab(e env) int {
 	case "run":
 		return labRun(ctx, e, rest)
 	case "user": // a lab participant, started by `lab run` inside a namespace
-		return lab.RunUser(ctx, rest, e.stdin, e.stdout, e.stderr)
+		paths := NewPaths()
+		defer paths.Close()
+		return lab.RunUser(ctx, rest, e.stdin, e.stdout, e.stderr, paths.Factory)
 	case "cover": // the lab's cover website, started by `lab run`
 		return lab.RunCover(ctx, rest, e.stdout, e.stderr)
 	}
