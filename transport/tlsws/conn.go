@@ -1,105 +1,75 @@
 package tlsws
 
 import (
-	"context"
+	"bufio"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// wsConn is a net.Conn over a WebSocket that carries our bytes in binary
-// messages. It exists instead of websocket.NetConn because net.Conn's
-// deadline contract needs a read timeout that leaves the conn usable, and
-// coder/websocket closes the whole connection when a read's context ends. A
-// pump goroutine owns the WebSocket's read side and hands chunks to Read,
-// which can then time out without touching the WebSocket.
+// wsConn is a net.Conn over a WebSocket (RFC 6455) on a TLS conn, carrying
+// our bytes in binary messages. Read parses frames straight off the TLS
+// conn; Write sends each call as one frame (a longer one as several) with a
+// single Write on the TLS conn. Deadlines go to the TLS conn: crypto/tls
+// keeps a conn usable after a read timeout (a partial record stays
+// buffered), and the frame parser consumes a header only once it is whole,
+// so a read timeout loses nothing.
 type wsConn struct {
-	ws            *websocket.Conn
+	tc            net.Conn // the TLS conn: frames go out through it, deadlines are set on it
+	raw           net.Conn // the TCP conn under tc: closed to tear everything down
+	client        bool     // we mask what we send and expect unmasked frames (RFC 6455 §5.1)
 	local, remote net.Addr
 
-	ctx    context.Context // lives until the WebSocket is closed; cancelling it tears the WebSocket down
-	cancel context.CancelFunc
+	readMu      sync.Mutex    // serialises Read; guards the fields down to readErr
+	src         io.Reader     // what the HTTP handshake left buffered, then tc
+	br          *bufio.Reader // frame headers (and small payloads) come through it
+	payloadLeft int64         // unread payload bytes of the current data frame
+	payloadPos  int64         // offset into the current frame's payload, for unmasking
+	unmask      maskPattern   // the current frame's mask (server side)
+	masked      bool          // the current frame is masked
+	inMessage   bool          // a fragmented data message is open
+	readErr     error         // sticky: the peer closed (io.EOF) or the stream broke
 
-	chunks  chan []byte // from the pump; closed when the pump ends
-	pumpErr error       // why the pump ended; written before chunks is closed
+	writeMu   sync.Mutex    // serialises frame writes; Close tells from it whether a Write is blocked
+	maskRand  *rand.ChaCha8 // mask keys (RFC 6455 §5.3: unpredictable); seeded from crypto/rand
+	mask      maskPattern
+	writeErr  error // sticky: a frame was cut off, the WebSocket is unusable
+	closeSent bool  // a close frame went out; no more frames may follow
 
-	readMu sync.Mutex // guards pending; serialises Read
-	// pending is the unread rest of the last chunk.
-	pending []byte
-	readDL  deadline
+	dlMu     sync.Mutex // guards the deadlines and their hand-off to tc
+	readDL   time.Time
+	writeDL  time.Time
+	isClosed atomic.Bool
+	closed   chan struct{} // closed by Close
 
-	writeMu sync.Mutex // serialises Write and tells Close whether a Write is blocked
-	writeDL deadline
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close
+	pongBusy atomic.Bool // a pong is waiting for a Write to finish
 }
 
-// chunkSize bounds one pump read; chunksQueued bounds how far the pump runs
-// ahead of Read (so a slow reader pushes back on the sender through TCP).
-const (
-	chunkSize    = 32 << 10
-	chunksQueued = 8
-)
+// readBufSize holds a TLS record's plaintext (16 KiB) and a frame header.
+const readBufSize = 16<<10 + 512
 
-func newWSConn(ws *websocket.Conn, local, remote net.Addr) *wsConn {
-	ws.SetReadLimit(-1) // we stream messages of any size; the peer's write size is not our concern
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &wsConn{
-		ws: ws, local: local, remote: remote,
-		ctx: ctx, cancel: cancel,
-		chunks: make(chan []byte, chunksQueued),
-		closed: make(chan struct{}),
-	}
-	go c.pump()
-	return c
-}
+// closeTimeout bounds the close handshake after Close.
+const closeTimeout = 5 * time.Second
 
-// pump reads binary messages until the WebSocket ends, and queues their bytes.
-// After Close it keeps reading (and drops the bytes) so that the close
-// handshake's answer is read and the WebSocket can finish closing.
-func (c *wsConn) pump() {
-	defer close(c.chunks)
-	buf := make([]byte, chunkSize)
-	for {
-		typ, r, err := c.ws.Reader(c.ctx)
-		if err != nil {
-			switch websocket.CloseStatus(err) {
-			case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-				c.pumpErr = io.EOF
-			default:
-				c.pumpErr = fmt.Errorf("tlsws: reading: %w", err)
-			}
-			return
-		}
-		if typ != websocket.MessageBinary {
-			c.pumpErr = errors.New("tlsws: reading: peer sent a text message")
-			c.ws.Close(websocket.StatusUnsupportedData, "")
-			return
-		}
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				// A copy sized to the data: small messages stay cheap.
-				select {
-				case c.chunks <- append([]byte(nil), buf[:n]...):
-				case <-c.closed:
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				c.pumpErr = fmt.Errorf("tlsws: reading: %w", err)
-				return
-			}
-		}
+// newWSConn takes over tc after the HTTP upgrade. src yields what the HTTP
+// layer already read past the upgrade, then reads tc.
+func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return &wsConn{
+		tc: tc, raw: raw, client: client,
+		local: raw.LocalAddr(), remote: raw.RemoteAddr(),
+		src: src, br: bufio.NewReaderSize(src, readBufSize),
+		maskRand: rand.NewChaCha8(seed),
+		closed:   make(chan struct{}),
 	}
 }
 
@@ -107,115 +77,366 @@ func (c *wsConn) pump() {
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.isClosed() {
+	if c.isClosed.Load() {
 		return 0, errClosed("reading")
 	}
-	if c.readDL.expired() {
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	if c.deadlinePassed(&c.readDL) {
 		return 0, timeoutError{"reading"}
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(c.pending) == 0 {
-		select {
-		case b, ok := <-c.chunks:
-			if !ok {
-				return 0, c.pumpErr
-			}
-			c.pending = b
-		case <-c.readDL.wait():
-			return 0, timeoutError{"reading"}
-		case <-c.closed:
-			return 0, errClosed("reading")
+	for c.payloadLeft == 0 {
+		if err := c.nextDataFrame(); err != nil {
+			return 0, c.readFailed(err)
 		}
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
+	if int64(len(p)) > c.payloadLeft {
+		p = p[:c.payloadLeft]
+	}
+	var n int
+	var err error
+	if c.br.Buffered() == 0 && len(p) >= 4<<10 {
+		// Large reads skip the buffer: the TLS conn decrypts into p.
+		n, err = c.src.Read(p)
+	} else {
+		n, err = c.br.Read(p)
+	}
+	if c.masked {
+		c.unmask.xor(p[:n], p[:n], c.payloadPos)
+	}
+	c.payloadPos += int64(n)
+	c.payloadLeft -= int64(n)
+	if n > 0 {
+		return n, nil
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the TLS stream ended inside a frame
+	}
+	return 0, c.readFailed(err)
 }
 
-// Write sends p as one binary message. A write deadline that expires while
-// the message is being written tears the WebSocket down (half a frame cannot
-// be taken back); one that expired before Write leaves the conn intact.
-func (c *wsConn) Write(p []byte) (int, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if c.isClosed() {
-		return 0, errClosed("writing")
-	}
-	if c.writeDL.expired() {
-		return 0, timeoutError{"writing"}
-	}
-	ctx := c.ctx
-	if expiry := c.writeDL.wait(); expiry != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(c.ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-expiry:
-				cancel()
-			case <-ctx.Done():
+// nextDataFrame reads frame headers, answering control frames, until a data
+// frame with payload starts. A header is consumed only once it (and a control
+// frame's payload) is all buffered, so a timeout leaves the stream intact.
+func (c *wsConn) nextDataFrame() error {
+	for {
+		var h frameHeader
+		need := 2
+		var err error
+		for {
+			buf, perr := c.br.Peek(need)
+			var n int
+			h, n, err = parseFrameHeader(buf)
+			if err != errShortHeader {
+				need = n
+				break
 			}
-		}()
-	}
-	if err := c.ws.Write(ctx, websocket.MessageBinary, p); err != nil {
+			if perr != nil {
+				return perr
+			}
+			need = n
+		}
+		if err != nil {
+			return protocolError{err.Error()}
+		}
+		// RFC 6455 §5.1: a server must get masked frames, a client unmasked ones.
+		if h.masked == c.client {
+			return protocolError{"wrong masking for this side"}
+		}
+		if h.opcode >= opClose {
+			frame, err := c.br.Peek(need + int(h.length))
+			if err != nil {
+				return err
+			}
+			payload := append([]byte(nil), frame[need:]...)
+			c.br.Discard(len(frame))
+			if h.masked {
+				var m maskPattern
+				m.set(h.key)
+				m.xor(payload, payload, 0)
+			}
+			if err := c.control(h.opcode, payload); err != nil {
+				return err
+			}
+			continue
+		}
+		c.br.Discard(need)
+		// RFC 6455 §5.4: continuation frames only inside a fragmented
+		// message, new messages only outside one.
 		switch {
-		case c.isClosed():
-			return 0, errClosed("writing")
-		case c.writeDL.expired():
-			return 0, timeoutError{"writing"}
+		case h.opcode == opContinuation && !c.inMessage:
+			return protocolError{"continuation frame outside a message"}
+		case h.opcode != opContinuation && c.inMessage:
+			return protocolError{"new message inside a fragmented one"}
+		case h.opcode == opText:
+			c.readErr = errors.New("tlsws: reading: peer sent a text message")
+			c.sendClose(statusUnsupportedData)
+			return c.readErr
 		}
-		return 0, fmt.Errorf("tlsws: writing: %w", err)
+		c.inMessage = !h.fin
+		c.payloadLeft, c.payloadPos, c.masked = h.length, 0, h.masked
+		if h.masked {
+			c.unmask.set(h.key)
+		}
+		if h.length > 0 {
+			return nil
+		}
 	}
-	return len(p), nil
 }
 
-// Close closes the conn at once for the caller; the WebSocket close
-// handshake (which lets the peer read io.EOF) finishes in the background,
-// bounded by coder/websocket's own 5 s timeouts. If a Write is blocked, the
-// WebSocket is torn down instead, which unblocks it.
-func (c *wsConn) Close() error {
-	first := false
-	c.closeOnce.Do(func() {
-		first = true
-		close(c.closed)
-	})
-	if !first {
-		return nil
+// control answers a ping and ends the stream on a close (RFC 6455 §5.5).
+func (c *wsConn) control(opcode byte, payload []byte) error {
+	switch opcode {
+	case opPing:
+		c.sendPong(payload)
+	case opClose:
+		status := statusNoStatus
+		if len(payload) >= 2 {
+			status = int(binary.BigEndian.Uint16(payload))
+		}
+		// RFC 6455 §5.5.1: answer with a close frame (echoing the status).
+		c.sendClose(status)
+		switch status {
+		case statusNormal, statusGoingAway, statusNoStatus:
+			c.readErr = io.EOF
+		default:
+			c.readErr = fmt.Errorf("tlsws: reading: peer closed the WebSocket with status %d", status)
+		}
+		return c.readErr
 	}
-	if !c.writeMu.TryLock() {
-		c.cancel()
-		return nil
-	}
-	c.writeMu.Unlock()
-	go func() {
-		defer c.cancel()
-		c.ws.Close(websocket.StatusNormalClosure, "")
-	}()
 	return nil
 }
 
-func (c *wsConn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
+// protocolError is a frame that breaks RFC 6455; the WebSocket is closed with 1002.
+type protocolError struct{ what string }
+
+func (e protocolError) Error() string { return "tlsws: reading: WebSocket protocol error: " + e.what }
+
+// readFailed turns a read error into what Read returns, and makes it sticky
+// unless it is a timeout.
+func (c *wsConn) readFailed(err error) error {
+	if c.isClosed.Load() {
+		return errClosed("reading")
 	}
+	if c.readErr != nil {
+		return c.readErr
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return timeoutError{"reading"}
+	}
+	var pe protocolError
+	switch {
+	case errors.As(err, &pe):
+		c.sendClose(statusProtocolError)
+		c.readErr = pe
+	case err == io.EOF:
+		c.readErr = fmt.Errorf("tlsws: reading: %w", io.ErrUnexpectedEOF) // TCP ended without a close frame
+	default:
+		c.readErr = fmt.Errorf("tlsws: reading: %w", err)
+	}
+	return c.readErr
+}
+
+// Write sends p as one binary message (several above 64 KiB). A write
+// deadline that expires while a frame is being written tears the WebSocket
+// down (half a frame cannot be taken back); one that expired before Write
+// leaves the conn intact.
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.isClosed.Load() {
+		return 0, errClosed("writing")
+	}
+	if c.deadlinePassed(&c.writeDL) {
+		return 0, timeoutError{"writing"}
+	}
+	if c.writeErr != nil {
+		return 0, c.writeErr
+	}
+	if c.closeSent {
+		return 0, errClosed("writing")
+	}
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxFramePayload)]
+		if err := c.writeFrameLocked(opBinary, chunk); err != nil {
+			switch {
+			case c.isClosed.Load():
+				return written, errClosed("writing")
+			case c.deadlinePassed(&c.writeDL):
+				return written, timeoutError{"writing"}
+			}
+			return written, err
+		}
+		written += len(chunk)
+		p = p[len(chunk):]
+	}
+	return written, nil
+}
+
+// writeFrameLocked writes one final frame with one Write on the TLS conn.
+// The caller holds writeMu.
+func (c *wsConn) writeFrameLocked(opcode byte, payload []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	bp := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(bp)
+	var key [4]byte
+	if c.client {
+		binary.LittleEndian.PutUint32(key[:], uint32(c.maskRand.Uint64()))
+	}
+	frame := appendFrameHeader((*bp)[:0], opcode, len(payload), c.client, key)
+	hdr := len(frame)
+	frame = frame[:hdr+len(payload)]
+	if c.client {
+		c.mask.set(key)
+		c.mask.xor(frame[hdr:], payload, 0)
+	} else {
+		copy(frame[hdr:], payload)
+	}
+	if _, err := c.tc.Write(frame); err != nil {
+		c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+		return c.writeErr
+	}
+	return nil
+}
+
+// sendPong answers a ping now, or after the Write in progress.
+func (c *wsConn) sendPong(payload []byte) {
+	if c.writeMu.TryLock() {
+		defer c.writeMu.Unlock()
+		if !c.closeSent {
+			c.writeFrameLocked(opPong, payload)
+		}
+		return
+	}
+	if !c.pongBusy.CompareAndSwap(false, true) {
+		return // one pending pong is enough (RFC 6455 §5.5.3 allows answering only the latest ping)
+	}
+	go func() {
+		defer c.pongBusy.Store(false)
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		if !c.closeSent {
+			c.writeFrameLocked(opPong, payload)
+		}
+	}()
+}
+
+// sendClose sends a close frame once, now or after the Write in progress.
+func (c *wsConn) sendClose(status int) {
+	var payload []byte
+	if status != statusNoStatus {
+		payload = binary.BigEndian.AppendUint16(nil, uint16(status))
+	}
+	send := func() {
+		if !c.closeSent {
+			c.closeSent = true
+			c.writeFrameLocked(opClose, payload)
+		}
+	}
+	if c.writeMu.TryLock() {
+		defer c.writeMu.Unlock()
+		send()
+		return
+	}
+	go func() {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		send()
+	}()
+}
+
+// Close closes the conn at once for the caller; the WebSocket close
+// handshake (which lets the peer read io.EOF after all data) finishes in the
+// background within closeTimeout. If a Write is blocked, the TCP conn is torn
+// down instead, which unblocks it.
+func (c *wsConn) Close() error {
+	c.dlMu.Lock()
+	if c.isClosed.Load() {
+		c.dlMu.Unlock()
+		return nil
+	}
+	c.isClosed.Store(true)
+	close(c.closed)
+	c.tc.SetReadDeadline(time.Unix(1, 0)) // unblocks a blocked Read
+	c.dlMu.Unlock()
+	if !c.writeMu.TryLock() {
+		c.raw.Close()
+		return nil
+	}
+	go func() {
+		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
+		sent := !c.closeSent && c.writeErr == nil
+		if !c.closeSent {
+			c.closeSent = true
+			c.writeFrameLocked(opClose, binary.BigEndian.AppendUint16(nil, statusNormal))
+		}
+		c.writeMu.Unlock()
+		c.readMu.Lock() // a blocked Read returns first (its deadline passed)
+		defer c.readMu.Unlock()
+		if sent && c.readErr == nil {
+			// Wait for the peer's close frame, dropping data, so that our
+			// TCP close does not reset what the peer has not read yet.
+			c.tc.SetReadDeadline(time.Now().Add(closeTimeout))
+			for {
+				if _, err := c.br.Discard(int(c.payloadLeft)); err != nil {
+					break
+				}
+				c.payloadLeft = 0
+				if c.nextDataFrame() != nil {
+					break // the peer's close frame (readErr is set), or an error
+				}
+			}
+		}
+		c.tc.Close()
+	}()
+	return nil
 }
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.local }
 func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *wsConn) SetDeadline(t time.Time) error {
-	c.readDL.set(t)
-	c.writeDL.set(t)
-	return nil
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
-func (c *wsConn) SetReadDeadline(t time.Time) error  { c.readDL.set(t); return nil }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
+// SetReadDeadline hands the deadline to the TLS conn; after Close it is ignored.
+func (c *wsConn) SetReadDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.isClosed.Load() {
+		return nil
+	}
+	c.readDL = t
+	return c.tc.SetReadDeadline(t)
+}
+
+// SetWriteDeadline hands the deadline to the TLS conn; after Close it is ignored.
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.isClosed.Load() {
+		return nil
+	}
+	c.writeDL = t
+	return c.tc.SetWriteDeadline(t)
+}
+
+// deadlinePassed says whether the deadline *dl (readDL or writeDL) is set and past.
+func (c *wsConn) deadlinePassed(dl *time.Time) bool {
+	c.dlMu.Lock()
+	t := *dl
+	c.dlMu.Unlock()
+	return !t.IsZero() && !time.Now().Before(t)
+}
 
 func errClosed(op string) error { return fmt.Errorf("tlsws: %s: %w", op, net.ErrClosed) }
 
@@ -227,68 +448,3 @@ func (e timeoutError) Error() string   { return "tlsws: " + e.op + ": i/o timeou
 func (e timeoutError) Timeout() bool   { return true }
 func (e timeoutError) Temporary() bool { return true }
 func (e timeoutError) Unwrap() error   { return os.ErrDeadlineExceeded }
-
-// deadline is a settable deadline whose wait channel closes when it passes.
-// The channel is replaced only when a passed deadline is moved, so a waiter
-// that captured it sees a later move into the past.
-type deadline struct {
-	mu     sync.Mutex // guards the fields below
-	timer  *time.Timer
-	expiry chan struct{} // closed when the deadline passes; nil when no deadline was ever set
-	isSet  bool
-}
-
-// set moves the deadline; the zero time removes it.
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		d.expiry = nil // the old one fired: the next wait gets a fresh channel
-	}
-	d.timer = nil
-	if d.expiry != nil {
-		select {
-		case <-d.expiry:
-			d.expiry = nil
-		default:
-		}
-	}
-	if t.IsZero() {
-		d.isSet = false
-		return
-	}
-	d.isSet = true
-	if d.expiry == nil {
-		d.expiry = make(chan struct{})
-	}
-	expiry := d.expiry
-	if dur := time.Until(t); dur > 0 {
-		d.timer = time.AfterFunc(dur, func() { close(expiry) })
-	} else {
-		close(expiry)
-	}
-}
-
-// wait returns a channel closed when the deadline passes, or nil (blocks
-// forever in a select) when there is none.
-func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.isSet {
-		return nil
-	}
-	return d.expiry
-}
-
-func (d *deadline) expired() bool {
-	ch := d.wait()
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}

@@ -2,17 +2,18 @@ package tlsws
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
 	utls "github.com/refraction-networking/utls"
 
 	"github.com/samizdat-project/samizdat/transport"
@@ -91,12 +92,12 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 		tc.Close()
 		return nil, errH2
 	}
-	ws, err := d.upgrade(ctx, tc)
+	src, err := d.upgrade(ctx, tc)
 	if err != nil {
 		tc.Close()
 		return nil, err
 	}
-	return newWSConn(ws, tcp.LocalAddr(), tcp.RemoteAddr()), nil
+	return newWSConn(tc, tcp, src, true), nil
 }
 
 // ClientHelloSpec returns a fresh copy of the ClientHello the dialer sends
@@ -166,8 +167,10 @@ func (d *Dialer) verifyPin(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 }
 
 // upgrade speaks HTTP/1.1 over the TLS conn and upgrades to a WebSocket on
-// the secret path.
-func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (*websocket.Conn, error) {
+// the secret path (RFC 6455 §4.1). The request is what coder/websocket's
+// Dial sent before (same headers, through net/http). It returns the reader
+// of what follows the 101 answer: net/http's buffered bytes, then tc.
+func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error) {
 	used := false
 	rt := &http.Transport{
 		DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
@@ -181,24 +184,46 @@ func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (*websocket.Conn, 
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	hdr := http.Header{}
-	hdr.Set("User-Agent", chromeUserAgent)
-	hdr.Set("Origin", "https://"+d.cfg.Host)
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Pragma", "no-cache")
-	hdr.Set("Accept-Language", "en-US,en;q=0.9")
-	ws, resp, err := websocket.Dial(ctx, "wss://"+d.cfg.Host+d.path, &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		HTTPHeader: hdr,
-		Host:       d.cfg.Host,
-	})
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	key := base64.StdEncoding.EncodeToString(nonce[:])
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.cfg.Host+d.path, nil)
 	if err != nil {
-		if resp != nil {
-			// The path or Host is wrong, or a censor's box answered: the
-			// server gave us a web page, not a tunnel.
-			return nil, fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
-		}
 		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
 	}
-	return ws, nil
+	req.Host = d.cfg.Host
+	req.Header.Set("User-Agent", chromeUserAgent)
+	req.Header.Set("Origin", "https://"+d.cfg.Host)
+	req.Header.Set("Cache-Control", "no-cache")
+	req.Header.Set("Pragma", "no-cache")
+	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", key)
+	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body.Close()
+		// The path or Host is wrong, or a censor's box answered: the
+		// server gave us a web page, not a tunnel.
+		return nil, fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
+	}
+	// RFC 6455 §4.1: the answer must upgrade to websocket, prove it read our
+	// key, and (we offered none) choose no extension or subprotocol.
+	body, ok := resp.Body.(io.ReadWriteCloser)
+	switch {
+	case !ok:
+		return nil, errors.New("tlsws: WebSocket upgrade: net/http gave no upgraded stream")
+	case !headerHasToken(resp.Header, "Connection", "upgrade") || !headerHasToken(resp.Header, "Upgrade", "websocket"):
+		return nil, errors.New("tlsws: WebSocket upgrade: the answer does not upgrade to websocket")
+	case subtle.ConstantTimeCompare([]byte(resp.Header.Get("Sec-WebSocket-Accept")), []byte(websocketAccept(key))) != 1:
+		return nil, errors.New("tlsws: WebSocket upgrade: wrong Sec-WebSocket-Accept")
+	case resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "":
+		return nil, errors.New("tlsws: WebSocket upgrade: the server chose an extension or subprotocol we did not offer")
+	}
+	return body, nil
 }

@@ -1,9 +1,10 @@
 package tlsws
 
 import (
-	"context"
+	"bytes"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/samizdat-project/samizdat/transport"
 )
@@ -63,9 +62,6 @@ var _ transport.Listener = (*Listener)(nil)
 // acceptWait bounds how long an upgraded tunnel waits for Accept.
 const acceptWait = 30 * time.Second
 
-// connKey carries the accepted TLS conn in a request's context, for addresses.
-type connKey struct{}
-
 // Listen starts the HTTPS server.
 func Listen(cfg ListenConfig) (*Listener, error) {
 	if len(cfg.Secret) < MinSecretLen {
@@ -98,9 +94,6 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0), // probes and scanners are not news
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
-		},
 	}
 	go func() {
 		defer close(l.served)
@@ -138,19 +131,10 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.cover.ServeHTTP(w, r)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		// Origin is our own domain or the front's; the secret path is the
-		// authentication, not the Origin.
-		InsecureSkipVerify: true,
-	})
+	c, err := acceptWebSocket(w, r)
 	if err != nil {
 		return
 	}
-	local, remote := l.ln.Addr(), net.Addr(nil)
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		local, remote = c.LocalAddr(), c.RemoteAddr()
-	}
-	c := newWSConn(ws, local, remote)
 	t := time.NewTimer(acceptWait)
 	defer t.Stop()
 	select {
@@ -162,11 +146,48 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// isTunnelRequest: a GET WebSocket upgrade (RFC 6455 §4.2.1) on the secret
+// path. A malformed upgrade there gets the cover too.
 func (l *Listener) isTunnelRequest(r *http.Request) bool {
 	pathOK := subtle.ConstantTimeCompare([]byte(r.URL.Path), l.secretPath) == 1
+	key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key"))
 	return pathOK && r.Method == http.MethodGet &&
 		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		headerHasToken(r.Header, "Connection", "upgrade")
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		r.Header.Get("Sec-WebSocket-Version") == "13" &&
+		err == nil && len(key) == 16
+}
+
+// acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
+// extension and no subprotocol, and takes the TLS conn over.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "", http.StatusInternalServerError)
+		return nil, errors.New("tlsws: the HTTP server cannot hand the conn over")
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("tlsws: the upgraded conn is not TLS")
+	}
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The client may have sent frames right after its request.
+	var src io.Reader = tc
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
+	}
+	return newWSConn(tc, tc.NetConn(), src, false), nil
 }
 
 func headerHasToken(h http.Header, name, token string) bool {
