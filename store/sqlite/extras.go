@@ -18,15 +18,15 @@ func (s *Store) RevokeDevice(ctx context.Context, id store.DeviceID) error {
 		for _, q := range []string{
 			`INSERT INTO revoked_devices (device_id, revoked_at) VALUES (?1, ?2) ON CONFLICT (device_id) DO NOTHING`,
 			`DELETE FROM key_packages WHERE device_id = ?1`,
-			`DELETE FROM mailbox WHERE device_id = ?1`,
+			`DELETE FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?1)`,
 			`DELETE FROM devices WHERE device_id = ?1`,
 		} {
 			if _, err := c.ExecContext(ctx, q, id[:], now); err != nil {
 				return fmt.Errorf("store: doing revoke device: %w", err)
 			}
 		}
-		delete(s.w.lastSeq, id)
-		delete(s.w.ov.seqs, id)
+		delete(s.w.devs, id)
+		delete(s.w.ov.devs, id)
 		return nil
 	})
 }

@@ -22,7 +22,7 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 		return nil, nil // no seq is that large
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT seq, msg_id, group_hash, epoch, kind, payload, enqueued_at
-		FROM mailbox WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?`, device[:], int64(afterSeq), limit)
+		FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?) AND seq > ? ORDER BY seq LIMIT ?`, device[:], int64(afterSeq), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: doing pending: %w", err)
 	}
@@ -57,12 +57,17 @@ func (s *Store) Ack(ctx context.Context, device store.DeviceID, upToSeq uint64) 
 	return s.w.do(ctx, "ack", func(ctx context.Context, c *sql.Conn) error {
 		// The deleted seqs raise the device's floor, so that they are never
 		// handed out again (the next seq is above floor and mailbox).
+		var num int64
 		var newest sql.NullInt64
-		err := c.QueryRowContext(ctx, `SELECT max(seq) FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], int64(upToSeq)).Scan(&newest)
+		err := c.QueryRowContext(ctx, `SELECT num, (SELECT max(seq) FROM mailbox WHERE device_num = devices.num AND seq <= ?)
+			FROM devices WHERE device_id = ?`, int64(upToSeq), device[:]).Scan(&num, &newest)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no such device, so no mailbox
+		}
 		if err == nil && newest.Valid {
-			_, err = c.ExecContext(ctx, `UPDATE devices SET seq_floor = ?1 WHERE device_id = ?2 AND seq_floor < ?1`, newest.Int64, device[:])
+			_, err = c.ExecContext(ctx, `UPDATE devices SET seq_floor = ?1 WHERE num = ?2 AND seq_floor < ?1`, newest.Int64, num)
 			if err == nil {
-				_, err = c.ExecContext(ctx, `DELETE FROM mailbox WHERE device_id = ? AND seq <= ?`, device[:], newest.Int64)
+				_, err = c.ExecContext(ctx, `DELETE FROM mailbox WHERE device_num = ? AND seq <= ?`, num, newest.Int64)
 			}
 		}
 		if err != nil {
@@ -126,8 +131,8 @@ func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, err
 	var n int64
 	err := s.w.do(ctx, "expire mailbox entries", func(ctx context.Context, c *sql.Conn) error {
 		_, err := c.ExecContext(ctx, `UPDATE devices SET seq_floor = m.newest
-			FROM (SELECT device_id, max(seq) AS newest FROM mailbox WHERE enqueued_at < ?1 GROUP BY device_id) AS m
-			WHERE devices.device_id = m.device_id AND devices.seq_floor < m.newest`, before.Unix())
+			FROM (SELECT device_num, max(seq) AS newest FROM mailbox WHERE enqueued_at < ?1 GROUP BY device_num) AS m
+			WHERE devices.num = m.device_num AND devices.seq_floor < m.newest`, before.Unix())
 		if err == nil {
 			var res sql.Result
 			if res, err = c.ExecContext(ctx, `DELETE FROM mailbox WHERE enqueued_at < ?`, before.Unix()); err == nil {

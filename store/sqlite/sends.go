@@ -93,13 +93,14 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 		}
 		seqs := make([]uint64, len(s.Recipients))
 		for k, d := range s.Recipients {
-			cur, _, _ := w.seq(ctx, ov, d) // loaded above
+			ds, _, _ := w.seq(ctx, ov, d) // loaded above
 			if _, ok := ov.touchedSet[d]; !ok {
 				ov.touchedSet[d] = struct{}{}
 				ov.touched = append(ov.touched, d)
 			}
-			ov.seqs[d] = cur + 1
-			seqs[k] = cur + 1
+			ds.last++
+			ov.devs[d] = ds
+			seqs[k] = ds.last
 		}
 		ov.seen[s.MsgID] = struct{}{}
 		accepted = append(accepted, i)
@@ -126,30 +127,31 @@ func (w *writer) isSeen(ov *overlay, id store.MsgID) bool {
 	return ok
 }
 
-// seq returns the last seq of device d as the open transaction sees it,
-// and whether d is registered: max(seq_floor, its newest mailbox entry).
-func (w *writer) seq(ctx context.Context, ov *overlay, d store.DeviceID) (uint64, bool, error) {
-	if v, ok := ov.seqs[d]; ok {
+// seq returns device d's number and last seq as the open transaction sees
+// them, and whether d is registered. The last seq is max(seq_floor, its
+// newest mailbox entry).
+func (w *writer) seq(ctx context.Context, ov *overlay, d store.DeviceID) (devSeq, bool, error) {
+	if v, ok := ov.devs[d]; ok {
 		return v, true, nil
 	}
-	if v, ok := w.lastSeq[d]; ok {
+	if v, ok := w.devs[d]; ok {
 		return v, true, nil
 	}
 	st, err := w.stmt(ctx, stmtKey{'l', 1})
 	if err != nil {
-		return 0, false, err
+		return devSeq{}, false, err
 	}
-	var floor int64
+	var num, floor int64
 	var newest sql.NullInt64
-	err = st.QueryRowContext(ctx, d[:]).Scan(&floor, &newest)
+	err = st.QueryRowContext(ctx, d[:]).Scan(&num, &floor, &newest)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return devSeq{}, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return devSeq{}, false, err
 	}
-	v := uint64(max(floor, newest.Int64))
-	ov.seqs[d] = v // not yet the committed state: the transaction may have registered d
+	v := devSeq{num: num, last: uint64(max(floor, newest.Int64))}
+	ov.devs[d] = v // not yet the committed state: the transaction may have registered d
 	return v, true, nil
 }
 
@@ -210,7 +212,7 @@ func (w *writer) writeSends(ctx context.Context, run []*request, accepted []int,
 			}
 		}
 		for j, d := range s.Recipients {
-			mailArgs = append(mailArgs, d[:], int64(seqOf[k][j]), s.MsgID[:], s.Group[:], int64(s.Epoch), int64(s.Kind), s.Payload, now)
+			mailArgs = append(mailArgs, ov.devs[d].num, int64(seqOf[k][j]), s.MsgID[:], s.Group[:], int64(s.Epoch), int64(s.Kind), s.Payload, now)
 			if len(mailArgs) == 8*mailboxChunk {
 				if err := flushMail(); err != nil {
 					return err
@@ -261,11 +263,11 @@ func stmtSQL(k stmtKey) string {
 	// earlier rows, so SQLite keeps no statement journal (a copy of every
 	// page the statement touches); any error fails the whole batch anyway.
 	case 'm':
-		return "INSERT OR FAIL INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
+		return "INSERT OR FAIL INTO mailbox (device_num, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at) VALUES " + placeholders(k.rows, 8)
 	case 's':
 		return "INSERT OR FAIL INTO seen_msgs (msg_id, seen_at) VALUES " + placeholders(k.rows, 2)
 	case 'l':
-		return "SELECT seq_floor, (SELECT max(seq) FROM mailbox WHERE device_id = ?1) FROM devices WHERE device_id = ?1"
+		return "SELECT num, seq_floor, (SELECT max(seq) FROM mailbox WHERE device_num = devices.num) FROM devices WHERE device_id = ?"
 	case 'e':
 		return "SELECT epoch FROM groups WHERE group_hash = ?"
 	case 'g':

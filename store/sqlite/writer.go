@@ -39,7 +39,7 @@ type writer struct {
 	batches, requests atomic.Int64 // committed so far, for Stats
 	active            atomic.Int64 // callers inside submit: how many requests may be about to arrive
 
-	lastSeq map[store.DeviceID]uint64  // committed last seq per registered device (a cache)
+	devs    map[store.DeviceID]devSeq  // committed number and last seq per registered device (a cache)
 	epochs  map[store.GroupHash]uint64 // committed groups.epoch (known groups only; a cache)
 	stmts   map[stmtKey]*sql.Stmt      // prepared on conn, by shape
 
@@ -65,7 +65,7 @@ func newWriter(ctx context.Context, s *Store, conn *sql.Conn, o *Options) *write
 		stopped:   make(chan struct{}),
 		maxBatch:  o.MaxBatch,
 		linger:    o.Linger,
-		lastSeq:   make(map[store.DeviceID]uint64),
+		devs:      make(map[store.DeviceID]devSeq),
 		epochs:    make(map[store.GroupHash]uint64),
 		stmts:     make(map[stmtKey]*sql.Stmt),
 		seenStale: true, // loaded by the first batch
@@ -161,7 +161,7 @@ func (w *writer) run() {
 		if err := w.commit(batch); err != nil {
 			// Nothing of the batch is stored; what the caches learned
 			// inside the failed transaction may be wrong.
-			clear(w.lastSeq)
+			clear(w.devs)
 			clear(w.epochs)
 			w.seenStale = true
 			err = fmt.Errorf("store: doing batch commit: %w", err)
@@ -205,10 +205,17 @@ func (w *writer) collect(batch []*request) []*request {
 	return batch
 }
 
+// devSeq is what the writer knows of a registered device: its row number
+// (mailbox.device_num) and the last seq it was given.
+type devSeq struct {
+	num  int64
+	last uint64
+}
+
 // overlay is what the open transaction has changed so far: later requests
 // of the batch must see it, the caches only once it is committed.
 type overlay struct {
-	seqs       map[store.DeviceID]uint64
+	devs       map[store.DeviceID]devSeq
 	epochs     map[store.GroupHash]uint64
 	seen       map[store.MsgID]struct{} // MsgIDs appended to seen_msgs
 	forgotten  map[store.MsgID]struct{} // MsgIDs deleted from seen_msgs (and not appended again)
@@ -243,7 +250,7 @@ func (w *writer) commit(batch []*request) (err error) {
 		}
 	}()
 	ov := &overlay{
-		seqs:       make(map[store.DeviceID]uint64),
+		devs:       make(map[store.DeviceID]devSeq),
 		epochs:     make(map[store.GroupHash]uint64),
 		seen:       make(map[store.MsgID]struct{}),
 		forgotten:  make(map[store.MsgID]struct{}),
@@ -279,8 +286,8 @@ func (w *writer) commit(batch []*request) (err error) {
 	w.s.ckpt.committed()
 	w.batches.Add(1)
 	w.requests.Add(int64(len(batch)))
-	for d, seq := range ov.seqs {
-		w.lastSeq[d] = seq
+	for d, ds := range ov.devs {
+		w.devs[d] = ds
 	}
 	for g, e := range ov.epochs {
 		w.epochs[g] = e
@@ -291,8 +298,8 @@ func (w *writer) commit(batch []*request) (err error) {
 	for id := range ov.seen {
 		w.seen[id] = struct{}{}
 	}
-	if len(w.lastSeq) > cacheLimit {
-		clear(w.lastSeq)
+	if len(w.devs) > cacheLimit {
+		clear(w.devs)
 	}
 	if len(w.epochs) > cacheLimit {
 		clear(w.epochs)
