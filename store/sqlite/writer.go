@@ -39,9 +39,9 @@ type writer struct {
 	batches, requests atomic.Int64 // committed so far, for Stats
 	active            atomic.Int64 // callers inside submit: how many requests may be about to arrive
 
-	devs    map[store.DeviceID]devSeq  // committed number and last seq per registered device (a cache)
-	epochs  map[store.GroupHash]uint64 // committed groups.epoch (known groups only; a cache)
-	stmts   map[stmtKey]*sql.Stmt      // prepared on conn, by shape
+	devs   map[store.DeviceID]devSeq  // committed number and last seq per registered device (a cache)
+	epochs map[store.GroupHash]uint64 // committed groups.epoch (known groups only; a cache)
+	stmts  map[stmtKey]*sql.Stmt      // prepared on conn, by shape
 
 	// seen holds every MsgID in seen_msgs: the membership test of
 	// idempotent retries, so that seen_msgs is only ever appended to. It is
