@@ -19,6 +19,7 @@ import (
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // linkServer is a real server over TCP on 127.0.0.1 whose clock a test can
@@ -305,6 +306,23 @@ func TestLinkReplayAndExpiry(t *testing.T) {
 	if err := alice.ApproveLink(ctx, a2, r2.Verification); err == nil || errors.Is(err, ErrLinkVerification) {
 		t.Fatalf("second approval of one request: %v, want a conflict", err)
 	}
+	// Only the device that opened a mailbox may take from it.
+	s, err := alice.online(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.call(ctx, &wire.LinkFetch{Mailbox: r2.code.mailbox()}); wireCode(err) != wire.CodeNotFound {
+		t.Fatalf("another device fetched the sealed account: %v", err)
+	}
+	// The new device shows whose account it got (here the first approver's).
+	c2, err := r2.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Name() != "mallory" || c2.AccountKey() != mallory.AccountKey() {
+		t.Fatalf("r2 got account %q", c2.Name())
+	}
+	c2.Close()
 
 	// Server-side expiry: a request older than the server's TTL is gone
 	// for both sides.
