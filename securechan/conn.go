@@ -3,6 +3,7 @@ package securechan
 import (
 	"crypto/cipher"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Message size limits.
@@ -43,13 +46,19 @@ type Conn struct {
 	sendSeq  uint64
 	sendErr  error // sticky: a failed write leaves the record stream unusable
 
+	sendNonce [chacha20poly1305.NonceSize]byte // scratch, so sealing allocates nothing
+
 	recvMu     sync.Mutex // guards the fields below
 	recvAEAD   cipher.AEAD
 	recvSeq    uint64
-	recvErr    error   // sticky
-	rbuf       *[]byte // pooled record buffer while a record is being read
-	rfill      int     // bytes of the current record read so far
-	msgBuf     []byte  // fragments of the message being reassembled
+	recvErr    error // sticky
+	recvNonce  [chacha20poly1305.NonceSize]byte
+	rbuf       *[]byte // pooled buffer while received bytes are not consumed yet
+	rstart     int     // first unconsumed byte of *rbuf
+	rend       int     // end of the bytes read into *rbuf
+	peek       [1]byte // the byte WaitReadable read, while hasPeek
+	hasPeek    bool
+	msgBuf     []byte // fragments of the message being reassembled
 	msgStarted bool
 }
 
@@ -126,12 +135,13 @@ func (c *Conn) writeRecordLocked(kind byte, data []byte, extraPad ...int) error 
 		pad = c.padding(innerHeaderLen + len(data))
 	}
 	pad = min(max(pad, 0), room)
-	bp := bigBuffers.Get().(*[]byte)
-	rec := sealRecord((*bp)[:0], c.sendAEAD, c.sendSeq, kind, data, pad)
+	pool := poolFor(recordHeaderLen + innerHeaderLen + len(data) + pad + tagLen)
+	bp := pool.Get().(*[]byte)
+	rec := sealRecordNonce((*bp)[:0], c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, pad)
 	c.sendSeq++
 	_, err := c.conn.Write(rec)
 	*bp = rec[:0]
-	bigBuffers.Put(bp)
+	pool.Put(bp)
 	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed
@@ -191,34 +201,73 @@ func (c *Conn) Recv() ([]byte, error) {
 	}
 }
 
-// readRecordLocked reads and opens one record. It can resume after a read
-// timeout: the bytes read so far stay in c.rbuf.
-func (c *Conn) readRecordLocked() (byte, []byte, error) {
-	if c.rbuf == nil {
-		c.rbuf = bigBuffers.Get().(*[]byte)
-		c.rfill = 0
+// WaitReadable blocks until the peer has sent at least one byte of the next
+// record (or the read deadline passes, or the connection fails) without
+// holding a record buffer while it waits, so that an idle session costs
+// little memory. A later Recv returns the record. It returns at once when
+// received bytes are already buffered. A read deadline that expires leaves
+// the session usable. Recv and WaitReadable exclude each other.
+func (c *Conn) WaitReadable() error {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	if c.recvErr != nil {
+		return c.recvErr
 	}
-	buf := (*c.rbuf)[:cap(*c.rbuf)]
-	need := recordHeaderLen
+	if c.hasPeek || c.rend > c.rstart || c.msgStarted {
+		return nil
+	}
 	for {
-		if c.rfill >= recordHeaderLen {
-			n, err := recordLength(buf[:recordHeaderLen])
+		n, err := c.conn.Read(c.peek[:])
+		if n == 1 {
+			c.hasPeek = true
+			return nil
+		}
+		if err != nil {
+			if c.closed.Load() {
+				return ErrClosed
+			}
+			return err
+		}
+	}
+}
+
+// readRecordLocked reads and opens one record. It reads as many bytes as
+// the connection has ready (one read usually brings a whole record, often
+// more), keeping what follows the record for the next call, and can resume
+// after a read timeout: the bytes read so far stay in c.rbuf.
+func (c *Conn) readRecordLocked() (byte, []byte, error) {
+	for {
+		avail := c.rend - c.rstart
+		need := recordHeaderLen
+		if avail >= recordHeaderLen {
+			buf := *c.rbuf
+			n, err := recordLength(buf[c.rstart : c.rstart+recordHeaderLen])
 			if err != nil {
 				return 0, nil, err
 			}
 			need = recordHeaderLen + n
+			if avail >= need {
+				rec := buf[c.rstart : c.rstart+need]
+				c.rstart += need
+				binary.BigEndian.PutUint64(c.recvNonce[4:], c.recvSeq)
+				kind, data, err := openRecordNonce(c.recvAEAD, c.recvNonce[:], rec[:recordHeaderLen], rec[recordHeaderLen:])
+				if err != nil {
+					return 0, nil, err
+				}
+				c.recvSeq++
+				return kind, data, nil
+			}
 		}
-		if c.rfill >= need && need > recordHeaderLen {
-			break
-		}
-		n, err := c.conn.Read(buf[c.rfill:need])
-		c.rfill += n
+		c.makeRoomLocked(need)
+		buf := (*c.rbuf)[:cap(*c.rbuf)]
+		n, err := c.conn.Read(buf[c.rend:])
+		c.rend += n
 		if err != nil {
-			if c.rfill >= need && need > recordHeaderLen {
-				break
+			if n > 0 && c.rend-c.rstart >= need {
+				continue // a whole record arrived with the error; the next read reports it again
 			}
 			if err == io.EOF {
-				if c.rfill == 0 {
+				if c.rend == c.rstart {
 					err = fmt.Errorf("%w: the peer closed the connection without a close record", io.ErrUnexpectedEOF)
 				} else {
 					err = fmt.Errorf("%w: truncated record", io.ErrUnexpectedEOF)
@@ -227,21 +276,44 @@ func (c *Conn) readRecordLocked() (byte, []byte, error) {
 			return 0, nil, err
 		}
 	}
-	c.rfill = 0
-	kind, data, err := openRecord(c.recvAEAD, c.recvSeq, buf[:recordHeaderLen], buf[recordHeaderLen:need])
-	if err != nil {
-		return 0, nil, err
-	}
-	c.recvSeq++
-	return kind, data, nil
 }
 
-// releaseRecordLocked returns the record buffer to the pool once its data
-// has been consumed.
+// makeRoomLocked makes sure c.rbuf exists and has room after its unconsumed
+// bytes for a record of need bytes (header included) and at least one more
+// byte to read: small records use a small pooled buffer, larger ones a
+// record-sized one.
+func (c *Conn) makeRoomLocked(need int) {
+	if c.rbuf == nil {
+		c.rbuf = poolFor(need).Get().(*[]byte)
+		c.rstart, c.rend = 0, 0
+		if c.hasPeek {
+			(*c.rbuf)[:1][0] = c.peek[0]
+			c.rend, c.hasPeek = 1, false
+		}
+	}
+	avail := c.rend - c.rstart
+	room := max(need, avail+1)
+	if room > cap(*c.rbuf) {
+		bp := poolFor(room).Get().(*[]byte)
+		copy((*bp)[:cap(*bp)], (*c.rbuf)[c.rstart:c.rend])
+		poolOf(c.rbuf).Put(c.rbuf)
+		c.rbuf, c.rstart, c.rend = bp, 0, avail
+		return
+	}
+	if c.rstart+room > cap(*c.rbuf) {
+		buf := (*c.rbuf)[:cap(*c.rbuf)]
+		copy(buf, buf[c.rstart:c.rend])
+		c.rstart, c.rend = 0, avail
+	}
+}
+
+// releaseRecordLocked returns the receive buffer to its pool once every
+// byte in it has been consumed (the data of the last record included).
 func (c *Conn) releaseRecordLocked() {
-	if c.rbuf != nil && c.rfill == 0 {
-		bigBuffers.Put(c.rbuf)
+	if c.rbuf != nil && c.rstart == c.rend {
+		poolOf(c.rbuf).Put(c.rbuf)
 		c.rbuf = nil
+		c.rstart, c.rend = 0, 0
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -46,18 +47,24 @@ func recordNonce(seq uint64) [chacha20poly1305.NonceSize]byte {
 // sealRecord appends one record carrying data with pad zero bytes of
 // padding to dst. The caller guarantees len(data)+pad <= maxRecordData.
 func sealRecord(dst []byte, aead cipher.AEAD, seq uint64, kind byte, data []byte, pad int) []byte {
+	var nonce [chacha20poly1305.NonceSize]byte
+	return sealRecordNonce(dst, aead, &nonce, seq, kind, data, pad)
+}
+
+// sealRecordNonce is sealRecord with the caller's nonce scratch space (a
+// nonce on the stack would escape through the AEAD interface).
+func sealRecordNonce(dst []byte, aead cipher.AEAD, nonce *[chacha20poly1305.NonceSize]byte, seq uint64, kind byte, data []byte, pad int) []byte {
 	ctLen := innerHeaderLen + len(data) + pad + tagLen
 	start := len(dst)
+	dst = slices.Grow(dst, recordHeaderLen+ctLen)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(ctLen))
 	dst = append(dst, kind)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(data)))
 	dst = append(dst, data...)
-	for range pad {
-		dst = append(dst, 0)
-	}
+	dst = append(dst, make([]byte, pad)...)
 	header := dst[start : start+recordHeaderLen]
 	plain := dst[start+recordHeaderLen:]
-	nonce := recordNonce(seq)
+	*nonce = recordNonce(seq)
 	// Seal in place: the plaintext is overwritten with the ciphertext.
 	return aead.Seal(dst[:start+recordHeaderLen], nonce[:], plain, header)[:start+recordHeaderLen+ctLen]
 }
@@ -75,7 +82,12 @@ func recordLength(header []byte) (int, error) {
 // kind and data (a sub-slice of ciphertext).
 func openRecord(aead cipher.AEAD, seq uint64, header, ciphertext []byte) (byte, []byte, error) {
 	nonce := recordNonce(seq)
-	plain, err := aead.Open(ciphertext[:0], nonce[:], ciphertext, header)
+	return openRecordNonce(aead, nonce[:], header, ciphertext)
+}
+
+// openRecordNonce is openRecord with the nonce already built.
+func openRecordNonce(aead cipher.AEAD, nonce, header, ciphertext []byte) (byte, []byte, error) {
+	plain, err := aead.Open(ciphertext[:0], nonce, ciphertext, header)
 	if err != nil {
 		return 0, nil, ErrRecordAuth
 	}
@@ -98,12 +110,39 @@ func parseInner(plain []byte) (byte, []byte, error) {
 	return kind, plain[innerHeaderLen : innerHeaderLen+n], nil
 }
 
-// bigBuffers recycles record-sized buffers, so an idle Conn holds no large
-// buffer (memory per connection matters at tens of thousands of sessions).
-var bigBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, recordHeaderLen+maxRecordLen)
-	return &b
-}}
+// Record buffers are pooled, so an idle Conn holds no buffer (memory per
+// connection matters at tens of thousands of sessions), and small records
+// (most messages are a few hundred bytes) use small buffers: a 64 KiB
+// buffer per record in flight is what the garbage collector would
+// otherwise have to clear and recycle.
+const smallBufferSize = 2048
+
+var (
+	smallBuffers = sync.Pool{New: func() any {
+		b := make([]byte, 0, smallBufferSize)
+		return &b
+	}}
+	bigBuffers = sync.Pool{New: func() any {
+		b := make([]byte, 0, recordHeaderLen+maxRecordLen)
+		return &b
+	}}
+)
+
+// poolFor returns the pool whose buffers hold n bytes (n <= a whole record).
+func poolFor(n int) *sync.Pool {
+	if n <= smallBufferSize {
+		return &smallBuffers
+	}
+	return &bigBuffers
+}
+
+// poolOf returns the pool b came from.
+func poolOf(b *[]byte) *sync.Pool {
+	if cap(*b) <= smallBufferSize {
+		return &smallBuffers
+	}
+	return &bigBuffers
+}
 
 // Padding decides how many padding bytes to add to a record or handshake
 // payload whose unpadded plaintext is n bytes long. The result is clamped to

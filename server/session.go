@@ -18,49 +18,12 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// peekConn lets an idle session wait for its next frame with a one-byte
-// read, so that no record buffer is held while nothing arrives (securechan
-// takes a pooled 64 KiB buffer as soon as Recv starts): the byte is kept and
-// handed to the next Read.
-type peekConn struct {
-	net.Conn
-	b   [1]byte
-	has bool // b holds a byte not yet returned by Read
-}
-
-// waitReadable blocks until a byte arrives (or the read deadline passes).
-func (p *peekConn) waitReadable() error {
-	if p.has {
-		return nil
-	}
-	for {
-		n, err := p.Conn.Read(p.b[:])
-		if n == 1 {
-			p.has = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (p *peekConn) Read(b []byte) (int, error) {
-	if p.has && len(b) > 0 {
-		b[0] = p.b[0]
-		p.has = false
-		return 1, nil
-	}
-	return p.Conn.Read(b)
-}
-
 // session is one client's secure channel. Its reader goroutine (run) reads
 // and answers requests one at a time, which keeps the Sends of a session in
 // order; Deliver pushes come from a short-lived goroutine (push.go) that
 // exits when the mailbox is drained.
 type session struct {
 	srv    *Server
-	pc     *peekConn
 	sc     *securechan.Conn
 	ip     netip.Addr
 	device store.DeviceID // SHA-256 of the authenticated device key
@@ -86,9 +49,8 @@ type session struct {
 // (ML-KEM, X25519) and a new goroutine starts small, which matters for
 // thousands of idle sessions.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
-	pc := &peekConn{Conn: conn}
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
-	sc, err := s.sc.Accept(hctx, pc)
+	sc, err := s.sc.Accept(hctx, conn)
 	cancel()
 	if err != nil {
 		s.metrics.HandshakesFailed.Add(1)
@@ -97,15 +59,15 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
 		s.sessionsWG.Done()
 		return
 	}
-	go s.runSession(pc, sc, ip)
+	go s.runSession(conn, sc, ip)
 }
 
 // runSession serves an established session until it ends.
-func (s *Server) runSession(pc *peekConn, sc *securechan.Conn, ip netip.Addr) {
+func (s *Server) runSession(conn net.Conn, sc *securechan.Conn, ip netip.Addr) {
 	defer s.sessionsWG.Done()
-	defer pc.Close()
+	defer conn.Close()
 	pub := sc.PeerDevice()
-	ss := &session{srv: s, pc: pc, sc: sc, ip: ip, device: sha256.Sum256(pub)}
+	ss := &session{srv: s, sc: sc, ip: ip, device: sha256.Sum256(pub)}
 	copy(ss.key[:], pub)
 
 	s.mu.Lock()
@@ -145,12 +107,14 @@ func (ss *session) run() {
 		}
 	}()
 	for {
-		ss.pc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		ss.sc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		if ss.draining.Load() {
 			ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
 			return
 		}
-		if err := ss.pc.waitReadable(); err != nil {
+		// Wait without holding a record buffer (securechan takes one only
+		// once bytes arrive), which keeps idle sessions small.
+		if err := ss.sc.WaitReadable(); err != nil {
 			if ss.draining.Load() {
 				ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
 			} else if isTimeout(err) {
@@ -158,7 +122,7 @@ func (ss *session) run() {
 			}
 			return
 		}
-		ss.pc.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
+		ss.sc.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
 		msg, err := ss.sc.Recv()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !ss.closing.Load() {
@@ -316,7 +280,7 @@ func (ss *session) fail(id uint32, e *wire.Error) {
 // startDrain asks the session to finish its current request and close.
 func (ss *session) startDrain() {
 	ss.draining.Store(true)
-	ss.pc.SetReadDeadline(time.Now())
+	ss.sc.SetReadDeadline(time.Now())
 }
 
 func isTimeout(err error) bool {

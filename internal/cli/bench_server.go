@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,11 +24,24 @@ func runBenchServer(e env) int {
 	fs := newFlags(e, "bench server")
 	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to accept clients on")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (for profiling the server under load; off if empty)")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
 	if *data == "" {
 		return fail(e, "bench server", fmt.Errorf("--data DIR is required"))
+	}
+	if *pprofAddr != "" {
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fail(e, "bench server", fmt.Errorf("--pprof: %w", err))
+		}
+		fmt.Fprintf(e.stderr, "bench server: pprof on http://%s/debug/pprof/\n", pln.Addr())
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go http.Serve(pln, mux)
 	}
 	if err := benchServe(e, *data, *listen); err != nil {
 		return fail(e, "bench server", err)
