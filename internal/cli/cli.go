@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 )
 
 // Version is the samizdat release; set with -ldflags at build time.
@@ -62,6 +63,10 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		// Helper processes that other commands start are not for people.
+		if strings.HasPrefix(commands[n].summary, "internal:") {
+			continue
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (before the command): --home DIR (default $SAMIZDAT_HOME or ~/.samizdat),")
