@@ -23,9 +23,10 @@ import (
 // buffered), and the frame parser consumes a header only once it is whole,
 // so a read timeout loses nothing.
 type wsConn struct {
-	tc            net.Conn // the TLS conn: frames go out through it, deadlines are set on it
-	raw           net.Conn // the TCP conn under tc: closed to tear everything down
-	client        bool     // we mask what we send and expect unmasked frames (RFC 6455 §5.1)
+	tc            net.Conn  // the TLS conn: frames go out through it, deadlines are set on it
+	raw           net.Conn  // the TCP conn under tc: closed to tear everything down
+	cork          *corkConn // raw, when it can collect a frame's records for one syscall
+	client        bool      // we mask what we send and expect unmasked frames (RFC 6455 §5.1)
 	local, remote net.Addr
 
 	readMu      sync.Mutex    // serialises Read; guards the fields down to readErr
@@ -64,8 +65,9 @@ const closeTimeout = 5 * time.Second
 func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
 	var seed [32]byte
 	crand.Read(seed[:])
+	cork, _ := raw.(*corkConn)
 	return &wsConn{
-		tc: tc, raw: raw, client: client,
+		tc: tc, raw: raw, cork: cork, client: client,
 		local: raw.LocalAddr(), remote: raw.RemoteAddr(),
 		src: src, br: bufio.NewReaderSize(src, readBufSize),
 		maskRand: rand.NewChaCha8(seed),
@@ -300,7 +302,17 @@ func (c *wsConn) writeFrameLocked(opcode byte, payload []byte) error {
 	} else {
 		copy(frame[hdr:], payload)
 	}
-	if _, err := c.tc.Write(frame); err != nil {
+	corked := c.cork != nil && len(frame) > corkMin
+	if corked {
+		c.cork.cork()
+	}
+	_, err := c.tc.Write(frame)
+	if corked {
+		if uerr := c.cork.uncork(); err == nil {
+			err = uerr
+		}
+	}
+	if err != nil {
 		c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
 		return c.writeErr
 	}

@@ -79,10 +79,11 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	if d.DialContext != nil {
 		dialTCP = d.DialContext
 	}
-	tcp, err := dialTCP(ctx, "tcp", d.cfg.Addr)
+	conn, err := dialTCP(ctx, "tcp", d.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: dialing: %w", err)
 	}
+	tcp := &corkConn{Conn: conn}
 	tc, err := d.handshake(ctx, tcp, wsALPN)
 	if err != nil {
 		tcp.Close()

@@ -97,7 +97,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	}
 	go func() {
 		defer close(l.served)
-		l.srv.ServeTLS(ln, "", "")
+		l.srv.ServeTLS(corkListener{ln}, "", "")
 	}()
 	return l, nil
 }
