@@ -209,15 +209,23 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 		r.DeliveryRatio = float64(r.DeliveredInRun) / float64(r.Sent)
 	}
 
-	// The path in use when the censor went live counts as used too.
+	// The path in use when the censor went live counts as used too, unless
+	// it went down within a second (the censor cuts every flow when it
+	// comes up).
 	for _, s := range in.streams {
-		last := ""
+		last, cut := "", false
 		for _, ev := range s.snapshot() {
-			if ev.Ev == "path" && time.UnixMilli(ev.T).Before(in.t0) {
+			at := time.UnixMilli(ev.T)
+			if ev.Ev != "path" {
+				continue
+			}
+			if at.Before(in.t0) {
 				last = ev.From
+			} else if at.Before(in.t0.Add(time.Second)) && strings.HasPrefix(ev.Text, "down") {
+				cut = true
 			}
 		}
-		if last != "" {
+		if last != "" && !cut {
 			used[last] = true
 		}
 	}

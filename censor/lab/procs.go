@@ -207,4 +207,3 @@ func waitFor(ctx context.Context, timeout time.Duration, streams []*userStream, 
 	}
 	return true
 }
-
