@@ -24,6 +24,7 @@ import (
 // exits when the mailbox is drained.
 type session struct {
 	srv    *Server
+	conn   net.Conn
 	sc     *securechan.Conn
 	ip     netip.Addr
 	device store.DeviceID // SHA-256 of the authenticated device key
@@ -62,39 +63,66 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
 	go s.runSession(conn, sc, ip)
 }
 
+// idleHandoff is how long a session waits for its next frame on the
+// goroutine that handled the last one before it moves the wait to a fresh
+// goroutine (park). Handling requests (signatures, store calls) grows a
+// goroutine's stack to 8 KiB or more, which the runtime gives back only
+// slowly (halving it at most once per GC cycle); a fresh goroutine that
+// only waits keeps the smallest stack, which matters for thousands of idle
+// sessions. Busy sessions never hand off.
+const idleHandoff = time.Second
+
 // runSession serves an established session until it ends.
 func (s *Server) runSession(conn net.Conn, sc *securechan.Conn, ip netip.Addr) {
-	defer s.sessionsWG.Done()
-	defer conn.Close()
 	pub := sc.PeerDevice()
-	ss := &session{srv: s, sc: sc, ip: ip, device: sha256.Sum256(pub)}
+	ss := &session{srv: s, conn: conn, sc: sc, ip: ip, device: sha256.Sum256(pub)}
 	copy(ss.key[:], pub)
 
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
+		conn.Close()
+		s.sessionsWG.Done()
 		return
 	}
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
 	s.hub.add(ss)
 	s.metrics.OpenSessions.Add(1)
-	defer func() {
-		s.hub.remove(ss)
-		s.chans.dropSession(ss) // channel.go
-		ss.stopPush()
-		s.mu.Lock()
-		delete(s.sessions, ss)
-		s.mu.Unlock()
-		s.metrics.OpenSessions.Add(-1)
-		sc.Close()
-	}()
-	ss.run()
+	ss.serve(nil, false)
 }
 
-// run reads and answers frames until the session ends.
-func (ss *session) run() {
+// serve runs the session on the calling goroutine until it ends (and then
+// cleans up) or hands its idle wait off to a fresh goroutine.
+func (ss *session) serve(waitErr error, resumed bool) {
+	if ss.run(waitErr, resumed) {
+		return // handed off
+	}
+	s := ss.srv
+	s.hub.remove(ss)
+	s.chans.dropSession(ss) // channel.go
+	ss.stopPush()
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.metrics.OpenSessions.Add(-1)
+	ss.sc.Close()
+	ss.conn.Close()
+	s.sessionsWG.Done()
+}
+
+// park is an idle session's whole goroutine while it waits: a small frame
+// on a fresh stack.
+func (ss *session) park() {
+	err := ss.sc.WaitReadable()
+	ss.serve(err, true)
+}
+
+// run reads and answers frames until the session ends (false) or goes
+// idle and hands its wait off to park on a fresh goroutine (true). When
+// resumed, waitErr is the result of park's wait for the first frame.
+func (ss *session) run(waitErr error, resumed bool) (handedOff bool) {
 	s := ss.srv
 	var current wire.Type // the request being handled, for the panic log
 	defer func() {
@@ -104,23 +132,37 @@ func (ss *session) run() {
 			s.log.Error("panic in session handler; closing the session",
 				"request", current.String(), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
 			ss.fail(0, wire.Errorf(wire.CodeInternal, "the server had a problem; reconnect and retry"))
+			handedOff = false
 		}
 	}()
 	for {
-		ss.sc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		if ss.draining.Load() {
-			ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
-			return
+		if !resumed {
+			idleUntil := time.Now().Add(s.cfg.IdleTimeout)
+			handoff := min(idleHandoff, s.cfg.IdleTimeout)
+			ss.sc.SetReadDeadline(time.Now().Add(handoff))
+			if ss.draining.Load() {
+				ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
+				return false
+			}
+			// Wait without holding a record buffer (securechan takes one only
+			// once bytes arrive), which keeps idle sessions small.
+			waitErr = ss.sc.WaitReadable()
+			if waitErr != nil && isTimeout(waitErr) && handoff < s.cfg.IdleTimeout && !ss.draining.Load() {
+				ss.sc.SetReadDeadline(idleUntil)
+				if !ss.draining.Load() { // startDrain's wake-up deadline came before ours
+					go ss.park()
+					return true
+				}
+			}
 		}
-		// Wait without holding a record buffer (securechan takes one only
-		// once bytes arrive), which keeps idle sessions small.
-		if err := ss.sc.WaitReadable(); err != nil {
+		resumed = false
+		if err := waitErr; err != nil {
 			if ss.draining.Load() {
 				ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
 			} else if isTimeout(err) {
 				ss.fail(0, wire.Errorf(wire.CodeBadRequest, "the channel was silent for %v; send Ping every ~30s", s.cfg.IdleTimeout))
 			}
-			return
+			return false
 		}
 		ss.sc.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
 		msg, err := ss.sc.Recv()
@@ -128,16 +170,16 @@ func (ss *session) run() {
 			if !errors.Is(err, io.EOF) && !ss.closing.Load() {
 				s.log.Debug("session ended", "remote", ss.ip, "err", err)
 			}
-			return
+			return false
 		}
 		var h wire.Header
 		h, msg = ss.prepare(msg)
 		current = h.Type
 		if msg == nil {
-			return
+			return false
 		}
 		if !ss.handleFrame(h, msg) {
-			return
+			return false
 		}
 	}
 }
