@@ -95,6 +95,14 @@ func relayByLabel(label string) (labRelay, bool) {
 // every decision and logs it.
 func mirrorBlocks(ctx context.Context, topo *netns.Topology, t0 time.Time, stages []stageAt, blocked func() []netip.AddrPort, logf func(string, ...any)) {
 	for _, st := range stages {
+		if !st.at.After(time.Now()) {
+			// Already due (a stage at 0 s): in place before the censor goes
+			// live, so no SYN slips through to the interceptor.
+			if err := topo.BlockNets(st.prefixes...); err != nil {
+				logf("mirroring a blocklist stage: %v", err)
+			}
+			continue
+		}
 		go func() {
 			select {
 			case <-ctx.Done():

@@ -125,6 +125,46 @@ func TestInterceptorSeesOriginalDestination(t *testing.T) {
 	if n, _ := in.Flows(); n != 2 {
 		t.Errorf("interceptor saw %d flows, want 2", n)
 	}
+
+	// Address blocks in nftables: the client's SYN to the open address
+	// goes unanswered (the dial times out, the interceptor sees nothing);
+	// the censor's own dials still pass; Unblock lifts it.
+	syn := func() error {
+		sctx, scancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		defer scancel()
+		c, err := topo.DialContext(sctx, "alice", "tcp4", netip.AddrPortFrom(open, 443).String())
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for name, block := range map[string]func() error{
+		"nets": func() error { return topo.BlockNets(netip.PrefixFrom(open, 32)) },
+		"eps":  func() error { return topo.SetBlockedEndpoints([]netip.AddrPort{netip.AddrPortFrom(open, 443)}) },
+	} {
+		if err := block(); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := in.Flows()
+		if err := syn(); err == nil {
+			t.Errorf("%s: a dial to a blocked address connected", name)
+		}
+		if after, _ := in.Flows(); after != before {
+			t.Errorf("%s: the interceptor saw a flow to a blocked address", name)
+		}
+		pc, err := topo.DialContext(ctx, "", "tcp4", netip.AddrPortFrom(open, 443).String())
+		if err != nil {
+			t.Errorf("%s: the censor's own dial was blocked: %v", name, err)
+		} else {
+			pc.Close()
+		}
+		if err := topo.Unblock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := syn(); err != nil {
+			t.Errorf("%s: after Unblock: %v", name, err)
+		}
+	}
 }
 
 func isTimeout(err error) bool {
