@@ -103,14 +103,14 @@ func (w *writer) loadSeen(ctx context.Context) error {
 func (w *writer) submit(ctx context.Context, what string, r *request) (store.Result, error) {
 	w.active.Add(1)
 	defer w.active.Add(-1)
-	closedErr := fmt.Errorf("store: doing %s: %w", what, store.ErrClosed)
+	closedErr := func() error { return fmt.Errorf("store: doing %s: %w", what, store.ErrClosed) } // only built when needed: submit is per message
 	if w.ctx.Err() != nil {
-		return store.Result{}, closedErr
+		return store.Result{}, closedErr()
 	}
 	select {
 	case w.reqs <- r:
 	case <-w.stopped:
-		return store.Result{}, closedErr
+		return store.Result{}, closedErr()
 	case <-ctx.Done():
 		return store.Result{}, fmt.Errorf("store: doing %s: %w", what, ctx.Err())
 	}
@@ -122,7 +122,7 @@ func (w *writer) submit(ctx context.Context, what string, r *request) (store.Res
 		case resp := <-r.done:
 			return resp.res, resp.err
 		default:
-			return store.Result{}, closedErr
+			return store.Result{}, closedErr()
 		}
 	case <-ctx.Done():
 		return store.Result{}, fmt.Errorf("store: doing %s (it may still be committed): %w", what, ctx.Err())
