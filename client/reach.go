@@ -125,7 +125,10 @@ func (c *Client) loadReach() (*reachState, error) {
 	if factory == nil {
 		factory = c.directOnly
 	}
-	rs.racer = reach.NewRacer(reach.RacerConfig{Factory: factory, Memory: mem, Logf: c.logf})
+	// The race runs through the secure channel and the wire hello: a path
+	// wins when it has an authenticated session with our server, not when
+	// its TCP connects (reach_session.go).
+	rs.racer = reach.NewRacer(reach.RacerConfig{Factory: c.handshaking(factory), Memory: mem, Logf: c.logf})
 	rs.keeper = reach.NewKeeper(reach.KeeperConfig{
 		Racer:      rs.racer,
 		Candidates: c.candidates,
@@ -213,14 +216,9 @@ func (c *Client) reachLoop(ctx context.Context) {
 // reachSession is the keeper's Session: the secure channel and the wire
 // session over a path that won the race, until it ends.
 func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
-	ac := &activityConn{Conn: p.Conn}
-	ac.touch()
-	dev := c.keys.device()
-	s, err := handshakeSession(ctx, ac, c.keys.Server, dev, c.inbox.push)
-	clear(dev)
+	s, ac, err := c.sessionOf(ctx, p.Conn)
 	if err != nil {
-		// Not our server, or not a working path: back it off.
-		return fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
+		return err
 	}
 	if err := c.setupSession(ctx, s); err != nil {
 		return err
@@ -255,16 +253,18 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 }
 
 // handshakeSession runs the secure channel pinned to the link's key and
-// the wire hello over an open path.
-func handshakeSession(ctx context.Context, nc net.Conn, link ServerLink, device []byte, onDeliver func(*wire.Deliver)) (*session, error) {
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// the wire hello over an open path, within timeout. On failure it closes nc.
+func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, link ServerLink, device []byte, onDeliver func(*wire.Deliver)) (*session, error) {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { nc.SetDeadline(time.Now()) })
 	sc, err := secureClient(hctx, nc, link, device)
 	if !stop() {
+		nc.Close()
 		return nil, fmt.Errorf("client: secure channel: %w", hctx.Err())
 	}
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("client: secure channel (is the server link current?): %w", err)
 	}
 	s := &session{sc: sc, onDeliver: onDeliver, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}

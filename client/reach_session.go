@@ -3,11 +3,15 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
 
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -19,6 +23,87 @@ const (
 	defaultPingInterval = 15 * time.Second
 	defaultPingTimeout  = 10 * time.Second
 )
+
+// Handshake timeouts: raceHandshakeTimeout bounds the secure channel and
+// the wire hello of one attempt in the race (other paths race it, so one
+// that has not answered by then is not worth waiting for);
+// handshakeTimeout is for a path handed over without a handshake.
+const (
+	raceHandshakeTimeout = 5 * time.Second
+	handshakeTimeout     = 10 * time.Second
+)
+
+// errPathClosed ends the session of a path that was closed (it lost the
+// race, or the keeper is done with it).
+var errPathClosed = errors.New("client: path closed")
+
+// sessionConn is what a path's Dial returns in the race: the connection
+// with a secure channel to our server and the wire hello done over it.
+// The keeper's Session takes the session over (sessionOf); closing the
+// conn ends the session.
+type sessionConn struct {
+	*activityConn // under the secure channel
+	s             *session
+}
+
+func (sc *sessionConn) Close() error {
+	sc.s.close(errPathClosed)
+	return sc.activityConn.Close()
+}
+
+// handshaking wraps a dialer factory so that a path's Dial includes the
+// secure channel pinned to the link's key and the wire hello: the racer's
+// winner is then the first path with an authenticated session with our
+// server, not the first whose TCP connects (a censor that completes the TCP
+// handshake and drops the data, a dead relay behind a live port). A path
+// whose handshake fails (not our server, no answer within
+// raceHandshakeTimeout) fails its attempt, wrapping reach.ErrPathRejected,
+// and the racer backs it off; one that lost the race (ctx cancelled) is
+// closed and not blamed.
+func (c *Client) handshaking(f reach.DialerFactory) reach.DialerFactory {
+	return func(cand reach.Candidate) (transport.Dialer, error) {
+		d, err := f(cand)
+		if err != nil {
+			return nil, err
+		}
+		return transport.DialerFunc(func(ctx context.Context) (net.Conn, error) {
+			nc, err := d.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			ac := &activityConn{Conn: nc}
+			ac.touch()
+			dev := c.keys.device()
+			s, err := handshakeSession(ctx, ac, raceHandshakeTimeout, c.keys.Server, dev, c.inbox.push)
+			clear(dev)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
+			}
+			return &sessionConn{activityConn: ac, s: s}, nil
+		}), nil
+	}
+}
+
+// sessionOf returns the session the race set up over conn, or, for a
+// conn that comes without one, runs the handshake now.
+func (c *Client) sessionOf(ctx context.Context, conn net.Conn) (*session, *activityConn, error) {
+	if sc, ok := conn.(*sessionConn); ok {
+		return sc.s, sc.activityConn, nil
+	}
+	ac := &activityConn{Conn: conn}
+	ac.touch()
+	dev := c.keys.device()
+	s, err := handshakeSession(ctx, ac, handshakeTimeout, c.keys.Server, dev, c.inbox.push)
+	clear(dev)
+	if err != nil {
+		// Not our server, or not a working path: back it off.
+		return nil, nil, fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
+	}
+	return s, ac, nil
+}
 
 func secureClient(ctx context.Context, nc net.Conn, link ServerLink, device ed25519.PrivateKey) (*securechan.Conn, error) {
 	return securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256)})
