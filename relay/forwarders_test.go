@@ -1,0 +1,397 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/transport"
+	"github.com/samizdat-project/samizdat/transport/direct"
+	"github.com/samizdat-project/samizdat/transport/tlsws"
+)
+
+// TestForwarderBenchmarks measures, in one run on loopback, the relay (as
+// the samizdat binary, direct and tlsws) against socat as a plain TCP
+// forwarder and against mtg v2.2.8. It runs only when asked, and needs the
+// binaries:
+//
+//	go build -o /tmp/samizdat ./cmd/samizdat
+//	SAMIZDAT_BIN=/tmp/samizdat MTG_BIN=/tmp/mtgbin/mtg go test -run TestForwarderBenchmarks -v -timeout 30m ./relay
+//
+// See docs/benchmarks.md (Relay) for the figures and what exactly mtg does
+// in this setting.
+func TestForwarderBenchmarks(t *testing.T) {
+	bin := os.Getenv("SAMIZDAT_BIN")
+	if bin == "" {
+		t.Skip("set SAMIZDAT_BIN (and MTG_BIN) to run the forwarder benchmarks")
+	}
+	up := benchUpstream(t)
+	type fwd struct {
+		name string
+		dial transport.Dialer
+		pid  func() []int
+	}
+	var fwds []fwd
+	add := func(name string, cmd *exec.Cmd, dialer func(stdout *bufio.Reader) transport.Dialer) {
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		d := dialer(bufio.NewReader(stdout))
+		pid := cmd.Process.Pid
+		fwds = append(fwds, fwd{name, d, func() []int { return processTree(pid) }})
+	}
+	waitPort := func(addr string) {
+		for range 100 {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("nothing listens on %s", addr)
+	}
+
+	socatAddr := freeAddr(t)
+	_, socatPort, _ := net.SplitHostPort(socatAddr)
+	add("socat", exec.Command("socat", "TCP-LISTEN:"+socatPort+",bind=127.0.0.1,fork,reuseaddr,backlog=4096", "TCP:"+up), func(*bufio.Reader) transport.Dialer {
+		waitPort(socatAddr)
+		return direct.NewDialer(socatAddr)
+	})
+
+	relayArgs := []string{"relay", "--upstream", up, "--per-ip-rate", "-1", "--max-conns", "19000", "--no-qr"}
+	directAddr := freeAddr(t)
+	add("relay direct", exec.Command(bin, append(relayArgs, "--transport", "direct", "--listen", directAddr)...), func(*bufio.Reader) transport.Dialer {
+		waitPort(directAddr)
+		return direct.NewDialer(directAddr)
+	})
+	tlsAddr := freeAddr(t)
+	cover := t.TempDir()
+	os.WriteFile(filepath.Join(cover, "index.html"), []byte("<h1>hello</h1>\n"), 0o644)
+	add("relay tlsws", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--listen", tlsAddr, "--cover-dir", cover, "--state", t.TempDir())...), func(out *bufio.Reader) transport.Dialer {
+		for {
+			line, err := out.ReadString('\n')
+			if err != nil {
+				t.Fatalf("relay tlsws printed no link: %v", err)
+			}
+			if l, ok := strings.CutPrefix(strings.TrimSpace(line), "relay link: "); ok {
+				link, err := reach.ParseLink(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := tlsws.DialerFromSpec(link.Unsigned[0].Spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go io.Copy(io.Discard, out)
+				return d
+			}
+		}
+	})
+
+	if mtg := os.Getenv("MTG_BIN"); mtg != "" {
+		mtgAddr := freeAddr(t)
+		_, upPort, _ := net.SplitHostPort(up)
+		conf := filepath.Join(t.TempDir(), "mtg.toml")
+		secret := "ee" + strings.Repeat("5a", 16) + hex.EncodeToString([]byte("localhost"))
+		os.WriteFile(conf, []byte(fmt.Sprintf(`secret = %q
+bind-to = %q
+concurrency = 19000
+public-ipv4 = "127.0.0.1"
+[domain-fronting]
+ip = "127.0.0.1"
+port = %s
+[network.timeout]
+idle = "5m"
+[defense.blocklist]
+enabled = false
+[defense.anti-replay]
+enabled = true
+[stats.prometheus]
+enabled = false
+`, secret, mtgAddr, upPort)), 0o644)
+		add("mtg (fronting path)", exec.Command(mtg, "run", conf), func(*bufio.Reader) transport.Dialer {
+			waitPort(mtgAddr)
+			return direct.NewDialer(mtgAddr)
+		})
+	}
+
+	type result struct {
+		bulk, stream, rtt float64 // MB/s, messages/s, round trips/s
+		memPerConn        float64 // KiB
+	}
+	results := map[string]*result{}
+	const runs = 3
+	for _, f := range fwds {
+		r := &result{}
+		results[f.name] = r
+		size := int64(envInt("BENCH_BULK_MIB", 256)) << 20
+		r.bulk = median(runs, func() float64 { return bulkMBps(t, f.dial, size) })
+		t.Logf("%s: bulk done", f.name)
+		r.stream = median(runs, func() float64 { return streamMsgsPerSec(t, f.dial, time.Second) })
+		r.rtt = median(runs, func() float64 { return roundTripsPerSec(t, f.dial, time.Second) })
+		t.Logf("%s: messages done", f.name)
+		r.memPerConn = memPerConn(t, f.dial, f.pid, envInt("BENCH_CONNS", 2000))
+		t.Logf("%s: bulk %.0f MB/s, stream %.0f msg/s, ping-pong %.0f rt/s, %.1f KiB per idle conn", f.name, r.bulk, r.stream, r.rtt, r.memPerConn)
+	}
+	base := results["socat"]
+	var b strings.Builder
+	fmt.Fprintf(&b, "| forwarder | bulk MB/s | vs socat | 100 B msgs/s (stream) | vs socat | 100 B round trips/s | vs socat | KiB per idle relayed conn |\n|---|---|---|---|---|---|---|---|\n")
+	for _, f := range fwds {
+		r := results[f.name]
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f |\n", f.name, r.bulk, r.bulk/base.bulk, r.stream, r.stream/base.stream, r.rtt, r.rtt/base.rtt, r.memPerConn)
+	}
+	if m, ok := results["mtg (fronting path)"]; ok {
+		d := results["relay direct"]
+		fmt.Fprintf(&b, "\nrelay direct / mtg: bulk %.2f, stream %.2f, round trips %.2f, memory %.2f\n", d.bulk/m.bulk, d.stream/m.stream, d.rtt/m.rtt, d.memPerConn/m.memPerConn)
+	}
+	t.Logf("\n%s", b.String())
+}
+
+// benchUpstream is the stand-in server. The first byte of a connection
+// picks the mode: 'S' and a big-endian u64 size sinks that many bytes and
+// answers one byte; 'E' echoes.
+func benchUpstream(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var mode [1]byte
+				if _, err := io.ReadFull(c, mode[:]); err != nil {
+					return
+				}
+				switch mode[0] {
+				case 'S':
+					var size [8]byte
+					if _, err := io.ReadFull(c, size[:]); err != nil {
+						return
+					}
+					n := int64(binary.BigEndian.Uint64(size[:]))
+					if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
+						c.Write([]byte{1})
+					}
+				case 'E':
+					io.CopyBuffer(c, c, make([]byte, 16<<10))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func dialBench(t *testing.T, d transport.Dialer) net.Conn {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// bulkMBps sends size bytes in 64 KiB writes and waits for the sink's
+// answer once it has read them all.
+func bulkMBps(t *testing.T, d transport.Dialer, size int64) float64 {
+	c := dialBench(t, d)
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	hdr := make([]byte, 9)
+	hdr[0] = 'S'
+	binary.BigEndian.PutUint64(hdr[1:], uint64(size))
+	if _, err := c.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	for sent := int64(0); sent < size; sent += int64(len(buf)) {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	var ack [1]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		t.Fatalf("bulk ack: %v", err)
+	}
+	return float64(size) / time.Since(start).Seconds() / 1e6
+}
+
+// streamMsgsPerSec writes 100-byte messages, one Write each, for d, and
+// counts how many the sink received (it acknowledges at EOF).
+func streamMsgsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float64 {
+	c := dialBench(t, dl)
+	defer c.Close()
+	msg := make([]byte, 100)
+	msg[0] = 'E' // echo mode: count the bytes that come back
+	var got atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	el := time.Since(start)
+	n := got.Load()
+	c.Close()
+	<-done
+	return float64(n) / 100 / el.Seconds()
+}
+
+// roundTripsPerSec sends 100 bytes and waits for their echo, for d.
+func roundTripsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float64 {
+	c := dialBench(t, dl)
+	defer c.Close()
+	msg := make([]byte, 100)
+	msg[0] = 'E'
+	if _, err := c.Write(msg[:1]); err != nil { // the mode byte
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n := 0
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// memPerConn opens n relayed connections (each proven relayed by an
+// echo), and returns the growth of the forwarder's resident memory (all its
+// processes) per connection, in KiB.
+func memPerConn(t *testing.T, dl transport.Dialer, pids func() []int, n int) float64 {
+	before := rssKiB(pids())
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c := dialBench(t, dl)
+		conns = append(conns, c)
+		c.Write([]byte("Ex")) // echo mode, then one byte to echo
+		var b [1]byte
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			t.Fatalf("conn %d not relayed: %v", len(conns), err)
+		}
+		c.SetReadDeadline(time.Time{})
+	}
+	time.Sleep(time.Second)
+	after := rssKiB(pids())
+	return float64(after-before) / float64(n)
+}
+
+// processTree returns pid and its descendants (socat forks per connection).
+func processTree(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+func rssKiB(pids []int) int64 {
+	var sum int64
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				sum += kb
+			}
+		}
+	}
+	return sum
+}
+
+func median(n int, f func() float64) float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = f()
+	}
+	sort.Float64s(v)
+	return v[n/2]
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
