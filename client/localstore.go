@@ -45,7 +45,7 @@ var LightKDF = KDFParams{Time: 1, Memory: 8 * 1024, Threads: 1}
 const dbFile = "samizdat.db"
 
 // localStore is the encrypted SQLite store of one home directory. Values of
-// kv, messages and outbox are sealed with key; meta holds only the KDF
+// kv, messages, outbox and pending are sealed with key; meta holds only the KDF
 // parameters and the wrapped key.
 type localStore struct {
 	db   *sql.DB
@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, chat 
 CREATE INDEX IF NOT EXISTS messages_chat ON messages (chat, id);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (msg_id BLOB PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, epoch INTEGER NOT NULL, arrived INTEGER NOT NULL, v BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_grp ON pending (grp, epoch, id);
+CREATE INDEX IF NOT EXISTS pending_arrived ON pending (arrived);
 `
 
 func openDB(home string) (*sql.DB, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -133,22 +134,21 @@ func (c *Client) processDeliver(ctx context.Context, d *wire.Deliver) ([]Message
 	if !t.markSeen(d.MsgID[:]) {
 		return nil, t.commit() // a duplicate of a message already processed
 	}
-	var msgs []Message
+	msgs := c.expirePendingLocked(t, time.Now())
 	var touched *chat
+	var got []Message
 	var perr error
 	switch d.Kind {
 	case wire.KindWelcome:
-		touched, msgs, perr = c.joinLocked(t, d)
+		touched, got, perr = c.joinLocked(t, d)
 	case wire.KindApplication, wire.KindCommit, wire.KindProposal:
-		touched, msgs, perr = c.applyLocked(t, d)
+		touched, got, perr = c.receiveLocked(t, d)
 	default:
 		perr = fmt.Errorf("unknown kind %v", d.Kind)
 	}
+	msgs = append(msgs, got...)
 	if perr != nil {
-		m := Message{Chat: c.chatNameLocked(t, d.Group), Kind: MessageError, Time: time.Now().UTC(),
-			Text: fmt.Sprintf("a %v message could not be read and was skipped (%v)", d.Kind, perr)}
-		t.addMessage(d.Group[:], &m)
-		msgs = append(msgs, m)
+		msgs = append(msgs, c.skippedLocked(t, d.Group, nil, d.Kind.String(), perr))
 	}
 	if touched != nil {
 		c.saveChatLocked(t, touched)
@@ -216,17 +216,48 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 	delete(c.groups, h)
 	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: "joined the chat (end-to-end encrypted with MLS)"}
 	t.addMessage(h[:], &m)
-	return ch, []Message{m}, nil
+	// Messages of this group that arrived before the Welcome: those of
+	// epochs before the one we joined at are not for us.
+	return ch, append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...), nil
 }
 
-// applyLocked processes an MLS message of a chat we are in.
-func (c *Client) applyLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
-	ch := c.chatLocked(t, d.Group)
-	if ch == nil {
-		return nil, nil, errors.New("it belongs to a chat this device is not in")
+// receiveLocked processes a delivered MLS message, or holds it when its
+// chat is not here yet (the Welcome is still on the way) or its epoch is
+// ahead of the chat's (the commits before it are still on the way).
+func (c *Client) receiveLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
+	gid, epoch, err := peekMLSHeader(d.Payload)
+	if err != nil {
+		return nil, nil, err
 	}
+	if groupHash(gid) != d.Group {
+		return nil, nil, errors.New("the message names another group than its envelope")
+	}
+	if epoch > math.MaxInt64 {
+		return nil, nil, errors.New("the message's epoch is out of range")
+	}
+	ch := c.chatLocked(t, d.Group)
+	if t.err != nil {
+		return nil, nil, nil // the commit reports the store failure
+	}
+	// RFC 9420 §6: a message is processed only in its own epoch; §14: the
+	// Delivery Service need not order messages of different senders.
+	if ch == nil || (ch.g.Active() && epoch > ch.g.Epoch()) {
+		return nil, c.holdLocked(t, d, epoch), nil
+	}
+	before := ch.g.Epoch()
+	touched, msgs, err := c.applyToChatLocked(t, ch, d.Payload)
+	if ch.g.Epoch() != before {
+		// A merged commit: held messages of the new epoch may apply now.
+		msgs = append(msgs, c.drainPendingLocked(t, ch, 0)...)
+	}
+	return touched, msgs, err
+}
+
+// applyToChatLocked processes an MLS message of a chat we are in.
+// It returns ch if its state changed (nil if not).
+func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Message, error) {
 	before := c.accountsLocked(ch.g)
-	r, err := ch.g.Process(d.Payload)
+	r, err := ch.g.Process(payload)
 	if err != nil {
 		return nil, nil, err
 	}
