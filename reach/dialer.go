@@ -260,6 +260,16 @@ func (r *Racer) attempt(ctx context.Context, c Candidate) (net.Conn, error) {
 // by the caller, the path connected but the secure-channel handshake failed
 // or reached the wrong server. err is only logged by kind, never its text
 // (it could carry addresses the user wants kept off logs).
+// Demote forgets that c worked on network without backing it off: a path
+// that completed an authenticated session but then died quickly (a cut
+// flow, a restarted relay) takes its place in the next race behind the
+// others instead of first, and is still tried. If it is really broken, that
+// attempt fails and backs it off.
+func (r *Racer) Demote(network string, c Candidate) {
+	r.cfg.Memory.Demote(network, c.ID)
+	r.cfg.Logf("reach: %s ended early; trying it after the others", c)
+}
+
 func (r *Racer) Failed(network string, c Candidate, err error) {
 	until := r.cfg.Memory.Failed(network, c.ID, r.cfg.Clock.Now(), r.cfg.Backoff, r.cfg.RandN)
 	r.cfg.Logf("reach: %s failed; next try after %s", c, until.Format(time.TimeOnly))

@@ -31,8 +31,9 @@ type KeeperConfig struct {
 	Session func(ctx context.Context, p Path) error
 
 	// MinHealthy: a session that ends sooner than this without a rejection
-	// still counts as a failure of its path (a relay that accepts and then
-	// stalls or drops). Default 10s.
+	// demotes its path to the end of the next race; three such sessions in
+	// a row on the same path count as a failure and back it off (a relay
+	// that accepts and then drops every session). Default 10s.
 	MinHealthy time.Duration
 
 	// OnStatus, if set, is called on every change of status (from the
@@ -114,11 +115,18 @@ func (k *Keeper) setStatus(s Status) {
 const noCandidateWait = 30 * time.Second
 
 // Run keeps the connection until ctx ends, then returns ctx.Err().
+// maxShortSessions is how many short sessions in a row back a path off.
+const maxShortSessions = 3
+
 func (k *Keeper) Run(ctx context.Context) error {
 	r := k.cfg.Racer
 	clock := r.cfg.Clock
 	down := clock.Now()
 	k.setStatus(Status{Since: down})
+	var (
+		shortID  string // the path of the last short sessions
+		shortRun int    // how many in a row
+	)
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -160,8 +168,27 @@ func (k *Keeper) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		down = clock.Now()
-		if errors.Is(serr, ErrPathRejected) || down.Sub(path.Since) < k.cfg.MinHealthy {
+		switch {
+		case errors.Is(serr, ErrPathRejected):
 			r.Failed(network, path.Candidate, serr)
+		case down.Sub(path.Since) < k.cfg.MinHealthy:
+			// It reached our server, so it is not backed off at once: it
+			// goes to the end of the next race (lab: a censor cutting live
+			// flows must not lock the client out of its only working
+			// path). Repeated short sessions do back it off.
+			if path.Candidate.ID == shortID {
+				shortRun++
+			} else {
+				shortID, shortRun = path.Candidate.ID, 1
+			}
+			if shortRun >= maxShortSessions {
+				r.Failed(network, path.Candidate, serr)
+				shortID, shortRun = "", 0
+			} else {
+				r.Demote(network, path.Candidate)
+			}
+		default:
+			shortID, shortRun = "", 0
 		}
 		if serr == nil {
 			serr = errors.New("reach: session ended")

@@ -121,6 +121,16 @@ func (m *Memory) Failed(network, id string, now time.Time, b Backoff, randN func
 	return f.Until
 }
 
+// Demote forgets that path id worked on network, leaving its backoff as it
+// is.
+func (m *Memory) Demote(network, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.nets[network]; n != nil {
+		delete(n.Worked, id)
+	}
+}
+
 // BackedOff reports whether path id is backed off on network at now, and
 // until when.
 func (m *Memory) BackedOff(network, id string, now time.Time) (time.Time, bool) {
