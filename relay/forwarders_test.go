@@ -323,8 +323,11 @@ func memPerConn(t *testing.T, dl transport.Dialer, pids func() []int, n int) flo
 	for range n {
 		c := dialBench(t, dl)
 		conns = append(conns, c)
-		c.Write([]byte("Ex")) // echo mode, then one byte to echo
-		var b [1]byte
+		// Echo mode, then 7 bytes to echo: at least a TLS record header's
+		// worth, so that mtg's hello parser fails at once, not on its
+		// handshake timeout.
+		c.Write([]byte("Eabcdefg"))
+		var b [7]byte
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		if _, err := io.ReadFull(c, b[:]); err != nil {
 			t.Fatalf("conn %d not relayed: %v", len(conns), err)
