@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/acme/autocert"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -64,7 +65,7 @@ func runRelay(e env) int {
 	fs.StringVar(&f.admin, "admin", "", "address of an admin listener serving /metrics (empty: none)")
 	fs.StringVar(&f.public, "public", "", "host:port clients dial, put in the relay link (default: --listen)")
 	fs.StringVar(&f.host, "host", "", "tlsws: the domain of the website (HTTP Host and TLS name; default: --public's host)")
-	fs.StringVar(&f.acmeDomain, "acme-domain", "", "tlsws: get a certificate for this domain with ACME (not built in yet)")
+	fs.StringVar(&f.acmeDomain, "acme-domain", "", "tlsws: get the certificate for this domain from an ACME CA (Let's Encrypt); needs the relay reachable on port 443 under that name")
 	fs.StringVar(&f.ptPath, "pt-path", "/usr/bin/obfs4proxy", "pt: the pluggable-transport binary")
 	fs.StringVar(&f.label, "label", "samizdat relay", "name of the relay in its link, for people")
 	fs.BoolVar(&f.noQR, "no-qr", false, "print only the link, no QR code")
@@ -96,8 +97,8 @@ func (f *relayFlags) check(e env) error {
 		if (f.cover == "") == (f.coverDir == "") {
 			return errors.New("tlsws needs exactly one of --cover URL and --cover-dir DIR: the website that probes see")
 		}
-		if f.acmeDomain != "" {
-			return errors.New("--acme-domain is not built in yet (autocert needs golang.org/x/net); run with the self-signed certificate, or put the relay behind a CDN that holds the certificate")
+		if f.acmeDomain != "" && f.host != "" && f.host != f.acmeDomain {
+			return fmt.Errorf("--acme-domain %s and --host %s differ: the certificate must be for the website's domain", f.acmeDomain, f.host)
 		}
 	case obfs4.Name, "pt", direct.Name:
 	default:
@@ -246,6 +247,22 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 	secret, err := loadOrCreateSecret(filepath.Join(f.state, relaySecretFile))
 	if err != nil {
 		return nil, transport.Spec{}, err
+	}
+	if f.acmeDomain != "" {
+		// A certificate from an ACME CA (Let's Encrypt by default) for the
+		// relay's real domain: clients then verify it against the system
+		// roots, with no pin in the link, exactly as a browser would.
+		m := &autocert.Manager{
+			Prompt:     autocert.AcceptTOS,
+			HostPolicy: autocert.HostWhitelist(f.acmeDomain),
+			Cache:      autocert.DirCache(filepath.Join(f.state, "acme")),
+		}
+		ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Autocert: m})
+		if err != nil {
+			return nil, transport.Spec{}, err
+		}
+		cfg := tlsws.DialConfig{Addr: f.public, Host: f.acmeDomain, Secret: secret}
+		return ln, cfg.Spec(), nil
 	}
 	cert, err := loadOrCreateCert(f.state, host)
 	if err != nil {
