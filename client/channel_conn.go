@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -19,16 +17,7 @@ import (
 // one, which is what readers should use so that following a channel is not
 // linked to their account). Its methods are safe for concurrent use.
 type ChannelConn struct {
-	sc     *securechan.Conn
-	onPush func(*wire.ChannelPush)
-
-	writeMu sync.Mutex // serializes frames on sc
-
-	mu      sync.Mutex // guards the fields below
-	nextID  uint32
-	waiting map[uint32]chan wire.Message
-	err     error
-	done    chan struct{}
+	s *Session
 }
 
 // NewReaderKey returns a fresh, throwaway device key for reading channels.
@@ -44,6 +33,18 @@ func DialChannels(ctx context.Context, dial Dialer, link ServerLink, device ed25
 	if dial == nil {
 		dial = TCPDialer
 	}
+	onFrame := func(f wire.Frame) (bool, error) {
+		if p, ok := f.Msg.(*wire.ChannelPush); ok {
+			if onPush != nil {
+				onPush(p)
+			}
+			return true, nil
+		}
+		if e, ok := f.Msg.(*wire.Error); ok && f.RequestID == 0 {
+			return true, fmt.Errorf("client: server closed the connection: %s", e.Code.Text())
+		}
+		return false, nil // other pushes (Deliver) are not for this connection
+	}
 	var lastErr error = ErrOffline
 	for _, addr := range link.Addrs {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -53,16 +54,14 @@ func DialChannels(ctx context.Context, dial Dialer, link ServerLink, device ed25
 			lastErr = fmt.Errorf("client: connecting to %s: %w", addr, err)
 			continue
 		}
-		sc, err := securechan.Client(dctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device})
+		s, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, OnFrame: onFrame})
 		cancel()
 		if err != nil {
-			nc.Close()
 			lastErr = fmt.Errorf("client: secure channel to %s: %w", addr, err)
 			continue
 		}
-		c := &ChannelConn{sc: sc, onPush: onPush, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}
-		go c.readLoop()
-		if _, err := c.call(ctx, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version}); err != nil {
+		c := &ChannelConn{s: s}
+		if _, err := s.Hello(ctx); err != nil {
 			c.Close()
 			lastErr = fmt.Errorf("client: hello to %s: %w", addr, err)
 			continue
@@ -72,109 +71,19 @@ func DialChannels(ctx context.Context, dial Dialer, link ServerLink, device ed25
 	return nil, lastErr
 }
 
-func (c *ChannelConn) readLoop() {
-	for {
-		b, err := c.sc.Recv()
-		if err != nil {
-			c.fail(fmt.Errorf("client: connection lost: %w", err))
-			return
-		}
-		f, err := wire.Decode(b)
-		if err != nil {
-			c.fail(fmt.Errorf("client: server sent an undecodable frame: %w", err))
-			return
-		}
-		if p, ok := f.Msg.(*wire.ChannelPush); ok {
-			if c.onPush != nil {
-				c.onPush(p)
-			}
-			continue
-		}
-		if f.RequestID == 0 {
-			if e, ok := f.Msg.(*wire.Error); ok {
-				c.fail(fmt.Errorf("client: server closed the connection: %s", e.Code.Text()))
-			}
-			continue // other pushes (Deliver) are not for this connection
-		}
-		c.mu.Lock()
-		ch := c.waiting[f.RequestID]
-		delete(c.waiting, f.RequestID)
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- f.Msg
-		}
-	}
-}
-
-// call sends a request and waits for its answer; an Error answer is
-// returned as the error (a *wire.Error).
 func (c *ChannelConn) call(ctx context.Context, req wire.Message) (wire.Message, error) {
-	ch := make(chan wire.Message, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return nil, c.err
-	}
-	c.nextID++
-	if c.nextID == 0 {
-		c.nextID = 1
-	}
-	id := c.nextID
-	c.waiting[id] = ch
-	c.mu.Unlock()
-	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: req})
-	if err != nil {
-		return nil, err
-	}
-	c.writeMu.Lock()
-	err = c.sc.Send(b)
-	c.writeMu.Unlock()
-	if err != nil {
-		c.fail(fmt.Errorf("client: connection lost: %w", err))
-		return nil, c.Err()
-	}
-	select {
-	case m := <-ch:
-		if e, ok := m.(*wire.Error); ok {
-			return nil, e
-		}
-		if want := wire.ResponseType(req.Type()); m.Type() != want {
-			return nil, fmt.Errorf("client: server answered %v with %v", req.Type(), m.Type())
-		}
-		return m, nil
-	case <-c.done:
-		return nil, c.Err()
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.waiting, id)
-		c.mu.Unlock()
-		return nil, ctx.Err()
-	}
-}
-
-func (c *ChannelConn) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
-		close(c.done)
-		c.sc.Close()
-	}
-	c.mu.Unlock()
+	return c.s.Call(ctx, req)
 }
 
 // Err returns why the connection ended, or nil while it works.
-func (c *ChannelConn) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
+func (c *ChannelConn) Err() error { return c.s.Err() }
 
 // Done is closed when the connection ends.
-func (c *ChannelConn) Done() <-chan struct{} { return c.done }
+func (c *ChannelConn) Done() <-chan struct{} { return c.s.Done() }
 
 // Close closes the connection.
 func (c *ChannelConn) Close() error {
-	c.fail(errors.New("client: closed"))
+	c.s.End(errors.New("client: closed"))
 	return nil
 }
 

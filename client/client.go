@@ -273,7 +273,7 @@ func (c *Client) connectLoop(ctx context.Context) {
 		go c.syncOwnDevices(ctx)
 		select {
 		case <-ctx.Done():
-		case <-s.done:
+		case <-s.Done():
 		}
 		c.sessMu.Lock()
 		c.sess = nil

@@ -236,7 +236,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	silent := c.watchSession(s, ac)
 	select {
 	case <-ctx.Done():
-	case <-s.done:
+	case <-s.Done():
 	}
 	c.sessMu.Lock()
 	c.sess = nil
@@ -267,20 +267,13 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 		nc.Close()
 		return nil, fmt.Errorf("client: secure channel (is the server link current?): %w", err)
 	}
-	s := &session{sc: sc, onDeliver: onDeliver, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}
-	go s.readLoop()
-	resp, err := s.call(hctx, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version})
+	ws := NewSession(sc, deliverHandler(onDeliver))
+	hello, err := ws.Hello(hctx)
 	if err != nil {
-		s.close(err)
+		ws.End(err)
 		return nil, fmt.Errorf("client: hello: %w", err)
 	}
-	hello, ok := resp.(*wire.ServerHello)
-	if !ok {
-		s.close(errors.New("unexpected answer"))
-		return nil, fmt.Errorf("client: hello: unexpected answer %v", resp.Type())
-	}
-	s.hello = hello
-	return s, nil
+	return &session{Session: ws, hello: hello}, nil
 }
 
 // refreshBook fetches the endpoint book now and every bookRefresh while s
@@ -307,7 +300,7 @@ func (c *Client) refreshBook(ctx context.Context, s *session) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.done:
+		case <-s.Done():
 			return
 		case <-time.After(bookRefresh):
 		}

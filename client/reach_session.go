@@ -155,7 +155,7 @@ func (c *Client) watchSession(s *session, ac *activityConn) (silent func() bool)
 		pinging := false
 		for {
 			select {
-			case <-s.done:
+			case <-s.Done():
 				return
 			case <-t.C:
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
@@ -27,20 +26,29 @@ func TCPDialer(ctx context.Context, addr string) (net.Conn, error) {
 // connected.
 var ErrOffline = errors.New("client: not connected to the server; check the network and the server link, then try again")
 
-// session is one secure channel to the server with request/response
-// matching. Pushes go to onDeliver, in order, from the reader goroutine.
+// session is the client's Session to its server: pushes go to onDeliver,
+// in order, from the reader goroutine.
 type session struct {
-	sc        *securechan.Conn
-	onDeliver func(*wire.Deliver)
-	hello     *wire.ServerHello
+	*Session
+	hello *wire.ServerHello
+}
 
-	writeMu sync.Mutex // serializes frames on sc
-
-	mu      sync.Mutex // guards the fields below
-	nextID  uint32
-	waiting map[uint32]chan wire.Message
-	err     error // set once the session is dead
-	done    chan struct{}
+// deliverHandler passes Deliver pushes to onDeliver and ends the session on
+// any other push.
+func deliverHandler(onDeliver func(*wire.Deliver)) FrameHandler {
+	return func(f wire.Frame) (bool, error) {
+		if d, ok := f.Msg.(*wire.Deliver); ok {
+			onDeliver(d)
+			return true, nil
+		}
+		if f.RequestID != 0 {
+			return false, nil
+		}
+		if e, ok := f.Msg.(*wire.Error); ok {
+			return true, fmt.Errorf("client: server closed the connection: %s", e.Code.Text())
+		}
+		return true, errors.New("client: server sent an unexpected push")
+	}
 }
 
 // dialSession dials the first address that answers, runs the securechan
@@ -55,136 +63,31 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 			lastErr = fmt.Errorf("client: connecting to %s: %w", addr, err)
 			continue
 		}
-		sc, err := securechan.Client(dctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256)})
+		ws, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
 		cancel()
 		if err != nil {
-			nc.Close()
 			lastErr = fmt.Errorf("client: secure channel to %s (is the server link current?): %w", addr, err)
 			continue
 		}
-		s := &session{sc: sc, onDeliver: onDeliver, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}
-		go s.readLoop()
-		resp, err := s.call(ctx, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version})
+		hello, err := ws.Hello(ctx)
 		if err != nil {
-			s.close(err)
+			ws.End(err)
 			return nil, fmt.Errorf("client: hello: %w", err)
 		}
-		hello, ok := resp.(*wire.ServerHello)
-		if !ok {
-			s.close(errors.New("unexpected answer"))
-			return nil, fmt.Errorf("client: hello: unexpected answer %v", resp.Type())
-		}
-		s.hello = hello
-		return s, nil
+		return &session{Session: ws, hello: hello}, nil
 	}
 	return nil, lastErr
 }
 
-func (s *session) readLoop() {
-	for {
-		b, err := s.sc.Recv()
-		if err != nil {
-			s.close(fmt.Errorf("client: connection lost: %w", err))
-			return
-		}
-		f, err := wire.Decode(b)
-		if err != nil {
-			s.close(fmt.Errorf("client: server sent an undecodable frame: %w", err))
-			return
-		}
-		if d, ok := f.Msg.(*wire.Deliver); ok {
-			s.onDeliver(d)
-			continue
-		}
-		if f.RequestID == 0 {
-			if e, ok := f.Msg.(*wire.Error); ok {
-				s.close(fmt.Errorf("client: server closed the connection: %s", e.Code.Text()))
-			} else {
-				s.close(errors.New("client: server sent an unexpected push"))
-			}
-			return
-		}
-		s.mu.Lock()
-		ch := s.waiting[f.RequestID]
-		delete(s.waiting, f.RequestID)
-		s.mu.Unlock()
-		if ch != nil {
-			ch <- f.Msg
-		}
-	}
-}
-
-// call sends a request and waits for its answer. A wire.Error answer is
-// returned as the error (a *wire.Error).
 func (s *session) call(ctx context.Context, req wire.Message) (wire.Message, error) {
-	ch := make(chan wire.Message, 1)
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return nil, s.err
-	}
-	s.nextID++
-	if s.nextID == 0 {
-		s.nextID = 1
-	}
-	id := s.nextID
-	s.waiting[id] = ch
-	s.mu.Unlock()
-	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: req})
-	if err != nil {
-		return nil, err
-	}
-	s.writeMu.Lock()
-	err = s.sc.Send(b)
-	s.writeMu.Unlock()
-	if err != nil {
-		s.close(fmt.Errorf("client: connection lost: %w", err))
-		return nil, s.deadErr()
-	}
-	select {
-	case m := <-ch:
-		if e, ok := m.(*wire.Error); ok {
-			return nil, e
-		}
-		if want := wire.ResponseType(req.Type()); m.Type() != want {
-			return nil, fmt.Errorf("client: server answered %v with %v", req.Type(), m.Type())
-		}
-		return m, nil
-	case <-s.done:
-		return nil, s.deadErr()
-	case <-ctx.Done():
-		s.mu.Lock()
-		delete(s.waiting, id)
-		s.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	return s.Call(ctx, req)
 }
 
-func (s *session) deadErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *session) close(err error) { s.End(err) }
 
-func (s *session) close(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-		close(s.done)
-		s.sc.Close()
-	}
-	s.mu.Unlock()
-}
+func (s *session) deadErr() error { return s.Err() }
 
-// alive reports whether the session still works.
-func (s *session) alive() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *session) alive() bool { return s.Alive() }
 
 // wireCode returns the protocol error code of err, or 0.
 func wireCode(err error) wire.ErrorCode {

@@ -195,7 +195,7 @@ func registerRecipients(ctx context.Context, link client.ServerLink, n int) ([]w
 		if err != nil {
 			return fmt.Errorf("recipient %d: %w", i, err)
 		}
-		s.close(errors.New("done"))
+		s.End(errors.New("done"))
 		ids[i] = d.id
 		return nil
 	})
@@ -232,16 +232,16 @@ type benchSender struct {
 	cfg  *sendConfig
 	dev  benchDevice
 	mu   sync.Mutex
-	sess *benchSession
+	sess *client.Session
 }
 
 // session returns a live registered session, reconnecting (with backoff)
 // until ctx ends.
-func (b *benchSender) session(ctx context.Context) (*benchSession, error) {
+func (b *benchSender) session(ctx context.Context) (*client.Session, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	backoff := 50 * time.Millisecond
-	for b.sess == nil || !b.sess.alive() {
+	for b.sess == nil || !b.sess.Alive() {
 		s, err := benchDialRegistered(ctx, b.cfg.link, b.dev, nil)
 		if err == nil {
 			b.sess = s
@@ -278,7 +278,7 @@ func (b *benchSender) sendOne(ctx context.Context, m *wire.Send, c *benchCounter
 		}
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		start := time.Now()
-		resp, err := s.call(cctx, m)
+		resp, err := s.Call(cctx, m)
 		lat := time.Since(start)
 		cancel()
 		if err == nil {
@@ -294,7 +294,7 @@ func (b *benchSender) sendOne(ctx context.Context, m *wire.Send, c *benchCounter
 		code, after := wireErrorCode(err)
 		switch {
 		case code == 0: // connection lost or timed out: reconnect, resend
-			s.close(err)
+			s.End(err)
 		case retryable(code):
 			wait := max(time.Duration(after)*time.Second, 50*time.Millisecond)
 			select {
@@ -387,7 +387,7 @@ func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time)
 	}
 	for _, b := range senders {
 		if b.sess != nil {
-			b.sess.close(errors.New("done"))
+			b.sess.End(errors.New("done"))
 		}
 	}
 	var all []time.Duration

@@ -41,22 +41,22 @@ func runBenchIdle(ctx context.Context, e env, link client.ServerLink, n, pid int
 		return fail(e, "bench send", err)
 	}
 	base := max(n/10, 1)
-	var sessions []*benchSession
+	var sessions []*client.Session
 	defer func() {
 		for _, s := range sessions {
-			s.close(errors.New("done"))
+			s.End(errors.New("done"))
 		}
 	}()
 	start := time.Now()
 	open := func(count int) error {
-		got := make([]*benchSession, count)
+		got := make([]*client.Session, count)
 		err := parallel(ctx, count, 64, func(i int) error {
 			s, err := benchDialRegistered(ctx, link, newBenchDevice(), nil)
 			if err != nil {
 				return fmt.Errorf("session %d: %w", len(sessions)+i, err)
 			}
 			got[i] = s
-			if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
+			if _, err := s.Call(ctx, &wire.Subscribe{}); err != nil {
 				return fmt.Errorf("session %d: subscribing: %w", len(sessions)+i, err)
 			}
 			return nil
@@ -87,8 +87,8 @@ func runBenchIdle(ctx context.Context, e env, link client.ServerLink, n, pid int
 		return fail(e, "bench send", err)
 	}
 	for _, s := range sessions {
-		if !s.alive() {
-			return fail(e, "bench send", fmt.Errorf("a session was closed while idle: %v", s.deadErr()))
+		if !s.Alive() {
+			return fail(e, "bench send", fmt.Errorf("a session was closed while idle: %v", s.Err()))
 		}
 	}
 	res := IdleResult{Sessions: n, RSSBeforeKiB: before, RSSAtBaseKiB: atBase, RSSAfterKiB: after, BaseSessions: base,

@@ -101,9 +101,9 @@ func (r *benchReceiver) run(ctx context.Context, e env, ready chan<- struct{}) {
 	for ctx.Err() == nil {
 		s, err := benchDialRegistered(ctx, r.link, r.dev, r.deliver)
 		if err == nil {
-			_, err = s.call(ctx, &wire.Subscribe{})
+			_, err = s.Call(ctx, &wire.Subscribe{})
 			if err != nil {
-				s.close(err)
+				s.End(err)
 			}
 		}
 		if err != nil {
@@ -121,7 +121,7 @@ func (r *benchReceiver) run(ctx context.Context, e env, ready chan<- struct{}) {
 			signalled = true
 		}
 		r.ackLoop(ctx, s)
-		s.close(errors.New("reconnecting"))
+		s.End(errors.New("reconnecting"))
 	}
 }
 
@@ -142,12 +142,12 @@ func (r *benchReceiver) deliver(d *wire.Deliver) {
 }
 
 // ackLoop sends AckDelivery for what was logged until s dies or ctx ends.
-func (r *benchReceiver) ackLoop(ctx context.Context, s *benchSession) {
+func (r *benchReceiver) ackLoop(ctx context.Context, s *client.Session) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.done:
+		case <-s.Done():
 			return
 		case <-r.ackCh:
 		}
@@ -157,7 +157,7 @@ func (r *benchReceiver) ackLoop(ctx context.Context, s *benchSession) {
 		if up == 0 {
 			continue
 		}
-		if _, err := s.call(ctx, &wire.AckDelivery{UpToSeq: up}); err != nil {
+		if _, err := s.Call(ctx, &wire.AckDelivery{UpToSeq: up}); err != nil {
 			code, after := wireErrorCode(err)
 			if !retryable(code) {
 				return

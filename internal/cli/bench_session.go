@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
@@ -41,25 +40,10 @@ func (d benchDevice) register() *wire.RegisterDevice {
 	return &wire.RegisterDevice{AccountKey: acct, DeviceCert: client.SignDevice(d.account, dev)}
 }
 
-// benchSession is one secure channel to the server with pipelined
-// request/response matching, like the client library's session but with no
-// client state: the load generator speaks the wire protocol directly.
-type benchSession struct {
-	sc        *securechan.Conn
-	onDeliver func(*wire.Deliver)
-
-	writeMu sync.Mutex // serializes frames on sc
-
-	mu      sync.Mutex // guards the fields below
-	nextID  uint32
-	waiting map[uint32]chan wire.Message
-	err     error
-	done    chan struct{}
-}
-
 // benchDial connects d to the server of link, runs the handshake and the
-// hello; onDeliver (may be nil) gets the Deliver pushes in order.
-func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*benchSession, error) {
+// hello; onDeliver (may be nil) gets the Deliver pushes in order. The load
+// generator speaks the wire protocol directly, with no client state.
+func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
 	if len(link.Addrs) == 0 {
 		return nil, errors.New("the server link has no address")
 	}
@@ -70,131 +54,40 @@ func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDel
 	if err != nil {
 		return nil, err
 	}
-	sc, err := securechan.Client(dctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: d.device, Padding: securechan.PadToMultiple(256)})
+	onFrame := func(f wire.Frame) (bool, error) {
+		if d, ok := f.Msg.(*wire.Deliver); ok {
+			if onDeliver != nil {
+				onDeliver(d)
+			}
+			return true, nil
+		}
+		if f.RequestID == 0 {
+			return true, fmt.Errorf("server closed the session: %v", f.Msg)
+		}
+		return false, nil
+	}
+	s, err := client.Handshake(dctx, nc, client.SessionConfig{ServerPublic: link.Key, DeviceKey: d.device, Padding: securechan.PadToMultiple(256), OnFrame: onFrame})
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("secure channel: %w", err)
 	}
-	s := &benchSession{sc: sc, onDeliver: onDeliver, waiting: map[uint32]chan wire.Message{}, done: make(chan struct{})}
-	go s.readLoop()
-	if _, err := s.call(dctx, &wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version}); err != nil {
-		s.close(err)
+	if _, err := s.Hello(dctx); err != nil {
+		s.End(err)
 		return nil, fmt.Errorf("hello: %w", err)
 	}
 	return s, nil
 }
 
 // benchDialRegistered dials and registers d.
-func benchDialRegistered(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*benchSession, error) {
+func benchDialRegistered(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
 	s, err := benchDial(ctx, link, d, onDeliver)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.call(ctx, d.register()); err != nil {
-		s.close(err)
+	if _, err := s.Call(ctx, d.register()); err != nil {
+		s.End(err)
 		return nil, fmt.Errorf("registering: %w", err)
 	}
 	return s, nil
-}
-
-func (s *benchSession) readLoop() {
-	for {
-		b, err := s.sc.Recv()
-		if err != nil {
-			s.close(fmt.Errorf("connection lost: %w", err))
-			return
-		}
-		f, err := wire.Decode(b)
-		if err != nil {
-			s.close(fmt.Errorf("undecodable frame from the server: %w", err))
-			return
-		}
-		if d, ok := f.Msg.(*wire.Deliver); ok {
-			if s.onDeliver != nil {
-				s.onDeliver(d)
-			}
-			continue
-		}
-		if f.RequestID == 0 {
-			s.close(fmt.Errorf("server closed the session: %v", f.Msg))
-			return
-		}
-		s.mu.Lock()
-		ch := s.waiting[f.RequestID]
-		delete(s.waiting, f.RequestID)
-		s.mu.Unlock()
-		if ch != nil {
-			ch <- f.Msg
-		}
-	}
-}
-
-// call sends req and waits for its answer; a wire.Error answer is returned
-// as the error.
-func (s *benchSession) call(ctx context.Context, req wire.Message) (wire.Message, error) {
-	ch := make(chan wire.Message, 1)
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return nil, s.err
-	}
-	s.nextID++
-	if s.nextID == 0 {
-		s.nextID = 1
-	}
-	id := s.nextID
-	s.waiting[id] = ch
-	s.mu.Unlock()
-	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: req})
-	if err != nil {
-		return nil, err
-	}
-	s.writeMu.Lock()
-	err = s.sc.Send(b)
-	s.writeMu.Unlock()
-	if err != nil {
-		s.close(fmt.Errorf("connection lost: %w", err))
-		return nil, s.deadErr()
-	}
-	select {
-	case m := <-ch:
-		if e, ok := m.(*wire.Error); ok {
-			return nil, e
-		}
-		return m, nil
-	case <-s.done:
-		return nil, s.deadErr()
-	case <-ctx.Done():
-		s.mu.Lock()
-		delete(s.waiting, id)
-		s.mu.Unlock()
-		return nil, ctx.Err()
-	}
-}
-
-func (s *benchSession) deadErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-func (s *benchSession) close(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-		close(s.done)
-		s.sc.Close()
-	}
-	s.mu.Unlock()
-}
-
-func (s *benchSession) alive() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // wireErrorCode returns the protocol error code of err, or 0 when err is
