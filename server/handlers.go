@@ -27,6 +27,8 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 		return ss.registerDevice(m), nil
 	case *wire.RevokeDevice:
 		return ss.revokeDevice(m)
+	case *wire.RegisterRelay:
+		return ss.registerRelay(m), nil // relayreg.go: the token, not a device
 	}
 	if resp, after, ok := ss.dispatchChannel(m); ok { // channel.go: public, no device needed
 		return resp, after

@@ -26,6 +26,9 @@ type ReachConfig struct {
 	SliceSize int           // relays per client and period (default 3)
 	Period    time.Duration // slice period (default 7 days)
 	Validity  time.Duration // lifetime of a signed entry (default 30 days)
+	// Registration, if set, lets volunteer relays that hold the
+	// operator's token add themselves (RegisterRelay; relayreg.go).
+	Registration *RelayRegistration
 }
 
 // bookIssuer signs entries and cuts books.
@@ -33,9 +36,12 @@ type bookIssuer struct {
 	cfg ReachConfig
 	now func() time.Time
 
-	mu       sync.Mutex // guards signed and signedAt
+	mu       sync.Mutex // guards signed, signedAt and registered
 	signed   map[string]reach.SignedEntry
 	signedAt time.Time
+	// registered are the relays that registered themselves, by ID, with
+	// the time of their last registration (relayreg.go).
+	registered map[string]registeredRelay
 }
 
 func newBookIssuer(cfg ReachConfig, now func() time.Time) (*bookIssuer, error) {
@@ -62,6 +68,9 @@ func newBookIssuer(cfg ReachConfig, now func() time.Time) (*bookIssuer, error) {
 		}
 	}
 	b := &bookIssuer{cfg: cfg, now: now}
+	if err := b.loadRegistered(); err != nil { // relayreg.go
+		return nil, err
+	}
 	if _, err := b.entries(); err != nil {
 		return nil, err
 	}
@@ -78,8 +87,9 @@ func (b *bookIssuer) entries() (map[string]reach.SignedEntry, error) {
 	if b.signed != nil && now.Sub(b.signedAt) < b.cfg.Validity/2 {
 		return b.signed, nil
 	}
-	signed := make(map[string]reach.SignedEntry, len(b.cfg.Entries))
-	for _, e := range b.cfg.Entries {
+	list := b.listLocked(now)
+	signed := make(map[string]reach.SignedEntry, len(list))
+	for _, e := range list {
 		e.Serial = uint64(now.Unix())
 		e.NotAfter = now.Add(b.cfg.Validity)
 		se, err := b.cfg.Signer.SignEntry(e)
@@ -116,12 +126,17 @@ func (b *bookIssuer) book(clientID []byte) ([]byte, error) {
 		return nil, err
 	}
 	now := b.now()
+	b.mu.Lock()
+	list := b.listLocked(now)
+	b.mu.Unlock()
 	var out, relays []reach.SignedEntry
-	for _, e := range b.cfg.Entries {
+	for _, e := range list {
 		if e.Kind == reach.KindRelay {
-			relays = append(relays, all[e.ID])
-		} else {
-			out = append(out, all[e.ID])
+			if se, ok := all[e.ID]; ok {
+				relays = append(relays, se)
+			}
+		} else if se, ok := all[e.ID]; ok {
+			out = append(out, se)
 		}
 	}
 	out = append(out, reach.Slice(b.cfg.SliceSecret, reach.Period(now, b.cfg.Period), clientID, relays, b.cfg.SliceSize)...)

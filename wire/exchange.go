@@ -32,7 +32,10 @@ func ResponseType(t Type) Type {
 	if r := linkResponseType(t); r != 0 { // link.go
 		return r
 	}
-	return bookResponseType(t) // book.go
+	if r := bookResponseType(t); r != 0 { // book.go
+		return r
+	}
+	return relayRegResponseType(t) // relayreg.go
 }
 
 // Negotiate returns the highest version in both ranges, or false if they do

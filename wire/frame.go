@@ -134,7 +134,10 @@ func newMessage(t Type) Message {
 	if m := newLinkMessage(t); m != nil { // link.go
 		return m
 	}
-	return newBookMessage(t) // book.go
+	if m := newBookMessage(t); m != nil { // book.go
+		return m
+	}
+	return newRelayRegMessage(t) // relayreg.go
 }
 
 // Class returns who sends messages of type t.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -19,16 +20,19 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/relay"
+	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
 	"github.com/samizdat-project/samizdat/transport/obfs4"
 	"github.com/samizdat-project/samizdat/transport/pt"
 	"github.com/samizdat-project/samizdat/transport/tlsws"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 func init() {
@@ -45,7 +49,7 @@ const (
 
 type relayFlags struct {
 	upstream, listen, transport, cover, coverDir, state, admin string
-	public, host, acmeDomain, ptPath, label                    string
+	public, host, acmeDomain, ptPath, label, register          string
 	noQR                                                       bool
 	idle                                                       time.Duration
 	maxConns                                                   int
@@ -68,6 +72,7 @@ func runRelay(e env) int {
 	fs.StringVar(&f.acmeDomain, "acme-domain", "", "tlsws: get the certificate for this domain from an ACME CA (Let's Encrypt); needs the relay reachable on port 443 under that name")
 	fs.StringVar(&f.ptPath, "pt-path", "/usr/bin/obfs4proxy", "pt: the pluggable-transport binary")
 	fs.StringVar(&f.label, "label", "samizdat relay", "name of the relay in its link, for people")
+	fs.StringVar(&f.register, "register", "", "register with the server (needs --upstream to be the server link) using the registration token in this file (the server operator's --relay-token-file); repeats every 6 h")
 	fs.BoolVar(&f.noQR, "no-qr", false, "print only the link, no QR code")
 	fs.DurationVar(&f.idle, "idle", 5*time.Minute, "close relayed connections idle this long")
 	fs.IntVar(&f.maxConns, "max-conns", 10000, "relay at most this many connections at once")
@@ -189,13 +194,37 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		}
 	}
 	fmt.Fprintln(e.stdout, "Share the link (or the QR code) with people who cannot reach the server directly.")
-	// Registering with the server needs a server API for it, which the
-	// wire protocol does not have yet: the operator shares the link.
+	if f.register != "" {
+		reg, err := relayRegistration(f, up, spec, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		go reg.Run(ctx)
+		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
+	}
 	err = r.Serve(ctx, relay.NamedListener{Name: f.transport, Listener: ln})
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// relayRegistration reads the token and the server key for --register.
+func relayRegistration(f relayFlags, up transport.Dialer, spec transport.Spec, log *slog.Logger) (*relay.Registration, error) {
+	l, err := reach.ParseLink(strings.TrimSpace(f.upstream))
+	if err != nil || l.Chan == (securechan.ServerPublic{}) {
+		return nil, errors.New("--register needs --upstream to be the server link: it carries the server key the registration is sent to")
+	}
+	b, err := readPrivate(f.register)
+	if err != nil {
+		return nil, fmt.Errorf("reading the registration token: %w", err)
+	}
+	token := bytes.TrimSpace(b)
+	if len(token) < wire.MinRelayToken || len(token) > wire.MaxRelayToken {
+		return nil, fmt.Errorf("%s does not hold a registration token; copy the server's --relay-token-file", f.register)
+	}
+	return &relay.Registration{Server: l.Chan, Dialer: up, Token: token, Spec: spec, Label: f.label, Logger: log}, nil
 }
 
 // relayListener starts the transport listener and returns the spec that

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +20,7 @@ import (
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 func init() {
@@ -35,6 +39,7 @@ func runServer(e env) int {
 	verbose := fs.Bool("v", false, "log debug messages")
 	var relays repeated
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
+	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
@@ -48,7 +53,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays}); err != nil {
+	if err := serve(e, log, *data, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken}); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -59,6 +64,31 @@ func runServer(e env) int {
 type bookFlags struct {
 	relays     []string
 	linkRelays int
+	relayToken string // --relay-token-file; empty: no registration
+}
+
+// relaysFile keeps the relays that registered themselves (mode 0600).
+const relaysFile = "relays.json"
+
+// loadOrCreateRelayToken reads the relay registration token (the file's
+// text, trimmed), or writes a fresh random one (mode 0600) if the file
+// does not exist. It refuses a token file that others can read.
+func loadOrCreateRelayToken(path string) ([]byte, bool, error) {
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		token := []byte(base64.RawURLEncoding.EncodeToString(raw))
+		return token, true, writeNew(path, append(append([]byte(nil), token...), '\n'))
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	token := bytes.TrimSpace(b)
+	if len(token) < wire.MinRelayToken || len(token) > wire.MaxRelayToken {
+		return nil, false, fmt.Errorf("%s does not hold a relay token of %d..%d characters; remove it to make a new one", path, wire.MinRelayToken, wire.MaxRelayToken)
+	}
+	return token, false, nil
 }
 
 func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookFlags) error {
@@ -91,6 +121,17 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookF
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if bf.relayToken != "" {
+		token, created, err := loadOrCreateRelayToken(bf.relayToken)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		book.cfg.Registration = &server.RelayRegistration{Token: token, File: filepath.Join(data, relaysFile)}
+		if created {
+			log.Info("wrote a new relay registration token; give the file to the relays you trust (samizdat relay --register FILE)", "file", bf.relayToken)
+		}
 	}
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics, Reach: book.cfg})
 	if err != nil {

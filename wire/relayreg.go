@@ -1,0 +1,67 @@
+package wire
+
+import "fmt"
+
+// Relay registration (docs/spec/wire.md, "Later additions"): a volunteer
+// relay the operator trusts proves it holds the server's registration token
+// and asks to be published in the endpoint book. The relay speaks on a
+// secure channel with a throwaway device key; it needs no registered device.
+const TypeRegisterRelay Type = 0x0041
+
+// Limits of RegisterRelay's fields.
+const (
+	MinRelayToken = 16   // bytes of registration token, at least
+	MaxRelayToken = 256  // and at most
+	MaxRelaySpec  = 4096 // bytes of the transport spec text
+	MaxRelayLabel = 64   // bytes of the label
+)
+
+// RegisterRelay asks the server to publish (or refresh) a relay in its
+// endpoint book. Token is the operator's registration token; Spec is the
+// relay's transport spec as text (tlsws://host:port?…), what clients dial;
+// Label names the relay for people. Answer: OK, Unauthorized for a wrong
+// token (nothing is stored), BadRequest for a spec the server refuses,
+// NotFound when the server takes no registrations.
+type RegisterRelay struct {
+	Token []byte
+	Spec  string
+	Label string
+}
+
+func (*RegisterRelay) Type() Type { return TypeRegisterRelay }
+
+func (m *RegisterRelay) encode(w *writer) {
+	w.bytes("token", m.Token, MinRelayToken, MaxRelayToken)
+	w.text("spec", m.Spec, MaxRelaySpec)
+	w.text("label", m.Label, MaxRelayLabel)
+}
+
+func (m *RegisterRelay) decode(r *reader) {
+	m.Token = r.bytes("token", MinRelayToken, MaxRelayToken)
+	m.Spec = r.text("spec", MaxRelaySpec)
+	m.Label = r.text("label", MaxRelayLabel)
+}
+
+func (m *RegisterRelay) validate() error {
+	if m.Spec == "" {
+		return fmt.Errorf("spec: %w: empty", ErrInvalid)
+	}
+	return nil
+}
+
+// newRelayRegMessage returns an empty relay registration message of type
+// t, or nil.
+func newRelayRegMessage(t Type) Message {
+	if t == TypeRegisterRelay {
+		return &RegisterRelay{}
+	}
+	return nil
+}
+
+// relayRegResponseType is ResponseType for relay registration requests.
+func relayRegResponseType(t Type) Type {
+	if t == TypeRegisterRelay {
+		return TypeOK
+	}
+	return 0
+}
