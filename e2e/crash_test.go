@@ -55,7 +55,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, send.stdout.String(), send.stderr.String())
 	}
 	var res struct {
-		Acked, Errors, Retries int64
+		Acked, Errors, Retries, Reconnects int64
 	}
 	b, err := os.ReadFile(resultPath)
 	if err != nil {
@@ -68,8 +68,11 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if res.Acked != int64(total) || res.Errors != 0 {
 		t.Fatalf("bench send: %d acknowledged, %d errors; want %d and 0", res.Acked, res.Errors, total)
 	}
-	if res.Retries == 0 {
-		t.Fatal("no Send was retried: the kills did not hit the stream of sends")
+	// Every kill must have cut the senders' sessions mid-stream (a Send in
+	// flight at that instant is retried too, but at this rate whether one
+	// is in flight is chance, so retries are reported, not required).
+	if res.Reconnects < int64(cycles) {
+		t.Fatalf("%d reconnects for %d kills: the kills did not hit the stream of sends", res.Reconnects, cycles)
 	}
 	acked := map[string]bool{}
 	for _, id := range readLines(t, ackedLog) {
@@ -135,5 +138,5 @@ func TestCrashExactlyOnce(t *testing.T) {
 			seqs[e] = id
 		}
 	}
-	t.Logf("%d messages, %d kill cycles, %d Sends retried, %d delivered exactly once", total, cycles, res.Retries, len(where))
+	t.Logf("%d messages, %d kill cycles, %d reconnects, %d Sends retried, %d delivered exactly once", total, cycles, res.Reconnects, res.Retries, len(where))
 }

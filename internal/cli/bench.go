@@ -75,6 +75,7 @@ type SendResult struct {
 	Acked       int64   `json:"acked"`
 	Errors      int64   `json:"errors"`
 	Retries     int64   `json:"retries"`
+	Reconnects  int64   `json:"reconnects"` // sessions re-established after a lost one
 	Seconds     float64 `json:"seconds"`
 	SendsPerSec float64 `json:"sends_per_second"`
 	P50Ms       float64 `json:"p50_ms"`
@@ -229,10 +230,11 @@ func parallel(ctx context.Context, n, width int, fn func(i int) error) error {
 // benchSender is one sending device; its session is replaced when the
 // connection is lost (the server restarted).
 type benchSender struct {
-	cfg  *sendConfig
-	dev  benchDevice
-	mu   sync.Mutex
-	sess *client.Session
+	cfg        *sendConfig
+	dev        benchDevice
+	reconnects atomic.Int64 // sessions replaced after one was lost
+	mu         sync.Mutex   // guards sess
+	sess       *client.Session
 }
 
 // session returns a live registered session, reconnecting (with backoff)
@@ -244,6 +246,9 @@ func (b *benchSender) session(ctx context.Context) (*client.Session, error) {
 	for b.sess == nil || !b.sess.Alive() {
 		s, err := benchDialRegistered(ctx, b.cfg.link, b.dev, nil)
 		if err == nil {
+			if b.sess != nil {
+				b.reconnects.Add(1)
+			}
 			b.sess = s
 			break
 		}
@@ -395,8 +400,14 @@ func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time)
 		all = append(all, l...)
 	}
 	slices.Sort(all)
+	var reconnects int64
+	for _, b := range senders {
+		if b != nil {
+			reconnects += b.reconnects.Load()
+		}
+	}
 	res := SendResult{Senders: cfg.senders, Window: cfg.window, Size: cfg.size, Recipients: len(cfg.recipients),
-		Acked: c.acked.Load(), Errors: c.errors.Load(), Retries: c.retries.Load(),
+		Acked: c.acked.Load(), Errors: c.errors.Load(), Retries: c.retries.Load(), Reconnects: reconnects,
 		Seconds: elapsed.Seconds(), SetupSec: setup.Seconds()}
 	res.SendsPerSec = float64(res.Acked) / elapsed.Seconds()
 	res.P50Ms, res.P99Ms = quantileMs(all, 0.50), quantileMs(all, 0.99)
