@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/samizdat-project/samizdat/censor/fingerprint"
+	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
 )
 
 // maxHelloBuffer caps how much of a client stream the engine keeps while
@@ -45,7 +45,7 @@ type Flow struct {
 	reset     bool
 	closed    bool
 	helloBuf  []byte
-	hello     *fingerprint.ClientHello
+	hello     *tlsfingerprint.ClientHello
 	helloStat HelloState
 }
 
@@ -64,7 +64,7 @@ func (f *Flow) FirstClientSegment() []byte { return f.first }
 
 // Hello returns the reassembled ClientHello, if any, and the state of the
 // reassembly. Rules call it from Data.
-func (f *Flow) Hello() (*fingerprint.ClientHello, HelloState) { return f.hello, f.helloStat }
+func (f *Flow) Hello() (*tlsfingerprint.ClientHello, HelloState) { return f.hello, f.helloStat }
 
 // feedHello reassembles the client's stream until a complete ClientHello is
 // available (it may span segments and even records).
@@ -73,11 +73,11 @@ func (f *Flow) feedHello(seg []byte) {
 		return
 	}
 	f.helloBuf = append(f.helloBuf, seg...)
-	h, err := fingerprint.ParseRecords(f.helloBuf)
+	h, err := tlsfingerprint.ParseRecords(f.helloBuf)
 	switch {
 	case err == nil:
 		f.hello, f.helloStat, f.helloBuf = h, HelloParsed, nil
-	case errors.Is(err, fingerprint.ErrIncomplete) && len(f.helloBuf) < maxHelloBuffer:
+	case errors.Is(err, tlsfingerprint.ErrIncomplete) && len(f.helloBuf) < maxHelloBuffer:
 	default:
 		f.helloStat, f.helloBuf = HelloNone, nil
 	}
@@ -136,6 +136,6 @@ func (f *Flow) Close() {
 	f.mu.Unlock()
 }
 
-func fingerprintOf(h *fingerprint.ClientHello) (ja3, ja4 string) {
-	return fingerprint.JA3(h), fingerprint.JA4(h)
+func fingerprintOf(h *tlsfingerprint.ClientHello) (ja3, ja4 string) {
+	return h.JA3(), h.JA4()
 }

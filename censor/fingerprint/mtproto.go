@@ -1,3 +1,8 @@
+// Package fingerprint owns the censor lab's TLS fingerprints that are not
+// generic: the fake-TLS ClientHello of Telegram's MTProto proxy client,
+// whose fixed fingerprint Russia's TSPU blocks since April 2026, and its JA4
+// denylist entry. Parsing hellos and computing JA3/JA4 is
+// internal/tlsfingerprint's job.
 package fingerprint
 
 import (

@@ -118,8 +118,8 @@ func TestWebSocketALPNHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ch.ALPN, []string{"http/1.1"}) || slices.Contains(ch.Extensions, 17613) {
-		t.Fatalf("ALPN %v, extensions %v: want http/1.1 only and no ALPS", ch.ALPN, ch.Extensions)
+	if !slices.Equal(ch.ALPN, []string{"http/1.1"}) || slices.Contains(ch.ExtensionTypes(), 17613) {
+		t.Fatalf("ALPN %v, extensions %v: want http/1.1 only and no ALPS", ch.ALPN, ch.ExtensionTypes())
 	}
 	ja4 := ch.JA4()
 	if ja4[:10] != "t13d1515h1" || ja4[11:23] != chromeJA4[11:23] {

@@ -1,10 +1,10 @@
-// Package fingerprint owns the censor's view of a TLS ClientHello: record
-// reassembly and parsing, and the JA3 and JA4 fingerprints computed from
+// Package tlsfingerprint owns the parsing of a TLS ClientHello (record
+// reassembly included) and the JA3, JA3N and JA4 fingerprints computed from
 // their public definitions (salesforce/ja3 README; FoxIO-LLC/ja4
-// technical_details/JA4.md). It also builds the fake-TLS ClientHello of
-// Telegram's MTProto proxy client, whose fixed fingerprint Russia's TSPU
-// blocks since April 2026, so the lab can put it on a denylist.
-package fingerprint
+// technical_details/JA4.md). It is a leaf: the censor lab (what a DPI box
+// sees) and the transport conformance suite (what our hellos look like) both
+// use it.
+package tlsfingerprint
 
 import (
 	"errors"
@@ -15,10 +15,10 @@ import (
 
 var (
 	// ErrIncomplete: the bytes are a prefix of a ClientHello; read more.
-	ErrIncomplete = errors.New("fingerprint: incomplete ClientHello")
+	ErrIncomplete = errors.New("tlsfingerprint: incomplete ClientHello")
 	// ErrNotClientHello: the bytes are not a TLS handshake carrying a
 	// ClientHello.
-	ErrNotClientHello = errors.New("fingerprint: not a TLS ClientHello")
+	ErrNotClientHello = errors.New("tlsfingerprint: not a TLS ClientHello")
 )
 
 // Extension is one ClientHello extension in wire order.
@@ -224,6 +224,16 @@ func readUint16s(s cryptobyte.String) ([]uint16, bool) {
 		out = append(out, v)
 	}
 	return out, true
+}
+
+// ExtensionTypes returns the types of the extensions in wire order, GREASE
+// included.
+func (h *ClientHello) ExtensionTypes() []uint16 {
+	out := make([]uint16, len(h.Extensions))
+	for i, e := range h.Extensions {
+		out[i] = e.Type
+	}
+	return out
 }
 
 // IsGREASE reports whether v is a GREASE value (RFC 8701 §2: 0x?A?A with

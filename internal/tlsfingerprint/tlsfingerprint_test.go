@@ -1,4 +1,4 @@
-package fingerprint
+package tlsfingerprint
 
 import (
 	"errors"
@@ -90,7 +90,7 @@ func TestJA3PublishedExample(t *testing.T) {
 			"de350869b8c85de67a350c8d186f11e6"},
 	} {
 		h := mustParse(t, tc.spec.record())
-		if s, x := JA3String(h), JA3(h); s != tc.str || x != tc.hash {
+		if s, x := h.JA3String(), h.JA3(); s != tc.str || x != tc.hash {
 			t.Errorf("%s:\n got %s %s\nwant %s %s", tc.name, s, x, tc.str, tc.hash)
 		}
 	}
@@ -128,10 +128,10 @@ func ja4Example() helloSpec {
 // JA4_o = t13d1516h2_acb858a92679_18f69afefd3d.
 func TestJA4PublishedExample(t *testing.T) {
 	h := mustParse(t, ja4Example().record())
-	if got, want := JA4(h), "t13d1516h2_8daaf6152771_e5627efa2ab1"; got != want {
+	if got, want := h.JA4(), "t13d1516h2_8daaf6152771_e5627efa2ab1"; got != want {
 		t.Errorf("JA4 = %s, want %s", got, want)
 	}
-	if got, want := JA4O(h), "t13d1516h2_acb858a92679_18f69afefd3d"; got != want {
+	if got, want := h.JA4O(), "t13d1516h2_acb858a92679_18f69afefd3d"; got != want {
 		t.Errorf("JA4_o = %s, want %s", got, want)
 	}
 	if h.ServerName != "example.org" || len(h.ALPN) != 2 || h.ALPN[0] != "h2" {
@@ -154,8 +154,8 @@ func TestReassemblyAcrossSegmentsAndRecords(t *testing.T) {
 	split = append(split, 0x16, 0x03, 0x01, byte(len(rest)>>8), byte(len(rest)))
 	split = append(split, rest...)
 	h := mustParse(t, split)
-	if JA4(h) != "t13d1516h2_8daaf6152771_e5627efa2ab1" {
-		t.Errorf("hello over two records: JA4 %s", JA4(h))
+	if h.JA4() != "t13d1516h2_8daaf6152771_e5627efa2ab1" {
+		t.Errorf("hello over two records: JA4 %s", h.JA4())
 	}
 	for _, notTLS := range [][]byte{[]byte("GET / HTTP/1.1\r\n"), {0x17, 0x03, 0x03, 0, 5}, {0x16, 0x03, 0x01, 0, 4, 2, 0, 0, 0}} {
 		if _, err := ParseRecords(notTLS); !errors.Is(err, ErrNotClientHello) {
@@ -174,28 +174,66 @@ func TestParseNeverPanics(t *testing.T) {
 		}
 		b = b[:rng.IntN(len(b)+1)]
 		if h, err := ParseRecords(b); err == nil {
-			_, _, _ = JA3(h), JA4(h), JA4O(h)
+			_, _, _ = h.JA3(), h.JA4(), h.JA4O()
 		}
 	}
 }
 
-func TestMTProtoFakeTLSFingerprint(t *testing.T) {
-	ja3s := map[string]bool{}
-	for seed := uint64(0); seed < 50; seed++ {
-		rec := MTProtoFakeTLSHello(rand.New(rand.NewPCG(seed, 7)), "www.example.com")
-		if len(rec) != 517 {
-			t.Fatalf("seed %d: %d bytes, want the client's fixed 517", seed, len(rec))
-		}
-		h := mustParse(t, rec)
-		if got := JA4(h); got != MTProtoJA4 {
-			t.Fatalf("seed %d: JA4 %s, want %s", seed, got, MTProtoJA4)
-		}
-		if h.ServerName != "www.example.com" {
-			t.Fatalf("SNI %q", h.ServerName)
-		}
-		ja3s[JA3(h)] = true
+// TestJA4WorkedExampleFields checks JA4 on the fields of the worked example
+// of FoxIO's specification (technical_details/JA4.md, v0.18.2, "Example"):
+// the same without signature algorithms hashes the extensions to
+// 6d807ffa2a79, and ALPN http/1.1 gives h1.
+func TestJA4WorkedExampleFields(t *testing.T) {
+	h := &ClientHello{
+		Version:             0x0303,
+		CipherSuites:        []uint16{0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035},
+		Extensions:          types(0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015),
+		HasServerName:       true,
+		SignatureAlgorithms: []uint16{0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601},
+		ALPN:                []string{"h2", "http/1.1"},
+		SupportedVersions:   []uint16{0x0a0a, 0x0304, 0x0303},
 	}
-	if len(ja3s) < 40 {
-		t.Errorf("only %d distinct JA3 over 50 hellos; the client shuffles extensions, so JA3 should vary", len(ja3s))
+	if got, want := h.JA4(), "t13d1516h2_8daaf6152771_e5627efa2ab1"; got != want {
+		t.Fatalf("JA4 = %s, want %s", got, want)
+	}
+	h.SignatureAlgorithms = nil
+	if got, want := h.JA4(), "t13d1516h2_8daaf6152771_6d807ffa2a79"; got != want {
+		t.Fatalf("JA4 without signature algorithms = %s, want %s", got, want)
+	}
+	h.ALPN = []string{"http/1.1"}
+	if got := h.JA4()[:10]; got != "t13d1516h1" {
+		t.Fatalf("JA4_a with ALPN http/1.1 = %s, want t13d1516h1", got)
+	}
+}
+
+// types returns extensions of the given types with no data.
+func types(ts ...uint16) []Extension {
+	out := make([]Extension, len(ts))
+	for i, t := range ts {
+		out[i] = Extension{Type: t}
+	}
+	return out
+}
+
+// TestJA3PublishedChrome checks JA3 and JA3N against a browserleaks.com
+// capture of real Chrome 143 (stored in the public repository
+// service0427/v2_cp_app, tls.md): its ja3_text and ja3n_text, and their
+// hashes 98487aa16281980e7d1120d399efb6a4 and 8e19337e7524d2573be54efb2b0784c9.
+func TestJA3PublishedChrome(t *testing.T) {
+	h := &ClientHello{
+		Version:         771,
+		CipherSuites:    []uint16{0x3a3a, 4865, 4866, 4867, 49195, 49199, 49196, 49200, 52393, 52392, 49171, 49172, 156, 157, 47, 53},
+		Extensions:      types(0x8a8a, 45, 51, 16, 65037, 23, 17613, 0, 11, 10, 43, 65281, 35, 18, 5, 13, 27, 0xdada),
+		SupportedGroups: []uint16{0x4a4a, 4588, 29, 23, 24},
+		PointFormats:    []uint8{0},
+	}
+	if got, want := h.JA3String(), "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,45-51-16-65037-23-17613-0-11-10-43-65281-35-18-5-13-27,4588-29-23-24,0"; got != want {
+		t.Fatalf("JA3 string\n got %s\nwant %s", got, want)
+	}
+	if got, want := h.JA3(), "98487aa16281980e7d1120d399efb6a4"; got != want {
+		t.Fatalf("JA3 = %s, want %s", got, want)
+	}
+	if got, want := h.JA3N(), "8e19337e7524d2573be54efb2b0784c9"; got != want {
+		t.Fatalf("JA3N = %s, want %s", got, want)
 	}
 }

@@ -1,10 +1,11 @@
-package fingerprint
+package tlsfingerprint
 
 import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,10 +15,16 @@ import (
 // Extensions, EllipticCurves, EllipticCurvePointFormats, each list in wire
 // order as decimals joined by '-', fields joined by ',', GREASE values
 // (RFC 8701) removed everywhere.
-func JA3String(h *ClientHello) string {
-	var exts []uint16
-	for _, e := range h.Extensions {
-		exts = append(exts, e.Type)
+func (h *ClientHello) JA3String() string { return h.ja3String(false) }
+
+// JA3NString is JA3String with the extensions sorted ("JA3N"), which stays
+// the same across Chrome's per-connection extension shuffling.
+func (h *ClientHello) JA3NString() string { return h.ja3String(true) }
+
+func (h *ClientHello) ja3String(sortExtensions bool) string {
+	exts := h.ExtensionTypes()
+	if sortExtensions {
+		slices.Sort(exts)
 	}
 	points := make([]uint16, len(h.PointFormats))
 	for i, p := range h.PointFormats {
@@ -33,8 +40,13 @@ func JA3String(h *ClientHello) string {
 }
 
 // JA3 is the MD5 of JA3String, in lower-case hex.
-func JA3(h *ClientHello) string {
-	sum := md5.Sum([]byte(JA3String(h)))
+func (h *ClientHello) JA3() string { return md5hex(h.JA3String()) }
+
+// JA3N is the MD5 of JA3NString, in lower-case hex.
+func (h *ClientHello) JA3N() string { return md5hex(h.JA3NString()) }
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -56,11 +68,11 @@ func decimals(vs []uint16) string {
 // ALPN value; then the truncated SHA-256 of the sorted cipher list and of the
 // sorted extension list (without SNI and ALPN) followed by the signature
 // algorithms in wire order.
-func JA4(h *ClientHello) string { return ja4(h, false) }
+func (h *ClientHello) JA4() string { return ja4(h, false) }
 
 // JA4O is JA4 with the lists in original wire order and SNI and ALPN kept in
 // the extension list (JA4.md, "Raw Output", the -o option).
-func JA4O(h *ClientHello) string { return ja4(h, true) }
+func (h *ClientHello) JA4O() string { return ja4(h, true) }
 
 func ja4(h *ClientHello, original bool) string {
 	ciphers := hexList(h.CipherSuites, !original)
