@@ -131,6 +131,7 @@ func (c *Client) loadReach() (*reachState, error) {
 	rs.racer = reach.NewRacer(reach.RacerConfig{Factory: c.handshaking(factory), Memory: mem, Logf: c.logf})
 	rs.keeper = reach.NewKeeper(reach.KeeperConfig{
 		Racer:      rs.racer,
+		Network:    reach.LocalNetwork,
 		Candidates: c.candidates,
 		Session:    c.reachSession,
 		OnStatus: func(s reach.Status) {

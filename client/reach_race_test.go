@@ -143,7 +143,7 @@ func TestReachRaceThroughHandshake(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the black hole's connection was left open")
 	}
-	if _, off := c.reach.racer.Memory().BackedOff("", "relay-a", time.Now()); off {
+	if _, off := c.reach.racer.Memory().BackedOff(reach.LocalNetwork(), "relay-a", time.Now()); off {
 		t.Error("the black hole is backed off though it only lost the race")
 	}
 }
@@ -182,7 +182,7 @@ func TestReachRaceWrongServer(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("time to connect %v; want well under a second", took)
 	}
-	if _, off := c.reach.racer.Memory().BackedOff("", "relay-a", time.Now()); !off {
+	if _, off := c.reach.racer.Memory().BackedOff(reach.LocalNetwork(), "relay-a", time.Now()); !off {
 		t.Error("the wrong server's path is not backed off")
 	}
 }
