@@ -1,17 +1,15 @@
 package server
 
 import (
-	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"runtime"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/promtext"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -96,112 +94,67 @@ func (h *histogram) observe(v float64) {
 // Handler serves the metrics at any path in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Type", promtext.ContentType)
 		m.WriteTo(w)
 	})
 }
 
 // WriteTo writes every metric in the Prometheus text format.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	p := &promWriter{w: w}
-	p.counter("samizdat_connections_total", "Connections accepted.", m.Connections.Load())
-	p.gauge("samizdat_sessions_open", "Sessions past the handshake, now open.", float64(m.OpenSessions.Load()))
-	p.counter("samizdat_handshakes_failed_total", "Secure-channel handshakes that failed or timed out.", m.HandshakesFailed.Load())
-	p.counter("samizdat_bad_frames_total", "Frames refused as malformed or out of protocol; each closed its session.", m.BadFrames.Load())
-	p.counter("samizdat_panics_total", "Panics recovered in session handlers; each closed its session.", m.Panics.Load())
-	p.counter("samizdat_sends_acked_total", "Sends acknowledged after they were durable.", m.SendsAcked.Load())
-	p.counter("samizdat_sends_duplicate_total", "Retried Sends acknowledged without a second delivery.", m.SendsDuplicate.Load())
-	p.counter("samizdat_deliveries_pushed_total", "Deliver pushes sent.", m.Delivered.Load())
-	p.counter("samizdat_stale_epoch_total", "Commits refused by the Delivery Service (first commit wins).", m.StaleEpoch.Load())
-	p.counter("samizdat_rate_limited_total", "Requests or connections refused by a rate limit.", m.RateLimited.Load())
-	p.gauge("samizdat_subscribers", "Devices with a live subscription.", float64(m.Subscribers.Load()))
+	p := promtext.NewWriter(w)
+	p.Counter("samizdat_connections_total", "Connections accepted.", m.Connections.Load())
+	p.Gauge("samizdat_sessions_open", "Sessions past the handshake, now open.", float64(m.OpenSessions.Load()))
+	p.Counter("samizdat_handshakes_failed_total", "Secure-channel handshakes that failed or timed out.", m.HandshakesFailed.Load())
+	p.Counter("samizdat_bad_frames_total", "Frames refused as malformed or out of protocol; each closed its session.", m.BadFrames.Load())
+	p.Counter("samizdat_panics_total", "Panics recovered in session handlers; each closed its session.", m.Panics.Load())
+	p.Counter("samizdat_sends_acked_total", "Sends acknowledged after they were durable.", m.SendsAcked.Load())
+	p.Counter("samizdat_sends_duplicate_total", "Retried Sends acknowledged without a second delivery.", m.SendsDuplicate.Load())
+	p.Counter("samizdat_deliveries_pushed_total", "Deliver pushes sent.", m.Delivered.Load())
+	p.Counter("samizdat_stale_epoch_total", "Commits refused by the Delivery Service (first commit wins).", m.StaleEpoch.Load())
+	p.Counter("samizdat_rate_limited_total", "Requests or connections refused by a rate limit.", m.RateLimited.Load())
+	p.Gauge("samizdat_subscribers", "Devices with a live subscription.", float64(m.Subscribers.Load()))
 
-	p.header("samizdat_frames_received_total", "Request frames received, by type.", "counter")
+	p.Header("samizdat_frames_received_total", "Request frames received, by type.", "counter")
 	for i := range m.framesIn {
 		if n := m.framesIn[i].Load(); n > 0 {
-			p.sample("samizdat_frames_received_total", `type="`+wire.Type(i).String()+`"`, float64(n))
+			p.Sample("samizdat_frames_received_total", `type="`+wire.Type(i).String()+`"`, float64(n))
 		}
 	}
-	p.header("samizdat_frames_sent_total", "Frames sent, by type.", "counter")
+	p.Header("samizdat_frames_sent_total", "Frames sent, by type.", "counter")
 	for c := range m.framesOut {
 		for i := range m.framesOut[c] {
 			if n := m.framesOut[c][i].Load(); n > 0 {
-				p.sample("samizdat_frames_sent_total", `type="`+wire.Type(c<<8|i).String()+`"`, float64(n))
+				p.Sample("samizdat_frames_sent_total", `type="`+wire.Type(c<<8|i).String()+`"`, float64(n))
 			}
 		}
 	}
-	p.histogram("samizdat_store_enqueue_seconds", "Time from Send to durable enqueue, as the server sees it.", &m.enqueueSeconds)
-	p.histogram("samizdat_store_batch_size", "Sends per store commit (group commit).", &m.batchSize)
-	p.histogram("samizdat_store_batch_seconds", "Duration of one store commit.", &m.batchSeconds)
+	writeHistogram(p, "samizdat_store_enqueue_seconds", "Time from Send to durable enqueue, as the server sees it.", &m.enqueueSeconds)
+	writeHistogram(p, "samizdat_store_batch_size", "Sends per store commit (group commit).", &m.batchSize)
+	writeHistogram(p, "samizdat_store_batch_seconds", "Duration of one store commit.", &m.batchSeconds)
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	p.gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
-	p.gauge("go_memstats_heap_inuse_bytes", "Heap bytes in use.", float64(ms.HeapInuse))
-	p.gauge("go_memstats_stack_inuse_bytes", "Stack bytes in use.", float64(ms.StackInuse))
-	p.gauge("go_memstats_sys_bytes", "Bytes obtained from the system.", float64(ms.Sys))
-	return p.n, p.err
+	p.Gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
+	p.Gauge("go_memstats_heap_inuse_bytes", "Heap bytes in use.", float64(ms.HeapInuse))
+	p.Gauge("go_memstats_stack_inuse_bytes", "Stack bytes in use.", float64(ms.StackInuse))
+	p.Gauge("go_memstats_sys_bytes", "Bytes obtained from the system.", float64(ms.Sys))
+	return p.Result()
 }
 
-// promWriter writes the text exposition format with a sticky error.
-type promWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (p *promWriter) printf(format string, args ...any) {
-	if p.err != nil {
-		return
-	}
-	n, err := fmt.Fprintf(p.w, format, args...)
-	p.n += int64(n)
-	p.err = err
-}
-
-func (p *promWriter) header(name, help, typ string) {
-	p.printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func (p *promWriter) sample(name, labels string, v float64) {
-	if labels != "" {
-		name += "{" + labels + "}"
-	}
-	p.printf("%s %s\n", name, formatFloat(v))
-}
-
-func (p *promWriter) counter(name, help string, v uint64) {
-	p.header(name, help, "counter")
-	p.sample(name, "", float64(v))
-}
-
-func (p *promWriter) gauge(name, help string, v float64) {
-	p.header(name, help, "gauge")
-	p.sample(name, "", v)
-}
-
-func (p *promWriter) histogram(name, help string, h *histogram) {
-	p.header(name, help, "histogram")
+// writeHistogram writes h as a histogram family: cumulative buckets, sum
+// and count.
+func writeHistogram(p *promtext.Writer, name, help string, h *histogram) {
+	p.Header(name, help, "histogram")
 	var cum uint64
 	for i, b := range h.bounds {
 		cum += h.counts[i].Load()
-		p.sample(name+"_bucket", `le="`+formatFloat(b)+`"`, float64(cum))
+		p.Sample(name+"_bucket", `le="`+promtext.FormatFloat(b)+`"`, float64(cum))
 	}
 	cum += h.counts[len(h.bounds)].Load()
-	p.sample(name+"_bucket", `le="+Inf"`, float64(cum))
+	p.Sample(name+"_bucket", `le="+Inf"`, float64(cum))
 	h.mu.Lock()
 	sum := h.sum
 	h.mu.Unlock()
-	p.sample(name+"_sum", "", sum)
-	p.sample(name+"_count", "", float64(cum))
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case v == math.Trunc(v) && math.Abs(v) < 1e15:
-		return strconv.FormatInt(int64(v), 10)
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	p.Sample(name+"_sum", "", sum)
+	p.Sample(name+"_count", "", float64(cum))
 }
