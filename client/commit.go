@@ -71,18 +71,8 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			c.testHookCommitBuilt()
 		}
 		send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
-		if len(recipients) == 0 {
-			// The protocol allows a commit without recipients (it only
-			// registers the group, docs/spec/wire.md 6.3), but the current
-			// store refuses it: address it to ourselves and drop it on
-			// arrival as already seen.
-			send.Recipients = []wire.DeviceID{DeviceIDOf(c.DeviceKey())}
-			if _, err := c.store.db.ExecContext(ctx, `INSERT INTO seen (msg_id) VALUES (?) ON CONFLICT DO NOTHING`, send.MsgID[:]); err != nil {
-				ch.g.ClearPendingCommit()
-				c.mu.Unlock()
-				return fmt.Errorf("client: local store: %w", err)
-			}
-		}
+		// A new group's first commit has no recipients: it only registers
+		// the group with the Delivery Service (docs/spec/wire.md 6.3).
 		err = c.sendReliably(ctx, send)
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {

@@ -228,8 +228,12 @@ func (d *demo) newUser(ctx context.Context, name string, link client.ServerLink)
 			}
 			d.mu.Unlock()
 			what := map[wire.Kind]string{wire.KindCommit: "group change", wire.KindWelcome: "invitation", wire.KindApplication: "message"}[s.Kind]
-			d.say("     - %-12s %4d bytes, group %s, epoch %d, to mailbox %s",
-				what+":", s.PayloadSize, short(s.Group[:]), s.Epoch, strings.Join(boxes, ", "))
+			to := "to mailbox " + strings.Join(boxes, ", ")
+			if len(boxes) == 0 {
+				to = "to no mailbox (it only registers the group)"
+			}
+			d.say("     - %-12s %4d bytes, group %s, epoch %d, %s",
+				what+":", s.PayloadSize, short(s.Group[:]), s.Epoch, to)
 		},
 	}
 	c, err := client.Init(client.InitOptions{Options: o, Server: link, Name: name})
