@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/samizdat-project/samizdat/internal/buildtest"
 	"io"
 	"os"
 	"os/exec"
@@ -35,11 +36,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(tmp, "samizdat")
-	build := exec.Command("go", "build", "-o", bin, "github.com/samizdat-project/samizdat/cmd/samizdat")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building samizdat:", err)
+	bin, err = buildtest.Samizdat(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.RemoveAll(tmp)
 		os.Exit(1)
 	}

@@ -2,9 +2,9 @@ package lab
 
 import (
 	"context"
+	"github.com/samizdat-project/samizdat/internal/buildtest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -77,10 +77,9 @@ func TestScenariosOnNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab takes minutes; not in -short")
 	}
-	bin := filepath.Join(t.TempDir(), "samizdat")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/samizdat-project/samizdat/cmd/samizdat").CombinedOutput()
+	bin, err := buildtest.Samizdat(t.TempDir())
 	if err != nil {
-		t.Fatalf("building samizdat: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	list, err := Scenarios()
 	if err != nil {
