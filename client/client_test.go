@@ -22,6 +22,14 @@ import (
 // startServer runs a real server with a sqlite store on 127.0.0.1.
 func startServer(t *testing.T) ServerLink {
 	t.Helper()
+	link, _ := startServerStore(t)
+	return link
+}
+
+// startServerStore is startServer that also returns the server's store, so
+// that a test can read a device's mailbox.
+func startServerStore(t *testing.T) (ServerLink, *sqlite.Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
 	if err != nil {
@@ -42,7 +50,7 @@ func startServer(t *testing.T) ServerLink {
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}
+	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, st
 }
 
 const testPass = "correct horse battery staple"

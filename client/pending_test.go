@@ -5,47 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
-	"github.com/samizdat-project/samizdat/store/sqlite"
 	"github.com/samizdat-project/samizdat/wire"
 )
-
-// startServerStore is startServer that also returns the server's store, so
-// that a test can read a device's mailbox.
-func startServerStore(t *testing.T) (ServerLink, *sqlite.Store) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, st
-}
 
 // chatEpoch returns the epoch of c's chat called name (0 if absent).
 func chatEpoch(t *testing.T, c *Client, name string) uint64 {
