@@ -173,8 +173,9 @@ func roundTrip(t *testing.T, sc *securechan.Conn, m wire.Message) wire.Message {
 	return f.Msg
 }
 
-// badFrames opens a session, says hello half the time, sends bad frames,
-// and returns the Error codes it got. It fails the test if the server does
+// badFrames opens a session, says hello half the time, sends bad frames
+// and then one that is sure to break the protocol, and returns the Error
+// codes it got. It fails the test if the server does
 // not close the session within 10 s.
 func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]byte) []wire.ErrorCode {
 	sc, nc := dialSecure(t, link)
@@ -214,6 +215,13 @@ func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]
 			break // already closed by the server
 		}
 	}
+	// A mutated frame may still be a well-formed request (a Send whose
+	// recipient changed, say), which the server rightly answers without
+	// closing. End every session with one frame that breaks the protocol
+	// for certain, a message only servers send, so the close below is
+	// owed.
+	pong, _ := wire.Encode(wire.Frame{RequestID: 6, Msg: &wire.Pong{}})
+	sc.Send(pong)
 	var codes []wire.ErrorCode
 	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
