@@ -25,7 +25,8 @@ const channelUsage = `usage:
   samizdat channel create NAME        create a channel you own (its key derives from your account key)
   samizdat channel post NAME TEXT     post to your channel
   samizdat channel link NAME          print the channel's link and QR code, for readers
-  samizdat channel follow LINK        follow a channel (samizdat://channel?...) and catch up
+  samizdat channel follow LINK [--mirror MIRROR]...   follow a channel (samizdat://channel?...) and catch up;
+                                      --mirror adds a relay's channel mirror link, read when the server is unreachable
   samizdat channel read NAME [--after SEQ] [--limit N]   read posts, verified, oldest first`
 
 func runChannel(e env) int {
@@ -68,38 +69,53 @@ func ownerKey(c *client.Client, name string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(k), nil
 }
 
-// followed is the list of followed channels, in the home directory
-// (public links only; it does reveal which channels the user follows).
-type followed map[string]string // name -> link
+// legacyFollowedFile is where followed channels were kept in clear before
+// they moved into the encrypted local store; it is migrated once, then
+// removed.
+const legacyFollowedFile = "channels.json"
 
-func followedPath(e env) (string, error) {
+// loadFollowed returns the followed channels (name -> link) from the
+// account's encrypted local store, migrating a legacy channels.json first.
+func loadFollowed(e env, c *client.Client) (map[string]string, error) {
+	if err := migrateFollowed(e, c); err != nil {
+		return nil, err
+	}
+	return c.FollowedChannels()
+}
+
+// migrateFollowed moves the channels of a legacy channels.json into the
+// local store and removes the file.
+func migrateFollowed(e env, c *client.Client) error {
 	home, err := homeDir(e)
-	return filepath.Join(home, "channels.json"), err
-}
-
-func loadFollowed(e env) (followed, error) {
-	p, err := followedPath(e)
-	if err != nil {
-		return nil, err
-	}
-	f := followed{}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return f, json.Unmarshal(b, &f)
-}
-
-func saveFollowed(e env, f followed) error {
-	p, err := followedPath(e)
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(f, "", "  ")
-	return os.WriteFile(p, b, 0o600)
+	p := filepath.Join(home, legacyFollowedFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	old := map[string]string{}
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("%s is damaged (%v); remove it and follow the channels again", p, err)
+	}
+	have, err := c.FollowedChannels()
+	if err != nil {
+		return err
+	}
+	for name := range have {
+		delete(old, name) // the store's entry is newer
+	}
+	if err := c.FollowChannels(old); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("removing %s after moving it into the local store: %w; remove it by hand", p, err)
+	}
+	return nil
 }
 
 // ownedLink returns the link of the user's channel NAME.
@@ -219,20 +235,36 @@ func channelLinkCmd(e env) error {
 }
 
 func channelFollow(e env) error {
-	s, err := oneArg(e, "LINK")
+	fs := newFlags(e, "channel follow")
+	var mirrors repeated
+	fs.Var(&mirrors, "mirror", "a mirror of the channel to read from when its server is unreachable: the channel mirror link a relay printed (repeat for more)")
+	rest, err := parseAll(fs, e.args)
 	if err != nil {
 		return err
 	}
-	link, err := client.ParseChannelLink(s)
+	if len(rest) < 1 || rest[0] == "" {
+		return fmt.Errorf("missing LINK\n%s", channelUsage)
+	}
+	link, err := client.ParseChannelLink(rest[0])
 	if err != nil {
 		return err
 	}
-	f, err := loadFollowed(e)
+	for _, m := range mirrors {
+		ml, err := client.ParseServerLink(m)
+		if err != nil {
+			return fmt.Errorf("--mirror: %w", err)
+		}
+		link = withRelay(link, ml)
+	}
+	c, err := openClient(e)
 	if err != nil {
 		return err
 	}
-	f[link.Name] = link.String()
-	if err := saveFollowed(e, f); err != nil {
+	defer c.Close()
+	if err := migrateFollowed(e, c); err != nil {
+		return err
+	}
+	if err := c.FollowChannels(map[string]string{link.Name: link.String()}); err != nil {
 		return err
 	}
 	fl := client.NewFollower(link, client.FollowerOptions{})
@@ -248,6 +280,17 @@ func channelFollow(e env) error {
 	return nil
 }
 
+// withRelay adds a mirror to a channel link unless it is there already.
+func withRelay(l client.ChannelLink, r client.ServerLink) client.ChannelLink {
+	for _, have := range l.Relays {
+		if have.String() == r.String() {
+			return l
+		}
+	}
+	l.Relays = append(l.Relays, r)
+	return l
+}
+
 func channelRead(e env) error {
 	fs := newFlags(e, "channel read")
 	after := fs.Uint64("after", 0, "show posts after this number")
@@ -260,25 +303,22 @@ func channelRead(e env) error {
 		return fmt.Errorf("missing NAME\n%s", channelUsage)
 	}
 	name := rest[0]
-	f, err := loadFollowed(e)
+	c, err := openClient(e)
 	if err != nil {
 		return err
 	}
+	f, err := loadFollowed(e, c)
 	var link client.ChannelLink
-	if s, ok := f[name]; ok {
-		if link, err = client.ParseChannelLink(s); err != nil {
-			return err
+	if err == nil {
+		if s, ok := f[name]; ok {
+			link, err = client.ParseChannelLink(s)
+		} else {
+			link, _, err = ownedLink(c, name)
 		}
-	} else {
-		c, err := openClient(e)
-		if err != nil {
-			return err
-		}
-		link, _, err = ownedLink(c, name)
-		c.Close()
-		if err != nil {
-			return err
-		}
+	}
+	c.Close()
+	if err != nil {
+		return err
 	}
 	fl := client.NewFollower(link, client.FollowerOptions{OnReject: func(err error) {
 		fmt.Fprintf(e.stderr, "warning: %v\n", err)
