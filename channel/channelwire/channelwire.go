@@ -5,8 +5,8 @@
 // the channel's owner key, so the cache need not be trusted; it verifies
 // posts on insert anyway, so it never serves forged ones.
 //
-// The relay package should call Answer (or run Serve on a listener of its
-// own) once it caches channels; until then tests run Serve in-process.
+// `samizdat relay --mirror-channel` runs Serve on a listener of its own
+// (internal/cli/channel_mirror.go).
 package channelwire
 
 import (
@@ -47,6 +47,13 @@ func Answer(c *channel.Cache, m wire.Message) wire.Message {
 // Serve accepts secure-channel sessions on ln with key and answers them
 // from c until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, key *securechan.ServerKey, c *channel.Cache) error {
+	return ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message { return Answer(c, m) })
+}
+
+// ServeFunc is Serve with the answers given by answer (called after the
+// hello, concurrently from every session). Tests use it to play a
+// misbehaving mirror.
+func ServeFunc(ctx context.Context, ln net.Listener, key *securechan.ServerKey, answer func(wire.Message) wire.Message) error {
 	srv, err := securechan.NewServer(securechan.ServerConfig{Key: key})
 	if err != nil {
 		return err
@@ -61,11 +68,11 @@ func Serve(ctx context.Context, ln net.Listener, key *securechan.ServerKey, c *c
 			}
 			return err
 		}
-		go serveConn(ctx, srv, conn, c)
+		go serveConn(ctx, srv, conn, answer)
 	}
 }
 
-func serveConn(ctx context.Context, srv *securechan.Server, conn net.Conn, c *channel.Cache) {
+func serveConn(ctx context.Context, srv *securechan.Server, conn net.Conn, answer func(wire.Message) wire.Message) {
 	defer conn.Close()
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	sc, err := srv.Accept(hctx, conn)
@@ -105,7 +112,7 @@ func serveConn(ctx context.Context, srv *securechan.Server, conn net.Conn, c *ch
 				send(sc, f.RequestID, wire.Errorf(wire.CodeBadRequest, "the first request must be ClientHello"))
 				return
 			}
-			resp = Answer(c, m)
+			resp = answer(m)
 		}
 		if err := send(sc, f.RequestID, resp); err != nil {
 			return

@@ -55,6 +55,9 @@ type relayFlags struct {
 	maxConns                                                   int
 	perIPRate                                                  float64
 	perIPBurst                                                 int
+	mirrorChannels                                             repeated
+	channelListen, channelPublic                               string
+	mirrorPosts                                                int
 }
 
 func runRelay(e env) int {
@@ -78,6 +81,10 @@ func runRelay(e env) int {
 	fs.IntVar(&f.maxConns, "max-conns", 10000, "relay at most this many connections at once")
 	fs.Float64Var(&f.perIPRate, "per-ip-rate", relay.DefaultPerIP.PerSecond, "new connections per second per client IP (negative: no limit)")
 	fs.IntVar(&f.perIPBurst, "per-ip-burst", relay.DefaultPerIP.Burst, "burst of new connections per client IP")
+	fs.Var(&f.mirrorChannels, "mirror-channel", "mirror this channel (its samizdat://channel? link): cache its recent signed posts and serve them to followers while its server is unreachable (repeat for more)")
+	fs.StringVar(&f.channelListen, "channel-listen", "", "with --mirror-channel: address to accept channel followers on (its own secure-channel listener)")
+	fs.StringVar(&f.channelPublic, "channel-public", "", "host:port followers dial, put in the channel mirror link (default: --channel-listen)")
+	fs.IntVar(&f.mirrorPosts, "mirror-posts", 1000, "with --mirror-channel: how many recent posts of each channel to keep")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
 	}
@@ -118,6 +125,26 @@ func (f *relayFlags) check(e env) error {
 			return fmt.Errorf("--listen %s has no public address: give --public host:port for the relay link", f.listen)
 		}
 		f.public = f.listen
+	}
+	if len(f.mirrorChannels) > 0 {
+		if _, err := mirrorLinks(f.mirrorChannels); err != nil {
+			return err
+		}
+		if f.channelListen == "" {
+			return errors.New("--mirror-channel needs --channel-listen host:port: where followers reach the mirror")
+		}
+		host, _, err := net.SplitHostPort(f.channelListen)
+		if err != nil {
+			return fmt.Errorf("--channel-listen %q is not host:port", f.channelListen)
+		}
+		if ip := net.ParseIP(host); f.channelPublic == "" && (host == "" || ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("--channel-listen %s has no public address: give --channel-public host:port for the channel mirror link", f.channelListen)
+		}
+		if f.mirrorPosts < 1 {
+			return errors.New("--mirror-posts must be at least 1")
+		}
+	} else if f.channelListen != "" {
+		return errors.New("--channel-listen without --mirror-channel: say which channels to mirror")
 	}
 	if f.state == "" {
 		home := e.home
@@ -202,6 +229,22 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		}
 		go reg.Run(ctx)
 		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
+	}
+	var mirrorDone <-chan error
+	if len(f.mirrorChannels) > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if mirrorDone, err = startChannelMirror(ctx, e, log, f); err != nil {
+			ln.Close()
+			return err
+		}
+		defer func() {
+			cancel()
+			if merr := <-mirrorDone; merr != nil {
+				log.Warn("channel mirror stopped", "err", merr)
+			}
+		}()
 	}
 	err = r.Serve(ctx, relay.NamedListener{Name: f.transport, Listener: ln})
 	if errors.Is(err, context.Canceled) {

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/channel/channelwire"
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// TestChannelMirror runs a server, a 'samizdat relay --mirror-channel'
+// and CLI users, all real processes. The owner posts (two posts before the
+// relay starts, two after, which reach it by push); a follower follows the
+// channel through the link the relay printed. The server is killed with
+// SIGKILL and 'samizdat channel read' still returns every post, verified,
+// from the relay's cache. Then the relay is killed, one post is altered in
+// its cache file and the relay restarted (the server still dead): the
+// relay refuses the altered post and serves the others. Last, a tampering
+// mirror (in this test process) serves an altered post to a reader's CLI,
+// which rejects it and shows the genuine ones.
+func TestChannelMirror(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	owner := newUser(t, dir, "owner")
+	owner.run(t, "init", "--server", srv.link, "--name", "owner")
+	owner.run(t, "channel", "create", "news")
+	link := strings.SplitN(owner.run(t, "channel", "link", "news"), "\n", 2)[0]
+	if !strings.HasPrefix(link, "samizdat://channel?") {
+		t.Fatalf("channel link prints %q", link)
+	}
+	posts := []string{
+		"first post, before the mirror",
+		"second post, before the mirror",
+		"third post, pushed to the mirror",
+		"fourth post, pushed to the mirror",
+	}
+	for _, p := range posts[:2] {
+		owner.run(t, "channel", "post", "news", p)
+	}
+
+	state := filepath.Join(dir, "relay-state")
+	relayAddr, chanAddr := freePort(t), freePort(t)
+	startMirror := func() *proc {
+		return start(t, nil, "relay", "--upstream", srv.addr, "--transport", "direct", "--listen", relayAddr,
+			"--state", state, "--no-qr", "--mirror-channel", link, "--channel-listen", chanAddr)
+	}
+	relay := startMirror()
+	mirrorLink := waitLine(t, relay, "channel mirror link: ")
+	mirrored := waitLine(t, relay, `mirrored channel "news": `)
+	if !strings.Contains(mirrored, "&relay=") {
+		t.Fatalf("the mirrored channel link names no mirror: %s", mirrored)
+	}
+	if !waitFor(60*time.Second, func() bool { return strings.Contains(relay.stderr.String(), "channel mirror: following") }) {
+		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.stderr.String())
+	}
+	for _, p := range posts[2:] {
+		owner.run(t, "channel", "post", "news", p)
+	}
+	cacheFile := filepath.Join(state, "channels.cache")
+	if !waitFor(60*time.Second, func() bool {
+		b, _ := os.ReadFile(cacheFile)
+		return bytes.Contains(b, []byte(posts[3]))
+	}) {
+		t.Fatalf("the relay's cache file never held the last post; stderr:\n%s", relay.stderr.String())
+	}
+
+	follower := newUser(t, dir, "follower")
+	follower.run(t, "init", "--server", srv.link, "--name", "follower")
+	mustContain(t, "follow", follower.run(t, "channel", "follow", mirrored), `following "news": 4 posts`)
+
+	// The server is gone: the follower reads through the relay's cache.
+	srv.kill()
+	out, errOut, err := follower.try("channel", "read", "news")
+	if err != nil {
+		t.Fatalf("reading with the server dead: %v\nstdout:\n%s\nstderr:\n%s\nrelay stderr:\n%s", err, out, errOut, relay.stderr.String())
+	}
+	mustContain(t, "read through the mirror", out, posts...)
+	if strings.Contains(out, "views:") || strings.Contains(errOut, "rejected") {
+		t.Fatalf("the read did not come from the mirror alone:\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	if !relay.running() {
+		t.Fatalf("the relay exited when the server died; stderr:\n%s", relay.stderr.String())
+	}
+
+	// Alter the second post inside the cache file and restart the relay.
+	relay.kill()
+	genuine, err := os.ReadFile(cacheFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := "Second post, before the mirror"
+	i := bytes.Index(genuine, []byte(posts[1]))
+	if i < 0 {
+		t.Fatal("the cache file does not hold the second post")
+	}
+	bad := bytes.Clone(genuine)
+	copy(bad[i:], altered)
+	if err := os.WriteFile(cacheFile, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relay = startMirror()
+	if got := waitLine(t, relay, "channel mirror link: "); got != mirrorLink {
+		t.Fatalf("the restarted relay has another mirror link: %s, was %s", got, mirrorLink)
+	}
+	if !waitFor(60*time.Second, func() bool {
+		return strings.Contains(relay.stderr.String(), "refused entries of the cache file that do not verify")
+	}) {
+		t.Fatalf("the relay did not refuse the altered post; stderr:\n%s", relay.stderr.String())
+	}
+	out = follower.run(t, "channel", "read", "news")
+	mustContain(t, "read after the restart", out, posts[0], posts[2], posts[3])
+	if strings.Contains(out, posts[1]) || strings.Contains(out, altered) {
+		t.Fatalf("the relay served the altered post:\n%s", out)
+	}
+
+	// A mirror that alters posts as it serves them: the client rejects them.
+	cache := channel.NewCache(1000, 1)
+	if refused, why, err := cache.Load(genuine, nil); err != nil || refused != 0 {
+		t.Fatalf("loading the genuine cache file: refused %d (%v), %v", refused, why, err)
+	}
+	key, err := securechan.GenerateServerKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		channelwire.ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message {
+			resp := channelwire.Answer(cache, m)
+			if cp, ok := resp.(*wire.ChannelPosts); ok {
+				out := *cp
+				out.Posts = nil
+				for _, p := range cp.Posts {
+					p = bytes.Clone(p)
+					if j := bytes.Index(p, []byte(posts[1])); j >= 0 {
+						copy(p[j:], altered)
+					}
+					out.Posts = append(out.Posts, p)
+				}
+				return &out
+			}
+			return resp
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-served })
+	tamper := client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}.String()
+
+	reader := newUser(t, dir, "reader")
+	reader.run(t, "init", "--server", srv.link, "--name", "reader")
+	reader.run(t, "channel", "follow", link, "--mirror", tamper)
+	out, errOut, err = reader.try("channel", "read", "news")
+	if err != nil {
+		t.Fatalf("reading through the tampering mirror: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	mustContain(t, "reader's warning", errOut, "rejected a post")
+	mustContain(t, "reader's posts", out, posts[0], posts[2], posts[3])
+	if strings.Contains(out, altered) || strings.Contains(out, posts[1]) {
+		t.Fatalf("the client showed the altered post:\n%s", out)
+	}
+}
