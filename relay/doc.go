@@ -13,7 +13,10 @@
 // handshake MAC, a PT's own handshake.
 //
 // The relay stores nothing about users. It writes nothing to disk but its
-// own transport keys; it never logs a client address; its metrics are
+// own transport keys and, when it mirrors broadcast channels (`samizdat
+// relay --mirror-channel`, internal/cli/channel_mirror.go, served by
+// channel/channelwire on a listener of its own), the channels' public
+// signed posts; it never logs a client address; its metrics are
 // aggregate counters. The only per-client state is the per-IP rate limiter's
 // token bucket, kept in memory until the bucket has refilled (Rate.Burst /
 // Rate.PerSecond seconds) and then dropped.
