@@ -26,7 +26,8 @@ import (
 // its cache file and the relay restarted (the server still dead): the
 // relay refuses the altered post and serves the others. Last, a tampering
 // mirror (in this test process) serves an altered post to a reader's CLI,
-// which rejects it and shows the genuine ones.
+// which rejects it and shows the genuine ones. Finally the server comes
+// back and the relay, which kept retrying, caches the next post.
 func TestChannelMirror(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
@@ -171,4 +172,18 @@ func TestChannelMirror(t *testing.T) {
 	if strings.Contains(out, altered) || strings.Contains(out, posts[1]) {
 		t.Fatalf("the client showed the altered post:\n%s", out)
 	}
+
+	// The server comes back: the relay, which has kept retrying in the
+	// background, follows the channel again and caches the next post.
+	srv = srv.restart(t)
+	fifth := "fifth post, after the server came back"
+	owner.run(t, "channel", "post", "news", fifth)
+	if !waitFor(120*time.Second, func() bool {
+		b, _ := os.ReadFile(cacheFile)
+		return bytes.Contains(b, []byte(fifth))
+	}) {
+		t.Fatalf("the relay did not follow the channel again once the server was back; stderr:\n%s", relay.stderr.String())
+	}
+	srv.kill()
+	mustContain(t, "read after the second outage", follower.run(t, "channel", "read", "news"), posts[0], posts[3], fifth)
 }
