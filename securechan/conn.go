@@ -41,12 +41,23 @@ type Conn struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	sendMu   sync.Mutex // guards sendAEAD, sendSeq, sendErr
+	sendMu   sync.Mutex // guards the send fields below
+	sendCond sync.Cond  // on sendMu: signalled when a write ends
 	sendAEAD cipher.AEAD
 	sendSeq  uint64
 	sendErr  error // sticky: a failed write leaves the record stream unusable
 
 	sendNonce [chacha20poly1305.NonceSize]byte // scratch, so sealing allocates nothing
+
+	// Write combining: a sender seals its records into out and, unless
+	// another sender's write is under way, writes out itself; senders that
+	// arrive during a write wait, and the next of them writes everything
+	// sealed meanwhile in one write. queued and written count the sends
+	// sealed and the sends handed to the connection in full.
+	out     []*[]byte // pooled buffers of sealed records, each filled before the next
+	writing bool
+	queued  uint64
+	written uint64
 
 	recvMu     sync.Mutex // guards the fields below
 	recvAEAD   cipher.AEAD
@@ -63,7 +74,9 @@ type Conn struct {
 }
 
 func newConn(conn net.Conn, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
-	return &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
+	c := &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
+	c.sendCond.L = &c.sendMu
+	return c
 }
 
 // PeerDevice returns, on the server side, the Ed25519 device public key the
@@ -85,20 +98,51 @@ func (c *Conn) MaxMessageSize() int { return c.maxMessage }
 
 // Send sends msg as one message. Messages larger than MaxMessageSize are
 // refused with ErrMessageTooLarge and the session stays usable. Any write
-// error (including a write deadline) is fatal for the session.
+// error (including a write deadline) is fatal for the session. Concurrent
+// Sends are combined: those that arrive while another is writing go out
+// together in the next write, and each returns once its own message is
+// written.
 func (c *Conn) Send(msg []byte) error {
 	if len(msg) > c.maxMessage {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(msg), c.maxMessage)
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
+	if err := c.sealMessageLocked(msg); err != nil {
+		return err
+	}
+	return c.flushLocked()
+}
+
+// SendBatch sends each of msgs as one message, in order, in as few writes
+// as it can (one when nothing else is being sent). It checks every size
+// before it sends anything.
+func (c *Conn) SendBatch(msgs [][]byte) error {
+	for _, m := range msgs {
+		if len(m) > c.maxMessage {
+			return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(m), c.maxMessage)
+		}
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	for _, m := range msgs {
+		if err := c.sealMessageLocked(m); err != nil {
+			return err
+		}
+	}
+	return c.flushLocked()
+}
+
+// sealMessageLocked seals msg as records (fragments of at most
+// maxRecordData) into out.
+func (c *Conn) sealMessageLocked(msg []byte) error {
 	for first := true; first || len(msg) > 0; first = false {
 		n := min(len(msg), maxRecordData)
 		kind := kindDataLast
 		if n < len(msg) {
 			kind = kindData
 		}
-		if err := c.writeRecordLocked(kind, msg[:n]); err != nil {
+		if err := c.sealRecordLocked(kind, msg[:n], -1); err != nil {
 			return err
 		}
 		msg = msg[n:]
@@ -111,12 +155,24 @@ func (c *Conn) Send(msg []byte) error {
 func (c *Conn) SendPadding(n int) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	return c.writeRecordLocked(kindPad, nil, min(max(n, 0), maxRecordData))
+	if err := c.sealRecordLocked(kindPad, nil, min(max(n, 0), maxRecordData)); err != nil {
+		return err
+	}
+	return c.flushLocked()
 }
 
-// writeRecordLocked seals and writes one record. extraPad, if given, is the
-// padding to use instead of the configured policy.
-func (c *Conn) writeRecordLocked(kind byte, data []byte, extraPad ...int) error {
+// writeRecordLocked seals and writes one record with the configured
+// padding.
+func (c *Conn) writeRecordLocked(kind byte, data []byte) error {
+	if err := c.sealRecordLocked(kind, data, -1); err != nil {
+		return err
+	}
+	return c.flushLocked()
+}
+
+// sealRecordLocked seals one record into out. pad < 0 means the configured
+// padding policy.
+func (c *Conn) sealRecordLocked(kind byte, data []byte, pad int) error {
 	if c.sendErr != nil {
 		return c.sendErr
 	}
@@ -128,28 +184,81 @@ func (c *Conn) writeRecordLocked(kind byte, data []byte, extraPad ...int) error 
 		return c.sendErr
 	}
 	room := maxRecordData - len(data)
-	pad := 0
-	if len(extraPad) > 0 {
-		pad = extraPad[0]
-	} else if c.padding != nil {
-		pad = c.padding(innerHeaderLen + len(data))
+	if pad < 0 {
+		pad = 0
+		if c.padding != nil {
+			pad = c.padding(innerHeaderLen + len(data))
+		}
 	}
 	pad = min(max(pad, 0), room)
-	pool := poolFor(recordHeaderLen + innerHeaderLen + len(data) + pad + tagLen)
-	bp := pool.Get().(*[]byte)
-	rec := sealRecordNonce((*bp)[:0], c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, pad)
-	c.sendSeq++
-	_, err := c.conn.Write(rec)
-	*bp = rec[:0]
-	pool.Put(bp)
-	if err != nil {
-		if c.closed.Load() {
-			err = ErrClosed
-		}
-		c.sendErr = fmt.Errorf("securechan: sending: %w", err)
-		return c.sendErr
+	size := recordHeaderLen + innerHeaderLen + len(data) + pad + tagLen
+	if n := len(c.out); n == 0 || cap(*c.out[n-1])-len(*c.out[n-1]) < size {
+		c.out = append(c.out, poolFor(size).Get().(*[]byte))
 	}
+	last := c.out[len(c.out)-1]
+	*last = sealRecordNonce(*last, c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, pad)
+	c.sendSeq++
 	return nil
+}
+
+// flushLocked returns once everything sealed so far by this caller is
+// written: it writes out itself when no other write is under way, else it
+// waits for that write, and for the next one if its records came too late
+// for it. The lock is released during each write.
+func (c *Conn) flushLocked() error {
+	mine := c.queued + 1
+	c.queued = mine
+	for {
+		if c.written >= mine {
+			return nil
+		}
+		if c.sendErr != nil {
+			return c.sendErr
+		}
+		if c.writing {
+			c.sendCond.Wait()
+			continue
+		}
+		bufs, upTo := c.out, c.queued
+		c.out, c.writing = nil, true
+		c.sendMu.Unlock()
+		err := writeBuffers(c.conn, bufs)
+		c.sendMu.Lock()
+		c.writing = false
+		for _, b := range bufs {
+			releaseSendBuffer(b)
+		}
+		if err != nil {
+			if c.closed.Load() {
+				err = ErrClosed
+			}
+			c.sendErr = fmt.Errorf("securechan: sending: %w", err)
+		} else {
+			c.written = upTo
+		}
+		c.sendCond.Broadcast()
+	}
+}
+
+// writeBuffers writes bufs in order: one Write when there is one buffer,
+// else net.Buffers (one writev on a TCP connection).
+func writeBuffers(conn net.Conn, bufs []*[]byte) error {
+	if len(bufs) == 1 {
+		_, err := conn.Write(*bufs[0])
+		return err
+	}
+	nb := make(net.Buffers, len(bufs))
+	for i, b := range bufs {
+		nb[i] = *b
+	}
+	_, err := nb.WriteTo(conn)
+	return err
+}
+
+// releaseSendBuffer returns a send buffer to its pool.
+func releaseSendBuffer(b *[]byte) {
+	*b = (*b)[:0]
+	poolOf(b).Put(b)
 }
 
 // Recv returns the next message. It returns io.EOF after the peer closed the
@@ -338,7 +447,9 @@ func (c *Conn) failRecvLocked(err error) error {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.sendMu.TryLock() {
-			if c.sendErr == nil && !c.closed.Load() {
+			// Not while another Send is writing (with the lock released):
+			// the close record must follow the records before it.
+			if c.sendErr == nil && !c.closed.Load() && !c.writing {
 				c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
 				c.writeRecordLocked(kindClose, nil)
 			}

@@ -1,0 +1,154 @@
+package securechan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// slowConn counts the writes to its net.Conn and holds each one for a
+// moment, as a busy socket would, so that senders pile up behind it.
+type slowConn struct {
+	net.Conn
+	writes atomic.Int64
+	hold   time.Duration
+	fail   atomic.Bool
+}
+
+func (c *slowConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	time.Sleep(c.hold)
+	if c.fail.Load() {
+		return 0, errors.New("the wire broke")
+	}
+	return c.Conn.Write(b)
+}
+
+func TestConcurrentSendsAreCombined(t *testing.T) {
+	f := newFixture(t, ServerConfig{})
+	cc, sc := net.Pipe()
+	slow := &slowConn{Conn: cc, hold: 2 * time.Millisecond}
+	client, server := mustPair(t, f, slow, sc)
+	defer shutdown(t, server, client)
+	before := slow.writes.Load()
+
+	const senders, each = 16, 25
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				if err := client.Send(fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	next := make([]int, senders)
+	for range senders * each {
+		msg, err := server.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(string(msg), "%d/%d", &g, &i); err != nil || g >= senders || next[g] != i {
+			t.Fatalf("got %q: out of order or garbled (want sender %d's #%d)", msg, g, next[min(g, senders-1)])
+		}
+		next[g]++
+	}
+	wg.Wait()
+	writes := slow.writes.Load() - before
+	t.Logf("%d sends went out in %d writes", senders*each, writes)
+	// Sixteen senders behind a write that takes 2 ms: most Sends find a
+	// write under way and join the next one.
+	if writes >= senders*each/2 {
+		t.Errorf("%d sends took %d writes; want them combined into far fewer", senders*each, writes)
+	}
+}
+
+func TestSendBatchWritesOnce(t *testing.T) {
+	f := newFixture(t, ServerConfig{Padding: PadToMultiple(256)})
+	cc, sc := net.Pipe()
+	slow := &slowConn{Conn: cc}
+	client, server := mustPair(t, f, slow, sc)
+	defer shutdown(t, server, client)
+	errc := make(chan error, 1)
+	for _, tc := range []struct {
+		name      string
+		msgs      [][]byte
+		maxWrites int64
+	}{
+		// Small records share one buffer: one write.
+		{"small", [][]byte{[]byte("one"), bytes.Repeat([]byte{2}, 700), {}, []byte("four")}, 1},
+		// Whole records each take a buffer of their own: one writev on
+		// TCP, a write per buffer on a pipe.
+		{"spanning records", [][]byte{[]byte("one"), bytes.Repeat([]byte{2}, 3*maxRecordData+5), []byte("three")}, 5},
+	} {
+		before := slow.writes.Load()
+		go func() { errc <- client.SendBatch(tc.msgs) }()
+		for i, want := range tc.msgs {
+			got, err := server.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: message %d: got %d bytes, want %d", tc.name, i, len(got), len(want))
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if n := slow.writes.Load() - before; n > tc.maxWrites {
+			t.Errorf("%s: SendBatch of %d messages took %d writes, want at most %d", tc.name, len(tc.msgs), n, tc.maxWrites)
+		}
+	}
+	tooBig := [][]byte{[]byte("fine"), make([]byte, client.MaxMessageSize()+1)}
+	if err := client.SendBatch(tooBig); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("SendBatch with an oversize message = %v, want ErrMessageTooLarge", err)
+	}
+	// Nothing of the refused batch was sent: the next message is next.
+	go func() { errc <- client.Send([]byte("after")) }()
+	if got, err := server.Recv(); err != nil || string(got) != "after" {
+		t.Fatalf("after a refused batch: got %q, %v; want \"after\"", got, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteErrorReachesEveryWaitingSender(t *testing.T) {
+	f := newFixture(t, ServerConfig{})
+	cc, sc := net.Pipe()
+	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
+	client, server := mustPair(t, f, slow, sc)
+	defer shutdown(t, server, client)
+	go func() {
+		for {
+			if _, err := server.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	slow.fail.Store(true)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			if err := client.Send([]byte("doomed")); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 8 {
+		t.Fatalf("%d of 8 Sends failed after the write error, want all 8", failed.Load())
+	}
+	if err := client.Send([]byte("later")); err == nil {
+		t.Fatal("a Send after a failed write succeeded; the record stream is broken and must stay failed")
+	}
+}
