@@ -60,17 +60,43 @@ func ServeFunc(ctx context.Context, ln net.Listener, key *securechan.ServerKey, 
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	slots := make(chan struct{}, MaxSessions)
+	var pause time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Transient (out of file descriptors, say): pause, go on.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
-		go serveConn(ctx, srv, conn, answer)
+		pause = 0
+		select {
+		case slots <- struct{}{}:
+		default:
+			conn.Close() // over the cap: the client tries its next route
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			serveConn(ctx, srv, conn, answer)
+		}()
 	}
 }
+
+// MaxSessions caps the sessions Serve and ServeFunc hold at once; a
+// connection over it is closed at once.
+const MaxSessions = 4096
 
 func serveConn(ctx context.Context, srv *securechan.Server, conn net.Conn, answer func(wire.Message) wire.Message) {
 	defer conn.Close()
