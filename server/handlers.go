@@ -255,34 +255,42 @@ func (ss *session) claimKeyPackages(m *wire.ClaimKeyPackages) wire.Message {
 }
 
 func (ss *session) send(m *wire.Send) wire.Message {
-	s := ss.srv
-	l := s.cfg.Limits
+	snd, e := ss.prepareSend(m)
+	if e != nil {
+		return e
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	start := time.Now()
+	res, err := ss.srv.cfg.Store.Enqueue(ctx, snd)
+	ss.srv.metrics.enqueueSeconds.observe(time.Since(start).Seconds())
+	return ss.finishSend(m.MsgID, snd.Kind, snd.Recipients, res, err)
+}
+
+// prepareSend checks a Send against the limits and turns it into the
+// store's. Recipients that are not registered (revoked, never existed) are
+// skipped, so one stale leaf cannot block a group (wire.md §6.4).
+func (ss *session) prepareSend(m *wire.Send) (store.Send, *wire.Error) {
+	l := ss.srv.cfg.Limits
 	if len(m.Payload) > int(l.MaxPayload) {
-		return wire.Errorf(wire.CodeTooLarge, "payload of %d bytes; this server takes at most %d", len(m.Payload), l.MaxPayload)
+		return store.Send{}, wire.Errorf(wire.CodeTooLarge, "payload of %d bytes; this server takes at most %d", len(m.Payload), l.MaxPayload)
 	}
 	if len(m.Recipients) > int(l.MaxRecipients) {
-		return wire.Errorf(wire.CodeTooLarge, "%d recipients; this server takes at most %d", len(m.Recipients), l.MaxRecipients)
+		return store.Send{}, wire.Errorf(wire.CodeTooLarge, "%d recipients; this server takes at most %d", len(m.Recipients), l.MaxRecipients)
 	}
 	snd := store.Send{MsgID: store.MsgID(m.MsgID), Group: store.GroupHash(m.Group), Epoch: m.Epoch,
-		Kind: store.Kind(m.Kind), Payload: m.Payload, Recipients: make([]store.DeviceID, len(m.Recipients))}
+		Kind: store.Kind(m.Kind), Payload: m.Payload, Recipients: make([]store.DeviceID, len(m.Recipients)),
+		SkipUnregistered: true}
 	for i, r := range m.Recipients {
 		snd.Recipients[i] = store.DeviceID(r)
 	}
-	ctx, cancel := s.storeCtx()
-	defer cancel()
-	start := time.Now()
-	res, err := s.cfg.Store.Enqueue(ctx, snd)
-	if errors.Is(err, store.ErrNotFound) && len(snd.Recipients) > 0 {
-		// Some recipients are not registered (revoked, never existed): they
-		// are skipped, so one stale leaf cannot block a group (wire.md §6.4).
-		if snd.Recipients, err = ss.registeredOnly(snd.Recipients); err == nil {
-			if len(snd.Recipients) == 0 && snd.Kind != store.KindCommit {
-				return &wire.Ack{MsgID: m.MsgID} // nobody left to deliver to
-			}
-			res, err = s.cfg.Store.Enqueue(ctx, snd)
-		}
-	}
-	s.metrics.enqueueSeconds.observe(time.Since(start).Seconds())
+	return snd, nil
+}
+
+// finishSend answers a Send the store has committed or refused, and wakes
+// the pushes of its recipients.
+func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store.DeviceID, res store.Result, err error) wire.Message {
+	s := ss.srv
 	if err != nil {
 		var stale *store.StaleEpochError
 		if errors.As(err, &stale) {
@@ -291,29 +299,16 @@ func (ss *session) send(m *wire.Send) wire.Message {
 		}
 		return ss.storeError("enqueue", err)
 	}
-	if res.Duplicate {
+	switch {
+	case res.Duplicate:
 		s.metrics.SendsDuplicate.Add(1)
-	} else {
-		s.hub.notify(snd.Recipients)
+	case res.Skipped == len(recipients) && kind != store.KindCommit:
+		// Nobody registered was left to deliver to; nothing was stored.
+	default:
+		s.hub.notify(recipients) // a skipped device has no session to wake
 	}
 	s.metrics.SendsAcked.Add(1)
-	return &wire.Ack{MsgID: m.MsgID}
-}
-
-// registeredOnly returns the registered devices among ids.
-func (ss *session) registeredOnly(ids []store.DeviceID) ([]store.DeviceID, error) {
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	out := ids[:0:0]
-	for _, id := range ids {
-		_, err := ss.srv.cfg.Store.Device(ctx, id)
-		if err == nil {
-			out = append(out, id)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-	}
-	return out, nil
+	return &wire.Ack{MsgID: id}
 }
 
 func (ss *session) ackDelivery(m *wire.AckDelivery) wire.Message {

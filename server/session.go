@@ -37,6 +37,8 @@ type session struct {
 	draining atomic.Bool
 	closing  atomic.Bool // a connection-level error was sent or the session is closing
 
+	pipe pipeline // Sends queued in the store and not answered yet (pipeline.go)
+
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
 	pushing    bool   // a push goroutine is running
@@ -100,6 +102,7 @@ func (ss *session) serve(waitErr error, resumed bool) {
 		return // handed off
 	}
 	s := ss.srv
+	ss.drainPipeline() // answer what was queued before the session ends
 	s.hub.remove(ss)
 	s.chans.dropSession(ss) // channel.go
 	ss.stopPush()
@@ -241,8 +244,19 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 		return false
 	}
 	if e := ss.rateLimit(t); e != nil {
+		ss.drainPipeline()
 		return ss.reply(f.RequestID, e)
 	}
+	if m, ok := f.Msg.(*wire.Send); ok {
+		if async, ok := s.cfg.Store.(AsyncEnqueuer); ok {
+			if e := ss.needDevice(); e != nil {
+				ss.drainPipeline()
+				return ss.reply(f.RequestID, e)
+			}
+			return ss.sendPipelined(f.RequestID, m, async)
+		}
+	}
+	ss.drainPipeline() // every other request comes after the Sends before it
 	resp, after := ss.dispatch(f.Msg)
 	if !ss.reply(f.RequestID, resp) {
 		return false
@@ -280,17 +294,9 @@ func (ss *session) reply(id uint32, m wire.Message) bool {
 // write encodes and sends one frame.
 func (ss *session) write(f wire.Frame) error {
 	s := ss.srv
-	b, err := wire.Encode(f)
+	b, err := ss.encode(&f)
 	if err != nil {
-		// A server bug: answer Internal rather than nothing.
-		s.log.Error("encoding a response failed", "type", f.Msg.Type().String(), "err", err)
-		f.Msg = wire.Errorf(wire.CodeInternal, "the server could not encode its answer")
-		if f.RequestID == 0 && f.Msg.Type() != wire.TypeError {
-			return err
-		}
-		if b, err = wire.Encode(f); err != nil {
-			return err
-		}
+		return err
 	}
 	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ss.sc.Send(b); err != nil {
@@ -298,6 +304,42 @@ func (ss *session) write(f wire.Frame) error {
 	}
 	s.metrics.frameOut(f.Msg.Type())
 	return nil
+}
+
+// writeBatch encodes and sends frames in one write.
+func (ss *session) writeBatch(frames []wire.Frame) error {
+	s := ss.srv
+	msgs := make([][]byte, len(frames))
+	for i := range frames {
+		b, err := ss.encode(&frames[i])
+		if err != nil {
+			return err
+		}
+		msgs[i] = b
+	}
+	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if err := ss.sc.SendBatch(msgs); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		s.metrics.frameOut(f.Msg.Type())
+	}
+	return nil
+}
+
+// encode encodes f; a frame that does not encode (a server bug) becomes
+// Error{Internal} rather than nothing.
+func (ss *session) encode(f *wire.Frame) ([]byte, error) {
+	b, err := wire.Encode(*f)
+	if err == nil {
+		return b, nil
+	}
+	ss.srv.log.Error("encoding a response failed", "type", f.Msg.Type().String(), "err", err)
+	f.Msg = wire.Errorf(wire.CodeInternal, "the server could not encode its answer")
+	if f.RequestID == 0 && f.Msg.Type() != wire.TypeError {
+		return nil, err
+	}
+	return wire.Encode(*f)
 }
 
 // protocolError answers a frame that breaks the protocol and closes the

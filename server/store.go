@@ -43,6 +43,13 @@ type DeviceRevoker interface {
 	DeviceRevoked(ctx context.Context, id store.DeviceID) (bool, error)
 }
 
+// AsyncEnqueuer queues a Send without waiting for its commit, behind the
+// Sends queued before it (store/sqlite's EnqueueAsync). With it, the
+// server pipelines the Sends of a session (pipeline.go).
+type AsyncEnqueuer interface {
+	EnqueueAsync(ctx context.Context, s store.Send) store.PendingSend
+}
+
 // KeyPackageCounter counts a device's key packages for KeyPackageCount.
 type KeyPackageCounter interface {
 	CountKeyPackages(ctx context.Context, device store.DeviceID) (oneTime int, lastResort bool, err error)

@@ -91,6 +91,12 @@ type Send struct {
 	Kind       Kind
 	Recipients []DeviceID // each must be registered; duplicates are delivered once; empty only for a commit
 	Payload    []byte     // opaque; 1..MaxPayload bytes
+	// SkipUnregistered leaves out recipients that are not registered
+	// (revoked, never existed) instead of refusing the Send with
+	// ErrNotFound, so one stale leaf cannot block a group (wire.md §6.4).
+	// A Send other than a commit that is left with no recipient is not
+	// stored: Result.Skipped says how many were left out.
+	SkipUnregistered bool
 }
 
 // Result reports how an accepted Send was handled.
@@ -101,6 +107,19 @@ type Result struct {
 	// CurrentEpoch: for commits, the group's epoch after this Send (E+1
 	// when it was accepted). On ErrStaleEpoch, the group's current epoch.
 	CurrentEpoch uint64
+	// Skipped: with Send.SkipUnregistered, how many recipients were left
+	// out because they are not registered.
+	Skipped int
+}
+
+// PendingSend is a Send that a store has queued but may not have committed
+// yet (see store/sqlite's EnqueueAsync). It is used by one goroutine.
+type PendingSend interface {
+	// Ready reports, without waiting, whether the answer has come.
+	Ready() bool
+	// Wait returns what Enqueue would have, once the Send is committed or
+	// refused.
+	Wait() (Result, error)
 }
 
 // Entry is one message waiting in a device's mailbox.
@@ -156,7 +175,7 @@ type Store interface {
 	// advances the group to s.Epoch+1 in the same transaction; otherwise the
 	// error wraps *StaleEpochError (errors.Is ErrStaleEpoch) and nothing is
 	// enqueued. An unknown recipient yields ErrNotFound and nothing is
-	// enqueued. If ctx ends first, the Send may or may not have been
+	// enqueued, unless s.SkipUnregistered. If ctx ends first, the Send may or may not have been
 	// committed; retrying with the same MsgID is safe.
 	Enqueue(ctx context.Context, s Send) (Result, error)
 	// Pending returns up to limit entries of device's mailbox with

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/samizdat-project/samizdat/store"
@@ -17,6 +18,49 @@ func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, erro
 	}
 	snd.Recipients = store.UniqueRecipients(snd.Recipients)
 	return s.w.submit(ctx, "enqueue", &request{send: &snd, done: make(chan response, 1)})
+}
+
+// EnqueueAsync is Enqueue without the wait, for a caller with several
+// Sends in flight: it queues snd behind every request queued before it, so
+// that Sends queued one after another commit in that order (in one batch or
+// in consecutive ones), and returns at once. ctx bounds only the queueing.
+func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingSend {
+	if err := store.ValidateSend(&snd); err != nil {
+		return &pendingSend{answered: true, resp: response{err: err}}
+	}
+	snd.Recipients = store.UniqueRecipients(snd.Recipients)
+	r := &request{send: &snd, done: make(chan response, 1)}
+	if err := s.w.queue(ctx, "enqueue", r); err != nil {
+		return &pendingSend{answered: true, resp: response{err: err}}
+	}
+	return &pendingSend{w: s.w, r: r}
+}
+
+// pendingSend implements store.PendingSend.
+type pendingSend struct {
+	w        *writer
+	r        *request
+	answered bool
+	resp     response
+}
+
+func (p *pendingSend) Ready() bool {
+	if !p.answered {
+		select {
+		case p.resp = <-p.r.done:
+			p.answered = true
+		default:
+		}
+	}
+	return p.answered
+}
+
+func (p *pendingSend) Wait() (store.Result, error) {
+	if !p.answered {
+		p.resp.res, p.resp.err = p.w.await(context.Background(), "enqueue", p.r)
+		p.answered = true
+	}
+	return p.resp.res, p.resp.err
 }
 
 type stmtKey struct {
@@ -59,20 +103,36 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			answers[i] = response{res: res}
 			continue
 		}
-		// Every recipient must be registered; nothing is written otherwise.
-		missing := false
-		for _, d := range s.Recipients {
+		// Every recipient must be registered; nothing is written otherwise,
+		// unless the Send asks to leave the others out.
+		missing, skipped := false, 0
+		for k := 0; k < len(s.Recipients); k++ {
+			d := s.Recipients[k]
 			if _, ok, err := w.seq(ctx, ov, d); err != nil {
 				return err
-			} else if !ok {
+			} else if ok {
+				continue
+			}
+			if !s.SkipUnregistered {
 				answers[i] = response{err: fmt.Errorf("store: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)}
 				missing = true
 				break
 			}
+			if skipped == 0 { // copy before the first removal: the slice is the caller's
+				s.Recipients = slices.Clone(s.Recipients)
+			}
+			s.Recipients = slices.Delete(s.Recipients, k, k+1)
+			k--
+			skipped++
 		}
 		if missing {
 			continue
 		}
+		if len(s.Recipients) == 0 && s.Kind != store.KindCommit {
+			answers[i] = response{res: store.Result{Skipped: skipped}} // nobody left to deliver to
+			continue
+		}
+		answers[i].res.Skipped = skipped
 		if s.Kind == store.KindCommit {
 			// RFC 9420 §14 (sequencing of state changes): the Delivery
 			// Service accepts one commit per epoch, the first to arrive.
@@ -89,7 +149,7 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			}
 			groups = append(groups, s.Group)
 			ov.epochs[s.Group] = s.Epoch + 1
-			answers[i] = response{res: store.Result{CurrentEpoch: s.Epoch + 1}}
+			answers[i].res.CurrentEpoch = s.Epoch + 1
 		}
 		seqs := make([]uint64, len(s.Recipients))
 		for k, d := range s.Recipients {

@@ -103,17 +103,37 @@ func (w *writer) loadSeen(ctx context.Context) error {
 func (w *writer) submit(ctx context.Context, what string, r *request) (store.Result, error) {
 	w.active.Add(1)
 	defer w.active.Add(-1)
-	closedErr := func() error { return fmt.Errorf("store: doing %s: %w", what, store.ErrClosed) } // only built when needed: submit is per message
+	if err := w.queueActive(ctx, what, r); err != nil {
+		return store.Result{}, err
+	}
+	return w.await(ctx, what, r)
+}
+
+// queue puts r in the writer's queue without waiting for its answer.
+func (w *writer) queue(ctx context.Context, what string, r *request) error {
+	// Counted while it may block, so that collect lingers for it.
+	w.active.Add(1)
+	defer w.active.Add(-1)
+	return w.queueActive(ctx, what, r)
+}
+
+func (w *writer) queueActive(ctx context.Context, what string, r *request) error {
 	if w.ctx.Err() != nil {
-		return store.Result{}, closedErr()
+		return w.closedErr(what)
 	}
 	select {
 	case w.reqs <- r:
+		return nil
 	case <-w.stopped:
-		return store.Result{}, closedErr()
+		return w.closedErr(what)
 	case <-ctx.Done():
-		return store.Result{}, fmt.Errorf("store: doing %s: %w", what, ctx.Err())
+		return fmt.Errorf("store: doing %s: %w", what, ctx.Err())
 	}
+}
+
+// await waits for the answer to a queued r, or for ctx to end (the writer
+// answers every queued request, even when it stops).
+func (w *writer) await(ctx context.Context, what string, r *request) (store.Result, error) {
 	select {
 	case resp := <-r.done:
 		return resp.res, resp.err
@@ -122,11 +142,16 @@ func (w *writer) submit(ctx context.Context, what string, r *request) (store.Res
 		case resp := <-r.done:
 			return resp.res, resp.err
 		default:
-			return store.Result{}, closedErr()
+			return store.Result{}, w.closedErr(what)
 		}
 	case <-ctx.Done():
 		return store.Result{}, fmt.Errorf("store: doing %s (it may still be committed): %w", what, ctx.Err())
 	}
+}
+
+// closedErr is built only when needed: submit runs per message.
+func (w *writer) closedErr(what string) error {
+	return fmt.Errorf("store: doing %s: %w", what, store.ErrClosed)
 }
 
 // do runs op in the writer's next transaction and returns its error.

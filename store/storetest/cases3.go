@@ -166,3 +166,54 @@ func testCommitWithoutRecipients(t *testing.T, h *harness) {
 		wantErr(t, "a "+k.String()+" without recipients", err, store.ErrInvalid)
 	}
 }
+
+func testSkipUnregistered(t *testing.T, h *harness) {
+	d := h.device(store.AccountID{})
+	revoked := h.device(d.Account)
+	if err := h.s.RevokeDevice(ctx, revoked.ID); err != nil {
+		t.Fatalf("RevokeDevice: %v", err)
+	}
+	stranger := store.DeviceID{42}
+	to := []store.DeviceID{stranger, d.ID, revoked.ID}
+	s := app("to whoever is left", to...)
+	s.SkipUnregistered = true
+	res := h.send(s)
+	if res.Skipped != 2 || res.Duplicate {
+		t.Fatalf("Result = %+v, want Skipped 2", res)
+	}
+	if to[0] != stranger || to[2] != revoked.ID {
+		t.Fatal("Enqueue changed the caller's recipient slice")
+	}
+	if es := h.pending(d.ID, 0); len(es) != 1 || string(es[0].Payload) != "to whoever is left" {
+		t.Fatalf("the registered recipient has %d entries, want the one Send", len(es))
+	}
+	if res := h.send(s); !res.Duplicate {
+		t.Fatalf("a retry of the same MsgID = %+v, want Duplicate", res)
+	}
+
+	// A commit left with nobody still advances its group.
+	g := newGroup()
+	c := commit(g, 0, stranger)
+	c.SkipUnregistered = true
+	if res := h.send(c); res.Skipped != 1 || res.CurrentEpoch != 1 {
+		t.Fatalf("commit to nobody registered: Result = %+v, want Skipped 1, CurrentEpoch 1", res)
+	}
+	if e, err := h.s.GroupEpoch(ctx, g); err != nil || e != 1 {
+		t.Fatalf("GroupEpoch = %d, %v; want 1", e, err)
+	}
+
+	// Any other Send left with nobody is not stored.
+	lone := app("to nobody", stranger, revoked.ID)
+	lone.SkipUnregistered = true
+	if res := h.send(lone); res.Skipped != 2 || res.Duplicate {
+		t.Fatalf("Send to nobody registered: Result = %+v, want Skipped 2", res)
+	}
+	if es := h.pending(d.ID, 0); len(es) != 1 {
+		t.Fatalf("the registered device has %d entries, want still 1", len(es))
+	}
+
+	// Without the flag, the same Send is refused whole.
+	strict := app("strict", d.ID, stranger)
+	_, err := h.s.Enqueue(ctx, strict)
+	wantErr(t, "Send without SkipUnregistered to an unknown device", err, store.ErrNotFound)
+}

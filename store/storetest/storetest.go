@@ -40,6 +40,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"MailboxConcurrentSenders", testConcurrentSenders},
 		{"DuplicateRecipients", testDuplicateRecipients},
 		{"UnknownRecipientEnqueuesNothing", testUnknownRecipient},
+		{"SkipUnregistered", testSkipUnregistered},
 		{"Idempotent", testIdempotent},
 		{"IdempotentConcurrentRetries", testConcurrentRetries},
 		{"SeenExpiry", testSeenExpiry},
