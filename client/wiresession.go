@@ -38,7 +38,6 @@ type Session struct {
 	sc      *securechan.Conn
 	onFrame FrameHandler
 
-	writeMu sync.Mutex // serializes frames on sc
 
 	mu      sync.Mutex // guards the fields below
 	nextID  uint32
@@ -137,9 +136,7 @@ func (s *Session) Call(ctx context.Context, req wire.Message) (wire.Message, err
 	if err != nil {
 		return nil, err
 	}
-	s.writeMu.Lock()
-	err = s.sc.Send(b)
-	s.writeMu.Unlock()
+	err = s.sc.Send(b) // safe for concurrent use; concurrent Calls share writes
 	if err != nil {
 		s.End(fmt.Errorf("client: connection lost: %w", err))
 		return nil, s.Err()
