@@ -92,8 +92,23 @@ type Client struct {
 	// testHookCommitBuilt, if set, runs after a commit is built and before
 	// it is sent (tests use it to make two commits race for one epoch).
 	testHookCommitBuilt func()
+	// testHookCommitStored, if set, runs after a commit is stored and
+	// before it is sent; an error stops commitChange there (a crash).
+	testHookCommitStored func() error
+	// testHookCommitAcked, if set, runs after the server acknowledged one
+	// of our commits and before it is merged; if it returns an error,
+	// commitChange returns it at once, as if the process died there (tests
+	// use it to prove that the pending commit is settled after a restart).
+	testHookCommitAcked func() error
+	// testHookSent, if set, sees every Send the server acknowledged.
+	testHookSent func(*wire.Send)
 	// rebases counts commits rebuilt after StaleEpoch.
 	rebases atomicCounter
+
+	// revoked.go: set once the server answered DeviceRevoked.
+	revokeOnce sync.Once
+	revokedAt  atomic.Pointer[time.Time]
+	revokedCh  chan struct{} // closed when revoked
 }
 
 // Init creates a new account (or joins one, see AccountSeed) in an empty
@@ -161,7 +176,8 @@ func Open(o Options) (*Client, error) {
 		return nil, ErrNoAccount
 	}
 	c := &Client{opts: o, store: st, keys: keys, groups: map[wire.GroupHash]*chat{},
-		sessCh: make(chan struct{}), outboxCh: make(chan struct{}, 1), topupCh: make(chan struct{}, 1)}
+		sessCh: make(chan struct{}), outboxCh: make(chan struct{}, 1), topupCh: make(chan struct{}, 1),
+		revokedCh: make(chan struct{})}
 	c.opts.Passphrase = nil
 	if c.opts.Dialer == nil {
 		c.opts.Dialer = TCPDialer
@@ -174,6 +190,10 @@ func Open(o Options) (*Client, error) {
 		return nil, fmt.Errorf("client: loading device key: %w", err)
 	}
 	c.inbox.init()
+	if err := c.loadRevoked(); err != nil {
+		st.close()
+		return nil, err
+	}
 	if c.reach, err = c.loadReach(); err != nil {
 		st.close()
 		return nil, err
@@ -184,10 +204,10 @@ func Open(o Options) (*Client, error) {
 // Close stops the client's goroutines, closes the connection and the store,
 // and wipes the keys it held.
 func (c *Client) Close() error {
+	c.sessMu.Lock()
 	if c.cancel != nil {
 		c.cancel()
 	}
-	c.sessMu.Lock()
 	if c.sess != nil {
 		c.sess.close(errors.New("client: closed"))
 	}
@@ -232,8 +252,16 @@ func (c *Client) logf(format string, args ...any) {
 // Start connects in the background and keeps the connection up (with
 // backoff) until ctx ends or Close: it registers the device, keeps its
 // KeyPackages topped up, processes delivered messages and sends the outbox.
+//
+// A device that the server reported revoked (Revoked) does not start: it
+// stays offline and operations that need the server return *RevokedError.
 func (c *Client) Start(ctx context.Context) {
+	if c.revokedErr() != nil {
+		return
+	}
+	c.sessMu.Lock()
 	ctx, c.cancel = context.WithCancel(ctx)
+	c.sessMu.Unlock()
 	c.wg.Add(4)
 	go func() {
 		defer c.wg.Done()
@@ -253,7 +281,10 @@ func (c *Client) connectLoop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		s, err := c.connect(ctx)
-		if err != nil {
+		if err = c.noteRevoked(err); err != nil {
+			if c.revokedErr() != nil {
+				return
+			}
 			c.logf("client: %v (retrying in %v)", err, backoff)
 			select {
 			case <-ctx.Done():
@@ -280,6 +311,9 @@ func (c *Client) connectLoop(ctx context.Context) {
 		c.sessCh = make(chan struct{})
 		c.sessMu.Unlock()
 		s.close(errors.New("client: reconnecting"))
+		if c.noteRevoked(s.deadErr()) != nil && c.revokedErr() != nil {
+			return
+		}
 	}
 }
 
@@ -302,14 +336,20 @@ func (c *Client) setupSession(ctx context.Context, s *session) error {
 	clear(acct)
 	if _, err := s.call(ctx, reg); err != nil {
 		s.close(err)
+		if rerr := c.noteRevoked(err); rerr != err {
+			return rerr
+		}
 		return userError("registering this device", err)
 	}
 	if err := c.topup(ctx, s); err != nil {
 		s.close(err)
-		return err
+		return c.noteRevoked(err)
 	}
 	if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
 		s.close(err)
+		if rerr := c.noteRevoked(err); rerr != err {
+			return rerr
+		}
 		return userError("subscribing to the mailbox", err)
 	}
 	return nil
@@ -321,11 +361,15 @@ func (c *Client) online(ctx context.Context) (*session, error) {
 		c.sessMu.Lock()
 		s, ch := c.sess, c.sessCh
 		c.sessMu.Unlock()
+		if err := c.revokedErr(); err != nil {
+			return nil, err
+		}
 		if s != nil && s.alive() {
 			return s, nil
 		}
 		select {
 		case <-ch:
+		case <-c.revokedCh:
 		case <-ctx.Done():
 			return nil, ErrOffline
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -93,5 +94,60 @@ func (c *Client) RevokeDevice(ctx context.Context, prefix string) (DeviceInfo, e
 		}
 		return DeviceInfo{}, userError("revoking the device", err)
 	}
+	if err := c.removeRevokedDevice(ctx, match[0].Key); err != nil {
+		return match[0], err
+	}
 	return match[0], nil
+}
+
+// removeRevokedDevice records a device this account revoked and removes
+// its leaf from every chat, so that it cannot read what is sent from now
+// on. The record stays: every later group change (syncOwnDevices runs on
+// each connection) removes the device from a chat it is still in, so a
+// removal that failed (offline, lost race) is done later.
+func (c *Client) removeRevokedDevice(ctx context.Context, d DeviceKey) error {
+	c.mu.Lock()
+	t, err := c.store.begin(ctx)
+	if err == nil {
+		t.put("revokeddev", d[:], revokedRecord{When: time.Now().Unix()})
+		err = t.commit()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("client: the device is revoked, but recording it failed; run 'samizdat device revoke' again: %w", err)
+	}
+	var failed int
+	for _, ch := range c.activeChats(ctx) {
+		if err := c.commitChange(ctx, ch, nil, nil, false); err != nil {
+			var revoked *RevokedError
+			if errors.As(err, &revoked) {
+				return err
+			}
+			c.logf("client: removing the revoked device from a chat: %v", err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("client: the device is revoked, but it is still in %d chat(s): it is removed from them on the next connection (or run 'samizdat device revoke' again)", failed)
+	}
+	return nil
+}
+
+// revokedDevicesLocked is the set of this account's devices that this
+// device revoked.
+func (c *Client) revokedDevicesLocked(ctx context.Context) (map[DeviceKey]bool, error) {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer t.rollback()
+	out := map[DeviceKey]bool{}
+	t.each("revokeddev", func(k, v []byte) {
+		var d DeviceKey
+		if len(k) == len(d) {
+			copy(d[:], k)
+			out[d] = true
+		}
+	})
+	return out, t.err
 }

@@ -72,6 +72,10 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			continue
 		}
 		err = c.sendReliably(ctx, &wire.Send{MsgID: e.MsgID, Group: e.Group, Epoch: e.Epoch, Kind: e.Kind, Recipients: e.Recipients, Payload: e.Payload})
+		var revoked *RevokedError
+		if errors.As(err, &revoked) {
+			return // keep the entry: the device is stopped (revoked.go)
+		}
 		if errors.Is(err, ErrOffline) || ctx.Err() != nil {
 			select {
 			case <-ctx.Done():

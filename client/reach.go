@@ -245,6 +245,9 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	c.sessMu.Unlock()
 	s.close(errors.New("client: reconnecting"))
 	err = s.deadErr()
+	if rerr := c.noteRevoked(err); rerr != err {
+		return rerr // the client's context is cancelled: the keeper stops
+	}
 	c.setPath(PathStatus{Since: time.Now(), LastError: err.Error()})
 	c.saveReach()
 	if silent() {

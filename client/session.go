@@ -45,7 +45,9 @@ func deliverHandler(onDeliver func(*wire.Deliver)) FrameHandler {
 			return false, nil
 		}
 		if e, ok := f.Msg.(*wire.Error); ok {
-			return true, fmt.Errorf("client: server closed the connection: %s", e.Code.Text())
+			// Keep the code (not the server's free-form text) so that the
+			// client can act on it (DeviceRevoked, revoked.go).
+			return true, fmt.Errorf("client: server closed the connection: %s: %w", e.Code.Text(), &wire.Error{Code: e.Code})
 		}
 		return true, errors.New("client: server sent an unexpected push")
 	}
@@ -101,6 +103,10 @@ func wireCode(err error) wire.ErrorCode {
 // userError turns a server error into what the user reads: the code's text
 // and what to do next, never the server's free-form message.
 func userError(doing string, err error) error {
+	var revoked *RevokedError
+	if errors.As(err, &revoked) {
+		return revoked // already says what happened and what to do
+	}
 	var e *wire.Error
 	if errors.As(err, &e) {
 		return fmt.Errorf("client: %s: %s %s", doing, e.Code.Text(), e.Code.Action())

@@ -1,0 +1,166 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var errSimulatedCrash = errors.New("simulated crash")
+
+// groupOfTwo makes alice's group "team" with bob in it and checks that it
+// works both ways.
+func groupOfTwo(t *testing.T, ctx context.Context, alice, bob *Client) {
+	t.Helper()
+	if err := alice.CreateGroup(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "team", "welcome bob")
+	waitText(t, bob, "team", "alice", "welcome bob")
+}
+
+// reopen closes c (dropping whatever it held only in memory, as a crash
+// would) and opens its home again.
+func reopen(t *testing.T, c *Client) *Client {
+	t.Helper()
+	home, name := c.opts.Home, c.Name()
+	c.Close()
+	c2, err := Open(userOptions(t, home, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, c2)
+	return c2
+}
+
+// storedPendingCommits counts the stored commits awaiting a verdict.
+func storedPendingCommits(t *testing.T, c *Client) int {
+	t.Helper()
+	var n int
+	if err := c.store.db.QueryRow(`SELECT count(*) FROM kv WHERE ns = 'pcommit'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// eventually waits (generously) until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// allTalk checks that every client reads what every other sends in chat.
+func allTalk(t *testing.T, chat string, cs ...*Client) {
+	t.Helper()
+	for _, from := range cs {
+		text := "from " + from.Name() + " " + time.Now().Format(time.RFC3339Nano)
+		send(t, from, chat, text)
+		for _, to := range cs {
+			if to != from {
+				waitText(t, to, chat, from.Name(), text)
+			}
+		}
+	}
+}
+
+// The client dies after the server accepted its commit (adding carol) and
+// before merging it. Bob is already in the new epoch. On restart the stored
+// commit is resent with its MsgID, acknowledged again, merged, and its
+// Welcome goes out: all three talk.
+func TestCrashAfterCommitAcked(t *testing.T) {
+	link := startServer(t)
+	alice, bob, carol := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	befriend(t, bob, carol)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	groupOfTwo(t, ctx, alice, bob)
+	before := chatEpoch(t, alice, "team")
+
+	var crashed atomic.Bool
+	alice.testHookCommitAcked = func() error {
+		if crashed.CompareAndSwap(false, true) {
+			return errSimulatedCrash
+		}
+		return nil
+	}
+	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
+		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
+	}
+	// The server accepted it: bob follows the commit to the next epoch,
+	// while alice's stored group is still one epoch behind.
+	waitChatEpoch(t, bob, "team", before+1)
+	if got := chatEpoch(t, alice, "team"); got != before {
+		t.Fatalf("alice at epoch %d before the restart, want %d (not merged)", got, before)
+	}
+	if n := storedPendingCommits(t, alice); n != 1 {
+		t.Fatalf("%d stored pending commits, want 1", n)
+	}
+
+	alice = reopen(t, alice)
+	waitChatEpoch(t, alice, "team", before+1)
+	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	if got := alice.rebases.get(); got != 0 {
+		t.Fatalf("%d rebases: the accepted commit must be merged, not rebuilt", got)
+	}
+	allTalk(t, "team", alice, bob, carol)
+	for _, c := range []*Client{alice, bob, carol} {
+		if got := chatEpoch(t, c, "team"); got != before+1 {
+			t.Errorf("%s at epoch %d, want %d", c.Name(), got, before+1)
+		}
+	}
+}
+
+// The client stores its commit (adding carol) and dies before sending it;
+// meanwhile bob's commit (adding dave) wins that epoch. On restart the
+// stored commit is refused as stale, dropped, and the change is rebuilt on
+// top of bob's: all four talk.
+func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	carol, dave := newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
+	for _, p := range [][2]*Client{{alice, bob}, {alice, carol}, {alice, dave}, {bob, carol}, {bob, dave}, {carol, dave}} {
+		befriend(t, p[0], p[1])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	groupOfTwo(t, ctx, alice, bob)
+	before := chatEpoch(t, alice, "team")
+
+	var crashed atomic.Bool
+	alice.testHookCommitStored = func() error {
+		if crashed.CompareAndSwap(false, true) {
+			return errSimulatedCrash
+		}
+		return nil
+	}
+	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
+		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
+	}
+	home := alice.opts.Home
+	alice.Close()
+	if err := bob.AddToGroup(ctx, "team", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	alice2, err := Open(userOptions(t, home, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, alice2)
+	alice = alice2
+	waitChatEpoch(t, alice, "team", before+2)
+	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	allTalk(t, "team", alice, bob, carol, dave)
+}
