@@ -56,7 +56,7 @@ type liveChannel struct {
 	postMu sync.Mutex     // serializes posts: verify, store, publish
 	state  *channel.State // guarded by postMu
 
-	mu      sync.Mutex // guards the fields below
+	mu      sync.RWMutex // guards the fields below; every subscriber reads them after each post
 	lastSeq uint64
 	ring    []ringEntry   // the most recent posts, by seq, at most channelRing
 	notify  chan struct{} // closed when a post arrives, then replaced
@@ -252,9 +252,9 @@ func (ss *session) fetchChannel(m *wire.FetchChannel) wire.Message {
 	if e != nil {
 		return e
 	}
-	lc.mu.Lock()
+	lc.mu.RLock()
 	last := lc.lastSeq
-	lc.mu.Unlock()
+	lc.mu.RUnlock()
 	return &wire.ChannelInfo{Descriptor: lc.descriptor, LastSeq: last}
 }
 

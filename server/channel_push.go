@@ -27,9 +27,9 @@ func (ss *session) subscribeChannel(m *wire.SubscribeChannel) (wire.Message, fun
 		h.mu.Unlock()
 		return &wire.OK{}, nil
 	}
-	lc.mu.Lock()
+	lc.mu.RLock()
 	sub := &channelSub{ss: ss, lc: lc, cursor: lc.lastSeq, quit: make(chan struct{})}
-	lc.mu.Unlock()
+	lc.mu.RUnlock()
 	sc.subs[m.Channel] = sub
 	h.mu.Unlock()
 	return &wire.OK{}, func() { go sub.run() } // pushes start after OK
@@ -55,10 +55,10 @@ func (sub *channelSub) run() {
 	lc := sub.lc
 	var batch [][]byte
 	for {
-		lc.mu.Lock()
+		lc.mu.RLock()
 		if sub.cursor >= lc.lastSeq {
 			notify := lc.notify
-			lc.mu.Unlock()
+			lc.mu.RUnlock()
 			select {
 			case <-notify:
 				continue
@@ -68,7 +68,7 @@ func (sub *channelSub) run() {
 		}
 		if len(lc.ring) == 0 { // cannot happen: posts after the cursor are in the ring
 			sub.cursor = lc.lastSeq
-			lc.mu.Unlock()
+			lc.mu.RUnlock()
 			continue
 		}
 		var frame []byte
@@ -89,7 +89,7 @@ func (sub *channelSub) run() {
 		if end > first {
 			last = lc.ring[end-1].seq
 		}
-		lc.mu.Unlock()
+		lc.mu.RUnlock()
 		if frame == nil && len(batch) > 0 {
 			var err error
 			frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: batch}})
