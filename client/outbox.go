@@ -123,6 +123,9 @@ func (c *Client) Flush(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
+		if err := c.revokedErr(); err != nil {
+			return err
+		}
 		c.poke(c.outboxCh)
 		select {
 		case <-ctx.Done():
