@@ -25,10 +25,10 @@ type RevokedError struct {
 }
 
 func (e *RevokedError) Error() string {
-	return fmt.Sprintf("client: this device was revoked from your account (the server refused it on %s). "+
-		"Messages in its outbox were not sent; its local history is still readable. "+
-		"To use it again, link it again from a device of your account with 'samizdat device link' "+
-		"in a new home directory, or run 'samizdat init' in a new home directory for a new account",
+	return fmt.Sprintf("client: this device was revoked from your account (the server refused it on %s); it no longer connects, "+
+		"and messages still in its outbox will not be sent (its local history stays readable with 'samizdat read'). "+
+		"To use this computer again, link it to your account again with 'samizdat device link --server LINK' "+
+		"in a new home directory and approve it from another device, or run 'samizdat init' in a new home directory for a new account",
 		e.When.UTC().Format("2006-01-02 15:04 MST"))
 }
 
@@ -77,6 +77,10 @@ func (c *Client) Revoked() (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// RevokedNotify is closed when the client learns that this device was
+// revoked (at once if it knew it when it was opened).
+func (c *Client) RevokedNotify() <-chan struct{} { return c.revokedCh }
 
 // revokedErr is the *RevokedError of a revoked client, or nil.
 func (c *Client) revokedErr() error {

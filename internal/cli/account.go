@@ -158,6 +158,10 @@ func goOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := c.WaitOnline(wctx); err != nil {
+		var revoked *client.RevokedError
+		if errors.As(err, &revoked) {
+			return revoked // says what happened and what to do
+		}
 		return fmt.Errorf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
 	}
 	return nil

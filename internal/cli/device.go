@@ -210,10 +210,15 @@ func runDeviceRevoke(e env) int {
 		return fail(e, cmd, err)
 	}
 	d, err := c.RevokeDevice(ctx, args[0])
-	if err != nil {
+	if err != nil && d.Key == (client.DeviceKey{}) {
 		return fail(e, cmd, err)
 	}
 	fmt.Fprintf(e.stdout, "Revoked device %s: the server refuses it from now on.\n", d.ShortID())
+	if err != nil {
+		// Revoked, but not yet removed from every chat.
+		return fail(e, cmd, err)
+	}
+	fmt.Fprintln(e.stdout, "Removed it from all your chats: it cannot read what is sent in them from now on.")
 	fmt.Fprintln(e.stdout, "It still knows your account key: if it was stolen rather than lost, make a new account and tell your contacts.")
 	return 0
 }

@@ -42,10 +42,18 @@ func runListen(e env) int {
 	ctx, cancel := signalContext()
 	defer cancel()
 	if err := goOnline(ctx, c, 30*time.Second); err != nil {
+		if _, revoked := c.Revoked(); revoked {
+			return fail(e, "listen", err)
+		}
 		fmt.Fprintf(e.stderr, "samizdat listen: %v; still trying\n", err)
 	} else {
 		fmt.Fprintln(e.stderr, "Connected; waiting for messages (Ctrl-C stops).")
 	}
-	<-ctx.Done()
-	return 0
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-c.RevokedNotify():
+		// Revoked while listening: the client stopped (client/revoked.go).
+		return fail(e, "listen", c.WaitOnline(ctx))
+	}
 }

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRevokeDevice, with real processes over real TCP: Bob revokes his
+// phone while it listens. The phone's listen stops and says what happened
+// and what to do; so does every later command on it, without retrying.
+// Bob's laptop removed the phone from the group: Alice and Bob go on
+// talking, and the phone never gets what is sent after the revocation.
+func TestRevokeDevice(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
+	phone := &user{name: "bob-phone", home: dir + "/bob-phone"}
+	for _, u := range []*user{alice, bob} {
+		mustContain(t, u.name+" init", u.run(t, "init", "--server", srv.link, "--name", u.name), "Created your account")
+	}
+	runLinkDevice(t, bob, phone)
+	for _, u := range []*user{alice, bob, phone} {
+		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
+	}
+	befriend(t, alice, bob, phone)
+	mustContain(t, "group create", bob.run(t, "group", "create", "crew"), "crew")
+	mustContain(t, "group add", bob.run(t, "group", "add", "crew", "alice"), "Added alice")
+	bob.run(t, "group", "send", "crew", "before the revocation")
+	mustContain(t, "alice read", alice.run(t, "read"), "before the revocation")
+	mustContain(t, "phone read", phone.run(t, "read"), "before the revocation")
+
+	// The phone's id, as 'samizdat device list' on the phone shows it.
+	var phoneID string
+	for _, l := range strings.Split(phone.run(t, "device", "list"), "\n") {
+		if id, ok := strings.CutSuffix(strings.TrimSpace(l), "(this device)"); ok {
+			phoneID = strings.TrimSpace(id)
+		}
+	}
+	if phoneID == "" {
+		t.Fatal("the phone's device list does not mark the phone")
+	}
+
+	listen := start(t, cliEnv, "--home", phone.home, "listen")
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
+		t.Fatalf("phone listen did not connect:\n%s", listen.stderr.String())
+	}
+	mustContain(t, "device revoke", bob.run(t, "device", "revoke", phoneID),
+		"Revoked device "+phoneID, "Removed it from all your chats")
+
+	const advice = "this device was revoked from your account"
+	if err := listen.wait(t, 30*time.Second); err == nil {
+		t.Fatalf("the phone's listen exited 0 after the revocation:\n%s", listen.stderr.String())
+	}
+	mustContain(t, "phone listen", listen.stderr.String(), advice, "samizdat device link")
+	t.Logf("the phone's listen said:\n%s", listen.stderr.String())
+
+	bob.run(t, "group", "send", "crew", "after the revocation")
+	mustContain(t, "alice read", alice.run(t, "read"), "bob: after the revocation")
+	alice.run(t, "group", "send", "crew", "alice still talks to bob")
+	mustContain(t, "bob read", bob.run(t, "read"), "alice: alice still talks to bob")
+
+	// Every later command on the phone says the same at once.
+	begin := time.Now()
+	out, errOut, err := phone.try("send", "alice", "am I still here?")
+	if err == nil {
+		t.Fatalf("the revoked phone sent: %s", out)
+	}
+	mustContain(t, "phone send", errOut, advice, "samizdat init")
+	t.Logf("the phone's send said:\n%s", errOut)
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Fatalf("the revoked phone took %v to refuse (it should not retry)", d)
+	}
+	out, errOut, err = phone.try("read", "crew")
+	if err != nil {
+		t.Fatalf("the revoked phone cannot show its history: %v\n%s", err, errOut)
+	}
+	mustContain(t, "phone read", errOut, advice)
+	mustContain(t, "phone history", out, "before the revocation")
+	if strings.Contains(out, "after the revocation") || strings.Contains(out, "alice still talks") {
+		t.Fatalf("the revoked phone got a message sent after its revocation:\n%s", out)
+	}
+}
