@@ -173,12 +173,43 @@ func (c *Client) Send(ctx context.Context, name, text string) error {
 			return err
 		}
 	}
+	c.settleBeforeSend(ctx, ch)
 	return c.sendText(ctx, ch, name, text)
+}
+
+// settleBeforeSend settles a commit of ours that still awaits its verdict
+// in ch (after a crash, commit_pending.go) when the client is online, so
+// that the text is encrypted in the epoch the group is really in and the
+// members that commit added can read it. Offline, the text is encrypted
+// in the current epoch and goes out later.
+func (c *Client) settleBeforeSend(ctx context.Context, ch *chat) {
+	c.mu.Lock()
+	if cur := c.groups[ch.hash]; cur != nil {
+		ch = cur
+	}
+	pending := ch.g.HasPendingCommit()
+	c.mu.Unlock()
+	c.sessMu.Lock()
+	s := c.sess
+	c.sessMu.Unlock()
+	if !pending || s == nil || !s.alive() {
+		return
+	}
+	if err := c.commitChange(ctx, ch, nil, nil, false); err != nil {
+		c.logf("client: settling a group change before sending: %v", err)
+	}
 }
 
 func (c *Client) sendText(ctx context.Context, ch *chat, name, text string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cur := c.groups[ch.hash]; cur != nil {
+		ch = cur
+	}
+	if ch.g.HasPendingCommit() {
+		// MLS encrypts nothing while our commit awaits its verdict.
+		return errors.New("client: a change to this chat (adding or removing members) still waits for the server's answer, after a crash or a lost connection; it is settled as soon as the client is online: connect and send again")
+	}
 	t, err := c.store.begin(ctx)
 	if err != nil {
 		return err

@@ -102,6 +102,8 @@ type Client struct {
 	testHookCommitAcked func() error
 	// testHookSent, if set, sees every Send the server acknowledged.
 	testHookSent func(*wire.Send)
+	// testNoSyncOnConnect, if set, skips syncOwnDevices on connection.
+	testNoSyncOnConnect bool
 	// rebases counts commits rebuilt after StaleEpoch.
 	rebases atomicCounter
 
@@ -301,7 +303,9 @@ func (c *Client) connectLoop(ctx context.Context) {
 		c.sessMu.Unlock()
 		c.poke(c.outboxCh)
 		c.poke(c.topupCh)
-		go c.syncOwnDevices(ctx)
+		if !c.testNoSyncOnConnect {
+			go c.syncOwnDevices(ctx)
+		}
 		select {
 		case <-ctx.Done():
 		case <-s.Done():

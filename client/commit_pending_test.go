@@ -25,14 +25,17 @@ func groupOfTwo(t *testing.T, ctx context.Context, alice, bob *Client) {
 }
 
 // reopen closes c (dropping whatever it held only in memory, as a crash
-// would) and opens its home again.
-func reopen(t *testing.T, c *Client) *Client {
+// would), opens its home again, lets setup adjust it and starts it.
+func reopen(t *testing.T, c *Client, setup func(*Client)) *Client {
 	t.Helper()
 	home, name := c.opts.Home, c.Name()
 	c.Close()
 	c2, err := Open(userOptions(t, home, name))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(c2)
 	}
 	startUser(t, c2)
 	return c2
@@ -77,8 +80,20 @@ func allTalk(t *testing.T, chat string, cs ...*Client) {
 // The client dies after the server accepted its commit (adding carol) and
 // before merging it. Bob is already in the new epoch. On restart the stored
 // commit is resent with its MsgID, acknowledged again, merged, and its
-// Welcome goes out: all three talk.
+// Welcome goes out: all three talk. The commit is settled either on
+// connection or, if the user sends first, before the text is encrypted
+// (so that carol can read it).
 func TestCrashAfterCommitAcked(t *testing.T) {
+	for _, sendFirst := range []bool{false, true} {
+		name := "settled on connection"
+		if sendFirst {
+			name = "settled by the first send"
+		}
+		t.Run(name, func(t *testing.T) { crashAfterCommitAcked(t, sendFirst) })
+	}
+}
+
+func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 	link := startServer(t)
 	alice, bob, carol := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
 	befriend(t, alice, bob)
@@ -109,7 +124,12 @@ func TestCrashAfterCommitAcked(t *testing.T) {
 		t.Fatalf("%d stored pending commits, want 1", n)
 	}
 
-	alice = reopen(t, alice)
+	alice = reopen(t, alice, func(c *Client) { c.testNoSyncOnConnect = sendFirst })
+	if sendFirst {
+		send(t, alice, "team", "first after the restart")
+		waitText(t, carol, "team", "alice", "first after the restart")
+		waitText(t, bob, "team", "alice", "first after the restart")
+	}
 	waitChatEpoch(t, alice, "team", before+1)
 	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
 	if got := alice.rebases.get(); got != 0 {
@@ -149,17 +169,11 @@ func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
 	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
 		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
 	}
-	home := alice.opts.Home
 	alice.Close()
 	if err := bob.AddToGroup(ctx, "team", "dave"); err != nil {
 		t.Fatal(err)
 	}
-	alice2, err := Open(userOptions(t, home, "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	startUser(t, alice2)
-	alice = alice2
+	alice = reopen(t, alice, nil)
 	waitChatEpoch(t, alice, "team", before+2)
 	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
 	allTalk(t, "team", alice, bob, carol, dave)

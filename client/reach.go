@@ -232,7 +232,9 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	c.saveReach()
 	c.poke(c.outboxCh)
 	c.poke(c.topupCh)
-	go c.syncOwnDevices(ctx)
+	if !c.testNoSyncOnConnect {
+		go c.syncOwnDevices(ctx)
+	}
 	go c.refreshBook(ctx, s)
 	silent := c.watchSession(s, ac)
 	select {
