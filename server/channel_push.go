@@ -1,6 +1,7 @@
 package server
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
@@ -48,6 +49,15 @@ func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
 	return &wire.OK{}
 }
 
+// fanoutSlots bounds how many subscriptions write at once. Without it,
+// every post makes every subscriber's goroutine runnable at once (15,000
+// of them in the fanout benchmark), and the goroutines that take posts in
+// (the publisher's session, the store's writer) wait their turn behind all
+// of them; with it, the waiting subscribers are parked, not runnable, and a
+// subscriber that gets a slot late takes every post that arrived meanwhile
+// in one push.
+var fanoutSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
+
 // run sends new posts until the subscription or the session ends. A
 // subscriber that falls more than the ring behind skips ahead; the gap in
 // seqs tells its client to fetch the missing posts.
@@ -66,43 +76,63 @@ func (sub *channelSub) run() {
 				return
 			}
 		}
-		if len(lc.ring) == 0 { // cannot happen: posts after the cursor are in the ring
-			sub.cursor = lc.lastSeq
-			lc.mu.RUnlock()
-			continue
-		}
-		var frame []byte
-		batch = batch[:0]
-		if lc.ring[0].seq > sub.cursor+1 {
-			sub.cursor = lc.ring[0].seq - 1 // fell behind the ring
-		}
-		// The ring holds consecutive seqs ending at lastSeq.
-		first := len(lc.ring) - int(lc.lastSeq-sub.cursor)
-		end := min(first+wire.MaxChannelBatch, len(lc.ring))
-		if end-first == 1 {
-			frame = lc.ring[first].frame
-		}
-		for i := first; i < end; i++ {
-			batch = append(batch, lc.ring[i].post)
-		}
-		last := sub.cursor
-		if end > first {
-			last = lc.ring[end-1].seq
-		}
 		lc.mu.RUnlock()
-		if frame == nil && len(batch) > 0 {
-			var err error
-			frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: batch}})
-			if err != nil {
-				sub.ss.srv.log.Error("encoding a channel push failed", "err", err)
-				return
-			}
-		}
-		if frame != nil && !sub.send(frame) {
+		select {
+		case fanoutSlots <- struct{}{}:
+		case <-sub.quit:
 			return
 		}
-		sub.cursor = last
+		ok := sub.pushNext(&batch)
+		<-fanoutSlots
+		if !ok {
+			return
+		}
 	}
+}
+
+// pushNext sends the posts after the cursor (up to a batch) in one push;
+// false means the subscription is over.
+func (sub *channelSub) pushNext(batch *[][]byte) bool {
+	lc := sub.lc
+	lc.mu.RLock()
+	if len(lc.ring) == 0 || sub.cursor >= lc.lastSeq { // no posts after the cursor are in the ring
+		sub.cursor = max(sub.cursor, lc.lastSeq)
+		lc.mu.RUnlock()
+		return true
+	}
+	var frame []byte
+	*batch = (*batch)[:0]
+	if lc.ring[0].seq > sub.cursor+1 {
+		sub.cursor = lc.ring[0].seq - 1 // fell behind the ring
+	}
+	// The ring holds consecutive seqs ending at lastSeq.
+	first := len(lc.ring) - int(lc.lastSeq-sub.cursor)
+	end := min(first+wire.MaxChannelBatch, len(lc.ring))
+	if end-first == 1 {
+		frame = lc.ring[first].frame
+	}
+	for i := first; i < end; i++ {
+		*batch = append(*batch, lc.ring[i].post)
+	}
+	last := sub.cursor
+	if end > first {
+		last = lc.ring[end-1].seq
+	}
+	lc.mu.RUnlock()
+	if frame == nil && len(*batch) > 0 {
+		var err error
+		frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: *batch}})
+		if err != nil {
+			sub.ss.srv.log.Error("encoding a channel push failed", "err", err)
+			return false
+		}
+	}
+	clear(*batch)
+	if frame != nil && !sub.send(frame) {
+		return false
+	}
+	sub.cursor = last
+	return true
 }
 
 // send writes one pre-encoded push; false means the session is gone.
