@@ -38,7 +38,6 @@ type Session struct {
 	sc      *securechan.Conn
 	onFrame FrameHandler
 
-
 	mu      sync.Mutex // guards the fields below
 	nextID  uint32
 	waiting map[uint32]chan wire.Message
