@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +60,20 @@ func runBenchFanout(e env) int {
 	phase := fs.Duration("phase", 10*time.Second, "length of each phase")
 	target := fs.String("target", "samizdat", "samizdat, centrifugo or both")
 	cf := fs.String("centrifugo", "/tmp/cfbin/centrifugo", "the Centrifugo v5 binary")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and publisher; not the subscribers) to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(e, "bench fanout", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(e, "bench fanout", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg := fanoutConfig{subscribers: *subs, phase: *phase}
 	for _, r := range strings.Split(*rates, ",") {
