@@ -58,6 +58,9 @@ func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
 // in one push.
 var fanoutSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
 
+// pushWriteTimeout bounds one channel push's write.
+const pushWriteTimeout = 2 * time.Second
+
 // run sends new posts until the subscription or the session ends. A
 // subscriber that falls more than the ring behind skips ahead; the gap in
 // seqs tells its client to fetch the missing posts.
@@ -146,7 +149,10 @@ func (sub *channelSub) send(frame []byte) bool {
 	if ss.closing.Load() {
 		return false
 	}
-	ss.sc.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+	// The writer holds a fanout slot: a subscriber that has stopped reading
+	// (its socket buffers full, hundreds of KiB behind) must not hold it
+	// long. It is dropped, and catches up from its seq when it reconnects.
+	ss.sc.SetWriteDeadline(time.Now().Add(min(ss.srv.cfg.WriteTimeout, pushWriteTimeout)))
 	if err := ss.sc.Send(frame); err != nil {
 		if ss.closing.CompareAndSwap(false, true) {
 			ss.sc.Close()
