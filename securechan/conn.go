@@ -42,7 +42,7 @@ type Conn struct {
 	closeErr   error
 
 	sendMu   sync.Mutex // guards the send fields below
-	sendCond sync.Cond  // on sendMu: signalled when a write ends
+	sendCond *sync.Cond // on sendMu: signalled when a write ends; made when first waited on (idle sessions stay small)
 	sendAEAD cipher.AEAD
 	sendSeq  uint64
 	sendErr  error // sticky: a failed write leaves the record stream unusable
@@ -74,9 +74,7 @@ type Conn struct {
 }
 
 func newConn(conn net.Conn, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
-	c := &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
-	c.sendCond.L = &c.sendMu
-	return c
+	return &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
 }
 
 // PeerDevice returns, on the server side, the Ed25519 device public key the
@@ -216,6 +214,9 @@ func (c *Conn) flushLocked() error {
 			return c.sendErr
 		}
 		if c.writing {
+			if c.sendCond == nil {
+				c.sendCond = sync.NewCond(&c.sendMu)
+			}
 			c.sendCond.Wait()
 			continue
 		}
@@ -236,7 +237,9 @@ func (c *Conn) flushLocked() error {
 		} else {
 			c.written = upTo
 		}
-		c.sendCond.Broadcast()
+		if c.sendCond != nil {
+			c.sendCond.Broadcast()
+		}
 	}
 }
 

@@ -60,11 +60,13 @@ func (ss *session) sendPipelined(requestID uint32, m *wire.Send, async AsyncEnqu
 		ss.drainPipeline() // answered after the Sends before it
 		return ss.reply(requestID, e)
 	}
-	p := &ss.pipe
-	p.mu.Lock()
-	if p.cond.L == nil {
+	p := ss.pipe
+	if p == nil { // only the reader goroutine sets it
+		p = &pipeline{}
 		p.cond.L = &p.mu
+		ss.pipe = p
 	}
+	p.mu.Lock()
 	for len(p.queue) > 0 && (len(p.queue) >= maxPipelined || p.bytes+len(snd.Payload) > maxPipelinedBytes) {
 		p.cond.Wait()
 	}
@@ -91,7 +93,10 @@ func (ss *session) sendPipelined(requestID uint32, m *wire.Send, async AsyncEnqu
 // drainPipeline waits until every queued Send is answered and the acker
 // has stopped.
 func (ss *session) drainPipeline() {
-	p := &ss.pipe
+	p := ss.pipe
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	for p.running {
 		p.cond.Wait()
@@ -103,7 +108,7 @@ func (ss *session) drainPipeline() {
 // every one after it that has committed too, and writes their answers in
 // one write. It returns when the queue is empty.
 func (ss *session) ackLoop() {
-	p := &ss.pipe
+	p := ss.pipe
 	defer func() {
 		if v := recover(); v != nil {
 			ss.srv.metrics.Panics.Add(1)

@@ -37,7 +37,7 @@ type session struct {
 	draining atomic.Bool
 	closing  atomic.Bool // a connection-level error was sent or the session is closing
 
-	pipe pipeline // Sends queued in the store and not answered yet (pipeline.go)
+	pipe *pipeline // Sends queued in the store and not answered yet (pipeline.go); made by the first Send
 
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
