@@ -114,6 +114,26 @@ func (s *Session) readLoop() {
 	}
 }
 
+// SendFrames sends frames as they are, in one write where it can, for a
+// caller that pipelines requests and takes their answers itself through the
+// session's FrameHandler. The request ids are the caller's; keep them apart
+// from Call's (which count up from 1).
+func (s *Session) SendFrames(frames []wire.Frame) error {
+	msgs := make([][]byte, len(frames))
+	for i, f := range frames {
+		b, err := wire.Encode(f)
+		if err != nil {
+			return err
+		}
+		msgs[i] = b
+	}
+	if err := s.sc.SendBatch(msgs); err != nil {
+		s.End(fmt.Errorf("client: connection lost: %w", err))
+		return s.Err()
+	}
+	return nil
+}
+
 // Call sends a request and waits for its answer. A wire.Error answer is
 // returned as the error (a *wire.Error); an answer of the wrong type is an
 // error too.

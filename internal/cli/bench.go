@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -99,8 +100,20 @@ func runBenchSend(e env) int {
 	ackedLog := fs.String("acked-log", "", "append the hex MsgID of every acknowledged Send to this file")
 	idle := fs.Int("idle", 0, "instead of sending: open this many idle sessions and report the server's memory per session")
 	serverPID := fs.Int("server-pid", 0, "with --idle: the server's process id (its RSS is read from /proc/PID/status)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(e, "bench send", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(e, "bench send", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	link, err := client.ParseServerLink(*linkS)
 	if err != nil {
@@ -235,6 +248,9 @@ type benchSender struct {
 	reconnects atomic.Int64 // sessions replaced after one was lost
 	mu         sync.Mutex   // guards sess
 	sess       *client.Session
+
+	answers  chan wire.Frame  // pipelined Sends' answers (bench_pipelined.go); nil otherwise
+	onAnswer func(wire.Frame) // hands them over from the session's reader
 }
 
 // session returns a live registered session, reconnecting (with backoff)
@@ -244,7 +260,7 @@ func (b *benchSender) session(ctx context.Context) (*client.Session, error) {
 	defer b.mu.Unlock()
 	backoff := 50 * time.Millisecond
 	for b.sess == nil || !b.sess.Alive() {
-		s, err := benchDialRegistered(ctx, b.cfg.link, b.dev, nil)
+		s, err := benchDialRegisteredHooks(ctx, b.cfg.link, b.dev, nil, b.onAnswer)
 		if err == nil {
 			if b.sess != nil {
 				b.reconnects.Add(1)
@@ -315,8 +331,12 @@ func (b *benchSender) sendOne(ctx context.Context, m *wire.Send, c *benchCounter
 
 func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time) (SendResult, error) {
 	senders := make([]*benchSender, cfg.senders)
+	pipelined := cfg.window > 1 && cfg.rate == 0
 	err := parallel(ctx, cfg.senders, 64, func(i int) error {
 		b := &benchSender{cfg: &cfg, dev: newBenchDevice()}
+		if pipelined {
+			b.enablePipelining()
+		}
 		if _, err := b.session(ctx); err != nil {
 			return fmt.Errorf("sender %d: %w", i, err)
 		}
@@ -347,6 +367,38 @@ func benchSend(ctx context.Context, e env, cfg sendConfig, setupStart time.Time)
 		var group wire.GroupHash
 		rand.Read(group[:])
 		var next atomic.Int64
+		if pipelined {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gen := func() (*wire.Send, bool) {
+					k := next.Add(1) - 1
+					if (cfg.messages > 0 && k >= int64(cfg.messages)) || runCtx.Err() != nil {
+						return nil, false
+					}
+					m := &wire.Send{Group: group, Epoch: 0, Kind: wire.KindApplication,
+						Recipients: []wire.DeviceID{cfg.recipients[(int64(i)+k)%int64(len(cfg.recipients))]}, Payload: payload}
+					rand.Read(m.MsgID[:])
+					return m, true
+				}
+				record := func(m *wire.Send, lat time.Duration) {
+					lastAck.Store(int64(time.Since(start)))
+					c.acked.Add(1)
+					lats[i] = append(lats[i], lat) // only this goroutine appends to lats[i]
+					if cfg.ackedLog != nil {
+						c.logMu.Lock()
+						fmt.Fprintf(cfg.ackedLog, "%x\n", m.MsgID[:])
+						c.logMu.Unlock()
+					}
+				}
+				logErr := func(err error) { fmt.Fprintf(e.stderr, "bench send: sender %d: %v\n", i, err) }
+				if err := b.runPipelined(runCtx, gen, record, &c, logErr); err != nil && runCtx.Err() == nil {
+					c.errors.Add(1)
+					logErr(err)
+				}
+			}()
+			continue
+		}
 		pace := newPacer(cfg.rate)
 		for range cfg.window {
 			wg.Add(1)

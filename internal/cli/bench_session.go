@@ -44,6 +44,16 @@ func (d benchDevice) register() *wire.RegisterDevice {
 // hello; onDeliver (may be nil) gets the Deliver pushes in order. The load
 // generator speaks the wire protocol directly, with no client state.
 func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
+	return benchDialHooks(ctx, link, d, onDeliver, nil)
+}
+
+// pipelinedIDs marks the request ids of pipelined Sends (the top bit), so
+// that their answers go to onAnswer and never meet the ids of Call.
+const pipelinedIDs = 1 << 31
+
+// benchDialHooks is benchDial with onAnswer (may be nil), which gets the
+// answers to requests whose id has the pipelinedIDs bit, in order.
+func benchDialHooks(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
 	if len(link.Addrs) == 0 {
 		return nil, errors.New("the server link has no address")
 	}
@@ -64,6 +74,10 @@ func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDel
 		if f.RequestID == 0 {
 			return true, fmt.Errorf("server closed the session: %v", f.Msg)
 		}
+		if onAnswer != nil && f.RequestID&pipelinedIDs != 0 {
+			onAnswer(f)
+			return true, nil
+		}
 		return false, nil
 	}
 	s, err := client.Handshake(dctx, nc, client.SessionConfig{ServerPublic: link.Key, DeviceKey: d.device, Padding: securechan.PadToMultiple(256), OnFrame: onFrame})
@@ -79,7 +93,11 @@ func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDel
 
 // benchDialRegistered dials and registers d.
 func benchDialRegistered(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
-	s, err := benchDial(ctx, link, d, onDeliver)
+	return benchDialRegisteredHooks(ctx, link, d, onDeliver, nil)
+}
+
+func benchDialRegisteredHooks(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
+	s, err := benchDialHooks(ctx, link, d, onDeliver, onAnswer)
 	if err != nil {
 		return nil, err
 	}
