@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -104,17 +103,11 @@ func runBenchSend(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fail(e, "bench send", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fail(e, "bench send", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fail(e, "bench send", err)
 	}
+	defer stopProfile()
 	link, err := client.ParseServerLink(*linkS)
 	if err != nil {
 		return fail(e, "bench send", fmt.Errorf("--server: %w", err))

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
@@ -122,4 +124,21 @@ func wireErrorCode(err error) (wire.ErrorCode, uint32) {
 // unchanged (docs/spec/wire.md §4).
 func retryable(code wire.ErrorCode) bool {
 	return code == wire.CodeRateLimited || code == wire.CodeInternal || code == wire.CodeUnavailable
+}
+
+// startCPUProfile writes a CPU profile of this process to path until stop
+// is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
