@@ -218,11 +218,13 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 		return nil, err
 	}
 	id := desc.ID()
+	rss0, _ := readRSSKiB(os.Getpid())
 	p, err := startSubscribers(e, "--target", "samizdat", "--server", link.String(),
 		"--channel", fmt.Sprintf("%x", id[:]), "--n", strconv.Itoa(cfg.subscribers))
 	if err != nil {
 		return nil, err
 	}
+	reportSubscriberMemory(e, "samizdat (server and publisher process)", os.Getpid(), rss0, cfg.subscribers)
 	seq := uint64(0)
 	posts, err := publishPhases(cfg, func(body []byte) error {
 		seq++
@@ -252,3 +254,16 @@ func parseBody(b []byte) (phase int, sent int64, ok bool) {
 }
 
 var errFanoutUsage = errors.New(fanoutUsage)
+
+// reportSubscriberMemory prints the RSS growth of process pid since rss0
+// KiB, 3 s after n subscribers connected, per subscriber.
+func reportSubscriberMemory(e env, what string, pid int, rss0 int64, n int) {
+	time.Sleep(3 * time.Second)
+	rss1, err := readRSSKiB(pid)
+	if err != nil || rss0 == 0 || n == 0 {
+		fmt.Fprintf(e.stderr, "bench fanout: %s: RSS not read: %v\n", what, err)
+		return
+	}
+	fmt.Fprintf(e.stderr, "bench fanout: %s RSS %d KiB before the subscribers, %d KiB with %d: %.2f KiB per subscriber\n",
+		what, rss0, rss1, n, float64(rss1-rss0)/float64(n))
+}

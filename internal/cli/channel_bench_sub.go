@@ -268,11 +268,13 @@ func fanoutCentrifugo(e env, cfg fanoutConfig, bin string) ([]fanoutPhase, error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	rss0, _ := readRSSKiB(cmd.Process.Pid)
 	p, err := startSubscribers(e, "--target", "centrifugo", "--server", "ws://127.0.0.1:"+port+"/connection/websocket",
 		"--channel", "bench", "--n", strconv.Itoa(cfg.subscribers))
 	if err != nil {
 		return nil, err
 	}
+	reportSubscriberMemory(e, "centrifugo", cmd.Process.Pid, rss0, cfg.subscribers)
 	hc := &http.Client{Timeout: 30 * time.Second}
 	posts, err := publishPhases(cfg, func(body []byte) error {
 		req, _ := json.Marshal(map[string]any{"channel": "bench", "data": map[string]string{"b": string(body)}})
