@@ -106,7 +106,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // defer that work).
 func BenchmarkRawBatchedInsert(b *testing.B) {
 	for _, callers := range benchCallers {
-		batch := min(callers, 2048) // the store's default MaxBatch
+		batch := min(callers, defaultMaxBatch) // the batch the store forms at that concurrency
 		variants := []int{1}
 		if batch > 1 {
 			variants = append(variants, min(batch, mailboxChunk))
