@@ -186,7 +186,8 @@ type Store interface {
 	Ack(ctx context.Context, device DeviceID, upToSeq uint64) error
 	// Watch returns a channel that receives a value (coalesced, never
 	// blocking the store) whenever device's mailbox gets new entries after
-	// Watch was called, until stop is called. The server does the push.
+	// Watch was called, until stop is called; the signal is sent before the
+	// Enqueue that made the news returns. The server does the push.
 	Watch(device DeviceID) (news <-chan struct{}, stop func())
 
 	// GroupEpoch returns the Delivery Service's epoch of group, or ErrNotFound.

@@ -307,7 +307,7 @@ func (w *writer) commit(batch []*request) (err error) {
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return err
 	}
-	// Durable: publish to the caches, answer, announce.
+	// Durable: publish to the caches, announce, answer.
 	w.s.ckpt.committed()
 	w.batches.Add(1)
 	w.requests.Add(int64(len(batch)))
@@ -329,10 +329,13 @@ func (w *writer) commit(batch []*request) (err error) {
 	if len(w.epochs) > cacheLimit {
 		clear(w.epochs)
 	}
+	// Announce before answering, so that a Watch registered when Enqueue
+	// returns has its signal already (store.Store's Watch contract; the
+	// other order let a caller see the answer, then a late signal).
+	w.s.Announce(ov.touched)
 	for i, r := range batch {
 		r.done <- ov.answers[i]
 	}
-	w.s.Announce(ov.touched)
 	if w.onBatch != nil && ov.sends > 0 {
 		w.onBatch(ov.sends, time.Since(start))
 	}
