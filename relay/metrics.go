@@ -51,12 +51,7 @@ func (m *Metrics) forTransport(name string) *transportCounters {
 func (m *Metrics) Accepted(name string) uint64 { return m.forTransport(name).accepted.Load() }
 
 // Handler serves the metrics at any path.
-func (m *Metrics) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", promtext.ContentType)
-		m.WriteTo(w)
-	})
-}
+func (m *Metrics) Handler() http.Handler { return promtext.Handler(m) }
 
 // WriteTo writes every metric in the Prometheus text format.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {

@@ -92,12 +92,7 @@ func (h *histogram) observe(v float64) {
 }
 
 // Handler serves the metrics at any path in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", promtext.ContentType)
-		m.WriteTo(w)
-	})
-}
+func (m *Metrics) Handler() http.Handler { return promtext.Handler(m) }
 
 // WriteTo writes every metric in the Prometheus text format.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {

@@ -8,11 +8,20 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"strconv"
 )
 
 // ContentType is the HTTP Content-Type of the format.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Handler serves what m writes, at any path, as the text format.
+func Handler(m io.WriterTo) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ContentType)
+		m.WriteTo(w)
+	})
+}
 
 // Writer writes the text exposition format to an io.Writer. After the first
 // write error it writes nothing more; Result returns that error.
