@@ -16,16 +16,13 @@ import (
 // admin set before storing it, so nobody can post into another's channel.
 //
 // Live fanout is in memory: each channel keeps a ring of its recent posts
-// and a notification channel that is closed (and replaced) on every post;
-// each subscription is one goroutine that waits on it and sends what is
-// new after its cursor, batching posts when it fell behind. The poster
-// never touches the subscribers one by one.
+// and its subscriber list; a post starts a round of pushes over the list
+// (channel_push.go). The poster never touches the subscribers one by one.
 
 const (
-	channelRing          = 1024             // recent posts kept in memory per live channel
-	maxViewedPerSession  = 1 << 14          // per-session "already counted" entries
-	maxPostClockSkew     = 10 * time.Minute // a post's signed time vs the server's clock
-	channelPushQueueSize = wire.MaxChannelBatch
+	channelRing         = 1024             // recent posts kept in memory per live channel
+	maxViewedPerSession = 1 << 14          // per-session "already counted" entries
+	maxPostClockSkew    = 10 * time.Minute // a post's signed time vs the server's clock
 )
 
 // channelHub holds the live channels and the subscriptions of sessions.
@@ -56,10 +53,11 @@ type liveChannel struct {
 	postMu sync.Mutex     // serializes posts: verify, store, publish
 	state  *channel.State // guarded by postMu
 
-	mu      sync.RWMutex // guards the fields below; every subscriber reads them after each post
+	mu      sync.RWMutex // guards lastSeq and ring; every push reads them
 	lastSeq uint64
-	ring    []ringEntry   // the most recent posts, by seq, at most channelRing
-	notify  chan struct{} // closed when a post arrives, then replaced
+	ring    []ringEntry // the most recent posts, by seq, at most channelRing
+
+	fanout // the subscribers (channel_push.go)
 }
 
 type ringEntry struct {
@@ -90,7 +88,7 @@ func (h *channelHub) dropSession(ss *session) {
 	h.mu.Unlock()
 	if sc != nil {
 		for _, sub := range sc.subs {
-			close(sub.quit)
+			sub.end()
 		}
 	}
 }
@@ -137,7 +135,7 @@ func (ss *session) live(id wire.ChannelID) (*liveChannel, *wire.Error) {
 		p := &channel.Post{Channel: state.ID, Seq: seq, Kind: channel.KindRevoke, Signer: d.Owner, Body: k[:]}
 		state.Apply(p)
 	}
-	lc = &liveChannel{id: id, descriptor: desc, state: state, lastSeq: last, notify: make(chan struct{})}
+	lc = &liveChannel{id: id, descriptor: desc, state: state, lastSeq: last}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if have := h.chans[id]; have != nil {
@@ -229,7 +227,7 @@ func (ss *session) postToChannel(m *wire.PostToChannel) wire.Message {
 	return &wire.OK{}
 }
 
-// publish adds a durable post to the ring and wakes the subscribers.
+// publish adds a durable post to the ring and starts a fanout round.
 func (lc *liveChannel) publish(seq uint64, post []byte) {
 	frame, err := wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: [][]byte{post}}})
 	if err != nil {
@@ -242,9 +240,8 @@ func (lc *liveChannel) publish(seq uint64, post []byte) {
 		lc.ring = lc.ring[:channelRing-1]
 	}
 	lc.ring = append(lc.ring, ringEntry{seq: seq, post: post, frame: frame})
-	close(lc.notify)
-	lc.notify = make(chan struct{})
 	lc.mu.Unlock()
+	lc.kick()
 }
 
 func (ss *session) fetchChannel(m *wire.FetchChannel) wire.Message {

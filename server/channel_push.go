@@ -2,18 +2,51 @@ package server
 
 import (
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// channelSub is one session's subscription to one channel: a goroutine
-// that sends every post after its cursor.
+// Live fanout (docs/spec/channels.md §5). A post does not wake one
+// goroutine per subscriber: it starts a round over the channel's
+// subscriber list, which a few workers walk in chunks, writing each
+// subscriber everything after its cursor in one push. A post that arrives
+// during a round makes another round follow it, so a subscriber is served
+// once per round, in list order, and one that the round reaches late takes
+// every post that arrived meanwhile. Workers across all channels share
+// fanoutSlots, so the goroutines that take posts in (the publisher's
+// session, the store's writer) are never queued behind thousands of
+// runnable subscribers.
+
+// fanoutSlots bounds how many workers write at once, over all channels.
+// A worker waiting for a slow subscriber's socket holds one for at most
+// pushWriteTimeout.
+var fanoutSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
+
+// fanoutChunk is how many subscribers a worker takes from a round at once.
+const fanoutChunk = 32
+
+// pushWriteTimeout bounds one channel push's write.
+const pushWriteTimeout = 2 * time.Second
+
+// channelSub is one session's subscription to one channel.
 type channelSub struct {
 	ss     *session
 	lc     *liveChannel
-	cursor uint64        // highest seq sent (or skipped); touched only by run
-	quit   chan struct{} // closed to end the subscription
+	cursor uint64      // highest seq sent (or skipped); touched only while busy is held
+	busy   atomic.Bool // a worker is pushing to it
+	done   atomic.Bool // the subscription ended
+	idx    int         // position in lc.subs; guarded by lc.subMu
+}
+
+// fanout is a live channel's subscriber list and round state.
+type fanout struct {
+	subMu   sync.Mutex
+	subs    []*channelSub
+	driving bool // a goroutine runs rounds
+	again   bool // a round must start (a post, a new or lagging subscriber)
 }
 
 func (ss *session) subscribeChannel(m *wire.SubscribeChannel) (wire.Message, func()) {
@@ -29,11 +62,11 @@ func (ss *session) subscribeChannel(m *wire.SubscribeChannel) (wire.Message, fun
 		return &wire.OK{}, nil
 	}
 	lc.mu.RLock()
-	sub := &channelSub{ss: ss, lc: lc, cursor: lc.lastSeq, quit: make(chan struct{})}
+	sub := &channelSub{ss: ss, lc: lc, cursor: lc.lastSeq, idx: -1}
 	lc.mu.RUnlock()
 	sc.subs[m.Channel] = sub
 	h.mu.Unlock()
-	return &wire.OK{}, func() { go sub.run() } // pushes start after OK
+	return &wire.OK{}, func() { lc.addSub(sub) } // pushes start after OK
 }
 
 func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
@@ -44,58 +77,144 @@ func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
 	delete(sc.subs, m.Channel)
 	h.mu.Unlock()
 	if sub != nil {
-		close(sub.quit)
+		sub.end()
 	}
 	return &wire.OK{}
 }
 
-// fanoutSlots bounds how many subscriptions write at once. Without it,
-// every post makes every subscriber's goroutine runnable at once (15,000
-// of them in the fanout benchmark), and the goroutines that take posts in
-// (the publisher's session, the store's writer) wait their turn behind all
-// of them; with it, the waiting subscribers are parked, not runnable, and a
-// subscriber that gets a slot late takes every post that arrived meanwhile
-// in one push.
-var fanoutSlots = make(chan struct{}, 4*runtime.GOMAXPROCS(0))
-
-// pushWriteTimeout bounds one channel push's write.
-const pushWriteTimeout = 2 * time.Second
-
-// run sends new posts until the subscription or the session ends. A
-// subscriber that falls more than the ring behind skips ahead; the gap in
-// seqs tells its client to fetch the missing posts.
-func (sub *channelSub) run() {
-	lc := sub.lc
-	var batch [][]byte
-	for {
-		lc.mu.RLock()
-		if sub.cursor >= lc.lastSeq {
-			notify := lc.notify
-			lc.mu.RUnlock()
-			select {
-			case <-notify:
-				continue
-			case <-sub.quit:
-				return
-			}
-		}
-		lc.mu.RUnlock()
-		select {
-		case fanoutSlots <- struct{}{}:
-		case <-sub.quit:
-			return
-		}
-		ok := sub.pushNext(&batch)
-		<-fanoutSlots
-		if !ok {
-			return
-		}
+// addSub puts sub on the list and starts a round if posts arrived since
+// its cursor was set.
+func (lc *liveChannel) addSub(sub *channelSub) {
+	cursor := sub.cursor // a worker may push once sub is on the list
+	lc.subMu.Lock()
+	if sub.done.Load() { // the session ended before its OK was written
+		lc.subMu.Unlock()
+		return
+	}
+	sub.idx = len(lc.subs)
+	lc.subs = append(lc.subs, sub)
+	lc.subMu.Unlock()
+	lc.mu.RLock()
+	behind := cursor < lc.lastSeq
+	lc.mu.RUnlock()
+	if behind {
+		lc.kick()
 	}
 }
 
-// pushNext sends the posts after the cursor (up to a batch) in one push;
-// false means the subscription is over.
-func (sub *channelSub) pushNext(batch *[][]byte) bool {
+// end stops pushes to sub and takes it off its channel's list.
+func (sub *channelSub) end() {
+	lc := sub.lc
+	lc.subMu.Lock()
+	defer lc.subMu.Unlock()
+	sub.done.Store(true)
+	if i := sub.idx; i >= 0 {
+		last := len(lc.subs) - 1
+		lc.subs[i] = lc.subs[last]
+		lc.subs[i].idx = i
+		lc.subs[last] = nil
+		lc.subs = lc.subs[:last]
+		sub.idx = -1
+	}
+}
+
+// kick makes a round start (now, or after the running one).
+func (lc *liveChannel) kick() {
+	lc.subMu.Lock()
+	lc.again = true
+	if lc.driving {
+		lc.subMu.Unlock()
+		return
+	}
+	lc.driving = true
+	lc.subMu.Unlock()
+	go lc.drive()
+}
+
+// drive runs rounds until none is wanted. A round is over for drive once
+// its last chunk is taken: the next one may start while workers finish
+// their chunks, so one subscriber whose socket is full delays the rest of
+// its chunk, not the channel.
+func (lc *liveChannel) drive() {
+	for {
+		lc.subMu.Lock()
+		if !lc.again {
+			lc.driving = false
+			lc.subMu.Unlock()
+			return
+		}
+		lc.again = false
+		subs := append([]*channelSub(nil), lc.subs...)
+		lc.subMu.Unlock()
+		lc.round(subs)
+	}
+}
+
+// round hands subs to workers in chunks and returns when every chunk is
+// taken.
+func (lc *liveChannel) round(subs []*channelSub) {
+	chunks := (len(subs) + fanoutChunk - 1) / fanoutChunk
+	if chunks == 0 {
+		return
+	}
+	var next atomic.Int64
+	taken := make(chan struct{})
+	work := func() {
+		var cache pushCache
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
+			}
+			if c == chunks-1 {
+				close(taken)
+			}
+			fanoutSlots <- struct{}{}
+			for _, sub := range subs[c*fanoutChunk : min((c+1)*fanoutChunk, len(subs))] {
+				sub.push(&cache)
+			}
+			<-fanoutSlots
+		}
+	}
+	for range min(cap(fanoutSlots), chunks) {
+		go work()
+	}
+	<-taken
+}
+
+// pushCache keeps a worker's last multi-post frame: the subscribers of one
+// round are mostly at the same cursor, so they share its encoding.
+type pushCache struct {
+	lc          *liveChannel
+	first, last uint64
+	frame       []byte
+}
+
+// push sends the posts after sub's cursor (up to a batch) in one push,
+// unless another worker is at it or the subscription is over. If posts
+// arrived while it wrote, it asks for another round.
+func (sub *channelSub) push(cache *pushCache) {
+	if sub.done.Load() || !sub.busy.CompareAndSwap(false, true) {
+		return
+	}
+	defer sub.busy.Store(false)
+	if !sub.pushNext(cache) {
+		return
+	}
+	lc := sub.lc
+	lc.mu.RLock()
+	behind := sub.cursor < lc.lastSeq
+	lc.mu.RUnlock()
+	if behind {
+		lc.kick()
+	}
+}
+
+// pushNext sends the posts after the cursor (up to a batch) in one push; a
+// subscriber that fell more than the ring behind skips ahead (the gap in
+// seqs tells its client to fetch the missing posts). False means the
+// subscription is over.
+func (sub *channelSub) pushNext(cache *pushCache) bool {
 	lc := sub.lc
 	lc.mu.RLock()
 	if len(lc.ring) == 0 || sub.cursor >= lc.lastSeq { // no posts after the cursor are in the ring
@@ -103,35 +222,39 @@ func (sub *channelSub) pushNext(batch *[][]byte) bool {
 		lc.mu.RUnlock()
 		return true
 	}
-	var frame []byte
-	*batch = (*batch)[:0]
 	if lc.ring[0].seq > sub.cursor+1 {
 		sub.cursor = lc.ring[0].seq - 1 // fell behind the ring
 	}
 	// The ring holds consecutive seqs ending at lastSeq.
 	first := len(lc.ring) - int(lc.lastSeq-sub.cursor)
 	end := min(first+wire.MaxChannelBatch, len(lc.ring))
-	if end-first == 1 {
+	firstSeq, last := lc.ring[first].seq, lc.ring[end-1].seq
+	var frame []byte
+	var posts [][]byte
+	switch {
+	case end-first == 1:
 		frame = lc.ring[first].frame
-	}
-	for i := first; i < end; i++ {
-		*batch = append(*batch, lc.ring[i].post)
-	}
-	last := sub.cursor
-	if end > first {
-		last = lc.ring[end-1].seq
+	case cache.lc == lc && cache.first == firstSeq && cache.last == last:
+		frame = cache.frame
+	default:
+		posts = make([][]byte, 0, end-first)
+		for _, e := range lc.ring[first:end] {
+			posts = append(posts, e.post)
+		}
 	}
 	lc.mu.RUnlock()
-	if frame == nil && len(*batch) > 0 {
+	if frame == nil {
 		var err error
-		frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: *batch}})
+		frame, err = wire.Encode(wire.Frame{Msg: &wire.ChannelPush{Channel: lc.id, Posts: posts}})
 		if err != nil {
 			sub.ss.srv.log.Error("encoding a channel push failed", "err", err)
 			return false
 		}
+		if len(posts) > 1 {
+			*cache = pushCache{lc: lc, first: firstSeq, last: last, frame: frame}
+		}
 	}
-	clear(*batch)
-	if frame != nil && !sub.send(frame) {
+	if !sub.send(frame) {
 		return false
 	}
 	sub.cursor = last
@@ -141,12 +264,7 @@ func (sub *channelSub) pushNext(batch *[][]byte) bool {
 // send writes one pre-encoded push; false means the session is gone.
 func (sub *channelSub) send(frame []byte) bool {
 	ss := sub.ss
-	select {
-	case <-sub.quit:
-		return false
-	default:
-	}
-	if ss.closing.Load() {
+	if sub.done.Load() || ss.closing.Load() {
 		return false
 	}
 	// The writer holds a fanout slot: a subscriber that has stopped reading

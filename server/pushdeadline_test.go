@@ -15,7 +15,7 @@ import (
 
 // TestPushToStalledSubscriberGivesUp: a channel push to a subscriber that
 // has stopped reading returns within pushWriteTimeout and closes that
-// session, instead of holding its fanout slot for the whole WriteTimeout
+// session, instead of holding its fanout worker's slot for the whole WriteTimeout
 // (a few such subscribers could otherwise stall every channel's fanout).
 // net.Pipe has no buffer, so the push blocks at once, as a write to a full
 // socket does.
@@ -59,7 +59,7 @@ func TestPushToStalledSubscriberGivesUp(t *testing.T) {
 	}
 	// The client never reads again.
 	ss := &session{srv: s, conn: serverEnd, sc: sc}
-	sub := &channelSub{ss: ss, quit: make(chan struct{})}
+	sub := &channelSub{ss: ss}
 
 	start := time.Now()
 	if sub.send(make([]byte, 128)) {

@@ -39,6 +39,7 @@ type fanoutConfig struct {
 	subscribers int
 	rates       []float64
 	phase       time.Duration
+	subProfile  string // the subscribers' CPU profile, if any
 }
 
 // fanoutPhase is one rate step's result.
@@ -48,8 +49,11 @@ type fanoutPhase struct {
 	Deliveries int64   `json:"deliveries"`
 	Expected   int64   `json:"expected"`
 	PerSecond  float64 `json:"deliveries_per_second"`
-	P50Ms      float64 `json:"p50_ms"`
+	Pushes     int64   `json:"pushes"` // frames (samizdat) or WebSocket messages (Centrifugo) that carried them
+	P50Ms      float64 `json:"p50_ms"` // from the post's send to its decoding by the subscriber
 	P99Ms      float64 `json:"p99_ms"`
+	DueP50Ms   float64 `json:"due_p50_ms"` // from the time the schedule said to send the post
+	DueP99Ms   float64 `json:"due_p99_ms"`
 }
 
 func runBenchFanout(e env) int {
@@ -60,6 +64,7 @@ func runBenchFanout(e env) int {
 	target := fs.String("target", "samizdat", "samizdat, centrifugo or both")
 	cf := fs.String("centrifugo", "/tmp/cfbin/centrifugo", "the Centrifugo v5 binary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and publisher; not the subscribers) to this file")
+	subProfile := fs.String("sub-cpuprofile", "", "write a CPU profile of the subscribers' process, from the moment all are connected, to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
@@ -68,7 +73,7 @@ func runBenchFanout(e env) int {
 		return fail(e, "bench fanout", err)
 	}
 	defer stopProfile()
-	cfg := fanoutConfig{subscribers: *subs, phase: *phase}
+	cfg := fanoutConfig{subscribers: *subs, phase: *phase, subProfile: *subProfile}
 	for _, r := range strings.Split(*rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
 		if err != nil || v <= 0 {
@@ -91,10 +96,12 @@ func runBenchFanout(e env) int {
 		}
 		results["centrifugo"] = r
 	}
-	fmt.Fprintf(e.stdout, "%-10s %8s %8s %12s %12s %14s %9s %9s\n", "target", "posts/s", "posts", "deliveries", "expected", "deliveries/s", "p50 ms", "p99 ms")
+	fmt.Fprintf(e.stdout, "latency from send: from the publisher's call; from due: from the time the rate's schedule set for the post\n")
+	fmt.Fprintf(e.stdout, "%-10s %8s %8s %12s %12s %14s %10s %9s %9s %9s %9s\n", "target", "posts/s", "posts", "deliveries", "expected", "deliveries/s", "posts/push", "p50 send", "p99 send", "p50 due", "p99 due")
 	for _, name := range []string{"samizdat", "centrifugo"} {
 		for _, p := range results[name] {
-			fmt.Fprintf(e.stdout, "%-10s %8.0f %8d %12d %12d %14.0f %9.1f %9.1f\n", name, p.Rate, p.Posts, p.Deliveries, p.Expected, p.PerSecond, p.P50Ms, p.P99Ms)
+			fmt.Fprintf(e.stdout, "%-10s %8.0f %8d %12d %12d %14.0f %10.2f %9.1f %9.1f %9.1f %9.1f\n", name, p.Rate, p.Posts, p.Deliveries, p.Expected, p.PerSecond,
+				float64(p.Deliveries)/float64(max(p.Pushes, 1)), p.P50Ms, p.P99Ms, p.DueP50Ms, p.DueP99Ms)
 		}
 	}
 	b, _ := json.Marshal(results)
@@ -109,7 +116,11 @@ type subProc struct {
 	out   *bufio.Reader
 }
 
-func startSubscribers(e env, args ...string) (*subProc, error) {
+func startSubscribers(e env, cfg fanoutConfig, target string, args ...string) (*subProc, error) {
+	args = append([]string{"--target", target, "--n", strconv.Itoa(cfg.subscribers)}, args...)
+	if cfg.subProfile != "" {
+		args = append(args, "--cpuprofile", cfg.subProfile+"."+target)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -154,7 +165,10 @@ func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
 
 // publishPhases calls publish(phase, body) at each rate for cfg.phase and
 // returns the number of posts per phase. Bodies are exactly 100 bytes:
-// "phase send-unix-nanos" padded with 'x'.
+// "phase due-unix-nanos send-unix-nanos" padded with 'x'. The due time is
+// the schedule's: a publisher that falls behind sends at once, so the
+// latency from due counts the time a post waited for the publisher too
+// (no coordinated omission), and the latency from send does not.
 func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, error) {
 	var counts []int
 	for i, rate := range cfg.rates {
@@ -165,7 +179,7 @@ func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, er
 			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
-			body := []byte(fmt.Sprintf("%d %d ", i, time.Now().UnixNano()))
+			body := []byte(fmt.Sprintf("%d %d %d ", i, next.UnixNano(), time.Now().UnixNano()))
 			for len(body) < 100 {
 				body = append(body, 'x')
 			}
@@ -219,8 +233,7 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 	}
 	id := desc.ID()
 	rss0, _ := readRSSKiB(os.Getpid())
-	p, err := startSubscribers(e, "--target", "samizdat", "--server", link.String(),
-		"--channel", fmt.Sprintf("%x", id[:]), "--n", strconv.Itoa(cfg.subscribers))
+	p, err := startSubscribers(e, cfg, "samizdat", "--server", link.String(), "--channel", fmt.Sprintf("%x", id[:]))
 	if err != nil {
 		return nil, err
 	}
@@ -240,17 +253,6 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 		return nil, err
 	}
 	return p.finish(cfg, posts)
-}
-
-// parseBody reads "phase nanos" from a post body.
-func parseBody(b []byte) (phase int, sent int64, ok bool) {
-	f := strings.Fields(string(b[:min(len(b), 40)]))
-	if len(f) < 2 {
-		return 0, 0, false
-	}
-	ph, err1 := strconv.Atoi(f[0])
-	ns, err2 := strconv.ParseInt(f[1], 10, 64)
-	return ph, ns, err1 == nil && err2 == nil
 }
 
 var errFanoutUsage = errors.New(fanoutUsage)

@@ -7,12 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,69 +26,6 @@ func init() {
 	register("bench-fanout-internal", "internal: the subscriber side of bench fanout", func(e env) int { return runFanoutSubscribers(e) })
 }
 
-const maxPhases = 32
-const latBuckets = 400 // bucket i holds latencies around exp(i/20) microseconds
-
-// latHist is a lock-free log-scale histogram per phase.
-type latHist struct {
-	counts       [maxPhases][latBuckets]atomic.Int64
-	total        [maxPhases]atomic.Int64
-	firstSent    [maxPhases]atomic.Int64
-	lastReceived [maxPhases]atomic.Int64
-}
-
-func (h *latHist) add(phase int, sent, now int64) {
-	if phase < 0 || phase >= maxPhases {
-		return
-	}
-	us := max(float64(now-sent)/1e3, 1)
-	i := min(int(math.Log(us)*20), latBuckets-1)
-	h.counts[phase][i].Add(1)
-	h.total[phase].Add(1)
-	for {
-		f := h.firstSent[phase].Load()
-		if (f != 0 && f <= sent) || h.firstSent[phase].CompareAndSwap(f, sent) {
-			break
-		}
-	}
-	for {
-		l := h.lastReceived[phase].Load()
-		if l >= now || h.lastReceived[phase].CompareAndSwap(l, now) {
-			break
-		}
-	}
-}
-
-func (h *latHist) quantile(phase int, q float64) float64 {
-	n := h.total[phase].Load()
-	target := int64(math.Ceil(q * float64(n)))
-	var seen int64
-	for i := 0; i < latBuckets; i++ {
-		seen += h.counts[phase][i].Load()
-		if seen >= target && seen > 0 {
-			return math.Exp(float64(i)/20) / 1e3 // ms (bucket's lower bound)
-		}
-	}
-	return 0
-}
-
-func (h *latHist) results() []fanoutPhase {
-	var out []fanoutPhase
-	for p := 0; p < maxPhases; p++ {
-		n := h.total[p].Load()
-		if n == 0 {
-			if p > 0 && h.total[p-1].Load() == 0 {
-				break
-			}
-			out = append(out, fanoutPhase{})
-			continue
-		}
-		secs := float64(h.lastReceived[p].Load()-h.firstSent[p].Load()) / 1e9
-		out = append(out, fanoutPhase{Deliveries: n, PerSecond: float64(n) / secs, P50Ms: h.quantile(p, 0.5), P99Ms: h.quantile(p, 0.99)})
-	}
-	return out
-}
-
 // runFanoutSubscribers connects n subscribers, prints READY, records
 // every delivery until stdin closes, then prints the per-phase results.
 func runFanoutSubscribers(e env) int {
@@ -98,9 +34,15 @@ func runFanoutSubscribers(e env) int {
 	srvLink := fs.String("server", "", "server link (samizdat) or ws URL (centrifugo)")
 	chanHex := fs.String("channel", "", "channel id (hex) or name")
 	n := fs.Int("n", 1000, "subscribers")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process, from READY on, to this file")
+	gcPercent := fs.Int("gc-percent", 400, "the Go GC target of this process (the load generator's, the same for both targets)")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
+	// The subscribers' process holds 15,000 connections and goroutines,
+	// whose stacks every GC cycle scans; a collection every 100% of heap
+	// growth took a third of its CPU. Both targets get the same setting.
+	debug.SetGCPercent(*gcPercent)
 	h := &latHist{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -119,15 +61,20 @@ func runFanoutSubscribers(e env) int {
 		connect = func(int) error {
 			c, err := client.DialChannels(ctx, nil, link, client.NewReaderKey(), func(p *wire.ChannelPush) {
 				now := time.Now().UnixNano()
+				pushPhase := -1
 				for _, b := range p.Posts {
 					// The bench measures fanout; it does not verify the
 					// signature (a real reader verifies each post once).
 					if post, err := channel.DecodePost(b); err == nil {
-						if ph, sent, ok := parseBody(post.Body); ok {
-							h.add(ph, sent, now)
+						if t, ok := parseBody(post.Body); ok {
+							h.add(t, now)
+							if pushPhase < 0 {
+								pushPhase = t.phase
+							}
 						}
 					}
 				}
+				h.addPush(pushPhase)
 			})
 			if err != nil {
 				return err
@@ -165,8 +112,13 @@ func runFanoutSubscribers(e env) int {
 	if failed.Load() > 0 {
 		return fail(e, "bench fanout", fmt.Errorf("%d subscribers failed to connect", failed.Load()))
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fail(e, "bench fanout", err)
+	}
 	fmt.Fprintf(e.stdout, "READY %d %s subscribers connected in %v\n", *n, *target, time.Since(start).Round(time.Millisecond))
 	io.Copy(io.Discard, e.stdin)
+	stopProfile()
 	json.NewEncoder(e.stdout).Encode(h.results())
 	return 0
 }
@@ -208,6 +160,7 @@ func centrifugoSubscribe(ctx context.Context, url, ch string, h *latHist) error 
 				return
 			}
 			now := time.Now().UnixNano()
+			pushPhase := -1
 			for _, line := range bytes.Split(b, []byte("\n")) {
 				if len(line) == 0 {
 					continue
@@ -226,11 +179,15 @@ func centrifugoSubscribe(ctx context.Context, url, ch string, h *latHist) error 
 					} `json:"push"`
 				}
 				if json.Unmarshal(line, &m) == nil {
-					if ph, sent, ok := parseBody([]byte(m.Push.Pub.Data.B)); ok {
-						h.add(ph, sent, now)
+					if t, ok := parseBody([]byte(m.Push.Pub.Data.B)); ok {
+						h.add(t, now)
+						if pushPhase < 0 {
+							pushPhase = t.phase
+						}
 					}
 				}
 			}
+			h.addPush(pushPhase)
 		}
 	}()
 	return nil
@@ -269,8 +226,7 @@ func fanoutCentrifugo(e env, cfg fanoutConfig, bin string) ([]fanoutPhase, error
 		time.Sleep(100 * time.Millisecond)
 	}
 	rss0, _ := readRSSKiB(cmd.Process.Pid)
-	p, err := startSubscribers(e, "--target", "centrifugo", "--server", "ws://127.0.0.1:"+port+"/connection/websocket",
-		"--channel", "bench", "--n", strconv.Itoa(cfg.subscribers))
+	p, err := startSubscribers(e, cfg, "centrifugo", "--server", "ws://127.0.0.1:"+port+"/connection/websocket", "--channel", "bench")
 	if err != nil {
 		return nil, err
 	}
