@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// securePair returns a server-side secure channel and its client end over
+// conns made by pipe.
+func securePair(t *testing.T, key *securechan.ServerKey, pipe func() (net.Conn, net.Conn)) (*securechan.Conn, *securechan.Conn, net.Conn) {
+	t.Helper()
+	scs, err := securechan.NewServer(securechan.ServerConfig{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientEnd, serverEnd := pipe()
+	t.Cleanup(func() { clientEnd.Close(); serverEnd.Close() })
+	_, dev, _ := ed25519.GenerateKey(rand.Reader)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	accepted := make(chan *securechan.Conn, 1)
+	go func() {
+		c, err := scs.Accept(ctx, serverEnd)
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	cc, err := securechan.Client(ctx, clientEnd, securechan.ClientConfig{ServerPublic: key.Public(), DeviceKey: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-accepted
+	if sc == nil {
+		t.FailNow()
+	}
+	return sc, cc, serverEnd
+}
+
+func tcpPair(t *testing.T) func() (net.Conn, net.Conn) {
+	return func() (net.Conn, net.Conn) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		acc := make(chan net.Conn, 1)
+		go func() { c, _ := ln.Accept(); acc <- c }()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-acc
+		if s == nil {
+			t.Fatal("accept failed")
+		}
+		return c, s
+	}
+}
+
+// TestFanoutRoundsPassAStalledSubscriber: one subscriber of a channel stops
+// reading (net.Pipe has no buffer, like a full socket). Every subscriber
+// outside its chunk gets the first post and then two more, posted after
+// the push to the stalled one began, while that push still waits for its
+// deadline: rounds do not wait for a stuck worker. Then its session is
+// closed, and the subscribers after it in its chunk get every post too,
+// in order.
+func TestFanoutRoundsPassAStalledSubscriber(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key, err := securechan.GenerateServerKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Key: key, WriteTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &liveChannel{id: wire.ChannelID{1}}
+	const n = 3 * fanoutChunk
+	const posts = 3
+	var got [n]atomic.Int64 // posts received by subscriber i, in seq order
+	var stalledSS *session
+	for i := range n {
+		pipe := tcpPair(t)
+		if i == 0 {
+			pipe = net.Pipe
+		}
+		sc, cc, serverEnd := securePair(t, key, pipe)
+		ss := &session{srv: s, conn: serverEnd, sc: sc}
+		if i == 0 {
+			stalledSS = ss // its client never reads
+		} else {
+			go func() {
+				for {
+					b, err := cc.Recv()
+					if err != nil {
+						return
+					}
+					f, err := wire.Decode(b)
+					if err != nil {
+						t.Errorf("subscriber %d: %v", i, err)
+						return
+					}
+					for _, p := range f.Msg.(*wire.ChannelPush).Posts {
+						if want := got[i].Load() + 1; p[0] != byte(want) {
+							t.Errorf("subscriber %d got post %d, want %d", i, p[0], want)
+						}
+						got[i].Add(1)
+					}
+				}
+			}()
+		}
+		lc.addSub(&channelSub{ss: ss, lc: lc, idx: -1})
+	}
+	all := func(from, to int, want int64) bool {
+		for i := from; i < to; i++ {
+			if got[i].Load() != want {
+				return false
+			}
+		}
+		return true
+	}
+	// The first post's round leaves a worker stuck on subscriber 0; the
+	// next posts' rounds must not wait for it.
+	lc.publish(1, []byte{1, 'p'})
+	start := time.Now()
+	for !all(fanoutChunk, n, 1) {
+		if stalledSS.closing.Load() {
+			t.Fatalf("the stalled push gave up (after %v) before the other chunks' subscribers had the first post", time.Since(start))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for seq := uint64(2); seq <= posts; seq++ {
+		lc.publish(seq, []byte{byte(seq), 'p'})
+	}
+	for !all(fanoutChunk, n, posts) {
+		if stalledSS.closing.Load() {
+			t.Fatalf("the stalled push gave up (after %v) before the other chunks' subscribers had every post", time.Since(start))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !all(1, n, posts) || !stalledSS.closing.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: stalled session closed %v; posts received %v", stalledSS.closing.Load(), &got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
