@@ -189,7 +189,14 @@ func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, er
 			n++
 		}
 		counts = append(counts, n)
-		time.Sleep(2 * time.Second) // let the phase drain
+		// Let the phase drain: a post delivered during the next phase
+		// still counts for its own (its body names it); after the last
+		// one the subscribers stop counting, so wait longer.
+		if i < len(cfg.rates)-1 {
+			time.Sleep(2 * time.Second)
+		} else {
+			time.Sleep(10 * time.Second)
+		}
 	}
 	return counts, nil
 }
