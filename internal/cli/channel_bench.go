@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
@@ -40,6 +42,8 @@ type fanoutConfig struct {
 	rates       []float64
 	phase       time.Duration
 	subProfile  string // the subscribers' CPU profile, if any
+
+	centrifugoOpenLoop bool // publish to Centrifugo without waiting for answers
 }
 
 // fanoutPhase is one rate step's result.
@@ -64,6 +68,7 @@ func runBenchFanout(e env) int {
 	target := fs.String("target", "samizdat", "samizdat, centrifugo or both")
 	cf := fs.String("centrifugo", "/tmp/cfbin/centrifugo", "the Centrifugo v5 binary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and publisher; not the subscribers) to this file")
+	openLoop := fs.Bool("centrifugo-open-loop", false, "publish to Centrifugo on schedule without waiting for each answer (samizdat's posts carry consecutive signed seqs: one in flight)")
 	subProfile := fs.String("sub-cpuprofile", "", "write a CPU profile of the subscribers' process, from the moment all are connected, to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
@@ -73,7 +78,7 @@ func runBenchFanout(e env) int {
 		return fail(e, "bench fanout", err)
 	}
 	defer stopProfile()
-	cfg := fanoutConfig{subscribers: *subs, phase: *phase, subProfile: *subProfile}
+	cfg := fanoutConfig{subscribers: *subs, phase: *phase, subProfile: *subProfile, centrifugoOpenLoop: *openLoop}
 	for _, r := range strings.Split(*rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
 		if err != nil || v <= 0 {
@@ -168,9 +173,15 @@ func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
 // "phase due-unix-nanos send-unix-nanos" padded with 'x'. The due time is
 // the schedule's: a publisher that falls behind sends at once, so the
 // latency from due counts the time a post waited for the publisher too
-// (no coordinated omission), and the latency from send does not.
-func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, error) {
+// (no coordinated omission), and the latency from send does not. With
+// openLoop, each post is published on schedule without waiting for the
+// answers to the ones before (at most 256 in flight), so due and send
+// times agree.
+func publishPhases(cfg fanoutConfig, openLoop bool, publish func(body []byte) error) ([]int, error) {
 	var counts []int
+	var inFlight sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	var firstErr atomic.Pointer[error]
 	for i, rate := range cfg.rates {
 		interval := time.Duration(float64(time.Second) / rate)
 		start := time.Now()
@@ -183,10 +194,25 @@ func publishPhases(cfg fanoutConfig, publish func(body []byte) error) ([]int, er
 			for len(body) < 100 {
 				body = append(body, 'x')
 			}
-			if err := publish(body); err != nil {
-				return counts, err
-			}
 			n++
+			if !openLoop {
+				if err := publish(body); err != nil {
+					return counts, err
+				}
+				continue
+			}
+			sem <- struct{}{}
+			inFlight.Add(1)
+			go func() {
+				defer func() { <-sem; inFlight.Done() }()
+				if err := publish(body); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+				}
+			}()
+		}
+		inFlight.Wait()
+		if err := firstErr.Load(); err != nil {
+			return counts, *err
 		}
 		counts = append(counts, n)
 		// Let the phase drain: a post delivered during the next phase
@@ -246,7 +272,7 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 	}
 	reportSubscriberMemory(e, "samizdat (server and publisher process)", os.Getpid(), rss0, cfg.subscribers)
 	seq := uint64(0)
-	posts, err := publishPhases(cfg, func(body []byte) error {
+	posts, err := publishPhases(cfg, false, func(body []byte) error {
 		seq++
 		post := &channel.Post{Channel: id, Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: body}
 		if err := post.Sign(owner, nil); err != nil {
