@@ -15,6 +15,26 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
+// newUnitServer is a server, not serving, on a real store, with a write
+// timeout of a minute, for tests that drive its sessions by hand.
+func newUnitServer(t *testing.T) (*Server, *securechan.ServerKey) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := securechan.GenerateServerKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Key: key, WriteTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, key
+}
+
 // securePair returns a server-side secure channel and its client end over
 // conns made by pipe.
 func securePair(t *testing.T, key *securechan.ServerKey, pipe func() (net.Conn, net.Conn)) (*securechan.Conn, *securechan.Conn, net.Conn) {
@@ -76,19 +96,7 @@ func tcpPair(t *testing.T) func() (net.Conn, net.Conn) {
 // closed, and the subscribers after it in its chunk get every post too,
 // in order.
 func TestFanoutRoundsPassAStalledSubscriber(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Store: st, Key: key, WriteTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, key := newUnitServer(t)
 	lc := &liveChannel{id: wire.ChannelID{1}}
 	const n = 3 * fanoutChunk
 	const posts = 3

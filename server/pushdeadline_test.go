@@ -1,16 +1,9 @@
 package server
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/store/sqlite"
 )
 
 // TestPushToStalledSubscriberGivesUp: a channel push to a subscriber that
@@ -20,43 +13,8 @@ import (
 // net.Pipe has no buffer, so the push blocks at once, as a write to a full
 // socket does.
 func TestPushToStalledSubscriberGivesUp(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Store: st, Key: key, WriteTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scs, err := securechan.NewServer(securechan.ServerConfig{Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientEnd, serverEnd := net.Pipe()
-	defer clientEnd.Close()
-	_, dev, _ := ed25519.GenerateKey(rand.Reader)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	accepted := make(chan *securechan.Conn, 1)
-	go func() {
-		c, err := scs.Accept(ctx, serverEnd)
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	if _, err := securechan.Client(ctx, clientEnd, securechan.ClientConfig{ServerPublic: key.Public(), DeviceKey: dev}); err != nil {
-		t.Fatal(err)
-	}
-	sc := <-accepted
-	if sc == nil {
-		t.FailNow()
-	}
+	s, key := newUnitServer(t)
+	sc, _, serverEnd := securePair(t, key, net.Pipe)
 	// The client never reads again.
 	ss := &session{srv: s, conn: serverEnd, sc: sc}
 	sub := &channelSub{ss: ss}
