@@ -9,7 +9,7 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// Live fanout (docs/spec/channels.md §5). A post does not wake one
+// Live fanout (docs/spec/channels.md §8). A post does not wake one
 // goroutine per subscriber: it starts a round over the channel's
 // subscriber list, which a few workers walk in chunks, writing each
 // subscriber everything after its cursor in one push. A post that arrives
