@@ -35,9 +35,9 @@ const pushWriteTimeout = 2 * time.Second
 type channelSub struct {
 	ss     *session
 	lc     *liveChannel
-	cursor uint64      // highest seq sent (or skipped); touched only while busy is held
-	busy   atomic.Bool // a worker is pushing to it
-	done   atomic.Bool // the subscription ended
+	pushMu sync.Mutex  // held while a worker pushes to it, and by end
+	cursor uint64      // highest seq sent (or skipped); guarded by pushMu
+	done   atomic.Bool // the subscription ended; set under pushMu
 	idx    int         // position in lc.subs; guarded by lc.subMu
 }
 
@@ -85,7 +85,7 @@ func (ss *session) unsubscribeChannel(m *wire.UnsubscribeChannel) wire.Message {
 // addSub puts sub on the list and starts a round if posts arrived since
 // its cursor was set.
 func (lc *liveChannel) addSub(sub *channelSub) {
-	cursor := sub.cursor // a worker may push once sub is on the list
+	cursor := sub.cursor // not yet on the list: no worker has it
 	lc.subMu.Lock()
 	if sub.done.Load() { // the session ended before its OK was written
 		lc.subMu.Unlock()
@@ -102,12 +102,17 @@ func (lc *liveChannel) addSub(sub *channelSub) {
 	}
 }
 
-// end stops pushes to sub and takes it off its channel's list.
+// end stops pushes to sub and takes it off its channel's list. It waits
+// for a push in progress, so none is written after it returns: a client
+// that unsubscribes and subscribes again never sees an old push after a
+// new one.
 func (sub *channelSub) end() {
+	sub.pushMu.Lock()
+	sub.done.Store(true)
+	sub.pushMu.Unlock()
 	lc := sub.lc
 	lc.subMu.Lock()
 	defer lc.subMu.Unlock()
-	sub.done.Store(true)
 	if i := sub.idx; i >= 0 {
 		last := len(lc.subs) - 1
 		lc.subs[i] = lc.subs[last]
@@ -194,11 +199,11 @@ type pushCache struct {
 // unless another worker is at it or the subscription is over. If posts
 // arrived while it wrote, it asks for another round.
 func (sub *channelSub) push(cache *pushCache) {
-	if sub.done.Load() || !sub.busy.CompareAndSwap(false, true) {
+	if sub.done.Load() || !sub.pushMu.TryLock() {
 		return
 	}
-	defer sub.busy.Store(false)
-	if !sub.pushNext(cache) {
+	defer sub.pushMu.Unlock()
+	if sub.done.Load() || !sub.pushNext(cache) {
 		return
 	}
 	lc := sub.lc

@@ -169,3 +169,104 @@ func TestFanoutRoundsPassAStalledSubscriber(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFanoutUnderChurn: posts arrive while other subscriptions come and go
+// on the same channel. Every steady subscriber gets every post exactly
+// once, in order; a subscriber that comes and goes sees only increasing
+// seqs. (Run it with -race: the rounds, the list and the cursors are
+// shared between goroutines.)
+func TestFanoutUnderChurn(t *testing.T) {
+	s, key := newUnitServer(t)
+	lc := &liveChannel{id: wire.ChannelID{2}}
+	const steady, churning, posts = 40, 8, 300
+	type reader struct {
+		ss   *session
+		got  atomic.Int64 // posts received
+		last atomic.Int64 // highest seq received
+	}
+	readers := make([]*reader, steady+churning)
+	churned := map[int]*channelSub{} // a session has one subscription to a channel at a time
+	for i := range readers {
+		sc, cc, serverEnd := securePair(t, key, tcpPair(t))
+		r := &reader{ss: &session{srv: s, conn: serverEnd, sc: sc}}
+		readers[i] = r
+		go func() {
+			for {
+				b, err := cc.Recv()
+				if err != nil {
+					return
+				}
+				f, err := wire.Decode(b)
+				if err != nil {
+					t.Errorf("reader %d: %v", i, err)
+					return
+				}
+				for _, p := range f.Msg.(*wire.ChannelPush).Posts {
+					seq := int64(p[0])<<8 | int64(p[1])
+					if last := r.last.Load(); seq <= last || (i < steady && seq != last+1) {
+						t.Errorf("reader %d got seq %d after %d", i, seq, last)
+					}
+					r.last.Store(seq)
+					r.got.Add(1)
+				}
+			}
+		}()
+		sub := &channelSub{ss: r.ss, lc: lc, idx: -1}
+		if i >= steady {
+			churned[i] = sub
+		}
+		lc.addSub(sub)
+	}
+	done := make(chan struct{})
+	go func() { // churn: the last subscribers leave and come back
+		defer close(done)
+		subs := churned
+		for round := 0; round < 200; round++ {
+			i := steady + round%churning
+			if sub := subs[i]; sub != nil {
+				sub.end()
+				delete(subs, i)
+			} else {
+				lc.mu.RLock()
+				sub := &channelSub{ss: readers[i].ss, lc: lc, cursor: lc.lastSeq, idx: -1}
+				lc.mu.RUnlock()
+				lc.addSub(sub)
+				subs[i] = sub
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	for seq := uint64(1); seq <= posts; seq++ {
+		lc.publish(seq, []byte{byte(seq >> 8), byte(seq), 'p'})
+		if seq%10 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	<-done
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range steady {
+		for readers[i].got.Load() < posts {
+			if time.Now().After(deadline) {
+				t.Fatalf("steady reader %d has %d of %d posts after 30 s", i, readers[i].got.Load(), posts)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // no duplicates arrive late
+	for i := range steady {
+		if got := readers[i].got.Load(); got != posts {
+			t.Errorf("steady reader %d got %d posts; want %d", i, got, posts)
+		}
+	}
+	lc.subMu.Lock()
+	n := len(lc.subs)
+	for i, sub := range lc.subs {
+		if sub.idx != i {
+			t.Errorf("subscriber at %d says it is at %d", i, sub.idx)
+		}
+	}
+	lc.subMu.Unlock()
+	if n < steady || n > steady+churning {
+		t.Errorf("%d subscribers on the list; want %d to %d", n, steady, steady+churning)
+	}
+}
