@@ -136,6 +136,45 @@ func openClient(e env) (*client.Client, error) {
 	return c, err
 }
 
+// useClient opens the account of e, runs f with it and closes it.
+func useClient(e env, f func(c *client.Client) error) error {
+	c, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(c)
+}
+
+// withClient opens the account of e for the subcommand cmd, runs f with it
+// and closes it. An error, opening the account or from f, is reported as
+// cmd's (exit code 1) before the account closes.
+func withClient(e env, cmd string, f func(c *client.Client) error) int {
+	c, err := openClient(e)
+	if err != nil {
+		return fail(e, cmd, err)
+	}
+	defer c.Close()
+	if err := f(c); err != nil {
+		return fail(e, cmd, err)
+	}
+	return 0
+}
+
+// withOnline is withClient for a subcommand that needs the server: f runs
+// once c is online (goOnline with wait), with a context that ends on
+// SIGINT or SIGTERM.
+func withOnline(e env, cmd string, wait time.Duration, f func(ctx context.Context, c *client.Client) error) int {
+	return withClient(e, cmd, func(c *client.Client) error {
+		ctx, stop := signalContext()
+		defer stop()
+		if err := goOnline(ctx, c, wait); err != nil {
+			return err
+		}
+		return f(ctx, c)
+	})
+}
+
 // fail prints a command's error and returns exit code 1.
 func fail(e env, cmd string, err error) int {
 	msg := strings.TrimPrefix(err.Error(), "client: ")

@@ -15,6 +15,7 @@ import (
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/channel/channelwire"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -269,33 +270,11 @@ func (m *channelMirror) saveLoop(ctx context.Context) {
 func (m *channelMirror) save() {
 	b, err := m.cache.MarshalBinary()
 	if err == nil {
-		err = writeAtomic(m.path, b)
+		err = atomicfile.Write(m.path, b, 0o600)
 	}
 	if err != nil {
 		m.log.Warn("channel mirror: saving the cache file", "err", err)
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // mirrorLinks parses the --mirror-channel links.
