@@ -27,16 +27,13 @@ func runAdd(e env) int {
 	if err != nil {
 		return fail(e, "add", err)
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "add", err)
-	}
-	defer c.Close()
-	ct, err := c.AddContact(context.Background(), in, *name)
-	if err != nil {
-		return fail(e, "add", err)
-	}
-	fmt.Fprintf(e.stdout, "Added %s.\n", ct.Name)
-	fmt.Fprintf(e.stdout, "Check it is really them: compare 'samizdat safety %s' with what they see (in person or on a call).\n", ct.Name)
-	return 0
+	return withClient(e, "add", func(c *client.Client) error {
+		ct, err := c.AddContact(context.Background(), in, *name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Added %s.\n", ct.Name)
+		fmt.Fprintf(e.stdout, "Check it is really them: compare 'samizdat safety %s' with what they see (in person or on a call).\n", ct.Name)
+		return nil
+	})
 }

@@ -127,6 +127,18 @@ func ownedLink(c *client.Client, name string) (client.ChannelLink, ed25519.Priva
 	return client.ChannelLink{Owner: channel.KeyOf(k), Name: name, Server: c.Server()}, k, nil
 }
 
+// withOwnedChannel opens the account of e and runs f with the link and
+// owner key of the user's channel name; the account closes after f.
+func withOwnedChannel(e env, name string, f func(link client.ChannelLink, key ed25519.PrivateKey) error) error {
+	return useClient(e, func(c *client.Client) error {
+		link, key, err := ownedLink(c, name)
+		if err != nil {
+			return err
+		}
+		return f(link, key)
+	})
+}
+
 func oneArg(e env, what string) (string, error) {
 	if len(e.args) < 1 || e.args[0] == "" {
 		return "", fmt.Errorf("missing %s\n%s", what, channelUsage)
@@ -139,31 +151,24 @@ func channelCreate(e env) error {
 	if err != nil {
 		return err
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	link, key, err := ownedLink(c, name)
-	if err != nil {
-		return err
-	}
-	d, err := channel.NewDescriptor(key, name, uint64(time.Now().Unix()))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.CreateChannel(ctx, d.Encode()); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "created channel %q\n%s\n", name, link)
-	return nil
+	return withOwnedChannel(e, name, func(link client.ChannelLink, key ed25519.PrivateKey) error {
+		d, err := channel.NewDescriptor(key, name, uint64(time.Now().Unix()))
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if err := conn.CreateChannel(ctx, d.Encode()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "created channel %q\n%s\n", name, link)
+		return nil
+	})
 }
 
 func channelPost(e env) error {
@@ -171,45 +176,38 @@ func channelPost(e env) error {
 		return fmt.Errorf("missing NAME or TEXT\n%s", channelUsage)
 	}
 	name, text := e.args[0], e.args[1]
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	link, key, err := ownedLink(c, name)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	info, err := conn.Info(ctx, link.ID())
-	if err != nil {
-		return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)
-	}
-	seq := info.LastSeq + 1
-	for try := 0; try < 5; try++ {
-		p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(text)}
-		if err := p.Sign(key, nil); err != nil {
-			return err
-		}
-		err = conn.Post(ctx, p.Encode())
-		var we *wire.Error
-		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
-			seq = we.CurrentEpoch + 1 // another admin posted first: sign again
-			continue
-		}
+	return withOwnedChannel(e, name, func(link client.ChannelLink, key ed25519.PrivateKey) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
-		return nil
-	}
-	return err
+		defer conn.Close()
+		info, err := conn.Info(ctx, link.ID())
+		if err != nil {
+			return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)
+		}
+		seq := info.LastSeq + 1
+		for try := 0; try < 5; try++ {
+			p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(text)}
+			if err := p.Sign(key, nil); err != nil {
+				return err
+			}
+			err = conn.Post(ctx, p.Encode())
+			var we *wire.Error
+			if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
+				seq = we.CurrentEpoch + 1 // another admin posted first: sign again
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
+			return nil
+		}
+		return err
+	})
 }
 
 func channelLinkCmd(e env) error {
@@ -217,21 +215,14 @@ func channelLinkCmd(e env) error {
 	if err != nil {
 		return err
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	link, _, err := ownedLink(c, name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, link)
-	if err := printQR(e.stdout, link.String()); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, "Readers run: samizdat channel follow '<link>'")
-	return nil
+	return withOwnedChannel(e, name, func(link client.ChannelLink, _ ed25519.PrivateKey) error {
+		fmt.Fprintln(e.stdout, link)
+		if err := printQR(e.stdout, link.String()); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Readers run: samizdat channel follow '<link>'")
+		return nil
+	})
 }
 
 func channelFollow(e env) error {
@@ -256,28 +247,25 @@ func channelFollow(e env) error {
 		}
 		link = withRelay(link, ml)
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := migrateFollowed(e, c); err != nil {
-		return err
-	}
-	if err := c.FollowChannels(map[string]string{link.Name: link.String()}); err != nil {
-		return err
-	}
-	fl := client.NewFollower(link, client.FollowerOptions{})
-	defer fl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := fl.Connect(ctx); err != nil {
-		if err := fl.CatchUp(ctx); err != nil {
-			return fmt.Errorf("following %q (saved; read it later): %w", link.Name, err)
+	return useClient(e, func(c *client.Client) error {
+		if err := migrateFollowed(e, c); err != nil {
+			return err
 		}
-	}
-	fmt.Fprintf(e.stdout, "following %q: %d posts; read them with: samizdat channel read %s\n", link.Name, fl.LastSeq(), link.Name)
-	return nil
+		if err := c.FollowChannels(map[string]string{link.Name: link.String()}); err != nil {
+			return err
+		}
+		fl := client.NewFollower(link, client.FollowerOptions{})
+		defer fl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := fl.Connect(ctx); err != nil {
+			if err := fl.CatchUp(ctx); err != nil {
+				return fmt.Errorf("following %q (saved; read it later): %w", link.Name, err)
+			}
+		}
+		fmt.Fprintf(e.stdout, "following %q: %d posts; read them with: samizdat channel read %s\n", link.Name, fl.LastSeq(), link.Name)
+		return nil
+	})
 }
 
 // withRelay adds a mirror to a channel link unless it is there already.
@@ -303,20 +291,19 @@ func channelRead(e env) error {
 		return fmt.Errorf("missing NAME\n%s", channelUsage)
 	}
 	name := rest[0]
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	f, err := loadFollowed(e, c)
 	var link client.ChannelLink
-	if err == nil {
+	err = useClient(e, func(c *client.Client) error {
+		f, err := loadFollowed(e, c)
+		if err != nil {
+			return err
+		}
 		if s, ok := f[name]; ok {
 			link, err = client.ParseChannelLink(s)
 		} else {
 			link, _, err = ownedLink(c, name)
 		}
-	}
-	c.Close()
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -16,30 +18,27 @@ func runContacts(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "contacts", err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	cts, err := c.Contacts(ctx)
-	if err != nil {
-		return fail(e, "contacts", err)
-	}
-	if len(cts) == 0 {
-		fmt.Fprintln(e.stdout, "No contacts yet. Add one with: samizdat add LINK")
-	}
-	for _, ct := range cts {
-		fmt.Fprintf(e.stdout, "%-20s account %s…  added %s\n", ct.Name, base64.RawURLEncoding.EncodeToString(ct.Account[:6]), ct.Added.Format("2006-01-02"))
-	}
-	chats, err := c.Chats(ctx)
-	if err != nil {
-		return fail(e, "contacts", err)
-	}
-	for _, ch := range chats {
-		if ch.Kind == "group" && ch.Active {
-			fmt.Fprintf(e.stdout, "%-20s group with %v\n", ch.Name, ch.Members)
+	return withClient(e, "contacts", func(c *client.Client) error {
+		ctx := context.Background()
+		cts, err := c.Contacts(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	return 0
+		if len(cts) == 0 {
+			fmt.Fprintln(e.stdout, "No contacts yet. Add one with: samizdat add LINK")
+		}
+		for _, ct := range cts {
+			fmt.Fprintf(e.stdout, "%-20s account %s…  added %s\n", ct.Name, base64.RawURLEncoding.EncodeToString(ct.Account[:6]), ct.Added.Format("2006-01-02"))
+		}
+		chats, err := c.Chats(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ch := range chats {
+			if ch.Kind == "group" && ch.Active {
+				fmt.Fprintf(e.stdout, "%-20s group with %v\n", ch.Name, ch.Members)
+			}
+		}
+		return nil
+	})
 }

@@ -117,45 +117,37 @@ func runDeviceApprove(e env) int {
 	if err := client.CheckLinkCode(args[0]); err != nil {
 		return fail(e, cmd, err)
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	defer c.Close()
-	ctx, stop := signalContext()
-	defer stop()
-	if err := goOnline(ctx, c, 15*time.Second); err != nil {
-		return fail(e, cmd, err)
-	}
-	a, err := c.LookupLink(ctx, args[0])
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintf(e.stdout, "A new device (%s) asks to join your account.\n", shortDevice(a.Device))
-	fmt.Fprintf(e.stdout, "Verification number: %s\n", a.Verification)
-	confirm := *verify
-	if confirm == "" {
-		fmt.Fprint(e.stdout, "Type the number the new device shows (or 'yes' if it is the same): ")
-		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-		line = strings.TrimSpace(line)
-		switch strings.ToLower(line) {
-		case "y", "yes":
-			confirm = a.Verification
-		default:
-			confirm = line
+	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		a, err := c.LookupLink(ctx, args[0])
+		if err != nil {
+			return err
 		}
-	}
-	if err := c.ApproveLink(ctx, a, confirm); err != nil {
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintln(e.stdout, "Approved: your account went to the new device, encrypted to its key. Waiting for it to join your chats...")
-	wctx, cancel := context.WithTimeout(ctx, *wait)
-	defer cancel()
-	if err := c.AddLinkedDevice(wctx, a.Device); err != nil {
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintln(e.stdout, "Done: the new device is in all your chats.")
-	return 0
+		fmt.Fprintf(e.stdout, "A new device (%s) asks to join your account.\n", shortDevice(a.Device))
+		fmt.Fprintf(e.stdout, "Verification number: %s\n", a.Verification)
+		confirm := *verify
+		if confirm == "" {
+			fmt.Fprint(e.stdout, "Type the number the new device shows (or 'yes' if it is the same): ")
+			line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+			line = strings.TrimSpace(line)
+			switch strings.ToLower(line) {
+			case "y", "yes":
+				confirm = a.Verification
+			default:
+				confirm = line
+			}
+		}
+		if err := c.ApproveLink(ctx, a, confirm); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Approved: your account went to the new device, encrypted to its key. Waiting for it to join your chats...")
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		defer cancel()
+		if err := c.AddLinkedDevice(wctx, a.Device); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Done: the new device is in all your chats.")
+		return nil
+	})
 }
 
 func runDeviceList(e env, cmd string) int {
@@ -164,28 +156,20 @@ func runDeviceList(e env, cmd string) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	defer c.Close()
-	ctx, stop := signalContext()
-	defer stop()
-	if err := goOnline(ctx, c, 15*time.Second); err != nil {
-		return fail(e, cmd, err)
-	}
-	devs, err := c.Devices(ctx)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	for _, d := range devs {
-		mark := ""
-		if d.This {
-			mark = "  (this device)"
+	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		devs, err := c.Devices(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(e.stdout, "%s%s\n", d.ShortID(), mark)
-	}
-	return 0
+		for _, d := range devs {
+			mark := ""
+			if d.This {
+				mark = "  (this device)"
+			}
+			fmt.Fprintf(e.stdout, "%s%s\n", d.ShortID(), mark)
+		}
+		return nil
+	})
 }
 
 func runDeviceRevoke(e env) int {
@@ -199,28 +183,19 @@ func runDeviceRevoke(e env) int {
 	if len(args) != 1 {
 		return fail(e, cmd, errors.New("give the device id from 'samizdat devices': samizdat device revoke ID"))
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	defer c.Close()
-	ctx, stop := signalContext()
-	defer stop()
-	if err := goOnline(ctx, c, 15*time.Second); err != nil {
-		return fail(e, cmd, err)
-	}
-	d, err := c.RevokeDevice(ctx, args[0])
-	if err != nil && d.Key == (client.DeviceKey{}) {
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintf(e.stdout, "Revoked device %s: the server refuses it from now on.\n", d.ShortID())
-	if err != nil {
-		// Revoked, but not yet removed from every chat.
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintln(e.stdout, "Removed it from all your chats: it cannot read what is sent in them from now on.")
-	fmt.Fprintln(e.stdout, "It still knows your account key: if it was stolen rather than lost, make a new account and tell your contacts.")
-	return 0
+	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		d, err := c.RevokeDevice(ctx, args[0])
+		if err != nil && d.Key == (client.DeviceKey{}) {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Revoked device %s: the server refuses it from now on.\n", d.ShortID())
+		if err != nil {
+			return err // revoked, but not yet removed from every chat
+		}
+		fmt.Fprintln(e.stdout, "Removed it from all your chats: it cannot read what is sent in them from now on.")
+		fmt.Fprintln(e.stdout, "It still knows your account key: if it was stolen rather than lost, make a new account and tell your contacts.")
+		return nil
+	})
 }
 
 // shortDevice is the short id of a device key, as 'samizdat devices' shows it.

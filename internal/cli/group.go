@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -38,46 +40,41 @@ func runGroup(e env) int {
 	if op == "send" {
 		return sendText(e, "group send", args[0], strings.Join(args[1:], " "))
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "group", err)
-	}
-	defer c.Close()
-	ctx, cancel := signalContext()
-	defer cancel()
-	if op == "members" {
-		ms, err := c.GroupMembers(ctx, args[0])
-		if err != nil {
-			return fail(e, "group", err)
+	return withClient(e, "group", func(c *client.Client) error {
+		ctx, cancel := signalContext()
+		defer cancel()
+		if op == "members" {
+			ms, err := c.GroupMembers(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, strings.Join(ms, "\n"))
+			return nil
 		}
-		fmt.Fprintln(e.stdout, strings.Join(ms, "\n"))
-		return 0
-	}
-	if err := goOnline(ctx, c, 15*time.Second); err != nil {
-		return fail(e, "group", err)
-	}
-	c.Sync(ctx, 300*time.Millisecond)
-	cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-	defer ccancel()
-	switch op {
-	case "create":
-		err = c.CreateGroup(cctx, args[0])
-		if err == nil {
-			fmt.Fprintf(e.stdout, "Created group %s. Add people with: samizdat group add %s CONTACT\n", args[0], args[0])
+		if err := goOnline(ctx, c, 15*time.Second); err != nil {
+			return err
 		}
-	case "add":
-		err = c.AddToGroup(cctx, args[0], args[1])
-		if err == nil {
-			fmt.Fprintf(e.stdout, "Added %s (all their devices) to %s.\n", args[1], args[0])
+		c.Sync(ctx, 300*time.Millisecond)
+		cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
+		defer ccancel()
+		var err error
+		switch op {
+		case "create":
+			err = c.CreateGroup(cctx, args[0])
+			if err == nil {
+				fmt.Fprintf(e.stdout, "Created group %s. Add people with: samizdat group add %s CONTACT\n", args[0], args[0])
+			}
+		case "add":
+			err = c.AddToGroup(cctx, args[0], args[1])
+			if err == nil {
+				fmt.Fprintf(e.stdout, "Added %s (all their devices) to %s.\n", args[1], args[0])
+			}
+		case "remove":
+			err = c.RemoveFromGroup(cctx, args[0], args[1])
+			if err == nil {
+				fmt.Fprintf(e.stdout, "Removed %s from %s; they cannot read what is sent from now on.\n", args[1], args[0])
+			}
 		}
-	case "remove":
-		err = c.RemoveFromGroup(cctx, args[0], args[1])
-		if err == nil {
-			fmt.Fprintf(e.stdout, "Removed %s from %s; they cannot read what is sent from now on.\n", args[1], args[0])
-		}
-	}
-	if err != nil {
-		return fail(e, "group", err)
-	}
-	return 0
+		return err
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"rsc.io/qr"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -19,20 +21,17 @@ func runInvite(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "invite", err)
-	}
-	defer c.Close()
-	link := c.Invite().String()
-	fmt.Fprintln(e.stdout, link)
-	if !*noQR {
-		if err := printQR(e.stdout, link); err != nil {
-			return fail(e, "invite", err)
+	return withClient(e, "invite", func(c *client.Client) error {
+		link := c.Invite().String()
+		fmt.Fprintln(e.stdout, link)
+		if !*noQR {
+			if err := printQR(e.stdout, link); err != nil {
+				return err
+			}
 		}
-	}
-	fmt.Fprintln(e.stdout, "Give this link to a contact; they run: samizdat add '<link>'")
-	return 0
+		fmt.Fprintln(e.stdout, "Give this link to a contact; they run: samizdat add '<link>'")
+		return nil
+	})
 }
 
 // printQR draws text as a QR code with Unicode half blocks: each character

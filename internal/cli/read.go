@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -22,35 +24,32 @@ func runRead(e env) int {
 	if len(args) > 1 {
 		return fail(e, "read", errors.New("usage: samizdat read [NAME]"))
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "read", err)
-	}
-	defer c.Close()
-	ctx, cancel := signalContext()
-	defer cancel()
-	if !*offline {
-		if err := goOnline(ctx, c, 10*time.Second); err != nil {
-			fmt.Fprintf(e.stderr, "samizdat read: %v; showing what is stored\n", err)
-		} else {
-			sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
-			c.Sync(sctx, 500*time.Millisecond)
-			scancel()
+	return withClient(e, "read", func(c *client.Client) error {
+		ctx, cancel := signalContext()
+		defer cancel()
+		if !*offline {
+			if err := goOnline(ctx, c, 10*time.Second); err != nil {
+				fmt.Fprintf(e.stderr, "samizdat read: %v; showing what is stored\n", err)
+			} else {
+				sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+				c.Sync(sctx, 500*time.Millisecond)
+				scancel()
+			}
 		}
-	}
-	name := ""
-	if len(args) == 1 {
-		name = args[0]
-	}
-	ms, err := c.Messages(ctx, name, name == "")
-	if err != nil {
-		return fail(e, "read", err)
-	}
-	if len(ms) == 0 {
-		fmt.Fprintln(e.stdout, "No new messages.")
-	}
-	for _, m := range ms {
-		printMessage(e, m)
-	}
-	return 0
+		name := ""
+		if len(args) == 1 {
+			name = args[0]
+		}
+		ms, err := c.Messages(ctx, name, name == "")
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			fmt.Fprintln(e.stdout, "No new messages.")
+		}
+		for _, m := range ms {
+			printMessage(e, m)
+		}
+		return nil
+	})
 }

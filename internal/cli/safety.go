@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -21,21 +23,18 @@ func runSafety(e env) int {
 	if len(args) != 1 {
 		return fail(e, "safety", errors.New("usage: samizdat safety NAME"))
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "safety", err)
-	}
-	defer c.Close()
-	sn, err := c.SafetyNumber(context.Background(), args[0])
-	if err != nil {
-		return fail(e, "safety", err)
-	}
-	fmt.Fprintf(e.stdout, "Safety number with %s:\n%s\n", args[0], sn.Digits)
-	if !*noQR {
-		if err := printQR(e.stdout, sn.QR); err != nil {
-			return fail(e, "safety", err)
+	return withClient(e, "safety", func(c *client.Client) error {
+		sn, err := c.SafetyNumber(context.Background(), args[0])
+		if err != nil {
+			return err
 		}
-	}
-	fmt.Fprintf(e.stdout, "%s sees the same number if nobody swapped your keys. If it differs, do not trust this chat.\n", args[0])
-	return 0
+		fmt.Fprintf(e.stdout, "Safety number with %s:\n%s\n", args[0], sn.Digits)
+		if !*noQR {
+			if err := printQR(e.stdout, sn.QR); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s sees the same number if nobody swapped your keys. If it differs, do not trust this chat.\n", args[0])
+		return nil
+	})
 }

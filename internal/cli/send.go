@@ -30,28 +30,20 @@ func runSend(e env) int {
 // sendText connects, sends text to the chat called name, and waits until
 // the server acknowledged it.
 func sendText(e env, cmd, name, text string) int {
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, cmd, err)
-	}
-	defer c.Close()
-	ctx, cancel := signalContext()
-	defer cancel()
-	if err := goOnline(ctx, c, 15*time.Second); err != nil {
-		return fail(e, cmd, err)
-	}
-	c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	if err := c.Send(sctx, name, text); err != nil {
-		return fail(e, cmd, err)
-	}
-	if err := c.Flush(sctx); err != nil {
-		return fail(e, cmd, err)
-	}
-	fmt.Fprintf(e.stdout, "Sent to %s (end-to-end encrypted; the server has it and will deliver it).\n", name)
-	printNew(e, c, ctx)
-	return 0
+	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if err := c.Send(sctx, name, text); err != nil {
+			return err
+		}
+		if err := c.Flush(sctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Sent to %s (end-to-end encrypted; the server has it and will deliver it).\n", name)
+		printNew(e, c, ctx)
+		return nil
+	})
 }
 
 // printNew prints the messages not shown before.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 func init() {
@@ -17,25 +19,22 @@ func runStatus(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "status", err)
-	}
-	defer c.Close()
-	ctx, cancel := signalContext()
-	defer cancel()
-	if err := goOnline(ctx, c, 30*time.Second); err != nil {
+	return withClient(e, "status", func(c *client.Client) error {
+		ctx, cancel := signalContext()
+		defer cancel()
+		err := goOnline(ctx, c, 30*time.Second)
 		fmt.Fprintf(e.stdout, "%s\n", c.Path())
-		return fail(e, "status", err)
-	}
-	fmt.Fprintf(e.stdout, "%s\n", c.Path())
-	if paths := c.KnownPaths(); len(paths) > 0 {
-		fmt.Fprintln(e.stdout, "Known paths:")
-		for _, p := range paths {
-			fmt.Fprintf(e.stdout, "  %s\n", p)
+		if err != nil {
+			return err
 		}
-	}
-	return 0
+		if paths := c.KnownPaths(); len(paths) > 0 {
+			fmt.Fprintln(e.stdout, "Known paths:")
+			for _, p := range paths {
+				fmt.Fprintf(e.stdout, "  %s\n", p)
+			}
+		}
+		return nil
+	})
 }
 
 func runRelayAdd(e env) int {
@@ -48,14 +47,11 @@ func runRelayAdd(e env) int {
 	if len(args) != 1 {
 		return fail(e, "relay-add", errors.New("usage: samizdat relay-add LINK (a samizdat://relay?... link)"))
 	}
-	c, err := openClient(e)
-	if err != nil {
-		return fail(e, "relay-add", err)
-	}
-	defer c.Close()
-	if err := c.AddRelay(args[0]); err != nil {
-		return fail(e, "relay-add", err)
-	}
-	fmt.Fprintln(e.stdout, "Added; this device tries it when the server cannot be reached otherwise.")
-	return 0
+	return withClient(e, "relay-add", func(c *client.Client) error {
+		if err := c.AddRelay(args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Added; this device tries it when the server cannot be reached otherwise.")
+		return nil
+	})
 }
