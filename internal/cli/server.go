@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store/postgres"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -41,6 +43,7 @@ func runServer(e env) int {
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
+	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
 	}
@@ -53,7 +56,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken}); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken}); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -91,7 +94,7 @@ func loadOrCreateRelayToken(path string) ([]byte, bool, error) {
 	return token, false, nil
 }
 
-func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookFlags) error {
+func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string, bf bookFlags) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -104,7 +107,7 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookF
 	// The store outlives the signal context: it must finish the writes in
 	// flight while the server drains, so it is closed only after Serve.
 	metrics := server.NewMetrics()
-	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), &sqlite.Options{OnBatch: metrics.ObserveBatch})
+	st, err := openStore(data, storeURL, metrics)
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
@@ -170,6 +173,24 @@ func serve(e env, log *slog.Logger, data, listen, public, admin string, bf bookF
 	}
 	log.Info("stopped; every acknowledged message is on disk")
 	return nil
+}
+
+// serverStore is what serve needs of either store.
+type serverStore interface {
+	server.Store
+	Close() error
+}
+
+// openStore opens the SQLite database in data, or the PostgreSQL database
+// that storeURL names (postgres:// or postgresql://).
+func openStore(data, storeURL string, metrics *server.Metrics) (serverStore, error) {
+	switch {
+	case storeURL == "":
+		return sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), &sqlite.Options{OnBatch: metrics.ObserveBatch})
+	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
+		return postgres.Open(context.Background(), storeURL, nil)
+	}
+	return nil, fmt.Errorf("--store %q: want empty (SQLite) or a postgres:// URL", storeURL)
 }
 
 // loadOrCreateServerKey reads the server key from path, or creates one

@@ -1,0 +1,171 @@
+// Package postgres is the store.Store (and store.ChannelStore) for
+// operators who run PostgreSQL: every write is one transaction through a
+// pgx connection pool, made safe under concurrency by row locks taken in
+// one fixed order (seen id, recipient devices by id, group), so that a
+// group accepts one commit per epoch and a device's mailbox seqs commit in
+// order and are never reused. Watch is signalled in-process after COMMIT,
+// so it reaches the watchers of this process only.
+//
+// The schema is created and migrated on Open (table samizdat_schema_version);
+// its tables are those of store/sqlite, described in
+// docs/what-the-server-knows.md.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/samizdat-project/samizdat/store"
+)
+
+// Options tune a Store; the zero value is the production default.
+type Options struct {
+	// MaxConns caps the connection pool (default: pgxpool's, the larger
+	// of 4 and the number of CPUs, unless the DSN sets pool_max_conns).
+	MaxConns int32
+	// Now is the clock for timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Store is the PostgreSQL store.Store.
+type Store struct {
+	store.Newsroom
+
+	pool *pgxpool.Pool
+	now  func() time.Time
+
+	isClosed  atomic.Bool
+	stopCtx   func() bool // unregisters the owning context's callback
+	closeOnce sync.Once
+}
+
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.ChannelStore = (*Store)(nil)
+)
+
+// Open connects to the database named by dsn (a postgres:// URL or a
+// key=value connection string) and migrates it. ctx bounds the connection
+// and the migration, and owns the store: when it ends, further calls fail
+// with store.ErrClosed; Close does the same and also releases the pool.
+func Open(ctx context.Context, dsn string, o *Options) (*Store, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: doing parse of the connection string: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: doing connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: doing connect: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Store{pool: pool, now: opts.Now}
+	s.stopCtx = context.AfterFunc(ctx, func() { s.isClosed.Store(true) })
+	return s, nil
+}
+
+// Close releases the pool. Calls after Close return store.ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.isClosed.Store(true)
+		s.stopCtx()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// check returns the error of a call on a closed store, naming what.
+func (s *Store) check(what string) error {
+	if s.isClosed.Load() {
+		return fmt.Errorf("postgres: doing %s: %w", what, store.ErrClosed)
+	}
+	return nil
+}
+
+func (s *Store) unix() int64 { return s.now().Unix() }
+
+// maxAttempts bounds the retries of a transaction that PostgreSQL aborted
+// as a deadlock victim or a serialization failure.
+const maxAttempts = 10
+
+// retryable reports whether err is worth running the transaction again for.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it if fn
+// returns keep and no error; otherwise it rolls back. Errors of fn are
+// returned as they are (fn wraps its own); the transaction's own are
+// wrapped as "postgres: doing what". A deadlock or serialization failure
+// runs fn again from the start.
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) (keep bool, err error)) error {
+	if err := s.check(what); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, what, fn)
+		if err == nil || !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, what string, fn func(tx pgx.Tx) (bool, error)) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.wrap(what, err)
+	}
+	keep, err := fn(tx)
+	if err != nil || !keep {
+		tx.Rollback(context.Background())
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.wrap(what+" commit", err)
+	}
+	return nil
+}
+
+// wrap wraps a database error as "postgres: doing what", reporting a pool
+// closed under a call as store.ErrClosed.
+func (s *Store) wrap(what string, err error) error {
+	if s.isClosed.Load() {
+		return fmt.Errorf("postgres: doing %s: %w (%v)", what, store.ErrClosed, err)
+	}
+	return fmt.Errorf("postgres: doing %s: %w", what, err)
+}
+
+// lockKey is the advisory-lock key of a device id: PutDevice and
+// RevokeDevice of one id take it, so a registration cannot slip past a
+// concurrent revocation.
+func lockKey(id store.DeviceID) int64 {
+	var k int64
+	for _, b := range id[:8] {
+		k = k<<8 | int64(b)
+	}
+	return k
+}
