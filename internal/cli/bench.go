@@ -29,7 +29,8 @@ const benchUsage = `usage:
                         [--recipients R | --to FILE] [--window W] [--rate R] [--json FILE] [--acked-log FILE]
   samizdat bench send   --server LINK --idle N --server-pid PID [--json FILE]
   samizdat bench recv   --server LINK --recipients R --ids FILE --log FILE
-  samizdat bench server --data DIR --listen ADDR    (the server with rate limits off, for benchmarks)
+  samizdat bench server --data DIR --listen ADDR [--store postgres://…]
+                        (the server with rate limits off, for benchmarks)
 
 The traffic is opaque random payloads: the server only ever sees opaque
 bytes (MLS ciphertext in real use), so the load generator needs no MLS.`

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
 )
 
 // runBenchServer runs the same server and store as 'samizdat server', with
@@ -25,6 +23,7 @@ func runBenchServer(e env) int {
 	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to accept clients on")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (for profiling the server under load; off if empty)")
+	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres:// URL")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
@@ -43,13 +42,13 @@ func runBenchServer(e env) int {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go http.Serve(pln, mux)
 	}
-	if err := benchServe(e, *data, *listen); err != nil {
+	if err := benchServe(e, *data, *storeURL, *listen); err != nil {
 		return fail(e, "bench server", err)
 	}
 	return 0
 }
 
-func benchServe(e env, data, listen string) error {
+func benchServe(e env, data, storeURL, listen string) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
@@ -58,7 +57,7 @@ func benchServe(e env, data, listen string) error {
 		return err
 	}
 	defer key.Destroy()
-	st, err := sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), nil)
+	st, err := openStore(data, storeURL, server.NewMetrics())
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
