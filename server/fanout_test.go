@@ -88,6 +88,30 @@ func tcpPair(t *testing.T) func() (net.Conn, net.Conn) {
 	}
 }
 
+// readPosts hands each post of the channel pushes that arrive on cc to
+// got, in order, until the connection ends.
+func readPosts(t *testing.T, cc *securechan.Conn, got func(post []byte)) {
+	for {
+		b, err := cc.Recv()
+		if err != nil {
+			return
+		}
+		f, err := wire.Decode(b)
+		if err != nil {
+			t.Errorf("decoding a push: %v", err)
+			return
+		}
+		push, ok := f.Msg.(*wire.ChannelPush)
+		if !ok {
+			t.Errorf("got a %T, want a ChannelPush", f.Msg)
+			return
+		}
+		for _, p := range push.Posts {
+			got(p)
+		}
+	}
+}
+
 // TestFanoutRoundsPassAStalledSubscriber: one subscriber of a channel stops
 // reading (net.Pipe has no buffer, like a full socket). Every subscriber
 // outside its chunk gets the first post and then two more, posted after
@@ -112,25 +136,12 @@ func TestFanoutRoundsPassAStalledSubscriber(t *testing.T) {
 		if i == 0 {
 			stalledSS = ss // its client never reads
 		} else {
-			go func() {
-				for {
-					b, err := cc.Recv()
-					if err != nil {
-						return
-					}
-					f, err := wire.Decode(b)
-					if err != nil {
-						t.Errorf("subscriber %d: %v", i, err)
-						return
-					}
-					for _, p := range f.Msg.(*wire.ChannelPush).Posts {
-						if want := got[i].Load() + 1; p[0] != byte(want) {
-							t.Errorf("subscriber %d got post %d, want %d", i, p[0], want)
-						}
-						got[i].Add(1)
-					}
+			go readPosts(t, cc, func(p []byte) {
+				if want := got[i].Load() + 1; p[0] != byte(want) {
+					t.Errorf("subscriber %d got post %d, want %d", i, p[0], want)
 				}
-			}()
+				got[i].Add(1)
+			})
 		}
 		lc.addSub(&channelSub{ss: ss, lc: lc, idx: -1})
 	}
@@ -190,27 +201,14 @@ func TestFanoutUnderChurn(t *testing.T) {
 		sc, cc, serverEnd := securePair(t, key, tcpPair(t))
 		r := &reader{ss: &session{srv: s, conn: serverEnd, sc: sc}}
 		readers[i] = r
-		go func() {
-			for {
-				b, err := cc.Recv()
-				if err != nil {
-					return
-				}
-				f, err := wire.Decode(b)
-				if err != nil {
-					t.Errorf("reader %d: %v", i, err)
-					return
-				}
-				for _, p := range f.Msg.(*wire.ChannelPush).Posts {
-					seq := int64(p[0])<<8 | int64(p[1])
-					if last := r.last.Load(); seq <= last || (i < steady && seq != last+1) {
-						t.Errorf("reader %d got seq %d after %d", i, seq, last)
-					}
-					r.last.Store(seq)
-					r.got.Add(1)
-				}
+		go readPosts(t, cc, func(p []byte) {
+			seq := int64(p[0])<<8 | int64(p[1])
+			if last := r.last.Load(); seq <= last || (i < steady && seq != last+1) {
+				t.Errorf("reader %d got seq %d after %d", i, seq, last)
 			}
-		}()
+			r.last.Store(seq)
+			r.got.Add(1)
+		})
 		sub := &channelSub{ss: r.ss, lc: lc, idx: -1}
 		if i >= steady {
 			churned[i] = sub
