@@ -25,15 +25,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := fill(f, data); err != nil {
 		return fmt.Errorf("atomicfile: writing %s: %w", path, err)
 	}
 	if err := rename(tmp, path); err != nil {
@@ -41,6 +33,37 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("atomicfile: replacing %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriteNew creates the file at path, which must not exist yet, with data
+// and perm, and syncs it; on any error it removes what it created. A key
+// or secret written this way is never found half-written after a crash
+// that happened after WriteNew returned.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("atomicfile: creating %s: %w", path, err)
+	}
+	if err := fill(f, data); err != nil {
+		return fmt.Errorf("atomicfile: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// fill writes data to the new file f, syncs and closes it; on an error it
+// removes the file.
+func fill(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // rename is os.Rename; tests make it fail.

@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,4 +137,26 @@ func writeFileMode(t *testing.T, perm os.FileMode) os.FileMode {
 		t.Fatal(err)
 	}
 	return st.Mode().Perm()
+}
+
+// TestAtomicWriteNew: WriteNew creates a file with the contents and mode
+// asked, and refuses one that exists, leaving it as it was.
+func TestAtomicWriteNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	if err := WriteNew(path, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "secret" {
+		t.Fatalf("read %q, %v; want \"secret\"", b, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	if err := WriteNew(path, []byte("other"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("WriteNew over an existing file: %v; want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "secret" {
+		t.Fatalf("the existing file now holds %q", b)
+	}
 }

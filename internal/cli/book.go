@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
@@ -127,20 +128,8 @@ func loadOrCreateBookSecret(path string, n int) ([]byte, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		b = make([]byte, n)
 		rand.Read(b)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating %s: %w", filepath.Base(path), err)
-		}
-		_, err = f.Write([]byte(hex.EncodeToString(b) + "\n"))
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-			return nil, fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+		if err := atomicfile.WriteNew(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+			return nil, err
 		}
 		return b, nil
 	}

@@ -139,6 +139,21 @@ func withOwnedChannel(e env, name string, f func(link client.ChannelLink, key ed
 	})
 }
 
+// withOwnedChannelConn is withOwnedChannel with a connection to the
+// channel's server, open for 30 s at most, closed after f.
+func withOwnedChannelConn(e env, name string, f func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error) error {
+	return withOwnedChannel(e, name, func(link client.ChannelLink, key ed25519.PrivateKey) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return f(ctx, conn, link, key)
+	})
+}
+
 func oneArg(e env, what string) (string, error) {
 	if len(e.args) < 1 || e.args[0] == "" {
 		return "", fmt.Errorf("missing %s\n%s", what, channelUsage)
@@ -151,18 +166,11 @@ func channelCreate(e env) error {
 	if err != nil {
 		return err
 	}
-	return withOwnedChannel(e, name, func(link client.ChannelLink, key ed25519.PrivateKey) error {
+	return withOwnedChannelConn(e, name, func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error {
 		d, err := channel.NewDescriptor(key, name, uint64(time.Now().Unix()))
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
 		if err := conn.CreateChannel(ctx, d.Encode()); err != nil {
 			return err
 		}
@@ -176,14 +184,7 @@ func channelPost(e env) error {
 		return fmt.Errorf("missing NAME or TEXT\n%s", channelUsage)
 	}
 	name, text := e.args[0], e.args[1]
-	return withOwnedChannel(e, name, func(link client.ChannelLink, key ed25519.PrivateKey) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := client.DialChannels(ctx, nil, link.Server, client.NewReaderKey(), nil)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
+	return withOwnedChannelConn(e, name, func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error {
 		info, err := conn.Info(ctx, link.ID())
 		if err != nil {
 			return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)

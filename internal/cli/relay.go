@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/relay"
 	"github.com/samizdat-project/samizdat/securechan"
@@ -348,26 +349,6 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 	return ln, cfg.Spec(), nil
 }
 
-// writeNew writes data to a new file with mode 0600.
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
 // readPrivate reads a key file, refusing one that others can read.
 func readPrivate(path string) ([]byte, error) {
 	st, err := os.Stat(path)
@@ -385,7 +366,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		secret := make([]byte, 32)
 		rand.Read(secret)
-		return secret, writeNew(path, []byte(base64.RawURLEncoding.EncodeToString(secret)))
+		return secret, atomicfile.WriteNew(path, []byte(base64.RawURLEncoding.EncodeToString(secret)), 0o600)
 	}
 	if err != nil {
 		return nil, err
@@ -409,10 +390,10 @@ func loadOrCreateCert(dir, host string) (tls.Certificate, error) {
 		if err != nil {
 			return tls.Certificate{}, fmt.Errorf("encoding the certificate key: %w", err)
 		}
-		if err := writeNew(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})); err != nil {
+		if err := atomicfile.WriteNew(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
 			return tls.Certificate{}, err
 		}
-		return cert, writeNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+		return cert, atomicfile.WriteNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
 	}
 	if err != nil {
 		return tls.Certificate{}, err
@@ -439,7 +420,7 @@ func loadOrCreateObfs4State(path string) (*obfs4.ServerState, error) {
 		if err != nil {
 			return nil, err
 		}
-		return st, writeNew(path, js)
+		return st, atomicfile.WriteNew(path, js, 0o600)
 	}
 	if err != nil {
 		return nil, err

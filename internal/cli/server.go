@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/postgres"
@@ -82,7 +83,7 @@ func loadOrCreateRelayToken(path string) ([]byte, bool, error) {
 		raw := make([]byte, 32)
 		rand.Read(raw)
 		token := []byte(base64.RawURLEncoding.EncodeToString(raw))
-		return token, true, writeNew(path, append(append([]byte(nil), token...), '\n'))
+		return token, true, atomicfile.WriteNew(path, append(append([]byte(nil), token...), '\n'), 0o600)
 	}
 	if err != nil {
 		return nil, false, err
