@@ -18,6 +18,8 @@ const (
 	CodeUnavailable        ErrorCode = 9  // server overloaded or shutting down; reconnect
 	CodeConflict           ErrorCode = 10 // device already registered to another account, or a reused MsgID with other content
 	CodeDeviceRevoked      ErrorCode = 11 // this device was removed from its account
+	CodeStorageFull        ErrorCode = 12 // the server is out of space; nothing was stored, retry later
+	CodeQuotaExceeded      ErrorCode = 13 // this account's or mailbox's storage quota is used up
 )
 
 type codeInfo struct {
@@ -60,6 +62,12 @@ var codes = map[ErrorCode]codeInfo{
 	CodeDeviceRevoked: {"DeviceRevoked",
 		"This device was removed from your account.",
 		"Link it again from a device that holds the account key; messages sent to it meanwhile are lost."},
+	CodeStorageFull: {"StorageFull",
+		"The server is out of space; nothing was stored.",
+		"Nothing is lost: the app keeps the message queued and retries after Error.RetryAfter seconds. Tell the server's operator if it lasts."},
+	CodeQuotaExceeded: {"QuotaExceeded",
+		"This account or its contact's mailbox has used up its storage quota on the server.",
+		"The message stays queued; it goes out once the recipients have fetched their messages. Send fewer or smaller messages."},
 }
 
 // Known reports whether c is a code of this protocol version.
@@ -94,7 +102,7 @@ func (c ErrorCode) Action() string {
 // changes the request).
 func (c ErrorCode) Retryable() bool {
 	switch c {
-	case CodeRateLimited, CodeInternal, CodeUnavailable:
+	case CodeRateLimited, CodeInternal, CodeUnavailable, CodeStorageFull, CodeQuotaExceeded:
 		return true
 	}
 	return false
