@@ -212,6 +212,7 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		}
 	}
 	mirrorBlocks(mctx, topo, t0, stages, engine.BlockedEndpoints, o.Logf)
+	mirrorUDPBlock(topo, rules, o.Logf)
 	in.SetEngine(engine)
 	cut := in.ResetFlows()
 	o.Logf("%s: censor live (%d flows cut); running %v", sc.Name, cut, duration)
