@@ -32,7 +32,7 @@ type ReachConfig struct {
 	// and nothing else. A negative TrustAge turns probation off.
 	TrustAge       time.Duration
 	ProbationShare float64
-	Validity  time.Duration // lifetime of a signed entry (default 30 days)
+	Validity       time.Duration // lifetime of a signed entry (default 30 days)
 	// Registration, if set, lets volunteer relays that hold the
 	// operator's token add themselves (RegisterRelay; relayreg.go).
 	Registration *RelayRegistration
