@@ -134,6 +134,9 @@ func Restore(cfg Config, b []byte) (*Group, error) {
 // restoreState rebuilds a group from st; a pending commit's state, which
 // has none of its own, is restored only where allowPending is set.
 func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if st.Version != stateVersion || !st.Initialized {
 		return nil, fmt.Errorf("mls: restoring group: unknown state version %d", st.Version)
 	}

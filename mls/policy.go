@@ -1,0 +1,4 @@
+package mls
+
+// GroupPolicy is placeholder; filled in below.
+type GroupPolicy struct{}
