@@ -190,6 +190,10 @@ func (ec *epochChange) processPath(g *Group, path *format.UpdatePath) ([]byte, e
 		}
 		sender = l
 		ec.committer.LeafIndex = uint32(l)
+		// docs/spec/mls-policy.md: the application admits external joins.
+		if err := ec.admitExternalJoin(g, &path.LeafNode, uint32(l)); err != nil {
+			return nil, err
+		}
 	}
 	ctx := ec.provisionalContext()
 	secret, priv, _, err := n.tree.ProcessUpdatePath(n.priv, sender, path, &ctx, ec.added, n.leafPolicy(false))
