@@ -89,25 +89,50 @@ func memberOf(l uint32, leaf *format.LeafNode) Member {
 	return Member{LeafIndex: l, Identity: leaf.Credential.Identity, SignaturePublicKey: leaf.SignatureKey, EncryptionKey: leaf.EncryptionKey}
 }
 
+// senderMember is the sender of a message of the current epoch as the
+// current tree and extensions name it (nil if they do not): the member at
+// its leaf, the external_senders entry (LeafIndex is then the sender
+// index), the leaf of a new_member_proposal's KeyPackage or of an external
+// commit's path (RFC 9420 §6.1).
+func (g *Group) senderMember(sender format.Sender, p *format.Proposal, c *format.Commit) *Member {
+	var m Member
+	switch sender.Type {
+	case format.SenderMember:
+		leaf := g.leafNode(sender.LeafIndex)
+		if leaf == nil {
+			return nil
+		}
+		m = memberOf(sender.LeafIndex, leaf)
+	case format.SenderExternal:
+		var es format.ExternalSenders
+		e := format.FindExtension(g.ctx.Extensions, format.ExtExternalSenders)
+		if e == nil || codec.Unmarshal(e.Data, &es) != nil || uint64(sender.SenderIndex) >= uint64(len(es)) {
+			return nil
+		}
+		s := es[sender.SenderIndex]
+		m = Member{LeafIndex: sender.SenderIndex, Identity: s.Credential.Identity, SignaturePublicKey: s.SignatureKey}
+	case format.SenderNewMemberProposal:
+		if p == nil || p.Add == nil {
+			return nil
+		}
+		m = memberOf(0, &p.Add.KeyPackage.LeafNode)
+	case format.SenderNewMemberCommit:
+		if c == nil || c.Path == nil {
+			return nil
+		}
+		m = memberOf(0, &c.Path.LeafNode)
+	default:
+		return nil
+	}
+	return &m
+}
+
 // proposalInfo builds the policy's view of a proposal of this epoch.
 func (g *Group) proposalInfo(p *format.Proposal, sender format.Sender, ref []byte, committing bool) ProposalInfo {
 	info := ProposalInfo{GroupID: g.GroupID(), Epoch: g.ctx.Epoch, Ref: append([]byte(nil), ref...), Type: uint16(p.Type),
 		SenderType: uint8(sender.Type), Committing: committing}
-	switch sender.Type {
-	case format.SenderMember:
-		if leaf := g.leafNode(sender.LeafIndex); leaf != nil {
-			info.Sender = memberOf(sender.LeafIndex, leaf)
-		}
-	case format.SenderExternal:
-		var es format.ExternalSenders
-		if e := format.FindExtension(g.ctx.Extensions, format.ExtExternalSenders); e != nil && codec.Unmarshal(e.Data, &es) == nil && uint64(sender.SenderIndex) < uint64(len(es)) {
-			s := es[sender.SenderIndex]
-			info.Sender = Member{LeafIndex: sender.SenderIndex, Identity: s.Credential.Identity, SignaturePublicKey: s.SignatureKey}
-		}
-	case format.SenderNewMemberProposal:
-		if p.Add != nil {
-			info.Sender = memberOf(0, &p.Add.KeyPackage.LeafNode)
-		}
+	if m := g.senderMember(sender, p, nil); m != nil {
+		info.Sender = *m
 	}
 	switch {
 	case p.Type == format.ProposalAdd && p.Add != nil:

@@ -188,6 +188,9 @@ func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error)
 		return nil, fmt.Errorf("mls: restoring group: own leaf is blank")
 	}
 	for i := range st.Past {
+		if st.Past[i].Identities == nil && st.Past[i].Ended == 0 {
+			continue // written before senders were kept per epoch
+		}
 		p, err := st.Past[i].restore()
 		if err != nil {
 			return nil, fmt.Errorf("mls: restoring group: %w", err)
