@@ -143,6 +143,21 @@ func TestAdversaryServerInjectedProposal(t *testing.T) {
 	if isMember(a, "server") || isMember(b, "server") {
 		t.Fatal("the server added itself")
 	}
+	// What the policy allows for its stated purpose still works: the
+	// server's Remove of a dead device is cached and committed.
+	c := newClient(t, "carol", 3)
+	res = mustCommit(t, a, CommitOptions{AddKeyPackages: [][]byte{c.kp.Message}, RatchetTreeInWelcome: true}, b)
+	if c.g, err = JoinFromWelcome(c.cfg, c.id, c.kp, res.Welcome, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.g.cfg.Policy = pol
+	rm := outsiderProposal(t, a, format.Sender{Type: format.SenderExternal, SenderIndex: 0}, server.id.SignaturePrivateKey,
+		&format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: c.g.OwnLeafIndex()}})
+	deliver(t, rm, a, b, c)
+	mustCommit(t, a, CommitOptions{}, b)
+	if isMember(a, "carol") || isMember(b, "carol") {
+		t.Fatal("the policy-accepted Remove was not committed")
+	}
 }
 
 // TestAdversaryGhostExternalCommit: an outsider holding a GroupInfo (it
