@@ -50,8 +50,9 @@ type CommitResult struct {
 
 // Commit commits our own cached proposals, the cached proposals of others
 // that opts.Proposals names or the group policy accepts, and the inline
-// ones of opts (RFC 9420 §12.4; docs/spec/mls-policy.md). The commit stays pending: call MergePendingCommit once
-// the delivery service accepted it, or ClearPendingCommit if it rejected it.
+// ones of opts (RFC 9420 §12.4; docs/spec/mls-policy.md). The commit stays
+// pending: call MergePendingCommit once the delivery service accepted it,
+// or ClearPendingCommit if it rejected it.
 func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	return g.commit(opts, nil)
 }
