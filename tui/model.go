@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textarea"
 	"github.com/charmbracelet/bubbles/viewport"
 	"github.com/charmbracelet/lipgloss"
@@ -53,7 +54,7 @@ type Model struct {
 	overlay string // "help", "qr" or ""
 	qr      string
 	invite  string
-	linking string // a device-link code looked up, awaiting its number
+	opening string // open this chat once the list has it
 
 	input    textarea.Model
 	viewport viewport.Model
@@ -72,6 +73,7 @@ func New(ctx context.Context, b Backend, ev *Events) Model {
 	in.MaxHeight = 0
 	in.SetHeight(1)
 	in.KeyMap.InsertNewline.SetKeys("alt+enter", "ctrl+j")
+	in.Cursor.SetMode(cursor.CursorStatic) // no redraw twice a second over a slow link
 	in.Focus()
 	m := Model{
 		b: b, ev: ev, ctx: ctx, sel: -1,
@@ -119,7 +121,7 @@ type (
 
 // Init loads the chat list and what arrived while the screen was closed.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(m.loadChats(), m.fetchNew(), m.statusCmd(), m.waitEvent(), tick(), textarea.Blink)
+	return tea.Batch(m.loadChats(), m.fetchNew(), m.statusCmd(), m.waitEvent(), tick())
 }
 
 func tick() tea.Cmd {
@@ -276,6 +278,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case chatsMsg:
 		m.setChats(msg.chats)
+		if m.opening != "" {
+			m.openChat(m.opening)
+			m.opening = ""
+		}
 		if e, ok := m.current(); ok && !m.loaded[e.name] {
 			cmds = append(cmds, m.loadHistory(e))
 		}
@@ -310,7 +316,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmds = append(cmds, m.loadChats())
 		}
 		if msg.open != "" {
-			m.openChat(msg.open)
+			m.opening = msg.open
+			if !msg.reload {
+				cmds = append(cmds, m.openChat(msg.open))
+			}
 		}
 	case qrMsg:
 		m.overlay, m.qr, m.invite = "qr", msg.qr, msg.link
@@ -389,13 +398,13 @@ func mergeByID(a, b []client.Message) []client.Message {
 }
 
 // openChat selects the chat called name, if listed.
-func (m *Model) openChat(name string) {
+func (m *Model) openChat(name string) tea.Cmd {
 	for i, e := range m.chats {
 		if e.name == name {
-			m.selectChat(i)
-			return
+			return m.selectChat(i)
 		}
 	}
+	return nil
 }
 
 func (m *Model) selectChat(i int) tea.Cmd {

@@ -229,12 +229,12 @@ func (m Model) chatList(w, h int) string {
 		if i == m.sel {
 			mark = "› "
 		}
-		kind := " "
+		kind := ""
 		switch e.kind {
 		case kindGroup:
-			kind = "+"
+			kind = "+ "
 		case kindChannel:
-			kind = "#"
+			kind = "# "
 		}
 		label := mark + kind + Sanitize(e.name)
 		count := ""
