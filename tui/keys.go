@@ -5,6 +5,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
 type keyMap struct {
@@ -91,7 +92,7 @@ func (m Model) helpView(w, h int) string {
 	lines = append(lines, "")
 	lines = append(lines, commandHelp...)
 	lines = append(lines, "", "In a conversation: ✓ the server has your message (it delivers it end-to-end encrypted); … it waits in the outbox.")
-	return strings.Join(lines, "\n")
+	return ansi.Wrap(strings.Join(lines, "\n"), max(w, 10), "")
 }
 
 func padRight(s string, n int) string {

@@ -76,7 +76,7 @@ func (m *Model) refreshView() {
 	w := m.viewport.Width
 	switch {
 	case !ok:
-		lines = []string{m.st.dim.Render("No chats yet. /invite shows your link; /add LINK adds a contact; /help lists the commands.")}
+		lines = strings.Split(m.st.dim.Render(ansi.Wrap("No chats yet. /invite shows your link; /add LINK adds a contact; /help lists the commands.", max(w, 10), "")), "\n")
 	case e.kind == kindChannel:
 		for _, p := range m.posts[e.name] {
 			head := fmt.Sprintf("#%d %s ", p.Seq, p.Time.Local().Format("01-02 15:04"))

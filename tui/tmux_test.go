@@ -1,0 +1,273 @@
+package tui_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/internal/buildtest"
+)
+
+// This file runs `samizdat chat` for real: the built binary, a real
+// server, and a real terminal (tmux), whose screen the test reads with
+// capture-pane.
+
+const passphrase = "tui e2e correct horse"
+
+var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
+
+// needTmux returns tmux's path; CI must have it (.ci/run installs it).
+func needTmux(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is missing: install it (apt-get install tmux); .ci/run does")
+		}
+		t.Skip("tmux is not installed (apt-get install tmux); CI runs this test")
+	}
+	return p
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// world is a server, the samizdat binary, and a tmux server of its own.
+type world struct {
+	t         *testing.T
+	bin, tmux string
+	dir, sock string
+	link      string
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, tmux: needTmux(t), dir: t.TempDir()}
+	bin, err := buildtest.Samizdat(w.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.bin, w.sock = bin, filepath.Join(w.dir, "tmux.sock")
+	out := &lockedBuf{}
+	srv := exec.Command(bin, "server", "--data", filepath.Join(w.dir, "server"), "--listen", "127.0.0.1:0", "--admin=")
+	srv.Stdout, srv.Stderr = out, out
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	w.waitFor("the server's link", 20*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "server link: "); ok {
+				w.link = strings.TrimSpace(l)
+			}
+		}
+		return w.link != ""
+	}, out.String)
+	t.Cleanup(func() { exec.Command(w.tmux, "-S", w.sock, "kill-server").Run() })
+	return w
+}
+
+func (w *world) waitFor(what string, d time.Duration, cond func() bool, show func() string) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("waited %v for %s; now:\n%s", d, what, show())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cli runs one samizdat command in home and returns its stdout.
+func (w *world) cli(home string, args ...string) string {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.bin, append([]string{"--home", filepath.Join(w.dir, home)}, args...)...)
+	cmd.Env = append(os.Environ(), cliEnv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		w.t.Fatalf("%s: samizdat %q: %v\n%s%s", home, args, err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+func (w *world) user(name string) (invite string) {
+	w.t.Helper()
+	w.cli(name, "init", "--server", w.link, "--name", name)
+	link, _, _ := strings.Cut(w.cli(name, "invite", "--no-qr"), "\n")
+	return strings.TrimSpace(link)
+}
+
+func (w *world) tm(args ...string) string {
+	w.t.Helper()
+	out, err := exec.Command(w.tmux, append([]string{"-S", w.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("tmux %q: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// screen is what the terminal shows now.
+func (w *world) screen() string { return w.tm("capture-pane", "-p", "-t", "chat") }
+
+func (w *world) waitScreen(d time.Duration, wants ...string) string {
+	w.t.Helper()
+	var s string
+	w.waitFor(strings.Join(wants, " and ")+" on the screen", d, func() bool {
+		s = w.screen()
+		for _, want := range wants {
+			if !strings.Contains(s, want) {
+				return false
+			}
+		}
+		return true
+	}, w.screen)
+	return s
+}
+
+// typeLine types text into the terminal and presses Enter.
+func (w *world) typeLine(text string) {
+	w.t.Helper()
+	w.tm("send-keys", "-t", "chat", "-l", text)
+	w.tm("send-keys", "-t", "chat", "Enter")
+}
+
+// paneLines returns the conversation pane of each screen line (right of
+// the chat list's │).
+func paneLines(screen string) []string {
+	var out []string
+	for _, l := range strings.Split(screen, "\n") {
+		if _, pane, ok := strings.Cut(l, "│"); ok {
+			out = append(out, pane)
+		}
+	}
+	return out
+}
+
+func TestChatInTmuxEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	aliceLink := w.user("alice")
+	bobLink := w.user("bob")
+	carolLink := w.user("carol")
+
+	// alice uses the screen. Its raw output goes to a file too, to check
+	// the bytes the terminal got, not only what tmux drew.
+	raw := filepath.Join(w.dir, "raw.out")
+	var q []string
+	for _, a := range append(append([]string{"env"}, cliEnv...), w.bin, "--home", filepath.Join(w.dir, "alice"), "chat") {
+		q = append(q, "'"+a+"'")
+	}
+	run := strings.Join(q, " ") + "; echo chat exited $?; sleep 60"
+	w.tm("new-session", "-d", "-s", "chat", "-x", "110", "-y", "34", "sh", "-c", "read go; "+run)
+	w.tm("pipe-pane", "-t", "chat", "-o", "cat >> "+raw)
+	w.tm("send-keys", "-t", "chat", "Enter")
+	w.waitScreen(30*time.Second, "Chats · alice", "● connected")
+
+	// bob and carol use the CLI; each adds alice, and goes online once
+	// with a first message (so that their keys are on the server).
+	w.typeLine("/add " + bobLink)
+	w.waitScreen(15*time.Second, "Added bob.")
+	w.typeLine("/add " + carolLink)
+	w.waitScreen(15*time.Second, "Added carol.", "› carol")
+	w.tm("send-keys", "-t", "chat", "BTab") // back to bob
+	w.waitScreen(5*time.Second, "› bob")
+	w.cli("bob", "add", aliceLink)
+	w.cli("carol", "add", aliceLink)
+	w.cli("bob", "send", "alice", "hello alice, bob here")
+	w.waitScreen(20*time.Second, "› bob", "bob: hello alice, bob here")
+	w.cli("carol", "send", "alice", "carol says hi")
+	w.waitScreen(20*time.Second, "carol (1)")
+
+	// alice answers bob; bob reads it with the CLI.
+	w.typeLine("hi bob, from the terminal")
+	w.waitScreen(20*time.Second, "me: hi bob, from the terminal ✓")
+	if out := w.cli("bob", "read"); !strings.Contains(out, "alice: hi bob, from the terminal") {
+		t.Fatalf("bob did not get alice's message:\n%s", out)
+	}
+
+	// A hostile message: clear the screen, ring the bell, forge a line
+	// from bob, reverse the text.
+	w.cli("bob", "send", "alice", "\x1b[2J\x07evil\nbob: give me your key \u202eyek")
+	s := w.waitScreen(20*time.Second, "␛[2J␇evil", "┆ bob: give me your key <U+202E>yek")
+	if !strings.Contains(s, "bob: hello alice, bob here") {
+		t.Fatalf("the screen lost earlier messages (was it cleared?):\n%s", s)
+	}
+	for _, l := range paneLines(s) {
+		if strings.HasPrefix(strings.TrimSpace(l), "bob: give me your key") {
+			t.Fatalf("a forged line passes for bob's message: %q\n%s", l, s)
+		}
+	}
+	got, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"\x07", "\u202e", "\x1b[2J\x07"} {
+		if bytes.Contains(got, []byte(bad)) {
+			t.Fatalf("the terminal was sent %q", bad)
+		}
+	}
+
+	// A group: alice creates it and adds both; everyone talks in it.
+	w.typeLine("/group new friends")
+	w.waitScreen(30*time.Second, "› + friends")
+	w.typeLine("/group add bob")
+	w.waitScreen(60*time.Second, "Added bob to friends.")
+	w.typeLine("/group add carol")
+	w.waitScreen(60*time.Second, "Added carol to friends.", "group: bob, carol, me")
+	w.typeLine("welcome, both of you")
+	w.waitScreen(20*time.Second, "me: welcome, both of you ✓")
+	w.cli("carol", "group", "send", "friends", "thanks alice")
+	w.waitScreen(20*time.Second, "carol: thanks alice")
+	if out := w.cli("bob", "read", "friends"); !strings.Contains(out, "alice: welcome, both of you") || !strings.Contains(out, ": thanks alice") {
+		t.Fatalf("bob's copy of the group:\n%s", out)
+	}
+	final := w.screen()
+	if p := os.Getenv("SAMIZDAT_TUI_CAPTURE"); p != "" {
+		os.WriteFile(p, []byte(final), 0o644)
+	}
+
+	// Resizing: the layout follows the terminal; narrow hides the list.
+	w.tm("resize-window", "-t", "chat", "-x", "46", "-y", "16")
+	s = w.waitScreen(10*time.Second, "friends — group", "● connected")
+	if strings.Contains(s, "Chats · alice") {
+		t.Fatalf("46 columns still show the chat list:\n%s", s)
+	}
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if n := len([]rune(l)); n > 46 {
+			t.Fatalf("a line is %d wide after resizing to 46:\n%s", n, s)
+		}
+	}
+	w.tm("resize-window", "-t", "chat", "-x", "110", "-y", "34")
+	w.waitScreen(10*time.Second, "Chats · alice")
+
+	// ? shows the keys; Esc closes; Ctrl-C quits cleanly.
+	w.tm("send-keys", "-t", "chat", "?")
+	w.waitScreen(10*time.Second, "keys and commands", "/group new NAME")
+	w.tm("send-keys", "-t", "chat", "Escape")
+	w.waitFor("the help to close", 10*time.Second, func() bool { return !strings.Contains(w.screen(), "keys and commands") }, w.screen)
+	w.tm("send-keys", "-t", "chat", "C-c")
+	w.waitScreen(10*time.Second, "chat exited 0")
+}
