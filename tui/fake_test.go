@@ -168,6 +168,7 @@ func (s *screen) send(msg tea.Msg) {
 	s.t.Helper()
 	m, cmd := s.m.Update(msg)
 	s.m = m.(Model)
+	s.m.View() // bubbletea draws after every update
 	s.run(cmd)
 }
 

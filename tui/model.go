@@ -290,6 +290,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmds = append(cmds, m.loadChats())
 		}
 	case sentMsg:
+		if m.isError {
+			m.notice, m.isError = "", false // that went through
+		}
 		for _, x := range msg.ms {
 			if x.Out && x.Kind == client.MessageText {
 				m.queued[x.ID] = true
@@ -325,8 +328,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.overlay, m.qr, m.invite = "qr", msg.qr, msg.link
 	}
 	var cmd tea.Cmd
+	before := m.inputHeight()
 	m.input, cmd = m.input.Update(msg)
 	cmds = append(cmds, cmd)
+	if m.inputHeight() != before {
+		// The input grew or shrank (a paste, a new line): the textarea
+		// keeps its old scroll offset, which would hide the first lines;
+		// setting the value again shows it from the top.
+		m.input.SetHeight(m.inputHeight())
+		m.input.SetValue(m.input.Value())
+	}
 	m.layout()
 	m.refreshView()
 	return m, tea.Batch(cmds...)

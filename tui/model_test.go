@@ -40,7 +40,7 @@ func TestEnterSendsPastedNewlinesDoNot(t *testing.T) {
 	f := twoChats()
 	s := newScreen(t, f, 80, 20)
 	// A bracketed paste of two lines, as the terminal delivers it.
-	s.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("line one\nline two"), Paste: true})
+	s.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("line one\rline two"), Paste: true})
 	if len(f.sent) != 0 {
 		t.Fatalf("the paste sent %q before Enter", f.sent)
 	}
@@ -175,5 +175,18 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 	if !cond() {
 		t.Fatal("condition not reached in 2s")
+	}
+}
+
+func TestPastedLinesAllShowInTheInput(t *testing.T) {
+	s := newScreen(t, twoChats(), 80, 20)
+	// A terminal may hand a paste over in pieces.
+	s.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("line one\rline two"), Paste: true})
+	s.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("\rline three"), Paste: true})
+	v := s.view()
+	for _, want := range []string{"> line one ", "> line two ", "> line three "} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("want %q in the input:\n%s", want, v)
+		}
 	}
 }
