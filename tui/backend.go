@@ -98,8 +98,8 @@ func (b *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]cli
 	return b.C.Messages(ctx, name, onlyNew)
 }
 func (b *Client) Send(ctx context.Context, name, text string) error { return b.C.Send(ctx, name, text) }
-func (b *Client) Flush(ctx context.Context) error                  { return b.C.Flush(ctx) }
-func (b *Client) Pending(ctx context.Context) (int, error)         { return b.C.Pending(ctx) }
+func (b *Client) Flush(ctx context.Context) error                   { return b.C.Flush(ctx) }
+func (b *Client) Pending(ctx context.Context) (int, error)          { return b.C.Pending(ctx) }
 func (b *Client) CreateGroup(ctx context.Context, name string) error {
 	return b.C.CreateGroup(ctx, name)
 }

@@ -21,7 +21,9 @@ type styles struct {
 }
 
 func newStyles(r *lipgloss.Renderer) styles {
-	c := func(light, dark string) lipgloss.AdaptiveColor { return lipgloss.AdaptiveColor{Light: light, Dark: dark} }
+	c := func(light, dark string) lipgloss.AdaptiveColor {
+		return lipgloss.AdaptiveColor{Light: light, Dark: dark}
+	}
 	s := r.NewStyle
 	return styles{
 		r:      r,
