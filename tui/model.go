@@ -373,7 +373,7 @@ func (m *Model) setChats(cs []entry) {
 }
 
 // addNew files new messages and counts the unread ones; it reports whether
-// a chat not in the list appeared.
+// the chat list needs reading again (a new chat, or a member event).
 func (m *Model) addNew(ms []client.Message) (newChat bool) {
 	cur, _ := m.current()
 	known := map[string]bool{}
@@ -382,8 +382,8 @@ func (m *Model) addNew(ms []client.Message) (newChat bool) {
 	}
 	for _, x := range ms {
 		m.msgs[x.Chat] = mergeByID(m.msgs[x.Chat], []client.Message{x})
-		if !known[x.Chat] {
-			newChat = true
+		if !known[x.Chat] || x.Kind == client.MessageEvent {
+			newChat = true // a new chat, or members changed
 		}
 		if !x.Out && x.Kind != client.MessageEvent && (x.Chat != cur.name || cur.kind == kindChannel) {
 			m.unread[x.Chat]++

@@ -172,7 +172,9 @@ func (m Model) View() string {
 		pane = m.headerLine(m.viewport.Width) + "\n" + m.viewport.View()
 	}
 	pane = fit(pane, m.viewport.Width, h)
-	if sw > 0 {
+	if m.overlay == "qr" {
+		pane = fit(m.qrView(m.width, h), m.width, h) // the code needs the whole width
+	} else if sw > 0 {
 		sep := strings.TrimSuffix(strings.Repeat(m.st.sep.Render("│")+"\n", h), "\n")
 		pane = lipgloss.JoinHorizontal(lipgloss.Top, fit(m.chatList(sw, h), sw, h), sep, pane)
 	}
@@ -270,12 +272,13 @@ func (m Model) statusLine() string {
 }
 
 func (m Model) qrView(w, h int) string {
-	lines := []string{m.st.title.Render("Your invite") + m.st.dim.Render(" (Esc closes)"),
-		"Scan it, or give this link; they add you with /add LINK or samizdat add LINK:"}
-	lines = append(lines, strings.Split(ansi.Hardwrap(m.invite, max(w, 10), false), "\n")...)
-	lines = append(lines, strings.Split(strings.TrimSuffix(m.qr, "\n"), "\n")...)
-	if len(lines) > h {
-		lines = append(lines[:h-1], m.st.warn.Render("(enlarge the terminal to see the whole QR code)"))
+	lines := []string{m.st.title.Render("Your invite") + m.st.dim.Render(" (Esc closes): scan the code, or give the link below; they add you with /add LINK or samizdat add LINK")}
+	code := strings.Split(strings.TrimSuffix(m.qr, "\n"), "\n")
+	if len(code) > h-2 || ansi.StringWidth(code[0]) > w {
+		lines = append(lines, m.st.warn.Render("(enlarge the terminal to see the QR code)"))
+	} else {
+		lines = append(lines, code...)
 	}
+	lines = append(lines, strings.Split(ansi.Hardwrap(m.invite, max(w, 10), false), "\n")...)
 	return strings.Join(lines, "\n")
 }
