@@ -111,9 +111,11 @@ func (m *Model) command(line string) tea.Cmd {
 				}
 				return noticeMsg{text: fmt.Sprintf("Verification number: %s. If the new device shows the same, type: /link %s %s", Sanitize(v), args[0], Sanitize(v))}
 			})
-		case 2:
+		case 0:
+		default: // the number may be typed with its spaces: 203 414
+			number := strings.Join(args[1:], " ")
 			return run("Approving the new device and adding it to your chats…", 3*time.Minute, func(ctx context.Context) noticeMsg {
-				if err := b.ApproveLink(ctx, args[0], args[1]); err != nil {
+				if err := b.ApproveLink(ctx, args[0], number); err != nil {
 					return noticeMsg{err: err}
 				}
 				return noticeMsg{text: "Done: the new device is in all your chats."}

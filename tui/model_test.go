@@ -152,7 +152,9 @@ func TestCommands(t *testing.T) {
 	s.typeLine("/group add dave")
 	s.typeLine("/link ABCD-EFGH")
 	s.wantView("Verification number: 1234 5678")
-	want := []string{"add samizdat://invite?x=1", "group new friends", "group add friends dave", "link ABCD-EFGH"}
+	s.typeLine("/link ABCD-EFGH 1234 5678")
+	s.wantView("Done: the new device is in all your chats.")
+	want := []string{"add samizdat://invite?x=1", "group new friends", "group add friends dave", "link ABCD-EFGH", "approve ABCD-EFGH 1234 5678"}
 	if strings.Join(f.calls, "|") != strings.Join(want, "|") {
 		t.Fatalf("calls %q, want %q", f.calls, want)
 	}

@@ -155,6 +155,25 @@ func (w *world) typeLine(text string) {
 	w.tm("send-keys", "-t", "chat", "Enter")
 }
 
+// startChat runs `samizdat chat` for home in a 110x34 tmux window called
+// chat, waits until it is connected, and returns the file that gets the
+// raw bytes the program wrote to the terminal (to check them, not only
+// what tmux drew).
+func (w *world) startChat(home string) (raw string) {
+	w.t.Helper()
+	raw = filepath.Join(w.dir, home+".raw")
+	var q []string
+	for _, a := range append(append([]string{"env"}, cliEnv...), w.bin, "--home", filepath.Join(w.dir, home), "chat") {
+		q = append(q, "'"+a+"'")
+	}
+	run := strings.Join(q, " ") + "; echo chat exited $?; sleep 60"
+	w.tm("new-session", "-d", "-s", "chat", "-x", "110", "-y", "34", "sh", "-c", "read go; "+run)
+	w.tm("pipe-pane", "-t", "chat", "-o", "cat >> "+raw)
+	w.tm("send-keys", "-t", "chat", "Enter")
+	w.waitScreen(30*time.Second, "Chats · "+home, "● connected")
+	return raw
+}
+
 // paneLines returns the conversation pane of each screen line (right of
 // the chat list's │).
 func paneLines(screen string) []string {
@@ -173,18 +192,8 @@ func TestChatInTmuxEndToEnd(t *testing.T) {
 	bobLink := w.user("bob")
 	carolLink := w.user("carol")
 
-	// alice uses the screen. Its raw output goes to a file too, to check
-	// the bytes the terminal got, not only what tmux drew.
-	raw := filepath.Join(w.dir, "raw.out")
-	var q []string
-	for _, a := range append(append([]string{"env"}, cliEnv...), w.bin, "--home", filepath.Join(w.dir, "alice"), "chat") {
-		q = append(q, "'"+a+"'")
-	}
-	run := strings.Join(q, " ") + "; echo chat exited $?; sleep 60"
-	w.tm("new-session", "-d", "-s", "chat", "-x", "110", "-y", "34", "sh", "-c", "read go; "+run)
-	w.tm("pipe-pane", "-t", "chat", "-o", "cat >> "+raw)
-	w.tm("send-keys", "-t", "chat", "Enter")
-	w.waitScreen(30*time.Second, "Chats · alice", "● connected")
+	// alice uses the screen.
+	raw := w.startChat("alice")
 
 	// bob and carol use the CLI; each adds alice, and goes online once
 	// with a first message (so that their keys are on the server).
@@ -270,4 +279,58 @@ func TestChatInTmuxEndToEnd(t *testing.T) {
 	w.waitFor("the help to close", 10*time.Second, func() bool { return !strings.Contains(w.screen(), "keys and commands") }, w.screen)
 	w.tm("send-keys", "-t", "chat", "C-c")
 	w.waitScreen(10*time.Second, "chat exited 0")
+}
+
+func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice")
+	w.user("bob")
+	created := w.cli("bob", "channel", "create", "news")
+	lines := strings.Split(strings.TrimSpace(created), "\n")
+	chanLink := strings.TrimSpace(lines[len(lines)-1])
+	w.cli("bob", "channel", "post", "news", "first post \x1b[5mblink\x1b[0m")
+	w.startChat("alice")
+
+	// A channel: followed and read in the screen, read only.
+	w.typeLine("/channel follow " + chanLink)
+	w.waitScreen(30*time.Second, "› # news", "news — channel (read only)", "first post ␛[5mblink␛[0m")
+	w.typeLine("can I write here")
+	w.waitScreen(10*time.Second, "a channel is read only here", "> can I write here") // kept, not lost
+	w.tm("send-keys", "-t", "chat", "C-u")
+
+	// A new device of alice's account, approved from the screen.
+	dev := exec.Command(w.bin, "--home", filepath.Join(w.dir, "alice-laptop"), "device", "link", "--server", w.link, "--no-qr")
+	dev.Env = append(os.Environ(), cliEnv...)
+	out := &lockedBuf{}
+	dev.Stdout, dev.Stderr = out, out
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dev.Wait() }()
+	t.Cleanup(func() { dev.Process.Kill() })
+	var code, verification string
+	w.waitFor("the new device's code", 30*time.Second, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if c, ok := strings.CutPrefix(strings.TrimSpace(l), "samizdat device approve "); ok {
+				code = c
+			}
+			if v, ok := strings.CutPrefix(l, "Verification number: "); ok {
+				verification = strings.TrimSpace(v)
+			}
+		}
+		return code != "" && verification != ""
+	}, out.String)
+	w.typeLine("/link " + code)
+	w.waitScreen(30*time.Second, "Verification number: "+verification)
+	w.typeLine("/link " + code + " " + verification)
+	w.waitScreen(90*time.Second, "Done: the new device is in all your chats.")
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "Linked:") {
+			t.Fatalf("the new device: %v\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the new device did not finish:\n%s", out.String())
+	}
 }
