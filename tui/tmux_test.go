@@ -239,6 +239,13 @@ func TestChatInTmuxEndToEnd(t *testing.T) {
 		}
 	}
 
+	// SAMIZDAT_TUI_CAPTURE=FILE saves this screen, smaller (the README's).
+	if p := os.Getenv("SAMIZDAT_TUI_CAPTURE"); p != "" {
+		w.tm("resize-window", "-t", "chat", "-x", "96", "-y", "14")
+		os.WriteFile(p, []byte(w.waitScreen(10*time.Second, "Chats · alice", "┆ bob: give me your key")), 0o644)
+		w.tm("resize-window", "-t", "chat", "-x", "110", "-y", "34")
+	}
+
 	// A group: alice creates it and adds both; everyone talks in it.
 	w.typeLine("/group new friends")
 	w.waitScreen(30*time.Second, "› + friends")
@@ -252,10 +259,6 @@ func TestChatInTmuxEndToEnd(t *testing.T) {
 	w.waitScreen(20*time.Second, "carol: thanks alice")
 	if out := w.cli("bob", "read", "friends"); !strings.Contains(out, "alice: welcome, both of you") || !strings.Contains(out, ": thanks alice") {
 		t.Fatalf("bob's copy of the group:\n%s", out)
-	}
-	final := w.screen()
-	if p := os.Getenv("SAMIZDAT_TUI_CAPTURE"); p != "" {
-		os.WriteFile(p, []byte(final), 0o644)
 	}
 
 	// Resizing: the layout follows the terminal; narrow hides the list.
