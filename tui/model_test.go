@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +192,20 @@ func TestPastedLinesAllShowInTheInput(t *testing.T) {
 		if !strings.Contains(v, want) {
 			t.Fatalf("want %q in the input:\n%s", want, v)
 		}
+	}
+}
+
+func TestRunRefusesWithoutATerminal(t *testing.T) {
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), twoChats(), nil, strings.NewReader(""), io.Discard)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "needs a terminal") {
+			t.Fatalf("Run without a terminal: %v; want an error that says it needs one", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run without a terminal hung")
 	}
 }

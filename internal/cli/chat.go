@@ -17,6 +17,9 @@ func runChat(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
+	if err := tui.CheckTerminal(e.stdin, e.stdout); err != nil {
+		return fail(e, "chat", err)
+	}
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "chat", err)
