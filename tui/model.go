@@ -338,8 +338,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.SetHeight(m.inputHeight())
 		m.input.SetValue(m.input.Value())
 	}
+	vh := m.viewport.Height
 	m.layout()
-	m.refreshView()
+	if _, typing := msg.(tea.KeyMsg); !typing || m.viewport.Height != vh {
+		m.refreshView() // a keystroke in the input changes no message
+	}
 	return m, tea.Batch(cmds...)
 }
 

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -112,7 +113,7 @@ func (m *Model) refreshView() {
 // a line feed in a text can never make a line that looks like another
 // message.
 func (m Model) renderMessage(x client.Message, w int) []string {
-	ts := x.Time.Local().Format("15:04") + " "
+	ts := stamp(x.Time) + " "
 	text := SanitizeText(x.Text)
 	switch x.Kind {
 	case client.MessageText:
@@ -131,6 +132,15 @@ func (m Model) renderMessage(x client.Message, w int) []string {
 	default:
 		return m.body(m.st.dim.Render(ts), len(ts), m.st.err.Render("! "+text), w)
 	}
+}
+
+// stamp is a message's time: the hour today, the day too before.
+func stamp(t time.Time) string {
+	t = t.Local()
+	if y, mo, d := time.Now().Date(); t.Year() == y && t.Month() == mo && t.Day() == d {
+		return t.Format("15:04")
+	}
+	return t.Format("Jan 02 15:04")
 }
 
 // contIndent starts every line of a message after its first.
