@@ -59,6 +59,44 @@ type world struct {
 	bin, tmux string
 	dir, sock string
 	link      string
+	addr      string    // the server's listening address
+	srv       *exec.Cmd // the running server
+}
+
+// startServer runs the server on listen and waits for its link.
+func (w *world) startServer(listen string) {
+	w.t.Helper()
+	out := &lockedBuf{}
+	srv := exec.Command(w.bin, "server", "--data", filepath.Join(w.dir, "server"), "--listen", listen, "--admin=")
+	srv.Stdout, srv.Stderr = out, out
+	if err := srv.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv = srv
+	w.t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	var link string
+	w.waitFor("the server's link", 20*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "server link: "); ok {
+				link = strings.TrimSpace(l)
+			}
+			if a, ok := strings.CutPrefix(sc.Text(), "samizdat server listening on "); ok {
+				w.addr = strings.TrimSpace(a)
+			}
+		}
+		return link != "" && w.addr != ""
+	}, out.String)
+	if w.link != "" && link != w.link {
+		w.t.Fatalf("the restarted server has another link: %s, was %s", link, w.link)
+	}
+	w.link = link
+}
+
+// stopServer kills the server (kill -9: nothing acknowledged is lost).
+func (w *world) stopServer() {
+	w.srv.Process.Kill()
+	w.srv.Wait()
 }
 
 func newWorld(t *testing.T) *world {
@@ -68,22 +106,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.bin, w.sock = bin, filepath.Join(w.dir, "tmux.sock")
-	out := &lockedBuf{}
-	srv := exec.Command(bin, "server", "--data", filepath.Join(w.dir, "server"), "--listen", "127.0.0.1:0", "--admin=")
-	srv.Stdout, srv.Stderr = out, out
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	w.waitFor("the server's link", 20*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(out.String()))
-		for sc.Scan() {
-			if l, ok := strings.CutPrefix(sc.Text(), "server link: "); ok {
-				w.link = strings.TrimSpace(l)
-			}
-		}
-		return w.link != ""
-	}, out.String)
+	w.startServer("127.0.0.1:0")
 	t.Cleanup(func() { exec.Command(w.tmux, "-S", w.sock, "kill-server").Run() })
 	return w
 }
@@ -335,5 +358,31 @@ func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the new device did not finish:\n%s", out.String())
+	}
+}
+
+func TestChatInTmuxOfflineThenDelivered(t *testing.T) {
+	w := newWorld(t)
+	aliceLink := w.user("alice")
+	bobLink := w.user("bob")
+	w.startChat("alice")
+	w.typeLine("/add " + bobLink)
+	w.waitScreen(15*time.Second, "Added bob.")
+	w.cli("bob", "add", aliceLink)
+	w.cli("bob", "send", "alice", "are you online")
+	w.waitScreen(20*time.Second, "bob: are you online")
+
+	// The server goes away: the status line says so, and what alice writes
+	// waits in the outbox, marked as waiting.
+	w.stopServer()
+	w.waitScreen(30*time.Second, "○ offline, messages wait in the outbox · not connected")
+	w.typeLine("written while offline")
+	w.waitScreen(10*time.Second, "me: written while offline …", "○ offline, 1 waiting · messages wait in the outbox")
+
+	// It comes back: the client reconnects by itself and the message goes.
+	w.startServer(w.addr)
+	w.waitScreen(90*time.Second, "● connected", "me: written while offline ✓")
+	if out := w.cli("bob", "read"); !strings.Contains(out, "alice: written while offline") {
+		t.Fatalf("bob did not get the message written offline:\n%s", out)
 	}
 }

@@ -267,18 +267,20 @@ func (m Model) chatList(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
+// statusLine: the connection first, then what waits to be sent; the long
+// part (the path, why it failed) last, where a narrow terminal cuts it.
 func (m Model) statusLine() string {
+	waiting := ""
+	if m.pending > 0 {
+		waiting = fmt.Sprintf("%d waiting · ", m.pending)
+	}
 	var conn string
 	if m.status.Connected {
-		conn = m.st.ok.Render("●") + " " + Sanitize(m.status.String())
+		conn = m.st.ok.Render("●") + " " + waiting + Sanitize(m.status.String())
 	} else {
-		conn = m.st.warn.Render("○") + " " + Sanitize(m.status.String()) + "; messages wait in the outbox"
+		conn = m.st.warn.Render("○") + " offline, " + waiting + "messages wait in the outbox · " + Sanitize(m.status.String())
 	}
-	right := fmt.Sprintf(" · %d waiting · ? help", m.pending)
-	if m.pending == 0 {
-		right = " · ? help"
-	}
-	return ansi.Truncate(conn+m.st.dim.Render(right), m.width, "…")
+	return ansi.Truncate(m.st.dim.Render("? help · ")+conn, m.width, "…")
 }
 
 func (m Model) qrView(w, h int) string {
