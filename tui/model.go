@@ -383,8 +383,14 @@ func (m *Model) addNew(ms []client.Message) (newChat bool) {
 	for _, e := range m.chats {
 		known[e.name] = true
 	}
+	byChat := map[string][]client.Message{}
 	for _, x := range ms {
-		m.msgs[x.Chat] = mergeByID(m.msgs[x.Chat], []client.Message{x})
+		byChat[x.Chat] = append(byChat[x.Chat], x)
+	}
+	for name, l := range byChat {
+		m.msgs[name] = mergeByID(m.msgs[name], l)
+	}
+	for _, x := range ms {
 		if !known[x.Chat] || x.Kind == client.MessageEvent {
 			newChat = true // a new chat, or members changed
 		}

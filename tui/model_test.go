@@ -209,3 +209,17 @@ func TestRunRefusesWithoutATerminal(t *testing.T) {
 		t.Fatal("Run without a terminal hung")
 	}
 }
+
+func TestAdversaryHugeMessageStaysBounded(t *testing.T) {
+	f := twoChats()
+	f.add(client.Message{Chat: "bob", From: "bob", Text: strings.Repeat("A", 1<<20)})
+	f.add(client.Message{Chat: "bob", From: "bob", Text: strings.Repeat("x\n", 100000)})
+	for i := 0; i < 3000; i++ {
+		f.add(client.Message{Chat: "bob", From: "bob", Text: "flood"})
+	}
+	s := newScreen(t, f, 80, 20)
+	if n := s.m.viewport.TotalLineCount(); n > 2000 {
+		t.Fatalf("the conversation renders %d lines; a sender can make every keystroke slow", n)
+	}
+	s.wantView("bob: flood")
+}

@@ -92,7 +92,12 @@ func (m *Model) refreshView() {
 			lines = []string{m.st.dim.Render("No posts yet.")}
 		}
 	default:
-		for _, x := range m.msgs[e.name] {
+		ms := m.msgs[e.name]
+		if n := len(ms) - maxShown; n > 0 {
+			lines = append(lines, m.st.dim.Render(fmt.Sprintf("(%d earlier messages: samizdat read %s shows them)", n, Sanitize(e.name))))
+			ms = ms[n:]
+		}
+		for _, x := range ms {
 			lines = append(lines, m.renderMessage(x, w)...)
 		}
 		if len(lines) == 0 {
@@ -146,8 +151,37 @@ func stamp(t time.Time) string {
 // contIndent starts every line of a message after its first.
 const contIndent = "      ┆ "
 
+// What the pane renders at most, so that no sender can make every redraw
+// slow: the last maxShown messages, maxBodyLines lines of each, and
+// maxBodyBytes of its text.
+const (
+	maxShown     = 300
+	maxBodyLines = 40
+	maxBodyBytes = 8 << 10
+)
+
 // body wraps text after head (headW columns wide) to width w.
 func (m Model) body(head string, headW int, text string, w int) []string {
+	cut := 0
+	if len(text) > maxBodyBytes {
+		cut = len(text) - maxBodyBytes
+		text = strings.ToValidUTF8(text[:maxBodyBytes], "")
+	}
+	out := m.wrapBody(head, headW, text, w)
+	if len(out) > maxBodyLines {
+		out = out[:maxBodyLines]
+		cut = -1
+	}
+	switch {
+	case cut > 0:
+		out = append(out, m.st.dim.Render(contIndent+fmt.Sprintf("(%d more bytes not shown)", cut)))
+	case cut < 0:
+		out = append(out, m.st.dim.Render(contIndent+"(the rest is not shown)"))
+	}
+	return out
+}
+
+func (m Model) wrapBody(head string, headW int, text string, w int) []string {
 	var out []string
 	first := true
 	for _, para := range strings.Split(text, "\n") {
