@@ -223,3 +223,24 @@ func TestAdversaryHugeMessageStaysBounded(t *testing.T) {
 	}
 	s.wantView("bob: flood")
 }
+
+func TestEventsWakeTheScreenWithoutBlockingTheClient(t *testing.T) {
+	ev := NewEvents()
+	m := New(context.Background(), newFake(), ev)
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 1000; i++ { // a burst: the client never waits for the screen
+			ev.Message(client.Message{})
+		}
+		ev.Path(client.PathStatus{})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("OnMessage blocked the client")
+	}
+	if _, ok := m.waitEvent()().(eventMsg); !ok {
+		t.Fatal("the screen was not woken")
+	}
+}
