@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
@@ -47,7 +48,30 @@ type Config struct {
 	// JanitorInterval is how often expired mailbox entries and seen ids are
 	// deleted and idle rate-limit buckets dropped (default 10m).
 	JanitorInterval time.Duration
+
+	// MaxSessions caps the connections the server holds at once, in their
+	// handshake or established (DefaultMaxSessions if 0; -1: no cap). A
+	// connection over the cap is closed before its handshake.
+	MaxSessions int
+	// MaxLinkBoxes caps the pending device-linking mailboxes, server-wide
+	// (DefaultMaxLinkBoxes if 0); MaxLinkBoxesPerAddr those opened from one
+	// IPv4 address or IPv6 /64, MaxLinkBoxesPerAccount those opened by the
+	// registered devices of one account (defaults below if 0).
+	MaxLinkBoxes           int
+	MaxLinkBoxesPerAddr    int
+	MaxLinkBoxesPerAccount int
+	// Quotas bound what one Send, one mailbox and one account may store,
+	// and keep a reserve of free disk space (quota.go).
+	Quotas Quotas
 }
+
+// Defaults of the abuse limits.
+const (
+	DefaultMaxSessions            = 50000
+	DefaultMaxLinkBoxes           = 10000
+	DefaultMaxLinkBoxesPerAddr    = 16
+	DefaultMaxLinkBoxesPerAccount = 4
+)
 
 // Server serves the wire protocol over secure-channel sessions.
 type Server struct {
@@ -65,8 +89,12 @@ type Server struct {
 	reqDevice *limiter[store.DeviceID]
 	claims    *limiter[store.DeviceID]
 
+	quota    *quotaState // quota.go
+	refusals refusalLog  // refuse.go
+
 	janitorOnce sync.Once
 	sessionsWG  sync.WaitGroup
+	active      atomic.Int64 // connections past the accept, until they end
 
 	mu       sync.Mutex // guards sessions and draining
 	sessions map[*session]struct{}
@@ -106,6 +134,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PushWindow <= 0 {
 		cfg.PushWindow = 256
 	}
+	setDefaultInt(&cfg.MaxSessions, DefaultMaxSessions)
+	setDefaultInt(&cfg.MaxLinkBoxes, DefaultMaxLinkBoxes)
+	setDefaultInt(&cfg.MaxLinkBoxesPerAddr, DefaultMaxLinkBoxesPerAddr)
+	setDefaultInt(&cfg.MaxLinkBoxesPerAccount, DefaultMaxLinkBoxesPerAccount)
+	cfg.Quotas.setDefaults()
 	sc, err := securechan.NewServer(securechan.ServerConfig{
 		Key:              cfg.Key,
 		Now:              cfg.Now,
@@ -128,6 +161,8 @@ func New(cfg Config) (*Server, error) {
 		claims:    newLimiter[store.DeviceID](cfg.RateLimits.ClaimsPerDevice, cfg.Now),
 		sessions:  make(map[*session]struct{}),
 	}
+	s.refusals.init(s.log, cfg.Now)
+	s.quota = newQuotaState(cfg.Quotas)
 	s.hub.init()
 	if cfg.Reach != nil {
 		if s.book, err = newBookIssuer(*cfg.Reach, cfg.Now); err != nil {
@@ -135,6 +170,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+func setDefaultInt(n *int, v int) {
+	if *n == 0 {
+		*n = v
+	}
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -203,8 +244,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		backoff = 0
 		s.metrics.Connections.Add(1)
 		ip := remoteIP(conn)
-		if ok, _ := s.connIP.allow(ip); !ok {
+		if ok, _ := s.connIP.allow(addrKey(ip)); !ok {
 			s.metrics.RateLimited.Add(1)
+			s.refusals.log("connection rate", "remote", addrKey(ip))
+			conn.Close()
+			continue
+		}
+		if n := s.active.Add(1); s.cfg.MaxSessions > 0 && n > int64(s.cfg.MaxSessions) {
+			s.active.Add(-1)
+			s.metrics.Refused.Add(1)
+			s.refusals.log("session cap", "max_sessions", s.cfg.MaxSessions)
 			conn.Close()
 			continue
 		}
@@ -266,6 +315,9 @@ func (s *Server) janitor(ctx context.Context) {
 		seen, err1 := s.cfg.Store.ExpireSeen(sctx, now.Add(-time.Duration(s.cfg.Limits.IdempotencyWindow)*time.Second))
 		old, err2 := s.cfg.Store.ExpireMailbox(sctx, now.Add(-time.Duration(s.cfg.Limits.MailboxRetention)*time.Second))
 		cancel()
+		if old > 0 {
+			s.quota.forget(nil)
+		}
 		if err := errors.Join(err1, err2); err != nil {
 			s.log.Error("expiry failed", "err", err)
 		} else if seen > 0 || old > 0 {
