@@ -16,10 +16,11 @@ import (
 )
 
 // fakeAddrListener gives each accepted connection the remote address
-// next() returns, so a test on 127.0.0.1 can play clients from anywhere.
+// next returns for its real one, so a test on loopback can play clients
+// from anywhere.
 type fakeAddrListener struct {
 	net.Listener
-	next func() net.Addr
+	next func(real net.Addr) net.Addr
 }
 
 type fakeAddrConn struct {
@@ -34,27 +35,33 @@ func (l fakeAddrListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fakeAddrConn{c, l.next()}, nil
+	return fakeAddrConn{c, l.next(c.RemoteAddr())}, nil
 }
 
-// addrPlan hands out remote addresses: the attacker's, each from one IPv6
-// /64 (a new address every time), until honest is set; then the honest
-// client's, from another prefix.
+// addrPlan hands out remote addresses: the attacker's, all in one IPv6
+// /64 (a new address every time), until honest is set; then others, each
+// from a /64 of its own.
 type addrPlan struct {
 	n      atomic.Int64
 	honest atomic.Bool
 }
 
-func (p *addrPlan) next() net.Addr {
+func (p *addrPlan) next(net.Addr) net.Addr {
 	i := p.n.Add(1)
 	if p.honest.Load() {
-		return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:0:2::%x", i)), Port: 40000}
+		return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:%x::1", i)), Port: 40000}
 	}
 	return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:0:1:%x::%x", i, i)), Port: 40000}
 }
 
 // startServerAt is startServer behind a fakeAddrListener.
-func startServerAt(t testing.TB, next func() net.Addr, configure func(*server.Config)) *testServer {
+func startServerAt(t testing.TB, next func(net.Addr) net.Addr, configure func(*server.Config)) *testServer {
+	t.Helper()
+	return startServerOn(t, "tcp", "127.0.0.1:0", next, configure)
+}
+
+// startServerOn is startServerAt on a given listening address.
+func startServerOn(t testing.TB, network, addr string, next func(net.Addr) net.Addr, configure func(*server.Config)) *testServer {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
 	if err != nil {
@@ -73,7 +80,7 @@ func startServerAt(t testing.TB, next func() net.Addr, configure func(*server.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,18 +119,23 @@ func TestAdversaryIPv6SlashSixtyFourBypass(t *testing.T) {
 
 // TestAdversaryLinkHubFill: unregistered devices from one /64 open linking
 // mailboxes until the server-wide table is full; linking must still work
-// for everyone else.
+// for everyone else. The devices of one account are bounded too.
 func TestAdversaryLinkHubFill(t *testing.T) {
 	plan := &addrPlan{}
 	ts := startServerAt(t, plan.next, func(c *server.Config) {
 		c.MaxLinkBoxes = 40
 	})
-	opened := 0
-	for i := range 60 {
-		c := connect(t, ts, newIdentity(newAccount())) // never registered
+	open := func(c *client, i int) bool {
 		var box [32]byte
 		box[0], box[1] = byte(i), 0xa5
-		if _, ok := c.call(&wire.LinkOpen{Mailbox: box, LinkKey: []byte("k")}).(*wire.OK); ok {
+		_, ok := c.call(&wire.LinkOpen{Mailbox: box, LinkKey: []byte("k")}).(*wire.OK)
+		return ok
+	}
+	opened := 0
+	for i := range 60 {
+		c := dial(t, ts, newIdentity(newAccount())) // never registered
+		c.hello()
+		if open(c, i) {
 			opened++
 		}
 		// The attacker's sessions stay open (their boxes stay theirs).
@@ -132,8 +144,21 @@ func TestAdversaryLinkHubFill(t *testing.T) {
 		t.Errorf("one /64 opened %d of the server's 40 linking mailboxes", opened)
 	}
 	plan.honest.Store(true)
-	c := connect(t, ts, newIdentity(newAccount()))
+	c := dial(t, ts, newIdentity(newAccount()))
+	c.hello()
 	c.must(&wire.LinkOpen{Mailbox: [32]byte{0xff}, LinkKey: []byte("k")}, wire.TypeOK)
+
+	// Registered devices of one account (from addresses of their own).
+	acc := newAccount()
+	opened = 0
+	for i := range 8 {
+		if open(connect(t, ts, newIdentity(acc)), 100+i) {
+			opened++
+		}
+	}
+	if opened != server.DefaultMaxLinkBoxesPerAccount {
+		t.Errorf("one account's devices opened %d linking mailboxes, want the cap %d", opened, server.DefaultMaxLinkBoxesPerAccount)
+	}
 }
 
 // TestSessionCap: the server holds at most MaxSessions sessions; the next
