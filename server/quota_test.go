@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,7 +19,9 @@ import (
 func TestAdversaryDiskFillQuotas(t *testing.T) {
 	var free atomic.Int64
 	free.Store(1 << 40)
+	var logs syncBuffer
 	ts := startServer(t, func(c *server.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) // the default level
 		c.Quotas = server.Quotas{SendBytes: 100_000, MailboxBytes: 50_000, AccountBytes: 80_000, ReserveBytes: 1 << 20,
 			FreeBytes: func() (uint64, error) { return uint64(free.Load()), nil }}
 	})
@@ -67,4 +72,31 @@ func TestAdversaryDiskFillQuotas(t *testing.T) {
 	if ts.metrics.Refused.Load() < 4 {
 		t.Errorf("refused counter %d, want at least 4", ts.metrics.Refused.Load())
 	}
+	out := logs.String()
+	for _, reason := range []string{"send budget", "mailbox quota", "account quota", "disk reserve"} {
+		if !strings.Contains(out, "msg=refused reason=\""+reason+"\"") {
+			t.Errorf("the log has no refusal for %q:\n%s", reason, out)
+		}
+	}
+	if strings.Contains(out, chunk[:100]) {
+		t.Error("the log holds message contents")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
