@@ -136,7 +136,9 @@ func TestFloodHonestClientConnects(t *testing.T) {
 			failed++
 			t.Logf("honest connect failed: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Four connects a second: under the per-address connection
+		// rate (5/s), as an honest client must be.
+		time.Sleep(250 * time.Millisecond)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("flooder: %v", err)
