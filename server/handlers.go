@@ -156,7 +156,7 @@ func (ss *session) revokeDevice(m *wire.RevokeDevice) (wire.Message, func()) {
 	if err := r.RevokeDevice(ctx, id); err != nil {
 		return ss.storeError("revoke device", err), nil
 	}
-	ss.srv.quota.forget(&id)
+	ss.srv.quota.shrunk(&id)
 	ss.srv.log.Info("device revoked")
 	return &wire.OK{}, func() { ss.srv.hub.revoked(id) }
 }
@@ -328,7 +328,7 @@ func (ss *session) ackDelivery(m *wire.AckDelivery) wire.Message {
 	if err := ss.srv.cfg.Store.Ack(ctx, ss.device, m.UpToSeq); err != nil {
 		return ss.storeError("ack", err)
 	}
-	ss.srv.quota.forget(&ss.device)
+	ss.srv.quota.shrunk(&ss.device)
 	ss.acked(m.UpToSeq)
 	return &wire.OK{}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/wire"
@@ -69,19 +70,33 @@ type MailboxByteCounter interface {
 // maxQuotaEntries bounds the quota cache; past it the cache starts over.
 const maxQuotaEntries = 1 << 20
 
-// quotaState caches what the mailboxes hold. A device's usage is read from
-// the store when first needed, raised by every Send to it the server
-// acknowledges, and read again after an Ack or an expiry lowered it. Two
-// Sends checked at the same moment may together pass a quota by up to one
-// Send each: the quotas are soft by that much, the disk reserve is not
-// affected.
+// membersTTL is how long an account's device list is trusted.
+const membersTTL = time.Minute
+
+// quotaState caches what the mailboxes hold, as upper bounds: a device's
+// usage is read from the store when first needed and raised by every Send
+// to it the server acknowledges; an Ack or an expiry only marks it stale
+// (it can only have shrunk). A stale bound is read again from the store
+// only when it would refuse a Send, so the steady state costs no query.
+// Two Sends checked at the same moment may together pass a quota by up to
+// one Send each: the quotas are soft by that much; the disk reserve is not.
 type quotaState struct {
 	q Quotas
 
-	mu       sync.Mutex                         // guards the maps
-	usage    map[store.DeviceID]int64           // bytes waiting, as far as known
+	mu       sync.Mutex // guards the maps
+	usage    map[store.DeviceID]*mailboxUsage
 	accounts map[store.DeviceID]store.AccountID // device -> account (never changes)
-	members  map[store.AccountID][]store.DeviceID
+	members  map[store.AccountID]accountMembers
+}
+
+type mailboxUsage struct {
+	bytes int64 // at least what is waiting
+	stale bool  // something may have been removed since bytes was exact
+}
+
+type accountMembers struct {
+	devices []store.DeviceID
+	loaded  time.Time
 }
 
 func newQuotaState(q Quotas) *quotaState {
@@ -91,23 +106,24 @@ func newQuotaState(q Quotas) *quotaState {
 }
 
 func (st *quotaState) reset() {
-	st.usage = make(map[store.DeviceID]int64)
+	st.usage = make(map[store.DeviceID]*mailboxUsage)
 	st.accounts = make(map[store.DeviceID]store.AccountID)
-	st.members = make(map[store.AccountID][]store.DeviceID)
+	st.members = make(map[store.AccountID]accountMembers)
 }
 
-// forget drops what is known of a device's usage (after an Ack, a
-// revocation) or, for nil, of every device (after an expiry).
-func (st *quotaState) forget(device *store.DeviceID) {
+// shrunk marks a device's usage (after an Ack, a revocation) or, for nil,
+// every device's (after an expiry) as possibly lower than known.
+func (st *quotaState) shrunk(device *store.DeviceID) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if device == nil {
-		clear(st.usage)
+		for _, u := range st.usage {
+			u.stale = true
+		}
 		return
 	}
-	delete(st.usage, *device)
-	if acc, ok := st.accounts[*device]; ok {
-		delete(st.members, acc) // the account's device list may have changed too
+	if u := st.usage[*device]; u != nil {
+		u.stale = true
 	}
 }
 
@@ -116,8 +132,8 @@ func (st *quotaState) added(recipients []store.DeviceID, size int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, r := range recipients {
-		if n, ok := st.usage[r]; ok {
-			st.usage[r] = n + int64(size)
+		if u := st.usage[r]; u != nil {
+			u.bytes += int64(size)
 		}
 	}
 }
@@ -146,7 +162,7 @@ func (ss *session) checkSend(snd *store.Send) *wire.Error {
 	size := int64(len(snd.Payload))
 	perAccount := map[store.AccountID]int64{}
 	for _, r := range recipients {
-		used, acc, known, err := s.quota.deviceUsage(ctx, s.cfg.Store, counter, r)
+		used, acc, known, err := s.quota.deviceUsage(ctx, s.cfg.Store, counter, r, size)
 		if err != nil {
 			return ss.storeError("quota", err)
 		}
@@ -163,7 +179,7 @@ func (ss *session) checkSend(snd *store.Send) *wire.Error {
 		return nil
 	}
 	for acc, add := range perAccount {
-		used, err := s.quota.accountUsage(ctx, s.cfg.Store, counter, acc)
+		used, err := s.quota.accountUsage(ctx, s.cfg.Store, counter, acc, add)
 		if err != nil {
 			return ss.storeError("quota", err)
 		}
@@ -203,11 +219,17 @@ func (ss *session) refuse(code wire.ErrorCode, reason string, retryAfter uint32,
 	return e
 }
 
-// deviceUsage returns the bytes waiting for device and its account; known
-// is false for a device that is not registered.
-func (st *quotaState) deviceUsage(ctx context.Context, s Store, c MailboxByteCounter, device store.DeviceID) (used int64, acc store.AccountID, known bool, err error) {
+// deviceUsage returns an upper bound of the bytes waiting for device, and
+// its account; known is false for a device that is not registered. A
+// stale bound that would not leave room for add more bytes under the
+// mailbox quota is read again from the store.
+func (st *quotaState) deviceUsage(ctx context.Context, s Store, c MailboxByteCounter, device store.DeviceID, add int64) (used int64, acc store.AccountID, known bool, err error) {
 	st.mu.Lock()
-	used, haveUsage := st.usage[device]
+	u := st.usage[device]
+	var stale bool
+	if u != nil {
+		used, stale = u.bytes, u.stale
+	}
 	acc, haveAcc := st.accounts[device]
 	st.mu.Unlock()
 	if !haveAcc {
@@ -220,7 +242,8 @@ func (st *quotaState) deviceUsage(ctx context.Context, s Store, c MailboxByteCou
 		}
 		acc = d.Account
 	}
-	if !haveUsage {
+	reload := u == nil || (stale && st.q.MailboxBytes > 0 && used+add > st.q.MailboxBytes)
+	if reload {
 		if used, err = c.MailboxBytes(ctx, device); err != nil {
 			return 0, acc, false, err
 		}
@@ -230,39 +253,63 @@ func (st *quotaState) deviceUsage(ctx context.Context, s Store, c MailboxByteCou
 		st.reset()
 	}
 	st.accounts[device] = acc
-	if !haveUsage {
-		if _, raced := st.usage[device]; !raced {
-			st.usage[device] = used
-		}
+	if reload {
+		// A Send acknowledged while the store was read may be counted
+		// twice: a bound, never an undercount.
+		st.usage[device] = &mailboxUsage{bytes: used}
 	}
 	st.mu.Unlock()
 	return used, acc, true, nil
 }
 
-// accountUsage returns the bytes waiting for all the devices of acc.
-func (st *quotaState) accountUsage(ctx context.Context, s Store, c MailboxByteCounter, acc store.AccountID) (int64, error) {
+// accountUsage returns an upper bound of the bytes waiting for all the
+// devices of acc; if it would not leave room for add, the stale bounds of
+// its devices are read again.
+func (st *quotaState) accountUsage(ctx context.Context, s Store, c MailboxByteCounter, acc store.AccountID, add int64) (int64, error) {
+	now := time.Now()
 	st.mu.Lock()
-	devs, ok := st.members[acc]
+	m, ok := st.members[acc]
 	st.mu.Unlock()
-	if !ok {
+	if !ok || now.Sub(m.loaded) > membersTTL {
 		ds, err := s.DevicesOf(ctx, acc)
 		if err != nil {
 			return 0, err
 		}
+		m = accountMembers{loaded: now}
 		for _, d := range ds {
-			devs = append(devs, d.ID)
+			m.devices = append(m.devices, d.ID)
 		}
 		st.mu.Lock()
-		st.members[acc] = devs
+		st.members[acc] = m
 		st.mu.Unlock()
 	}
-	var total int64
-	for _, d := range devs {
-		used, _, _, err := st.deviceUsage(ctx, s, c, d)
-		if err != nil {
-			return 0, err
+	sum := func(exact bool) (int64, error) {
+		var total int64
+		for _, d := range m.devices {
+			st.mu.Lock()
+			u := st.usage[d]
+			var used int64
+			stale := u == nil
+			if u != nil {
+				used, stale = u.bytes, u.stale
+			}
+			st.mu.Unlock()
+			if u == nil || (exact && stale) {
+				var err error
+				if used, err = c.MailboxBytes(ctx, d); err != nil {
+					return 0, err
+				}
+				st.mu.Lock()
+				st.usage[d] = &mailboxUsage{bytes: used}
+				st.mu.Unlock()
+			}
+			total += used
 		}
-		total += used
+		return total, nil
 	}
-	return total, nil
+	total, err := sum(false)
+	if err != nil || total+add <= st.q.AccountBytes {
+		return total, err
+	}
+	return sum(true)
 }

@@ -316,7 +316,7 @@ func (s *Server) janitor(ctx context.Context) {
 		old, err2 := s.cfg.Store.ExpireMailbox(sctx, now.Add(-time.Duration(s.cfg.Limits.MailboxRetention)*time.Second))
 		cancel()
 		if old > 0 {
-			s.quota.forget(nil)
+			s.quota.shrunk(nil)
 		}
 		if err := errors.Join(err1, err2); err != nil {
 			s.log.Error("expiry failed", "err", err)
