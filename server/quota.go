@@ -13,9 +13,11 @@ import (
 
 // Quotas bound what the server stores for whom (docs/operator-guide.md,
 // "Quotas and limits"). A zero field takes its default; -1 turns it off.
-// Over a quota a write is refused with wire.CodeQuotaExceeded; short of the
-// disk reserve with wire.CodeStorageFull. Both are retryable: the client
-// keeps the message and sends it again later. Nothing already acknowledged
+// Over a mailbox or account quota a write is refused with
+// wire.CodeQuotaExceeded; short of the disk reserve with
+// wire.CodeStorageFull. Both are retryable: the client keeps the message and
+// sends it again later. A Send over the per-Send budget can never pass
+// unchanged, so it gets wire.CodeTooLarge. Nothing already acknowledged
 // is ever dropped to make room.
 type Quotas struct {
 	// SendBytes caps one Send's recipients x payload bytes: what it costs
@@ -146,7 +148,9 @@ func (ss *session) checkSend(snd *store.Send) *wire.Error {
 	recipients := store.UniqueRecipients(snd.Recipients)
 	cost := int64(len(recipients)) * int64(len(snd.Payload))
 	if q.SendBytes > 0 && cost > q.SendBytes {
-		return ss.refuse(wire.CodeQuotaExceeded, "send budget", 0,
+		// TooLarge, not the retryable QuotaExceeded: this request can
+		// never pass unchanged.
+		return ss.refuse(wire.CodeTooLarge, "send budget", 0,
 			"this message would store %d bytes (%d recipients x %d bytes); this server allows %d per message: send it to fewer devices at once, or make it smaller",
 			cost, len(recipients), len(snd.Payload), q.SendBytes)
 	}

@@ -14,8 +14,9 @@ import (
 
 // TestAdversaryDiskFillQuotas: open registration lets anyone make accounts
 // and send to their own devices; a Send is copied per recipient. The
-// per-Send budget, the mailbox quota and the account quota each refuse
-// with QuotaExceeded, and the mailbox takes messages again once read.
+// per-Send budget refuses with TooLarge (it can never pass unchanged), the
+// mailbox and account quotas with QuotaExceeded, and the mailbox takes
+// messages again once read.
 func TestAdversaryDiskFillQuotas(t *testing.T) {
 	var free atomic.Int64
 	free.Store(1 << 40)
@@ -39,7 +40,7 @@ func TestAdversaryDiskFillQuotas(t *testing.T) {
 		connect(t, ts, id)
 		many = append(many, id.deviceID())
 	}
-	e := attacker.wantError(app(chunk, many...), wire.CodeQuotaExceeded)
+	e := attacker.wantError(app(chunk, many...), wire.CodeTooLarge)
 	if !strings.Contains(e.Message, "recipients") {
 		t.Errorf("budget refusal %q does not say what to do", e.Message)
 	}
