@@ -41,7 +41,7 @@ type Quotas struct {
 
 // Quota defaults.
 const (
-	DefaultSendBytes    = 64 << 20
+	DefaultSendBytes    = 256 << 20
 	DefaultMailboxBytes = 512 << 20
 	DefaultAccountBytes = 2 << 30
 	DefaultReserveBytes = 256 << 20

@@ -31,7 +31,7 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	lf.mailboxBytes = server.DefaultMailboxBytes
 	lf.accountBytes = server.DefaultAccountBytes
 	lf.reserve = server.DefaultReserveBytes
-	fs.Var(&lf.sendBytes, "quota-send", "bytes one Send may store: recipients x payload size (e.g. 64MiB; -1: off)")
+	fs.Var(&lf.sendBytes, "quota-send", "bytes one Send may store: recipients x payload size (e.g. 256MiB; -1: off)")
 	fs.Var(&lf.mailboxBytes, "quota-mailbox", "bytes waiting in one device's mailbox (-1: off)")
 	fs.Var(&lf.accountBytes, "quota-account", "bytes waiting in the mailboxes of one account's devices (-1: off)")
 	fs.Var(&lf.reserve, "reserve", "free disk space to keep on the data directory's file system; writes that would leave less are refused (-1: off)")
