@@ -162,6 +162,8 @@ func New(cfg Config) (*Server, error) {
 		sessions:  make(map[*session]struct{}),
 	}
 	s.refusals.init(s.log, cfg.Now)
+	stats := sc.Stats
+	cfg.Metrics.replay.Store(&stats)
 	s.quota = newQuotaState(cfg.Quotas)
 	s.hub.init()
 	if cfg.Reach != nil {
