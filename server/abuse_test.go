@@ -165,7 +165,7 @@ func TestAdversaryLinkHubFill(t *testing.T) {
 // connection is closed before its handshake, and one is served again once
 // a session ends.
 func TestSessionCap(t *testing.T) {
-	ts := startServer(t, func(c *server.Config) { c.MaxSessions = 3 })
+	ts := startServer(t, func(c *server.Config) { c.MaxSessions, c.MaxSessionsPerAddr = 3, -1 })
 	var live []*client
 	for range 3 {
 		live = append(live, connect(t, ts, newIdentity(newAccount())))
@@ -190,5 +190,33 @@ func TestSessionCap(t *testing.T) {
 			t.Fatalf("no session after one ended: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdversarySessionCapFill: one /64 opens sessions until the
+// server-wide cap; it must get only its share, and clients elsewhere still
+// connect.
+func TestAdversarySessionCapFill(t *testing.T) {
+	plan := &addrPlan{}
+	ts := startServerAt(t, plan.next, func(c *server.Config) {
+		c.MaxSessions = 12
+		c.MaxSessionsPerAddr = 4
+	})
+	held := 0
+	for range 12 {
+		c, err := tryDial(ts, newIdentity(newAccount()))
+		if err != nil {
+			continue
+		}
+		if _, err := c.tryCall(&wire.ClientHello{MinVersion: 1, MaxVersion: 1}); err == nil {
+			held++ // and kept open
+		}
+	}
+	if held > 4 {
+		t.Fatalf("one /64 holds %d of the server's 12 sessions, want at most 4", held)
+	}
+	plan.honest.Store(true)
+	for range 3 {
+		connect(t, ts, newIdentity(newAccount()))
 	}
 }

@@ -50,9 +50,14 @@ type Config struct {
 	JanitorInterval time.Duration
 
 	// MaxSessions caps the connections the server holds at once, in their
-	// handshake or established (DefaultMaxSessions if 0; -1: no cap). A
-	// connection over the cap is closed before its handshake.
-	MaxSessions int
+	// handshake or established (DefaultMaxSessions if 0; -1: no cap);
+	// MaxSessionsPerAddr those from one IPv4 address or IPv6 /64 (a tenth
+	// of MaxSessions if 0; -1: no cap), so that one network cannot take
+	// every place. A connection over a cap is closed before its handshake.
+	// A relay's clients all come from the relay's address: raise
+	// MaxSessionsPerAddr on a server behind a busy relay.
+	MaxSessions        int
+	MaxSessionsPerAddr int
 	// MaxLinkBoxes caps the pending device-linking mailboxes, server-wide
 	// (DefaultMaxLinkBoxes if 0); MaxLinkBoxesPerAddr those opened from one
 	// IPv4 address or IPv6 /64, MaxLinkBoxesPerAccount those opened by the
@@ -96,6 +101,9 @@ type Server struct {
 	sessionsWG  sync.WaitGroup
 	active      atomic.Int64 // connections past the accept, until they end
 
+	addrMu     sync.Mutex // guards activeAddr
+	activeAddr map[netip.Addr]int
+
 	mu       sync.Mutex // guards sessions and draining
 	sessions map[*session]struct{}
 	draining bool
@@ -135,6 +143,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.PushWindow = 256
 	}
 	setDefaultInt(&cfg.MaxSessions, DefaultMaxSessions)
+	setDefaultInt(&cfg.MaxSessionsPerAddr, max(1, cfg.MaxSessions/10))
 	setDefaultInt(&cfg.MaxLinkBoxes, DefaultMaxLinkBoxes)
 	setDefaultInt(&cfg.MaxLinkBoxesPerAddr, DefaultMaxLinkBoxesPerAddr)
 	setDefaultInt(&cfg.MaxLinkBoxesPerAccount, DefaultMaxLinkBoxesPerAccount)
@@ -160,6 +169,8 @@ func New(cfg Config) (*Server, error) {
 		reqDevice: newLimiter[store.DeviceID](cfg.RateLimits.RequestsPerDevice, cfg.Now),
 		claims:    newLimiter[store.DeviceID](cfg.RateLimits.ClaimsPerDevice, cfg.Now),
 		sessions:  make(map[*session]struct{}),
+
+		activeAddr: make(map[netip.Addr]int),
 	}
 	s.refusals.init(s.log, cfg.Now)
 	stats := sc.Stats
@@ -252,10 +263,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			conn.Close()
 			continue
 		}
-		if n := s.active.Add(1); s.cfg.MaxSessions > 0 && n > int64(s.cfg.MaxSessions) {
-			s.active.Add(-1)
+		if reason := s.connStart(ip); reason != "" {
 			s.metrics.Refused.Add(1)
-			s.refusals.log("session cap", "max_sessions", s.cfg.MaxSessions)
+			s.refusals.log(reason, "remote", addrKey(ip))
 			conn.Close()
 			continue
 		}

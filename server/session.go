@@ -59,14 +59,39 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
 		s.metrics.HandshakesFailed.Add(1)
 		s.refusals.log(handshakeReason(err), "remote", addrKey(ip))
 		conn.Close()
-		s.connDone()
+		s.connDone(ip)
 		return
 	}
 	go s.runSession(conn, sc, ip)
 }
 
+// connStart counts a new connection from ip against the session caps; it
+// returns why it is refused, or "" if it may go on (then connDone must
+// follow).
+func (s *Server) connStart(ip netip.Addr) string {
+	if n := s.active.Add(1); s.cfg.MaxSessions > 0 && n > int64(s.cfg.MaxSessions) {
+		s.active.Add(-1)
+		return "session cap"
+	}
+	key := addrKey(ip)
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.cfg.MaxSessionsPerAddr > 0 && s.activeAddr[key] >= s.cfg.MaxSessionsPerAddr {
+		s.active.Add(-1)
+		return "session cap per address"
+	}
+	s.activeAddr[key]++
+	return ""
+}
+
 // connDone ends the accounting of a connection that Serve let in.
-func (s *Server) connDone() {
+func (s *Server) connDone(ip netip.Addr) {
+	key := addrKey(ip)
+	s.addrMu.Lock()
+	if s.activeAddr[key]--; s.activeAddr[key] <= 0 {
+		delete(s.activeAddr, key)
+	}
+	s.addrMu.Unlock()
 	s.active.Add(-1)
 	s.sessionsWG.Done()
 }
@@ -110,7 +135,7 @@ func (s *Server) runSession(conn net.Conn, sc *securechan.Conn, ip netip.Addr) {
 		s.mu.Unlock()
 		ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
 		conn.Close()
-		s.connDone()
+		s.connDone(ss.ip)
 		return
 	}
 	s.sessions[ss] = struct{}{}
@@ -137,7 +162,7 @@ func (ss *session) serve(waitErr error, resumed bool) {
 	s.metrics.OpenSessions.Add(-1)
 	ss.sc.Close()
 	ss.conn.Close()
-	s.connDone()
+	s.connDone(ss.ip)
 }
 
 // park is an idle session's whole goroutine while it waits: a small frame

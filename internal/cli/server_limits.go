@@ -12,18 +12,19 @@ import (
 // limitFlags are `samizdat server`'s abuse limits and quotas
 // (docs/operator-guide.md, "Quotas and limits").
 type limitFlags struct {
-	maxSessions             int
-	linkBoxes, linkPerAddr  int
-	linkPerAccount          int
-	sendBytes, mailboxBytes byteSize
-	accountBytes, reserve   byteSize
-	connRate, connBurst     float64
-	requestRate, deviceRate float64
+	maxSessions, sessPerAddr int
+	linkBoxes, linkPerAddr   int
+	linkPerAccount           int
+	sendBytes, mailboxBytes  byteSize
+	accountBytes, reserve    byteSize
+	connRate, connBurst      float64
+	requestRate, deviceRate  float64
 }
 
 func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	lf := &limitFlags{}
 	fs.IntVar(&lf.maxSessions, "max-sessions", server.DefaultMaxSessions, "connections held at once (in handshake or open); -1: no cap")
+	fs.IntVar(&lf.sessPerAddr, "max-sessions-per-addr", 0, "connections held at once from one IPv4 address or IPv6 /64 (0: a tenth of --max-sessions; -1: no cap; raise it behind a busy relay, whose clients share its address)")
 	fs.IntVar(&lf.linkBoxes, "max-link-boxes", server.DefaultMaxLinkBoxes, "pending device-linking mailboxes, server-wide")
 	fs.IntVar(&lf.linkPerAddr, "max-link-boxes-per-addr", server.DefaultMaxLinkBoxesPerAddr, "pending device-linking mailboxes from one IPv4 address or IPv6 /64")
 	fs.IntVar(&lf.linkPerAccount, "max-link-boxes-per-account", server.DefaultMaxLinkBoxesPerAccount, "pending device-linking mailboxes opened by one account's devices")
@@ -46,7 +47,7 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 // apply puts the flags into cfg; data is the data directory (the
 // free-space guard watches its file system).
 func (lf *limitFlags) apply(cfg *server.Config, data string) {
-	cfg.MaxSessions = lf.maxSessions
+	cfg.MaxSessions, cfg.MaxSessionsPerAddr = lf.maxSessions, lf.sessPerAddr
 	cfg.MaxLinkBoxes, cfg.MaxLinkBoxesPerAddr, cfg.MaxLinkBoxesPerAccount = lf.linkBoxes, lf.linkPerAddr, lf.linkPerAccount
 	cfg.Quotas = server.Quotas{SendBytes: int64(lf.sendBytes), MailboxBytes: int64(lf.mailboxBytes),
 		AccountBytes: int64(lf.accountBytes), ReserveBytes: int64(lf.reserve), DataDir: data}
