@@ -88,7 +88,6 @@ var layoutRules = []layoutRule{
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
-	{dir: "internal/promtext", allow: []string{"internal/promtext"}},
 	{dir: "internal/tlspl", allow: []string{"internal/tlspl"}},
 	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
 	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
