@@ -39,8 +39,6 @@ type reader struct{ tlspl.Reader }
 // newReader returns a reader over b.
 func newReader(b []byte) reader { return reader{tlspl.MakeReader(b)} }
 
-func (r *reader) fail(field string, err error) { r.Fail(field, err) }
-
 func (r *reader) u8(field string) uint8 {
 	v := r.Uint8()
 	r.Label(field)
