@@ -167,3 +167,17 @@ func TestReportHTMLForAPerson(t *testing.T) {
 		}
 	}
 }
+
+// TestReportSummaryPathBack: a user that lost its path at the cut and took
+// the same one again is told so, not as a change of path.
+func TestReportSummaryPathBack(t *testing.T) {
+	back := []UserEvent{
+		{T: 10, Ev: "path", Text: "down unexpected EOF"},
+		{T: 566, Ev: "path", Text: `up relay "r1" (tlsws)`, From: "tlsws"},
+	}
+	r := reportRun(t, nil, map[int][]UserEvent{0: back})
+	want := "u0 started on tlsws via relay r1, lost it when the censor went live (every open flow is cut then), got it back at +566 ms and ended on tlsws via relay r1"
+	if !strings.Contains(r.Summary, want) {
+		t.Errorf("summary lacks %q:\n%s", want, r.Summary)
+	}
+}

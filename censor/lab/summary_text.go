@@ -131,9 +131,15 @@ func userStory(user string, tl []TimelineEntry, end int64) string {
 		switch {
 		case i == 0 && e.Kind == "path down" && start != "":
 			s += ", lost it " + lostWhen(e, tl)
+		case e.Kind == "path up" && len(ups) == 0 && e.Path == start && strings.Contains(s, "lost it"):
+			s += ", got it back at " + at(e.T)
+			ups = append(ups, "") // counted, not listed
 		case e.Kind == "path up":
 			ups = append(ups, e.Path+" at "+at(e.T))
 		}
+	}
+	if len(ups) > 0 && ups[0] == "" {
+		ups = ups[1:]
 	}
 	switch {
 	case len(ups) > 3:
