@@ -89,6 +89,8 @@ var layoutRules = []layoutRule{
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
 	{dir: "internal/tlspl", allow: []string{"internal/tlspl"}},
+	{dir: "internal/promreg", allow: []string{"internal/promreg", "github.com/prometheus/", "github.com/beorn7/", "github.com/cespare/",
+		"github.com/munnerz/", "github.com/pandatix/", "golang.org/x/sys", "golang.org/x/text", "golang.org/x/net", "google.golang.org/protobuf"}},
 	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
 	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},

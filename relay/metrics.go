@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
+
+	"github.com/samizdat-project/samizdat/internal/promreg"
 )
 
 // Metrics are the relay's aggregate counters, served for Prometheus
@@ -39,14 +38,11 @@ type transportCounters struct {
 
 // NewMetrics returns zeroed metrics with their own registry.
 func NewMetrics() *Metrics {
-	m := &Metrics{transports: map[string]*transportCounters{}, reg: prometheus.NewRegistry()}
-	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
-	m.reg.MustRegister(
+	m := &Metrics{transports: map[string]*transportCounters{}}
+	counter := promreg.Counter
+	m.reg = promreg.New(
 		acceptedCollector{m},
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samizdat_relay_active", Help: "Connections being relayed now."},
-			func() float64 { return float64(m.Active.Load()) }),
+		promreg.Gauge("samizdat_relay_active", "Connections being relayed now.", &m.Active),
 		counter("samizdat_relay_relayed_total", "Connections relayed to the upstream.", &m.Relayed),
 		counter("samizdat_relay_upstream_failed_total", "Upstream dials that failed.", &m.UpstreamFailed),
 		counter("samizdat_relay_rate_limited_total", "Connections refused by the per-IP rate limit.", &m.RateLimited),
@@ -54,7 +50,6 @@ func NewMetrics() *Metrics {
 		counter("samizdat_relay_idle_closed_total", "Relayed connections closed after the idle timeout.", &m.IdleClosed),
 		counter("samizdat_relay_bytes_up_total", "Bytes from clients to the upstream.", &m.BytesUp),
 		counter("samizdat_relay_bytes_down_total", "Bytes from the upstream to clients.", &m.BytesDown),
-		collectors.NewGoCollector(),
 	)
 	return m
 }
@@ -98,16 +93,7 @@ func (c acceptedCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the metrics at any path.
-func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+func (m *Metrics) Handler() http.Handler { return promreg.Handler(m.reg) }
 
 // WriteTo writes every metric in the Prometheus text format (0.0.4).
-func (m *Metrics) WriteTo(w io.Writer) (n int64, err error) {
-	families, err := m.reg.Gather()
-	for _, f := range families {
-		k, werr := expfmt.MetricFamilyToText(w, f)
-		if n += int64(k); werr != nil {
-			return n, werr
-		}
-	}
-	return n, err
-}
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) { return promreg.WriteText(w, m.reg) }

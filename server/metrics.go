@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
 
+	"github.com/samizdat-project/samizdat/internal/promreg"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -51,17 +49,12 @@ var (
 
 // NewMetrics returns zeroed metrics with their own registry.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{}
 	m.enqueueSeconds = newHistogram("samizdat_store_enqueue_seconds", "Time from Send to durable enqueue, as the server sees it.", secondsBuckets)
 	m.batchSize = newHistogram("samizdat_store_batch_size", "Sends per store commit (group commit).", sizeBuckets)
 	m.batchSeconds = newHistogram("samizdat_store_batch_seconds", "Duration of one store commit.", secondsBuckets)
-	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
-	gauge := func(name, help string, v *atomic.Int64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
-	m.reg.MustRegister(
+	counter, gauge := promreg.Counter, promreg.Gauge
+	m.reg = promreg.New(
 		counter("samizdat_connections_total", "Connections accepted.", &m.Connections),
 		gauge("samizdat_sessions_open", "Sessions past the handshake, now open.", &m.OpenSessions),
 		counter("samizdat_handshakes_failed_total", "Secure-channel handshakes that failed or timed out.", &m.HandshakesFailed),
@@ -75,7 +68,6 @@ func NewMetrics() *Metrics {
 		gauge("samizdat_subscribers", "Devices with a live subscription.", &m.Subscribers),
 		framesCollector{m},
 		m.enqueueSeconds, m.batchSize, m.batchSeconds,
-		collectors.NewGoCollector(),
 	)
 	return m
 }
@@ -143,18 +135,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the metrics at any path in the Prometheus exposition
 // formats (the text format unless the scraper asks for another).
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
+func (m *Metrics) Handler() http.Handler { return promreg.Handler(m.reg) }
 
 // WriteTo writes every metric in the Prometheus text format (0.0.4).
-func (m *Metrics) WriteTo(w io.Writer) (n int64, err error) {
-	families, err := m.reg.Gather()
-	for _, f := range families {
-		k, werr := expfmt.MetricFamilyToText(w, f)
-		if n += int64(k); werr != nil {
-			return n, werr
-		}
-	}
-	return n, err
-}
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) { return promreg.WriteText(w, m.reg) }
