@@ -39,35 +39,13 @@ type reader struct{ tlspl.Reader }
 // newReader returns a reader over b.
 func newReader(b []byte) reader { return reader{tlspl.MakeReader(b)} }
 
-func (r *reader) u8(field string) uint8 {
-	v := r.Uint8()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) u32(field string) uint32 {
-	v := r.Uint32()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) u64(field string) uint64 {
-	v := r.Uint64()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) fixed(field string, dst []byte) {
-	r.Fixed(dst)
-	r.Label(field)
-}
+func (r *reader) u8(field string) uint8          { return r.Uint8Field(field) }
+func (r *reader) u32(field string) uint32        { return r.Uint32Field(field) }
+func (r *reader) u64(field string) uint64        { return r.Uint64Field(field) }
+func (r *reader) fixed(field string, dst []byte) { r.FixedField(field, dst) }
 
 // opaque reads a uint32-prefixed field of at most max bytes, checking the
 // declared length before allocating; it returns a copy (nil when empty).
-func (r *reader) opaque(field string, max int) []byte {
-	b := r.Opaque32(max)
-	r.Label(field)
-	return b
-}
+func (r *reader) opaque(field string, max int) []byte { return r.Opaque32Field(field, max) }
 
 func (r *reader) done() error { return r.Done() }

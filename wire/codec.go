@@ -75,48 +75,17 @@ func newReader(b []byte) reader { return reader{tlspl.MakeReader(b)} }
 
 func (r *reader) fail(field string, err error) { r.Fail(field, err) }
 
-func (r *reader) u8(field string) uint8 {
-	v := r.Uint8()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) u16(field string) uint16 {
-	v := r.Uint16()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) u32(field string) uint32 {
-	v := r.Uint32()
-	r.Label(field)
-	return v
-}
-
-func (r *reader) u64(field string) uint64 {
-	v := r.Uint64()
-	r.Label(field)
-	return v
-}
-
-// boolean reads a uint8 that must be 0 or 1.
-func (r *reader) boolean(field string) bool {
-	v := r.Bool()
-	r.Label(field)
-	return v
-}
-
-// fixed fills dst from the input.
-func (r *reader) fixed(field string, dst []byte) {
-	r.Fixed(dst)
-	r.Label(field)
-}
+func (r *reader) u8(field string) uint8          { return r.Uint8Field(field) }
+func (r *reader) u16(field string) uint16        { return r.Uint16Field(field) }
+func (r *reader) u32(field string) uint32        { return r.Uint32Field(field) }
+func (r *reader) u64(field string) uint64        { return r.Uint64Field(field) }
+func (r *reader) boolean(field string) bool      { return r.BoolField(field) } // 0 or 1
+func (r *reader) fixed(field string, dst []byte) { r.FixedField(field, dst) }
 
 // bytes reads opaque<min..max> and returns a copy (nil when empty).
 func (r *reader) bytes(field string, min, max int) []byte {
-	b := r.Opaque32(max)
+	b := r.Opaque32Field(field, max)
 	if r.Err() != nil {
-		r.Label(field)
 		return nil
 	}
 	if len(b) < min {

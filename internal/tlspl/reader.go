@@ -275,3 +275,55 @@ func (r *Reader) Vector32(maxBytes int) Reader {
 	n := r.Length32(maxBytes)
 	return Reader{s: r.take(n)}
 }
+
+// The Field reads are the reads above for a codec that names its fields:
+// the first failure's error starts with the field's name.
+
+// Uint8Field reads a byte; an error names field.
+func (r *Reader) Uint8Field(field string) uint8 {
+	v := r.Uint8()
+	r.Label(field)
+	return v
+}
+
+// Uint16Field reads a big-endian uint16; an error names field.
+func (r *Reader) Uint16Field(field string) uint16 {
+	v := r.Uint16()
+	r.Label(field)
+	return v
+}
+
+// Uint32Field reads a big-endian uint32; an error names field.
+func (r *Reader) Uint32Field(field string) uint32 {
+	v := r.Uint32()
+	r.Label(field)
+	return v
+}
+
+// Uint64Field reads a big-endian uint64; an error names field.
+func (r *Reader) Uint64Field(field string) uint64 {
+	v := r.Uint64()
+	r.Label(field)
+	return v
+}
+
+// BoolField reads a boolean (0 or 1); an error names field.
+func (r *Reader) BoolField(field string) bool {
+	v := r.Bool()
+	r.Label(field)
+	return v
+}
+
+// FixedField fills dst from the input; an error names field.
+func (r *Reader) FixedField(field string, dst []byte) {
+	r.Fixed(dst)
+	r.Label(field)
+}
+
+// Opaque32Field reads a field with a uint32 length prefix of at most max
+// bytes (a copy, nil when empty); an error names field.
+func (r *Reader) Opaque32Field(field string, max int) []byte {
+	b := r.Opaque32(max)
+	r.Label(field)
+	return b
+}
