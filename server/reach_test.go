@@ -63,12 +63,6 @@ func TestFetchBook(t *testing.T) {
 			t.Errorf("direct entries %v, want [direct-1]", direct)
 		}
 		// The slice is the rendezvous-hash slice of this device's id.
-		var all []reach.SignedEntry
-		for _, se := range b.Entries {
-			if se.Entry.Kind == reach.KindRelay {
-				all = append(all, se)
-			}
-		}
 		devID := dev.deviceID()
 		cands := make([]reach.SignedEntry, 0, 10)
 		for _, e := range entries[1:] {
