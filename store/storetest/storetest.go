@@ -59,6 +59,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"CountKeyPackages", testCountKeyPackages},
 		{"GroupInfo", testGroupInfo},
 		{"CommitWithoutRecipients", testCommitWithoutRecipients},
+		{"DeviceLists", testDeviceLists},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
