@@ -142,6 +142,8 @@ func TestCommitBeforeWelcomeIsHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Offline, the device lists must be known already (auth.go).
+		seedLists(c, alice, bob, carol)
 		var got []Message
 		for _, d := range first {
 			msgs, err := c.processDeliver(ctx, d)

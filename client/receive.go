@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -147,9 +149,17 @@ func (c *Client) processDeliver(ctx context.Context, d *wire.Deliver) ([]Message
 		perr = fmt.Errorf("unknown kind %v", d.Kind)
 	}
 	msgs = append(msgs, got...)
-	if perr != nil {
-		msgs = append(msgs, c.skippedLocked(t, d.Group, nil, d.Kind.String(), perr))
+	if errors.Is(perr, errDeviceListUnavailable) {
+		// Not a verdict on the message: it is delivered again on the next
+		// connection, when the device list can be fetched.
+		t.rollback()
+		delete(c.groups, d.Group)
+		return nil, perr
 	}
+	if perr != nil {
+		msgs = append(msgs, c.refusedLocked(t, d, perr))
+	}
+	msgs = append(msgs, c.flushListsLocked(t)...)
 	if touched != nil {
 		c.saveChatLocked(t, touched)
 	}
@@ -174,6 +184,7 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 	var g *mls.Group
 	var used *mls.KeyPackageBundle
 	var usedRef []byte
+	var authErr error // a leaf of the Welcome failed authentication
 	t.each("kp", func(k, v []byte) {
 		if g != nil {
 			return
@@ -188,9 +199,15 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 			g, used, usedRef = joined, &b, append([]byte(nil), k...)
 			return
 		}
+		if errors.Is(err, mls.ErrCredentialRejected) {
+			authErr = err
+		}
 		clear(b.InitPrivateKey)
 		clear(b.EncryptionPrivateKey)
 	})
+	if g == nil && authErr != nil {
+		return nil, nil, authErr
+	}
 	if g == nil {
 		return nil, nil, errors.New("the invitation to a chat is not for any key of this device")
 	}
@@ -256,7 +273,7 @@ func (c *Client) receiveLocked(t *tx, d *wire.Deliver) (*chat, []Message, error)
 // applyToChatLocked processes an MLS message of a chat we are in.
 // It returns ch if its state changed (nil if not).
 func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Message, error) {
-	before := c.accountsLocked(ch.g)
+	before := c.membersLocked(ch.g)
 	r, err := ch.g.Process(payload)
 	if err != nil {
 		return nil, nil, err
@@ -316,23 +333,83 @@ func (c *Client) accountsLocked(g *mls.Group) map[AccountKey]bool {
 	return out
 }
 
-// membershipEventsLocked stores "joined"/"left" events for accounts that
-// entered or left ch since before.
-func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[AccountKey]bool) []Message {
-	after := c.accountsLocked(ch.g)
-	var out []Message
-	for a := range after {
-		if !before[a] {
-			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " joined"})
+// memberKey is one device of one account in a group.
+type memberKey struct {
+	Account AccountKey `json:"a"`
+	Device  DeviceKey  `json:"d"`
+}
+
+// membersLocked returns every (account, device) in g.
+func (c *Client) membersLocked(g *mls.Group) map[memberKey]bool {
+	out := map[memberKey]bool{}
+	for _, m := range g.Members() {
+		if a, d, err := parseCredential(m.Identity); err == nil {
+			out[memberKey{a, d}] = true
 		}
 	}
-	for a := range before {
-		if !after[a] {
-			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " left"})
+	return out
+}
+
+// membershipEventsLocked stores an event for every device that entered or
+// left ch since before, naming its account and its fingerprint
+// (docs/spec/authentication.md §4): nobody joins or leaves unseen.
+func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[memberKey]bool) []Message {
+	after := c.membersLocked(ch.g)
+	hadAcct, hasAcct := map[AccountKey]bool{}, map[AccountKey]bool{}
+	for m := range before {
+		hadAcct[m.Account] = true
+	}
+	for m := range after {
+		hasAcct[m.Account] = true
+	}
+	var texts []string
+	for _, m := range sortedMembers(after) {
+		if before[m] {
+			continue
+		}
+		name := c.nameOfLocked(t, m.Account)
+		if hadAcct[m.Account] {
+			texts = append(texts, fmt.Sprintf("%s added device %s", name, Fingerprint(m.Device)))
+		} else {
+			texts = append(texts, fmt.Sprintf("%s joined (device %s)", name, Fingerprint(m.Device)))
 		}
 	}
-	for i := range out {
-		t.addMessage(ch.hash[:], &out[i])
+	for _, m := range sortedMembers(before) {
+		if after[m] {
+			continue
+		}
+		name := c.nameOfLocked(t, m.Account)
+		if m.Device == (DeviceKey{}) {
+			if !hasAcct[m.Account] {
+				texts = append(texts, name+" left")
+			}
+			continue
+		}
+		if hasAcct[m.Account] {
+			texts = append(texts, fmt.Sprintf("%s device %s was removed", possessive(name), Fingerprint(m.Device)))
+		} else {
+			texts = append(texts, fmt.Sprintf("%s left (device %s removed)", name, Fingerprint(m.Device)))
+		}
 	}
+	out := make([]Message, 0, len(texts))
+	for _, text := range texts {
+		m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: text}
+		t.addMessage(ch.hash[:], &m)
+		out = append(out, m)
+	}
+	return out
+}
+
+func sortedMembers(m map[memberKey]bool) []memberKey {
+	out := make([]memberKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(x, y memberKey) int {
+		if c := bytes.Compare(x.Account[:], y.Account[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.Device[:], y.Device[:])
+	})
 	return out
 }
