@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/subtle"
 	"encoding/binary"
@@ -159,4 +160,36 @@ func (c *Client) refusedLocked(t *tx, d *wire.Deliver, err error) Message {
 		Text: fmt.Sprintf("WARNING: refused %s: %s. Nothing from it was applied.", what, why)}
 	t.addMessage(d.Group[:], &m)
 	return m
+}
+
+// DeviceCredential returns the MLS credential identity of a device,
+// certified by its account key (for tools and tests that speak MLS
+// directly; a Client makes its own).
+func DeviceCredential(account ed25519.PrivateKey, device DeviceKey, created uint64) []byte {
+	return deviceCredential(account, device, created)
+}
+
+// forgedKeysLocked turns a KeyPackage that failed authentication into a
+// warning the user sees (in the chat, or under the contact when the chat
+// is new) and the error the caller returns; other errors pass through.
+func (c *Client) forgedKeysLocked(ctx context.Context, ch *chat, isNew bool, err error) error {
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	t, terr := c.store.begin(ctx)
+	if terr != nil {
+		return err
+	}
+	name := c.nameOfLocked(t, ae.Account)
+	text := fmt.Sprintf("WARNING: the server handed keys for %s that %s's account did not certify (%v); nobody was added and nothing was sent. Someone may be trying to read your messages to %s: compare safety numbers with them", name, name, ae.Err, name)
+	key := ae.Account[:]
+	chatName := name
+	if !isNew {
+		key, chatName = ch.hash[:], c.chatDisplayLocked(t, ch)
+	}
+	m := Message{Chat: chatName, Kind: MessageError, Time: time.Now().UTC(), Text: text}
+	t.addMessage(key, &m)
+	t.commit()
+	return fmt.Errorf("client: %s: %w", text, err)
 }

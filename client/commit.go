@@ -99,6 +99,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 		}
 		kps, newIDs, removeLeaves, err := c.planChangeLocked(ctx, s, ch, devs, want.Remove, claimed)
 		if err != nil {
+			err = c.forgedKeysLocked(ctx, ch, isNew, err)
 			c.mu.Unlock()
 			return err
 		}

@@ -129,25 +129,35 @@ func (c *Client) claimKeyPackages(ctx context.Context, s *session, acct AccountK
 	}
 	var kps [][]byte
 	var ids []wire.DeviceID
+	var forged error
 	for _, k := range resp.(*wire.KeyPackages).KeyPackages {
 		dev, ok := byID[k.DeviceID]
 		if !ok {
 			continue
 		}
+		// ValidateKeyPackage runs the leaf validator (auth.go): device
+		// certificate, signature key, signed device list.
 		info, err := mls.ValidateKeyPackage(c.cfg, k.KeyPackage)
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			forged = ae
+			continue
+		}
 		if err != nil {
 			c.logf("client: a claimed key package is invalid: %v", err)
 			continue
 		}
-		// The credential must name exactly this account and device (its
-		// certificate and signature key were checked by the validator that
-		// ValidateKeyPackage ran, auth.go).
+		// The credential must name exactly the device it was claimed for.
 		if a, d, err := parseCredential(info.Identity); err != nil || a != acct || d != dev {
-			c.logf("client: a claimed key package names another device; ignored")
+			forged = &AuthError{Account: acct, Device: d, Err: fmt.Errorf("%w: the server handed another device's key package", ErrForgedDevice)}
 			continue
 		}
 		kps = append(kps, k.KeyPackage)
 		ids = append(ids, k.DeviceID)
+	}
+	if forged != nil {
+		// Someone (the directory) tried to slip in a device: add nobody.
+		return nil, nil, forged
 	}
 	return kps, ids, nil
 }
