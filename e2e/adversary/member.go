@@ -144,33 +144,48 @@ func (m *Member) Send(kind wire.Kind, group []byte, epoch uint64, to []wire.Devi
 // sends the Welcome to the devices to.
 func (m *Member) NewGroup(id *mls.Identity, kps [][]byte, to []wire.DeviceID) *mls.Group {
 	m.t.Helper()
-	gid := make([]byte, 32)
-	rand.Read(gid)
-	g, err := mls.CreateGroup(m.Cfg, id, gid)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	res, err := g.Commit(mls.CommitOptions{AddKeyPackages: kps, RatchetTreeInWelcome: true})
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	if err := g.MergePendingCommit(); err != nil {
-		m.t.Fatal(err)
-	}
-	m.Send(wire.KindCommit, gid, 0, nil, res.Commit)
-	m.Send(wire.KindWelcome, gid, g.Epoch(), to, res.Welcome)
+	g, commit, welcome := BuildGroup(m.t, id, kps)
+	m.Send(wire.KindCommit, g.GroupID(), 0, nil, commit)
+	m.Send(wire.KindWelcome, g.GroupID(), g.Epoch(), to, welcome)
 	return g
 }
 
-// SendText encrypts a samizdat text (or meta) message in g to the devices to.
-func (m *Member) SendApp(g *mls.Group, to []wire.DeviceID, content map[string]any) {
-	m.t.Helper()
+// BuildGroup makes a group with identity id and kps added in its first
+// commit (merged), and returns it with that commit and its Welcome.
+func BuildGroup(t testing.TB, id *mls.Identity, kps [][]byte) (*mls.Group, []byte, []byte) {
+	t.Helper()
+	gid := make([]byte, 32)
+	rand.Read(gid)
+	g, err := mls.CreateGroup(mls.Config{}, id, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Commit(mls.CommitOptions{AddKeyPackages: kps, RatchetTreeInWelcome: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	return g, res.Commit, res.Welcome
+}
+
+// AppMessage encrypts a samizdat application message (JSON content) in g.
+func AppMessage(t testing.TB, g *mls.Group, content map[string]any) []byte {
+	t.Helper()
 	pt, _ := json.Marshal(content)
 	ct, err := g.Encrypt(pt, nil)
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
-	m.Send(wire.KindApplication, g.GroupID(), g.Epoch(), to, ct)
+	return ct
+}
+
+// SendApp encrypts a samizdat application message (text or meta) in g
+// and sends it to the devices to.
+func (m *Member) SendApp(g *mls.Group, to []wire.DeviceID, content map[string]any) {
+	m.t.Helper()
+	m.Send(wire.KindApplication, g.GroupID(), g.Epoch(), to, AppMessage(m.t, g, content))
 }
 
 // Delivered returns what the server delivered to this device so far.

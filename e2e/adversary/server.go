@@ -16,6 +16,7 @@ import (
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // Server is a running malicious server: the real server.Server, whose
@@ -23,6 +24,9 @@ import (
 type Server struct {
 	Link  client.ServerLink
 	Store *EvilStore
+	// insider is the operator's own device: what the server injects goes
+	// through the real Send path, so that the recipients are woken.
+	insider *Member
 }
 
 // StartServer runs a malicious server on 127.0.0.1 for the test.
@@ -49,7 +53,38 @@ func StartServer(t testing.TB) *Server {
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return &Server{Link: client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, Store: evil}
+	s := &Server{Link: client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, Store: evil}
+	s.insider = NewMember(t, s.Link, nil)
+	return s
+}
+
+// Inject puts payload into the mailboxes of to as a fresh message, as only
+// the server can. Commits are labelled as application messages so that
+// the Delivery Service's epoch check does not stop the server's own
+// forgery (clients must not trust the label).
+func (s *Server) Inject(kind wire.Kind, group wire.GroupHash, epoch uint64, to []wire.DeviceID, payload []byte) {
+	if kind == wire.KindCommit {
+		kind = wire.KindApplication
+	}
+	s.insider.t.Helper()
+	m := &wire.Send{Group: group, Epoch: epoch, Kind: kind, Recipients: to, Payload: payload}
+	rand.Read(m.MsgID[:])
+	s.insider.call(m)
+}
+
+// Release delivers the Sends held back by EvilStore.Withhold, in order.
+func (s *Server) Release() {
+	s.Store.mu.Lock()
+	held := s.Store.held
+	s.Store.held = nil
+	s.Store.mu.Unlock()
+	for _, h := range held {
+		to := make([]wire.DeviceID, len(h.Recipients))
+		for i, r := range h.Recipients {
+			to[i] = wire.DeviceID(r)
+		}
+		s.Inject(wire.Kind(h.Kind), wire.GroupHash(h.Group), h.Epoch, to, h.Payload)
+	}
 }
 
 type storedList struct {
@@ -90,35 +125,6 @@ func (e *EvilStore) Sent() []store.Send {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]store.Send(nil), e.sent...)
-}
-
-// Inject puts payload into the mailboxes of to as a fresh message (a new
-// message id), as only the server can: no Delivery Service check applies.
-// Commits are labelled as application messages so that the epoch check of
-// the Delivery Service does not stop the server's own forgery (clients
-// must not trust the label).
-func (e *EvilStore) Inject(ctx context.Context, s store.Send) error {
-	rand.Read(s.MsgID[:])
-	if s.Kind == store.KindCommit {
-		s.Kind = store.KindApplication
-	}
-	s.SkipUnregistered = true
-	_, err := e.real.Enqueue(ctx, s)
-	return err
-}
-
-// Release delivers the Sends held back by Withhold, in order.
-func (e *EvilStore) Release(ctx context.Context) error {
-	e.mu.Lock()
-	held := e.held
-	e.held = nil
-	e.mu.Unlock()
-	for _, s := range held {
-		if err := e.Inject(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // RollBackDeviceList makes the server answer FetchDeviceList of account
