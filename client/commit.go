@@ -377,7 +377,7 @@ func (c *Client) activeChats(ctx context.Context) []*chat {
 	defer t.rollback()
 	var active []*chat
 	for _, ch := range c.allChatsLocked(t) {
-		if ch.rec.Active {
+		if ch.rec.Active && !ch.hidden() {
 			active = append(active, ch)
 		}
 	}

@@ -235,7 +235,14 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 	t.addMessage(h[:], &m)
 	// Messages of this group that arrived before the Welcome: those of
 	// epochs before the one we joined at are not for us.
-	return ch, append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...), nil
+	msgs := append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...)
+	if !c.agreedLocked(t, g) {
+		// Someone the user never added put them in this chat: an
+		// invitation, not a chat (invitations.go).
+		ch.rec.InvitedAt = time.Now().Unix()
+		return ch, []Message{c.inviteLocked(t, ch)}, nil
+	}
+	return ch, msgs, nil
 }
 
 // receiveLocked processes a delivered MLS message, or holds it when its
@@ -256,6 +263,19 @@ func (c *Client) receiveLocked(t *tx, d *wire.Deliver) (*chat, []Message, error)
 	if t.err != nil {
 		return nil, nil, nil // the commit reports the store failure
 	}
+	if ch != nil && ch.rec.Declined {
+		return nil, nil, nil // a declined invitation: dropped unread
+	}
+	if ch != nil && ch.hidden() {
+		// A pending invitation: kept in step, shown once accepted.
+		touched, _, err := c.receiveVisibleLocked(t, d, ch, epoch)
+		return touched, nil, err
+	}
+	return c.receiveVisibleLocked(t, d, ch, epoch)
+}
+
+// receiveVisibleLocked is receiveLocked once the chat is known.
+func (c *Client) receiveVisibleLocked(t *tx, d *wire.Deliver, ch *chat, epoch uint64) (*chat, []Message, error) {
 	// RFC 9420 §6: a message is processed only in its own epoch; §14: the
 	// Delivery Service need not order messages of different senders.
 	if ch == nil || (ch.g.Active() && epoch > ch.g.Epoch()) {

@@ -175,7 +175,7 @@ func (c *Client) flushListsLocked(t *tx) []Message {
 func (c *Client) addToPeerChatsLocked(t *tx, a AccountKey, m *Message) []Message {
 	var out []Message
 	for _, ch := range c.allChatsLocked(t) {
-		if !ch.rec.Active || (!c.accountsLocked(ch.g)[a] && ch.rec.Peer != a) {
+		if !ch.rec.Active || ch.hidden() || (!c.accountsLocked(ch.g)[a] && ch.rec.Peer != a) {
 			continue
 		}
 		cm := *m

@@ -61,4 +61,3 @@ func TestAdversaryDeviceListRollback(t *testing.T) {
 		t.Fatal("bob computed a safety number from a rolled-back device list")
 	}
 }
-
