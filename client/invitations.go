@@ -26,20 +26,23 @@ type Invitation struct {
 	Joined  time.Time
 }
 
-// agreedLocked reports whether joining g needs no invitation: every other
-// account in it is a contact (or there is none: our own devices' group).
+// agreedLocked reports whether joining g (just joined from a Welcome)
+// needs no invitation: the member whose commit added us (the Welcome's
+// signer, authenticated like every leaf) is one of our own devices or a
+// contact.
 func (c *Client) agreedLocked(t *tx, g *mls.Group) bool {
-	me := c.AccountKey()
-	for a := range c.accountsLocked(g) {
-		if a == me {
+	for _, m := range g.Members() {
+		if m.LeafIndex != g.Inviter() {
 			continue
 		}
-		var ct Contact
-		if !t.get("contact", a[:], &ct) {
+		a, _, err := parseCredential(m.Identity)
+		if err != nil {
 			return false
 		}
+		var ct Contact
+		return a == c.AccountKey() || t.get("contact", a[:], &ct)
 	}
-	return true
+	return false
 }
 
 // invitationKey is where an invitation's own event is stored: apart from
