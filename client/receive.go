@@ -279,7 +279,16 @@ func (c *Client) receiveVisibleLocked(t *tx, d *wire.Deliver, ch *chat, epoch ui
 	// RFC 9420 §6: a message is processed only in its own epoch; §14: the
 	// Delivery Service need not order messages of different senders.
 	if ch == nil || (ch.g.Active() && epoch > ch.g.Epoch()) {
-		return nil, c.holdLocked(t, d, epoch), nil
+		var notice []Message
+		if ch != nil && t.countPending(&d.Group) == 0 {
+			// Say so: if the change never comes, the server may be
+			// withholding it (docs/spec/authentication.md §7).
+			m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
+				Text: fmt.Sprintf("a message of a later change (epoch %d, this chat is at %d) waits for an earlier change that has not arrived; if this lasts, the server may be withholding it", epoch, ch.g.Epoch())}
+			t.addMessage(ch.hash[:], &m)
+			notice = append(notice, m)
+		}
+		return nil, append(notice, c.holdLocked(t, d, epoch)...), nil
 	}
 	before := ch.g.Epoch()
 	touched, msgs, err := c.applyToChatLocked(t, ch, d.Payload)
