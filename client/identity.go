@@ -91,6 +91,10 @@ type SafetyNumber struct {
 	Digits string
 	// QR is the same, as a string for a QR code.
 	QR string
+	// Devices: the number covers both accounts' signed device lists. False
+	// when a list is not known yet (never online): the number then covers
+	// the account keys only and changes once the lists are known.
+	Devices bool
 }
 
 // safetyIterations makes forging a matching fingerprint expensive, as

@@ -36,11 +36,14 @@ func (c *Client) safetyWith(ctx context.Context, peer AccountKey) (SafetyNumber,
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	return safetyNumber(c.AccountKey(), peer, mine, theirs), nil
+	sn := safetyNumber(c.AccountKey(), peer, mine, theirs)
+	sn.Devices = mine != nil && theirs != nil
+	return sn, nil
 }
 
 // currentDevices is the device keys on a's list: fetched when online,
-// else cached. A rollback or a bad list is an error.
+// else cached; nil when it is not known (offline, never fetched). A
+// rollback or a bad list is an error.
 func (c *Client) currentDevices(ctx context.Context, a AccountKey) ([]DeviceKey, error) {
 	c.sessMu.Lock()
 	s := c.sess
@@ -57,7 +60,7 @@ func (c *Client) currentDevices(ctx context.Context, a AccountKey) ([]DeviceKey,
 	if l == nil {
 		kl := c.lists.get(a)
 		if kl == nil {
-			return nil, errors.New("client: this contact's device list is not known yet; connect to the server and try again")
+			return nil, nil
 		}
 		l = &kl.List
 	}
@@ -83,6 +86,9 @@ func (c *Client) Verify(ctx context.Context, name string) (SafetyNumber, error) 
 	sn, err := c.safetyWith(ctx, ct.Account)
 	if err != nil {
 		return SafetyNumber{}, err
+	}
+	if !sn.Devices {
+		return SafetyNumber{}, errors.New("client: the device lists are not known yet; connect to the server and try again")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
