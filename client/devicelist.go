@@ -221,14 +221,19 @@ func (c *Client) checkListed(a AccountKey, d DeviceKey) error {
 	c.sessMu.Lock()
 	s := c.sess
 	c.sessMu.Unlock()
-	if s == nil || !s.alive() {
-		if kl != nil && kl.List.Has(d) {
-			return nil // offline: the newest list we know names it
-		}
-		return &AuthError{Account: a, Device: d, Err: errDeviceListUnavailable}
+	if s == nil && kl != nil && kl.List.Has(d) {
+		return nil // offline: the newest list we know names it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if s == nil || !s.alive() {
+		// Deliveries start before the session is published (setupSession
+		// subscribes last): wait for it a little.
+		var err error
+		if s, err = c.onlineWithin(ctx); err != nil {
+			return &AuthError{Account: a, Device: d, Err: errDeviceListUnavailable}
+		}
+	}
 	l, err := c.fetchDeviceList(ctx, s, a)
 	if errors.Is(err, errDeviceListUnavailable) && kl != nil && kl.List.Has(d) {
 		return nil
@@ -320,4 +325,16 @@ func (c *Client) removeFromOwnList(ctx context.Context, s *session, d DeviceKey)
 		return nil
 	}
 	return errors.New("client: this account's device list kept changing; try again")
+}
+
+// onlineWithin waits for a session while the client runs (Start), or
+// fails at once for a client that was never started (offline processing).
+func (c *Client) onlineWithin(ctx context.Context) (*session, error) {
+	c.sessMu.Lock()
+	started := c.cancel != nil
+	c.sessMu.Unlock()
+	if !started {
+		return nil, ErrOffline
+	}
+	return c.online(ctx)
 }
