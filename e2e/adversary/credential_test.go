@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,34 @@ func TestAdversaryKeyPackageSubstitution(t *testing.T) {
 				t.Fatal("Mallory got a Welcome meant for bob")
 			}
 		}
+	}
+}
+
+// TestAdversaryForgedCredentialInUpdatePath: a member of a group commits
+// with an UpdatePath whose new leaf claims Alice's account. Bob refuses
+// the commit with a warning; the member stays who she was.
+func TestAdversaryForgedCredentialInUpdatePath(t *testing.T) {
+	srv := StartServer(t)
+	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
+	befriend(t, alice, bob)
+	mallory := NewMember(t, srv.Link, nil)
+	if _, err := bob.AddContact(context.Background(), client.Invite{Account: mallory.AccountKey, Server: srv.Link, Name: "mallory"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	kps, ids := mallory.ClaimAll(bob.AccountKey())
+	g := mallory.NewGroup(mallory.Identity(mallory.Honest()), kps, ids)
+	mallory.SendApp(g, ids, map[string]any{"type": "meta", "kind": "group", "name": "club"})
+	mallory.SendApp(g, ids, map[string]any{"type": "text", "text": "welcome", "sent": time.Now().UnixMilli()})
+	waitMessage(t, bob, "mallory's text", text("mallory", "welcome"))
+
+	epoch := g.Epoch()
+	res, err := g.Commit(mls.CommitOptions{Identity: mallory.Identity(mallory.Forged(alice.AccountKey()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory.Send(wire.KindCommit, g.GroupID(), epoch, ids, res.Commit)
+	waitMessage(t, bob, "a warning about the forged update", warning("impersonating alice"))
+	if got := members(t, bob, "club"); !slices.Equal(got, []string{"mallory", "me"}) {
+		t.Fatalf("bob's club after the forged update: %v", got)
 	}
 }
