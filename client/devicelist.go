@@ -24,10 +24,14 @@ import (
 // deviceListContext starts the message an account key signs over its list.
 const deviceListContext = "samizdat device list v1\x00"
 
-// listFreshness is how long a cached list is trusted for a device it
-// lists before it is fetched again; a device it does not list is always
-// looked up again first.
-const listFreshness = time.Minute
+// listFreshness is how long a fetched list is trusted for a device it
+// lists before it is fetched again: long enough to serve one operation
+// (a Welcome's tree, a change and its KeyPackages), short enough that a
+// device its account just removed is not accepted from a stale copy. The
+// validator runs only for leaves entering a group, never per message, so
+// this costs one round trip per account per change. A device the list
+// does not name is always looked up again first.
+const listFreshness = 5 * time.Second
 
 // ListedDevice is one device on an account's signed list.
 type ListedDevice struct {
