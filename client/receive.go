@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -231,7 +232,8 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 		}
 	}
 	delete(c.groups, h)
-	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: "joined the chat (end-to-end encrypted with MLS)"}
+	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
+		Text: "joined the chat (end-to-end encrypted with MLS); in it: " + c.describeMembersLocked(t, g)}
 	t.addMessage(h[:], &m)
 	// Messages of this group that arrived before the Welcome: those of
 	// epochs before the one we joined at are not for us.
@@ -427,6 +429,28 @@ func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[memberKey]bo
 		out = append(out, m)
 	}
 	return out
+}
+
+// describeMembersLocked names every account of g with its devices'
+// fingerprints: "alice (device 1a2b-…), me (device …, device …)".
+func (c *Client) describeMembersLocked(t *tx, g *mls.Group) string {
+	var parts []string
+	var cur AccountKey
+	var devs []string
+	flush := func() {
+		if devs != nil {
+			parts = append(parts, fmt.Sprintf("%s (device %s)", c.nameOfLocked(t, cur), strings.Join(devs, ", device ")))
+		}
+	}
+	for _, m := range sortedMembers(c.membersLocked(g)) {
+		if m.Account != cur || devs == nil {
+			flush()
+			cur, devs = m.Account, nil
+		}
+		devs = append(devs, Fingerprint(m.Device))
+	}
+	flush()
+	return strings.Join(parts, ", ")
 }
 
 func sortedMembers(m map[memberKey]bool) []memberKey {

@@ -22,6 +22,11 @@ func TestAdversaryDeviceAddedAfterVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMessage(t, bob, "alice's text", text("alice", "hi"))
+	// Joining names every device in the chat.
+	waitMessage(t, bob, "the members and their devices", func(m client.Message) bool {
+		return m.Kind == client.MessageEvent && strings.HasSuffix(m.Text, "in it: alice (device "+client.Fingerprint(alice.DeviceKey())+"), me (device "+client.Fingerprint(bob.DeviceKey())+")") ||
+			strings.HasSuffix(m.Text, "in it: me (device "+client.Fingerprint(bob.DeviceKey())+"), alice (device "+client.Fingerprint(alice.DeviceKey())+")")
+	})
 	before, err := bob.Verify(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
