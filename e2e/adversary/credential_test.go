@@ -135,13 +135,24 @@ func TestAdversaryForgedCredentialInUpdatePath(t *testing.T) {
 	mallory.SendApp(g, ids, map[string]any{"type": "text", "text": "welcome", "sent": time.Now().UnixMilli()})
 	waitMessage(t, bob, "mallory's text", text("mallory", "welcome"))
 
+	// As an Update proposal first, then in the commit's UpdatePath.
+	prop, err := g.ProposeUpdateIdentity(mallory.Identity(mallory.Forged(alice.AccountKey())), mls.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory.Send(wire.KindProposal, g.GroupID(), g.Epoch(), ids, prop)
+	waitMessage(t, bob, "a warning about the forged Update proposal", warning("impersonating alice"))
+	before := count(messages(t, bob), warning("impersonating alice"))
+
 	epoch := g.Epoch()
 	res, err := g.Commit(mls.CommitOptions{Identity: mallory.Identity(mallory.Forged(alice.AccountKey()))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mallory.Send(wire.KindCommit, g.GroupID(), epoch, ids, res.Commit)
-	waitMessage(t, bob, "a warning about the forged update", warning("impersonating alice"))
+	waitMessage(t, bob, "a warning about the forged UpdatePath", func(m client.Message) bool {
+		return warning("impersonating alice")(m) && count(messages(t, bob), warning("impersonating alice")) > before
+	})
 	if got := members(t, bob, "club"); !slices.Equal(got, []string{"mallory", "me"}) {
 		t.Fatalf("bob's club after the forged update: %v", got)
 	}
