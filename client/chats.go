@@ -31,7 +31,10 @@ type chatRecord struct {
 	// to is an invitation until accepted; a declined one stays hidden.
 	Invite    bool  `json:"invite,omitempty"`
 	Declined  bool  `json:"declined,omitempty"`
+	Accepted  bool  `json:"accepted,omitempty"`
 	InvitedAt int64 `json:"invited_at,omitempty"`
+	// Stranger: the member who added us was not a contact.
+	Stranger bool `json:"stranger,omitempty"`
 }
 
 // chat is a loaded chat: its record and live MLS group.

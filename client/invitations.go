@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls"
@@ -53,6 +54,7 @@ func invitationKey(ch *chat) []byte { return append([]byte("invite\x00"), ch.has
 // the event the user sees.
 func (c *Client) inviteLocked(t *tx, ch *chat) Message {
 	ch.rec.Invite = true
+	ch.rec.InvitedAt = time.Now().Unix()
 	var names []string
 	for a := range c.accountsLocked(ch.g) {
 		if a != c.AccountKey() {
@@ -60,9 +62,11 @@ func (c *Client) inviteLocked(t *tx, ch *chat) Message {
 		}
 	}
 	sort.Strings(names)
+	who := strings.Join(names, ", ")
 	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
-		Text: fmt.Sprintf("%v invited you to a chat you never agreed to join. It is not shown as a chat until you accept: run 'samizdat invitations' to see it, then accept or decline it", names)}
+		Text: fmt.Sprintf("%s invited you to a group you never agreed to join. It is not shown as a chat until you accept: run 'samizdat invitations' to see it, then accept or decline it", who)}
 	t.addMessage(invitationKey(ch), &m)
+	m.invitation = true
 	return m
 }
 
@@ -126,6 +130,7 @@ func (c *Client) answerInvitation(ctx context.Context, name string, accept bool)
 	text := "you declined the invitation"
 	if accept {
 		text = "you accepted the invitation"
+		found.rec.Accepted = true
 	} else {
 		found.rec.Declined = true
 		t.delMessages(found.hash[:])
@@ -140,6 +145,18 @@ func (c *Client) answerInvitation(ctx context.Context, name string, accept bool)
 	return nil
 }
 
-// hiddenLocked reports whether ch's messages are out of sight (a pending
+// visibleLocked keeps, of msgs stored for a hidden chat, only its
+// invitation events (the rest is shown once it is accepted).
+func (c *Client) visibleLocked(t *tx, ch *chat, msgs []Message) []Message {
+	var out []Message
+	for _, m := range msgs {
+		if m.invitation {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// hidden reports whether ch's messages are out of sight (a pending
 // or declined invitation).
 func (ch *chat) hidden() bool { return ch.rec.Invite || ch.rec.Declined }

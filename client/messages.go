@@ -26,6 +26,8 @@ type Message struct {
 	Text string    `json:"text"`
 	Time time.Time `json:"time"`          // stored
 	Sent time.Time `json:"sent,omitzero"` // the sender's clock
+
+	invitation bool // an invitation's own event (invitations.go)
 }
 
 // chatDisplayLocked is the name a user knows a chat by.

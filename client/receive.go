@@ -237,12 +237,19 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 	t.addMessage(h[:], &m)
 	// Messages of this group that arrived before the Welcome: those of
 	// epochs before the one we joined at are not for us.
-	msgs := append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...)
 	if !c.agreedLocked(t, g) {
-		// Someone the user never added put them in this chat: an
-		// invitation, not a chat (invitations.go).
-		ch.rec.InvitedAt = time.Now().Unix()
-		return ch, []Message{c.inviteLocked(t, ch)}, nil
+		// Someone the user never added put them in this chat. A group
+		// (more than two accounts now, or once its meta message says so)
+		// is an invitation, not a chat (invitations.go); a 1:1 chat is a
+		// person who wrote first.
+		ch.rec.Stranger = true
+		if len(accts) > 2 {
+			c.inviteLocked(t, ch)
+		}
+	}
+	msgs := append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...)
+	if ch.hidden() {
+		return ch, c.visibleLocked(t, ch, msgs), nil
 	}
 	return ch, msgs, nil
 }
@@ -322,6 +329,11 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 		case "meta":
 			if content.Kind == KindGroup && validName(content.Name) == nil {
 				ch.rec.Kind, ch.rec.Name = KindGroup, content.Name
+				if ch.rec.Stranger && !ch.hidden() && !ch.rec.Accepted {
+					// A stranger's chat turns out to be a group: an
+					// invitation from now on (invitations.go).
+					return ch, []Message{c.inviteLocked(t, ch)}, nil
+				}
 			}
 			return ch, nil, nil
 		case "text":
