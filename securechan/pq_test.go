@@ -110,7 +110,7 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ek, err := parsePayload1(payload1)
+	_, ek, _, err := parsePayload1(payload1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/promtext"
+	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -27,7 +28,10 @@ type Metrics struct {
 	Delivered        atomic.Uint64 // Deliver pushes sent
 	StaleEpoch       atomic.Uint64 // commits refused by the Delivery Service
 	RateLimited      atomic.Uint64
+	Refused          atomic.Uint64 // connections over the session cap, requests over a quota or the disk reserve
 	Subscribers      atomic.Int64
+
+	replay atomic.Pointer[func() securechan.Stats] // set by New: the secure channel's replay defence
 
 	framesIn  [256]atomic.Uint64 // by request type (low byte of a request type)
 	framesOut [3][256]atomic.Uint64
@@ -107,6 +111,12 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	p.Counter("samizdat_deliveries_pushed_total", "Deliver pushes sent.", m.Delivered.Load())
 	p.Counter("samizdat_stale_epoch_total", "Commits refused by the Delivery Service (first commit wins).", m.StaleEpoch.Load())
 	p.Counter("samizdat_rate_limited_total", "Requests or connections refused by a rate limit.", m.RateLimited.Load())
+	p.Counter("samizdat_refused_total", "Connections over the session cap and writes over a quota or the disk reserve, refused.", m.Refused.Load())
+	if f := m.replay.Load(); f != nil {
+		st := (*f)()
+		p.Gauge("samizdat_replay_cache_entries", "First messages the secure channel's replay cache remembers now.", float64(st.Remembered))
+		p.Counter("samizdat_handshake_retries_total", "Retry cookies sent because the replay cache was full (a handshake flood).", st.Retries)
+	}
 	p.Gauge("samizdat_subscribers", "Devices with a live subscription.", float64(m.Subscribers.Load()))
 
 	p.Header("samizdat_frames_received_total", "Request frames received, by type.", "counter")
