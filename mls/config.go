@@ -80,10 +80,35 @@ type Config struct {
 	KeyPackageLifetime time.Duration
 	// PSKs resolves external pre-shared keys; nil means none are known.
 	PSKs PSKStore
+	// ValidateCredential, if set, is the Authentication Service (RFC 9420
+	// §5.3.1, §7.3 step 1): it is called with the basic credential's
+	// identity and the leaf's signature key of every leaf wherever one
+	// enters or is checked in a group (KeyPackages, Welcome and external
+	// join trees, Add, Update, UpdatePath and external commit leaves). An
+	// error rejects the leaf, and with it the whole message or Welcome;
+	// the error wraps ErrCredentialRejected and the validator's error.
+	ValidateCredential func(identity, signatureKey []byte) error
 	// Policy decides which proposals and external joins of non-members
 	// this member accepts (docs/spec/mls-policy.md); the zero value
 	// refuses them all.
 	Policy GroupPolicy
+}
+
+// leafCredentialCheck adapts ValidateCredential to the tree package's
+// hook; nil when no validator is set. Only basic credentials are used.
+func (c Config) leafCredentialCheck() func(*format.Credential, []byte) error {
+	if c.ValidateCredential == nil {
+		return nil
+	}
+	return func(cred *format.Credential, sigKey []byte) error {
+		if cred.Type != format.CredentialBasic {
+			return fmt.Errorf("%w: not a basic credential", ErrCredentialRejected)
+		}
+		if err := c.ValidateCredential(cred.Identity, sigKey); err != nil {
+			return fmt.Errorf("%w: %w", ErrCredentialRejected, err)
+		}
+		return nil
+	}
 }
 
 // Validate reports a Config whose bounds are out of range, wrapping

@@ -31,6 +31,9 @@ var (
 	// ErrOwnCommit: Process was given a commit this client sent; use
 	// MergePendingCommit instead.
 	ErrOwnCommit = errors.New("mls: own commit; call MergePendingCommit")
+	// ErrCredentialRejected: Config.ValidateCredential refused a leaf's
+	// credential (RFC 9420 §5.3.1); the whole message or Welcome is invalid.
+	ErrCredentialRejected = errors.New("mls: leaf credential rejected by the authentication service")
 	// ErrNotForUs: a Welcome has no secrets for our KeyPackage.
 	ErrNotForUs = errors.New("mls: welcome is not for this key package")
 	// ErrUnknownPSK: a PSK is not available.

@@ -229,5 +229,5 @@ func validateKeyPackage(cfg Config, s *suite.Suite, kp *format.KeyPackage, check
 	if checkLifetime {
 		now = cfg.now()
 	}
-	return validateKeyPackageLeaf(s, &kp.LeafNode, now)
+	return validateKeyPackageLeaf(s, &kp.LeafNode, now, cfg.leafCredentialCheck())
 }

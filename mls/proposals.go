@@ -207,7 +207,7 @@ func (g *Group) PendingProposals() int { return len(g.proposals) }
 
 // leafPolicy is the tree package's view of the group for leaf checks.
 func (g *Group) leafPolicy(checkLifetime bool) *tree.LeafPolicy {
-	pol := &tree.LeafPolicy{GroupID: g.ctx.GroupID}
+	pol := &tree.LeafPolicy{GroupID: g.ctx.GroupID, ValidateCredential: g.cfg.leafCredentialCheck()}
 	if checkLifetime {
 		pol.Now = g.cfg.now()
 	}

@@ -39,6 +39,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	if e := ss.needDevice(); e != nil {
 		return e, nil
 	}
+	if resp, ok := ss.dispatchDeviceList(m); ok { // devicelist.go
+		return resp, nil
+	}
 	switch m := m.(type) {
 	case *wire.LookupAccount:
 		return ss.lookupAccount(m), nil

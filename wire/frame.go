@@ -139,6 +139,9 @@ func newMessage(t Type) Message {
 	if m := newBookMessage(t); m != nil { // book.go
 		return m
 	}
+	if m := newDeviceListMessage(t); m != nil { // devicelist.go
+		return m
+	}
 	return newRelayRegMessage(t) // relayreg.go
 }
 

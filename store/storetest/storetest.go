@@ -60,6 +60,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"CountKeyPackages", testCountKeyPackages},
 		{"GroupInfo", testGroupInfo},
 		{"CommitWithoutRecipients", testCommitWithoutRecipients},
+		{"DeviceLists", testDeviceLists},   // devicelists.go
 		{"MailboxBytes", testMailboxBytes}, // quota.go
 	}
 	for _, c := range cases {
