@@ -49,6 +49,12 @@ type Moment struct {
 type Recovery struct {
 	Within    Duration `json:"within"`
 	Condition string   `json:"condition"`
+	// MinDelivery, when set, fails a run whose delivery ratio falls below
+	// it: for scenarios whose design leaves a path open that only a client
+	// doing the right thing can use (a current browser hello, a byte
+	// budget), where "the censor blocked every path this client tried" must
+	// not pass as "nothing to recover to".
+	MinDelivery float64 `json:"min_delivery,omitempty"`
 }
 
 // RuleSpec is one rule with its parameters; Type picks which fields apply.

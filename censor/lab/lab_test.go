@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,22 @@ func TestMetrics(t *testing.T) {
 	}
 	if r.Pass {
 		t.Error("a run that lost an acknowledged message passed")
+	}
+	// The same run against a scenario that wants 99% delivered names the
+	// shortfall (19 of 20); one that wants 90% does not.
+	for _, tc := range []struct {
+		min  float64
+		want bool
+	}{{0.99, true}, {0.90, false}} {
+		sc2 := &censor.Scenario{Name: "t", Recovery: censor.Recovery{Within: censor.Duration(10 * time.Second), MinDelivery: tc.min}}
+		r2 := buildReport(sc2, Options{Every: 500 * time.Millisecond}, reportInput{
+			t0: t0, tEnd: t0.Add(6 * time.Second), tDrained: t0.Add(7 * time.Second), duration: 6 * time.Second,
+			streams: []*userStream{u0, u1}, engine: e, endpoints: []netip.AddrPort{netip.MustParseAddrPort("198.18.10.2:443")},
+		})
+		got := strings.Contains(strings.Join(r2.Reasons, "\n"), "below the scenario's minimum")
+		if got != tc.want {
+			t.Errorf("min_delivery %.2f at ratio %.3f: shortfall named %v, want %v (%v)", tc.min, r2.DeliveryRatio, got, tc.want, r2.Reasons)
+		}
 	}
 }
 

@@ -402,6 +402,10 @@ func judgeBlocks(r *Report, sc *censor.Scenario, in reportInput, m *messages, pa
 	if r.Sent == 0 {
 		r.Reasons = append(r.Reasons, "no message was sent")
 	}
+	if min := sc.Recovery.MinDelivery; min > 0 && r.Sent > 0 && r.DeliveryRatio < min {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("delivery ratio %.3f below the scenario's minimum %.2f: a path was left open by design and the users did not keep to it",
+			r.DeliveryRatio, min))
+	}
 }
 
 // setVerdict passes a run with no reasons to fail it.
