@@ -47,6 +47,13 @@ type Config struct {
 	// JanitorInterval is how often expired mailbox entries and seen ids are
 	// deleted and idle rate-limit buckets dropped (default 10m).
 	JanitorInterval time.Duration
+	// Blobs, if set, stores attachment chunks (blob.go); BlobQuota, if
+	// set, is asked before a new chunk is stored; chunks expire
+	// BlobRetention after they were last stored or asked for (default:
+	// the mailbox retention).
+	Blobs         BlobStore
+	BlobQuota     BlobQuota
+	BlobRetention time.Duration
 }
 
 // Server serves the wire protocol over secure-channel sessions.
@@ -181,7 +188,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	s.janitorOnce.Do(func() { go s.janitor(ctx) })
+	s.janitorOnce.Do(func() { go s.janitor(ctx); go s.blobJanitor(ctx) })
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()

@@ -137,6 +137,9 @@ func newMessage(t Type) Message {
 	if m := newBookMessage(t); m != nil { // book.go
 		return m
 	}
+	if m := newBlobMessage(t); m != nil { // blob.go
+		return m
+	}
 	return newRelayRegMessage(t) // relayreg.go
 }
 
