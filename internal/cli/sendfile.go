@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+func init() {
+	register("download", "fetch, verify and decrypt the file of a message: download MSGID [--dir DIR]", runDownload)
+}
+
+// sendFile runs `samizdat send NAME --file PATH [--caption TEXT]`.
+func sendFile(e env, args []string, path, caption string) int {
+	if len(args) != 1 {
+		return fail(e, "send", errors.New("usage: samizdat send NAME --file PATH [--caption TEXT]"))
+	}
+	name := args[0]
+	return withOnline(e, "send", 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
+		var last client.Progress
+		bar := newProgress(e.stderr, "uploading")
+		err := c.SendFile(ctx, name, path, caption, &client.FileOptions{OnProgress: func(p client.Progress) {
+			last = p
+			bar.update(p)
+		}})
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := c.Flush(fctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads; end-to-end encrypted).\n",
+			path, name, sizeText(last.Bytes), last.Total, last.Sends)
+		printNew(e, c, ctx)
+		return nil
+	})
+}
+
+func runDownload(e env) int {
+	fs := newFlags(e, "download")
+	clientFlags(fs, &e)
+	dir := fs.String("dir", ".", "directory to save the file in (created if missing)")
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return 2
+	}
+	if len(args) != 1 {
+		return fail(e, "download", errors.New("usage: samizdat download MSGID [--dir DIR] (read shows the ids of files)"))
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return fail(e, "download", fmt.Errorf("%q is not a message id; `samizdat read` shows the ids of files", args[0]))
+	}
+	return withOnline(e, "download", 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		var last client.Progress
+		bar := newProgress(e.stderr, "downloading")
+		path, err := c.Download(ctx, id, *dir, &client.FileOptions{OnProgress: func(p client.Progress) {
+			last = p
+			bar.update(p)
+		}})
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests).\n",
+			path, sizeText(st.Size()), last.Total, last.Sends)
+		return nil
+	})
+}
+
+// printFile prints a file message with the id to download it by.
+func printFile(e env, ts string, m client.Message) {
+	from := m.From
+	if m.Out {
+		from = "me"
+	}
+	f := m.File
+	state := f.State
+	if f.State == client.FileDownloaded || (f.State == client.FileSent && f.Path != "") {
+		state += " " + f.Path
+	}
+	dims := ""
+	if f.Width > 0 {
+		dims = fmt.Sprintf(", %dx%d", f.Width, f.Height)
+	}
+	fmt.Fprintf(e.stdout, "[%s] %s: %s: [file %d] %q (%s, %s%s; %s)", ts, m.Chat, from, m.ID, f.Name, sizeText(f.Size), f.MediaType, dims, state)
+	if m.Text != "" {
+		fmt.Fprintf(e.stdout, " %s", m.Text)
+	}
+	fmt.Fprintln(e.stdout)
+	if f.State == client.FileAvailable && m.ID > 0 {
+		fmt.Fprintf(e.stdout, "    samizdat download %d\n", m.ID)
+	}
+}
+
+// sizeText is n in B, KiB, MiB or GiB.
+func sizeText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
+
+// progressLine prints a transfer's progress on one line of w, at most a
+// few times a second.
+type progressLine struct {
+	w     io.Writer
+	what  string
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer, what string) *progressLine { return &progressLine{w: w, what: what} }
+
+func (p *progressLine) update(pr client.Progress) {
+	if pr.Total < 8 || (time.Since(p.last) < 250*time.Millisecond && pr.Done < pr.Total) {
+		return // small files need no progress
+	}
+	p.last, p.shown = time.Now(), true
+	fmt.Fprintf(p.w, "\r%s: %d/%d chunks (%d%%)", p.what, pr.Done, pr.Total, 100*pr.Done/max(pr.Total, 1))
+}
+
+func (p *progressLine) finish() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
