@@ -57,16 +57,15 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 	if retries == 0 {
 		retries = 100
 	}
-	window := TransferInFlight
-	for attempt := 0; len(missing) > 0; attempt++ {
+	x := newTransfer()
+	for fails := 0; len(missing) > 0; {
 		sess, err := c.online(ctx)
 		if err != nil {
 			return "", err
 		}
 		var done chunkSet
-		var n int
-		n, err = transferRound(ctx, sess, missing, window, func(i int) (wire.Message, error) {
-			pr.sent()
+		n, held, err := x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
+			pr.sent(i)
 			return &wire.GetChunk{Hash: wire.ChunkHash(a.Chunks[i])}, nil
 		}, func(i int, resp wire.Message) error {
 			plain, err := op.Open(i, resp.(*wire.Chunk).Data)
@@ -83,16 +82,23 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			return nil
 		})
 		missing = done.without(missing)
+		if n > 0 {
+			fails = 0
+		} else {
+			fails++
+		}
 		if err == nil {
+			if held {
+				x.next(sess)
+			}
 			continue
 		}
 		if errors.Is(err, ErrFileAltered) {
 			return "", err
 		}
-		if err = c.transferError(ctx, "downloading the file", err, attempt, retries); err != nil {
+		if err = c.transferError(ctx, "downloading the file", err, fails, retries); err != nil {
 			return "", err
 		}
-		window = nextWindow(n)
 	}
 	if err := part.Truncate(a.Size); err != nil {
 		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)

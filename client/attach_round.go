@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -55,22 +56,65 @@ func (s *Session) startCall(req wire.Message) (func(ctx context.Context) (wire.M
 	}, nil
 }
 
-// transferRound runs one round of a transfer on sess: for each index in
-// order it builds a request (req) and sends it, keeping at most window
-// requests in flight, and hands every answer to done. Requests go on the
-// wire in index order, so after a cut the chunks lost in flight are the
-// first of the next round. It returns how many answers it handled and the
-// first error.
-func transferRound(ctx context.Context, sess *session, idx []int, window int,
-	req func(i int) (wire.Message, error), done func(i int, resp wire.Message) error) (int, error) {
+// transfer schedules the chunk requests of one upload or download over
+// the connections it gets (docs/spec/attachments.md §5). Requests go on the
+// wire in order, several in flight. After a connection is cut, it knows
+// how many chunks a connection carries (capacity: the fewest any cut one
+// carried) and sends a chunk that was already sent once only within that
+// many chunks of a fresh connection, filling the rest with chunks never
+// sent; when only such chunks are left and this connection has no room, it
+// starts a fresh one. So on a link that is cut after about the same number
+// of bytes each time, no chunk is sent more than twice.
+type transfer struct {
+	sends    map[int]int // requests sent per chunk
+	capacity int         // chunks a cut connection carried (fewest seen); 0 before any cut
+
+	mu      sync.Mutex // guards handled
+	sess    *session   // the connection started and handled count for
+	started int
+	handled int
+}
+
+func newTransfer() *transfer { return &transfer{sends: map[int]int{}} }
+
+// errFreshConnection ends a session on purpose: its remaining room is too
+// small for the chunks that are left.
+var errFreshConnection = errors.New("client: starting a fresh connection for the rest of a file transfer")
+
+// round sends the requests for missing on sess (req builds one, done takes
+// its answer) and returns how many were answered, whether some were held
+// back for a fresh connection, and the first error.
+func (x *transfer) round(ctx context.Context, sess *session, missing []int,
+	req func(i int) (wire.Message, error), done func(i int, resp wire.Message) error) (handled int, held bool, err error) {
+	if x.sess != sess {
+		x.sess, x.started, x.handled = sess, 0, 0
+	}
+	order := make([]int, 0, len(missing))
+	for _, i := range missing {
+		if x.sends[i] > 0 {
+			order = append(order, i)
+		}
+	}
+	for _, i := range missing {
+		if x.sends[i] == 0 {
+			order = append(order, i)
+		}
+	}
+	window := TransferInFlight
+	if x.capacity > 0 {
+		window = min(window, x.capacity)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, max(1, window))
+	sem := make(chan struct{}, window)
 	var wg sync.WaitGroup
-	var handled atomic.Int64
-	fail := func(err error) { cancel(err) }
+	var answered atomic.Int64
 loop:
-	for _, i := range idx {
+	for _, i := range order {
+		if x.sends[i] > 0 && x.capacity > 0 && x.started >= x.capacity {
+			held = true // a second cut could hit it here: wait for a fresh connection
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -78,12 +122,14 @@ loop:
 		}
 		m, err := req(i)
 		if err != nil {
-			fail(err)
+			cancel(err)
 			break
 		}
+		x.sends[i]++
+		x.started++
 		wait, err := sess.startCall(m)
 		if err != nil {
-			fail(err)
+			cancel(err)
 			break
 		}
 		wg.Add(1)
@@ -95,18 +141,22 @@ loop:
 				err = done(i, resp)
 			}
 			if err != nil {
-				fail(err)
+				cancel(err)
 				return
 			}
-			handled.Add(1)
+			answered.Add(1)
 		}()
 	}
 	wg.Wait()
-	return int(handled.Load()), context.Cause(ctx)
+	x.handled += int(answered.Load())
+	if err = context.Cause(ctx); err != nil && !sess.alive() && !errors.Is(err, errFreshConnection) {
+		if c := max(x.handled, 1); x.capacity == 0 || c < x.capacity {
+			x.capacity = c
+		}
+	}
+	return int(answered.Load()), held, err
 }
 
-// nextWindow is the window of the round after one that handled n answers
-// and ended in a cut: what the last connection carried, at least 1 and at
-// most TransferInFlight. A link that is cut every few hundred kilobytes is
-// then not sent more than it carries, so a chunk is rarely cut twice.
-func nextWindow(n int) int { return min(max(n, 1), TransferInFlight) }
+// next ends a round that held chunks back and had no error: it ends sess
+// so that the next round gets a fresh connection.
+func (x *transfer) next(sess *session) { sess.End(errFreshConnection) }

@@ -25,6 +25,7 @@ const TransferInFlight = 4
 type Progress struct {
 	Done, Total int
 	Sends       int
+	MostSends   int   // the most times one chunk was sent (1 without resends)
 	Bytes       int64 // bytes of the file covered by the done chunks
 }
 
@@ -184,23 +185,20 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 		retries = 100
 	}
 	pr := &progress{total: len(hashes), size: size, on: o.OnProgress}
-	window := TransferInFlight
-	for attempt := 0; ; attempt++ {
-		if attempt > retries {
-			return fmt.Errorf("client: uploading the file: the server did not keep the chunks after %d rounds; retry later", attempt)
-		}
+	x := newTransfer()
+	for fails := 0; ; {
 		sess, err := c.online(ctx)
 		if err != nil {
 			return err
 		}
 		missing, err := missingChunks(ctx, sess, hashes)
-		n := 0
+		n, held := 0, false
 		if err == nil {
 			pr.setDone(len(hashes) - len(missing))
 			if len(missing) == 0 {
 				return nil
 			}
-			n, err = transferRound(ctx, sess, missing, window, func(i int) (wire.Message, error) {
+			n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
 				ct, h, err := s.Seal(i, nil)
 				if err != nil {
 					return nil, err
@@ -208,20 +206,30 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 				if h != hashes[i] {
 					return nil, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
 				}
-				pr.sent()
+				pr.sent(i)
 				return &wire.PutChunk{Hash: wire.ChunkHash(h), Data: ct}, nil
 			}, func(i int, _ wire.Message) error {
 				pr.finished(i)
 				return nil
 			})
 		}
+		if n > 0 {
+			fails = 0
+		} else {
+			fails++
+		}
 		if err == nil {
+			if held {
+				x.next(sess)
+			}
+			if fails > retries {
+				return fmt.Errorf("client: uploading the file: the server did not keep the chunks after %d rounds; retry later", fails)
+			}
 			continue // ask again: the server confirms every chunk
 		}
-		if err = c.transferError(ctx, "uploading the file", err, attempt, retries); err != nil {
+		if err = c.transferError(ctx, "uploading the file", err, fails, retries); err != nil {
 			return err
 		}
-		window = nextWindow(n)
 	}
 }
 
@@ -234,6 +242,11 @@ func (c *Client) transferError(ctx context.Context, doing string, err error, att
 	var we *wire.Error
 	if errors.As(err, &we) {
 		switch we.Code {
+		case wire.CodeNotFound:
+			if doing == "uploading the file" {
+				return fmt.Errorf("client: %s: this server does not store files; ask its operator, or send the file another way", doing)
+			}
+			return fmt.Errorf("client: %s: the server does not have a chunk of this file (it expired, or it was damaged and refused); ask the sender to send the file again", doing)
 		case wire.CodeRateLimited, wire.CodeUnavailable, wire.CodeInternal:
 			wait := time.Duration(max(1, we.RetryAfter)) * time.Second
 			select {
@@ -285,19 +298,31 @@ type progress struct {
 	mu          sync.Mutex // guards the fields below and serializes on
 	done, total int
 	sends       int
+	most        int
+	per         map[int]int // sends per chunk
 	size        int64
 	on          func(Progress)
 }
 
 func (p *progress) report() {
 	if p.on != nil {
-		p.on(Progress{Done: p.done, Total: p.total, Sends: p.sends, Bytes: min(p.size, int64(p.done)*attach.ChunkSize)})
+		p.on(Progress{Done: p.done, Total: p.total, Sends: p.sends, MostSends: p.most, Bytes: min(p.size, int64(p.done)*attach.ChunkSize)})
 	}
 }
 
 func (p *progress) setDone(n int) { p.mu.Lock(); p.done = n; p.report(); p.mu.Unlock() }
-func (p *progress) sent()         { p.mu.Lock(); p.sends++; p.mu.Unlock() }
-func (p *progress) finished(int)  { p.mu.Lock(); p.done++; p.report(); p.mu.Unlock() }
+func (p *progress) sent(i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.per == nil {
+		p.per = map[int]int{}
+	}
+	p.sends++
+	p.per[i]++
+	p.most = max(p.most, p.per[i])
+}
+
+func (p *progress) finished(int) { p.mu.Lock(); p.done++; p.report(); p.mu.Unlock() }
 
 // mediaTypeOf guesses a media type from the file name's extension.
 func mediaTypeOf(name string) string {

@@ -39,8 +39,8 @@ func sendFile(e env, args []string, path, caption string) int {
 		if err := c.Flush(fctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads; end-to-end encrypted).\n",
-			path, name, sizeText(last.Bytes), last.Total, last.Sends)
+		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads, at most %d of one chunk; end-to-end encrypted).\n",
+			path, name, sizeText(last.Bytes), last.Total, last.Sends, last.MostSends)
 		printNew(e, c, ctx)
 		return nil
 	})
@@ -76,8 +76,8 @@ func runDownload(e env) int {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests).\n",
-			path, sizeText(st.Size()), last.Total, last.Sends)
+		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests, at most %d of one chunk).\n",
+			path, sizeText(st.Size()), last.Total, last.Sends, last.MostSends)
 		return nil
 	})
 }
