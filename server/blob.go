@@ -37,18 +37,23 @@ type BlobQuota interface {
 	ChargeBlob(ctx context.Context, account store.AccountID, n int64) error
 }
 
-// maxPuts bounds the PutChunks one session stores at once; past it the
-// reader waits (and TCP pushes back on the client).
+// maxPuts bounds the PutChunks and GetChunks one session handles at once;
+// past it the reader waits (and TCP pushes back on the client).
 const maxPuts = 8
 
-// putChunkAsync stores a PutChunk of a registered device on its own
-// goroutine, so that a session's chunks are synced to disk concurrently
-// (their fsyncs share the file system's journal commits) and answered as
-// each is durable, possibly out of order (wire.md, "Blobs"). It reports
-// whether it took the frame; the reader goroutine calls it.
+// putChunkAsync handles a PutChunk or GetChunk of a registered device on
+// its own goroutine, so that a session's chunks are synced to disk
+// concurrently (their fsyncs share the file system's journal commits) or
+// read and sent while the next request is read, and answered as each is
+// done, possibly out of order (wire.md, "Blobs"). It reports whether it
+// took the frame; the reader goroutine calls it.
 func (ss *session) putChunkAsync(f wire.Frame) bool {
-	m, ok := f.Msg.(*wire.PutChunk)
-	if !ok || ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
+	switch f.Msg.(type) {
+	case *wire.PutChunk, *wire.GetChunk:
+	default:
+		return false
+	}
+	if ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
 		return false // dispatch answers
 	}
 	if ss.puts == nil {
@@ -57,7 +62,8 @@ func (ss *session) putChunkAsync(f wire.Frame) bool {
 	ss.puts <- struct{}{}
 	go func() {
 		defer func() { <-ss.puts }()
-		ss.reply(f.RequestID, ss.putChunk(m))
+		resp, _ := ss.dispatchBlob(f.Msg)
+		ss.reply(f.RequestID, resp)
 	}()
 	return true
 }
