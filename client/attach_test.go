@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"log/slog"
 	"net"
@@ -399,5 +402,36 @@ func TestAdversaryNoNonceReuseWhenFileChanges(t *testing.T) {
 	}
 	if a.Key == rec.Key {
 		t.Fatal("the changed file was sealed again under the first attempt's key: nonces reused")
+	}
+}
+
+// TestImageThumbnail: a photo arrives with its dimensions and a small
+// thumbnail, both inside the encrypted descriptor.
+func TestImageThumbnail(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for y := 0; y < 480; y++ {
+		for x := 0; x < 640; x++ {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	path := filepath.Join(t.TempDir(), "cat.png")
+	os.WriteFile(path, b.Bytes(), 0o600)
+	sendFile(t, alice, "bob", path, "look", nil)
+	m := waitFile(t, bob)
+	if m.File.Width != 640 || m.File.Height != 480 || !m.File.Thumbnail || m.File.MediaType != "image/png" {
+		t.Fatalf("bob sees %+v", m.File)
+	}
+	th, err := bob.Thumbnail(context.Background(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(th))
+	if err != nil || format != "jpeg" || cfg.Width != 128 || cfg.Height != 96 {
+		t.Fatalf("thumbnail: %s %dx%d, %v", format, cfg.Width, cfg.Height, err)
 	}
 }
