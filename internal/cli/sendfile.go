@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
 	"github.com/samizdat-project/samizdat/client"
 )
 
@@ -120,27 +123,38 @@ func sizeText(n int64) string {
 	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
-// progressLine prints a transfer's progress on one line of w, at most a
-// few times a second.
+// progressLine draws a transfer's progress bar (schollz/progressbar) on
+// w when w is a terminal, and nothing otherwise (scripts and logs get only
+// the summary line).
 type progressLine struct {
-	w     io.Writer
-	what  string
-	last  time.Time
-	shown bool
+	w    io.Writer
+	what string
+	bar  *progressbar.ProgressBar
 }
 
-func newProgress(w io.Writer, what string) *progressLine { return &progressLine{w: w, what: what} }
+func newProgress(w io.Writer, what string) *progressLine {
+	p := &progressLine{w: w, what: what}
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		p.w = nil
+	}
+	return p
+}
 
 func (p *progressLine) update(pr client.Progress) {
-	if pr.Total < 8 || (time.Since(p.last) < 250*time.Millisecond && pr.Done < pr.Total) {
-		return // small files need no progress
+	if p.w == nil || pr.Total < 8 { // small files need no bar
+		return
 	}
-	p.last, p.shown = time.Now(), true
-	fmt.Fprintf(p.w, "\r%s: %d/%d chunks (%d%%)", p.what, pr.Done, pr.Total, 100*pr.Done/max(pr.Total, 1))
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions64(int64(pr.Total)*256<<10, progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(p.what), progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish())
+	}
+	p.bar.Set64(int64(pr.Done) * 256 << 10)
 }
 
 func (p *progressLine) finish() {
-	if p.shown {
-		fmt.Fprintln(p.w)
+	if p.bar != nil {
+		p.bar.Finish()
 	}
 }
