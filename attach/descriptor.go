@@ -44,11 +44,22 @@ func ValidName(name string) bool {
 		return false
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || r == 0x202e {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || (r >= 0x80 && r < 0xa0) || bidiOrLineControl(r) {
 			return false
 		}
 	}
 	return path.Base(name) == name
+}
+
+// bidiOrLineControl reports the characters that reorder or break what a
+// terminal shows ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf").
+func bidiOrLineControl(r rune) bool {
+	switch {
+	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029,
+		r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // validMediaType: type "/" subtype in printable ASCII without spaces.

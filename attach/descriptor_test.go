@@ -39,7 +39,7 @@ func TestAdversaryDescriptor(t *testing.T) {
 		"version":   append([]byte{2}, good[1:]...),
 		"empty":     nil,
 	}
-	for _, name := range []string{"../../etc/passwd", "a/b", "..", "", "x\x00y", "evil\u202etxt.exe", "a\\b", "line\nbreak"} {
+	for _, name := range []string{"../../etc/passwd", "a/b", "..", "", "x\x00y", "evil\u202etxt.exe", "a\u2067b", "x\u200fy", "a\\b", "line\nbreak", "p\u2029q"} {
 		d := sampleDescriptor()
 		d.Name = name
 		if _, err := d.Marshal(); err == nil {

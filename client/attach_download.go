@@ -106,7 +106,7 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 	if err := part.Sync(); err != nil {
 		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)
 	}
-	final, err := freeName(dir, a.Name)
+	final, err := freeName(dir, saveName(a.Name))
 	if err != nil {
 		return "", err
 	}
@@ -139,6 +139,17 @@ func verifiedPart(op *attach.Opener, part *os.File) []int {
 	}
 	clear(buf)
 	return missing
+}
+
+// saveName is the name a received file is saved under: its own, made
+// visible if it starts with a dot, so that a sender cannot plant a hidden
+// file (.profile, .bashrc) in the download directory. The descriptor
+// already refuses separators, "." and "..".
+func saveName(name string) string {
+	if strings.HasPrefix(name, ".") {
+		return "_" + name
+	}
+	return name
 }
 
 // freeName returns dir/name, or dir/"base (k).ext" for the first k that

@@ -435,3 +435,26 @@ func TestImageThumbnail(t *testing.T) {
 		t.Fatalf("thumbnail: %s %dx%d, %v", format, cfg.Width, cfg.Height, err)
 	}
 }
+
+// TestAdversaryDotfileName: a sender cannot make a download create a
+// hidden file such as .profile or .bashrc (run at the next login when the
+// download directory is the home directory): the saved name is visible.
+func TestAdversaryDotfileName(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	path, _ := writeRandomFile(t, ".profile", 100)
+	sendFile(t, alice, "bob", path, "", nil)
+	m := waitFile(t, bob)
+	dir := t.TempDir()
+	got, err := bob.Download(context.Background(), m.ID, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base := filepath.Base(got); base[0] == '.' {
+		t.Fatalf("the download was saved as the hidden file %s", base)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".profile")); err == nil {
+		t.Fatal(".profile was created in the download directory")
+	}
+}
