@@ -38,7 +38,8 @@ type session struct {
 	closing  atomic.Bool // a connection-level error was sent or the session is closing
 
 	pipe *pipeline // Sends queued in the store and not answered yet (pipeline.go); made by the first Send
-	puts chan struct{} // PutChunks being stored (blob.go); made by the first one
+
+	puts chan struct{} // PutChunks and GetChunks in progress (blob.go); made by the first one
 
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
