@@ -68,6 +68,10 @@ func (c *Client) receiveFileLocked(t *tx, ch *chat, sender AccountKey, content *
 	t.put(attachNS, []byte(ref), &attachRecord{Desc: content.File})
 	m.Kind, m.Text, m.File = MessageFile, content.Text, fileInfoOf(a, ref, FileAvailable)
 	t.addMessage(ch.hash[:], &m)
+	// The id the user downloads it by, for OnMessage (listen prints it).
+	if t.err == nil {
+		t.t.QueryRow(`SELECT last_insert_rowid()`).Scan(&m.ID)
+	}
 	return []Message{m}
 }
 

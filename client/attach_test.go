@@ -458,3 +458,36 @@ func TestAdversaryDotfileName(t *testing.T) {
 		t.Fatal(".profile was created in the download directory")
 	}
 }
+
+// TestFileMessageIDLive: a file message handed to OnMessage (what listen
+// prints) carries the id to download it by.
+func TestFileMessageIDLive(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice := newUser(t, link, "alice", nil)
+	got := make(chan Message, 16)
+	o := userOptions(t, filepath.Join(t.TempDir(), "bob"), "bob")
+	o.OnMessage = func(m Message) { got <- m }
+	bob, err := Init(InitOptions{Options: o, Server: link, Name: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, bob)
+	befriend(t, alice, bob)
+	path, _ := writeRandomFile(t, "a.txt", 10)
+	sendFile(t, alice, "bob", path, "", nil)
+	for {
+		select {
+		case m := <-got:
+			if m.Kind != MessageFile {
+				continue
+			}
+			stored := waitFile(t, bob)
+			if m.ID == 0 || m.ID != stored.ID {
+				t.Fatalf("OnMessage saw file message id %d, the store has %d", m.ID, stored.ID)
+			}
+			return
+		case <-time.After(20 * time.Second):
+			t.Fatal("OnMessage never saw the file")
+		}
+	}
+}

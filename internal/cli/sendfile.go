@@ -100,7 +100,11 @@ func printFile(e env, ts string, m client.Message) {
 	if f.Width > 0 {
 		dims = fmt.Sprintf(", %dx%d", f.Width, f.Height)
 	}
-	fmt.Fprintf(e.stdout, "[%s] %s: %s: [file %d] %q (%s, %s%s; %s)", ts, m.Chat, from, m.ID, f.Name, sizeText(f.Size), f.MediaType, dims, state)
+	id := "file"
+	if m.ID > 0 {
+		id = fmt.Sprintf("file %d", m.ID)
+	}
+	fmt.Fprintf(e.stdout, "[%s] %s: %s: [%s] %q (%s, %s%s; %s)", ts, m.Chat, from, id, f.Name, sizeText(f.Size), f.MediaType, dims, state)
 	if m.Text != "" {
 		fmt.Fprintf(e.stdout, " %s", m.Text)
 	}
