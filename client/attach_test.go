@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -419,5 +420,20 @@ func TestFileMessageIDLive(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("OnMessage never saw the file")
 		}
+	}
+}
+
+// TestSendFileNoBlobServer: a server without a blob store gets a clear
+// error, not a hang.
+func TestSendFileNoBlobServer(t *testing.T) {
+	link := startServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	path, _ := writeRandomFile(t, "x.bin", 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := alice.SendFile(ctx, "bob", path, "", nil)
+	if err == nil || !strings.Contains(err.Error(), "does not store files") {
+		t.Fatalf("SendFile to a server without blobs = %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
@@ -109,4 +110,33 @@ func TestBlobDisabled(t *testing.T) {
 	ts := startServer(t, nil)
 	c := connect(t, ts, newIdentity(newAccount()))
 	c.wantError(&wire.GetChunk{Hash: sha256.Sum256([]byte("x"))}, wire.CodeNotFound)
+}
+
+// TestBlobExpiry: the janitor deletes chunks not stored or asked for
+// within the retention; a chunk asked for (HasChunks) stays.
+func TestBlobExpiry(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	bs, err := blobfs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *server.Config) {
+		c.Blobs, c.BlobRetention, c.JanitorInterval = bs, 300*time.Millisecond, 50*time.Millisecond
+	})
+	c := connect(t, ts, newIdentity(newAccount()))
+	old, kept := []byte("old chunk"), []byte("kept chunk")
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(old), Data: old}, wire.TypeChunkStored)
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(kept), Data: kept}, wire.TypeChunkStored)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		held := c.must(&wire.HasChunks{Hashes: []wire.ChunkHash{sha256.Sum256(kept)}}, wire.TypeChunksHeld).(*wire.ChunksHeld)
+		if !held.Held[0] {
+			t.Fatal("a chunk asked for every 100 ms expired")
+		}
+		if _, err := bs.GetChunk(context.Background(), sha256.Sum256(old)); err != nil {
+			return // expired, as it should
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("a chunk nobody asked for outlived its retention")
 }
