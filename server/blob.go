@@ -37,23 +37,21 @@ type BlobQuota interface {
 	ChargeBlob(ctx context.Context, account store.AccountID, n int64) error
 }
 
-// maxPuts bounds the PutChunks and GetChunks one session handles at once;
-// past it the reader waits (and TCP pushes back on the client).
+// maxPuts bounds the PutChunks one session stores at once; past it the
+// reader waits (and TCP pushes back on the client).
 const maxPuts = 8
 
-// putChunkAsync handles a PutChunk or GetChunk of a registered device on
-// its own goroutine, so that a session's chunks are synced to disk
-// concurrently (their fsyncs share the file system's journal commits) or
-// read and sent while the next request is read, and answered as each is
-// done, possibly out of order (wire.md, "Blobs"). It reports whether it
-// took the frame; the reader goroutine calls it.
+// putChunkAsync stores a PutChunk of a registered device on its own
+// goroutine, so that a session's chunks are synced to disk concurrently
+// (their fsyncs share the file system's journal commits) and answered as
+// each is durable, possibly out of order (wire.md, "Blobs"). It reports
+// whether it took the frame; the reader goroutine calls it. GetChunk stays
+// in order: a downloading client counts on its answers arriving in the
+// order it asked (client/attach_round.go), so that after a cut the chunks
+// lost are the last ones it asked for.
 func (ss *session) putChunkAsync(f wire.Frame) bool {
-	switch f.Msg.(type) {
-	case *wire.PutChunk, *wire.GetChunk:
-	default:
-		return false
-	}
-	if ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
+	m, ok := f.Msg.(*wire.PutChunk)
+	if !ok || ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
 		return false // dispatch answers
 	}
 	if ss.puts == nil {
@@ -62,8 +60,7 @@ func (ss *session) putChunkAsync(f wire.Frame) bool {
 	ss.puts <- struct{}{}
 	go func() {
 		defer func() { <-ss.puts }()
-		resp, _ := ss.dispatchBlob(f.Msg)
-		ss.reply(f.RequestID, resp)
+		ss.reply(f.RequestID, ss.putChunk(m))
 	}()
 	return true
 }

@@ -39,7 +39,7 @@ type session struct {
 
 	pipe *pipeline // Sends queued in the store and not answered yet (pipeline.go); made by the first Send
 
-	puts chan struct{} // PutChunks and GetChunks in progress (blob.go); made by the first one
+	puts chan struct{} // PutChunks being stored (blob.go); made by the first one
 
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
