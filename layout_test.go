@@ -85,6 +85,7 @@ var layoutRules = []layoutRule{
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
+	{dir: "attach", allow: []string{"attach", "golang.org/x/crypto", "golang.org/x/sys"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.

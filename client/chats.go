@@ -54,6 +54,8 @@ type appContent struct {
 	// meta: what kind of chat this is and, for groups, its name.
 	Kind string `json:"kind,omitempty"`
 	Name string `json:"name,omitempty"`
+	// file: an attach.Attachment descriptor; Text is the caption.
+	File []byte `json:"file,omitempty"`
 }
 
 // loadChatsLocked loads every chat of the store into c.groups once.

@@ -14,6 +14,7 @@ const (
 	MessageText  = "text"  // a text someone wrote
 	MessageEvent = "event" // something that happened to the chat
 	MessageError = "error" // something that failed; the user should know
+	MessageFile  = "file"  // an attachment (File), with an optional caption in Text
 )
 
 // Message is one stored entry of a chat, as the user sees it.
@@ -24,8 +25,9 @@ type Message struct {
 	Out  bool      `json:"out,omitempty"`
 	Kind string    `json:"kind"`
 	Text string    `json:"text"`
-	Time time.Time `json:"time"`          // stored
-	Sent time.Time `json:"sent,omitzero"` // the sender's clock
+	Time time.Time `json:"time"`           // stored
+	Sent time.Time `json:"sent,omitzero"`  // the sender's clock
+	File *FileInfo `json:"file,omitempty"` // MessageFile: attach_msg.go
 
 	invitation bool // an invitation's own event (invitations.go)
 }

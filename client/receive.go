@@ -341,6 +341,8 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 				Time: time.Now().UTC(), Sent: time.UnixMilli(content.Sent).UTC(), Kind: MessageText}
 			t.addMessage(ch.hash[:], &m)
 			return ch, []Message{m}, nil
+		case "file": // attach_msg.go
+			return ch, c.receiveFileLocked(t, ch, sender, &content), nil
 		}
 		return ch, nil, nil
 	case mls.KindCommit:

@@ -64,6 +64,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	case *wire.FetchBook:
 		return ss.fetchBook(m), nil // reach.go
 	}
+	if resp, ok := ss.dispatchBlob(m); ok { // blob.go: attachment chunks
+		return resp, nil
+	}
 	return wire.Errorf(wire.CodeBadRequest, "%v is not a request this server handles", m.Type()), nil
 }
 

@@ -68,6 +68,13 @@ type Config struct {
 	// Quotas bound what one Send, one mailbox and one account may store,
 	// and keep a reserve of free disk space (quota.go).
 	Quotas Quotas
+	// Blobs, if set, stores attachment chunks (blob.go); BlobQuota, if
+	// set, is asked before a new chunk is stored; chunks expire
+	// BlobRetention after they were last stored or asked for (default:
+	// the mailbox retention).
+	Blobs         BlobStore
+	BlobQuota     BlobQuota
+	BlobRetention time.Duration
 }
 
 // Defaults of the abuse limits.
@@ -235,7 +242,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	s.janitorOnce.Do(func() { go s.janitor(ctx) })
+	s.janitorOnce.Do(func() { go s.janitor(ctx); go s.blobJanitor(ctx) })
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()

@@ -39,6 +39,8 @@ type session struct {
 
 	pipe *pipeline // Sends queued in the store and not answered yet (pipeline.go); made by the first Send
 
+	puts chan struct{} // PutChunks being stored (blob.go); made by the first one
+
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
 	pushing    bool   // a push goroutine is running
@@ -305,6 +307,9 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 			}
 			return ss.sendPipelined(f.RequestID, m, async)
 		}
+	}
+	if ss.putChunkAsync(f) { // blob.go: chunks are stored concurrently
+		return !ss.closing.Load()
 	}
 	ss.drainPipeline() // every other request comes after the Sends before it
 	resp, after := ss.dispatch(f.Msg)

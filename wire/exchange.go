@@ -38,6 +38,9 @@ func ResponseType(t Type) Type {
 	if r := deviceListResponseType(t); r != 0 { // devicelist.go
 		return r
 	}
+	if r := blobResponseType(t); r != 0 { // blob.go
+		return r
+	}
 	return relayRegResponseType(t) // relayreg.go
 }
 

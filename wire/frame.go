@@ -142,6 +142,9 @@ func newMessage(t Type) Message {
 	if m := newDeviceListMessage(t); m != nil { // devicelist.go
 		return m
 	}
+	if m := newBlobMessage(t); m != nil { // blob.go
+		return m
+	}
 	return newRelayRegMessage(t) // relayreg.go
 }
 

@@ -17,9 +17,14 @@ func init() {
 func runSend(e env) int {
 	fs := newFlags(e, "send")
 	clientFlags(fs, &e)
+	file := fs.String("file", "", "send the file at this path (end-to-end encrypted; sendfile.go)")
+	caption := fs.String("caption", "", "a caption for --file")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
 		return 2
+	}
+	if *file != "" {
+		return sendFile(e, args, *file, *caption) // sendfile.go
 	}
 	if len(args) < 2 {
 		return fail(e, "send", errors.New("usage: samizdat send NAME TEXT"))
@@ -69,6 +74,8 @@ func printMessage(e env, m client.Message) {
 			from = "me"
 		}
 		fmt.Fprintf(e.stdout, "[%s] %s: %s: %s\n", ts, m.Chat, from, m.Text)
+	case client.MessageFile:
+		printFile(e, ts, m) // sendfile.go
 	case client.MessageEvent:
 		fmt.Fprintf(e.stdout, "[%s] %s: * %s\n", ts, m.Chat, m.Text)
 	default:

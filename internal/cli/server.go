@@ -46,6 +46,7 @@ func runServer(e env) int {
 	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "devices registered less than this long ago get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	limits := addLimitFlags(fs) // server_limits.go
+	blobs := blobFlags(fs) // server_blobs.go
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
@@ -59,7 +60,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge}, limits); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -72,6 +73,7 @@ type bookFlags struct {
 	linkRelays int
 	relayToken string // --relay-token-file; empty: no registration
 	trustAge   time.Duration
+	blobs      *blobOptions // server_blobs.go (not the book's, but served beside it)
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
@@ -143,7 +145,11 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	}
 	cfg := server.Config{Store: st, Key: key, Logger: log, Metrics: metrics, Reach: book.cfg}
 	limits.apply(&cfg, data)
-	srv, err := server.New(cfg)
+	err = bf.blobs.apply(&cfg, data)
+	var srv *server.Server
+	if err == nil {
+		srv, err = server.New(cfg)
+	}
 	if err != nil {
 		ln.Close()
 		return err

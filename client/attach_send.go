@@ -1,0 +1,370 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/attach"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// TransferInFlight is how many chunks an upload or download keeps in
+// flight on the session.
+const TransferInFlight = 4
+
+// Progress reports a transfer: Done of Total chunks, and how many chunk
+// requests were sent in all (Sends > Done after resends).
+type Progress struct {
+	Done, Total int
+	Sends       int
+	MostSends   int   // the most times one chunk was sent (1 without resends)
+	Bytes       int64 // bytes of the file covered by the done chunks
+}
+
+// FileOptions tune SendFile and Download.
+type FileOptions struct {
+	// OnProgress, if set, hears every finished chunk (from any goroutine,
+	// one call at a time).
+	OnProgress func(Progress)
+	// Retries bounds the reconnections one transfer waits for (default 100).
+	Retries int
+}
+
+// uploadNS keeps the key of an upload not finished yet, by file, so that a
+// new attempt after a crash resumes with the chunks the server has.
+const uploadNS = "upload"
+
+type uploadRecord struct {
+	Key    attach.Key `json:"key"`
+	Digest [32]byte   `json:"digest"` // SHA-256 of the file when the key was made
+	Size   int64      `json:"size"`
+}
+
+// SendFile sends the file at path, with an optional caption, to a contact
+// or group by name (docs/spec/attachments.md): it seals the file chunk by
+// chunk, uploads the chunks the server lacks (several in flight, resuming
+// after any disconnect), and then queues the descriptor as an MLS message.
+// Flush waits until the server has that message.
+func (c *Client) SendFile(ctx context.Context, name, path, caption string, o *FileOptions) error {
+	if o == nil {
+		o = &FileOptions{}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("client: opening the file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("client: %s is not a regular file", path)
+	}
+	if st.Size() > attach.MaxSize {
+		return fmt.Errorf("client: %s has %d bytes; files of at most %d bytes (1 GiB) can be sent: split it first", path, st.Size(), attach.MaxSize)
+	}
+	base := filepath.Base(path)
+	if !attach.ValidName(base) {
+		return fmt.Errorf("client: the file name %q cannot be sent as it is; rename the file", base)
+	}
+	ch, err := c.chatForSend(ctx, name)
+	if err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(path)
+	upKey := sha256.Sum256([]byte(abs))
+	key, hashes, err := c.prepareUpload(ctx, f, st.Size(), upKey[:])
+	if err != nil {
+		return err
+	}
+	sealer, _ := attach.NewSealer(key, f, st.Size())
+	if err := c.uploadChunks(ctx, sealer, hashes, st.Size(), o); err != nil {
+		return err
+	}
+	a := &attach.Attachment{Key: key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
+	describeImage(f, a)
+	desc, err := a.Marshal()
+	if err != nil {
+		return fmt.Errorf("client: describing the file: %w", err)
+	}
+	defer clear(desc)
+	return c.sendFileMessage(ctx, ch, name, caption, desc, a, abs, upKey[:])
+}
+
+// chatForSend finds the chat called name, creating a direct chat on first
+// use, and settles a pending commit as Send does.
+func (c *Client) chatForSend(ctx context.Context, name string) (*chat, error) {
+	c.mu.Lock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	ch, ct, err := c.findChatLocked(t, name)
+	t.rollback()
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if ch == nil {
+		if ch, err = c.createChat(ctx, KindDirect, "", ct); err != nil {
+			return nil, err
+		}
+	}
+	c.settleBeforeSend(ctx, ch)
+	return ch, nil
+}
+
+// prepareUpload picks the file key (the stored one of an unfinished
+// upload of the same, unchanged file, or a fresh one) and seals the file
+// once to learn its chunk hashes. Reusing a key for changed bytes would
+// reuse nonces, so the key is kept only if the file's digest is the same.
+func (c *Client) prepareUpload(ctx context.Context, f *os.File, size int64, upKey []byte) (attach.Key, []attach.Hash, error) {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return attach.Key{}, nil, err
+	}
+	var rec uploadRecord
+	had := t.get(uploadNS, upKey, &rec)
+	t.rollback()
+	if !had || rec.Size != size {
+		rec = uploadRecord{Key: attach.NewKey(), Size: size}
+	}
+	hashes, digest, err := sealHashes(rec.Key, f, size)
+	if err != nil {
+		return attach.Key{}, nil, err
+	}
+	if had && digest != rec.Digest {
+		rec = uploadRecord{Key: attach.NewKey(), Size: size}
+		if hashes, digest, err = sealHashes(rec.Key, f, size); err != nil {
+			return attach.Key{}, nil, err
+		}
+	}
+	rec.Digest = digest
+	if t, err = c.store.begin(ctx); err != nil {
+		return attach.Key{}, nil, err
+	}
+	t.put(uploadNS, upKey, &rec)
+	return rec.Key, hashes, t.commit()
+}
+
+// sealHashes seals every chunk of f under key and returns their hashes
+// and the SHA-256 of the file, reading it once, a chunk at a time.
+func sealHashes(key attach.Key, f *os.File, size int64) ([]attach.Hash, [32]byte, error) {
+	s, err := attach.NewSealer(key, f, size)
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("client: %w", err)
+	}
+	d := sha256.New()
+	if _, err := io.Copy(d, io.NewSectionReader(f, 0, size)); err != nil {
+		return nil, [32]byte{}, fmt.Errorf("client: reading the file: %w", err)
+	}
+	hashes := make([]attach.Hash, s.Count())
+	buf := make([]byte, 0, attach.MaxSealedChunk)
+	for i := range hashes {
+		if _, hashes[i], err = s.Seal(i, buf); err != nil {
+			return nil, [32]byte{}, fmt.Errorf("client: %w", err)
+		}
+	}
+	return hashes, [32]byte(d.Sum(nil)), nil
+}
+
+// uploadChunks sends the chunks the server lacks, TransferInFlight at a
+// time. After a disconnect it waits for the next session, asks again which
+// chunks the server has, and sends only those: a chunk cut in flight is
+// sent once more, never a chunk the server acknowledged.
+func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []attach.Hash, size int64, o *FileOptions) error {
+	retries := o.Retries
+	if retries == 0 {
+		retries = 100
+	}
+	pr := &progress{total: len(hashes), size: size, on: o.OnProgress}
+	x := newTransfer()
+	for fails := 0; ; {
+		sess, err := c.online(ctx)
+		if err != nil {
+			return err
+		}
+		missing, err := missingChunks(ctx, sess, hashes)
+		n, held := 0, false
+		if err == nil {
+			pr.setDone(len(hashes) - len(missing))
+			if len(missing) == 0 {
+				return nil
+			}
+			n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
+				ct, h, err := s.Seal(i, nil)
+				if err != nil {
+					return nil, err
+				}
+				if h != hashes[i] {
+					return nil, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
+				}
+				pr.sent(i)
+				return &wire.PutChunk{Hash: wire.ChunkHash(h), Data: ct}, nil
+			}, func(i int, _ wire.Message) error {
+				pr.finished(i)
+				return nil
+			})
+		}
+		if n > 0 {
+			fails = 0
+		} else {
+			fails++
+		}
+		if err == nil {
+			if held {
+				x.next(sess)
+			}
+			if fails > retries {
+				return fmt.Errorf("client: uploading the file: the server did not keep the chunks after %d rounds; retry later", fails)
+			}
+			continue // ask again: the server confirms every chunk
+		}
+		if err = c.transferError(ctx, "uploading the file", err, fails, retries); err != nil {
+			return err
+		}
+	}
+}
+
+// transferError decides whether a failed round of a transfer is retried
+// (nil, after a pause for RateLimited) or ends it (the error to return).
+func (c *Client) transferError(ctx context.Context, doing string, err error, attempt, retries int) error {
+	if ctx.Err() != nil {
+		return ErrOffline
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		switch we.Code {
+		case wire.CodeNotFound:
+			if doing == "uploading the file" {
+				return fmt.Errorf("client: %s: this server does not store files; ask its operator, or send the file another way", doing)
+			}
+			return fmt.Errorf("client: %s: the server does not have a chunk of this file (it expired, or it was damaged and refused); ask the sender to send the file again", doing)
+		case wire.CodeRateLimited, wire.CodeUnavailable, wire.CodeInternal:
+			wait := time.Duration(max(1, we.RetryAfter)) * time.Second
+			select {
+			case <-ctx.Done():
+				return ErrOffline
+			case <-time.After(wait):
+			}
+		default:
+			return userError(doing, err)
+		}
+	} else if errors.Is(err, attach.ErrChanged) || errors.Is(err, attach.ErrTooLarge) {
+		return err
+	}
+	if attempt >= retries {
+		return fmt.Errorf("client: %s: gave up after %d reconnections: %w", doing, attempt, err)
+	}
+	c.logf("client: %s: %v; resuming", doing, err)
+	return nil
+}
+
+// missingChunks asks the server which of hashes it lacks, in batches.
+func missingChunks(ctx context.Context, s *session, hashes []attach.Hash) ([]int, error) {
+	var missing []int
+	for start := 0; start < len(hashes); start += wire.MaxHasChunks {
+		end := min(start+wire.MaxHasChunks, len(hashes))
+		req := &wire.HasChunks{Hashes: make([]wire.ChunkHash, end-start)}
+		for i := range req.Hashes {
+			req.Hashes[i] = wire.ChunkHash(hashes[start+i])
+		}
+		resp, err := s.call(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		held, ok := resp.(*wire.ChunksHeld)
+		if !ok || len(held.Held) != len(req.Hashes) {
+			return nil, fmt.Errorf("client: unexpected answer %v to HasChunks", resp.Type())
+		}
+		for i, h := range held.Held {
+			if !h {
+				missing = append(missing, start+i)
+			}
+		}
+	}
+	return missing, nil
+}
+
+// progress counts a transfer's chunks for FileOptions.OnProgress.
+type progress struct {
+	mu          sync.Mutex // guards the fields below and serializes on
+	done, total int
+	sends       int
+	most        int
+	per         map[int]int // sends per chunk
+	size        int64
+	on          func(Progress)
+}
+
+func (p *progress) report() {
+	if p.on != nil {
+		p.on(Progress{Done: p.done, Total: p.total, Sends: p.sends, MostSends: p.most, Bytes: min(p.size, int64(p.done)*attach.ChunkSize)})
+	}
+}
+
+func (p *progress) setDone(n int) { p.mu.Lock(); p.done = n; p.report(); p.mu.Unlock() }
+func (p *progress) sent(i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.per == nil {
+		p.per = map[int]int{}
+	}
+	p.sends++
+	p.per[i]++
+	p.most = max(p.most, p.per[i])
+}
+
+func (p *progress) finished(int) { p.mu.Lock(); p.done++; p.report(); p.mu.Unlock() }
+
+// mediaTypeOf guesses a media type from the file name's extension.
+func mediaTypeOf(name string) string {
+	t := mime.TypeByExtension(filepath.Ext(name))
+	if mt, _, err := mime.ParseMediaType(t); err == nil && mt != "" {
+		return mt
+	}
+	return "application/octet-stream"
+}
+
+// sendFileMessage queues the descriptor for ch inside MLS, stores our own
+// copy of the message, and forgets the finished upload.
+func (c *Client) sendFileMessage(ctx context.Context, ch *chat, name, caption string, desc []byte, a *attach.Attachment, abs string, upKey []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.groups[ch.hash]; cur != nil {
+		ch = cur
+	}
+	if ch.g.HasPendingCommit() {
+		return errors.New("client: a change to this chat still waits for the server's answer; the file is uploaded: connect and send it again (only the message is left to send)")
+	}
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := c.encryptLocked(t, ch, appContent{Type: "file", Text: caption, File: desc, Sent: now.UnixMilli()}); err != nil {
+		t.rollback()
+		c.dropChatLocked(ch)
+		return err
+	}
+	c.saveChatLocked(t, ch)
+	ref := fileRef(desc)
+	t.put(attachNS, []byte(ref), &attachRecord{Desc: desc})
+	t.del(uploadNS, upKey)
+	info := fileInfoOf(a, ref, FileSent)
+	info.Path = abs
+	t.addMessage(ch.hash[:], &Message{Chat: name, From: "me", Out: true, Text: caption, Time: now.UTC(), Kind: MessageFile, File: info})
+	if err := t.commit(); err != nil {
+		c.dropChatLocked(ch)
+		return err
+	}
+	c.poke(c.outboxCh)
+	return nil
+}

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/samizdat-project/samizdat/client"
+)
+
+func init() {
+	register("download", "fetch, verify and decrypt the file of a message: download MSGID [--dir DIR]", runDownload)
+}
+
+// sendFile runs `samizdat send NAME --file PATH [--caption TEXT]`.
+func sendFile(e env, args []string, path, caption string) int {
+	if len(args) != 1 {
+		return fail(e, "send", errors.New("usage: samizdat send NAME --file PATH [--caption TEXT]"))
+	}
+	name := args[0]
+	return withOnline(e, "send", 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
+		var last client.Progress
+		bar := newProgress(e.stderr, "uploading")
+		err := c.SendFile(ctx, name, path, caption, &client.FileOptions{OnProgress: func(p client.Progress) {
+			last = p
+			bar.update(p)
+		}})
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := c.Flush(fctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads, at most %d of one chunk; end-to-end encrypted).\n",
+			path, name, sizeText(last.Bytes), last.Total, last.Sends, last.MostSends)
+		printNew(e, c, ctx)
+		return nil
+	})
+}
+
+func runDownload(e env) int {
+	fs := newFlags(e, "download")
+	clientFlags(fs, &e)
+	dir := fs.String("dir", ".", "directory to save the file in (created if missing)")
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return 2
+	}
+	if len(args) != 1 {
+		return fail(e, "download", errors.New("usage: samizdat download MSGID [--dir DIR] (read shows the ids of files)"))
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return fail(e, "download", fmt.Errorf("%q is not a message id; `samizdat read` shows the ids of files", args[0]))
+	}
+	return withOnline(e, "download", 15*time.Second, func(ctx context.Context, c *client.Client) error {
+		var last client.Progress
+		bar := newProgress(e.stderr, "downloading")
+		path, err := c.Download(ctx, id, *dir, &client.FileOptions{OnProgress: func(p client.Progress) {
+			last = p
+			bar.update(p)
+		}})
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests, at most %d of one chunk).\n",
+			path, sizeText(st.Size()), last.Total, last.Sends, last.MostSends)
+		return nil
+	})
+}
+
+// printFile prints a file message with the id to download it by.
+func printFile(e env, ts string, m client.Message) {
+	from := m.From
+	if m.Out {
+		from = "me"
+	}
+	f := m.File
+	state := f.State
+	if f.State == client.FileDownloaded || (f.State == client.FileSent && f.Path != "") {
+		state += " " + f.Path
+	}
+	dims := ""
+	if f.Width > 0 {
+		dims = fmt.Sprintf(", %dx%d", f.Width, f.Height)
+	}
+	id := "file"
+	if m.ID > 0 {
+		id = fmt.Sprintf("file %d", m.ID)
+	}
+	fmt.Fprintf(e.stdout, "[%s] %s: %s: [%s] %q (%s, %s%s; %s)", ts, m.Chat, from, id, f.Name, sizeText(f.Size), f.MediaType, dims, state)
+	if m.Text != "" {
+		fmt.Fprintf(e.stdout, " %s", m.Text)
+	}
+	fmt.Fprintln(e.stdout)
+	if f.State == client.FileAvailable && m.ID > 0 {
+		fmt.Fprintf(e.stdout, "    samizdat download %d\n", m.ID)
+	}
+}
+
+// sizeText is n in B, KiB, MiB or GiB.
+func sizeText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
+
+// progressLine draws a transfer's progress bar (schollz/progressbar) on
+// w when w is a terminal, and nothing otherwise (scripts and logs get only
+// the summary line).
+type progressLine struct {
+	w    io.Writer
+	what string
+	bar  *progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer, what string) *progressLine {
+	p := &progressLine{w: w, what: what}
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		p.w = nil
+	}
+	return p
+}
+
+func (p *progressLine) update(pr client.Progress) {
+	if p.w == nil || pr.Total < 8 { // small files need no bar
+		return
+	}
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions64(int64(pr.Total)*256<<10, progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(p.what), progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish())
+	}
+	p.bar.Set64(int64(pr.Done) * 256 << 10)
+}
+
+func (p *progressLine) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}

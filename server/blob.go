@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/samizdat-project/samizdat/store"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// BlobStore keeps encrypted attachment chunks, addressed by the SHA-256 of
+// their bytes (docs/spec/attachments.md). PutChunk must return only once
+// the chunk is durable; it may refuse bytes that do not hash to h.
+// GetChunk's error wraps fs.ErrNotExist for a chunk it does not hold.
+// store/blobfs is the filesystem implementation; an S3-compatible one
+// (MinIO or Garage through minio-go) would satisfy the same interface.
+type BlobStore interface {
+	PutChunk(ctx context.Context, h [32]byte, data []byte) error
+	HasChunk(ctx context.Context, h [32]byte) (bool, error)
+	GetChunk(ctx context.Context, h [32]byte) ([]byte, error)
+}
+
+// BlobExpirer is a BlobStore that can drop chunks not stored or asked for
+// since before; the server calls it every JanitorInterval.
+type BlobExpirer interface {
+	ExpireChunks(ctx context.Context, before time.Time) (n int, bytes int64, err error)
+}
+
+// BlobQuota, if set in Config, is asked before a new chunk of n bytes is
+// stored for account. A non-nil error refuses the chunk: a *wire.Error is
+// sent as it is (e.g. CodeStorageFull), anything else as QuotaExceeded.
+type BlobQuota interface {
+	ChargeBlob(ctx context.Context, account store.AccountID, n int64) error
+}
+
+// maxPuts bounds the PutChunks one session stores at once; past it the
+// reader waits (and TCP pushes back on the client).
+const maxPuts = 8
+
+// putChunkAsync stores a PutChunk of a registered device on its own
+// goroutine, so that a session's chunks are synced to disk concurrently
+// (their fsyncs share the file system's journal commits) and answered as
+// each is durable, possibly out of order (wire.md, "Blobs"). It reports
+// whether it took the frame; the reader goroutine calls it. GetChunk stays
+// in order: a downloading client counts on its answers arriving in the
+// order it asked (client/attach_round.go), so that after a cut the chunks
+// lost are the last ones it asked for.
+func (ss *session) putChunkAsync(f wire.Frame) bool {
+	m, ok := f.Msg.(*wire.PutChunk)
+	if !ok || ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
+		return false // dispatch answers
+	}
+	if ss.puts == nil {
+		ss.puts = make(chan struct{}, maxPuts)
+	}
+	ss.puts <- struct{}{}
+	go func() {
+		defer func() { <-ss.puts }()
+		ss.reply(f.RequestID, ss.putChunk(m))
+	}()
+	return true
+}
+
+// dispatchBlob answers the blob requests of a registered device.
+func (ss *session) dispatchBlob(m wire.Message) (wire.Message, bool) {
+	switch m := m.(type) {
+	case *wire.PutChunk:
+		return ss.putChunk(m), true
+	case *wire.HasChunks:
+		return ss.hasChunks(m), true
+	case *wire.GetChunk:
+		return ss.getChunk(m), true
+	}
+	return nil, false
+}
+
+func (ss *session) blobs() (BlobStore, *wire.Error) {
+	if ss.srv.cfg.Blobs == nil {
+		return nil, wire.Errorf(wire.CodeNotFound, "this server does not store files; ask its operator to enable the blob store")
+	}
+	return ss.srv.cfg.Blobs, nil
+}
+
+// putChunk checks the hash before anything is written, charges the quota
+// for a chunk the server does not hold yet, and answers once it is durable.
+func (ss *session) putChunk(m *wire.PutChunk) wire.Message {
+	b, e := ss.blobs()
+	if e != nil {
+		return e
+	}
+	sum := sha256.Sum256(m.Data)
+	if subtle.ConstantTimeCompare(sum[:], m.Hash[:]) != 1 {
+		return wire.Errorf(wire.CodeBadRequest, "the chunk's bytes do not hash to its address; nothing was stored")
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	have, err := b.HasChunk(ctx, m.Hash)
+	if err != nil {
+		return ss.blobError("look up chunk", err)
+	}
+	if !have {
+		if e := ss.chargeBlob(ctx, int64(len(m.Data))); e != nil {
+			return e
+		}
+		if err := b.PutChunk(ctx, m.Hash, m.Data); err != nil {
+			return ss.blobError("store chunk", err)
+		}
+	}
+	return &wire.ChunkStored{Hash: m.Hash}
+}
+
+func (ss *session) chargeBlob(ctx context.Context, n int64) *wire.Error {
+	q := ss.srv.cfg.BlobQuota
+	if q == nil {
+		return nil
+	}
+	d, err := ss.srv.cfg.Store.Device(ctx, ss.device)
+	if err != nil {
+		return ss.storeError("device lookup", err)
+	}
+	if err := q.ChargeBlob(ctx, d.Account, n); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return we
+		}
+		return wire.Errorf(wire.CodeQuotaExceeded, "this account's storage for files is used up; delete or wait for old files to expire")
+	}
+	return nil
+}
+
+func (ss *session) hasChunks(m *wire.HasChunks) wire.Message {
+	b, e := ss.blobs()
+	if e != nil {
+		return e
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	out := &wire.ChunksHeld{Held: make([]bool, len(m.Hashes))}
+	for i, h := range m.Hashes {
+		ok, err := b.HasChunk(ctx, h)
+		if err != nil {
+			return ss.blobError("look up chunks", err)
+		}
+		out.Held[i] = ok
+	}
+	return out
+}
+
+func (ss *session) getChunk(m *wire.GetChunk) wire.Message {
+	b, e := ss.blobs()
+	if e != nil {
+		return e
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	data, err := b.GetChunk(ctx, m.Hash)
+	if err != nil {
+		return ss.blobError("fetch chunk", err)
+	}
+	// The store checks too; the server never serves bytes that are not the
+	// chunk asked for.
+	if sum := sha256.Sum256(data); len(data) == 0 || len(data) > wire.MaxChunk || subtle.ConstantTimeCompare(sum[:], m.Hash[:]) != 1 {
+		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again")
+	}
+	return &wire.Chunk{Hash: m.Hash, Data: data}
+}
+
+func (ss *session) blobError(op string, err error) *wire.Error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again")
+	}
+	ss.srv.log.Error("blob store failed", "op", op, "err", err)
+	e := wire.Errorf(wire.CodeInternal, "%s failed on the server; retry later", op)
+	e.RetryAfter = 5
+	return e
+}
+
+// blobJanitor expires chunks every JanitorInterval until ctx ends: a chunk
+// lives BlobRetention after it was last stored or asked for.
+func (s *Server) blobJanitor(ctx context.Context) {
+	x, ok := s.cfg.Blobs.(BlobExpirer)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(s.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, bytes, err := x.ExpireChunks(ctx, s.cfg.Now().Add(-s.blobRetention()))
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("blob expiry failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired", "chunks", n, "bytes", bytes)
+		}
+	}
+}
+
+// blobRetention is BlobRetention, or by default the mailbox retention: the
+// longest an undelivered message naming a chunk can wait.
+func (s *Server) blobRetention() time.Duration {
+	if s.cfg.BlobRetention > 0 {
+		return s.cfg.BlobRetention
+	}
+	return time.Duration(s.cfg.Limits.MailboxRetention) * time.Second
+}

@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/store"
+	"github.com/samizdat-project/samizdat/store/blobfs"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+func startBlobServer(t *testing.T, quota server.BlobQuota) (*testServer, string) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	bs, err := blobfs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *server.Config) { c.Blobs = bs; c.BlobQuota = quota })
+	return ts, dir
+}
+
+func TestBlobPutHasGet(t *testing.T) {
+	ts, _ := startBlobServer(t, nil)
+	c := connect(t, ts, newIdentity(newAccount()))
+	data := bytes.Repeat([]byte("ciphertext"), 1000)
+	h := wire.ChunkHash(sha256.Sum256(data))
+	other := wire.ChunkHash(sha256.Sum256([]byte("other")))
+	held := c.must(&wire.HasChunks{Hashes: []wire.ChunkHash{h, other}}, wire.TypeChunksHeld).(*wire.ChunksHeld)
+	if held.Held[0] || held.Held[1] {
+		t.Fatalf("HasChunks before any Put = %v", held.Held)
+	}
+	c.wantError(&wire.GetChunk{Hash: h}, wire.CodeNotFound)
+	c.must(&wire.PutChunk{Hash: h, Data: data}, wire.TypeChunkStored)
+	c.must(&wire.PutChunk{Hash: h, Data: data}, wire.TypeChunkStored) // idempotent
+	held = c.must(&wire.HasChunks{Hashes: []wire.ChunkHash{h, other}}, wire.TypeChunksHeld).(*wire.ChunksHeld)
+	if !held.Held[0] || held.Held[1] {
+		t.Fatalf("HasChunks after Put = %v", held.Held)
+	}
+	// Another account fetches it by hash (a recipient of the file).
+	c2 := connect(t, ts, newIdentity(newAccount()))
+	got := c2.must(&wire.GetChunk{Hash: h}, wire.TypeChunk).(*wire.Chunk)
+	if !bytes.Equal(got.Data, data) {
+		t.Fatal("GetChunk returned other bytes")
+	}
+}
+
+// TestAdversaryBlobWrongHash: a client cannot store bytes under the
+// address of a chunk someone else will fetch.
+func TestAdversaryBlobWrongHash(t *testing.T) {
+	ts, dir := startBlobServer(t, nil)
+	c := connect(t, ts, newIdentity(newAccount()))
+	h := wire.ChunkHash(sha256.Sum256([]byte("the real chunk")))
+	c.wantError(&wire.PutChunk{Hash: h, Data: []byte("poison")}, wire.CodeBadRequest)
+	c.wantError(&wire.GetChunk{Hash: h}, wire.CodeNotFound)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "tmp" {
+			t.Fatalf("a refused chunk left %s in the blob directory", e.Name())
+		}
+	}
+}
+
+// TestAdversaryBlobUnregistered: blobs are for registered devices only.
+func TestAdversaryBlobUnregistered(t *testing.T) {
+	ts, _ := startBlobServer(t, nil)
+	c := dial(t, ts, newIdentity(newAccount()))
+	c.hello()
+	data := []byte("x")
+	c.wantError(&wire.PutChunk{Hash: sha256.Sum256(data), Data: data}, wire.CodeUnauthorized)
+}
+
+type denyQuota struct{ charged int64 }
+
+func (q *denyQuota) ChargeBlob(_ context.Context, _ store.AccountID, n int64) error {
+	if q.charged+n > 100 {
+		return errors.New("over")
+	}
+	q.charged += n
+	return nil
+}
+
+// TestBlobQuota: the quota hook is asked for new chunks only, and its
+// refusal reaches the client as QuotaExceeded with nothing stored.
+func TestBlobQuota(t *testing.T) {
+	q := &denyQuota{}
+	ts, _ := startBlobServer(t, q)
+	c := connect(t, ts, newIdentity(newAccount()))
+	small := bytes.Repeat([]byte{1}, 60)
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(small), Data: small}, wire.TypeChunkStored)
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(small), Data: small}, wire.TypeChunkStored) // not charged twice
+	if q.charged != 60 {
+		t.Fatalf("charged %d bytes, want 60", q.charged)
+	}
+	big := bytes.Repeat([]byte{2}, 60)
+	c.wantError(&wire.PutChunk{Hash: sha256.Sum256(big), Data: big}, wire.CodeQuotaExceeded)
+	held := c.must(&wire.HasChunks{Hashes: []wire.ChunkHash{sha256.Sum256(big)}}, wire.TypeChunksHeld).(*wire.ChunksHeld)
+	if held.Held[0] {
+		t.Fatal("a chunk over quota was stored")
+	}
+}
+
+func TestBlobDisabled(t *testing.T) {
+	ts := startServer(t, nil)
+	c := connect(t, ts, newIdentity(newAccount()))
+	c.wantError(&wire.GetChunk{Hash: sha256.Sum256([]byte("x"))}, wire.CodeNotFound)
+}
+
+// TestBlobExpiry: the janitor deletes chunks not stored or asked for
+// within the retention; a chunk asked for (HasChunks) stays.
+func TestBlobExpiry(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	bs, err := blobfs.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *server.Config) {
+		c.Blobs, c.BlobRetention, c.JanitorInterval = bs, 300*time.Millisecond, 50*time.Millisecond
+	})
+	c := connect(t, ts, newIdentity(newAccount()))
+	old, kept := []byte("old chunk"), []byte("kept chunk")
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(old), Data: old}, wire.TypeChunkStored)
+	c.must(&wire.PutChunk{Hash: sha256.Sum256(kept), Data: kept}, wire.TypeChunkStored)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		held := c.must(&wire.HasChunks{Hashes: []wire.ChunkHash{sha256.Sum256(kept)}}, wire.TypeChunksHeld).(*wire.ChunksHeld)
+		if !held.Held[0] {
+			t.Fatal("a chunk asked for every 100 ms expired")
+		}
+		if _, err := bs.GetChunk(context.Background(), sha256.Sum256(old)); err != nil {
+			return // expired, as it should
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("a chunk nobody asked for outlived its retention")
+}

@@ -1,0 +1,35 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+)
+
+// blobSamples are the blob messages' samples (golden files).
+func blobSamples() []sample {
+	return []sample{
+		{"PutChunk", 40, &PutChunk{Hash: id32(0x10), Data: fill(0x30, 5)}},
+		{"ChunkStored", 40, &ChunkStored{Hash: id32(0x10)}},
+		{"HasChunks", 41, &HasChunks{Hashes: []ChunkHash{id32(0x10), id32(0x40)}}},
+		{"ChunksHeld", 41, &ChunksHeld{Held: []bool{true, false}}},
+		{"GetChunk", 42, &GetChunk{Hash: id32(0x10)}},
+		{"Chunk", 42, &Chunk{Hash: id32(0x10), Data: fill(0x30, 5)}},
+	}
+}
+
+func TestAdversaryBlobFrames(t *testing.T) {
+	cases := map[string][]byte{
+		"empty HasChunks":  frame(TypeHasChunks, 1, be32(0)),
+		"empty chunk":      frame(TypePutChunk, 1, fill(0, 32), be32(0)),
+		"oversize chunk":   frame(TypePutChunk, 1, fill(0, 32), be32(MaxChunk+1)),
+		"bad boolean":      frame(TypeChunksHeld, 1, be32(1), []byte{2}),
+		"hash list ragged": frame(TypeHasChunks, 1, be32(31), fill(0, 31)),
+	}
+	for name, b := range cases {
+		if _, err := Decode(b); err == nil {
+			t.Errorf("%s: Decode accepted it", name)
+		} else if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrTruncated) {
+			t.Errorf("%s: unexpected error %v", name, err)
+		}
+	}
+}
