@@ -31,9 +31,10 @@ const chromeUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/5
 
 // Dialer opens tlsws tunnels to one endpoint.
 type Dialer struct {
-	cfg  DialConfig
-	path string
-	nd   net.Dialer
+	cfg     DialConfig
+	path    string
+	markKey []byte
+	nd      net.Dialer
 
 	// DialContext, when set, opens the TCP connection instead of a
 	// net.Dialer (e.g. reach.ProxyFromURL's, to go out through the user's
@@ -48,7 +49,7 @@ func NewDialer(cfg DialConfig) (*Dialer, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}}, nil
+	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), markKey: markKey(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}}, nil
 }
 
 // DialerFromSpec builds a Dialer from a "tlsws" Spec.
@@ -143,10 +144,32 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utl
 	if err := tc.ApplyPreset(&spec); err != nil {
 		return nil, fmt.Errorf("tlsws: applying the ClientHello: %w", err)
 	}
+	if err := d.mark(tc); err != nil {
+		return nil, err
+	}
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tlsws: TLS handshake: %w", err)
 	}
 	return tc, nil
+}
+
+// mark writes the hello mark (mark.go) into the session_id of the built
+// ClientHello. uTLS marshals the hello again at the start of the
+// handshake, from the same fields, so the session_id is set in both the
+// hello's fields and its bytes.
+func (d *Dialer) mark(tc *utls.UConn) error {
+	if err := tc.BuildHandshakeState(); err != nil {
+		return fmt.Errorf("tlsws: building the ClientHello: %w", err)
+	}
+	hello := tc.HandshakeState.Hello
+	if len(hello.SessionId) != markLen {
+		return errNoMarkRoom
+	}
+	if err := markHello(d.markKey, hello.Raw, time.Now()); err != nil {
+		return err
+	}
+	copy(hello.SessionId, hello.Raw[sessionIDOffset:sessionIDOffset+markLen])
+	return nil
 }
 
 // verifyPin accepts the chain only if the leaf's SubjectPublicKeyInfo hash
