@@ -19,15 +19,9 @@ import (
 	"github.com/samizdat-project/samizdat/transport"
 )
 
-// ChromeHello is the uTLS ClientHello the dialer sends: the newest explicit
-// Chrome in utls v1.8.2 (HelloChrome_Auto points at it too). Naming it
-// explicitly keeps the fingerprint from changing under us when utls moves
-// Auto; the fingerprint test pins its JA4.
-var ChromeHello = utls.HelloChrome_133
-
-// chromeUserAgent matches ChromeHello; the CDN or relay sees it, a censor
+// chromeUserAgent matches the captured hello (chrome_hello.go); the CDN or relay sees it, a censor
 // does not (it travels inside TLS).
-const chromeUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"
+const chromeUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 
 // Dialer opens tlsws tunnels to one endpoint.
 type Dialer struct {
@@ -102,29 +96,19 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	return newWSConn(tc, tcp, src, true), nil
 }
 
-// ClientHelloSpec returns a fresh copy of the ClientHello the dialer sends
-// (extension order shuffled anew, as Chrome does), with ALPN reduced to
-// http/1.1 when wsALPN is set.
+// ClientHelloSpec returns a fresh ClientHello spec (keys, GREASE and
+// extension order drawn anew, as Chrome does) from the captured Chromium
+// hellos (chrome_hello.go): the WebSocket connection's hello (ALPN
+// http/1.1 only, no ALPS) when wsALPN is set, else the page load's.
 func ClientHelloSpec(wsALPN bool) (utls.ClientHelloSpec, error) {
-	spec, err := utls.UTLSIdToSpec(ChromeHello)
+	page, ws, err := chromeHellos()
 	if err != nil {
-		return spec, fmt.Errorf("tlsws: building the ClientHello: %w", err)
+		return utls.ClientHelloSpec{}, err
 	}
 	if wsALPN {
-		exts := spec.Extensions[:0]
-		for _, e := range spec.Extensions {
-			switch e := e.(type) {
-			case *utls.ALPNExtension:
-				e.AlpnProtocols = []string{"http/1.1"}
-			case *utls.ApplicationSettingsExtensionNew, *utls.ApplicationSettingsExtension:
-				// ALPS carries HTTP/2 settings; with h2 not offered it is dropped.
-				continue
-			}
-			exts = append(exts, e)
-		}
-		spec.Extensions = exts
+		return specFromHello(ws)
 	}
-	return spec, nil
+	return specFromHello(page)
 }
 
 func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utls.UConn, error) {
