@@ -205,6 +205,15 @@ func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error)
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("Pragma", "no-cache")
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	// Chrome offers permessage-deflate on every WebSocket; the server
+	// accepts no extension, which RFC 6455 §9.1 allows.
+	req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	// A site's cookies make a browser's upgrade request vary in size from
+	// one visit to the next; ours varies too (tunnel shaping, shape.go).
+	if cookie := randomCookie(); cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
