@@ -221,3 +221,38 @@ func TestAdversaryTunnelOpeningShape(t *testing.T) {
 		t.Errorf("first client record took %d sizes, the server's total %d, in %d tunnels: want at least %d each", len(firstUp), len(firstDown), n, n/4)
 	}
 }
+
+// TestTunnelShapingCost measures what shaping costs: bytes and records per
+// tunnel opening (the exchange of openTunnel), shaped against unshaped.
+// The figures are in docs/spec/transports.md.
+func TestTunnelShapingCost(t *testing.T) {
+	ln, cfg := testServer(t)
+	measure := func() (bytesUp, bytesDown, recs float64, took time.Duration) {
+		const n = 20
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			for _, r := range openTunnel(t, ln, cfg) {
+				if r.up {
+					bytesUp += float64(r.size + 5)
+				} else {
+					bytesDown += float64(r.size + 5)
+				}
+				recs++
+			}
+		}
+		return bytesUp / n, bytesDown / n, recs / n, time.Since(start) / n
+	}
+	up, down, recs, took := measure()
+	saved := shapeWrites
+	shapeWrites = 0
+	defer func() { shapeWrites = saved }()
+	up0, down0, recs0, took0 := measure()
+	t.Logf("per opening: shaped %.0f B up, %.0f B down, %.1f records, %v; unshaped %.0f B up, %.0f B down, %.1f records, %v",
+		up, down, recs, took.Round(100*time.Microsecond), up0, down0, recs0, took0.Round(100*time.Microsecond))
+	if up <= up0 || down <= down0 {
+		t.Errorf("shaping added no bytes: shaped %.0f/%.0f, unshaped %.0f/%.0f", up, down, up0, down0)
+	}
+	if extra := up + down - up0 - down0; extra > float64(2*saved*(shapeMaxPad+64)) {
+		t.Errorf("shaping cost %.0f bytes per opening, more than its bound", extra)
+	}
+}
