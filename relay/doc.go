@@ -59,7 +59,10 @@
 // authenticated (for direct, to every TCP connection), so an over-limit
 // client is closed without telling a prober anything. Floods of
 // unauthenticated handshakes are bounded by the transports themselves
-// (obfs4's MaxPendingHandshakes, tlsws's HTTP server timeouts); a relay
+// (obfs4's MaxPendingHandshakes; tlsws behind a web server: the web
+// server's limits; tlsws standalone: each unauthenticated connection holds
+// two goroutines and a connection to the cover origin until the origin
+// closes it, as the origin would hold it directly); a relay
 // under such a flood wants a kernel limit (nftables ct count) in front.
 //
 // Every goroutine belongs to the context given to Serve.

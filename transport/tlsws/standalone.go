@@ -51,6 +51,11 @@ const coverDialTimeout = 10 * time.Second
 // closed then (the cover would have answered it with a reset).
 const spliceLinger = time.Minute
 
+// maxHelloLen bounds what the sorter keeps of one connection's ClientHello
+// (Chrome's is about 2 KB); a longer one is the cover's, which gets every
+// byte anyway.
+const maxHelloLen = 32 << 10
+
 // ListenStandalone starts the sorter: it reads each connection's
 // ClientHello and hands the marked ones to tlsws's HTTP server (TLS with
 // cfg.Certificate), splicing every other connection to the cover origin.
@@ -198,7 +203,7 @@ func (s *sorter) sort(c net.Conn) {
 				s.marked.push(&corkConn{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}})
 				return
 			}
-			if !errors.Is(perr, tlsfingerprint.ErrIncomplete) {
+			if !errors.Is(perr, tlsfingerprint.ErrIncomplete) || len(hello) > maxHelloLen {
 				claim(spliced)
 				hello = nil
 			}
