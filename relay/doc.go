@@ -23,15 +23,16 @@
 //
 // # Probes, by transport
 //
-//   - tlsws: the relay is an HTTPS website. Anything that is not a WebSocket
-//     upgrade on the secret path gets the cover site (static files, or a
-//     reverse proxy to --cover), served by tlsws's own HTTP server, so a
-//     prober gets the same HTTP answers as from the cover site. A replayed
-//     ClientHello cannot finish TLS 1.3 against a fresh server random and key
-//     share, so replays never reach the secret path: they end as a TLS
-//     handshake that stalls, exactly as with any HTTPS server. TestProbes
-//     measures this against a plain HTTPS server with the same certificate
-//     and content.
+//   - tlsws: probes meet a real web server. Behind nginx or Caddy
+//     (tlsws.ListenBehind), the web server answers them; standalone
+//     (tlsws.ListenStandalone), every connection whose ClientHello lacks a
+//     valid, fresh, unseen mark, replays included, is spliced to the
+//     operator's real website. TestAdversaryProbeDifferential compares
+//     both with a plain nginx serving the same site. The mode in which
+//     tlsws's own Go HTTP server answers probes (tlsws.Listen with a Cover)
+//     is for tests and the lab: probes tell it from nginx
+//     (TestAdversaryProbeDifferentialGoWebsite; TestProbes compares it
+//     with a plain Go HTTPS server only).
 //   - obfs4: a failed handshake behaves as lyrebird does for Tor bridges: the
 //     server reads and discards for a per-server random delay, then closes;
 //     it never answers. lyrebird keeps its own anti-replay cache of
@@ -58,7 +59,10 @@
 // authenticated (for direct, to every TCP connection), so an over-limit
 // client is closed without telling a prober anything. Floods of
 // unauthenticated handshakes are bounded by the transports themselves
-// (obfs4's MaxPendingHandshakes, tlsws's HTTP server timeouts); a relay
+// (obfs4's MaxPendingHandshakes; tlsws behind a web server: the web
+// server's limits; tlsws standalone: each unauthenticated connection holds
+// two goroutines and a connection to the cover origin until the origin
+// closes it, as the origin would hold it directly); a relay
 // under such a flood wants a kernel limit (nftables ct count) in front.
 //
 // Every goroutine belongs to the context given to Serve.

@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -87,26 +88,29 @@ func TestForwarderBenchmarks(t *testing.T) {
 	tlsAddr := freeAddr(t)
 	cover := t.TempDir()
 	os.WriteFile(filepath.Join(cover, "index.html"), []byte("<h1>hello</h1>\n"), 0o644)
-	add("relay tlsws", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--listen", tlsAddr, "--cover-dir", cover, "--state", t.TempDir())...), func(out *bufio.Reader) transport.Dialer {
-		for {
-			line, err := out.ReadString('\n')
-			if err != nil {
-				t.Fatalf("relay tlsws printed no link: %v", err)
-			}
-			if l, ok := strings.CutPrefix(strings.TrimSpace(line), "relay link: "); ok {
-				link, err := reach.ParseLink(l)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d, err := tlsws.DialerFromSpec(link.Unsigned[0].Spec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				go io.Copy(io.Discard, out)
-				return d
-			}
+	add("relay tlsws (test-only website mode)", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--listen", tlsAddr, "--cover-dir", cover, "--state", t.TempDir())...), linkDialer(t))
+
+	// The two production deployments (docs/operator-guide.md), when nginx
+	// is installed: behind nginx, and standalone in front of it.
+	if os.Getenv("BENCH_DEPLOYMENTS") != "" {
+		cert, err := tlsws.SelfSigned("cover.test")
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		state := t.TempDir()
+		secret := make([]byte, 32)
+		for i := range secret {
+			secret[i] = byte(i + 1)
+		}
+		os.WriteFile(filepath.Join(state, "tlsws-secret"), []byte(base64.RawURLEncoding.EncodeToString(secret)), 0o600)
+		backend := freeAddr(t)
+		site := startNginx(t, cover, cert, tlsws.SecretPath(secret), backend)
+		add("relay tlsws behind nginx", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", backend,
+			"--public", site.fronted, "--host", "cover.test", "--web-cert", site.certFile, "--state", state)...), linkDialer(t))
+		aloneAddr := freeAddr(t)
+		add("relay tlsws standalone", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "standalone", "--listen", aloneAddr,
+			"--host", "cover.test", "--cover-origin", site.plain, "--state", t.TempDir())...), linkDialer(t))
+	}
 
 	if mtg := os.Getenv("MTG_BIN"); mtg != "" {
 		mtgAddr := freeAddr(t)
@@ -397,4 +401,28 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// linkDialer reads the relay link a relay prints and dials its tlsws entry.
+func linkDialer(t *testing.T) func(out *bufio.Reader) transport.Dialer {
+	return func(out *bufio.Reader) transport.Dialer {
+		for {
+			line, err := out.ReadString('\n')
+			if err != nil {
+				t.Fatalf("relay tlsws printed no link: %v", err)
+			}
+			if l, ok := strings.CutPrefix(strings.TrimSpace(line), "relay link: "); ok {
+				link, err := reach.ParseLink(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := tlsws.DialerFromSpec(link.Unsigned[0].Spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go io.Copy(io.Discard, out)
+				return d
+			}
+		}
+	}
 }

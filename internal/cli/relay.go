@@ -59,6 +59,7 @@ type relayFlags struct {
 	mirrorChannels                                             repeated
 	channelListen, channelPublic                               string
 	mirrorPosts                                                int
+	mode, coverOrigin, webCert                                 string
 }
 
 func runRelay(e env) int {
@@ -69,6 +70,9 @@ func runRelay(e env) int {
 	fs.StringVar(&f.transport, "transport", "tlsws", "transport to accept: tlsws, obfs4, pt (obfs4 through obfs4proxy) or direct")
 	fs.StringVar(&f.cover, "cover", "", "tlsws: URL of the website everyone without the secret sees (reverse proxied)")
 	fs.StringVar(&f.coverDir, "cover-dir", "", "tlsws: directory of a static website to serve instead of --cover")
+	fs.StringVar(&f.mode, "mode", "", "tlsws deployment (docs/operator-guide.md): behind (nginx or Caddy owns :443 and proxies the secret path to --listen on loopback) or standalone (own :443; every connection without the client's mark is spliced to --cover-origin); empty: Go serves --cover/--cover-dir itself, for tests and the lab only (probes tell it from a real web server)")
+	fs.StringVar(&f.coverOrigin, "cover-origin", "", "tlsws --mode standalone: host:port of your real HTTPS website, which gets every connection that is not a client's")
+	fs.StringVar(&f.webCert, "web-cert", "", "tlsws --mode behind: the web server's certificate (PEM) to pin in the link; empty: clients check it against the system roots")
 	fs.StringVar(&f.state, "state", "", "directory for the relay's keys (created if missing; default $SAMIZDAT_HOME/relay)")
 	fs.StringVar(&f.admin, "admin", "", "address of an admin listener serving /metrics (empty: none)")
 	fs.StringVar(&f.public, "public", "", "host:port clients dial, put in the relay link (default: --listen)")
@@ -107,8 +111,8 @@ func (f *relayFlags) check(e env) error {
 	}
 	switch f.transport {
 	case tlsws.Name:
-		if (f.cover == "") == (f.coverDir == "") {
-			return errors.New("tlsws needs exactly one of --cover URL and --cover-dir DIR: the website that probes see")
+		if err := f.checkMode(); err != nil {
+			return err
 		}
 		if f.acmeDomain != "" && f.host != "" && f.host != f.acmeDomain {
 			return fmt.Errorf("--acme-domain %s and --host %s differ: the certificate must be for the website's domain", f.acmeDomain, f.host)
@@ -302,7 +306,38 @@ func relayListener(ctx context.Context, f relayFlags) (transport.Listener, trans
 	return tlswsListener(f)
 }
 
+// checkMode checks the tlsws deployment flags.
+func (f *relayFlags) checkMode() error {
+	switch f.mode {
+	case "":
+		if (f.cover == "") == (f.coverDir == "") {
+			return errors.New("tlsws needs --mode behind or --mode standalone (see docs/operator-guide.md); for tests, exactly one of --cover URL and --cover-dir DIR")
+		}
+	case "behind":
+		host, _, err := net.SplitHostPort(f.listen)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("--mode behind: --listen %s must be a loopback address such as 127.0.0.1:8081, which only the web server reaches", f.listen)
+		}
+		if f.public == "" || f.host == "" {
+			return errors.New("--mode behind needs --public (the web server's host:443) and --host (the website's domain) for the relay link")
+		}
+	case "standalone":
+		if f.coverOrigin == "" {
+			return errors.New("--mode standalone needs --cover-origin host:port: your real HTTPS website, which every probe is spliced to")
+		}
+		if f.host == "" {
+			return errors.New("--mode standalone needs --host: the domain of the website at --cover-origin (clients send it as SNI)")
+		}
+	default:
+		return fmt.Errorf("unknown --mode %q: use behind or standalone", f.mode)
+	}
+	return nil
+}
+
 func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
+	if f.mode != "" {
+		return tlswsDeployed(f)
+	}
 	var cover http.Handler
 	if f.coverDir != "" {
 		cover = tlsws.CoverDir(f.coverDir)
@@ -346,6 +381,53 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 		return nil, transport.Spec{}, err
 	}
 	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf)}
+	return ln, cfg.Spec(), nil
+}
+
+// tlswsDeployed starts the relay in one of the two production deployments
+// of docs/operator-guide.md.
+func tlswsDeployed(f relayFlags) (transport.Listener, transport.Spec, error) {
+	secret, err := loadOrCreateSecret(filepath.Join(f.state, relaySecretFile))
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	if f.mode == "behind" {
+		ln, err := tlsws.ListenBehind(tlsws.BehindConfig{Addr: f.listen, Secret: secret})
+		if err != nil {
+			return nil, transport.Spec{}, err
+		}
+		// nginx and Caddy do not carry WebSockets over HTTP/2: the link
+		// offers only http/1.1, as Chrome does for a WebSocket connection.
+		cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, WebSocketALPN: true}
+		if f.webCert != "" {
+			b, err := os.ReadFile(f.webCert)
+			if err != nil {
+				ln.Close()
+				return nil, transport.Spec{}, fmt.Errorf("--web-cert: %w", err)
+			}
+			blk, _ := pem.Decode(b)
+			var leaf *x509.Certificate
+			if blk != nil {
+				leaf, err = x509.ParseCertificate(blk.Bytes)
+			}
+			if blk == nil || err != nil {
+				ln.Close()
+				return nil, transport.Spec{}, fmt.Errorf("--web-cert %s: not a PEM certificate", f.webCert)
+			}
+			cfg.Pin = tlsws.PinOf(leaf)
+		}
+		fmt.Fprintf(os.Stderr, "samizdat relay: proxy WebSocket upgrades on %s to %s (docs/operator-guide.md)\n", tlsws.SecretPath(secret), ln.Addr())
+		return ln, cfg.Spec(), nil
+	}
+	cert, err := loadOrCreateCert(f.state, f.host)
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	ln, err := tlsws.ListenStandalone(tlsws.StandaloneConfig{Addr: f.listen, Secret: secret, CoverAddr: f.coverOrigin, Certificate: &cert})
+	if err != nil {
+		return nil, transport.Spec{}, err
+	}
+	cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf)}
 	return ln, cfg.Spec(), nil
 }
 

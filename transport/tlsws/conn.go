@@ -39,11 +39,14 @@ type wsConn struct {
 	inMessage   bool          // a fragmented data message is open
 	readErr     error         // sticky: the peer closed (io.EOF) or the stream broke
 
-	writeMu   sync.Mutex    // serialises frame writes; Close tells from it whether a Write is blocked
-	maskRand  *rand.ChaCha8 // mask keys (RFC 6455 §5.3: unpredictable); seeded from crypto/rand
-	mask      maskPattern
-	writeErr  error // sticky: a frame was cut off, the WebSocket is unusable
-	closeSent bool  // a close frame went out; no more frames may follow
+	writeMu    sync.Mutex    // serialises frame writes; Close tells from it whether a Write is blocked
+	maskRand   *rand.ChaCha8 // mask keys (RFC 6455 §5.3: unpredictable); seeded from crypto/rand
+	rng        *rand.Rand    // shaping draws (shape.go), from maskRand
+	shapeLeft  int           // writes still to shape
+	shapeUntil time.Time     // shaping ends then at the latest
+	mask       maskPattern
+	writeErr   error // sticky: a frame was cut off, the WebSocket is unusable
+	closeSent  bool  // a close frame went out; no more frames may follow
 
 	dlMu     sync.Mutex // guards the deadlines and their hand-off to tc
 	readDL   time.Time
@@ -66,12 +69,14 @@ func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
 	var seed [32]byte
 	crand.Read(seed[:])
 	cork, _ := raw.(*corkConn)
+	mr := rand.NewChaCha8(seed)
 	return &wsConn{
 		tc: tc, raw: raw, cork: cork, client: client,
 		local: raw.LocalAddr(), remote: raw.RemoteAddr(),
 		src: src, br: bufio.NewReaderSize(src, readBufSize),
-		maskRand: rand.NewChaCha8(seed),
-		closed:   make(chan struct{}),
+		maskRand: mr, rng: rand.New(mr),
+		shapeLeft: shapeWrites, shapeUntil: time.Now().Add(shapeWindow),
+		closed: make(chan struct{}),
 	}
 }
 
@@ -262,6 +267,18 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	}
 	if c.closeSent {
 		return 0, errClosed("writing")
+	}
+	if c.shaping(len(p)) {
+		if err := c.writeShapedLocked(p); err != nil {
+			switch {
+			case c.isClosed.Load():
+				return 0, errClosed("writing")
+			case c.deadlinePassed(&c.writeDL):
+				return 0, timeoutError{"writing"}
+			}
+			return 0, err
+		}
+		return len(p), nil
 	}
 	written := 0
 	for len(p) > 0 {

@@ -19,21 +19,16 @@ import (
 	"github.com/samizdat-project/samizdat/transport"
 )
 
-// ChromeHello is the uTLS ClientHello the dialer sends: the newest explicit
-// Chrome in utls v1.8.2 (HelloChrome_Auto points at it too). Naming it
-// explicitly keeps the fingerprint from changing under us when utls moves
-// Auto; the fingerprint test pins its JA4.
-var ChromeHello = utls.HelloChrome_133
-
-// chromeUserAgent matches ChromeHello; the CDN or relay sees it, a censor
+// chromeUserAgent matches the captured hello (chrome_hello.go); the CDN or relay sees it, a censor
 // does not (it travels inside TLS).
-const chromeUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"
+const chromeUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 
 // Dialer opens tlsws tunnels to one endpoint.
 type Dialer struct {
-	cfg  DialConfig
-	path string
-	nd   net.Dialer
+	cfg     DialConfig
+	path    string
+	markKey []byte
+	nd      net.Dialer
 
 	// DialContext, when set, opens the TCP connection instead of a
 	// net.Dialer (e.g. reach.ProxyFromURL's, to go out through the user's
@@ -48,7 +43,7 @@ func NewDialer(cfg DialConfig) (*Dialer, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}}, nil
+	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), markKey: markKey(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}}, nil
 }
 
 // DialerFromSpec builds a Dialer from a "tlsws" Spec.
@@ -101,29 +96,19 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	return newWSConn(tc, tcp, src, true), nil
 }
 
-// ClientHelloSpec returns a fresh copy of the ClientHello the dialer sends
-// (extension order shuffled anew, as Chrome does), with ALPN reduced to
-// http/1.1 when wsALPN is set.
+// ClientHelloSpec returns a fresh ClientHello spec (keys, GREASE and
+// extension order drawn anew, as Chrome does) from the captured Chromium
+// hellos (chrome_hello.go): the WebSocket connection's hello (ALPN
+// http/1.1 only, no ALPS) when wsALPN is set, else the page load's.
 func ClientHelloSpec(wsALPN bool) (utls.ClientHelloSpec, error) {
-	spec, err := utls.UTLSIdToSpec(ChromeHello)
+	page, ws, err := chromeHellos()
 	if err != nil {
-		return spec, fmt.Errorf("tlsws: building the ClientHello: %w", err)
+		return utls.ClientHelloSpec{}, err
 	}
 	if wsALPN {
-		exts := spec.Extensions[:0]
-		for _, e := range spec.Extensions {
-			switch e := e.(type) {
-			case *utls.ALPNExtension:
-				e.AlpnProtocols = []string{"http/1.1"}
-			case *utls.ApplicationSettingsExtensionNew, *utls.ApplicationSettingsExtension:
-				// ALPS carries HTTP/2 settings; with h2 not offered it is dropped.
-				continue
-			}
-			exts = append(exts, e)
-		}
-		spec.Extensions = exts
+		return specFromHello(ws)
 	}
-	return spec, nil
+	return specFromHello(page)
 }
 
 func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utls.UConn, error) {
@@ -143,10 +128,32 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utl
 	if err := tc.ApplyPreset(&spec); err != nil {
 		return nil, fmt.Errorf("tlsws: applying the ClientHello: %w", err)
 	}
+	if err := d.mark(tc); err != nil {
+		return nil, err
+	}
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tlsws: TLS handshake: %w", err)
 	}
 	return tc, nil
+}
+
+// mark writes the hello mark (mark.go) into the session_id of the built
+// ClientHello. uTLS marshals the hello again at the start of the
+// handshake, from the same fields, so the session_id is set in both the
+// hello's fields and its bytes.
+func (d *Dialer) mark(tc *utls.UConn) error {
+	if err := tc.BuildHandshakeState(); err != nil {
+		return fmt.Errorf("tlsws: building the ClientHello: %w", err)
+	}
+	hello := tc.HandshakeState.Hello
+	if len(hello.SessionId) != markLen {
+		return errNoMarkRoom
+	}
+	if err := markHello(d.markKey, hello.Raw, time.Now()); err != nil {
+		return err
+	}
+	copy(hello.SessionId, hello.Raw[sessionIDOffset:sessionIDOffset+markLen])
+	return nil
 }
 
 // verifyPin accepts the chain only if the leaf's SubjectPublicKeyInfo hash
@@ -198,6 +205,15 @@ func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error)
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("Pragma", "no-cache")
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	// Chrome offers permessage-deflate on every WebSocket; the server
+	// accepts no extension, which RFC 6455 §9.1 allows.
+	req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	// A site's cookies make a browser's upgrade request vary in size from
+	// one visit to the next; ours varies too (tunnel shaping, shape.go).
+	if cookie := randomCookie(); cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")

@@ -46,7 +46,8 @@ const acmeTLSALPN = "acme-tls/1"
 // Listener is a tlsws server: an HTTPS website whose secret path upgrades to
 // tunnels, which Accept returns.
 type Listener struct {
-	ln         net.Listener
+	ln         net.Listener // the TCP listener clients reach
+	front      io.Closer    // standalone: the sorter in front of srv
 	srv        *http.Server
 	cover      http.Handler
 	secretPath []byte
@@ -62,7 +63,12 @@ var _ transport.Listener = (*Listener)(nil)
 // acceptWait bounds how long an upgraded tunnel waits for Accept.
 const acceptWait = 30 * time.Second
 
-// Listen starts the HTTPS server.
+// Listen starts the test-only website mode: tlsws's own Go HTTP server
+// owns TLS and answers every request that is not a tunnel with cfg.Cover.
+// Probes tell Go's server from nginx in dozens of ways
+// (TestAdversaryProbeDifferentialGoWebsite), so this mode is for tests and
+// the lab only; relays in production run ListenBehind (behind nginx or
+// Caddy) or ListenStandalone (docs/operator-guide.md).
 func Listen(cfg ListenConfig) (*Listener, error) {
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("tlsws: path secret is %d bytes, at least %d needed", len(cfg.Secret), MinSecretLen)
@@ -78,27 +84,67 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: listening: %w", err)
 	}
+	l := newListener(ln, cfg.Secret, cfg.Cover)
+	l.srv.TLSConfig = tcfg
+	l.serve(func() { l.srv.ServeTLS(corkListener{ln}, "", "") })
+	return l, nil
+}
+
+// newListener builds a Listener whose HTTP server upgrades the secret path
+// and hands everything else to cover; serve starts it.
+func newListener(ln net.Listener, secret []byte, cover http.Handler) *Listener {
 	l := &Listener{
 		ln:         ln,
-		cover:      cfg.Cover,
-		secretPath: []byte(SecretPath(cfg.Secret)),
+		cover:      cover,
+		secretPath: []byte(SecretPath(secret)),
 		conns:      make(chan net.Conn),
 		closed:     make(chan struct{}),
 		served:     make(chan struct{}),
 	}
 	l.srv = &http.Server{
-		Handler:   l,
-		TLSConfig: tcfg,
+		Handler: l,
 		// A non-nil empty map turns HTTP/2 off: the upgrade needs HTTP/1.1.
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0), // probes and scanners are not news
 	}
+	return l
+}
+
+func (l *Listener) serve(run func()) {
 	go func() {
 		defer close(l.served)
-		l.srv.ServeTLS(corkListener{ln}, "", "")
+		run()
 	}()
+}
+
+// notFound answers whatever reaches the relay's own HTTP server and is not
+// a tunnel: behind a web server, only requests the web server forwarded on
+// the secret path; standalone, only clients that carried a valid mark.
+var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+
+// BehindConfig says how to run tlsws as the backend of a real web server
+// (deployment 1 of docs/operator-guide.md): nginx or Caddy owns port 443,
+// TLS, certificates and the website, and proxies WebSocket upgrades on the
+// secret path to this plain-HTTP listener on loopback.
+type BehindConfig struct {
+	Addr   string // host:port on loopback, e.g. 127.0.0.1:8081
+	Secret []byte // path secret, at least MinSecretLen bytes
+}
+
+// ListenBehind starts the backend listener. Probes never reach it: the web
+// server answers them.
+func ListenBehind(cfg BehindConfig) (*Listener, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("tlsws: path secret is %d bytes, at least %d needed", len(cfg.Secret), MinSecretLen)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("tlsws: listening: %w", err)
+	}
+	l := newListener(ln, cfg.Secret, notFound)
+	l.serve(func() { l.srv.Serve(ln) })
 	return l, nil
 }
 
@@ -170,10 +216,11 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, ok := conn.(*tls.Conn)
-	if !ok {
-		conn.Close()
-		return nil, errors.New("tlsws: the upgraded conn is not TLS")
+	// Behind a web server the conn is plain HTTP from the web server;
+	// otherwise it is ours, in TLS.
+	var tc, raw net.Conn = conn, conn
+	if t, ok := conn.(*tls.Conn); ok {
+		raw = t.NetConn()
 	}
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 		websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
@@ -187,7 +234,7 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 		early, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
 	}
-	return newWSConn(tc, tc.NetConn(), src, false), nil
+	return newWSConn(tc, raw, src, false), nil
 }
 
 func headerHasToken(h http.Header, name, token string) bool {
@@ -221,6 +268,9 @@ func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closed)
 		l.srv.Close()
+		if l.front != nil {
+			l.front.Close()
+		}
 		<-l.served
 	})
 	return nil

@@ -1,17 +1,19 @@
 // Package tlsws owns the "tls+websocket" camouflage transport.
 //
-// The client opens TCP, speaks TLS 1.3 with a ClientHello built by uTLS to be
-// Chrome's (HelloChrome_133 in utls v1.8.2: same ciphers, extensions, groups,
-// GREASE and extension shuffling), then an HTTP/1.1 WebSocket upgrade on a
-// secret path, and carries the caller's bytes in binary WebSocket messages.
+// The client opens TCP, speaks TLS 1.3 with a ClientHello built by uTLS from
+// a captured hello of the installed Chromium (chrome_hello.go: same
+// ciphers, extensions, groups, GREASE and extension shuffling), carrying
+// the hello mark in its session_id (mark.go), then an HTTP/1.1 WebSocket
+// upgrade on a secret path, and carries the caller's bytes in binary
+// WebSocket messages.
 // SNI and the HTTP Host header are set separately, so the connection can go
 // through a CDN: SNI names an allowed front domain, Host names our domain.
 //
-// The server is a real HTTPS website: every request that is not a WebSocket
-// upgrade on the secret path (compared in constant time) goes to the cover
-// site, static files or a reverse proxy to a cover URL. Certificates come from
-// ACME (autocert) in production, or are self-signed and pinned by the client
-// in tests and the lab.
+// The server runs in one of two deployments so that probes meet a real web
+// server: behind nginx or Caddy (ListenBehind, plain HTTP on loopback), or
+// standalone (ListenStandalone), splicing every connection without a
+// valid hello mark to the operator's real website. Listen, where Go's own
+// HTTP server serves a cover site, is for tests and the lab only.
 //
 // ALPN: Chrome offers "h2" and "http/1.1". The server offers only "http/1.1",
 // so a direct connection always negotiates HTTP/1.1 and the upgrade works;

@@ -1,0 +1,291 @@
+package tlsws
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
+)
+
+// StandaloneConfig says how to run tlsws alone on port 443 in front of the
+// operator's real website (deployment 2 of docs/operator-guide.md).
+type StandaloneConfig struct {
+	Addr   string // host:port clients and probes reach, e.g. 0.0.0.0:443
+	Secret []byte // path secret, at least MinSecretLen bytes; also keys the hello mark
+
+	// CoverAddr is the real TLS website (host:port) every connection
+	// without a valid mark is spliced to, byte for byte: the operator's own
+	// nginx on another port or host. Required.
+	CoverAddr string
+	// Certificate is what marked clients get (self-signed, pinned in the
+	// relay link). Probes never see it.
+	Certificate *tls.Certificate
+
+	// KeyExchanges are the TLS 1.3 groups offered to marked clients, in
+	// preference order. They must be what the cover origin picks for
+	// Chrome, or a passive observer sees the ServerHello differ in size
+	// (an X25519MLKEM768 share is 1,120 bytes, X25519's 32). nil means
+	// X25519 alone, what OpenSSL 3.0 (Debian 12's nginx) picks; with an
+	// OpenSSL 3.5 cover use X25519MLKEM768 first.
+	KeyExchanges []tls.CurveID
+
+	// DialCover, when set, opens connections to CoverAddr (tests).
+	DialCover func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now, when set, is the clock the marks are checked against (tests).
+	Now func() time.Time
+}
+
+// coverDialTimeout bounds the dial to the cover origin. When the cover is
+// down the relay closes the connection, as a site that is down would.
+const coverDialTimeout = 10 * time.Second
+
+// spliceLinger bounds how long the relay keeps reading a client after the
+// cover origin closed the connection: a client that sends nothing more is
+// closed then (the cover would have answered it with a reset).
+const spliceLinger = time.Minute
+
+// maxHelloLen bounds what the sorter keeps of one connection's ClientHello
+// (Chrome's is about 2 KB); a longer one is the cover's, which gets every
+// byte anyway.
+const maxHelloLen = 32 << 10
+
+// ListenStandalone starts the sorter: it reads each connection's
+// ClientHello and hands the marked ones to tlsws's HTTP server (TLS with
+// cfg.Certificate), splicing every other connection to the cover origin.
+// See docs/spec/transports.md, "tlsws standalone".
+func ListenStandalone(cfg StandaloneConfig) (*Listener, error) {
+	switch {
+	case len(cfg.Secret) < MinSecretLen:
+		return nil, fmt.Errorf("tlsws: path secret is %d bytes, at least %d needed", len(cfg.Secret), MinSecretLen)
+	case cfg.CoverAddr == "":
+		return nil, errors.New("tlsws: no cover origin: give the host:port of the real website unmarked connections go to")
+	case cfg.Certificate == nil:
+		return nil, errors.New("tlsws: no certificate for marked clients: set Certificate (SelfSigned)")
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("tlsws: listening: %w", err)
+	}
+	s := &sorter{
+		ln:     ln,
+		cfg:    cfg,
+		marks:  newMarkChecker(cfg.Secret, cfg.Now),
+		marked: &connQueue{conns: make(chan net.Conn), closed: make(chan struct{}), addr: ln.Addr()},
+	}
+	if s.cfg.DialCover == nil {
+		nd := &net.Dialer{KeepAlive: 30 * time.Second}
+		s.cfg.DialCover = nd.DialContext
+	}
+	l := newListener(ln, cfg.Secret, notFound)
+	l.front = s
+	l.srv.TLSConfig = &tls.Config{
+		Certificates:     []tls.Certificate{*cfg.Certificate},
+		NextProtos:       []string{"http/1.1"},
+		MinVersion:       tls.VersionTLS13, // our own client speaks 1.3
+		CurvePreferences: cfg.KeyExchanges,
+	}
+	if cfg.KeyExchanges == nil {
+		l.srv.TLSConfig.CurvePreferences = []tls.CurveID{tls.X25519}
+	}
+	go s.acceptLoop()
+	l.serve(func() { l.srv.ServeTLS(s.marked, "", "") })
+	return l, nil
+}
+
+// sorter accepts TCP connections and sorts them by their ClientHello.
+type sorter struct {
+	ln     net.Listener
+	cfg    StandaloneConfig
+	marks  *markChecker
+	marked *connQueue // marked connections, for the HTTP server
+}
+
+func (s *sorter) Close() error {
+	err := s.ln.Close()
+	s.marked.Close()
+	return err
+}
+
+func (s *sorter) acceptLoop() {
+	var pause time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
+		go s.sort(c)
+	}
+}
+
+// Sorting states: nothing decided yet, the connection is the cover's, or it
+// is ours (a marked client).
+const (
+	undecided = iota
+	spliced
+	ours
+)
+
+// sort opens the cover connection at once (so that the cover's own
+// timeouts run from the moment the client connected) and forwards to it
+// every byte the client sends, except the read that completes a marked
+// ClientHello: a marked client's hello never reaches the cover. The first
+// byte the cover sends, or a hello without a valid fresh mark, or anything
+// that is not a ClientHello, makes the connection the cover's for good.
+func (s *sorter) sort(c net.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), coverDialTimeout)
+	cover, err := s.cfg.DialCover(ctx, "tcp", s.cfg.CoverAddr)
+	cancel()
+	if err != nil {
+		c.Close()
+		return
+	}
+	var mu sync.Mutex
+	state := undecided
+	claim := func(want int) int { // moves undecided to want; returns the state
+		mu.Lock()
+		defer mu.Unlock()
+		if state == undecided {
+			state = want
+		}
+		return state
+	}
+
+	// cover -> client, once the connection is the cover's.
+	coverDone := make(chan struct{})
+	go func() {
+		defer close(coverDone)
+		buf := make([]byte, 32<<10)
+		n, err := cover.Read(buf)
+		if claim(spliced) != spliced {
+			return // ours: the cover conn was closed under us
+		}
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				err = werr
+			}
+		}
+		if err == nil {
+			_, err = io.CopyBuffer(c, cover, buf)
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			closeWrite(c)
+			c.SetReadDeadline(time.Now().Add(spliceLinger))
+			return
+		}
+		c.Close()
+		cover.Close()
+	}()
+
+	var hello []byte
+	buf := make([]byte, 16<<10)
+	for {
+		n, rerr := c.Read(buf)
+		chunk := buf[:n]
+		if n > 0 && claim(undecided) == undecided {
+			hello = append(hello, chunk...)
+			h, perr := tlsfingerprint.ParseRecords(hello)
+			if perr == nil && s.marks.check(h.Raw) && claim(ours) == ours {
+				cover.Close()
+				<-coverDone
+				s.marked.push(&corkConn{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}})
+				return
+			}
+			if !errors.Is(perr, tlsfingerprint.ErrIncomplete) || len(hello) > maxHelloLen {
+				claim(spliced)
+				hello = nil
+			}
+		}
+		if n > 0 {
+			if _, werr := cover.Write(chunk); werr != nil {
+				claim(spliced)
+				c.Close()
+				cover.Close()
+				break
+			}
+		}
+		if rerr != nil {
+			claim(spliced)
+			if errors.Is(rerr, io.EOF) {
+				closeWrite(cover)
+			} else {
+				c.Close()
+				cover.Close()
+			}
+			break
+		}
+		if claim(undecided) == spliced {
+			hello = nil
+			// From here on a plain forwarder (splice(2) where the kernel can).
+			if _, err := io.Copy(cover, c); err == nil {
+				closeWrite(cover)
+			} else {
+				c.Close()
+				cover.Close()
+			}
+			break
+		}
+	}
+	<-coverDone
+	c.Close()
+	cover.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		return
+	}
+	c.Close()
+}
+
+// prefixConn reads what the sorter already read, then the conn.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// connQueue is a net.Listener fed by push.
+type connQueue struct {
+	conns  chan net.Conn
+	once   sync.Once
+	closed chan struct{}
+	addr   net.Addr
+}
+
+func (q *connQueue) push(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.closed:
+		c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.closed:
+		return nil, errClosed("accepting")
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.closed) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
