@@ -306,6 +306,7 @@ func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store
 		// Nobody registered was left to deliver to; nothing was stored.
 	default:
 		s.hub.notify(recipients) // a skipped device has no session to wake
+		s.notifyElsewhere(recipients)
 	}
 	s.metrics.SendsAcked.Add(1)
 	return &wire.Ack{MsgID: id}

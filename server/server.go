@@ -47,6 +47,10 @@ type Config struct {
 	// JanitorInterval is how often expired mailbox entries and seen ids are
 	// deleted and idle rate-limit buckets dropped (default 10m).
 	JanitorInterval time.Duration
+	// Notifier, if set, tells the other nodes of a several-node service
+	// about mailbox news, channel posts and subscriptions (bus.go); nil
+	// for one node.
+	Notifier Notifier
 }
 
 // Server serves the wire protocol over secure-channel sessions.
