@@ -135,11 +135,11 @@ type client struct {
 	t        testing.TB
 	sc       *securechan.Conn
 	nextID   atomic.Uint32
-	frames   chan wire.Frame    // responses
-	delivers chan *wire.Deliver // pushes
-	chanPush chan *wire.ChannelPush
-	connErr  chan *wire.Error   // connection-level errors (request id 0)
-	closed   chan struct{}      // the reader ended
+	frames   chan wire.Frame        // responses
+	delivers chan *wire.Deliver     // pushes
+	chanPush chan *wire.ChannelPush // channel pushes
+	connErr  chan *wire.Error       // connection-level errors (request id 0)
+	closed   chan struct{}          // the reader ended
 	readErr  error
 }
 

@@ -47,7 +47,9 @@ func (n loopNode) MailboxNews(d []store.DeviceID) {
 func (n loopNode) ChannelPosted(c store.ChannelID, seq uint64) {
 	n.others(func(s *server.Server) { s.ChannelPosted(c, seq) })
 }
-func (n loopNode) Subscribed(d store.DeviceID)   { n.others(func(s *server.Server) { s.SessionMoved(d) }) }
+func (n loopNode) Subscribed(d store.DeviceID) {
+	n.others(func(s *server.Server) { s.SessionMoved(d) })
+}
 func (n loopNode) Unsubscribed(d store.DeviceID) {}
 
 // twoNodes starts two servers on one store, joined by a loopBus.
