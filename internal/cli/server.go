@@ -45,6 +45,9 @@ func runServer(e env) int {
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
+	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
+	var peers repeated
+	fs.Var(&peers, "peer", "another node's public address, put after this node's in the server link and the endpoint book so clients move there when this node is down (repeat for more)")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
 	}
@@ -57,7 +60,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken}); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, peers: peers, nats: *natsURL}); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -69,6 +72,8 @@ type bookFlags struct {
 	relays     []string
 	linkRelays int
 	relayToken string // --relay-token-file; empty: no registration
+	peers      []string // --peer: the other nodes' public addresses
+	nats       string   // --nats: the bus between nodes; empty for one node
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
@@ -121,7 +126,8 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	if public == "" {
 		public = ln.Addr().String()
 	}
-	book, err := loadServerBook(data, key.Public(), []string{public}, bf.relays)
+	addrs := append([]string{public}, bf.peers...)
+	book, err := loadServerBook(data, key.Public(), addrs, bf.relays)
 	if err != nil {
 		ln.Close()
 		return err
@@ -137,10 +143,26 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 			log.Info("wrote a new relay registration token; give the file to the relays you trust (samizdat relay --register FILE)", "file", bf.relayToken)
 		}
 	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics, Reach: book.cfg})
+	nodes, err := connectBus(bf.nats, storeURL, log)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	cfg := server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics, Reach: book.cfg}
+	if nodes != nil {
+		defer nodes.Close()
+		cfg.Notifier = nodes
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if nodes != nil {
+		if err := nodes.Start(srv); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -154,12 +176,13 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
+		healthHandlers(mux, ctx, st, nodes)
 		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
-		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
+		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics", "health", "/healthz", "ready", "/readyz")
 	}
 
-	link := book.link(srv, []string{public}, bf.linkRelays)
+	link := book.link(srv, addrs, bf.linkRelays)
 	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
 	log.Info("serving", "addr", ln.Addr().String())
 
