@@ -71,7 +71,7 @@ func runServer(e env) int {
 type bookFlags struct {
 	relays     []string
 	linkRelays int
-	relayToken string // --relay-token-file; empty: no registration
+	relayToken string   // --relay-token-file; empty: no registration
 	peers      []string // --peer: the other nodes' public addresses
 	nats       string   // --nats: the bus between nodes; empty for one node
 }
