@@ -92,7 +92,8 @@ func TestClusterLatency(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * time.Second) // past the bus's resync delay after Subscribe
-	const n = 300 // per recipient; paced under the real server's 50 requests/s per device
+	// n per recipient, paced under the real server's 50 requests/s per device.
+	const n = 300
 	lat := map[string][]time.Duration{}
 	for i := range 2 * n {
 		to, name := same, "same node"
