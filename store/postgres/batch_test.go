@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/samizdat-project/samizdat/store"
 )
@@ -154,4 +155,44 @@ func TestTwoNodesOneDatabase(t *testing.T) {
 	if e, err := nodes[1].GroupEpoch(context.Background(), g); err != nil || e != epochs {
 		t.Fatalf("group epoch %d, %v; want %d", e, err, epochs)
 	}
+}
+
+// TestCloseAnswersEverySend: Sends queued from many goroutines while the
+// store closes are each answered (committed, or ErrClosed), none left
+// waiting for ever.
+func TestCloseAnswersEverySend(t *testing.T) {
+	dsn := newTestDB(t)
+	s, err := Open(context.Background(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := randDevice(t, s)
+	var wg sync.WaitGroup
+	var answered, closed atomic.Int64
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				_, err := s.EnqueueAsync(context.Background(), randSend(store.KindApplication, store.GroupHash{3}, 0, dev)).Wait()
+				answered.Add(1)
+				if errors.Is(err, store.ErrClosed) {
+					closed.Add(1)
+				} else if err != nil {
+					t.Errorf("send: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.Close()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d Sends answered, the others still wait 30 s after Close", answered.Load())
+	}
+	t.Logf("%d answered, %d of them ErrClosed", answered.Load(), closed.Load())
 }

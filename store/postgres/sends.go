@@ -71,6 +71,8 @@ func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, erro
 	select {
 	case r := <-p.r.done:
 		return r.res, r.err
+	case <-s.stopped:
+		return p.Wait()
 	case <-ctx.Done():
 		return store.Result{}, fmt.Errorf("postgres: doing enqueue (it may still be committed): %w", ctx.Err())
 	}
@@ -91,7 +93,7 @@ func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingS
 	r := &sendReq{snd: snd, done: make(chan sendResp, 1)}
 	select {
 	case s.reqs <- r:
-		return &pendingSend{r: r}
+		return &pendingSend{r: r, stopped: s.stopped}
 	case <-s.stopped:
 		return &pendingSend{answered: true, resp: sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}}
 	case <-ctx.Done():
@@ -103,6 +105,7 @@ func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingS
 // queued request, also when the store closes.
 type pendingSend struct {
 	r        *sendReq
+	stopped  <-chan struct{} // the batcher's
 	answered bool
 	resp     sendResp
 }
@@ -120,7 +123,18 @@ func (p *pendingSend) Ready() bool {
 
 func (p *pendingSend) Wait() (store.Result, error) {
 	if !p.answered {
-		p.resp = <-p.r.done
+		select {
+		case p.resp = <-p.r.done:
+		case <-p.stopped:
+			// Every batch had answered before stopped closed; a request
+			// that slipped into the queue after the batcher's last look
+			// is answered here.
+			select {
+			case p.resp = <-p.r.done:
+			default:
+				p.resp = sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}
+			}
+		}
 		p.answered = true
 	}
 	return p.resp.res, p.resp.err
