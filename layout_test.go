@@ -74,8 +74,8 @@ type layoutRule struct {
 }
 
 var layoutRules = []layoutRule{
-	{dir: "mls", allow: []string{"mls", "golang.org/x/crypto", "golang.org/x/sys", "github.com/cloudflare/circl"}},
-	{dir: "wire", allow: []string{"wire"}},
+	{dir: "mls", allow: []string{"mls", "internal/tlspl", "golang.org/x/crypto", "golang.org/x/sys", "github.com/cloudflare/circl"}},
+	{dir: "wire", allow: []string{"wire", "internal/tlspl"}},
 	{dir: "securechan", allow: []string{"securechan", "github.com/flynn/noise", "golang.org/x/crypto", "golang.org/x/sys"}},
 	{dir: "transport", never: []string{"mls", "wire", "server", "client", "censor"}},
 	{dir: "reach", never: []string{"mls", "server", "client", "censor"}},
@@ -85,11 +85,14 @@ var layoutRules = []layoutRule{
 	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
+	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
-	{dir: "internal/promtext", allow: []string{"internal/promtext"}},
+	{dir: "internal/tlspl", allow: []string{"internal/tlspl"}},
+	{dir: "internal/promreg", allow: []string{"internal/promreg", "github.com/prometheus/", "github.com/beorn7/", "github.com/cespare/",
+		"github.com/munnerz/", "github.com/pandatix/", "golang.org/x/sys", "golang.org/x/text", "golang.org/x/net", "google.golang.org/protobuf"}},
 	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
 	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},

@@ -28,7 +28,7 @@ func (c *Cache) MarshalBinary() ([]byte, error) {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
-	w := &writer{buf: append([]byte(nil), cacheMagic...)}
+	w := newWriter(append([]byte(nil), cacheMagic...))
 	for _, id := range ids {
 		ch := c.chans[id]
 		w.opaque(ch.descriptor)
@@ -37,7 +37,7 @@ func (c *Cache) MarshalBinary() ([]byte, error) {
 			w.opaque(p.enc)
 		}
 	}
-	return w.buf, nil
+	return w.Bytes(), nil
 }
 
 // Load adds the channels and posts of a file written by MarshalBinary,
@@ -51,17 +51,17 @@ func (c *Cache) Load(b []byte, keep func(ID) bool) (refused int, firstRefusal, e
 	if !bytes.HasPrefix(b, cacheMagic) {
 		return 0, nil, errors.New("channel: loading cache: not a channel cache file")
 	}
-	r := &reader{s: b[len(cacheMagic):]}
+	r := newReader(b[len(cacheMagic):])
 	refuse := func(e error) {
 		refused++
 		if firstRefusal == nil {
 			firstRefusal = e
 		}
 	}
-	for r.err == nil && len(r.s) > 0 {
+	for r.Err() == nil && r.Len() > 0 {
 		desc := r.opaque("descriptor", MaxDescriptor)
 		n := r.u32("post count")
-		if r.err != nil {
+		if r.Err() != nil {
 			break
 		}
 		use := true
@@ -74,9 +74,9 @@ func (c *Cache) Load(b []byte, keep func(ID) bool) (refused int, firstRefusal, e
 			refuse(aerr)
 			use = false
 		}
-		for i := uint32(0); i < n && r.err == nil; i++ {
+		for i := uint32(0); i < n && r.Err() == nil; i++ {
 			p := r.opaque("post", MaxPost)
-			if r.err != nil || !use {
+			if r.Err() != nil || !use {
 				continue
 			}
 			if ierr := c.Insert(p); ierr != nil {
@@ -84,8 +84,8 @@ func (c *Cache) Load(b []byte, keep func(ID) bool) (refused int, firstRefusal, e
 			}
 		}
 	}
-	if r.err != nil {
-		return refused, firstRefusal, fmt.Errorf("channel: loading cache: %w", r.err)
+	if r.Err() != nil {
+		return refused, firstRefusal, fmt.Errorf("channel: loading cache: %w", r.Err())
 	}
 	return refused, firstRefusal, nil
 }

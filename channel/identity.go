@@ -66,9 +66,9 @@ func NewDescriptor(owner ed25519.PrivateKey, name string, created uint64) (*Desc
 	if err := d.check(); err != nil {
 		return nil, fmt.Errorf("channel: making descriptor: %w", err)
 	}
-	w := writer{buf: []byte(descriptorContext)}
+	w := newWriter([]byte(descriptorContext))
 	d.appendSigned(&w)
-	copy(d.Signature[:], ed25519.Sign(owner, w.buf))
+	copy(d.Signature[:], ed25519.Sign(owner, w.Bytes()))
 	return d, nil
 }
 
@@ -81,10 +81,10 @@ func (d *Descriptor) check() error {
 
 // Encode returns the canonical encoding.
 func (d *Descriptor) Encode() []byte {
-	w := writer{}
+	var w writer
 	d.appendSigned(&w)
 	w.fixed(d.Signature[:])
-	return w.buf
+	return w.Bytes()
 }
 
 // DecodeDescriptor parses and verifies a descriptor: a descriptor that
@@ -93,7 +93,7 @@ func DecodeDescriptor(b []byte) (*Descriptor, error) {
 	if len(b) > MaxDescriptor {
 		return nil, fmt.Errorf("channel: decoding descriptor: %w: %d bytes", ErrTooLarge, len(b))
 	}
-	r := reader{s: b}
+	r := newReader(b)
 	d := &Descriptor{}
 	r.fixed("owner", d.Owner[:])
 	d.Name = string(r.opaque("name", MaxName))
@@ -105,9 +105,9 @@ func DecodeDescriptor(b []byte) (*Descriptor, error) {
 	if err := d.check(); err != nil {
 		return nil, fmt.Errorf("channel: decoding descriptor: %w", err)
 	}
-	w := writer{buf: []byte(descriptorContext)}
+	w := newWriter([]byte(descriptorContext))
 	d.appendSigned(&w)
-	if !ed25519.Verify(d.Owner[:], w.buf, d.Signature[:]) {
+	if !ed25519.Verify(d.Owner[:], w.Bytes(), d.Signature[:]) {
 		return nil, fmt.Errorf("channel: decoding descriptor: %w", ErrSignature)
 	}
 	return d, nil
@@ -131,23 +131,23 @@ func (c *AdminCert) appendSigned(w *writer) {
 // NewAdminCert has the owner certify admin until expires (Unix seconds).
 func NewAdminCert(owner ed25519.PrivateKey, admin Key, expires uint64) *AdminCert {
 	c := &AdminCert{Channel: IDOf(KeyOf(owner)), Admin: admin, Expires: expires}
-	w := writer{buf: []byte(adminContext)}
+	w := newWriter([]byte(adminContext))
 	c.appendSigned(&w)
-	copy(c.Signature[:], ed25519.Sign(owner, w.buf))
+	copy(c.Signature[:], ed25519.Sign(owner, w.Bytes()))
 	return c
 }
 
 // Encode returns the canonical encoding (136 bytes).
 func (c *AdminCert) Encode() []byte {
-	w := writer{}
+	var w writer
 	c.appendSigned(&w)
 	w.fixed(c.Signature[:])
-	return w.buf
+	return w.Bytes()
 }
 
 // DecodeAdminCert parses a certificate; Verify checks it.
 func DecodeAdminCert(b []byte) (*AdminCert, error) {
-	r := reader{s: b}
+	r := newReader(b)
 	c := &AdminCert{}
 	r.fixed("channel", c.Channel[:])
 	r.fixed("admin", c.Admin[:])
@@ -165,9 +165,9 @@ func (c *AdminCert) Verify(owner Key) error {
 	if c.Channel != IDOf(owner) {
 		return fmt.Errorf("channel: admin certificate: %w: it is for another channel", ErrInvalid)
 	}
-	w := writer{buf: []byte(adminContext)}
+	w := newWriter([]byte(adminContext))
 	c.appendSigned(&w)
-	if !ed25519.Verify(owner[:], w.buf, c.Signature[:]) {
+	if !ed25519.Verify(owner[:], w.Bytes(), c.Signature[:]) {
 		return fmt.Errorf("channel: admin certificate: %w", ErrSignature)
 	}
 	return nil

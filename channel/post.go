@@ -99,18 +99,18 @@ func (p *Post) Sign(key ed25519.PrivateKey, cert []byte) error {
 	if err := p.check(); err != nil {
 		return fmt.Errorf("channel: signing post: %w", err)
 	}
-	w := writer{buf: []byte(postContext)}
+	w := newWriter([]byte(postContext))
 	p.appendSigned(&w)
-	copy(p.Signature[:], ed25519.Sign(key, w.buf))
+	copy(p.Signature[:], ed25519.Sign(key, w.Bytes()))
 	return nil
 }
 
 // Encode returns the canonical encoding.
 func (p *Post) Encode() []byte {
-	w := writer{buf: make([]byte, 0, 200+len(p.Body)+len(p.AdminCert))}
+	w := newWriter(make([]byte, 0, 200+len(p.Body)+len(p.AdminCert)))
 	p.appendSigned(&w)
 	w.fixed(p.Signature[:])
-	return w.buf
+	return w.Bytes()
 }
 
 // DecodePost parses a post and checks its fields. It does not check the
@@ -119,7 +119,7 @@ func DecodePost(b []byte) (*Post, error) {
 	if len(b) > MaxPost {
 		return nil, fmt.Errorf("channel: decoding post: %w: %d bytes > limit %d", ErrTooLarge, len(b), MaxPost)
 	}
-	r := reader{s: b}
+	r := newReader(b)
 	p := &Post{}
 	r.fixed("channel", p.Channel[:])
 	p.Seq = r.u64("seq")
@@ -146,6 +146,6 @@ func PeekSeq(b []byte) (id ID, seq uint64, ok bool) {
 		return id, 0, false
 	}
 	copy(id[:], b)
-	r := reader{s: b[32:40]}
+	r := newReader(b[32:40])
 	return id, r.u64("seq"), true
 }

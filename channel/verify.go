@@ -64,10 +64,10 @@ func (s *State) Verify(p *Post) error {
 	} else if len(p.AdminCert) != 0 {
 		return fmt.Errorf("channel: verifying post %d: %w: the owner's posts carry no certificate", p.Seq, ErrInvalid)
 	}
-	w := writer{buf: make([]byte, 0, len(postContext)+200+len(p.Body)+len(p.AdminCert))}
+	w := newWriter(make([]byte, 0, len(postContext)+200+len(p.Body)+len(p.AdminCert)))
 	w.fixed([]byte(postContext))
 	p.appendSigned(&w)
-	if !ed25519.Verify(p.Signer[:], w.buf, p.Signature[:]) {
+	if !ed25519.Verify(p.Signer[:], w.Bytes(), p.Signature[:]) {
 		return fmt.Errorf("channel: verifying post %d: %w", p.Seq, ErrSignature)
 	}
 	return nil

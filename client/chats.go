@@ -27,6 +27,14 @@ type chatRecord struct {
 	Name   string     `json:"name,omitempty"` // group name
 	Peer   AccountKey `json:"peer"`           // direct chats
 	Active bool       `json:"active"`
+	// invitations.go: a chat joined by a Welcome the user did not agree
+	// to is an invitation until accepted; a declined one stays hidden.
+	Invite    bool  `json:"invite,omitempty"`
+	Declined  bool  `json:"declined,omitempty"`
+	Accepted  bool  `json:"accepted,omitempty"`
+	InvitedAt int64 `json:"invited_at,omitempty"`
+	// Stranger: the member who added us was not a contact.
+	Stranger bool `json:"stranger,omitempty"`
 }
 
 // chat is a loaded chat: its record and live MLS group.
@@ -101,7 +109,7 @@ func (c *Client) saveChatLocked(t *tx, ch *chat) {
 // contact's name for the direct chat with them (nil if not created yet).
 func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
 	for _, ch := range c.allChatsLocked(t) {
-		if ch.rec.Active && ch.rec.Kind == KindGroup && ch.rec.Name == name {
+		if ch.rec.Active && !ch.hidden() && ch.rec.Kind == KindGroup && ch.rec.Name == name {
 			return ch, nil, nil
 		}
 	}
@@ -110,7 +118,7 @@ func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
 			continue
 		}
 		for _, ch := range c.allChatsLocked(t) {
-			if ch.rec.Active && ch.rec.Kind == KindDirect && ch.rec.Peer == ct.Account {
+			if ch.rec.Active && !ch.hidden() && ch.rec.Kind == KindDirect && ch.rec.Peer == ct.Account {
 				return ch, &ct, nil
 			}
 		}

@@ -111,6 +111,9 @@ type Client struct {
 	revokeOnce sync.Once
 	revokedAt  atomic.Pointer[time.Time]
 	revokedCh  chan struct{} // closed when revoked
+
+	// devicelist.go: verified device lists of the accounts seen.
+	lists deviceLists
 }
 
 // Init creates a new account (or joins one, see AccountSeed) in an empty
@@ -128,7 +131,7 @@ func Init(o InitOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := &selfKeys{DeviceSeed: make([]byte, ed25519.SeedSize), Name: o.Name, Server: o.Server}
+	keys := &selfKeys{DeviceSeed: make([]byte, ed25519.SeedSize), Name: o.Name, Server: o.Server, DeviceCreated: time.Now().Unix()}
 	if len(o.deviceSeed) == ed25519.SeedSize {
 		copy(keys.DeviceSeed, o.deviceSeed)
 	} else {
@@ -192,6 +195,12 @@ func Open(o Options) (*Client, error) {
 		return nil, fmt.Errorf("client: loading device key: %w", err)
 	}
 	c.inbox.init()
+	// Every leaf of every group is authenticated (auth.go).
+	c.cfg.ValidateCredential = c.validateCredential
+	if err := c.loadDeviceLists(); err != nil {
+		st.close()
+		return nil, err
+	}
 	if err := c.loadRevoked(); err != nil {
 		st.close()
 		return nil, err
@@ -344,6 +353,10 @@ func (c *Client) setupSession(ctx context.Context, s *session) error {
 			return rerr
 		}
 		return userError("registering this device", err)
+	}
+	if err := c.publishOwnDeviceList(ctx, s); err != nil {
+		s.close(err)
+		return c.noteRevoked(err)
 	}
 	if err := c.topup(ctx, s); err != nil {
 		s.close(err)

@@ -49,6 +49,8 @@ func appendNew(list []AccountKey, more ...AccountKey) []AccountKey {
 // is committed to the chat (commit_pending.go): a client that dies between
 // the server's Ack and the merge merges it on its next run.
 func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []AccountKey, isNew bool) error {
+	// Device list changes seen while planning are shown in the chats.
+	defer c.flushNotices(ctx)
 	// Messages already queued belong to the current epoch: send them first.
 	if err := c.Flush(ctx); err != nil {
 		return err
@@ -97,6 +99,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 		}
 		kps, newIDs, removeLeaves, err := c.planChangeLocked(ctx, s, ch, devs, want.Remove, claimed)
 		if err != nil {
+			err = c.forgedKeysLocked(ctx, ch, isNew, err)
 			c.mu.Unlock()
 			return err
 		}
@@ -110,7 +113,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			}
 			return nil
 		}
-		before := c.accountsLocked(ch.g)
+		before := c.membersLocked(ch.g)
 		_, recipients := c.otherMembers(ch.g)
 		epoch := ch.g.Epoch()
 		res, err := ch.g.Commit(mls.CommitOptions{AddKeyPackages: kps, RemoveLeaves: removeLeaves, RatchetTreeInWelcome: true})
@@ -123,7 +126,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 		}
 		send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
 		rec := &pendingCommitRec{MsgID: send.MsgID, Epoch: epoch, Recipients: recipients, Commit: res.Commit,
-			Welcome: res.Welcome, WelcomeTo: newIDs, Change: want, Before: keysOf(before), Built: time.Now().Unix()}
+			Welcome: res.Welcome, WelcomeTo: newIDs, Change: want, BeforeDevices: keysOf(before), Built: time.Now().Unix()}
 		if !isNew {
 			// Stored before it is sent: see commit_pending.go.
 			if err := c.storePendingCommitLocked(ctx, ch, rec); err != nil {
@@ -374,7 +377,7 @@ func (c *Client) activeChats(ctx context.Context) []*chat {
 	defer t.rollback()
 	var active []*chat
 	for _, ch := range c.allChatsLocked(t) {
-		if ch.rec.Active {
+		if ch.rec.Active && !ch.hidden() {
 			active = append(active, ch)
 		}
 	}

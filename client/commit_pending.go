@@ -42,8 +42,10 @@ type pendingCommitRec struct {
 	Welcome    []byte          `json:"welcome,omitempty"`
 	WelcomeTo  []wire.DeviceID `json:"welcome_to,omitempty"`
 	Change     change          `json:"change"`
-	Before     []AccountKey    `json:"before"` // accounts in the chat before it
-	Built      int64           `json:"built"`  // Unix seconds
+	Before     []AccountKey    `json:"before,omitempty"` // accounts in the chat before it (older versions)
+	// BeforeDevices is every device in the chat before it.
+	BeforeDevices []memberKey `json:"before_devices,omitempty"`
+	Built         int64       `json:"built"` // Unix seconds
 }
 
 func (r *pendingCommitRec) send(h wire.GroupHash) *wire.Send {
@@ -59,8 +61,8 @@ func (r *pendingCommitRec) welcomeEntry(ch *chat) *outboxEntry {
 	return &outboxEntry{MsgID: randomMsgID(), Group: ch.hash, Epoch: ch.g.Epoch(), Kind: wire.KindWelcome, Recipients: r.WelcomeTo, Payload: r.Welcome}
 }
 
-func keysOf(m map[AccountKey]bool) []AccountKey {
-	out := make([]AccountKey, 0, len(m))
+func keysOf(m map[memberKey]bool) []memberKey {
+	out := make([]memberKey, 0, len(m))
 	for a := range m {
 		out = append(out, a)
 	}
@@ -108,9 +110,12 @@ func (c *Client) mergePendingLocked(ctx context.Context, ch *chat, rec *pendingC
 	if err := ch.g.MergePendingCommit(); err != nil {
 		return fmt.Errorf("client: applying the group change: %w", err)
 	}
-	before := map[AccountKey]bool{}
+	before := map[memberKey]bool{}
+	for _, m := range rec.BeforeDevices {
+		before[m] = true
+	}
 	for _, a := range rec.Before {
-		before[a] = true
+		before[memberKey{Account: a}] = true // a record of an older version
 	}
 	t, err := c.store.begin(ctx)
 	if err != nil {

@@ -17,6 +17,10 @@ type Contact struct {
 	Account AccountKey `json:"account"`
 	Server  ServerLink `json:"server"`
 	Added   time.Time  `json:"added"`
+	// Verified: the user compared safety numbers and ran 'samizdat verify'
+	// (verify.go); VerifiedNumber is the safety number they compared.
+	Verified       bool   `json:"verified,omitempty"`
+	VerifiedNumber string `json:"verified_number,omitempty"`
 }
 
 // ErrNoSuchContact: no contact or group has that name.
@@ -113,16 +117,6 @@ func (c *Client) Contact(ctx context.Context, name string) (*Contact, error) {
 		}
 	}
 	return nil, ErrNoSuchContact
-}
-
-// SafetyNumber returns the safety number of this user and a contact. Both
-// see the same number; if it differs, someone swapped keys.
-func (c *Client) SafetyNumber(ctx context.Context, name string) (SafetyNumber, error) {
-	ct, err := c.Contact(ctx, name)
-	if err != nil {
-		return SafetyNumber{}, err
-	}
-	return safetyNumber(c.AccountKey(), ct.Account), nil
 }
 
 // nameOf returns how this user knows an account: a contact name, "me", or

@@ -85,6 +85,12 @@ func (c *Client) RevokeDevice(ctx context.Context, prefix string) (DeviceInfo, e
 	if err != nil {
 		return DeviceInfo{}, err
 	}
+	// First off the signed list, so that no member accepts the device
+	// again (docs/spec/authentication.md §3).
+	if err := c.removeFromOwnList(ctx, s, match[0].Key); err != nil {
+		return DeviceInfo{}, err
+	}
+	c.flushNotices(ctx)
 	acct := c.keys.account()
 	req := &wire.RevokeDevice{AccountKey: c.AccountKey(), DeviceKey: match[0].Key, Signature: SignRevoke(acct, match[0].Key)}
 	clear(acct)

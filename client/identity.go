@@ -1,13 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/samizdat-project/samizdat/mls"
@@ -42,32 +43,17 @@ func VerifyDevice(account AccountKey, device DeviceKey, cert wire.Signature) boo
 // DeviceIDOf returns SHA-256(device key).
 func DeviceIDOf(device DeviceKey) DeviceID { return sha256.Sum256(device[:]) }
 
-// credentialIdentity is the MLS basic credential identity of a device:
-// account public key || device public key.
-func credentialIdentity(account AccountKey, device DeviceKey) []byte {
-	return append(append(make([]byte, 0, 64), account[:]...), device[:]...)
-}
-
-// parseCredential splits a credential identity into its two keys.
-func parseCredential(id []byte) (AccountKey, DeviceKey, error) {
-	var a AccountKey
-	var d DeviceKey
-	if len(id) != 64 {
-		return a, d, errors.New("client: MLS credential identity is not account key || device key")
-	}
-	copy(a[:], id[:32])
-	copy(d[:], id[32:])
-	return a, d, nil
-}
-
 // selfKeys is what the store keeps about this account and device. The
 // account private key may be absent on a linked device in the future; here
 // every device holds it.
 type selfKeys struct {
-	AccountSeed []byte     `json:"account_seed"`
-	DeviceSeed  []byte     `json:"device_seed"`
-	Name        string     `json:"name"`
-	Server      ServerLink `json:"server"`
+	AccountSeed []byte `json:"account_seed"`
+	DeviceSeed  []byte `json:"device_seed"`
+	Name        string `json:"name"`
+	// DeviceCreated is when this device was made (Unix seconds), part of
+	// its device certificate (auth.go).
+	DeviceCreated int64      `json:"device_created,omitempty"`
+	Server        ServerLink `json:"server"`
 }
 
 func (k *selfKeys) account() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(k.AccountSeed) }
@@ -85,10 +71,12 @@ func (k *selfKeys) deviceKey() DeviceKey {
 	return d
 }
 
-// mlsIdentity is the device's MLS identity: its Ed25519 device key and the
-// credential account || device.
+// mlsIdentity is the device's MLS identity: its Ed25519 device key and its
+// device credential, certified by the account key (auth.go).
 func (k *selfKeys) mlsIdentity() (*mls.Identity, error) {
-	return mls.IdentityFromKey(mls.DefaultCipherSuite, k.DeviceSeed, credentialIdentity(k.accountKey(), k.deviceKey()))
+	acct := k.account()
+	defer clear(acct)
+	return mls.IdentityFromKey(mls.DefaultCipherSuite, k.DeviceSeed, deviceCredential(acct, k.deviceKey(), uint64(max(k.DeviceCreated, 0))))
 }
 
 func (k *selfKeys) wipe() {
@@ -103,26 +91,38 @@ type SafetyNumber struct {
 	Digits string
 	// QR is the same, as a string for a QR code.
 	QR string
+	// Devices: the number covers both accounts' signed device lists. False
+	// when a list is not known yet (never online): the number then covers
+	// the account keys only and changes once the lists are known.
+	Devices bool
 }
 
 // safetyIterations makes forging a matching fingerprint expensive, as
 // Signal's numeric fingerprints do.
 const safetyIterations = 5200
 
-// fingerprint is 30 bytes that stand for one account key.
-func fingerprint(k AccountKey) []byte {
-	h := append([]byte("samizdat safety v1\x00"), k[:]...)
+// fingerprint is 30 bytes that stand for one account key and the device
+// keys on its signed list (sorted), so that a device added or swapped
+// changes the number (docs/spec/authentication.md §5).
+func fingerprint(k AccountKey, devices []DeviceKey) []byte {
+	devs := slices.Clone(devices)
+	slices.SortFunc(devs, func(x, y DeviceKey) int { return bytes.Compare(x[:], y[:]) })
+	in := append([]byte(nil), k[:]...)
+	for _, d := range devs {
+		in = append(in, d[:]...)
+	}
+	h := append([]byte("samizdat safety v2\x00"), in...)
 	for range safetyIterations {
-		s := sha512.Sum512(append(h, k[:]...))
+		s := sha512.Sum512(append(h, in...))
 		h = s[:]
 	}
 	return h[:30]
 }
 
-// safetyNumber derives the safety number of two accounts; it does not
-// depend on the order of the two.
-func safetyNumber(a, b AccountKey) SafetyNumber {
-	fa, fb := fingerprint(a), fingerprint(b)
+// safetyNumber derives the safety number of two accounts and their device
+// lists; it does not depend on the order of the two.
+func safetyNumber(a, b AccountKey, da, db []DeviceKey) SafetyNumber {
+	fa, fb := fingerprint(a, da), fingerprint(b, db)
 	if string(a[:]) > string(b[:]) {
 		fa, fb = fb, fa
 	}

@@ -89,23 +89,20 @@ func (c *Client) topupLoop(ctx context.Context) {
 	}
 }
 
-// verifiedDevices looks an account up and keeps the devices whose
-// certificate verifies; the server can hide a device but cannot add one.
+// verifiedDevices returns the devices on an account's current signed
+// device list (devicelist.go); the server can withhold the list but
+// cannot add a device to it.
 func (c *Client) verifiedDevices(ctx context.Context, s *session, acct AccountKey) ([]wire.DeviceEntry, error) {
-	resp, err := s.call(ctx, &wire.LookupAccount{AccountKey: acct})
-	if wireCode(err) == wire.CodeNotFound {
-		return nil, nil
-	}
+	l, err := c.fetchDeviceList(ctx, s, acct)
 	if err != nil {
-		return nil, userError("looking up the contact's devices", err)
-	}
-	var out []wire.DeviceEntry
-	for _, d := range resp.(*wire.Devices).Devices {
-		if VerifyDevice(acct, d.DeviceKey, d.DeviceCert) {
-			out = append(out, d)
-		} else {
-			c.logf("client: the server listed a device with an invalid certificate; ignored")
+		if errors.Is(err, errDeviceListUnavailable) {
+			return nil, userError("looking up the contact's devices", err)
 		}
+		return nil, fmt.Errorf("client: WARNING: the server's device list of this contact is not valid (%w); nothing was changed", err)
+	}
+	out := make([]wire.DeviceEntry, 0, len(l.Devices))
+	for _, d := range l.Devices {
+		out = append(out, wire.DeviceEntry{DeviceKey: d.Key})
 	}
 	return out, nil
 }
@@ -132,24 +129,35 @@ func (c *Client) claimKeyPackages(ctx context.Context, s *session, acct AccountK
 	}
 	var kps [][]byte
 	var ids []wire.DeviceID
+	var forged error
 	for _, k := range resp.(*wire.KeyPackages).KeyPackages {
 		dev, ok := byID[k.DeviceID]
 		if !ok {
 			continue
 		}
+		// ValidateKeyPackage runs the leaf validator (auth.go): device
+		// certificate, signature key, signed device list.
 		info, err := mls.ValidateKeyPackage(c.cfg, k.KeyPackage)
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			forged = ae
+			continue
+		}
 		if err != nil {
 			c.logf("client: a claimed key package is invalid: %v", err)
 			continue
 		}
-		// The credential must name exactly this account and device, and the
-		// MLS signature key must be the certified device key.
-		if !equalBytes(info.Identity, credentialIdentity(acct, dev)) || !equalBytes(info.SignaturePublicKey, dev[:]) {
-			c.logf("client: a claimed key package names another device; ignored")
+		// The credential must name exactly the device it was claimed for.
+		if a, d, err := parseCredential(info.Identity); err != nil || a != acct || d != dev {
+			forged = &AuthError{Account: acct, Device: d, Err: fmt.Errorf("%w: the server handed another device's key package", ErrForgedDevice)}
 			continue
 		}
 		kps = append(kps, k.KeyPackage)
 		ids = append(ids, k.DeviceID)
+	}
+	if forged != nil {
+		// Someone (the directory) tried to slip in a device: add nobody.
+		return nil, nil, forged
 	}
 	return kps, ids, nil
 }

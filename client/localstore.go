@@ -330,6 +330,12 @@ func (t *tx) addMessage(chat []byte, m *Message) {
 	t.fail(err)
 }
 
+// delMessages deletes every stored message of a chat.
+func (t *tx) delMessages(chat []byte) {
+	_, err := t.t.Exec(`DELETE FROM messages WHERE chat = ?`, chat)
+	t.fail(err)
+}
+
 func (t *tx) addOutbox(e *outboxEntry) {
 	b, err := json.Marshal(e)
 	if err != nil {

@@ -26,6 +26,8 @@ type Message struct {
 	Text string    `json:"text"`
 	Time time.Time `json:"time"`          // stored
 	Sent time.Time `json:"sent,omitzero"` // the sender's clock
+
+	invitation bool // an invitation's own event (invitations.go)
 }
 
 // chatDisplayLocked is the name a user knows a chat by.
@@ -90,9 +92,19 @@ func (c *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]Mes
 		}
 	}
 	rows.Close()
+	// Pending and declined invitations are out of sight (invitations.go).
+	var hidden [][]byte
+	for _, ch := range c.allChatsLocked(t) {
+		if ch.hidden() {
+			hidden = append(hidden, append([]byte(nil), ch.hash[:]...))
+		}
+	}
 	var out []Message
 	for _, r := range all {
 		if name != "" && !containsBytes(hashes, r.chat) {
+			continue
+		}
+		if containsBytes(hidden, r.chat) {
 			continue
 		}
 		b, err := c.store.open(r.data, append([]byte("msg\x00"), r.chat...))
@@ -142,6 +154,9 @@ func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
 	defer t.rollback()
 	var out []ChatInfo
 	for _, ch := range c.allChatsLocked(t) {
+		if ch.hidden() {
+			continue // invitations.go
+		}
 		info := ChatInfo{Name: c.chatDisplayLocked(t, ch), Kind: ch.rec.Kind, Epoch: ch.g.Epoch(), Active: ch.rec.Active}
 		for a := range c.accountsLocked(ch.g) {
 			info.Members = append(info.Members, c.nameOfLocked(t, a))

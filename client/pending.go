@@ -171,8 +171,13 @@ func (c *Client) drainPendingLocked(t *tx, ch *chat, floor uint64) []Message {
 		}
 		_, msgs, err := c.applyToChatLocked(t, ch, e.Payload)
 		out = append(out, msgs...)
+		if errors.Is(err, errDeviceListUnavailable) {
+			// Not a verdict (auth.go): undo, and process it again later.
+			t.fail(err)
+			return out
+		}
 		if err != nil {
-			out = append(out, c.skippedLocked(t, ch.hash, ch, e.Kind.String(), err))
+			out = append(out, c.refusedLocked(t, &wire.Deliver{Group: ch.hash, Kind: e.Kind}, err))
 		}
 	}
 	return out

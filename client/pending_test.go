@@ -66,8 +66,12 @@ func TestCommitBeforeWelcomeIsHeld(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := davePhone.AddContact(ctx, alice.Invite(), ""); err != nil {
-		t.Fatal(err)
+	// Contacts are per device: the phone knows both (a Welcome from a
+	// stranger would be an invitation, invitations.go).
+	for _, c := range []*Client{alice, bob} {
+		if _, err := davePhone.AddContact(ctx, c.Invite(), ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := alice.CreateGroup(ctx, "team"); err != nil {
 		t.Fatal(err)
@@ -142,6 +146,8 @@ func TestCommitBeforeWelcomeIsHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Offline, the device lists must be known already (auth.go).
+		seedLists(c, alice, bob, carol)
 		var got []Message
 		for _, d := range first {
 			msgs, err := c.processDeliver(ctx, d)

@@ -1,11 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,9 +150,17 @@ func (c *Client) processDeliver(ctx context.Context, d *wire.Deliver) ([]Message
 		perr = fmt.Errorf("unknown kind %v", d.Kind)
 	}
 	msgs = append(msgs, got...)
-	if perr != nil {
-		msgs = append(msgs, c.skippedLocked(t, d.Group, nil, d.Kind.String(), perr))
+	if errors.Is(perr, errDeviceListUnavailable) {
+		// Not a verdict on the message: it is delivered again on the next
+		// connection, when the device list can be fetched.
+		t.rollback()
+		delete(c.groups, d.Group)
+		return nil, perr
 	}
+	if perr != nil {
+		msgs = append(msgs, c.refusedLocked(t, d, perr))
+	}
+	msgs = append(msgs, c.flushListsLocked(t)...)
 	if touched != nil {
 		c.saveChatLocked(t, touched)
 	}
@@ -174,6 +185,7 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 	var g *mls.Group
 	var used *mls.KeyPackageBundle
 	var usedRef []byte
+	var authErr error // a leaf of the Welcome failed authentication
 	t.each("kp", func(k, v []byte) {
 		if g != nil {
 			return
@@ -188,9 +200,15 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 			g, used, usedRef = joined, &b, append([]byte(nil), k...)
 			return
 		}
+		if errors.Is(err, mls.ErrCredentialRejected) {
+			authErr = err
+		}
 		clear(b.InitPrivateKey)
 		clear(b.EncryptionPrivateKey)
 	})
+	if g == nil && authErr != nil {
+		return nil, nil, authErr
+	}
 	if g == nil {
 		return nil, nil, errors.New("the invitation to a chat is not for any key of this device")
 	}
@@ -214,11 +232,26 @@ func (c *Client) joinLocked(t *tx, d *wire.Deliver) (*chat, []Message, error) {
 		}
 	}
 	delete(c.groups, h)
-	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: "joined the chat (end-to-end encrypted with MLS)"}
+	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
+		Text: "joined the chat (end-to-end encrypted with MLS); in it: " + c.describeMembersLocked(t, g)}
 	t.addMessage(h[:], &m)
 	// Messages of this group that arrived before the Welcome: those of
 	// epochs before the one we joined at are not for us.
-	return ch, append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...), nil
+	if !c.agreedLocked(t, g) {
+		// Someone the user never added put them in this chat. A group
+		// (more than two accounts now, or once its meta message says so)
+		// is an invitation, not a chat (invitations.go); a 1:1 chat is a
+		// person who wrote first.
+		ch.rec.Stranger = true
+		if len(accts) > 2 {
+			c.inviteLocked(t, ch)
+		}
+	}
+	msgs := append([]Message{m}, c.drainPendingLocked(t, ch, g.Epoch())...)
+	if ch.hidden() {
+		return ch, c.visibleLocked(t, ch, msgs), nil
+	}
+	return ch, msgs, nil
 }
 
 // receiveLocked processes a delivered MLS message, or holds it when its
@@ -239,10 +272,32 @@ func (c *Client) receiveLocked(t *tx, d *wire.Deliver) (*chat, []Message, error)
 	if t.err != nil {
 		return nil, nil, nil // the commit reports the store failure
 	}
+	if ch != nil && ch.rec.Declined {
+		return nil, nil, nil // a declined invitation: dropped unread
+	}
+	if ch != nil && ch.hidden() {
+		// A pending invitation: kept in step, shown once accepted.
+		touched, _, err := c.receiveVisibleLocked(t, d, ch, epoch)
+		return touched, nil, err
+	}
+	return c.receiveVisibleLocked(t, d, ch, epoch)
+}
+
+// receiveVisibleLocked is receiveLocked once the chat is known.
+func (c *Client) receiveVisibleLocked(t *tx, d *wire.Deliver, ch *chat, epoch uint64) (*chat, []Message, error) {
 	// RFC 9420 §6: a message is processed only in its own epoch; §14: the
 	// Delivery Service need not order messages of different senders.
 	if ch == nil || (ch.g.Active() && epoch > ch.g.Epoch()) {
-		return nil, c.holdLocked(t, d, epoch), nil
+		var notice []Message
+		if ch != nil && t.countPending(&d.Group) == 0 {
+			// Say so: if the change never comes, the server may be
+			// withholding it (docs/spec/authentication.md §7).
+			m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
+				Text: fmt.Sprintf("a message of a later change (epoch %d, this chat is at %d) waits for an earlier change that has not arrived; if this lasts, the server may be withholding it", epoch, ch.g.Epoch())}
+			t.addMessage(ch.hash[:], &m)
+			notice = append(notice, m)
+		}
+		return nil, append(notice, c.holdLocked(t, d, epoch)...), nil
 	}
 	before := ch.g.Epoch()
 	touched, msgs, err := c.applyToChatLocked(t, ch, d.Payload)
@@ -256,14 +311,14 @@ func (c *Client) receiveLocked(t *tx, d *wire.Deliver) (*chat, []Message, error)
 // applyToChatLocked processes an MLS message of a chat we are in.
 // It returns ch if its state changed (nil if not).
 func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Message, error) {
-	before := c.accountsLocked(ch.g)
+	before := c.membersLocked(ch.g)
 	r, err := ch.g.Process(payload)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch r.Kind {
 	case mls.KindApplication:
-		sender := c.senderLocked(ch.g, r.SenderLeaf)
+		sender := senderAccount(r)
 		var content appContent
 		if err := json.Unmarshal(r.Application, &content); err != nil {
 			clear(r.Application)
@@ -274,6 +329,11 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 		case "meta":
 			if content.Kind == KindGroup && validName(content.Name) == nil {
 				ch.rec.Kind, ch.rec.Name = KindGroup, content.Name
+				if ch.rec.Stranger && !ch.hidden() && !ch.rec.Accepted {
+					// A stranger's chat turns out to be a group: an
+					// invitation from now on (invitations.go).
+					return ch, []Message{c.inviteLocked(t, ch)}, nil
+				}
 			}
 			return ch, nil, nil
 		case "text":
@@ -294,15 +354,16 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 	return ch, nil, nil
 }
 
-// senderLocked returns the account of a leaf.
-func (c *Client) senderLocked(g *mls.Group, leaf uint32) AccountKey {
-	for _, m := range g.Members() {
-		if m.LeafIndex == leaf {
-			a, _, _ := parseCredential(m.Identity)
-			return a
-		}
+// senderAccount returns the account of a message's sender as of the epoch
+// the message was sent in (mls.Received.Sender), never through the current
+// tree: a late message of a past epoch from a removed member is not its
+// leaf's successor's (docs/spec/mls-policy.md).
+func senderAccount(r *mls.Received) AccountKey {
+	if r.Sender == nil {
+		return AccountKey{}
 	}
-	return AccountKey{}
+	a, _, _ := parseCredential(r.Sender.Identity)
+	return a
 }
 
 // accountsLocked returns the accounts with a device in g.
@@ -316,23 +377,105 @@ func (c *Client) accountsLocked(g *mls.Group) map[AccountKey]bool {
 	return out
 }
 
-// membershipEventsLocked stores "joined"/"left" events for accounts that
-// entered or left ch since before.
-func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[AccountKey]bool) []Message {
-	after := c.accountsLocked(ch.g)
-	var out []Message
-	for a := range after {
-		if !before[a] {
-			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " joined"})
+// memberKey is one device of one account in a group.
+type memberKey struct {
+	Account AccountKey `json:"a"`
+	Device  DeviceKey  `json:"d"`
+}
+
+// membersLocked returns every (account, device) in g.
+func (c *Client) membersLocked(g *mls.Group) map[memberKey]bool {
+	out := map[memberKey]bool{}
+	for _, m := range g.Members() {
+		if a, d, err := parseCredential(m.Identity); err == nil {
+			out[memberKey{a, d}] = true
 		}
 	}
-	for a := range before {
-		if !after[a] {
-			out = append(out, Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: c.nameOfLocked(t, a) + " left"})
+	return out
+}
+
+// membershipEventsLocked stores an event for every device that entered or
+// left ch since before, naming its account and its fingerprint
+// (docs/spec/authentication.md §4): nobody joins or leaves unseen.
+func (c *Client) membershipEventsLocked(t *tx, ch *chat, before map[memberKey]bool) []Message {
+	after := c.membersLocked(ch.g)
+	hadAcct, hasAcct := map[AccountKey]bool{}, map[AccountKey]bool{}
+	for m := range before {
+		hadAcct[m.Account] = true
+	}
+	for m := range after {
+		hasAcct[m.Account] = true
+	}
+	var texts []string
+	for _, m := range sortedMembers(after) {
+		if before[m] {
+			continue
+		}
+		name := c.nameOfLocked(t, m.Account)
+		if hadAcct[m.Account] {
+			texts = append(texts, fmt.Sprintf("%s added device %s", name, Fingerprint(m.Device)))
+		} else {
+			texts = append(texts, fmt.Sprintf("%s joined (device %s)", name, Fingerprint(m.Device)))
 		}
 	}
-	for i := range out {
-		t.addMessage(ch.hash[:], &out[i])
+	for _, m := range sortedMembers(before) {
+		if after[m] {
+			continue
+		}
+		name := c.nameOfLocked(t, m.Account)
+		if m.Device == (DeviceKey{}) {
+			if !hasAcct[m.Account] {
+				texts = append(texts, name+" left")
+			}
+			continue
+		}
+		if hasAcct[m.Account] {
+			texts = append(texts, fmt.Sprintf("%s device %s was removed", possessive(name), Fingerprint(m.Device)))
+		} else {
+			texts = append(texts, fmt.Sprintf("%s left (device %s removed)", name, Fingerprint(m.Device)))
+		}
 	}
+	out := make([]Message, 0, len(texts))
+	for _, text := range texts {
+		m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(), Text: text}
+		t.addMessage(ch.hash[:], &m)
+		out = append(out, m)
+	}
+	return out
+}
+
+// describeMembersLocked names every account of g with its devices'
+// fingerprints: "alice (device 1a2b-…), me (device …, device …)".
+func (c *Client) describeMembersLocked(t *tx, g *mls.Group) string {
+	var parts []string
+	var cur AccountKey
+	var devs []string
+	flush := func() {
+		if devs != nil {
+			parts = append(parts, fmt.Sprintf("%s (device %s)", c.nameOfLocked(t, cur), strings.Join(devs, ", device ")))
+		}
+	}
+	for _, m := range sortedMembers(c.membersLocked(g)) {
+		if m.Account != cur || devs == nil {
+			flush()
+			cur, devs = m.Account, nil
+		}
+		devs = append(devs, Fingerprint(m.Device))
+	}
+	flush()
+	return strings.Join(parts, ", ")
+}
+
+func sortedMembers(m map[memberKey]bool) []memberKey {
+	out := make([]memberKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(x, y memberKey) int {
+		if c := bytes.Compare(x.Account[:], y.Account[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.Device[:], y.Device[:])
+	})
 	return out
 }

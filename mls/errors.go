@@ -31,12 +31,20 @@ var (
 	// ErrOwnCommit: Process was given a commit this client sent; use
 	// MergePendingCommit instead.
 	ErrOwnCommit = errors.New("mls: own commit; call MergePendingCommit")
+	// ErrCredentialRejected: Config.ValidateCredential refused a leaf's
+	// credential (RFC 9420 §5.3.1); the whole message or Welcome is invalid.
+	ErrCredentialRejected = errors.New("mls: leaf credential rejected by the authentication service")
 	// ErrNotForUs: a Welcome has no secrets for our KeyPackage.
 	ErrNotForUs = errors.New("mls: welcome is not for this key package")
 	// ErrUnknownPSK: a PSK is not available.
 	ErrUnknownPSK = errors.New("mls: unknown pre-shared key")
 	// ErrMalformed: a message does not parse.
 	ErrMalformed = errors.New("mls: malformed message")
+	// ErrConfig: a Config value is out of range (Config.Validate).
+	ErrConfig = errors.New("mls: invalid configuration")
+	// ErrPolicy: the group policy refused a proposal or an external join
+	// of a non-member (Config.Policy, docs/spec/mls-policy.md).
+	ErrPolicy = errors.New("mls: refused by the group policy")
 	// ErrUnsupported: a cipher suite, version or feature is not supported.
 	ErrUnsupported = errors.New("mls: unsupported")
 )

@@ -36,7 +36,15 @@ type Group struct {
 	// linked is the resumption PSK of the group this one succeeds (ReInit
 	// or branch), usable only by its creator's first commit (§11.2, §11.3).
 	linked *schedule.PSK
+	// inviter is the leaf that signed the GroupInfo of the Welcome this
+	// group was joined from (the committer that added us); not persisted.
+	inviter uint32
 }
+
+// Inviter returns the leaf index of the member whose commit added us,
+// for a group just joined from a Welcome (the GroupInfo's signer, RFC 9420
+// §12.4.3.1); 0 otherwise. It is not kept across Marshal/Restore.
+func (g *Group) Inviter() uint32 { return g.inviter }
 
 // cachedProposal is a proposal of the current epoch, kept by reference
 // (RFC 9420 §12.1).
@@ -66,6 +74,9 @@ type Member struct {
 // CreateGroup makes a one-member group at epoch 0 (RFC 9420 §11) with id as
 // its creator. extensions become the GroupContext extensions.
 func CreateGroup(cfg Config, id *Identity, groupID []byte, extensions ...Extension) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s, err := getSuite(id.CipherSuite)
 	if err != nil {
 		return nil, err

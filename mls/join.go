@@ -31,6 +31,9 @@ func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []b
 // joinWelcome joins from a Welcome; link, if set, is the group the new one
 // must succeed (RFC 9420 §11.2, §11.3).
 func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte, opts JoinOptions, link *successorLink) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	kpkg, err := parseKeyPackage(kp.Message)
 	if err != nil {
 		return nil, err
@@ -75,7 +78,7 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 	if err := verifyGroupInfoSignature(s, gi, signer.SignatureKey); err != nil {
 		return nil, err
 	}
-	g := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t}
+	g := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t, inviter: gi.Signer}
 	// RFC 9420 §12.4.3.1: the tree is valid and matches the tree hash.
 	if err := t.Validate(gi.GroupContext.TreeHash, g.leafPolicy(false)); err != nil {
 		return nil, invalidErr("12.4.3.1", "ratchet tree", err)

@@ -76,6 +76,9 @@ type KeyPackageBundle struct {
 
 // NewKeyPackage creates a signed KeyPackage for id (RFC 9420 §10).
 func (id *Identity) NewKeyPackage(cfg Config, opts KeyPackageOptions) (*KeyPackageBundle, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s, err := getSuite(id.CipherSuite)
 	if err != nil {
 		return nil, err
@@ -226,5 +229,5 @@ func validateKeyPackage(cfg Config, s *suite.Suite, kp *format.KeyPackage, check
 	if checkLifetime {
 		now = cfg.now()
 	}
-	return validateKeyPackageLeaf(s, &kp.LeafNode, now)
+	return validateKeyPackageLeaf(s, &kp.LeafNode, now, cfg.leafCredentialCheck())
 }

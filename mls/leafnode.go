@@ -29,8 +29,8 @@ func defaultProposal(t format.ProposalType) bool {
 // validateKeyPackageLeaf checks the leaf node of a KeyPackage outside any
 // group (RFC 9420 §10.1: the leaf is valid per §7.3) with the tree
 // package's leaf checks; now, if not zero, is the time for the lifetime
-// check.
-func validateKeyPackageLeaf(s *suite.Suite, leaf *format.LeafNode, now time.Time) error {
+// check; checkCred, if set, is the Authentication Service's check.
+func validateKeyPackageLeaf(s *suite.Suite, leaf *format.LeafNode, now time.Time, checkCred func(*format.Credential, []byte) error) error {
 	// RFC 9420 §7.2 / §10.1: the leaf supports the version and cipher
 	// suite the KeyPackage is for.
 	if !slices.Contains(leaf.Capabilities.Versions, format.MLS10) {
@@ -41,7 +41,7 @@ func validateKeyPackageLeaf(s *suite.Suite, leaf *format.LeafNode, now time.Time
 	}
 	// RFC 9420 §7.3: signature, capabilities, lifetime, extensions and
 	// encryption key, checked as for a one-leaf tree.
-	if err := tree.New(s, leaf).Validate(nil, &tree.LeafPolicy{Now: now}); err != nil {
+	if err := tree.New(s, leaf).Validate(nil, &tree.LeafPolicy{Now: now, ValidateCredential: checkCred}); err != nil {
 		return leafErr("7.3", "key package leaf node", err)
 	}
 	return nil

@@ -207,7 +207,7 @@ func (g *Group) PendingProposals() int { return len(g.proposals) }
 
 // leafPolicy is the tree package's view of the group for leaf checks.
 func (g *Group) leafPolicy(checkLifetime bool) *tree.LeafPolicy {
-	pol := &tree.LeafPolicy{GroupID: g.ctx.GroupID}
+	pol := &tree.LeafPolicy{GroupID: g.ctx.GroupID, ValidateCredential: g.cfg.leafCredentialCheck()}
 	if checkLifetime {
 		pol.Now = g.cfg.now()
 	}
@@ -362,6 +362,11 @@ func (g *Group) cacheProposal(ac *format.AuthenticatedContent) (*cachedProposal,
 		if bytes.Equal(c.ref, ref) {
 			return nil, invalidErr("12.1", "proposal already received", ErrReplay)
 		}
+	}
+	// RFC 9420 §12.1.8, docs/spec/mls-policy.md: a non-member's proposal
+	// is cached only if the group policy accepts it.
+	if err := g.admitProposal(p, ac.Content.Sender, ref); err != nil {
+		return nil, err
 	}
 	cp := cachedProposal{ref: ref, proposal: p, sender: ac.Content.Sender}
 	g.proposals = append(g.proposals, cp)

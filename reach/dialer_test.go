@@ -85,8 +85,7 @@ type fakeNet struct {
 }
 
 type dialOutcome struct {
-	fail      error
-	ignoreCtx bool // connect even though the race was lost
+	fail error
 }
 
 type trackedConn struct {

@@ -4,15 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/net/proxy"
 )
 
 // NetDialer is the TCP step of a transport: net.Dialer, a proxy below, or
@@ -55,8 +55,9 @@ func ProxyFromURL(u string, forward NetDialer) (NetDialer, error) {
 }
 
 // SOCKS5 is a SOCKS5 CONNECT client (RFC 1928) with optional
-// username/password authentication (RFC 1929). Host names are sent to the
-// proxy unresolved (ATYP 3), so local DNS never sees them.
+// username/password authentication (RFC 1929), on golang.org/x/net/proxy.
+// Host names are sent to the proxy unresolved (ATYP 3), so local DNS never
+// sees them.
 type SOCKS5 struct {
 	Addr               string // the proxy, host:port
 	Username, Password string // empty Username: no authentication
@@ -104,135 +105,75 @@ func withConn(ctx context.Context, conn net.Conn, handshake func() error) error 
 	return nil
 }
 
-// DialContext connects to addr (host:port) through the proxy.
+// DialContext connects to addr (host:port) through the proxy. The SOCKS5
+// exchange itself is golang.org/x/net/proxy's.
 func (s *SOCKS5) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, fmt.Errorf("reach: socks5: network %q not supported", network)
 	}
-	req, err := socksConnectRequest(addr)
-	if err != nil {
-		return nil, err
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("reach: socks5: address %q is not host:port", addr)
 	}
-	if len(s.Username) > 255 || len(s.Password) > 255 {
-		return nil, errors.New("reach: socks5: username and password must be at most 255 bytes (RFC 1929)")
+	var auth *proxy.Auth
+	if s.Username != "" {
+		if len(s.Username) > 255 || len(s.Password) > 255 {
+			return nil, errors.New("reach: socks5: username and password must be at most 255 bytes (RFC 1929)")
+		}
+		auth = &proxy.Auth{User: s.Username, Password: s.Password}
 	}
-	conn, err := s.Forward.DialContext(ctx, "tcp", s.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("reach: socks5: reaching the proxy: %w", err)
+	var forward proxy.Dialer = proxy.Direct
+	if s.Forward != nil {
+		forward = forwardDialer{s.Forward}
 	}
-	err = withConn(ctx, conn, func() error { return s.handshake(conn, req) })
+	d, err := proxy.SOCKS5("tcp", s.Addr, auth, forward)
 	if err != nil {
 		return nil, fmt.Errorf("reach: socks5: %w", err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, proxyHandshakeTimeout)
+		defer cancel()
+	}
+	conn, err := d.(proxy.ContextDialer).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("reach: socks5: %w%s", withCtxErr(ctx, err), socksHint(err, auth != nil))
 	}
 	return conn, nil
 }
 
-// socksConnectRequest builds the CONNECT request, RFC 1928 §4.
-func socksConnectRequest(addr string) ([]byte, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("reach: socks5: address %q is not host:port", addr)
+// withCtxErr makes err wrap ctx's error when ctx ended: x/net/proxy
+// reports the conn's timeout, which may fire a moment before ctx notices.
+func withCtxErr(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 {
-		return nil, fmt.Errorf("reach: socks5: bad port in %q", addr)
+	if e := ctx.Err(); e != nil {
+		return errors.Join(e, err)
 	}
-	req := []byte{5, 1, 0} // VER, CMD=CONNECT, RSV
-	if ip := net.ParseIP(host); ip != nil {
-		if ip4 := ip.To4(); ip4 != nil {
-			req = append(append(req, 1), ip4...) // ATYP IPv4
-		} else {
-			req = append(append(req, 4), ip.To16()...) // ATYP IPv6
-		}
-	} else {
-		if len(host) == 0 || len(host) > 255 {
-			return nil, fmt.Errorf("reach: socks5: host name of %d bytes (1-255)", len(host))
-		}
-		req = append(append(req, 3, byte(len(host))), host...) // ATYP DOMAINNAME
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return errors.Join(context.DeadlineExceeded, err)
 	}
-	return binary.BigEndian.AppendUint16(req, uint16(port)), nil
+	return err
 }
 
-func (s *SOCKS5) handshake(conn net.Conn, req []byte) error {
-	// RFC 1928 §3: version identifier/method selection.
-	methods := []byte{5, 1, 0} // no authentication
-	if s.Username != "" {
-		methods = []byte{5, 1, 2} // username/password only: never fall back to none
+// socksHint says what to do next when the proxy refused us.
+func socksHint(err error, withAuth bool) string {
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "no acceptable authentication methods") && !withAuth:
+		return "; the proxy wants a user name and password: put them in the proxy URL"
+	case strings.Contains(msg, "no acceptable authentication methods"),
+		strings.Contains(msg, "username/password authentication failed"):
+		return "; check the proxy URL's user name and password"
 	}
-	if _, err := conn.Write(methods); err != nil {
-		return fmt.Errorf("greeting: %w", err)
-	}
-	var sel [2]byte
-	if _, err := io.ReadFull(conn, sel[:]); err != nil {
-		return fmt.Errorf("reading method: %w", err)
-	}
-	if sel[0] != 5 {
-		return errors.New("the proxy is not a SOCKS5 proxy")
-	}
-	switch {
-	case sel[1] == 0xff:
-		return errors.New("the proxy accepts none of our authentication methods; check the proxy's user name and password")
-	case sel[1] == 2 && s.Username != "":
-		// RFC 1929 §2: VER=1, ULEN, UNAME, PLEN, PASSWD.
-		auth := append([]byte{1, byte(len(s.Username))}, s.Username...)
-		auth = append(append(auth, byte(len(s.Password))), s.Password...)
-		if _, err := conn.Write(auth); err != nil {
-			return fmt.Errorf("authenticating: %w", err)
-		}
-		var st [2]byte
-		if _, err := io.ReadFull(conn, st[:]); err != nil {
-			return fmt.Errorf("reading authentication status: %w", err)
-		}
-		if st[1] != 0 { // RFC 1929 §2: 0 is success
-			return errors.New("the proxy refused the user name or password")
-		}
-	case sel[1] == 0 && s.Username == "":
-	default:
-		return fmt.Errorf("the proxy chose method %d, which we did not offer", sel[1])
-	}
-	if _, err := conn.Write(req); err != nil {
-		return fmt.Errorf("sending CONNECT: %w", err)
-	}
-	// RFC 1928 §6: VER, REP, RSV, ATYP, BND.ADDR, BND.PORT.
-	var head [4]byte
-	if _, err := io.ReadFull(conn, head[:]); err != nil {
-		return fmt.Errorf("reading reply: %w", err)
-	}
-	if head[0] != 5 {
-		return errors.New("malformed reply")
-	}
-	if head[1] != 0 {
-		return fmt.Errorf("the proxy could not connect: %s", socksReply(head[1]))
-	}
-	var skip int
-	switch head[3] {
-	case 1:
-		skip = 4
-	case 4:
-		skip = 16
-	case 3:
-		var l [1]byte
-		if _, err := io.ReadFull(conn, l[:]); err != nil {
-			return fmt.Errorf("reading reply: %w", err)
-		}
-		skip = int(l[0])
-	default:
-		return errors.New("malformed reply address")
-	}
-	if _, err := io.CopyN(io.Discard, conn, int64(skip+2)); err != nil {
-		return fmt.Errorf("reading reply: %w", err)
-	}
-	return nil
+	return ""
 }
 
-// socksReply names a REP code, RFC 1928 §6.
-func socksReply(rep byte) string {
-	names := []string{1: "general failure", 2: "not allowed by ruleset", 3: "network unreachable", 4: "host unreachable",
-		5: "connection refused", 6: "TTL expired", 7: "command not supported", 8: "address type not supported"}
-	if int(rep) < len(names) && names[rep] != "" {
-		return names[rep]
-	}
-	return fmt.Sprintf("reply code %d", rep)
+// forwardDialer gives a NetDialer the Dial method golang.org/x/net/proxy
+// asks of the dialer that reaches the proxy (it uses DialContext).
+type forwardDialer struct{ NetDialer }
+
+func (f forwardDialer) Dial(network, addr string) (net.Conn, error) {
+	return f.DialContext(context.Background(), network, addr)
 }
 
 // DialContext connects to addr (host:port) through the proxy.

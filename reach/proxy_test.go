@@ -208,6 +208,12 @@ func TestSOCKS5(t *testing.T) {
 	if atyp.Load() != 3 {
 		t.Errorf("host name sent with ATYP %d", atyp.Load())
 	}
+	// An IPv6 literal goes as ATYP 4 (the test proxy cannot reach it: only
+	// the request matters here).
+	d.DialContext(ctx, "tcp", "[2001:db8::1]:"+port)
+	if atyp.Load() != 4 {
+		t.Errorf("IPv6 target sent with ATYP %d", atyp.Load())
+	}
 
 	auth := socksServer(t, "olga", "s3cret", &atyp)
 	d, _ = ProxyFromURL("socks5://olga:s3cret@"+auth, nil)
@@ -222,6 +228,8 @@ func TestSOCKS5(t *testing.T) {
 			t.Errorf("%s: connected", name)
 		} else if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "nope") {
 			t.Errorf("%s: the password is in the error: %v", name, err)
+		} else if !strings.Contains(err.Error(), "user name and password") {
+			t.Errorf("%s: the error does not say what to fix: %v", name, err)
 		}
 	}
 	// The proxy cannot reach the target: its reply code is reported.
@@ -288,10 +296,8 @@ func TestProxyFromURLRejects(t *testing.T) {
 			t.Errorf("ProxyFromURL(%q) accepted", u)
 		}
 	}
-	if _, err := socksConnectRequest("a:0"); err == nil {
+	d, _ := ProxyFromURL("socks5://127.0.0.1:1", nil)
+	if _, err := d.DialContext(context.Background(), "tcp", "a:0"); err == nil {
 		t.Error("port 0 accepted")
-	}
-	if req, err := socksConnectRequest("[2001:db8::1]:443"); err != nil || req[3] != 4 || len(req) != 4+16+2 {
-		t.Errorf("IPv6 request %x, %v", req, err)
 	}
 }

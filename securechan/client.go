@@ -68,44 +68,42 @@ func Client(ctx context.Context, conn net.Conn, cfg ClientConfig) (*Conn, error)
 }
 
 func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand io.Reader, now time.Time, maxMessage int) (*Conn, error) {
-	// The initiator's static key is fresh for every session: the device is
-	// authenticated by its Ed25519 signature, and a long-term X25519 key
-	// would let whoever later learns the server key link a device's
-	// sessions (docs/spec/securechan.md, "Why IK").
-	static, err := cipherSuite.GenerateKeypair(rand)
-	if err != nil {
-		return nil, fmt.Errorf("securechan: handshake: generating keys: %w", err)
-	}
-	defer clear(static.Private)
-	hs, err := noise.NewHandshakeState(noiseConfig(true, static, cfg.ServerPublic[:], rand))
-	if err != nil {
-		return nil, fmt.Errorf("securechan: handshake: %w", err)
-	}
-	var seed [mlkem.SeedSize]byte
-	if _, err := io.ReadFull(rand, seed[:]); err != nil {
-		return nil, fmt.Errorf("securechan: handshake: reading random bytes: %w", err)
-	}
-	dk, err := mlkem.NewDecapsulationKey768(seed[:])
-	clear(seed[:])
-	if err != nil {
-		return nil, fmt.Errorf("securechan: handshake: generating ML-KEM key: %w", err)
-	}
-	ek := dk.EncapsulationKey().Bytes()
-
-	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cfg.Padding))
-	if err != nil {
-		return nil, fmt.Errorf("securechan: handshake: building first message: %w", err)
-	}
-	if err := writeFrame(conn, msg1); err != nil {
-		return nil, handshakeErr(ctx, "sending first message", err)
-	}
-
-	msg2, err := readFrame(conn)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = fmt.Errorf("the server closed the connection without answering; check the server key in the link and the device clock: %w", err)
+	var (
+		hs     *noise.HandshakeState
+		dk     *mlkem.DecapsulationKey768
+		ek     []byte
+		msg2   []byte
+		cookie []byte
+	)
+	// Under load the server answers a first message with a retry cookie
+	// instead of msg2; the client then starts over with the cookie in its
+	// new first message (docs/spec/securechan.md, "Replay defence").
+	for attempt := 0; ; attempt++ {
+		var msg1 []byte
+		var err error
+		var static []byte
+		hs, dk, ek, msg1, err = clientFirstMessage(cfg, rand, now, cookie, &static)
+		defer clear(static)
+		if err != nil {
+			return nil, err
 		}
-		return nil, handshakeErr(ctx, "reading server reply", err)
+		if err := writeFrame(conn, msg1); err != nil {
+			return nil, handshakeErr(ctx, "sending first message", err)
+		}
+		msg2, err = readFrame(conn)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("the server closed the connection without answering; check the server key in the link and the device clock: %w", err)
+			}
+			return nil, handshakeErr(ctx, "reading server reply", err)
+		}
+		if len(msg2) != retryLen {
+			break
+		}
+		if attempt >= maxRetries {
+			return nil, ErrBusy
+		}
+		cookie = msg2
 	}
 	payload2, i2r, r2i, err := hs.ReadMessage(nil, msg2)
 	if err != nil || i2r == nil {
@@ -136,6 +134,42 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 		return nil, handshakeErr(ctx, "sending device authentication", err)
 	}
 	return c, nil
+}
+
+// clientFirstMessage starts a handshake: a fresh initiator static key,
+// Noise state and ML-KEM key pair, and the first message carrying cookie
+// (if set).
+func clientFirstMessage(cfg ClientConfig, rand io.Reader, now time.Time, cookie []byte, staticPriv *[]byte) (*noise.HandshakeState, *mlkem.DecapsulationKey768, []byte, []byte, error) {
+	// The initiator's static key is fresh for every session: the device is
+	// authenticated by its Ed25519 signature, and a long-term X25519 key
+	// would let whoever later learns the server key link a device's
+	// sessions (docs/spec/securechan.md, "Why IK").
+	static, err := cipherSuite.GenerateKeypair(rand)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: generating keys: %w", err)
+	}
+	// The Noise state keeps static.Private for msg2's se; the caller
+	// clears it when the handshake ends.
+	*staticPriv = static.Private
+	hs, err := noise.NewHandshakeState(noiseConfig(true, static, cfg.ServerPublic[:], rand))
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: %w", err)
+	}
+	var seed [mlkem.SeedSize]byte
+	if _, err := io.ReadFull(rand, seed[:]); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: reading random bytes: %w", err)
+	}
+	dk, err := mlkem.NewDecapsulationKey768(seed[:])
+	clear(seed[:])
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: generating ML-KEM key: %w", err)
+	}
+	ek := dk.EncapsulationKey().Bytes()
+	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cookie, cfg.Padding))
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: building first message: %w", err)
+	}
+	return hs, dk, ek, msg1, nil
 }
 
 func checkMaxMessage(n int) (int, error) {

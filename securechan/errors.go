@@ -15,9 +15,16 @@ var (
 	// hold the pinned key (wrong key in the link, or a man in the middle).
 	ErrNotAuthentic = errors.New("securechan: handshake message not authentic for the pinned server key")
 
-	// ErrReplay: the first message was seen before (a replay) or is older
-	// than what the replay cache can still vouch for.
+	// ErrReplay: the first message was seen before (a replay), or carries
+	// a retry cookie that was not issued on its connection.
 	ErrReplay = errors.New("securechan: first message replayed")
+
+	// ErrBusy: the server is under load and its replay cache is full. On
+	// the server: a first message could not be remembered and its sender
+	// did not come back with the retry cookie (or RememberFirstMessage had
+	// no room). On the client: the server asked for a retry twice.
+	// Retrying a little later succeeds.
+	ErrBusy = errors.New("securechan: the server is busy; try again in a moment")
 
 	// ErrStale: the first message's timestamp is outside the server's
 	// replay window; the device clock is probably wrong.

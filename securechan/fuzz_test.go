@@ -93,3 +93,29 @@ func FuzzRecordDecoder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPayload1 decodes first payloads, with and without the retry cookie
+// extension: never a panic, and a decoded cookie is always cookieLen bytes
+// taken from the payload.
+func FuzzPayload1(f *testing.F) {
+	ek := make([]byte, payload1Min-1-timestampLen)
+	now := time.Unix(1_700_000_000, 0)
+	f.Add(appendPayload1(nil, now, ek, nil, nil))
+	f.Add(appendPayload1(nil, now, ek, bytes.Repeat([]byte{7}, cookieLen), nil))
+	f.Add(appendPayload1(nil, now, ek, bytes.Repeat([]byte{7}, cookieLen), PadToMultiple(512)))
+	f.Add(append(appendPayload1(nil, now, ek, nil, nil), extCookie, 1, 2))
+	f.Add([]byte{version})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		stamp, gotEK, cookie, err := parsePayload1(p)
+		if err != nil {
+			return
+		}
+		if len(gotEK) != len(ek) || (cookie != nil && len(cookie) != cookieLen) {
+			t.Fatalf("decoded ek %d bytes, cookie %d bytes", len(gotEK), len(cookie))
+		}
+		again := appendPayload1(nil, time.Unix(0, stamp), gotEK, cookie, nil)
+		if !bytes.Equal(again, p[:len(again)]) {
+			t.Fatal("re-encoding a decoded payload differs from its input")
+		}
+	})
+}

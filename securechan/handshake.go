@@ -20,7 +20,9 @@ import (
 // The handshake (docs/spec/securechan.md, "Handshake"):
 //
 //	-> len || Noise IK msg1 = e, es, s, ss, AEAD(payload1)
-//	   payload1 = version || timestamp || ML-KEM-768 encapsulation key || padding
+//	   payload1 = version || timestamp || ML-KEM-768 encapsulation key
+//	              || [cookie extension] || padding
+//	<- (under load) len || retry cookie; the client sends a new msg1 with it
 //	<- len || Noise IK msg2 = e, ee, se, AEAD(payload2)
 //	   payload2 = version || ML-KEM-768 ciphertext || padding
 //	-> first record (kind auth) = device public key || Ed25519 signature
@@ -45,6 +47,16 @@ const (
 	// MinFirstMessageLen is the smallest framed first message, header included.
 	MinFirstMessageLen = handshakeHeaderLen + noiseMsg1Over + payload1Min
 
+	// cookieLen is the size of a retry cookie; retryLen the size of the
+	// server's retry message (shorter than any msg2, so the client tells
+	// them apart by length); extCookie tags the cookie extension of
+	// payload1 (padding is zeros, so a zero byte means no extension).
+	cookieLen = 16
+	retryLen  = cookieLen
+	extCookie = 0x01
+	// maxRetries is how many retries a client follows in one handshake.
+	maxRetries = 1
+
 	labelC2S     = "samizdat securechan v1 client to server"
 	labelS2C     = "samizdat securechan v1 server to client"
 	labelSession = "samizdat securechan v1 session"
@@ -63,11 +75,15 @@ func noiseConfig(initiator bool, static noise.DHKey, peer []byte, rand io.Reader
 	}
 }
 
-// appendPayload1 builds the client's first handshake payload.
-func appendPayload1(dst []byte, now time.Time, ek []byte, padding Padding) []byte {
+// appendPayload1 builds the client's first handshake payload, with the
+// cookie extension if cookie is set.
+func appendPayload1(dst []byte, now time.Time, ek, cookie []byte, padding Padding) []byte {
 	dst = append(dst, version)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(now.UnixNano()))
 	dst = append(dst, ek...)
+	if cookie != nil {
+		dst = append(append(dst, extCookie), cookie...)
+	}
 	return appendPadding(dst, padding, maxHandshakeLen-noiseMsg1Over)
 }
 
@@ -89,14 +105,22 @@ func appendPadding(dst []byte, padding Padding, limit int) []byte {
 	return dst
 }
 
-// parsePayload1 returns the timestamp (unix nanoseconds) and the
-// encapsulation key of a decrypted first payload; padding is ignored.
-func parsePayload1(p []byte) (int64, []byte, error) {
+// parsePayload1 returns the timestamp (unix nanoseconds), the
+// encapsulation key and the retry cookie (nil if none) of a decrypted
+// first payload; padding is ignored.
+func parsePayload1(p []byte) (stamp int64, ek, cookie []byte, err error) {
 	if len(p) < payload1Min || p[0] != version {
-		return 0, nil, fmt.Errorf("%w: bad first handshake payload", ErrMalformed)
+		return 0, nil, nil, fmt.Errorf("%w: bad first handshake payload", ErrMalformed)
 	}
-	stamp := int64(binary.BigEndian.Uint64(p[1 : 1+timestampLen]))
-	return stamp, p[1+timestampLen : payload1Min], nil
+	stamp = int64(binary.BigEndian.Uint64(p[1 : 1+timestampLen]))
+	ek = p[1+timestampLen : payload1Min]
+	if ext := p[payload1Min:]; len(ext) > 0 && ext[0] == extCookie {
+		if len(ext) < 1+cookieLen {
+			return 0, nil, nil, fmt.Errorf("%w: truncated cookie extension", ErrMalformed)
+		}
+		cookie = ext[1 : 1+cookieLen]
+	}
+	return stamp, ek, cookie, nil
 }
 
 // parsePayload2 returns the ML-KEM ciphertext of a decrypted second payload.

@@ -2,20 +2,24 @@ package securechan
 
 import (
 	"container/heap"
+	"errors"
 	"sync"
 )
 
+// errCacheFull: the replay cache cannot remember one more first message
+// until older ones expire. The server then asks the client to retry with a
+// cookie (docs/spec/securechan.md, "Replay defence").
+var errCacheFull = errors.New("securechan: replay cache full")
+
 // replayCache remembers the handshake ephemerals of recently accepted first
-// messages, bounded in size. Entries are ordered by the timestamp their
-// first message claimed. When the cache is full, the entry with the oldest
-// timestamp is evicted and the floor rises to its timestamp: from then on a
-// first message must claim a timestamp above the floor, so an evicted
-// message can never be replayed. Entries older than the window are dropped
-// too, since the window check already rejects them.
+// messages until their timestamps leave the window. It is bounded in size,
+// but nothing is ever evicted before it expires, and there is no floor: a
+// flood of messages stamped at the far edge of the window can fill it, but
+// never makes it refuse an honest message (it reports errCacheFull instead,
+// and the server falls back to a retry cookie, which needs no entry).
 type replayCache struct {
 	mu      sync.Mutex // guards all fields below
 	max     int
-	floor   int64 // unix nanoseconds; timestamps <= floor are rejected
 	seen    map[[32]byte]struct{}
 	byStamp stampHeap
 }
@@ -39,22 +43,19 @@ func (h *stampHeap) Pop() any {
 }
 
 func newReplayCache(max int) *replayCache {
-	return &replayCache{max: max, floor: -1 << 63, seen: make(map[[32]byte]struct{})}
+	return &replayCache{max: max, seen: make(map[[32]byte]struct{})}
 }
 
-// check reports ErrReplay if the ephemeral was seen or the stamp is at or
-// below the floor, and, if record is set and the message is new, remembers
-// it. oldest is the lowest stamp still inside the window: entries below it
-// are dropped first.
-func (c *replayCache) check(ephemeral [32]byte, stamp, oldest int64, record bool) error {
+// check reports ErrReplay if the ephemeral was seen. If record is set and
+// the message is new, it remembers it, or reports errCacheFull when the
+// cache has no room. oldest is the lowest stamp still inside the window:
+// entries below it are dropped first (the window check refuses them).
+func (c *replayCache) check(ephemeral [32]byte, oldest int64, stamp int64, record bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.byStamp) > 0 && c.byStamp[0].stamp < oldest {
 		old := heap.Pop(&c.byStamp).(stampedEphemeral)
 		delete(c.seen, old.ephemeral)
-	}
-	if stamp <= c.floor {
-		return ErrReplay
 	}
 	if _, ok := c.seen[ephemeral]; ok {
 		return ErrReplay
@@ -62,17 +63,17 @@ func (c *replayCache) check(ephemeral [32]byte, stamp, oldest int64, record bool
 	if !record {
 		return nil
 	}
-	for len(c.byStamp) >= c.max {
-		if stamp <= c.byStamp[0].stamp {
-			// The new message would be the one evicted: refuse it, since
-			// it could not be remembered.
-			return ErrReplay
-		}
-		old := heap.Pop(&c.byStamp).(stampedEphemeral)
-		delete(c.seen, old.ephemeral)
-		c.floor = max(c.floor, old.stamp)
+	if len(c.byStamp) >= c.max {
+		return errCacheFull
 	}
 	c.seen[ephemeral] = struct{}{}
 	heap.Push(&c.byStamp, stampedEphemeral{stamp, ephemeral})
 	return nil
+}
+
+// size returns the number of remembered first messages.
+func (c *replayCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byStamp)
 }

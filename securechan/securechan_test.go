@@ -334,27 +334,26 @@ func TestClockSkewOutsideWindowFails(t *testing.T) {
 	}
 }
 
-func TestReplayCacheOverflowRaisesFloor(t *testing.T) {
+func TestReplayCacheFullNeverRefusesNew(t *testing.T) {
 	c := newReplayCache(2)
 	e := func(b byte) [32]byte { return [32]byte{b} }
-	oldest := int64(0)
 	for i, step := range []struct {
-		eph   byte
-		stamp int64
-		want  error
+		eph           byte
+		oldest, stamp int64
+		want          error
 	}{
-		{1, 10, nil},
-		{2, 20, nil},
-		{1, 10, ErrReplay},
-		{3, 5, ErrReplay},  // full, and older than everything remembered
-		{3, 30, nil},       // evicts stamp 10; floor = 10
-		{1, 10, ErrReplay}, // the evicted message is still refused
-		{4, 9, ErrReplay},  // below the floor
-		{5, 25, nil},       // evicts 20; floor = 20
-		{2, 20, ErrReplay},
+		{1, 0, 100, nil},
+		{2, 0, 200, nil},
+		{1, 0, 100, ErrReplay},
+		{3, 0, 50, errCacheFull},  // full: not refused as a replay, and not remembered
+		{3, 0, 300, errCacheFull}, // nothing is evicted to make room
+		{1, 0, 100, ErrReplay},    // so every remembered message stays refused
+		{3, 150, 300, nil},        // stamp 100 expired: room again
+		{2, 150, 200, ErrReplay},
 	} {
-		if err := c.check(e(step.eph), step.stamp, oldest, true); !errors.Is(err, step.want) && !(err == nil && step.want == nil) {
-			t.Fatalf("step %d: check(eph %d, stamp %d) = %v, want %v", i, step.eph, step.stamp, err, step.want)
+		err := c.check(e(step.eph), step.oldest, step.stamp, true)
+		if err != step.want {
+			t.Fatalf("step %d: check(eph %d, oldest %d, stamp %d) = %v, want %v", i, step.eph, step.oldest, step.stamp, err, step.want)
 		}
 	}
 }

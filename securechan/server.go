@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/mlkem"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -30,8 +33,9 @@ type ServerConfig struct {
 	// either way (DefaultReplayWindow if 0).
 	ReplayWindow time.Duration
 	// ReplayCacheSize bounds the remembered first messages
-	// (DefaultReplayCacheSize if 0). When it is full the oldest entries are
-	// forgotten and older timestamps are refused from then on.
+	// (DefaultReplayCacheSize if 0). Entries leave it only when their
+	// timestamps leave the window; while it is full, Accept answers a first
+	// message with a retry cookie instead of refusing it.
 	ReplayCacheSize int
 	// HandshakeTimeout bounds Accept when its ctx has no deadline
 	// (DefaultHandshakeTimeout if 0).
@@ -52,6 +56,7 @@ type Server struct {
 	padding          Padding
 	maxMessage       int
 	replay           *replayCache
+	retries          atomic.Uint64
 }
 
 // NewServer returns a Server for cfg.
@@ -141,13 +146,20 @@ func (s *Server) checkFirstFrame(b []byte, record bool) (*firstMessage, error) {
 	if len(b) < n {
 		return nil, ErrIncomplete
 	}
-	return s.openFirstMessage(b[handshakeHeaderLen:n], record)
+	fm, err := s.openFirstMessage(b[handshakeHeaderLen:n], record, nil)
+	if errors.Is(err, errCacheFull) {
+		err = ErrBusy
+	}
+	return fm, err
 }
 
 // openFirstMessage authenticates and decrypts a first message (without its
 // length prefix) and checks that it is fresh; if record is set, a fresh
-// message is added to the replay cache.
-func (s *Server) openFirstMessage(msg []byte, record bool) (*firstMessage, error) {
+// message is added to the replay cache (errCacheFull if there is no room).
+// issued is the retry cookie this connection was given, if any: a message
+// carrying a cookie is accepted only if it is that one, and is not
+// recorded.
+func (s *Server) openFirstMessage(msg []byte, record bool, issued []byte) (*firstMessage, error) {
 	static := noise.DHKey{Private: s.key.priv[:], Public: s.key.pub[:]}
 	hs, err := noise.NewHandshakeState(noiseConfig(false, static, nil, nil))
 	if err != nil {
@@ -157,7 +169,7 @@ func (s *Server) openFirstMessage(msg []byte, record bool) (*firstMessage, error
 	if err != nil {
 		return nil, ErrNotAuthentic
 	}
-	stamp, ek, err := parsePayload1(payload)
+	stamp, ek, cookie, err := parsePayload1(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +179,16 @@ func (s *Server) openFirstMessage(msg []byte, record bool) (*firstMessage, error
 	if stamp < now-int64(s.window) || stamp > now+int64(s.window) {
 		return nil, ErrStale
 	}
-	if err := s.replay.check(fm.ephemeral, stamp, now-int64(s.window), record); err != nil {
+	if cookie != nil {
+		// A cookie is good only on the connection it was issued on, so a
+		// message that carries one needs no cache entry: replayed on any
+		// other connection, its cookie is not that connection's.
+		if issued == nil || subtle.ConstantTimeCompare(cookie, issued) != 1 {
+			return nil, ErrReplay
+		}
+		record = false
+	}
+	if err := s.replay.check(fm.ephemeral, now-int64(s.window), stamp, record); err != nil {
 		return nil, err
 	}
 	return fm, nil
@@ -196,11 +217,7 @@ func (s *Server) Accept(ctx context.Context, conn net.Conn) (*Conn, error) {
 }
 
 func (s *Server) serverHandshake(ctx context.Context, conn net.Conn) (*Conn, error) {
-	msg1, err := readFrame(conn)
-	if err != nil {
-		return nil, handshakeErr(ctx, "reading first message", err)
-	}
-	fm, err := s.openFirstMessage(msg1, true)
+	fm, err := s.acceptFirstMessage(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +257,48 @@ func (s *Server) serverHandshake(ctx context.Context, conn net.Conn) (*Conn, err
 	}
 	c.peerDevice = device
 	return c, nil
+}
+
+// acceptFirstMessage reads first messages until one is accepted. When the
+// replay cache is full it sends a retry cookie instead of refusing, once
+// (docs/spec/securechan.md, "Replay defence").
+func (s *Server) acceptFirstMessage(ctx context.Context, conn net.Conn) (*firstMessage, error) {
+	var issued []byte
+	for attempt := 0; ; attempt++ {
+		msg1, err := readFrame(conn)
+		if err != nil {
+			if issued != nil {
+				return nil, handshakeErr(ctx, "reading first message after a retry", fmt.Errorf("%w: %w", ErrBusy, err))
+			}
+			return nil, handshakeErr(ctx, "reading first message", err)
+		}
+		fm, err := s.openFirstMessage(msg1, true, issued)
+		if !errors.Is(err, errCacheFull) {
+			return fm, err
+		}
+		if attempt >= maxRetries {
+			return nil, ErrBusy
+		}
+		issued = make([]byte, cookieLen)
+		if _, err := io.ReadFull(defaultRand, issued); err != nil {
+			return nil, fmt.Errorf("securechan: handshake: making a retry cookie: %w", err)
+		}
+		if err := writeFrame(conn, issued); err != nil {
+			return nil, handshakeErr(ctx, "sending a retry", err)
+		}
+		s.retries.Add(1)
+	}
+}
+
+// Stats are counters of a Server's replay defence.
+type Stats struct {
+	Remembered int    // first messages in the replay cache now
+	Retries    uint64 // retry cookies sent since the start
+}
+
+// Stats returns the replay defence's counters.
+func (s *Server) Stats() Stats {
+	return Stats{Remembered: s.replay.size(), Retries: s.retries.Load()}
 }
 
 // verifyDeviceAuth checks the client's first record: its device public key

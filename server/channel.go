@@ -178,6 +178,9 @@ func (ss *session) createChannel(m *wire.CreateChannel) wire.Message {
 	if e != nil {
 		return e
 	}
+	if e := ss.checkFree(int64(len(m.Descriptor))); e != nil {
+		return e
+	}
 	ctx, cancel := ss.srv.storeCtx()
 	defer cancel()
 	if err := cs.CreateChannel(ctx, store.ChannelID(d.ID()), m.Descriptor); err != nil {
@@ -190,6 +193,9 @@ func (ss *session) postToChannel(m *wire.PostToChannel) wire.Message {
 	p, err := channel.DecodePost(m.Post)
 	if err != nil {
 		return wire.Errorf(wire.CodeBadRequest, "%v", err)
+	}
+	if e := ss.checkFree(int64(len(m.Post))); e != nil {
+		return e
 	}
 	now := ss.srv.cfg.Now()
 	if t := time.UnixMilli(int64(min(p.Time, 1<<62))); t.Before(now.Add(-maxPostClockSkew)) || t.After(now.Add(maxPostClockSkew)) {

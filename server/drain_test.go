@@ -88,6 +88,9 @@ func TestMetricsExposition(t *testing.T) {
 		"samizdat_store_enqueue_seconds_count 1\n",
 		"# TYPE samizdat_store_batch_size histogram",
 		"samizdat_sessions_open 2\n",
+		"samizdat_replay_cache_entries 2\n",
+		"samizdat_handshake_retries_total 0\n",
+		"samizdat_refused_total 0\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)

@@ -39,6 +39,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	if e := ss.needDevice(); e != nil {
 		return e, nil
 	}
+	if resp, ok := ss.dispatchDeviceList(m); ok { // devicelist.go
+		return resp, nil
+	}
 	switch m := m.(type) {
 	case *wire.LookupAccount:
 		return ss.lookupAccount(m), nil
@@ -107,6 +110,9 @@ func (ss *session) registerDevice(m *wire.RegisterDevice) wire.Message {
 	if ss.isRevoked() {
 		return wire.Errorf(wire.CodeDeviceRevoked, "this device was revoked from its account; create a new device key")
 	}
+	if e := ss.checkFree(4096); e != nil {
+		return e
+	}
 	ctx, cancel := ss.srv.storeCtx()
 	defer cancel()
 	err := ss.srv.cfg.Store.PutDevice(ctx, store.Device{
@@ -153,6 +159,7 @@ func (ss *session) revokeDevice(m *wire.RevokeDevice) (wire.Message, func()) {
 	if err := r.RevokeDevice(ctx, id); err != nil {
 		return ss.storeError("revoke device", err), nil
 	}
+	ss.srv.quota.shrunk(&id)
 	ss.srv.log.Info("device revoked")
 	return &wire.OK{}, func() { ss.srv.hub.revoked(id) }
 }
@@ -191,6 +198,9 @@ func (ss *session) publishKeyPackages(m *wire.PublishKeyPackages) wire.Message {
 		if len(kp) > int(l.MaxKeyPackageSize) {
 			return wire.Errorf(wire.CodeTooLarge, "key package %d has %d bytes; this server takes at most %d", i, len(kp), l.MaxKeyPackageSize)
 		}
+	}
+	if e := ss.checkFree(int64(len(m.KeyPackages)) * int64(l.MaxKeyPackageSize)); e != nil {
+		return e
 	}
 	ctx, cancel := ss.srv.storeCtx()
 	defer cancel()
@@ -264,7 +274,7 @@ func (ss *session) send(m *wire.Send) wire.Message {
 	start := time.Now()
 	res, err := ss.srv.cfg.Store.Enqueue(ctx, snd)
 	ss.srv.metrics.enqueueSeconds.observe(time.Since(start).Seconds())
-	return ss.finishSend(m.MsgID, snd.Kind, snd.Recipients, res, err)
+	return ss.finishSend(m.MsgID, snd.Kind, snd.Recipients, len(snd.Payload), res, err)
 }
 
 // prepareSend checks a Send against the limits and turns it into the
@@ -284,12 +294,15 @@ func (ss *session) prepareSend(m *wire.Send) (store.Send, *wire.Error) {
 	for i, r := range m.Recipients {
 		snd.Recipients[i] = store.DeviceID(r)
 	}
+	if e := ss.checkSend(&snd); e != nil { // quota.go
+		return store.Send{}, e
+	}
 	return snd, nil
 }
 
 // finishSend answers a Send the store has committed or refused, and wakes
 // the pushes of its recipients.
-func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store.DeviceID, res store.Result, err error) wire.Message {
+func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store.DeviceID, size int, res store.Result, err error) wire.Message {
 	s := ss.srv
 	if err != nil {
 		var stale *store.StaleEpochError
@@ -305,6 +318,7 @@ func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store
 	case res.Skipped == len(recipients) && kind != store.KindCommit:
 		// Nobody registered was left to deliver to; nothing was stored.
 	default:
+		s.quota.added(recipients, size)
 		s.hub.notify(recipients) // a skipped device has no session to wake
 		s.notifyElsewhere(recipients)
 	}
@@ -318,6 +332,7 @@ func (ss *session) ackDelivery(m *wire.AckDelivery) wire.Message {
 	if err := ss.srv.cfg.Store.Ack(ctx, ss.device, m.UpToSeq); err != nil {
 		return ss.storeError("ack", err)
 	}
+	ss.srv.quota.shrunk(&ss.device)
 	ss.acked(m.UpToSeq)
 	return &wire.OK{}
 }
@@ -325,6 +340,9 @@ func (ss *session) ackDelivery(m *wire.AckDelivery) wire.Message {
 func (ss *session) publishGroupInfo(m *wire.PublishGroupInfo) wire.Message {
 	if len(m.GroupInfo) > int(ss.srv.cfg.Limits.MaxGroupInfoSize) {
 		return wire.Errorf(wire.CodeTooLarge, "group info of %d bytes; this server takes at most %d", len(m.GroupInfo), ss.srv.cfg.Limits.MaxGroupInfoSize)
+	}
+	if e := ss.checkFree(int64(len(m.GroupInfo))); e != nil {
+		return e
 	}
 	g, ok := ss.srv.cfg.Store.(GroupInfoStore)
 	if !ok {
@@ -379,6 +397,9 @@ func (ss *session) storeError(op string, err error) *wire.Error {
 		e := wire.Errorf(wire.CodeUnavailable, "the server is shutting down; reconnect")
 		e.RetryAfter = 5
 		return e
+	case store.IsFull(err):
+		return ss.refuse(wire.CodeStorageFull, "store: disk full", 60,
+			"the server is out of space; your message waits on your device and goes out when the operator frees space")
 	}
 	ss.srv.log.Error("store failed", "op", op, "err", err)
 	e := wire.Errorf(wire.CodeInternal, "%s failed on the server; retry later", op)

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SAMIZDAT_SERVER_CHILD") == "1" {
 		os.Exit(runChildServer())
 	}
+	if os.Getenv(envFloodTarget) != "" {
+		os.Exit(runFlooder()) // flood_test.go
+	}
 	os.Exit(m.Run())
 }
 

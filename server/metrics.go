@@ -3,19 +3,23 @@ package server
 import (
 	"io"
 	"net/http"
-	"runtime"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/samizdat-project/samizdat/internal/promtext"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/samizdat-project/samizdat/internal/promreg"
+	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// Metrics counts what the server does, for the Prometheus text exposition
-// format (version 0.0.4) served by Handler. It never holds a payload, a key
-// or an identifier: only counts and durations.
+// Metrics counts what the server does, for Prometheus
+// (github.com/prometheus/client_golang) served by Handler. It never holds a
+// payload, a key or an identifier: only counts and durations.
+//
+// The counters stay plain atomics on the hot paths; the registry reads them
+// at scrape time (CounterFunc, GaugeFunc and a collector for the frames by
+// type), so counting costs what it did before.
 type Metrics struct {
 	Connections      atomic.Uint64 // accepted TCP (or transport) connections
 	OpenSessions     atomic.Int64  // sessions past the handshake, now open
@@ -27,7 +31,10 @@ type Metrics struct {
 	Delivered        atomic.Uint64 // Deliver pushes sent
 	StaleEpoch       atomic.Uint64 // commits refused by the Delivery Service
 	RateLimited      atomic.Uint64
+	Refused          atomic.Uint64 // connections over the session cap, requests over a quota or the disk reserve
 	Subscribers      atomic.Int64
+
+	replay atomic.Pointer[func() securechan.Stats] // set by New: the secure channel's replay defence
 
 	framesIn  [256]atomic.Uint64 // by request type (low byte of a request type)
 	framesOut [3][256]atomic.Uint64
@@ -35,6 +42,8 @@ type Metrics struct {
 	enqueueSeconds histogram // Store.Enqueue latency as the server sees it
 	batchSize      histogram // store commit batches, fed by ObserveBatch
 	batchSeconds   histogram
+
+	reg *prometheus.Registry
 }
 
 var (
@@ -42,13 +51,44 @@ var (
 	sizeBuckets    = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048}
 )
 
-// NewMetrics returns zeroed metrics.
+// NewMetrics returns zeroed metrics with their own registry.
 func NewMetrics() *Metrics {
 	m := &Metrics{}
-	m.enqueueSeconds.init(secondsBuckets)
-	m.batchSize.init(sizeBuckets)
-	m.batchSeconds.init(secondsBuckets)
+	m.enqueueSeconds = newHistogram("samizdat_store_enqueue_seconds", "Time from Send to durable enqueue, as the server sees it.", secondsBuckets)
+	m.batchSize = newHistogram("samizdat_store_batch_size", "Sends per store commit (group commit).", sizeBuckets)
+	m.batchSeconds = newHistogram("samizdat_store_batch_seconds", "Duration of one store commit.", secondsBuckets)
+	counter, gauge := promreg.Counter, promreg.Gauge
+	m.reg = promreg.New(
+		counter("samizdat_connections_total", "Connections accepted.", &m.Connections),
+		gauge("samizdat_sessions_open", "Sessions past the handshake, now open.", &m.OpenSessions),
+		counter("samizdat_handshakes_failed_total", "Secure-channel handshakes that failed or timed out.", &m.HandshakesFailed),
+		counter("samizdat_bad_frames_total", "Frames refused as malformed or out of protocol; each closed its session.", &m.BadFrames),
+		counter("samizdat_panics_total", "Panics recovered in session handlers; each closed its session.", &m.Panics),
+		counter("samizdat_sends_acked_total", "Sends acknowledged after they were durable.", &m.SendsAcked),
+		counter("samizdat_sends_duplicate_total", "Retried Sends acknowledged without a second delivery.", &m.SendsDuplicate),
+		counter("samizdat_deliveries_pushed_total", "Deliver pushes sent.", &m.Delivered),
+		counter("samizdat_stale_epoch_total", "Commits refused by the Delivery Service (first commit wins).", &m.StaleEpoch),
+		counter("samizdat_rate_limited_total", "Requests or connections refused by a rate limit.", &m.RateLimited),
+		counter("samizdat_refused_total", "Connections over the session cap and writes over a quota or the disk reserve, refused.", &m.Refused),
+		gauge("samizdat_subscribers", "Devices with a live subscription.", &m.Subscribers),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samizdat_replay_cache_entries",
+			Help: "First messages the secure channel's replay cache remembers now."},
+			func() float64 { return float64(m.replayStats().Remembered) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "samizdat_handshake_retries_total",
+			Help: "Retry cookies sent because the replay cache was full (a handshake flood)."},
+			func() float64 { return float64(m.replayStats().Retries) }),
+		framesCollector{m},
+		m.enqueueSeconds, m.batchSize, m.batchSeconds,
+	)
 	return m
+}
+
+// replayStats reads the replay defence's counters (zero before New).
+func (m *Metrics) replayStats() securechan.Stats {
+	if f := m.replay.Load(); f != nil {
+		return (*f)()
+	}
+	return securechan.Stats{}
 }
 
 // ObserveBatch records one store commit of n Sends that took d; a Store
@@ -70,86 +110,51 @@ func (m *Metrics) frameOut(t wire.Type) {
 	}
 }
 
-// histogram is a fixed-bucket Prometheus histogram.
-type histogram struct {
-	bounds []float64
-	counts []atomic.Uint64 // one per bound, plus +Inf
-	mu     sync.Mutex      // guards sum
-	sum    float64
+// histogram is a Prometheus histogram with the name the server's code
+// calls it by.
+type histogram struct{ prometheus.Histogram }
+
+func newHistogram(name, help string, buckets []float64) histogram {
+	return histogram{prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})}
 }
 
-func (h *histogram) init(bounds []float64) {
-	h.bounds = bounds
-	h.counts = make([]atomic.Uint64, len(bounds)+1)
+func (h histogram) observe(v float64) { h.Observe(v) }
+
+var (
+	framesInDesc  = prometheus.NewDesc("samizdat_frames_received_total", "Request frames received, by type.", []string{"type"}, nil)
+	framesOutDesc = prometheus.NewDesc("samizdat_frames_sent_total", "Frames sent, by type.", []string{"type"}, nil)
+)
+
+// framesCollector reports the frame counters by type, the types seen only.
+type framesCollector struct{ m *Metrics }
+
+func (c framesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- framesInDesc
+	ch <- framesOutDesc
 }
 
-func (h *histogram) observe(v float64) {
-	i := sort.SearchFloat64s(h.bounds, v)
-	h.counts[i].Add(1)
-	h.mu.Lock()
-	h.sum += v
-	h.mu.Unlock()
-}
-
-// Handler serves the metrics at any path in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler { return promtext.Handler(m) }
-
-// WriteTo writes every metric in the Prometheus text format.
-func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	p := promtext.NewWriter(w)
-	p.Counter("samizdat_connections_total", "Connections accepted.", m.Connections.Load())
-	p.Gauge("samizdat_sessions_open", "Sessions past the handshake, now open.", float64(m.OpenSessions.Load()))
-	p.Counter("samizdat_handshakes_failed_total", "Secure-channel handshakes that failed or timed out.", m.HandshakesFailed.Load())
-	p.Counter("samizdat_bad_frames_total", "Frames refused as malformed or out of protocol; each closed its session.", m.BadFrames.Load())
-	p.Counter("samizdat_panics_total", "Panics recovered in session handlers; each closed its session.", m.Panics.Load())
-	p.Counter("samizdat_sends_acked_total", "Sends acknowledged after they were durable.", m.SendsAcked.Load())
-	p.Counter("samizdat_sends_duplicate_total", "Retried Sends acknowledged without a second delivery.", m.SendsDuplicate.Load())
-	p.Counter("samizdat_deliveries_pushed_total", "Deliver pushes sent.", m.Delivered.Load())
-	p.Counter("samizdat_stale_epoch_total", "Commits refused by the Delivery Service (first commit wins).", m.StaleEpoch.Load())
-	p.Counter("samizdat_rate_limited_total", "Requests or connections refused by a rate limit.", m.RateLimited.Load())
-	p.Gauge("samizdat_subscribers", "Devices with a live subscription.", float64(m.Subscribers.Load()))
-
-	p.Header("samizdat_frames_received_total", "Request frames received, by type.", "counter")
-	for i := range m.framesIn {
-		if n := m.framesIn[i].Load(); n > 0 {
-			p.Sample("samizdat_frames_received_total", `type="`+wire.Type(i).String()+`"`, float64(n))
+func (c framesCollector) Collect(ch chan<- prometheus.Metric) {
+	for i := range c.m.framesIn {
+		if n := c.m.framesIn[i].Load(); n > 0 {
+			ch <- prometheus.MustNewConstMetric(framesInDesc, prometheus.CounterValue, float64(n), wire.Type(i).String())
 		}
 	}
-	p.Header("samizdat_frames_sent_total", "Frames sent, by type.", "counter")
-	for c := range m.framesOut {
-		for i := range m.framesOut[c] {
-			if n := m.framesOut[c][i].Load(); n > 0 {
-				p.Sample("samizdat_frames_sent_total", `type="`+wire.Type(c<<8|i).String()+`"`, float64(n))
+	for cl := range c.m.framesOut {
+		for i := range c.m.framesOut[cl] {
+			if n := c.m.framesOut[cl][i].Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(framesOutDesc, prometheus.CounterValue, float64(n), wire.Type(cl<<8|i).String())
 			}
 		}
 	}
-	writeHistogram(p, "samizdat_store_enqueue_seconds", "Time from Send to durable enqueue, as the server sees it.", &m.enqueueSeconds)
-	writeHistogram(p, "samizdat_store_batch_size", "Sends per store commit (group commit).", &m.batchSize)
-	writeHistogram(p, "samizdat_store_batch_seconds", "Duration of one store commit.", &m.batchSeconds)
-
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	p.Gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
-	p.Gauge("go_memstats_heap_inuse_bytes", "Heap bytes in use.", float64(ms.HeapInuse))
-	p.Gauge("go_memstats_stack_inuse_bytes", "Stack bytes in use.", float64(ms.StackInuse))
-	p.Gauge("go_memstats_sys_bytes", "Bytes obtained from the system.", float64(ms.Sys))
-	return p.Result()
 }
 
-// writeHistogram writes h as a histogram family: cumulative buckets, sum
-// and count.
-func writeHistogram(p *promtext.Writer, name, help string, h *histogram) {
-	p.Header(name, help, "histogram")
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += h.counts[i].Load()
-		p.Sample(name+"_bucket", `le="`+promtext.FormatFloat(b)+`"`, float64(cum))
-	}
-	cum += h.counts[len(h.bounds)].Load()
-	p.Sample(name+"_bucket", `le="+Inf"`, float64(cum))
-	h.mu.Lock()
-	sum := h.sum
-	h.mu.Unlock()
-	p.Sample(name+"_sum", "", sum)
-	p.Sample(name+"_count", "", float64(cum))
-}
+// Registry is where the metrics are registered, for a caller that serves
+// or gathers them itself.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics at any path in the Prometheus exposition
+// formats (the text format unless the scraper asks for another).
+func (m *Metrics) Handler() http.Handler { return promreg.Handler(m.reg) }
+
+// WriteTo writes every metric in the Prometheus text format (0.0.4).
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) { return promreg.WriteText(w, m.reg) }

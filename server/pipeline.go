@@ -154,7 +154,7 @@ func (ss *session) ackLoop() {
 		for _, it := range done {
 			res, err := it.pending.Wait()
 			ss.srv.metrics.enqueueSeconds.observe(time.Since(it.queued).Seconds())
-			frames = append(frames, wire.Frame{RequestID: it.requestID, Msg: ss.finishSend(it.msgID, it.kind, it.recipients, res, err)})
+			frames = append(frames, wire.Frame{RequestID: it.requestID, Msg: ss.finishSend(it.msgID, it.kind, it.recipients, it.size, res, err)})
 		}
 		clear(done)
 		if err := ss.writeBatch(frames); err != nil {

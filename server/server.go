@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
@@ -47,11 +48,39 @@ type Config struct {
 	// JanitorInterval is how often expired mailbox entries and seen ids are
 	// deleted and idle rate-limit buckets dropped (default 10m).
 	JanitorInterval time.Duration
+
+	// MaxSessions caps the connections the server holds at once, in their
+	// handshake or established (DefaultMaxSessions if 0; -1: no cap);
+	// MaxSessionsPerAddr those from one IPv4 address or IPv6 /64 (a tenth
+	// of MaxSessions if 0; -1: no cap), so that one network cannot take
+	// every place. A connection over a cap is closed before its handshake.
+	// A relay's clients all come from the relay's address: raise
+	// MaxSessionsPerAddr on a server behind a busy relay.
+	MaxSessions        int
+	MaxSessionsPerAddr int
+	// MaxLinkBoxes caps the pending device-linking mailboxes, server-wide
+	// (DefaultMaxLinkBoxes if 0); MaxLinkBoxesPerAddr those opened from one
+	// IPv4 address or IPv6 /64, MaxLinkBoxesPerAccount those opened by the
+	// registered devices of one account (defaults below if 0).
+	MaxLinkBoxes           int
+	MaxLinkBoxesPerAddr    int
+	MaxLinkBoxesPerAccount int
+	// Quotas bound what one Send, one mailbox and one account may store,
+	// and keep a reserve of free disk space (quota.go).
+	Quotas Quotas
 	// Notifier, if set, tells the other nodes of a several-node service
 	// about mailbox news, channel posts and subscriptions (bus.go); nil
 	// for one node.
 	Notifier Notifier
 }
+
+// Defaults of the abuse limits.
+const (
+	DefaultMaxSessions            = 50000
+	DefaultMaxLinkBoxes           = 10000
+	DefaultMaxLinkBoxesPerAddr    = 16
+	DefaultMaxLinkBoxesPerAccount = 4
+)
 
 // Server serves the wire protocol over secure-channel sessions.
 type Server struct {
@@ -69,8 +98,15 @@ type Server struct {
 	reqDevice *limiter[store.DeviceID]
 	claims    *limiter[store.DeviceID]
 
+	quota    *quotaState // quota.go
+	refusals refusalLog  // refuse.go
+
 	janitorOnce sync.Once
 	sessionsWG  sync.WaitGroup
+	active      atomic.Int64 // connections past the accept, until they end
+
+	addrMu     sync.Mutex // guards activeAddr
+	activeAddr map[netip.Addr]int
 
 	mu       sync.Mutex // guards sessions and draining
 	sessions map[*session]struct{}
@@ -110,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PushWindow <= 0 {
 		cfg.PushWindow = 256
 	}
+	setDefaultInt(&cfg.MaxSessions, DefaultMaxSessions)
+	setDefaultInt(&cfg.MaxSessionsPerAddr, max(1, cfg.MaxSessions/10))
+	setDefaultInt(&cfg.MaxLinkBoxes, DefaultMaxLinkBoxes)
+	setDefaultInt(&cfg.MaxLinkBoxesPerAddr, DefaultMaxLinkBoxesPerAddr)
+	setDefaultInt(&cfg.MaxLinkBoxesPerAccount, DefaultMaxLinkBoxesPerAccount)
+	cfg.Quotas.setDefaults()
 	sc, err := securechan.NewServer(securechan.ServerConfig{
 		Key:              cfg.Key,
 		Now:              cfg.Now,
@@ -131,7 +173,13 @@ func New(cfg Config) (*Server, error) {
 		reqDevice: newLimiter[store.DeviceID](cfg.RateLimits.RequestsPerDevice, cfg.Now),
 		claims:    newLimiter[store.DeviceID](cfg.RateLimits.ClaimsPerDevice, cfg.Now),
 		sessions:  make(map[*session]struct{}),
+
+		activeAddr: make(map[netip.Addr]int),
 	}
+	s.refusals.init(s.log, cfg.Now)
+	stats := sc.Stats
+	cfg.Metrics.replay.Store(&stats)
+	s.quota = newQuotaState(cfg.Quotas)
 	s.hub.init()
 	if cfg.Reach != nil {
 		if s.book, err = newBookIssuer(*cfg.Reach, cfg.Now); err != nil {
@@ -139,6 +187,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+func setDefaultInt(n *int, v int) {
+	if *n == 0 {
+		*n = v
+	}
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -207,8 +261,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		backoff = 0
 		s.metrics.Connections.Add(1)
 		ip := remoteIP(conn)
-		if ok, _ := s.connIP.allow(ip); !ok {
+		if ok, _ := s.connIP.allow(addrKey(ip)); !ok {
 			s.metrics.RateLimited.Add(1)
+			s.refusals.log("connection rate", "remote", addrKey(ip))
+			conn.Close()
+			continue
+		}
+		if reason := s.connStart(ip); reason != "" {
+			s.metrics.Refused.Add(1)
+			s.refusals.log(reason, "remote", addrKey(ip))
 			conn.Close()
 			continue
 		}
@@ -270,6 +331,9 @@ func (s *Server) janitor(ctx context.Context) {
 		seen, err1 := s.cfg.Store.ExpireSeen(sctx, now.Add(-time.Duration(s.cfg.Limits.IdempotencyWindow)*time.Second))
 		old, err2 := s.cfg.Store.ExpireMailbox(sctx, now.Add(-time.Duration(s.cfg.Limits.MailboxRetention)*time.Second))
 		cancel()
+		if old > 0 {
+			s.quota.shrunk(nil)
+		}
 		if err := errors.Join(err1, err2); err != nil {
 			s.log.Error("expiry failed", "err", err)
 		} else if seen > 0 || old > 0 {

@@ -57,12 +57,62 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, ip netip.Addr) {
 	cancel()
 	if err != nil {
 		s.metrics.HandshakesFailed.Add(1)
-		s.log.Debug("handshake failed", "remote", ip, "err", err)
+		s.refusals.log(handshakeReason(err), "remote", addrKey(ip))
 		conn.Close()
-		s.sessionsWG.Done()
+		s.connDone(ip)
 		return
 	}
 	go s.runSession(conn, sc, ip)
+}
+
+// connStart counts a new connection from ip against the session caps; it
+// returns why it is refused, or "" if it may go on (then connDone must
+// follow).
+func (s *Server) connStart(ip netip.Addr) string {
+	if n := s.active.Add(1); s.cfg.MaxSessions > 0 && n > int64(s.cfg.MaxSessions) {
+		s.active.Add(-1)
+		return "session cap"
+	}
+	key := addrKey(ip)
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.cfg.MaxSessionsPerAddr > 0 && s.activeAddr[key] >= s.cfg.MaxSessionsPerAddr {
+		s.active.Add(-1)
+		return "session cap per address"
+	}
+	s.activeAddr[key]++
+	return ""
+}
+
+// connDone ends the accounting of a connection that Serve let in.
+func (s *Server) connDone(ip netip.Addr) {
+	key := addrKey(ip)
+	s.addrMu.Lock()
+	if s.activeAddr[key]--; s.activeAddr[key] <= 0 {
+		delete(s.activeAddr, key)
+	}
+	s.addrMu.Unlock()
+	s.active.Add(-1)
+	s.sessionsWG.Done()
+}
+
+// handshakeReason names why a handshake failed, for the refusal log.
+func handshakeReason(err error) string {
+	switch {
+	case errors.Is(err, securechan.ErrNotAuthentic):
+		return "handshake: not for this server key (a probe or a wrong link)"
+	case errors.Is(err, securechan.ErrReplay):
+		return "handshake: replayed first message"
+	case errors.Is(err, securechan.ErrStale):
+		return "handshake: client clock outside the window"
+	case errors.Is(err, securechan.ErrBusy):
+		return "handshake: replay cache full and no retry"
+	case errors.Is(err, securechan.ErrDeviceAuth), errors.Is(err, securechan.ErrMalformed):
+		return "handshake: malformed or bad device signature"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "handshake: timed out"
+	}
+	return "handshake: connection failed"
 }
 
 // idleHandoff is how long a session waits for its next frame on the
@@ -85,7 +135,7 @@ func (s *Server) runSession(conn net.Conn, sc *securechan.Conn, ip netip.Addr) {
 		s.mu.Unlock()
 		ss.fail(0, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: 5, Message: "the server is restarting; reconnect"})
 		conn.Close()
-		s.sessionsWG.Done()
+		s.connDone(ss.ip)
 		return
 	}
 	s.sessions[ss] = struct{}{}
@@ -112,7 +162,7 @@ func (ss *session) serve(waitErr error, resumed bool) {
 	s.metrics.OpenSessions.Add(-1)
 	ss.sc.Close()
 	ss.conn.Close()
-	s.sessionsWG.Done()
+	s.connDone(ss.ip)
 }
 
 // park is an idle session's whole goroutine while it waits: a small frame
@@ -270,7 +320,7 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 // rateLimit takes a token from the address's and the device's buckets.
 func (ss *session) rateLimit(t wire.Type) *wire.Error {
 	s := ss.srv
-	ok, wait := s.reqIP.allow(ss.ip)
+	ok, wait := s.reqIP.allow(addrKey(ss.ip))
 	if ok {
 		ok, wait = s.reqDevice.allow(ss.device)
 	}
@@ -281,6 +331,7 @@ func (ss *session) rateLimit(t wire.Type) *wire.Error {
 		return nil
 	}
 	s.metrics.RateLimited.Add(1)
+	s.refusals.log("request rate", "remote", addrKey(ss.ip), "request", t.String())
 	e := wire.Errorf(wire.CodeRateLimited, "too many requests; wait %d s", wait)
 	e.RetryAfter = wait
 	return e

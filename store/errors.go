@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // Sentinel errors. Implementations wrap them as "store: doing X: %w".
@@ -15,6 +17,26 @@ var (
 	ErrClosed     = errors.New("store is closed")
 	ErrRevoked    = errors.New("device was revoked; register a new device key")
 )
+
+// IsFull reports whether err says the store's disk (or database) is full:
+// ENOSPC, SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100). The server
+// answers such an error with CodeStorageFull, a retryable error, rather
+// than an internal one.
+func IsFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"database or disk is full", "SQLITE_FULL", "no space left on device", "(SQLSTATE 53100)", "could not extend file"} {
+		if strings.Contains(strings.ToLower(msg), strings.ToLower(s)) {
+			return true
+		}
+	}
+	return false
+}
 
 // StaleEpochError is the error of a commit for an epoch that is not the
 // group's current one. errors.Is(err, ErrStaleEpoch) holds.

@@ -35,6 +35,9 @@ func ResponseType(t Type) Type {
 	if r := bookResponseType(t); r != 0 { // book.go
 		return r
 	}
+	if r := deviceListResponseType(t); r != 0 { // devicelist.go
+		return r
+	}
 	return relayRegResponseType(t) // relayreg.go
 }
 

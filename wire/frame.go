@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/samizdat-project/samizdat/internal/tlspl"
 )
 
 // Version is the only protocol version this package speaks. The header layout
@@ -29,12 +31,12 @@ const (
 // Errors reported by Decode and Encode, always wrapped with the message and
 // field they concern ("wire: decoding Send: recipients: ...").
 var (
-	ErrTruncated          = errors.New("truncated")
-	ErrTrailing           = errors.New("trailing bytes")
-	ErrTooLarge           = errors.New("too large")
+	ErrTruncated          = tlspl.ErrTruncated
+	ErrTrailing           = tlspl.ErrTrailing
+	ErrTooLarge           = tlspl.ErrTooLarge
 	ErrUnknownType        = errors.New("unknown message type")
 	ErrUnsupportedVersion = errors.New("unsupported protocol version")
-	ErrInvalid            = errors.New("invalid value")
+	ErrInvalid            = tlspl.ErrInvalid
 )
 
 // Type identifies a message. The high byte is its Class.
@@ -137,6 +139,9 @@ func newMessage(t Type) Message {
 	if m := newBookMessage(t); m != nil { // book.go
 		return m
 	}
+	if m := newDeviceListMessage(t); m != nil { // devicelist.go
+		return m
+	}
 	return newRelayRegMessage(t) // relayreg.go
 }
 
@@ -205,18 +210,18 @@ func Encode(f Frame) ([]byte, error) {
 	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	w := writer{buf: make([]byte, 0, 64)}
+	w := newWriter(make([]byte, 0, 64))
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
 	f.Msg.encode(&w)
-	if w.err != nil {
-		return nil, fmt.Errorf("wire: encoding %v: %w", t, w.err)
+	if err := w.Err(); err != nil {
+		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	if len(w.buf) > MaxFrame {
-		return nil, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, len(w.buf), MaxFrame)
+	if w.Len() > MaxFrame {
+		return nil, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, w.Len(), MaxFrame)
 	}
-	return w.buf, nil
+	return w.Bytes(), nil
 }
 
 // ParseHeader reads the frame header without looking at the body. When the
@@ -254,7 +259,7 @@ func Decode(b []byte) (Frame, error) {
 	if err := checkRequestID(h.Type, h.RequestID); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
-	r := reader{s: b[HeaderSize:]}
+	r := newReader(b[HeaderSize:])
 	m.decode(&r)
 	if err := r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)

@@ -17,12 +17,12 @@ func frame(typ Type, id uint32, parts ...[]byte) []byte {
 	for _, p := range parts {
 		w.fixed(p)
 	}
-	return w.buf
+	return w.Bytes()
 }
 
-func be16(v uint16) []byte { w := writer{}; w.u16(v); return w.buf }
-func be32(v uint32) []byte { w := writer{}; w.u32(v); return w.buf }
-func be64(v uint64) []byte { w := writer{}; w.u64(v); return w.buf }
+func be16(v uint16) []byte { w := writer{}; w.u16(v); return w.Bytes() }
+func be32(v uint32) []byte { w := writer{}; w.u32(v); return w.Bytes() }
+func be64(v uint64) []byte { w := writer{}; w.u64(v); return w.Bytes() }
 
 // sendBody returns a Send body with the given kind, raw recipients list and
 // payload field.
@@ -79,7 +79,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"no recipients on application", frame(TypeSend, 1, sendBody(1, nil, withLen([]byte{1}))...), ErrInvalid, "at least one recipient"},
 		{"kind 0", frame(TypeSend, 1, sendBody(0, rec(1), withLen([]byte{1}))...), ErrInvalid, "kind"},
 		{"kind 5", frame(TypeSend, 1, sendBody(5, rec(1), withLen([]byte{1}))...), ErrInvalid, "kind"},
-		{"bool 2", frame(TypeKeyPackageCount, 1, be32(3), []byte{2}), ErrInvalid, "last_resort: invalid value: boolean is 2"},
+		{"bool 2", frame(TypeKeyPackageCount, 1, be32(3), []byte{2}), ErrInvalid, "last_resort: invalid value: boolean or optional marker is neither 0 nor 1: 2"},
 		{"bool 0xff in claimed package", frame(TypeKeyPackages, 1, withLen(append(append(fill(0xd0, 32), 0xff), withLen([]byte{1})...))), ErrInvalid, "boolean"},
 		{"deliver seq 0", frame(TypeDeliver, 0, be64(0), fill(0x50, 16), fill(0x60, 32), be64(7), []byte{1}, withLen([]byte{1})), ErrInvalid, "seq"},
 		{"unknown error code", frame(TypeError, 1, be16(999), be32(0), be64(0), be32(0)), ErrInvalid, "unknown error code 999"},

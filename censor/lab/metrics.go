@@ -52,6 +52,13 @@ type Report struct {
 	Verdict string   `json:"verdict"`
 	Reasons []string `json:"reasons,omitempty"`
 
+	// Summary says in one line what the censor did and what the users
+	// ended up on; CensorActions, Timelines and Series are its facts.
+	Summary       string                     `json:"summary"`
+	CensorActions []CensorAction             `json:"censor_actions"`
+	Timelines     map[string][]TimelineEntry `json:"user_timelines"`
+	Series        []SeriesPoint              `json:"delivery_series"`
+
 	Sends      []Point        `json:"sends"`
 	Deliveries []Point        `json:"deliveries"`
 	Censor     []CensorRecord `json:"censor_events"`
@@ -74,9 +81,10 @@ type Point struct {
 // PathChange is a user's client taking or losing a path, in ms since the
 // censor went live.
 type PathChange struct {
-	T    int64  `json:"t_ms"`
-	User string `json:"user"`
-	What string `json:"what"` // "up PATH" or "down REASON"
+	T         int64  `json:"t_ms"`
+	User      string `json:"user"`
+	What      string `json:"what"`                // "up PATH" or "down REASON"
+	Transport string `json:"transport,omitempty"` // of the path taken ("up")
 }
 
 // CensorRecord is an engine event, in ms since the censor went live.
@@ -125,18 +133,68 @@ type msgKey struct {
 	n    int
 }
 
+// messages are the numbered messages of a run, by sender and number.
+type messages struct {
+	sentAt, ackedAt, recvAt map[msgKey]time.Time
+	recvBy                  map[msgKey]string // who received it
+}
+
+// delivered reports whether a message to or from subject ("all": anyone)
+// arrived in (a, b].
+func (m *messages) delivered(subject string, a, b time.Time) bool {
+	for k, at := range m.recvAt {
+		if at.After(a) && !at.After(b) && (subject == "all" || k.from == subject || m.recvBy[k] == subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildReport turns what the users and the censor logged into the report:
+// the messages and their fate, the paths used, what the censor did and to
+// whom, each block event judged against the recovery threshold, a summary
+// and the verdict.
 func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
-	r := &Report{Scenario: sc.Name, Title: sc.Title, Quick: o.Quick, Duration: Duration(in.duration),
+	r, offered := newReport(sc, o, in)
+	used := map[string]bool{}
+	msgs := collectStreams(r, in, used)
+	countMessages(r, in, msgs)
+	pathsAtStart(in, used)
+	r.Transports, r.Offered = sortedKeys(used), sortedKeys(offered)
+
+	users := map[netip.Addr]string{}
+	for i := range in.streams {
+		users[userAddr(i)] = userName(i)
+	}
+	events := in.engine.Events()
+	recordCensor(r, events, in.t0)
+	paths := newPathModel(sc, in, users)
+	countBurned(r, in, paths)
+	countEnumerated(r, in)
+	r.BlockEvents = clusterBlocks(events, users, in.tEnd, in.t0, msgs.delivered)
+	judgeBlocks(r, sc, in, msgs, paths)
+
+	r.CensorActions = censorActions(events, users, in)
+	r.Timelines = userTimelines(r, events, users, in)
+	r.Series = deliverySeries(r)
+	r.Summary = summarize(r)
+	setVerdict(r)
+	return r
+}
+
+// newReport fills in the run's settings, its relays and the paths each
+// user knew; offered is the set of transports known.
+func newReport(sc *censor.Scenario, o Options, in reportInput) (r *Report, offered map[string]bool) {
+	r = &Report{Scenario: sc.Name, Title: sc.Title, Quick: o.Quick, Duration: Duration(in.duration),
 		Users: len(in.streams), Every: Duration(o.Every), Relays: len(in.relays), Design: in.design, Known: map[string][]string{},
 		RecoveryWithin: sc.Recovery.Within, Drain: Duration(in.tDrained.Sub(in.tEnd).Round(time.Millisecond))}
 	for _, ep := range in.endpoints {
 		r.Endpoints = append(r.Endpoints, ep.String())
 	}
-	ms := func(t time.Time) int64 { return t.Sub(in.t0).Milliseconds() }
-	used, offered := map[string]bool{}, map[string]bool{}
 	for _, rl := range in.relays {
 		r.RelayList = append(r.RelayList, fmt.Sprintf("%s %s %s", rl.Name, rl.Transport, rl.endpoint()))
 	}
+	offered = map[string]bool{}
 	for name, eps := range in.known {
 		for _, ep := range eps {
 			t := "direct"
@@ -149,57 +207,64 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 			r.Known[name] = append(r.Known[name], ep.String())
 		}
 	}
+	return r, offered
+}
 
-	sentAt := map[msgKey]time.Time{}
-	ackedAt := map[msgKey]time.Time{}
-	recvAt := map[msgKey]time.Time{}
-	recvBy := map[msgKey]string{}
+// collectStreams reads every user's events: sends, acknowledgements,
+// receipts and path changes; used gets the transports taken during the run.
+func collectStreams(r *Report, in reportInput, used map[string]bool) *messages {
+	m := &messages{sentAt: map[msgKey]time.Time{}, ackedAt: map[msgKey]time.Time{}, recvAt: map[msgKey]time.Time{}, recvBy: map[msgKey]string{}}
+	ms := func(t time.Time) int64 { return t.Sub(in.t0).Milliseconds() }
 	for i, s := range in.streams {
 		me := userName(i)
 		for _, ev := range s.snapshot() {
 			at := time.UnixMilli(ev.T)
 			switch ev.Ev {
 			case "sent":
-				sentAt[msgKey{me, ev.N}] = at
+				m.sentAt[msgKey{me, ev.N}] = at
 				r.Sends = append(r.Sends, Point{T: ms(at), User: me, N: ev.N})
 			case "acked":
-				ackedAt[msgKey{me, ev.N}] = at
+				m.ackedAt[msgKey{me, ev.N}] = at
 			case "path":
-				r.PathLog = append(r.PathLog, PathChange{T: ms(at), User: me, What: ev.Text})
+				r.PathLog = append(r.PathLog, PathChange{T: ms(at), User: me, What: ev.Text, Transport: ev.From})
 				if ev.From != "" && !at.Before(in.t0) && !at.After(in.tEnd) {
 					used[ev.From] = true
 				}
 			case "recv":
 				k := msgKey{ev.From, ev.N}
-				if ev.N > 0 {
-					if _, dup := recvAt[k]; !dup {
-						recvAt[k] = at
-						recvBy[k] = me
-					}
+				if _, dup := m.recvAt[k]; ev.N > 0 && !dup {
+					m.recvAt[k] = at
+					m.recvBy[k] = me
 				}
 			}
 		}
 	}
-	for k, at := range recvAt {
+	for k, at := range m.recvAt {
 		p := Point{T: ms(at), User: k.from, N: k.n}
-		if s, ok := sentAt[k]; ok {
+		if s, ok := m.sentAt[k]; ok {
 			p.Lat = at.Sub(s).Milliseconds()
 		}
 		r.Deliveries = append(r.Deliveries, p)
 	}
 	sort.Slice(r.Deliveries, func(i, j int) bool { return r.Deliveries[i].T < r.Deliveries[j].T })
-	r.Sent = len(sentAt)
-	r.Acked = len(ackedAt)
-	for k := range sentAt {
-		if at, ok := recvAt[k]; ok && !at.After(in.tEnd) {
+	return m
+}
+
+// countMessages counts what was sent, acknowledged, delivered in the run
+// and lost (acknowledged and never delivered).
+func countMessages(r *Report, in reportInput, m *messages) {
+	r.Sent = len(m.sentAt)
+	r.Acked = len(m.ackedAt)
+	for k := range m.sentAt {
+		if at, ok := m.recvAt[k]; ok && !at.After(in.tEnd) {
 			r.DeliveredInRun++
 		}
-		if _, ok := ackedAt[k]; !ok {
+		if _, ok := m.ackedAt[k]; !ok {
 			r.Unacked++
 		}
 	}
-	for k := range ackedAt {
-		if _, ok := recvAt[k]; !ok {
+	for k := range m.ackedAt {
+		if _, ok := m.recvAt[k]; !ok {
 			r.Lost++
 			r.LostMessages = append(r.LostMessages, fmt.Sprintf("%s#%d", k.from, k.n))
 		}
@@ -208,10 +273,12 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 	if r.Sent > 0 {
 		r.DeliveryRatio = float64(r.DeliveredInRun) / float64(r.Sent)
 	}
+}
 
-	// The path in use when the censor went live counts as used too, unless
-	// it went down within a second (the censor cuts every flow when it
-	// comes up).
+// pathsAtStart: the path in use when the censor went live counts as used
+// too, unless it went down within a second (the censor cuts every flow
+// when it comes up).
+func pathsAtStart(in reportInput, used map[string]bool) {
 	for _, s := range in.streams {
 		last, cut := "", false
 		for _, ev := range s.snapshot() {
@@ -229,24 +296,24 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 			used[last] = true
 		}
 	}
-	r.Transports, r.Offered = sortedKeys(used), sortedKeys(offered)
+}
 
-	users := map[netip.Addr]string{}
-	for i := range in.streams {
-		users[userAddr(i)] = userName(i)
-	}
-	events := in.engine.Events()
+// recordCensor keeps the engine's log (the first 2000 events).
+func recordCensor(r *Report, events []censor.Event, t0 time.Time) {
 	for _, ev := range events {
-		rec := CensorRecord{T: ms(ev.At), Rule: ev.Rule, What: ev.What}
+		rec := CensorRecord{T: ev.At.Sub(t0).Milliseconds(), Rule: ev.Rule, What: ev.What}
 		if ev.Flow.Client.IsValid() || ev.Flow.Server.IsValid() {
 			rec.Flow = ev.Flow.String()
 		}
 		r.Censor = append(r.Censor, rec)
+		if len(r.Censor) == 2000 {
+			break
+		}
 	}
-	if len(r.Censor) > 2000 {
-		r.Censor = r.Censor[:2000]
-	}
-	paths := newPathModel(sc, in, users)
+}
+
+// countBurned counts the relays the censor blocked during the run.
+func countBurned(r *Report, in reportInput, paths *pathModel) {
 	for _, rl := range in.relays {
 		burned := false
 		for _, st := range paths.stages {
@@ -265,28 +332,30 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 			r.Burned = append(r.Burned, rl.Name)
 		}
 	}
-	if in.enumerating && len(in.relays) > 0 {
-		n := 0
-		for _, rl := range in.relays {
-			for _, ep := range in.learned {
-				if ep == rl.endpoint() {
-					n++
-					break
-				}
+}
+
+// countEnumerated is the share of relays the enumerator's fake clients
+// learned.
+func countEnumerated(r *Report, in reportInput) {
+	if !in.enumerating || len(in.relays) == 0 {
+		return
+	}
+	n := 0
+	for _, rl := range in.relays {
+		for _, ep := range in.learned {
+			if ep == rl.endpoint() {
+				n++
+				break
 			}
 		}
-		share := float64(n) / float64(len(in.relays))
-		r.EnumeratedShare = &share
 	}
-	delivered := func(subject string, a, b time.Time) bool {
-		for k, at := range recvAt {
-			if at.After(a) && !at.After(b) && (subject == "all" || k.from == subject || recvBy[k] == subject) {
-				return true
-			}
-		}
-		return false
-	}
-	r.BlockEvents = clusterBlocks(events, users, in.tEnd, in.t0, delivered)
+	share := float64(n) / float64(len(in.relays))
+	r.EnumeratedShare = &share
+}
+
+// judgeBlocks measures each block event's recovery and judges it against
+// the scenario's threshold, given whether an unblocked path existed.
+func judgeBlocks(r *Report, sc *censor.Scenario, in reportInput, m *messages, paths *pathModel) {
 	within := time.Duration(sc.Recovery.Within)
 	var recoveries []time.Duration
 	for i := range r.BlockEvents {
@@ -299,7 +368,7 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 				affected = append(affected, userName(i))
 			}
 		}
-		rec, ok := recoveredAt(tb, in.tEnd, affected, sentAt, recvAt, recvBy)
+		rec, ok := recoveredAt(tb, in.tEnd, affected, m.sentAt, m.recvAt, m.recvBy)
 		if ok {
 			d := Duration(rec.Sub(tb).Round(time.Millisecond))
 			b.Recovery = &d
@@ -319,8 +388,8 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 			b.Judged = "run ended before the threshold"
 		default:
 			b.Judged = "too slow"
-			r.Reasons = append(r.Reasons, fmt.Sprintf("block at %v (%s, %s): delivery did not recover within %v while an unblocked path existed",
-				time.Duration(b.At).Round(time.Millisecond), b.Rule, b.Subject, within))
+			r.Reasons = append(r.Reasons, fmt.Sprintf("block at %s (%s, %s): delivery did not recover within %s while an unblocked path existed",
+				humanDuration(time.Duration(b.At)), b.Rule, b.Subject, humanDuration(within)))
 		}
 	}
 	if len(recoveries) > 0 {
@@ -333,18 +402,22 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 	if r.Sent == 0 {
 		r.Reasons = append(r.Reasons, "no message was sent")
 	}
+}
+
+// setVerdict passes a run with no reasons to fail it.
+func setVerdict(r *Report) {
 	r.Pass = len(r.Reasons) == 0
 	r.Verdict = "fail"
-	if r.Pass {
-		r.Verdict = "pass"
-		for _, b := range r.BlockEvents {
-			if b.Judged == "no unblocked path" {
-				r.Verdict = "pass (no unblocked path: recovery not testable)"
-				break
-			}
+	if !r.Pass {
+		return
+	}
+	r.Verdict = "pass"
+	for _, b := range r.BlockEvents {
+		if b.Judged == "no unblocked path" {
+			r.Verdict = "pass (no unblocked path: recovery not testable)"
+			return
 		}
 	}
-	return r
 }
 
 // recoveredAt is when every affected user was through again after tb: a

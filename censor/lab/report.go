@@ -21,7 +21,7 @@ func WriteJSON(w io.Writer, reports []*Report) error {
 func (r *Report) Cells() []string {
 	rec := "-"
 	if r.RecoveryP50 != nil {
-		rec = fmt.Sprintf("%s / %s", short(time.Duration(*r.RecoveryP50)), short(time.Duration(*r.RecoveryP95)))
+		rec = fmt.Sprintf("%s / %s", humanDuration(time.Duration(*r.RecoveryP50)), humanDuration(time.Duration(*r.RecoveryP95)))
 	}
 	relays := fmt.Sprintf("%d of %d", r.RelaysBurned, r.Relays)
 	enum := "n/a (no enumerator)"
@@ -43,13 +43,6 @@ func (r *Report) Cells() []string {
 // Header names the Cells.
 var Header = []string{"scenario", "transports used (of known)", "delivery ratio", "acked lost", "recovery p50 / p95", "relays burned", "enumerated", "result"}
 
-func short(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
 // Markdown renders the summary table.
 func Markdown(reports []*Report) string {
 	var b strings.Builder
@@ -65,51 +58,70 @@ func Markdown(reports []*Report) string {
 }
 
 // WriteHTML writes one page: the summary table, then per scenario its
-// timeline (inline SVG) and block events.
+// summary line, its timeline and delivery chart (inline SVG, no script),
+// its block events and each user's timeline of paths and censor actions.
 func WriteHTML(w io.Writer, reports []*Report) error {
 	type view struct {
 		*Report
 		Cells []string
 		SVG   template.HTML
+		Chart template.HTML
 	}
 	var vs []view
 	for _, r := range reports {
-		vs = append(vs, view{r, r.Cells(), template.HTML(timelineSVG(r))})
+		vs = append(vs, view{r, r.Cells(), template.HTML(timelineSVG(r)), template.HTML(deliverySVG(r))})
 	}
 	return page.Execute(w, map[string]any{"Header": Header, "Reports": vs, "When": time.Now().UTC().Format(time.RFC3339)})
 }
 
-var page = template.Must(template.New("lab").Parse(`<!doctype html>
+var funcs = template.FuncMap{
+	"human":  func(d Duration) string { return humanDuration(time.Duration(d)) },
+	"humanp": func(d *Duration) string { return humanDuration(time.Duration(*d)) },
+	"at":     at,
+	"atd":    func(d Duration) string { return at(time.Duration(d).Milliseconds()) },
+}
+
+var page = template.Must(template.New("lab").Funcs(funcs).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>samizdat lab report</title>
 <style>
 body{font-family:sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.3em .6em;font-size:90%}
-.fail{color:#b00;font-weight:bold}.pass{color:#070}
-svg{border:1px solid #ddd;background:#fcfcfc}
+.fail{color:#b00;font-weight:bold}.pass{color:#070}.summary{font-size:110%;background:#f4f4f8;padding:.5em}
+svg{border:1px solid #ddd;background:#fcfcfc;display:block;margin:.5em 0}
+tr.censor td{color:#b00}
 </style></head><body>
 <h1>samizdat censorship lab</h1>
 <p>Generated {{.When}}. Delivery ratio: numbered messages delivered before the censor was lifted, over those sent.
-Acked lost: acknowledged by the server but never delivered, even after the censor was lifted and the run drained.</p>
+Acked lost: acknowledged by the server but never delivered, even after the censor was lifted and the run drained.
+Times are since the censor went live.</p>
 <table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Reports}}<tr>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 {{range .Reports}}
 <h2>{{.Scenario}}: {{.Title}}</h2>
+<p class="summary">{{.Summary}}</p>
 <p class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}{{range .Reasons}}<br>{{.}}{{end}}</p>
-<p>{{.Users}} users, a message every {{.Every}} each, for {{.Duration}}; endpoints {{range .Endpoints}}{{.}} {{end}};
+<p>{{.Users}} users, a message every {{human .Every}} each, for {{human .Duration}}; endpoints {{range .Endpoints}}{{.}} {{end}};
 relays: {{range .RelayList}}{{.}}; {{end}} burned: {{range .Burned}}{{.}} {{else}}none{{end}}.</p>
 <p>By design: {{.Design}}.</p>
 <p>{{.Sent}} sent, {{.Acked}} acknowledged, {{.DeliveredInRun}} delivered during the run,
-{{.Unacked}} still unacknowledged after the drain ({{.Drain}}), {{.Lost}} acknowledged and lost.
-{{.Flows}} flows intercepted. Recovery threshold {{.RecoveryWithin}}.</p>
+{{.Unacked}} still unacknowledged after the drain ({{human .Drain}}), {{.Lost}} acknowledged and lost.
+{{.Flows}} flows intercepted. Recovery threshold {{human .RecoveryWithin}}.</p>
+{{.Chart}}
 {{.SVG}}
 <table><tr><th>at</th><th>who</th><th>rule</th><th>first action</th><th>actions</th><th>recovered after</th><th>unblocked path</th><th>judged</th></tr>
-{{range .BlockEvents}}<tr><td>{{.At}}</td><td>{{.Subject}}</td><td>{{.Rule}}</td><td>{{.What}}</td><td>{{.Count}}</td>
-<td>{{if .Recovery}}{{.Recovery}}{{else}}not in the run{{end}}</td><td>{{.PathOpen}}</td><td>{{.Judged}}</td></tr>
-{{else}}<tr><td colspan="8">the censor took no action against the users</td></tr>{{end}}
+{{range .BlockEvents}}<tr><td>{{atd .At}}</td><td>{{.Subject}}</td><td>{{.Rule}}</td><td>{{.What}}</td><td>{{.Count}}</td>
+<td>{{if .Recovery}}{{humanp .Recovery}}{{else}}not in the run{{end}}</td><td>{{.PathOpen}}</td><td>{{.Judged}}</td></tr>
+{{else}}<tr><td colspan="8">no block event (an outage the censor caused for a user); what the censor did is in the summary above and the timelines below</td></tr>{{end}}
 </table>
-<details><summary>paths the users' clients took ({{len .PathLog}} changes)</summary><table><tr><th>t (ms)</th><th>user</th><th>path</th></tr>
-{{range .PathLog}}<tr><td>{{.T}}</td><td>{{.User}}</td><td>{{.What}}</td></tr>{{end}}</table></details>
+{{range $user, $tl := .Timelines}}<h3>{{$user}}</h3>
+<table><tr><th>at</th><th>what</th><th>transport / path</th><th>detail</th></tr>
+{{range $tl}}<tr{{if eq .Kind "censor"}} class="censor"{{end}}><td>{{at .T}}</td><td>{{.Kind}}</td>
+<td>{{if eq .Kind "censor"}}{{.Rule}}: {{.Action}}{{if gt .Count 1}} (x{{.Count}}){{end}}{{else}}{{.Path}}{{end}}</td><td>{{.What}}</td></tr>
+{{end}}</table>
+{{end}}
+<details><summary>the censor's log ({{len .Censor}} entries)</summary><table><tr><th>at</th><th>rule</th><th>flow</th><th>what</th></tr>
+{{range .Censor}}<tr><td>{{at .T}}</td><td>{{.Rule}}</td><td>{{.Flow}}</td><td>{{.What}}</td></tr>{{end}}</table></details>
 {{end}}
 </body></html>
 `))

@@ -85,25 +85,84 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 	if o.Binary == "" {
 		return nil, errors.New("lab: Options.Binary is required")
 	}
-	if o.Dir == "" {
-		dir, err := os.MkdirTemp("", "samizdat-lab-"+sc.Name+"-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		o.Dir = dir
-	} else {
-		o.Dir = filepath.Join(o.Dir, sc.Name)
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, err
-		}
+	cleanup, err := o.workDir(sc.Name)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	duration := time.Duration(sc.Duration)
 	if o.Quick {
 		duration = time.Duration(sc.Quick)
 	}
-	started := time.Now()
+	l := &labRun{sc: sc, o: o, started: time.Now()}
+	defer l.close()
+	if err := l.setUp(ctx); err != nil {
+		return nil, err
+	}
+	in, err := l.censorLive(ctx, duration)
+	if err != nil {
+		return nil, err
+	}
+	r := buildReport(sc, o, in)
+	r.Topology = l.topo.ID
+	r.WallTime = Duration(time.Since(l.started).Round(time.Millisecond))
+	r.Flows, r.FlowsFailed = l.in.Flows()
+	return r, nil
+}
 
+// workDir sets o.Dir to the run's working directory; cleanup removes a
+// temporary one.
+func (o *Options) workDir(scenario string) (cleanup func(), err error) {
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "samizdat-lab-"+scenario+"-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = dir
+		return func() { os.RemoveAll(dir) }, nil
+	}
+	o.Dir = filepath.Join(o.Dir, scenario)
+	return func() {}, os.MkdirAll(o.Dir, 0o700)
+}
+
+// labRun is one run's topology, interceptor and processes.
+type labRun struct {
+	sc      *censor.Scenario
+	o       Options
+	started time.Time
+
+	topo      *netns.Topology
+	in        *netns.Interceptor
+	idle      *censor.Engine // the engine with no rules, before and after
+	stopProcs context.CancelFunc
+	procs     []*proc
+	users     []*proc
+	streams   []*userStream
+	link      string
+	fakes     *fakeClients
+}
+
+// close stops the processes (last started first), the interceptor and the
+// topology.
+func (l *labRun) close() {
+	for i := len(l.procs) - 1; i >= 0; i-- {
+		l.procs[i].stop()
+	}
+	if l.stopProcs != nil {
+		l.stopProcs()
+	}
+	if l.in != nil {
+		l.in.Close()
+	}
+	if l.topo != nil {
+		l.topo.Close()
+	}
+}
+
+// setUp builds the topology with an idle censor, starts the relays, the
+// server, the cover site and the users, and has the users exchange a first
+// message with no censor in the way.
+func (l *labRun) setUp(ctx context.Context) error {
 	nodes := []netns.NodeSpec{
 		{Name: "server", Role: netns.Host, Addrs: []netip.Addr{serverAddr}},
 		{Name: "cover", Role: netns.Host, Addrs: []netip.Addr{coverAddr}},
@@ -111,98 +170,125 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 	for _, r := range labRelays {
 		nodes = append(nodes, netns.NodeSpec{Name: r.Name, Role: netns.Host, Addrs: []netip.Addr{r.Addr}})
 	}
-	for i := 0; i < o.Users; i++ {
+	for i := 0; i < l.o.Users; i++ {
 		nodes = append(nodes, netns.NodeSpec{Name: userName(i), Role: netns.Client, Addrs: []netip.Addr{userAddr(i)}})
 	}
-	topo, err := netns.New(nodes, interceptPort)
-	if err != nil {
-		return nil, err
+	var err error
+	if l.topo, err = netns.New(nodes, interceptPort); err != nil {
+		return err
 	}
-	defer topo.Close()
-	o.Logf("%s: topology %s up", sc.Name, topo.ID)
+	l.o.Logf("%s: topology %s up", l.sc.Name, l.topo.ID)
+	l.idle = censor.New(censor.Config{Exempt: []netip.Prefix{censorRange}})
+	if l.in, err = l.topo.StartInterceptor(l.idle); err != nil {
+		return err
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	l.stopProcs = stop
+	if err := l.startServices(ctx, pctx); err != nil {
+		return err
+	}
+	users, streams, err := startUsers(ctx, pctx, l.topo, l.o, l.link)
+	l.procs = append(l.procs, users...)
+	l.users, l.streams = users, streams
+	if err != nil {
+		return err
+	}
+	l.o.Logf("%s: %d users ready after %v", l.sc.Name, l.o.Users, time.Since(l.started).Round(time.Millisecond))
+	l.fakes, err = newFakeClients(l.link, func(ctx context.Context, addr string) (net.Conn, error) {
+		return l.topo.DialContext(ctx, "", "tcp4", addr)
+	})
+	return err
+}
 
-	idle := censor.New(censor.Config{Exempt: []netip.Prefix{censorRange}})
-	in, err := topo.StartInterceptor(idle)
+// startServices starts the relays first (their upstream is the server's
+// address), then the server, which publishes them in its signed endpoint
+// book, then the cover site.
+func (l *labRun) startServices(ctx, pctx context.Context) error {
+	relayProcs, relayLinks, err := startRelays(ctx, pctx, l.topo, l.o)
+	l.procs = append(l.procs, relayProcs...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer in.Close()
-
-	pctx, stopProcs := context.WithCancel(context.Background())
-	defer stopProcs()
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
-	}()
-
-	// The relays first (their upstream is the server's address), then the
-	// server, which publishes them in its signed endpoint book.
-	relayProcs, relayLinks, err := startRelays(ctx, pctx, topo, o)
-	procs = append(procs, relayProcs...)
+	srvArgs := []string{"server", "--data", filepath.Join(l.o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
+		"--admin", "", "--link-relays", fmt.Sprint(linkRelays),
+		// Users register during setup, seconds before the censor goes live;
+		// the enumerator's accounts register during the run, so only they are on
+		// probation (reach.Probation).
+		"--book-trust-age", "2s"}
+	for _, rl := range relayLinks {
+		srvArgs = append(srvArgs, "--relay", rl)
+	}
+	srv, err := startProc(pctx, l.topo, l.o.Dir, "server", "server", l.o.Binary, srvArgs...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	srvArgs := []string{"server", "--data", filepath.Join(o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
-		"--admin", "", "--link-relays", fmt.Sprint(linkRelays)}
-	for _, l := range relayLinks {
-		srvArgs = append(srvArgs, "--relay", l)
-	}
-	srv, err := startProc(pctx, topo, o.Dir, "server", "server", o.Binary, srvArgs...)
+	l.procs = append(l.procs, srv)
+	line, err := srv.waitLine(ctx, 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "server link: ") })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	procs = append(procs, srv)
-	line, err := srv.waitLine(ctx, 30*time.Second, func(l string) bool { return strings.HasPrefix(l, "server link: ") })
-	if err != nil {
-		return nil, err
-	}
-	link := strings.TrimPrefix(line, "server link: ")
-
-	cover, err := startProc(pctx, topo, o.Dir, "cover", "cover", o.Binary, "lab", "cover",
+	l.link = strings.TrimPrefix(line, "server link: ")
+	cover, err := startProc(pctx, l.topo, l.o.Dir, "cover", "cover", l.o.Binary, "lab", "cover",
 		"--listen", netip.AddrPortFrom(coverAddr, 443).String())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	procs = append(procs, cover)
-	if _, err := cover.waitLine(ctx, 30*time.Second, func(l string) bool { return strings.HasPrefix(l, "cover site listening") }); err != nil {
-		return nil, err
-	}
+	l.procs = append(l.procs, cover)
+	_, err = cover.waitLine(ctx, 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "cover site listening") })
+	return err
+}
 
-	users, streams, err := startUsers(ctx, pctx, topo, o, link)
-	procs = append(procs, users...)
-	if err != nil {
-		return nil, err
-	}
-	o.Logf("%s: %d users ready after %v", sc.Name, o.Users, time.Since(started).Round(time.Millisecond))
-
-	fakes, err := newFakeClients(link, func(ctx context.Context, addr string) (net.Conn, error) {
-		return topo.DialContext(ctx, "", "tcp4", addr)
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	// The censor goes live.
+// censorLive puts the scenario's rules live, has the users send for
+// duration, lifts the censor, drains, and returns what the report needs.
+func (l *labRun) censorLive(ctx context.Context, duration time.Duration) (reportInput, error) {
 	hooks := censor.Hooks{
 		ProbeDial: func(ctx context.Context, ep netip.AddrPort) (net.Conn, error) {
-			return topo.DialContext(ctx, "", "tcp4", ep.String())
+			return l.topo.DialContext(ctx, "", "tcp4", ep.String())
 		},
 		ProbeReference: func(ctx context.Context) (net.Conn, error) {
-			return topo.DialContext(ctx, "", "tcp4", netip.AddrPortFrom(coverAddr, 443).String())
+			return l.topo.DialContext(ctx, "", "tcp4", netip.AddrPortFrom(coverAddr, 443).String())
 		},
-		Ask: fakes.ask,
+		Ask: l.fakes.ask,
 	}
-	rules, err := sc.Build(hooks)
+	rules, err := l.sc.Build(hooks)
 	if err != nil {
-		return nil, err
+		return reportInput{}, err
 	}
-	engine := censor.New(censor.Config{Seed: sc.Seed, Exempt: []netip.Prefix{censorRange}})
+	engine := censor.New(censor.Config{Seed: l.sc.Seed, Exempt: []netip.Prefix{censorRange}})
 	t0 := time.Now()
 	engine.Add(rules...)
 	mctx, stopMirror := context.WithCancel(ctx)
 	defer stopMirror()
+	mirrorBlocks(mctx, l.topo, t0, blocklistStages(rules, t0), engine.BlockedEndpoints, l.o.Logf)
+	mirrorUDPBlock(l.topo, rules, l.o.Logf)
+	l.in.SetEngine(engine)
+	cut := l.in.ResetFlows()
+	l.o.Logf("%s: censor live (%d flows cut); running %v", l.sc.Name, cut, duration)
+	for i, u := range l.users {
+		if err := u.send(UserCommand{Cmd: "start", Name: userName((i + 1) % len(l.users))}); err != nil {
+			return reportInput{}, err
+		}
+	}
+	select {
+	case <-time.After(duration):
+	case <-ctx.Done():
+		return reportInput{}, ctx.Err()
+	}
+	for _, u := range l.users {
+		u.send(UserCommand{Cmd: "stop"})
+	}
+	tEnd := time.Now()
+	stopMirror()
+	l.topo.Unblock()
+	l.in.SetEngine(l.idle)
+	l.in.ResetFlows()
+	l.o.Logf("%s: censor lifted; draining up to %v", l.sc.Name, l.o.Drain)
+	waitFor(ctx, l.o.Drain, nil, func() bool { return allDelivered(l.streams) })
+	return l.reportInput(t0, tEnd, time.Now(), duration, engine, rules), nil
+}
+
+// blocklistStages are the address-range stages of the rules, on the clock.
+func blocklistStages(rules []censor.Rule, t0 time.Time) []stageAt {
 	var stages []stageAt
 	for _, r := range rules {
 		if b, ok := r.(*censor.IPBlocklist); ok {
@@ -211,54 +297,27 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 			}
 		}
 	}
-	mirrorBlocks(mctx, topo, t0, stages, engine.BlockedEndpoints, o.Logf)
-	mirrorUDPBlock(topo, rules, o.Logf)
-	in.SetEngine(engine)
-	cut := in.ResetFlows()
-	o.Logf("%s: censor live (%d flows cut); running %v", sc.Name, cut, duration)
-	for i, u := range users {
-		if err := u.send(UserCommand{Cmd: "start", Name: userName((i + 1) % len(users))}); err != nil {
-			return nil, err
-		}
-	}
-	select {
-	case <-time.After(duration):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	for _, u := range users {
-		u.send(UserCommand{Cmd: "stop"})
-	}
-	tEnd := time.Now()
-	stopMirror()
-	topo.Unblock()
-	in.SetEngine(idle)
-	in.ResetFlows()
-	o.Logf("%s: censor lifted; draining up to %v", sc.Name, o.Drain)
-	waitFor(ctx, o.Drain, nil, func() bool { return allDelivered(streams) })
-	tDrained := time.Now()
+	return stages
+}
 
-	in2 := reportInput{
-		t0: t0, tEnd: tEnd, tDrained: tDrained, duration: duration, link: link,
-		streams: streams, engine: engine, rules: rules, relays: labRelays,
+// reportInput gathers what buildReport reads.
+func (l *labRun) reportInput(t0, tEnd, tDrained time.Time, duration time.Duration, engine *censor.Engine, rules []censor.Rule) reportInput {
+	in := reportInput{
+		t0: t0, tEnd: tEnd, tDrained: tDrained, duration: duration, link: l.link,
+		streams: l.streams, engine: engine, rules: rules, relays: labRelays,
 		endpoints: []netip.AddrPort{netip.AddrPortFrom(serverAddr, serverPort)},
-		known:     knownPaths(streams), design: designs[sc.Name],
+		known:     knownPaths(l.streams), design: designs[l.sc.Name],
 	}
 	for _, rl := range labRelays {
-		in2.endpoints = append(in2.endpoints, rl.endpoint())
+		in.endpoints = append(in.endpoints, rl.endpoint())
 	}
 	for _, r := range rules {
 		if en, ok := r.(*censor.Enumerator); ok {
-			in2.enumerating = true
-			in2.learned = en.Learned()
+			in.enumerating = true
+			in.learned = en.Learned()
 		}
 	}
-	r := buildReport(sc, o, in2)
-	r.Topology = topo.ID
-	r.WallTime = Duration(time.Since(started).Round(time.Millisecond))
-	flows, failed := in.Flows()
-	r.Flows, r.FlowsFailed = flows, failed
-	return r, nil
+	return in
 }
 
 // knownPaths reads, from each user's "paths" event, the endpoints its

@@ -37,7 +37,7 @@ bytes (MLS ciphertext in real use), so the load generator needs no MLS.`
 
 func runBench(e env) int {
 	if len(e.args) == 0 {
-		return fail(e, "bench", errors.New(benchUsage))
+		return fail(e, "bench", usageError(benchUsage))
 	}
 	op := e.args[0]
 	e.args = e.args[1:]
@@ -51,8 +51,14 @@ func runBench(e env) int {
 	case "fanout": // channel_bench.go
 		return runBenchFanout(e)
 	}
-	return fail(e, "bench", errors.New(benchUsage))
+	return fail(e, "bench", usageError(benchUsage))
 }
+
+// usageError is a command's usage text returned as its error (it is
+// prose, so it ends with a full stop).
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
 
 // sendConfig is what one `bench send` run does.
 type sendConfig struct {

@@ -42,19 +42,15 @@ func (d benchDevice) register() *wire.RegisterDevice {
 	return &wire.RegisterDevice{AccountKey: acct, DeviceCert: client.SignDevice(d.account, dev)}
 }
 
-// benchDial connects d to the server of link, runs the handshake and the
-// hello; onDeliver (may be nil) gets the Deliver pushes in order. The load
-// generator speaks the wire protocol directly, with no client state.
-func benchDial(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
-	return benchDialHooks(ctx, link, d, onDeliver, nil)
-}
-
 // pipelinedIDs marks the request ids of pipelined Sends (the top bit), so
 // that their answers go to onAnswer and never meet the ids of Call.
 const pipelinedIDs = 1 << 31
 
-// benchDialHooks is benchDial with onAnswer (may be nil), which gets the
-// answers to requests whose id has the pipelinedIDs bit, in order.
+// benchDialHooks connects d to the server of link, runs the handshake and
+// the hello; onDeliver (may be nil) gets the Deliver pushes in order, and
+// onAnswer (may be nil) the answers to requests whose id has the
+// pipelinedIDs bit, in order. The load generator speaks the wire protocol
+// directly, with no client state.
 func benchDialHooks(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
 	if len(link.Addrs) == 0 {
 		return nil, errors.New("the server link has no address")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -287,8 +286,6 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 	}
 	return p.finish(cfg, posts)
 }
-
-var errFanoutUsage = errors.New(fanoutUsage)
 
 // reportSubscriberMemory prints the RSS growth of process pid since rss0
 // KiB, 3 s after n subscribers connected, per subscriber.

@@ -35,6 +35,13 @@ func runSafety(e env) int {
 			}
 		}
 		fmt.Fprintf(e.stdout, "%s sees the same number if nobody swapped your keys. If it differs, do not trust this chat.\n", args[0])
+		if !sn.Devices {
+			fmt.Fprintln(e.stdout, "(Your devices or theirs are not known yet: connect once; the number then also covers every device.)")
+		} else if v, changed, _ := c.VerifiedState(context.Background(), args[0]); v && changed {
+			fmt.Fprintf(e.stdout, "WARNING: this is not the number you verified: %s's devices or keys changed since.\n", args[0])
+		} else if v {
+			fmt.Fprintf(e.stdout, "You verified %s ('samizdat verify').\n", args[0])
+		}
 		return nil
 	})
 }

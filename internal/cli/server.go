@@ -43,7 +43,9 @@ func runServer(e env) int {
 	var relays repeated
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
+	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "devices registered less than this long ago get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
+	limits := addLimitFlags(fs) // server_limits.go
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
 	var peers repeated
@@ -60,7 +62,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, peers: peers, nats: *natsURL}); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, peers: peers, nats: *natsURL}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -71,7 +73,8 @@ func runServer(e env) int {
 type bookFlags struct {
 	relays     []string
 	linkRelays int
-	relayToken string   // --relay-token-file; empty: no registration
+	relayToken string // --relay-token-file; empty: no registration
+	trustAge   time.Duration
 	peers      []string // --peer: the other nodes' public addresses
 	nats       string   // --nats: the bus between nodes; empty for one node
 }
@@ -100,7 +103,7 @@ func loadOrCreateRelayToken(path string) ([]byte, bool, error) {
 	return token, false, nil
 }
 
-func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string, bf bookFlags) error {
+func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string, bf bookFlags, limits *limitFlags) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -132,6 +135,7 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		ln.Close()
 		return err
 	}
+	book.cfg.TrustAge = bf.trustAge
 	if bf.relayToken != "" {
 		token, created, err := loadOrCreateRelayToken(bf.relayToken)
 		if err != nil {
@@ -148,7 +152,8 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		ln.Close()
 		return err
 	}
-	cfg := server.Config{Store: st, Key: key, Logger: log, RateLimits: server.DefaultRateLimits, Metrics: metrics, Reach: book.cfg}
+	cfg := server.Config{Store: st, Key: key, Logger: log, Metrics: metrics, Reach: book.cfg}
+	limits.apply(&cfg, data)
 	if nodes != nil {
 		defer nodes.Close()
 		cfg.Notifier = nodes

@@ -150,3 +150,17 @@ func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, err
 	}
 	return tag.RowsAffected(), nil
 }
+
+// MailboxBytes returns the payload bytes waiting in device's mailbox (0 for
+// an unknown device), for the server's quotas.
+func (s *Store) MailboxBytes(ctx context.Context, device store.DeviceID) (int64, error) {
+	if err := s.check("mailbox bytes"); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(octet_length(payload)), 0)::bigint FROM mailbox WHERE device_id = $1`, device[:]).Scan(&n)
+	if err != nil {
+		return 0, s.wrap("mailbox bytes", err)
+	}
+	return n, nil
+}

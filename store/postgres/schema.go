@@ -97,6 +97,16 @@ CREATE TABLE channel_revocations (
 	PRIMARY KEY (channel_id, admin_key)
 );
 `,
+	// 2: each account's signed device list (opaque), the latest version
+	// only (docs/spec/authentication.md §3).
+	`
+CREATE TABLE device_lists (
+	account_id bytea PRIMARY KEY,
+	version    bigint NOT NULL,
+	data       bytea NOT NULL,
+	updated_at bigint NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory-lock key that serializes migrations, so that

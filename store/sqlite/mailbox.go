@@ -146,3 +146,19 @@ func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, err
 	})
 	return n, err
 }
+
+// MailboxBytes returns the payload bytes waiting in device's mailbox (0 for
+// an unknown device), for the server's quotas. SQLite keeps a blob's length
+// in its record header, so this reads the rows, not the payloads.
+func (s *Store) MailboxBytes(ctx context.Context, device store.DeviceID) (int64, error) {
+	if s.closed() {
+		return 0, fmt.Errorf("store: doing mailbox bytes: %w", store.ErrClosed)
+	}
+	var n int64
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(length(payload)), 0)
+		FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?)`, device[:]).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: doing mailbox bytes: %w", err)
+	}
+	return n, nil
+}

@@ -126,6 +126,16 @@ DROP TABLE mailbox;
 ALTER TABLE mailbox_v3 RENAME TO mailbox;
 CREATE UNIQUE INDEX mailbox_by_device ON mailbox (device_num, seq);
 `,
+	// 4: each account's signed device list (opaque; the client signs and
+	// verifies it), the latest version only (docs/spec/authentication.md §3).
+	`
+CREATE TABLE device_lists (
+	account_id BLOB PRIMARY KEY,
+	version    INTEGER NOT NULL,
+	data       BLOB NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database at db to the newest schema.

@@ -3,7 +3,8 @@
 // delivery under retries, acknowledgement, KeyPackage claims that never hand
 // out a one-time package twice, the Delivery Service's one-commit-per-epoch
 // rule under concurrency, durability across reopen, input limits, device
-// revocation, KeyPackage counts, group info and recipient-less commits.
+// revocation, KeyPackage counts, group info, recipient-less commits and the
+// mailbox byte counts behind the server's quotas.
 package storetest
 
 import (
@@ -59,6 +60,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"CountKeyPackages", testCountKeyPackages},
 		{"GroupInfo", testGroupInfo},
 		{"CommitWithoutRecipients", testCommitWithoutRecipients},
+		{"DeviceLists", testDeviceLists},   // devicelists.go
+		{"MailboxBytes", testMailboxBytes}, // quota.go
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

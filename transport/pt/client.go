@@ -2,15 +2,13 @@ package pt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/proxy"
 
 	"github.com/samizdat-project/samizdat/transport"
 )
@@ -138,20 +136,18 @@ func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, handshakeTimeout)
 		defer cancel()
 	}
-	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", d.socks)
+	// The per-connection arguments travel as the SOCKS5 user name and
+	// password (pt-spec §3.5); the SOCKS5 client is golang.org/x/net/proxy's.
+	socks, err := proxy.SOCKS5("tcp", d.socks, &proxy.Auth{User: string(d.user), Password: string(d.pass)}, proxy.Direct)
 	if err != nil {
-		return nil, fmt.Errorf("pt: dialing the PT's SOCKS port: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	err = socks5Connect(raw, d.target, d.user, d.pass)
-	if !stop() {
-		raw.Close()
-		return nil, fmt.Errorf("pt: dialing %s: %w", d.target, ctx.Err())
-	}
-	if err != nil {
-		raw.Close()
 		return nil, fmt.Errorf("pt: dialing %s: %w", d.target, err)
+	}
+	raw, err := socks.(proxy.ContextDialer).DialContext(ctx, "tcp", d.target)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("pt: dialing %s through the PT's SOCKS port: %w", d.target, err)
 	}
 	return &socksConn{Conn: raw, remote: targetAddr(d.target)}, nil
 }
@@ -172,124 +168,6 @@ type targetAddr string
 
 func (a targetAddr) Network() string { return "tcp" }
 func (a targetAddr) String() string  { return string(a) }
-
-// SOCKS5 (RFC 1928) with username/password authentication (RFC 1929).
-const (
-	socksVersion     = 5
-	socksAuthUserPwd = 2
-	socksAuthNoAcc   = 0xff
-	socksCmdConnect  = 1
-	socksAtypIPv4    = 1
-	socksAtypDomain  = 3
-	socksAtypIPv6    = 4
-	socksUserPwdVer  = 1
-)
-
-// socks5Connect runs the client side of a SOCKS5 CONNECT to target with
-// username/password authentication, which is how a PT receives the
-// per-connection arguments (pt-spec §3.5).
-func socks5Connect(c net.Conn, target string, user, pass []byte) error {
-	host, portStr, err := net.SplitHostPort(target)
-	if err != nil {
-		return fmt.Errorf("socks5: target %q: %w", target, err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return fmt.Errorf("socks5: target port %q: %w", portStr, err)
-	}
-	if len(user) < 1 || len(user) > 255 || len(pass) < 1 || len(pass) > 255 {
-		return errors.New("socks5: credentials must be 1-255 bytes each")
-	}
-	// Method selection: only username/password (RFC 1928 §3).
-	if _, err := c.Write([]byte{socksVersion, 1, socksAuthUserPwd}); err != nil {
-		return fmt.Errorf("socks5: greeting: %w", err)
-	}
-	var sel [2]byte
-	if _, err := io.ReadFull(c, sel[:]); err != nil {
-		return fmt.Errorf("socks5: method reply: %w", err)
-	}
-	if sel[0] != socksVersion || sel[1] != socksAuthUserPwd {
-		return fmt.Errorf("socks5: proxy refused username/password auth (method %#x)", sel[1])
-	}
-	// RFC 1929 §2.
-	auth := []byte{socksUserPwdVer, byte(len(user))}
-	auth = append(auth, user...)
-	auth = append(auth, byte(len(pass)))
-	auth = append(auth, pass...)
-	if _, err := c.Write(auth); err != nil {
-		return fmt.Errorf("socks5: auth: %w", err)
-	}
-	var st [2]byte
-	if _, err := io.ReadFull(c, st[:]); err != nil {
-		return fmt.Errorf("socks5: auth reply: %w", err)
-	}
-	if st[1] != 0 {
-		return errors.New("socks5: PT rejected the transport arguments")
-	}
-	// CONNECT request (RFC 1928 §4).
-	req := []byte{socksVersion, socksCmdConnect, 0}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Is4() {
-			req = append(req, socksAtypIPv4)
-		} else {
-			req = append(req, socksAtypIPv6)
-		}
-		req = append(req, ip.AsSlice()...)
-	} else {
-		if len(host) > 255 {
-			return errors.New("socks5: host name longer than 255 bytes")
-		}
-		req = append(req, socksAtypDomain, byte(len(host)))
-		req = append(req, host...)
-	}
-	req = binary.BigEndian.AppendUint16(req, uint16(port))
-	if _, err := c.Write(req); err != nil {
-		return fmt.Errorf("socks5: connect: %w", err)
-	}
-	// Reply (RFC 1928 §6): VER REP RSV ATYP BND.ADDR BND.PORT.
-	var head [4]byte
-	if _, err := io.ReadFull(c, head[:]); err != nil {
-		return fmt.Errorf("socks5: connect reply: %w", err)
-	}
-	if head[0] != socksVersion {
-		return fmt.Errorf("socks5: reply version %d", head[0])
-	}
-	if head[1] != 0 {
-		return fmt.Errorf("socks5: PT could not reach the server: %s", socksReplyText(head[1]))
-	}
-	var skip int
-	switch head[3] {
-	case socksAtypIPv4:
-		skip = 4 + 2
-	case socksAtypIPv6:
-		skip = 16 + 2
-	case socksAtypDomain:
-		var n [1]byte
-		if _, err := io.ReadFull(c, n[:]); err != nil {
-			return fmt.Errorf("socks5: connect reply: %w", err)
-		}
-		skip = int(n[0]) + 2
-	default:
-		return fmt.Errorf("socks5: reply address type %d", head[3])
-	}
-	if _, err := io.ReadFull(c, make([]byte, skip)); err != nil {
-		return fmt.Errorf("socks5: connect reply: %w", err)
-	}
-	return nil
-}
-
-// socksReplyText names RFC 1928 §6 reply codes.
-func socksReplyText(rep byte) string {
-	texts := map[byte]string{
-		1: "general failure", 2: "not allowed by ruleset", 3: "network unreachable",
-		4: "host unreachable", 5: "connection refused", 6: "TTL expired",
-		7: "command not supported", 8: "address type not supported",
-	}
-	if t, ok := texts[rep]; ok {
-		return t
-	}
-	return fmt.Sprintf("reply code %d", rep)
-}
 
 // handshakeTimeout bounds a Dial whose ctx has no deadline, so a wedged PT
 // child cannot hang the caller.
