@@ -157,6 +157,7 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	if nodes != nil {
 		defer nodes.Close()
 		cfg.Notifier = nodes
+		registerBusMetrics(metrics.Registry(), nodes)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -217,7 +218,7 @@ func openStore(data, storeURL string, metrics *server.Metrics) (serverStore, err
 	case storeURL == "":
 		return sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), &sqlite.Options{OnBatch: metrics.ObserveBatch})
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
-		return postgres.Open(context.Background(), storeURL, nil)
+		return postgres.Open(context.Background(), storeURL, &postgres.Options{OnBatch: metrics.ObserveBatch})
 	}
 	return nil, fmt.Errorf("--store %q: want empty (SQLite) or a postgres:// URL", storeURL)
 }

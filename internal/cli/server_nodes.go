@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/samizdat-project/samizdat/bus"
 	"github.com/samizdat-project/samizdat/server"
@@ -36,6 +39,25 @@ func connectBus(natsURL, storeURL string, log *slog.Logger) (*bus.Bus, error) {
 		return nil, fmt.Errorf("--nats %q: want nats://HOST:PORT (comma-separated for several NATS servers)", natsURL)
 	}
 	return bus.Connect(natsURL, &bus.Options{Name: "samizdat server", Logger: log})
+}
+
+// registerBusMetrics adds the bus's counters to the node's /metrics.
+func registerBusMetrics(reg *prometheus.Registry, b *bus.Bus) {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		counter("samizdat_bus_published_total", "Notices this node published on the NATS bus.", &b.Published),
+		counter("samizdat_bus_received_total", "Notices this node received from the other nodes.", &b.Received),
+		counter("samizdat_bus_dropped_total", "Notices lost: not published (bus away, buffer full) or dropped as a slow consumer.", &b.Dropped),
+		counter("samizdat_bus_resyncs_total", "Times this node looked at the database again after lost notices.", &b.Resyncs),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samizdat_bus_connected", Help: "1 while a NATS server is connected."}, func() float64 {
+			if b.Connected() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 // healthHandlers adds /healthz (the process answers) and /readyz (this

@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/samizdat-project/samizdat/bus"
+	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 )
 
@@ -55,5 +58,23 @@ func TestNATSNeedsSharedDatabase(t *testing.T) {
 	}
 	if b, err := connectBus("", "", nil); b != nil || err != nil {
 		t.Fatalf("no --nats: %v, %v; want no bus", b, err)
+	}
+}
+
+// TestBusMetrics: a node's /metrics carries its bus counters.
+func TestBusMetrics(t *testing.T) {
+	b, err := bus.Connect("nats://127.0.0.1:1", nil) // nothing listens: the bus keeps retrying
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := server.NewMetrics()
+	registerBusMetrics(m.Registry(), b)
+	var out strings.Builder
+	m.WriteTo(&out)
+	for _, want := range []string{"samizdat_bus_published_total 0", "samizdat_bus_connected 0", "samizdat_bus_dropped_total"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -47,6 +47,10 @@ type Options struct {
 	// its Sends are answered, with the devices each Send was delivered to
 	// (for tests and metrics).
 	OnCommit func(delivered [][]store.DeviceID)
+	// OnBatch, if set, is called after each committed batch with its
+	// number of Sends and the time from its first statement to its
+	// COMMIT (as store/sqlite's, for the server's metrics).
+	OnBatch func(sends int, d time.Duration)
 }
 
 // DefaultMaxConns is the connection pool's default size.
@@ -72,6 +76,7 @@ type Store struct {
 	committing sync.WaitGroup
 	maxBatch   int
 	onCommit   func([][]store.DeviceID)
+	onBatch    func(int, time.Duration)
 }
 
 var (
@@ -125,6 +130,7 @@ func Open(ctx context.Context, dsn string, o *Options) (*Store, error) {
 		slots:    make(chan struct{}, opts.Pipeline),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
+		onBatch:  opts.OnBatch,
 	}
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.stopCtx = context.AfterFunc(ctx, func() {

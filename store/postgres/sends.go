@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/samizdat-project/samizdat/store"
@@ -223,6 +224,7 @@ type openBatch struct {
 	epochs    []int64
 	rows      mailboxRows
 	now       int64
+	started   time.Time
 }
 
 // mailboxRows are the batch's mailbox entries as column arrays: the rows
@@ -257,7 +259,7 @@ func (s *Store) tryFirstStage(batch []*sendReq) (*openBatch, error) {
 	if err != nil {
 		return nil, s.wrap("enqueue", err)
 	}
-	b := &openBatch{conn: conn, reqs: batch, now: s.unix()}
+	b := &openBatch{conn: conn, reqs: batch, now: s.unix(), started: time.Now()}
 	keys := batchKeys(batch)
 	pb := &pgx.Batch{}
 	pb.Queue(`BEGIN`)
@@ -506,6 +508,9 @@ func (s *Store) secondStage(b *openBatch) {
 	}
 	if s.onCommit != nil {
 		s.onCommit(b.deliver)
+	}
+	if s.onBatch != nil {
+		s.onBatch(len(b.reqs), time.Since(b.started))
 	}
 	for i, r := range b.reqs {
 		r.done <- b.resps[i]
