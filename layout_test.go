@@ -82,6 +82,7 @@ var layoutRules = []layoutRule{
 	{dir: "relay", never: []string{"mls", "server", "client", "censor"}},
 	{dir: "server", never: []string{"mls", "client", "censor", "internal/cli"}},
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
+	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},

@@ -230,6 +230,9 @@ func (ss *session) postToChannel(m *wire.PostToChannel) wire.Message {
 	}
 	lc.state.Apply(p)
 	lc.publish(p.Seq, m.Post)
+	if n := ss.srv.cfg.Notifier; n != nil {
+		n.ChannelPosted(store.ChannelID(p.Channel), p.Seq)
+	}
 	return &wire.OK{}
 }
 

@@ -323,6 +323,7 @@ func (ss *session) finishSend(id wire.MsgID, kind store.Kind, recipients []store
 	default:
 		s.quota.added(recipients, size)
 		s.hub.notify(recipients) // a skipped device has no session to wake
+		s.notifyElsewhere(recipients)
 	}
 	s.metrics.SendsAcked.Add(1)
 	return &wire.Ack{MsgID: id}

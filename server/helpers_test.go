@@ -135,10 +135,11 @@ type client struct {
 	t        testing.TB
 	sc       *securechan.Conn
 	nextID   atomic.Uint32
-	frames   chan wire.Frame    // responses
-	delivers chan *wire.Deliver // pushes
-	connErr  chan *wire.Error   // connection-level errors (request id 0)
-	closed   chan struct{}      // the reader ended
+	frames   chan wire.Frame        // responses
+	delivers chan *wire.Deliver     // pushes
+	chanPush chan *wire.ChannelPush // channel pushes
+	connErr  chan *wire.Error       // connection-level errors (request id 0)
+	closed   chan struct{}          // the reader ended
 	readErr  error
 }
 
@@ -165,7 +166,7 @@ func tryDial(ts *testServer, id identity) (*client, error) {
 		conn.Close()
 		return nil, err
 	}
-	c := &client{sc: sc, frames: make(chan wire.Frame, 16), delivers: make(chan *wire.Deliver, 4096),
+	c := &client{sc: sc, frames: make(chan wire.Frame, 16), delivers: make(chan *wire.Deliver, 4096), chanPush: make(chan *wire.ChannelPush, 256),
 		connErr: make(chan *wire.Error, 1), closed: make(chan struct{})}
 	go c.read()
 	return c, nil
@@ -187,6 +188,8 @@ func (c *client) read() {
 		switch m := f.Msg.(type) {
 		case *wire.Deliver:
 			c.delivers <- m
+		case *wire.ChannelPush:
+			c.chanPush <- m
 		case *wire.Error:
 			if f.RequestID == 0 {
 				c.connErr <- m

@@ -50,6 +50,9 @@ func (h *hub) remove(ss *session) {
 	if h.subs[ss.device] == ss {
 		delete(h.subs, ss.device)
 		ss.srv.metrics.Subscribers.Add(-1)
+		if n := ss.srv.cfg.Notifier; n != nil {
+			n.Unsubscribed(ss.device)
+		}
 	}
 }
 
@@ -106,6 +109,9 @@ func (ss *session) subscribe() (wire.Message, func()) {
 	}
 	if old := ss.srv.hub.subscribe(ss); old != nil {
 		old.fail(0, wire.Errorf(wire.CodeConflict, "a newer session of this device subscribed; this one closes"))
+	}
+	if n := ss.srv.cfg.Notifier; n != nil {
+		n.Subscribed(ss.device) // bus.go: the other nodes close theirs
 	}
 	return &wire.OK{}, ss.kick // the pushes start after OK
 }

@@ -75,6 +75,10 @@ type Config struct {
 	Blobs         BlobStore
 	BlobQuota     BlobQuota
 	BlobRetention time.Duration
+	// Notifier, if set, tells the other nodes of a several-node service
+	// about mailbox news, channel posts and subscriptions (bus.go); nil
+	// for one node.
+	Notifier Notifier
 }
 
 // Defaults of the abuse limits.

@@ -57,8 +57,16 @@ func benchDialHooks(ctx context.Context, link client.ServerLink, d benchDevice, 
 	}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	// The first address that answers, as clients do: a link of several
+	// server nodes names them in order of preference.
 	var dialer net.Dialer
-	nc, err := dialer.DialContext(dctx, "tcp", link.Addrs[0])
+	var nc net.Conn
+	var err error
+	for _, a := range link.Addrs {
+		if nc, err = dialer.DialContext(dctx, "tcp", a); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

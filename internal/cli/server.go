@@ -48,6 +48,9 @@ func runServer(e env) int {
 	limits := addLimitFlags(fs) // server_limits.go
 	blobs := blobFlags(fs) // server_blobs.go
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
+	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
+	var peers repeated
+	fs.Var(&peers, "peer", "another node's public address, put after this node's in the server link and the endpoint book so clients move there when this node is down (repeat for more)")
 	if err := fs.Parse(e.args); err != nil {
 		return 2
 	}
@@ -60,7 +63,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs}, limits); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs, peers: peers, nats: *natsURL}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -74,6 +77,8 @@ type bookFlags struct {
 	relayToken string // --relay-token-file; empty: no registration
 	trustAge   time.Duration
 	blobs      *blobOptions // server_blobs.go (not the book's, but served beside it)
+	peers      []string // --peer: the other nodes' public addresses
+	nats       string   // --nats: the bus between nodes; empty for one node
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
@@ -126,7 +131,8 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	if public == "" {
 		public = ln.Addr().String()
 	}
-	book, err := loadServerBook(data, key.Public(), []string{public}, bf.relays)
+	addrs := append([]string{public}, bf.peers...)
+	book, err := loadServerBook(data, key.Public(), addrs, bf.relays)
 	if err != nil {
 		ln.Close()
 		return err
@@ -143,8 +149,18 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 			log.Info("wrote a new relay registration token; give the file to the relays you trust (samizdat relay --register FILE)", "file", bf.relayToken)
 		}
 	}
+	nodes, err := connectBus(bf.nats, storeURL, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	cfg := server.Config{Store: st, Key: key, Logger: log, Metrics: metrics, Reach: book.cfg}
 	limits.apply(&cfg, data)
+	if nodes != nil {
+		defer nodes.Close()
+		cfg.Notifier = nodes
+		registerBusMetrics(metrics.Registry(), nodes)
+	}
 	err = bf.blobs.apply(&cfg, data)
 	var srv *server.Server
 	if err == nil {
@@ -153,6 +169,12 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if nodes != nil {
+		if err := nodes.Start(srv); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -166,12 +188,13 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
+		healthHandlers(mux, ctx, st, nodes)
 		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
-		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
+		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics", "health", "/healthz", "ready", "/readyz")
 	}
 
-	link := book.link(srv, []string{public}, bf.linkRelays)
+	link := book.link(srv, addrs, bf.linkRelays)
 	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
 	log.Info("serving", "addr", ln.Addr().String())
 
@@ -201,7 +224,7 @@ func openStore(data, storeURL string, metrics *server.Metrics) (serverStore, err
 	case storeURL == "":
 		return sqlite.Open(context.Background(), filepath.Join(data, "samizdat.db"), &sqlite.Options{OnBatch: metrics.ObserveBatch})
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
-		return postgres.Open(context.Background(), storeURL, nil)
+		return postgres.Open(context.Background(), storeURL, &postgres.Options{OnBatch: metrics.ObserveBatch})
 	}
 	return nil, fmt.Errorf("--store %q: want empty (SQLite) or a postgres:// URL", storeURL)
 }

@@ -12,9 +12,11 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,19 @@ type Options struct {
 	MaxConns int32
 	// Now is the clock for timestamps (default time.Now).
 	Now func() time.Time
+	// MaxBatch caps the Sends of one group commit (default 4096).
+	MaxBatch int
+	// Pipeline is how many batches may be committing at once, each on a
+	// connection of its own, while the next takes its locks (default 4).
+	Pipeline int
+	// OnCommit, if set, is called after each batch committed and before
+	// its Sends are answered, with the devices each Send was delivered to
+	// (for tests and metrics).
+	OnCommit func(delivered [][]store.DeviceID)
+	// OnBatch, if set, is called after each committed batch with its
+	// number of Sends and the time from its first statement to its
+	// COMMIT (as store/sqlite's, for the server's metrics).
+	OnBatch func(sends int, d time.Duration)
 }
 
 // DefaultMaxConns is the connection pool's default size.
@@ -51,6 +66,17 @@ type Store struct {
 	isClosed  atomic.Bool
 	stopCtx   func() bool // unregisters the owning context's callback
 	closeOnce sync.Once
+
+	// The batcher of Sends (sends.go).
+	life       context.Context // ends at Close or when the owning context ends
+	endLife    context.CancelFunc
+	reqs       chan *sendReq
+	stopped    chan struct{} // closed when the batcher is done
+	slots      chan struct{} // one token per committing batch
+	committing sync.WaitGroup
+	maxBatch   int
+	onCommit   func([][]store.DeviceID)
+	onBatch    func(int, time.Duration)
 }
 
 var (
@@ -92,8 +118,26 @@ func Open(ctx context.Context, dsn string, o *Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, now: opts.Now}
-	s.stopCtx = context.AfterFunc(ctx, func() { s.isClosed.Store(true) })
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.Pipeline <= 0 {
+		opts.Pipeline = defaultPipeline
+	}
+	s := &Store{pool: pool, now: opts.Now,
+		reqs:     make(chan *sendReq, opts.MaxBatch),
+		stopped:  make(chan struct{}),
+		slots:    make(chan struct{}, opts.Pipeline),
+		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
+		onBatch:  opts.OnBatch,
+	}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	s.stopCtx = context.AfterFunc(ctx, func() {
+		s.isClosed.Store(true)
+		s.endLife()
+	})
+	go s.runBatcher()
 	return s, nil
 }
 
@@ -102,6 +146,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.isClosed.Store(true)
 		s.stopCtx()
+		s.endLife()
+		<-s.stopped // every queued Send answered, every batch committed or failed
 		s.pool.Close()
 	})
 	return nil
@@ -179,3 +225,44 @@ func lockKey(id store.DeviceID) int64 {
 	}
 	return k
 }
+
+// pooledConn is a connection held by a batch from its first stage to its
+// COMMIT.
+type pooledConn struct{ c *pgxpool.Conn }
+
+func (s *Store) acquire(ctx context.Context) (*pooledConn, error) {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledConn{c: c}, nil
+}
+
+func (p *pooledConn) conn() *pgx.Conn { return p.c.Conn() }
+
+func (p *pooledConn) release() { p.c.Release() }
+
+// rollback ends whatever transaction the connection is in and returns it to
+// the pool; a connection that cannot roll back is closed instead.
+func (p *pooledConn) rollback() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.c.Exec(ctx, `ROLLBACK`); err != nil {
+		p.c.Conn().Close(ctx)
+	}
+	p.c.Release()
+}
+
+// sortedKeys returns the keys of m, each as a byte slice, in byte order.
+func sortedKeys[K comparable](m map[K]struct{}, bytesOf func(K) []byte) [][]byte {
+	out := make([][]byte, 0, len(m))
+	for k := range m {
+		out = append(out, bytesOf(k))
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return out
+}
+
+func msgBytes(k store.MsgID) []byte       { return k[:] }
+func devBytes(k store.DeviceID) []byte    { return k[:] }
+func groupBytes(k store.GroupHash) []byte { return k[:] }

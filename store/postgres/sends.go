@@ -1,165 +1,535 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/samizdat-project/samizdat/store"
 )
 
-// Enqueue implements store.Store. One transaction takes, in this order:
-// the MsgID's row in seen_msgs (a concurrent retry of the same MsgID waits
-// for it and then finds it seen), the recipients' device rows sorted by id
-// (so concurrent Sends to one device commit their seqs in seq order, and
-// never deadlock), and for a commit the group's row (so one commit per
-// epoch wins). A refused Send rolls the whole transaction back: nothing is
-// enqueued and its MsgID is not remembered.
+// Sends are committed in batches (group commit), as store/sqlite's writer
+// does, because a transaction per Send spends its time in round trips and
+// in one fsync each: docs/benchmarks.md "Server store (PostgreSQL)".
+//
+// One goroutine, the batcher, takes every Send queued since its last batch
+// and runs the batch's first stage on a connection of its own: in one
+// pipelined round trip it begins a transaction, records the MsgIDs in
+// seen_msgs, locks the recipients' device rows and, for commits, the
+// groups' rows. It then decides each Send in Go, in queue order, as the
+// transaction-per-Send code did, and hands the open transaction to a
+// goroutine for the second stage (the writes and COMMIT, one more round
+// trip), while it starts the next batch. So up to Options.Pipeline batches
+// are committing at once.
+//
+// Ordering and the invariants (store.Store Enqueue):
+//   - Locks are taken in one fixed order in every batch: seen ids sorted,
+//     devices sorted, groups sorted. Batches of several nodes cannot wait in
+//     a cycle on them; a deadlock that PostgreSQL still reports (another
+//     transaction's order) reruns the first stage, before anything of the
+//     batch is visible.
+//   - A batch starts its first stage only after the first stage of the
+//     batch before it has its locks; a later batch that shares a device or
+//     a group waits for the earlier one's COMMIT and then reads its
+//     committed last_seq and epoch (READ COMMITTED re-reads a row it waited
+//     for). Sends queued one after another therefore get a device's seqs in
+//     that order, and seqs are never reused: devices.last_seq only grows.
+//   - RFC 9420 §14: a group's epoch row is locked FOR UPDATE for the whole
+//     batch, and the Sends are decided in order, so the first commit of an
+//     epoch wins, in the batch and across batches and nodes. An unknown
+//     group gets a placeholder row (epoch -1) inside the transaction, so
+//     two first commits on two nodes serialize on its unique key; the
+//     placeholder is updated or deleted before COMMIT and never seen.
+//   - A refused Send leaves nothing: its MsgID, inserted by the first
+//     stage, is deleted again in the second.
+
+// Options of the batcher (see Options).
+const (
+	defaultMaxBatch = 4096
+	defaultPipeline = 4
+	maxBatchBytes   = 32 << 20 // payload bytes in one batch; one Send of any size is always let in
+)
+
+// sendReq is one queued Send.
+type sendReq struct {
+	snd  store.Send // Recipients deduplicated
+	done chan sendResp
+}
+
+type sendResp struct {
+	res store.Result
+	err error
+}
+
+// Enqueue implements store.Store: EnqueueAsync and a wait.
 func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, error) {
+	p := s.EnqueueAsync(ctx, snd).(*pendingSend)
+	if p.answered {
+		return p.resp.res, p.resp.err
+	}
+	select {
+	case r := <-p.r.done:
+		return r.res, r.err
+	case <-s.stopped:
+		return p.Wait()
+	case <-ctx.Done():
+		return store.Result{}, fmt.Errorf("postgres: doing enqueue (it may still be committed): %w", ctx.Err())
+	}
+}
+
+// EnqueueAsync queues snd behind every Send queued before it and returns at
+// once; Sends queued one after another commit in that order (in one batch
+// or in consecutive ones). ctx bounds only the queueing. The server
+// pipelines a session's Sends with it (server.AsyncEnqueuer).
+func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingSend {
 	if err := store.ValidateSend(&snd); err != nil {
-		return store.Result{}, err
+		return &pendingSend{answered: true, resp: sendResp{err: err}}
+	}
+	if err := s.check("enqueue"); err != nil {
+		return &pendingSend{answered: true, resp: sendResp{err: err}}
 	}
 	snd.Recipients = store.UniqueRecipients(snd.Recipients)
-	var res store.Result
-	var delivered []store.DeviceID
-	err := s.inTx(ctx, "enqueue", func(tx pgx.Tx) (bool, error) {
-		res, delivered = store.Result{}, nil
-		return s.enqueue(ctx, tx, &snd, &res, &delivered)
-	})
-	if err != nil {
-		return res, err
+	r := &sendReq{snd: snd, done: make(chan sendResp, 1)}
+	select {
+	case s.reqs <- r:
+		return &pendingSend{r: r, stopped: s.stopped}
+	case <-s.stopped:
+		return &pendingSend{answered: true, resp: sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}}
+	case <-ctx.Done():
+		return &pendingSend{answered: true, resp: sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", ctx.Err())}}
 	}
-	// Committed and visible: tell the watchers before answering (the
-	// store.Store Watch contract).
-	s.Announce(delivered)
-	return res, nil
 }
 
-// enqueue is one attempt of Enqueue's transaction. It reports whether to
-// commit; delivered gets the devices that got an entry.
-func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, snd *store.Send, res *store.Result, delivered *[]store.DeviceID) (bool, error) {
-	now := s.unix()
-	tag, err := tx.Exec(ctx, `INSERT INTO seen_msgs (msg_id, seen_at) VALUES ($1, $2) ON CONFLICT (msg_id) DO NOTHING`, snd.MsgID[:], now)
-	if err != nil {
-		return false, s.wrap("enqueue", err)
-	}
-	if tag.RowsAffected() == 0 {
-		res.Duplicate = true
-		if snd.Kind == store.KindCommit {
-			cur, _, err := groupEpoch(ctx, tx, snd.Group, "")
-			if err != nil {
-				return false, s.wrap("enqueue", err)
-			}
-			res.CurrentEpoch = cur
-		}
-		return false, nil
-	}
+// pendingSend implements store.PendingSend. The batcher answers every
+// queued request, also when the store closes.
+type pendingSend struct {
+	r        *sendReq
+	stopped  <-chan struct{} // the batcher's
+	answered bool
+	resp     sendResp
+}
 
-	// Lock the registered recipients; the others are refused or skipped.
-	recipients := snd.Recipients
-	registered, err := lockDevices(ctx, tx, recipients)
-	if err != nil {
-		return false, s.wrap("enqueue", err)
+func (p *pendingSend) Ready() bool {
+	if !p.answered {
+		select {
+		case p.resp = <-p.r.done:
+			p.answered = true
+		default:
+		}
 	}
-	if len(registered) < len(recipients) {
-		var kept []store.DeviceID
-		for _, d := range recipients {
-			if _, ok := registered[d]; ok {
-				kept = append(kept, d)
-			} else if !snd.SkipUnregistered {
-				return false, fmt.Errorf("postgres: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)
+	return p.answered
+}
+
+func (p *pendingSend) Wait() (store.Result, error) {
+	if !p.answered {
+		select {
+		case p.resp = <-p.r.done:
+		case <-p.stopped:
+			// Every batch had answered before stopped closed; a request
+			// that slipped into the queue after the batcher's last look
+			// is answered here.
+			select {
+			case p.resp = <-p.r.done:
+			default:
+				p.resp = sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}
 			}
 		}
-		res.Skipped = len(recipients) - len(kept)
-		recipients = kept
-		if len(recipients) == 0 && snd.Kind != store.KindCommit {
-			return false, nil // nobody left to deliver to: nothing stored, the MsgID not remembered
-		}
+		p.answered = true
 	}
+	return p.resp.res, p.resp.err
+}
 
-	if snd.Kind == store.KindCommit {
-		// RFC 9420 §14 (sequencing of state changes): the Delivery
-		// Service accepts one commit per epoch, the first to arrive.
-		cur, known, err := groupEpoch(ctx, tx, snd.Group, " FOR UPDATE")
+// runBatcher is the batcher goroutine. It returns when the store closes,
+// after answering every queued request and waiting for the batches that
+// are committing.
+func (s *Store) runBatcher() {
+	defer func() {
+		s.committing.Wait()
+		close(s.stopped)
+		closed := fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)
+		for {
+			select {
+			case r := <-s.reqs:
+				r.done <- sendResp{err: closed}
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		var batch []*sendReq
+		select {
+		case <-s.life.Done():
+			return
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		}
+		bytes := len(batch[0].snd.Payload)
+	more:
+		for len(batch) < s.maxBatch && bytes < maxBatchBytes {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+				bytes += len(r.snd.Payload)
+			default:
+				break more
+			}
+		}
+		if err := s.check("enqueue"); err != nil {
+			answerAll(batch, err)
+			continue
+		}
+		select { // a free commit stage
+		case s.slots <- struct{}{}:
+		case <-s.life.Done():
+			answerAll(batch, fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed))
+			return
+		}
+		b, err := s.firstStage(batch)
 		if err != nil {
-			return false, s.wrap("enqueue", err)
+			<-s.slots
+			answerAll(batch, err)
+			continue
 		}
-		if !known {
-			tag, err := tx.Exec(ctx, `INSERT INTO groups (group_hash, epoch, updated_at) VALUES ($1, $2, $3) ON CONFLICT (group_hash) DO NOTHING`,
-				snd.Group[:], int64(snd.Epoch+1), now)
-			if err != nil {
-				return false, s.wrap("enqueue", err)
-			}
-			if tag.RowsAffected() == 0 { // another first commit won the race; it is committed now
-				if cur, known, err = groupEpoch(ctx, tx, snd.Group, " FOR UPDATE"); err != nil {
-					return false, s.wrap("enqueue", err)
-				}
-			}
-		}
-		if known && cur != snd.Epoch {
-			res.CurrentEpoch = cur
-			res.Skipped = 0
-			return false, fmt.Errorf("postgres: doing enqueue of commit: %w", &store.StaleEpochError{Current: cur, Sent: snd.Epoch})
-		}
-		if known {
-			if _, err := tx.Exec(ctx, `UPDATE groups SET epoch = $2, updated_at = $3 WHERE group_hash = $1`, snd.Group[:], int64(snd.Epoch+1), now); err != nil {
-				return false, s.wrap("enqueue", err)
-			}
-		}
-		res.CurrentEpoch = snd.Epoch + 1
+		s.committing.Add(1)
+		go func() {
+			defer s.committing.Done()
+			defer func() { <-s.slots }()
+			s.secondStage(b)
+		}()
 	}
-	if len(recipients) == 0 {
-		return true, nil // a commit to nobody: it only moves the group
-	}
-
-	// Hand out the next seq of every recipient and append the entries.
-	ids := make([][]byte, len(recipients))
-	for i, d := range recipients {
-		ids[i] = d[:]
-	}
-	_, err = tx.Exec(ctx, `
-		WITH bumped AS (
-			UPDATE devices SET last_seq = last_seq + 1 WHERE device_id = ANY($1) RETURNING device_id, last_seq
-		)
-		INSERT INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at)
-		SELECT device_id, last_seq, $2, $3, $4, $5, $6, $7 FROM bumped`,
-		ids, snd.MsgID[:], snd.Group[:], int64(snd.Epoch), int16(snd.Kind), snd.Payload, now)
-	if err != nil {
-		return false, s.wrap("enqueue", err)
-	}
-	*delivered = recipients
-	return true, nil
 }
 
-// lockDevices locks the rows of the registered devices among ids, in id
-// order, and returns them.
-func lockDevices(ctx context.Context, tx pgx.Tx, ids []store.DeviceID) (map[store.DeviceID]struct{}, error) {
-	sorted := slices.Clone(ids)
-	slices.SortFunc(sorted, func(a, b store.DeviceID) int { return bytes.Compare(a[:], b[:]) })
-	args := make([][]byte, len(sorted))
-	for i := range sorted {
-		args[i] = sorted[i][:]
+func answerAll(batch []*sendReq, err error) {
+	for _, r := range batch {
+		r.done <- sendResp{err: err}
 	}
-	rows, err := tx.Query(ctx, `SELECT device_id FROM devices WHERE device_id = ANY($1) ORDER BY device_id FOR NO KEY UPDATE`, args)
+}
+
+// openBatch is a batch whose first stage holds its locks in an open
+// transaction on conn.
+type openBatch struct {
+	conn    *pooledConn
+	reqs    []*sendReq
+	resps   []sendResp
+	deliver [][]store.DeviceID // per request: the devices that got an entry
+
+	unclaimed [][]byte // MsgIDs inserted but not kept: deleted again
+	devIDs    [][]byte // devices whose last_seq moved, and to what
+	devSeqs   []int64
+	groupIDs  [][]byte // all groups of the batch's commits
+	epochIDs  [][]byte // groups whose epoch moved, and to what
+	epochs    []int64
+	rows      mailboxRows
+	now       int64
+	started   time.Time
+}
+
+// mailboxRows are the batch's mailbox entries as column arrays: the rows
+// (device, seq, index of their Send) and the Sends once each, so a payload
+// for many recipients crosses the wire once.
+type mailboxRows struct {
+	dev   [][]byte
+	seq   []int64
+	send  []int32 // 1-based index into the Send columns
+	msgID [][]byte
+	group [][]byte
+	epoch []int64
+	kind  []int16
+	data  [][]byte
+}
+
+// firstStage begins the batch's transaction, takes its locks and decides
+// every Send. A deadlock reruns it; on any other error the connection is
+// released and nothing of the batch is stored.
+func (s *Store) firstStage(batch []*sendReq) (*openBatch, error) {
+	for attempt := 1; ; attempt++ {
+		b, err := s.tryFirstStage(batch)
+		if err == nil || !retryable(err) || attempt == maxAttempts || s.life.Err() != nil {
+			return b, err
+		}
+	}
+}
+
+func (s *Store) tryFirstStage(batch []*sendReq) (*openBatch, error) {
+	ctx := s.life
+	conn, err := s.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap("enqueue", err)
+	}
+	b := &openBatch{conn: conn, reqs: batch, now: s.unix(), started: time.Now()}
+	keys := batchKeys(batch)
+	pb := &pgx.Batch{}
+	pb.Queue(`BEGIN`)
+	pb.Queue(`INSERT INTO seen_msgs (msg_id, seen_at) SELECT m, $2 FROM unnest($1::bytea[]) AS m ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id`, keys.msgs, b.now)
+	pb.Queue(`SELECT device_id, last_seq FROM devices WHERE device_id = ANY($1) ORDER BY device_id FOR NO KEY UPDATE`, keys.devs)
+	if len(keys.groups) > 0 {
+		pb.Queue(`INSERT INTO groups (group_hash, epoch, updated_at) SELECT g, -1, $2 FROM unnest($1::bytea[]) AS g ON CONFLICT (group_hash) DO NOTHING`, keys.groups, b.now)
+		pb.Queue(`SELECT group_hash, epoch FROM groups WHERE group_hash = ANY($1) ORDER BY group_hash FOR UPDATE`, keys.groups)
+	}
+	st, err := readFirstStage(conn.conn().SendBatch(ctx, pb), len(keys.groups) > 0)
+	if err != nil {
+		conn.rollback()
+		return nil, s.wrap("enqueue", err)
+	}
+	b.groupIDs = keys.groups
+	b.decide(st)
+	return b, nil
+}
+
+// keys are a batch's lock targets, each sorted and unique.
+type keys struct{ msgs, devs, groups [][]byte }
+
+func batchKeys(batch []*sendReq) keys {
+	msgs := make(map[store.MsgID]struct{}, len(batch))
+	devs := make(map[store.DeviceID]struct{}, len(batch))
+	groups := make(map[store.GroupHash]struct{})
+	for _, r := range batch {
+		msgs[r.snd.MsgID] = struct{}{}
+		for _, d := range r.snd.Recipients {
+			devs[d] = struct{}{}
+		}
+		if r.snd.Kind == store.KindCommit {
+			groups[r.snd.Group] = struct{}{}
+		}
+	}
+	return keys{msgs: sortedKeys(msgs, msgBytes), devs: sortedKeys(devs, devBytes), groups: sortedKeys(groups, groupBytes)}
+}
+
+// firstState is what the first stage read, under its locks.
+type firstState struct {
+	fresh   map[store.MsgID]bool      // inserted by this batch: false until a Send keeps it
+	lastSeq map[store.DeviceID]int64  // registered recipients
+	epochs  map[store.GroupHash]int64 // -1: unknown before this batch
+}
+
+func readFirstStage(br pgx.BatchResults, withGroups bool) (st firstState, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return st, err
+	}
+	st.fresh = make(map[store.MsgID]bool)
+	if err := scanRows(br, func(r pgx.Rows) error {
+		var id []byte
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		if len(id) != len(store.MsgID{}) {
+			return fmt.Errorf("corrupt seen_msgs row: id of %d bytes", len(id))
+		}
+		st.fresh[store.MsgID(id)] = false
+		return nil
+	}); err != nil {
+		return st, err
+	}
+	st.lastSeq = make(map[store.DeviceID]int64)
+	if err := scanRows(br, func(r pgx.Rows) error {
+		var id []byte
+		var seq int64
+		if err := r.Scan(&id, &seq); err != nil {
+			return err
+		}
+		if len(id) != len(store.DeviceID{}) {
+			return fmt.Errorf("corrupt devices row: id of %d bytes", len(id))
+		}
+		st.lastSeq[store.DeviceID(id)] = seq
+		return nil
+	}); err != nil {
+		return st, err
+	}
+	st.epochs = make(map[store.GroupHash]int64)
+	if withGroups {
+		if _, err := br.Exec(); err != nil {
+			return st, err
+		}
+		if err := scanRows(br, func(r pgx.Rows) error {
+			var id []byte
+			var e int64
+			if err := r.Scan(&id, &e); err != nil {
+				return err
+			}
+			if len(id) != len(store.GroupHash{}) {
+				return fmt.Errorf("corrupt groups row: hash of %d bytes", len(id))
+			}
+			st.epochs[store.GroupHash(id)] = e
+			return nil
+		}); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func scanRows(br pgx.BatchResults, each func(pgx.Rows) error) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
-	got := make(map[store.DeviceID]struct{}, len(ids))
 	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
+		if err := each(rows); err != nil {
+			return err
 		}
-		if len(b) != len(store.DeviceID{}) {
-			return nil, fmt.Errorf("corrupt devices row: id of %d bytes", len(b))
-		}
-		got[store.DeviceID(b)] = struct{}{}
 	}
-	return got, rows.Err()
+	return rows.Err()
+}
+
+// decide answers every Send of the batch in queue order, as one
+// transaction per Send would have, and collects the writes.
+func (b *openBatch) decide(st firstState) {
+	b.resps = make([]sendResp, len(b.reqs))
+	b.deliver = make([][]store.DeviceID, len(b.reqs))
+	movedDev := make(map[store.DeviceID]struct{})
+	movedGroup := make(map[store.GroupHash]struct{})
+	for i, r := range b.reqs {
+		snd := &r.snd
+		resp := &b.resps[i]
+		if kept, fresh := st.fresh[snd.MsgID]; !fresh || kept {
+			resp.res.Duplicate = true
+			if snd.Kind == store.KindCommit {
+				resp.res.CurrentEpoch = uint64(max(st.epochs[snd.Group], 0))
+			}
+			continue
+		}
+		recipients := snd.Recipients
+		var kept []store.DeviceID
+		missing := false
+		for _, d := range recipients {
+			if _, ok := st.lastSeq[d]; ok {
+				kept = append(kept, d)
+			} else if !snd.SkipUnregistered {
+				resp.err = fmt.Errorf("postgres: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)
+				missing = true
+				break
+			}
+		}
+		if missing {
+			continue
+		}
+		resp.res.Skipped = len(recipients) - len(kept)
+		if len(kept) == 0 && snd.Kind != store.KindCommit {
+			continue // nobody left to deliver to: nothing stored, the MsgID not remembered
+		}
+		if snd.Kind == store.KindCommit {
+			// RFC 9420 §14 (sequencing of state changes): the Delivery
+			// Service accepts one commit per epoch, the first to arrive.
+			cur := st.epochs[snd.Group]
+			if cur >= 0 && uint64(cur) != snd.Epoch {
+				resp.res = store.Result{CurrentEpoch: uint64(cur)}
+				resp.err = fmt.Errorf("postgres: doing enqueue of commit: %w", &store.StaleEpochError{Current: uint64(cur), Sent: snd.Epoch})
+				continue
+			}
+			st.epochs[snd.Group] = int64(snd.Epoch + 1)
+			movedGroup[snd.Group] = struct{}{}
+			resp.res.CurrentEpoch = snd.Epoch + 1
+		}
+		st.fresh[snd.MsgID] = true
+		if len(kept) == 0 {
+			continue // a commit to nobody: it only moves the group
+		}
+		rows := &b.rows
+		rows.msgID = append(rows.msgID, snd.MsgID[:])
+		rows.group = append(rows.group, snd.Group[:])
+		rows.epoch = append(rows.epoch, int64(snd.Epoch))
+		rows.kind = append(rows.kind, int16(snd.Kind))
+		rows.data = append(rows.data, snd.Payload)
+		n := int32(len(rows.msgID))
+		for _, d := range kept {
+			st.lastSeq[d]++
+			movedDev[d] = struct{}{}
+			rows.dev = append(rows.dev, d[:])
+			rows.seq = append(rows.seq, st.lastSeq[d])
+			rows.send = append(rows.send, n)
+		}
+		b.deliver[i] = kept
+	}
+	for id, kept := range st.fresh {
+		if !kept {
+			b.unclaimed = append(b.unclaimed, id[:])
+		}
+	}
+	for _, d := range sortedKeys(movedDev, devBytes) {
+		b.devIDs = append(b.devIDs, d)
+		b.devSeqs = append(b.devSeqs, st.lastSeq[store.DeviceID(d)])
+	}
+	for _, g := range sortedKeys(movedGroup, groupBytes) {
+		b.epochIDs = append(b.epochIDs, g)
+		b.epochs = append(b.epochs, st.epochs[store.GroupHash(g)])
+	}
+}
+
+// secondStage writes the batch and commits it in one round trip, tells the
+// watchers, then answers every Send.
+func (s *Store) secondStage(b *openBatch) {
+	// Not s.life: Close waits for a committing batch rather than leave
+	// its outcome unknown.
+	ctx := context.Background()
+	pb := &pgx.Batch{}
+	if len(b.unclaimed) > 0 {
+		pb.Queue(`DELETE FROM seen_msgs WHERE msg_id = ANY($1)`, b.unclaimed)
+	}
+	if len(b.devIDs) > 0 {
+		pb.Queue(`UPDATE devices AS d SET last_seq = v.s FROM unnest($1::bytea[], $2::bigint[]) AS v(id, s) WHERE d.device_id = v.id`, b.devIDs, b.devSeqs)
+	}
+	if len(b.epochIDs) > 0 {
+		pb.Queue(`UPDATE groups AS g SET epoch = v.e, updated_at = $3 FROM unnest($1::bytea[], $2::bigint[]) AS v(h, e) WHERE g.group_hash = v.h`, b.epochIDs, b.epochs, b.now)
+	}
+	if len(b.groupIDs) > 0 {
+		pb.Queue(`DELETE FROM groups WHERE group_hash = ANY($1) AND epoch = -1`, b.groupIDs)
+	}
+	if r := &b.rows; len(r.dev) > 0 {
+		pb.Queue(`INSERT INTO mailbox (device_id, seq, msg_id, group_hash, epoch, kind, payload, enqueued_at)
+			SELECT r.d, r.s, m.id, m.g, m.e, m.k, m.p, $9
+			FROM unnest($1::bytea[], $2::bigint[], $3::int[]) AS r(d, s, i)
+			JOIN unnest($4::bytea[], $5::bytea[], $6::bigint[], $7::smallint[], $8::bytea[]) WITH ORDINALITY AS m(id, g, e, k, p, n) ON m.n = r.i`,
+			r.dev, r.seq, r.send, r.msgID, r.group, r.epoch, r.kind, r.data, b.now)
+	}
+	pb.Queue(`COMMIT`)
+	err := s.conn2Exec(ctx, b.conn, pb)
+	if err != nil {
+		b.conn.rollback()
+		err = s.wrap("enqueue commit", err)
+		answerAll(b.reqs, err)
+		return
+	}
+	b.conn.release()
+	// Committed and visible: tell the watchers before answering (the
+	// store.Store Watch contract).
+	for _, d := range b.deliver {
+		if len(d) > 0 {
+			s.Announce(d)
+		}
+	}
+	if s.onCommit != nil {
+		s.onCommit(b.deliver)
+	}
+	if s.onBatch != nil {
+		s.onBatch(len(b.reqs), time.Since(b.started))
+	}
+	for i, r := range b.reqs {
+		r.done <- b.resps[i]
+	}
+}
+
+// conn2Exec runs every statement of pb and returns the first error.
+func (s *Store) conn2Exec(ctx context.Context, c *pooledConn, pb *pgx.Batch) error {
+	br := c.conn().SendBatch(ctx, pb)
+	var first error
+	for range pb.Len() {
+		if _, err := br.Exec(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := br.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
 }
 
 // groupEpoch reads group g's epoch (lock: "", " FOR UPDATE" or " FOR
@@ -172,6 +542,9 @@ func groupEpoch(ctx context.Context, q querier, g store.GroupHash, lock string) 
 	}
 	if err != nil {
 		return 0, false, err
+	}
+	if e < 0 { // a placeholder is never committed; defensive
+		return 0, false, nil
 	}
 	return uint64(e), true, nil
 }

@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	osuser "os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testenv"
+)
+
+// The cluster test's infrastructure: one throwaway PostgreSQL, a NATS
+// cluster of nats-server processes, and samizdat server nodes that share
+// the database, the key files and the NATS cluster.
+
+// findPG looks for a PostgreSQL server program on PATH, then where
+// Debian's postgresql package puts it.
+func findPG(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	if len(matches) > 0 {
+		return matches[len(matches)-1]
+	}
+	return ""
+}
+
+// startPostgres runs initdb and postgres (on a unix socket only) in a
+// temporary directory until the test ends and returns a postgres:// URL.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	initdb, postgres := findPG("initdb"), findPG("postgres")
+	if initdb == "" || postgres == "" {
+		testenv.Require(t, fmt.Errorf("initdb or postgres not found"), "PostgreSQL", "apt-get install postgresql")
+	}
+	var cred *syscall.Credential
+	uid, gid := os.Getuid(), os.Getgid()
+	if os.Geteuid() == 0 { // PostgreSQL refuses to run as root
+		u, err := osuser.Lookup("postgres")
+		if err != nil {
+			u, err = osuser.Lookup("nobody")
+		}
+		if err != nil {
+			t.Fatalf("running as root with neither a postgres nor a nobody user: %v", err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	base, err := os.MkdirTemp("", "samizdat-e2e-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	data := filepath.Join(base, "data")
+	os.Mkdir(data, 0o700)
+	for _, d := range []string{base, data} {
+		if err := os.Chown(d, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(cmd *exec.Cmd) *exec.Cmd {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		cmd.Dir, cmd.Env = base, append(os.Environ(), "LC_ALL=C", "HOME="+base)
+		return cmd
+	}
+	if out, err := run(exec.Command(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")).CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	cmd := run(exec.Command(postgres, "-D", data, "-k", base, "-c", "listen_addresses=", "-c", "max_connections=300"))
+	logBuf := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logBuf, logBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	sock := filepath.Join(base, ".s.PGSQL.5432")
+	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatalf("postgres did not start:\n%s", logBuf.String())
+	}
+	time.Sleep(500 * time.Millisecond) // the socket file appears just before it accepts
+	return "postgres:///postgres?host=" + url.QueryEscape(base) + "&user=postgres&sslmode=disable"
+}
+
+// natsNode is one nats-server process of the test's cluster.
+type natsNode struct {
+	cmd       *exec.Cmd
+	done      chan struct{}
+	client    string // nats://127.0.0.1:PORT
+	out       *lockedBuffer
+	clusterAt string
+}
+
+// startNATSCluster runs n nats-server processes routed to each other as one
+// cluster and returns them; they are killed when the test ends.
+func startNATSCluster(t *testing.T, n int) []*natsNode {
+	t.Helper()
+	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
+	nodes := make([]*natsNode, n)
+	for i := range nodes {
+		nodes[i] = &natsNode{client: "nats://" + freePort(t), clusterAt: freePort(t), out: &lockedBuffer{}, done: make(chan struct{})}
+	}
+	for i, nd := range nodes {
+		var routes []string
+		for j, o := range nodes {
+			if j != i {
+				routes = append(routes, "nats://"+o.clusterAt)
+			}
+		}
+		host, port, _ := net.SplitHostPort(strings.TrimPrefix(nd.client, "nats://"))
+		nd.cmd = exec.Command(bin, "-a", host, "-p", port, "-n", fmt.Sprintf("nats-%d", i),
+			"--cluster_name", "samizdat-e2e", "--cluster", "nats://"+nd.clusterAt, "--routes", strings.Join(routes, ","))
+		nd.cmd.Stdout, nd.cmd.Stderr = nd.out, nd.out
+		nd.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := nd.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { nd.cmd.Wait(); close(nd.done) }()
+		t.Cleanup(nd.kill)
+	}
+	// Ready when every server has a route to every other.
+	if !waitFor(20*time.Second, func() bool {
+		for _, nd := range nodes {
+			if strings.Count(nd.out.String(), "Route connection created") < n-1 {
+				return false
+			}
+		}
+		return true
+	}) {
+		for i, nd := range nodes {
+			t.Logf("nats-%d:\n%s", i, nd.out.String())
+		}
+		t.Fatal("the NATS cluster did not form within 20s")
+	}
+	return nodes
+}
+
+func (nd *natsNode) kill() {
+	select {
+	case <-nd.done:
+		return
+	default:
+	}
+	nd.cmd.Process.Signal(syscall.SIGKILL)
+	<-nd.done
+}
+
+// startNode runs 'samizdat server' as one node of the service.
+func startNode(t *testing.T, data, listen, dsn, natsURLs string, peers []string) *server {
+	t.Helper()
+	args := []string{"server", "--data", data, "--listen", listen, "--admin=", "--store", dsn, "--nats", natsURLs}
+	for _, p := range peers {
+		args = append(args, "--peer", p)
+	}
+	p := start(t, nil, args...)
+	s := &server{proc: p, data: data}
+	ok := waitFor(30*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+		for sc.Scan() {
+			if l, found := strings.CutPrefix(sc.Text(), "server link: "); found {
+				s.link = strings.TrimSpace(l)
+			}
+		}
+		return s.link != "" || !p.running()
+	})
+	if !ok || s.link == "" {
+		p.kill()
+		t.Fatalf("node did not print its link; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	}
+	s.addr = listen
+	return s
+}
+
+// copyKeys gives a node the service's keys: every node of one service
+// answers with the same secure-channel key and signs the same book.
+func copyKeys(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"server.key", "book.key", "slice.secret"} {
+		b, err := os.ReadFile(filepath.Join(from, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

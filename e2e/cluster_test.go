@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// TestClusterThreeNodes is issue 18's proof, all real processes: one
+// PostgreSQL, a three-server NATS cluster and three 'samizdat server'
+// nodes sharing the database, the keys and the bus. Each node's link names
+// itself first and the other two after, so a client that starts on one
+// node moves to the next when it dies.
+//
+//  1. Three CLI users, each on another node, chat one-to-one and in a
+//     group.
+//  2. A channel's nine subscribers, three on each node, get every post made
+//     through the first node.
+//  3. Under a stream of Sends from node 0 to receivers on all three nodes
+//     (every Send crosses the bus to wake its recipient's session), node 0
+//     is killed with SIGKILL, then one NATS server. The senders and node 0's
+//     receivers continue on the other nodes. At the end every acknowledged
+//     message was delivered exactly once; the counts are logged.
+func TestClusterThreeNodes(t *testing.T) {
+	dir := t.TempDir()
+	dsn := startPostgres(t)
+	nats := startNATSCluster(t, 3)
+	var natsURLs []string
+	for _, n := range nats {
+		natsURLs = append(natsURLs, n.client)
+	}
+	addrs := []string{freePort(t), freePort(t), freePort(t)}
+	nodes := make([]*server, 3)
+	peersOf := func(i int) []string { return []string{addrs[(i+1)%3], addrs[(i+2)%3]} }
+	dataOf := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
+	nodes[0] = startNode(t, dataOf(0), addrs[0], dsn, strings.Join(natsURLs, ","), peersOf(0))
+	for i := 1; i < 3; i++ {
+		copyKeys(t, dataOf(0), dataOf(i))
+		nodes[i] = startNode(t, dataOf(i), addrs[i], dsn, strings.Join(natsURLs, ","), peersOf(i))
+	}
+
+	t.Run("chat", func(t *testing.T) { clusterChat(t, dir, nodes) })
+	t.Run("channel", func(t *testing.T) { clusterChannel(t, nodes) })
+	t.Run("failover", func(t *testing.T) { clusterFailover(t, dir, nodes, nats) })
+}
+
+// clusterChat: alice, bob and carol, on nodes 0, 1 and 2, chat one-to-one
+// and in a group, through the CLI.
+func clusterChat(t *testing.T, dir string, nodes []*server) {
+	users := []*user{newUser(t, dir, "alice"), newUser(t, dir, "bob"), newUser(t, dir, "carol")}
+	for i, u := range users {
+		mustContain(t, u.name+" init", u.run(t, "init", "--server", nodes[i].link, "--name", u.name), "Created your account")
+		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
+	}
+	alice, bob, carol := users[0], users[1], users[2]
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	befriend(t, bob, carol)
+	mustContain(t, "alice send", alice.run(t, "send", "bob", "hello bob on node 1"), "Sent to bob")
+	mustContain(t, "bob read", bob.run(t, "read"), "alice: alice: hello bob on node 1")
+	mustContain(t, "bob send", bob.run(t, "send", "alice", "hello alice on node 0"), "Sent to alice")
+	mustContain(t, "alice read", alice.run(t, "read"), "bob: bob: hello alice on node 0")
+	mustContain(t, "group create", alice.run(t, "group", "create", "nodes"), "Created group nodes.")
+	mustContain(t, "group add bob", alice.run(t, "group", "add", "nodes", "bob"), "Added bob")
+	mustContain(t, "group add carol", alice.run(t, "group", "add", "nodes", "carol"), "Added carol")
+	mustContain(t, "group send", alice.run(t, "group", "send", "nodes", "hello all three nodes"), "Sent to nodes")
+	for _, u := range []*user{bob, carol} {
+		mustContain(t, u.name+" read", u.run(t, "read"), "nodes: alice: hello all three nodes")
+	}
+	mustContain(t, "carol group send", carol.run(t, "group", "send", "nodes", "carol on node 2"), "Sent to nodes")
+	for _, u := range []*user{alice, bob} {
+		mustContain(t, u.name+" read", u.run(t, "read"), "nodes: carol: carol on node 2")
+	}
+}
+
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// clusterChannel: nine subscribers, three per node, get every post made
+// through node 0, each once.
+func clusterChannel(t *testing.T, nodes []*server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	links := make([]client.ServerLink, len(nodes))
+	for i, n := range nodes {
+		l, err := client.ParseServerLink(n.link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links[i] = l
+	}
+	_, owner, _ := ed25519.GenerateKey(rand.Reader)
+	desc, err := channel.NewDescriptor(owner, "cluster news", uint64(time.Now().Unix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := client.DialChannels(ctx, dialTCP, links[0], client.NewReaderKey(), func(*wire.ChannelPush) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.CreateChannel(ctx, desc.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	const posts, perNode = 20, 3
+	var mu sync.Mutex
+	got := make([]map[uint64]int, len(nodes)*perNode)
+	for i := range got {
+		got[i] = map[uint64]int{}
+		c, err := client.DialChannels(ctx, dialTCP, links[i%len(nodes)], client.NewReaderKey(), func(p *wire.ChannelPush) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, b := range p.Posts {
+				if _, seq, ok := channel.PeekSeq(b); ok {
+					got[i][seq]++
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Subscribe(ctx, wire.ChannelID(desc.ID())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(1); seq <= posts; seq++ {
+		p := &channel.Post{Channel: desc.ID(), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(fmt.Sprintf("post %d", seq))}
+		if err := p.Sign(owner, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Post(ctx, p.Encode()); err != nil {
+			t.Fatalf("post %d: %v", seq, err)
+		}
+	}
+	complete := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, g := range got {
+			if len(g) < posts {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitFor(30*time.Second, complete) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, g := range got {
+			t.Errorf("subscriber %d (node %d) got %d of %d posts", i, i%len(nodes), len(g), posts)
+		}
+		t.FailNow()
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, g := range got {
+		for seq, n := range g {
+			if n != 1 || seq < 1 || seq > posts {
+				t.Errorf("subscriber %d got post %d %d times", i, seq, n)
+			}
+		}
+	}
+	t.Logf("%d posts reached %d subscribers on %d nodes, each once", posts, len(got), len(nodes))
+}
+
+// clusterFailover streams Sends from node 0 to receivers on every node,
+// kills node 0 and then a NATS server mid-stream, and checks that every
+// acknowledged message was delivered exactly once.
+func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode) {
+	senders, perSender, rate := 4, 250, 40.0
+	if *long {
+		perSender = 600
+	}
+	var recvs []*proc
+	var recvLogs []string
+	var ids []string
+	for i, n := range nodes {
+		idsPath, recvLog := filepath.Join(dir, fmt.Sprintf("ids%d", i)), filepath.Join(dir, fmt.Sprintf("received%d", i))
+		r := start(t, nil, "bench", "recv", "--server", n.link, "--recipients", "2", "--ids", idsPath, "--log", recvLog)
+		if !waitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.stderr.String())
+		}
+		recvs, recvLogs = append(recvs, r), append(recvLogs, recvLog)
+		ids = append(ids, readLines(t, idsPath)...)
+	}
+	allIDs := filepath.Join(dir, "ids-all")
+	if err := os.WriteFile(allIDs, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ackedLog, resultPath := filepath.Join(dir, "acked"), filepath.Join(dir, "result.json")
+	send := start(t, nil, "bench", "send", "--server", nodes[0].link, "--to", allIDs,
+		"--senders", fmt.Sprint(senders), "--messages", fmt.Sprint(perSender), "--window", "4",
+		"--rate", fmt.Sprint(rate), "--acked-log", ackedLog, "--json", resultPath)
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(send.stderr.String(), "sending") }) {
+		t.Fatalf("bench send never started sending; stderr:\n%s", send.stderr.String())
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if !send.running() {
+		t.Fatal("the stream of sends ended before the kill; raise the message count")
+	}
+	nodes[0].kill()
+	time.Sleep(1500 * time.Millisecond)
+	if !send.running() {
+		t.Fatal("the stream of sends ended before the NATS kill; raise the message count")
+	}
+	nats[1].kill()
+	if err := send.wait(t, 180*time.Second); err != nil {
+		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, send.stdout.String(), send.stderr.String())
+	}
+	var res struct{ Acked, Errors, Retries, Reconnects int64 }
+	b, err := os.ReadFile(resultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	total := senders * perSender
+	if res.Acked != int64(total) || res.Errors != 0 {
+		t.Fatalf("bench send: %d acknowledged, %d errors; want %d and 0", res.Acked, res.Errors, total)
+	}
+	if res.Reconnects < int64(senders) {
+		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
+	}
+	acked := map[string]bool{}
+	for _, id := range readLines(t, ackedLog) {
+		acked[id] = true
+	}
+	if len(acked) != total {
+		t.Fatalf("acked log has %d ids, want %d", len(acked), total)
+	}
+	type entry struct{ log, device, seq string }
+	var where map[string]map[entry]bool
+	parse := func() {
+		where = map[string]map[entry]bool{}
+		for li, path := range recvLogs {
+			for _, line := range readLines(t, path) {
+				f := strings.Fields(line)
+				if len(f) != 3 {
+					t.Fatalf("bad receiver log line %q", line)
+				}
+				if where[f[2]] == nil {
+					where[f[2]] = map[entry]bool{}
+				}
+				where[f[2]][entry{fmt.Sprint(li), f[0], f[1]}] = true
+			}
+		}
+	}
+	missing := func() int {
+		parse()
+		n := 0
+		for id := range acked {
+			if where[id] == nil {
+				n++
+			}
+		}
+		return n
+	}
+	if !waitFor(90*time.Second, func() bool { return missing() == 0 }) {
+		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", missing(), total)
+	}
+	time.Sleep(time.Second)
+	for _, r := range recvs {
+		if r.running() {
+			r.stop(t, 15*time.Second)
+		}
+	}
+	parse()
+	perNode := make([]int, len(recvLogs))
+	for id, es := range where {
+		if !acked[id] {
+			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
+		}
+		if len(es) != 1 {
+			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
+		}
+		for e := range es {
+			var li int
+			fmt.Sscan(e.log, &li)
+			perNode[li]++
+		}
+	}
+	t.Logf("cluster failover: %d acknowledged, %d delivered exactly once (receivers that started on nodes 0/1/2: %v), %d reconnects, %d Sends retried; node 0 and NATS server 1 killed with SIGKILL",
+		total, len(where), perNode, res.Reconnects, res.Retries)
+}
