@@ -46,7 +46,7 @@ func runServer(e env) int {
 	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "devices registered less than this long ago get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	limits := addLimitFlags(fs) // server_limits.go
-	blobs := blobFlags(fs) // server_blobs.go
+	blobs := blobFlags(fs)      // server_blobs.go
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
 	var peers repeated
@@ -77,8 +77,8 @@ type bookFlags struct {
 	relayToken string // --relay-token-file; empty: no registration
 	trustAge   time.Duration
 	blobs      *blobOptions // server_blobs.go (not the book's, but served beside it)
-	peers      []string // --peer: the other nodes' public addresses
-	nats       string   // --nats: the bus between nodes; empty for one node
+	peers      []string     // --peer: the other nodes' public addresses
+	nats       string       // --nats: the bus between nodes; empty for one node
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
