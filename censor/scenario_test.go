@@ -99,3 +99,25 @@ func TestNewRuleSpecs(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingScenariosParse: the 2026 scenarios that today's samizdat does
+// not pass yet (censor/scenarios/pending, docs/lab.md "Pending scenarios")
+// parse and build, so they are ready to move up when it does.
+func TestPendingScenariosParse(t *testing.T) {
+	all, err := LoadScenarios("scenarios/pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Fatalf("%d pending scenarios, want analyst-2026 and freeze-all-foreign", len(all))
+	}
+	for _, s := range all {
+		rules, err := s.Build(placeholderHooks())
+		if err != nil || len(rules) != len(s.Rules) {
+			t.Errorf("%s: %d rules built, err %v", s.Name, len(rules), err)
+		}
+		if s.Recovery.MinDelivery == 0 || time.Duration(s.Recovery.Within) > 5*time.Second {
+			t.Errorf("%s: recovery %+v, want a minimum delivery and at most 5 s", s.Name, s.Recovery)
+		}
+	}
+}
