@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -144,8 +145,14 @@ func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 	}
 	raw, err := socks.(proxy.ContextDialer).DialContext(ctx, "tcp", d.target)
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		switch {
+		case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 			err = errors.Join(ctx.Err(), err)
+		case ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded):
+			// x/net/proxy puts ctx's deadline on the conn, whose read can
+			// time out a moment before ctx's own timer fires: the same
+			// deadline, so say so.
+			err = errors.Join(context.DeadlineExceeded, err)
 		}
 		return nil, fmt.Errorf("pt: dialing %s through the PT's SOCKS port: %w", d.target, err)
 	}
