@@ -12,18 +12,16 @@ import (
 // Tunnel shaping (docs/spec/transports.md, "tlsws: the opening's shape").
 // For the first shapeWrites writes of a tunnel, within shapeWindow of its
 // start, each side
-//   - splits a write into one to three WebSocket frames at random points,
-//     each frame its own TLS record (one TLS Write each);
+//   - splits a write into records of shapeRecordMin..shapeRecordMax bytes
+//     of WebSocket frames (one TLS Write each), under the 411 bytes of
+//     Russia's 2024 rule;
 //   - pads each record with unsolicited pong frames (RFC 6455 §5.5.3: a
-//     pong needs no answer, and the reader drops it) of random total size,
-//     0 to shapeMaxPad bytes, in the same record before or after the data;
+//     pong needs no answer, and the reader drops it) up to its drawn size,
+//     before or after the data;
 //   - now and then sends a pad-only record.
 // Sizes are drawn afresh per record, so a censor who sees record sizes and
-// directions sees no fixed sequence. The cost: about 500 bytes and one or
-// two records per shaped write on average (measured by
-// TestTunnelShapingCost), so at most about 8 KB per side per tunnel on
-// average, 38 KB in the worst case (16 writes of 4 records padded 600
-// bytes each); no delay is added.
+// directions sees no fixed sequence. The cost (TestTunnelShapingCost): about
+// 0.3 KB per side per opening and more, smaller records; no delay is added.
 
 // shapeWrites is a variable so that the shape test can measure the cost
 // against unshaped tunnels.
@@ -31,7 +29,13 @@ var shapeWrites = 16
 
 const (
 	shapeWindow = 5 * time.Second
-	shapeMaxPad = 600
+	// A shaped record carries shapeRecordMin..shapeRecordMax bytes of
+	// frames; with TLS 1.3's 22 bytes (header, content type, tag) it stays
+	// under 411 on the wire.
+	shapeRecordMin, shapeRecordMax = 96, 380
+	// frameOverheadMax is a client frame's header with a 16-bit length and
+	// its mask (RFC 6455 §5.2).
+	frameOverheadMax = 8
 	// shapeMaxSplit: writes up to this size are split and padded; larger
 	// ones (bulk data) go out as they are.
 	shapeMaxSplit = 8 << 10
@@ -46,34 +50,29 @@ func (c *wsConn) shaping(n int) bool {
 	return true
 }
 
-// writeShapedLocked writes p as one to three padded records. The caller
-// holds writeMu.
+// writeShapedLocked writes p as padded records of shapeRecordMin to
+// shapeRecordMax bytes of WebSocket frames each (data and padding), so that
+// no record of the opening reaches 411 bytes on the wire: Russia's 2024
+// rule marks a flow whose client sends three or more records of at least
+// 411 bytes early (docs/lab.md, censor.RecordShape), and a browser's early
+// records after its upgrade request are small. The caller holds writeMu.
 func (c *wsConn) writeShapedLocked(p []byte) error {
-	pieces := 1 + c.rng.IntN(3)
-	pieces = min(pieces, len(p))
-	for i := 0; i < pieces; i++ {
-		n := len(p)
-		if i < pieces-1 {
-			n = 1 + c.rng.IntN(len(p)-(pieces-1-i))
+	for len(p) > 0 {
+		room := shapeRecordMin + c.rng.IntN(shapeRecordMax-shapeRecordMin+1)
+		n := min(len(p), room-frameOverheadMax)
+		pad := 0
+		if left := room - frameOverheadMax - n; left > frameOverheadMax && c.rng.IntN(4) != 0 {
+			pad = c.rng.IntN(left - frameOverheadMax + 1)
 		}
-		if err := c.writeRecordLocked(p[:n], c.padSize()); err != nil {
+		if err := c.writeRecordLocked(p[:n], pad); err != nil {
 			return err
 		}
 		p = p[n:]
 	}
 	if c.rng.IntN(4) == 0 {
-		return c.writeRecordLocked(nil, 1+c.padSize())
+		return c.writeRecordLocked(nil, 1+c.rng.IntN(maxControlPayload))
 	}
 	return nil
-}
-
-// padSize draws a pad: none a quarter of the time, else uniform up to
-// shapeMaxPad.
-func (c *wsConn) padSize() int {
-	if c.rng.IntN(4) == 0 {
-		return 0
-	}
-	return c.rng.IntN(shapeMaxPad + 1)
 }
 
 // writeRecordLocked writes data (if any) as a binary frame and pad bytes

@@ -252,7 +252,51 @@ func TestTunnelShapingCost(t *testing.T) {
 	if up <= up0 || down <= down0 {
 		t.Errorf("shaping added no bytes: shaped %.0f/%.0f, unshaped %.0f/%.0f", up, down, up0, down0)
 	}
-	if extra := up + down - up0 - down0; extra > float64(2*saved*(shapeMaxPad+64)) {
+	if extra := up + down - up0 - down0; extra > float64(2*saved*(shapeRecordMax+64)) {
 		t.Errorf("shaping cost %.0f bytes per opening, more than its bound", extra)
+	}
+}
+
+// TestAdversaryLargeRecordRule: Russia's 2024 rule as the lab models it
+// (censor.RecordShape): three or more client application-data records of
+// at least 411 bytes among the first ten after the hello mark a tunnel.
+// None of 40 openings may show that; the opening carries the secure
+// channel's 1,378-byte first message, so unshaped it would.
+func TestAdversaryLargeRecordRule(t *testing.T) {
+	ln, cfg := testServer(t)
+	caught := 0
+	for i := 0; i < 40; i++ {
+		recs := openTunnel(t, ln, cfg)
+		seen, large := 0, 0
+		pastHello := false
+		for _, r := range recs {
+			if !r.up {
+				continue
+			}
+			if !pastHello && r.typ == 22 {
+				continue // the ClientHello
+			}
+			pastHello = true
+			if seen == 10 {
+				break
+			}
+			seen++
+			if r.typ == 23 && 5+r.size >= 411 { // with the header, as the rule counts
+				large++
+			}
+		}
+		if large >= 3 {
+			caught++
+			if caught == 1 {
+				var s strings.Builder
+				for _, r := range recs[:min(14, len(recs))] {
+					fmt.Fprintf(&s, "%v/%d/%d ", r.up, r.typ, r.size)
+				}
+				t.Logf("a caught opening (up/type/size): %s", s.String())
+			}
+		}
+	}
+	if caught > 0 {
+		t.Errorf("%d of 40 tunnel openings show three or more client records of at least 411 bytes early: the 2024 rule blocks them", caught)
 	}
 }
