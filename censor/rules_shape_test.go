@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
 )
@@ -158,5 +159,31 @@ func TestStallServerBytesOnly(t *testing.T) {
 		if d := f.Data(ClientToServer, []byte("x")); d.Verdict != Drop {
 			t.Errorf("after the freeze the client's bytes: %v, want drop", d.Verdict)
 		}
+	}
+}
+
+// TestCompareAnswersTLS: two answers of one TLS server to the same replay
+// differ in every random byte but not in their records' types and sizes;
+// the prober must call them alike, and tell a different record layout
+// apart.
+func TestCompareAnswersTLS(t *testing.T) {
+	rec := func(typ byte, n int, fill byte) []byte {
+		b := append([]byte{typ, 3, 3, byte(n >> 8), byte(n)}, make([]byte, n)...)
+		for i := 5; i < len(b); i++ {
+			b[i] = fill + byte(i)
+		}
+		return b
+	}
+	a := Answer{Data: append(rec(22, 122, 1), rec(20, 1, 1)...), End: "fin", After: time.Second}
+	b := Answer{Data: append(rec(22, 122, 9), rec(20, 1, 9)...), End: "fin", After: time.Second}
+	if d := compareAnswers(a, b, 100*time.Millisecond); d != "" {
+		t.Errorf("the same server's two answers judged different: %s", d)
+	}
+	c := Answer{Data: append(rec(22, 1210, 1), rec(20, 1, 1)...), End: "fin", After: time.Second}
+	if d := compareAnswers(c, a, 100*time.Millisecond); d == "" {
+		t.Error("a 1,210-byte ServerHello judged like a 122-byte one")
+	}
+	if d := compareAnswers(Answer{Data: []byte("HTTP/1.1 400 Bad Request\r\n"), End: "fin"}, a, time.Second); d == "" {
+		t.Error("an HTTP answer judged like a TLS one")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,19 +47,16 @@ const linkRelays = 1
 func startRelays(ctx, pctx context.Context, topo *netns.Topology, o Options) ([]*proc, []string, error) {
 	var procs []*proc
 	var links []string
-	coverDir := filepath.Join(o.Dir, "cover-site")
-	if err := os.MkdirAll(coverDir, 0o755); err != nil {
-		return nil, nil, err
-	}
-	if err := os.WriteFile(filepath.Join(coverDir, "index.html"), []byte(coverPage), 0o644); err != nil {
-		return nil, nil, err
-	}
 	for _, r := range labRelays {
 		args := []string{"relay", "--upstream", netip.AddrPortFrom(serverAddr, serverPort).String(),
 			"--listen", r.endpoint().String(), "--transport", r.Transport, "--label", r.Name,
 			"--state", filepath.Join(o.Dir, r.Name), "--no-qr"}
 		if r.Transport == "tlsws" {
-			args = append(args, "--host", r.Host, "--cover-dir", coverDir)
+			// Deployed as in production (docs/operator-guide.md, standalone):
+			// a connection without the client's mark, every probe among
+			// them, is spliced to the lab's cover website, the prober's
+			// reference.
+			args = append(args, "--host", r.Host, "--mode", "standalone", "--cover-origin", netip.AddrPortFrom(coverAddr, 443).String())
 		}
 		p, err := startProc(pctx, topo, o.Dir, r.Name, r.Name, o.Binary, args...)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
@@ -185,6 +186,9 @@ func (s *sorter) sort(c net.Conn) {
 			c.SetReadDeadline(time.Now().Add(spliceLinger))
 			return
 		}
+		if errors.Is(err, syscall.ECONNRESET) {
+			resetOnClose(c) // the cover reset the connection: so do we
+		}
 		c.Close()
 		cover.Close()
 	}()
@@ -241,6 +245,14 @@ func (s *sorter) sort(c net.Conn) {
 	<-coverDone
 	c.Close()
 	cover.Close()
+}
+
+// resetOnClose makes c's Close send a TCP reset instead of a FIN, so a
+// prober sees the cover origin's own ending through the splice.
+func resetOnClose(c net.Conn) {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
+		tc.SetLinger(0)
+	}
 }
 
 func closeWrite(c net.Conn) {

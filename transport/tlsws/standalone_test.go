@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -213,4 +215,58 @@ func FuzzMarkCheck(f *testing.F) {
 			t.Fatal("random bytes carried a valid mark")
 		}
 	})
+}
+
+// TestAdversarySpliceKeepsTheCoversReset: a cover origin that answers a
+// probe with a TCP reset (as Go's TLS server and nginx do to some
+// malformed hellos) must reset the prober through the splice too; a FIN
+// there told the lab's prober the relay from the web server it compares
+// with ("ends with fin, web server with rst").
+func TestAdversarySpliceKeepsTheCoversReset(t *testing.T) {
+	cl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	go func() {
+		for {
+			c, err := cl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 64)
+				c.Read(buf)
+				c.(*net.TCPConn).SetLinger(0) // reset, not FIN
+				c.Close()
+			}()
+		}
+	}()
+	cert, err := SelfSigned("cover.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: bytes.Repeat([]byte{7}, 32), CoverAddr: cl.Addr().String(), Certificate: &cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	probe := func(addr string) error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("\x16\x03\x01\x00\x05hello, not a hello"))
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err = io.ReadAll(c)
+		return err
+	}
+	direct, spliced := probe(cl.Addr().String()), probe(ln.Addr().String())
+	if !errors.Is(direct, syscall.ECONNRESET) {
+		t.Fatalf("the cover itself ended with %v, want a reset (test setup)", direct)
+	}
+	if !errors.Is(spliced, syscall.ECONNRESET) {
+		t.Errorf("through the splice the probe ended with %v, the cover with a reset", spliced)
+	}
 }
