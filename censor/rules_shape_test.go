@@ -187,3 +187,22 @@ func TestCompareAnswersTLS(t *testing.T) {
 		t.Error("an HTTP answer judged like a TLS one")
 	}
 }
+
+// TestCompareAnswersTLSSessionTicketJitter: the lab's cover answered two
+// replays with a session-ticket record of 95 and 96 bytes; one server.
+func TestCompareAnswersTLSSessionTicketJitter(t *testing.T) {
+	mk := func(ticket int) Answer {
+		var b []byte
+		for _, r := range []tlsRec{{22, 1210}, {20, 1}, {23, 36}, {23, 398}, {23, ticket}, {23, 53}} {
+			b = append(b, byte(r.typ), 3, 3, byte(r.n>>8), byte(r.n))
+			b = append(b, make([]byte, r.n)...)
+		}
+		return Answer{Data: b, End: "fin", After: time.Second}
+	}
+	if d := compareAnswers(mk(96), mk(95), 100*time.Millisecond); d != "" {
+		t.Errorf("one server's two answers judged different: %s", d)
+	}
+	if d := compareAnswers(mk(300), mk(95), 100*time.Millisecond); d == "" {
+		t.Error("answers 205 bytes apart judged alike")
+	}
+}
