@@ -125,24 +125,44 @@ func clientOptions(e env) (client.Options, error) {
 	return o, nil
 }
 
-// openClient opens the account of e.
-func openClient(e env) (*client.Client, error) {
+// openClient opens the account of e, holding its home's lock (one live
+// session per device, homectl.go); done closes the client and releases
+// the lock. If another process holds the home, the command runs there
+// and openClient returns a *forwardedError; inside that process (e.shared)
+// it returns the running client and done leaves it open.
+func openClient(e env) (c *client.Client, done func(), err error) {
+	if e.shared != nil {
+		return e.shared, func() {}, nil
+	}
+	home, err := homeDir(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := lockOrForward(e, home)
+	if err != nil {
+		return nil, nil, err
+	}
 	o, err := clientOptions(e)
 	if err != nil {
-		return nil, err
+		lock.Unlock()
+		return nil, nil, err
 	}
-	c, err := client.Open(o)
+	c, err = client.Open(o)
 	clear(o.Passphrase)
-	return c, err
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); lock.Unlock() }, nil
 }
 
 // useClient opens the account of e, runs f with it and closes it.
 func useClient(e env, f func(c *client.Client) error) error {
-	c, err := openClient(e)
+	c, done, err := openClient(e)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer done()
 	return f(c)
 }
 
@@ -150,11 +170,11 @@ func useClient(e env, f func(c *client.Client) error) error {
 // and closes it. An error, opening the account or from f, is reported as
 // cmd's (exit code 1) before the account closes.
 func withClient(e env, cmd string, f func(c *client.Client) error) int {
-	c, err := openClient(e)
+	c, done, err := openClient(e)
 	if err != nil {
 		return fail(e, cmd, err)
 	}
-	defer c.Close()
+	defer done()
 	if err := f(c); err != nil {
 		return fail(e, cmd, err)
 	}
@@ -177,6 +197,10 @@ func withOnline(e env, cmd string, wait time.Duration, f func(ctx context.Contex
 
 // fail prints a command's error and returns exit code 1.
 func fail(e env, cmd string, err error) int {
+	var fwd *forwardedError
+	if errors.As(err, &fwd) {
+		return fwd.code // the process holding the home printed it all
+	}
 	msg := strings.TrimPrefix(err.Error(), "client: ")
 	fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, msg)
 	return 1
@@ -190,7 +214,14 @@ func signalContext() (context.Context, context.CancelFunc) {
 // goOnline starts c and waits until it is connected (wait, or
 // $SAMIZDAT_CONNECT_TIMEOUT as a Go duration).
 func goOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
-	c.Start(ctx)
+	if daemon.Load() != c { // the running client of listen is started already
+		c.Start(ctx)
+	}
+	return waitOnline(ctx, c, wait)
+}
+
+// waitOnline waits until the started c is connected (see goOnline).
+func waitOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
 	if d, err := time.ParseDuration(os.Getenv("SAMIZDAT_CONNECT_TIMEOUT")); err == nil && d > 0 {
 		wait = d
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 // Version is the samizdat release; set with -ldflags at build time.
@@ -22,6 +24,12 @@ type env struct {
 	// Global flags given before the subcommand (client commands; see
 	// parseGlobal in account.go).
 	home, passphraseFile string
+	// orig is the whole command line, to hand to the process holding the
+	// home (homectl.go); nil inside that process.
+	orig []string
+	// shared is the running client of this process when the command runs
+	// on behalf of another (homectl.go).
+	shared *client.Client
 }
 
 type command struct {
@@ -37,6 +45,7 @@ func register(name, summary string, run func(e env) int) {
 
 // Main runs the subcommand named by args[0] and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	orig := args
 	g, args, err := parseGlobal(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "samizdat: %v\n", err)
@@ -51,7 +60,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "samizdat: unknown command %q; run 'samizdat help' to see the commands\n", args[0])
 		return 2
 	}
-	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile})
+	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile, orig: orig})
 }
 
 func usage(w io.Writer) {

@@ -31,6 +31,11 @@ func runInit(e env) int {
 	if err != nil {
 		return fail(e, "init", err)
 	}
+	lock, err := client.LockHome(o.Home)
+	if err != nil {
+		return fail(e, "init", err)
+	}
+	defer lock.Unlock()
 	in := client.InitOptions{Options: o, Server: sl, Name: *name}
 	if os.Getenv("SAMIZDAT_INSECURE_TEST_KDF") == "1" {
 		// Tests only: a cheap Argon2id, so that scripts run fast.

@@ -18,6 +18,15 @@ func runListen(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return 2
 	}
+	home, err := homeDir(e)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	lock, err := client.LockHome(home)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	defer lock.Unlock()
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "listen", err)
@@ -41,7 +50,11 @@ func runListen(e env) int {
 	defer c.Close()
 	ctx, cancel := signalContext()
 	defer cancel()
-	if err := goOnline(ctx, c, 30*time.Second); err != nil {
+	c.Start(ctx)
+	if err := ServeHome(ctx, home, c); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat listen: %v; other commands on this home wait until listen stops\n", err)
+	}
+	if err := waitOnline(ctx, c, 30*time.Second); err != nil {
 		if _, revoked := c.Revoked(); revoked {
 			return fail(e, "listen", err)
 		}
