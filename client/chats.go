@@ -144,6 +144,9 @@ func (c *Client) encryptLocked(t *tx, ch *chat, content appContent) error {
 	if err != nil {
 		return fmt.Errorf("client: encrypting: %w", err)
 	}
+	if err := checkPayload(ct); err != nil { // outbox.go
+		return err
+	}
 	_, ids := c.otherMembers(ch.g)
 	if len(ids) == 0 {
 		return nil
@@ -156,6 +159,9 @@ func (c *Client) encryptLocked(t *tx, ch *chat, content appContent) error {
 // or to a group, by name. The message is in the outbox when Send returns;
 // Flush waits until the server has it.
 func (c *Client) Send(ctx context.Context, name, text string) error {
+	if err := checkText(text); err != nil { // outbox.go
+		return err
+	}
 	c.mu.Lock()
 	t, err := c.store.begin(ctx)
 	if err != nil {

@@ -88,6 +88,7 @@ type Client struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	reach    *reachState // reach.go; nil for a link without a book key
+	outboxState          // outbox.go
 
 	// testHookCommitBuilt, if set, runs after a commit is built and before
 	// it is sent (tests use it to make two commits race for one epoch).

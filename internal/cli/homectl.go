@@ -180,7 +180,9 @@ func runShared(args []string, stdin io.Reader, stdout, stderr io.Writer, c *clie
 // printed its output; the command exits with code.
 type forwardedError struct{ code int }
 
-func (e *forwardedError) Error() string { return fmt.Sprintf("ran in the running samizdat (exit %d)", e.code) }
+func (e *forwardedError) Error() string {
+	return fmt.Sprintf("ran in the running samizdat (exit %d)", e.code)
+}
 
 // forward runs e's command line in the process serving home's control
 // socket. It returns false if nothing serves it.
