@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls"
@@ -103,6 +104,15 @@ func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
 	for _, ch := range c.allChatsLocked(t) {
 		if ch.rec.Active && ch.rec.Kind == KindGroup && ch.rec.Name == name {
 			return ch, nil, nil
+		}
+	}
+	// A person who wrote first, not (yet) a contact: their direct chat is
+	// answerable under the name it shows (a pending contact).
+	if strings.HasPrefix(name, pendingPrefix) {
+		for _, ch := range c.allChatsLocked(t) {
+			if ch.rec.Active && ch.rec.Kind == KindDirect && c.nameOfLocked(t, ch.rec.Peer) == name {
+				return ch, &Contact{Name: name, Account: ch.rec.Peer, Server: c.keys.Server}, nil
+			}
 		}
 	}
 	for _, ct := range c.contactsLocked(t) {

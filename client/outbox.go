@@ -220,6 +220,7 @@ func (c *Client) OutboxWaitReason() string {
 type outboxState struct {
 	sendErr     atomic.Pointer[wire.ErrorCode]
 	failedCount atomic.Int64
+	connErr     atomic.Pointer[error] // errclass.go
 }
 
 // recordError stores an error event in a chat and shows it.

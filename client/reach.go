@@ -184,9 +184,13 @@ func (c *Client) Path() PathStatus {
 	if c.reach == nil {
 		c.sessMu.Lock()
 		on := c.sess != nil && c.sess.alive()
+		addr := ""
+		if on {
+			addr = c.sess.addr
+		}
 		c.sessMu.Unlock()
 		if on {
-			return PathStatus{Connected: true, Path: "direct (server link)", Kind: "direct", Transport: "direct"}
+			return PathStatus{Connected: true, Path: "direct to " + addr + " (server link)", Kind: "direct", Transport: "direct"}
 		}
 		return PathStatus{}
 	}

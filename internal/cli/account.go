@@ -56,6 +56,10 @@ func clientFlags(fs *flag.FlagSet, e *env) {
 // parseAll parses flags that may come before, between or after the
 // positional arguments, and returns the positional ones.
 func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
+	if wantsHelp(args) { // help.go
+		printHelp(fs)
+		return nil, errHelp
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -201,7 +205,10 @@ func fail(e env, cmd string, err error) int {
 	if errors.As(err, &fwd) {
 		return fwd.code // the process holding the home printed it all
 	}
-	msg := strings.TrimPrefix(err.Error(), "client: ")
+	if errors.Is(err, errQuiet) {
+		return 1
+	}
+	msg := safe(strings.TrimPrefix(err.Error(), "client: "))
 	fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, msg)
 	return 1
 }
@@ -232,7 +239,43 @@ func waitOnline(ctx context.Context, c *client.Client, wait time.Duration) error
 		if errors.As(err, &revoked) {
 			return revoked // says what happened and what to do
 		}
-		return fmt.Errorf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
+		return connectError(c)
 	}
 	return nil
+}
+
+// errQuiet: the command failed and already said so (as JSON).
+var errQuiet = errors.New("failed")
+
+// errUnreachable marks an error of goOnline that means only that the
+// server could not be reached (the outbox waits); errors.Is matches it.
+var errUnreachable = errors.New("the server is unreachable")
+
+type unreachable struct{ msg string }
+
+func (u unreachable) Error() string        { return u.msg }
+func (u unreachable) Is(target error) bool { return target == errUnreachable }
+
+// connectError says why c is not online (client/errclass.go): a server
+// that cannot prove its identity (possible interception) and a refusal
+// are not "check your network".
+func connectError(c *client.Client) error {
+	last := c.LastConnectError()
+	var id *client.IdentityError
+	var ref *client.RefusedError
+	var rev *client.RevokedError
+	switch {
+	case errors.As(last, &id):
+		return id
+	case errors.As(last, &ref):
+		return ref
+	case errors.As(last, &rev):
+		return rev
+	}
+	msg := fmt.Sprintf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
+	var un *client.UnreachableError
+	if errors.As(last, &un) {
+		msg = fmt.Sprintf("cannot reach the server %v (%v); check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs, un.Err)
+	}
+	return unreachable{msg}
 }

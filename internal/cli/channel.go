@@ -35,6 +35,10 @@ func runChannel(e env) int {
 	}
 	op := e.args[0]
 	e.args = e.args[1:]
+	if wantsHelp(e.args) && (op == "create" || op == "post" || op == "link") { // help.go
+		fmt.Fprintln(e.stdout, channelUsage)
+		return 0
+	}
 	var err error
 	switch op {
 	case "create":
@@ -49,6 +53,9 @@ func runChannel(e env) int {
 		err = channelRead(e)
 	default:
 		err = errors.New(channelUsage)
+	}
+	if errors.Is(err, errHelp) {
+		return 0
 	}
 	if err != nil {
 		return fail(e, "channel "+op, err)

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -60,6 +59,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "samizdat: unknown command %q; run 'samizdat help' to see the commands\n", args[0])
 		return 2
 	}
+	e := env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile, orig: orig}
+	if code, ok := subcommandHelp(e, args[0]); ok { // help.go
+		return code
+	}
 	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile, orig: orig})
 }
 
@@ -83,15 +86,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'samizdat <command> -h' for a command's flags.")
 }
 
-// newFlags returns a FlagSet that reports errors on the command's stderr.
-func newFlags(e env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("samizdat "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
-}
-
 func init() {
 	register("version", "print the version", func(e env) int {
+		if _, err := parseAll(newFlags(e, "version"), e.args); err != nil {
+			return flagExit(err)
+		}
 		fmt.Fprintf(e.stdout, "samizdat %s\n", Version)
 		return 0
 	})

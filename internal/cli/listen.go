@@ -16,7 +16,7 @@ func runListen(e env) int {
 	fs := newFlags(e, "listen")
 	clientFlags(fs, &e)
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	home, err := homeDir(e)
 	if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -17,9 +18,10 @@ func runRead(e env) int {
 	fs := newFlags(e, "read")
 	clientFlags(fs, &e)
 	offline := fs.Bool("offline", false, "do not connect; show what is stored")
+	asJSON := fs.Bool("json", false, "print the messages as a JSON array")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) > 1 {
 		return fail(e, "read", errors.New("usage: samizdat read [NAME]"))
@@ -43,6 +45,12 @@ func runRead(e env) int {
 		ms, err := c.Messages(ctx, name, name == "")
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			if ms == nil {
+				ms = []client.Message{}
+			}
+			return json.NewEncoder(e.stdout).Encode(ms)
 		}
 		if len(ms) == 0 {
 			fmt.Fprintln(e.stdout, "No new messages.")

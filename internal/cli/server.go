@@ -45,8 +45,8 @@ func runServer(e env) int {
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
-	if err := fs.Parse(e.args); err != nil {
-		return 2
+	if err := parseFlags(fs, e.args); err != nil {
+		return flagExit(err)
 	}
 	if *data == "" {
 		fmt.Fprintln(e.stderr, "samizdat server: --data DIR is required (the server keeps its key and database there)")
