@@ -123,4 +123,3 @@ func (c *Client) DropOutbox(ctx context.Context, id int64) (int, error) {
 // FailedCount is how many outbox entries this client set aside as failed
 // since it opened (for `send --wait`).
 func (c *Client) FailedCount() int64 { return c.failedCount.Load() }
-
