@@ -80,16 +80,17 @@ type Client struct {
 	mu     sync.Mutex // serializes group operations; guards groups
 	groups map[wire.GroupHash]*chat
 
-	sessMu      sync.Mutex // guards sess, sessCh
-	sess        *session
-	sessCh      chan struct{} // closed when a session is up
-	inbox       inbox
-	outboxCh    chan struct{} // pokes the outbox sender
-	topupCh     chan struct{}
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	reach       *reachState // reach.go; nil for a link without a book key
-	outboxState             // outbox.go
+	sessMu   sync.Mutex // guards sess, sessCh
+	sess     *session
+	sessCh   chan struct{} // closed when a session is up
+	inbox    inbox
+	outboxCh chan struct{} // pokes the outbox sender
+	topupCh  chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	reach    *reachState // reach.go; nil for a link without a book key
+
+	outboxState // outbox.go: failed entries, why the outbox waits; errclass.go
 
 	// testHookCommitBuilt, if set, runs after a commit is built and before
 	// it is sent (tests use it to make two commits race for one epoch).
