@@ -108,7 +108,7 @@ func passphrase(e env) ([]byte, error) {
 	if p := os.Getenv("SAMIZDAT_PASSPHRASE"); p != "" {
 		return []byte(p), nil
 	}
-	return nil, errors.New("no passphrase for the local store: set SAMIZDAT_PASSPHRASE or pass --passphrase-file FILE")
+	return promptPassphrase(e, e.newStore) // prompt.go
 }
 
 // clientOptions builds the client options of e.

@@ -23,6 +23,8 @@ type env struct {
 	// Global flags given before the subcommand (client commands; see
 	// parseGlobal in account.go).
 	home, passphraseFile string
+	// newStore: the passphrase creates a store (init): a prompt asks twice.
+	newStore bool
 	// orig is the whole command line, to hand to the process holding the
 	// home (homectl.go); nil inside that process.
 	orig []string

@@ -58,6 +58,7 @@ func runDeviceLink(e env) int {
 	if err != nil {
 		return fail(e, cmd, err)
 	}
+	e.newStore = true // a new home: a prompt asks twice
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, cmd, err)

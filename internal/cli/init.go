@@ -32,6 +32,7 @@ func runInit(e env) int {
 	if err != nil {
 		return fail(e, "init", err)
 	}
+	e.newStore = true
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "init", err)

@@ -1,0 +1,41 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
+// a terminal asks for the passphrase without echo; init asks twice and
+// refuses two different answers. script(1) gives the command its terminal.
+func TestPassphrasePromptOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("script(1) is missing: apt-get install bsdutils")
+		}
+		t.Skip("script(1) is missing (bsdutils)")
+	}
+	dir := t.TempDir()
+	home := filepath.Join(dir, "h")
+	link := "samizdat://server?key=sc1AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE&addr=127.0.0.1%3A9"
+	run := func(input, cmdline string) string {
+		cmd := exec.Command(scriptBin, "-qec", cmdline, "/dev/null")
+		cmd.Env = append(os.Environ(), "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_PASSPHRASE=")
+		cmd.Stdin = strings.NewReader(input)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	initCmd := bin + " --home " + home + " init --name x --server '" + link + "'"
+	out := run("one\ntwo\n", initCmd)
+	mustContain(t, "init, two answers", out, "The same passphrase again", "the two passphrases differ")
+	if _, err := os.Stat(filepath.Join(home, "samizdat.db")); err == nil {
+		t.Fatal("a store was created with two different passphrases")
+	}
+	mustContain(t, "init", run("one\none\n", initCmd), "Created your account")
+	mustContain(t, "contacts", run("one\n", bin+" --home "+home+" contacts"), "Passphrase of the local store", "No contacts yet")
+	mustContain(t, "contacts, wrong", run("two\n", bin+" --home "+home+" contacts"), "wrong passphrase")
+}
