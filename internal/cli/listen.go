@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,7 +25,7 @@ func runListen(e env) int {
 	if err != nil {
 		return fail(e, "listen", err)
 	}
-	lock, err := client.LockHome(home)
+	lock, err := lockForListen(e, home)
 	if err != nil {
 		return fail(e, "listen", err)
 	}
@@ -68,5 +71,27 @@ func runListen(e env) int {
 	case <-c.RevokedNotify():
 		// Revoked while listening: the client stopped (client/revoked.go).
 		return fail(e, "listen", c.WaitOnline(ctx))
+	}
+}
+
+// lockForListen takes the home's lock for listen. Another listen (its
+// socket answers) is an error at once; a short command that holds the
+// lock is waited for, up to 30 s.
+func lockForListen(e env, home string) (*client.HomeLock, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := client.LockHome(home)
+		var busy *client.HomeBusyError
+		if !errors.As(err, &busy) {
+			return l, err
+		}
+		if conn, derr := net.DialTimeout("unix", filepath.Join(home, ctlSocket), time.Second); derr == nil {
+			conn.Close()
+			return nil, fmt.Errorf("samizdat listen already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
