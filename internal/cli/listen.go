@@ -35,10 +35,15 @@ func runListen(e env) int {
 		return fail(e, "listen", err)
 	}
 	var mu sync.Mutex // serializes output
-	o.OnMessage = func(m client.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		printMessage(e, m)
+	// Every message is shown once, by whichever command gets to it first
+	// (the store's shown mark): listen prints the new ones as they come,
+	// so a `read` or `send` beside it does not print them again.
+	arrived := make(chan struct{}, 1)
+	o.OnMessage = func(client.Message) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 	}
 	o.OnPath = func(p client.PathStatus) { // paths.go: the path in use
 		mu.Lock()
@@ -54,6 +59,25 @@ func runListen(e env) int {
 	ctx, cancel := signalContext()
 	defer cancel()
 	c.Start(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-arrived:
+			}
+			ms, err := c.Messages(ctx, "", true)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			for _, m := range ms {
+				printMessage(e, m)
+			}
+			mu.Unlock()
+		}
+	}()
+	arrived <- struct{}{} // what arrived while no listen ran
 	if err := ServeHome(ctx, home, c); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat listen: %v; other commands on this home wait until listen stops\n", err)
 	}
