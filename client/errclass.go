@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -83,10 +85,32 @@ func (c *Client) LastConnectError() error {
 	return *p
 }
 
+// noteConnect records the outcome of a connection attempt. Paths are
+// raced: until a success, an identity failure on one path is not hidden
+// by another path that merely could not be reached.
 func (c *Client) noteConnect(err error) {
 	if err == nil {
 		c.connErr.Store(nil)
 		return
 	}
+	var un *UnreachableError
+	if prev := c.connErr.Load(); prev != nil && errors.As(err, &un) {
+		var id *IdentityError
+		if errors.As(*prev, &id) {
+			return
+		}
+	}
 	c.connErr.Store(&err)
+}
+
+// handshakeError classifies a failed secure-channel handshake over a
+// connection that was made: a timeout is a path that does not answer; a
+// refusal or a reply that does not authenticate is a server that cannot
+// prove the link's key.
+func handshakeError(addr string, err error) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return &UnreachableError{Addr: addr, Err: err}
+	}
+	return &IdentityError{Addr: addr, Err: err}
 }

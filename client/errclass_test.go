@@ -6,10 +6,12 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // TestDamagedStoreIsNotNoAccount: a damaged value in the local store says
@@ -73,5 +75,25 @@ func TestAdversaryInterceptionIsNotUnreachable(t *testing.T) {
 			t.Errorf("link %v: last error %T %v", tc.link.Addrs, last, last)
 		}
 		c.Close()
+	}
+}
+
+// TestServerFullWaitReason: a Send the server refuses because its disk is
+// full (or a quota is used up) stays queued, and the client says why.
+func TestServerFullWaitReason(t *testing.T) {
+	c := &Client{}
+	if r := c.OutboxWaitReason(); r != "" {
+		t.Fatalf("no refusal yet: %q", r)
+	}
+	c.noteSendRetry(&wire.Error{Code: wire.CodeStorageFull})
+	if r := c.OutboxWaitReason(); !strings.Contains(r, "the server is out of space; your message waits") {
+		t.Errorf("StorageFull: %q", r)
+	}
+	c.noteSendRetry(&wire.Error{Code: wire.CodeQuotaExceeded})
+	if r := c.OutboxWaitReason(); !strings.Contains(r, "quota") {
+		t.Errorf("QuotaExceeded: %q", r)
+	}
+	if !wire.CodeStorageFull.Retryable() || permanent(&wire.Error{Code: wire.CodeStorageFull}) {
+		t.Error("a full server must not fail the message for good")
 	}
 }

@@ -226,8 +226,10 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 		return err
 	}
 	if err := c.setupSession(ctx, s); err != nil {
+		c.noteConnect(err) // errclass.go: refused by the server
 		return err
 	}
+	c.noteConnect(nil)
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)

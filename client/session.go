@@ -69,7 +69,7 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 		ws, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
 		cancel()
 		if err != nil {
-			lastErr = &IdentityError{Addr: addr, Err: err} // errclass.go
+			lastErr = handshakeError(addr, err) // errclass.go
 			continue
 		}
 		hello, err := ws.Hello(ctx)

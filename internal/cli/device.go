@@ -63,6 +63,11 @@ func runDeviceLink(e env) int {
 	if err != nil {
 		return fail(e, cmd, err)
 	}
+	lock, err := client.LockHome(o.Home) // one live session per home
+	if err != nil {
+		return fail(e, cmd, err)
+	}
+	defer lock.Unlock()
 	in := client.InitOptions{Options: o, Server: sl}
 	if os.Getenv("SAMIZDAT_INSECURE_TEST_KDF") == "1" {
 		in.KDF = &client.LightKDF // tests only
