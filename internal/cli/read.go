@@ -36,6 +36,10 @@ func runRead(e env) int {
 				sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
 				c.Sync(sctx, 500*time.Millisecond)
 				scancel()
+				// What waits in the outbox goes out while we are here.
+				fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+				c.Flush(fctx)
+				fcancel()
 			}
 		}
 		name := ""

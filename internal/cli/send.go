@@ -57,8 +57,10 @@ func sendText(e env, cmd, name, text string, wait bool) int {
 	return withClient(e, cmd, func(c *client.Client) error {
 		ctx, stop := signalContext()
 		defer stop()
+		// A short wait for the server: a message to an existing chat is
+		// queued at once when it does not answer.
 		online := true
-		if err := goOnline(ctx, c, 10*time.Second); err != nil {
+		if err := goOnline(ctx, c, 3*time.Second); err != nil {
 			if !errors.Is(err, errUnreachable) {
 				return err // an interception, a revoked device: say it
 			}
@@ -68,13 +70,23 @@ func sendText(e env, cmd, name, text string, wait bool) int {
 			c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
 		}
 		before := c.FailedCount()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		if err := c.Send(sctx, name, text); err != nil {
-			if !online && errors.Is(err, client.ErrOffline) {
-				// The first message to a contact needs their keys from the server.
-				return fmt.Errorf("%w; the first message to a contact needs the server", connectError(c))
+		send := func(d time.Duration) error {
+			sctx, scancel := context.WithTimeout(ctx, d)
+			defer scancel()
+			return c.Send(sctx, name, text)
+		}
+		err := send(map[bool]time.Duration{true: 30 * time.Second, false: 2 * time.Second}[online])
+		if err != nil && !online && errors.Is(err, client.ErrOffline) {
+			// The first message to a contact needs their keys from the
+			// server: wait for it a little longer.
+			if werr := waitOnline(ctx, c, 12*time.Second); werr != nil {
+				return fmt.Errorf("%w; the first message to a contact needs the server", werr)
 			}
+			online = true
+			c.Sync(ctx, 300*time.Millisecond)
+			err = send(30 * time.Second)
+		}
+		if err != nil {
 			return err
 		}
 		grace := 10 * time.Second
