@@ -26,6 +26,15 @@ func TestOneHomeTwoProcesses(t *testing.T) {
 	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
 		t.Fatalf("alice listen did not connect:\n%s", listen.stderr.String())
 	}
+	// A second listen on the same home says what to do, and leaves the
+	// first one running.
+	second := start(t, cliEnv, "--home", alice.home, "listen")
+	if err := second.wait(t, 20*time.Second); err == nil || !strings.Contains(second.stderr.String(), "already runs") {
+		t.Fatalf("a second listen: %v\n%s", err, second.stderr.String())
+	}
+	if !listen.running() {
+		t.Fatal("the second listen stopped the first")
+	}
 	const n = 6
 	for i := range n {
 		bob.run(t, "send", "alice", fmt.Sprintf("bob-%d", i))

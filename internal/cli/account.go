@@ -208,7 +208,12 @@ func fail(e env, cmd string, err error) int {
 	if errors.Is(err, errQuiet) {
 		return 1
 	}
-	msg := safe(strings.TrimPrefix(err.Error(), "client: "))
+	// Each line made terminal-safe (a usage text has several lines).
+	lines := strings.Split(strings.TrimPrefix(err.Error(), "client: "), "\n")
+	for i, l := range lines {
+		lines[i] = safe(l)
+	}
+	msg := strings.Join(lines, "\n")
 	fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, msg)
 	return 1
 }
