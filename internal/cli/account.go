@@ -78,6 +78,9 @@ func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func homeDir(e env) (string, error) {
+	if e.shared != nil && e.sharedHome != "" {
+		return e.sharedHome, nil // the home of the process serving the command
+	}
 	if e.home != "" {
 		return e.home, nil
 	}

@@ -30,7 +30,8 @@ type env struct {
 	orig []string
 	// shared is the running client of this process when the command runs
 	// on behalf of another (homectl.go).
-	shared *client.Client
+	shared     *client.Client
+	sharedHome string // the home of shared
 }
 
 type command struct {

@@ -87,7 +87,7 @@ func ServeHome(ctx context.Context, home string, c *client.Client) error {
 			if err != nil {
 				return
 			}
-			go serveCtl(conn.(*net.UnixConn), c)
+			go serveCtl(conn.(*net.UnixConn), home, c)
 		}
 	}()
 	return nil
@@ -125,7 +125,7 @@ func (w ctlWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func serveCtl(conn *net.UnixConn, c *client.Client) {
+func serveCtl(conn *net.UnixConn, home string, c *client.Client) {
 	defer conn.Close()
 	if !sameUser(conn) {
 		return
@@ -151,7 +151,7 @@ func serveCtl(conn *net.UnixConn, c *client.Client) {
 			}
 		}
 	}()
-	code := runShared(req.Args, inR, stdout, stderr, c)
+	code := runShared(req.Args, inR, stdout, stderr, home, c)
 	inR.Close()
 	mu.Lock()
 	enc.Encode(ctlFrame{Exit: &code})
@@ -159,7 +159,7 @@ func serveCtl(conn *net.UnixConn, c *client.Client) {
 }
 
 // runShared runs one command line on the shared client c.
-func runShared(args []string, stdin io.Reader, stdout, stderr io.Writer, c *client.Client) int {
+func runShared(args []string, stdin io.Reader, stdout, stderr io.Writer, home string, c *client.Client) int {
 	g, args, err := parseGlobal(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "samizdat: %v\n", err)
@@ -173,7 +173,7 @@ func runShared(args []string, stdin io.Reader, stdout, stderr io.Writer, c *clie
 	if !ok {
 		return 2
 	}
-	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, shared: c, orig: nil})
+	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, shared: c, sharedHome: home})
 }
 
 // forwardedError: the command ran in the process holding the home, which
