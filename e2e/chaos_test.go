@@ -155,7 +155,11 @@ type chaos struct {
 }
 
 func (c *chaos) startListen(i int) {
-	p := start(c.t, cliEnv, "--home", c.users[i].home, "listen")
+	env := cliEnv
+	if os.Getenv("CHAOS_NO_HOME_LOCK") == "1" {
+		env = append(append([]string(nil), cliEnv...), "SAMIZDAT_TEST_NO_HOME_LOCK=1")
+	}
+	p := start(c.t, env, "--home", c.users[i].home, "listen")
 	c.mu.Lock()
 	c.listens[i] = p
 	c.mu.Unlock()
@@ -173,6 +177,9 @@ func (c *chaos) cmd(u *user, kill bool, args ...string) (string, string, bool) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", u.home}, args...)...)
 	cmd.Env = append(os.Environ(), cliEnv...)
+	if os.Getenv("CHAOS_NO_HOME_LOCK") == "1" { // to see the test fail without the lock
+		cmd.Env = append(cmd.Env, "SAMIZDAT_TEST_NO_HOME_LOCK=1")
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {

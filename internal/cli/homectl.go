@@ -239,6 +239,9 @@ func forward(e env, home string) (int, bool) {
 // *forwardedError carries its exit code) or, if that process serves no
 // socket (a short command), waits up to 30 s for the lock.
 func lockOrForward(e env, home string) (*client.HomeLock, error) {
+	if noHomeLock() {
+		return nil, nil
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		l, err := client.LockHome(home)
@@ -257,3 +260,7 @@ func lockOrForward(e env, home string) (*client.HomeLock, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// noHomeLock is for tests only: SAMIZDAT_TEST_NO_HOME_LOCK=1 turns the
+// home lock off, to show what the chaos test (e2e) finds without it.
+func noHomeLock() bool { return os.Getenv("SAMIZDAT_TEST_NO_HOME_LOCK") == "1" }

@@ -102,6 +102,9 @@ func runListen(e env) int {
 // socket answers) is an error at once; a short command that holds the
 // lock is waited for, up to 30 s.
 func lockForListen(e env, home string) (*client.HomeLock, error) {
+	if noHomeLock() {
+		return nil, nil
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		l, err := client.LockHome(home)
