@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
@@ -333,7 +334,13 @@ func channelRead(e env) error {
 		if p.Edited {
 			edited = " (edited)"
 		}
-		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, p.Text)
+		// Each line of the post made terminal-safe and indented, so that no
+		// line of it can pass for a post header (internal/termsafe).
+		lines := strings.Split(p.Text, "\n")
+		for i, l := range lines {
+			lines[i] = "  " + safe(l)
+		}
+		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, strings.Join(lines, "\n"))
 		seqs = append(seqs, p.Seq)
 	}
 	if conn := fl.Conn(); conn != nil && len(seqs) > 0 {

@@ -48,7 +48,7 @@ func runListen(e env) int {
 	o.OnPath = func(p client.PathStatus) { // paths.go: the path in use
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(e.stderr, "samizdat listen: %s\n", p)
+		fmt.Fprintf(e.stderr, "samizdat listen: %s\n", safe(p.String()))
 	}
 	c, err := client.Open(o)
 	clear(o.Passphrase)
