@@ -83,7 +83,33 @@ var layoutRules = []layoutRule{
 	{dir: "server", never: []string{"mls", "client", "censor", "internal/cli"}},
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
+	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
+	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
+	// The helpers under internal/ are the bottom floor: each stands alone,
+	// so any package may import it without importing anything upward.
+	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
+	{dir: "internal/promtext", allow: []string{"internal/promtext"}},
+	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
+	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
+	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},
+	{dir: "internal/testreport", allow: []string{"internal/testreport"}},
+}
+
+// TestCLIImportedOnlyByMain: internal/cli is the top floor; only the
+// binary's main package sits above it.
+func TestCLIImportedOnlyByMain(t *testing.T) {
+	for _, p := range listPackages(t) {
+		path := rel(p.ImportPath)
+		if under(path, "internal/cli") || path == "cmd/samizdat" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module) && under(rel(imp), "internal/cli") {
+				t.Errorf("%s imports %s; only cmd/samizdat may (docs/architecture.md)", path, imp)
+			}
+		}
+	}
 }
 
 func TestImportDirection(t *testing.T) {

@@ -132,11 +132,14 @@ func (t *throttleFlow) Data(f *Flow, dir Direction, seg []byte) Decision {
 // Stall freezes flows to "foreign hosting" ranges once they have carried a
 // number of bytes drawn per flow between MinBytes and MaxBytes: TSPU flows to
 // foreign hosting providers hang after 16-20 KB (net4people reports,
-// 2024-2026). Bytes of both directions count; the segment that crosses the
-// limit is cut there and nothing more passes either way.
+// 2024-2026). Bytes of both directions count, or with ServerBytesOnly only
+// those from the server (the 2025 freeze of TLS to foreign data centres
+// after 15-20 KB server-to-client); the segment that crosses the limit is
+// cut there and nothing more passes either way, and no reset is sent.
 type Stall struct {
 	Servers            []netip.Prefix
 	MinBytes, MaxBytes int
+	ServerBytesOnly    bool
 }
 
 // Name implements Rule.
@@ -160,7 +163,14 @@ type stallFlow struct {
 }
 
 func (s *stallFlow) Data(f *Flow, dir Direction, seg []byte) Decision {
-	total := f.Bytes(ClientToServer) + f.Bytes(ServerToClient)
+	total := f.Bytes(ServerToClient)
+	if s.rule.ServerBytesOnly {
+		if dir != ServerToClient {
+			return Decision{}
+		}
+	} else {
+		total += f.Bytes(ClientToServer)
+	}
 	if total <= s.limit {
 		return Decision{}
 	}

@@ -70,10 +70,16 @@ type RuleSpec struct {
 	MaxBPS      float64     `json:"max_bps,omitempty"`     // sni-throttle
 	MinBytes    int         `json:"min_bytes,omitempty"`   // stall
 	MaxBytes    int         `json:"max_bytes,omitempty"`   // stall
+	Count       string      `json:"count,omitempty"`       // stall: "both" (default) or "s2c"
+	MinSize     int         `json:"min_size,omitempty"`    // record-shape
+	MinRecords  int         `json:"min_records,omitempty"` // record-shape
+	Window      int         `json:"window,omitempty"`      // record-shape
+	Allow       []string    `json:"allow,omitempty"`       // record-shape, ja4-allowlist: destinations never judged
 	MaxDelay    Duration    `json:"max_delay,omitempty"`   // active-prober
 	Wait        Duration    `json:"wait,omitempty"`        // active-prober
 	Records     int         `json:"records_per_endpoint,omitempty"`
 	BlockFor    Duration    `json:"block_for,omitempty"` // active-prober, enumeration
+	Suspect     string      `json:"suspect,omitempty"`   // active-prober: "fully-encrypted" (default) or "tls"
 	Clients     int         `json:"clients,omitempty"`   // enumeration
 	Interval    Duration    `json:"interval,omitempty"`  // enumeration
 }
@@ -280,14 +286,52 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Stall{Servers: ps, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes},
-			need(len(ps) > 0 && r.MinBytes > 0 && r.MaxBytes >= r.MinBytes, "servers, min_bytes, max_bytes")
+		return &Stall{Servers: ps, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes, ServerBytesOnly: r.Count == "s2c"},
+			need(len(ps) > 0 && r.MinBytes > 0 && r.MaxBytes >= r.MinBytes && (r.Count == "" || r.Count == "both" || r.Count == "s2c"),
+				"servers, min_bytes, max_bytes, count (both or s2c)")
+	case "record-shape":
+		allow, err := prefixes(r.Allow)
+		if err != nil {
+			return nil, err
+		}
+		act, err := action(r.Action, Drop)
+		if err != nil {
+			return nil, err
+		}
+		return &RecordShape{MinSize: r.MinSize, MinRecords: r.MinRecords, Window: r.Window, Allow: allow, Action: act},
+			need(r.MinSize > 5 && r.MinRecords > 0 && r.Window >= 0, "min_size, min_records")
+	case "tls-only":
+		allow, err := prefixes(r.Allow)
+		if err != nil {
+			return nil, err
+		}
+		return &JA4Allowlist{AnyHello: true, Allow: allow}, nil
+	case "udp-block":
+		allow, err := prefixes(r.Allow)
+		if err != nil {
+			return nil, err
+		}
+		return &UDPBlock{Allow: allow}, nil
+	case "ja4-allowlist":
+		allow, err := prefixes(r.Allow)
+		if err != nil {
+			return nil, err
+		}
+		return &JA4Allowlist{JA4s: r.JA4, Allow: allow}, need(len(r.JA4) > 0, "ja4")
 	case "active-prober":
 		ps, err := prefixes(r.Servers)
 		if err != nil {
 			return nil, err
 		}
-		return &Prober{Dial: h.ProbeDial, Reference: h.ProbeReference, Servers: ps,
+		var suspicious func([]byte) bool // nil: the fully-encrypted detector's
+		switch r.Suspect {
+		case "", "fully-encrypted":
+		case "tls":
+			suspicious = looksLikeTLS
+		default:
+			return nil, fmt.Errorf("suspect %q: want fully-encrypted or tls", r.Suspect)
+		}
+		return &Prober{Dial: h.ProbeDial, Reference: h.ProbeReference, Servers: ps, Suspicious: suspicious,
 				MaxDelay: time.Duration(r.MaxDelay), Wait: time.Duration(r.Wait),
 				RecordsPerEndpoint: r.Records, BlockFor: time.Duration(r.BlockFor)},
 			need(h.ProbeDial != nil && h.ProbeReference != nil, "prober hooks")

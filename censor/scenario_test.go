@@ -61,3 +61,41 @@ func TestScenarioParserRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRuleSpecs: the 2026 rules build from their specs, with their
+// parameters, and refuse bad ones.
+func TestNewRuleSpecs(t *testing.T) {
+	build := func(spec RuleSpec) (Rule, error) { return spec.build(placeholderHooks()) }
+	r, err := build(RuleSpec{Type: "record-shape", MinSize: 411, MinRecords: 3, Allow: []string{"198.19.0.0/16"}})
+	if rs, ok := r.(*RecordShape); err != nil || !ok || rs.MinSize != 411 || rs.Action != Drop || len(rs.Allow) != 1 {
+		t.Errorf("record-shape: %#v, %v", r, err)
+	}
+	r, err = build(RuleSpec{Type: "ja4-allowlist", JA4: []string{"t13d1517h2_8daaf6152771_cb7bf5808d99"}})
+	if ja, ok := r.(*JA4Allowlist); err != nil || !ok || ja.AnyHello || len(ja.JA4s) != 1 {
+		t.Errorf("ja4-allowlist: %#v, %v", r, err)
+	}
+	r, err = build(RuleSpec{Type: "tls-only"})
+	if ja, ok := r.(*JA4Allowlist); err != nil || !ok || !ja.AnyHello {
+		t.Errorf("tls-only: %#v, %v", r, err)
+	}
+	r, err = build(RuleSpec{Type: "stall", Servers: []string{"198.18.0.0/15"}, MinBytes: 15360, MaxBytes: 20480, Count: "s2c"})
+	if st, ok := r.(*Stall); err != nil || !ok || !st.ServerBytesOnly {
+		t.Errorf("stall s2c: %#v, %v", r, err)
+	}
+	r, err = build(RuleSpec{Type: "active-prober", Suspect: "tls"})
+	if p, ok := r.(*Prober); err != nil || !ok || p.Suspicious == nil || !p.Suspicious(tlsHello(1, "x.example")) || p.Suspicious([]byte("\x05\x60abc")) {
+		t.Errorf("active-prober suspect tls: %#v, %v", r, err)
+	}
+	for _, bad := range []RuleSpec{
+		{Type: "record-shape", MinSize: 0, MinRecords: 3},
+		{Type: "record-shape", MinSize: 411, MinRecords: 3, Action: "explode"},
+		{Type: "ja4-allowlist"},
+		{Type: "stall", Servers: []string{"198.18.0.0/15"}, MinBytes: 1, MaxBytes: 2, Count: "up"},
+		{Type: "active-prober", Suspect: "everyone"},
+		{Type: "udp-block", Allow: []string{"300.1.1.1/8"}},
+	} {
+		if _, err := build(bad); err == nil {
+			t.Errorf("%+v built", bad)
+		}
+	}
+}

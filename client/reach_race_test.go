@@ -82,7 +82,7 @@ func raceAgainst(t *testing.T, bad string) (*Client, time.Duration) {
 		return reach.Entry{ID: id, Kind: reach.KindRelay, Label: id, Spec: transport.Spec{Name: "direct", Addr: addr}}
 	}
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32),
+		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1,
 			Entries: []reach.Entry{relay("relay-a", bad), relay("relay-b", srvLn.Addr().String())}}})
 	if err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func TestReachFailover(t *testing.T) {
 	}
 	secret := make([]byte, 32)
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Reach: &server.ReachConfig{Signer: signer, SliceSecret: secret, Entries: []reach.Entry{relay("relay-a", fa.addr()), relay("relay-b", fb.addr())}}})
+		Reach: &server.ReachConfig{Signer: signer, SliceSecret: secret, TrustAge: -1, Entries: []reach.Entry{relay("relay-a", fa.addr()), relay("relay-b", fb.addr())}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,7 +263,7 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 	}
 	switch r.Kind {
 	case mls.KindApplication:
-		sender := c.senderLocked(ch.g, r.SenderLeaf)
+		sender := senderAccount(r)
 		var content appContent
 		if err := json.Unmarshal(r.Application, &content); err != nil {
 			clear(r.Application)
@@ -294,15 +294,16 @@ func (c *Client) applyToChatLocked(t *tx, ch *chat, payload []byte) (*chat, []Me
 	return ch, nil, nil
 }
 
-// senderLocked returns the account of a leaf.
-func (c *Client) senderLocked(g *mls.Group, leaf uint32) AccountKey {
-	for _, m := range g.Members() {
-		if m.LeafIndex == leaf {
-			a, _, _ := parseCredential(m.Identity)
-			return a
-		}
+// senderAccount returns the account of a message's sender as of the epoch
+// the message was sent in (mls.Received.Sender), never through the current
+// tree: a late message of a past epoch from a removed member is not its
+// leaf's successor's (docs/spec/mls-policy.md).
+func senderAccount(r *mls.Received) AccountKey {
+	if r.Sender == nil {
+		return AccountKey{}
 	}
-	return AccountKey{}
+	a, _, _ := parseCredential(r.Sender.Identity)
+	return a
 }
 
 // accountsLocked returns the accounts with a device in g.

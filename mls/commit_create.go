@@ -22,6 +22,11 @@ type CommitOptions struct {
 	AddKeyPackages [][]byte
 	// RemoveLeaves are Remove proposals included by value.
 	RemoveLeaves []uint32
+	// Proposals names, by ProposalInfo.Ref (Group.CachedProposals), the
+	// cached proposals of other senders to commit. Our own proposals are
+	// always committed; another sender's only if named here or accepted
+	// by Config.Policy.AcceptProposal (docs/spec/mls-policy.md).
+	Proposals [][]byte
 	// ForcePath includes an UpdatePath even when no proposal requires one
 	// (RFC 9420 §12.4), refreshing our leaf key.
 	ForcePath bool
@@ -43,9 +48,11 @@ type CommitResult struct {
 	Welcome []byte
 }
 
-// Commit commits every cached proposal plus the inline ones of opts
-// (RFC 9420 §12.4). The commit stays pending: call MergePendingCommit once
-// the delivery service accepted it, or ClearPendingCommit if it rejected it.
+// Commit commits our own cached proposals, the cached proposals of others
+// that opts.Proposals names or the group policy accepts, and the inline
+// ones of opts (RFC 9420 §12.4; docs/spec/mls-policy.md). The commit stays
+// pending: call MergePendingCommit once the delivery service accepted it,
+// or ClearPendingCommit if it rejected it.
 func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	return g.commit(opts, nil)
 }
@@ -68,7 +75,17 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 			return nil, err
 		}
 	}
-	for _, cp := range g.proposals {
+	chosen := map[string]bool{}
+	for _, r := range opts.Proposals {
+		chosen[string(r)] = true
+	}
+	for i := range g.proposals {
+		cp := &g.proposals[i]
+		// docs/spec/mls-policy.md: nothing is committed merely because it
+		// is cached.
+		if cp.sender != self && !g.chooseProposal(cp, chosen) {
+			continue
+		}
 		// RFC 9420 §12.2, §12.4: never commit our own Update; leave it
 		// out and refresh our leaf with a path instead, keeping the new
 		// identity the Update proposed.
@@ -82,6 +99,9 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 		}
 		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
 		props = append(props, resolvedProposal{p: cp.proposal, sender: cp.sender, byRef: true})
+	}
+	if len(chosen) > 0 {
+		return nil, fmt.Errorf("mls: committing: %d chosen proposals are not cached in this epoch", len(chosen))
 	}
 	for _, kp := range opts.AddKeyPackages {
 		p, err := g.addProposal(kp)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 	"github.com/samizdat-project/samizdat/mls/internal/suite"
 )
 
@@ -26,7 +27,18 @@ const (
 	DefaultOutOfOrderKeys     = 128
 	DefaultResumptionEpochs   = 8
 	DefaultPastEpochs         = 2
+	DefaultPastEpochMaxAge    = 24 * time.Hour
 	DefaultKeyPackageLifetime = 90 * 24 * time.Hour
+)
+
+// Upper bounds of Config's windows: each is work or memory a peer can make
+// us spend, so Validate refuses larger values (docs/spec/mls-policy.md,
+// "Window bounds").
+const (
+	MaxMaxForwardDistance = schedule.LimitMaxForward
+	MaxOutOfOrderKeys     = schedule.LimitMaxPast
+	MaxResumptionEpochs   = 1024
+	MaxPastEpochs         = 64
 )
 
 // PSKStore returns the external pre-shared key with the given psk_id, or
@@ -59,11 +71,43 @@ type Config struct {
 	// (RFC 9420 §15.3); older ones are wiped. 0 means DefaultPastEpochs,
 	// negative means none.
 	PastEpochs int
+	// PastEpochMaxAge bounds, by the Now clock, how long a past epoch is
+	// kept after the group left it; older ones are wiped even if fewer
+	// than PastEpochs are kept. 0 means DefaultPastEpochMaxAge.
+	PastEpochMaxAge time.Duration
 	// KeyPackageLifetime is the validity window of new KeyPackages; 0 means
 	// DefaultKeyPackageLifetime.
 	KeyPackageLifetime time.Duration
 	// PSKs resolves external pre-shared keys; nil means none are known.
 	PSKs PSKStore
+	// Policy decides which proposals and external joins of non-members
+	// this member accepts (docs/spec/mls-policy.md); the zero value
+	// refuses them all.
+	Policy GroupPolicy
+}
+
+// Validate reports a Config whose bounds are out of range, wrapping
+// ErrConfig. CreateGroup, the joins, Restore and NewKeyPackage call it: a
+// negative window must never wrap to an unbounded one.
+func (c Config) Validate() error {
+	bad := func(field string, v any, rule string) error {
+		return fmt.Errorf("%w: %s is %v; it must be %s", ErrConfig, field, v, rule)
+	}
+	switch {
+	case c.MaxForwardDistance > MaxMaxForwardDistance:
+		return bad("MaxForwardDistance", c.MaxForwardDistance, fmt.Sprintf("at most %d", MaxMaxForwardDistance))
+	case c.OutOfOrderKeys < 0 || c.OutOfOrderKeys > MaxOutOfOrderKeys:
+		return bad("OutOfOrderKeys", c.OutOfOrderKeys, fmt.Sprintf("between 0 and %d", MaxOutOfOrderKeys))
+	case c.ResumptionEpochs < 0 || c.ResumptionEpochs > MaxResumptionEpochs:
+		return bad("ResumptionEpochs", c.ResumptionEpochs, fmt.Sprintf("between 0 and %d", MaxResumptionEpochs))
+	case c.PastEpochs > MaxPastEpochs:
+		return bad("PastEpochs", c.PastEpochs, fmt.Sprintf("at most %d (negative: none)", MaxPastEpochs))
+	case c.PastEpochMaxAge < 0:
+		return bad("PastEpochMaxAge", c.PastEpochMaxAge, "positive, or 0 for the default")
+	case c.KeyPackageLifetime < 0:
+		return bad("KeyPackageLifetime", c.KeyPackageLifetime, "positive, or 0 for the default")
+	}
+	return nil
 }
 
 func (c Config) suiteID() CipherSuite {
@@ -123,6 +167,13 @@ func (c Config) pastEpochs() int {
 		return DefaultPastEpochs
 	}
 	return max(c.PastEpochs, 0)
+}
+
+func (c Config) pastEpochMaxAge() time.Duration {
+	if c.PastEpochMaxAge == 0 {
+		return DefaultPastEpochMaxAge
+	}
+	return c.PastEpochMaxAge
 }
 
 func (c Config) keyPackageLifetime() time.Duration {

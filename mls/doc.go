@@ -11,7 +11,12 @@
 // are injected through Config, and it performs no I/O.
 //
 // The wire structures live in mls/internal/format and the cryptography in
-// mls/internal/suite; this package only composes them. Every validation
+// mls/internal/suite; this package only composes them. Where RFC 9420
+// leaves a decision to the application (proposals of non-members, external
+// joins) the application's GroupPolicy decides, refusing by default; keys
+// are consumed only after a message decrypted and its signature verified;
+// late messages are attributed with their own epoch's tree
+// (docs/spec/mls-policy.md). Every validation
 // check cites the RFC 9420 section it implements and fails with a
 // *ValidationError naming that section. A message that fails to process
 // leaves the group unchanged.

@@ -37,6 +37,11 @@ var (
 	ErrUnknownPSK = errors.New("mls: unknown pre-shared key")
 	// ErrMalformed: a message does not parse.
 	ErrMalformed = errors.New("mls: malformed message")
+	// ErrConfig: a Config value is out of range (Config.Validate).
+	ErrConfig = errors.New("mls: invalid configuration")
+	// ErrPolicy: the group policy refused a proposal or an external join
+	// of a non-member (Config.Policy, docs/spec/mls-policy.md).
+	ErrPolicy = errors.New("mls: refused by the group policy")
 	// ErrUnsupported: a cipher suite, version or feature is not supported.
 	ErrUnsupported = errors.New("mls: unsupported")
 )

@@ -26,6 +26,9 @@ type ExternalJoinOptions struct {
 // extension. It returns the group at the new epoch and the commit to send;
 // if the delivery service rejects the commit, discard the group.
 func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinOptions) (*Group, []byte, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
 	m, err := parseMessage(groupInfo, format.WireGroupInfo)
 	if err != nil {
 		return nil, nil, err

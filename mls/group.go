@@ -66,6 +66,9 @@ type Member struct {
 // CreateGroup makes a one-member group at epoch 0 (RFC 9420 §11) with id as
 // its creator. extensions become the GroupContext extensions.
 func CreateGroup(cfg Config, id *Identity, groupID []byte, extensions ...Extension) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s, err := getSuite(id.CipherSuite)
 	if err != nil {
 		return nil, err

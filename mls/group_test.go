@@ -57,6 +57,15 @@ func mustCommit(t *testing.T, c *client, opts CommitOptions, others ...*client) 
 	return res
 }
 
+// cachedRefs names every proposal x has cached, to commit them all.
+func cachedRefs(x *client) [][]byte {
+	var refs [][]byte
+	for _, p := range x.g.CachedProposals() {
+		refs = append(refs, p.Ref)
+	}
+	return refs
+}
+
 // deliver has each of to process msg, which must succeed.
 func deliver(t *testing.T, msg []byte, to ...*client) {
 	t.Helper()
@@ -218,7 +227,23 @@ func TestExternalJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The members admit dave's and bob's (resync) external joins
+	// (docs/spec/mls-policy.md).
+	var joins []ExternalJoinInfo
+	for _, x := range []*client{a, b, c} {
+		x.g.cfg.Policy.AcceptExternalJoin = func(j ExternalJoinInfo) error {
+			joins = append(joins, j)
+			if string(j.Joiner.Identity) == "dave" && j.Resync == nil {
+				return nil
+			}
+			if string(j.Joiner.Identity) == "bob" && j.Resync != nil && string(j.Resync.Identity) == "bob" {
+				return nil
+			}
+			return errors.New("unexpected joiner")
+		}
+	}
 	d := newClient(t, "dave", 4)
+	d.cfg.Policy = a.g.cfg.Policy
 	dg, commit, err := JoinExternal(d.cfg, d.id, gi, ExternalJoinOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +276,9 @@ func TestExternalJoin(t *testing.T) {
 	b.g = bg
 	sameEpoch(t, a, b, c, d)
 	sendAll(t, b, a, c, d)
+	if len(joins) != 6 || joins[0].Joiner.LeafIndex != d.g.OwnLeafIndex() || joins[3].Resync.LeafIndex != old {
+		t.Fatalf("policy saw %+v", joins)
+	}
 }
 
 func TestMarshalRestore(t *testing.T) {

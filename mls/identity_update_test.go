@@ -38,7 +38,7 @@ func TestUpdateWithNewIdentity(t *testing.T) {
 	deliver(t, p, a, c)
 	// bob restarts while his Update is pending.
 	restoreClient(t, b)
-	mustCommit(t, c, CommitOptions{}, a, b)
+	mustCommit(t, c, CommitOptions{Proposals: cachedRefs(c)}, a, b)
 	sameEpoch(t, a, b, c)
 	for _, x := range []*client{a, b, c} {
 		m := memberAt(t, x, 1)

@@ -31,6 +31,9 @@ func JoinFromWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []b
 // joinWelcome joins from a Welcome; link, if set, is the group the new one
 // must succeed (RFC 9420 §11.2, §11.3).
 func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte, opts JoinOptions, link *successorLink) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	kpkg, err := parseKeyPackage(kp.Message)
 	if err != nil {
 		return nil, err

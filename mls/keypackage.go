@@ -76,6 +76,9 @@ type KeyPackageBundle struct {
 
 // NewKeyPackage creates a signed KeyPackage for id (RFC 9420 §10).
 func (id *Identity) NewKeyPackage(cfg Config, opts KeyPackageOptions) (*KeyPackageBundle, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s, err := getSuite(id.CipherSuite)
 	if err != nil {
 		return nil, err

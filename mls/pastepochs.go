@@ -2,6 +2,8 @@ package mls
 
 import (
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
@@ -17,29 +19,60 @@ import (
 
 // pastEpoch is what decrypting and authenticating the application messages
 // of one past epoch needs: its GroupContext (signatures bind it, §6.1),
-// its sender_data_secret, its secret tree and the signature key of each
-// leaf then. It holds no key to send with.
+// its sender_data_secret, its secret tree and the signature key and
+// credential identity of each leaf then, so that a late message is
+// attributed with that epoch's tree (docs/spec/mls-policy.md, "Senders are
+// judged in their own epoch"). It holds no key to send with.
 type pastEpoch struct {
 	ctx              format.GroupContext
 	senderDataSecret []byte
 	secrets          *schedule.SecretTree
-	sigKeys          [][]byte // by leaf index; nil for a blank leaf
+	sigKeys          [][]byte  // by leaf index; nil for a blank leaf
+	identities       [][]byte  // by leaf index; the basic credential's identity
+	ended            time.Time // when we left the epoch, by Config.Now
 }
 
 // rememberEpochFrom records prev's current epoch as the most recent past
-// epoch of n, keeping at most Config.PastEpochs of them.
+// epoch of n, keeping at most Config.PastEpochs of them, none older than
+// Config.PastEpochMaxAge.
 func (n *Group) rememberEpochFrom(prev *Group) {
 	n.past = append([]pastEpoch(nil), prev.past...)
 	if prev.epoch != nil && prev.secrets != nil {
 		keys := make([][]byte, prev.tree.NumLeaves())
+		ids := make([][]byte, prev.tree.NumLeaves())
 		for _, l := range prev.tree.Members() {
 			keys[l] = prev.tree.Leaf(l).SignatureKey
+			ids[l] = prev.tree.Leaf(l).Credential.Identity
 		}
-		n.past = append(n.past, pastEpoch{ctx: prev.ctx, senderDataSecret: prev.epoch.SenderDataSecret, secrets: prev.secrets, sigKeys: keys})
+		n.past = append(n.past, pastEpoch{ctx: prev.ctx, senderDataSecret: prev.epoch.SenderDataSecret, secrets: prev.secrets,
+			sigKeys: keys, identities: ids, ended: n.cfg.now()})
 	}
+	n.past = slices.DeleteFunc(n.past, func(p pastEpoch) bool { return n.expired(&p) })
 	if k := n.cfg.pastEpochs(); len(n.past) > k {
 		n.past = n.past[len(n.past)-k:]
 	}
+}
+
+// expired reports whether a past epoch is older than Config.PastEpochMaxAge.
+func (g *Group) expired(p *pastEpoch) bool {
+	return g.cfg.now().Sub(p.ended) > g.cfg.pastEpochMaxAge()
+}
+
+// pastSender is the sender of a message of a kept past epoch as that
+// epoch's tree names it, or nil.
+func (g *Group) pastSender(epoch uint64, s format.Sender) *Member {
+	for i := range g.past {
+		p := &g.past[i]
+		if p.ctx.Epoch != epoch {
+			continue
+		}
+		l := s.LeafIndex
+		if s.Type != format.SenderMember || uint64(l) >= uint64(len(p.sigKeys)) || p.sigKeys[l] == nil || uint64(l) >= uint64(len(p.identities)) {
+			return nil
+		}
+		return &Member{LeafIndex: l, Identity: p.identities[l], SignaturePublicKey: p.sigKeys[l]}
+	}
+	return nil
 }
 
 // install replaces g with n, the group at a later epoch, and wipes the
@@ -73,7 +106,9 @@ func (g *Group) findPastEpoch(pm *format.PrivateMessage) *pastEpoch {
 		return nil
 	}
 	for i := range g.past {
-		if g.past[i].ctx.Epoch == pm.Epoch {
+		// docs/spec/mls-policy.md: past epochs are kept for a bounded
+		// time as well as count.
+		if g.past[i].ctx.Epoch == pm.Epoch && !g.expired(&g.past[i]) {
 			return &g.past[i]
 		}
 	}
@@ -104,16 +139,20 @@ func (p *pastEpoch) senderKey(c *format.FramedContent) ([]byte, error) {
 
 var errPastState = errors.New("mls: restoring group: inconsistent past epoch")
 
-// pastState is the persisted form of a pastEpoch.
+// pastState is the persisted form of a pastEpoch. A state written before
+// Identities and Ended existed restores without the epoch (it cannot
+// attribute senders).
 type pastState struct {
 	Context    []byte
 	SenderData []byte
 	SecretTree []byte
 	SigKeys    [][]byte
+	Identities [][]byte `json:",omitempty"`
+	Ended      int64    `json:",omitempty"` // Unix nanoseconds
 }
 
 func (p *pastEpoch) state() (pastState, error) {
-	st := pastState{SenderData: p.senderDataSecret, SigKeys: p.sigKeys}
+	st := pastState{SenderData: p.senderDataSecret, SigKeys: p.sigKeys, Identities: p.identities, Ended: p.ended.UnixNano()}
 	var err error
 	if st.Context, err = codec.Marshal(&p.ctx); err != nil {
 		return st, err
@@ -123,7 +162,10 @@ func (p *pastEpoch) state() (pastState, error) {
 }
 
 func (st *pastState) restore() (pastEpoch, error) {
-	p := pastEpoch{senderDataSecret: st.SenderData, sigKeys: st.SigKeys}
+	p := pastEpoch{senderDataSecret: st.SenderData, sigKeys: st.SigKeys, identities: st.Identities, ended: time.Unix(0, st.Ended)}
+	if len(p.identities) != len(p.sigKeys) {
+		return p, errPastState
+	}
 	if err := codec.Unmarshal(st.Context, &p.ctx); err != nil {
 		return p, err
 	}

@@ -34,6 +34,15 @@ type Received struct {
 	AuthenticatedData []byte
 	// Application is the plaintext of an application message.
 	Application []byte
+	// Sender is the sender as of the epoch the message was sent in
+	// (docs/spec/mls-policy.md, "Senders are judged in their own epoch"):
+	// for a late message of a past epoch, the identity and signature key
+	// its leaf had then (EncryptionKey is not kept for past epochs), never
+	// whoever holds the leaf now; for a commit, the committer before the
+	// commit; for an external commit, the joiner at its new leaf; for an
+	// external sender, its external_senders entry. Attribute messages
+	// with it, not with SenderLeaf and the current Members.
+	Sender *Member
 	// ProposalType is the type of a received proposal.
 	ProposalType uint16
 	// Removed is set when a commit removed us; the group is then inactive.
@@ -72,6 +81,17 @@ func (g *Group) Process(message []byte) (*Received, error) {
 // a proposal or applies a commit.
 func (g *Group) apply(ac *format.AuthenticatedContent) (*Received, error) {
 	out := &Received{Epoch: ac.Content.Epoch, SenderType: uint8(ac.Content.Sender.Type), SenderLeaf: ac.Content.Sender.LeafIndex, AuthenticatedData: ac.Content.AuthenticatedData}
+	// The sender as of the message's epoch, before a commit changes the
+	// tree (RFC 9420 §15.3 late messages use their epoch's tree).
+	if ac.Content.Epoch != g.ctx.Epoch {
+		out.Sender = g.pastSender(ac.Content.Epoch, ac.Content.Sender)
+	} else {
+		out.Sender = g.senderMember(ac.Content.Sender, ac.Content.Proposal, ac.Content.Commit)
+	}
+	if out.Sender == nil {
+		// unprotect verified the signature with this sender's key.
+		return nil, invalid("6.1", "sender unknown in the message's epoch")
+	}
 	switch ac.Content.ContentType {
 	case format.ContentApplication:
 		out.Kind, out.Application = KindApplication, ac.Content.Application
@@ -154,6 +174,7 @@ func (g *Group) processCommit(ac *format.AuthenticatedContent, out *Received) er
 		return err
 	}
 	out.SenderLeaf = ec.committer.LeafIndex
+	out.Sender.LeafIndex = ec.committer.LeafIndex
 	out.ReInit = ec.reinit != nil
 	g.install(ec.next)
 	return nil
@@ -190,6 +211,10 @@ func (ec *epochChange) processPath(g *Group, path *format.UpdatePath) ([]byte, e
 		}
 		sender = l
 		ec.committer.LeafIndex = uint32(l)
+		// docs/spec/mls-policy.md: the application admits external joins.
+		if err := ec.admitExternalJoin(g, &path.LeafNode, uint32(l)); err != nil {
+			return nil, err
+		}
 	}
 	ctx := ec.provisionalContext()
 	secret, priv, _, err := n.tree.ProcessUpdatePath(n.priv, sender, path, &ctx, ec.added, n.leafPolicy(false))

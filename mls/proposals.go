@@ -363,6 +363,11 @@ func (g *Group) cacheProposal(ac *format.AuthenticatedContent) (*cachedProposal,
 			return nil, invalidErr("12.1", "proposal already received", ErrReplay)
 		}
 	}
+	// RFC 9420 §12.1.8, docs/spec/mls-policy.md: a non-member's proposal
+	// is cached only if the group policy accepts it.
+	if err := g.admitProposal(p, ac.Content.Sender, ref); err != nil {
+		return nil, err
+	}
 	cp := cachedProposal{ref: ref, proposal: p, sender: ac.Content.Sender}
 	g.proposals = append(g.proposals, cp)
 	return &cp, nil

@@ -66,11 +66,14 @@ func (g *Group) protect(ac *format.AuthenticatedContent) ([]byte, error) {
 }
 
 // unprotect authenticates a PublicMessage or PrivateMessage and returns its
-// content. For handshake PrivateMessages it decrypts with a copy of the
-// secret tree that it installs in g; rollback reinstates the previous tree
-// if the message later fails, so that a retried commit or proposal still
-// decrypts. An application message burns its key once it decrypts
-// (RFC 9420 §9.2); nothing after that can fail.
+// content. The secret tree changes only once the content has decrypted AND
+// its signature verified (framing.UnprotectPrivate, docs/spec/mls-policy.md
+// "Key consumption order"), so a forged or tampered message burns no key.
+// For handshake PrivateMessages it decrypts with a copy of the secret tree
+// that it installs in g; rollback reinstates the previous tree if the
+// proposal or commit is then refused, so that a retried one still
+// decrypts. An authenticated application message burns its key (RFC 9420
+// §9.2) and apply cannot refuse it afterwards.
 func (g *Group) unprotect(m *format.MLSMessage) (ac *format.AuthenticatedContent, rollback func(), err error) {
 	rollback = func() {}
 	switch m.WireFormat {

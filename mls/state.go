@@ -134,6 +134,9 @@ func Restore(cfg Config, b []byte) (*Group, error) {
 // restoreState rebuilds a group from st; a pending commit's state, which
 // has none of its own, is restored only where allowPending is set.
 func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if st.Version != stateVersion || !st.Initialized {
 		return nil, fmt.Errorf("mls: restoring group: unknown state version %d", st.Version)
 	}
@@ -185,6 +188,9 @@ func restoreState(cfg Config, st *groupState, allowPending bool) (*Group, error)
 		return nil, fmt.Errorf("mls: restoring group: own leaf is blank")
 	}
 	for i := range st.Past {
+		if st.Past[i].Identities == nil && st.Past[i].Ended == 0 {
+			continue // written before senders were kept per epoch
+		}
 		p, err := st.Past[i].restore()
 		if err != nil {
 			return nil, fmt.Errorf("mls: restoring group: %w", err)

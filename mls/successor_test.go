@@ -31,7 +31,7 @@ func TestReInitSuccessor(t *testing.T) {
 	}
 	deliver(t, p, b, c)
 	// bob commits the ReInit; the old group is frozen.
-	mustCommit(t, b, CommitOptions{}, a, c)
+	mustCommit(t, b, CommitOptions{Proposals: cachedRefs(b)}, a, c)
 	if _, err := a.g.Encrypt([]byte("x"), nil); !errors.Is(err, ErrInactive) {
 		t.Fatalf("old group still sends: %v", err)
 	}

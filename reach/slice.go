@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"math"
 	"time"
 )
 
@@ -120,4 +121,38 @@ func Slice(secret []byte, period uint64, clientID []byte, relays []SignedEntry, 
 		out[i] = relays[c.idx]
 	}
 	return out
+}
+
+// probationID is the fixed "client" whose slice is the probation bucket.
+const probationID = "samizdat/reach probation bucket v1"
+
+// Probation splits relays into the probation bucket, the share of them
+// (at least one, and never all when there are two or more) that devices
+// too young to be trusted draw their slices from, and the rest, which only
+// trusted devices are handed. The split is rendezvous hashing under the
+// server's secret with no period, so it is stable, unknown to the censor,
+// and moves only the relays that join or leave. However many fresh accounts
+// a censor makes, they learn the probation bucket and nothing else; see
+// doc.go, "Probation".
+func Probation(secret []byte, relays []SignedEntry, share float64) (probation, trusted []SignedEntry) {
+	if len(relays) == 0 {
+		return nil, nil
+	}
+	n := int(math.Ceil(share * float64(len(relays))))
+	n = max(1, min(n, len(relays)-1))
+	if len(relays) == 1 {
+		n = 1
+	}
+	probation = Slice(secret, 0, []byte(probationID), relays, n)
+	in := make(map[string]bool, len(probation))
+	for _, se := range probation {
+		in[se.Entry.ID] = true
+	}
+	for _, se := range relays {
+		if !in[se.Entry.ID] {
+			trusted = append(trusted, se)
+			in[se.Entry.ID] = true // duplicates count once
+		}
+	}
+	return probation, trusted
 }

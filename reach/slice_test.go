@@ -130,3 +130,74 @@ func TestSliceEnumeration(t *testing.T) {
 		}
 	}
 }
+
+// TestProbationBucket: the bucket is the stated share (at least one relay,
+// never all of two or more), independent of the relays' order, disjoint
+// from the rest, and moves only the relays that join or leave.
+func TestProbationBucket(t *testing.T) {
+	secret := []byte("slice secret for probation")
+	for _, tc := range []struct{ relays, want int }{{1, 1}, {2, 1}, {5, 1}, {10, 1}, {11, 2}, {50, 5}, {1000, 100}} {
+		relays := unsignedRelays(tc.relays)
+		p, rest := Probation(secret, relays, 0.1)
+		if len(p) != tc.want || len(p)+len(rest) != tc.relays && tc.relays > 1 {
+			t.Errorf("%d relays: probation %d, rest %d; want %d probation", tc.relays, len(p), len(rest), tc.want)
+		}
+		in := map[string]bool{}
+		for _, se := range p {
+			in[se.Entry.ID] = true
+		}
+		for _, se := range rest {
+			if in[se.Entry.ID] {
+				t.Errorf("%d relays: %s is in both buckets", tc.relays, se.Entry.ID)
+			}
+		}
+		shuffled := append([]SignedEntry(nil), relays...)
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		p2, _ := Probation(secret, shuffled, 0.1)
+		if !reflect.DeepEqual(sliceIDs(p), sliceIDs(p2)) {
+			t.Errorf("%d relays: bucket depends on order: %v vs %v", tc.relays, sliceIDs(p), sliceIDs(p2))
+		}
+	}
+	// Adding a relay moves at most that relay into the bucket and at most
+	// one out (the bucket's size grows by at most one).
+	relays := unsignedRelays(50)
+	p50, _ := Probation(secret, relays, 0.1)
+	p51, _ := Probation(secret, unsignedRelays(51), 0.1)
+	kept := 0
+	for _, id := range sliceIDs(p50) {
+		for _, id2 := range sliceIDs(p51) {
+			if id == id2 {
+				kept++
+			}
+		}
+	}
+	if kept < len(p50)-1 {
+		t.Errorf("one more relay reshuffled the bucket: %v -> %v", sliceIDs(p50), sliceIDs(p51))
+	}
+}
+
+// TestProbationEnumeration simulates N fresh fake accounts against R
+// relays with and without probation (doc.go, "Probation"): with it, what
+// they learn is bounded by the bucket, ceil(share*R), whatever N.
+func TestProbationEnumeration(t *testing.T) {
+	secret := []byte("slice secret for probation sim")
+	for _, tc := range []struct{ r, k, n int }{{50, 3, 100}, {50, 3, 1000}, {1000, 3, 1000}} {
+		relays := unsignedRelays(tc.r)
+		p, _ := Probation(secret, relays, 0.1)
+		with, without := map[string]bool{}, map[string]bool{}
+		for i := range tc.n {
+			id := []byte(fmt.Sprintf("fake-%d", i))
+			for _, se := range Slice(secret, 7, id, p, tc.k) {
+				with[se.Entry.ID] = true
+			}
+			for _, se := range Slice(secret, 7, id, relays, tc.k) {
+				without[se.Entry.ID] = true
+			}
+		}
+		t.Logf("R=%d k=%d N=%d: enumerated %.1f%% without probation, %.1f%% with", tc.r, tc.k, tc.n,
+			100*float64(len(without))/float64(tc.r), 100*float64(len(with))/float64(tc.r))
+		if len(with) > int(math.Ceil(0.1*float64(tc.r))) {
+			t.Errorf("R=%d N=%d: fresh accounts learned %d relays, more than the bucket", tc.r, tc.n, len(with))
+		}
+	}
+}

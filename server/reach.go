@@ -25,7 +25,14 @@ type ReachConfig struct {
 	Entries   []reach.Entry
 	SliceSize int           // relays per client and period (default 3)
 	Period    time.Duration // slice period (default 7 days)
-	Validity  time.Duration // lifetime of a signed entry (default 30 days)
+	// A device registered less than TrustAge ago (default 3 days) is on
+	// probation: its slice is drawn only from the probation bucket, the
+	// ProbationShare of the relays (default 0.1) that fresh accounts share
+	// (reach.Probation). A censor's fresh accounts then learn that bucket
+	// and nothing else. A negative TrustAge turns probation off.
+	TrustAge       time.Duration
+	ProbationShare float64
+	Validity       time.Duration // lifetime of a signed entry (default 30 days)
 	// Registration, if set, lets volunteer relays that hold the
 	// operator's token add themselves (RegisterRelay; relayreg.go).
 	Registration *RelayRegistration
@@ -55,6 +62,15 @@ func newBookIssuer(cfg ReachConfig, now func() time.Time) (*bookIssuer, error) {
 		cfg.SliceSize = 3
 	}
 	setDefault(&cfg.Period, 7*24*time.Hour)
+	if cfg.TrustAge == 0 {
+		cfg.TrustAge = 72 * time.Hour
+	}
+	if cfg.ProbationShare == 0 {
+		cfg.ProbationShare = 0.1
+	}
+	if cfg.ProbationShare < 0 || cfg.ProbationShare >= 1 {
+		return nil, errors.New("server: config: Reach.ProbationShare must be in (0, 1)")
+	}
 	setDefault(&cfg.Validity, 30*24*time.Hour)
 	seen := map[string]bool{}
 	for _, e := range cfg.Entries {
@@ -118,9 +134,11 @@ func (b *bookIssuer) Signed(ids ...string) []reach.SignedEntry {
 	return out
 }
 
-// book cuts the edition of client clientID: direct and front entries in
-// configuration order, then the client's slice of relays.
-func (b *bookIssuer) book(clientID []byte) ([]byte, error) {
+// book cuts the edition of client clientID, registered at registered:
+// direct and front entries in configuration order, then the client's slice
+// of relays, drawn from the probation bucket while the client is younger
+// than TrustAge.
+func (b *bookIssuer) book(clientID []byte, registered time.Time) ([]byte, error) {
 	all, err := b.entries()
 	if err != nil {
 		return nil, err
@@ -139,6 +157,14 @@ func (b *bookIssuer) book(clientID []byte) ([]byte, error) {
 			out = append(out, se)
 		}
 	}
+	if b.cfg.TrustAge > 0 {
+		probation, trusted := reach.Probation(b.cfg.SliceSecret, relays, b.cfg.ProbationShare)
+		if now.Sub(registered) < b.cfg.TrustAge || len(trusted) == 0 {
+			relays = probation
+		} else {
+			relays = trusted
+		}
+	}
 	out = append(out, reach.Slice(b.cfg.SliceSecret, reach.Period(now, b.cfg.Period), clientID, relays, b.cfg.SliceSize)...)
 	// The version is the issue time: strictly increasing across restarts
 	// as long as the clock is.
@@ -151,7 +177,13 @@ func (ss *session) fetchBook(*wire.FetchBook) wire.Message {
 	if b == nil {
 		return wire.Errorf(wire.CodeNotFound, "this server publishes no endpoint book")
 	}
-	data, err := b.book(ss.device[:])
+	ctx, cancel := ss.srv.storeCtx()
+	dev, err := ss.srv.cfg.Store.Device(ctx, ss.device)
+	cancel()
+	if err != nil {
+		return ss.storeError("device lookup for its book", err)
+	}
+	data, err := b.book(ss.device[:], dev.CreatedAt)
 	if err != nil {
 		ss.srv.log.Error("cutting an endpoint book failed", "err", err)
 		return wire.Errorf(wire.CodeInternal, "the server could not sign its endpoint book")

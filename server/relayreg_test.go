@@ -71,7 +71,7 @@ func TestRegisterRelay(t *testing.T) {
 		if signer, err = reach.NewSigner(bookKey, c.Key.Public()); err != nil {
 			t.Fatal(err)
 		}
-		c.Reach = &server.ReachConfig{Signer: signer, SliceSecret: secret, SliceSize: 5,
+		c.Reach = &server.ReachConfig{Signer: signer, SliceSecret: secret, SliceSize: 5, TrustAge: -1,
 			Entries:      []reach.Entry{{ID: "r-static", Kind: reach.KindRelay, Label: "static", Spec: direct.Spec("198.51.100.1:443")}},
 			Registration: &server.RelayRegistration{Token: token, File: file}}
 	}

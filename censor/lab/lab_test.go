@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"github.com/samizdat-project/samizdat/internal/buildtest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -71,9 +72,7 @@ func TestMetrics(t *testing.T) {
 // any run loses an acknowledged message or recovers too slowly while an
 // unblocked path exists. SAMIZDAT_LAB_OUT=DIR keeps lab.json and lab.html.
 func TestScenariosOnNamespaces(t *testing.T) {
-	if err := netns.Available(); err != nil {
-		t.Skip("needs root for network namespaces: ", err)
-	}
+	testenv.Require(t, netns.Available(), "root with ip and nft for network namespaces", "run as root; apt-get install iproute2 nftables")
 	if testing.Short() {
 		t.Skip("the lab takes minutes; not in -short")
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samizdat-project/samizdat/censor"
 	"github.com/samizdat-project/samizdat/censor/netns"
 )
 
@@ -137,4 +138,16 @@ func mirrorBlocks(ctx context.Context, topo *netns.Topology, t0 time.Time, stage
 			last = key
 		}
 	}()
+}
+
+// mirrorUDPBlock puts the scenario's UDP block (censor.UDPBlock), if any,
+// into the censor namespace's nftables, where the engine cannot see it.
+func mirrorUDPBlock(topo *netns.Topology, rules []censor.Rule, logf func(string, ...any)) {
+	for _, r := range rules {
+		if u, ok := r.(*censor.UDPBlock); ok {
+			if err := topo.BlockUDP(u.Allow); err != nil {
+				logf("mirroring the UDP block: %v", err)
+			}
+		}
+	}
 }

@@ -145,7 +145,11 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		return nil, err
 	}
 	srvArgs := []string{"server", "--data", filepath.Join(o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
-		"--admin", "", "--link-relays", fmt.Sprint(linkRelays)}
+		"--admin", "", "--link-relays", fmt.Sprint(linkRelays),
+		// Users register during setup, seconds before the censor goes live;
+		// the enumerator's accounts register during the run, so only they are on
+		// probation (reach.Probation).
+		"--book-trust-age", "2s"}
 	for _, l := range relayLinks {
 		srvArgs = append(srvArgs, "--relay", l)
 	}
@@ -212,6 +216,7 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		}
 	}
 	mirrorBlocks(mctx, topo, t0, stages, engine.BlockedEndpoints, o.Logf)
+	mirrorUDPBlock(topo, rules, o.Logf)
 	in.SetEngine(engine)
 	cut := in.ResetFlows()
 	o.Logf("%s: censor live (%d flows cut); running %v", sc.Name, cut, duration)

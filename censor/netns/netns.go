@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -195,10 +196,14 @@ func (t *Topology) installRedirect() error {
 	set eps {
 		type ipv4_addr . inet_service;
 	}
+	set udpnets {
+		type ipv4_addr; flags interval;
+	}
 	chain blk {
 		type filter hook prerouting priority -150; policy accept;
 		iifname { %[1]s } ip daddr @nets drop
 		iifname { %[1]s } meta l4proto tcp ip daddr . tcp dport @eps drop
+		iifname { %[1]s } meta l4proto udp ip daddr @udpnets drop
 	}
 	chain pre {
 		type nat hook prerouting priority dstnat; policy accept;
@@ -241,9 +246,64 @@ func (t *Topology) SetBlockedEndpoints(eps []netip.AddrPort) error {
 	return t.nft(cmds)
 }
 
-// Unblock empties both block sets (the censor is lifted).
+// BlockUDP makes the censor namespace drop every UDP packet (QUIC
+// included) from a client to any address outside allow.
+func (t *Topology) BlockUDP(allow []netip.Prefix) error {
+	var el []string
+	for _, r := range complementRanges(allow) {
+		el = append(el, r[0].String()+"-"+r[1].String())
+	}
+	if len(el) == 0 {
+		return nil
+	}
+	return t.nft("add element ip szlab udpnets { " + strings.Join(el, ", ") + " }")
+}
+
+// complementRanges returns the IPv4 address ranges (first, last) not
+// covered by any of ps.
+func complementRanges(ps []netip.Prefix) [][2]netip.Addr {
+	var in [][2]netip.Addr
+	for _, p := range ps {
+		if !p.Addr().Is4() {
+			continue
+		}
+		p = p.Masked()
+		first := p.Addr()
+		a := first.As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		last := netip.AddrFrom4(u32be(be32(a) | host))
+		in = append(in, [2]netip.Addr{first, last})
+	}
+	slices.SortFunc(in, func(x, y [2]netip.Addr) int { return x[0].Compare(y[0]) })
+	var out [][2]netip.Addr
+	next, done := netip.AddrFrom4([4]byte{}), false
+	for _, r := range in {
+		if done {
+			break
+		}
+		if next.Less(r[0]) {
+			out = append(out, [2]netip.Addr{next, r[0].Prev()})
+		}
+		if !r[1].Less(next) {
+			next = r[1].Next()
+			done = !next.IsValid() // the range reached 255.255.255.255
+		}
+	}
+	if !done {
+		out = append(out, [2]netip.Addr{next, netip.AddrFrom4([4]byte{255, 255, 255, 255})})
+	}
+	return out
+}
+
+func be32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}
+
+func u32be(v uint32) [4]byte { return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// Unblock empties every block set (the censor is lifted).
 func (t *Topology) Unblock() error {
-	return t.nft("flush set ip szlab nets\nflush set ip szlab eps\n")
+	return t.nft("flush set ip szlab nets\nflush set ip szlab eps\nflush set ip szlab udpnets\n")
 }
 
 func (t *Topology) nft(script string) error {

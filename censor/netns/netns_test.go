@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"io"
 	"net"
 	"net/netip"
@@ -15,9 +16,7 @@ import (
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
-		t.Skip("needs root for network namespaces: ", err)
-	}
+	testenv.Require(t, Available(), "root with ip and nft for network namespaces", "run as root; apt-get install iproute2 nftables")
 }
 
 // TestInterceptorSeesOriginalDestination builds a client, the censor and a

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -88,18 +89,29 @@ func TestAtomicWriteNoDirectory(t *testing.T) {
 // TestAtomicWriteReadOnlyDirectory: a directory the process may not write to
 // fails the write and keeps the old file.
 func TestAtomicWriteReadOnlyDirectory(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root writes to read-only directories")
-	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file")
+	if os.Geteuid() == 0 {
+		// Root writes through a directory's mode bits, so as root the
+		// directory is a tmpfs remounted read-only instead.
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatalf("as root, mounting a tmpfs to make a read-only directory: %v", err)
+		}
+		t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	}
 	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(dir, 0o500); err != nil {
-		t.Fatal(err)
+	if os.Geteuid() == 0 {
+		if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			t.Fatalf("remounting the tmpfs read-only: %v", err)
+		}
+	} else {
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	}
-	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	if err := Write(path, []byte("new\n"), 0o600); err == nil {
 		t.Fatal("Write into a read-only directory succeeded")
 	}

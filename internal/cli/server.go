@@ -43,6 +43,7 @@ func runServer(e env) int {
 	var relays repeated
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
+	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "devices registered less than this long ago get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	if err := parseFlags(fs, e.args); err != nil {
@@ -57,7 +58,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken}); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge}); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -69,6 +70,7 @@ type bookFlags struct {
 	relays     []string
 	linkRelays int
 	relayToken string // --relay-token-file; empty: no registration
+	trustAge   time.Duration
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
@@ -126,6 +128,7 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		ln.Close()
 		return err
 	}
+	book.cfg.TrustAge = bf.trustAge
 	if bf.relayToken != "" {
 		token, created, err := loadOrCreateRelayToken(bf.relayToken)
 		if err != nil {

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -38,10 +40,7 @@ func requireNode(t *testing.T) string {
 	nodeOnce.Do(setupNode)
 	if nodeErr != nil {
 		msg := fmt.Sprintf("ts-mls interop needs Node.js 20+ and npm: %v (install with e.g. `apt-get install nodejs npm`, or from https://nodejs.org; the test runs `npm ci` in interop/mls itself)", nodeErr)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Require(t, errors.New(msg), "Node.js 20+ and npm", "apt-get install nodejs npm")
 	}
 	if npmErr != nil {
 		t.Fatal(npmErr)

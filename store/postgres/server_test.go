@@ -4,7 +4,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"os"
 	"os/exec"
 	"os/user"
@@ -187,7 +189,7 @@ func (s *pgServer) admin(t testing.TB, sql string) {
 func newTestDB(t testing.TB) string {
 	t.Helper()
 	if testServer == nil {
-		t.Skipf("no PostgreSQL server for the tests: %s", skipReason)
+		testenv.Require(t, errors.New(skipReason), "a PostgreSQL server", "apt-get install postgresql (the tests start their own server from its binaries)")
 	}
 	name := fmt.Sprintf("samizdat_test_%d", testServer.dbs.Add(1))
 	testServer.admin(t, "CREATE DATABASE "+name)

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,14 +23,7 @@ import (
 // outside CI; .ci/run installs it, so in CI they always run.
 func obfs4proxyPath(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("obfs4proxy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("obfs4proxy not found and CI is set: .ci/run must install it (apt-get install obfs4proxy)")
-		}
-		t.Skip("obfs4proxy not installed (apt-get install obfs4proxy); skipping outside CI")
-	}
-	return p
+	return testenv.LookPath(t, "obfs4proxy", "apt-get install obfs4proxy")
 }
 
 func startCtx(t testing.TB) context.Context {

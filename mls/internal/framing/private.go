@@ -95,9 +95,11 @@ func (e *Epoch) ProtectPrivate(ac *format.AuthenticatedContent) (*format.Private
 
 // UnprotectPrivate decrypts a PrivateMessage of the current epoch and
 // returns its AuthenticatedContent after checking the signature with the
-// key keyOf returns (RFC 9420 §6.3, §6.1). The key of the message's
-// generation is deleted once the content decrypts, so a replayed message
-// fails with ErrGeneration (RFC 9420 §9.2). The caller has checked group ID
+// key keyOf returns (RFC 9420 §6.3, §6.1). The secret tree is only read
+// until the content has decrypted and the signature verified; then the
+// key of the message's generation is deleted and the ratchet advanced, so
+// a replayed message fails with ErrGeneration (RFC 9420 §9.2) and a forged
+// or tampered one burns no key. The caller has checked group ID
 // and epoch, and must check that the sender's leaf is occupied (keyOf can
 // do that).
 func (e *Epoch) UnprotectPrivate(pm *format.PrivateMessage, keyOf SignatureKeyFunc) (*format.AuthenticatedContent, error) {
@@ -127,8 +129,6 @@ func (e *Epoch) UnprotectPrivate(pm *format.PrivateMessage, keyOf SignatureKeyFu
 	if err != nil {
 		return nil, fmt.Errorf("mls: reading PrivateMessage: %w", ErrDecrypt)
 	}
-	// RFC 9420 §9.2: delete the key once it has served.
-	e.Secrets.Consume(sd.LeafIndex, rt, sd.Generation)
 
 	ac := &format.AuthenticatedContent{
 		WireFormat: format.WirePrivateMessage,
@@ -146,6 +146,12 @@ func (e *Epoch) UnprotectPrivate(pm *format.PrivateMessage, keyOf SignatureKeyFu
 	}
 	if err := e.verifyWith(ac, keyOf); err != nil {
 		return nil, fmt.Errorf("mls: reading PrivateMessage: %w", err)
+	}
+	// RFC 9420 §9.2: delete the key once it has served, and only now that
+	// the message decrypted and its signature verified: an invalid message
+	// changes no state (docs/spec/mls-policy.md, "Key consumption order").
+	if err := e.Secrets.Consume(sd.LeafIndex, rt, sd.Generation); err != nil {
+		return nil, fmt.Errorf("mls: reading PrivateMessage: %w: %w", ErrGeneration, err)
 	}
 	return ac, nil
 }

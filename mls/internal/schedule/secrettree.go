@@ -40,11 +40,28 @@ var (
 	ErrGenerationExhausted = errors.New("mls: ratchet generations exhausted")
 )
 
-// Default window sizes of Config.
+// Default window sizes of Config, and the largest values allowed: a
+// window is work and memory an attacker may make us spend, so it is
+// bounded even when configured (docs/spec/mls-policy.md, "Window
+// bounds").
 const (
 	DefaultMaxForward = 1000
 	DefaultMaxPast    = 128
+	LimitMaxForward   = 1 << 16
+	LimitMaxPast      = 1 << 12
 )
+
+// ErrWindow is returned for a Config whose windows exceed the limits.
+var ErrWindow = errors.New("mls: secret tree window out of bounds")
+
+// check rejects windows beyond LimitMaxForward and LimitMaxPast.
+func (c Config) check() error {
+	if c.MaxForward > LimitMaxForward || c.MaxPast > LimitMaxPast {
+		return fmt.Errorf("%w: MaxForward %d (at most %d), MaxPast %d (at most %d)",
+			ErrWindow, c.MaxForward, LimitMaxForward, c.MaxPast, LimitMaxPast)
+	}
+	return nil
+}
 
 // Config bounds the out-of-order tolerance of a SecretTree's ratchets.
 // Zero fields take the defaults.
@@ -115,6 +132,9 @@ func NewSecretTree(s *suite.Suite, encryptionSecret []byte, nLeaves uint32, cfg 
 	}
 	if len(encryptionSecret) != s.HashLen() {
 		return nil, fmt.Errorf("mls: making secret tree: encryption_secret: %w", ErrSecretLength)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: making secret tree: %w", err)
 	}
 	t := &SecretTree{
 		suite: s, nLeaves: nLeaves, cfg: cfg.withDefaults(),
@@ -244,15 +264,19 @@ func (t *SecretTree) NextKey(leaf uint32, rt RatchetType) (generation uint32, kn
 }
 
 // Key returns a copy of the key and nonce of generation of leaf's ratchet
-// rt for decrypting a received message. Generations skipped on the way are
-// retained, up to Config.MaxPast per ratchet, for late messages. The key
-// stays in the tree until Consume deletes it, so that a message that fails
-// to decrypt does not burn the key of the genuine one; a caller that
-// decrypts successfully MUST call Consume (RFC 9420 §9.2).
+// rt for decrypting a received message. It changes nothing in the tree:
+// it neither derives a leaf's path, nor advances a ratchet, nor deletes or
+// evicts a key, so that a message that fails to decrypt or whose signature
+// does not verify burns nothing (docs/spec/mls-policy.md, "Key
+// consumption order"). A caller that has decrypted AND authenticated the
+// message MUST then call Consume (RFC 9420 §9.2).
 func (t *SecretTree) Key(leaf uint32, rt RatchetType, generation uint32) (KeyNonce, error) {
-	r, err := t.ratchet(leaf, rt)
+	r, scratch, err := t.peekRatchet(leaf, rt)
 	if err != nil {
 		return KeyNonce{}, fmt.Errorf("mls: deriving receiving key: %w", err)
+	}
+	if scratch {
+		defer wipe(r.secret)
 	}
 	if generation < r.next {
 		kn, ok := r.past[generation]
@@ -261,24 +285,108 @@ func (t *SecretTree) Key(leaf uint32, rt RatchetType, generation uint32) (KeyNon
 		}
 		return kn.clone(), nil
 	}
+	if err := t.checkAhead(r, generation); err != nil {
+		return KeyNonce{}, fmt.Errorf("mls: deriving receiving key: %w", err)
+	}
+	// Ratchet a scratch copy of the secret forward (RFC 9420 §9.1).
+	tmp := &ratchet{next: r.next, secret: append([]byte(nil), r.secret...)}
+	defer func() { wipe(tmp.secret) }()
+	for tmp.next < generation {
+		t.advance(tmp)
+	}
+	return t.derive(tmp), nil
+}
+
+// checkAhead bounds a generation at or after the ratchet's next one.
+func (t *SecretTree) checkAhead(r *ratchet, generation uint32) error {
 	if generation-r.next > t.cfg.MaxForward {
-		return KeyNonce{}, fmt.Errorf("mls: deriving receiving key: generation %d, expected at most %d: %w",
+		return fmt.Errorf("generation %d, expected at most %d: %w",
 			generation, uint64(r.next)+uint64(t.cfg.MaxForward), ErrTooFarAhead)
 	}
 	if generation == math.MaxUint32 {
-		return KeyNonce{}, fmt.Errorf("mls: deriving receiving key: %w", ErrGenerationExhausted)
+		return ErrGenerationExhausted
+	}
+	return nil
+}
+
+// peekRatchet returns leaf's ratchet rt without changing the tree. If the
+// leaf's ratchets do not exist yet, it derives a scratch ratchet at
+// generation 0 from the nearest ancestor secret (scratch is then true and
+// the caller wipes its secret); otherwise it returns the live ratchet,
+// which the caller must not modify.
+func (t *SecretTree) peekRatchet(leaf uint32, rt RatchetType) (r *ratchet, scratch bool, err error) {
+	if !rt.valid() {
+		return nil, false, fmt.Errorf("mls: secret tree: unknown ratchet type %d", rt)
+	}
+	if leaf >= t.nLeaves {
+		return nil, false, fmt.Errorf("%w: %d of %d", ErrLeafIndex, leaf, t.nLeaves)
+	}
+	if rs, ok := t.ratchets[leaf]; ok {
+		return &rs[rt-1], false, nil
+	}
+	target := treemath.NodeOf(treemath.LeafIndex(leaf))
+	path := []treemath.NodeIndex{target}
+	for {
+		if _, ok := t.nodes[path[len(path)-1]]; ok {
+			break
+		}
+		p, ok := treemath.Parent(path[len(path)-1], t.nLeaves)
+		if !ok {
+			return nil, false, errors.New("mls: secret tree: no secret on the path of a leaf")
+		}
+		path = append(path, p)
+	}
+	s := t.suite
+	secret := append([]byte(nil), t.nodes[path[len(path)-1]]...)
+	// RFC 9420 §9: only the child on the path is needed.
+	for i := len(path) - 1; i > 0; i-- {
+		label := "right"
+		if l, _ := treemath.Left(path[i]); l == path[i-1] {
+			label = "left"
+		}
+		child := s.ExpandWithLabel(secret, "tree", []byte(label), s.HashLen())
+		wipe(secret)
+		secret = child
+	}
+	defer wipe(secret)
+	labels := [2]string{"handshake", "application"}
+	return &ratchet{secret: s.ExpandWithLabel(secret, labels[rt-1], nil, s.HashLen())}, true, nil
+}
+
+// Consume commits the receipt of an authenticated message of generation
+// of leaf's ratchet rt: it derives the leaf's path if needed, advances the
+// ratchet past generation keeping the skipped keys (at most
+// Config.MaxPast, the oldest evicted first), and deletes the key of
+// generation so that it is never returned again (RFC 9420 §9.2; this is
+// the PrivateMessage replay protection). Call it only after the message
+// decrypted and its signature verified; it fails, changing nothing, for a
+// generation Key would refuse.
+func (t *SecretTree) Consume(leaf uint32, rt RatchetType, generation uint32) error {
+	if _, err := t.Key(leaf, rt, generation); err != nil {
+		return err
+	}
+	r, err := t.ratchet(leaf, rt)
+	if err != nil {
+		return fmt.Errorf("mls: consuming key: %w", err)
+	}
+	if generation < r.next {
+		r.past[generation].wipe()
+		delete(r.past, generation)
+		return nil
 	}
 	if r.past == nil {
 		r.past = map[uint32]KeyNonce{}
 	}
-	var kn KeyNonce
-	for r.next <= generation {
-		kn = t.derive(r)
-		r.past[r.next] = kn
+	for r.next < generation {
+		// Keys that the window would evict at once are not derived.
+		if generation-r.next <= t.cfg.MaxPast {
+			r.past[r.next] = t.derive(r)
+			t.evict(r)
+		}
 		t.advance(r)
-		t.evict(r)
 	}
-	return kn.clone(), nil
+	t.advance(r) // the key of generation itself is never stored
+	return nil
 }
 
 // evict deletes the oldest retained keys beyond Config.MaxPast.
@@ -290,21 +398,6 @@ func (t *SecretTree) evict(r *ratchet) {
 		}
 		r.past[oldest].wipe()
 		delete(r.past, oldest)
-	}
-}
-
-// Consume deletes the key of generation of leaf's ratchet rt after it
-// decrypted a message, so that it is never returned again (RFC 9420 §9.2;
-// this is the PrivateMessage replay protection). Consuming a key that is
-// not held is a no-op.
-func (t *SecretTree) Consume(leaf uint32, rt RatchetType, generation uint32) {
-	r, err := t.ratchet(leaf, rt)
-	if err != nil {
-		return
-	}
-	if kn, ok := r.past[generation]; ok {
-		kn.wipe()
-		delete(r.past, generation)
 	}
 }
 

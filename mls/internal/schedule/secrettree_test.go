@@ -67,14 +67,13 @@ func TestReplayAndWindow(t *testing.T) {
 	if _, err := tree.Key(1, Handshake, 10); !errors.Is(err, ErrKeyUsed) {
 		t.Errorf("replayed generation 10: %v, want ErrKeyUsed", err)
 	}
-	// Only MaxPast derived keys are retained, the requested one included:
-	// 8, 9 and 10 (since consumed).
-	for g := uint32(0); g < 8; g++ {
+	// Only MaxPast skipped keys are retained: 7, 8 and 9.
+	for g := uint32(0); g < 7; g++ {
 		if _, err := tree.Key(1, Handshake, g); !errors.Is(err, ErrKeyUsed) {
 			t.Errorf("evicted generation %d: %v, want ErrKeyUsed", g, err)
 		}
 	}
-	for g := uint32(8); g < 10; g++ {
+	for g := uint32(7); g < 10; g++ {
 		if _, err := tree.Key(1, Handshake, g); err != nil {
 			t.Errorf("retained generation %d: %v", g, err)
 		}
@@ -113,7 +112,7 @@ func TestDeletionSchedule(t *testing.T) {
 
 func TestParseSecretTreeRejects(t *testing.T) {
 	tree := newTestTree(t, 4, Config{})
-	if _, err := tree.Key(1, Application, 3); err != nil {
+	if err := tree.Consume(1, Application, 3); err != nil {
 		t.Fatal(err)
 	}
 	good, err := tree.Bytes()
@@ -146,7 +145,7 @@ func TestParseSecretTreeRejects(t *testing.T) {
 func FuzzParseSecretTree(f *testing.F) {
 	tree := newTestTree(f, 4, Config{MaxPast: 4})
 	for _, g := range []uint32{0, 2, 5} {
-		if _, err := tree.Key(3, Handshake, g); err != nil {
+		if err := tree.Consume(3, Handshake, g); err != nil {
 			f.Fatal(err)
 		}
 	}
@@ -168,7 +167,59 @@ func FuzzParseSecretTree(f *testing.F) {
 		}
 		for l := uint32(0); l < st.LeafCount() && l < 4; l++ {
 			_, _ = st.Key(l, Application, 1)
+			_ = st.Consume(l, Application, 1)
 			_, _, _ = st.NextKey(l, Handshake)
 		}
 	})
+}
+
+// TestKeyChangesNothing: looking a key up, at any generation the window
+// allows, leaves the tree's serialized state byte for byte unchanged; only
+// Consume advances and deletes (docs/spec/mls-policy.md, "Key consumption
+// order").
+func TestKeyChangesNothing(t *testing.T) {
+	tree := newTestTree(t, 8, Config{MaxForward: 50, MaxPast: 4})
+	if err := tree.Consume(5, Application, 2); err != nil {
+		t.Fatal(err)
+	}
+	before, err := tree.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		leaf uint32
+		rt   RatchetType
+		gen  uint32
+	}{{5, Application, 0}, {5, Application, 1}, {5, Application, 3}, {5, Application, 52}, {5, Handshake, 50}, {2, Application, 40}, {7, Handshake, 0}} {
+		if _, err := tree.Key(c.leaf, c.rt, c.gen); err != nil {
+			t.Fatalf("Key(%d, %d, %d): %v", c.leaf, c.rt, c.gen, err)
+		}
+	}
+	if _, err := tree.Key(5, Application, 54); !errors.Is(err, ErrTooFarAhead) {
+		t.Fatalf("generation 54: %v, want ErrTooFarAhead", err)
+	}
+	after, err := tree.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("Key changed the secret tree")
+	}
+	// A refused Consume changes nothing either.
+	if err := tree.Consume(5, Application, 2); !errors.Is(err, ErrKeyUsed) {
+		t.Fatalf("consuming generation 2 twice: %v", err)
+	}
+	if again, _ := tree.Bytes(); !bytes.Equal(before, again) {
+		t.Fatal("a refused Consume changed the secret tree")
+	}
+}
+
+func TestWindowLimits(t *testing.T) {
+	s, _ := suite.Get(suite.X25519AES128GCMSHA256Ed25519)
+	secret := bytes.Repeat([]byte{7}, s.HashLen())
+	for _, cfg := range []Config{{MaxPast: LimitMaxPast + 1}, {MaxForward: LimitMaxForward + 1}} {
+		if _, err := NewSecretTree(s, secret, 4, cfg); !errors.Is(err, ErrWindow) {
+			t.Errorf("%+v: %v, want ErrWindow", cfg, err)
+		}
+	}
 }

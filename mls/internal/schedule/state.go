@@ -133,6 +133,10 @@ func (t *SecretTree) UnmarshalMLS(r *codec.Reader) {
 		r.SetErr(fmt.Errorf("%w: zero window", errState))
 		return
 	}
+	if err := t.cfg.check(); err != nil {
+		r.SetErr(fmt.Errorf("%w: %w", errState, err))
+		return
+	}
 	width := treemath.Width(t.nLeaves)
 	last := int64(-1)
 	r.ReadVector(func(r *codec.Reader) {

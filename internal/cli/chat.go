@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/tui"
+)
+
+func init() {
+	register("chat", "the whole messenger in one terminal screen: chats, groups, channels (Ctrl-C quits)", runChat)
+}
+
+// runChat opens the account, keeps it connected the way listen does, and
+// hands the terminal to package tui until the user quits.
+func runChat(e env) int {
+	fs := newFlags(e, "chat")
+	clientFlags(fs, &e)
+	if _, err := parseAll(fs, e.args); err != nil {
+		return 2
+	}
+	if err := tui.CheckTerminal(e.stdin, e.stdout); err != nil {
+		return fail(e, "chat", err)
+	}
+	o, err := clientOptions(e)
+	if err != nil {
+		return fail(e, "chat", err)
+	}
+	o.Logf = nil // diagnostics would scribble over the screen
+	ev := tui.NewEvents()
+	o.OnMessage = ev.Message
+	o.OnPath = ev.Path
+	c, err := client.Open(o)
+	clear(o.Passphrase)
+	if err != nil {
+		return fail(e, "chat", err)
+	}
+	defer c.Close()
+	ctx, cancel := signalContext()
+	defer cancel()
+	c.Start(ctx) // connects in the background; the status line tells
+	b := tui.NewClient(c)
+	defer b.Close()
+	if err := tui.Run(ctx, b, ev, e.stdin, e.stdout); err != nil {
+		return fail(e, "chat", err)
+	}
+	return 0
+}
