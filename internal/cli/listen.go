@@ -114,7 +114,7 @@ func lockForListen(e env, home string) (*client.HomeLock, error) {
 		}
 		if conn, derr := net.DialTimeout("unix", filepath.Join(home, ctlSocket), time.Second); derr == nil {
 			conn.Close()
-			return nil, fmt.Errorf("samizdat listen already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
+			return nil, fmt.Errorf("samizdat listen or chat already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
 		}
 		if time.Now().After(deadline) {
 			return nil, err
