@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
@@ -22,12 +24,43 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "h")
 	link := "samizdat://server?key=sc1AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE&addr=127.0.0.1%3A9"
+	// run answers each prompt once it shows (input typed ahead of a
+	// prompt may reach the terminal before the echo is off).
 	run := func(input, cmdline string) string {
-		cmd := exec.Command(scriptBin, "-qec", cmdline, "/dev/null")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, scriptBin, "-qec", cmdline, "/dev/null")
 		cmd.Env = append(os.Environ(), "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_PASSPHRASE=")
-		cmd.Stdin = strings.NewReader(input)
-		out, _ := cmd.CombinedOutput()
-		return string(out)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = buf, buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		prompts := 0
+		for _, line := range strings.SplitAfter(input, "\n") {
+			if line == "" {
+				continue
+			}
+			waitFor(30*time.Second, func() bool {
+				return strings.Count(buf.String(), "assphrase") > prompts || strings.Contains(buf.String(), "again") && prompts == 1
+			})
+			prompts++
+			stdin.Write([]byte(line))
+		}
+		var werr error
+		select {
+		case werr = <-done:
+		case <-ctx.Done():
+			t.Fatalf("%s: still running after 60 s:\n%s", cmdline, buf.String())
+		}
+		_ = werr
+		return buf.String()
 	}
 	initCmd := bin + " --home " + home + " init --name x --server '" + link + "'"
 	out := run("one\ntwo\n", initCmd)
