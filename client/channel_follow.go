@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -41,13 +41,20 @@ func (l ChannelLink) String() string {
 	for _, r := range l.Relays {
 		v += "&relay=" + url.QueryEscape(r.String())
 	}
-	return v
+	return reach.AddChecksum(v) // link.go
 }
 
 // ParseChannelLink parses a channel link.
 func ParseChannelLink(s string) (ChannelLink, error) {
 	var l ChannelLink
-	u, err := url.Parse(strings.TrimSpace(s))
+	if err := wrongKind(s, "channel"); err != nil { // link.go
+		return l, fmt.Errorf("client: parsing channel link: %w", err)
+	}
+	s, err := reach.VerifyChecksum(s)
+	if err != nil {
+		return l, fmt.Errorf("client: parsing channel link: %w", err)
+	}
+	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "samizdat" || u.Host != "channel" {
 		return l, errors.New("client: parsing channel link: it must start with samizdat://channel?; copy the whole link")
 	}

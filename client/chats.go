@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/samizdat-project/samizdat/mls"
@@ -115,6 +116,15 @@ func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
 			return ch, nil, nil
 		}
 	}
+	// A person who wrote first, not (yet) a contact: their direct chat is
+	// answerable under the name it shows (a pending contact).
+	if strings.HasPrefix(name, pendingPrefix) {
+		for _, ch := range c.allChatsLocked(t) {
+			if ch.rec.Active && ch.rec.Kind == KindDirect && c.nameOfLocked(t, ch.rec.Peer) == name {
+				return ch, &Contact{Name: name, Account: ch.rec.Peer, Server: c.keys.Server}, nil
+			}
+		}
+	}
 	for _, ct := range c.contactsLocked(t) {
 		if ct.Name != name {
 			continue
@@ -154,6 +164,9 @@ func (c *Client) encryptLocked(t *tx, ch *chat, content appContent) error {
 	if err != nil {
 		return fmt.Errorf("client: encrypting: %w", err)
 	}
+	if err := checkPayload(ct); err != nil { // outbox.go
+		return err
+	}
 	_, ids := c.otherMembers(ch.g)
 	if len(ids) == 0 {
 		return nil
@@ -166,6 +179,9 @@ func (c *Client) encryptLocked(t *tx, ch *chat, content appContent) error {
 // or to a group, by name. The message is in the outbox when Send returns;
 // Flush waits until the server has it.
 func (c *Client) Send(ctx context.Context, name, text string) error {
+	if err := checkText(text); err != nil { // outbox.go
+		return err
+	}
 	c.mu.Lock()
 	t, err := c.store.begin(ctx)
 	if err != nil {

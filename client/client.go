@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,8 @@ type Client struct {
 	wg       sync.WaitGroup
 	reach    *reachState // reach.go; nil for a link without a book key
 
+	outboxState // outbox.go: failed entries, why the outbox waits; errclass.go
+
 	// testHookCommitBuilt, if set, runs after a commit is built and before
 	// it is sent (tests use it to make two commits race for one epoch).
 	testHookCommitBuilt func()
@@ -126,6 +129,11 @@ func Init(o InitOptions) (*Client, error) {
 	}
 	if len(o.Server.Addrs) == 0 {
 		return nil, errors.New("client: init needs the server link (samizdat://server?...) that the server's operator published")
+	}
+	if o.Name != "" {
+		if err := validName(o.Name); err != nil { // the one name rule
+			return nil, err
+		}
 	}
 	st, err := createStore(o.Home, o.Passphrase, kdf)
 	if err != nil {
@@ -175,7 +183,12 @@ func Open(o Options) (*Client, error) {
 	}
 	keys := &selfKeys{}
 	ok := t.get("self", []byte("keys"), keys)
+	terr := t.err
 	t.rollback()
+	if terr != nil {
+		st.close()
+		return nil, &DamagedStoreError{Path: filepath.Join(o.Home, dbFile), Err: terr} // errclass.go
+	}
 	if !ok {
 		st.close()
 		return nil, ErrNoAccount
@@ -292,6 +305,7 @@ func (c *Client) connectLoop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		s, err := c.connect(ctx)
+		c.noteConnect(err) // errclass.go
 		if err = c.noteRevoked(err); err != nil {
 			if c.revokedErr() != nil {
 				return

@@ -314,6 +314,7 @@ func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
 		if errors.As(err, &we) && !we.Code.Retryable() {
 			return err
 		}
+		c.noteSendRetry(err) // outbox.go: a full server, a quota
 		if ctx.Err() != nil {
 			return ErrOffline
 		}

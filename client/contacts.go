@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/termsafe"
 )
 
 // Contact is someone this user added from an invite link.
@@ -27,12 +28,21 @@ type Contact struct {
 var ErrNoSuchContact = errors.New("client: no contact or group has that name; run 'samizdat contacts' to see the names")
 
 // validName reports whether s is usable as a contact or group name.
+// The rule is termsafe.ValidName, the same for every command.
 func validName(s string) error {
-	if s == "" || len(s) > 64 || strings.ContainsAny(s, " \t\r\n/\\") {
-		return errors.New("client: a name is 1 to 64 characters without spaces or slashes")
+	if err := termsafe.ValidName(s); err != nil {
+		return fmt.Errorf("client: %q: %w", s, err)
 	}
 	return nil
 }
+
+// pendingPrefix starts the name of a person who wrote to this user and
+// is not a contact: a pending contact, answerable under that name, named
+// for good by adding their invite link.
+const pendingPrefix = "unknown-"
+
+// ValidName checks a name against the one rule for names.
+func ValidName(s string) error { return validName(s) }
 
 // AddContact stores a contact from an invite link under name (the invite's
 // suggested name if empty). It works offline.
@@ -129,5 +139,5 @@ func (c *Client) nameOfLocked(t *tx, acct AccountKey) string {
 	if t.get("contact", acct[:], &ct) {
 		return ct.Name
 	}
-	return "unknown-" + base64.RawURLEncoding.EncodeToString(acct[:6])
+	return pendingPrefix + base64.RawURLEncoding.EncodeToString(acct[:6])
 }

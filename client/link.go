@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 )
 
@@ -27,11 +29,16 @@ type ServerLink struct {
 	Reach string `json:"reach,omitempty"`
 }
 
-// String returns the link's text form.
+// String returns the link's text form, with its checksum
+// (reach.AddChecksum, docs/spec/links.md).
 func (l ServerLink) String() string {
 	if l.Reach != "" {
 		return l.Reach
 	}
+	return reach.AddChecksum(l.plain())
+}
+
+func (l ServerLink) plain() string {
 	var b strings.Builder
 	b.WriteString("samizdat://server?key=")
 	b.WriteString(l.Key.String())
@@ -45,7 +52,15 @@ func (l ServerLink) String() string {
 // ParseServerLink parses a server link.
 func ParseServerLink(s string) (ServerLink, error) {
 	var l ServerLink
-	u, err := url.Parse(strings.TrimSpace(s))
+	if err := wrongKind(s, "server"); err != nil {
+		return l, fmt.Errorf("client: parsing server link: %w", err)
+	}
+	s = strings.TrimSpace(s)
+	plain, err := reach.VerifyChecksum(s)
+	if err != nil {
+		return l, fmt.Errorf("client: parsing server link: %w", err)
+	}
+	u, err := url.Parse(plain)
 	if err != nil || u.Scheme != "samizdat" || u.Host != "server" || u.User != nil || (u.Path != "" && u.Path != "/") {
 		return l, errors.New("client: parsing server link: it must start with samizdat://server?; copy the whole link the server printed")
 	}
@@ -60,7 +75,7 @@ func ParseServerLink(s string) (ServerLink, error) {
 		return ServerLink{}, fmt.Errorf("client: parsing server link: %w", err)
 	}
 	for _, a := range q["addr"] {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || !validPort(port) {
 			return ServerLink{}, fmt.Errorf("client: parsing server link: address %q is not host:port", a)
 		}
 		l.Addrs = append(l.Addrs, a)
@@ -69,7 +84,7 @@ func ParseServerLink(s string) (ServerLink, error) {
 		return ServerLink{}, errors.New("client: parsing server link: it has no address; ask the server's operator for a complete link")
 	}
 	if q.Has("book") || q.Has("p") {
-		l.Reach = strings.TrimSpace(s) // reach.go checks it
+		l.Reach = s // reach.go checks it
 	}
 	return l, nil
 }
@@ -95,13 +110,20 @@ func (in Invite) String() string {
 		q.Set("name", in.Name)
 		v += "&" + q.Encode()
 	}
-	return v + "&server=" + url.QueryEscape(in.Server.String())
+	return reach.AddChecksum(v + "&server=" + url.QueryEscape(in.Server.String()))
 }
 
 // ParseInvite parses an invite link.
 func ParseInvite(s string) (Invite, error) {
 	var in Invite
-	u, err := url.Parse(strings.TrimSpace(s))
+	if err := wrongKind(s, "invite"); err != nil {
+		return in, fmt.Errorf("client: parsing invite: %w", err)
+	}
+	s, err := reach.VerifyChecksum(s)
+	if err != nil {
+		return in, fmt.Errorf("client: parsing invite: %w", err)
+	}
+	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "samizdat" || u.Host != "invite" {
 		return in, errors.New("client: parsing invite: it must start with samizdat://invite?; ask your contact to run 'samizdat invite' and copy the whole link")
 	}
@@ -119,4 +141,47 @@ func ParseInvite(s string) (Invite, error) {
 	}
 	in.Name = q.Get("name")
 	return in, nil
+}
+
+// linkCommands names, for each kind of link, the command that takes it.
+var linkCommands = map[string]string{
+	"server":  "a server link: it goes to 'samizdat init --server LINK' (or 'samizdat device link --server LINK')",
+	"invite":  "an invite link: add the person with 'samizdat add LINK'",
+	"relay":   "a relay link: add it with 'samizdat relay-add LINK'",
+	"channel": "a channel link: follow it with 'samizdat channel follow LINK'",
+}
+
+// LinkKind returns the kind of a samizdat link ("server", "invite",
+// "relay", "channel"), or "" if it is none of them.
+func LinkKind(s string) string {
+	s = strings.TrimSpace(s)
+	var body string
+	switch {
+	case strings.HasPrefix(s, "samizdat://"):
+		body = strings.TrimPrefix(s, "samizdat://")
+	case strings.HasPrefix(s, "https://"):
+		_, body, _ = strings.Cut(s, "#")
+	default:
+		return ""
+	}
+	kind, _, _ := strings.Cut(body, "?")
+	kind = strings.TrimSuffix(kind, "/")
+	if _, ok := linkCommands[kind]; ok {
+		return kind
+	}
+	return ""
+}
+
+// wrongKind says which command takes a link of another kind than want.
+func wrongKind(s, want string) error {
+	k := LinkKind(s)
+	if k == "" || k == want {
+		return nil
+	}
+	return fmt.Errorf("this is %s, not %s", linkCommands[k], strings.SplitN(linkCommands[want], ":", 2)[0])
+}
+
+func validPort(p string) bool {
+	n, err := strconv.ParseUint(p, 10, 16)
+	return err == nil && n > 0
 }

@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k BLOB NOT NULL, v BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, chat BLOB NOT NULL, shown INTEGER NOT NULL DEFAULT 0, v BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_chat ON messages (chat, id);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_failed (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, reason BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (msg_id BLOB PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, epoch INTEGER NOT NULL, arrived INTEGER NOT NULL, v BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS pending_grp ON pending (grp, epoch, id);
@@ -148,30 +149,35 @@ func openStore(home string, passphrase []byte) (*localStore, error) {
 	if !hasStore(home) {
 		return nil, ErrNoAccount
 	}
+	path := filepath.Join(home, dbFile)
 	db, err := openDB(home)
 	if err != nil {
-		return nil, err
+		return nil, &DamagedStoreError{Path: path, Err: err} // errclass.go
 	}
 	var params, wrapped []byte
-	if err := db.QueryRow(`SELECT v FROM meta WHERE k = 'kdf'`).Scan(&params); err != nil {
-		db.Close()
-		return nil, ErrNoAccount
-	}
-	if err := db.QueryRow(`SELECT v FROM meta WHERE k = 'wrapped_key'`).Scan(&wrapped); err != nil {
-		db.Close()
-		return nil, ErrNoAccount
+	for _, m := range []struct {
+		k string
+		v *[]byte
+	}{{"kdf", &params}, {"wrapped_key", &wrapped}} {
+		if err := db.QueryRow(`SELECT v FROM meta WHERE k = ?`, m.k).Scan(m.v); err != nil {
+			db.Close()
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, ErrNoAccount // an init that never finished
+			}
+			return nil, &DamagedStoreError{Path: path, Err: err}
+		}
 	}
 	var kdf KDFParams
 	if err := json.Unmarshal(params, &kdf); err != nil || kdf.Time == 0 || kdf.Memory == 0 || kdf.Threads == 0 || kdf.Memory > 4<<20 {
 		db.Close()
-		return nil, errors.New("client: local store KDF parameters are damaged")
+		return nil, &DamagedStoreError{Path: path, Err: errors.New("its passphrase parameters are damaged")}
 	}
 	wrapKey := argon2.IDKey(passphrase, kdf.Salt, kdf.Time, kdf.Memory, kdf.Threads, chacha20poly1305.KeySize)
 	defer clear(wrapKey)
 	wrapper, _ := chacha20poly1305.NewX(wrapKey)
 	if len(wrapped) < wrapper.NonceSize() {
 		db.Close()
-		return nil, errors.New("client: local store key is damaged")
+		return nil, &DamagedStoreError{Path: path, Err: errors.New("its wrapped key is damaged")}
 	}
 	storeKey, err := wrapper.Open(nil, wrapped[:wrapper.NonceSize()], wrapped[wrapper.NonceSize():], []byte("samizdat store key v1"))
 	if err != nil {

@@ -138,11 +138,14 @@ func containsBytes(list [][]byte, b []byte) bool {
 
 // ChatInfo describes one chat.
 type ChatInfo struct {
-	Name    string
-	Kind    string
-	Members []string
-	Epoch   uint64
-	Active  bool
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Members []string `json:"members"`
+	Epoch   uint64   `json:"epoch"`
+	Active  bool     `json:"active"`
+	// Pending: a direct chat a person who is not a contact started; answer
+	// it under Name, or add their invite link to name them.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Chats lists this user's chats.
@@ -160,6 +163,10 @@ func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
 			continue // invitations.go
 		}
 		info := ChatInfo{Name: c.chatDisplayLocked(t, ch), Kind: ch.rec.Kind, Epoch: ch.g.Epoch(), Active: ch.rec.Active}
+		if ch.rec.Kind == KindDirect {
+			var ct Contact
+			info.Pending = !t.get("contact", ch.rec.Peer[:], &ct)
+		}
 		for a := range c.accountsLocked(ch.g) {
 			info.Members = append(info.Members, c.nameOfLocked(t, a))
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
@@ -13,6 +15,11 @@ import (
 // outboxEntry is one Send waiting for the server's Ack. It is stored
 // (sealed) before it is sent and deleted only once acknowledged; retries
 // reuse its MsgID, so the server delivers it once.
+//
+// No entry can block the ones behind it: one the server refuses for good,
+// or that cannot be encoded at all, is marked failed with its reason
+// (table outbox_failed) and skipped; the user lists, retries or drops it
+// (OutboxEntries, RetryOutbox, DropOutbox).
 type outboxEntry struct {
 	MsgID      wire.MsgID      `json:"msg_id"`
 	Group      wire.GroupHash  `json:"group"`
@@ -22,33 +29,101 @@ type outboxEntry struct {
 	Payload    []byte          `json:"payload"`
 }
 
-// nextOutbox returns the oldest outbox entry and its row id.
+// MaxTextBytes is the largest text one message carries: what fits in one
+// wire payload (wire.MaxPayload) with room for the MLS framing, the
+// signature and the JSON around the text.
+const MaxTextBytes = wire.MaxPayload - 16<<10
+
+// TooLargeError: a message above the limit, refused before it is queued.
+type TooLargeError struct {
+	Size, Limit int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("client: the message is %s; one message holds at most %s (%d bytes): split it into smaller messages", humanBytes(e.Size), humanBytes(e.Limit), e.Limit)
+}
+
+func humanBytes(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkText refuses a text that cannot fit one message.
+func checkText(text string) error {
+	if len(text) > MaxTextBytes {
+		return &TooLargeError{Size: len(text), Limit: MaxTextBytes}
+	}
+	return nil
+}
+
+// checkPayload refuses an encrypted payload above the wire's limit.
+func checkPayload(ct []byte) error {
+	if len(ct) > wire.MaxPayload {
+		return &TooLargeError{Size: len(ct), Limit: wire.MaxPayload}
+	}
+	return nil
+}
+
+// nextOutbox returns the oldest outbox entry that has not failed, and its
+// row id.
 func (c *Client) nextOutbox(ctx context.Context) (int64, *outboxEntry, error) {
 	var id int64
 	var sealed []byte
-	err := c.store.db.QueryRowContext(ctx, `SELECT id, v FROM outbox ORDER BY id LIMIT 1`).Scan(&id, &sealed)
+	err := c.store.db.QueryRowContext(ctx, `SELECT id, v FROM outbox WHERE id NOT IN (SELECT id FROM outbox_failed) ORDER BY id LIMIT 1`).Scan(&id, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, nil
 	}
 	if err != nil {
 		return 0, nil, err
 	}
+	e, err := c.openOutbox(sealed)
+	return id, e, err
+}
+
+func (c *Client) openOutbox(sealed []byte) (*outboxEntry, error) {
 	b, err := c.store.open(sealed, []byte("outbox"))
 	if err != nil {
-		return id, nil, err
+		return nil, err
 	}
 	var e outboxEntry
 	if err := json.Unmarshal(b, &e); err != nil {
-		return id, nil, err
+		return nil, err
 	}
-	return id, &e, nil
+	return &e, nil
 }
 
-// Pending returns how many messages wait in the outbox.
+// Pending returns how many messages wait in the outbox to be sent (not
+// counting failed ones).
 func (c *Client) Pending(ctx context.Context) (int, error) {
 	var n int
-	err := c.store.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
+	err := c.store.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE id NOT IN (SELECT id FROM outbox_failed)`).Scan(&n)
 	return n, err
+}
+
+// markFailed sets an outbox entry aside with its reason.
+func (c *Client) markFailed(id int64, reason string) {
+	sealed := c.store.seal([]byte(reason), []byte(fmt.Sprintf("outbox-failed\x00%d", id)))
+	_, err := c.store.db.ExecContext(context.Background(), `INSERT INTO outbox_failed (id, at, reason) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at, reason = excluded.reason`,
+		id, time.Now().Unix(), sealed)
+	if err != nil {
+		c.logf("client: marking an outbox entry failed: %v", err)
+	}
+	c.failedCount.Add(1)
+}
+
+// permanent reports whether err from sending e means it can never go out
+// unchanged: the server refused it for good, or it cannot be encoded.
+func permanent(err error) bool {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return !we.Code.Retryable()
+	}
+	return false
 }
 
 // outboxLoop sends the outbox in order, one message at a time (so the
@@ -58,8 +133,8 @@ func (c *Client) outboxLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		id, e, err := c.nextOutbox(ctx)
 		if err != nil && e == nil && id != 0 {
-			c.logf("client: dropping a damaged outbox entry: %v", err)
-			c.store.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
+			c.logf("client: an outbox entry is damaged: %v", err)
+			c.markFailed(id, "damaged in the local store: "+err.Error())
 			continue
 		}
 		if e == nil {
@@ -71,7 +146,18 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			}
 			continue
 		}
-		err = c.sendReliably(ctx, &wire.Send{MsgID: e.MsgID, Group: e.Group, Epoch: e.Epoch, Kind: e.Kind, Recipients: e.Recipients, Payload: e.Payload})
+		send := &wire.Send{MsgID: e.MsgID, Group: e.Group, Epoch: e.Epoch, Kind: e.Kind, Recipients: e.Recipients, Payload: e.Payload}
+		if _, err := wire.Encode(wire.Frame{RequestID: 1, Msg: send}); err != nil {
+			// It can never go out (too large, no recipient...): set it aside.
+			reason := "cannot be sent: " + err.Error()
+			if errors.Is(err, wire.ErrTooLarge) {
+				reason = fmt.Sprintf("too large to send (%s; the limit is %s)", humanBytes(len(e.Payload)), humanBytes(wire.MaxPayload))
+			}
+			c.markFailed(id, reason)
+			c.recordError(ctx, e.Group, "a message was not sent: "+reason+"; 'samizdat outbox' lists it")
+			continue
+		}
+		err = c.sendReliably(ctx, send)
 		var revoked *RevokedError
 		if errors.As(err, &revoked) {
 			return // keep the entry: the device is stopped (revoked.go)
@@ -86,13 +172,55 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if err != nil {
+		if err != nil && permanent(err) {
 			// The server refused it for good: tell the user, do not block
 			// the messages behind it.
-			c.recordError(ctx, e.Group, userError("sending a message", err).Error())
+			reason := userError("sending a message", err).Error()
+			c.markFailed(id, reason)
+			c.recordError(ctx, e.Group, reason)
+			continue
 		}
+		if err != nil {
+			continue // retry it
+		}
+		c.sendErr.Store(nil)
 		c.store.db.ExecContext(context.Background(), `DELETE FROM outbox WHERE id = ?`, id)
 	}
+}
+
+// noteSendRetry records the last retryable refusal of a Send (a full
+// server, a quota), for OutboxWaitReason.
+func (c *Client) noteSendRetry(err error) {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		c.sendErr.Store(&we.Code)
+	}
+}
+
+// OutboxWaitReason says why the outbox waits, if the server refused its
+// head for a reason that passes ("" if none): a full server or a used-up
+// quota. The entry stays queued and is retried.
+func (c *Client) OutboxWaitReason() string {
+	code := c.sendErr.Load()
+	if code == nil {
+		return ""
+	}
+	switch *code {
+	case wire.CodeStorageFull:
+		return "the server is out of space; your message waits in the outbox and is retried"
+	case wire.CodeQuotaExceeded:
+		return "the storage quota on the server is used up; your message waits in the outbox and goes out once the recipients have fetched their messages"
+	case wire.CodeRateLimited:
+		return "the server asks to slow down; your message waits in the outbox"
+	}
+	return ""
+}
+
+// outboxState is what the outbox loop shares with the rest of the client.
+type outboxState struct {
+	sendErr     atomic.Pointer[wire.ErrorCode]
+	failedCount atomic.Int64
+	connErr     atomic.Pointer[error] // errclass.go
 }
 
 // recordError stores an error event in a chat and shows it.
@@ -112,8 +240,8 @@ func (c *Client) recordError(ctx context.Context, h wire.GroupHash, text string)
 	}
 }
 
-// Flush waits until the outbox is empty (every message acknowledged by the
-// server) or ctx ends.
+// Flush waits until no message waits in the outbox (every one
+// acknowledged by the server or set aside as failed) or ctx ends.
 func (c *Client) Flush(ctx context.Context) error {
 	for {
 		n, err := c.Pending(ctx)
@@ -129,6 +257,9 @@ func (c *Client) Flush(ctx context.Context) error {
 		c.poke(c.outboxCh)
 		select {
 		case <-ctx.Done():
+			if r := c.OutboxWaitReason(); r != "" {
+				return errors.New("client: " + r)
+			}
 			return errors.New("client: messages are still waiting to be sent; they stay in the outbox and go out on the next connection")
 		case <-time.After(20 * time.Millisecond):
 		}

@@ -184,9 +184,13 @@ func (c *Client) Path() PathStatus {
 	if c.reach == nil {
 		c.sessMu.Lock()
 		on := c.sess != nil && c.sess.alive()
+		addr := ""
+		if on {
+			addr = c.sess.addr
+		}
 		c.sessMu.Unlock()
 		if on {
-			return PathStatus{Connected: true, Path: "direct (server link)", Kind: "direct", Transport: "direct"}
+			return PathStatus{Connected: true, Path: "direct to " + addr + " (server link)", Kind: "direct", Transport: "direct"}
 		}
 		return PathStatus{}
 	}
@@ -222,8 +226,10 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 		return err
 	}
 	if err := c.setupSession(ctx, s); err != nil {
+		c.noteConnect(err) // errclass.go: refused by the server
 		return err
 	}
+	c.noteConnect(nil)
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)

@@ -69,6 +69,7 @@ func (c *Client) handshaking(f reach.DialerFactory) reach.DialerFactory {
 		return transport.DialerFunc(func(ctx context.Context) (net.Conn, error) {
 			nc, err := d.Dial(ctx)
 			if err != nil {
+				c.noteConnect(&UnreachableError{Addr: cand.String(), Err: err}) // errclass.go
 				return nil, err
 			}
 			ac := &activityConn{Conn: nc}
@@ -80,6 +81,7 @@ func (c *Client) handshaking(f reach.DialerFactory) reach.DialerFactory {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
+				c.noteConnect(handshakeError(cand.String(), err)) // errclass.go
 				return nil, fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
 			}
 			return &sessionConn{activityConn: ac, s: s}, nil

@@ -31,6 +31,7 @@ var ErrOffline = errors.New("client: not connected to the server; check the netw
 type session struct {
 	*Session
 	hello *wire.ServerHello
+	addr  string // the address dialed ("" through a reach path)
 }
 
 // deliverHandler passes Deliver pushes to onDeliver and ends the session on
@@ -62,13 +63,13 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 		nc, err := dial(dctx, addr)
 		if err != nil {
 			cancel()
-			lastErr = fmt.Errorf("client: connecting to %s: %w", addr, err)
+			lastErr = &UnreachableError{Addr: addr, Err: err} // errclass.go
 			continue
 		}
 		ws, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
 		cancel()
 		if err != nil {
-			lastErr = fmt.Errorf("client: secure channel to %s (is the server link current?): %w", addr, err)
+			lastErr = handshakeError(addr, err) // errclass.go
 			continue
 		}
 		hello, err := ws.Hello(ctx)
@@ -76,7 +77,7 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 			ws.End(err)
 			return nil, fmt.Errorf("client: hello: %w", err)
 		}
-		return &session{Session: ws, hello: hello}, nil
+		return &session{Session: ws, hello: hello, addr: addr}, nil
 	}
 	return nil, lastErr
 }
@@ -109,7 +110,7 @@ func userError(doing string, err error) error {
 	}
 	var e *wire.Error
 	if errors.As(err, &e) {
-		return fmt.Errorf("client: %s: %s %s", doing, e.Code.Text(), e.Code.Action())
+		return &RefusedError{Doing: doing, Code: e.Code}
 	}
 	return fmt.Errorf("client: %s: %w", doing, err)
 }

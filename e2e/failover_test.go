@@ -372,7 +372,7 @@ func TestFailover(t *testing.T) {
 	count := func() map[int]int {
 		got := map[int]int{}
 		for _, line := range strings.Split(listen.stdout.String(), "\n") {
-			if _, m, ok := strings.Cut(line, "alice: alice: msg "); ok {
+			if _, m, ok := strings.Cut(line, "] alice: msg "); ok {
 				n, err := strconv.Atoi(strings.TrimSpace(m))
 				if err == nil {
 					got[n]++

@@ -54,14 +54,14 @@ func TestMessaging(t *testing.T) {
 	mustContain(t, "alice send", alice.run(t, "send", "bob", "hello bob, are you there?"), "Sent to bob")
 	mustContain(t, "alice send", alice.run(t, "send", "bob", "second message"), "Sent to bob")
 	out := bob.run(t, "read")
-	mustContain(t, "bob read", out, "alice: alice: hello bob, are you there?", "alice: alice: second message")
+	mustContain(t, "bob read", out, "] alice: hello bob, are you there?", "] alice: second message")
 	if strings.Index(out, "hello bob") > strings.Index(out, "second message") {
 		t.Fatalf("bob read the messages out of order:\n%s", out)
 	}
 	// Already shown: a second read has nothing new.
 	mustContain(t, "bob read again", bob.run(t, "read"), "No new messages.")
 	// The second device of Bob's account got it too.
-	mustContain(t, "bob-phone read", bobPhone.run(t, "read"), "alice: alice: hello bob, are you there?", "alice: alice: second message")
+	mustContain(t, "bob-phone read", bobPhone.run(t, "read"), "] alice: hello bob, are you there?", "] alice: second message")
 
 	// The other way, while Alice listens.
 	listen := start(t, cliEnv, "--home", alice.home, "listen")
@@ -69,7 +69,7 @@ func TestMessaging(t *testing.T) {
 		t.Fatalf("alice listen did not connect:\n%s", listen.stderr.String())
 	}
 	mustContain(t, "bob send", bob.run(t, "send", "alice", "hi alice, got both"), "Sent to alice")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stdout.String(), "bob: bob: hi alice, got both") }) {
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stdout.String(), "] bob: hi alice, got both") }) {
 		t.Fatalf("alice listen never printed Bob's reply; stdout:\n%s\nstderr:\n%s", listen.stdout.String(), listen.stderr.String())
 	}
 	listen.stop(t, 15*time.Second)
@@ -77,7 +77,7 @@ func TestMessaging(t *testing.T) {
 	mustContain(t, "bob-phone read", bobPhone.run(t, "read"), "alice: me: hi alice, got both")
 	// And the phone can write too; Alice and Bob's laptop read it.
 	mustContain(t, "bob-phone send", bobPhone.run(t, "send", "alice", "from bob's phone"), "Sent to alice")
-	mustContain(t, "alice read", alice.run(t, "read"), "bob: bob: from bob's phone")
+	mustContain(t, "alice read", alice.run(t, "read"), "] bob: from bob's phone")
 	mustContain(t, "bob read", bob.run(t, "read"), "alice: me: from bob's phone")
 
 	t.Run("group of three", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -57,12 +58,14 @@ func (l Link) ServerID() (ServerID, bool) {
 }
 
 // String returns the samizdat:// form.
-func (l Link) String() string { return linkScheme + "://" + l.body() }
+func (l Link) String() string { return AddChecksum(linkScheme + "://" + l.body()) }
 
 // HTTPS returns the https form with base (such as
 // "https://samizdat.example/join") before the fragment. base must not have a
 // fragment of its own.
-func (l Link) HTTPS(base string) string { return strings.TrimSuffix(base, "#") + "#" + l.body() }
+func (l Link) HTTPS(base string) string {
+	return AddChecksum(strings.TrimSuffix(base, "#") + "#" + l.body())
+}
 
 func (l Link) body() string {
 	var b strings.Builder
@@ -143,6 +146,9 @@ func validLinkAddr(a string) error {
 	if err != nil || host == "" || port == "" || strings.ContainsAny(a, "&#? \t\r\n") {
 		return fmt.Errorf("%w: address %q is not host:port", ErrMalformed, a)
 	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%w: address %q has no valid port number", ErrMalformed, a)
+	}
 	return nil
 }
 
@@ -164,6 +170,10 @@ func parseLink(s string) (Link, error) {
 	var l Link
 	if len(s) > maxLinkLen {
 		return l, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(s), maxLinkLen)
+	}
+	s, err := VerifyChecksum(s) // checksum.go
+	if err != nil {
+		return l, err
 	}
 	var body string
 	switch {

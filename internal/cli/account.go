@@ -56,6 +56,10 @@ func clientFlags(fs *flag.FlagSet, e *env) {
 // parseAll parses flags that may come before, between or after the
 // positional arguments, and returns the positional ones.
 func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
+	if wantsHelp(args) { // help.go
+		printHelp(fs)
+		return nil, errHelp
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -74,6 +78,9 @@ func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func homeDir(e env) (string, error) {
+	if e.shared != nil && e.sharedHome != "" {
+		return e.sharedHome, nil // the home of the process serving the command
+	}
 	if e.home != "" {
 		return e.home, nil
 	}
@@ -104,7 +111,7 @@ func passphrase(e env) ([]byte, error) {
 	if p := os.Getenv("SAMIZDAT_PASSPHRASE"); p != "" {
 		return []byte(p), nil
 	}
-	return nil, errors.New("no passphrase for the local store: set SAMIZDAT_PASSPHRASE or pass --passphrase-file FILE")
+	return promptPassphrase(e, e.newStore) // prompt.go
 }
 
 // clientOptions builds the client options of e.
@@ -125,24 +132,44 @@ func clientOptions(e env) (client.Options, error) {
 	return o, nil
 }
 
-// openClient opens the account of e.
-func openClient(e env) (*client.Client, error) {
+// openClient opens the account of e, holding its home's lock (one live
+// session per device, homectl.go); done closes the client and releases
+// the lock. If another process holds the home, the command runs there
+// and openClient returns a *forwardedError; inside that process (e.shared)
+// it returns the running client and done leaves it open.
+func openClient(e env) (c *client.Client, done func(), err error) {
+	if e.shared != nil {
+		return e.shared, func() {}, nil
+	}
+	home, err := homeDir(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := lockOrForward(e, home)
+	if err != nil {
+		return nil, nil, err
+	}
 	o, err := clientOptions(e)
 	if err != nil {
-		return nil, err
+		lock.Unlock()
+		return nil, nil, err
 	}
-	c, err := client.Open(o)
+	c, err = client.Open(o)
 	clear(o.Passphrase)
-	return c, err
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); lock.Unlock() }, nil
 }
 
 // useClient opens the account of e, runs f with it and closes it.
 func useClient(e env, f func(c *client.Client) error) error {
-	c, err := openClient(e)
+	c, done, err := openClient(e)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer done()
 	return f(c)
 }
 
@@ -150,11 +177,11 @@ func useClient(e env, f func(c *client.Client) error) error {
 // and closes it. An error, opening the account or from f, is reported as
 // cmd's (exit code 1) before the account closes.
 func withClient(e env, cmd string, f func(c *client.Client) error) int {
-	c, err := openClient(e)
+	c, done, err := openClient(e)
 	if err != nil {
 		return fail(e, cmd, err)
 	}
-	defer c.Close()
+	defer done()
 	if err := f(c); err != nil {
 		return fail(e, cmd, err)
 	}
@@ -177,7 +204,19 @@ func withOnline(e env, cmd string, wait time.Duration, f func(ctx context.Contex
 
 // fail prints a command's error and returns exit code 1.
 func fail(e env, cmd string, err error) int {
-	msg := strings.TrimPrefix(err.Error(), "client: ")
+	var fwd *forwardedError
+	if errors.As(err, &fwd) {
+		return fwd.code // the process holding the home printed it all
+	}
+	if errors.Is(err, errQuiet) {
+		return 1
+	}
+	// Each line made terminal-safe (a usage text has several lines).
+	lines := strings.Split(strings.TrimPrefix(err.Error(), "client: "), "\n")
+	for i, l := range lines {
+		lines[i] = safe(l)
+	}
+	msg := strings.Join(lines, "\n")
 	fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, msg)
 	return 1
 }
@@ -190,7 +229,14 @@ func signalContext() (context.Context, context.CancelFunc) {
 // goOnline starts c and waits until it is connected (wait, or
 // $SAMIZDAT_CONNECT_TIMEOUT as a Go duration).
 func goOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
-	c.Start(ctx)
+	if daemon.Load() != c { // the running client of listen is started already
+		c.Start(ctx)
+	}
+	return waitOnline(ctx, c, wait)
+}
+
+// waitOnline waits until the started c is connected (see goOnline).
+func waitOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
 	if d, err := time.ParseDuration(os.Getenv("SAMIZDAT_CONNECT_TIMEOUT")); err == nil && d > 0 {
 		wait = d
 	}
@@ -201,7 +247,43 @@ func goOnline(ctx context.Context, c *client.Client, wait time.Duration) error {
 		if errors.As(err, &revoked) {
 			return revoked // says what happened and what to do
 		}
-		return fmt.Errorf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
+		return connectError(c)
 	}
 	return nil
+}
+
+// errQuiet: the command failed and already said so (as JSON).
+var errQuiet = errors.New("failed")
+
+// errUnreachable marks an error of goOnline that means only that the
+// server could not be reached (the outbox waits); errors.Is matches it.
+var errUnreachable = errors.New("the server is unreachable")
+
+type unreachable struct{ msg string }
+
+func (u unreachable) Error() string        { return u.msg }
+func (u unreachable) Is(target error) bool { return target == errUnreachable }
+
+// connectError says why c is not online (client/errclass.go): a server
+// that cannot prove its identity (possible interception) and a refusal
+// are not "check your network".
+func connectError(c *client.Client) error {
+	last := c.LastConnectError()
+	var id *client.IdentityError
+	var ref *client.RefusedError
+	var rev *client.RevokedError
+	switch {
+	case errors.As(last, &id):
+		return id
+	case errors.As(last, &ref):
+		return ref
+	case errors.As(last, &rev):
+		return rev
+	}
+	msg := fmt.Sprintf("cannot reach the server %v; check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs)
+	var un *client.UnreachableError
+	if errors.As(last, &un) {
+		msg = fmt.Sprintf("cannot reach the server %v (%v); check your network and that the server is running (messages you send wait in the outbox)", c.Server().Addrs, un.Err)
+	}
+	return unreachable{msg}
 }

@@ -18,7 +18,7 @@ func runAdd(e env) int {
 	name := fs.String("name", "", "what to call this contact (default: the name in their link)")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, "add", errors.New("usage: samizdat add LINK [--name NAME]; the link comes from your contact's 'samizdat invite'"))

@@ -108,7 +108,7 @@ func runBenchSend(e env) int {
 	serverPID := fs.Int("server-pid", 0, "with --idle: the server's process id (its RSS is read from /proc/PID/status)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {

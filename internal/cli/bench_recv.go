@@ -24,7 +24,7 @@ func runBenchRecv(e env) int {
 	idsPath := fs.String("ids", "", "write the recipients' device ids here (hex, one a line) once they are subscribed")
 	logPath := fs.String("log", "", "append one line per Deliver: device-index seq msgid-hex")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	link, err := client.ParseServerLink(*linkS)
 	if err != nil {

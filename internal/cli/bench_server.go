@@ -25,7 +25,7 @@ func runBenchServer(e env) int {
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (for profiling the server under load; off if empty)")
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres:// URL")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *data == "" {
 		return fail(e, "bench server", fmt.Errorf("--data DIR is required"))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
@@ -35,6 +36,10 @@ func runChannel(e env) int {
 	}
 	op := e.args[0]
 	e.args = e.args[1:]
+	if wantsHelp(e.args) && (op == "create" || op == "post" || op == "link") { // help.go
+		fmt.Fprintln(e.stdout, channelUsage)
+		return 0
+	}
 	var err error
 	switch op {
 	case "create":
@@ -49,6 +54,9 @@ func runChannel(e env) int {
 		err = channelRead(e)
 	default:
 		err = errors.New(channelUsage)
+	}
+	if errors.Is(err, errHelp) {
+		return 0
 	}
 	if err != nil {
 		return fail(e, "channel "+op, err)
@@ -326,7 +334,13 @@ func channelRead(e env) error {
 		if p.Edited {
 			edited = " (edited)"
 		}
-		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, p.Text)
+		// Each line of the post made terminal-safe and indented, so that no
+		// line of it can pass for a post header (internal/termsafe).
+		lines := strings.Split(p.Text, "\n")
+		for i, l := range lines {
+			lines[i] = "  " + safe(l)
+		}
+		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, strings.Join(lines, "\n"))
 		seqs = append(seqs, p.Seq)
 	}
 	if conn := fl.Conn(); conn != nil && len(seqs) > 0 {

@@ -70,7 +70,7 @@ func runBenchFanout(e env) int {
 	openLoop := fs.Bool("centrifugo-open-loop", false, "publish to Centrifugo on schedule without waiting for each answer (samizdat's posts carry consecutive signed seqs: one in flight)")
 	subProfile := fs.String("sub-cpuprofile", "", "write a CPU profile of the subscribers' process, from the moment all are connected, to this file")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {

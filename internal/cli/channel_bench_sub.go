@@ -37,7 +37,7 @@ func runFanoutSubscribers(e env) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process, from READY on, to this file")
 	gcPercent := fs.Int("gc-percent", 400, "the Go GC target of this process (the load generator's, the same for both targets)")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	// The subscribers' process holds 15,000 connections and goroutines,
 	// whose stacks every GC cycle scans; a collection every 100% of heap

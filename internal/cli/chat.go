@@ -15,11 +15,22 @@ func runChat(e env) int {
 	fs := newFlags(e, "chat")
 	clientFlags(fs, &e)
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if err := tui.CheckTerminal(e.stdin, e.stdout); err != nil {
 		return fail(e, "chat", err)
 	}
+	home, err := homeDir(e)
+	if err != nil {
+		return fail(e, "chat", err)
+	}
+	// One live session per home (homectl.go): chat holds the lock as
+	// listen does, and serves the commands run beside it.
+	lock, err := lockForListen(e, home)
+	if err != nil {
+		return fail(e, "chat", err)
+	}
+	defer lock.Unlock()
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "chat", err)
@@ -36,7 +47,8 @@ func runChat(e env) int {
 	defer c.Close()
 	ctx, cancel := signalContext()
 	defer cancel()
-	c.Start(ctx) // connects in the background; the status line tells
+	c.Start(ctx)            // connects in the background; the status line tells
+	ServeHome(ctx, home, c) // without it (a too long home path) commands beside it wait
 	b := tui.NewClient(c)
 	defer b.Close()
 	if err := tui.Run(ctx, b, ev, e.stdin, e.stdout); err != nil {

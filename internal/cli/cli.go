@@ -3,11 +3,12 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/samizdat-project/samizdat/client"
 )
 
 // Version is the samizdat release; set with -ldflags at build time.
@@ -22,6 +23,15 @@ type env struct {
 	// Global flags given before the subcommand (client commands; see
 	// parseGlobal in account.go).
 	home, passphraseFile string
+	// newStore: the passphrase creates a store (init): a prompt asks twice.
+	newStore bool
+	// orig is the whole command line, to hand to the process holding the
+	// home (homectl.go); nil inside that process.
+	orig []string
+	// shared is the running client of this process when the command runs
+	// on behalf of another (homectl.go).
+	shared     *client.Client
+	sharedHome string // the home of shared
 }
 
 type command struct {
@@ -37,6 +47,7 @@ func register(name, summary string, run func(e env) int) {
 
 // Main runs the subcommand named by args[0] and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	orig := args
 	g, args, err := parseGlobal(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "samizdat: %v\n", err)
@@ -51,7 +62,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "samizdat: unknown command %q; run 'samizdat help' to see the commands\n", args[0])
 		return 2
 	}
-	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile})
+	e := env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile, orig: orig}
+	if code, ok := subcommandHelp(e, args[0]); ok { // help.go
+		return code
+	}
+	return cmd.run(env{args: args[1:], stdin: stdin, stdout: stdout, stderr: stderr, home: g.home, passphraseFile: g.passphraseFile, orig: orig})
 }
 
 func usage(w io.Writer) {
@@ -74,15 +89,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'samizdat <command> -h' for a command's flags.")
 }
 
-// newFlags returns a FlagSet that reports errors on the command's stderr.
-func newFlags(e env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("samizdat "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
-}
-
 func init() {
 	register("version", "print the version", func(e env) int {
+		if _, err := parseAll(newFlags(e, "version"), e.args); err != nil {
+			return flagExit(err)
+		}
 		fmt.Fprintf(e.stdout, "samizdat %s\n", Version)
 		return 0
 	})

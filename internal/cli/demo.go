@@ -42,7 +42,7 @@ func runDemo(e env) int {
 	fs := newFlags(e, "demo")
 	keep := fs.Bool("keep", false, "keep the temporary directory (to look at the encrypted stores)")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	dir, err := os.MkdirTemp("", "samizdat-demo-")
 	if err != nil {

@@ -49,7 +49,7 @@ func runDeviceLink(e env) int {
 	noQR := fs.Bool("no-qr", false, "print the code without a QR code")
 	wait := fs.Duration("timeout", client.LinkTTL, "how long to wait for the approval")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *link == "" {
 		return fail(e, cmd, errors.New("--server LINK is required: use the same server link as your other device ('samizdat status' there shows it)"))
@@ -58,10 +58,16 @@ func runDeviceLink(e env) int {
 	if err != nil {
 		return fail(e, cmd, err)
 	}
+	e.newStore = true // a new home: a prompt asks twice
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, cmd, err)
 	}
+	lock, err := client.LockHome(o.Home) // one live session per home
+	if err != nil {
+		return fail(e, cmd, err)
+	}
+	defer lock.Unlock()
 	in := client.InitOptions{Options: o, Server: sl}
 	if os.Getenv("SAMIZDAT_INSECURE_TEST_KDF") == "1" {
 		in.KDF = &client.LightKDF // tests only
@@ -109,7 +115,7 @@ func runDeviceApprove(e env) int {
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the new device to come online and join your chats")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, cmd, errors.New("give the code the new device shows: samizdat device approve CODE"))
@@ -129,6 +135,11 @@ func runDeviceApprove(e env) int {
 			fmt.Fprint(e.stdout, "Type the number the new device shows (or 'yes' if it is the same): ")
 			line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 			line = strings.TrimSpace(line)
+			if line == "" {
+				// Nothing typed (an empty or closed stdin) is no answer, not
+				// a wrong number: nothing suggests a takeover.
+				return errors.New("no answer was given, so nothing was approved; run it again and type the number the new device shows, or pass --verify NUMBER")
+			}
 			switch strings.ToLower(line) {
 			case "y", "yes":
 				confirm = a.Verification
@@ -154,7 +165,7 @@ func runDeviceList(e env, cmd string) int {
 	fs := newFlags(e, cmd)
 	clientFlags(fs, &e)
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
 		devs, err := c.Devices(ctx)
@@ -178,7 +189,7 @@ func runDeviceRevoke(e env) int {
 	clientFlags(fs, &e)
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, cmd, errors.New("give the device id from 'samizdat devices': samizdat device revoke ID"))

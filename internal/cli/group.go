@@ -24,9 +24,10 @@ const groupUsage = `usage:
 func runGroup(e env) int {
 	fs := newFlags(e, "group")
 	clientFlags(fs, &e)
+	wait := fs.Bool("wait", false, "group send: wait until the server has the message")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) == 0 {
 		return fail(e, "group", errors.New(groupUsage))
@@ -38,7 +39,11 @@ func runGroup(e env) int {
 		return fail(e, "group", errors.New(groupUsage))
 	}
 	if op == "send" {
-		return sendText(e, "group send", args[0], strings.Join(args[1:], " "))
+		text, err := messageText(e, args[1:])
+		if err != nil {
+			return fail(e, "group send", err)
+		}
+		return sendText(e, "group send", args[0], text, *wait)
 	}
 	return withClient(e, "group", func(c *client.Client) error {
 		ctx, cancel := signalContext()
@@ -48,7 +53,7 @@ func runGroup(e env) int {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(e.stdout, strings.Join(ms, "\n"))
+			fmt.Fprintln(e.stdout, safe(strings.Join(ms, " ")))
 			return nil
 		}
 		if err := goOnline(ctx, c, 15*time.Second); err != nil {

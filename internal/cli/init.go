@@ -18,19 +18,30 @@ func runInit(e env) int {
 	link := fs.String("server", "", "the server link (samizdat://server?...) from the server's operator")
 	name := fs.String("name", "", "the name you suggest to your contacts in your invite link")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *link == "" {
 		return fail(e, "init", errors.New("--server LINK is required: ask the server's operator for its samizdat://server?... link"))
+	}
+	if *name != "" {
+		if err := client.ValidName(*name); err != nil {
+			return fail(e, "init", err)
+		}
 	}
 	sl, err := client.ParseServerLink(*link)
 	if err != nil {
 		return fail(e, "init", err)
 	}
+	e.newStore = true
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "init", err)
 	}
+	lock, err := client.LockHome(o.Home)
+	if err != nil {
+		return fail(e, "init", err)
+	}
+	defer lock.Unlock()
 	in := client.InitOptions{Options: o, Server: sl, Name: *name}
 	if os.Getenv("SAMIZDAT_INSECURE_TEST_KDF") == "1" {
 		// Tests only: a cheap Argon2id, so that scripts run fast.

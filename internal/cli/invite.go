@@ -19,7 +19,7 @@ func runInvite(e env) int {
 	clientFlags(fs, &e)
 	noQR := fs.Bool("no-qr", false, "print only the link")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	return withClient(e, "invite", func(c *client.Client) error {
 		link := c.Invite().String()

@@ -62,7 +62,7 @@ func labRun(ctx context.Context, e env, args []string) int {
 	keep := fs.String("keep", "", "keep the run's files (stores, process logs) under this directory")
 	pos, err := parseAll(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(e.stderr, "samizdat lab run: name one scenario (see 'samizdat lab list'), a scenario file, or all")

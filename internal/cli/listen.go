@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,22 +19,36 @@ func runListen(e env) int {
 	fs := newFlags(e, "listen")
 	clientFlags(fs, &e)
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
+	home, err := homeDir(e)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	lock, err := lockForListen(e, home)
+	if err != nil {
+		return fail(e, "listen", err)
+	}
+	defer lock.Unlock()
 	o, err := clientOptions(e)
 	if err != nil {
 		return fail(e, "listen", err)
 	}
 	var mu sync.Mutex // serializes output
-	o.OnMessage = func(m client.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		printMessage(e, m)
+	// Every message is shown once, by whichever command gets to it first
+	// (the store's shown mark): listen prints the new ones as they come,
+	// so a `read` or `send` beside it does not print them again.
+	arrived := make(chan struct{}, 1)
+	o.OnMessage = func(client.Message) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 	}
 	o.OnPath = func(p client.PathStatus) { // paths.go: the path in use
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(e.stderr, "samizdat listen: %s\n", p)
+		fmt.Fprintf(e.stderr, "samizdat listen: %s\n", safe(p.String()))
 	}
 	c, err := client.Open(o)
 	clear(o.Passphrase)
@@ -41,7 +58,30 @@ func runListen(e env) int {
 	defer c.Close()
 	ctx, cancel := signalContext()
 	defer cancel()
-	if err := goOnline(ctx, c, 30*time.Second); err != nil {
+	c.Start(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-arrived:
+			}
+			ms, err := c.Messages(ctx, "", true)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			for _, m := range ms {
+				printMessage(e, m)
+			}
+			mu.Unlock()
+		}
+	}()
+	arrived <- struct{}{} // what arrived while no listen ran
+	if err := ServeHome(ctx, home, c); err != nil {
+		fmt.Fprintf(e.stderr, "samizdat listen: %v; other commands on this home wait until listen stops\n", err)
+	}
+	if err := waitOnline(ctx, c, 30*time.Second); err != nil {
 		if _, revoked := c.Revoked(); revoked {
 			return fail(e, "listen", err)
 		}
@@ -55,5 +95,30 @@ func runListen(e env) int {
 	case <-c.RevokedNotify():
 		// Revoked while listening: the client stopped (client/revoked.go).
 		return fail(e, "listen", c.WaitOnline(ctx))
+	}
+}
+
+// lockForListen takes the home's lock for listen. Another listen (its
+// socket answers) is an error at once; a short command that holds the
+// lock is waited for, up to 30 s.
+func lockForListen(e env, home string) (*client.HomeLock, error) {
+	if noHomeLock() {
+		return nil, nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := client.LockHome(home)
+		var busy *client.HomeBusyError
+		if !errors.As(err, &busy) {
+			return l, err
+		}
+		if conn, derr := net.DialTimeout("unix", filepath.Join(home, ctlSocket), time.Second); derr == nil {
+			conn.Close()
+			return nil, fmt.Errorf("samizdat listen or chat already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

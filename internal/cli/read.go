@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -17,9 +18,10 @@ func runRead(e env) int {
 	fs := newFlags(e, "read")
 	clientFlags(fs, &e)
 	offline := fs.Bool("offline", false, "do not connect; show what is stored")
+	asJSON := fs.Bool("json", false, "print the messages as a JSON array")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) > 1 {
 		return fail(e, "read", errors.New("usage: samizdat read [NAME]"))
@@ -34,6 +36,10 @@ func runRead(e env) int {
 				sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
 				c.Sync(sctx, 500*time.Millisecond)
 				scancel()
+				// What waits in the outbox goes out while we are here.
+				fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+				c.Flush(fctx)
+				fcancel()
 			}
 		}
 		name := ""
@@ -43,6 +49,12 @@ func runRead(e env) int {
 		ms, err := c.Messages(ctx, name, name == "")
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			if ms == nil {
+				ms = []client.Message{}
+			}
+			return json.NewEncoder(e.stdout).Encode(ms)
 		}
 		if len(ms) == 0 {
 			fmt.Fprintln(e.stdout, "No new messages.")

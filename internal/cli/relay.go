@@ -90,8 +90,8 @@ func runRelay(e env) int {
 	fs.StringVar(&f.channelListen, "channel-listen", "", "with --mirror-channel: address to accept channel followers on (its own secure-channel listener)")
 	fs.StringVar(&f.channelPublic, "channel-public", "", "host:port followers dial, put in the channel mirror link (default: --channel-listen)")
 	fs.IntVar(&f.mirrorPosts, "mirror-posts", 1000, "with --mirror-channel: how many recent posts of each channel to keep")
-	if err := fs.Parse(e.args); err != nil {
-		return 2
+	if err := parseFlags(fs, e.args); err != nil {
+		return flagExit(err)
 	}
 	if err := f.check(e); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)

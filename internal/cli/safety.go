@@ -18,7 +18,7 @@ func runSafety(e env) int {
 	noQR := fs.Bool("no-qr", false, "print only the digits")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, "safety", errors.New("usage: samizdat safety NAME"))

@@ -104,9 +104,9 @@ func printFile(e env, ts string, m client.Message) {
 	if m.ID > 0 {
 		id = fmt.Sprintf("file %d", m.ID)
 	}
-	fmt.Fprintf(e.stdout, "[%s] %s: %s: [%s] %q (%s, %s%s; %s)", ts, m.Chat, from, id, f.Name, sizeText(f.Size), f.MediaType, dims, state)
+	fmt.Fprintf(e.stdout, "[%s] %s: %s: [%s] %q (%s, %s%s; %s)", ts, safe(m.Chat), safe(from), id, f.Name, sizeText(f.Size), safe(f.MediaType), dims, safe(state))
 	if m.Text != "" {
-		fmt.Fprintf(e.stdout, " %s", m.Text)
+		fmt.Fprintf(e.stdout, " %s", safe(m.Text))
 	}
 	fmt.Fprintln(e.stdout)
 	if f.State == client.FileAvailable && m.ID > 0 {

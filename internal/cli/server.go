@@ -51,8 +51,8 @@ func runServer(e env) int {
 	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
 	var peers repeated
 	fs.Var(&peers, "peer", "another node's public address, put after this node's in the server link and the endpoint book so clients move there when this node is down (repeat for more)")
-	if err := fs.Parse(e.args); err != nil {
-		return 2
+	if err := parseFlags(fs, e.args); err != nil {
+		return flagExit(err)
 	}
 	if *data == "" {
 		fmt.Fprintln(e.stderr, "samizdat server: --data DIR is required (the server keeps its key and database there)")

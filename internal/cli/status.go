@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,21 +17,40 @@ func init() {
 func runStatus(e env) int {
 	fs := newFlags(e, "status")
 	clientFlags(fs, &e)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if _, err := parseAll(fs, e.args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	return withClient(e, "status", func(c *client.Client) error {
 		ctx, cancel := signalContext()
 		defer cancel()
 		err := goOnline(ctx, c, 30*time.Second)
-		fmt.Fprintf(e.stdout, "%s\n", c.Path())
+		if *asJSON {
+			pending, _ := c.Pending(ctx)
+			out := struct {
+				Path    client.PathStatus `json:"path"`
+				Known   []string          `json:"known_paths"`
+				Error   string            `json:"error,omitempty"`
+				Outbox  int               `json:"outbox_waiting"`
+				Waiting string            `json:"outbox_reason,omitempty"`
+			}{Path: c.Path(), Known: c.KnownPaths(), Outbox: pending, Waiting: c.OutboxWaitReason()}
+			if err != nil {
+				out.Error = err.Error()
+			}
+			json.NewEncoder(e.stdout).Encode(out)
+			if err != nil {
+				return errQuiet
+			}
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "%s\n", safe(c.Path().String()))
 		if err != nil {
 			return err
 		}
 		if paths := c.KnownPaths(); len(paths) > 0 {
 			fmt.Fprintln(e.stdout, "Known paths:")
 			for _, p := range paths {
-				fmt.Fprintf(e.stdout, "  %s\n", p)
+				fmt.Fprintf(e.stdout, "  %s\n", safe(p))
 			}
 		}
 		return nil
@@ -42,7 +62,7 @@ func runRelayAdd(e env) int {
 	clientFlags(fs, &e)
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, "relay-add", errors.New("usage: samizdat relay-add LINK (a samizdat://relay?... link)"))

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
+// a terminal asks for the passphrase without echo; init asks twice and
+// refuses two different answers. script(1) gives the command its terminal.
+func TestPassphrasePromptOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("script(1) is missing: apt-get install bsdutils")
+		}
+		t.Skip("script(1) is missing (bsdutils)")
+	}
+	dir := t.TempDir()
+	home := filepath.Join(dir, "h")
+	link := "samizdat://server?key=sc1AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE&addr=127.0.0.1%3A9"
+	// run answers each prompt once it shows (input typed ahead of a
+	// prompt may reach the terminal before the echo is off).
+	run := func(input, cmdline string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, scriptBin, "-qec", cmdline, "/dev/null")
+		cmd.Env = append(os.Environ(), "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_PASSPHRASE=")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = buf, buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		prompts := 0
+		for _, line := range strings.SplitAfter(input, "\n") {
+			if line == "" {
+				continue
+			}
+			waitFor(30*time.Second, func() bool {
+				return strings.Count(buf.String(), "assphrase") > prompts || strings.Contains(buf.String(), "again") && prompts == 1
+			})
+			prompts++
+			stdin.Write([]byte(line))
+		}
+		var werr error
+		select {
+		case werr = <-done:
+		case <-ctx.Done():
+			t.Fatalf("%s: still running after 60 s:\n%s", cmdline, buf.String())
+		}
+		_ = werr
+		return buf.String()
+	}
+	initCmd := bin + " --home " + home + " init --name x --server '" + link + "'"
+	out := run("one\ntwo\n", initCmd)
+	mustContain(t, "init, two answers", out, "The same passphrase again", "the two passphrases differ")
+	if _, err := os.Stat(filepath.Join(home, "samizdat.db")); err == nil {
+		t.Fatal("a store was created with two different passphrases")
+	}
+	mustContain(t, "init", run("one\none\n", initCmd), "Created your account")
+	mustContain(t, "contacts", run("one\n", bin+" --home "+home+" contacts"), "Passphrase of the local store", "No contacts yet")
+	mustContain(t, "contacts, wrong", run("two\n", bin+" --home "+home+" contacts"), "wrong passphrase")
+}
