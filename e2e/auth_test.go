@@ -20,7 +20,7 @@ func TestVerifyAndInvitations(t *testing.T) {
 	}
 	befriend(t, alice, bob)
 	mustContain(t, "alice send", alice.run(t, "send", "bob", "hi bob"), "Sent to bob")
-	mustContain(t, "bob read", bob.run(t, "read"), "alice: alice: hi bob")
+	mustContain(t, "bob read", bob.run(t, "read"), "] alice: hi bob")
 
 	aliceNumber := digits(alice.run(t, "safety", "bob", "--no-qr"))
 	if aliceNumber == "" || digits(bob.run(t, "safety", "alice", "--no-qr")) != aliceNumber {

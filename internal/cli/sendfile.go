@@ -55,7 +55,7 @@ func runDownload(e env) int {
 	dir := fs.String("dir", ".", "directory to save the file in (created if missing)")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, "download", errors.New("usage: samizdat download MSGID [--dir DIR] (read shows the ids of files)"))

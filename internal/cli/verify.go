@@ -23,7 +23,7 @@ func runVerify(e env) int {
 	clientFlags(fs, &e)
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 1 {
 		return fail(e, "verify", errors.New("usage: samizdat verify NAME (first compare 'samizdat safety NAME' with them)"))
@@ -48,7 +48,7 @@ func runInvitations(e env) int {
 	clientFlags(fs, &e)
 	args, err := parseAll(fs, e.args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(args) != 0 && (len(args) != 2 || (args[0] != "accept" && args[0] != "decline")) {
 		return fail(e, "invitations", errors.New(invitationsUsage))
