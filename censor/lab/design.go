@@ -13,5 +13,6 @@ var designs = map[string]string{
 	"tspu-2026-ja4":            "the JA4 denylist holds the MTProto fake-TLS fingerprint; tlsws sends current Chrome's hello (another JA4), the other transports send no hello: no lab path is blocked",
 	"stall-16k":                "flows to foreign hosting (the foreign tlsws relay) freeze after 16-20 KB; the server and every other relay are outside 198.18.64.0/18",
 	"allowlist":                "only 198.19.0.0/16 and SNIs cdn.lab.example, vk.com pass: the CDN front (tlsws to 198.19.0.2, SNI cdn.lab.example) is the one path left; every other path is dropped",
+	"analyst-2026":             "only the two hellos of the lab machine's Chromium pass (tlsws sends them); direct and obfs4 are reset; a tunnel whose client sends three records of 411 bytes or more early is black-holed (tlsws's shaped records stay under 411); every TLS endpoint is probed and compared with the cover site (standalone relays splice probes to it); UDP is dropped",
 	"enumeration":              "50 fake accounts (fresh devices, from the censor's range) fetch their slice of the book plus the link's front, and every relay they learn is blocked; the server's direct address is not enumerated (the IP blocklist's business) and stays open",
 }
