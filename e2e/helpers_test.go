@@ -149,14 +149,16 @@ func waitFor(d time.Duration, cond func() bool) bool {
 type server struct {
 	*proc
 	data, addr, link string
+	extra            []string // more flags, kept across restarts
 }
 
 // startServer runs 'samizdat server' on data and listen (127.0.0.1:0 picks
-// a port) with no admin listener, and waits for it to print its link.
-func startServer(t *testing.T, data, listen string) *server {
+// a port) with no admin listener and any extra flags, and waits for it to
+// print its link.
+func startServer(t *testing.T, data, listen string, extra ...string) *server {
 	t.Helper()
-	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=")
-	s := &server{proc: p, data: data}
+	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
+	s := &server{proc: p, data: data, extra: extra}
 	ok := waitFor(15*time.Second, func() bool {
 		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
 		for sc.Scan() {
@@ -183,7 +185,7 @@ func (s *server) restart(t *testing.T) *server {
 	t.Helper()
 	// Go's listeners set SO_REUSEADDR: the port of a killed server binds
 	// again at once.
-	ns := startServer(t, s.data, s.addr)
+	ns := startServer(t, s.data, s.addr, s.extra...)
 	if ns.link != s.link {
 		t.Fatalf("restarted server has another link: %q, was %q", ns.link, s.link)
 	}
