@@ -136,7 +136,8 @@ func (d *demo) run(ctx context.Context) error {
 	d.step(6, "What the server knew")
 	d.say("   Mailbox ids (hashes of device keys), group hashes, epochs, sizes, and from the channel who sent each one.")
 	d.say("   Messages and invitations were encrypted; group changes carry only public keys and encrypted secrets.")
-	d.say("   It never saw a message text, a group id or a private key; Alice's and Bob's stores on disk are encrypted.")
+	d.say("   The MLS group id and epoch travel in clear inside every message (RFC 9420 framing), so it can link a group's traffic.")
+	d.say("   It never saw a message text or a private key; Alice's and Bob's stores on disk are encrypted.")
 	d.say("\nDone. Try it for real: samizdat server --data DIR, then samizdat init --server LINK on each side.")
 	return nil
 }
