@@ -138,45 +138,11 @@ func (s *Session) SendFrames(frames []wire.Frame) error {
 // returned as the error (a *wire.Error); an answer of the wrong type is an
 // error too.
 func (s *Session) Call(ctx context.Context, req wire.Message) (wire.Message, error) {
-	ch := make(chan wire.Message, 1)
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return nil, s.err
-	}
-	s.nextID++
-	if s.nextID == 0 {
-		s.nextID = 1
-	}
-	id := s.nextID
-	s.waiting[id] = ch
-	s.mu.Unlock()
-	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: req})
+	wait, err := s.startCall(req)
 	if err != nil {
 		return nil, err
 	}
-	err = s.sc.Send(b) // safe for concurrent use; concurrent Calls share writes
-	if err != nil {
-		s.End(fmt.Errorf("client: connection lost: %w", err))
-		return nil, s.Err()
-	}
-	select {
-	case m := <-ch:
-		if e, ok := m.(*wire.Error); ok {
-			return nil, e
-		}
-		if want := wire.ResponseType(req.Type()); m.Type() != want {
-			return nil, fmt.Errorf("client: server answered %v with %v", req.Type(), m.Type())
-		}
-		return m, nil
-	case <-s.done:
-		return nil, s.Err()
-	case <-ctx.Done():
-		s.mu.Lock()
-		delete(s.waiting, id)
-		s.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	return wait(ctx)
 }
 
 // End closes the session with err as the reason; the first reason wins.
