@@ -18,7 +18,7 @@ import (
 
 // TransferInFlight is how many chunks an upload or download keeps in
 // flight on the session.
-const TransferInFlight = 4
+const TransferInFlight = 16
 
 // Progress reports a transfer: Done of Total chunks, and how many chunk
 // requests were sent in all (Sends > Done after resends).

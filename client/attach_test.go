@@ -33,9 +33,30 @@ import (
 type tamperBlobs struct {
 	*blobfs.Store
 	tamper atomic.Bool
+
+	mu   sync.Mutex
+	gets map[[32]byte]int // GetChunks served per chunk, once countGets was called
+}
+
+// countGets starts counting the chunks served.
+func (b *tamperBlobs) countGets() { b.mu.Lock(); b.gets = map[[32]byte]int{}; b.mu.Unlock() }
+
+// mostGets returns the most times one chunk was served, and all serves.
+func (b *tamperBlobs) mostGets() (most, total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.gets {
+		most, total = max(most, n), total+n
+	}
+	return most, total
 }
 
 func (b *tamperBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
+	b.mu.Lock()
+	if b.gets != nil {
+		b.gets[h]++
+	}
+	b.mu.Unlock()
 	d, err := b.Store.GetChunk(ctx, h)
 	if err == nil && b.tamper.Load() {
 		d[len(d)/2] ^= 1
@@ -44,7 +65,7 @@ func (b *tamperBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) 
 }
 
 // startFileServer is startServer with a blob store.
-func startFileServer(t *testing.T) (ServerLink, *tamperBlobs) {
+func startFileServer(t testing.TB) (ServerLink, *tamperBlobs) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
@@ -122,7 +143,7 @@ func cutProxy(t *testing.T, target string, budget int64) (addr string, cuts *ato
 	return ln.Addr().String(), cuts
 }
 
-func writeRandomFile(t *testing.T, name string, n int) (string, []byte) {
+func writeRandomFile(t testing.TB, name string, n int) (string, []byte) {
 	data := make([]byte, n)
 	rand.Read(data)
 	p := filepath.Join(t.TempDir(), name)
@@ -133,7 +154,7 @@ func writeRandomFile(t *testing.T, name string, n int) (string, []byte) {
 }
 
 // waitFile waits until c has stored an incoming file message and returns it.
-func waitFile(t *testing.T, c *Client) Message {
+func waitFile(t testing.TB, c *Client) Message {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -149,7 +170,7 @@ func waitFile(t *testing.T, c *Client) Message {
 	return Message{}
 }
 
-func sendFile(t *testing.T, c *Client, to, path, caption string, o *FileOptions) {
+func sendFile(t testing.TB, c *Client, to, path, caption string, o *FileOptions) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

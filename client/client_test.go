@@ -57,7 +57,7 @@ const testPass = "correct horse battery staple"
 
 // newUser makes an account (or a device of an existing one) in a fresh
 // home directory and starts it.
-func newUser(t *testing.T, link ServerLink, name string, accountSeed []byte) *Client {
+func newUser(t testing.TB, link ServerLink, name string, accountSeed []byte) *Client {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	c, err := Init(InitOptions{Options: userOptions(t, home, name), Server: link, Name: name, AccountSeed: accountSeed})
@@ -68,12 +68,12 @@ func newUser(t *testing.T, link ServerLink, name string, accountSeed []byte) *Cl
 	return c
 }
 
-func userOptions(t *testing.T, home, name string) Options {
+func userOptions(t testing.TB, home, name string) Options {
 	return Options{Home: home, Passphrase: []byte(testPass), KDF: &LightKDF, KeyPackageBatch: 10,
 		Logf: func(f string, a ...any) { t.Logf(name+": "+f, a...) }}
 }
 
-func startUser(t *testing.T, c *Client) {
+func startUser(t testing.TB, c *Client) {
 	t.Helper()
 	c.Start(context.Background())
 	t.Cleanup(func() { c.Close() })
@@ -84,7 +84,7 @@ func startUser(t *testing.T, c *Client) {
 	}
 }
 
-func befriend(t *testing.T, a, b *Client) {
+func befriend(t testing.TB, a, b *Client) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := a.AddContact(ctx, b.Invite(), ""); err != nil {
