@@ -95,12 +95,42 @@ func startFileServer(t testing.TB) (ServerLink, *tamperBlobs) {
 // cutProxy forwards TCP to target and cuts every connection once it has
 // carried budget bytes (both ways together): a link that drops often.
 func cutProxy(t *testing.T, target string, budget int64) (addr string, cuts *atomic.Int64) {
+	cuts = &atomic.Int64{}
+	addr = proxyTo(t, target, func(in, out net.Conn, cut func()) {
+		var used atomic.Int64
+		pipe := func(dst, src net.Conn) {
+			defer cut()
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					if used.Add(int64(n)) > budget {
+						cuts.Add(1)
+						return
+					}
+					if _, err := dst.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+		go pipe(out, in)
+		go pipe(in, out)
+	})
+	return addr, cuts
+}
+
+// proxyTo listens on loopback and, for every connection, dials target and
+// hands both ends to link with cut, which closes both (once).
+func proxyTo(t *testing.T, target string, link func(in, out net.Conn, cut func())) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	cuts = &atomic.Int64{}
 	go func() {
 		for {
 			in, err := ln.Accept()
@@ -112,35 +142,11 @@ func cutProxy(t *testing.T, target string, budget int64) (addr string, cuts *ato
 				in.Close()
 				continue
 			}
-			var used atomic.Int64
 			var once sync.Once
-			cut := func() { once.Do(func() { in.Close(); out.Close() }) }
-			pipe := func(dst, src net.Conn) {
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := src.Read(buf)
-					if n > 0 {
-						if used.Add(int64(n)) > budget {
-							cuts.Add(1)
-							cut()
-							return
-						}
-						if _, err := dst.Write(buf[:n]); err != nil {
-							cut()
-							return
-						}
-					}
-					if err != nil {
-						cut()
-						return
-					}
-				}
-			}
-			go pipe(out, in)
-			go pipe(in, out)
+			link(in, out, func() { once.Do(func() { in.Close(); out.Close() }) })
 		}
 	}()
-	return ln.Addr().String(), cuts
+	return ln.Addr().String()
 }
 
 func writeRandomFile(t testing.TB, name string, n int) (string, []byte) {

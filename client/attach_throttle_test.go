@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,31 +27,14 @@ const (
 // throttled link that drops every half minute (docs/spec/attachments.md
 // §5, issue 16's resume proof).
 func throttledCutProxy(t *testing.T, target string, rate int, cutAfter time.Duration) (addr string, cuts *atomic.Int64) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	cuts = &atomic.Int64{}
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			var once sync.Once
-			cut := func() { once.Do(func() { in.Close(); out.Close() }) }
-			timer := time.AfterFunc(cutAfter, func() { cuts.Add(1); cut() })
-			go throttle(out, in, rate, func() { timer.Stop(); cut() })
-			go throttle(in, out, rate, func() { timer.Stop(); cut() })
-		}
-	}()
-	return ln.Addr().String(), cuts
+	addr = proxyTo(t, target, func(in, out net.Conn, cut func()) {
+		timer := time.AfterFunc(cutAfter, func() { cuts.Add(1); cut() })
+		stop := func() { timer.Stop(); cut() }
+		go throttle(out, in, rate, stop)
+		go throttle(in, out, rate, stop)
+	})
+	return addr, cuts
 }
 
 // throttle copies src to dst at most rate bytes per second, in 1 KiB
