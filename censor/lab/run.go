@@ -4,8 +4,8 @@
 // time to recover after each block event (p50, p95), relays burned and the
 // share of relays enumerated, as JSON and as an HTML page with a timeline.
 //
-// A run: the server (`samizdat server`), a cover website (`samizdat lab
-// cover`) and, once `samizdat relay` exists, relays each run in a host
+// A run: the server (`samizdat server`), a cover website (Debian's nginx,
+// nginx.go) and, once `samizdat relay` exists, relays each run in a host
 // namespace; two or more users (`samizdat lab user`, a client built on
 // package client) in client namespaces exchange invites and a first message
 // with no censor in the way. Then the scenario's rules go live in the
@@ -84,6 +84,9 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 	o.defaults()
 	if o.Binary == "" {
 		return nil, errors.New("lab: Options.Binary is required")
+	}
+	if err := Available(); err != nil {
+		return nil, err
 	}
 	cleanup, err := o.workDir(sc.Name)
 	if err != nil {
@@ -228,13 +231,10 @@ func (l *labRun) startServices(ctx, pctx context.Context) error {
 		return err
 	}
 	l.link = strings.TrimPrefix(line, "server link: ")
-	cover, err := startProc(pctx, l.topo, l.o.Dir, "cover", "cover", l.o.Binary, "lab", "cover",
-		"--listen", netip.AddrPortFrom(coverAddr, 443).String())
-	if err != nil {
-		return err
+	cover, err := startNginxCover(ctx, pctx, l.topo, l.o.Dir, netip.AddrPortFrom(coverAddr, 443))
+	if cover != nil {
+		l.procs = append(l.procs, cover)
 	}
-	l.procs = append(l.procs, cover)
-	_, err = cover.waitLine(ctx, 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "cover site listening") })
 	return err
 }
 
