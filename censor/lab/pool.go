@@ -85,3 +85,20 @@ func poolLinks(text string, pool []labRelay) ([]string, error) {
 	}
 	return out, nil
 }
+
+// judgePool fails a run whose censor burned more than a tenth of the
+// pool (issue #13's goal for enumeration-100: at most 5 of 50).
+func judgePool(r *Report, pool int) {
+	if pool == 0 {
+		return
+	}
+	n := 0
+	for _, name := range r.Burned {
+		if strings.HasPrefix(name, "pool-") {
+			n++
+		}
+	}
+	if n*10 > pool {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%d of the %d pool relays burned, more than a tenth", n, pool))
+	}
+}

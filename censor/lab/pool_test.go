@@ -42,3 +42,19 @@ func TestPoolLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgePool: 5 of 50 pool relays burned passes, 6 fails; relays
+// outside the pool do not count.
+func TestJudgePool(t *testing.T) {
+	burned := []string{"cdn-front", "cloud-b-obfs4", "pool-01", "pool-02", "pool-03", "pool-04", "pool-05"}
+	r := &Report{Burned: burned}
+	judgePool(r, 50)
+	if len(r.Reasons) != 0 {
+		t.Errorf("5 of 50: %v", r.Reasons)
+	}
+	r = &Report{Burned: append(burned, "pool-06")}
+	judgePool(r, 50)
+	if len(r.Reasons) != 1 {
+		t.Errorf("6 of 50 passed")
+	}
+}
