@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/samizdat-project/samizdat/censor"
 	"github.com/samizdat-project/samizdat/censor/netns"
 )
 
@@ -126,4 +127,23 @@ func writeNginxSite(root string, addr netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// logProbes says how many probes the prober compared with the nginx
+// reference and how many of them answered alike.
+func logProbes(logf func(string, ...any), scenario string, rules []censor.Rule) {
+	for _, r := range rules {
+		p, ok := r.(*censor.Prober)
+		if !ok {
+			continue
+		}
+		res := p.Results()
+		alike := 0
+		for _, pr := range res {
+			if pr.Differs == "" {
+				alike++
+			}
+		}
+		logf("%s: the prober compared %d probes with the nginx reference: %d answered alike", scenario, len(res), alike)
+	}
 }

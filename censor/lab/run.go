@@ -298,6 +298,7 @@ func (l *labRun) censorLive(ctx context.Context, duration time.Duration) (report
 	l.in.SetEngine(l.idle)
 	l.in.ResetFlows()
 	l.o.Logf("%s: censor lifted; draining up to %v", l.sc.Name, l.o.Drain)
+	logProbes(l.o.Logf, l.sc.Name, rules)
 	waitFor(ctx, l.o.Drain, nil, func() bool { return allDelivered(l.streams) })
 	return l.reportInput(t0, tEnd, time.Now(), duration, engine, rules), nil
 }
