@@ -60,7 +60,7 @@
 // is stable and the censor cannot compute it). Devices older than that draw
 // from the other nine tenths. The same simulation with probation: 10.0% of
 // 50 and of 1,000 relays, whatever the number of fresh accounts (the bound
-// is ceil(share·R)); server.TestAdversaryEnumerationByFreshAccounts shows
+// is max(1, floor(share·R))); server.TestAdversaryEnumerationByFreshAccounts shows
 // it through the real FetchBook, and that honest devices registered before
 // the censor's accounts are never handed a relay those accounts learned.
 //
