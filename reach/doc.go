@@ -90,7 +90,7 @@
 // trusted slices rotate weekly.
 //
 //	policy                               censor   burned  honest hours without a relay
-//	today: age only, bucket refilled     eager    50/50   17,495
+//	today: age only, bucket refilled     eager    50/50   17,380
 //	today: age only, bucket refilled     patient  50/50    6,450
 //	Lox-like: invitation, fixed bucket   eager     5/50        0
 //	Lox-like: invitation, fixed bucket   patient   5/50        0
