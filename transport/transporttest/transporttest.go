@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -24,30 +25,68 @@ import (
 // calls it once; the suite closes the listener when the subtest ends.
 type Factory func(t *testing.T) (transport.Dialer, transport.Listener)
 
-// Run runs the conformance suite against the transport that f builds.
+// conformanceCase is one subtest of the suite; applies, when set, says
+// whether the transport has the capability the case needs.
+type conformanceCase struct {
+	name    string
+	fn      func(t *testing.T, f Factory)
+	applies func(capabilities) bool
+}
+
+// capabilities are the optional abilities of a transport, probed once so
+// that the cases a transport cannot pass by design are not registered at all
+// (instead of being registered and skipped).
+type capabilities struct {
+	halfClose bool // the dialed conn has CloseWrite
+	tcpAddr   bool // the listener's address is a TCP address raw probes can reach
+}
+
+func (c capabilities) String() string {
+	return fmt.Sprintf("half-close=%v tcp-listener=%v", c.halfClose, c.tcpAddr)
+}
+
+// probeCapabilities builds one pair, dials it once and reports what the
+// transport can do.
+func probeCapabilities(t *testing.T, f Factory) capabilities {
+	var caps capabilities
+	t.Run("Capabilities", func(t *testing.T) {
+		d, ln := setupPair(t, f, echo)
+		c := dial(t, d)
+		_, caps.halfClose = c.(interface{ CloseWrite() error })
+		caps.tcpAddr = ln.Addr().Network() == "tcp"
+		roundTrip(t, c, []byte("probe"), []int{5})
+		t.Logf("%T: %v", c, caps)
+	})
+	return caps
+}
+
+// Run runs the conformance suite against the transport that f builds. Cases
+// that need a capability the transport does not have (half-close, a TCP
+// listener address) are left out, and the Capabilities subtest logs which.
 func Run(t *testing.T, f Factory) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, f Factory)
-	}{
-		{"EchoSmall", testEchoSmall},
-		{"Echo1MiB", testEcho1MiB},
-		{"ConcurrentConns", testConcurrentConns},
-		{"ConnAddrs", testConnAddrs},
-		{"PeerCloseGivesEOF", testPeerCloseGivesEOF},
-		{"ClientCloseGivesServerEOF", testClientCloseGivesServerEOF},
-		{"CloseWrite", testCloseWrite},
-		{"CloseUnblocksRead", testCloseUnblocksRead},
-		{"ReadWriteAfterClose", testReadWriteAfterClose},
-		{"ReadDeadline", testReadDeadline},
-		{"PastDeadlineUnblocksRead", testPastDeadlineUnblocksRead},
-		{"WriteDeadline", testWriteDeadline},
-		{"ListenerCloseUnblocksAccept", testListenerCloseUnblocksAccept},
-		{"DialClosedListenerFails", testDialClosedListenerFails},
-		{"DialCancelledContextFails", testDialCancelledContext},
-		{"GarbageKeepsListenerAlive", testGarbageKeepsListenerAlive},
+	caps := probeCapabilities(t, f)
+	cases := []conformanceCase{
+		{"EchoSmall", testEchoSmall, nil},
+		{"Echo1MiB", testEcho1MiB, nil},
+		{"ConcurrentConns", testConcurrentConns, nil},
+		{"ConnAddrs", testConnAddrs, nil},
+		{"PeerCloseGivesEOF", testPeerCloseGivesEOF, nil},
+		{"ClientCloseGivesServerEOF", testClientCloseGivesServerEOF, nil},
+		{"CloseWrite", testCloseWrite, func(c capabilities) bool { return c.halfClose }},
+		{"CloseUnblocksRead", testCloseUnblocksRead, nil},
+		{"ReadWriteAfterClose", testReadWriteAfterClose, nil},
+		{"ReadDeadline", testReadDeadline, nil},
+		{"PastDeadlineUnblocksRead", testPastDeadlineUnblocksRead, nil},
+		{"WriteDeadline", testWriteDeadline, nil},
+		{"ListenerCloseUnblocksAccept", testListenerCloseUnblocksAccept, nil},
+		{"DialClosedListenerFails", testDialClosedListenerFails, nil},
+		{"DialCancelledContextFails", testDialCancelledContext, nil},
+		{"GarbageKeepsListenerAlive", testGarbageKeepsListenerAlive, func(c capabilities) bool { return c.tcpAddr }},
 	}
 	for _, c := range cases {
+		if c.applies != nil && !c.applies(caps) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })
 	}
 }
@@ -250,7 +289,8 @@ func testClientCloseGivesServerEOF(t *testing.T, f Factory) {
 	}
 }
 
-// testCloseWrite runs only for conns that can half-close.
+// testCloseWrite runs only for conns that can half-close (Run checks the
+// capability before registering it).
 func testCloseWrite(t *testing.T, f Factory) {
 	c := dial(t, setup(t, f, func(c net.Conn) {
 		defer c.Close()
@@ -263,7 +303,7 @@ func testCloseWrite(t *testing.T, f Factory) {
 	}))
 	hc, ok := c.(interface{ CloseWrite() error })
 	if !ok {
-		t.Skipf("%T has no CloseWrite: the transport cannot half-close (allowed)", c)
+		t.Fatalf("%T has no CloseWrite, yet the capability probe found one", c)
 	}
 	c.Write([]byte("ping"))
 	if err := hc.CloseWrite(); err != nil {
@@ -445,7 +485,7 @@ func testGarbageKeepsListenerAlive(t *testing.T, f Factory) {
 	d, ln := setupPair(t, f, echo)
 	addr := ln.Addr()
 	if addr.Network() != "tcp" {
-		t.Skipf("listener address network is %q, not tcp: raw probes need a TCP address", addr.Network())
+		t.Fatalf("listener address network is %q, yet the capability probe found tcp", addr.Network())
 	}
 	probes := [][]byte{nil, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("\x16\x03\x01\x00\x05hello")}
 	for _, n := range probeLengths {
