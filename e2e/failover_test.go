@@ -116,7 +116,7 @@ func failoverSender() int {
 }
 
 // freePort returns a loopback address nothing listens on right now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -76,7 +76,7 @@ type proc struct {
 
 // start runs bin with args in the background; env adds to the environment.
 // The process is killed at the end of the test if it still runs.
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -155,7 +155,7 @@ type server struct {
 // startServer runs 'samizdat server' on data and listen (127.0.0.1:0 picks
 // a port) with no admin listener and any extra flags, and waits for it to
 // print its link.
-func startServer(t *testing.T, data, listen string, extra ...string) *server {
+func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	t.Helper()
 	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
 	s := &server{proc: p, data: data, extra: extra}
@@ -197,7 +197,7 @@ type user struct {
 	name, home string
 }
 
-func newUser(t *testing.T, dir, name string) *user {
+func newUser(t testing.TB, dir, name string) *user {
 	return &user{name: name, home: filepath.Join(dir, name)}
 }
 
@@ -207,7 +207,7 @@ var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TE
 
 // run runs one CLI command as this user and returns its stdout; a non-zero
 // exit fails the test.
-func (u *user) run(t *testing.T, args ...string) string {
+func (u *user) run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errOut, err := u.try(args...)
 	if err != nil {
@@ -229,7 +229,7 @@ func (u *user) try(args ...string) (string, string, error) {
 }
 
 // mustContain fails unless out has every one of wants.
-func mustContain(t *testing.T, what, out string, wants ...string) {
+func mustContain(t testing.TB, what, out string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
 		if !strings.Contains(out, w) {

@@ -7,7 +7,7 @@ import (
 )
 
 // inviteLink returns the first line of 'samizdat invite --no-qr'.
-func inviteLink(t *testing.T, u *user) string {
+func inviteLink(t testing.TB, u *user) string {
 	t.Helper()
 	out := u.run(t, "invite", "--no-qr")
 	link, _, _ := strings.Cut(out, "\n")
@@ -19,7 +19,7 @@ func inviteLink(t *testing.T, u *user) string {
 
 // befriend makes a and b contacts of each other through their invite
 // links; extra devices of b add a too.
-func befriend(t *testing.T, a, b *user, bDevices ...*user) {
+func befriend(t testing.TB, a, b *user, bDevices ...*user) {
 	t.Helper()
 	la, lb := inviteLink(t, a), inviteLink(t, b)
 	mustContain(t, a.name+" add", a.run(t, "add", lb), "Added "+b.name+".")
