@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
@@ -190,50 +191,29 @@ enabled = false
 // picks the mode: 'S' and a big-endian u64 size sinks that many bytes and
 // answers one byte; 'E' echoes.
 func benchUpstream(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return testnet.ServeTCP(t, func(c net.Conn) {
+		defer c.Close()
+		var mode [1]byte
+		if _, err := io.ReadFull(c, mode[:]); err != nil {
+			return
+		}
+		switch mode[0] {
+		case 'S':
+			var size [8]byte
+			if _, err := io.ReadFull(c, size[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var mode [1]byte
-				if _, err := io.ReadFull(c, mode[:]); err != nil {
-					return
-				}
-				switch mode[0] {
-				case 'S':
-					var size [8]byte
-					if _, err := io.ReadFull(c, size[:]); err != nil {
-						return
-					}
-					n := int64(binary.BigEndian.Uint64(size[:]))
-					if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
-						c.Write([]byte{1})
-					}
-				case 'E':
-					io.CopyBuffer(c, c, make([]byte, 16<<10))
-				}
-			}()
+			n := int64(binary.BigEndian.Uint64(size[:]))
+			if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
+				c.Write([]byte{1})
+			}
+		case 'E':
+			io.CopyBuffer(c, c, make([]byte, 16<<10))
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testnet.FreeAddr(t) }
 
 func dialBench(t testing.TB, d transport.Dialer) net.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
