@@ -42,16 +42,7 @@ func standalone(t *testing.T, now func() time.Time) (*Listener, DialConfig, tls.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	testnet.Serve(t, ln, testnet.Echo)
 	return ln, DialConfig{Addr: ln.Addr().String(), Host: "cover.test", Secret: secret, Pin: PinOf(cert.Leaf)}, coverCert
 }
 
