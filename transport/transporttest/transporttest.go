@@ -25,12 +25,16 @@ import (
 // calls it once; the suite closes the listener when the subtest ends.
 type Factory func(t *testing.T) (transport.Dialer, transport.Listener)
 
-// conformanceCase is one subtest of the suite; applies, when set, says
-// whether the transport has the capability the case needs.
+// conformanceCase is one subtest of the suite.
 type conformanceCase struct {
-	name    string
-	fn      func(t *testing.T, f Factory)
-	applies func(capabilities) bool
+	name string
+	fn   func(t *testing.T, f Factory)
+}
+
+// needs names the cases that need a capability, and the check of it.
+var needs = map[string]func(capabilities) bool{
+	"CloseWrite":                func(c capabilities) bool { return c.halfClose },
+	"GarbageKeepsListenerAlive": func(c capabilities) bool { return c.tcpAddr },
 }
 
 // capabilities are the optional abilities of a transport, probed once so
@@ -66,25 +70,25 @@ func probeCapabilities(t *testing.T, f Factory) capabilities {
 func Run(t *testing.T, f Factory) {
 	caps := probeCapabilities(t, f)
 	cases := []conformanceCase{
-		{"EchoSmall", testEchoSmall, nil},
-		{"Echo1MiB", testEcho1MiB, nil},
-		{"ConcurrentConns", testConcurrentConns, nil},
-		{"ConnAddrs", testConnAddrs, nil},
-		{"PeerCloseGivesEOF", testPeerCloseGivesEOF, nil},
-		{"ClientCloseGivesServerEOF", testClientCloseGivesServerEOF, nil},
-		{"CloseWrite", testCloseWrite, func(c capabilities) bool { return c.halfClose }},
-		{"CloseUnblocksRead", testCloseUnblocksRead, nil},
-		{"ReadWriteAfterClose", testReadWriteAfterClose, nil},
-		{"ReadDeadline", testReadDeadline, nil},
-		{"PastDeadlineUnblocksRead", testPastDeadlineUnblocksRead, nil},
-		{"WriteDeadline", testWriteDeadline, nil},
-		{"ListenerCloseUnblocksAccept", testListenerCloseUnblocksAccept, nil},
-		{"DialClosedListenerFails", testDialClosedListenerFails, nil},
-		{"DialCancelledContextFails", testDialCancelledContext, nil},
-		{"GarbageKeepsListenerAlive", testGarbageKeepsListenerAlive, func(c capabilities) bool { return c.tcpAddr }},
+		{"EchoSmall", testEchoSmall},
+		{"Echo1MiB", testEcho1MiB},
+		{"ConcurrentConns", testConcurrentConns},
+		{"ConnAddrs", testConnAddrs},
+		{"PeerCloseGivesEOF", testPeerCloseGivesEOF},
+		{"ClientCloseGivesServerEOF", testClientCloseGivesServerEOF},
+		{"CloseWrite", testCloseWrite},
+		{"CloseUnblocksRead", testCloseUnblocksRead},
+		{"ReadWriteAfterClose", testReadWriteAfterClose},
+		{"ReadDeadline", testReadDeadline},
+		{"PastDeadlineUnblocksRead", testPastDeadlineUnblocksRead},
+		{"WriteDeadline", testWriteDeadline},
+		{"ListenerCloseUnblocksAccept", testListenerCloseUnblocksAccept},
+		{"DialClosedListenerFails", testDialClosedListenerFails},
+		{"DialCancelledContextFails", testDialCancelledContext},
+		{"GarbageKeepsListenerAlive", testGarbageKeepsListenerAlive},
 	}
 	for _, c := range cases {
-		if c.applies != nil && !c.applies(caps) {
+		if applies, ok := needs[c.name]; ok && !applies(caps) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })
