@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -203,13 +202,7 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	if err := os.WriteFile(allIDs, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ackedLog, resultPath := filepath.Join(dir, "acked"), filepath.Join(dir, "result.json")
-	send := start(t, nil, "bench", "send", "--server", nodes[0].link, "--to", allIDs,
-		"--senders", fmt.Sprint(senders), "--messages", fmt.Sprint(perSender), "--window", "4",
-		"--rate", fmt.Sprint(rate), "--acked-log", ackedLog, "--json", resultPath)
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(send.stderr.String(), "sending") }) {
-		t.Fatalf("bench send never started sending; stderr:\n%s", send.stderr.String())
-	}
+	send := startLoadSend(t, nodes[0].link, allIDs, dir, senders, perSender, rate, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	if !send.running() {
 		t.Fatal("the stream of sends ended before the kill; raise the message count")
@@ -220,30 +213,10 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 		t.Fatal("the stream of sends ended before the NATS kill; raise the message count")
 	}
 	nats[1].kill()
-	if err := send.wait(t, 180*time.Second); err != nil {
-		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, send.stdout.String(), send.stderr.String())
-	}
-	var res struct{ Acked, Errors, Retries, Reconnects int64 }
-	b, err := os.ReadFile(resultPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
 	total := senders * perSender
-	if res.Acked != int64(total) || res.Errors != 0 {
-		t.Fatalf("bench send: %d acknowledged, %d errors; want %d and 0", res.Acked, res.Errors, total)
-	}
+	res, acked := send.finish(t, 180*time.Second, total)
 	if res.Reconnects < int64(senders) {
 		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
-	}
-	acked := map[string]bool{}
-	for _, id := range readLines(t, ackedLog) {
-		acked[id] = true
-	}
-	if len(acked) != total {
-		t.Fatalf("acked log has %d ids, want %d", len(acked), total)
 	}
 	type entry struct{ log, device, seq string }
 	var where map[string]map[entry]bool

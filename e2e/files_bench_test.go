@@ -42,12 +42,7 @@ func filesThroughput(t testing.TB) {
 	want := writeRandom(t, src, size)
 
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 
 	for round := 1; round <= 2; round++ {
 		up, upRSS := timed(t, alice, "send", "bob", "--file", src)

@@ -201,6 +201,30 @@ func newUser(t testing.TB, dir, name string) *user {
 	return &user{name: name, home: filepath.Join(dir, name)}
 }
 
+// signUp makes a user for each name under dir and signs each up on the
+// server at link: init (which must say it created the account), then a
+// first read (which must find nothing).
+func signUp(t testing.TB, dir, link string, names ...string) []*user {
+	t.Helper()
+	var users []*user
+	for _, name := range names {
+		u := newUser(t, dir, name)
+		mustContain(t, name+" init", u.run(t, "init", "--server", link, "--name", name), "Created your account")
+		mustContain(t, name+" first read", u.run(t, "read"), "No new messages.")
+		users = append(users, u)
+	}
+	return users
+}
+
+// twoFriends signs up alice and bob on the server at link and makes them
+// contacts of each other.
+func twoFriends(t testing.TB, dir, link string) (alice, bob *user) {
+	t.Helper()
+	u := signUp(t, dir, link, "alice", "bob")
+	befriend(t, u[0], u[1])
+	return u[0], u[1]
+}
+
 // cliEnv is the environment of every CLI process: the passphrase and the
 // cheap test KDF.
 var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
