@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 )
 
@@ -31,26 +29,13 @@ func startServer(t *testing.T) ServerLink {
 func startServerStore(t *testing.T) (ServerLink, *sqlite.Store) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, st
+	key, addr := servertest.Serve(t, server.Config{Store: st}, func() { st.Close() })
+	return ServerLink{Key: key, Addrs: []string{addr}}, st
 }
 
 const testPass = "correct horse battery staple"
