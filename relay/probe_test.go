@@ -265,19 +265,26 @@ func probes(hello []byte) []probe {
 	return ps
 }
 
-// TestProbes runs every probe against a tlsws relay and the plain cover
-// server, for both kinds of cover (static files and a reverse proxy to an
-// origin), and prints the table (go test -v -run TestProbes ./relay).
-func TestProbes(t *testing.T) {
+// probeSetup is what every probe test starts from: a cover site's folder,
+// the cover.test certificate and the relay's secret. Probe windows take
+// seconds, so -short skips these tests.
+func probeSetup(t *testing.T) (dir string, cert tls.Certificate, secret []byte) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("probe windows take seconds")
 	}
-	dir := coverSite(t)
 	cert, err := tlsws.SelfSigned("cover.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := []byte("probe-test-secret-0123456789")
+	return coverSite(t), cert, []byte("probe-test-secret-0123456789")
+}
+
+// TestProbes runs every probe against a tlsws relay and the plain cover
+// server, for both kinds of cover (static files and a reverse proxy to an
+// origin), and prints the table (go test -v -run TestProbes ./relay).
+func TestProbes(t *testing.T) {
+	dir, cert, secret := probeSetup(t)
 	hello := clientFirstFlight(t, secret)
 	origin := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(origin.Close)

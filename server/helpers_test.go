@@ -51,6 +51,18 @@ func startServer(t testing.TB, configure func(*server.Config)) *testServer {
 
 func startServerWith(t testing.TB, st server.Store, sq *sqlite.Store, configure func(*server.Config)) *testServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, st, sq, ln, configure)
+}
+
+// serveOn runs a server on st (sq, when set, is the sqlite store under it,
+// closed after the server stops) accepting on ln, with a fresh key, the
+// test's logger and fresh metrics, then configure's changes.
+func serveOn(t testing.TB, st server.Store, sq *sqlite.Store, ln net.Listener, configure func(*server.Config)) *testServer {
+	t.Helper()
 	key, err := securechan.GenerateServerKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +73,7 @@ func startServerWith(t testing.TB, st server.Store, sq *sqlite.Store, configure 
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
