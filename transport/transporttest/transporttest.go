@@ -144,14 +144,22 @@ func echo(c net.Conn) {
 
 func dial(t *testing.T, d transport.Dialer) net.Conn {
 	t.Helper()
+	c := Dial(t, d, "Dial")
+	c.SetDeadline(time.Now().Add(timeout))
+	return c
+}
+
+// Dial dials d, allowing it 10 seconds, and fails the test saying what was
+// dialed if it cannot; the conn closes when the test ends.
+func Dial(t testing.TB, d transport.Dialer, what string) net.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c, err := d.Dial(ctx)
 	if err != nil {
-		t.Fatalf("Dial: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(timeout))
 	return c
 }
 
