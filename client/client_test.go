@@ -230,13 +230,21 @@ func TestGroupOfThree(t *testing.T) {
 	}
 }
 
-func TestConcurrentCommitsRebase(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	carol, dave := newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
+// fourFriends makes alice, bob, carol and dave on the server at link, each
+// a contact of the three others.
+func fourFriends(t *testing.T, link ServerLink) (alice, bob, carol, dave *Client) {
+	t.Helper()
+	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	carol, dave = newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
 	for _, p := range [][2]*Client{{alice, bob}, {alice, carol}, {alice, dave}, {bob, carol}, {bob, dave}, {carol, dave}} {
 		befriend(t, p[0], p[1])
 	}
+	return alice, bob, carol, dave
+}
+
+func TestConcurrentCommitsRebase(t *testing.T) {
+	link := startServer(t)
+	alice, bob, carol, dave := fourFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := alice.CreateGroup(ctx, "team"); err != nil {
