@@ -247,14 +247,7 @@ func TestConcurrentCommitsRebase(t *testing.T) {
 	alice, bob, carol, dave := fourFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := alice.CreateGroup(ctx, "team"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	send(t, alice, "team", "welcome bob")
-	waitText(t, bob, "team", "alice", "welcome bob")
+	groupOfTwo(t, ctx, alice, bob)
 
 	// Both build a commit for the same epoch before either sends it.
 	var barrier sync.WaitGroup

@@ -10,8 +10,8 @@ import (
 
 var errSimulatedCrash = errors.New("simulated crash")
 
-// groupOfTwo makes alice's group "team" with bob in it and checks that it
-// works both ways.
+// groupOfTwo makes alice's group "team" with bob in it and checks that bob
+// reads alice's welcome in it.
 func groupOfTwo(t *testing.T, ctx context.Context, alice, bob *Client) {
 	t.Helper()
 	if err := alice.CreateGroup(ctx, "team"); err != nil {

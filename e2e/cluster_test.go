@@ -218,35 +218,8 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	if res.Reconnects < int64(senders) {
 		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
 	}
-	type entry struct{ log, device, seq string }
-	var where map[string]map[entry]bool
-	parse := func() {
-		where = map[string]map[entry]bool{}
-		for li, path := range recvLogs {
-			for _, line := range readLines(t, path) {
-				f := strings.Fields(line)
-				if len(f) != 3 {
-					t.Fatalf("bad receiver log line %q", line)
-				}
-				if where[f[2]] == nil {
-					where[f[2]] = map[entry]bool{}
-				}
-				where[f[2]][entry{fmt.Sprint(li), f[0], f[1]}] = true
-			}
-		}
-	}
-	missing := func() int {
-		parse()
-		n := 0
-		for id := range acked {
-			if where[id] == nil {
-				n++
-			}
-		}
-		return n
-	}
-	if !waitFor(90*time.Second, func() bool { return missing() == 0 }) {
-		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", missing(), total)
+	if !waitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
+		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", undelivered(t, recvLogs, acked), total)
 	}
 	time.Sleep(time.Second)
 	for _, r := range recvs {
@@ -254,19 +227,11 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 			r.stop(t, 15*time.Second)
 		}
 	}
-	parse()
+	where := checkExactlyOnce(t, recvLogs, acked)
 	perNode := make([]int, len(recvLogs))
-	for id, es := range where {
-		if !acked[id] {
-			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
-		}
-		if len(es) != 1 {
-			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
-		}
+	for _, es := range where {
 		for e := range es {
-			var li int
-			fmt.Sscan(e.log, &li)
-			perNode[li]++
+			perNode[e.log]++
 		}
 	}
 	t.Logf("cluster failover: %d acknowledged, %d delivered exactly once (receivers that started on nodes 0/1/2: %v), %d reconnects, %d Sends retried; node 0 and NATS server 1 killed with SIGKILL",

@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -53,57 +52,14 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}
 
 	// Wait until the receiver has every acknowledged message.
-	type entry struct{ device, seq string }
-	var where map[string]map[entry]bool
-	parse := func() {
-		where = map[string]map[entry]bool{}
-		for _, line := range readLines(t, recvLog) {
-			f := strings.Fields(line)
-			if len(f) != 3 {
-				t.Fatalf("bad receiver log line %q", line)
-			}
-			if where[f[2]] == nil {
-				where[f[2]] = map[entry]bool{}
-			}
-			where[f[2]][entry{f[0], f[1]}] = true
-		}
-	}
-	complete := func() bool {
-		parse()
-		for id := range acked {
-			if where[id] == nil {
-				return false
-			}
-		}
-		return true
-	}
-	if !waitFor(60*time.Second, complete) {
-		missing := 0
-		for id := range acked {
-			if where[id] == nil {
-				missing++
-			}
-		}
+	logs := []string{recvLog}
+	if !waitFor(60*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
+		missing := undelivered(t, logs, acked)
 		t.Fatalf("%d of %d acknowledged messages never delivered (lost); receiver stderr:\n%s", missing, total, recv.stderr.String())
 	}
 	// Give late duplicates a chance to show up, then stop the receiver.
 	time.Sleep(time.Second)
 	recv.stop(t, 15*time.Second)
-	parse()
-	seqs := map[entry]string{}
-	for id, es := range where {
-		if !acked[id] {
-			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
-		}
-		if len(es) != 1 {
-			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
-		}
-		for e := range es {
-			if other, ok := seqs[e]; ok && other != id {
-				t.Errorf("mailbox entry %v delivered as two messages: %s and %s", e, other, id)
-			}
-			seqs[e] = id
-		}
-	}
+	where := checkExactlyOnce(t, logs, acked)
 	t.Logf("%d messages, %d kill cycles, %d reconnects, %d Sends retried, %d delivered exactly once", total, cycles, res.Reconnects, res.Retries, len(where))
 }

@@ -67,3 +67,67 @@ func (s *loadSend) finish(t *testing.T, within time.Duration, total int) (loadRe
 	}
 	return res, acked
 }
+
+// delivery is where a `bench recv` log put a MsgID: which log (receiver),
+// which device, which mailbox seq.
+type delivery struct {
+	log         int
+	device, seq string
+}
+
+// readDeliveries parses the `bench recv` logs (lines "device seq msgid")
+// into the deliveries of each MsgID.
+func readDeliveries(t *testing.T, logs []string) map[string]map[delivery]bool {
+	t.Helper()
+	where := map[string]map[delivery]bool{}
+	for li, path := range logs {
+		for _, line := range readLines(t, path) {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				t.Fatalf("bad receiver log line %q", line)
+			}
+			if where[f[2]] == nil {
+				where[f[2]] = map[delivery]bool{}
+			}
+			where[f[2]][delivery{li, f[0], f[1]}] = true
+		}
+	}
+	return where
+}
+
+// undelivered counts the acknowledged MsgIDs that no receiver has yet.
+func undelivered(t *testing.T, logs []string, acked map[string]bool) int {
+	t.Helper()
+	where := readDeliveries(t, logs)
+	n := 0
+	for id := range acked {
+		if where[id] == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// checkExactlyOnce reads the receiver logs and checks that every delivered
+// MsgID was acknowledged to its sender and sits in the mailboxes once, and
+// that no mailbox entry carries two MsgIDs. It returns the deliveries.
+func checkExactlyOnce(t *testing.T, logs []string, acked map[string]bool) map[string]map[delivery]bool {
+	t.Helper()
+	where := readDeliveries(t, logs)
+	seqs := map[delivery]string{}
+	for id, es := range where {
+		if !acked[id] {
+			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
+		}
+		if len(es) != 1 {
+			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
+		}
+		for e := range es {
+			if other, ok := seqs[e]; ok && other != id {
+				t.Errorf("mailbox entry %v delivered as two messages: %s and %s", e, other, id)
+			}
+			seqs[e] = id
+		}
+	}
+	return where
+}
