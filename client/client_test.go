@@ -114,9 +114,7 @@ func send(t *testing.T, c *Client, to, text string) {
 }
 
 func TestDirectChatBothWays(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	send(t, alice, "bob", "hello bob")
 	waitText(t, bob, "alice", "alice", "hello bob")
 	send(t, bob, "alice", "hello alice")
@@ -139,9 +137,7 @@ func TestDirectChatBothWays(t *testing.T) {
 }
 
 func TestOfflineRecipientReceivesLater(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	bobHome := bob.opts.Home
 	bob.Close() // registered and keys published; now offline
 	send(t, alice, "bob", "while you were away")
@@ -230,6 +226,16 @@ func TestGroupOfThree(t *testing.T) {
 	}
 }
 
+// twoFriends starts a server and makes alice and bob on it, contacts of
+// each other.
+func twoFriends(t *testing.T) (link ServerLink, alice, bob *Client) {
+	t.Helper()
+	link = startServer(t)
+	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	return link, alice, bob
+}
+
 // fourFriends makes alice, bob, carol and dave on the server at link, each
 // a contact of the three others.
 func fourFriends(t *testing.T, link ServerLink) (alice, bob, carol, dave *Client) {
@@ -312,9 +318,7 @@ func TestWrongPassphrase(t *testing.T) {
 // TestStoreHoldsNoSecretsInClear scans every file of both homes for the
 // plaintexts and private keys.
 func TestStoreHoldsNoSecretsInClear(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	secretText := "the meeting is at the old mill at nine"
 	send(t, alice, "bob", secretText)
 	waitText(t, bob, "alice", "alice", secretText)

@@ -216,6 +216,26 @@ func signUp(t testing.TB, dir, link string, names ...string) []*user {
 	return users
 }
 
+// friendsWithPhone signs up alice and bob on the server at link, links a
+// second device of bob's (bob-phone) before any first read (each device's
+// first read registers it and publishes its key packages, so that others
+// can add it while it is offline), and makes alice a contact of bob's two
+// devices.
+func friendsWithPhone(t *testing.T, dir, link string) (alice, bob, bobPhone *user) {
+	t.Helper()
+	alice, bob = newUser(t, dir, "alice"), newUser(t, dir, "bob")
+	bobPhone = &user{name: "bob-phone", home: filepath.Join(dir, "bob-phone")}
+	for _, u := range []*user{alice, bob} {
+		mustContain(t, u.name+" init", u.run(t, "init", "--server", link, "--name", u.name), "Created your account")
+	}
+	runLinkDevice(t, bob, bobPhone)
+	for _, u := range []*user{alice, bob, bobPhone} {
+		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
+	}
+	befriend(t, alice, bob, bobPhone)
+	return alice, bob, bobPhone
+}
+
 // twoFriends signs up alice and bob on the server at link and makes them
 // contacts of each other.
 func twoFriends(t testing.TB, dir, link string) (alice, bob *user) {
