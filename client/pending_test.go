@@ -73,14 +73,7 @@ func TestCommitBeforeWelcomeIsHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := alice.CreateGroup(ctx, "team"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	send(t, alice, "team", "welcome bob")
-	waitText(t, bob, "team", "alice", "welcome bob")
+	groupOfTwo(t, ctx, alice, bob)
 
 	// Dave's devices go offline: what follows waits in their mailboxes.
 	type device struct {

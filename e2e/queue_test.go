@@ -12,12 +12,7 @@ import (
 func TestSendQueuesWhenServerDown(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 	mustContain(t, "first send", bob.run(t, "send", "alice", "first"), "Sent to alice")
 	srv.kill()
 	start := time.Now()

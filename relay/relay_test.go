@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
@@ -22,25 +23,11 @@ import (
 // client's half-close it writes "bye" and closes.
 func echoServer(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.Write([]byte("bye"))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.ServeTCP(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+		c.Write([]byte("bye"))
+	})
 }
 
 // startRelay runs a relay with cfg on ln until the test ends.
