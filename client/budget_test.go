@@ -28,6 +28,7 @@ type freezeProxy struct {
 	ln     net.Listener
 	target string
 	budget int64
+	pause  time.Duration // if set: at the budget, hold the flow this long, then go on
 
 	mu       sync.Mutex
 	conns    []net.Conn
@@ -69,7 +70,7 @@ func (p *freezeProxy) serve() {
 		p.conns = append(p.conns, in, out)
 		p.accepted = append(p.accepted, time.Now())
 		p.mu.Unlock()
-		fc := &frozenFlow{}
+		fc := &frozenFlow{pause: p.pause}
 		go fc.pipe(out, in, -1, nil)
 		go func() {
 			if fc.pipe(in, out, p.budget, func() {
@@ -90,6 +91,7 @@ func (p *freezeProxy) serve() {
 type frozenFlow struct {
 	mu     sync.Mutex
 	frozen bool
+	pause  time.Duration
 }
 
 // pipe copies src to dst; with limit >= 0 it freezes the flow once limit
@@ -102,13 +104,22 @@ func (f *frozenFlow) pipe(dst, src net.Conn, limit int64, onFreeze func()) bool 
 		f.mu.Lock()
 		if n > 0 && !f.frozen {
 			keep := n
+			hold := false
 			if limit >= 0 && n64+int64(n) > limit {
 				keep = int(limit - n64)
-				f.frozen = true
-				onFreeze()
+				if f.pause > 0 {
+					hold, limit = true, -1
+				} else {
+					f.frozen = true
+					onFreeze()
+				}
 			}
 			n64 += int64(keep)
 			dst.Write(buf[:keep])
+			if hold {
+				time.Sleep(f.pause) // a slow path, not a frozen one
+				dst.Write(buf[keep:n])
+			}
 		}
 		frozen := f.frozen
 		f.mu.Unlock()
@@ -130,7 +141,7 @@ func (p *freezeProxy) counts() (accepted []time.Time, froze []time.Time, clean i
 // freezeSetup starts a server whose only path for alice is relay-f behind
 // a freeze proxy of budget bytes; bob talks to the server directly. It
 // returns them befriended, and the proxy.
-func freezeSetup(t *testing.T, budget int64) (alice, bob *Client, p *freezeProxy, aliceHome string) {
+func freezeSetup(t *testing.T, budget int64, pause time.Duration) (alice, bob *Client, p *freezeProxy, aliceHome string) {
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +151,7 @@ func freezeSetup(t *testing.T, budget int64) (alice, bob *Client, p *freezeProxy
 	signer, _ := reach.NewSigner(bk, key.Public())
 	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	p = startFreezeProxy(t, srvLn.Addr().String(), budget)
+	p.pause = pause
 	entry := reach.Entry{ID: "relay-f", Kind: reach.KindRelay, Label: "relay-f", Spec: transport.Spec{Name: "direct", Addr: p.ln.Addr().String()}}
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
 		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1, Entries: []reach.Entry{entry}}})
@@ -233,7 +245,7 @@ const freezeBudget = 16 << 10
 // second (a fresh connection accepted by the proxy within 2 s of each
 // freeze), and every text must arrive exactly once.
 func TestAdversaryFreezeAfter16KB(t *testing.T) {
-	alice, bob, p, _ := freezeSetup(t, freezeBudget)
+	alice, bob, p, _ := freezeSetup(t, freezeBudget, 0)
 	exchange(t, alice, bob, "r1", 50, 40*time.Millisecond)
 	accepted, froze, _ := p.counts()
 	if len(froze) == 0 {
@@ -265,7 +277,7 @@ func TestAdversaryFreezeAfter16KB(t *testing.T) {
 // connection freezes, also after a restart (the budget is kept in the
 // dialer memory in the local store).
 func TestAdversaryFreezeLearnedBudget(t *testing.T) {
-	alice, bob, p, home := freezeSetup(t, freezeBudget)
+	alice, bob, p, home := freezeSetup(t, freezeBudget, 0)
 	exchange(t, alice, bob, "learn", 40, 40*time.Millisecond)
 	_, froze0, _ := p.counts()
 	if len(froze0) == 0 {
@@ -294,5 +306,24 @@ func TestAdversaryFreezeLearnedBudget(t *testing.T) {
 	_, froze3, _ := p.counts()
 	if n := len(froze3) - len(froze2); n > 0 {
 		t.Errorf("%d connections froze after a restart; want the stored budget to prevent it", n)
+	}
+}
+
+// TestAdversarySlowIsNotFrozen: a path that holds the server's bytes for
+// 2 s once (a slow link, or a censor trying to teach the client a tiny
+// budget so that it churns connections) makes the client hand over, but
+// the held bytes arrive while the old connection lingers, so no budget is
+// learned, and every text arrives exactly once.
+func TestAdversarySlowIsNotFrozen(t *testing.T) {
+	alice, bob, p, _ := freezeSetup(t, 8<<10, 2*time.Second)
+	exchange(t, alice, bob, "slow", 30, 40*time.Millisecond)
+	time.Sleep(3 * time.Second) // past the linger of a late handover
+	accepted, froze, _ := p.counts()
+	t.Logf("%d connections, %d froze", len(accepted), len(froze))
+	if len(accepted) < 2 {
+		t.Errorf("%d connections: the 2 s hold never made the client hand over; the test proves nothing", len(accepted))
+	}
+	if b, ok := alice.reach.racer.Memory().Budget(reach.LocalNetwork(), "relay-f", time.Now()); ok {
+		t.Errorf("a budget %+v was learned from a path that was only slow", b)
 	}
 }
