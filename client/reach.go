@@ -230,11 +230,12 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 		return err
 	}
 	c.noteConnect(nil)
+	// The path first: whoever sees the session up (WaitOnline) reads it.
+	c.setPath(pathOf(p.Candidate, time.Now()))
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)
 	c.sessMu.Unlock()
-	c.setPath(pathOf(p.Candidate, time.Now()))
 	c.saveReach()
 	c.poke(c.outboxCh)
 	c.poke(c.topupCh)
