@@ -2,11 +2,7 @@ package client
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -14,10 +10,6 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
-	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
-	"github.com/samizdat-project/samizdat/transport"
 )
 
 // freezeProxy is the 2025 freeze of TLS to foreign data centres as a real
@@ -44,15 +36,19 @@ func startFreezeProxy(t *testing.T, target string, budget int64) *freezeProxy {
 	}
 	p := &freezeProxy{ln: ln, target: target, budget: budget}
 	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-	})
+	t.Cleanup(p.stop)
 	return p
+}
+
+// stop closes the listener and every proxied connection.
+func (p *freezeProxy) stop() {
+	p.ln.Close()
+	p.mu.Lock()
+	conns := p.conns
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 func (p *freezeProxy) serve() {
@@ -142,41 +138,17 @@ func (p *freezeProxy) counts() (accepted []time.Time, froze []time.Time, clean i
 // a freeze proxy of budget bytes; bob talks to the server directly. It
 // returns them befriended, and the proxy.
 func freezeSetup(t *testing.T, budget int64, pause time.Duration) (alice, bob *Client, p *freezeProxy, aliceHome string) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := securechan.GenerateServerKey(nil)
-	_, bk, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := reach.NewSigner(bk, key.Public())
 	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	p = startFreezeProxy(t, srvLn.Addr().String(), budget)
 	p.pause = pause
-	entry := reach.Entry{ID: "relay-f", Kind: reach.KindRelay, Label: "relay-f", Spec: transport.Spec{Name: "direct", Addr: p.ln.Addr().String()}}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1, Entries: []reach.Entry{entry}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, srvLn); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead.Close()
-	l := reach.Link{Chan: key.Public(), Book: signer.ServerID().Book, Addrs: []string{dead.Addr().String()}, Entries: srv.BookEntries("relay-f")}
-	sl, err := ParseServerLink(l.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl := bookServer(t, srvLn, []reach.Entry{directEntry("relay-f", p.ln.Addr().String())}, "relay-f")
 	aliceHome = filepath.Join(t.TempDir(), "alice")
-	alice, err = Init(InitOptions{Options: userOptions(t, aliceHome, "alice"), Server: sl, Name: "alice"})
+	alice, err := Init(InitOptions{Options: userOptions(t, aliceHome, "alice"), Server: sl, Name: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startUser(t, alice)
-	bob = newUser(t, ServerLink{Key: key.Public(), Addrs: []string{srvLn.Addr().String()}}, "bob", nil)
+	bob = newUser(t, ServerLink{Key: sl.Key, Addrs: []string{srvLn.Addr().String()}}, "bob", nil)
 	befriend(t, alice, bob)
 	return alice, bob, p, aliceHome
 }
