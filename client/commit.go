@@ -311,10 +311,16 @@ func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
 			return rerr
 		}
 		var we *wire.Error
-		if errors.As(err, &we) && !we.Code.Retryable() {
+		if dead := s.deadErr(); dead != nil && err == dead {
+			// The session ended before the answer came (a path handed
+			// over, a newer session took the mailbox): its reason is no
+			// answer to this Send, which goes again on the next session;
+			// the server drops a duplicate by MsgID.
+		} else if errors.As(err, &we) && !we.Code.Retryable() {
 			return err
+		} else {
+			c.noteSendRetry(err) // outbox.go: a full server, a quota
 		}
-		c.noteSendRetry(err) // outbox.go: a full server, a quota
 		if ctx.Err() != nil {
 			return ErrOffline
 		}
