@@ -80,6 +80,9 @@ var layoutRules = []layoutRule{
 	{dir: "transport", never: []string{"mls", "wire", "server", "client", "censor"}},
 	{dir: "reach", never: []string{"mls", "server", "client", "censor"}},
 	{dir: "relay", never: []string{"mls", "server", "client", "censor"}},
+	// The channel mirror reads channels as a client does, so it sits on the
+	// roles floor beside relay, not under it.
+	{dir: "mirror", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "server", never: []string{"mls", "client", "censor", "internal/cli"}},
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
