@@ -18,8 +18,7 @@ import (
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/mirror"
 	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -35,26 +34,11 @@ func background(run func(context.Context) error) (stop func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// startServer runs a real server on 127.0.0.1 with a real sqlite store;
-// the returned stop ends it (and is also run at cleanup).
+// startServer runs a real server; the returned stop ends it (it also
+// ends when the test does).
 func startServer(t *testing.T) (client.ServerLink, func()) {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := securechan.GenerateServerKey(nil)
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: quiet, DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := background(func(ctx context.Context) error { return srv.Serve(ctx, ln) })
-	t.Cleanup(func() { stop(); st.Close() })
-	return client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, stop
+	s := servertest.Start(t, nil)
+	return client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, s.Stop
 }
 
 // startMirror runs a Mirror on 127.0.0.1; stop ends it and waits for Run.
