@@ -80,6 +80,9 @@ var layoutRules = []layoutRule{
 	{dir: "transport", never: []string{"mls", "wire", "server", "client", "censor"}},
 	{dir: "reach", never: []string{"mls", "server", "client", "censor"}},
 	{dir: "relay", never: []string{"mls", "server", "client", "censor"}},
+	// The channel mirror reads channels as a client does, so it sits on the
+	// roles floor beside relay, not under it.
+	{dir: "mirror", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "server", never: []string{"mls", "client", "censor", "internal/cli"}},
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
@@ -88,6 +91,9 @@ var layoutRules = []layoutRule{
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "attach", allow: []string{"attach", "golang.org/x/crypto", "golang.org/x/sys"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
+	// The load generators sit on the CLI's floor, below it: they may use
+	// any role (they run a server in process for the fanout benchmark).
+	{dir: "internal/loadgen", never: []string{"internal/cli", "censor"}},
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
@@ -156,17 +162,21 @@ func TestImportDirection(t *testing.T) {
 	}
 }
 
-// TestCensorImportedOnlyByCLI: the lab is a test harness and a subcommand,
-// never a dependency of the product's packages.
-func TestCensorImportedOnlyByCLI(t *testing.T) {
-	for _, p := range listPackages(t) {
-		path := rel(p.ImportPath)
-		if under(path, "censor") || under(path, "internal/cli") {
-			continue
-		}
-		for _, imp := range p.Imports {
-			if under(rel(imp), "censor") && strings.HasPrefix(imp, module) {
-				t.Errorf("%s imports %s; only internal/cli and tests may", path, imp)
+// TestCLIOnlyPackages: the lab is a test harness and a subcommand, and the
+// load generators are the bench subcommands' engine; neither is ever a
+// dependency of the product's packages.
+func TestCLIOnlyPackages(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, only := range []string{"censor", "internal/loadgen"} {
+		for _, p := range pkgs {
+			path := rel(p.ImportPath)
+			if under(path, only) || under(path, "internal/cli") {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if under(rel(imp), only) && strings.HasPrefix(imp, module) {
+					t.Errorf("%s imports %s; only internal/cli and tests may", path, imp)
+				}
 			}
 		}
 	}

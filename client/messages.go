@@ -150,13 +150,10 @@ type ChatInfo struct {
 
 // Chats lists this user's chats.
 func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer t.rollback()
+	return readStore(c, ctx, c.chatsLocked)
+}
+
+func (c *Client) chatsLocked(t *tx) []ChatInfo {
 	var out []ChatInfo
 	for _, ch := range c.allChatsLocked(t) {
 		if ch.hidden() {
@@ -174,5 +171,5 @@ func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, t.err
+	return out
 }

@@ -95,23 +95,18 @@ func (c *Client) DropOutbox(ctx context.Context, id int64) (int, error) {
 		return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
 	}
 	defer tx.Rollback()
-	var n int64
+	dropOutbox, dropFailed, args := `DELETE FROM outbox WHERE id = ?`, `DELETE FROM outbox_failed WHERE id = ?`, []any{id}
 	if id == 0 {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox_failed)`)
-		if err != nil {
-			return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM outbox_failed`)
-	} else {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
-		if err != nil {
-			return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM outbox_failed WHERE id = ?`, id)
+		dropOutbox, dropFailed, args = `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox_failed)`, `DELETE FROM outbox_failed`, nil
 	}
+	res, err := tx.ExecContext(ctx, dropOutbox, args...)
 	if err != nil {
+		return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	// Before, this error was assigned to a variable of the branch's scope and
+	// never checked (staticcheck SA4006): a failed delete still committed.
+	if _, err := tx.ExecContext(ctx, dropFailed, args...); err != nil {
 		return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
 	}
 	if n == 0 && id != 0 {

@@ -24,7 +24,7 @@ func TestSendQueuesWhenServerDown(t *testing.T) {
 		t.Errorf("queueing took %v", d)
 	}
 	mustContain(t, "outbox", bob.run(t, "outbox"), "waiting")
-	srv = srv.restart(t)
+	srv.restart(t)
 	bob.run(t, "read") // connects: the outbox goes out
 	mustContain(t, "outbox after", bob.run(t, "outbox"), "The outbox is empty")
 	hist := alice.run(t, "read", "bob")

@@ -285,8 +285,10 @@ func TestLimiterBoundedAndExpiring(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newLimiter(Rate{PerSecond: 1, Burst: 2}, 4, func() time.Time { return now })
 	ip := func(s string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(s), Port: 1} }
-	if !l.allow(ip("10.0.0.1")) || !l.allow(ip("10.0.0.1")) || l.allow(ip("10.0.0.1")) {
-		t.Fatal("burst of 2 not enforced")
+	for i, want := range []bool{true, true, false} { // a burst of 2, then refused
+		if got := l.allow(ip("10.0.0.1")); got != want {
+			t.Fatalf("burst of 2 not enforced: request %d allowed=%v", i+1, got)
+		}
 	}
 	// One /64 is one subscriber.
 	if !l.allow(ip("2001:db8::1")) || !l.allow(ip("2001:db8::2")) || l.allow(ip("2001:db8::3")) {
