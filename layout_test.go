@@ -87,6 +87,8 @@ var layoutRules = []layoutRule{
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "attach", allow: []string{"attach", "golang.org/x/crypto", "golang.org/x/sys"}},
+	// The app's server side stands below the server and the relay that mount it.
+	{dir: "web", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
