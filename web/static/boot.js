@@ -29,9 +29,7 @@ export function wsURL() {
 }
 
 // serverLinkFromHash reads the server link the app URL carries after '#'
-// (never sent to the web server).
+// (never sent to the web server), as printed: its own %-escapes stay.
 export function serverLinkFromHash() {
-  const h = location.hash.slice(1);
-  if (!h) return "";
-  try { return decodeURIComponent(h); } catch { return h; }
+  return location.hash.slice(1);
 }
