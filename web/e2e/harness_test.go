@@ -182,9 +182,12 @@ func newBrowser(t *testing.T) *browser {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx}
-	b.run(30*time.Second, chromedp.Navigate("about:blank"))
-	return b
+	// The first run starts Chromium and must not carry a timeout: the
+	// browser lives as long as that run's context.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx}
 }
 
 // run runs steps within d or fails the test.
