@@ -100,12 +100,23 @@ func (a *appFlags) startApp(e env, log *slog.Logger, dir, serverLink string) (*a
 	app := &appServer{Conns: conns, URL: strings.TrimSuffix(origin, "/") + prefix, http: srv}
 	b := web.Info()
 	url := app.URL
-	if serverLink != "" {
-		url += "#" + serverLink
+	if body := linkBody(serverLink); body != "" {
+		// The https form of the server link (docs/spec/links.md): the CLI
+		// takes it as the server link, a browser opens the app with it.
+		url += "#" + body
 	}
 	fmt.Fprintf(e.stdout, "app: %s\napp bundle sha256 %s (%d bytes; gzip %d, brotli %d)\n", url, b.SHA256, b.Size, b.GzipSize, b.BrotliSize)
 	log.Info("serving the browser app", "addr", ln.Addr().String(), "sha256", b.SHA256)
 	return app, nil
+}
+
+// linkBody is a link's text after "samizdat://" or after the '#' of its
+// https form; its checksum covers exactly that, so both forms verify.
+func linkBody(link string) string {
+	if _, frag, ok := strings.Cut(link, "#"); ok && strings.HasPrefix(link, "https://") {
+		return frag
+	}
+	return strings.TrimPrefix(link, "samizdat://")
 }
 
 // Close stops the app's web server and its stream listener.

@@ -29,7 +29,10 @@ export function wsURL() {
 }
 
 // serverLinkFromHash reads the server link the app URL carries after '#'
-// (never sent to the web server), as printed: its own %-escapes stay.
+// (never sent to the web server). The app URL is the https form of the
+// server link (docs/spec/links.md); the client gets it as samizdat://…,
+// whose checksum covers the same text. Its own %-escapes stay.
 export function serverLinkFromHash() {
-  return location.hash.slice(1);
+  const body = location.hash.slice(1);
+  return /^(server|relay)\?/.test(body) ? `samizdat://${body}` : "";
 }
