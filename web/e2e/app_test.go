@@ -23,6 +23,15 @@ func (b *browser) openApp(url string) {
 	b.t.Helper()
 	b.run(30*time.Second, chromedp.Navigate(url))
 	b.waitJS(90*time.Second, "the app to load", `!document.getElementById("welcome").hidden`)
+	b.lightKDF()
+}
+
+// lightKDF makes the page derive store keys with the cheap test KDF (the
+// CLI tests' SAMIZDAT_INSECURE_TEST_KDF): Argon2id in WebAssembly on a
+// loaded 2-core machine would dominate every test.
+func (b *browser) lightKDF() {
+	b.t.Helper()
+	evalJS[bool](b, `globalThis.samizdatTestLightKDF = true`)
 }
 
 // createAccount fills the create form; the server link comes from the URL.
@@ -160,6 +169,7 @@ func reload(t *testing.T, alice *browser) {
 	alice.t = t
 	alice.run(30*time.Second, chromedp.Reload())
 	alice.waitJS(90*time.Second, "the app to load", `!document.getElementById("welcome").hidden`)
+	alice.lightKDF()
 	alice.openAccount("not the passphrase")
 	alice.waitJS(120*time.Second, "the wrong passphrase refused", `/wrong passphrase/.test(document.getElementById("open-error").textContent)`)
 	alice.openAccount(passphrase)

@@ -34,6 +34,7 @@ func TestWebBenchmarks(t *testing.T) {
 		u.run(30*time.Second, chromedp.Reload())
 		u.waitJS(90*time.Second, "the app to load", `!document.getElementById("welcome").hidden`)
 		ready = time.Since(start)
+		u.lightKDF()
 		u.openAccount(passphrase)
 		u.waitJS(120*time.Second, "the chat list", `!document.getElementById("app").hidden`)
 		t.Logf("warm %d: app ready %v, chat list after the passphrase %v", i+1, ready, time.Since(start))
