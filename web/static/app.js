@@ -72,7 +72,7 @@ async function enter(acct) {
   $("me").textContent = acct.name;
   show("app");
   api.on("status", renderStatus);
-  api.on("chats", () => refreshChats());
+  api.on("chats", () => { refreshChats(); if (current) renderHistory(); });
   api.on("message", onMessage);
   renderStatus(await api.status());
   await refreshChats();
@@ -110,16 +110,27 @@ async function openChat(c) {
   $("btn-members").hidden = c.kind !== "group";
   $("conv-empty").hidden = true;
   $("composer").hidden = false;
-  const items = await api.history({ chatId: c.id, limit: 200 });
-  const ol = $("messages");
-  ol.replaceChildren();
-  for (const m of items) appendMessage(m);
+  await renderHistory();
   await api.markRead({ chatId: c.id });
   await refreshChats();
   $("text").focus();
 }
 
-function appendMessage(m) {
+// renderHistory draws the open chat's last messages again (states change:
+// queued, sent, delivered).
+async function renderHistory() {
+  const chat = current;
+  const items = await api.history({ chatId: chat.id, limit: 200 });
+  if (current !== chat) return;
+  const ol = $("messages");
+  const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  ol.replaceChildren();
+  delete ol.dataset.lastDay;
+  for (const m of items) appendMessage(m, false);
+  if (atBottom) ol.scrollTop = ol.scrollHeight;
+}
+
+function appendMessage(m, scroll = true) {
   const ol = $("messages");
   const day = dayOf(m.at);
   if (ol.dataset.lastDay !== day) {
@@ -140,7 +151,7 @@ function appendMessage(m) {
   if (m.views !== undefined) meta.push(`${m.views} views`);
   li.append(el("div", "meta", meta.join(" · ")));
   li.dataset.state = m.state || "";
-  ol.scrollTop = ol.scrollHeight;
+  if (scroll) ol.scrollTop = ol.scrollHeight;
 }
 
 function onMessage(m) {
