@@ -99,3 +99,7 @@ type engineTx interface {
 	countPending(grp []byte) (int, error)
 	listPending(f pendingFilter) ([]pendingRow, error)
 }
+
+// StoreExists reports whether home holds a local store (on js/wasm: the
+// browser holds one under that name).
+func StoreExists(home string) bool { return hasStore(home) }

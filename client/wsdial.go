@@ -35,4 +35,3 @@ func WebSocketDialer(wsURL string) (Dialer, error) {
 // wsReadLimit bounds one WebSocket message; securechan frames are far
 // smaller, the bridge never sends more than one frame-sized chunk.
 const wsReadLimit = 1 << 20
-
