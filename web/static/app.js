@@ -183,17 +183,19 @@ function wireApp() {
     for (const b of d.querySelectorAll("button.close")) b.addEventListener("click", () => d.close());
   }
   dialogForm("btn-add", "dlg-add", "add-form", "add-error", async () => {
-    const r = await api.addContact({ link: $("add-link").value.trim(), name: $("add-name").value.trim() });
-    return r.chatId;
+    const name = $("add-name").value.trim();
+    const r = await api.addContact({ link: $("add-link").value.trim(), name });
+    return { id: r.chatId, kind: "direct", title: name };
   });
   dialogForm("btn-group", "dlg-group", "group-form", "group-error", async () => {
     const members = $("group-members").value.split("\n").map((s) => s.trim()).filter(Boolean);
-    const r = await api.createGroup({ title: $("group-title").value.trim(), members });
-    return r.chatId;
+    const title = $("group-title").value.trim();
+    const r = await api.createGroup({ title, members });
+    return { id: r.chatId, kind: "group", title };
   });
   dialogForm("btn-follow", "dlg-follow", "follow-form", "follow-error", async () => {
     const r = await api.followChannel({ link: $("follow-link").value.trim() });
-    return r.chatId;
+    return { id: r.chatId, kind: "channel", title: r.title || r.chatId };
   });
   $("btn-members").addEventListener("click", showMembers);
   $("member-form").addEventListener("submit", (ev) => submit(ev, "member-error", async () => {
@@ -204,15 +206,14 @@ function wireApp() {
 }
 
 // dialogForm opens a dialog from a button; on submit it runs fn and opens
-// the chat whose id fn returns.
+// the chat fn returns ({id, kind, title}), as listed once the list has it.
 function dialogForm(btn, dlg, form, errId, fn) {
   $(btn).addEventListener("click", () => { $(form).reset(); fail(errId, ""); $(dlg).showModal(); });
   $(form).addEventListener("submit", (ev) => submit(ev, errId, async () => {
-    const chatId = await fn();
+    const made = await fn();
     $(dlg).close();
     await refreshChats();
-    const c = chatsCache.find((x) => x.id === chatId);
-    if (c) await openChat(c);
+    await openChat(chatsCache.find((x) => x.id === made.id) || made);
   }));
 }
 
