@@ -124,7 +124,9 @@ func TestBrowsersChat(t *testing.T) {
 	bob.openApp(srv.appURL)
 	bob.createAccount("bob")
 
+	// Contacts add each other, as in the CLI (e2e.befriend).
 	bob.addContact(alice.inviteLink(), "alice")
+	alice.addContact(bob.inviteLink(), "bob")
 	bob.send("hello from bob")
 	alice.openChat("bob")
 	alice.waitText("hello from bob")
@@ -185,12 +187,15 @@ func drop(t *testing.T, srv *appServer, alice, bob *browser) {
 	alice.waitJS(60*time.Second, "the app to notice", `document.body.dataset.status !== "connected"`)
 	const text = "sent while the server was down"
 	alice.send(text)
-	alice.waitJS(10*time.Second, "the message queued", `[...document.querySelectorAll("#messages li.msg.mine")].some(li => li.dataset.state === "queued")`)
+	queued := evalJS[bool](alice, `[...document.querySelectorAll("#messages li.msg.mine")].some(li => li.dataset.state === "queued")`)
 	srv = srv.restart(t)
 	bob.waitText(text)
 	alice.waitJS(120*time.Second, "the queued message delivered", `[...document.querySelectorAll("#messages li.msg.mine")].every(li => li.dataset.state !== "queued")`)
 	time.Sleep(2 * time.Second) // room for a duplicate to arrive
 	if n := count(bob.texts(), text); n != 1 {
 		t.Fatalf("bob got the queued message %d times", n)
+	}
+	if !queued {
+		t.Errorf("the message sent while the server was down was not shown as queued")
 	}
 }

@@ -43,6 +43,7 @@ func TestBrowserThroughRelay(t *testing.T) {
 	dave.openApp(srv.appURL)
 	dave.createAccount("dave")
 	carol.addContact(dave.inviteLink(), "dave")
+	dave.addContact(carol.inviteLink(), "carol")
 	carol.send("through the relay")
 	dave.openChat("carol")
 	dave.waitText("through the relay")
