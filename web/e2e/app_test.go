@@ -74,6 +74,9 @@ func (b *browser) addContact(link, name string) {
 // openChat clicks the chat titled title once it shows in the list.
 func (b *browser) openChat(title string) {
 	b.t.Helper()
+	if evalJS[bool](b, `document.getElementById("conv-title").textContent === `+js(title)) {
+		return // open already
+	}
 	sel := `[...document.querySelectorAll("#chats li")].find(li => li.querySelector(".title").textContent === ` + js(title) + `)`
 	b.waitJS(60*time.Second, "chat "+title, `!!`+sel)
 	evalJS[bool](b, `(`+sel+`).click(), true`)
