@@ -240,8 +240,8 @@ async function sendCurrent() {
   ta.value = "";
   try {
     const send = current.kind === "channel" ? api.post : api.send;
-    const r = await send({ chatId: current.id, text });
-    appendMessage({ id: r.id, chatId: current.id, mine: true, text, at: Date.now(), state: r.state });
+    await send({ chatId: current.id, text });
+    await renderHistory(); // the store's record, with its id and state: never a second copy
   } catch (err) {
     ta.value = text;
     $("status").textContent = err.message || String(err);

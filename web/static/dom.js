@@ -23,4 +23,4 @@ const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2
 export const dayOf = (ms) => dayFmt.format(new Date(ms));
 export const timeOf = (ms) => timeFmt.format(new Date(ms));
 
-export const stateMark = { queued: "⏳ queued", sent: "✓ sent", delivered: "✓✓ delivered", received: "" };
+export const stateMark = { queued: "… queued", sent: "✓ sent", delivered: "✓✓ delivered", received: "" };
