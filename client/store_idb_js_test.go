@@ -35,14 +35,7 @@ func init() {
 	testEngines["indexeddb"] = func(t *testing.T) (storeEngine, func() storeEngine) {
 		requireIndexedDB(t)
 		home := freshHome()
-		open := func() storeEngine {
-			e, err := openEngine(home)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return e
-		}
-		return open(), open
+		return reopening(t, func() (storeEngine, error) { return openEngine(home) })
 	}
 }
 
