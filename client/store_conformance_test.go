@@ -41,6 +41,18 @@ func newPersistedMem(t *testing.T) (storeEngine, func() storeEngine) {
 	return mk(), mk
 }
 
+// reopening opens an engine with open and returns it and a reopen.
+func reopening(t *testing.T, open func() (storeEngine, error)) (storeEngine, func() storeEngine) {
+	mk := func() storeEngine {
+		e, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	return mk(), mk
+}
+
 func TestStoreEngineConformance(t *testing.T) {
 	for name, mk := range testEngines {
 		t.Run(name, func(t *testing.T) {

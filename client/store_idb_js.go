@@ -130,15 +130,7 @@ func idbOpen(name string) (js.Value, error) {
 
 // idbAwait waits for an IDBRequest and returns its result.
 func idbAwait(req js.Value) (js.Value, error) {
-	done := make(chan error, 1)
-	ok := js.FuncOf(func(js.Value, []js.Value) any { signal(done, nil); return nil })
-	bad := js.FuncOf(func(js.Value, []js.Value) any { signal(done, idbError(req.Get("error"))); return nil })
-	defer ok.Release()
-	defer bad.Release()
-	req.Set("onsuccess", ok)
-	req.Set("onerror", bad)
-	req.Set("onblocked", bad)
-	if err := <-done; err != nil {
+	if err := idbWait(req, "onsuccess", "onerror", "onblocked"); err != nil {
 		return js.Value{}, err
 	}
 	return req.Get("result"), nil
@@ -146,18 +138,25 @@ func idbAwait(req js.Value) (js.Value, error) {
 
 // idbDone waits for an IDBTransaction to complete.
 func idbDone(t js.Value) error {
-	done := make(chan error, 1)
-	ok := js.FuncOf(func(js.Value, []js.Value) any { signal(done, nil); return nil })
-	bad := js.FuncOf(func(js.Value, []js.Value) any { signal(done, idbError(t.Get("error"))); return nil })
-	defer ok.Release()
-	defer bad.Release()
-	t.Set("oncomplete", ok)
-	t.Set("onerror", bad)
-	t.Set("onabort", bad)
-	if err := <-done; err != nil {
+	if err := idbWait(t, "oncomplete", "onerror", "onabort"); err != nil {
 		return fmt.Errorf("client: writing the browser's store: %w", err)
 	}
 	return nil
+}
+
+// idbWait sets target's ok handler and its failure handlers and waits
+// for the first to fire.
+func idbWait(target js.Value, ok string, bad ...string) error {
+	done := make(chan error, 1)
+	okFn := js.FuncOf(func(js.Value, []js.Value) any { signal(done, nil); return nil })
+	badFn := js.FuncOf(func(js.Value, []js.Value) any { signal(done, idbError(target.Get("error"))); return nil })
+	defer okFn.Release()
+	defer badFn.Release()
+	target.Set(ok, okFn)
+	for _, b := range bad {
+		target.Set(b, badFn)
+	}
+	return <-done
 }
 
 func idbError(e js.Value) error {

@@ -13,13 +13,6 @@ func sqlDB(c *Client) *sql.DB { return c.store.eng.(*sqliteEngine).db }
 func init() {
 	testEngines["sqlite"] = func(t *testing.T) (storeEngine, func() storeEngine) {
 		home := t.TempDir()
-		open := func() storeEngine {
-			e, err := openEngine(home)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return e
-		}
-		return open(), open
+		return reopening(t, func() (storeEngine, error) { return openEngine(home) })
 	}
 }

@@ -21,6 +21,9 @@ func WebSocketDialer(wsURL string) (Dialer, error) {
 		return nil, fmt.Errorf("client: %q is not a ws:// or wss:// URL; give the address of the app's /ws endpoint", wsURL)
 	}
 	return func(ctx context.Context, _ string) (net.Conn, error) {
+		if err := wsAvailable(); err != nil {
+			return nil, err
+		}
 		c, _, err := websocket.Dial(ctx, wsURL, nil)
 		if err != nil {
 			return nil, fmt.Errorf("client: opening the WebSocket to %s: %w", u.Host, err)

@@ -25,6 +25,7 @@ type app struct {
 	cancel   context.CancelFunc
 	unread   map[string]int // chat name -> messages arrived since markRead
 	handlers map[string][]js.Value
+	link     *client.LinkRequest // a device link in progress (link.go)
 }
 
 // method is one API call: arg is its argument object.
@@ -48,6 +49,8 @@ func (a *app) methods() map[string]method {
 		"members":      a.members,
 		"status":       a.status,
 		"close":        a.close,
+		"linkDevice":   a.linkDevice,
+		"linkWait":     a.linkWait,
 		"on":           nil, // synchronous: main.go
 	}
 }
