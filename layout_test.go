@@ -87,9 +87,12 @@ var layoutRules = []layoutRule{
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
+	{dir: "web/wasm", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "attach", allow: []string{"attach", "golang.org/x/crypto", "golang.org/x/sys"}},
+	// The app's server side stands below the server and the relay that mount it.
+	{dir: "web", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
 	// The load generators sit on the CLI's floor, below it: they may use
 	// any role (they run a server in process for the fanout benchmark).

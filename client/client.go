@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,7 +188,7 @@ func Open(o Options) (*Client, error) {
 	t.rollback()
 	if terr != nil {
 		st.close()
-		return nil, &DamagedStoreError{Path: filepath.Join(o.Home, dbFile), Err: terr} // errclass.go
+		return nil, &DamagedStoreError{Path: storePath(o.Home), Err: terr} // errclass.go
 	}
 	if !ok {
 		st.close()

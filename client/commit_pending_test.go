@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -45,7 +47,7 @@ func reopen(t *testing.T, c *Client, setup func(*Client)) *Client {
 func storedPendingCommits(t *testing.T, c *Client) int {
 	t.Helper()
 	var n int
-	if err := c.store.db.QueryRow(`SELECT count(*) FROM kv WHERE ns = 'pcommit'`).Scan(&n); err != nil {
+	if err := sqlDB(c).QueryRow(`SELECT count(*) FROM kv WHERE ns = 'pcommit'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
