@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // startRelay runs 'samizdat relay --app' in front of the server and
 // returns the app URL it prints.
 func startRelay(t *testing.T, upstream string) string {
 	t.Helper()
-	p := start(t, nil, "relay", "--transport", "direct", "--listen", "127.0.0.1:0", "--no-qr",
+	p := start(t, nil, "relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
 		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0")
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
