@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -17,8 +16,9 @@ import (
 	"time"
 )
 
-// TestShapeClassifier (a measurement, run with SHAPE_CLASSIFIER=1; it
-// needs chromium and takes about a minute): records tunnel openings and
+// BenchmarkShapeClassifier (a measurement, one iteration of it: run with
+// go test ./transport/tlsws -run '^$' -bench ShapeClassifier -benchtime 1x;
+// it needs chromium and takes about a minute): records tunnel openings and
 // Chromium's connections to the same cover site (headless, each fetch to
 // another host name, so each is a new TLS connection), and trains a
 // nearest-centroid classifier on the first 20 application-data records
@@ -27,10 +27,13 @@ import (
 // is in docs/spec/transports.md. It asserts only that both kinds were
 // recorded and that the accuracy was computed on enough samples; the
 // figure is what it is for.
-func TestShapeClassifier(t *testing.T) {
-	if os.Getenv("SHAPE_CLASSIFIER") == "" {
-		t.Skip("a measurement: set SHAPE_CLASSIFIER=1 (needs chromium)")
+func BenchmarkShapeClassifier(b *testing.B) {
+	for range b.N {
+		measureShapeClassifier(b)
 	}
+}
+
+func measureShapeClassifier(t testing.TB) {
 	const n = 100
 	ln, cfg := testServer(t)
 	var tunnels, browser [][]tlsRecord
@@ -48,7 +51,7 @@ func TestShapeClassifier(t *testing.T) {
 // chromiumConnections runs headless Chromium on a page that fetches the
 // cover site from n host names in turn, through a tap, and returns the
 // records of each connection.
-func chromiumConnections(t *testing.T, addr string, n int) [][]tlsRecord {
+func chromiumConnections(t testing.TB, addr string, n int) [][]tlsRecord {
 	bin := chromiumBinary(t)
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -37,7 +37,7 @@ type recordTap struct {
 	done chan struct{}
 }
 
-func newRecordTap(t *testing.T, addr string) *recordTap {
+func newRecordTap(t testing.TB, addr string) *recordTap {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func (tap *recordTap) appRecords() []tlsRecord {
 
 // openTunnel opens one tunnel through a tap, runs the secure channel's
 // opening exchange on it, and returns the records the censor saw.
-func openTunnel(t *testing.T, ln *Listener, cfg DialConfig) []tlsRecord {
+func openTunnel(t testing.TB, ln *Listener, cfg DialConfig) []tlsRecord {
 	tap := newRecordTap(t, ln.Addr().String())
 	cfg.Addr = tap.ln.Addr().String()
 	d, err := NewDialer(cfg)

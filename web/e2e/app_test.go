@@ -194,7 +194,7 @@ func drop(t *testing.T, srv *appServer, alice, bob *browser) {
 	// The server stays down until the page shows the message as queued
 	// (waitJS fails the test if it never does).
 	alice.waitJS(30*time.Second, "the message shown as queued", `[...document.querySelectorAll("#messages li.msg.mine")].some(li => li.dataset.state === "queued" && li.textContent.includes("sent while the server was down"))`)
-	srv = srv.restart(t)
+	srv.restart(t)
 	bob.waitText(text)
 	alice.waitJS(120*time.Second, "the queued message delivered", `[...document.querySelectorAll("#messages li.msg.mine")].every(li => li.dataset.state !== "queued")`)
 	time.Sleep(2 * time.Second) // room for a duplicate to arrive

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/andybalholm/brotli"
@@ -29,10 +28,11 @@ func main() {
 }
 
 func run(quality int) error {
-	goroot := runtime.GOROOT()
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		goroot = strings.TrimSpace(string(out))
+	gorootOut, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("asking go env GOROOT (is the go command on PATH?): %w", err)
 	}
+	goroot := strings.TrimSpace(string(gorootOut))
 	js, err := os.ReadFile(filepath.Join(goroot, "lib", "wasm", "wasm_exec.js"))
 	if err != nil {
 		return fmt.Errorf("reading Go's wasm_exec.js: %w", err)
