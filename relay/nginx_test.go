@@ -16,8 +16,8 @@ import (
 )
 
 // The nginx the probe tests run: Debian's, started from the test with a
-// temporary configuration built from the templates in
-// docs/operator-guide.md (deployment 1, "behind nginx"), with timeouts
+// temporary configuration around the site file of docs/operator-guide.md
+// (testdata/nginx-site.conf, deployment 1, "behind nginx"), with timeouts
 // shortened so that a test waits seconds, not a minute.
 
 // nginxTimeout is client_header_timeout (which nginx 1.22 also applies to
@@ -72,11 +72,8 @@ func startNginx(t testing.TB, siteDir string, cert tls.Certificate, secretPath, 
 		user = "user root root;" // the temporary site is readable by root only
 	}
 	timeout := fmt.Sprintf("%ds", int(nginxTimeout/time.Second))
-	common := fmt.Sprintf(`
-    ssl_certificate %s;
-    ssl_certificate_key %s;
-    root %s;
-    index index.html;`, certFile, keyFile, siteDir)
+	fronted := nginxSiteConfig(t, site.fronted, certFile, keyFile, siteDir, secretPath, backend)
+	plain := nginxSiteConfig(t, site.plain, certFile, keyFile, siteDir, "", "")
 	conf := fmt.Sprintf(`%s
 daemon off;
 master_process off;
@@ -88,7 +85,6 @@ http {
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
   access_log off;
-  ssl_protocols TLSv1.2 TLSv1.3;
   client_header_timeout %s;
   keepalive_timeout %s;
   client_body_temp_path %s/body;
@@ -96,16 +92,10 @@ http {
   fastcgi_temp_path %s/fastcgi;
   uwsgi_temp_path %s/uwsgi;
   scgi_temp_path %s/scgi;
-  server {
-    listen %s ssl http2;%s
-  }
-  server {
-    listen %s ssl http2;%s
 %s
-  }
+%s
 }
-`, user, dir, dir, timeout, timeout, dir, dir, dir, dir, dir,
-		site.plain, common, site.fronted, common, nginxRelayLocation(secretPath, backend))
+`, user, dir, dir, timeout, timeout, dir, dir, dir, dir, dir, plain, fronted)
 	confFile := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -138,20 +128,48 @@ http {
 	return site
 }
 
-// nginxRelayLocation is the location block of docs/operator-guide.md
-// (deployment 1): only a WebSocket upgrade on the secret path reaches the
-// relay; anything else on that path gets nginx's own 404, as any missing
-// file does.
-func nginxRelayLocation(secretPath, backend string) string {
-	return fmt.Sprintf(`    location = %s {
-      if ($http_upgrade != "websocket") { return 404; }
-      proxy_pass http://%s;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection "upgrade";
-      proxy_set_header Host $host;
-      proxy_buffering off;
-      proxy_read_timeout 1d;
-      proxy_send_timeout 1d;
-    }`, secretPath, backend)
+// nginxSiteFile is the site configuration of docs/operator-guide.md
+// (deployment 1), which the guide shows verbatim
+// (TestOperatorGuideShowsNginxSite): only a WebSocket upgrade on the secret
+// path reaches the relay; anything else on that path gets nginx's own 404,
+// as any missing file does.
+const nginxSiteFile = "testdata/nginx-site.conf"
+
+// nginxSiteConfig is nginxSiteFile with the guide's placeholders replaced
+// for a test: the listen address, certificate, site folder and, unless
+// secretPath is empty (the plain site, or the cover origin of deployment
+// 2), the relay's secret path and loopback address; with secretPath empty
+// the relay's location is cut out. Each placeholder must occur exactly
+// once, so a guide edited out of step with the test fails here.
+func nginxSiteConfig(t testing.TB, listen, certFile, keyFile, siteDir, secretPath, backend string) string {
+	b, err := os.ReadFile(nginxSiteFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	if secretPath == "" {
+		start, end := strings.Index(conf, "\n    # The relay:"), strings.LastIndex(conf, "    }\n}")
+		if start < 0 || end < start {
+			t.Fatalf("%s: no relay location to cut out for the plain site", nginxSiteFile)
+		}
+		conf = conf[:start] + "\n" + conf[end+len("    }\n"):]
+	}
+	replace := [][2]string{
+		{"listen 443 ssl", "listen " + listen + " ssl"},
+		{"/etc/letsencrypt/live/www.example.org/fullchain.pem", certFile},
+		{"/etc/letsencrypt/live/www.example.org/privkey.pem", keyFile},
+		{"root /var/www/site;", "root " + siteDir + ";"},
+	}
+	if secretPath != "" {
+		replace = append(replace,
+			[2]string{"location = /SECRET-PATH {", "location = " + secretPath + " {"},
+			[2]string{"proxy_pass http://127.0.0.1:8081;", "proxy_pass http://" + backend + ";"})
+	}
+	for _, r := range replace {
+		if n := strings.Count(conf, r[0]); n != 1 {
+			t.Fatalf("%s: %q occurs %d times, want once", nginxSiteFile, r[0], n)
+		}
+		conf = strings.Replace(conf, r[0], r[1], 1)
+	}
+	return conf
 }
