@@ -107,7 +107,7 @@ func (c *Client) sessionOf(ctx context.Context, conn net.Conn) (*session, *activ
 }
 
 func secureClient(ctx context.Context, nc net.Conn, link ServerLink, device ed25519.PrivateKey) (*securechan.Conn, error) {
-	return securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256)})
+	return securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), HelloPadding: helloPadding})
 }
 
 // activityConn counts the bytes a connection carried and remembers when

@@ -31,6 +31,12 @@ type SessionConfig struct {
 	OnFrame FrameHandler
 }
 
+// helloPadding gives the secure channel's first message a random length
+// (1,291-2,058 bytes with its length prefix), so that neither its length
+// nor its first two bytes are fixed (docs/spec/transports.md, "direct";
+// TestAdversaryDirectFirstPacket in transport/direct).
+var helloPadding = securechan.RandomPadding(767)
+
 // Session is one secure channel to a server (or a relay) with pipelined
 // request/response matching over the wire protocol. Its methods are safe
 // for concurrent use.
@@ -49,7 +55,7 @@ type Session struct {
 // starts the session's reader; the caller says hello next (Session.Hello).
 // On failure it closes nc and returns the handshake's error.
 func Handshake(ctx context.Context, nc net.Conn, cfg SessionConfig) (*Session, error) {
-	sc, err := securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: cfg.ServerPublic, DeviceKey: cfg.DeviceKey, Padding: cfg.Padding})
+	sc, err := securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: cfg.ServerPublic, DeviceKey: cfg.DeviceKey, Padding: cfg.Padding, HelloPadding: helloPadding})
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -28,6 +28,11 @@ type ClientConfig struct {
 	Now func() time.Time
 	// Padding pads the first handshake payload and every record (none if nil).
 	Padding Padding
+	// HelloPadding, when set, pads the first handshake payload instead of
+	// Padding: RandomPadding gives the first message a random length, so
+	// its length prefix is not a fixed first two bytes of the connection
+	// (docs/spec/transports.md, "direct"). The server ignores padding.
+	HelloPadding Padding
 	// MaxMessageSize caps messages both ways (DefaultMaxMessageSize if 0).
 	MaxMessageSize int
 }
@@ -165,7 +170,11 @@ func clientFirstMessage(cfg ClientConfig, rand io.Reader, now time.Time, cookie 
 		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: generating ML-KEM key: %w", err)
 	}
 	ek := dk.EncapsulationKey().Bytes()
-	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cookie, cfg.Padding))
+	pad := cfg.Padding
+	if cfg.HelloPadding != nil {
+		pad = cfg.HelloPadding
+	}
+	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cookie, pad))
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: building first message: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -142,6 +143,12 @@ func poolOf(b *[]byte) *sync.Pool {
 // payload whose unpadded plaintext is n bytes long. The result is clamped to
 // what fits. It must be safe for concurrent use by several sessions.
 type Padding func(n int) int
+
+// RandomPadding pads with a uniformly random number of bytes in [0, most],
+// drawn afresh for each call.
+func RandomPadding(most int) Padding {
+	return func(int) int { return rand.IntN(most + 1) }
+}
 
 // PadToMultiple pads every record plaintext to a multiple of k bytes, so an
 // observer learns lengths only to within k. k <= 1 means no padding.

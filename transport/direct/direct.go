@@ -5,6 +5,9 @@
 // A censor sees a TCP connection whose first bytes are the secure channel's
 // handshake, which is indistinguishable from random. That meets none of the
 // 2023 fully-encrypted-traffic exemption rules; see docs/spec/transports.md.
+// So that the first packet has no fixed length, a dialed Conn sends its
+// first write as two TCP segments, cut at a random point
+// (docs/spec/transports.md, "direct").
 package direct
 
 import (
@@ -49,8 +52,8 @@ func DialerFromSpec(s transport.Spec) (*Dialer, error) {
 // Spec returns the Spec that reaches addr.
 func Spec(addr string) transport.Spec { return transport.Spec{Name: Name, Addr: addr} }
 
-// Dial opens a TCP connection. The conn is a *net.TCPConn, so it can
-// half-close (CloseWrite).
+// Dial opens a TCP connection. The conn is a *Conn (first write cut in
+// two) when the dial gave a *net.TCPConn, so it can half-close (CloseWrite).
 func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 	dial := d.nd.DialContext
 	if d.DialContext != nil {
@@ -59,6 +62,9 @@ func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 	c, err := dial(ctx, "tcp", d.addr)
 	if err != nil {
 		return nil, fmt.Errorf("direct: dialing: %w", err)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &Conn{TCPConn: tc}, nil
 	}
 	return c, nil
 }
