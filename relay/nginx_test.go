@@ -55,17 +55,7 @@ type nginxSite struct {
 func startNginx(t testing.TB, siteDir string, cert tls.Certificate, secretPath, backend string) nginxSite {
 	bin := nginxBinary(t)
 	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	der, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := writeCertFiles(t, dir, cert)
 	site := nginxSite{plain: freeAddr(t), fronted: freeAddr(t), certFile: certFile}
 	user := ""
 	if os.Getuid() == 0 {
@@ -110,27 +100,13 @@ http {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	for _, a := range []string{site.plain, site.fronted} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.Dial("tcp", a)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				t.Fatalf("nginx did not start listening on %s: %s\n%s", a, out, log)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitListening(t, "nginx", out, filepath.Join(dir, "error.log"), site.plain, site.fronted)
 	return site
 }
 
 // nginxSiteFile is the site configuration of docs/operator-guide.md
 // (deployment 1), which the guide shows verbatim
-// (TestOperatorGuideShowsNginxSite): only a WebSocket upgrade on the secret
+// (TestOperatorGuideShowsSiteFiles): only a WebSocket upgrade on the secret
 // path reaches the relay; anything else on that path gets nginx's own 404,
 // as any missing file does.
 const nginxSiteFile = "testdata/nginx-site.conf"
@@ -142,34 +118,78 @@ const nginxSiteFile = "testdata/nginx-site.conf"
 // the relay's location is cut out. Each placeholder must occur exactly
 // once, so a guide edited out of step with the test fails here.
 func nginxSiteConfig(t testing.TB, listen, certFile, keyFile, siteDir, secretPath, backend string) string {
-	b, err := os.ReadFile(nginxSiteFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(b)
-	if secretPath == "" {
-		start, end := strings.Index(conf, "\n    # The relay:"), strings.LastIndex(conf, "    }\n}")
-		if start < 0 || end < start {
-			t.Fatalf("%s: no relay location to cut out for the plain site", nginxSiteFile)
-		}
-		conf = conf[:start] + "\n" + conf[end+len("    }\n"):]
-	}
 	replace := [][2]string{
 		{"listen 443 ssl", "listen " + listen + " ssl"},
 		{"/etc/letsencrypt/live/www.example.org/fullchain.pem", certFile},
 		{"/etc/letsencrypt/live/www.example.org/privkey.pem", keyFile},
 		{"root /var/www/site;", "root " + siteDir + ";"},
 	}
-	if secretPath != "" {
-		replace = append(replace,
-			[2]string{"location = /SECRET-PATH {", "location = " + secretPath + " {"},
-			[2]string{"proxy_pass http://127.0.0.1:8081;", "proxy_pass http://" + backend + ";"})
+	return siteTemplate(t, nginxSiteFile, replace, secretPath, backend)
+}
+
+// siteTemplate reads a web server's site file from testdata (the guide's
+// copy) and replaces each placeholder, which must occur exactly once, so
+// that a file edited out of step with the test fails here. With secretPath
+// set, the relay's placeholders "/SECRET-PATH" and "127.0.0.1:8081" are
+// replaced too; with secretPath empty (the plain site, or the cover origin
+// of deployment 2) the relay's part, from the "# The relay:" comment to
+// the site's closing brace, is cut out.
+func siteTemplate(t testing.TB, file string, replace [][2]string, secretPath, backend string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	if secretPath == "" {
+		start, end := strings.Index(conf, "# The relay:"), strings.LastIndex(conf, "\n}\n")
+		if start < 0 || end < start {
+			t.Fatalf("%s: no relay part to cut out for the plain site", file)
+		}
+		conf = strings.TrimRight(conf[:start], " \t\n") + conf[end:]
+	} else {
+		replace = append(replace, [2]string{"/SECRET-PATH", secretPath}, [2]string{"127.0.0.1:8081", backend})
 	}
 	for _, r := range replace {
 		if n := strings.Count(conf, r[0]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", nginxSiteFile, r[0], n)
+			t.Fatalf("%s: %q occurs %d times, want once", file, r[0], n)
 		}
 		conf = strings.Replace(conf, r[0], r[1], 1)
 	}
 	return conf
+}
+
+// writeCertFiles writes cert as PEM files into dir for a web server.
+func writeCertFiles(t testing.TB, dir string, cert tls.Certificate) (certFile, keyFile string) {
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	der, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// waitListening waits until a web server listens on every addr; on a
+// timeout the test fails with its output and log file.
+func waitListening(t testing.TB, name string, out fmt.Stringer, logFile string, addrs ...string) {
+	for _, a := range addrs {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := net.Dial("tcp", a)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(logFile)
+				t.Fatalf("%s did not start listening on %s: %s\n%s", name, a, out, log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

@@ -259,7 +259,7 @@ func probeDifferential(t *testing.T, ps []diffProbe, target, plain string) (diff
 		}()
 	}
 	wg.Wait()
-	t.Logf("\n| probe | deployment | plain nginx | verdict |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+	t.Logf("\n| probe | deployment | plain web server | verdict |\n|---|---|---|---|\n%s", strings.Join(rows, "\n"))
 	return differing
 }
 
