@@ -12,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -159,19 +159,30 @@ enabled = false
 		bulk, stream, rtt float64 // MB/s, messages/s, round trips/s
 		memPerConn        float64 // KiB
 	}
+	// Forwarders take turns within each round, so that a shared machine's
+	// load changes hit every row alike; each figure is the median of the
+	// rounds (memory: one measurement).
 	results := map[string]*result{}
 	const runs = 3
+	samples := map[string]*[3][]float64{}
 	for _, f := range fwds {
-		r := &result{}
-		results[f.name] = r
-		size := int64(envInt("BENCH_BULK_MIB", 256)) << 20
-		r.bulk = median(runs, func() float64 { return bulkMBps(t, f.dial, size) })
-		t.Logf("%s: bulk done", f.name)
-		r.stream = median(runs, func() float64 { return streamMsgsPerSec(t, f.dial, time.Second) })
-		r.rtt = median(runs, func() float64 { return roundTripsPerSec(t, f.dial, time.Second) })
-		t.Logf("%s: messages done", f.name)
+		results[f.name], samples[f.name] = &result{}, &[3][]float64{}
+	}
+	size := int64(envInt("BENCH_BULK_MIB", 256)) << 20
+	for round := 0; round < runs; round++ {
+		for _, f := range fwds {
+			s := samples[f.name]
+			s[0] = append(s[0], bulkMBps(t, f.dial, size))
+			s[1] = append(s[1], streamMsgsPerSec(t, f.dial, time.Second))
+			s[2] = append(s[2], roundTripsPerSec(t, f.dial, time.Second))
+		}
+		t.Logf("round %d of %d done", round+1, runs)
+	}
+	for _, f := range fwds {
+		r, s := results[f.name], samples[f.name]
+		r.bulk, r.stream, r.rtt = medianOf(s[0]), medianOf(s[1]), medianOf(s[2])
 		r.memPerConn = memPerConn(t, f.dial, f.pid, envInt("BENCH_CONNS", 2000))
-		t.Logf("%s: bulk %.0f MB/s, stream %.0f msg/s, ping-pong %.0f rt/s, %.1f KiB per idle conn", f.name, r.bulk, r.stream, r.rtt, r.memPerConn)
+		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s, ping-pong %.0f rt/s, %.1f KiB per idle conn", f.name, r.bulk, s[0], r.stream, r.rtt, r.memPerConn)
 	}
 	base := results["socat"]
 	var b strings.Builder
@@ -382,13 +393,10 @@ func rssKiB(pids []int) int64 {
 	return sum
 }
 
-func median(n int, f func() float64) float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = f()
-	}
-	sort.Float64s(v)
-	return v[n/2]
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func envInt(name string, def int) int {

@@ -30,6 +30,36 @@ func benchPair(b *testing.B, name string) (transport.Dialer, transport.Listener)
 		}
 		b.Cleanup(func() { ln.Close() })
 		return direct.NewDialer(ln.Addr().String()), ln
+	case "standalone":
+		cover, err := net.Listen("tcp", "127.0.0.1:0") // takes unmarked connections and says nothing
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cover.Close() })
+		go func() {
+			for {
+				c, err := cover.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+		cert, err := SelfSigned("relay.example")
+		if err != nil {
+			b.Fatal(err)
+		}
+		secret := []byte("bench-secret-0123456789abcdef")
+		ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: secret, CoverAddr: cover.Addr().String(), Certificate: &cert})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		d, err := NewDialer(DialConfig{Addr: ln.Addr().String(), Host: "relay.example", Secret: secret, Pin: PinOf(cert.Leaf)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d, ln
 	default:
 		ln, cfg := testServer(b)
 		d, err := NewDialer(cfg)
@@ -93,7 +123,7 @@ func stream(b *testing.B, name string, msgSize int) {
 }
 
 func BenchmarkBulk64KiB(b *testing.B) {
-	for _, name := range []string{"direct", "tlsws"} {
+	for _, name := range []string{"direct", "tlsws", "standalone"} {
 		b.Run(name, func(b *testing.B) { stream(b, name, 64<<10) })
 	}
 }
