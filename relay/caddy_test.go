@@ -53,16 +53,7 @@ func startCaddy(t testing.TB, siteDir string, cert tls.Certificate, secretPath, 
 	}
 	cmd := exec.Command(bin, "run", "--config", confFile, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting caddy: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	waitListening(t, "caddy", out, filepath.Join(dir, "none"), site.plain, site.fronted)
+	runWebServer(t, cmd, filepath.Join(dir, "no log file"), site.plain, site.fronted)
 	return site
 }
 

@@ -90,17 +90,7 @@ http {
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", confFile, "-p", dir)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	waitListening(t, "nginx", out, filepath.Join(dir, "error.log"), site.plain, site.fronted)
+	runWebServer(t, exec.Command(bin, "-c", confFile, "-p", dir), filepath.Join(dir, "error.log"), site.plain, site.fronted)
 	return site
 }
 
@@ -174,9 +164,20 @@ func writeCertFiles(t testing.TB, dir string, cert tls.Certificate) (certFile, k
 	return certFile, keyFile
 }
 
-// waitListening waits until a web server listens on every addr; on a
-// timeout the test fails with its output and log file.
-func waitListening(t testing.TB, name string, out fmt.Stringer, logFile string, addrs ...string) {
+// runWebServer runs a web server until the test ends and waits until it
+// listens on every addr; on a timeout the test fails with its output and
+// logFile.
+func runWebServer(t testing.TB, cmd *exec.Cmd, logFile string, addrs ...string) {
+	name := filepath.Base(cmd.Path)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	for _, a := range addrs {
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
 )
@@ -31,26 +32,13 @@ func benchPair(b *testing.B, name string) (transport.Dialer, transport.Listener)
 		b.Cleanup(func() { ln.Close() })
 		return direct.NewDialer(ln.Addr().String()), ln
 	case "standalone":
-		cover, err := net.Listen("tcp", "127.0.0.1:0") // takes unmarked connections and says nothing
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cover.Close() })
-		go func() {
-			for {
-				c, err := cover.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(io.Discard, c); c.Close() }()
-			}
-		}()
+		cover := testnet.ServeTCP(b, testnet.Discard(time.Minute)) // takes unmarked connections and says nothing
 		cert, err := SelfSigned("relay.example")
 		if err != nil {
 			b.Fatal(err)
 		}
 		secret := []byte("bench-secret-0123456789abcdef")
-		ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: secret, CoverAddr: cover.Addr().String(), Certificate: &cert})
+		ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: secret, CoverAddr: cover, Certificate: &cert})
 		if err != nil {
 			b.Fatal(err)
 		}
