@@ -18,18 +18,24 @@ type Conn struct {
 	wrote atomic.Bool // the first write is out
 }
 
-// minFirstSegment is the least first segment worth cutting: shorter first
-// writes leave whole.
-const minFirstSegment = 64
+// The first segment's length is drawn in [minFirstSegment,
+// maxFirstSegment]: shorter first writes leave whole, and the upper bound
+// stays under the MSS of any usual path (IPv6's minimum MTU, 1,280 bytes,
+// less headers), so the kernel never cuts the first segment at a fixed
+// MSS-sized length instead.
+const (
+	minFirstSegment = 64
+	maxFirstSegment = 1200
+)
 
 // firstCut returns where to cut a first write of n bytes: uniformly in
-// [minFirstSegment, n] (n: not cut). Go sets TCP_NODELAY, so each of the
-// two writes leaves at once as its own segment.
+// [minFirstSegment, min(n, maxFirstSegment)] (n: not cut). Go sets
+// TCP_NODELAY, so each of the two writes leaves at once as its own segment.
 func firstCut(n int) int {
 	if n <= minFirstSegment {
 		return n
 	}
-	return minFirstSegment + rand.IntN(n-minFirstSegment+1)
+	return minFirstSegment + rand.IntN(min(n, maxFirstSegment)-minFirstSegment+1)
 }
 
 // Write sends b; the first call cuts it in two (see Conn).
