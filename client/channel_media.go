@@ -169,3 +169,6 @@ func fetchChunksFrom(ctx context.Context, src *ChannelConn, op *attach.Opener, a
 	}
 	return nil, nil
 }
+
+// ChannelFileRef is the Ref of a media post's file (ChannelFile.Ref).
+func ChannelFileRef(desc []byte) string { return fileRef(desc) }
