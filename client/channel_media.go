@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/samizdat-project/samizdat/attach"
 	"github.com/samizdat-project/samizdat/channel"
@@ -141,6 +142,11 @@ func (f *Follower) mediaSources(ctx context.Context, errs *[]error) func(yield f
 	}
 }
 
+// mediaChunkTimeout bounds the wait for one chunk from one source: a
+// source that stalls is left for the next (a 256 KiB chunk at 140 kbps
+// takes about 15 s).
+const mediaChunkTimeout = time.Minute
+
 // fetchChunksFrom fetches the missing chunks from one source, in order,
 // verifying and writing each; it returns the chunks still missing. It
 // stops at the first chunk the source cannot give, and drops the source
@@ -148,7 +154,9 @@ func (f *Follower) mediaSources(ctx context.Context, errs *[]error) func(yield f
 func fetchChunksFrom(ctx context.Context, src *ChannelConn, op *attach.Opener, a *attach.Attachment, part *os.File, missing []int, pr *progress) ([]int, error) {
 	for k, i := range missing {
 		pr.sent(i)
-		data, err := src.GetChunk(ctx, a.Chunks[i])
+		cctx, cancel := context.WithTimeout(ctx, mediaChunkTimeout)
+		data, err := src.GetChunk(cctx, a.Chunks[i])
+		cancel()
 		if errors.Is(err, ErrChunkMismatch) {
 			return missing[k:], fmt.Errorf("%w (chunk %d: %v)", ErrFileAltered, i, err)
 		}
