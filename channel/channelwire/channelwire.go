@@ -13,6 +13,7 @@ package channelwire
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net"
 	"time"
@@ -47,7 +48,7 @@ func AnswerMedia(c *channel.Cache, chunks Chunks, m wire.Message) wire.Message {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		data, err := chunks.GetChunk(ctx, m.Hash)
-		if sum := sha256.Sum256(data); err != nil || len(data) == 0 || len(data) > wire.MaxChunk || sum != m.Hash {
+		if sum := sha256.Sum256(data); err != nil || len(data) == 0 || len(data) > wire.MaxChunk || subtle.ConstantTimeCompare(sum[:], m.Hash[:]) != 1 {
 			return wire.Errorf(wire.CodeNotFound, "this relay has no copy of that chunk")
 		}
 		return &wire.Chunk{Hash: m.Hash, Data: data}
