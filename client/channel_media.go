@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/samizdat-project/samizdat/attach"
@@ -67,13 +66,9 @@ func (f *Follower) DownloadMedia(ctx context.Context, seq uint64, dir string, o 
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("client: creating %s: %w", dir, err)
-	}
-	partPath := filepath.Join(dir, a.Name+"."+fileRef(m.Descriptor)[:8]+".part")
-	part, err := os.OpenFile(partPath, os.O_RDWR|os.O_CREATE, 0o600)
+	part, err := openPart(dir, a.Name, fileRef(m.Descriptor))
 	if err != nil {
-		return "", fmt.Errorf("client: creating %s: %w", partPath, err)
+		return "", err
 	}
 	defer part.Close()
 	missing := verifiedPart(op, part)
@@ -92,20 +87,7 @@ func (f *Follower) DownloadMedia(ctx context.Context, seq uint64, dir string, o 
 	if len(missing) > 0 {
 		return "", fmt.Errorf("client: downloading %q of post #%d: %d of %d chunks from no source: %w", a.Name, seq, len(missing), op.Count(), errors.Join(errs...))
 	}
-	if err := part.Truncate(a.Size); err != nil {
-		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)
-	}
-	if err := part.Sync(); err != nil {
-		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)
-	}
-	final, err := freeName(dir, saveName(a.Name))
-	if err != nil {
-		return "", err
-	}
-	if err := os.Rename(partPath, final); err != nil {
-		return "", fmt.Errorf("client: saving the file: %w", err)
-	}
-	return final, nil
+	return finishPart(part, dir, a)
 }
 
 // mediaSources yields connections to the channel's server (the follower's

@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,9 +15,8 @@ import (
 
 	"github.com/samizdat-project/samizdat/attach"
 	"github.com/samizdat-project/samizdat/channel"
-	"github.com/samizdat-project/samizdat/channel/channelwire"
+	"github.com/samizdat-project/samizdat/channel/channelwire/channelwiretest"
 	"github.com/samizdat-project/samizdat/client"
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/blobfs"
@@ -98,30 +96,19 @@ func newMediaChannel(t *testing.T, ctx context.Context) *mediaChannel {
 // gets the index and the genuine bytes and returns what to serve).
 func (mc *mediaChannel) mirrorOf(t *testing.T, ctx context.Context, chunk func(i int, b []byte) []byte) client.ServerLink {
 	t.Helper()
-	cache := channel.NewCache(10, 1)
-	if _, err := cache.AddChannel(mc.desc); err != nil {
-		t.Fatal(err)
-	}
-	if err := cache.Insert(mc.post); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := securechan.GenerateServerKey(nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go channelwire.ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message {
-		if g, ok := m.(*wire.GetChunk); ok {
-			for i, c := range mc.chunks {
-				if attach.HashOf(c) == attach.Hash(g.Hash) {
-					return &wire.Chunk{Hash: g.Hash, Data: chunk(i, bytes.Clone(c))}
-				}
-			}
-			return wire.Errorf(wire.CodeNotFound, "no such chunk")
+	key, addr := channelwiretest.Serve(t, ctx, mc.desc, [][]byte{mc.post}, func(m wire.Message) wire.Message {
+		g, ok := m.(*wire.GetChunk)
+		if !ok {
+			return nil
 		}
-		return channelwire.Answer(cache, m)
+		for i, c := range mc.chunks {
+			if attach.HashOf(c) == attach.Hash(g.Hash) {
+				return &wire.Chunk{Hash: g.Hash, Data: chunk(i, bytes.Clone(c))}
+			}
+		}
+		return wire.Errorf(wire.CodeNotFound, "no such chunk")
 	})
-	return client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}
+	return client.ServerLink{Key: key, Addrs: []string{addr}}
 }
 
 func TestChannelMediaFromServer(t *testing.T) {

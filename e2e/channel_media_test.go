@@ -49,18 +49,10 @@ func writePhoto(t *testing.T, path string, w, h int) []byte {
 func TestChannelPhotoThroughMirror(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
-	owner := newUser(t, dir, "owner")
-	owner.run(t, "init", "--server", srv.link, "--name", "owner")
-	owner.run(t, "channel", "create", "photos")
-	link := strings.SplitN(owner.run(t, "channel", "link", "photos"), "\n", 2)[0]
-
+	owner, link := channelOwner(t, dir, srv, "photos")
 	state := filepath.Join(dir, "relay-state")
-	relay := start(t, nil, "relay", "--upstream", srv.addr, "--transport", "direct", "--listen", freePort(t),
-		"--state", state, "--no-qr", "--mirror-channel", link, "--channel-listen", freePort(t))
-	mirrored := waitLine(t, relay, `mirrored channel "photos": `)
-	if !waitFor(60*time.Second, func() bool { return strings.Contains(relay.stderr.String(), "channel mirror: following") }) {
-		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.stderr.String())
-	}
+	relay := mirrorRelay(t, srv.addr, state, link, freePort(t), freePort(t))
+	mirrored := waitMirroring(t, relay, "photos")
 
 	photoPath := filepath.Join(dir, "square.png")
 	photo := writePhoto(t, photoPath, 800, 600) // about 1.9 MB: 8 chunks
@@ -84,9 +76,7 @@ func TestChannelPhotoThroughMirror(t *testing.T) {
 		}
 	}
 
-	follower := newUser(t, dir, "follower")
-	follower.run(t, "init", "--server", srv.link, "--name", "follower")
-	mustContain(t, "follow", follower.run(t, "channel", "follow", mirrored), `following "photos": 1 posts`)
+	follower := channelFollower(t, dir, srv, mirrored, `following "photos": 1 posts`)
 
 	srv.kill()
 	out, errOut, err := follower.try("channel", "read", "photos")

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io/fs"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,10 +14,9 @@ import (
 
 	"github.com/samizdat-project/samizdat/attach"
 	"github.com/samizdat-project/samizdat/channel"
-	"github.com/samizdat-project/samizdat/channel/channelwire"
+	"github.com/samizdat-project/samizdat/channel/channelwire/channelwiretest"
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/mirror"
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/blobfs"
@@ -132,21 +130,9 @@ func TestAdversaryServerServesAlteredChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks, desc := sealedFile(t, 1000)
-	cache := channel.NewCache(10, 1)
-	if _, err := cache.AddChannel(d.Encode()); err != nil {
-		t.Fatal(err)
-	}
-	if err := cache.Insert(mediaPost(t, owner, d.ID(), 1, desc)); err != nil {
-		t.Fatal(err)
-	}
-	// The lying server: a channelwire server that serves the posts
-	// honestly and every chunk with one bit flipped.
-	key, _ := securechan.GenerateServerKey(nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go channelwire.ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message {
+	// The lying server: it serves the posts honestly and every chunk with
+	// one bit flipped.
+	key, addr := channelwiretest.Serve(t, ctx, d.Encode(), [][]byte{mediaPost(t, owner, d.ID(), 1, desc)}, func(m wire.Message) wire.Message {
 		switch m := m.(type) {
 		case *wire.SubscribeChannel:
 			return &wire.OK{}
@@ -155,9 +141,9 @@ func TestAdversaryServerServesAlteredChunk(t *testing.T) {
 			bad[0] ^= 1
 			return &wire.Chunk{Hash: m.Hash, Data: bad}
 		}
-		return channelwire.Answer(cache, m)
+		return nil
 	})
-	link := client.ChannelLink{Owner: channel.KeyOf(owner), Name: "news", Server: client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}}
+	link := client.ChannelLink{Owner: channel.KeyOf(owner), Name: "news", Server: client.ServerLink{Key: key, Addrs: []string{addr}}}
 	media := &plainStore{chunks: map[[32]byte][]byte{}}
 	at, m, _ := startMirror(t, mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: media})
 	waitFor(t, "the mirror to refuse (or store) the altered chunk", func() bool { return m.MediaRefused() >= 1 || media.len() > 0 })

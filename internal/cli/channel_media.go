@@ -46,7 +46,7 @@ func channelPostFile(e env, name, path, caption string) error {
 			return err
 		}
 		bar := newProgress(e.stderr, "uploading")
-		up, err := c.UploadFile(ctx, path, &client.FileOptions{OnProgress: bar.update})
+		up, err := c.UploadFile(ctx, path, bar.options())
 		bar.finish()
 		if err != nil {
 			return err
@@ -146,12 +146,8 @@ func channelDownload(e env) error {
 	if err != nil {
 		return err
 	}
-	var last client.Progress
 	bar := newProgress(e.stderr, "downloading")
-	path, err := fl.DownloadMedia(ctx, seq, *dir, &client.FileOptions{OnProgress: func(p client.Progress) {
-		last = p
-		bar.update(p)
-	}})
+	path, err := fl.DownloadMedia(ctx, seq, *dir, bar.options())
 	bar.finish()
 	if err != nil {
 		if errors.Is(err, client.ErrFileAltered) {
@@ -164,7 +160,7 @@ func channelDownload(e env) error {
 		fmt.Fprintf(e.stderr, "warning: the file is saved but not recorded: %v\n", err)
 	}
 	fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified against the signed post (%d chunks, %d chunk requests).\n",
-		path, sizeText(a.Size), last.Total, last.Sends)
+		path, sizeText(a.Size), bar.last.Total, bar.last.Sends)
 	return nil
 }
 
