@@ -72,7 +72,8 @@ func openMedia(t *testing.T) *blobfs.Store {
 
 // TestMirrorServesMedia: the owner's chunks are on the server; the mirror
 // fetches the chunks of a media post made before it started and of one
-// pushed after, and serves them once the server is gone.
+// pushed after, and serves them once the server is gone, also after a
+// restart.
 func TestMirrorServesMedia(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -83,6 +84,8 @@ func TestMirrorServesMedia(t *testing.T) {
 	var all [][]byte
 	var at client.ServerLink
 	var m *mirror.Mirror
+	var cfg mirror.Config
+	var stopMirror func()
 	for seq := uint64(2); seq <= 3; seq++ {
 		chunks, desc := sealedFile(t, 300<<10) // two chunks each
 		for _, c := range chunks {
@@ -95,25 +98,33 @@ func TestMirrorServesMedia(t *testing.T) {
 			t.Fatal(err)
 		}
 		if seq == 2 {
-			at, m, _ = startMirror(t, mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: openMedia(t)})
+			cfg = mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: openMedia(t), CachePath: filepath.Join(t.TempDir(), "channels.cache")}
+			at, m, stopMirror = startMirror(t, cfg)
 		}
 		waitFor(t, "the mirror to fetch the post's media", func() bool { return m.MediaStored() == int64(len(all)) })
 	}
 	s.Stop()
-	c, err := client.DialChannels(ctx, nil, at, client.NewReaderKey(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for i, want := range all {
-		got, err := c.GetChunk(ctx, attach.HashOf(want))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("chunk %d from the mirror: %v (equal: %v)", i, err, bytes.Equal(got, want))
-		}
-	}
 	if m.MediaRefused() != 0 {
 		t.Fatalf("the mirror refused %d chunks of an honest server", m.MediaRefused())
 	}
+	checkChunks := func(at client.ServerLink) {
+		c, err := client.DialChannels(ctx, nil, at, client.NewReaderKey(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i, want := range all {
+			got, err := c.GetChunk(ctx, attach.HashOf(want))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("chunk %d from the mirror: %v (equal: %v)", i, err, bytes.Equal(got, want))
+			}
+		}
+	}
+	checkChunks(at)
+	// Restarted with the server still gone, it serves them from its store.
+	stopMirror()
+	at2, _, _ := startMirror(t, cfg)
+	checkChunks(at2)
 }
 
 // TestAdversaryServerServesAlteredChunk: the channel's server answers
