@@ -54,21 +54,38 @@ func (s *session) mediaLoop(ctx context.Context) {
 }
 
 // fetchMedia walks the channel's cached posts and fetches every chunk of
-// their media the store lacks (docs/spec/channels.md §5). Each chunk is
-// checked against its hash in the signed post before it is stored: a
-// chunk the server serves that does not match is refused, logged, and
-// never served by the mirror.
+// their media the store lacks (docs/spec/channels.md §5), skipping posts
+// the owner deleted. Each chunk is checked against its hash in the signed
+// post before it is stored: a chunk the server serves that does not match
+// is refused, logged, and never served by the mirror.
 func (s *session) fetchMedia(ctx context.Context) error {
-	store := s.m.cfg.Media
-	if store == nil {
+	if s.m.cfg.Media == nil {
 		return nil
 	}
-	id := channel.ID(s.id)
+	media, deleted := s.cachedMedia()
 	var refused error
+	for _, p := range media {
+		if deleted[p.Seq] {
+			continue
+		}
+		if err := s.fetchPostMedia(ctx, p); err != nil {
+			if !errors.Is(err, client.ErrChunkMismatch) {
+				return err
+			}
+			refused = err
+		}
+	}
+	return refused
+}
+
+// cachedMedia returns the channel's cached media posts and the seqs that
+// cached delete posts name.
+func (s *session) cachedMedia() (media []*channel.Post, deleted map[uint64]bool) {
+	deleted = map[uint64]bool{}
 	for after := uint64(0); ; {
-		posts, more, err := s.m.cache.After(id, after, wire.MaxChannelBatch)
+		posts, more, err := s.m.cache.After(channel.ID(s.id), after, wire.MaxChannelBatch)
 		if err != nil || len(posts) == 0 {
-			return refused
+			return media, deleted
 		}
 		for _, b := range posts {
 			p, err := channel.DecodePost(b) // the cache verified it on insert
@@ -76,18 +93,15 @@ func (s *session) fetchMedia(ctx context.Context) error {
 				continue
 			}
 			after = max(after, p.Seq)
-			if p.Kind != channel.KindMedia {
-				continue
-			}
-			if err := s.fetchPostMedia(ctx, p); err != nil {
-				if !errors.Is(err, client.ErrChunkMismatch) {
-					return err
-				}
-				refused = err
+			switch p.Kind {
+			case channel.KindMedia:
+				media = append(media, p)
+			case channel.KindDelete:
+				deleted[p.Target] = true
 			}
 		}
 		if !more {
-			return refused
+			return media, deleted
 		}
 	}
 }

@@ -204,3 +204,41 @@ func (p *plainStore) GetChunk(_ context.Context, h [32]byte) ([]byte, error) {
 	}
 	return nil, fs.ErrNotExist
 }
+
+// TestMirrorSkipsDeletedMedia: the owner deleted a media post; the mirror
+// does not fetch its chunks (it fetches those of a later post, in seq
+// order, so their arrival shows the deleted one was passed over).
+func TestMirrorSkipsDeletedMedia(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blobs := openMedia(t)
+	s := servertest.Start(t, func(c *server.Config) { c.Blobs = blobs })
+	link, owner, oc := channelOn(t, ctx, client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, 0)
+	id := channel.ID(link.ID())
+	var files [2][][]byte
+	for k := range files {
+		chunks, desc := sealedFile(t, 1000)
+		files[k] = chunks
+		if err := blobs.PutChunk(ctx, attach.HashOf(chunks[0]), chunks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := oc.Post(ctx, mediaPost(t, owner, id, uint64(1+2*k), desc)); err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			del := &channel.Post{Channel: id, Seq: 2, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindDelete, Target: 1}
+			if err := del.Sign(owner, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := oc.Post(ctx, del.Encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	media := &plainStore{chunks: map[[32]byte][]byte{}}
+	_, m, _ := startMirror(t, mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: media})
+	waitFor(t, "the mirror to fetch the kept post's media", func() bool { return m.MediaStored() >= 1 })
+	if have, _ := media.HasChunk(ctx, attach.HashOf(files[1][0])); !have || media.len() != 1 {
+		t.Fatalf("the mirror holds %d chunks (the kept post's: %v), want only the kept post's", media.len(), have)
+	}
+}
