@@ -31,11 +31,19 @@ func channelFileOf(desc []byte, a *attach.Attachment) *ChannelFile {
 		Width: a.Width, Height: a.Height, Thumbnail: len(a.Thumbnail) > 0}
 }
 
-// MediaPost returns the verified media post seq and its attachment.
+// MediaPost returns the verified media post seq and its attachment; a
+// post the channel deleted has none.
 func (f *Follower) MediaPost(seq uint64) (*channel.Media, *attach.Attachment, error) {
 	f.mu.Lock()
 	p := f.posts[seq]
+	deleted := false
+	for _, d := range f.posts {
+		deleted = deleted || (d.Kind == channel.KindDelete && d.Target == seq)
+	}
 	f.mu.Unlock()
+	if deleted {
+		return nil, nil, fmt.Errorf("client: post #%d of %q was deleted by the channel", seq, f.link.Name)
+	}
 	if p == nil {
 		return nil, nil, fmt.Errorf("client: channel %q has no post #%d here; read the channel first (samizdat channel read)", f.link.Name, seq)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 // blob store.
 type mediaChannel struct {
 	srv    *servertest.Server
+	owner  ed25519.PrivateKey
 	link   client.ChannelLink
 	desc   []byte // the channel's descriptor
 	post   []byte // the media post
@@ -43,6 +45,7 @@ func newMediaChannel(t *testing.T, ctx context.Context) *mediaChannel {
 	}
 	mc := &mediaChannel{srv: servertest.Start(t, func(c *server.Config) { c.Blobs = blobs })}
 	_, owner, _ := ed25519.GenerateKey(nil)
+	mc.owner = owner
 	d, err := channel.NewDescriptor(owner, "photos", uint64(time.Now().Unix()))
 	if err != nil {
 		t.Fatal(err)
@@ -180,5 +183,37 @@ func TestAdversaryMirrorAltersChunk(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, mc.plain) {
 		t.Fatal("the downloaded file differs from the posted one")
+	}
+}
+
+// TestChannelMediaDeleted: once the owner deletes a media post, a
+// follower neither shows it nor downloads its file.
+func TestChannelMediaDeleted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mc := newMediaChannel(t, ctx)
+	del := &channel.Post{Channel: channel.ID(mc.link.ID()), Seq: 2, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindDelete, Target: 1}
+	if err := del.Sign(mc.owner, nil); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := client.DialChannels(ctx, nil, mc.link.Server, client.NewReaderKey(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	if err := oc.Post(ctx, del.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	f := client.NewFollower(mc.link, client.FollowerOptions{})
+	defer f.Close()
+	if err := f.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if page, _ := f.Read(0, 10); len(page) != 0 {
+		t.Fatalf("Read shows a deleted post: %+v", page)
+	}
+	dir := t.TempDir()
+	if _, err := f.DownloadMedia(ctx, 1, dir, nil); err == nil || !strings.Contains(err.Error(), "deleted") {
+		t.Fatalf("download of a deleted post's file: %v, want an error that says it was deleted", err)
 	}
 }
