@@ -5,7 +5,8 @@
 // their canonical encodings, the verification of a post against the
 // channel's key and current admin set, and a bounded cache of verified
 // posts that relays and mirrors serve. It is pure: no I/O, no clock (times
-// are passed in), only the standard library.
+// are passed in), only the standard library and package attach (the
+// descriptor a media post carries).
 //
 // The format is specified in docs/spec/channels.md.
 package channel

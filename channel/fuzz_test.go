@@ -17,6 +17,10 @@ func FuzzDecodePost(f *testing.F) {
 	q := &Post{Channel: id, Seq: 3, Time: 2, Kind: KindEdit, Target: 1, Body: []byte("e")}
 	q.Sign(key(2), cert)
 	f.Add(q.Encode())
+	desc, _ := mediaDescriptor(f)
+	r := &Post{Channel: id, Seq: 4, Time: 2, Kind: KindMedia, Body: (&Media{Caption: "c", Descriptor: desc}).Encode()}
+	r.Sign(owner, nil)
+	f.Add(r.Encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodePost(b)

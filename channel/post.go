@@ -11,9 +11,10 @@ type Kind uint8
 
 const (
 	KindText   Kind = 1 // a new post; Body is UTF-8 text, not empty
-	KindEdit   Kind = 2 // replaces the text of post Target; Body is the new text
+	KindEdit   Kind = 2 // replaces the text (a media post's caption) of post Target; Body is the new text
 	KindDelete Kind = 3 // deletes post Target; Body is empty
 	KindRevoke Kind = 4 // revokes an admin; Body is the admin's 32-byte key; owner only
+	KindMedia  Kind = 5 // a new post with a file; Body is an encoded Media (media.go)
 )
 
 func (k Kind) String() string {
@@ -26,6 +27,8 @@ func (k Kind) String() string {
 		return "delete"
 	case KindRevoke:
 		return "revoke"
+	case KindMedia:
+		return "media"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -77,6 +80,13 @@ func (p *Post) check() error {
 	case KindRevoke:
 		if p.Target != 0 || len(p.Body) != len(Key{}) || len(p.AdminCert) != 0 {
 			return fmt.Errorf("revoke: %w: body must be one 32-byte key, signed by the owner", ErrInvalid)
+		}
+	case KindMedia:
+		if p.Target != 0 {
+			return fmt.Errorf("media post: %w: needs no target", ErrInvalid)
+		}
+		if _, _, err := DecodeMedia(p.Body); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("kind: %w: %d", ErrInvalid, uint8(p.Kind))

@@ -41,15 +41,12 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("client: creating %s: %w", dir, err)
-	}
-	partPath := filepath.Join(dir, a.Name+"."+m.File.Ref[:8]+".part")
-	part, err := os.OpenFile(partPath, os.O_RDWR|os.O_CREATE, 0o600)
+	part, err := openPart(dir, a.Name, m.File.Ref)
 	if err != nil {
-		return "", fmt.Errorf("client: creating %s: %w", partPath, err)
+		return "", err
 	}
 	defer part.Close()
+	partPath := part.Name()
 	missing := verifiedPart(op, part)
 	pr := &progress{total: op.Count(), size: a.Size, on: o.OnProgress}
 	pr.setDone(op.Count() - len(missing))
@@ -100,20 +97,45 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			return "", err
 		}
 	}
+	final, err := finishPart(part, dir, a)
+	if err != nil {
+		return "", err
+	}
+	return final, c.setFileState(ctx, id, FileDownloaded, final)
+}
+
+// openPart opens (or creates) the partial file of a download of the file
+// name into dir: NAME.REF.part, REF the first 8 hex digits of the
+// descriptor's ref, so that two files of one name do not share one.
+func openPart(dir, name, ref string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("client: creating %s: %w", dir, err)
+	}
+	p := filepath.Join(dir, name+"."+ref[:8]+".part")
+	part, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("client: creating %s: %w", p, err)
+	}
+	return part, nil
+}
+
+// finishPart cuts a complete partial file to the file's size, syncs it and
+// renames it into place under a free name in dir, which it returns.
+func finishPart(part *os.File, dir string, a *attach.Attachment) (string, error) {
 	if err := part.Truncate(a.Size); err != nil {
-		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)
+		return "", fmt.Errorf("client: finishing %s: %w", part.Name(), err)
 	}
 	if err := part.Sync(); err != nil {
-		return "", fmt.Errorf("client: finishing %s: %w", partPath, err)
+		return "", fmt.Errorf("client: finishing %s: %w", part.Name(), err)
 	}
 	final, err := freeName(dir, saveName(a.Name))
 	if err != nil {
 		return "", err
 	}
-	if err := os.Rename(partPath, final); err != nil {
+	if err := os.Rename(part.Name(), final); err != nil {
 		return "", fmt.Errorf("client: saving the file: %w", err)
 	}
-	return final, c.setFileState(ctx, id, FileDownloaded, final)
+	return final, nil
 }
 
 // verifiedPart returns the chunks part does not already hold correctly:

@@ -55,38 +55,95 @@ type uploadRecord struct {
 // after any disconnect), and then queues the descriptor as an MLS message.
 // Flush waits until the server has that message.
 func (c *Client) SendFile(ctx context.Context, name, path, caption string, o *FileOptions) error {
-	if o == nil {
-		o = &FileOptions{}
-	}
-	f, err := os.Open(path)
+	f, err := openUpload(path)
 	if err != nil {
-		return fmt.Errorf("client: opening the file: %w", err)
+		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("client: %s is not a regular file", path)
-	}
-	if st.Size() > attach.MaxSize {
-		return fmt.Errorf("client: %s has %d bytes; files of at most %d bytes (1 GiB) can be sent: split it first", path, st.Size(), attach.MaxSize)
-	}
-	base := filepath.Base(path)
-	if !attach.ValidName(base) {
-		return fmt.Errorf("client: the file name %q cannot be sent as it is; rename the file", base)
-	}
 	ch, err := c.chatForSend(ctx, name)
 	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(path)
-	upKey := sha256.Sum256([]byte(abs))
-	key, hashes, err := c.prepareUpload(ctx, f, st.Size(), upKey[:])
+	up, err := c.upload(ctx, f, o)
 	if err != nil {
 		return err
 	}
+	defer clear(up.Descriptor)
+	return c.sendFileMessage(ctx, ch, name, caption, up.Descriptor, up.Attachment, up.path, up.upKey)
+}
+
+// Upload is a file whose chunks the server holds (UploadFile).
+type Upload struct {
+	Attachment *attach.Attachment
+	Descriptor []byte // Attachment, encoded
+	path       string // absolute
+	upKey      []byte // the local store key of the unfinished upload
+}
+
+// UploadFile seals the file at path and uploads its chunks as SendFile
+// does (resuming an unfinished upload of the same, unchanged file), and
+// returns its descriptor without sending it: a channel post carries it
+// (docs/spec/channels.md §3a). Call Forget once the descriptor is sent.
+func (c *Client) UploadFile(ctx context.Context, path string, o *FileOptions) (*Upload, error) {
+	f, err := openUpload(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return c.upload(ctx, f, o)
+}
+
+// Forget drops the key an upload kept for resuming; a new UploadFile of
+// the same file then starts afresh under a new key.
+func (c *Client) Forget(ctx context.Context, up *Upload) error {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	t.del(uploadNS, up.upKey)
+	return t.commit()
+}
+
+// openUpload opens the file at path and checks that it can be sent.
+func openUpload(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: opening the file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("client: %s is not a regular file", path)
+	}
+	if st.Size() > attach.MaxSize {
+		f.Close()
+		return nil, fmt.Errorf("client: %s has %d bytes; files of at most %d bytes (1 GiB) can be sent: split it first", path, st.Size(), attach.MaxSize)
+	}
+	if base := filepath.Base(path); !attach.ValidName(base) {
+		f.Close()
+		return nil, fmt.Errorf("client: the file name %q cannot be sent as it is; rename the file", base)
+	}
+	return f, nil
+}
+
+// upload seals and uploads the opened file f and describes it.
+func (c *Client) upload(ctx context.Context, f *os.File, o *FileOptions) (*Upload, error) {
+	if o == nil {
+		o = &FileOptions{}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("client: reading the file: %w", err)
+	}
+	abs, _ := filepath.Abs(f.Name())
+	upKey := sha256.Sum256([]byte(abs))
+	key, hashes, err := c.prepareUpload(ctx, f, st.Size(), upKey[:])
+	if err != nil {
+		return nil, err
+	}
 	sealer, err := attach.NewSealer(key, f, st.Size())
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	sealed := make([]bool, sealer.Count())
 	if hashes == nil {
@@ -97,16 +154,16 @@ func (c *Client) SendFile(ctx context.Context, name, path, caption string, o *Fi
 		}
 	}
 	if err := c.uploadChunks(ctx, sealer, hashes, sealed, st.Size(), o); err != nil {
-		return err
+		return nil, err
 	}
+	base := filepath.Base(f.Name())
 	a := &attach.Attachment{Key: key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
 	describeImage(f, a)
 	desc, err := a.Marshal()
 	if err != nil {
-		return fmt.Errorf("client: describing the file: %w", err)
+		return nil, fmt.Errorf("client: describing the file: %w", err)
 	}
-	defer clear(desc)
-	return c.sendFileMessage(ctx, ch, name, caption, desc, a, abs, upKey[:])
+	return &Upload{Attachment: a, Descriptor: desc, path: abs, upKey: upKey[:]}, nil
 }
 
 // chatForSend finds the chat called name, creating a direct chat on first

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -144,4 +146,22 @@ func (c *ChannelConn) ViewCounts(ctx context.Context, id wire.ChannelID, seqs []
 		out[v.Seq] = v.Views
 	}
 	return out, nil
+}
+
+// ErrChunkMismatch: a server or mirror answered GetChunk with bytes that
+// do not hash to the address asked for (docs/spec/channels.md §3a).
+var ErrChunkMismatch = errors.New("client: the chunk served does not match its hash in the signed post; refused")
+
+// GetChunk fetches the media chunk addressed by h (the SHA-256 of its
+// bytes) and checks the bytes against h before returning them.
+func (c *ChannelConn) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
+	m, err := c.call(ctx, &wire.GetChunk{Hash: h})
+	if err != nil {
+		return nil, err
+	}
+	data := m.(*wire.Chunk).Data
+	if sum := sha256.Sum256(data); subtle.ConstantTimeCompare(sum[:], h[:]) != 1 {
+		return nil, ErrChunkMismatch
+	}
+	return data, nil
 }

@@ -88,6 +88,7 @@ type ChannelPostView struct {
 	Text    string
 	Edited  bool
 	ByOwner bool
+	File    *ChannelFile // a media post's file (its caption is Text); nil for text
 }
 
 // FollowerOptions configure a Follower.
@@ -285,7 +286,7 @@ func (f *Follower) catchUpFrom(ctx context.Context, c *ChannelConn) error {
 	}
 }
 
-// Read returns up to limit text posts with seq > afterSeq, oldest first,
+// Read returns up to limit text and media posts with seq > afterSeq, oldest first,
 // with edits applied and deleted posts left out; next is the afterSeq of
 // the following page (0 when there is none).
 func (f *Follower) Read(afterSeq uint64, limit int) (page []ChannelPostView, next uint64) {
@@ -302,7 +303,7 @@ func (f *Follower) Read(afterSeq uint64, limit int) (page []ChannelPostView, nex
 			}
 		case channel.KindDelete:
 			deleted[p.Target] = true
-		case channel.KindText:
+		case channel.KindText, channel.KindMedia:
 			if seq > afterSeq {
 				seqs = append(seqs, seq)
 			}
@@ -318,6 +319,9 @@ func (f *Follower) Read(afterSeq uint64, limit int) (page []ChannelPostView, nex
 		}
 		p := f.posts[seq]
 		v := ChannelPostView{Seq: seq, Time: time.UnixMilli(int64(min(p.Time, 1<<62))), Text: string(p.Body), ByOwner: p.Signer == f.state.Owner}
+		if m, a, err := p.Media(); err == nil {
+			v.Text, v.File = m.Caption, channelFileOf(m.Descriptor, a)
+		}
 		if e := edits[seq]; e != nil {
 			v.Text, v.Edited = string(e.Body), true
 		}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +11,55 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/channel/channelwire"
+	"github.com/samizdat-project/samizdat/channel/channelwire/channelwiretest"
 	"github.com/samizdat-project/samizdat/client"
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
+
+// channelOwner makes a user on srv who creates the channel name, and
+// returns the user and the channel's link.
+func channelOwner(t *testing.T, dir string, srv *server, name string) (*user, string) {
+	t.Helper()
+	owner := newUser(t, dir, "owner")
+	owner.run(t, "init", "--server", srv.link, "--name", "owner")
+	owner.run(t, "channel", "create", name)
+	link := strings.SplitN(owner.run(t, "channel", "link", name), "\n", 2)[0]
+	if !strings.HasPrefix(link, "samizdat://channel?") {
+		t.Fatalf("channel link prints %q", link)
+	}
+	return owner, link
+}
+
+// mirrorRelay starts 'samizdat relay' mirroring the channel of link
+// (--mirror-channel), its state in state.
+func mirrorRelay(t *testing.T, srvAddr, state, link, relayAddr, chanAddr string) *proc {
+	return start(t, nil, "relay", "--upstream", srvAddr, "--transport", "direct", "--listen", relayAddr,
+		"--state", state, "--no-qr", "--mirror-channel", link, "--channel-listen", chanAddr)
+}
+
+// waitMirroring waits until relay follows the channel name and returns
+// the channel's link with the mirror in it, as the relay printed it.
+func waitMirroring(t *testing.T, relay *proc, name string) string {
+	t.Helper()
+	mirrored := waitLine(t, relay, "mirrored channel \""+name+"\": ")
+	if !strings.Contains(mirrored, "&relay=") {
+		t.Fatalf("the mirrored channel link names no mirror: %s", mirrored)
+	}
+	if !waitFor(60*time.Second, func() bool { return strings.Contains(relay.stderr.String(), "channel mirror: following") }) {
+		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.stderr.String())
+	}
+	return mirrored
+}
+
+// channelFollower makes a user on srv who follows the channel link
+// mirrored; the follow prints want.
+func channelFollower(t *testing.T, dir string, srv *server, mirrored, want string) *user {
+	t.Helper()
+	follower := newUser(t, dir, "follower")
+	follower.run(t, "init", "--server", srv.link, "--name", "follower")
+	mustContain(t, "follow", follower.run(t, "channel", "follow", mirrored), want)
+	return follower
+}
 
 // TestChannelMirror runs a server, a 'samizdat relay --mirror-channel'
 // and CLI users, all real processes. The owner posts (two posts before the
@@ -31,13 +75,7 @@ import (
 func TestChannelMirror(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
-	owner := newUser(t, dir, "owner")
-	owner.run(t, "init", "--server", srv.link, "--name", "owner")
-	owner.run(t, "channel", "create", "news")
-	link := strings.SplitN(owner.run(t, "channel", "link", "news"), "\n", 2)[0]
-	if !strings.HasPrefix(link, "samizdat://channel?") {
-		t.Fatalf("channel link prints %q", link)
-	}
+	owner, link := channelOwner(t, dir, srv, "news")
 	posts := []string{
 		"first post, before the mirror",
 		"second post, before the mirror",
@@ -50,19 +88,10 @@ func TestChannelMirror(t *testing.T) {
 
 	state := filepath.Join(dir, "relay-state")
 	relayAddr, chanAddr := freePort(t), freePort(t)
-	startMirror := func() *proc {
-		return start(t, nil, "relay", "--upstream", srv.addr, "--transport", "direct", "--listen", relayAddr,
-			"--state", state, "--no-qr", "--mirror-channel", link, "--channel-listen", chanAddr)
-	}
+	startMirror := func() *proc { return mirrorRelay(t, srv.addr, state, link, relayAddr, chanAddr) }
 	relay := startMirror()
 	mirrorLink := waitLine(t, relay, "channel mirror link: ")
-	mirrored := waitLine(t, relay, `mirrored channel "news": `)
-	if !strings.Contains(mirrored, "&relay=") {
-		t.Fatalf("the mirrored channel link names no mirror: %s", mirrored)
-	}
-	if !waitFor(60*time.Second, func() bool { return strings.Contains(relay.stderr.String(), "channel mirror: following") }) {
-		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.stderr.String())
-	}
+	mirrored := waitMirroring(t, relay, "news")
 	for _, p := range posts[2:] {
 		owner.run(t, "channel", "post", "news", p)
 	}
@@ -74,9 +103,7 @@ func TestChannelMirror(t *testing.T) {
 		t.Fatalf("the relay's cache file never held the last post; stderr:\n%s", relay.stderr.String())
 	}
 
-	follower := newUser(t, dir, "follower")
-	follower.run(t, "init", "--server", srv.link, "--name", "follower")
-	mustContain(t, "follow", follower.run(t, "channel", "follow", mirrored), `following "news": 4 posts`)
+	follower := channelFollower(t, dir, srv, mirrored, `following "news": 4 posts`)
 
 	// The server is gone: the follower reads through the relay's cache.
 	srv.kill()
@@ -128,37 +155,25 @@ func TestChannelMirror(t *testing.T) {
 	if refused, why, err := cache.Load(genuine, nil); err != nil || refused != 0 {
 		t.Fatalf("loading the genuine cache file: refused %d (%v), %v", refused, why, err)
 	}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		channelwire.ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message {
-			resp := channelwire.Answer(cache, m)
-			if cp, ok := resp.(*wire.ChannelPosts); ok {
-				out := *cp
-				out.Posts = nil
-				for _, p := range cp.Posts {
-					p = bytes.Clone(p)
-					if j := bytes.Index(p, []byte(posts[1])); j >= 0 {
-						copy(p[j:], altered)
-					}
-					out.Posts = append(out.Posts, p)
+	t.Cleanup(cancel)
+	key, addr := channelwiretest.ServeFunc(t, ctx, func(m wire.Message) wire.Message {
+		resp := channelwire.Answer(cache, m)
+		if cp, ok := resp.(*wire.ChannelPosts); ok {
+			out := *cp
+			out.Posts = nil
+			for _, p := range cp.Posts {
+				p = bytes.Clone(p)
+				if j := bytes.Index(p, []byte(posts[1])); j >= 0 {
+					copy(p[j:], altered)
 				}
-				return &out
+				out.Posts = append(out.Posts, p)
 			}
-			return resp
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-served })
-	tamper := client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}.String()
+			return &out
+		}
+		return resp
+	})
+	tamper := client.ServerLink{Key: key, Addrs: []string{addr}}.String()
 
 	reader := newUser(t, dir, "reader")
 	reader.run(t, "init", "--server", srv.link, "--name", "reader")

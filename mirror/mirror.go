@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
@@ -26,6 +27,12 @@ type Config struct {
 	CachePath  string               // the cache file; "" keeps the cache in memory
 	Log        *slog.Logger         // nil discards
 	Dial       client.Dialer        // how to reach the channels' servers; nil dials TCP
+	// Media, if set, keeps the media chunks of the mirrored posts, fetched
+	// from the server and checked against the signed posts (media.go);
+	// nil mirrors posts only.
+	Media MediaStore
+	// MaxMediaFile is the largest file mirrored (0: DefaultMaxMediaFile).
+	MaxMediaFile int64
 }
 
 // Mirror follows each mirrored channel on the channel's server (subscribe,
@@ -39,7 +46,18 @@ type Mirror struct {
 	cache *channel.Cache
 	log   *slog.Logger
 	dirty chan struct{} // 1-buffered: the cache changed since the last save
+
+	mediaStored  atomic.Int64 // chunks fetched and stored
+	mediaRefused atomic.Int64 // chunks the server served that did not match the signed post
 }
+
+// MediaStored is how many media chunks the mirror fetched, verified and
+// stored since it started.
+func (m *Mirror) MediaStored() int64 { return m.mediaStored.Load() }
+
+// MediaRefused is how many chunks the server served that did not match
+// their hash in the signed post (refused, never stored).
+func (m *Mirror) MediaRefused() int64 { return m.mediaRefused.Load() }
 
 // New makes the mirror of cfg.Links and loads the cache file, if any.
 // Entries of the file that do not verify are refused (and logged); a
@@ -97,7 +115,11 @@ func (m *Mirror) Run(ctx context.Context, ln net.Listener, key *securechan.Serve
 	if m.cfg.CachePath != "" {
 		wg.Go(func() { m.saveLoop(ctx) })
 	}
-	err := channelwire.Serve(ctx, ln, key, m.cache)
+	var chunks channelwire.Chunks
+	if m.cfg.Media != nil {
+		chunks = m.cfg.Media
+	}
+	err := channelwire.ServeMedia(ctx, ln, key, m.cache, chunks)
 	wg.Wait()
 	return err
 }

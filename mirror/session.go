@@ -21,13 +21,14 @@ type session struct {
 	mu     sync.Mutex
 	cursor uint64        // every post up to cursor was fetched or pushed
 	kick   chan struct{} // 1-buffered: a push skipped posts; catch up
+	media  chan struct{} // 1-buffered: posts arrived; fetch their media (media.go)
 }
 
 // session checks the descriptor against the link's owner key, subscribes,
 // catches up from the cache's last post and then takes pushes until the
 // connection ends.
 func (m *Mirror) session(ctx context.Context, link client.ChannelLink) error {
-	s := &session{m: m, link: link, id: link.ID(), kick: make(chan struct{}, 1)}
+	s := &session{m: m, link: link, id: link.ID(), kick: make(chan struct{}, 1), media: make(chan struct{}, 1)}
 	conn, err := client.DialChannels(ctx, m.cfg.Dial, link.Server, client.NewReaderKey(), s.onPush)
 	if err != nil {
 		return err
@@ -40,6 +41,12 @@ func (m *Mirror) session(ctx context.Context, link client.ChannelLink) error {
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
+	mctx, stopMedia := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.mediaLoop(mctx) })
+	defer wg.Wait()
+	defer stopMedia()
+	s.kickMedia() // the cache may hold posts whose media was not fetched yet
 	m.log.Info("channel mirror: following", "channel", link.Name, "last_seq", m.cache.LastSeq(channel.ID(s.id)))
 	for {
 		select {
@@ -51,6 +58,7 @@ func (m *Mirror) session(ctx context.Context, link client.ChannelLink) error {
 			if err := s.catchUp(ctx); err != nil {
 				return err
 			}
+			s.kickMedia()
 		}
 	}
 }
@@ -105,6 +113,7 @@ func (s *session) onPush(p *wire.ChannelPush) {
 		}
 	}
 	s.mu.Unlock()
+	s.kickMedia()
 	if gap {
 		select {
 		case s.kick <- struct{}{}:

@@ -29,6 +29,11 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 		return ss.revokeDevice(m)
 	case *wire.RegisterRelay:
 		return ss.registerRelay(m), nil // relayreg.go: the token, not a device
+	case *wire.GetChunk:
+		// blob.go: a chunk is ciphertext addressed by its hash; channel
+		// readers and mirrors fetch a media post's chunks with throwaway
+		// keys (docs/spec/channels.md §3a), so no device is needed.
+		return ss.getChunk(m), nil
 	}
 	if resp, after, ok := ss.dispatchChannel(m); ok { // channel.go: public, no device needed
 		return resp, after

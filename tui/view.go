@@ -86,7 +86,11 @@ func (m *Model) refreshView() {
 			if p.Edited {
 				head += "(edited) "
 			}
-			lines = append(lines, m.body(m.st.dim.Render(head), ansi.StringWidth(head), SanitizeText(p.Text), w)...)
+			text := p.Text
+			if f := p.File; f != nil { // a media post: the file, then its caption
+				text = strings.TrimSpace(fmt.Sprintf("[file %q, %d bytes, %s; samizdat channel download %s %d] %s", f.Name, f.Size, f.MediaType, e.name, p.Seq, p.Text))
+			}
+			lines = append(lines, m.body(m.st.dim.Render(head), ansi.StringWidth(head), SanitizeText(text), w)...)
 		}
 		if len(lines) == 0 {
 			lines = []string{m.st.dim.Render("No posts yet.")}

@@ -1,7 +1,8 @@
 // Package channelwire lets a relay or mirror serve broadcast channels from
 // a channel.Cache over the wire protocol: it answers FetchChannel and
-// FetchChannelPosts (docs/spec/channels.md §5), so that a channel stays
-// readable while its server is blocked. Clients verify every post against
+// FetchChannelPosts (docs/spec/channels.md §5), and GetChunk for the media
+// of the posts it mirrors, so that a channel stays readable while its
+// server is blocked. Clients verify every post against
 // the channel's owner key, so the cache need not be trusted; it verifies
 // posts on insert anyway, so it never serves forged ones.
 //
@@ -11,6 +12,8 @@ package channelwire
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"net"
 	"time"
@@ -20,12 +23,35 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
+// Chunks is where a mirror keeps the media chunks of the posts it caches
+// (docs/spec/channels.md §5). GetChunk's error wraps fs.ErrNotExist for a
+// chunk it does not hold.
+type Chunks interface {
+	GetChunk(ctx context.Context, h [32]byte) ([]byte, error)
+}
+
 // Answer answers one request from the cache: FetchChannel,
 // FetchChannelPosts and Ping; anything else gets Error{Unavailable}, so a
 // client moves on to another route. The posts answered are the cache's own
 // (already verified) encodings.
-func Answer(c *channel.Cache, m wire.Message) wire.Message {
+func Answer(c *channel.Cache, m wire.Message) wire.Message { return AnswerMedia(c, nil, m) }
+
+// AnswerMedia is Answer that also answers GetChunk from chunks (nil: none
+// held). A chunk is served only if its bytes hash to the address asked
+// for; the reader checks that again, against the signed post.
+func AnswerMedia(c *channel.Cache, chunks Chunks, m wire.Message) wire.Message {
 	switch m := m.(type) {
+	case *wire.GetChunk:
+		if chunks == nil {
+			return wire.Errorf(wire.CodeNotFound, "this relay keeps no media of channels")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		data, err := chunks.GetChunk(ctx, m.Hash)
+		if sum := sha256.Sum256(data); err != nil || len(data) == 0 || len(data) > wire.MaxChunk || subtle.ConstantTimeCompare(sum[:], m.Hash[:]) != 1 {
+			return wire.Errorf(wire.CodeNotFound, "this relay has no copy of that chunk")
+		}
+		return &wire.Chunk{Hash: m.Hash, Data: data}
 	case *wire.Ping:
 		return &wire.Pong{}
 	case *wire.FetchChannel:
@@ -47,7 +73,12 @@ func Answer(c *channel.Cache, m wire.Message) wire.Message {
 // Serve accepts secure-channel sessions on ln with key and answers them
 // from c until ctx ends.
 func Serve(ctx context.Context, ln net.Listener, key *securechan.ServerKey, c *channel.Cache) error {
-	return ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message { return Answer(c, m) })
+	return ServeMedia(ctx, ln, key, c, nil)
+}
+
+// ServeMedia is Serve that also serves the media chunks in chunks.
+func ServeMedia(ctx context.Context, ln net.Listener, key *securechan.ServerKey, c *channel.Cache, chunks Chunks) error {
+	return ServeFunc(ctx, ln, key, func(m wire.Message) wire.Message { return AnswerMedia(c, chunks, m) })
 }
 
 // ServeFunc is Serve with the answers given by answer (called after the

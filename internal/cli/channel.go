@@ -25,10 +25,14 @@ func init() {
 const channelUsage = `usage:
   samizdat channel create NAME        create a channel you own (its key derives from your account key)
   samizdat channel post NAME TEXT     post to your channel
+  samizdat channel post NAME --file PATH [--caption TEXT]   post a file (a photo, say) to your channel;
+                                      relays that mirror the channel keep and serve it too
   samizdat channel link NAME          print the channel's link and QR code, for readers
   samizdat channel follow LINK [--mirror MIRROR]...   follow a channel (samizdat://channel?...) and catch up;
                                       --mirror adds a relay's channel mirror link, read when the server is unreachable
-  samizdat channel read NAME [--after SEQ] [--limit N]   read posts, verified, oldest first`
+  samizdat channel read NAME [--after SEQ] [--limit N]   read posts, verified, oldest first
+  samizdat channel download NAME SEQ [--dir DIR]   fetch, verify and save the file of post SEQ
+                                      (from the server, or from a mirror when it is unreachable)`
 
 func runChannel(e env) int {
 	if len(e.args) == 0 {
@@ -36,7 +40,7 @@ func runChannel(e env) int {
 	}
 	op := e.args[0]
 	e.args = e.args[1:]
-	if wantsHelp(e.args) && (op == "create" || op == "post" || op == "link") { // help.go
+	if wantsHelp(e.args) && (op == "create" || op == "link") { // help.go
 		fmt.Fprintln(e.stdout, channelUsage)
 		return 0
 	}
@@ -52,6 +56,8 @@ func runChannel(e env) int {
 		err = channelFollow(e)
 	case "read":
 		err = channelRead(e)
+	case "download":
+		err = channelDownload(e)
 	default:
 		err = errors.New(channelUsage)
 	}
@@ -188,35 +194,59 @@ func channelCreate(e env) error {
 }
 
 func channelPost(e env) error {
-	if len(e.args) < 2 {
+	fs := newFlags(e, "channel post")
+	file := fs.String("file", "", "post this file (a photo, say) instead of text")
+	caption := fs.String("caption", "", "with --file: the text shown with the file")
+	rest, err := parseAll(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if *file != "" {
+		if len(rest) != 1 {
+			return fmt.Errorf("usage: samizdat channel post NAME --file PATH [--caption TEXT]\n%s", channelUsage)
+		}
+		return channelPostFile(e, rest[0], *file, *caption)
+	}
+	if len(rest) < 2 {
 		return fmt.Errorf("missing NAME or TEXT\n%s", channelUsage)
 	}
-	name, text := e.args[0], e.args[1]
+	name, text := rest[0], strings.Join(rest[1:], " ")
 	return withOwnedChannelConn(e, name, func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error {
-		info, err := conn.Info(ctx, link.ID())
+		seq, err := postSigned(ctx, conn, link, key, channel.KindText, []byte(text))
 		if err != nil {
-			return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)
+			return err
 		}
-		seq := info.LastSeq + 1
-		for try := 0; try < 5; try++ {
-			p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(text)}
-			if err := p.Sign(key, nil); err != nil {
-				return err
-			}
-			err = conn.Post(ctx, p.Encode())
-			var we *wire.Error
-			if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
-				seq = we.CurrentEpoch + 1 // another admin posted first: sign again
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
-			return nil
-		}
-		return err
+		fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
+		return nil
 	})
+}
+
+// postSigned signs a post of kind with body as the channel's next one and
+// sends it; when another admin posted first it signs again at the next
+// seq (up to 5 times). It returns the post's seq.
+func postSigned(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey, kind channel.Kind, body []byte) (uint64, error) {
+	info, err := conn.Info(ctx, link.ID())
+	if err != nil {
+		return 0, fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, link.Name)
+	}
+	seq := info.LastSeq + 1
+	for try := 0; try < 5; try++ {
+		p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: kind, Body: body}
+		if err := p.Sign(key, nil); err != nil {
+			return 0, err
+		}
+		err = conn.Post(ctx, p.Encode())
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
+			seq = we.CurrentEpoch + 1 // another admin posted first: sign again
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return seq, nil
+	}
+	return 0, err
 }
 
 func channelLinkCmd(e env) error {
@@ -300,34 +330,19 @@ func channelRead(e env) error {
 		return fmt.Errorf("missing NAME\n%s", channelUsage)
 	}
 	name := rest[0]
-	var link client.ChannelLink
-	err = useClient(e, func(c *client.Client) error {
-		f, err := loadFollowed(e, c)
-		if err != nil {
-			return err
-		}
-		if s, ok := f[name]; ok {
-			link, err = client.ParseChannelLink(s)
-		} else {
-			link, _, err = ownedLink(c, name)
-		}
-		return err
-	})
+	link, err := followedLink(e, name)
 	if err != nil {
 		return err
 	}
-	fl := client.NewFollower(link, client.FollowerOptions{OnReject: func(err error) {
-		fmt.Fprintf(e.stderr, "warning: %v\n", err)
-	}})
-	defer fl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := fl.Connect(ctx); err != nil {
-		if err := fl.CatchUp(ctx); err != nil {
-			return err
-		}
+	fl, err := catchUpFollower(ctx, e, link)
+	if err != nil {
+		return err
 	}
+	defer fl.Close()
 	page, next := fl.Read(*after, *limit)
+	saved := savedChannelFiles(e, page)
 	var seqs []uint64
 	for _, p := range page {
 		edited := ""
@@ -340,7 +355,14 @@ func channelRead(e env) error {
 		for i, l := range lines {
 			lines[i] = "  " + safe(l)
 		}
-		fmt.Fprintf(e.stdout, "#%d %s%s\n%s\n\n", p.Seq, p.Time.Format(time.DateTime), edited, strings.Join(lines, "\n"))
+		fmt.Fprintf(e.stdout, "#%d %s%s\n", p.Seq, p.Time.Format(time.DateTime), edited)
+		if p.File != nil {
+			printChannelFile(e, saved, name, p.Seq, p.File)
+		}
+		if p.Text != "" {
+			fmt.Fprintln(e.stdout, strings.Join(lines, "\n"))
+		}
+		fmt.Fprintln(e.stdout)
 		seqs = append(seqs, p.Seq)
 	}
 	if conn := fl.Conn(); conn != nil && len(seqs) > 0 {

@@ -9,12 +9,14 @@ import (
 
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/mirror"
+	"github.com/samizdat-project/samizdat/store/blobfs"
 )
 
 // Files of a relay that mirrors channels, in its --state directory.
 const (
 	channelMirrorKeyFile   = "channel-mirror.key" // the mirror listener's secure-channel key (0600)
 	channelMirrorCacheFile = "channels.cache"     // the mirrored channels' signed posts (public)
+	channelMirrorMediaDir  = "channel-media"      // the media chunks of those posts (store/blobfs)
 )
 
 // mirrorLinks parses the --mirror-channel links.
@@ -46,8 +48,13 @@ func startChannelMirror(ctx context.Context, e env, log *slog.Logger, f relayFla
 	if public == "" {
 		public = ln.Addr().String()
 	}
+	media, err := blobfs.Open(filepath.Join(f.state, channelMirrorMediaDir), nil)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	m := mirror.New(mirror.Config{Links: links, PerChannel: f.mirrorPosts,
-		CachePath: filepath.Join(f.state, channelMirrorCacheFile), Log: log})
+		CachePath: filepath.Join(f.state, channelMirrorCacheFile), Log: log, Media: media})
 	ml := client.ServerLink{Key: key.Public(), Addrs: []string{public}}
 	fmt.Fprintf(e.stdout, "channel mirror listening on %s\nchannel mirror link: %s\n", ln.Addr(), ml)
 	for _, l := range links {

@@ -27,13 +27,10 @@ func sendFile(e env, args []string, path, caption string) int {
 	name := args[0]
 	return withOnline(e, "send", 15*time.Second, func(ctx context.Context, c *client.Client) error {
 		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
-		var last client.Progress
 		bar := newProgress(e.stderr, "uploading")
-		err := c.SendFile(ctx, name, path, caption, &client.FileOptions{OnProgress: func(p client.Progress) {
-			last = p
-			bar.update(p)
-		}})
+		err := c.SendFile(ctx, name, path, caption, bar.options())
 		bar.finish()
+		last := bar.last
 		if err != nil {
 			return err
 		}
@@ -65,13 +62,10 @@ func runDownload(e env) int {
 		return fail(e, "download", fmt.Errorf("%q is not a message id; `samizdat read` shows the ids of files", args[0]))
 	}
 	return withOnline(e, "download", 15*time.Second, func(ctx context.Context, c *client.Client) error {
-		var last client.Progress
 		bar := newProgress(e.stderr, "downloading")
-		path, err := c.Download(ctx, id, *dir, &client.FileOptions{OnProgress: func(p client.Progress) {
-			last = p
-			bar.update(p)
-		}})
+		path, err := c.Download(ctx, id, *dir, bar.options())
 		bar.finish()
+		last := bar.last
 		if err != nil {
 			return err
 		}
@@ -134,6 +128,15 @@ type progressLine struct {
 	w    io.Writer
 	what string
 	bar  *progressbar.ProgressBar
+	last client.Progress // the last report, for the summary line
+}
+
+// options are the FileOptions of a transfer that this line shows.
+func (p *progressLine) options() *client.FileOptions {
+	return &client.FileOptions{OnProgress: func(pr client.Progress) {
+		p.last = pr
+		p.update(pr)
+	}}
 }
 
 func newProgress(w io.Writer, what string) *progressLine {
