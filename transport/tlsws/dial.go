@@ -1,6 +1,7 @@
 package tlsws
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -88,12 +89,16 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 		tc.Close()
 		return nil, errH2
 	}
-	src, err := d.upgrade(ctx, tc)
+	sentAt := time.Now()
+	src, trace, err := d.upgrade(ctx, tc)
 	if err != nil {
 		tc.Close()
 		return nil, err
 	}
-	return newWSConn(tc, tcp, src, true), nil
+	c := newWSConn(tc, tcp, src, true)
+	_, rest, _ := firstOf(trace, true)
+	c.startShaping(ownRecords(rest, true), sentAt)
+	return c, nil
 }
 
 // ClientHelloSpec returns a fresh ClientHello spec (keys, GREASE and
@@ -178,7 +183,7 @@ func (d *Dialer) verifyPin(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 // the secret path (RFC 6455 §4.1). The request is what coder/websocket's
 // Dial sent before (same headers, through net/http). It returns the reader
 // of what follows the 101 answer: net/http's buffered bytes, then tc.
-func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error) {
+func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, []shapeRecord, error) {
 	used := false
 	rt := &http.Transport{
 		DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
@@ -197,7 +202,7 @@ func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error)
 	key := base64.StdEncoding.EncodeToString(nonce[:])
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.cfg.Host+d.path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+		return nil, nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
 	}
 	req.Host = d.cfg.Host
 	req.Header.Set("User-Agent", chromeUserAgent)
@@ -209,38 +214,44 @@ func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error)
 	// Chrome offers permessage-deflate on every WebSocket; the server
 	// accepts no extension, which RFC 6455 §9.1 allows.
 	req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
-	// A site's cookies make a browser's upgrade request vary in size from
-	// one visit to the next; ours varies too (tunnel shaping, shape.go).
-	if cookie := randomCookie(); cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", key)
+	// The request takes the size of the first request of the browser
+	// connection this tunnel replays (shape.go): a cookie, which a site's
+	// visitors carry in all sizes, makes up the difference.
+	trace := traceFor(key)
+	if first, _, ok := firstOf(trace, true); ok {
+		var head bytes.Buffer
+		req.Write(&head)
+		if n := first.size - tlsRecordOverhead - head.Len() - len("Cookie: sid=\r\n"); n > 0 {
+			req.Header.Set("Cookie", "sid="+paddingValue(n))
+		}
+	}
 	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+		return nil, nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		resp.Body.Close()
 		// The path or Host is wrong, or a censor's box answered: the
 		// server gave us a web page, not a tunnel.
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
+		return nil, nil, fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
 	}
 	// RFC 6455 §4.1: the answer must upgrade to websocket, prove it read our
 	// key, and (we offered none) choose no extension or subprotocol.
 	body, ok := resp.Body.(io.ReadWriteCloser)
 	switch {
 	case !ok:
-		return nil, errors.New("tlsws: WebSocket upgrade: net/http gave no upgraded stream")
+		return nil, nil, errors.New("tlsws: WebSocket upgrade: net/http gave no upgraded stream")
 	case !headerHasToken(resp.Header, "Connection", "upgrade") || !headerHasToken(resp.Header, "Upgrade", "websocket"):
-		return nil, errors.New("tlsws: WebSocket upgrade: the answer does not upgrade to websocket")
+		return nil, nil, errors.New("tlsws: WebSocket upgrade: the answer does not upgrade to websocket")
 	case subtle.ConstantTimeCompare([]byte(resp.Header.Get("Sec-WebSocket-Accept")), []byte(websocketAccept(key))) != 1:
-		return nil, errors.New("tlsws: WebSocket upgrade: wrong Sec-WebSocket-Accept")
+		return nil, nil, errors.New("tlsws: WebSocket upgrade: wrong Sec-WebSocket-Accept")
 	case resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "":
-		return nil, errors.New("tlsws: WebSocket upgrade: the server chose an extension or subprotocol we did not offer")
+		return nil, nil, errors.New("tlsws: WebSocket upgrade: the server chose an extension or subprotocol we did not offer")
 	}
-	return body, nil
+	return body, trace, nil
 }

@@ -207,6 +207,7 @@ func (l *Listener) isTunnelRequest(r *http.Request) bool {
 // acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
 // extension and no subprotocol, and takes the TLS conn over.
 func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	start := time.Now()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "", http.StatusInternalServerError)
@@ -222,8 +223,16 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	if t, ok := conn.(*tls.Conn); ok {
 		raw = t.NetConn()
 	}
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
+	// The answer takes the size of the first answer of the browser
+	// connection the tunnel replays (shape.go), with a cookie.
+	key := r.Header.Get("Sec-WebSocket-Key")
+	trace := traceFor(key)
+	answer := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + websocketAccept(key) + "\r\n"
+	first, rest, ok := firstOf(trace, false)
+	if n := first.size - tlsRecordOverhead - len(answer) - len("Set-Cookie: sid=; Path=/; Secure; HttpOnly\r\n\r\n"); ok && n > 0 {
+		answer += "Set-Cookie: sid=" + paddingValue(n) + "; Path=/; Secure; HttpOnly\r\n"
+	}
+	brw.WriteString(answer + "\r\n")
 	if err := brw.Flush(); err != nil {
 		conn.Close()
 		return nil, err
@@ -234,7 +243,9 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 		early, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
 	}
-	return newWSConn(tc, raw, src, false), nil
+	c := newWSConn(tc, raw, src, false)
+	c.startShaping(ownRecords(rest, false), start)
+	return c, nil
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

@@ -5,78 +5,187 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	mrand "math/rand/v2"
+	"sync"
 	"time"
 )
 
 // Tunnel shaping (docs/spec/transports.md, "tlsws: the opening's shape").
-// For the first shapeWrites writes of a tunnel, within shapeWindow of its
-// start, each side
-//   - splits a write into records of shapeRecordMin..shapeRecordMax bytes
-//     of WebSocket frames (one TLS Write each), under the 411 bytes of
-//     Russia's 2024 rule;
-//   - pads each record with unsolicited pong frames (RFC 6455 §5.5.3: a
-//     pong needs no answer, and the reader drops it) up to its drawn size,
-//     before or after the data;
-//   - now and then sends a pad-only record.
-// Sizes are drawn afresh per record, so a censor who sees record sizes and
-// directions sees no fixed sequence. The cost (TestTunnelShapingCost): about
-// 0.3 KB per side per opening and more, smaller records; no delay is added.
+// A tunnel's opening replays one of Chromium's connections to the cover
+// site (the profile, shape_profile.go), record by record, in both
+// directions: the upgrade request is padded to the size of the browser's
+// first request, the 101 answer to the size of its first answer, and each
+// later record of the trace goes out at its time, at its size, on the side
+// that sent it, carrying whatever tunnel bytes are waiting (pong frames,
+// RFC 6455 §5.5.3, fill the rest; the reader drops them). A record with
+// nothing to carry goes out as padding. Writes during the replay wait for
+// the records that carry them; what the trace has no room for goes out
+// once it ends. Both ends replay the same trace, picked from the
+// Sec-WebSocket-Key (traceFor).
 
-// shapeWrites is a variable so that the shape test can measure the cost
-// against unshaped tunnels.
-var shapeWrites = 16
+// shaper replays one side's records of a trace on a wsConn.
+type shaper struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	active bool   // the replay runs: Writes queue
+	queue  []byte // tunnel bytes waiting for a record
+	queued int64  // bytes ever queued
+	sent   int64  // bytes ever sent from the queue
+}
 
-const (
-	shapeWindow = 5 * time.Second
-	// A shaped record carries shapeRecordMin..shapeRecordMax bytes of
-	// frames; with TLS 1.3's 22 bytes (header, content type, tag) it stays
-	// under 411 on the wire.
-	shapeRecordMin, shapeRecordMax = 96, 380
-	// frameOverheadMax is a client frame's header with a 16-bit length and
-	// its mask (RFC 6455 §5.2).
-	frameOverheadMax = 8
-	// shapeMaxSplit: writes up to this size are split and padded; larger
-	// ones (bulk data) go out as they are.
-	shapeMaxSplit = 8 << 10
-)
+// startShaping replays plan (the trace's records of this side, timed from
+// start) in the background. An empty plan shapes nothing.
+func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
+	if len(plan) == 0 {
+		return
+	}
+	c.shape.cond = sync.NewCond(&c.shape.mu)
+	c.shape.active = true
+	go c.replay(plan, start)
+}
 
-// shaping reports whether the next write is shaped, and counts it.
-func (c *wsConn) shaping(n int) bool {
-	if c.shapeLeft <= 0 || n > shapeMaxSplit || time.Now().After(c.shapeUntil) {
+// writeQueued hands p to the replay and waits until it went out; handled
+// is false when no replay runs (any more).
+func (c *wsConn) writeQueued(p []byte) (n int, handled bool, err error) {
+	s := &c.shape
+	if s.cond == nil {
+		return 0, false, nil
+	}
+	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return 0, false, nil
+	}
+	s.queue = append(s.queue, p...)
+	s.queued += int64(len(p))
+	target := s.queued
+	for s.sent < target && s.active {
+		s.cond.Wait()
+	}
+	done := s.sent >= target
+	s.mu.Unlock()
+	switch {
+	case done:
+		return len(p), true, nil
+	case c.isClosed.Load():
+		return 0, true, errClosed("writing")
+	}
+	c.writeMu.Lock()
+	err = c.writeErr
+	if err == nil {
+		err = errClosed("writing")
+	}
+	c.writeMu.Unlock()
+	return 0, true, err
+}
+
+// replay sends each planned record at its time, then what is left queued,
+// and ends the replay. It stops early when the conn closes.
+func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
+	s := &c.shape
+	defer func() {
+		s.mu.Lock()
+		s.active = false
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
+	for _, r := range plan {
+		if wait := time.Until(start.Add(r.at)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-c.closed:
+				t.Stop()
+				return
+			}
+		}
+		if !c.sendPlanned(r.size - tlsRecordOverhead) {
+			return
+		}
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	s.mu.Lock()
+	rest := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
+		chunk := rest[:min(len(rest), maxFramePayload)]
+		if c.writeFrameLocked(opBinary, chunk) != nil {
+			return
+		}
+		rest = rest[len(chunk):]
+		s.mu.Lock()
+		s.sent += int64(len(chunk))
+		s.mu.Unlock()
+	}
+}
+
+// sendPlanned writes one record of exactly size bytes of frames: queued
+// tunnel bytes, padded with pongs. It reports whether the conn is still
+// usable.
+func (c *wsConn) sendPlanned(size int) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.writeErr != nil || c.closeSent || c.isClosed.Load() {
 		return false
 	}
-	c.shapeLeft--
+	s := &c.shape
+	s.mu.Lock()
+	data := s.queue[:fitData(size, len(s.queue), c.client)]
+	s.mu.Unlock()
+	if err := c.writeRecordLocked(data, size-frameLen(len(data), c.client)); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.queue = s.queue[len(data):]
+	s.sent += int64(len(data))
+	s.cond.Broadcast()
+	s.mu.Unlock()
 	return true
 }
 
-// writeShapedLocked writes p as padded records of shapeRecordMin to
-// shapeRecordMax bytes of WebSocket frames each (data and padding), so that
-// no record of the opening reaches 411 bytes on the wire: Russia's 2024
-// rule marks a flow whose client sends three or more records of at least
-// 411 bytes early (docs/lab.md, censor.RecordShape), and a browser's early
-// records after its upgrade request are small. The caller holds writeMu.
-func (c *wsConn) writeShapedLocked(p []byte) error {
-	for len(p) > 0 {
-		room := shapeRecordMin + c.rng.IntN(shapeRecordMax-shapeRecordMin+1)
-		n := min(len(p), room-frameOverheadMax)
-		pad := 0
-		if left := room - frameOverheadMax - n; left > frameOverheadMax && c.rng.IntN(4) != 0 {
-			pad = c.rng.IntN(left - frameOverheadMax + 1)
-		}
-		if err := c.writeRecordLocked(p[:n], pad); err != nil {
-			return err
-		}
-		p = p[n:]
+// frameLen is a frame's length on the wire with n bytes of payload; a
+// frame of no data takes no room.
+func frameLen(n int, masked bool) int {
+	if n == 0 {
+		return 0
 	}
-	if c.rng.IntN(4) == 0 {
-		return c.writeRecordLocked(nil, 1+c.rng.IntN(maxControlPayload))
+	h := 2
+	if n > maxControlPayload {
+		h += 2
 	}
-	return nil
+	if masked {
+		h += 4
+	}
+	return h + n
+}
+
+// pongHeader is a pong frame's header length.
+func pongHeader(masked bool) int {
+	if masked {
+		return 6
+	}
+	return 2
+}
+
+// fitData returns how many of avail bytes a record of size bytes carries
+// so that pong frames can fill exactly what is left (nothing, or at least
+// one pong header).
+func fitData(size, avail int, masked bool) int {
+	n := min(avail, size-2)
+	for n > 0 {
+		r := size - frameLen(n, masked)
+		if r == 0 || r >= pongHeader(masked) {
+			return n
+		}
+		n--
+	}
+	return 0
 }
 
 // writeRecordLocked writes data (if any) as a binary frame and pad bytes
-// of pong frames, in one TLS Write.
+// of pong frames (headers included), in one TLS Write. The caller holds
+// writeMu.
 func (c *wsConn) writeRecordLocked(data []byte, pad int) error {
 	if c.writeErr != nil {
 		return c.writeErr
@@ -86,11 +195,14 @@ func (c *wsConn) writeRecordLocked(data []byte, pad int) error {
 	if !padFirst && len(data) > 0 {
 		buf = c.appendFrame(buf, opBinary, data)
 	}
-	for pad > 0 {
-		// Each pong costs its header (2 bytes, 6 when masked) too.
-		n := min(pad, maxControlPayload)
-		buf = c.appendFrame(buf, opPong, make([]byte, n))
-		pad -= n
+	ph := pongHeader(c.client)
+	for pad >= ph {
+		k := min(pad-ph, maxControlPayload)
+		if rem := pad - ph - k; rem > 0 && rem < ph {
+			k -= ph - rem
+		}
+		buf = c.appendFrame(buf, opPong, make([]byte, k))
+		pad -= ph + k
 	}
 	if padFirst && len(data) > 0 {
 		buf = c.appendFrame(buf, opBinary, data)
@@ -122,14 +234,14 @@ func (c *wsConn) appendFrame(b []byte, opcode byte, payload []byte) []byte {
 	return b
 }
 
-// randomCookie returns what a returning visitor's cookies might look like:
-// nothing a fifth of the time, else an analytics-style id and a session
-// token of random length (16-240 characters). The server ignores them.
-func randomCookie() string {
-	if mrand.IntN(5) == 0 {
+// paddingValue returns n characters of a random cookie or header value
+// (base64url), for padding the upgrade request and its answer to the
+// trace's first records. The server ignores the cookie.
+func paddingValue(n int) string {
+	if n <= 0 {
 		return ""
 	}
-	tok := make([]byte, 12+mrand.IntN(169))
-	rand.Read(tok)
-	return fmt.Sprintf("_ga=GA1.1.%d.%d; sid=%s", 1e9+mrand.Int64N(9e9), time.Now().Unix()-mrand.Int64N(3e7), base64.RawURLEncoding.EncodeToString(tok))
+	b := make([]byte, (n*3+3)/4)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }

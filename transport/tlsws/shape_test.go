@@ -35,13 +35,10 @@ type recordTap struct {
 	mu   sync.Mutex
 	recs []tlsRecord
 	done chan struct{}
+	open time.Time // when the TCP connection opened
 }
 
-func newRecordTap(t *testing.T, addr string) *recordTap {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+func startRecordTap(ln net.Listener, addr string) *recordTap {
 	tap := &recordTap{ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(tap.done)
@@ -57,6 +54,9 @@ func newRecordTap(t *testing.T, addr string) *recordTap {
 		}
 		defer up.Close()
 		start := time.Now()
+		tap.mu.Lock()
+		tap.open = start
+		tap.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); tap.copy(up, c, true, start); up.Close() }()
@@ -117,15 +117,31 @@ func (tap *recordTap) appRecords() []tlsRecord {
 // openTunnel opens one tunnel through a tap, runs the secure channel's
 // opening exchange on it, and returns the records the censor saw.
 func openTunnel(t *testing.T, ln *Listener, cfg DialConfig) []tlsRecord {
-	tap := newRecordTap(t, ln.Addr().String())
+	t.Helper()
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := openTunnelVia(tl, ln, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// openTunnelVia is openTunnel through a tap on tl (which it closes); it
+// may run on any goroutine.
+func openTunnelVia(tl net.Listener, ln *Listener, cfg DialConfig) ([]tlsRecord, error) {
+	tap := startRecordTap(tl, ln.Addr().String())
 	cfg.Addr = tap.ln.Addr().String()
 	d, err := NewDialer(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	served := make(chan error, 1)
+	serverReplayed := make(chan struct{})
 	go func() {
 		s, err := ln.Accept()
 		if err != nil {
@@ -144,28 +160,46 @@ func openTunnel(t *testing.T, ln *Listener, cfg DialConfig) []tlsRecord {
 			return
 		}
 		s.Write(make([]byte, 304))
+		waitReplayed(s)
+		close(serverReplayed)
 		io.Copy(io.Discard, s)
 		served <- nil
 	}()
 	c, err := d.Dial(ctx)
 	if err != nil {
-		t.Fatal(err)
+		tl.Close()
+		return nil, err
 	}
 	c.Write(make([]byte, 1378))
 	buf := make([]byte, 1165)
 	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	c.Write(make([]byte, 304))
 	if _, err := io.ReadFull(c, buf[:304]); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	// The opening ends when both ends have replayed their records; what a
+	// censor sees then is compared with a browser's connection, which
+	// stays open after the page loaded. The close that ends this test's
+	// short tunnel is left out.
+	waitReplayed(c)
+	select {
+	case <-serverReplayed:
+	case err := <-served:
+		if err != nil {
+			return nil, err
+		}
+		served <- nil
+	}
+	time.Sleep(20 * time.Millisecond)
+	opening := tap.appRecords()
 	c.Close()
 	if err := <-served; err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	<-tap.done
-	return tap.appRecords()
+	return opening, nil
 }
 
 func shapeKey(recs []tlsRecord, n int) string {
@@ -217,8 +251,24 @@ func TestAdversaryTunnelOpeningShape(t *testing.T) {
 	if len(seqs) < n/2 {
 		t.Errorf("only %d distinct opening sequences in %d tunnels: a censor recognises the tunnel by its record sizes", len(seqs), n)
 	}
-	if len(firstUp) < n/4 || len(firstDown) < n/4 {
-		t.Errorf("first client record took %d sizes, the server's total %d, in %d tunnels: want at least %d each", len(firstUp), len(firstDown), n, n/4)
+	// The first client record is the upgrade request, sized as a
+	// browser's first request on its connection to the cover site: a
+	// static site gives few such sizes, and the tunnel takes the same.
+	browserFirst := map[int]bool{}
+	for _, tr := range shapeTraces {
+		browserFirst[tr[0].size] = true
+	}
+	for size := range firstUp {
+		near := false
+		for b := range browserFirst {
+			near = near || (size >= b-4 && size <= b+4)
+		}
+		if !near {
+			t.Errorf("a tunnel's first client record was %d bytes, which no browser connection of the profile starts with", size)
+		}
+	}
+	if len(firstDown) < n/4 {
+		t.Errorf("the server's total took %d values in %d tunnels: want at least %d", len(firstDown), n, n/4)
 	}
 }
 
@@ -243,49 +293,55 @@ func TestTunnelShapingCost(t *testing.T) {
 		return bytesUp / n, bytesDown / n, recs / n, time.Since(start) / n
 	}
 	up, down, recs, took := measure()
-	saved := shapeWrites
-	shapeWrites = 0
-	defer func() { shapeWrites = saved }()
+	shapeOpenings = false
+	defer func() { shapeOpenings = true }()
 	up0, down0, recs0, took0 := measure()
 	t.Logf("per opening: shaped %.0f B up, %.0f B down, %.1f records, %v; unshaped %.0f B up, %.0f B down, %.1f records, %v",
 		up, down, recs, took.Round(100*time.Microsecond), up0, down0, recs0, took0.Round(100*time.Microsecond))
 	if up <= up0 || down <= down0 {
 		t.Errorf("shaping added no bytes: shaped %.0f/%.0f, unshaped %.0f/%.0f", up, down, up0, down0)
 	}
-	if extra := up + down - up0 - down0; extra > float64(2*saved*(shapeRecordMax+64)) {
-		t.Errorf("shaping cost %.0f bytes per opening, more than its bound", extra)
+	most := 0
+	for _, tr := range shapeTraces {
+		n := 0
+		for _, r := range tr {
+			n += r.size + 5
+		}
+		most = max(most, n)
+	}
+	if extra := up + down - up0 - down0; extra > float64(most) {
+		t.Errorf("shaping cost %.0f bytes per opening, more than the longest trace's %d bytes", extra, most)
 	}
 }
 
 // TestAdversaryLargeRecordRule: Russia's 2024 rule as the lab models it
 // (censor.RecordShape): three or more client application-data records of
 // at least 411 bytes among the first ten after the hello mark a tunnel.
-// None of 40 openings may show that; the opening carries the secure
-// channel's 1,378-byte first message, so unshaped it would.
+// Tunnel openings replay Chromium's connections to the cover site, and
+// Chromium trips the rule itself on most of them: every HTTP/1.1 request
+// it sends is 527-666 bytes, and a page with three requests on one
+// connection shows three such records. So the rule may catch a tunnel
+// opening no more often than it catches the browser connections of the
+// profile (plus 10 points of sampling noise); docs/spec/transports.md
+// explains the trade.
 func TestAdversaryLargeRecordRule(t *testing.T) {
-	ln, cfg := testServer(t)
-	caught := 0
-	for i := 0; i < 40; i++ {
-		recs := openTunnel(t, ln, cfg)
-		seen, large := 0, 0
-		pastHello := false
-		for _, r := range recs {
-			if !r.up {
-				continue
-			}
-			if !pastHello && r.typ == 22 {
-				continue // the ClientHello
-			}
-			pastHello = true
-			if seen == 10 {
-				break
-			}
-			seen++
-			if r.typ == 23 && 5+r.size >= 411 { // with the header, as the rule counts
-				large++
-			}
+	caughtBrowser := 0
+	for _, tr := range shapeTraces {
+		var recs []tlsRecord
+		for _, r := range tr {
+			recs = append(recs, tlsRecord{up: r.up, typ: 23, size: r.size})
 		}
-		if large >= 3 {
+		if largeRecordRule(recs) {
+			caughtBrowser++
+		}
+	}
+	browserRate := float64(caughtBrowser) / float64(len(shapeTraces))
+	ln, cfg := testServer(t)
+	const n = 40
+	caught := 0
+	for i := 0; i < n; i++ {
+		recs := openTunnel(t, ln, cfg)
+		if largeRecordRule(recs) {
 			caught++
 			if caught == 1 {
 				var s strings.Builder
@@ -296,7 +352,41 @@ func TestAdversaryLargeRecordRule(t *testing.T) {
 			}
 		}
 	}
-	if caught > 0 {
-		t.Errorf("%d of 40 tunnel openings show three or more client records of at least 411 bytes early: the 2024 rule blocks them", caught)
+	rate := float64(caught) / n
+	t.Logf("the rule catches %d of %d tunnel openings (%.2f) and %d of %d Chromium connections of the profile (%.2f)", caught, n, rate, caughtBrowser, len(shapeTraces), browserRate)
+	if rate > browserRate+0.10 {
+		t.Errorf("the 2024 rule catches %.2f of tunnel openings, more than the %.2f of Chromium's own connections", rate, browserRate)
 	}
+}
+
+// largeRecordRule applies the lab's model of the 2024 rule to the records
+// after the hello.
+func largeRecordRule(recs []tlsRecord) bool {
+	seen, large := 0, 0
+	for _, r := range recs {
+		if !r.up || r.typ == 22 {
+			continue
+		}
+		if seen == 10 {
+			break
+		}
+		seen++
+		if r.typ == 23 && 5+r.size >= 411 { // with the header, as the rule counts
+			large++
+		}
+	}
+	return large >= 3
+}
+
+// waitReplayed waits until the tunnel's end has replayed its records.
+func waitReplayed(c net.Conn) {
+	w := c.(*wsConn)
+	if w.shape.cond == nil {
+		return
+	}
+	w.shape.mu.Lock()
+	for w.shape.active {
+		w.shape.cond.Wait()
+	}
+	w.shape.mu.Unlock()
 }

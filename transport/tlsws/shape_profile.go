@@ -1,0 +1,133 @@
+package tlsws
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The opening profile (docs/spec/transports.md, "tlsws: the opening's
+// shape"): the first application-data records of Chromium's connections
+// while it loads the shape test's cover site, one connection a line, each
+// record written as C (client to server) or S, its TLS record length, @
+// and its time in milliseconds after the connection's first
+// application-data record (the request). A tunnel opening replays one of
+// them. Refresh from the installed Chromium with
+//
+//	go test ./transport/tlsws -run TestShapeClassifier -update-shape-profile
+//
+//go:embed chrome_shape_profile.txt
+var shapeProfileText string
+
+// shapeRecord is one record of a profile trace.
+type shapeRecord struct {
+	up   bool          // client to server
+	size int           // TLS record length (the 5-byte header excluded)
+	at   time.Duration // after the trace's first record
+}
+
+// Limits a profile line must keep: a record must hold a frame header and
+// TLS's overhead, and fit in one TLS record; a trace must start with the
+// client's request and hold a server record.
+const (
+	tlsRecordOverhead  = 17                        // TLS 1.3: content type and AEAD tag
+	shapeRecordLeast   = tlsRecordOverhead + 8 + 1 // a client frame's longest header here: 2 + 2 + mask
+	shapeRecordMost    = 16384 + tlsRecordOverhead
+	shapeTraceMaxLen   = 64
+	shapeTraceMaxDelay = 2 * time.Second
+)
+
+// parseShapeProfile reads the profile text: one trace a line, # comments.
+func parseShapeProfile(text string) ([][]shapeRecord, error) {
+	var traces [][]shapeRecord
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tr, err := parseShapeTrace(line)
+		if err != nil {
+			return nil, fmt.Errorf("tlsws: shape profile line %d: %w", n+1, err)
+		}
+		traces = append(traces, tr)
+	}
+	if len(traces) == 0 {
+		return nil, fmt.Errorf("tlsws: shape profile: no trace")
+	}
+	return traces, nil
+}
+
+func parseShapeTrace(line string) ([]shapeRecord, error) {
+	fields := strings.Fields(line)
+	if len(fields) > shapeTraceMaxLen {
+		return nil, fmt.Errorf("%d records, at most %d", len(fields), shapeTraceMaxLen)
+	}
+	var tr []shapeRecord
+	server := false
+	for _, f := range fields {
+		sz, at, ok := strings.Cut(f, "@")
+		if !ok || len(sz) < 2 || (sz[0] != 'C' && sz[0] != 'S') {
+			return nil, fmt.Errorf("record %q: want C or S, a size, @ and milliseconds", f)
+		}
+		size, err1 := strconv.Atoi(sz[1:])
+		ms, err2 := strconv.Atoi(at)
+		if err1 != nil || err2 != nil || size < shapeRecordLeast || size > shapeRecordMost || ms < 0 {
+			return nil, fmt.Errorf("record %q: size %d..%d and a time of 0 ms or more", f, shapeRecordLeast, shapeRecordMost)
+		}
+		r := shapeRecord{up: sz[0] == 'C', size: size, at: time.Duration(ms) * time.Millisecond}
+		if len(tr) > 0 && r.at < tr[len(tr)-1].at || r.at > shapeTraceMaxDelay {
+			return nil, fmt.Errorf("record %q: times must not go back nor pass %v", f, shapeTraceMaxDelay)
+		}
+		server = server || !r.up
+		tr = append(tr, r)
+	}
+	if len(tr) == 0 || !tr[0].up || !server {
+		return nil, fmt.Errorf("a trace starts with the client's record and holds a server record")
+	}
+	return tr, nil
+}
+
+// shapeTraces is the parsed profile; the package does not build without a
+// valid one (TestShapeProfileParses).
+var shapeTraces, shapeProfileErr = parseShapeProfile(shapeProfileText)
+
+// shapeOpenings is a variable so that the shape tests can measure the cost
+// against unshaped tunnels.
+var shapeOpenings = true
+
+// traceFor picks the trace a tunnel replays from its Sec-WebSocket-Key,
+// which both ends see, so that both replay the same one. It returns nil
+// when shaping is off.
+func traceFor(wsKey string) []shapeRecord {
+	if !shapeOpenings || shapeProfileErr != nil {
+		return nil
+	}
+	h := sha256.Sum256([]byte("samizdat tlsws shape " + wsKey))
+	i := (uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(len(shapeTraces))
+	return shapeTraces[i]
+}
+
+// firstOf returns the first record of the trace in the given direction
+// and the trace without it; ok is false when there is none.
+func firstOf(tr []shapeRecord, up bool) (first shapeRecord, rest []shapeRecord, ok bool) {
+	for i, r := range tr {
+		if r.up == up {
+			return r, append(append([]shapeRecord{}, tr[:i]...), tr[i+1:]...), true
+		}
+	}
+	return shapeRecord{}, tr, false
+}
+
+// ownRecords returns the trace's records in one direction.
+func ownRecords(tr []shapeRecord, up bool) []shapeRecord {
+	var out []shapeRecord
+	for _, r := range tr {
+		if r.up == up {
+			out = append(out, r)
+		}
+	}
+	return out
+}
