@@ -61,8 +61,9 @@ func TestShapeClassifier(t *testing.T) {
 // chromiumPageLoads loads the cover site n times in one headless Chromium,
 // each time from another host name (so over a new TLS connection), through
 // a tap, and returns for each load the records of the connection that
-// carried the page (the one whose first request came first; Chromium opens
-// a spare one too).
+// carried most of the page (Chromium opens two and spreads the page's
+// requests over them; the busier one is the page's session, the earlier
+// one on a tie).
 func chromiumPageLoads(t *testing.T, ln *Listener, n int) [][]tlsRecord {
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,7 +116,8 @@ func chromiumPageLoads(t *testing.T, ln *Listener, n int) [][]tlsRecord {
 			if len(recs) == 0 {
 				continue
 			}
-			if at := opened.Add(recs[0].at); page == nil || at.Before(first) {
+			at := opened.Add(recs[0].at)
+			if page == nil || len(recs) > len(page) || len(recs) == len(page) && at.Before(first) {
 				page, first = recs, at
 			}
 		}

@@ -25,7 +25,7 @@ footer{margin-top:3em;font-size:.8em;color:#7a6a5a}</style></head>
 <footer>Bakery on Fifth, 12 Fifth Street. Call us to order a cake.</footer>
 <script>
 window.pageDone = (async () => {
-  for (const name of ["menu", "hours", "news", "reviews"]) {
+  for (const name of ["menu", "hours", "news", "reviews", "specials", "events", "staff", "faq"]) {
     try { const r = await fetch("/data/" + name + ".json"); const d = await r.json();
       const el = document.getElementById(name); if (el) el.textContent = JSON.stringify(d).slice(0, 200); } catch (e) {}
   }
@@ -40,7 +40,7 @@ func shapeCoverServer(t testing.TB) (*Listener, DialConfig) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte(shapeCoverIndex), 0o644)
-	sizes := map[string]int{"menu": 900, "hours": 300, "news": 2400, "specials": 600, "reviews": 4200}
+	sizes := map[string]int{"menu": 900, "hours": 300, "news": 2400, "specials": 600, "reviews": 4200, "events": 1500, "staff": 700, "faq": 3100}
 	for name, n := range sizes {
 		var b strings.Builder
 		b.WriteString(`{"items":[`)
