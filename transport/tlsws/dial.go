@@ -96,7 +96,7 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 		return nil, err
 	}
 	c := newWSConn(tc, tcp, src, true)
-	_, rest, _ := firstOf(trace, true)
+	_, rest, _ := firstOf(underRecordRule(trace), true)
 	c.startShaping(ownRecords(rest, true), sentAt)
 	return c, nil
 }

@@ -131,3 +131,37 @@ func ownRecords(tr []shapeRecord, up bool) []shapeRecord {
 	}
 	return out
 }
+
+// keepUnderRecordRule makes the client's replay stay under Russia's 2024
+// rule as the lab models it (censor.RecordShape: three or more client
+// records of at least 411 bytes, header included, early in a flow):
+// Chromium's HTTP/1.1 requests to the cover site are 527-666 bytes, so a
+// faithful replay trips it as the browser does (191 of 191 profile
+// connections). With it set, client records after the second large one
+// are cut to 405 bytes (410 on the wire), which a classifier can see
+// (docs/spec/transports.md gives both figures).
+var keepUnderRecordRule = true
+
+// recordRuleSize is the smallest record (header excluded) the rule counts.
+const recordRuleSize = 411 - 5
+
+// underRecordRule returns the trace with the client's records capped as
+// keepUnderRecordRule says.
+func underRecordRule(tr []shapeRecord) []shapeRecord {
+	if !keepUnderRecordRule {
+		return tr
+	}
+	out := append([]shapeRecord{}, tr...)
+	large := 0
+	for i, r := range out {
+		if !r.up || r.size < recordRuleSize {
+			continue
+		}
+		if large == 2 {
+			out[i].size = recordRuleSize - 1
+			continue
+		}
+		large++
+	}
+	return out
+}

@@ -354,6 +354,9 @@ func TestAdversaryLargeRecordRule(t *testing.T) {
 	}
 	rate := float64(caught) / n
 	t.Logf("the rule catches %d of %d tunnel openings (%.2f) and %d of %d Chromium connections of the profile (%.2f)", caught, n, rate, caughtBrowser, len(shapeTraces), browserRate)
+	if keepUnderRecordRule && caught > 0 {
+		t.Errorf("%d of %d tunnel openings trip the 2024 rule though keepUnderRecordRule is set", caught, n)
+	}
 	if rate > browserRate+0.10 {
 		t.Errorf("the 2024 rule catches %.2f of tunnel openings, more than the %.2f of Chromium's own connections", rate, browserRate)
 	}
