@@ -80,14 +80,23 @@ var layoutRules = []layoutRule{
 	{dir: "transport", never: []string{"mls", "wire", "server", "client", "censor"}},
 	{dir: "reach", never: []string{"mls", "server", "client", "censor"}},
 	{dir: "relay", never: []string{"mls", "server", "client", "censor"}},
+	// The channel mirror reads channels as a client does, so it sits on the
+	// roles floor beside relay, not under it.
+	{dir: "mirror", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "server", never: []string{"mls", "client", "censor", "internal/cli"}},
 	{dir: "store", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "bus", never: []string{"mls", "server", "client", "censor", "internal/cli"}},
 	{dir: "client", never: []string{"server", "store", "censor", "internal/cli"}},
+	{dir: "web/wasm", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "channel", never: []string{"mls", "server", "store", "client", "transport", "reach", "relay", "censor", "internal/cli"}},
 	{dir: "tui", never: []string{"server", "store", "censor", "relay", "internal/cli"}},
 	{dir: "attach", allow: []string{"attach", "golang.org/x/crypto", "golang.org/x/sys"}},
+	// The app's server side stands below the server and the relay that mount it.
+	{dir: "web", never: []string{"server", "store", "relay", "censor", "internal/cli"}},
 	{dir: "cmd/samizdat", allow: []string{"internal/cli"}},
+	// The load generators sit on the CLI's floor, below it: they may use
+	// any role (they run a server in process for the fanout benchmark).
+	{dir: "internal/loadgen", never: []string{"internal/cli", "censor"}},
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
@@ -96,6 +105,7 @@ var layoutRules = []layoutRule{
 		"github.com/munnerz/", "github.com/pandatix/", "golang.org/x/sys", "golang.org/x/text", "golang.org/x/net", "google.golang.org/protobuf"}},
 	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
 	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
+	{dir: "internal/testnet", allow: []string{"internal/testnet"}},
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},
 	{dir: "internal/testreport", allow: []string{"internal/testreport"}},
 }
@@ -155,17 +165,21 @@ func TestImportDirection(t *testing.T) {
 	}
 }
 
-// TestCensorImportedOnlyByCLI: the lab is a test harness and a subcommand,
-// never a dependency of the product's packages.
-func TestCensorImportedOnlyByCLI(t *testing.T) {
-	for _, p := range listPackages(t) {
-		path := rel(p.ImportPath)
-		if under(path, "censor") || under(path, "internal/cli") {
-			continue
-		}
-		for _, imp := range p.Imports {
-			if under(rel(imp), "censor") && strings.HasPrefix(imp, module) {
-				t.Errorf("%s imports %s; only internal/cli and tests may", path, imp)
+// TestCLIOnlyPackages: the lab is a test harness and a subcommand, and the
+// load generators are the bench subcommands' engine; neither is ever a
+// dependency of the product's packages.
+func TestCLIOnlyPackages(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, only := range []string{"censor", "internal/loadgen"} {
+		for _, p := range pkgs {
+			path := rel(p.ImportPath)
+			if under(path, only) || under(path, "internal/cli") {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if under(rel(imp), only) && strings.HasPrefix(imp, module) {
+					t.Errorf("%s imports %s; only internal/cli and tests may", path, imp)
+				}
 			}
 		}
 	}

@@ -9,26 +9,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // TestInterceptRealTCP runs the engine between real loopback TCP conns, the
 // way the netns interceptor will: a clean flow is relayed byte for byte, an
 // SNI-denylisted one is reset.
 func TestInterceptRealTCP(t *testing.T) {
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	go func() {
-		for {
-			c, err := backend.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	backend := testnet.Listen(t)
+	testnet.Serve(t, backend, testnet.Echo)
 	front, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer front.Close()
 	e := New(Config{Seed: 1})

@@ -29,6 +29,10 @@ type Scenario struct {
 	Rules      []RuleSpec `json:"rules"`
 	Timeline   []Moment   `json:"timeline"`
 	Recovery   Recovery   `json:"recovery"`
+	// PoolRelays adds that many relays to the lab's five: one relay
+	// process answering on as many addresses, each published in the
+	// endpoint book as a relay of its own (0-200).
+	PoolRelays int `json:"pool_relays,omitempty"`
 }
 
 // Source is a publication the scenario's numbers come from.
@@ -171,6 +175,8 @@ func (s *Scenario) check() error {
 		return errors.New("duration and quick (at most 90 s) are required")
 	case s.Recovery.Within <= 0 || s.Recovery.Condition == "":
 		return errors.New("recovery.within and recovery.condition are required")
+	case s.PoolRelays < 0 || s.PoolRelays > 200:
+		return errors.New("pool_relays must be 0-200")
 	}
 	for _, src := range s.Sources {
 		if src.Title == "" || src.Where == "" {

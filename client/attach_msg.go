@@ -67,11 +67,8 @@ func (c *Client) receiveFileLocked(t *tx, ch *chat, sender AccountKey, content *
 	ref := fileRef(content.File)
 	t.put(attachNS, []byte(ref), &attachRecord{Desc: content.File})
 	m.Kind, m.Text, m.File = MessageFile, content.Text, fileInfoOf(a, ref, FileAvailable)
-	t.addMessage(ch.hash[:], &m)
 	// The id the user downloads it by, for OnMessage (listen prints it).
-	if t.err == nil {
-		t.t.QueryRow(`SELECT last_insert_rowid()`).Scan(&m.ID)
-	}
+	m.ID = t.addMessage(ch.hash[:], &m)
 	return []Message{m}
 }
 
@@ -103,11 +100,12 @@ func (c *Client) fileMessage(ctx context.Context, id int64) (*Message, []byte, *
 
 // message reads stored message id and its chat hash.
 func (t *tx) message(id int64) (*Message, []byte, bool) {
-	var chat, v []byte
-	if err := t.t.QueryRow(`SELECT chat, v FROM messages WHERE id = ?`, id).Scan(&chat, &v); err != nil {
+	r, ok, err := t.t.message(id)
+	if err != nil || !ok {
 		return nil, nil, false
 	}
-	b, err := t.s.open(v, append([]byte("msg\x00"), chat...))
+	chat := r.chat
+	b, err := t.s.open(r.v, msgAD(chat))
 	if err != nil {
 		return nil, nil, false
 	}
@@ -137,7 +135,7 @@ func (c *Client) setFileState(ctx context.Context, id int64, state, path string)
 		t.rollback()
 		return err
 	}
-	_, err = t.t.Exec(`UPDATE messages SET v = ? WHERE id = ?`, t.s.seal(b, append([]byte("msg\x00"), chat...)), id)
+	err = t.t.setMessage(id, t.s.seal(b, msgAD(chat)))
 	clear(b)
 	t.fail(err)
 	return t.commit()

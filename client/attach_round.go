@@ -69,8 +69,7 @@ type transfer struct {
 	sends    map[int]int // requests sent per chunk
 	capacity int         // chunks a cut connection carried (fewest seen); 0 before any cut
 
-	mu      sync.Mutex // guards handled
-	sess    *session   // the connection started and handled count for
+	sess    *session // the connection started and handled count for
 	started int
 	handled int
 }

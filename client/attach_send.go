@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 // TransferInFlight is how many chunks an upload or download keeps in
 // flight on the session.
-const TransferInFlight = 4
+const TransferInFlight = 16
 
 // Progress reports a transfer: Done of Total chunks, and how many chunk
 // requests were sent in all (Sends > Done after resends).
@@ -83,8 +84,19 @@ func (c *Client) SendFile(ctx context.Context, name, path, caption string, o *Fi
 	if err != nil {
 		return err
 	}
-	sealer, _ := attach.NewSealer(key, f, st.Size())
-	if err := c.uploadChunks(ctx, sealer, hashes, st.Size(), o); err != nil {
+	sealer, err := attach.NewSealer(key, f, st.Size())
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	sealed := make([]bool, sealer.Count())
+	if hashes == nil {
+		hashes = make([]attach.Hash, sealer.Count()) // learned as the upload seals them
+	} else {
+		for i := range sealed {
+			sealed[i] = true
+		}
+	}
+	if err := c.uploadChunks(ctx, sealer, hashes, sealed, st.Size(), o); err != nil {
 		return err
 	}
 	a := &attach.Attachment{Key: key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
@@ -121,10 +133,14 @@ func (c *Client) chatForSend(ctx context.Context, name string) (*chat, error) {
 	return ch, nil
 }
 
-// prepareUpload picks the file key (the stored one of an unfinished
-// upload of the same, unchanged file, or a fresh one) and seals the file
-// once to learn its chunk hashes. Reusing a key for changed bytes would
-// reuse nonces, so the key is kept only if the file's digest is the same.
+// prepareUpload picks the file key. For an unfinished upload of the same,
+// unchanged file it returns the stored key and the chunk hashes (sealing
+// the file once to learn them), so that only the chunks the server lacks
+// are sent again. Otherwise it stores a fresh key with the file's digest
+// and returns no hashes: the server holds no chunk sealed under a fresh
+// key, so the upload seals each chunk once, as it sends it. Reusing a key
+// for changed bytes would reuse nonces, so the key is kept only if the
+// file's digest is the same.
 func (c *Client) prepareUpload(ctx context.Context, f *os.File, size int64, upKey []byte) (attach.Key, []attach.Hash, error) {
 	t, err := c.store.begin(ctx)
 	if err != nil {
@@ -133,25 +149,34 @@ func (c *Client) prepareUpload(ctx context.Context, f *os.File, size int64, upKe
 	var rec uploadRecord
 	had := t.get(uploadNS, upKey, &rec)
 	t.rollback()
-	if !had || rec.Size != size {
-		rec = uploadRecord{Key: attach.NewKey(), Size: size}
+	if had && rec.Size == size {
+		hashes, digest, err := sealHashes(rec.Key, f, size)
+		if err != nil {
+			return attach.Key{}, nil, err
+		}
+		if digest == rec.Digest {
+			return rec.Key, hashes, nil
+		}
 	}
-	hashes, digest, err := sealHashes(rec.Key, f, size)
+	digest, err := fileDigest(f, size)
 	if err != nil {
 		return attach.Key{}, nil, err
 	}
-	if had && digest != rec.Digest {
-		rec = uploadRecord{Key: attach.NewKey(), Size: size}
-		if hashes, digest, err = sealHashes(rec.Key, f, size); err != nil {
-			return attach.Key{}, nil, err
-		}
-	}
-	rec.Digest = digest
+	rec = uploadRecord{Key: attach.NewKey(), Size: size, Digest: digest}
 	if t, err = c.store.begin(ctx); err != nil {
 		return attach.Key{}, nil, err
 	}
 	t.put(uploadNS, upKey, &rec)
-	return rec.Key, hashes, t.commit()
+	return rec.Key, nil, t.commit()
+}
+
+// fileDigest returns the SHA-256 of the first size bytes of f.
+func fileDigest(f *os.File, size int64) ([32]byte, error) {
+	d := sha256.New()
+	if _, err := io.Copy(d, io.NewSectionReader(f, 0, size)); err != nil {
+		return [32]byte{}, fmt.Errorf("client: reading the file: %w", err)
+	}
+	return [32]byte(d.Sum(nil)), nil
 }
 
 // sealHashes seals every chunk of f under key and returns their hashes
@@ -161,9 +186,9 @@ func sealHashes(key attach.Key, f *os.File, size int64) ([]attach.Hash, [32]byte
 	if err != nil {
 		return nil, [32]byte{}, fmt.Errorf("client: %w", err)
 	}
-	d := sha256.New()
-	if _, err := io.Copy(d, io.NewSectionReader(f, 0, size)); err != nil {
-		return nil, [32]byte{}, fmt.Errorf("client: reading the file: %w", err)
+	digest, err := fileDigest(f, size)
+	if err != nil {
+		return nil, [32]byte{}, err
 	}
 	hashes := make([]attach.Hash, s.Count())
 	buf := make([]byte, 0, attach.MaxSealedChunk)
@@ -172,14 +197,16 @@ func sealHashes(key attach.Key, f *os.File, size int64) ([]attach.Hash, [32]byte
 			return nil, [32]byte{}, fmt.Errorf("client: %w", err)
 		}
 	}
-	return hashes, [32]byte(d.Sum(nil)), nil
+	return hashes, digest, nil
 }
 
 // uploadChunks sends the chunks the server lacks, TransferInFlight at a
 // time. After a disconnect it waits for the next session, asks again which
 // chunks the server has, and sends only those: a chunk cut in flight is
-// sent once more, never a chunk the server acknowledged.
-func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []attach.Hash, size int64, o *FileOptions) error {
+// sent once more, never a chunk the server acknowledged. hashes[i] is
+// known if sealed[i]; the others are learned (and the chunks known to be
+// missing) as they are sealed for sending.
+func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []attach.Hash, sealed []bool, size int64, o *FileOptions) error {
 	retries := o.Retries
 	if retries == 0 {
 		retries = 100
@@ -191,7 +218,7 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 		if err != nil {
 			return err
 		}
-		missing, err := missingChunks(ctx, sess, hashes)
+		missing, err := missingChunks(ctx, sess, hashes, sealed)
 		n, held := 0, false
 		if err == nil {
 			pr.setDone(len(hashes) - len(missing))
@@ -203,7 +230,9 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 				if err != nil {
 					return nil, err
 				}
-				if h != hashes[i] {
+				if !sealed[i] {
+					hashes[i], sealed[i] = h, true
+				} else if h != hashes[i] {
 					return nil, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
 				}
 				pr.sent(i)
@@ -267,14 +296,23 @@ func (c *Client) transferError(ctx context.Context, doing string, err error, att
 	return nil
 }
 
-// missingChunks asks the server which of hashes it lacks, in batches.
-func missingChunks(ctx context.Context, s *session, hashes []attach.Hash) ([]int, error) {
-	var missing []int
-	for start := 0; start < len(hashes); start += wire.MaxHasChunks {
-		end := min(start+wire.MaxHasChunks, len(hashes))
-		req := &wire.HasChunks{Hashes: make([]wire.ChunkHash, end-start)}
-		for i := range req.Hashes {
-			req.Hashes[i] = wire.ChunkHash(hashes[start+i])
+// missingChunks returns, in index order, the chunks the server lacks: of
+// those sealed (hash known) it asks the server, in batches; a chunk not
+// sealed yet was never sent.
+func missingChunks(ctx context.Context, s *session, hashes []attach.Hash, sealed []bool) ([]int, error) {
+	var known, missing []int
+	for i := range hashes {
+		if sealed[i] {
+			known = append(known, i)
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	for start := 0; start < len(known); start += wire.MaxHasChunks {
+		batch := known[start:min(start+wire.MaxHasChunks, len(known))]
+		req := &wire.HasChunks{Hashes: make([]wire.ChunkHash, len(batch))}
+		for k, i := range batch {
+			req.Hashes[k] = wire.ChunkHash(hashes[i])
 		}
 		resp, err := s.call(ctx, req)
 		if err != nil {
@@ -284,12 +322,13 @@ func missingChunks(ctx context.Context, s *session, hashes []attach.Hash) ([]int
 		if !ok || len(held.Held) != len(req.Hashes) {
 			return nil, fmt.Errorf("client: unexpected answer %v to HasChunks", resp.Type())
 		}
-		for i, h := range held.Held {
+		for k, h := range held.Held {
 			if !h {
-				missing = append(missing, start+i)
+				missing = append(missing, batch[k])
 			}
 		}
 	}
+	slices.Sort(missing)
 	return missing, nil
 }
 

@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -33,9 +35,30 @@ import (
 type tamperBlobs struct {
 	*blobfs.Store
 	tamper atomic.Bool
+
+	mu   sync.Mutex
+	gets map[[32]byte]int // GetChunks served per chunk, once countGets was called
+}
+
+// countGets starts counting the chunks served.
+func (b *tamperBlobs) countGets() { b.mu.Lock(); b.gets = map[[32]byte]int{}; b.mu.Unlock() }
+
+// mostGets returns the most times one chunk was served, and all serves.
+func (b *tamperBlobs) mostGets() (most, total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.gets {
+		most, total = max(most, n), total+n
+	}
+	return most, total
 }
 
 func (b *tamperBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
+	b.mu.Lock()
+	if b.gets != nil {
+		b.gets[h]++
+	}
+	b.mu.Unlock()
 	d, err := b.Store.GetChunk(ctx, h)
 	if err == nil && b.tamper.Load() {
 		d[len(d)/2] ^= 1
@@ -44,7 +67,7 @@ func (b *tamperBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) 
 }
 
 // startFileServer is startServer with a blob store.
-func startFileServer(t *testing.T) (ServerLink, *tamperBlobs) {
+func startFileServer(t testing.TB) (ServerLink, *tamperBlobs) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
@@ -74,12 +97,42 @@ func startFileServer(t *testing.T) (ServerLink, *tamperBlobs) {
 // cutProxy forwards TCP to target and cuts every connection once it has
 // carried budget bytes (both ways together): a link that drops often.
 func cutProxy(t *testing.T, target string, budget int64) (addr string, cuts *atomic.Int64) {
+	cuts = &atomic.Int64{}
+	addr = proxyTo(t, target, func(in, out net.Conn, cut func()) {
+		var used atomic.Int64
+		pipe := func(dst, src net.Conn) {
+			defer cut()
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					if used.Add(int64(n)) > budget {
+						cuts.Add(1)
+						return
+					}
+					if _, err := dst.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+		go pipe(out, in)
+		go pipe(in, out)
+	})
+	return addr, cuts
+}
+
+// proxyTo listens on loopback and, for every connection, dials target and
+// hands both ends to link with cut, which closes both (once).
+func proxyTo(t *testing.T, target string, link func(in, out net.Conn, cut func())) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	cuts = &atomic.Int64{}
 	go func() {
 		for {
 			in, err := ln.Accept()
@@ -91,38 +144,14 @@ func cutProxy(t *testing.T, target string, budget int64) (addr string, cuts *ato
 				in.Close()
 				continue
 			}
-			var used atomic.Int64
 			var once sync.Once
-			cut := func() { once.Do(func() { in.Close(); out.Close() }) }
-			pipe := func(dst, src net.Conn) {
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := src.Read(buf)
-					if n > 0 {
-						if used.Add(int64(n)) > budget {
-							cuts.Add(1)
-							cut()
-							return
-						}
-						if _, err := dst.Write(buf[:n]); err != nil {
-							cut()
-							return
-						}
-					}
-					if err != nil {
-						cut()
-						return
-					}
-				}
-			}
-			go pipe(out, in)
-			go pipe(in, out)
+			link(in, out, func() { once.Do(func() { in.Close(); out.Close() }) })
 		}
 	}()
-	return ln.Addr().String(), cuts
+	return ln.Addr().String()
 }
 
-func writeRandomFile(t *testing.T, name string, n int) (string, []byte) {
+func writeRandomFile(t testing.TB, name string, n int) (string, []byte) {
 	data := make([]byte, n)
 	rand.Read(data)
 	p := filepath.Join(t.TempDir(), name)
@@ -133,7 +162,7 @@ func writeRandomFile(t *testing.T, name string, n int) (string, []byte) {
 }
 
 // waitFile waits until c has stored an incoming file message and returns it.
-func waitFile(t *testing.T, c *Client) Message {
+func waitFile(t testing.TB, c *Client) Message {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -149,7 +178,7 @@ func waitFile(t *testing.T, c *Client) Message {
 	return Message{}
 }
 
-func sendFile(t *testing.T, c *Client, to, path, caption string, o *FileOptions) {
+func sendFile(t testing.TB, c *Client, to, path, caption string, o *FileOptions) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -1,3 +1,5 @@
+//go:build !js
+
 package client_test
 
 import (
@@ -5,10 +7,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,46 +16,19 @@ import (
 	"github.com/samizdat-project/samizdat/channel/channelwire"
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
 // channelServer is a real server on 127.0.0.1 with a real sqlite store.
 type channelServer struct {
-	link   client.ServerLink
-	cancel context.CancelFunc
-	done   chan error
+	link client.ServerLink
+	stop func()
 }
 
 func startChannelServer(t *testing.T) *channelServer {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := securechan.GenerateServerKey(nil)
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cs := &channelServer{link: client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, cancel: cancel, done: make(chan error, 1)}
-	go func() { cs.done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cs.stop(); st.Close() })
-	return cs
-}
-
-func (cs *channelServer) stop() {
-	if cs.cancel != nil {
-		cs.cancel()
-		cs.cancel = nil
-		<-cs.done
-	}
+	s := servertest.Start(t, nil)
+	return &channelServer{link: client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, stop: s.Stop}
 }
 
 // startRelayCache runs an in-process relay that mirrors the channel into a

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +42,10 @@ type Options struct {
 	// link's addresses. Paths builds the transport of a path (only direct
 	// paths, through Dialer, if nil); Proxy, if set, is a socks5:// or
 	// http:// proxy every path goes out through; OnPath hears every change
-	// of the path in use. PingInterval and PingTimeout tune how a silent
-	// path is found (defaults 15s and 10s).
+	// of the path in use. PingInterval is how long an idle path waits
+	// before a Ping (default 15s); PingTimeout, if set, replaces the
+	// silence after which a path with an answer due is left (default:
+	// twice the path's handshake time, between 1s and 4s; budget.go).
 	Paths        reach.DialerFactory
 	Proxy        string
 	OnPath       func(PathStatus)
@@ -187,7 +188,7 @@ func Open(o Options) (*Client, error) {
 	t.rollback()
 	if terr != nil {
 		st.close()
-		return nil, &DamagedStoreError{Path: filepath.Join(o.Home, dbFile), Err: terr} // errclass.go
+		return nil, &DamagedStoreError{Path: storePath(o.Home), Err: terr} // errclass.go
 	}
 	if !ok {
 		st.close()
@@ -358,6 +359,22 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 // setupSession registers the device, tops up its KeyPackages and
 // subscribes; it closes s on failure.
 func (c *Client) setupSession(ctx context.Context, s *session) error {
+	if err := c.registerDevice(ctx, s); err != nil {
+		return err
+	}
+	if err := c.publishOwnDeviceList(ctx, s); err != nil {
+		s.close(err)
+		return c.noteRevoked(err)
+	}
+	if err := c.topup(ctx, s); err != nil {
+		s.close(err)
+		return c.noteRevoked(err)
+	}
+	return c.subscribe(ctx, s)
+}
+
+// registerDevice authenticates this device on s; on failure it closes s.
+func (c *Client) registerDevice(ctx context.Context, s *session) error {
 	acct := c.keys.account()
 	reg := &wire.RegisterDevice{AccountKey: c.AccountKey(), DeviceCert: SignDevice(acct, c.DeviceKey())}
 	clear(acct)
@@ -368,14 +385,12 @@ func (c *Client) setupSession(ctx context.Context, s *session) error {
 		}
 		return userError("registering this device", err)
 	}
-	if err := c.publishOwnDeviceList(ctx, s); err != nil {
-		s.close(err)
-		return c.noteRevoked(err)
-	}
-	if err := c.topup(ctx, s); err != nil {
-		s.close(err)
-		return c.noteRevoked(err)
-	}
+	return nil
+}
+
+// subscribe starts the mailbox's pushes on s (closing an older session of
+// this device on the server); on failure it closes s.
+func (c *Client) subscribe(ctx context.Context, s *session) error {
 	if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
 		s.close(err)
 		if rerr := c.noteRevoked(err); rerr != err {

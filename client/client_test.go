@@ -1,12 +1,11 @@
+//go:build !js
+
 package client
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 )
 
@@ -31,33 +31,20 @@ func startServer(t *testing.T) ServerLink {
 func startServerStore(t *testing.T) (ServerLink, *sqlite.Store) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, st
+	key, addr := servertest.Serve(t, server.Config{Store: st}, func() { st.Close() })
+	return ServerLink{Key: key, Addrs: []string{addr}}, st
 }
 
 const testPass = "correct horse battery staple"
 
 // newUser makes an account (or a device of an existing one) in a fresh
 // home directory and starts it.
-func newUser(t *testing.T, link ServerLink, name string, accountSeed []byte) *Client {
+func newUser(t testing.TB, link ServerLink, name string, accountSeed []byte) *Client {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	c, err := Init(InitOptions{Options: userOptions(t, home, name), Server: link, Name: name, AccountSeed: accountSeed})
@@ -68,12 +55,12 @@ func newUser(t *testing.T, link ServerLink, name string, accountSeed []byte) *Cl
 	return c
 }
 
-func userOptions(t *testing.T, home, name string) Options {
+func userOptions(t testing.TB, home, name string) Options {
 	return Options{Home: home, Passphrase: []byte(testPass), KDF: &LightKDF, KeyPackageBatch: 10,
 		Logf: func(f string, a ...any) { t.Logf(name+": "+f, a...) }}
 }
 
-func startUser(t *testing.T, c *Client) {
+func startUser(t testing.TB, c *Client) {
 	t.Helper()
 	c.Start(context.Background())
 	t.Cleanup(func() { c.Close() })
@@ -84,7 +71,7 @@ func startUser(t *testing.T, c *Client) {
 	}
 }
 
-func befriend(t *testing.T, a, b *Client) {
+func befriend(t testing.TB, a, b *Client) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := a.AddContact(ctx, b.Invite(), ""); err != nil {
@@ -129,9 +116,7 @@ func send(t *testing.T, c *Client, to, text string) {
 }
 
 func TestDirectChatBothWays(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	send(t, alice, "bob", "hello bob")
 	waitText(t, bob, "alice", "alice", "hello bob")
 	send(t, bob, "alice", "hello alice")
@@ -154,9 +139,7 @@ func TestDirectChatBothWays(t *testing.T) {
 }
 
 func TestOfflineRecipientReceivesLater(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	bobHome := bob.opts.Home
 	bob.Close() // registered and keys published; now offline
 	send(t, alice, "bob", "while you were away")
@@ -245,23 +228,34 @@ func TestGroupOfThree(t *testing.T) {
 	}
 }
 
-func TestConcurrentCommitsRebase(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	carol, dave := newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
+// twoFriends starts a server and makes alice and bob on it, contacts of
+// each other.
+func twoFriends(t *testing.T) (link ServerLink, alice, bob *Client) {
+	t.Helper()
+	link = startServer(t)
+	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	return link, alice, bob
+}
+
+// fourFriends makes alice, bob, carol and dave on the server at link, each
+// a contact of the three others.
+func fourFriends(t *testing.T, link ServerLink) (alice, bob, carol, dave *Client) {
+	t.Helper()
+	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	carol, dave = newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
 	for _, p := range [][2]*Client{{alice, bob}, {alice, carol}, {alice, dave}, {bob, carol}, {bob, dave}, {carol, dave}} {
 		befriend(t, p[0], p[1])
 	}
+	return alice, bob, carol, dave
+}
+
+func TestConcurrentCommitsRebase(t *testing.T) {
+	link := startServer(t)
+	alice, bob, carol, dave := fourFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := alice.CreateGroup(ctx, "team"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	send(t, alice, "team", "welcome bob")
-	waitText(t, bob, "team", "alice", "welcome bob")
+	groupOfTwo(t, ctx, alice, bob)
 
 	// Both build a commit for the same epoch before either sends it.
 	var barrier sync.WaitGroup
@@ -326,9 +320,7 @@ func TestWrongPassphrase(t *testing.T) {
 // TestStoreHoldsNoSecretsInClear scans every file of both homes for the
 // plaintexts and private keys.
 func TestStoreHoldsNoSecretsInClear(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	secretText := "the meeting is at the old mill at nine"
 	send(t, alice, "bob", secretText)
 	waitText(t, bob, "alice", "alice", secretText)

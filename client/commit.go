@@ -59,151 +59,208 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 	if err != nil {
 		return err
 	}
-	want := change{Add: appendNew(nil, append(add, c.AccountKey())...), Remove: appendNew(nil, remove...)}
-	devs := map[AccountKey][]wire.DeviceEntry{}
-	claimed := map[wire.DeviceID][]byte{} // reused across rebases
+	st := &commitState{s: s, ch: ch, isNew: isNew,
+		want: change{Add: appendNew(nil, append(add, c.AccountKey())...), Remove: appendNew(nil, remove...)},
+		devs: map[AccountKey][]wire.DeviceEntry{}, claimed: map[wire.DeviceID][]byte{}}
 	for range maxRebases {
-		c.mu.Lock()
-		if !isNew {
-			if cur := c.groups[ch.hash]; cur != nil {
-				ch = cur
-			}
-			// An earlier commit of ours may still wait for its verdict.
-			lost, wait, err := c.settleLocked(ctx, ch)
-			if err != nil {
-				c.mu.Unlock()
-				return err
-			}
-			if cur := c.groups[ch.hash]; cur != nil {
-				ch = cur
-			}
-			if lost != nil {
-				want.merge(*lost) // rebase that change along with ours
-			}
-			if wait > 0 {
-				c.mu.Unlock()
-				if err := c.waitEpoch(ctx, ch.hash, wait); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		for _, a := range want.Add {
-			if _, ok := devs[a]; ok {
-				continue
-			}
-			if devs[a], err = c.verifiedDevices(ctx, s, a); err != nil {
-				c.mu.Unlock()
-				return err
-			}
-		}
-		kps, newIDs, removeLeaves, err := c.planChangeLocked(ctx, s, ch, devs, want.Remove, claimed)
+		next, err := c.commitAttempt(ctx, st)
 		if err != nil {
-			err = c.forgedKeysLocked(ctx, ch, isNew, err)
-			c.mu.Unlock()
 			return err
 		}
-		if len(kps) == 0 && len(removeLeaves) == 0 {
-			defer c.mu.Unlock()
-			if isNew && ch.rec.Kind == KindDirect {
-				return errors.New("client: the contact has no device with keys left on the server; ask them to open samizdat once so it registers and uploads keys, then send again")
-			}
-			if isNew {
-				return c.storeNewChatLocked(ctx, ch, nil)
+		if !next.retry {
+			if next.flush {
+				// Return once the Welcome is with the server, so that what
+				// the caller sends next cannot overtake it. If the
+				// connection drops, it stays in the outbox and goes out later.
+				c.Flush(ctx)
 			}
 			return nil
 		}
-		before := c.membersLocked(ch.g)
-		_, recipients := c.otherMembers(ch.g)
-		epoch := ch.g.Epoch()
-		res, err := ch.g.Commit(mls.CommitOptions{AddKeyPackages: kps, RemoveLeaves: removeLeaves, RatchetTreeInWelcome: true})
-		if err != nil {
-			c.mu.Unlock()
-			return fmt.Errorf("client: building the group change: %w", err)
-		}
-		if c.testHookCommitBuilt != nil {
-			c.testHookCommitBuilt()
-		}
-		send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
-		rec := &pendingCommitRec{MsgID: send.MsgID, Epoch: epoch, Recipients: recipients, Commit: res.Commit,
-			Welcome: res.Welcome, WelcomeTo: newIDs, Change: want, BeforeDevices: keysOf(before), Built: time.Now().Unix()}
-		if !isNew {
-			// Stored before it is sent: see commit_pending.go.
-			if err := c.storePendingCommitLocked(ctx, ch, rec); err != nil {
-				c.mu.Unlock()
-				return err
-			}
-			if c.testHookCommitStored != nil {
-				if herr := c.testHookCommitStored(); herr != nil {
-					c.mu.Unlock()
-					return herr // a simulated crash before the send
-				}
-			}
-		}
-		// A new group's first commit has no recipients: it only registers
-		// the group with the Delivery Service (docs/spec/wire.md 6.3).
-		err = c.sendReliably(ctx, send)
-		if err == nil && c.testHookCommitAcked != nil {
-			if herr := c.testHookCommitAcked(); herr != nil {
-				c.mu.Unlock()
-				return herr // a simulated crash: nothing more is done
-			}
-		}
-		var we *wire.Error
-		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
-			if isNew {
-				ch.g.ClearPendingCommit()
-				c.mu.Unlock()
-				return errors.New("client: the new chat's id collided on the server; try again")
-			}
-			derr := c.dropPendingCommitLocked(ctx, ch)
-			c.mu.Unlock()
-			if derr != nil {
-				return derr
-			}
-			if we.CurrentEpoch < epoch {
-				return errors.New("client: the server forgot this group's history (its epoch went back); tell the server's operator")
-			}
+		if next.rebase {
 			c.rebases.add(1)
-			c.logf("client: commit lost the race for epoch %d; rebasing on %d", epoch, we.CurrentEpoch)
-			if err := c.waitEpoch(ctx, ch.hash, we.CurrentEpoch); err != nil {
-				return err
-			}
-			continue
+			c.logf("client: commit lost the race for epoch %d; rebasing on %d", next.lost, next.epoch)
 		}
-		if err != nil {
-			defer c.mu.Unlock()
-			if isNew {
-				ch.g.ClearPendingCommit()
-				return userError("changing the group", err)
-			}
-			if !settledByError(err) {
-				// No verdict (offline, cancelled, revoked): the commit stays
-				// stored and is settled on the next connection.
-				return userError("changing the group (it is settled on the next connection)", err)
-			}
-			if derr := c.dropPendingCommitLocked(ctx, ch); derr != nil {
-				return derr
-			}
-			return userError("changing the group", err)
-		}
-		if isNew {
-			err = c.mergeNewChatLocked(ctx, ch, rec)
-			c.mu.Unlock()
-		} else {
-			err = c.mergePendingLocked(ctx, ch, rec)
-			c.mu.Unlock()
-		}
-		if err != nil {
+		if err := c.waitEpoch(ctx, st.ch.hash, next.epoch); err != nil {
 			return err
 		}
-		// Return once the Welcome is with the server, so that what the
-		// caller sends next cannot overtake it. If the connection drops,
-		// it stays in the outbox and goes out later.
-		c.Flush(ctx)
-		return nil
 	}
 	return errors.New("client: the group kept changing under this change; try again in a moment")
+}
+
+// commitState is what one commitChange carries from attempt to attempt.
+type commitState struct {
+	s       *session
+	ch      *chat // the chat, replaced by the current record after a rebase
+	isNew   bool
+	want    change
+	devs    map[AccountKey][]wire.DeviceEntry // verified devices per account, fetched once
+	claimed map[wire.DeviceID][]byte          // KeyPackages claimed, reused across rebases
+}
+
+// commitNext says what commitChange does after an attempt.
+type commitNext struct {
+	retry bool   // wait (outside the lock) until epoch is processed, then try again
+	epoch uint64 // with retry
+	flush bool   // done with a commit: flush the outbox (the Welcome) before returning
+
+	rebase bool   // our commit for epoch `lost` lost the race
+	lost   uint64 // with rebase
+}
+
+// commitAttempt is one attempt of commitChange, holding c.mu throughout.
+func (c *Client) commitAttempt(ctx context.Context, st *commitState) (commitNext, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.isNew {
+		if wait, err := c.settleOursLocked(ctx, st); err != nil || wait > 0 {
+			return commitNext{retry: err == nil, epoch: wait}, err
+		}
+	}
+	kps, newIDs, removeLeaves, err := c.planAttemptLocked(ctx, st)
+	if err != nil {
+		return commitNext{}, err
+	}
+	if len(kps) == 0 && len(removeLeaves) == 0 {
+		return commitNext{}, c.nothingToCommitLocked(ctx, st)
+	}
+	send, rec, err := c.buildCommitLocked(ctx, st, kps, newIDs, removeLeaves)
+	if err != nil {
+		return commitNext{}, err
+	}
+	// A new group's first commit has no recipients: it only registers
+	// the group with the Delivery Service (docs/spec/wire.md 6.3).
+	err = c.sendReliably(ctx, send)
+	if err == nil && c.testHookCommitAcked != nil {
+		if herr := c.testHookCommitAcked(); herr != nil {
+			return commitNext{}, herr // a simulated crash: nothing more is done
+		}
+	}
+	if err != nil {
+		return c.commitRefusedLocked(ctx, st, rec.Epoch, err)
+	}
+	if st.isNew {
+		err = c.mergeNewChatLocked(ctx, st.ch, rec)
+	} else {
+		err = c.mergePendingLocked(ctx, st.ch, rec)
+	}
+	return commitNext{flush: err == nil}, err
+}
+
+// settleOursLocked settles an earlier commit of ours that may still wait
+// for its verdict; a lost one's change joins ours. A positive wait is the
+// epoch to wait for before trying again.
+func (c *Client) settleOursLocked(ctx context.Context, st *commitState) (wait uint64, err error) {
+	if cur := c.groups[st.ch.hash]; cur != nil {
+		st.ch = cur
+	}
+	lost, wait, err := c.settleLocked(ctx, st.ch)
+	if err != nil {
+		return 0, err
+	}
+	if cur := c.groups[st.ch.hash]; cur != nil {
+		st.ch = cur
+	}
+	if lost != nil {
+		st.want.merge(*lost) // rebase that change along with ours
+	}
+	return wait, nil
+}
+
+// planAttemptLocked fetches the verified devices of the accounts to add
+// (once) and plans the commit: KeyPackages to add, their devices, leaves
+// to remove.
+func (c *Client) planAttemptLocked(ctx context.Context, st *commitState) (kps [][]byte, ids []wire.DeviceID, leaves []uint32, err error) {
+	for _, a := range st.want.Add {
+		if _, ok := st.devs[a]; ok {
+			continue
+		}
+		if st.devs[a], err = c.verifiedDevices(ctx, st.s, a); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	kps, ids, leaves, err = c.planChangeLocked(ctx, st.s, st.ch, st.devs, st.want.Remove, st.claimed)
+	if err != nil {
+		return nil, nil, nil, c.forgedKeysLocked(ctx, st.ch, st.isNew, err)
+	}
+	return kps, ids, leaves, nil
+}
+
+// nothingToCommitLocked ends a change that needs no commit: a new chat is
+// stored as it is (a direct chat needs the contact's devices).
+func (c *Client) nothingToCommitLocked(ctx context.Context, st *commitState) error {
+	if st.isNew && st.ch.rec.Kind == KindDirect {
+		return errors.New("client: the contact has no device with keys left on the server; ask them to open samizdat once so it registers and uploads keys, then send again")
+	}
+	if st.isNew {
+		return c.storeNewChatLocked(ctx, st.ch, nil)
+	}
+	return nil
+}
+
+// buildCommitLocked builds the commit and its Send; an existing chat's is
+// stored before it is sent (commit_pending.go).
+func (c *Client) buildCommitLocked(ctx context.Context, st *commitState, kps [][]byte, newIDs []wire.DeviceID, removeLeaves []uint32) (*wire.Send, *pendingCommitRec, error) {
+	ch := st.ch
+	before := c.membersLocked(ch.g)
+	_, recipients := c.otherMembers(ch.g)
+	epoch := ch.g.Epoch()
+	res, err := ch.g.Commit(mls.CommitOptions{AddKeyPackages: kps, RemoveLeaves: removeLeaves, RatchetTreeInWelcome: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: building the group change: %w", err)
+	}
+	if c.testHookCommitBuilt != nil {
+		c.testHookCommitBuilt()
+	}
+	send := &wire.Send{MsgID: randomMsgID(), Group: ch.hash, Epoch: epoch, Kind: wire.KindCommit, Recipients: recipients, Payload: res.Commit}
+	rec := &pendingCommitRec{MsgID: send.MsgID, Epoch: epoch, Recipients: recipients, Commit: res.Commit,
+		Welcome: res.Welcome, WelcomeTo: newIDs, Change: st.want, BeforeDevices: keysOf(before), Built: time.Now().Unix()}
+	if st.isNew {
+		return send, rec, nil
+	}
+	if err := c.storePendingCommitLocked(ctx, ch, rec); err != nil {
+		return nil, nil, err
+	}
+	if c.testHookCommitStored != nil {
+		if herr := c.testHookCommitStored(); herr != nil {
+			return nil, nil, herr // a simulated crash before the send
+		}
+	}
+	return send, rec, nil
+}
+
+// commitRefusedLocked handles a commit the server did not accept: on
+// StaleEpoch it drops the commit and asks for a rebase on the winning
+// epoch; otherwise the commit stays stored when there is no verdict yet
+// (offline, cancelled, revoked) and is dropped when there is one.
+func (c *Client) commitRefusedLocked(ctx context.Context, st *commitState, epoch uint64, err error) (commitNext, error) {
+	ch := st.ch
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
+		if st.isNew {
+			ch.g.ClearPendingCommit()
+			return commitNext{}, errors.New("client: the new chat's id collided on the server; try again")
+		}
+		if derr := c.dropPendingCommitLocked(ctx, ch); derr != nil {
+			return commitNext{}, derr
+		}
+		if we.CurrentEpoch < epoch {
+			return commitNext{}, errors.New("client: the server forgot this group's history (its epoch went back); tell the server's operator")
+		}
+		return commitNext{retry: true, epoch: we.CurrentEpoch, rebase: true, lost: epoch}, nil
+	}
+	if st.isNew {
+		ch.g.ClearPendingCommit()
+		return commitNext{}, userError("changing the group", err)
+	}
+	if !settledByError(err) {
+		// No verdict (offline, cancelled, revoked): the commit stays
+		// stored and is settled on the next connection.
+		return commitNext{}, userError("changing the group (it is settled on the next connection)", err)
+	}
+	if derr := c.dropPendingCommitLocked(ctx, ch); derr != nil {
+		return commitNext{}, derr
+	}
+	return commitNext{}, userError("changing the group", err)
 }
 
 // mergeNewChatLocked merges the accepted first commit of a new chat and
@@ -311,10 +368,16 @@ func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
 			return rerr
 		}
 		var we *wire.Error
-		if errors.As(err, &we) && !we.Code.Retryable() {
+		if dead := s.deadErr(); dead != nil && err == dead {
+			// The session ended before the answer came (a path handed
+			// over, a newer session took the mailbox): its reason is no
+			// answer to this Send, which goes again on the next session;
+			// the server drops a duplicate by MsgID.
+		} else if errors.As(err, &we) && !we.Code.Retryable() {
 			return err
+		} else {
+			c.noteSendRetry(err) // outbox.go: a full server, a quota
 		}
-		c.noteSendRetry(err) // outbox.go: a full server, a quota
 		if ctx.Err() != nil {
 			return ErrOffline
 		}

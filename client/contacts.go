@@ -92,14 +92,22 @@ func (c *Client) AddContact(ctx context.Context, in Invite, name string) (*Conta
 
 // Contacts lists the contacts by name.
 func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	return readStore(c, ctx, c.contactsLocked)
+}
+
+// readStore runs read under c.mu in a store transaction that it rolls
+// back (read only reads), and returns what read returns or the error the
+// transaction met.
+func readStore[T any](c *Client, ctx context.Context, read func(t *tx) T) (T, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, err := c.store.begin(ctx)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	defer t.rollback()
-	out := c.contactsLocked(t)
+	out := read(t)
 	return out, t.err
 }
 

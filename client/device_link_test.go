@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -6,9 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -34,27 +33,14 @@ func startLinkServer(t *testing.T) *linkServer {
 	t.Helper()
 	ls := &linkServer{dir: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	st, err := sqlite.Open(ctx, filepath.Join(ls.dir, "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Now: func() time.Time { return time.Now().Add(time.Duration(ls.offset.Load())) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	ls.link = ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}
+	key, addr := servertest.Serve(t, server.Config{Store: st,
+		Now: func() time.Time { return time.Now().Add(time.Duration(ls.offset.Load())) }}, func() { st.Close() })
+	ls.link = ServerLink{Key: key, Addrs: []string{addr}}
 	return ls
 }
 

@@ -72,13 +72,10 @@ func (c *Client) inviteLocked(t *tx, ch *chat) Message {
 
 // Invitations lists the pending invitations.
 func (c *Client) Invitations(ctx context.Context) ([]Invitation, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer t.rollback()
+	return readStore(c, ctx, c.invitationsLocked)
+}
+
+func (c *Client) invitationsLocked(t *tx) []Invitation {
 	var out []Invitation
 	for _, ch := range c.allChatsLocked(t) {
 		if !ch.rec.Invite || ch.rec.Declined || !ch.rec.Active {
@@ -92,7 +89,7 @@ func (c *Client) Invitations(ctx context.Context) ([]Invitation, error) {
 		out = append(out, inv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, t.err
+	return out
 }
 
 // AcceptInvitation makes the invitation called name a chat: its messages

@@ -1,10 +1,8 @@
 package client
 
 import (
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
@@ -33,8 +31,7 @@ func (t *tx) addPending(h wire.GroupHash, epoch uint64, now time.Time, e *pendin
 		t.fail(err)
 		return
 	}
-	_, err = t.t.Exec(`INSERT INTO pending (grp, epoch, arrived, v) VALUES (?, ?, ?, ?)`,
-		h[:], int64(epoch), now.Unix(), t.s.seal(b, pendingAD(h, epoch)))
+	err = t.t.addPending(pendingRow{grp: h[:], epoch: int64(epoch), arrived: now.Unix(), v: t.s.seal(b, pendingAD(h, epoch))})
 	clear(b)
 	t.fail(err)
 }
@@ -43,17 +40,15 @@ func (t *tx) addPending(h wire.GroupHash, epoch uint64, now time.Time, e *pendin
 // at most epoch. id is 0 when there is none; damaged reports a row that
 // does not open (the caller deletes it).
 func (t *tx) nextPending(h *wire.GroupHash, epoch uint64) (id int64, e *pendingEntry, damaged bool) {
-	var ep int64
-	var sealed []byte
-	err := t.t.QueryRow(`SELECT id, epoch, v FROM pending WHERE grp = ? AND epoch <= ? ORDER BY id LIMIT 1`,
-		h[:], int64(min(epoch, 1<<63-1))).Scan(&id, &ep, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, false
-	}
+	r, ok, err := t.t.nextPending(h[:], int64(min(epoch, 1<<63-1)))
 	if err != nil {
 		t.fail(err)
 		return 0, nil, false
 	}
+	if !ok {
+		return 0, nil, false
+	}
+	id, ep, sealed := r.id, r.epoch, r.v
 	b, err := t.s.open(sealed, pendingAD(*h, uint64(ep)))
 	if err != nil {
 		return id, nil, true
@@ -67,25 +62,21 @@ func (t *tx) nextPending(h *wire.GroupHash, epoch uint64) (id int64, e *pendingE
 }
 
 func (t *tx) delPending(id int64) {
-	_, err := t.t.Exec(`DELETE FROM pending WHERE id = ?`, id)
-	t.fail(err)
+	t.fail(t.t.delPending(id))
 }
 
 // dropPendingBefore deletes the held messages of h of epochs before epoch.
 func (t *tx) dropPendingBefore(h *wire.GroupHash, epoch uint64) {
-	_, err := t.t.Exec(`DELETE FROM pending WHERE grp = ? AND epoch < ?`, h[:], int64(min(epoch, 1<<63-1)))
-	t.fail(err)
+	t.fail(t.t.dropPendingBefore(h[:], int64(min(epoch, 1<<63-1))))
 }
 
 // countPending counts the held messages of h, or of every group if h is nil.
 func (t *tx) countPending(h *wire.GroupHash) int {
-	var n int
-	var err error
-	if h == nil {
-		err = t.t.QueryRow(`SELECT count(*) FROM pending`).Scan(&n)
-	} else {
-		err = t.t.QueryRow(`SELECT count(*) FROM pending WHERE grp = ?`, h[:]).Scan(&n)
+	var grp []byte
+	if h != nil {
+		grp = h[:]
 	}
+	n, err := t.t.countPending(grp)
 	t.fail(err)
 	return n
 }
@@ -93,40 +84,34 @@ func (t *tx) countPending(h *wire.GroupHash) int {
 // oldestPending returns the n earliest-arrived held messages of h (of
 // every group if h is nil).
 func (t *tx) oldestPending(h *wire.GroupHash, n int) []pendingID {
-	if h == nil {
-		return t.queryPending(`SELECT id, grp FROM pending ORDER BY id LIMIT ?`, n)
+	f := pendingFilter{limit: n}
+	if h != nil {
+		f.grp = h[:]
 	}
-	return t.queryPending(`SELECT id, grp FROM pending WHERE grp = ? ORDER BY id LIMIT ?`, h[:], n)
+	return t.queryPending(f)
 }
 
 // pendingOf returns every held message of h.
 func (t *tx) pendingOf(h *wire.GroupHash) []pendingID {
-	return t.queryPending(`SELECT id, grp FROM pending WHERE grp = ? ORDER BY id`, h[:])
+	return t.queryPending(pendingFilter{grp: h[:]})
 }
 
 // pendingBefore returns the held messages that arrived before cutoff.
 func (t *tx) pendingBefore(cutoff time.Time) []pendingID {
-	return t.queryPending(`SELECT id, grp FROM pending WHERE arrived < ? ORDER BY id`, cutoff.Unix())
+	return t.queryPending(pendingFilter{arrivedBefore: cutoff.Unix()})
 }
 
-func (t *tx) queryPending(q string, args ...any) []pendingID {
-	rows, err := t.t.Query(q, args...)
+func (t *tx) queryPending(f pendingFilter) []pendingID {
+	rows, err := t.t.listPending(f)
 	if err != nil {
 		t.fail(err)
 		return nil
 	}
-	defer rows.Close()
-	var out []pendingID
-	for rows.Next() {
-		var p pendingID
-		var g []byte
-		if err := rows.Scan(&p.id, &g); err != nil {
-			t.fail(err)
-			return nil
-		}
-		copy(p.group[:], g)
+	out := make([]pendingID, 0, len(rows))
+	for _, r := range rows {
+		p := pendingID{id: r.id}
+		copy(p.group[:], r.grp)
 		out = append(out, p)
 	}
-	t.fail(rows.Err())
 	return out
 }

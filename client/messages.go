@@ -73,27 +73,11 @@ func (c *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]Mes
 			return nil, err
 		}
 	}
-	q := `SELECT id, chat, v FROM messages`
-	if onlyNew {
-		q += ` WHERE shown = 0`
-	}
-	rows, err := t.t.QueryContext(ctx, q+` ORDER BY id`)
+	all, err := t.t.messages(onlyNew)
 	if err != nil {
 		t.rollback()
 		return nil, err
 	}
-	type row struct {
-		id         int64
-		chat, data []byte
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.chat, &r.data); err == nil {
-			all = append(all, r)
-		}
-	}
-	rows.Close()
 	// Pending and declined invitations are out of sight (invitations.go).
 	var hidden [][]byte
 	for _, ch := range c.allChatsLocked(t) {
@@ -109,7 +93,7 @@ func (c *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]Mes
 		if containsBytes(hidden, r.chat) {
 			continue
 		}
-		b, err := c.store.open(r.data, append([]byte("msg\x00"), r.chat...))
+		b, err := c.store.open(r.v, msgAD(r.chat))
 		if err != nil {
 			continue
 		}
@@ -120,7 +104,7 @@ func (c *Client) Messages(ctx context.Context, name string, onlyNew bool) ([]Mes
 		}
 		clear(b)
 		if onlyNew {
-			t.t.ExecContext(ctx, `UPDATE messages SET shown = 1 WHERE id = ?`, r.id)
+			t.fail(t.t.markShown(r.id))
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -150,13 +134,10 @@ type ChatInfo struct {
 
 // Chats lists this user's chats.
 func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer t.rollback()
+	return readStore(c, ctx, c.chatsLocked)
+}
+
+func (c *Client) chatsLocked(t *tx) []ChatInfo {
 	var out []ChatInfo
 	for _, ch := range c.allChatsLocked(t) {
 		if ch.hidden() {
@@ -174,5 +155,5 @@ func (c *Client) Chats(ctx context.Context) ([]ChatInfo, error) {
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, t.err
+	return out
 }

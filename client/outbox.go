@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,17 +71,17 @@ func checkPayload(ct []byte) error {
 // nextOutbox returns the oldest outbox entry that has not failed, and its
 // row id.
 func (c *Client) nextOutbox(ctx context.Context) (int64, *outboxEntry, error) {
-	var id int64
-	var sealed []byte
-	err := c.store.db.QueryRowContext(ctx, `SELECT id, v FROM outbox WHERE id NOT IN (SELECT id FROM outbox_failed) ORDER BY id LIMIT 1`).Scan(&id, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, nil
-	}
-	if err != nil {
+	var r outboxRow
+	var ok bool
+	err := c.store.do(ctx, func(t engineTx) (err error) {
+		r, ok, err = t.nextOutbox()
+		return err
+	})
+	if err != nil || !ok {
 		return 0, nil, err
 	}
-	e, err := c.openOutbox(sealed)
-	return id, e, err
+	e, err := c.openOutbox(r.v)
+	return r.id, e, err
 }
 
 func (c *Client) openOutbox(sealed []byte) (*outboxEntry, error) {
@@ -101,15 +100,19 @@ func (c *Client) openOutbox(sealed []byte) (*outboxEntry, error) {
 // counting failed ones).
 func (c *Client) Pending(ctx context.Context) (int, error) {
 	var n int
-	err := c.store.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE id NOT IN (SELECT id FROM outbox_failed)`).Scan(&n)
+	err := c.store.do(ctx, func(t engineTx) (err error) {
+		n, err = t.countOutbox()
+		return err
+	})
 	return n, err
 }
 
 // markFailed sets an outbox entry aside with its reason.
 func (c *Client) markFailed(id int64, reason string) {
 	sealed := c.store.seal([]byte(reason), []byte(fmt.Sprintf("outbox-failed\x00%d", id)))
-	_, err := c.store.db.ExecContext(context.Background(), `INSERT INTO outbox_failed (id, at, reason) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at, reason = excluded.reason`,
-		id, time.Now().Unix(), sealed)
+	err := c.store.do(context.Background(), func(t engineTx) error {
+		return t.failOutbox(id, time.Now().Unix(), sealed)
+	})
 	if err != nil {
 		c.logf("client: marking an outbox entry failed: %v", err)
 	}
@@ -184,7 +187,10 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			continue // retry it
 		}
 		c.sendErr.Store(nil)
-		c.store.db.ExecContext(context.Background(), `DELETE FROM outbox WHERE id = ?`, id)
+		c.store.do(context.Background(), func(t engineTx) error {
+			_, err := t.delOutbox(id)
+			return err
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -20,25 +21,14 @@ type OutboxEntry struct {
 // OutboxEntries lists the outbox, oldest first: the messages waiting to
 // be sent and those set aside as failed, with their reasons.
 func (c *Client) OutboxEntries(ctx context.Context) ([]OutboxEntry, error) {
-	rows, err := c.store.db.QueryContext(ctx, `SELECT o.id, o.v, f.at, f.reason FROM outbox o LEFT JOIN outbox_failed f ON f.id = o.id ORDER BY o.id`)
+	var all []outboxRow
+	err := c.store.do(ctx, func(t engineTx) (err error) {
+		all, err = t.outbox()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("client: reading the outbox: %w", err)
 	}
-	type row struct {
-		id        int64
-		v, reason []byte
-		at        *int64
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.v, &r.at, &r.reason); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("client: reading the outbox: %w", err)
-		}
-		all = append(all, r)
-	}
-	rows.Close()
 	var out []OutboxEntry
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -53,8 +43,8 @@ func (c *Client) OutboxEntries(ctx context.Context) ([]OutboxEntry, error) {
 			oe.Kind, oe.Size = e.Kind.String(), len(e.Payload)
 			oe.Chat = c.chatNameLocked(t, e.Group)
 		}
-		if r.at != nil {
-			oe.Failed, oe.At = true, time.Unix(*r.at, 0).UTC()
+		if r.failed {
+			oe.Failed, oe.At = true, time.Unix(r.failedAt, 0).UTC()
 			if b, err := c.store.open(r.reason, []byte(fmt.Sprintf("outbox-failed\x00%d", r.id))); err == nil {
 				oe.Reason = string(b)
 			} else {
@@ -71,15 +61,14 @@ var ErrNoOutboxEntry = fmt.Errorf("client: no message with that id in the outbox
 
 // RetryOutbox puts a failed entry back in line (id 0: every failed one).
 func (c *Client) RetryOutbox(ctx context.Context, id int64) (int, error) {
-	q, args := `DELETE FROM outbox_failed`, []any{}
-	if id != 0 {
-		q, args = q+` WHERE id = ?`, []any{id}
-	}
-	res, err := c.store.db.ExecContext(ctx, q, args...)
+	var n int
+	err := c.store.do(ctx, func(t engineTx) (err error) {
+		n, err = t.unfailOutbox(id)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("client: retrying outbox entries: %w", err)
 	}
-	n, _ := res.RowsAffected()
 	if n == 0 && id != 0 {
 		return 0, ErrNoOutboxEntry
 	}
@@ -90,34 +79,21 @@ func (c *Client) RetryOutbox(ctx context.Context, id int64) (int, error) {
 // DropOutbox deletes an entry from the outbox (id 0: every failed one);
 // a dropped message is never sent.
 func (c *Client) DropOutbox(ctx context.Context, id int64) (int, error) {
-	tx, err := c.store.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
-	}
-	defer tx.Rollback()
-	var n int64
-	if id == 0 {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox_failed)`)
-		if err != nil {
-			return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
+	var n int
+	err := c.store.do(ctx, func(t engineTx) (err error) {
+		n, err = t.dropOutbox(id)
+		if err == nil && n == 0 && id != 0 {
+			err = ErrNoOutboxEntry
 		}
-		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM outbox_failed`)
-	} else {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
-		if err != nil {
-			return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM outbox_failed WHERE id = ?`, id)
+		return err
+	})
+	if errors.Is(err, ErrNoOutboxEntry) {
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("client: dropping outbox entries: %w", err)
 	}
-	if n == 0 && id != 0 {
-		return 0, ErrNoOutboxEntry
-	}
-	return int(n), tx.Commit()
+	return n, nil
 }
 
 // FailedCount is how many outbox entries this client set aside as failed

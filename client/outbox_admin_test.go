@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -11,9 +13,7 @@ import (
 // TestOutboxFailedEntryListedRetriedDropped: the poisoned entry is set
 // aside with its reason; the user sees, retries and drops it.
 func TestOutboxFailedEntryListedRetriedDropped(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, _ := twoFriends(t)
 	send(t, alice, "bob", "first")
 	poison(t, alice, "bob")
 	send(t, alice, "bob", "second")

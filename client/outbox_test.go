@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -12,9 +14,7 @@ import (
 // TestOversizedMessageRefusedAtOnce: a 1.2 MB text is refused when it is
 // written, not queued; the sends after it go out.
 func TestOversizedMessageRefusedAtOnce(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	send(t, alice, "bob", "first")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -65,9 +65,7 @@ func poison(t *testing.T, c *Client, to string) {
 // TestPoisonedOutboxDoesNotBlock: an outbox entry that can never go out
 // does not hold up the messages behind it.
 func TestPoisonedOutboxDoesNotBlock(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	_, alice, bob := twoFriends(t)
 	send(t, alice, "bob", "first")
 	poison(t, alice, "bob")
 	send(t, alice, "bob", "behind the poisoned one")

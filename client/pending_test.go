@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -43,7 +45,7 @@ func waitChatEpoch(t *testing.T, c *Client, name string, epoch uint64) {
 func countPendingRows(t *testing.T, c *Client) int {
 	t.Helper()
 	var n int
-	if err := c.store.db.QueryRow(`SELECT count(*) FROM pending`).Scan(&n); err != nil {
+	if err := sqlDB(c).QueryRow(`SELECT count(*) FROM pending`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -73,14 +75,7 @@ func TestCommitBeforeWelcomeIsHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := alice.CreateGroup(ctx, "team"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	send(t, alice, "team", "welcome bob")
-	waitText(t, bob, "team", "alice", "welcome bob")
+	groupOfTwo(t, ctx, alice, bob)
 
 	// Dave's devices go offline: what follows waits in their mailboxes.
 	type device struct {
@@ -301,7 +296,7 @@ func TestPendingBounds(t *testing.T) {
 	}
 	// The held message is sealed in the store.
 	var sealed []byte
-	if err := c.store.db.QueryRow(`SELECT v FROM pending LIMIT 1`).Scan(&sealed); err != nil {
+	if err := sqlDB(c).QueryRow(`SELECT v FROM pending LIMIT 1`).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(sealed, gidA) {

@@ -230,38 +230,44 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 		return err
 	}
 	c.noteConnect(nil)
+	// The path first: whoever sees the session up (WaitOnline) reads it.
+	c.setPath(pathOf(p.Candidate, time.Now()))
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)
 	c.sessMu.Unlock()
-	c.setPath(pathOf(p.Candidate, time.Now()))
 	c.saveReach()
 	c.poke(c.outboxCh)
 	c.poke(c.topupCh)
 	if !c.testNoSyncOnConnect {
 		go c.syncOwnDevices(ctx)
 	}
-	go c.refreshBook(ctx, s)
-	silent := c.watchSession(s, ac)
-	select {
-	case <-ctx.Done():
-	case <-s.Done():
-	}
+	done := make(chan struct{})
+	defer close(done)
+	go c.refreshBook(ctx, done)
+	cd, silent := c.keepPath(ctx, p.Network, &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate})
+	s = cd.s
 	c.sessMu.Lock()
 	c.sess = nil
 	c.sessCh = make(chan struct{})
 	c.sessMu.Unlock()
 	s.close(errors.New("client: reconnecting"))
+	cd.conn.Close()
 	err = s.deadErr()
 	if rerr := c.noteRevoked(err); rerr != err {
 		return rerr // the client's context is cancelled: the keeper stops
 	}
 	c.setPath(PathStatus{Since: time.Now(), LastError: err.Error()})
 	c.saveReach()
-	if silent() {
-		return fmt.Errorf("%w: %w", reach.ErrPathRejected, errPathSilent)
+	if !silent {
+		return err
 	}
-	return err
+	if cd.cand.ID != p.Candidate.ID {
+		// The session had moved to another path: blame that one.
+		c.reach.racer.Failed(p.Network, cd.cand, err)
+		return err
+	}
+	return fmt.Errorf("%w: %w", reach.ErrPathRejected, errPathSilent)
 }
 
 // handshakeSession runs the secure channel pinned to the link's key and
@@ -288,10 +294,16 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 	return &session{Session: ws, hello: hello}, nil
 }
 
-// refreshBook fetches the endpoint book now and every bookRefresh while s
-// lives, and merges it into the cache.
-func (c *Client) refreshBook(ctx context.Context, s *session) {
+// refreshBook fetches the endpoint book now and every bookRefresh over the
+// session in use, until done is closed, and merges it into the cache.
+func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
 	for {
+		c.sessMu.Lock()
+		s := c.sess
+		c.sessMu.Unlock()
+		if s == nil {
+			return
+		}
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		resp, err := s.call(fctx, &wire.FetchBook{Have: c.reach.cache.Version()})
 		cancel()
@@ -312,7 +324,7 @@ func (c *Client) refreshBook(ctx context.Context, s *session) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.Done():
+		case <-done:
 			return
 		case <-time.After(bookRefresh):
 		}

@@ -1,11 +1,10 @@
+//go:build !js
+
 package client
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
-	"github.com/samizdat-project/samizdat/transport"
 )
 
 // blackHole accepts TCP connections and never answers, reading and
@@ -70,36 +66,8 @@ func startBlackHole(t *testing.T) *blackHole {
 // client that knows only the book; it returns the client once online and
 // how long that took from Start.
 func raceAgainst(t *testing.T, bad string) (*Client, time.Duration) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := securechan.GenerateServerKey(nil)
-	_, bk, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := reach.NewSigner(bk, key.Public())
 	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	relay := func(id, addr string) reach.Entry {
-		return reach.Entry{ID: id, Kind: reach.KindRelay, Label: id, Spec: transport.Spec{Name: "direct", Addr: addr}}
-	}
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1,
-			Entries: []reach.Entry{relay("relay-a", bad), relay("relay-b", srvLn.Addr().String())}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, srvLn); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead.Close()
-	l := reach.Link{Chan: key.Public(), Book: signer.ServerID().Book, Addrs: []string{dead.Addr().String()},
-		Entries: srv.BookEntries("relay-a", "relay-b")}
-	sl, err := ParseServerLink(l.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl := bookServer(t, srvLn, []reach.Entry{directEntry("relay-a", bad), directEntry("relay-b", srvLn.Addr().String())}, "relay-a", "relay-b")
 	c, err := Init(InitOptions{Options: userOptions(t, filepath.Join(t.TempDir(), "alice"), "alice"), Server: sl, Name: "alice"})
 	if err != nil {
 		t.Fatal(err)

@@ -12,17 +12,12 @@ import (
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/transport"
-	"github.com/samizdat-project/samizdat/wire"
 )
 
-// Keepalive defaults: a path that carries nothing for PingInterval gets a
-// Ping; a request (a Ping, a Send) with no byte back for PingTimeout means
-// the path went silent (a relay stopped forwarding, a censor drops the
-// flow), and the session ends so that the keeper fails over.
-const (
-	defaultPingInterval = 15 * time.Second
-	defaultPingTimeout  = 10 * time.Second
-)
+// defaultPingInterval: a path that carries nothing for this long gets a
+// Ping, so that a dead idle path is found (budget.go finds one with an
+// answer due).
+const defaultPingInterval = 15 * time.Second
 
 // Handshake timeouts: raceHandshakeTimeout bounds the secure channel and
 // the wire hello of one attempt in the race (other paths race it, so one
@@ -75,7 +70,9 @@ func (c *Client) handshaking(f reach.DialerFactory) reach.DialerFactory {
 			ac := &activityConn{Conn: nc}
 			ac.touch()
 			dev := c.keys.device()
+			start := time.Now()
 			s, err := handshakeSession(ctx, ac, raceHandshakeTimeout, c.keys.Server, dev, c.inbox.push)
+			ac.handshake = time.Since(start)
 			clear(dev)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -98,7 +95,9 @@ func (c *Client) sessionOf(ctx context.Context, conn net.Conn) (*session, *activ
 	ac := &activityConn{Conn: conn}
 	ac.touch()
 	dev := c.keys.device()
+	start := time.Now()
 	s, err := handshakeSession(ctx, ac, handshakeTimeout, c.keys.Server, dev, c.inbox.push)
+	ac.handshake = time.Since(start)
 	clear(dev)
 	if err != nil {
 		// Not our server, or not a working path: back it off.
@@ -111,10 +110,17 @@ func secureClient(ctx context.Context, nc net.Conn, link ServerLink, device ed25
 	return securechan.Client(ctx, nc, securechan.ClientConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256)})
 }
 
-// activityConn remembers when bytes last arrived.
+// activityConn counts the bytes a connection carried and remembers when
+// they last moved: what liveness and byte budgets are judged on
+// (budget.go).
 type activityConn struct {
 	net.Conn
-	last atomic.Int64 // UnixNano of the last Read that returned bytes
+	handshake time.Duration // how long the secure channel and hello took
+	last      atomic.Int64  // UnixNano of the last Read that returned bytes
+	lastWrite atomic.Int64  // UnixNano of the last Write that returned
+	rx, tx    atomic.Int64  // bytes read and written
+	txAtRead  atomic.Int64  // tx when bytes last arrived
+	lg        lingerState   // budget.go
 }
 
 func (a *activityConn) touch() { a.last.Store(time.Now().UnixNano()) }
@@ -122,8 +128,17 @@ func (a *activityConn) touch() { a.last.Store(time.Now().UnixNano()) }
 func (a *activityConn) Read(b []byte) (int, error) {
 	n, err := a.Conn.Read(b)
 	if n > 0 {
+		a.rx.Add(int64(n))
+		a.txAtRead.Store(a.tx.Load())
 		a.touch()
 	}
+	return n, err
+}
+
+func (a *activityConn) Write(b []byte) (int, error) {
+	n, err := a.Conn.Write(b)
+	a.tx.Add(int64(n))
+	a.lastWrite.Store(time.Now().UnixNano())
 	return n, err
 }
 
@@ -134,59 +149,4 @@ func (s *session) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.waiting)
-}
-
-// watchSession pings an idle path and closes s when a request has gone
-// unanswered, with no byte arriving at all, for PingTimeout. The returned
-// func reports whether that is how s ended.
-func (c *Client) watchSession(s *session, ac *activityConn) (silent func() bool) {
-	interval, timeout := c.opts.PingInterval, c.opts.PingTimeout
-	if interval <= 0 {
-		interval = defaultPingInterval
-	}
-	if timeout <= 0 {
-		timeout = defaultPingTimeout
-	}
-	var stalled atomic.Bool
-	tick := min(max(min(interval, timeout)/10, 20*time.Millisecond), time.Second)
-	go func() {
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		seen := ac.lastRead()
-		var stuckSince time.Time
-		pinging := false
-		for {
-			select {
-			case <-s.Done():
-				return
-			case <-t.C:
-			}
-			now := time.Now()
-			if lr := ac.lastRead(); lr.After(seen) {
-				seen, stuckSince = lr, time.Time{}
-			}
-			if s.pending() == 0 {
-				stuckSince = time.Time{}
-				if !pinging && now.Sub(seen) >= interval {
-					pinging = true
-					go func() {
-						ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
-						s.call(ctx, &wire.Ping{})
-						cancel()
-					}()
-				}
-				continue
-			}
-			pinging = false
-			if stuckSince.IsZero() {
-				stuckSince = now
-			} else if now.Sub(stuckSince) >= timeout {
-				stalled.Store(true)
-				c.logf("client: no answer on the path for %v; failing over", timeout)
-				s.close(errPathSilent)
-				return
-			}
-		}
-	}()
-	return stalled.Load
 }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -85,10 +87,11 @@ func (f *forwarder) cut() {
 
 func (f *forwarder) addr() string { return f.ln.Addr().String() }
 
-// TestReachFailover: a link that names a dead address and relay A; the
-// book adds relay B; cutting A, then freezing B, moves the client without
-// any call, and the cache (with B) survives a restart.
-func TestReachFailover(t *testing.T) {
+// bookServer runs a server on ln whose signed endpoint book holds entries,
+// and returns its server link: a dead direct address plus the book entries
+// named linkIDs (so a client reaches the server only through the book).
+func bookServer(t *testing.T, ln net.Listener, entries []reach.Entry, linkIDs ...string) ServerLink {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -96,30 +99,37 @@ func TestReachFailover(t *testing.T) {
 	key, _ := securechan.GenerateServerKey(nil)
 	_, bk, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := reach.NewSigner(bk, key.Public())
-	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	fa, fb := startForwarder(t, "127.0.0.1:0", srvLn.Addr().String()), startForwarder(t, "127.0.0.1:0", srvLn.Addr().String())
-	relay := func(id, addr string) reach.Entry {
-		return reach.Entry{ID: id, Kind: reach.KindRelay, Label: id, Spec: transport.Spec{Name: "direct", Addr: addr}}
-	}
-	secret := make([]byte, 32)
 	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
-		Reach: &server.ReachConfig{Signer: signer, SliceSecret: secret, TrustAge: -1, Entries: []reach.Entry{relay("relay-a", fa.addr()), relay("relay-b", fb.addr())}}})
+		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1, Entries: entries}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { srv.Serve(ctx, srvLn); close(done) }()
+	go func() { srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
-
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead.Close()
-	l := reach.Link{Chan: key.Public(), Book: signer.ServerID().Book, Addrs: []string{dead.Addr().String()},
-		Entries: srv.BookEntries("relay-a")}
+	l := reach.Link{Chan: key.Public(), Book: signer.ServerID().Book, Addrs: []string{dead.Addr().String()}, Entries: srv.BookEntries(linkIDs...)}
 	sl, err := ParseServerLink(l.String())
 	if err != nil || sl.Reach == "" {
 		t.Fatalf("ParseServerLink(%s) = %+v, %v; want the reach text kept", l, sl, err)
 	}
+	return sl
+}
+
+// directEntry is a book entry for a direct path at addr.
+func directEntry(id, addr string) reach.Entry {
+	return reach.Entry{ID: id, Kind: reach.KindRelay, Label: id, Spec: transport.Spec{Name: "direct", Addr: addr}}
+}
+
+// TestReachFailover: a link that names a dead address and relay A; the
+// book adds relay B; cutting A, then freezing B, moves the client without
+// any call, and the cache (with B) survives a restart.
+func TestReachFailover(t *testing.T) {
+	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	fa, fb := startForwarder(t, "127.0.0.1:0", srvLn.Addr().String()), startForwarder(t, "127.0.0.1:0", srvLn.Addr().String())
+	sl := bookServer(t, srvLn, []reach.Entry{directEntry("relay-a", fa.addr()), directEntry("relay-b", fb.addr())}, "relay-a")
 	// Invites carry it on.
 	if in, err := ParseInvite(Invite{Server: sl, Name: "x"}.String()); err != nil || in.Server.Reach != sl.Reach {
 		t.Fatalf("invite lost the reach link: %v", err)

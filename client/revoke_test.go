@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -170,9 +172,7 @@ func TestRevokedDeviceIsRemovedFromChats(t *testing.T) {
 // them, records the revocation, and stops: no more connection attempts,
 // no retries; what needs the server fails with *RevokedError.
 func TestRevokedDeviceStopsRetrying(t *testing.T) {
-	link := startServer(t)
-	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
+	link, alice, bob := twoFriends(t)
 	send(t, alice, "bob", "hi")
 	waitText(t, bob, "alice", "alice", "hi")
 	// A second device of alice, closed while she revokes it.

@@ -13,11 +13,8 @@ import (
 func TestVerifyAndInvitations(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob, carol := newUser(t, dir, "alice"), newUser(t, dir, "bob"), newUser(t, dir, "carol")
-	for _, u := range []*user{alice, bob, carol} {
-		mustContain(t, u.name+" init", u.run(t, "init", "--server", srv.link, "--name", u.name), "Created your account")
-		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
-	}
+	u := signUp(t, dir, srv.link, "alice", "bob", "carol")
+	alice, bob, carol := u[0], u[1], u[2]
 	befriend(t, alice, bob)
 	mustContain(t, "alice send", alice.run(t, "send", "bob", "hi bob"), "Sent to bob")
 	mustContain(t, "bob read", bob.run(t, "read"), "] alice: hi bob")

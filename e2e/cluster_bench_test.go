@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"flag"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,10 +16,6 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// clusterBench runs the cluster measurements of docs/benchmarks.md
-// ("Several nodes"); they are not pass/fail tests.
-var clusterBench = flag.Bool("cluster-bench", false, "run TestClusterLatency (measures; docs/benchmarks.md)")
-
 // latDevice is a device of its own account, speaking the wire protocol.
 type latDevice struct {
 	s        *client.Session
@@ -28,7 +23,7 @@ type latDevice struct {
 	delivers chan *wire.Deliver
 }
 
-func dialLatDevice(t *testing.T, ctx context.Context, link client.ServerLink) *latDevice {
+func dialLatDevice(t testing.TB, ctx context.Context, link client.ServerLink) *latDevice {
 	t.Helper()
 	_, acct, _ := ed25519.GenerateKey(rand.Reader)
 	_, dev, _ := ed25519.GenerateKey(rand.Reader)
@@ -62,13 +57,18 @@ func dialLatDevice(t *testing.T, ctx context.Context, link client.ServerLink) *l
 	return d
 }
 
-// TestClusterLatency measures the time from a Send to the recipient's
+// BenchmarkClusterLatency measures the time from a Send to the recipient's
 // Deliver, for a recipient on the sender's node and one on another node
-// (the bus's added latency), one message at a time.
-func TestClusterLatency(t *testing.T) {
-	if !*clusterBench {
-		t.Skip("a measurement: run with -cluster-bench")
+// (the bus's added latency), one message at a time (docs/benchmarks.md,
+// "Several nodes"). One iteration is the whole measurement: run it with
+// -benchtime=1x.
+func BenchmarkClusterLatency(b *testing.B) {
+	for b.Loop() {
+		clusterLatency(b)
 	}
+}
+
+func clusterLatency(t testing.TB) {
 	dir := t.TempDir()
 	dsn := startPostgres(t)
 	nats := startNATSCluster(t, 3)

@@ -18,16 +18,20 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// TestClusterFanout measures a channel's fanout with its subscribers all
+// BenchmarkClusterFanout measures a channel's fanout with its subscribers all
 // on the posting node against the same number spread over three nodes
 // (each post then crosses the bus once per other node, and each node reads
 // it from the database). The subscribers dial from many 127.0.0.x source
 // addresses: the real server admits 5 connections per second per address
-// after a burst of 50.
-func TestClusterFanout(t *testing.T) {
-	if !*clusterBench {
-		t.Skip("a measurement: run with -cluster-bench")
+// after a burst of 50. One iteration is the whole measurement: run it with
+// -benchtime=1x (docs/benchmarks.md, "Several nodes").
+func BenchmarkClusterFanout(b *testing.B) {
+	for b.Loop() {
+		clusterFanout(b)
 	}
+}
+
+func clusterFanout(t testing.TB) {
 	const subs = 3000
 	dir := t.TempDir()
 	dsn := startPostgres(t)
@@ -53,7 +57,7 @@ func TestClusterFanout(t *testing.T) {
 	}
 }
 
-func fanoutRound(t *testing.T, links []client.ServerLink, subs, posts int, rate float64) {
+func fanoutRound(t testing.TB, links []client.ServerLink, subs, posts int, rate float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	_, owner, _ := ed25519.GenerateKey(rand.Reader)

@@ -37,7 +37,7 @@ func findPG(name string) string {
 
 // startPostgres runs initdb and postgres (on a unix socket only) in a
 // temporary directory until the test ends and returns a postgres:// URL.
-func startPostgres(t *testing.T) string {
+func startPostgres(t testing.TB) string {
 	t.Helper()
 	initdb, postgres := findPG("initdb"), findPG("postgres")
 	if initdb == "" || postgres == "" {
@@ -112,7 +112,7 @@ type natsNode struct {
 
 // startNATSCluster runs n nats-server processes routed to each other as one
 // cluster and returns them; they are killed when the test ends.
-func startNATSCluster(t *testing.T, n int) []*natsNode {
+func startNATSCluster(t testing.TB, n int) []*natsNode {
 	t.Helper()
 	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
 	nodes := make([]*natsNode, n)
@@ -165,7 +165,7 @@ func (nd *natsNode) kill() {
 }
 
 // startNode runs 'samizdat server' as one node of the service.
-func startNode(t *testing.T, data, listen, dsn, natsURLs string, peers []string) *server {
+func startNode(t testing.TB, data, listen, dsn, natsURLs string, peers []string) *server {
 	t.Helper()
 	args := []string{"server", "--data", data, "--listen", listen, "--admin=", "--store", dsn, "--nats", natsURLs}
 	for _, p := range peers {
@@ -192,7 +192,7 @@ func startNode(t *testing.T, data, listen, dsn, natsURLs string, peers []string)
 
 // copyKeys gives a node the service's keys: every node of one service
 // answers with the same secure-channel key and signs the same book.
-func copyKeys(t *testing.T, from, to string) {
+func copyKeys(t testing.TB, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o700); err != nil {
 		t.Fatal(err)

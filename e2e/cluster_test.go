@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -203,13 +202,7 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	if err := os.WriteFile(allIDs, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ackedLog, resultPath := filepath.Join(dir, "acked"), filepath.Join(dir, "result.json")
-	send := start(t, nil, "bench", "send", "--server", nodes[0].link, "--to", allIDs,
-		"--senders", fmt.Sprint(senders), "--messages", fmt.Sprint(perSender), "--window", "4",
-		"--rate", fmt.Sprint(rate), "--acked-log", ackedLog, "--json", resultPath)
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(send.stderr.String(), "sending") }) {
-		t.Fatalf("bench send never started sending; stderr:\n%s", send.stderr.String())
-	}
+	send := startLoadSend(t, nodes[0].link, allIDs, dir, senders, perSender, rate, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	if !send.running() {
 		t.Fatal("the stream of sends ended before the kill; raise the message count")
@@ -220,60 +213,13 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 		t.Fatal("the stream of sends ended before the NATS kill; raise the message count")
 	}
 	nats[1].kill()
-	if err := send.wait(t, 180*time.Second); err != nil {
-		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, send.stdout.String(), send.stderr.String())
-	}
-	var res struct{ Acked, Errors, Retries, Reconnects int64 }
-	b, err := os.ReadFile(resultPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
 	total := senders * perSender
-	if res.Acked != int64(total) || res.Errors != 0 {
-		t.Fatalf("bench send: %d acknowledged, %d errors; want %d and 0", res.Acked, res.Errors, total)
-	}
+	res, acked := send.finish(t, 180*time.Second, total)
 	if res.Reconnects < int64(senders) {
 		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
 	}
-	acked := map[string]bool{}
-	for _, id := range readLines(t, ackedLog) {
-		acked[id] = true
-	}
-	if len(acked) != total {
-		t.Fatalf("acked log has %d ids, want %d", len(acked), total)
-	}
-	type entry struct{ log, device, seq string }
-	var where map[string]map[entry]bool
-	parse := func() {
-		where = map[string]map[entry]bool{}
-		for li, path := range recvLogs {
-			for _, line := range readLines(t, path) {
-				f := strings.Fields(line)
-				if len(f) != 3 {
-					t.Fatalf("bad receiver log line %q", line)
-				}
-				if where[f[2]] == nil {
-					where[f[2]] = map[entry]bool{}
-				}
-				where[f[2]][entry{fmt.Sprint(li), f[0], f[1]}] = true
-			}
-		}
-	}
-	missing := func() int {
-		parse()
-		n := 0
-		for id := range acked {
-			if where[id] == nil {
-				n++
-			}
-		}
-		return n
-	}
-	if !waitFor(90*time.Second, func() bool { return missing() == 0 }) {
-		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", missing(), total)
+	if !waitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
+		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", undelivered(t, recvLogs, acked), total)
 	}
 	time.Sleep(time.Second)
 	for _, r := range recvs {
@@ -281,19 +227,11 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 			r.stop(t, 15*time.Second)
 		}
 	}
-	parse()
+	where := checkExactlyOnce(t, recvLogs, acked)
 	perNode := make([]int, len(recvLogs))
-	for id, es := range where {
-		if !acked[id] {
-			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
-		}
-		if len(es) != 1 {
-			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
-		}
+	for _, es := range where {
 		for e := range es {
-			var li int
-			fmt.Sscan(e.log, &li)
-			perNode[li]++
+			perNode[e.log]++
 		}
 	}
 	t.Logf("cluster failover: %d acknowledged, %d delivered exactly once (receivers that started on nodes 0/1/2: %v), %d reconnects, %d Sends retried; node 0 and NATS server 1 killed with SIGKILL",

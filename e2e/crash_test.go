@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -28,7 +25,6 @@ func TestCrashExactlyOnce(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
 	idsPath, recvLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received")
-	ackedLog, resultPath := filepath.Join(dir, "acked"), filepath.Join(dir, "result.json")
 
 	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "3", "--ids", idsPath, "--log", recvLog)
 	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
@@ -36,12 +32,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}
 	// The rate keeps the stream under the real server's per-address rate
 	// limits (DefaultRateLimits), so that it lasts through the kills.
-	send := start(t, nil, "bench", "send", "--server", srv.link, "--to", idsPath,
-		"--senders", fmt.Sprint(senders), "--messages", fmt.Sprint(perSender), "--window", "4",
-		"--rate", fmt.Sprint(rate), "--acked-log", ackedLog, "--json", resultPath)
-	if !waitFor(20*time.Second, func() bool { return strings.Contains(send.stderr.String(), "sending") }) {
-		t.Fatalf("bench send never started sending; stderr:\n%s", send.stderr.String())
-	}
+	send := startLoadSend(t, srv.link, idsPath, dir, senders, perSender, rate, 20*time.Second)
 	for i := range cycles {
 		time.Sleep(time.Duration(600+rand.IntN(700)) * time.Millisecond)
 		if !send.running() {
@@ -51,92 +42,24 @@ func TestCrashExactlyOnce(t *testing.T) {
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
 		srv = srv.restart(t)
 	}
-	if err := send.wait(t, 120*time.Second); err != nil {
-		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, send.stdout.String(), send.stderr.String())
-	}
-	var res struct {
-		Acked, Errors, Retries, Reconnects int64
-	}
-	b, err := os.ReadFile(resultPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
 	total := senders * perSender
-	if res.Acked != int64(total) || res.Errors != 0 {
-		t.Fatalf("bench send: %d acknowledged, %d errors; want %d and 0", res.Acked, res.Errors, total)
-	}
+	res, acked := send.finish(t, 120*time.Second, total)
 	// Every kill must have cut the senders' sessions mid-stream (a Send in
 	// flight at that instant is retried too, but at this rate whether one
 	// is in flight is chance, so retries are reported, not required).
 	if res.Reconnects < int64(cycles) {
 		t.Fatalf("%d reconnects for %d kills: the kills did not hit the stream of sends", res.Reconnects, cycles)
 	}
-	acked := map[string]bool{}
-	for _, id := range readLines(t, ackedLog) {
-		if acked[id] {
-			t.Fatalf("MsgID %s acknowledged twice by the load generator's log", id)
-		}
-		acked[id] = true
-	}
-	if len(acked) != total {
-		t.Fatalf("acked log has %d ids, want %d", len(acked), total)
-	}
 
 	// Wait until the receiver has every acknowledged message.
-	type entry struct{ device, seq string }
-	var where map[string]map[entry]bool
-	parse := func() {
-		where = map[string]map[entry]bool{}
-		for _, line := range readLines(t, recvLog) {
-			f := strings.Fields(line)
-			if len(f) != 3 {
-				t.Fatalf("bad receiver log line %q", line)
-			}
-			if where[f[2]] == nil {
-				where[f[2]] = map[entry]bool{}
-			}
-			where[f[2]][entry{f[0], f[1]}] = true
-		}
-	}
-	complete := func() bool {
-		parse()
-		for id := range acked {
-			if where[id] == nil {
-				return false
-			}
-		}
-		return true
-	}
-	if !waitFor(60*time.Second, complete) {
-		missing := 0
-		for id := range acked {
-			if where[id] == nil {
-				missing++
-			}
-		}
+	logs := []string{recvLog}
+	if !waitFor(60*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
+		missing := undelivered(t, logs, acked)
 		t.Fatalf("%d of %d acknowledged messages never delivered (lost); receiver stderr:\n%s", missing, total, recv.stderr.String())
 	}
 	// Give late duplicates a chance to show up, then stop the receiver.
 	time.Sleep(time.Second)
 	recv.stop(t, 15*time.Second)
-	parse()
-	seqs := map[entry]string{}
-	for id, es := range where {
-		if !acked[id] {
-			t.Errorf("delivered MsgID %s was never acknowledged to its sender", id)
-		}
-		if len(es) != 1 {
-			t.Errorf("MsgID %s is in the mailboxes %d times: %v", id, len(es), es)
-		}
-		for e := range es {
-			if other, ok := seqs[e]; ok && other != id {
-				t.Errorf("mailbox entry %v delivered as two messages: %s and %s", e, other, id)
-			}
-			seqs[e] = id
-		}
-	}
+	where := checkExactlyOnce(t, logs, acked)
 	t.Logf("%d messages, %d kill cycles, %d reconnects, %d Sends retried, %d delivered exactly once", total, cycles, res.Reconnects, res.Retries, len(where))
 }

@@ -116,7 +116,7 @@ func failoverSender() int {
 }
 
 // freePort returns a loopback address nothing listens on right now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -269,11 +269,8 @@ func TestFailover(t *testing.T) {
 	if os.Getenv("E2E_PING_DEFAULTS") == "1" {
 		pingEnv = nil
 	}
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		mustContain(t, u.name+" init", u.run(t, "init", "--server", link, "--name", u.name), "Created your account")
-		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
-	}
+	u := signUp(t, dir, link, "alice", "bob")
+	alice, bob := u[0], u[1]
 	// The link named relay A only; relay B came in the signed book.
 	st := bob.run(t, "status")
 	mustContain(t, "bob status", st, "connected via relay", `relay "relay-a" (tlsws)`, `relay "relay-b" (tlsws)`)

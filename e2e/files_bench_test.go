@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"math/big"
 	"net"
@@ -21,17 +20,18 @@ import (
 	"time"
 )
 
-// filesBench runs TestFilesThroughput (docs/benchmarks.md, "Files").
-var filesBench = flag.Bool("files-bench", false, "run the file transfer throughput comparison with nginx (docs/benchmarks.md)")
-
-// TestFilesThroughput measures a 100 MiB upload and download through the
+// BenchmarkFilesThroughput measures a 100 MiB upload and download through the
 // samizdat binary on loopback against curl uploading (PUT) and downloading
 // the same file over HTTPS to nginx, in the same run, and the peak memory
-// of the samizdat processes. Run: go test ./e2e -run TestFilesThroughput -files-bench -v
-func TestFilesThroughput(t *testing.T) {
-	if !*filesBench {
-		t.Skip("a benchmark: run with -files-bench")
+// of the samizdat processes. One iteration is the whole measurement (two
+// rounds). Run: go test ./e2e -run '^$' -bench FilesThroughput -benchtime=1x -v
+func BenchmarkFilesThroughput(b *testing.B) {
+	for b.Loop() {
+		filesThroughput(b)
 	}
+}
+
+func filesThroughput(t testing.TB) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Fatal("nginx is missing: apt-get install nginx")
@@ -42,12 +42,7 @@ func TestFilesThroughput(t *testing.T) {
 	want := writeRandom(t, src, size)
 
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 
 	for round := 1; round <= 2; round++ {
 		up, upRSS := timed(t, alice, "send", "bob", "--file", src)
@@ -68,7 +63,7 @@ func TestFilesThroughput(t *testing.T) {
 
 // timed runs one CLI command as u under /usr/bin/time and returns its
 // wall time and peak RSS in KiB.
-func timed(t *testing.T, u *user, args ...string) (time.Duration, int64) {
+func timed(t testing.TB, u *user, args ...string) (time.Duration, int64) {
 	t.Helper()
 	rss := filepath.Join(t.TempDir(), "rss")
 	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rss, bin, "--home", u.home}, args...)...)
@@ -92,7 +87,7 @@ func timed(t *testing.T, u *user, args ...string) (time.Duration, int64) {
 
 // curlNginx serves dir over HTTPS with nginx (PUT enabled) and times curl
 // uploading src and downloading it back.
-func curlNginx(t *testing.T, nginx, dir, src string) (up, down time.Duration) {
+func curlNginx(t testing.TB, nginx, dir, src string) (up, down time.Duration) {
 	t.Helper()
 	nd := filepath.Join(dir, "nginx")
 	www := filepath.Join(nd, "www")
@@ -145,7 +140,7 @@ http { access_log off; client_max_body_size 200m; client_body_temp_path %s; prox
 	return up, down
 }
 
-func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
+func selfSigned(t testing.TB, dir string) (certPath, keyPath string) {
 	t.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},

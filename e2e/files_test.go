@@ -20,7 +20,7 @@ import (
 const chunkSize = 256 << 10 // attach.ChunkSize
 
 // fileIDs returns the ids that `read` printed for files called name.
-func fileIDs(t *testing.T, out, name string) []string {
+func fileIDs(t testing.TB, out, name string) []string {
 	t.Helper()
 	re := regexp.MustCompile(`\[file (\d+)\] "` + regexp.QuoteMeta(name) + `"`)
 	var ids []string
@@ -30,7 +30,7 @@ func fileIDs(t *testing.T, out, name string) []string {
 	return ids
 }
 
-func writeRandom(t *testing.T, path string, n int) [32]byte {
+func writeRandom(t testing.TB, path string, n int) [32]byte {
 	t.Helper()
 	b := make([]byte, n)
 	rand.Read(b)
@@ -40,7 +40,7 @@ func writeRandom(t *testing.T, path string, n int) [32]byte {
 	return sha256.Sum256(b)
 }
 
-func fileSum(t *testing.T, path string) [32]byte {
+func fileSum(t testing.TB, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

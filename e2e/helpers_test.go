@@ -76,7 +76,7 @@ type proc struct {
 
 // start runs bin with args in the background; env adds to the environment.
 // The process is killed at the end of the test if it still runs.
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -155,7 +155,7 @@ type server struct {
 // startServer runs 'samizdat server' on data and listen (127.0.0.1:0 picks
 // a port) with no admin listener and any extra flags, and waits for it to
 // print its link.
-func startServer(t *testing.T, data, listen string, extra ...string) *server {
+func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	t.Helper()
 	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
 	s := &server{proc: p, data: data, extra: extra}
@@ -197,8 +197,52 @@ type user struct {
 	name, home string
 }
 
-func newUser(t *testing.T, dir, name string) *user {
+func newUser(t testing.TB, dir, name string) *user {
 	return &user{name: name, home: filepath.Join(dir, name)}
+}
+
+// signUp makes a user for each name under dir and signs each up on the
+// server at link: init (which must say it created the account), then a
+// first read (which must find nothing).
+func signUp(t testing.TB, dir, link string, names ...string) []*user {
+	t.Helper()
+	var users []*user
+	for _, name := range names {
+		u := newUser(t, dir, name)
+		mustContain(t, name+" init", u.run(t, "init", "--server", link, "--name", name), "Created your account")
+		mustContain(t, name+" first read", u.run(t, "read"), "No new messages.")
+		users = append(users, u)
+	}
+	return users
+}
+
+// friendsWithPhone signs up alice and bob on the server at link, links a
+// second device of bob's (bob-phone) before any first read (each device's
+// first read registers it and publishes its key packages, so that others
+// can add it while it is offline), and makes alice a contact of bob's two
+// devices.
+func friendsWithPhone(t *testing.T, dir, link string) (alice, bob, bobPhone *user) {
+	t.Helper()
+	alice, bob = newUser(t, dir, "alice"), newUser(t, dir, "bob")
+	bobPhone = &user{name: "bob-phone", home: filepath.Join(dir, "bob-phone")}
+	for _, u := range []*user{alice, bob} {
+		mustContain(t, u.name+" init", u.run(t, "init", "--server", link, "--name", u.name), "Created your account")
+	}
+	runLinkDevice(t, bob, bobPhone)
+	for _, u := range []*user{alice, bob, bobPhone} {
+		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
+	}
+	befriend(t, alice, bob, bobPhone)
+	return alice, bob, bobPhone
+}
+
+// twoFriends signs up alice and bob on the server at link and makes them
+// contacts of each other.
+func twoFriends(t testing.TB, dir, link string) (alice, bob *user) {
+	t.Helper()
+	u := signUp(t, dir, link, "alice", "bob")
+	befriend(t, u[0], u[1])
+	return u[0], u[1]
 }
 
 // cliEnv is the environment of every CLI process: the passphrase and the
@@ -207,7 +251,7 @@ var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TE
 
 // run runs one CLI command as this user and returns its stdout; a non-zero
 // exit fails the test.
-func (u *user) run(t *testing.T, args ...string) string {
+func (u *user) run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errOut, err := u.try(args...)
 	if err != nil {
@@ -229,7 +273,7 @@ func (u *user) try(args ...string) (string, string, error) {
 }
 
 // mustContain fails unless out has every one of wants.
-func mustContain(t *testing.T, what, out string, wants ...string) {
+func mustContain(t testing.TB, what, out string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
 		if !strings.Contains(out, w) {

@@ -7,7 +7,7 @@ import (
 )
 
 // inviteLink returns the first line of 'samizdat invite --no-qr'.
-func inviteLink(t *testing.T, u *user) string {
+func inviteLink(t testing.TB, u *user) string {
 	t.Helper()
 	out := u.run(t, "invite", "--no-qr")
 	link, _, _ := strings.Cut(out, "\n")
@@ -19,7 +19,7 @@ func inviteLink(t *testing.T, u *user) string {
 
 // befriend makes a and b contacts of each other through their invite
 // links; extra devices of b add a too.
-func befriend(t *testing.T, a, b *user, bDevices ...*user) {
+func befriend(t testing.TB, a, b *user, bDevices ...*user) {
 	t.Helper()
 	la, lb := inviteLink(t, a), inviteLink(t, b)
 	mustContain(t, a.name+" add", a.run(t, "add", lb), "Added "+b.name+".")
@@ -37,18 +37,7 @@ func TestMessaging(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
 
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	bobPhone := &user{name: "bob-phone", home: dir + "/bob-phone"}
-	for _, u := range []*user{alice, bob} {
-		mustContain(t, u.name+" init", u.run(t, "init", "--server", srv.link, "--name", u.name), "Created your account")
-	}
-	runLinkDevice(t, bob, bobPhone)
-	// Each device connects once: it registers and publishes its key
-	// packages, so that others can add it while it is offline.
-	for _, u := range []*user{alice, bob, bobPhone} {
-		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
-	}
-	befriend(t, alice, bob, bobPhone)
+	alice, bob, bobPhone := friendsWithPhone(t, dir, srv.link)
 
 	// Bob has no process running: he is offline when Alice sends.
 	mustContain(t, "alice send", alice.run(t, "send", "bob", "hello bob, are you there?"), "Sent to bob")

@@ -15,12 +15,7 @@ import (
 func TestOneHomeTwoProcesses(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 
 	listen := start(t, cliEnv, "--home", alice.home, "listen")
 	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {

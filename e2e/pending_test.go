@@ -11,11 +11,8 @@ import (
 func TestPendingContact(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
+	u := signUp(t, dir, srv.link, "alice", "bob")
+	alice, bob := u[0], u[1]
 	bob.run(t, "add", inviteLink(t, alice)) // only Bob adds
 	mustContain(t, "bob send", bob.run(t, "send", "alice", "hello, it is bob"), "Sent to alice")
 	mustContain(t, "alice read", alice.run(t, "read"), "hello, it is bob")

@@ -12,12 +12,7 @@ import (
 func TestSendQueuesWhenServerDown(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 	mustContain(t, "first send", bob.run(t, "send", "alice", "first"), "Sent to alice")
 	srv.kill()
 	start := time.Now()
@@ -29,7 +24,7 @@ func TestSendQueuesWhenServerDown(t *testing.T) {
 		t.Errorf("queueing took %v", d)
 	}
 	mustContain(t, "outbox", bob.run(t, "outbox"), "waiting")
-	srv = srv.restart(t)
+	srv.restart(t)
 	bob.run(t, "read") // connects: the outbox goes out
 	mustContain(t, "outbox after", bob.run(t, "outbox"), "The outbox is empty")
 	hist := alice.run(t, "read", "bob")

@@ -14,16 +14,7 @@ import (
 func TestRevokeDevice(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	phone := &user{name: "bob-phone", home: dir + "/bob-phone"}
-	for _, u := range []*user{alice, bob} {
-		mustContain(t, u.name+" init", u.run(t, "init", "--server", srv.link, "--name", u.name), "Created your account")
-	}
-	runLinkDevice(t, bob, phone)
-	for _, u := range []*user{alice, bob, phone} {
-		mustContain(t, u.name+" first read", u.run(t, "read"), "No new messages.")
-	}
-	befriend(t, alice, bob, phone)
+	alice, bob, phone := friendsWithPhone(t, dir, srv.link)
 	mustContain(t, "group create", bob.run(t, "group", "create", "crew"), "crew")
 	mustContain(t, "group add", bob.run(t, "group", "add", "crew", "alice"), "Added alice")
 	bob.run(t, "group", "send", "crew", "before the revocation")

@@ -35,12 +35,7 @@ import (
 func TestSeizedServer(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
-	alice, bob := newUser(t, dir, "alice"), newUser(t, dir, "bob")
-	for _, u := range []*user{alice, bob} {
-		u.run(t, "init", "--server", srv.link, "--name", u.name)
-		u.run(t, "read")
-	}
-	befriend(t, alice, bob)
+	alice, bob := twoFriends(t, dir, srv.link)
 	secret := func(what string) string { return what + "-" + hex.EncodeToString(randBytes(8)) }
 	group := secret("plotters")
 	plain := []string{secret("the-meeting-is-at-the-old-mill"), secret("bring-the-leaflets"), secret("group-plans")}

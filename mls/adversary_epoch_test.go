@@ -4,9 +4,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/mls/internal/codec"
-	"github.com/samizdat-project/samizdat/mls/internal/format"
 )
 
 // attributed returns the identity a receiver shows as the sender of r.
@@ -23,21 +20,7 @@ func attributed(t *testing.T, x *client, r *Received) string {
 // member could send if any insider leaked it the epoch's secrets.
 func forgeWithKey(t *testing.T, insider *client, as uint32, signer []byte, text string) []byte {
 	t.Helper()
-	g := insider.g
-	st := g.secrets.Clone()
-	e := g.framingEpoch(st)
-	ac, err := e.Sign(format.WirePrivateMessage, &format.FramedContent{
-		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch, Sender: format.Sender{Type: format.SenderMember, LeafIndex: as},
-		AuthenticatedData: []byte{}, ContentType: format.ContentApplication, Application: []byte(text),
-	}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm, err := e.ProtectPrivate(ac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WirePrivateMessage, PrivateMessage: pm})
+	return forgePrivate(t, insider.g, insider.g.secrets.Clone(), as, signer, text)
 }
 
 // TestAdversaryRemovedMemberSpeaksAsSuccessor: bob is removed at epoch

@@ -24,12 +24,20 @@ func forgeAsMember(t *testing.T, forger *client, victim uint32, skip int, text s
 			t.Fatal(err)
 		}
 	}
+	return forgePrivate(t, g, st, victim, g.sig, text)
+}
+
+// forgePrivate is a PrivateMessage of text in g's current epoch, claiming
+// leaf as, signed with signer, protected with the keys of st (a clone of
+// the epoch's secret tree, so that g's own state does not move).
+func forgePrivate(t *testing.T, g *Group, st *schedule.SecretTree, as uint32, signer []byte, text string) []byte {
+	t.Helper()
 	e := g.framingEpoch(st)
 	ac, err := e.Sign(format.WirePrivateMessage, &format.FramedContent{
 		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch,
-		Sender:            format.Sender{Type: format.SenderMember, LeafIndex: victim},
+		Sender:            format.Sender{Type: format.SenderMember, LeafIndex: as},
 		AuthenticatedData: []byte{}, ContentType: format.ContentApplication, Application: []byte(text),
-	}, g.sig)
+	}, signer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,62 +64,11 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 		return nil, err
 	}
 	self := format.Sender{Type: format.SenderMember, LeafIndex: uint32(g.priv.Leaf)}
-	c := &format.Commit{Proposals: []format.ProposalOrRef{}}
-	var props []resolvedProposal
-	ownUpdate := false
-	var leafTmpl *format.LeafNode // our new leaf's identity, if it changes
-	signer := g.sig
-	if opts.Identity != nil {
-		var err error
-		if leafTmpl, signer, err = g.newOwnLeaf(opts.Identity); err != nil {
-			return nil, err
-		}
+	pl, err := g.planCommit(opts, extra, self)
+	if err != nil {
+		return nil, err
 	}
-	chosen := map[string]bool{}
-	for _, r := range opts.Proposals {
-		chosen[string(r)] = true
-	}
-	for i := range g.proposals {
-		cp := &g.proposals[i]
-		// docs/spec/mls-policy.md: nothing is committed merely because it
-		// is cached.
-		if cp.sender != self && !g.chooseProposal(cp, chosen) {
-			continue
-		}
-		// RFC 9420 §12.2, §12.4: never commit our own Update; leave it
-		// out and refresh our leaf with a path instead, keeping the new
-		// identity the Update proposed.
-		if cp.proposal.Type == format.ProposalUpdate && cp.sender == self {
-			ownUpdate = true
-			if cp.updateSig != nil && opts.Identity == nil {
-				l := cp.proposal.Update.LeafNode
-				leafTmpl, signer = &l, cp.updateSig
-			}
-			continue
-		}
-		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
-		props = append(props, resolvedProposal{p: cp.proposal, sender: cp.sender, byRef: true})
-	}
-	if len(chosen) > 0 {
-		return nil, fmt.Errorf("mls: committing: %d chosen proposals are not cached in this epoch", len(chosen))
-	}
-	for _, kp := range opts.AddKeyPackages {
-		p, err := g.addProposal(kp)
-		if err != nil {
-			return nil, err
-		}
-		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
-		props = append(props, resolvedProposal{p: p, sender: self})
-	}
-	for _, l := range opts.RemoveLeaves {
-		p := &format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: l}}
-		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
-		props = append(props, resolvedProposal{p: p, sender: self})
-	}
-	for _, p := range extra {
-		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
-		props = append(props, resolvedProposal{p: p, sender: self})
-	}
+	c, props, leafTmpl, signer := pl.c, pl.props, pl.leafTmpl, pl.signer
 	ec := &epochChange{next: g.clone(), committer: self, props: props}
 	if err := ec.validateProposalList(g); err != nil {
 		return nil, err
@@ -129,7 +78,7 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 	}
 	var commitSecret []byte
 	var result *tree.CommitResult
-	if opts.ForcePath || ownUpdate || leafTmpl != nil || pathRequired(props) {
+	if opts.ForcePath || pl.ownUpdate || leafTmpl != nil || pathRequired(props) {
 		ctx := ec.provisionalContext()
 		var err error
 		result, err = ec.next.tree.CreateUpdatePath(&tree.CommitParams{
@@ -165,6 +114,83 @@ func (g *Group) commit(opts CommitOptions, extra []*format.Proposal) (*CommitRes
 	}
 	g.pending = &pendingCommit{next: ec.next}
 	return out, nil
+}
+
+// commitPlan is what a commit carries (its proposals, by reference and by
+// value) and how our own leaf changes with it.
+type commitPlan struct {
+	c         *format.Commit
+	props     []resolvedProposal
+	ownUpdate bool             // a cached Update of ours: refreshed with a path instead
+	leafTmpl  *format.LeafNode // our new leaf's identity, if it changes
+	signer    []byte           // the signature key of our leaf from the new epoch on
+}
+
+func (pl *commitPlan) add(p *format.Proposal, sender format.Sender) {
+	pl.c.Proposals = append(pl.c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: p})
+	pl.props = append(pl.props, resolvedProposal{p: p, sender: sender})
+}
+
+// planCommit gathers the commit's proposals: the cached ones chosen (and
+// our own), then the Adds, Removes and extra proposals by value.
+func (g *Group) planCommit(opts CommitOptions, extra []*format.Proposal, self format.Sender) (*commitPlan, error) {
+	pl := &commitPlan{c: &format.Commit{Proposals: []format.ProposalOrRef{}}, signer: g.sig}
+	if opts.Identity != nil {
+		var err error
+		if pl.leafTmpl, pl.signer, err = g.newOwnLeaf(opts.Identity); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.planCached(pl, opts, self); err != nil {
+		return nil, err
+	}
+	for _, kp := range opts.AddKeyPackages {
+		p, err := g.addProposal(kp)
+		if err != nil {
+			return nil, err
+		}
+		pl.add(p, self)
+	}
+	for _, l := range opts.RemoveLeaves {
+		pl.add(&format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: l}}, self)
+	}
+	for _, p := range extra {
+		pl.add(p, self)
+	}
+	return pl, nil
+}
+
+// planCached adds the cached proposals the commit takes, by reference.
+func (g *Group) planCached(pl *commitPlan, opts CommitOptions, self format.Sender) error {
+	chosen := map[string]bool{}
+	for _, r := range opts.Proposals {
+		chosen[string(r)] = true
+	}
+	for i := range g.proposals {
+		cp := &g.proposals[i]
+		// docs/spec/mls-policy.md: nothing is committed merely because it
+		// is cached.
+		if cp.sender != self && !g.chooseProposal(cp, chosen) {
+			continue
+		}
+		// RFC 9420 §12.2, §12.4: never commit our own Update; leave it
+		// out and refresh our leaf with a path instead, keeping the new
+		// identity the Update proposed.
+		if cp.proposal.Type == format.ProposalUpdate && cp.sender == self {
+			pl.ownUpdate = true
+			if cp.updateSig != nil && opts.Identity == nil {
+				l := cp.proposal.Update.LeafNode
+				pl.leafTmpl, pl.signer = &l, cp.updateSig
+			}
+			continue
+		}
+		pl.c.Proposals = append(pl.c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefReference, Reference: cp.ref})
+		pl.props = append(pl.props, resolvedProposal{p: cp.proposal, sender: cp.sender, byRef: true})
+	}
+	if len(chosen) > 0 {
+		return fmt.Errorf("mls: committing: %d chosen proposals are not cached in this epoch", len(chosen))
+	}
+	return nil
 }
 
 // MergePendingCommit moves the group to the epoch of its pending commit.

@@ -224,15 +224,6 @@ func (g *Group) Extensions() []Extension {
 	return fromFormatExtensions(g.ctx.Extensions)
 }
 
-// groupContextBytes is the serialized GroupContext.
-func (g *Group) groupContextBytes() ([]byte, error) {
-	b, err := codec.Marshal(&g.ctx)
-	if err != nil {
-		return nil, fmt.Errorf("mls: encoding group context: %w", err)
-	}
-	return b, nil
-}
-
 // resolvePSK returns the value of a PSK this member can use (RFC 9420
 // §8.4): external PSKs from the Config's store, resumption PSKs of this
 // group's current or kept past epochs.

@@ -2,7 +2,6 @@ package mls
 
 import (
 	"bytes"
-	"fmt"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
@@ -151,5 +150,3 @@ func findLeaf(t *tree.Tree, leaf *format.LeafNode) (treemath.LeafIndex, bool) {
 	}
 	return 0, false
 }
-
-var _ = fmt.Sprintf

@@ -2,7 +2,6 @@ package mls
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/schedule"
@@ -228,5 +227,3 @@ func (ec *epochChange) processPath(g *Group, path *format.UpdatePath) ([]byte, e
 	n.priv.Prune(n.tree)
 	return secret, nil
 }
-
-var _ = fmt.Sprintf

@@ -1,39 +1,17 @@
 package mls
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 // hexBytes decodes hex strings in the JSON vectors.
-type hexBytes []byte
+type hexBytes = vectors.Hex
 
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	d, err := hex.DecodeString(s)
-	*h = d
-	return err
-}
-
-func loadVectors(t *testing.T, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "vectors", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
-	}
-}
+func loadVectors(t *testing.T, name string, v any) { vectors.Load(t, name, v) }
 
 type welcomeVector struct {
 	CipherSuite uint16   `json:"cipher_suite"`

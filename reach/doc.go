@@ -60,7 +60,7 @@
 // is stable and the censor cannot compute it). Devices older than that draw
 // from the other nine tenths. The same simulation with probation: 10.0% of
 // 50 and of 1,000 relays, whatever the number of fresh accounts (the bound
-// is ceil(share·R)); server.TestAdversaryEnumerationByFreshAccounts shows
+// is max(1, floor(share·R))); server.TestAdversaryEnumerationByFreshAccounts shows
 // it through the real FetchBook, and that honest devices registered before
 // the censor's accounts are never handed a relay those accounts learned.
 //
@@ -72,6 +72,53 @@
 // unblocked relays, which the server does not track today. A new honest
 // user meanwhile has the direct and front entries of its link, the
 // probation bucket, and relays its contacts pass on (never sliced).
+//
+// # Distribution against enumeration
+//
+// Probation alone does not hold once blocked relays are detected and
+// replaced, or once fake accounts age. Distribution is the policy with both
+// answers, and TestAdversaryEnumeration100 simulates it: 50 relays; 20
+// honest users registered a month before; 10 honest newcomers, one every
+// two days, each invited by one of them and handed its inviter's relays;
+// 100 fake self-registered accounts joining one every 5 hours and fetching
+// their book every 6 hours; 30 days. The censor blocks every relay a fake
+// account learns, at once (eager) or only from day 21 on, once its
+// accounts have aged (patient). The server learns a relay is blocked 6
+// hours after the censor blocks it and hands blocked relays to nobody, so
+// a client whose relays were blocked gets replacements on its next fetch.
+// Books hold 3 relays; probation is 72 hours and a tenth of the relays;
+// trusted slices rotate weekly.
+//
+//	policy                               censor   burned  honest hours without a relay
+//	today: age only, bucket refilled     eager    50/50   17,380
+//	today: age only, bucket refilled     patient  50/50    6,450
+//	Lox-like: invitation, fixed bucket   eager     5/50        0
+//	Lox-like: invitation, fixed bucket   patient   5/50        0
+//
+// Today's policy loses everything two ways: each time the server replaces
+// a blocked probation relay, the next fresh account learns the replacement
+// (the bucket is recomputed over the relays still open), and every fake
+// account older than TrustAge is handed trusted slices. The Lox-like
+// policy (Distribution.NeedInvite, FixedBucket) closes both: leaving
+// probation needs an invitation from a trusted account as well as age
+// (Lox's trust levels, reduced to two), so self-registered accounts stay
+// on probation however patient the censor is; and the bucket is drawn over
+// every relay ever published, its blocked members staying in it, so
+// blocking it never widens what new accounts learn. Replacements come from
+// the trusted relays and go to trusted accounts only. The cost falls on
+// honest newcomers: their first days run on their inviter's relays (and the
+// link's direct and front entries), the probation bucket being burned.
+//
+// Not modelled: a censor that gets invited by honest users (each such
+// account learns one trusted slice per period, the 1-(1-k/R)^N above with
+// N the accounts it infiltrated), per-account reveal rates and proof of
+// work for fresh accounts (they slow the fakes; the fixed bucket already
+// bounds what they learn). The server does not use Distribution yet: it
+// applies Probation by age (server.ReachConfig.TrustAge) and does not
+// track inviters or blocked relays. The lab's enumeration-100 scenario
+// (docs/lab.md) runs the server's policy of today against 100 fake
+// accounts and 55 relays in a quick run of 60 s: they burn the link's
+// front and the probation bucket, 7 of 55 (5 of the 50 pool relays).
 //
 // # Dialing
 //

@@ -70,6 +70,7 @@ type Memory struct {
 type networkMemo struct {
 	Worked map[string]time.Time `json:"worked,omitempty"` // path ID -> last success
 	Failed map[string]*failMemo `json:"failed,omitempty"` // path ID -> backoff state
+	Budget map[string]*Budget   `json:"budget,omitempty"` // path ID -> learned byte budget (budget.go)
 }
 
 type failMemo struct {
@@ -86,7 +87,7 @@ const maxRemembered = 64
 func (m *Memory) netLocked(network string) *networkMemo {
 	n := m.nets[network]
 	if n == nil {
-		n = &networkMemo{Worked: make(map[string]time.Time), Failed: make(map[string]*failMemo)}
+		n = &networkMemo{Worked: make(map[string]time.Time), Failed: make(map[string]*failMemo), Budget: make(map[string]*Budget)}
 		m.nets[network] = n
 	}
 	return n
@@ -204,6 +205,14 @@ func (m *Memory) UnmarshalJSON(data []byte) error {
 		for id, f := range n.Failed {
 			if f == nil {
 				delete(n.Failed, id)
+			}
+		}
+		if n.Budget == nil {
+			n.Budget = make(map[string]*Budget)
+		}
+		for id, b := range n.Budget {
+			if b == nil || !b.valid() {
+				delete(n.Budget, id)
 			}
 		}
 	}

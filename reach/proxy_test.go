@@ -13,48 +13,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // echoServer greets with "hi\n" and then echoes.
-func echoServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("hi\n"))
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+func echoServer(t *testing.T) string { return testnet.ServeTCP(t, testnet.Greet("hi\n")) }
 
-func serve(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
-	return ln.Addr().String()
-}
+func serve(t *testing.T, handle func(net.Conn)) string { return testnet.ServeTCP(t, handle) }
 
 func pipeBoth(a, b net.Conn) {
 	go func() { io.Copy(a, b); a.Close() }()

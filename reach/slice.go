@@ -126,8 +126,8 @@ func Slice(secret []byte, period uint64, clientID []byte, relays []SignedEntry, 
 // probationID is the fixed "client" whose slice is the probation bucket.
 const probationID = "samizdat/reach probation bucket v1"
 
-// Probation splits relays into the probation bucket, the share of them
-// (at least one, and never all when there are two or more) that devices
+// Probation splits relays into the probation bucket, at most the share of
+// them (at least one, and never all when there are two or more) that devices
 // too young to be trusted draw their slices from, and the rest, which only
 // trusted devices are handed. The split is rendezvous hashing under the
 // server's secret with no period, so it is stable, unknown to the censor,
@@ -138,7 +138,9 @@ func Probation(secret []byte, relays []SignedEntry, share float64) (probation, t
 	if len(relays) == 0 {
 		return nil, nil
 	}
-	n := int(math.Ceil(share * float64(len(relays))))
+	// At most share of the relays (rounded down, at least one): the share
+	// caps what fresh accounts can learn, so it never rounds up past it.
+	n := int(math.Floor(share * float64(len(relays))))
 	n = max(1, min(n, len(relays)-1))
 	if len(relays) == 1 {
 		n = 1

@@ -19,27 +19,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
 	"github.com/samizdat-project/samizdat/transport/tlsws"
 )
 
-// TestForwarderBenchmarks measures, in one run on loopback, the relay (as
-// the samizdat binary, direct and tlsws) against socat as a plain TCP
-// forwarder and against mtg v2.2.8. It runs only when asked, and needs the
-// binaries:
+// BenchmarkForwarders measures, in one run on loopback, the relay (as the
+// samizdat binary, direct and tlsws) against socat as a plain TCP forwarder
+// and, when MTG_BIN names it, against mtg v2.2.8. One iteration is the whole
+// measurement; it builds the samizdat binary unless SAMIZDAT_BIN names one:
 //
-//	go build -o /tmp/samizdat ./cmd/samizdat
-//	SAMIZDAT_BIN=/tmp/samizdat MTG_BIN=/tmp/mtgbin/mtg go test -run TestForwarderBenchmarks -v -timeout 30m ./relay
+//	MTG_BIN=/tmp/mtgbin/mtg go test -run '^$' -bench Forwarders -benchtime=1x -v -timeout 30m ./relay
 //
 // See docs/benchmarks.md (Relay) for the figures and what exactly mtg does
 // in this setting.
-func TestForwarderBenchmarks(t *testing.T) {
-	bin := os.Getenv("SAMIZDAT_BIN")
-	if bin == "" {
-		t.Skip("set SAMIZDAT_BIN (and MTG_BIN) to run the forwarder benchmarks")
+func BenchmarkForwarders(b *testing.B) {
+	bin := samizdatBinary(b)
+	for b.Loop() {
+		forwarderBenchmarks(b, bin)
 	}
+}
+
+// samizdatBinary is SAMIZDAT_BIN, or the samizdat binary built from this
+// tree into a temporary directory.
+func samizdatBinary(t testing.TB) string {
+	if bin := os.Getenv("SAMIZDAT_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "samizdat")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/samizdat").CombinedOutput(); err != nil {
+		t.Fatalf("building the samizdat binary (or set SAMIZDAT_BIN): %v\n%s", err, out)
+	}
+	return bin
+}
+
+func forwarderBenchmarks(t testing.TB, bin string) {
 	up := benchUpstream(t)
 	type fwd struct {
 		name string
@@ -174,53 +190,32 @@ enabled = false
 // benchUpstream is the stand-in server. The first byte of a connection
 // picks the mode: 'S' and a big-endian u64 size sinks that many bytes and
 // answers one byte; 'E' echoes.
-func benchUpstream(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+func benchUpstream(t testing.TB) string {
+	return testnet.ServeTCP(t, func(c net.Conn) {
+		defer c.Close()
+		var mode [1]byte
+		if _, err := io.ReadFull(c, mode[:]); err != nil {
+			return
+		}
+		switch mode[0] {
+		case 'S':
+			var size [8]byte
+			if _, err := io.ReadFull(c, size[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var mode [1]byte
-				if _, err := io.ReadFull(c, mode[:]); err != nil {
-					return
-				}
-				switch mode[0] {
-				case 'S':
-					var size [8]byte
-					if _, err := io.ReadFull(c, size[:]); err != nil {
-						return
-					}
-					n := int64(binary.BigEndian.Uint64(size[:]))
-					if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
-						c.Write([]byte{1})
-					}
-				case 'E':
-					io.CopyBuffer(c, c, make([]byte, 16<<10))
-				}
-			}()
+			n := int64(binary.BigEndian.Uint64(size[:]))
+			if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
+				c.Write([]byte{1})
+			}
+		case 'E':
+			io.CopyBuffer(c, c, make([]byte, 16<<10))
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testnet.FreeAddr(t) }
 
-func dialBench(t *testing.T, d transport.Dialer) net.Conn {
+func dialBench(t testing.TB, d transport.Dialer) net.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := d.Dial(ctx)
@@ -232,7 +227,7 @@ func dialBench(t *testing.T, d transport.Dialer) net.Conn {
 
 // bulkMBps sends size bytes in 64 KiB writes and waits for the sink's
 // answer once it has read them all.
-func bulkMBps(t *testing.T, d transport.Dialer, size int64) float64 {
+func bulkMBps(t testing.TB, d transport.Dialer, size int64) float64 {
 	c := dialBench(t, d)
 	defer c.Close()
 	buf := make([]byte, 64<<10)
@@ -258,7 +253,7 @@ func bulkMBps(t *testing.T, d transport.Dialer, size int64) float64 {
 
 // streamMsgsPerSec writes 100-byte messages, one Write each, for d, and
 // counts how many the sink received (it acknowledges at EOF).
-func streamMsgsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float64 {
+func streamMsgsPerSec(t testing.TB, dl transport.Dialer, d time.Duration) float64 {
 	c := dialBench(t, dl)
 	defer c.Close()
 	msg := make([]byte, 100)
@@ -290,7 +285,7 @@ func streamMsgsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float6
 }
 
 // roundTripsPerSec sends 100 bytes and waits for their echo, for d.
-func roundTripsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float64 {
+func roundTripsPerSec(t testing.TB, dl transport.Dialer, d time.Duration) float64 {
 	c := dialBench(t, dl)
 	defer c.Close()
 	msg := make([]byte, 100)
@@ -316,7 +311,7 @@ func roundTripsPerSec(t *testing.T, dl transport.Dialer, d time.Duration) float6
 // memPerConn opens n relayed connections (each proven relayed by an
 // echo), and returns the growth of the forwarder's resident memory (all its
 // processes) per connection, in KiB.
-func memPerConn(t *testing.T, dl transport.Dialer, pids func() []int, n int) float64 {
+func memPerConn(t testing.TB, dl transport.Dialer, pids func() []int, n int) float64 {
 	before := rssKiB(pids())
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -404,7 +399,7 @@ func envInt(name string, def int) int {
 }
 
 // linkDialer reads the relay link a relay prints and dials its tlsws entry.
-func linkDialer(t *testing.T) func(out *bufio.Reader) transport.Dialer {
+func linkDialer(t testing.TB) func(out *bufio.Reader) transport.Dialer {
 	return func(out *bufio.Reader) transport.Dialer {
 		for {
 			line, err := out.ReadString('\n')

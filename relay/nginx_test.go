@@ -25,7 +25,7 @@ import (
 const nginxTimeout = 2 * time.Second
 
 // nginxBinary finds nginx; under CI=true a missing one fails the test.
-func nginxBinary(t *testing.T) string {
+func nginxBinary(t testing.TB) string {
 	for _, p := range []string{"/usr/sbin/nginx", "/usr/bin/nginx"} {
 		if _, err := os.Stat(p); err == nil {
 			return p
@@ -52,7 +52,7 @@ type nginxSite struct {
 // startNginx writes the configuration and runs nginx in the foreground
 // until the test ends. secretPath is tlsws.SecretPath(secret); backend is
 // the relay's loopback address.
-func startNginx(t *testing.T, siteDir string, cert tls.Certificate, secretPath, backend string) nginxSite {
+func startNginx(t testing.TB, siteDir string, cert tls.Certificate, secretPath, backend string) nginxSite {
 	bin := nginxBinary(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")

@@ -303,15 +303,7 @@ func recordClient(t *testing.T, addr string, cfg tlsws.DialConfig) (client, serv
 // apart from nginx. The test asserts that it is, which is why that mode is
 // for tests only.
 func TestAdversaryProbeDifferentialGoWebsite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("probe windows take seconds")
-	}
-	dir := coverSite(t)
-	cert, err := tlsws.SelfSigned("cover.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := []byte("probe-test-secret-0123456789")
+	dir, cert, secret := probeSetup(t)
 	site := startNginx(t, dir, cert, tlsws.SecretPath(secret), freeAddr(t))
 	ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: "127.0.0.1:0", Secret: secret, Cover: tlsws.CoverDir(dir), Certificate: &cert})
 	if err != nil {
@@ -332,15 +324,7 @@ func TestAdversaryProbeDifferentialGoWebsite(t *testing.T) {
 // requires every probe, a replay of that client's records included, to be
 // answered as the plain nginx answers it.
 func TestAdversaryProbeDifferential(t *testing.T) {
-	if testing.Short() {
-		t.Skip("probe windows take seconds")
-	}
-	dir := coverSite(t)
-	cert, err := tlsws.SelfSigned("cover.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := []byte("probe-test-secret-0123456789")
+	dir, cert, secret := probeSetup(t)
 	up := direct.NewDialer(echoServer(t))
 
 	// Deployment 1: behind nginx. The relay listens on loopback, plain HTTP.

@@ -3,7 +3,6 @@ package relay
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,8 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
 	"github.com/samizdat-project/samizdat/transport/tlsws"
+	"github.com/samizdat-project/samizdat/transport/transporttest"
 )
 
 // The probe test: what an active prober (IMC 2020, "How China Detects and
@@ -205,37 +206,13 @@ func plainHTTPS(t *testing.T, cert tls.Certificate, handler http.Handler) string
 
 // clientFirstFlight records the first packet a real tlsws client sends.
 func clientFirstFlight(t *testing.T, secret []byte) []byte {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
+	b := transporttest.FirstFlight(t, func(addr string) transport.Dialer {
+		d, err := tlsws.NewDialer(tlsws.DialConfig{Addr: addr, Host: "cover.test", Secret: secret})
 		if err != nil {
-			got <- nil
-			return
+			t.Fatal(err)
 		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		hdr := make([]byte, 5)
-		if _, err := io.ReadFull(c, hdr); err != nil {
-			got <- nil
-			return
-		}
-		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-		io.ReadFull(c, body)
-		got <- append(hdr, body...)
-	}()
-	d, err := tlsws.NewDialer(tlsws.DialConfig{Addr: ln.Addr().String(), Host: "cover.test", Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	go d.Dial(ctx)
-	b := <-got
+		return d
+	})
 	if len(b) < 100 || b[0] != 0x16 {
 		t.Fatalf("did not capture a ClientHello (%d bytes)", len(b))
 	}
@@ -288,19 +265,26 @@ func probes(hello []byte) []probe {
 	return ps
 }
 
-// TestProbes runs every probe against a tlsws relay and the plain cover
-// server, for both kinds of cover (static files and a reverse proxy to an
-// origin), and prints the table (go test -v -run TestProbes ./relay).
-func TestProbes(t *testing.T) {
+// probeSetup is what every probe test starts from: a cover site's folder,
+// the cover.test certificate and the relay's secret. Probe windows take
+// seconds, so -short skips these tests.
+func probeSetup(t *testing.T) (dir string, cert tls.Certificate, secret []byte) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("probe windows take seconds")
 	}
-	dir := coverSite(t)
 	cert, err := tlsws.SelfSigned("cover.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := []byte("probe-test-secret-0123456789")
+	return coverSite(t), cert, []byte("probe-test-secret-0123456789")
+}
+
+// TestProbes runs every probe against a tlsws relay and the plain cover
+// server, for both kinds of cover (static files and a reverse proxy to an
+// origin), and prints the table (go test -v -run TestProbes ./relay).
+func TestProbes(t *testing.T) {
+	dir, cert, secret := probeSetup(t)
 	hello := clientFirstFlight(t, secret)
 	origin := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(origin.Close)

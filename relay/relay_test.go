@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/direct"
@@ -22,25 +23,11 @@ import (
 // client's half-close it writes "bye" and closes.
 func echoServer(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.Write([]byte("bye"))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.ServeTCP(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+		c.Write([]byte("bye"))
+	})
 }
 
 // startRelay runs a relay with cfg on ln until the test ends.
@@ -298,8 +285,10 @@ func TestLimiterBoundedAndExpiring(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newLimiter(Rate{PerSecond: 1, Burst: 2}, 4, func() time.Time { return now })
 	ip := func(s string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(s), Port: 1} }
-	if !l.allow(ip("10.0.0.1")) || !l.allow(ip("10.0.0.1")) || l.allow(ip("10.0.0.1")) {
-		t.Fatal("burst of 2 not enforced")
+	for i, want := range []bool{true, true, false} { // a burst of 2, then refused
+		if got := l.allow(ip("10.0.0.1")); got != want {
+			t.Fatalf("burst of 2 not enforced: request %d allowed=%v", i+1, got)
+		}
 	}
 	// One /64 is one subscriber.
 	if !l.allow(ip("2001:db8::1")) || !l.allow(ip("2001:db8::2")) || l.allow(ip("2001:db8::3")) {

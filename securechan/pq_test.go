@@ -2,6 +2,7 @@ package securechan
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/mlkem"
 	"encoding/binary"
 	"errors"
@@ -188,4 +189,11 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 			t.Errorf("%s: the attacker read the session with classical secrets only: %q", name, got)
 		}
 	}
+}
+
+// openRecord authenticates and decrypts one record of sequence number seq
+// in place (the tests' way to read what a Conn wrote).
+func openRecord(aead cipher.AEAD, seq uint64, header, ciphertext []byte) (byte, []byte, error) {
+	nonce := recordNonce(seq)
+	return openRecordNonce(aead, nonce[:], header, ciphertext)
 }

@@ -78,14 +78,8 @@ func recordLength(header []byte) (int, error) {
 	return n, nil
 }
 
-// openRecord authenticates and decrypts one record in place and returns its
-// kind and data (a sub-slice of ciphertext).
-func openRecord(aead cipher.AEAD, seq uint64, header, ciphertext []byte) (byte, []byte, error) {
-	nonce := recordNonce(seq)
-	return openRecordNonce(aead, nonce[:], header, ciphertext)
-}
-
-// openRecordNonce is openRecord with the nonce already built.
+// openRecordNonce authenticates and decrypts one record in place with the
+// record's nonce and returns its kind and data (a sub-slice of ciphertext).
 func openRecordNonce(aead cipher.AEAD, nonce, header, ciphertext []byte) (byte, []byte, error) {
 	plain, err := aead.Open(ciphertext[:0], nonce, ciphertext, header)
 	if err != nil {

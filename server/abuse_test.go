@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 	"github.com/samizdat-project/samizdat/wire"
@@ -67,28 +66,12 @@ func startServerOn(t testing.TB, network, addr string, next func(net.Addr) net.A
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := server.Config{Store: st, Key: key, Logger: testLogger(t), Metrics: server.NewMetrics()}
-	if configure != nil {
-		configure(&cfg)
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen(network, addr)
 	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{addr: ln.Addr().String(), pub: key.Public(), srv: srv, store: st, metrics: cfg.Metrics, cancel: cancel, done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ctx, fakeAddrListener{ln, next}) }()
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return serveOn(t, st, st, fakeAddrListener{ln, next}, configure)
 }
 
 // TestAdversaryIPv6SlashSixtyFourBypass: a client that holds an IPv6 /64

@@ -39,7 +39,7 @@ type BlobQuota interface {
 
 // maxPuts bounds the PutChunks one session stores at once; past it the
 // reader waits (and TCP pushes back on the client).
-const maxPuts = 8
+const maxPuts = 16
 
 // putChunkAsync stores a PutChunk of a registered device on its own
 // goroutine, so that a session's chunks are synced to disk concurrently

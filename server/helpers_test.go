@@ -51,6 +51,18 @@ func startServer(t testing.TB, configure func(*server.Config)) *testServer {
 
 func startServerWith(t testing.TB, st server.Store, sq *sqlite.Store, configure func(*server.Config)) *testServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, st, sq, ln, configure)
+}
+
+// serveOn runs a server on st (sq, when set, is the sqlite store under it,
+// closed after the server stops) accepting on ln, with a fresh key, the
+// test's logger and fresh metrics, then configure's changes.
+func serveOn(t testing.TB, st server.Store, sq *sqlite.Store, ln net.Listener, configure func(*server.Config)) *testServer {
+	t.Helper()
 	key, err := securechan.GenerateServerKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +73,7 @@ func startServerWith(t testing.TB, st server.Store, sq *sqlite.Store, configure 
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,21 +164,31 @@ func dial(t testing.TB, ts *testServer, id identity) *client {
 }
 
 func tryDial(ts *testServer, id identity) (*client, error) {
-	conn, err := net.Dial("tcp", ts.addr)
+	sc, err := handshake(ts, id, 10*time.Second)
 	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sc, err := securechan.Client(ctx, conn, securechan.ClientConfig{ServerPublic: ts.pub, DeviceKey: id.device})
-	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	c := &client{sc: sc, frames: make(chan wire.Frame, 16), delivers: make(chan *wire.Deliver, 4096), chanPush: make(chan *wire.ChannelPush, 256),
 		connErr: make(chan *wire.Error, 1), closed: make(chan struct{})}
 	go c.read()
 	return c, nil
+}
+
+// handshake dials the server and runs the secure channel handshake as id's
+// device, allowing it within.
+func handshake(ts *testServer, id identity, within time.Duration) (*securechan.Conn, error) {
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	sc, err := securechan.Client(ctx, conn, securechan.ClientConfig{ServerPublic: ts.pub, DeviceKey: id.device})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return sc, nil
 }
 
 func (c *client) read() {

@@ -172,16 +172,8 @@ func TestIdleConnectionMemory(t *testing.T) {
 
 // idleSession connects and says hello, then stays silent.
 func idleSession(ts *testServer) (*securechan.Conn, error) {
-	id := newIdentity(newAccount())
-	conn, err := net.Dial("tcp", ts.addr)
+	sc, err := handshake(ts, newIdentity(newAccount()), 20*time.Second)
 	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	sc, err := securechan.Client(ctx, conn, securechan.ClientConfig{ServerPublic: ts.pub, DeviceKey: id.device})
-	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	b, _ := wire.Encode(wire.Frame{RequestID: 1, Msg: &wire.ClientHello{MinVersion: 1, MaxVersion: 1}})

@@ -63,7 +63,7 @@ func TestDeliveryStateQueuedThenWithServer(t *testing.T) {
 	s.typeLine("are you there")
 	s.wantView("me: are you there …")
 	close(f.flushed) // the server acknowledged it
-	waitUntil(t, func() bool { n, _ := f.Pending(nil); return n == 0 })
+	waitUntil(t, func() bool { n, _ := f.Pending(context.Background()); return n == 0 })
 	s.send(tickMsg{})
 	s.wantView("me: are you there ✓")
 }

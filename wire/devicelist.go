@@ -59,17 +59,9 @@ func (m *FetchDeviceList) encode(w *writer) { w.fixed(m.AccountKey[:]) }
 func (m *FetchDeviceList) decode(r *reader) { r.fixed("account_key", m.AccountKey[:]) }
 func (*FetchDeviceList) validate() error    { return nil }
 
-func (m *DeviceList) encode(w *writer) {
-	w.fixed(m.AccountKey[:])
-	w.u64(m.Version)
-	w.bytes("list", m.List, 1, MaxDeviceList)
-}
-
-func (m *DeviceList) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	m.Version = r.u64("version")
-	m.List = r.bytes("list", 1, MaxDeviceList)
-}
+// A DeviceList is encoded as the PublishDeviceList it answers with.
+func (m *DeviceList) encode(w *writer) { (*PublishDeviceList)(m).encode(w) }
+func (m *DeviceList) decode(r *reader) { (*PublishDeviceList)(m).decode(r) }
 
 func (*DeviceList) validate() error { return nil }
 

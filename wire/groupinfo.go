@@ -46,16 +46,8 @@ func (m *FetchGroupInfo) encode(w *writer) { w.fixed(m.Group[:]) }
 func (m *FetchGroupInfo) decode(r *reader) { r.fixed("group", m.Group[:]) }
 func (*FetchGroupInfo) validate() error    { return nil }
 
-func (m *GroupInfo) encode(w *writer) {
-	w.fixed(m.Group[:])
-	w.u64(m.Epoch)
-	w.bytes("group_info", m.GroupInfo, 1, MaxGroupInfoSize)
-}
-
-func (m *GroupInfo) decode(r *reader) {
-	r.fixed("group", m.Group[:])
-	m.Epoch = r.u64("epoch")
-	m.GroupInfo = r.bytes("group_info", 1, MaxGroupInfoSize)
-}
+// A GroupInfo is encoded as the PublishGroupInfo it answers with.
+func (m *GroupInfo) encode(w *writer) { (*PublishGroupInfo)(m).encode(w) }
+func (m *GroupInfo) decode(r *reader) { (*PublishGroupInfo)(m).decode(r) }
 
 func (*GroupInfo) validate() error { return nil }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/censor"
-	"github.com/samizdat-project/samizdat/censor/netns"
 )
 
 // TestMetrics checks the report's arithmetic on a made-up run: u0's flow is
@@ -89,7 +88,7 @@ func TestMetrics(t *testing.T) {
 // any run loses an acknowledged message or recovers too slowly while an
 // unblocked path exists. SAMIZDAT_LAB_OUT=DIR keeps lab.json and lab.html.
 func TestScenariosOnNamespaces(t *testing.T) {
-	testenv.Require(t, netns.Available(), "root with ip and nft for network namespaces", "run as root; apt-get install iproute2 nftables")
+	testenv.Require(t, Available(), "root with ip, nft and nginx", "run as root; apt-get install iproute2 nftables nginx")
 	if testing.Short() {
 		t.Skip("the lab takes minutes; not in -short")
 	}

@@ -173,6 +173,7 @@ func buildReport(sc *censor.Scenario, o Options, in reportInput) *Report {
 	countEnumerated(r, in)
 	r.BlockEvents = clusterBlocks(events, users, in.tEnd, in.t0, msgs.delivered)
 	judgeBlocks(r, sc, in, msgs, paths)
+	judgePool(r, sc.PoolRelays)
 
 	r.CensorActions = censorActions(events, users, in)
 	r.Timelines = userTimelines(r, events, users, in)

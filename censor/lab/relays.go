@@ -74,9 +74,9 @@ func startRelays(ctx, pctx context.Context, topo *netns.Topology, o Options) ([]
 	return procs, links, nil
 }
 
-// relayByLabel finds a lab relay by its label.
-func relayByLabel(label string) (labRelay, bool) {
-	for _, r := range labRelays {
+// relayByLabel finds a relay of relays by its label.
+func relayByLabel(relays []labRelay, label string) (labRelay, bool) {
+	for _, r := range relays {
 		if r.Name == label {
 			return r, true
 		}

@@ -170,8 +170,8 @@ func timelineSVG(r *Report) string {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="15" x2="%.1f" y2="%.0f" stroke="#d00" stroke-width="1.5"><title>%s %s: %s</title></line>`,
 			x(t), x(t), 20+lane*float64(r.Users), template.HTMLEscapeString(e.Subject), template.HTMLEscapeString(e.Rule), template.HTMLEscapeString(e.What))
 	}
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="15" x2="%.1f" y2="%.0f" stroke="#000" stroke-dasharray="4 3"/><text x="%.1f" y="12">censor lifted</text>`,
-		end, end, 20+lane*float64(r.Users), end+2)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="15" x2="%.1f" y2="%.0f" stroke="#000" stroke-dasharray="4 3"/><text x="%.1f" y="12" text-anchor="end">censor lifted</text>`,
+		end, end, 20+lane*float64(r.Users), end-2)
 	fmt.Fprintf(&b, `<text x="%.0f" y="12">grey: sent (lower row), blue: delivered (upper row, by sender), red: block events</text>`, left)
 	b.WriteString(`</svg>`)
 	return b.String()

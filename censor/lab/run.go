@@ -4,8 +4,8 @@
 // time to recover after each block event (p50, p95), relays burned and the
 // share of relays enumerated, as JSON and as an HTML page with a timeline.
 //
-// A run: the server (`samizdat server`), a cover website (`samizdat lab
-// cover`) and, once `samizdat relay` exists, relays each run in a host
+// A run: the server (`samizdat server`), a cover website (Debian's nginx,
+// nginx.go) and, once `samizdat relay` exists, relays each run in a host
 // namespace; two or more users (`samizdat lab user`, a client built on
 // package client) in client namespaces exchange invites and a first message
 // with no censor in the way. Then the scenario's rules go live in the
@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 	if o.Binary == "" {
 		return nil, errors.New("lab: Options.Binary is required")
 	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
 	cleanup, err := o.workDir(sc.Name)
 	if err != nil {
 		return nil, err
@@ -95,6 +99,8 @@ func Run(ctx context.Context, sc *censor.Scenario, o Options) (*Report, error) {
 		duration = time.Duration(sc.Quick)
 	}
 	l := &labRun{sc: sc, o: o, started: time.Now()}
+	pool := poolRelays(sc.PoolRelays)
+	l.relays = append(slices.Clone(labRelays), pool...)
 	defer l.close()
 	if err := l.setUp(ctx); err != nil {
 		return nil, err
@@ -140,6 +146,7 @@ type labRun struct {
 	streams   []*userStream
 	link      string
 	fakes     *fakeClients
+	relays    []labRelay // labRelays, then the scenario's pool (pool.go)
 }
 
 // close stops the processes (last started first), the interceptor and the
@@ -169,6 +176,9 @@ func (l *labRun) setUp(ctx context.Context) error {
 	}
 	for _, r := range labRelays {
 		nodes = append(nodes, netns.NodeSpec{Name: r.Name, Role: netns.Host, Addrs: []netip.Addr{r.Addr}})
+	}
+	if pool := l.relays[len(labRelays):]; len(pool) > 0 {
+		nodes = append(nodes, netns.NodeSpec{Name: poolNode, Role: netns.Host, Addrs: poolAddrs(pool)})
 	}
 	for i := 0; i < l.o.Users; i++ {
 		nodes = append(nodes, netns.NodeSpec{Name: userName(i), Role: netns.Client, Addrs: []netip.Addr{userAddr(i)}})
@@ -209,6 +219,14 @@ func (l *labRun) startServices(ctx, pctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	poolProc, poolLinks, err := startPool(ctx, pctx, l.topo, l.o, l.relays[len(labRelays):])
+	if poolProc != nil {
+		l.procs = append(l.procs, poolProc)
+	}
+	if err != nil {
+		return err
+	}
+	relayLinks = append(relayLinks, poolLinks...)
 	srvArgs := []string{"server", "--data", filepath.Join(l.o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
 		"--admin", "", "--link-relays", fmt.Sprint(linkRelays),
 		// Users register during setup, seconds before the censor goes live;
@@ -228,13 +246,10 @@ func (l *labRun) startServices(ctx, pctx context.Context) error {
 		return err
 	}
 	l.link = strings.TrimPrefix(line, "server link: ")
-	cover, err := startProc(pctx, l.topo, l.o.Dir, "cover", "cover", l.o.Binary, "lab", "cover",
-		"--listen", netip.AddrPortFrom(coverAddr, 443).String())
-	if err != nil {
-		return err
+	cover, err := startNginxCover(ctx, pctx, l.topo, l.o.Dir, netip.AddrPortFrom(coverAddr, 443))
+	if cover != nil {
+		l.procs = append(l.procs, cover)
 	}
-	l.procs = append(l.procs, cover)
-	_, err = cover.waitLine(ctx, 30*time.Second, func(s string) bool { return strings.HasPrefix(s, "cover site listening") })
 	return err
 }
 
@@ -283,6 +298,7 @@ func (l *labRun) censorLive(ctx context.Context, duration time.Duration) (report
 	l.in.SetEngine(l.idle)
 	l.in.ResetFlows()
 	l.o.Logf("%s: censor lifted; draining up to %v", l.sc.Name, l.o.Drain)
+	logProbes(l.o.Logf, l.sc.Name, rules)
 	waitFor(ctx, l.o.Drain, nil, func() bool { return allDelivered(l.streams) })
 	return l.reportInput(t0, tEnd, time.Now(), duration, engine, rules), nil
 }
@@ -304,11 +320,11 @@ func blocklistStages(rules []censor.Rule, t0 time.Time) []stageAt {
 func (l *labRun) reportInput(t0, tEnd, tDrained time.Time, duration time.Duration, engine *censor.Engine, rules []censor.Rule) reportInput {
 	in := reportInput{
 		t0: t0, tEnd: tEnd, tDrained: tDrained, duration: duration, link: l.link,
-		streams: l.streams, engine: engine, rules: rules, relays: labRelays,
+		streams: l.streams, engine: engine, rules: rules, relays: l.relays,
 		endpoints: []netip.AddrPort{netip.AddrPortFrom(serverAddr, serverPort)},
-		known:     knownPaths(l.streams), design: designs[l.sc.Name],
+		known:     knownPaths(l.streams, l.relays), design: designs[l.sc.Name],
 	}
-	for _, rl := range labRelays {
+	for _, rl := range l.relays {
 		in.endpoints = append(in.endpoints, rl.endpoint())
 	}
 	for _, r := range rules {
@@ -323,7 +339,7 @@ func (l *labRun) reportInput(t0, tEnd, tDrained time.Time, duration time.Duratio
 // knownPaths reads, from each user's "paths" event, the endpoints its
 // client knew when the censor went live: `direct "ID" (direct)` is the
 // server's address, `relay "LABEL" (tlsws)` a lab relay by its label.
-func knownPaths(streams []*userStream) map[string][]netip.AddrPort {
+func knownPaths(streams []*userStream, relays []labRelay) map[string][]netip.AddrPort {
 	out := map[string][]netip.AddrPort{}
 	for i, s := range streams {
 		ev, ok := s.find(func(e UserEvent) bool { return e.Ev == "paths" })
@@ -336,7 +352,7 @@ func knownPaths(streams []*userStream) map[string][]netip.AddrPort {
 			label, _, _ := strings.Cut(strings.TrimPrefix(rest, `"`), `"`)
 			if kind == "direct" {
 				eps = append(eps, netip.AddrPortFrom(serverAddr, serverPort))
-			} else if rl, ok := relayByLabel(label); ok {
+			} else if rl, ok := relayByLabel(relays, label); ok {
 				eps = append(eps, rl.endpoint())
 			}
 		}

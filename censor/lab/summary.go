@@ -243,7 +243,14 @@ func humanDuration(d time.Duration) string {
 	case d.Round(time.Millisecond) < time.Second:
 		return strconv.FormatInt(d.Round(time.Millisecond).Milliseconds(), 10) + " ms"
 	case d.Round(10*time.Millisecond) < time.Minute:
-		return strconv.FormatFloat(d.Round(10*time.Millisecond).Seconds(), 'f', -1, 64) + " s"
+		// Hundredths as an integer: a float's Seconds() prints 1.57 s as
+		// 1.5699999999999998.
+		cs := int64(d.Round(10*time.Millisecond) / (10 * time.Millisecond))
+		frac := strings.TrimRight(fmt.Sprintf("%02d", cs%100), "0")
+		if frac == "" {
+			return strconv.FormatInt(cs/100, 10) + " s"
+		}
+		return strconv.FormatInt(cs/100, 10) + "." + frac + " s"
 	case d.Round(time.Second) < time.Hour:
 		d = d.Round(time.Second)
 		return joinUnits(int64(d/time.Minute), "min", int64(d%time.Minute/time.Second), "s")

@@ -17,6 +17,7 @@ func TestHumanDuration(t *testing.T) {
 		time.Second:                           "1 s",
 		1500 * time.Millisecond:               "1.5 s",
 		12345 * time.Millisecond:              "12.35 s",
+		1570 * time.Millisecond:               "1.57 s", // seen as "1.5699999999999998 s" in a CI run
 		time.Minute:                           "1 min",
 		90 * time.Second:                      "1 min 30 s",
 		2*time.Hour + 5*time.Minute:           "2 h 5 min",

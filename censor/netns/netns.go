@@ -78,7 +78,7 @@ type Topology struct {
 // Available reports why a topology cannot be built here, or nil.
 func Available() error {
 	if os.Geteuid() != 0 {
-		return errors.New("netns: needs root for network namespaces")
+		return errors.New("netns: needs root for network namespaces (run it with sudo, or as root)")
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/censor"
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 func needRoot(t *testing.T) {
@@ -51,16 +52,7 @@ func TestInterceptorSeesOriginalDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	testnet.Serve(t, ln, testnet.Echo)
 
 	e := censor.New(censor.Config{Seed: 1, Exempt: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}})
 	e.Add(&censor.IPBlocklist{Stages: []censor.Stage{{Prefixes: []netip.Prefix{netip.PrefixFrom(blocked, 32)}}}})

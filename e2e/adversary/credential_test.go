@@ -50,15 +50,7 @@ func TestAdversaryForgedCredentialInWelcome(t *testing.T) {
 // whose credential claims Alice's account. Bob refuses the commit, shows a
 // warning, and never shows "alice joined".
 func TestAdversaryForgedCredentialInAdd(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
-	mallory := NewMember(t, srv.Link, nil)
-	if _, err := bob.AddContact(context.Background(), client.Invite{Account: mallory.AccountKey, Server: srv.Link, Name: "mallory"}, ""); err != nil {
-		t.Fatal(err)
-	}
-	kps, ids := mallory.ClaimAll(bob.AccountKey())
-	g := mallory.NewGroup(mallory.Identity(mallory.Honest()), kps, ids)
+	srv, alice, bob, mallory, g, ids := malloryGroupWithBob(t)
 	mallory.SendApp(g, ids, map[string]any{"type": "text", "text": "welcome", "sent": time.Now().UnixMilli()})
 	waitMessage(t, bob, "mallory's text", text("mallory", "welcome"))
 
@@ -122,15 +114,7 @@ func TestAdversaryKeyPackageSubstitution(t *testing.T) {
 // with an UpdatePath whose new leaf claims Alice's account. Bob refuses
 // the commit with a warning; the member stays who she was.
 func TestAdversaryForgedCredentialInUpdatePath(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
-	mallory := NewMember(t, srv.Link, nil)
-	if _, err := bob.AddContact(context.Background(), client.Invite{Account: mallory.AccountKey, Server: srv.Link, Name: "mallory"}, ""); err != nil {
-		t.Fatal(err)
-	}
-	kps, ids := mallory.ClaimAll(bob.AccountKey())
-	g := mallory.NewGroup(mallory.Identity(mallory.Honest()), kps, ids)
+	_, alice, bob, mallory, g, ids := malloryGroupWithBob(t)
 	mallory.SendApp(g, ids, map[string]any{"type": "meta", "kind": "group", "name": "club"})
 	mallory.SendApp(g, ids, map[string]any{"type": "text", "text": "welcome", "sent": time.Now().UnixMilli()})
 	waitMessage(t, bob, "mallory's text", text("mallory", "welcome"))
@@ -156,4 +140,22 @@ func TestAdversaryForgedCredentialInUpdatePath(t *testing.T) {
 	if got := members(t, bob, "club"); !slices.Equal(got, []string{"mallory", "me"}) {
 		t.Fatalf("bob's club after the forged update: %v", got)
 	}
+}
+
+// malloryGroupWithBob starts a server where alice and bob are contacts,
+// bob has added mallory (a hostile member), and mallory has made a group
+// with all of bob's devices, honestly: the start of the forged-credential
+// attacks.
+func malloryGroupWithBob(t *testing.T) (srv *Server, alice, bob *client.Client, mallory *Member, g *mls.Group, ids []wire.DeviceID) {
+	t.Helper()
+	srv = StartServer(t)
+	alice, bob = newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
+	befriend(t, alice, bob)
+	mallory = NewMember(t, srv.Link, nil)
+	if _, err := bob.AddContact(context.Background(), client.Invite{Account: mallory.AccountKey, Server: srv.Link, Name: "mallory"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	kps, ids := mallory.ClaimAll(bob.AccountKey())
+	g = mallory.NewGroup(mallory.Identity(mallory.Honest()), kps, ids)
+	return srv, alice, bob, mallory, g, ids
 }

@@ -3,17 +3,14 @@ package adversary
 import (
 	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
-	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/store/sqlite"
 	"github.com/samizdat-project/samizdat/wire"
@@ -33,27 +30,14 @@ type Server struct {
 func StartServer(t testing.TB) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	evil := &EvilStore{real: st, lists: map[store.AccountID][]storedList{}}
-	key, err := securechan.GenerateServerKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: evil, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	s := &Server{Link: client.ServerLink{Key: key.Public(), Addrs: []string{ln.Addr().String()}}, Store: evil}
+	key, addr := servertest.Serve(t, server.Config{Store: evil}, func() { st.Close() })
+	s := &Server{Link: client.ServerLink{Key: key, Addrs: []string{addr}}, Store: evil}
 	s.insider = NewMember(t, s.Link, nil)
 	return s
 }

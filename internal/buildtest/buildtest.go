@@ -69,7 +69,8 @@ func touchSources(root string) error {
 			}
 			return nil
 		}
-		embedded := strings.HasSuffix(name, ".json") && strings.Contains(path, "scenarios")
+		embedded := strings.HasSuffix(name, ".json") && strings.Contains(path, "scenarios") ||
+			strings.Contains(path, filepath.Join("web", "static")) || strings.Contains(path, filepath.Join("web", "dist"))
 		if (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) || embedded || name == "go.mod" || name == "go.sum" {
 			_, err := os.Stat(path)
 			return err

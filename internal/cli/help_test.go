@@ -17,14 +17,12 @@ func TestHelpEverywhere(t *testing.T) {
 		}
 		lines = append(lines, []string{name})
 	}
-	for _, sub := range [][]string{
+	lines = append(lines, [][]string{
 		{"device", "link"}, {"device", "approve"}, {"device", "list"}, {"device", "revoke"},
 		{"channel", "create"}, {"channel", "post"}, {"channel", "link"}, {"channel", "follow"}, {"channel", "read"},
 		{"group", "send"}, {"group", "create"}, {"bench", "send"}, {"bench", "recv"}, {"bench", "server"},
-		{"lab", "run"}, {"outbox", "drop"},
-	} {
-		lines = append(lines, sub)
-	}
+		{"bench", "fanout"}, {"lab", "run"}, {"outbox", "drop"},
+	}...)
 	for _, l := range lines {
 		for _, h := range []string{"--help", "-h"} {
 			var out, errOut bytes.Buffer

@@ -239,6 +239,20 @@ func forward(e env, home string) (int, bool) {
 // *forwardedError carries its exit code) or, if that process serves no
 // socket (a short command), waits up to 30 s for the lock.
 func lockOrForward(e env, home string) (*client.HomeLock, error) {
+	return lockHomeWaiting(home, func(*client.HomeBusyError) error {
+		if _, rest, _ := parseGlobal(e.orig); len(rest) > 0 && forwardable[rest[0]] {
+			if code, ok := forward(e, home); ok {
+				return &forwardedError{code}
+			}
+		}
+		return nil
+	})
+}
+
+// lockHomeWaiting takes home's lock, waiting up to 30 s while another
+// process holds it; each time it is busy, onBusy may end the wait with an
+// error of its own. SAMIZDAT_TEST_NO_HOME_LOCK=1 takes no lock.
+func lockHomeWaiting(home string, onBusy func(*client.HomeBusyError) error) (*client.HomeLock, error) {
 	if noHomeLock() {
 		return nil, nil
 	}
@@ -249,10 +263,8 @@ func lockOrForward(e env, home string) (*client.HomeLock, error) {
 		if !errors.As(err, &busy) {
 			return l, err
 		}
-		if _, rest, _ := parseGlobal(e.orig); len(rest) > 0 && forwardable[rest[0]] {
-			if code, ok := forward(e, home); ok {
-				return nil, &forwardedError{code}
-			}
+		if berr := onBusy(busy); berr != nil {
+			return nil, berr
 		}
 		if time.Now().After(deadline) {
 			return nil, err

@@ -80,6 +80,9 @@ func labRun(ctx context.Context, e env, args []string) int {
 		}
 		list = []*censor.Scenario{s}
 	}
+	if err := lab.Available(); err != nil {
+		return fail(e, "lab run", err)
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return fail(e, "lab run", err)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -102,23 +101,11 @@ func runListen(e env) int {
 // socket answers) is an error at once; a short command that holds the
 // lock is waited for, up to 30 s.
 func lockForListen(e env, home string) (*client.HomeLock, error) {
-	if noHomeLock() {
-		return nil, nil
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		l, err := client.LockHome(home)
-		var busy *client.HomeBusyError
-		if !errors.As(err, &busy) {
-			return l, err
-		}
+	return lockHomeWaiting(home, func(busy *client.HomeBusyError) error {
 		if conn, derr := net.DialTimeout("unix", filepath.Join(home, ctlSocket), time.Second); derr == nil {
 			conn.Close()
-			return nil, fmt.Errorf("samizdat listen or chat already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
+			return fmt.Errorf("samizdat listen or chat already runs on %s (pid %d): it shows the messages; run other commands beside it", home, busy.PID)
 		}
-		if time.Now().After(deadline) {
-			return nil, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -60,6 +60,7 @@ type relayFlags struct {
 	channelListen, channelPublic                               string
 	mirrorPosts                                                int
 	mode, coverOrigin, webCert                                 string
+	app                                                        *appFlags // app.go
 }
 
 func runRelay(e env) int {
@@ -90,6 +91,7 @@ func runRelay(e env) int {
 	fs.StringVar(&f.channelListen, "channel-listen", "", "with --mirror-channel: address to accept channel followers on (its own secure-channel listener)")
 	fs.StringVar(&f.channelPublic, "channel-public", "", "host:port followers dial, put in the channel mirror link (default: --channel-listen)")
 	fs.IntVar(&f.mirrorPosts, "mirror-posts", 1000, "with --mirror-channel: how many recent posts of each channel to keep")
+	f.app = addAppFlags(fs)
 	if err := parseFlags(fs, e.args); err != nil {
 		return flagExit(err)
 	}
@@ -251,11 +253,32 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 			}
 		}()
 	}
-	err = r.Serve(ctx, relay.NamedListener{Name: f.transport, Listener: ln})
+	lns := []relay.NamedListener{{Name: f.transport, Listener: ln}}
+	appSrv, err := f.app.startApp(e, log, f.state, upstreamServerLink(f.upstream))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if appSrv != nil {
+		defer appSrv.Close()
+		fmt.Fprintln(e.stdout, "Browsers open the app URL; the app's streams go upstream like any tunnel.")
+		lns = append(lns, relay.NamedListener{Name: "app", Listener: appSrv.Conns})
+	}
+	err = r.Serve(ctx, lns...)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// upstreamServerLink returns upstream if it is a server link (it carries
+// the server's key, which the browser app needs), else "".
+func upstreamServerLink(upstream string) string {
+	l, err := reach.ParseLink(strings.TrimSpace(upstream))
+	if err != nil || l.Chan == (securechan.ServerPublic{}) {
+		return ""
+	}
+	return strings.TrimSpace(upstream)
 }
 
 // relayRegistration reads the token and the server key for --register.

@@ -49,6 +49,7 @@ func runServer(e env) int {
 	blobs := blobFlags(fs)      // server_blobs.go
 	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
+	app := addAppFlags(fs) // app.go
 	var peers repeated
 	fs.Var(&peers, "peer", "another node's public address, put after this node's in the server link and the endpoint book so clients move there when this node is down (repeat for more)")
 	if err := parseFlags(fs, e.args); err != nil {
@@ -63,7 +64,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs, peers: peers, nats: *natsURL}, limits); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -79,6 +80,7 @@ type bookFlags struct {
 	blobs      *blobOptions // server_blobs.go (not the book's, but served beside it)
 	peers      []string     // --peer: the other nodes' public addresses
 	nats       string       // --nats: the bus between nodes; empty for one node
+	app        *appFlags    // --app: the browser app (app.go)
 }
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
@@ -197,6 +199,17 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 	link := book.link(srv, addrs, bf.linkRelays)
 	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
 	log.Info("serving", "addr", ln.Addr().String())
+	if bf.app != nil {
+		appSrv, err := bf.app.startApp(e, log, data, link.String())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if appSrv != nil {
+			defer appSrv.Close()
+			go srv.Serve(ctx, appSrv.Conns) // browsers reach the same handler as any client
+		}
+	}
 
 	err = srv.Serve(ctx, ln)
 	if adminSrv != nil {

@@ -175,25 +175,17 @@ func (h *ClientHello) parseExtension(typ uint16, data cryptobyte.String) error {
 			h.ALPN = append(h.ALPN, string(p))
 		}
 	case 0x002b: // supported_versions, RFC 8446 §4.2.1
-		var list cryptobyte.String
-		if !data.ReadUint8LengthPrefixed(&list) {
-			return bad("supported_versions")
-		}
-		vs, ok := readUint16s(list)
+		vs, ok := readUint16List(&data, true)
 		if !ok {
 			return bad("supported_versions")
 		}
 		h.SupportedVersions = vs
 	case 0x000a: // supported_groups, RFC 8446 §4.2.7
-		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) {
-			return bad("supported_groups")
-		}
-		gs, ok := readUint16s(list)
+		vs, ok := readUint16List(&data, false)
 		if !ok {
 			return bad("supported_groups")
 		}
-		h.SupportedGroups = gs
+		h.SupportedGroups = vs
 	case 0x000b: // ec_point_formats, RFC 8422 §5.1.2
 		var list cryptobyte.String
 		if !data.ReadUint8LengthPrefixed(&list) {
@@ -201,17 +193,23 @@ func (h *ClientHello) parseExtension(typ uint16, data cryptobyte.String) error {
 		}
 		h.PointFormats = append([]uint8(nil), list...)
 	case 0x000d: // signature_algorithms, RFC 8446 §4.2.3
-		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) {
-			return bad("signature_algorithms")
-		}
-		ss, ok := readUint16s(list)
+		vs, ok := readUint16List(&data, false)
 		if !ok {
 			return bad("signature_algorithms")
 		}
-		h.SignatureAlgorithms = ss
+		h.SignatureAlgorithms = vs
 	}
 	return nil
+}
+
+// readUint16List reads a list of uint16s behind a one-byte (short) or
+// two-byte length prefix.
+func readUint16List(data *cryptobyte.String, short bool) ([]uint16, bool) {
+	var list cryptobyte.String
+	if short && !data.ReadUint8LengthPrefixed(&list) || !short && !data.ReadUint16LengthPrefixed(&list) {
+		return nil, false
+	}
+	return readUint16s(list)
 }
 
 func readUint16s(s cryptobyte.String) ([]uint16, bool) {

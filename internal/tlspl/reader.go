@@ -94,35 +94,26 @@ func (r *Reader) Uint8() uint8 {
 
 // Uint16 reads a big-endian uint16.
 func (r *Reader) Uint16() uint16 {
-	if len(r.s) < 2 {
-		r.short(2)
-		return 0
+	if b := r.take(2); b != nil {
+		return binary.BigEndian.Uint16(b)
 	}
-	v := binary.BigEndian.Uint16(r.s)
-	r.s = r.s[2:]
-	return v
+	return 0
 }
 
 // Uint32 reads a big-endian uint32.
 func (r *Reader) Uint32() uint32 {
-	if len(r.s) < 4 {
-		r.short(4)
-		return 0
+	if b := r.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
 	}
-	v := binary.BigEndian.Uint32(r.s)
-	r.s = r.s[4:]
-	return v
+	return 0
 }
 
 // Uint64 reads a big-endian uint64.
 func (r *Reader) Uint64() uint64 {
-	if len(r.s) < 8 {
-		r.short(8)
-		return 0
+	if b := r.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
 	}
-	v := binary.BigEndian.Uint64(r.s)
-	r.s = r.s[8:]
-	return v
+	return 0
 }
 
 // Bool reads a boolean, rejecting anything but 0 and 1.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // Throughput benchmarks over loopback, with plain TCP in the same run as
@@ -173,16 +175,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // key generation, ntor handshake) against the loopback Listener.
 func BenchmarkHandshake(b *testing.B) {
 	d, ln := newPair(b, IATNone)
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testnet.Serve(b, ln, func(c net.Conn) { c.Close() })
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -110,13 +110,7 @@ func TestStatePersistsIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatalf("dial the restarted server with the old spec: %v", err)
-	}
-	defer c.Close()
+	c := transporttest.Dial(t, d, "dial the restarted server with the old spec")
 	buf, err := io.ReadAll(c)
 	if err != nil || string(buf) != "ok" {
 		t.Fatalf("read %q, %v", buf, err)

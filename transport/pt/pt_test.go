@@ -356,13 +356,7 @@ func TestExtORPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := transporttest.Dial(t, d, "dialing after the intruder")
 	c.Write([]byte("hi"))
 	s, err := ln.Accept()
 	if err != nil {

@@ -32,7 +32,7 @@ import (
 
 var updateChromeHello = flag.Bool("update-chrome-hello", false, "rewrite the captured Chromium hello fixture from the installed Chromium")
 
-func chromiumBinary(t *testing.T) string {
+func chromiumBinary(t testing.TB) string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p

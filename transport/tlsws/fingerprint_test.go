@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
-	"github.com/samizdat-project/samizdat/transport"
 	"github.com/samizdat-project/samizdat/transport/transporttest"
 )
 
@@ -29,13 +28,7 @@ func fixtureHello(t *testing.T, wsALPN bool) *transporttest.ClientHello {
 }
 
 func firstFlight(t *testing.T, wsALPN bool) []byte {
-	return transporttest.FirstFlight(t, func(addr string) transport.Dialer {
-		d, err := NewDialer(DialConfig{Addr: addr, Host: "relay.example", SNI: "front.example", Secret: make([]byte, 32), WebSocketALPN: wsALPN})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	})
+	return recordHello(t, DialConfig{Host: "relay.example", SNI: "front.example", Secret: make([]byte, 32), WebSocketALPN: wsALPN})
 }
 
 // TestFirstPacketIsChrome: the first client packet is a TLS ClientHello

@@ -10,6 +10,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
+	"github.com/samizdat-project/samizdat/transport"
+	"github.com/samizdat-project/samizdat/transport/transporttest"
 )
 
 // coverOrigin is a stand-in for the operator's real website: a Go TLS
@@ -24,21 +28,7 @@ func coverOrigin(t *testing.T) (addr string, cert tls.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String(), cert
+	return testnet.Serve(t, ln, testnet.Discard(5*time.Second)), cert
 }
 
 func standalone(t *testing.T, now func() time.Time) (*Listener, DialConfig, tls.Certificate) {
@@ -52,16 +42,7 @@ func standalone(t *testing.T, now func() time.Time) (*Listener, DialConfig, tls.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	testnet.Serve(t, ln, testnet.Echo)
 	return ln, DialConfig{Addr: ln.Addr().String(), Host: "cover.test", Secret: secret, Pin: PinOf(cert.Leaf)}, coverCert
 }
 
@@ -162,36 +143,16 @@ func TestAdversaryReplayedMarkIsSpliced(t *testing.T) {
 }
 
 // recordHello captures the first flight (the ClientHello record) a real
-// dialer sends for cfg.
+// dialer sends for cfg (cfg.Addr is the capturing listener's).
 func recordHello(t *testing.T, cfg DialConfig) []byte {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
+	return transporttest.FirstFlight(t, func(addr string) transport.Dialer {
+		cfg.Addr = addr
+		d, err := NewDialer(cfg)
 		if err != nil {
-			got <- nil
-			return
+			t.Fatal(err)
 		}
-		defer c.Close()
-		hdr := make([]byte, 5)
-		io.ReadFull(c, hdr)
-		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-		io.ReadFull(c, body)
-		got <- append(hdr, body...)
-	}()
-	cfg.Addr = ln.Addr().String()
-	d, err := NewDialer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	go d.Dial(ctx)
-	return <-got
+		return d
+	})
 }
 
 func parseHello(t *testing.T, record []byte) []byte {

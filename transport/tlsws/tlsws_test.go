@@ -78,13 +78,7 @@ func TestSpecRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatalf("dialing from the parsed spec: %v", err)
-	}
-	c.Close()
+	transporttest.Dial(t, d, "dialing from the parsed spec").Close()
 	if s.String() != text {
 		t.Fatal("spec text form is not canonical")
 	}
@@ -204,13 +198,7 @@ func TestWebSocketALPN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := transporttest.Dial(t, d, "dialing with the http/1.1-only hello")
 	c.Write([]byte("x"))
 }
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -24,12 +25,51 @@ import (
 // calls it once; the suite closes the listener when the subtest ends.
 type Factory func(t *testing.T) (transport.Dialer, transport.Listener)
 
-// Run runs the conformance suite against the transport that f builds.
+// conformanceCase is one subtest of the suite.
+type conformanceCase struct {
+	name string
+	fn   func(t *testing.T, f Factory)
+}
+
+// needs names the cases that need a capability, and the check of it.
+var needs = map[string]func(capabilities) bool{
+	"CloseWrite":                func(c capabilities) bool { return c.halfClose },
+	"GarbageKeepsListenerAlive": func(c capabilities) bool { return c.tcpAddr },
+}
+
+// capabilities are the optional abilities of a transport, probed once so
+// that the cases a transport cannot pass by design are not registered at all
+// (instead of being registered and skipped).
+type capabilities struct {
+	halfClose bool // the dialed conn has CloseWrite
+	tcpAddr   bool // the listener's address is a TCP address raw probes can reach
+}
+
+func (c capabilities) String() string {
+	return fmt.Sprintf("half-close=%v tcp-listener=%v", c.halfClose, c.tcpAddr)
+}
+
+// probeCapabilities builds one pair, dials it once and reports what the
+// transport can do.
+func probeCapabilities(t *testing.T, f Factory) capabilities {
+	var caps capabilities
+	t.Run("Capabilities", func(t *testing.T) {
+		d, ln := setupPair(t, f, echo)
+		c := dial(t, d)
+		_, caps.halfClose = c.(interface{ CloseWrite() error })
+		caps.tcpAddr = ln.Addr().Network() == "tcp"
+		roundTrip(t, c, []byte("probe"), []int{5})
+		t.Logf("%T: %v", c, caps)
+	})
+	return caps
+}
+
+// Run runs the conformance suite against the transport that f builds. Cases
+// that need a capability the transport does not have (half-close, a TCP
+// listener address) are left out, and the Capabilities subtest logs which.
 func Run(t *testing.T, f Factory) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, f Factory)
-	}{
+	caps := probeCapabilities(t, f)
+	cases := []conformanceCase{
 		{"EchoSmall", testEchoSmall},
 		{"Echo1MiB", testEcho1MiB},
 		{"ConcurrentConns", testConcurrentConns},
@@ -48,6 +88,9 @@ func Run(t *testing.T, f Factory) {
 		{"GarbageKeepsListenerAlive", testGarbageKeepsListenerAlive},
 	}
 	for _, c := range cases {
+		if applies, ok := needs[c.name]; ok && !applies(caps) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })
 	}
 }
@@ -101,14 +144,22 @@ func echo(c net.Conn) {
 
 func dial(t *testing.T, d transport.Dialer) net.Conn {
 	t.Helper()
+	c := Dial(t, d, "Dial")
+	c.SetDeadline(time.Now().Add(timeout))
+	return c
+}
+
+// Dial dials d, allowing it 10 seconds, and fails the test saying what was
+// dialed if it cannot; the conn closes when the test ends.
+func Dial(t testing.TB, d transport.Dialer, what string) net.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c, err := d.Dial(ctx)
 	if err != nil {
-		t.Fatalf("Dial: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(timeout))
 	return c
 }
 
@@ -250,7 +301,8 @@ func testClientCloseGivesServerEOF(t *testing.T, f Factory) {
 	}
 }
 
-// testCloseWrite runs only for conns that can half-close.
+// testCloseWrite runs only for conns that can half-close (Run checks the
+// capability before registering it).
 func testCloseWrite(t *testing.T, f Factory) {
 	c := dial(t, setup(t, f, func(c net.Conn) {
 		defer c.Close()
@@ -263,7 +315,7 @@ func testCloseWrite(t *testing.T, f Factory) {
 	}))
 	hc, ok := c.(interface{ CloseWrite() error })
 	if !ok {
-		t.Skipf("%T has no CloseWrite: the transport cannot half-close (allowed)", c)
+		t.Fatalf("%T has no CloseWrite, yet the capability probe found one", c)
 	}
 	c.Write([]byte("ping"))
 	if err := hc.CloseWrite(); err != nil {
@@ -445,7 +497,7 @@ func testGarbageKeepsListenerAlive(t *testing.T, f Factory) {
 	d, ln := setupPair(t, f, echo)
 	addr := ln.Addr()
 	if addr.Network() != "tcp" {
-		t.Skipf("listener address network is %q, not tcp: raw probes need a TCP address", addr.Network())
+		t.Fatalf("listener address network is %q, yet the capability probe found tcp", addr.Network())
 	}
 	probes := [][]byte{nil, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("\x16\x03\x01\x00\x05hello")}
 	for _, n := range probeLengths {

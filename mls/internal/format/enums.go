@@ -34,8 +34,6 @@ const (
 	ContentCommit      ContentType = 3
 )
 
-func (c ContentType) valid() bool { return c >= ContentApplication && c <= ContentCommit }
-
 // SenderType says who sent a message (RFC 9420 §6).
 type SenderType uint8
 
@@ -184,17 +182,6 @@ func readUint32s(r *codec.Reader) []uint32 {
 	vs := []uint32{}
 	r.ReadVector(func(r *codec.Reader) { vs = append(vs, r.Uint32()) })
 	return vs
-}
-
-// marshal encodes m, returning nil if it cannot be encoded (only possible for
-// a field longer than 2^30-1 bytes or an inconsistent structure built by the
-// caller); a nil to-be-signed input makes every signature check fail.
-func marshal(m codec.Marshaler) []byte {
-	b, err := codec.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	return b
 }
 
 // marshalFunc encodes what f writes.

@@ -3,28 +3,15 @@ package format
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
-const vectorsDir = "../../testdata/vectors"
-
-func loadVectors(t testing.TB, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-}
+func loadVectors(t testing.TB, name string, v any) { vectors.Load(t, name, v) }
 
 // messageField says how each messages.json field decodes and what it must
 // decode to.

@@ -2,34 +2,18 @@ package framing
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 	"github.com/samizdat-project/samizdat/mls/internal/suite"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	d, err := hex.DecodeString(s)
-	if err != nil {
-		return err
-	}
-	*h = d
-	return nil
-}
+type hexBytes = vectors.Hex
 
 type protectionVector struct {
 	CipherSuite             uint16   `json:"cipher_suite"`
@@ -58,14 +42,8 @@ const vectorLeaves = 2
 
 func loadProtectionVectors(t testing.TB) []protectionVector {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../testdata/vectors", "message-protection.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var vs []protectionVector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, "message-protection.json", &vs)
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}

@@ -51,23 +51,32 @@ func checkLen(s *suite.Suite, what string, b []byte) error {
 	return nil
 }
 
+// extract checks that a and b are Nh-byte secrets (a nil b is the zero
+// vector) and returns Extract(a, b), which the caller wipes.
+func extract(s *suite.Suite, aName string, a []byte, bName string, b []byte) ([]byte, error) {
+	if b == nil {
+		b = Zero(s)
+	}
+	if err := checkLen(s, aName, a); err != nil {
+		return nil, err
+	}
+	if err := checkLen(s, bName, b); err != nil {
+		return nil, err
+	}
+	return s.Extract(a, b), nil
+}
+
 // JoinerSecret computes joiner_secret =
 // ExpandWithLabel(Extract(init_secret, commit_secret), "joiner",
 // GroupContext_[n], Nh) (RFC 9420 §8). A nil commitSecret means the zero
 // vector. groupContext is the serialized GroupContext of the new epoch.
 func JoinerSecret(s *suite.Suite, initSecret, commitSecret, groupContext []byte) ([]byte, error) {
-	if commitSecret == nil {
-		commitSecret = Zero(s)
-	}
 	// RFC 9420 §8: init_secret and commit_secret are Nh-byte secrets. The
 	// init_secret of a new group is random of length Nh (§11).
-	if err := checkLen(s, "init_secret", initSecret); err != nil {
+	prk, err := extract(s, "init_secret", initSecret, "commit_secret", commitSecret)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkLen(s, "commit_secret", commitSecret); err != nil {
-		return nil, err
-	}
-	prk := s.Extract(initSecret, commitSecret)
 	defer wipe(prk)
 	return s.ExpandWithLabel(prk, "joiner", groupContext, s.HashLen()), nil
 }
@@ -90,20 +99,14 @@ func New(s *suite.Suite, initSecret, commitSecret, pskSecret, groupContext []byt
 // serialized GroupContext of the epoch being joined. The returned Epoch
 // keeps joinerSecret (not a copy).
 func FromJoiner(s *suite.Suite, joinerSecret, pskSecret, groupContext []byte) (*Epoch, error) {
-	if pskSecret == nil {
-		pskSecret = Zero(s)
-	}
-	if err := checkLen(s, "joiner_secret", joinerSecret); err != nil {
-		return nil, err
-	}
-	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
-		return nil, err
-	}
-	e := &Epoch{Suite: s, JoinerSecret: joinerSecret}
 	// RFC 9420 §8: the intermediate secret combines joiner_secret and
 	// psk_secret; welcome_secret and epoch_secret derive from it.
-	member := s.Extract(joinerSecret, pskSecret)
+	member, err := extract(s, "joiner_secret", joinerSecret, "psk_secret", pskSecret)
+	if err != nil {
+		return nil, err
+	}
 	defer wipe(member)
+	e := &Epoch{Suite: s, JoinerSecret: joinerSecret}
 	e.WelcomeSecret = s.DeriveSecret(member, "welcome")
 	e.EpochSecret = s.ExpandWithLabel(member, "epoch", groupContext, s.HashLen())
 	// RFC 9420 §8, table of epoch-derived secrets.
@@ -125,16 +128,10 @@ func FromJoiner(s *suite.Suite, joinerSecret, pskSecret, groupContext []byte) (*
 // decrypt the GroupInfo before it knows the GroupContext (§12.4.3.1). nil
 // pskSecret means the zero vector.
 func WelcomeSecret(s *suite.Suite, joinerSecret, pskSecret []byte) ([]byte, error) {
-	if pskSecret == nil {
-		pskSecret = Zero(s)
-	}
-	if err := checkLen(s, "joiner_secret", joinerSecret); err != nil {
+	member, err := extract(s, "joiner_secret", joinerSecret, "psk_secret", pskSecret)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkLen(s, "psk_secret", pskSecret); err != nil {
-		return nil, err
-	}
-	member := s.Extract(joinerSecret, pskSecret)
 	defer wipe(member)
 	return s.DeriveSecret(member, "welcome"), nil
 }

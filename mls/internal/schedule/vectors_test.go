@@ -2,46 +2,19 @@ package schedule
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/suite"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
-const vectorsDir = "../../testdata/vectors"
-
 // hexBytes decodes a hex string from the vectors.
-type hexBytes []byte
+type hexBytes = vectors.Hex
 
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	d, err := hex.DecodeString(s)
-	if err != nil {
-		return err
-	}
-	*h = d
-	return nil
-}
-
-func loadVectors(t *testing.T, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-}
+func loadVectors(t *testing.T, name string, v any) { vectors.Load(t, name, v) }
 
 func getSuite(t *testing.T, id uint16) *suite.Suite {
 	t.Helper()

@@ -2,25 +2,14 @@ package suite
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
+
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 // hexBytes decodes a JSON hex string.
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	d, err := hex.DecodeString(s)
-	*h = d
-	return err
-}
+type hexBytes = vectors.Hex
 
 type cryptoBasicsVector struct {
 	CipherSuite ID `json:"cipher_suite"`
@@ -67,14 +56,8 @@ type cryptoBasicsVector struct {
 }
 
 func TestCryptoBasicsVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/vectors/crypto-basics.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var vs []cryptoBasicsVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
+	vectors.Load(t, "crypto-basics.json", &vs)
 	if len(vs) != 7 {
 		t.Fatalf("%d vectors, want 7", len(vs))
 	}

@@ -2,48 +2,20 @@ package tree
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/suite"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
-const vectorsDir = "../../testdata/vectors"
-
 // hexBytes decodes a hex JSON string.
-type hexBytes []byte
+type hexBytes = vectors.Hex
 
-func (h *hexBytes) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*h = nil
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	d, err := hex.DecodeString(s)
-	*h = d
-	return err
-}
-
-func loadVectors(t testing.TB, name string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-}
+func loadVectors(t testing.TB, name string, v any) { vectors.Load(t, name, v) }
 
 func parseTree(t testing.TB, s *suite.Suite, b []byte) *Tree {
 	t.Helper()

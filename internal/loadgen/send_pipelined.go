@@ -1,7 +1,8 @@
-package cli
+package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // enablePipelining makes the sender take its Sends' answers from its
 // sessions through a channel instead of Call.
 func (b *benchSender) enablePipelining() {
-	b.answers = make(chan wire.Frame, 2*b.cfg.window)
+	b.answers = make(chan wire.Frame, 2*b.cfg.Window)
 	b.onAnswer = func(f wire.Frame) { b.answers <- f }
 }
 
@@ -31,8 +32,8 @@ type inflightSend struct {
 
 // runPipelined sends what next gives until it says stop and every Send is
 // answered, or until ctx ends. record gets each acknowledged Send.
-func (b *benchSender) runPipelined(ctx context.Context, next func() (*wire.Send, bool), record func(m *wire.Send, lat time.Duration), c *benchCounters, logErr func(error)) error {
-	window := b.cfg.window
+func (b *benchSender) runPipelined(ctx context.Context, next func() (*wire.Send, bool), record func(m *wire.Send, lat time.Duration), c *benchCounters) error {
+	window := b.cfg.Window
 	inflight := make(map[uint32]inflightSend, window)
 	var queue []*wire.Send // to write: new, or again after a lost connection or a retryable error
 	var frames []wire.Frame
@@ -84,7 +85,7 @@ func (b *benchSender) runPipelined(ctx context.Context, next func() (*wire.Send,
 		}
 		select {
 		case f := <-b.answers:
-			queue = b.answer(ctx, f, inflight, queue, record, c, logErr)
+			queue = b.answer(ctx, f, inflight, queue, record, c)
 		case <-s.Done():
 			continue
 		case <-ctx.Done():
@@ -93,7 +94,7 @@ func (b *benchSender) runPipelined(ctx context.Context, next func() (*wire.Send,
 		for more := true; more; {
 			select {
 			case f := <-b.answers:
-				queue = b.answer(ctx, f, inflight, queue, record, c, logErr)
+				queue = b.answer(ctx, f, inflight, queue, record, c)
 			default:
 				more = false
 			}
@@ -103,7 +104,7 @@ func (b *benchSender) runPipelined(ctx context.Context, next func() (*wire.Send,
 
 // answer handles one answer; it returns the queue with a Send to write
 // again appended when the answer says to retry.
-func (b *benchSender) answer(ctx context.Context, f wire.Frame, inflight map[uint32]inflightSend, queue []*wire.Send, record func(*wire.Send, time.Duration), c *benchCounters, logErr func(error)) []*wire.Send {
+func (b *benchSender) answer(ctx context.Context, f wire.Frame, inflight map[uint32]inflightSend, queue []*wire.Send, record func(*wire.Send, time.Duration), c *benchCounters) []*wire.Send {
 	p, ok := inflight[f.RequestID]
 	if !ok {
 		return queue // an answer from a session already replaced
@@ -112,26 +113,19 @@ func (b *benchSender) answer(ctx context.Context, f wire.Frame, inflight map[uin
 	switch m := f.Msg.(type) {
 	case *wire.Ack:
 		if m.MsgID != p.m.MsgID {
-			c.errors.Add(1)
-			logErr(fmt.Errorf("an Ack for another MsgID"))
+			c.fail(b, errors.New("loadgen: an Ack for another MsgID"))
 			return queue
 		}
 		record(p.m, time.Since(p.start))
 	case *wire.Error:
 		if retryable(m.Code) {
 			c.retries.Add(1)
-			wait := max(time.Duration(m.RetryAfter)*time.Second, 50*time.Millisecond)
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+			sleep(ctx, max(time.Duration(m.RetryAfter)*time.Second, 50*time.Millisecond))
 			return append(queue, p.m)
 		}
-		c.errors.Add(1)
-		logErr(m)
+		c.fail(b, m)
 	default:
-		c.errors.Add(1)
-		logErr(fmt.Errorf("server answered a Send with %v", f.Msg.Type()))
+		c.fail(b, fmt.Errorf("loadgen: server answered a Send with %v", f.Msg.Type()))
 	}
 	return queue
 }

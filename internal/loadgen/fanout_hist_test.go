@@ -1,4 +1,4 @@
-package cli
+package loadgen
 
 import (
 	"math"
@@ -28,7 +28,7 @@ func TestParseBody(t *testing.T) {
 // TestLatHist: 99 posts 10 ms after their send and one 1 s after; the
 // latencies from due include a 500 ms lag of the publisher.
 func TestLatHist(t *testing.T) {
-	var h latHist
+	var h LatencyHist
 	for i := range 100 {
 		lat := int64(10e6)
 		if i == 99 {
@@ -39,7 +39,7 @@ func TestLatHist(t *testing.T) {
 			h.addPush(1)
 		}
 	}
-	res := h.results()
+	res := h.Results()
 	if len(res) < 2 || res[0].Deliveries != 0 {
 		t.Fatalf("results = %+v; want an empty phase 0 and phase 1", res)
 	}

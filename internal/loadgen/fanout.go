@@ -1,10 +1,11 @@
-package cli
+package loadgen
 
 import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,21 +34,32 @@ import (
 // per phase. The same design drives Centrifugo (HTTP publish API, JSON
 // WebSocket subscribers) when --centrifugo names its binary.
 
-const fanoutUsage = `usage:
-  samizdat bench fanout [--subscribers 15000] [--rates 5,20,50,100,200] [--phase 10s]
-                        [--target samizdat|centrifugo|both] [--centrifugo /tmp/cfbin/centrifugo]`
-
-type fanoutConfig struct {
-	subscribers int
-	rates       []float64
-	phase       time.Duration
-	subProfile  string // the subscribers' CPU profile, if any
-
-	centrifugoOpenLoop bool // publish to Centrifugo without waiting for answers
+// FanoutConfig is what one fanout run does.
+type FanoutConfig struct {
+	Subscribers        int       // subscriber connections, in one child process
+	Rates              []float64 // posts per second, one phase each
+	Phase              time.Duration
+	SubProfile         string   // the subscribers' CPU profile, if any
+	CentrifugoOpenLoop bool     // publish to Centrifugo without waiting for answers
+	SubscriberCommand  []string // the command (and first arguments) that runs RunSubscribers in a child process
+	Progress           io.Writer
 }
 
-// fanoutPhase is one rate step's result.
-type fanoutPhase struct {
+// ParseRates parses a comma-separated list of positive rates.
+func ParseRates(s string) ([]float64, error) {
+	var rates []float64
+	for _, r := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("loadgen: bad rate %q: give posts per second, like 5,20,50", r)
+		}
+		rates = append(rates, v)
+	}
+	return rates, nil
+}
+
+// FanoutPhase is one rate step's result.
+type FanoutPhase struct {
 	Rate       float64 `json:"posts_per_second"`
 	Posts      int     `json:"posts"`
 	Deliveries int64   `json:"deliveries"`
@@ -59,60 +72,6 @@ type fanoutPhase struct {
 	DueP99Ms   float64 `json:"due_p99_ms"`
 }
 
-func runBenchFanout(e env) int {
-	fs := newFlags(e, "bench fanout")
-	subs := fs.Int("subscribers", 15000, "subscriber connections (in one child process)")
-	rates := fs.String("rates", "5,20,50,100,200", "posts per second, one phase each")
-	phase := fs.Duration("phase", 10*time.Second, "length of each phase")
-	target := fs.String("target", "samizdat", "samizdat, centrifugo or both")
-	cf := fs.String("centrifugo", "/tmp/cfbin/centrifugo", "the Centrifugo v5 binary")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and publisher; not the subscribers) to this file")
-	openLoop := fs.Bool("centrifugo-open-loop", false, "publish to Centrifugo on schedule without waiting for each answer (samizdat's posts carry consecutive signed seqs: one in flight)")
-	subProfile := fs.String("sub-cpuprofile", "", "write a CPU profile of the subscribers' process, from the moment all are connected, to this file")
-	if _, err := parseAll(fs, e.args); err != nil {
-		return flagExit(err)
-	}
-	stopProfile, err := startCPUProfile(*cpuProfile)
-	if err != nil {
-		return fail(e, "bench fanout", err)
-	}
-	defer stopProfile()
-	cfg := fanoutConfig{subscribers: *subs, phase: *phase, subProfile: *subProfile, centrifugoOpenLoop: *openLoop}
-	for _, r := range strings.Split(*rates, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
-		if err != nil || v <= 0 {
-			return fail(e, "bench fanout", fmt.Errorf("bad rate %q\n%s", r, fanoutUsage))
-		}
-		cfg.rates = append(cfg.rates, v)
-	}
-	results := map[string][]fanoutPhase{}
-	if *target == "samizdat" || *target == "both" {
-		r, err := fanoutSamizdat(e, cfg)
-		if err != nil {
-			return fail(e, "bench fanout", fmt.Errorf("samizdat: %w", err))
-		}
-		results["samizdat"] = r
-	}
-	if *target == "centrifugo" || *target == "both" {
-		r, err := fanoutCentrifugo(e, cfg, *cf)
-		if err != nil {
-			return fail(e, "bench fanout", fmt.Errorf("centrifugo: %w", err))
-		}
-		results["centrifugo"] = r
-	}
-	fmt.Fprintf(e.stdout, "latency from send: from the publisher's call; from due: from the time the rate's schedule set for the post\n")
-	fmt.Fprintf(e.stdout, "%-10s %8s %8s %12s %12s %14s %10s %9s %9s %9s %9s\n", "target", "posts/s", "posts", "deliveries", "expected", "deliveries/s", "posts/push", "p50 send", "p99 send", "p50 due", "p99 due")
-	for _, name := range []string{"samizdat", "centrifugo"} {
-		for _, p := range results[name] {
-			fmt.Fprintf(e.stdout, "%-10s %8.0f %8d %12d %12d %14.0f %10.2f %9.1f %9.1f %9.1f %9.1f\n", name, p.Rate, p.Posts, p.Deliveries, p.Expected, p.PerSecond,
-				float64(p.Deliveries)/float64(max(p.Pushes, 1)), p.P50Ms, p.P99Ms, p.DueP50Ms, p.DueP99Ms)
-		}
-	}
-	b, _ := json.Marshal(results)
-	fmt.Fprintf(e.stdout, "json: %s\n", b)
-	return 0
-}
-
 // subProc is the child process holding the subscribers.
 type subProc struct {
 	cmd   *exec.Cmd
@@ -120,17 +79,18 @@ type subProc struct {
 	out   *bufio.Reader
 }
 
-func startSubscribers(e env, cfg fanoutConfig, target string, args ...string) (*subProc, error) {
-	args = append([]string{"--target", target, "--n", strconv.Itoa(cfg.subscribers)}, args...)
-	if cfg.subProfile != "" {
-		args = append(args, "--cpuprofile", cfg.subProfile+"."+target)
+// startSubscribers runs cfg.SubscriberCommand with the flags of the
+// subscribers' side and waits for its READY line.
+func startSubscribers(cfg FanoutConfig, target string, args ...string) (*subProc, error) {
+	if len(cfg.SubscriberCommand) == 0 {
+		return nil, errors.New("loadgen: no command to run the subscribers with")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+	args = append([]string{"--target", target, "--n", strconv.Itoa(cfg.Subscribers)}, args...)
+	if cfg.SubProfile != "" {
+		args = append(args, "--cpuprofile", cfg.SubProfile+"."+target)
 	}
-	cmd := exec.Command(exe, append([]string{"bench-fanout-internal"}, args...)...)
-	cmd.Stderr = e.stderr
+	cmd := exec.Command(cfg.SubscriberCommand[0], append(slices.Clone(cfg.SubscriberCommand[1:]), args...)...)
+	cmd.Stderr = cfg.Progress
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -141,16 +101,16 @@ func startSubscribers(e env, cfg fanoutConfig, target string, args ...string) (*
 	if err != nil || !strings.HasPrefix(line, "READY") {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, fmt.Errorf("subscriber process did not start: %q %v", line, err)
+		return nil, fmt.Errorf("loadgen: subscriber process did not start: %q %v", line, err)
 	}
-	fmt.Fprintf(e.stderr, "bench fanout: %s", line)
+	progress(cfg.Progress, "bench fanout: %s", line)
 	return p, nil
 }
 
 // finish closes the child's stdin and reads its per-phase histograms.
-func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
+func (p *subProc) finish(cfg FanoutConfig, posts []int) ([]FanoutPhase, error) {
 	p.stdin.Close()
-	var res []fanoutPhase
+	var res []FanoutPhase
 	dec := json.NewDecoder(p.out)
 	if err := dec.Decode(&res); err != nil {
 		p.cmd.Wait()
@@ -158,16 +118,16 @@ func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
 	}
 	p.cmd.Wait()
 	for i := range res {
-		if i < len(cfg.rates) {
-			res[i].Rate = cfg.rates[i]
+		if i < len(cfg.Rates) {
+			res[i].Rate = cfg.Rates[i]
 			res[i].Posts = posts[i]
-			res[i].Expected = int64(posts[i]) * int64(cfg.subscribers)
+			res[i].Expected = int64(posts[i]) * int64(cfg.Subscribers)
 		}
 	}
-	return res[:min(len(res), len(cfg.rates))], nil
+	return res[:min(len(res), len(cfg.Rates))], nil
 }
 
-// publishPhases calls publish(phase, body) at each rate for cfg.phase and
+// publishPhases calls publish(phase, body) at each rate for cfg.Phase and
 // returns the number of posts per phase. Bodies are exactly 100 bytes:
 // "phase due-unix-nanos send-unix-nanos" padded with 'x'. The due time is
 // the schedule's: a publisher that falls behind sends at once, so the
@@ -176,16 +136,16 @@ func (p *subProc) finish(cfg fanoutConfig, posts []int) ([]fanoutPhase, error) {
 // openLoop, each post is published on schedule without waiting for the
 // answers to the ones before (at most 256 in flight), so due and send
 // times agree.
-func publishPhases(cfg fanoutConfig, openLoop bool, publish func(body []byte) error) ([]int, error) {
+func publishPhases(cfg FanoutConfig, openLoop bool, publish func(body []byte) error) ([]int, error) {
 	var counts []int
 	var inFlight sync.WaitGroup
 	sem := make(chan struct{}, 256)
 	var firstErr atomic.Pointer[error]
-	for i, rate := range cfg.rates {
+	for i, rate := range cfg.Rates {
 		interval := time.Duration(float64(time.Second) / rate)
 		start := time.Now()
 		n := 0
-		for next := start; time.Since(start) < cfg.phase; next = next.Add(interval) {
+		for next := start; time.Since(start) < cfg.Phase; next = next.Add(interval) {
 			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
@@ -217,7 +177,7 @@ func publishPhases(cfg fanoutConfig, openLoop bool, publish func(body []byte) er
 		// Let the phase drain: a post delivered during the next phase
 		// still counts for its own (its body names it); after the last
 		// one the subscribers stop counting, so wait longer.
-		if i < len(cfg.rates)-1 {
+		if i < len(cfg.Rates)-1 {
 			time.Sleep(2 * time.Second)
 		} else {
 			time.Sleep(10 * time.Second)
@@ -226,7 +186,10 @@ func publishPhases(cfg fanoutConfig, openLoop bool, publish func(body []byte) er
 	return counts, nil
 }
 
-func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
+// FanoutSamizdat runs a server (SQLite in a temporary directory) in this
+// process, one channel, cfg.Subscribers subscribers in a child process,
+// and one publisher posting at each rate; it returns each phase's result.
+func FanoutSamizdat(cfg FanoutConfig) ([]FanoutPhase, error) {
 	dir, err := os.MkdirTemp("", "samizdat-fanout-")
 	if err != nil {
 		return nil, err
@@ -238,7 +201,7 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 	}
 	defer st.Close()
 	key, _ := securechan.GenerateServerKey(nil)
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(orDiscard(cfg.Progress), &slog.HandlerOptions{Level: slog.LevelError})),
 		DrainTimeout: 2 * time.Second, IdleTimeout: time.Hour})
 	if err != nil {
 		return nil, err
@@ -264,12 +227,12 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 		return nil, err
 	}
 	id := desc.ID()
-	rss0, _ := readRSSKiB(os.Getpid())
-	p, err := startSubscribers(e, cfg, "samizdat", "--server", link.String(), "--channel", fmt.Sprintf("%x", id[:]))
+	rss0, _ := ReadRSSKiB(os.Getpid())
+	p, err := startSubscribers(cfg, "samizdat", "--server", link.String(), "--channel", fmt.Sprintf("%x", id[:]))
 	if err != nil {
 		return nil, err
 	}
-	reportSubscriberMemory(e, "samizdat (server and publisher process)", os.Getpid(), rss0, cfg.subscribers)
+	reportSubscriberMemory(cfg.Progress, "samizdat (server and publisher process)", os.Getpid(), rss0, cfg.Subscribers)
 	seq := uint64(0)
 	posts, err := publishPhases(cfg, false, func(body []byte) error {
 		seq++
@@ -289,13 +252,28 @@ func fanoutSamizdat(e env, cfg fanoutConfig) ([]fanoutPhase, error) {
 
 // reportSubscriberMemory prints the RSS growth of process pid since rss0
 // KiB, 3 s after n subscribers connected, per subscriber.
-func reportSubscriberMemory(e env, what string, pid int, rss0 int64, n int) {
+func reportSubscriberMemory(w io.Writer, what string, pid int, rss0 int64, n int) {
 	time.Sleep(3 * time.Second)
-	rss1, err := readRSSKiB(pid)
+	rss1, err := ReadRSSKiB(pid)
 	if err != nil || rss0 == 0 || n == 0 {
-		fmt.Fprintf(e.stderr, "bench fanout: %s: RSS not read: %v\n", what, err)
+		progress(w, "bench fanout: %s: RSS not read: %v\n", what, err)
 		return
 	}
-	fmt.Fprintf(e.stderr, "bench fanout: %s RSS %d KiB before the subscribers, %d KiB with %d: %.2f KiB per subscriber\n",
+	progress(w, "bench fanout: %s RSS %d KiB before the subscribers, %d KiB with %d: %.2f KiB per subscriber\n",
 		what, rss0, rss1, n, float64(rss1-rss0)/float64(n))
+}
+
+// progress writes to w unless it is nil.
+func progress(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}
+
+// orDiscard is w, or io.Discard if w is nil.
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
 }

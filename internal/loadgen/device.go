@@ -1,4 +1,4 @@
-package cli
+package loadgen
 
 import (
 	"context"
@@ -17,24 +17,28 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// benchDevice is one device of its own fresh account: the load generator
+// Device is one device of its own fresh account: the load generator
 // makes one per sender and per recipient.
-type benchDevice struct {
+type Device struct {
 	account ed25519.PrivateKey
 	device  ed25519.PrivateKey
 	id      wire.DeviceID
 }
 
-func newBenchDevice() benchDevice {
+// NewDevice makes a device of a fresh account.
+func NewDevice() Device {
 	_, acct, _ := ed25519.GenerateKey(rand.Reader)
 	_, dev, _ := ed25519.GenerateKey(rand.Reader)
 	var pub wire.DeviceKey
 	copy(pub[:], dev.Public().(ed25519.PublicKey))
-	return benchDevice{account: acct, device: dev, id: sha256.Sum256(pub[:])}
+	return Device{account: acct, device: dev, id: sha256.Sum256(pub[:])}
 }
 
+// ID is the device's id (what Sends name as a recipient).
+func (d Device) ID() wire.DeviceID { return d.id }
+
 // register is the RegisterDevice request of d.
-func (d benchDevice) register() *wire.RegisterDevice {
+func (d Device) register() *wire.RegisterDevice {
 	var acct wire.AccountKey
 	var dev wire.DeviceKey
 	copy(acct[:], d.account.Public().(ed25519.PublicKey))
@@ -46,14 +50,14 @@ func (d benchDevice) register() *wire.RegisterDevice {
 // that their answers go to onAnswer and never meet the ids of Call.
 const pipelinedIDs = 1 << 31
 
-// benchDialHooks connects d to the server of link, runs the handshake and
+// dial connects d to the server of link, runs the handshake and
 // the hello; onDeliver (may be nil) gets the Deliver pushes in order, and
 // onAnswer (may be nil) the answers to requests whose id has the
 // pipelinedIDs bit, in order. The load generator speaks the wire protocol
 // directly, with no client state.
-func benchDialHooks(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
+func dial(ctx context.Context, link client.ServerLink, d Device, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
 	if len(link.Addrs) == 0 {
-		return nil, errors.New("the server link has no address")
+		return nil, errors.New("loadgen: the server link has no address")
 	}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -97,13 +101,9 @@ func benchDialHooks(ctx context.Context, link client.ServerLink, d benchDevice, 
 	return s, nil
 }
 
-// benchDialRegistered dials and registers d.
-func benchDialRegistered(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver)) (*client.Session, error) {
-	return benchDialRegisteredHooks(ctx, link, d, onDeliver, nil)
-}
-
-func benchDialRegisteredHooks(ctx context.Context, link client.ServerLink, d benchDevice, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
-	s, err := benchDialHooks(ctx, link, d, onDeliver, onAnswer)
+// dialRegistered dials and registers d with both hooks of dial.
+func dialRegistered(ctx context.Context, link client.ServerLink, d Device, onDeliver func(*wire.Deliver), onAnswer func(wire.Frame)) (*client.Session, error) {
+	s, err := dial(ctx, link, d, onDeliver, onAnswer)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +114,9 @@ func benchDialRegisteredHooks(ctx context.Context, link client.ServerLink, d ben
 	return s, nil
 }
 
-// wireErrorCode returns the protocol error code of err, or 0 when err is
+// errorCode returns the protocol error code of err, or 0 when err is
 // not an Error answer (a lost connection, a timeout).
-func wireErrorCode(err error) (wire.ErrorCode, uint32) {
+func errorCode(err error) (wire.ErrorCode, uint32) {
 	var e *wire.Error
 	if errors.As(err, &e) {
 		return e.Code, e.RetryAfter
@@ -130,9 +130,9 @@ func retryable(code wire.ErrorCode) bool {
 	return code == wire.CodeRateLimited || code == wire.CodeInternal || code == wire.CodeUnavailable
 }
 
-// startCPUProfile writes a CPU profile of this process to path until stop
+// StartCPUProfile writes a CPU profile of this process to path until stop
 // is called; an empty path profiles nothing.
-func startCPUProfile(path string) (stop func(), err error) {
+func StartCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
 	}

@@ -1,4 +1,4 @@
-package cli
+package loadgen
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 const maxPhases = 32
 const latBuckets = 400 // bucket i holds latencies around exp(i/20) microseconds
 
-// latHist is a lock-free log-scale histogram per phase of the fanout
+// LatencyHist is a lock-free log-scale histogram per phase of the fanout
 // latencies, from the post's send and from its due time.
-type latHist struct {
+type LatencyHist struct {
 	fromSent     [maxPhases][latBuckets]atomic.Int64
 	fromDue      [maxPhases][latBuckets]atomic.Int64
 	total        [maxPhases]atomic.Int64
@@ -50,7 +50,7 @@ func latBucket(ns int64) int {
 	return min(int(math.Log(us)*20), latBuckets-1)
 }
 
-func (h *latHist) add(t postTimes, now int64) {
+func (h *LatencyHist) add(t postTimes, now int64) {
 	if t.phase < 0 || t.phase >= maxPhases {
 		return
 	}
@@ -73,7 +73,7 @@ func (h *latHist) add(t postTimes, now int64) {
 }
 
 // addPush counts one push (frame or message) whose first post is of phase.
-func (h *latHist) addPush(phase int) {
+func (h *LatencyHist) addPush(phase int) {
 	if phase >= 0 && phase < maxPhases {
 		h.pushes[phase].Add(1)
 	}
@@ -91,19 +91,19 @@ func histQuantileMs(counts *[latBuckets]atomic.Int64, n int64, q float64) float6
 	return 0
 }
 
-func (h *latHist) results() []fanoutPhase {
-	var out []fanoutPhase
+func (h *LatencyHist) Results() []FanoutPhase {
+	var out []FanoutPhase
 	for p := 0; p < maxPhases; p++ {
 		n := h.total[p].Load()
 		if n == 0 {
 			if p > 0 && h.total[p-1].Load() == 0 {
 				break
 			}
-			out = append(out, fanoutPhase{})
+			out = append(out, FanoutPhase{})
 			continue
 		}
 		secs := float64(h.lastReceived[p].Load()-h.firstSent[p].Load()) / 1e9
-		out = append(out, fanoutPhase{Deliveries: n, PerSecond: float64(n) / secs, Pushes: h.pushes[p].Load(),
+		out = append(out, FanoutPhase{Deliveries: n, PerSecond: float64(n) / secs, Pushes: h.pushes[p].Load(),
 			P50Ms: histQuantileMs(&h.fromSent[p], n, 0.5), P99Ms: histQuantileMs(&h.fromSent[p], n, 0.99),
 			DueP50Ms: histQuantileMs(&h.fromDue[p], n, 0.5), DueP99Ms: histQuantileMs(&h.fromDue[p], n, 0.99)})
 	}

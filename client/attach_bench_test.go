@@ -1,0 +1,54 @@
+//go:build !js
+
+package client
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/attach"
+)
+
+// BenchmarkFileTransfer uploads and downloads a 32 MiB file in process
+// over loopback TCP, for one CPU profile of both sides:
+// go test ./client -run '^$' -bench FileTransfer -cpuprofile /tmp/files.cpu
+func BenchmarkFileTransfer(b *testing.B) {
+	link, _ := startFileServer(b)
+	alice, bob := newUser(b, link, "alice", nil), newUser(b, link, "bob", nil)
+	befriend(b, alice, bob)
+	const size = 128 * attach.ChunkSize
+	path, _ := writeRandomFile(b, "big.bin", size)
+	b.SetBytes(size)
+	for n := 1; b.Loop(); n++ {
+		start := time.Now()
+		sendFile(b, alice, "bob", path, "", nil)
+		up := time.Since(start)
+		id := nthFile(b, bob, n)
+		start = time.Now()
+		if _, err := bob.Download(context.Background(), id, b.TempDir(), nil); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("upload %v, download %v", up, time.Since(start))
+	}
+}
+
+// nthFile waits until c holds n incoming file messages and returns the
+// newest one's id.
+func nthFile(t testing.TB, c *Client, n int) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ms, _ := c.Messages(context.Background(), "", false)
+		var got []int64
+		for _, m := range ms {
+			if m.Kind == MessageFile && !m.Out {
+				got = append(got, m.ID)
+			}
+		}
+		if len(got) >= n {
+			return max(got[0], got[len(got)-1])
+		}
+	}
+	t.Fatalf("%s never received file %d", c.Name(), n)
+	return 0
+}

@@ -1,0 +1,78 @@
+// Package testnet holds the loopback network fixtures that tests of several
+// packages share: a listener serving each accepted connection on its own
+// goroutine, echo and discard handlers, and a free address. It is for
+// tests only and imports nothing of samizdat.
+package testnet
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// Serve accepts on ln until it is closed, handing each connection to handle
+// on its own goroutine; the listener closes when the test ends. It returns
+// the listener's address.
+func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// ServeTCP listens on a free loopback port and serves it with handle (see
+// Serve).
+func ServeTCP(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	return Serve(t, Listen(t), handle)
+}
+
+// Listen listens on a free loopback TCP port.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testnet: listening on loopback: %v", err)
+	}
+	return ln
+}
+
+// FreeAddr is a loopback address that nothing listened on a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln := Listen(t)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Echo copies everything back until the peer half-closes, then closes.
+func Echo(c net.Conn) {
+	defer c.Close()
+	io.Copy(c, c)
+}
+
+// Greet returns a handler that writes greeting, then echoes (see Echo).
+func Greet(greeting string) func(net.Conn) {
+	return func(c net.Conn) {
+		c.Write([]byte(greeting))
+		Echo(c)
+	}
+}
+
+// Discard reads and drops everything for at most d, then closes.
+func Discard(d time.Duration) func(net.Conn) {
+	return func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(d))
+		io.Copy(io.Discard, c)
+	}
+}

@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/samizdat-project/samizdat/internal/buildtest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
+)
+
+var updateImages = flag.Bool("update", os.Getenv("SAMIZDAT_UPDATE_SCREENSHOTS") != "", "rewrite the screenshots in docs/img")
+
+var (
+	bin      string // the samizdat binary with the app, built once by TestMain
+	buildErr error
+)
+
+const passphrase = "web e2e correct horse battery"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "samizdat-web-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildErr = buildApp()
+	if buildErr == nil {
+		bin, buildErr = buildtest.Samizdat(tmp)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// buildApp runs the web package's generate step (without brotli, for
+// speed), so the binary built next embeds the WebAssembly client.
+func buildApp() error {
+	cmd := exec.Command("go", "run", "./gen", "-brotli=-1")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go generate ./web: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func needApp(t *testing.T) {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatalf("building the app and samizdat: %v", buildErr)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is a samizdat child process.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *lockedBuffer
+	done           chan struct{}
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting samizdat %v: %v", args, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// lineAfter returns the text after prefix on a line of the process's stdout.
+func (p *proc) lineAfter(prefix string) string {
+	sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// appServer is a 'samizdat server --app' child.
+type appServer struct {
+	*proc
+	data, addr, appAddr, link, appURL, sha string
+}
+
+func startServer(t *testing.T, data, listen, app string) *appServer {
+	t.Helper()
+	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=", "--book-trust-age=-1s", "--app", app)
+	s := &appServer{proc: p, data: data}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && s.appURL == "" {
+		time.Sleep(50 * time.Millisecond)
+		s.addr = p.lineAfter("samizdat server listening on ")
+		s.link = p.lineAfter("server link: ")
+		s.appURL = p.lineAfter("app: ")
+		s.sha, _, _ = strings.Cut(p.lineAfter("app bundle sha256 "), " ")
+	}
+	if s.appURL == "" {
+		t.Fatalf("server printed no app URL; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	}
+	base, _, _ := strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
+	s.appAddr = base
+	return s
+}
+
+// restart starts the server again on the same ports and data.
+func (s *appServer) restart(t *testing.T) *appServer {
+	t.Helper()
+	ns := startServer(t, s.data, s.addr, s.appAddr)
+	if ns.appURL != s.appURL {
+		t.Fatalf("restarted server serves the app at %s, was %s", ns.appURL, s.appURL)
+	}
+	return ns
+}
+
+// browser is one Chromium with its own profile (its own IndexedDB).
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := testenv.LookPath(t, "chromium", "apt-get install chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 760),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first run starts Chromium and must not carry a timeout: the
+	// browser lives as long as that run's context.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// run runs steps within d or fails the test.
+func (b *browser) run(d time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v (page says: %s)", err, b.pageText())
+	}
+}
+
+// pageText is what the page shows, for failure messages.
+func (b *browser) pageText() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
+	return s
+}
+
+// evalJS evaluates js (awaiting a promise) and returns its value.
+func evalJS[T any](b *browser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluating %.80s: %v (page says: %s)", js, err, b.pageText())
+	}
+	return v
+}
+
+// waitJS polls the boolean expression js until true or d passes.
+func (b *browser) waitJS(d time.Duration, what, js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waiting %v for %s: %v; page says:\n%s", d, what, err, b.pageText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// screenshot writes the page to docs/img/name when -update is given.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	if !*updateImages {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "img", name), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
+)
+
+// startRelay runs 'samizdat relay --app' in front of the server and
+// returns the app URL it prints.
+func startRelay(t *testing.T, upstream string) string {
+	t.Helper()
+	p := start(t, nil, "relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
+		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if u := p.lineAfter("app: "); u != "" {
+			return u
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("relay printed no app URL; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	return ""
+}
+
+// TestBrowserThroughRelay: a browser that loads the app from a relay
+// talks to one that loads it from the server; the relay's streams reach
+// the server as a tunnel's do, and the relay serves the same bundle.
+func TestBrowserThroughRelay(t *testing.T) {
+	needApp(t)
+	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	relayURL := startRelay(t, srv.link)
+	if !strings.Contains(relayURL, "#server?") {
+		t.Fatalf("the relay's app URL %q does not carry the server link", relayURL)
+	}
+	carol, dave := newBrowser(t), newBrowser(t)
+	carol.openApp(relayURL)
+	if got := evalJS[string](carol, `document.body.dataset.bundle`); got != srv.sha {
+		t.Fatalf("the relay's app has hash %s, the server's %s", got, srv.sha)
+	}
+	carol.createAccount("carol")
+	dave.openApp(srv.appURL)
+	dave.createAccount("dave")
+	carol.addContact(dave.inviteLink(), "dave")
+	dave.addContact(carol.inviteLink(), "carol")
+	carol.send("through the relay")
+	dave.openChat("carol")
+	dave.waitText("through the relay")
+	dave.send("back to the relay")
+	carol.waitText("back to the relay")
+}
