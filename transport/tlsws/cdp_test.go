@@ -81,7 +81,7 @@ func startChromium(t *testing.T, extra ...string) *cdpBrowser {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, endpoint, nil)
 	if err != nil {

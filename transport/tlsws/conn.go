@@ -373,6 +373,19 @@ func (c *wsConn) sendClose(status int) {
 	}()
 }
 
+// abandon tears down a conn that never became a tunnel (its upgrade
+// failed): it stops the replay and closes the TCP conn, with no close
+// handshake.
+func (c *wsConn) abandon() {
+	c.dlMu.Lock()
+	if !c.isClosed.Load() {
+		c.isClosed.Store(true)
+		close(c.closed)
+	}
+	c.dlMu.Unlock()
+	c.raw.Close()
+}
+
 // Close closes the conn at once for the caller; the WebSocket close
 // handshake (which lets the peer read io.EOF after all data) finishes in the
 // background within closeTimeout. If a Write is blocked, the TCP conn is torn

@@ -159,12 +159,15 @@ func serverTLSConfig(cfg ListenConfig) (*tls.Config, error) {
 			Certificates: []tls.Certificate{*cfg.Certificate},
 			NextProtos:   []string{"http/1.1"},
 			MinVersion:   tls.VersionTLS12,
+			// The opening's replay sets record sizes (shape.go).
+			DynamicRecordSizingDisabled: true,
 		}, nil
 	case cfg.Autocert != nil:
 		return &tls.Config{
-			GetCertificate: cfg.Autocert.GetCertificate,
-			NextProtos:     []string{"http/1.1", acmeTLSALPN},
-			MinVersion:     tls.VersionTLS12,
+			GetCertificate:              cfg.Autocert.GetCertificate,
+			NextProtos:                  []string{"http/1.1", acmeTLSALPN},
+			MinVersion:                  tls.VersionTLS12,
+			DynamicRecordSizingDisabled: true,
 		}, nil
 	}
 	return nil, errors.New("tlsws: no certificate: set Certificate (SelfSigned) or Autocert (an *autocert.Manager)")
@@ -177,7 +180,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.cover.ServeHTTP(w, r)
 		return
 	}
-	c, err := acceptWebSocket(w, r)
+	c, err := acceptWebSocket(w, r, l.front != nil)
 	if err != nil {
 		return
 	}
@@ -205,8 +208,9 @@ func (l *Listener) isTunnelRequest(r *http.Request) bool {
 }
 
 // acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
-// extension and no subprotocol, and takes the TLS conn over.
-func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+// extension and no subprotocol, and takes the TLS conn over; preambled
+// says that the conn's first record was a preamble (standalone).
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*wsConn, error) {
 	start := time.Now()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -223,28 +227,34 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	if t, ok := conn.(*tls.Conn); ok {
 		raw = t.NetConn()
 	}
-	// The answer takes the size of the first answer of the browser
-	// connection the tunnel replays (shape.go), with a cookie.
+	// The answer goes out in the server's records of the trace the tunnel
+	// replays (shape.go); a standalone relay's preamble took the first.
 	key := r.Header.Get("Sec-WebSocket-Key")
-	trace := traceFor(key)
-	answer := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + websocketAccept(key) + "\r\n"
-	first, rest, ok := firstOf(trace, false)
-	if n := first.size - tlsRecordOverhead - len(answer) - len("Set-Cookie: sid=; Path=/; Secure; HttpOnly\r\n\r\n"); ok && n > 0 {
-		answer += "Set-Cookie: sid=" + paddingValue(n) + "; Path=/; Secure; HttpOnly\r\n"
+	_, _, plan := splitTrace(traceFor(key))
+	if preambled && len(plan) > 0 {
+		plan = plan[1:]
 	}
-	brw.WriteString(answer + "\r\n")
+	answer := upgradeAnswer(key, plan)
+	if len(plan) == 0 {
+		brw.WriteString(answer)
+	}
 	if err := brw.Flush(); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	// The client may have sent frames right after its request.
-	var src io.Reader = tc
+	rc := &readCounter{r: tc}
+	var src io.Reader = rc
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), rc)
 	}
 	c := newWSConn(tc, raw, src, false)
-	c.startShaping(ownRecords(rest, false), start)
+	rc.s = &c.shape
+	if len(plan) > 0 {
+		c.shape.raw = []byte(answer)
+		c.startShaping(plan, start)
+	}
 	return c, nil
 }
 

@@ -1,11 +1,16 @@
 package tlsws
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,9 +32,65 @@ type shaper struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	active bool   // the replay runs: Writes queue
+	raw    []byte // bytes to send before any frame, unframed (the 101 answer)
 	queue  []byte // tunnel bytes waiting for a record
 	queued int64  // bytes ever queued
 	sent   int64  // bytes ever sent from the queue
+
+	reads atomic.Int64  // reads from the peer that returned bytes (readCounter)
+	kick  chan struct{} // a read or a queued write: waits look again
+}
+
+// hasBytes reports whether anything waits to go out.
+func (s *shaper) hasBytes() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 || len(s.raw) > 0
+}
+
+// poke wakes the replay's wait.
+func (s *shaper) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitUntil waits until cond holds or deadline passes; false when the
+// conn closed meanwhile.
+func (c *wsConn) waitUntil(deadline time.Time, cond func() bool) bool {
+	for !cond() {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-c.shape.kick:
+		case <-c.closed:
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+	return true
+}
+
+// readCounter counts the reads of the peer's bytes for the replay's waits
+// (a TLS conn's Read returns at most one record's bytes).
+type readCounter struct {
+	r io.Reader
+	s *shaper
+}
+
+func (rc *readCounter) Read(p []byte) (int, error) {
+	n, err := rc.r.Read(p)
+	if n > 0 {
+		rc.s.reads.Add(1)
+		rc.s.poke()
+	}
+	return n, err
 }
 
 // startShaping replays plan (the trace's records of this side, timed from
@@ -40,6 +101,9 @@ func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
 	}
 	c.shape.cond = sync.NewCond(&c.shape.mu)
 	c.shape.active = true
+	if c.shape.kick == nil {
+		c.shape.kick = make(chan struct{}, 1)
+	}
 	go c.replay(plan, start)
 }
 
@@ -57,6 +121,7 @@ func (c *wsConn) writeQueued(p []byte) (n int, handled bool, err error) {
 	}
 	s.queue = append(s.queue, p...)
 	s.queued += int64(len(p))
+	s.poke()
 	target := s.queued
 	for s.sent < target && s.active {
 		s.cond.Wait()
@@ -78,8 +143,20 @@ func (c *wsConn) writeQueued(p []byte) (n int, handled bool, err error) {
 	return 0, true, err
 }
 
+// Waits of the replay beyond a record's time: for the peer's record the
+// trace shows before it, and for bytes to carry in a large record.
+const (
+	peerWait = 300 * time.Millisecond
+	dataWait = 50 * time.Millisecond
+)
+
 // replay sends each planned record at its time, then what is left queued,
-// and ends the replay. It stops early when the conn closes.
+// and ends the replay. A record the trace shows after the peer's waits
+// until something was read since this side's previous record (a browser
+// answers what it received), and a large record with nothing to carry
+// waits a little for the tunnel's bytes; such waits push the later records
+// back by as much, keeping the trace's gaps. It stops early when the conn
+// closes.
 func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	s := &c.shape
 	defer func() {
@@ -88,16 +165,24 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}()
+	var late time.Duration
+	readsBefore := int64(0) // what was read before the replay (the request, a preamble) counts
+	if !c.client {
+		readsBefore = -1
+	}
 	for _, r := range plan {
-		if wait := time.Until(start.Add(r.at)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-c.closed:
-				t.Stop()
-				return
-			}
+		due := start.Add(r.at + late)
+		if !c.waitUntil(due, func() bool { return false }) {
+			return
 		}
+		if r.afterPeer && !c.waitUntil(due.Add(peerWait), func() bool { return s.reads.Load() > readsBefore }) {
+			return
+		}
+		if r.size >= requestRecordLeast && !c.waitUntil(time.Now().Add(dataWait), s.hasBytes) {
+			return
+		}
+		late = max(late, time.Since(start)-r.at)
+		readsBefore = s.reads.Load()
 		if !c.sendPlanned(r.size - tlsRecordOverhead) {
 			return
 		}
@@ -105,9 +190,15 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	s.mu.Lock()
-	rest := s.queue
-	s.queue = nil
+	rest, raw := s.queue, s.raw
+	s.queue, s.raw = nil, nil
 	s.mu.Unlock()
+	if len(raw) > 0 && c.writeErr == nil {
+		if _, err := c.tc.Write(raw); err != nil {
+			c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+			return
+		}
+	}
 	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
 		chunk := rest[:min(len(rest), maxFramePayload)]
 		if c.writeFrameLocked(opBinary, chunk) != nil {
@@ -131,12 +222,17 @@ func (c *wsConn) sendPlanned(size int) bool {
 	}
 	s := &c.shape
 	s.mu.Lock()
-	data := s.queue[:fitData(size, len(s.queue), c.client)]
+	raw := s.raw[:min(len(s.raw), size)]
+	var data []byte
+	if len(raw) == len(s.raw) {
+		data = s.queue[:fitData(size-len(raw), len(s.queue), c.client)]
+	}
 	s.mu.Unlock()
-	if err := c.writeRecordLocked(data, size-frameLen(len(data), c.client)); err != nil {
+	if err := c.writeRecordLocked(raw, data, size-len(raw)-frameLen(len(data), c.client)); err != nil {
 		return false
 	}
 	s.mu.Lock()
+	s.raw = s.raw[len(raw):]
 	s.queue = s.queue[len(data):]
 	s.sent += int64(len(data))
 	s.cond.Broadcast()
@@ -183,14 +279,14 @@ func fitData(size, avail int, masked bool) int {
 	return 0
 }
 
-// writeRecordLocked writes data (if any) as a binary frame and pad bytes
-// of pong frames (headers included), in one TLS Write. The caller holds
-// writeMu.
-func (c *wsConn) writeRecordLocked(data []byte, pad int) error {
+// writeRecordLocked writes raw bytes, then data (if any) as a binary frame
+// and pad bytes of pong frames (headers included), in one TLS Write. The
+// caller holds writeMu.
+func (c *wsConn) writeRecordLocked(raw, data []byte, pad int) error {
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	var buf []byte
+	buf := append([]byte{}, raw...)
 	padFirst := c.rng.IntN(2) == 0
 	if !padFirst && len(data) > 0 {
 		buf = c.appendFrame(buf, opBinary, data)
@@ -244,4 +340,86 @@ func paddingValue(n int) string {
 	b := make([]byte, (n*3+3)/4)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// requestRecords returns the upgrade request, its size brought to the
+// room of the trace's request records with a cookie (which a site's
+// visitors carry in all sizes), and the client's plan: the request
+// records, which carry it, then the client's later records. Without a
+// trace the plan is empty and the request unpadded.
+func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan []shapeRecord) {
+	request, later, _ := splitTrace(trace)
+	var bare bytes.Buffer
+	req.Write(&bare)
+	room := 0
+	for _, r := range request {
+		room += r.size - tlsRecordOverhead
+	}
+	n := room - bare.Len() - len("Cookie: sid=\r\n")
+	if n <= 0 {
+		return bare.Bytes(), append(request, later...)
+	}
+	var full bytes.Buffer
+	req.Header.Set("Cookie", "sid="+paddingValue(n))
+	req.Write(&full)
+	if d := full.Len() - room; d != 0 && n-d > 0 { // net/http's own header lines
+		req.Header.Set("Cookie", "sid="+paddingValue(n-d))
+		full.Reset()
+		req.Write(&full)
+	}
+	return full.Bytes(), append(request, later...)
+}
+
+// A standalone relay speaks first, as an HTTP/2 server does: as its TLS
+// handshake ends it sends a preamble record (a zero byte, a 16-bit length
+// and that many bytes) sized as a trace's first server record. The client
+// drops it before the 101 answer, which starts with "HTTP/".
+
+// writePreamble sends the preamble in one record of size bytes (TLS
+// overhead included).
+func writePreamble(w io.Writer, size int) error {
+	n := max(size-tlsRecordOverhead, 3)
+	b := make([]byte, n)
+	binary.BigEndian.PutUint16(b[1:], uint16(n-3))
+	_, err := w.Write(b)
+	return err
+}
+
+// skipPreamble drops a preamble at the head of br, if there is one.
+func skipPreamble(br *bufio.Reader) error {
+	first, err := br.Peek(1)
+	if err != nil || first[0] != 0 {
+		return err
+	}
+	head := make([]byte, 3)
+	if _, err := io.ReadFull(br, head); err != nil {
+		return err
+	}
+	_, err = br.Discard(int(binary.BigEndian.Uint16(head[1:])))
+	return err
+}
+
+// upgradeAnswer returns the 101 answer (RFC 6455 §4.2.2) with a cookie
+// whose length makes the answer never end one byte short of a record of
+// the server's replay (the pong that fills the rest needs two).
+func upgradeAnswer(key string, server []shapeRecord) string {
+	base := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + websocketAccept(key) + "\r\n"
+	cookie := func(n int) string {
+		return base + "Set-Cookie: sid=" + paddingValue(n) + "; Path=/; Secure; HttpOnly\r\n\r\n"
+	}
+	for n := 8; ; n++ {
+		a := cookie(n)
+		left := len(a)
+		for _, r := range server {
+			room := r.size - tlsRecordOverhead
+			if left <= room {
+				left = room - left
+				break
+			}
+			left -= room
+		}
+		if left != 1 {
+			return a
+		}
+	}
 }

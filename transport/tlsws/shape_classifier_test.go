@@ -28,22 +28,41 @@ import (
 
 var updateShapeProfile = flag.Bool("update-shape-profile", false, "rewrite the opening profile (chrome_shape_profile.txt) from the installed Chromium")
 
-const shapeSamples = 200
+var shapeSamples = flag.Int("shape-samples", 200, "page loads and tunnel openings the shape test records")
 
 func TestShapeClassifier(t *testing.T) {
-	ln, cfg := shapeCoverServer(t)
+	ln, cfg := shapeRelay(t)
 	start := time.Now()
-	browser := chromiumPageLoads(t, ln, shapeSamples)
+	browser := chromiumPageLoads(t, ln.Addr().String(), *shapeSamples)
 	tookBrowser := time.Since(start)
 	if *updateShapeProfile {
 		writeShapeProfile(t, browser)
 	}
 	start = time.Now()
-	tunnels := openTunnels(t, ln, cfg, shapeSamples)
+	tunnels := openTunnels(t, ln, cfg, *shapeSamples)
 	t.Logf("%d page loads in %v, %d tunnel openings in %v", len(browser), tookBrowser.Round(time.Millisecond), len(tunnels), time.Since(start).Round(time.Millisecond))
 	for i := 0; i < 3; i++ {
 		t.Logf("browser %d: %s", i, shapeKey(browser[i], 20))
 		t.Logf("tunnel  %d: %s", i, shapeKey(tunnels[i], 20))
+	}
+	if dump := os.Getenv("SHAPE_DUMP"); dump != "" {
+		var b strings.Builder
+		for _, set := range []struct {
+			name string
+			recs [][]tlsRecord
+		}{{"browser", browser}, {"tunnel", tunnels}} {
+			for _, rs := range set.recs {
+				b.WriteString(set.name)
+				for i, r := range rs {
+					if i == 20 {
+						break
+					}
+					fmt.Fprintf(&b, " %v:%d:%d", r.up, r.size, r.at/time.Microsecond)
+				}
+				b.WriteString("\n")
+			}
+		}
+		os.WriteFile(dump, []byte(b.String()), 0o644)
 	}
 	best, bestName := 0.0, ""
 	for _, c := range shapeClassifiers {
@@ -64,7 +83,7 @@ func TestShapeClassifier(t *testing.T) {
 // carried most of the page (Chromium opens two and spreads the page's
 // requests over them; the busier one is the page's session, the earlier
 // one on a tie).
-func chromiumPageLoads(t *testing.T, ln *Listener, n int) [][]tlsRecord {
+func chromiumPageLoads(t *testing.T, site string, n int) [][]tlsRecord {
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +98,7 @@ func chromiumPageLoads(t *testing.T, ln *Listener, n int) [][]tlsRecord {
 				return
 			}
 			one := &oneConnListener{c: c, done: make(chan struct{})}
-			tap := startRecordTap(one, ln.Addr().String())
+			tap := startRecordTap(one, site)
 			mu.Lock()
 			taps = append(taps, tap)
 			mu.Unlock()
@@ -89,6 +108,11 @@ func chromiumPageLoads(t *testing.T, ln *Listener, n int) [][]tlsRecord {
 	port := tl.Addr().(*net.TCPAddr).Port
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// A first load warms the browser up (its first connection waits on
+	// the browser's own start); it is not kept.
+	if err := b.load(ctx, fmt.Sprintf("https://warmup.cover.test:%d/", port)); err != nil {
+		t.Fatal(err)
+	}
 	var loads [][]*recordTap
 	for i := 0; i < n; i++ {
 		mu.Lock()

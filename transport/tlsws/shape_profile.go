@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ type shapeRecord struct {
 	up   bool          // client to server
 	size int           // TLS record length (the 5-byte header excluded)
 	at   time.Duration // after the trace's first record
+
+	afterPeer bool // the record before it in the trace is the peer's (splitTrace)
 }
 
 // Limits a profile line must keep: a record must hold a frame header and
@@ -84,8 +87,8 @@ func parseShapeTrace(line string) ([]shapeRecord, error) {
 		server = server || !r.up
 		tr = append(tr, r)
 	}
-	if len(tr) == 0 || !tr[0].up || !server {
-		return nil, fmt.Errorf("a trace starts with the client's record and holds a server record")
+	if request, _, _ := splitTrace(tr); len(request) == 0 || !server {
+		return nil, fmt.Errorf("a trace holds a client record and a server record")
 	}
 	return tr, nil
 }
@@ -110,26 +113,83 @@ func traceFor(wsKey string) []shapeRecord {
 	return shapeTraces[i]
 }
 
-// firstOf returns the first record of the trace in the given direction
-// and the trace without it; ok is false when there is none.
-func firstOf(tr []shapeRecord, up bool) (first shapeRecord, rest []shapeRecord, ok bool) {
+// requestRecordLeast is the size from which a client record of a trace
+// is the page's request: the leading client records up to it (HTTP/2's
+// preface and settings, then the request) carry the upgrade request.
+const requestRecordLeast = 256
+
+// requestLeadMost bounds how long a client whose trace starts with the
+// server's record waits for a standalone relay's preamble, and then as long
+// as the trace's client did.
+const requestLeadMost = 100 * time.Millisecond
+
+// splitTrace cuts a trace into the client records that carry the upgrade
+// request, the client's later records and the server's records. The
+// client's times count from its first record, the server's from the last
+// request record (the server's replay starts when the request arrived;
+// earlier ones at 0). A record after
+// the request whose predecessor in the trace is the peer's is marked
+// afterPeer.
+func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
+	anchor := -1
 	for i, r := range tr {
-		if r.up == up {
-			return r, append(append([]shapeRecord{}, tr[:i]...), tr[i+1:]...), true
+		if r.up && anchor < 0 {
+			anchor = i // the first client record, unless a larger one follows
+		}
+		if r.up && r.size >= requestRecordLeast {
+			anchor = i
+			break
 		}
 	}
-	return shapeRecord{}, tr, false
+	if anchor < 0 {
+		return nil, nil, nil
+	}
+	first := 0
+	for !tr[first].up {
+		first++
+	}
+	for i, r := range tr {
+		if r.up {
+			r.at -= tr[first].at
+		} else {
+			r.at = max(r.at-tr[anchor].at, 0)
+		}
+		r.afterPeer = i > anchor && tr[i-1].up != r.up
+		switch {
+		case !r.up:
+			server = append(server, r)
+		case i <= anchor:
+			request = append(request, r)
+		default:
+			client = append(client, r)
+		}
+	}
+	return request, client, server
 }
 
-// ownRecords returns the trace's records in one direction.
-func ownRecords(tr []shapeRecord, up bool) []shapeRecord {
-	var out []shapeRecord
+// clientLead returns how long after the trace's first record its first
+// client record came.
+func clientLead(tr []shapeRecord) time.Duration {
 	for _, r := range tr {
-		if r.up == up {
-			out = append(out, r)
+		if r.up {
+			return r.at - tr[0].at
 		}
 	}
-	return out
+	return 0
+}
+
+// preambleSize draws the size of a standalone relay's first record, sent
+// as the TLS handshake ends and before the request (an HTTP/2 server's
+// SETTINGS): the first server record of a random trace.
+func preambleSize() int {
+	if len(shapeTraces) == 0 {
+		return shapeRecordLeast
+	}
+	_, _, server := splitTrace(shapeTraces[mathrand.IntN(len(shapeTraces))])
+	if len(server) == 0 {
+		return shapeRecordLeast
+	}
+	return server[0].size
 }
 
 // keepUnderRecordRule makes the client's replay stay under Russia's 2024

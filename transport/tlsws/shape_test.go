@@ -218,21 +218,21 @@ func shapeKey(recs []tlsRecord, n int) string {
 }
 
 // TestAdversaryTunnelOpeningShape: 40 tunnel openings with the same
-// application bytes; the sequence of the first 8 records (direction and
-// size) must differ between most of them, and so must the size of the
-// first record after the handshake (the upgrade request) and the bytes the
-// server sends in all.
+// application bytes; the sequence of the first 16 records (direction and
+// size) must differ between most of them, the upgrade request must take
+// the size of a browser's request, and the bytes the server sends in all
+// must vary. Before shaping every opening was the same sequence.
 func TestAdversaryTunnelOpeningShape(t *testing.T) {
 	ln, cfg := testServer(t)
 	const n = 40
 	seqs := map[string]int{}
-	firstUp, firstDown := map[int]bool{}, map[int]bool{}
+	requestSizes, downTotals := map[int]bool{}, map[int]bool{}
 	for i := 0; i < n; i++ {
 		recs := openTunnel(t, ln, cfg)
-		seqs[shapeKey(recs, 8)]++
+		seqs[shapeKey(recs, 16)]++
 		for _, r := range recs {
-			if r.up {
-				firstUp[r.size] = true
+			if r.up && r.size >= requestRecordLeast {
+				requestSizes[r.size] = true
 				break
 			}
 		}
@@ -242,33 +242,29 @@ func TestAdversaryTunnelOpeningShape(t *testing.T) {
 				down += r.size
 			}
 		}
-		firstDown[down] = true
+		downTotals[down] = true
 		if i < 3 {
-			t.Logf("opening %d: %s", i, shapeKey(recs, 12))
+			t.Logf("opening %d: %s", i, shapeKey(recs, 16))
 		}
 	}
-	t.Logf("%d openings: %d distinct first-8-record sequences, %d first client sizes, %d server totals", n, len(seqs), len(firstUp), len(firstDown))
+	t.Logf("%d openings: %d distinct first-16-record sequences, %d request sizes, %d server totals", n, len(seqs), len(requestSizes), len(downTotals))
 	if len(seqs) < n/2 {
 		t.Errorf("only %d distinct opening sequences in %d tunnels: a censor recognises the tunnel by its record sizes", len(seqs), n)
 	}
-	// The first client record is the upgrade request, sized as a
-	// browser's first request on its connection to the cover site: a
-	// static site gives few such sizes, and the tunnel takes the same.
-	browserFirst := map[int]bool{}
+	// The upgrade request is sized as a browser's request on its
+	// connection to the cover site.
+	browserRequest := map[int]bool{}
 	for _, tr := range shapeTraces {
-		browserFirst[tr[0].size] = true
+		request, _, _ := splitTrace(tr)
+		browserRequest[request[len(request)-1].size] = true
 	}
-	for size := range firstUp {
-		near := false
-		for b := range browserFirst {
-			near = near || (size >= b-4 && size <= b+4)
-		}
-		if !near {
-			t.Errorf("a tunnel's first client record was %d bytes, which no browser connection of the profile starts with", size)
+	for size := range requestSizes {
+		if !browserRequest[size] {
+			t.Errorf("a tunnel's request record was %d bytes, which no browser connection of the profile has", size)
 		}
 	}
-	if len(firstDown) < n/4 {
-		t.Errorf("the server's total took %d values in %d tunnels: want at least %d", len(firstDown), n, n/4)
+	if len(downTotals) < n/4 {
+		t.Errorf("the server's total took %d values in %d tunnels: want at least %d", len(downTotals), n, n/4)
 	}
 }
 
