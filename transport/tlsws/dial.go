@@ -78,7 +78,8 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: dialing: %w", err)
 	}
-	tcp := &corkConn{Conn: conn}
+	peer := &recordCounter{Conn: conn}
+	tcp := &corkConn{Conn: peer}
 	tc, err := d.handshake(ctx, tcp, wsALPN)
 	if err != nil {
 		tcp.Close()
@@ -91,10 +92,10 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	// The conn exists before the upgrade so that its replay of the trace
 	// runs while the answer is awaited (a browser's records do not wait
 	// for the page either); it reads what follows the 101 from br.
-	rc := &readCounter{r: tc}
-	br := bufio.NewReaderSize(rc, readBufSize)
+	br := bufio.NewReaderSize(tc, readBufSize)
 	c := newWSConn(tc, tcp, br, true)
-	rc.s = &c.shape
+	c.shape.peer = peer
+	peer.s.Store(&c.shape)
 	if err := d.upgrade(ctx, c, br); err != nil {
 		c.abandon()
 		return nil, err
@@ -217,7 +218,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", key)
 	trace := underRecordRule(traceFor(key))
-	head, plan := requestRecords(req, trace)
+	head, plan, later := requestRecords(req, trace)
 	// When the trace starts with the server's record (an HTTP/2 server's
 	// SETTINGS), the request waits for a standalone relay's preamble, at
 	// most requestLeadMost (a relay behind a web server sends none).
@@ -227,6 +228,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error
 		t := time.NewTimer(requestLeadMost)
 		select {
 		case <-heard:
+			c.shape.peerHeard = 1 // the preamble, the trace's first record
 		case <-t.C:
 		}
 		t.Stop()
@@ -238,6 +240,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error
 		}
 	} else {
 		c.shape.raw = head
+		c.shape.requestRecords = len(plan) - len(later)
 		c.startShaping(plan, time.Now())
 	}
 	<-heard

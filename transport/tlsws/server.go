@@ -230,7 +230,7 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*w
 	// The answer goes out in the server's records of the trace the tunnel
 	// replays (shape.go); a standalone relay's preamble took the first.
 	key := r.Header.Get("Sec-WebSocket-Key")
-	_, _, plan := splitTrace(traceFor(key))
+	request, _, plan := splitTrace(traceFor(key))
 	if preambled && len(plan) > 0 {
 		plan = plan[1:]
 	}
@@ -243,14 +243,19 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*w
 		return nil, err
 	}
 	// The client may have sent frames right after its request.
-	rc := &readCounter{r: tc}
-	var src io.Reader = rc
+	var src io.Reader = tc
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), rc)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
 	}
 	c := newWSConn(tc, raw, src, false)
-	rc.s = &c.shape
+	if cork, ok := raw.(*corkConn); ok {
+		if peer, ok := cork.Conn.(*recordCounter); ok { // standalone (serveMarked)
+			c.shape.peer = peer
+			c.shape.requestRecords = len(request)
+			peer.s.Store(&c.shape)
+		}
+	}
 	if len(plan) > 0 {
 		c.shape.raw = []byte(answer)
 		c.startShaping(plan, start)

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,19 @@ type shaper struct {
 	queued int64  // bytes ever queued
 	sent   int64  // bytes ever sent from the queue
 
-	reads atomic.Int64  // reads from the peer that returned bytes (readCounter)
-	kick  chan struct{} // a read or a queued write: waits look again
+	// The replay's waits for the peer's records (splitTrace's peerSince).
+	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
+	peerHeard      int            // the peer's records of the trace already heard before (a preamble)
+	requestRecords int            // the request's records (in the client's plan, at its start)
+	kick           chan struct{}  // a record received or a write queued: waits look again
+}
+
+// peerRecords returns how many records the peer's side has delivered.
+func (s *shaper) peerRecords() int64 {
+	if s.peer == nil {
+		return 1 << 40
+	}
+	return s.peer.records.Load()
 }
 
 // hasBytes reports whether anything waits to go out.
@@ -77,18 +89,50 @@ func (c *wsConn) waitUntil(deadline time.Time, cond func() bool) bool {
 	return true
 }
 
-// readCounter counts the reads of the peer's bytes for the replay's waits
-// (a TLS conn's Read returns at most one record's bytes).
-type readCounter struct {
-	r io.Reader
-	s *shaper
+// recordTypeApplicationData is the outer type of TLS 1.3's encrypted
+// records (RFC 8446 §5.2), the client's Finished included.
+const recordTypeApplicationData = 23
+
+// recordCounter counts the encrypted TLS records arriving on a TCP conn,
+// for the replay's waits (the TLS layer reads them when the tunnel reads).
+type recordCounter struct {
+	net.Conn
+	records atomic.Int64
+	need    int     // bytes left of the current record's body
+	hdr     [5]byte // the next record's header so far
+	hn      int
+	s       atomic.Pointer[shaper]
 }
 
-func (rc *readCounter) Read(p []byte) (int, error) {
-	n, err := rc.r.Read(p)
-	if n > 0 {
-		rc.s.reads.Add(1)
-		rc.s.poke()
+func (rc *recordCounter) Read(p []byte) (int, error) {
+	n, err := rc.Conn.Read(p)
+	b := p[:n]
+	counted := false
+	for len(b) > 0 {
+		if rc.need > 0 {
+			k := min(rc.need, len(b))
+			rc.need -= k
+			b = b[k:]
+			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
+				rc.records.Add(1)
+				counted = true
+			}
+			continue
+		}
+		k := copy(rc.hdr[rc.hn:], b)
+		rc.hn += k
+		b = b[k:]
+		if rc.hn == 5 {
+			rc.hn = 0
+			rc.need = int(binary.BigEndian.Uint16(rc.hdr[3:]))
+			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
+				rc.records.Add(1)
+				counted = true
+			}
+		}
+	}
+	if s := rc.s.Load(); counted && s != nil {
+		s.poke()
 	}
 	return n, err
 }
@@ -166,25 +210,33 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.mu.Unlock()
 	}()
 	var late time.Duration
-	readsBefore := int64(0) // what was read before the replay (the request, a preamble) counts
-	if !c.client {
-		readsBefore = -1
+	// The server counts the client's records from the start: its Finished
+	// and the request records. The client counts from its request.
+	base := int64(1 + s.requestRecords)
+	if c.client {
+		base = s.peerRecords()
 	}
-	for _, r := range plan {
+	for i, r := range plan {
 		due := start.Add(r.at + late)
 		if !c.waitUntil(due, func() bool { return false }) {
 			return
 		}
-		if r.afterPeer && !c.waitUntil(due.Add(peerWait), func() bool { return s.reads.Load() > readsBefore }) {
+		want := int64(r.peerSince - s.peerHeard)
+		if c.client && i < s.requestRecords {
+			want = 0 // the request waits for nothing (the server waits for it)
+		}
+		if !c.waitUntil(due.Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
 			return
 		}
 		if r.size >= requestRecordLeast && !c.waitUntil(time.Now().Add(dataWait), s.hasBytes) {
 			return
 		}
 		late = max(late, time.Since(start)-r.at)
-		readsBefore = s.reads.Load()
 		if !c.sendPlanned(r.size - tlsRecordOverhead) {
 			return
+		}
+		if c.client && i == s.requestRecords-1 {
+			base = s.peerRecords() // the client counts from its request
 		}
 	}
 	c.writeMu.Lock()
@@ -345,9 +397,9 @@ func paddingValue(n int) string {
 // requestRecords returns the upgrade request, its size brought to the
 // room of the trace's request records with a cookie (which a site's
 // visitors carry in all sizes), and the client's plan: the request
-// records, which carry it, then the client's later records. Without a
-// trace the plan is empty and the request unpadded.
-func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan []shapeRecord) {
+// records, which carry it, then the client's later records (also returned
+// alone). Without a trace the plan is empty and the request unpadded.
+func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan, later []shapeRecord) {
 	request, later, _ := splitTrace(trace)
 	var bare bytes.Buffer
 	req.Write(&bare)
@@ -357,7 +409,7 @@ func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan [
 	}
 	n := room - bare.Len() - len("Cookie: sid=\r\n")
 	if n <= 0 {
-		return bare.Bytes(), append(request, later...)
+		return bare.Bytes(), append(request, later...), later
 	}
 	var full bytes.Buffer
 	req.Header.Set("Cookie", "sid="+paddingValue(n))
@@ -367,7 +419,7 @@ func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan [
 		full.Reset()
 		req.Write(&full)
 	}
-	return full.Bytes(), append(request, later...)
+	return full.Bytes(), append(request, later...), later
 }
 
 // A standalone relay speaks first, as an HTTP/2 server does: as its TLS

@@ -110,7 +110,7 @@ func chromiumPageLoads(t *testing.T, site string, n int) [][]tlsRecord {
 	defer cancel()
 	// A first load warms the browser up (its first connection waits on
 	// the browser's own start); it is not kept.
-	if err := b.load(ctx, fmt.Sprintf("https://warmup.cover.test:%d/", port)); err != nil {
+	if err := b.load(ctx, fmt.Sprintf("https://hwarm.cover.test:%d/", port)); err != nil {
 		t.Fatal(err)
 	}
 	var loads [][]*recordTap
@@ -118,7 +118,7 @@ func chromiumPageLoads(t *testing.T, site string, n int) [][]tlsRecord {
 		mu.Lock()
 		before := len(taps)
 		mu.Unlock()
-		if err := b.load(ctx, fmt.Sprintf("https://h%d.cover.test:%d/", i, port)); err != nil {
+		if err := b.load(ctx, fmt.Sprintf("https://h%04d.cover.test:%d/", i, port)); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.call(ctx, b.session, "Runtime.evaluate", map[string]any{"expression": "window.pageDone", "awaitPromise": true}, nil); err != nil {

@@ -29,7 +29,7 @@ type shapeRecord struct {
 	size int           // TLS record length (the 5-byte header excluded)
 	at   time.Duration // after the trace's first record
 
-	afterPeer bool // the record before it in the trace is the peer's (splitTrace)
+	peerSince int // the peer's records the replay waits for first (splitTrace)
 }
 
 // Limits a profile line must keep: a record must hold a frame header and
@@ -127,9 +127,9 @@ const requestLeadMost = 100 * time.Millisecond
 // request, the client's later records and the server's records. The
 // client's times count from its first record, the server's from the last
 // request record (the server's replay starts when the request arrived;
-// earlier ones at 0). A record after
-// the request whose predecessor in the trace is the peer's is marked
-// afterPeer.
+// earlier ones at 0). peerSince counts the peer's records before a
+// record: for the client all the server's, for the server the client's
+// after the request.
 func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
 	anchor := -1
 	for i, r := range tr {
@@ -154,7 +154,12 @@ func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
 		} else {
 			r.at = max(r.at-tr[anchor].at, 0)
 		}
-		r.afterPeer = i > anchor && tr[i-1].up != r.up
+		r.peerSince = 0
+		for j, q := range tr[:i] {
+			if q.up != r.up && (r.up || j > anchor) {
+				r.peerSince++
+			}
+		}
 		switch {
 		case !r.up:
 			server = append(server, r)

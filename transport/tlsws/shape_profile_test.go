@@ -48,7 +48,8 @@ func FuzzParseShapeProfile(f *testing.F) {
 
 // TestSplitTrace: the request is carried by the client's records up to
 // the first large one; the client's times count from its first record,
-// the server's from the request; afterPeer marks answers.
+// the server's from the request; each record waits for the peer's records
+// the trace shows before it (the server: those after the request).
 func TestSplitTrace(t *testing.T) {
 	tr, err := parseShapeTrace("S56@0 C87@5 S30@6 C466@7 C26@7 S1505@9 C155@80 C1800@80 S47@82")
 	if err != nil {
@@ -67,8 +68,14 @@ func TestSplitTrace(t *testing.T) {
 	if request[1].at != 2*time.Millisecond || client[1].at != 75*time.Millisecond || server[0].at != 0 || server[2].at != 2*time.Millisecond {
 		t.Errorf("times: request %v, client %v, server %v", request, client, server)
 	}
-	if client[0].afterPeer || !client[1].afterPeer || !server[2].afterPeer || !server[3].afterPeer || server[1].afterPeer {
-		t.Errorf("afterPeer: client %v, server %v", client, server)
+	var peers []int
+	for _, rs := range [][]shapeRecord{request, client, server} {
+		for _, r := range rs {
+			peers = append(peers, r.peerSince)
+		}
+	}
+	if got := fmt.Sprint(peers); got != "[1 2 2 3 3 0 0 1 3]" {
+		t.Errorf("peerSince %s", got)
 	}
 	if clientLead(tr) != 5*time.Millisecond {
 		t.Errorf("client lead %v", clientLead(tr))

@@ -72,7 +72,8 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			dst.Write(buf[:n])
+			// Records are logged before they are forwarded, so that an
+			// answer is never logged before what it answers.
 			pending = append(pending, buf[:n]...)
 			for len(pending) >= 5 {
 				size := int(pending[3])<<8 | int(pending[4])
@@ -84,6 +85,7 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 				tap.mu.Unlock()
 				pending = pending[5+size:]
 			}
+			dst.Write(buf[:n])
 		}
 		if err != nil {
 			return

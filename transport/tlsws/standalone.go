@@ -229,7 +229,7 @@ func (s *sorter) sort(c net.Conn) {
 			if perr == nil && s.marks.check(h.Raw) && claim(ours) == ours {
 				cover.Close()
 				<-coverDone
-				s.serveMarked(&corkConn{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}})
+				s.serveMarked(&corkConn{Conn: &recordCounter{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}}})
 				return
 			}
 			if !errors.Is(perr, tlsfingerprint.ErrIncomplete) || len(hello) > maxHelloLen {
