@@ -42,6 +42,7 @@ type shaper struct {
 	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
 	peerHeard      int            // the peer's records of the trace already heard before (a preamble)
 	requestRecords int            // the request's records (in the client's plan, at its start)
+	corked         bool           // the replay collects a burst of records (replay's goroutine only)
 	kick           chan struct{}  // a record received or a write queued: waits look again
 }
 
@@ -204,6 +205,7 @@ const (
 func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	s := &c.shape
 	defer func() {
+		c.flushBurst()
 		s.mu.Lock()
 		s.active = false
 		s.cond.Broadcast()
@@ -228,16 +230,32 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		if !c.waitUntil(due.Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
 			return
 		}
-		if r.size >= requestRecordLeast && !c.waitUntil(time.Now().Add(dataWait), s.hasBytes) {
+		if r.size >= requestRecordLeast && !s.hasBytes() && (!c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes)) {
 			return
 		}
 		late = max(late, time.Since(start)-r.at)
-		if !c.sendPlanned(r.size - tlsRecordOverhead) {
+		// Records the trace shows in one burst (the same millisecond) go
+		// out in one TCP write, as a browser's do, when nothing holds the
+		// next one back.
+		burst := false
+		if i+1 < len(plan) && c.cork != nil {
+			next := plan[i+1]
+			burst = next.at == r.at && s.peerRecords()-base >= int64(next.peerSince-s.peerHeard) &&
+				(next.size < requestRecordLeast || s.hasBytes())
+		}
+		if burst && !s.corked {
+			c.cork.cork()
+			s.corked = true
+		}
+		if !c.sendPlanned(r.size-tlsRecordOverhead) || !burst && !c.flushBurst() {
 			return
 		}
 		if c.client && i == s.requestRecords-1 {
 			base = s.peerRecords() // the client counts from its request
 		}
+	}
+	if !c.flushBurst() {
+		return
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -261,6 +279,21 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.sent += int64(len(chunk))
 		s.mu.Unlock()
 	}
+}
+
+// flushBurst writes a burst of records the replay collected; false when
+// the conn is unusable.
+func (c *wsConn) flushBurst() bool {
+	if !c.shape.corked {
+		return true
+	}
+	c.shape.corked = false
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.cork.uncork(); err != nil && c.writeErr == nil {
+		c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+	}
+	return c.writeErr == nil
 }
 
 // sendPlanned writes one record of exactly size bytes of frames: queued
