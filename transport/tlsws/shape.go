@@ -99,10 +99,35 @@ const recordTypeApplicationData = 23
 type recordCounter struct {
 	net.Conn
 	records atomic.Int64
-	need    int     // bytes left of the current record's body
-	hdr     [5]byte // the next record's header so far
+	mu      sync.Mutex
+	times   []time.Time // when each record arrived (the first maxArrivals)
+	need    int         // bytes left of the current record's body
+	hdr     [5]byte     // the next record's header so far
 	hn      int
 	s       atomic.Pointer[shaper]
+}
+
+// maxArrivals bounds the arrival times a recordCounter keeps: more than
+// any trace's records.
+const maxArrivals = 4 * shapeTraceMaxLen
+
+func (rc *recordCounter) count() {
+	rc.mu.Lock()
+	if len(rc.times) < maxArrivals {
+		rc.times = append(rc.times, time.Now())
+	}
+	rc.mu.Unlock()
+	rc.records.Add(1)
+}
+
+// arrival returns when the n-th record (from 1) arrived.
+func (rc *recordCounter) arrival(n int64) (time.Time, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n < 1 || n > int64(len(rc.times)) {
+		return time.Time{}, false
+	}
+	return rc.times[n-1], true
 }
 
 func (rc *recordCounter) Read(p []byte) (int, error) {
@@ -115,7 +140,7 @@ func (rc *recordCounter) Read(p []byte) (int, error) {
 			rc.need -= k
 			b = b[k:]
 			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
-				rc.records.Add(1)
+				rc.count()
 				counted = true
 			}
 			continue
@@ -127,7 +152,7 @@ func (rc *recordCounter) Read(p []byte) (int, error) {
 			rc.hn = 0
 			rc.need = int(binary.BigEndian.Uint16(rc.hdr[3:]))
 			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
-				rc.records.Add(1)
+				rc.count()
 				counted = true
 			}
 		}
@@ -188,8 +213,8 @@ func (c *wsConn) writeQueued(p []byte) (n int, handled bool, err error) {
 	return 0, true, err
 }
 
-// Waits of the replay beyond a record's time: for the peer's record the
-// trace shows before it, and for bytes to carry in a large record.
+// Waits of the replay: at most peerWait for the peer's records the trace
+// shows before a record, and dataWait for bytes to carry in a large one.
 const (
 	peerWait = 300 * time.Millisecond
 	dataWait = 50 * time.Millisecond
@@ -211,37 +236,33 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}()
-	var late time.Duration
 	// The server counts the client's records from the start: its Finished
 	// and the request records. The client counts from its request.
 	base := int64(1 + s.requestRecords)
 	if c.client {
 		base = s.peerRecords()
 	}
+	var lastSent time.Time
 	for i, r := range plan {
-		due := start.Add(r.at + late)
-		if !c.waitUntil(due, func() bool { return false }) {
-			return
-		}
 		want := int64(r.peerSince - s.peerHeard)
 		if c.client && i < s.requestRecords {
 			want = 0 // the request waits for nothing (the server waits for it)
 		}
-		if !c.waitUntil(due.Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
+		if !c.waitUntil(time.Now().Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
+			return
+		}
+		if !c.waitUntil(s.dueAt(r, start, lastSent, base+want), func() bool { return false }) {
 			return
 		}
 		if r.size >= requestRecordLeast && !s.hasBytes() && (!c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes)) {
 			return
 		}
-		late = max(late, time.Since(start)-r.at)
-		// Records the trace shows in one burst (the same millisecond) go
-		// out in one TCP write, as a browser's do, when nothing holds the
-		// next one back.
+		// Records the trace shows in one burst (no gap) go out in one TCP
+		// write, as a browser's do, when nothing holds the next one back.
 		burst := false
 		if i+1 < len(plan) && c.cork != nil {
 			next := plan[i+1]
-			burst = next.at == r.at && s.peerRecords()-base >= int64(next.peerSince-s.peerHeard) &&
-				(next.size < requestRecordLeast || s.hasBytes())
+			burst = next.gap == 0 && !next.predPeer && (next.size < requestRecordLeast || s.hasBytes())
 		}
 		if burst && !s.corked {
 			c.cork.cork()
@@ -250,6 +271,7 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		if !c.sendPlanned(r.size-tlsRecordOverhead) || !burst && !c.flushBurst() {
 			return
 		}
+		lastSent = time.Now()
 		if c.client && i == s.requestRecords-1 {
 			base = s.peerRecords() // the client counts from its request
 		}
@@ -257,6 +279,28 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	if !c.flushBurst() {
 		return
 	}
+	c.sendRest()
+}
+
+// dueAt returns when a planned record goes out: as long after the record
+// the trace shows before it as the browser took, that record being the
+// peer's latest one it waited for (its arrival) or this side's previous
+// one; the plan's first record goes at its time after start.
+func (s *shaper) dueAt(r shapeRecord, start, lastSent time.Time, peerCount int64) time.Time {
+	switch {
+	case r.predPeer && peerCount > 0 && s.peer != nil:
+		if at, ok := s.peer.arrival(peerCount); ok {
+			return at.Add(r.gap)
+		}
+	case !r.predPeer && !lastSent.IsZero():
+		return lastSent.Add(r.gap)
+	}
+	return start.Add(r.at)
+}
+
+// sendRest sends what the replay's records had no room for, unshaped.
+func (c *wsConn) sendRest() {
+	s := &c.shape
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	s.mu.Lock()

@@ -29,7 +29,9 @@ type shapeRecord struct {
 	size int           // TLS record length (the 5-byte header excluded)
 	at   time.Duration // after the trace's first record
 
-	peerSince int // the peer's records the replay waits for first (splitTrace)
+	peerSince int           // the peer's records the replay waits for first (splitTrace)
+	predPeer  bool          // the record before it in the trace is the peer's
+	gap       time.Duration // after the record before it in the trace
 }
 
 // Limits a profile line must keep: a record must hold a frame header and
@@ -153,6 +155,9 @@ func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
 			r.at -= tr[first].at
 		} else {
 			r.at = max(r.at-tr[anchor].at, 0)
+		}
+		if i > 0 {
+			r.predPeer, r.gap = tr[i-1].up != r.up, tr[i].at-tr[i-1].at
 		}
 		r.peerSince = 0
 		for j, q := range tr[:i] {
