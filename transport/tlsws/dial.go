@@ -94,8 +94,7 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	// for the page either); it reads what follows the 101 from br.
 	br := bufio.NewReaderSize(tc, readBufSize)
 	c := newWSConn(tc, tcp, br, true)
-	c.shape.peer = peer
-	peer.s.Store(&c.shape)
+	c.shape.watch(peer)
 	if err := d.upgrade(ctx, c, br); err != nil {
 		c.abandon()
 		return nil, err

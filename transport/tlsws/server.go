@@ -251,9 +251,8 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*w
 	c := newWSConn(tc, raw, src, false)
 	if cork, ok := raw.(*corkConn); ok {
 		if peer, ok := cork.Conn.(*recordCounter); ok { // standalone (serveMarked)
-			c.shape.peer = peer
 			c.shape.requestRecords = len(request)
-			peer.s.Store(&c.shape)
+			c.shape.watch(peer)
 		}
 	}
 	if len(plan) > 0 {

@@ -46,6 +46,15 @@ type shaper struct {
 	kick           chan struct{}  // a record received or a write queued: waits look again
 }
 
+// watch makes the replay's waits count the records rc counts.
+func (s *shaper) watch(rc *recordCounter) {
+	if s.kick == nil {
+		s.kick = make(chan struct{}, 1)
+	}
+	s.peer = rc
+	rc.s.Store(s)
+}
+
 // peerRecords returns how many records the peer's side has delivered.
 func (s *shaper) peerRecords() int64 {
 	if s.peer == nil {
