@@ -260,6 +260,11 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		if !c.waitUntil(time.Now().Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
 			return
 		}
+		if s.peerRecords()-base < want {
+			// The peer does not follow the trace (a web server in front
+			// re-frames the relay's records): stop waiting for it.
+			s.peer = nil
+		}
 		if !c.waitUntil(s.dueAt(r, start, lastSent, base+want), func() bool { return false }) {
 			return
 		}
