@@ -39,14 +39,13 @@ type wsConn struct {
 	inMessage   bool          // a fragmented data message is open
 	readErr     error         // sticky: the peer closed (io.EOF) or the stream broke
 
-	writeMu    sync.Mutex    // serialises frame writes; Close tells from it whether a Write is blocked
-	maskRand   *rand.ChaCha8 // mask keys (RFC 6455 §5.3: unpredictable); seeded from crypto/rand
-	rng        *rand.Rand    // shaping draws (shape.go), from maskRand
-	shapeLeft  int           // writes still to shape
-	shapeUntil time.Time     // shaping ends then at the latest
-	mask       maskPattern
-	writeErr   error // sticky: a frame was cut off, the WebSocket is unusable
-	closeSent  bool  // a close frame went out; no more frames may follow
+	writeMu   sync.Mutex    // serialises frame writes; Close tells from it whether a Write is blocked
+	maskRand  *rand.ChaCha8 // mask keys (RFC 6455 §5.3: unpredictable); seeded from crypto/rand
+	rng       *rand.Rand    // shaping draws (shape.go), from maskRand
+	shape     shaper        // the opening's replay (shape.go)
+	mask      maskPattern
+	writeErr  error // sticky: a frame was cut off, the WebSocket is unusable
+	closeSent bool  // a close frame went out; no more frames may follow
 
 	dlMu     sync.Mutex // guards the deadlines and their hand-off to tc
 	readDL   time.Time
@@ -75,7 +74,6 @@ func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
 		local: raw.LocalAddr(), remote: raw.RemoteAddr(),
 		src: src, br: bufio.NewReaderSize(src, readBufSize),
 		maskRand: mr, rng: rand.New(mr),
-		shapeLeft: shapeWrites, shapeUntil: time.Now().Add(shapeWindow),
 		closed: make(chan struct{}),
 	}
 }
@@ -254,6 +252,11 @@ func (c *wsConn) readFailed(err error) error {
 // down (half a frame cannot be taken back); one that expired before Write
 // leaves the conn intact.
 func (c *wsConn) Write(p []byte) (int, error) {
+	if len(p) > 0 && !c.isClosed.Load() {
+		if n, handled, err := c.writeQueued(p); handled {
+			return n, err
+		}
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if c.isClosed.Load() {
@@ -267,18 +270,6 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	}
 	if c.closeSent {
 		return 0, errClosed("writing")
-	}
-	if c.shaping(len(p)) {
-		if err := c.writeShapedLocked(p); err != nil {
-			switch {
-			case c.isClosed.Load():
-				return 0, errClosed("writing")
-			case c.deadlinePassed(&c.writeDL):
-				return 0, timeoutError{"writing"}
-			}
-			return 0, err
-		}
-		return len(p), nil
 	}
 	written := 0
 	for len(p) > 0 {
@@ -380,6 +371,19 @@ func (c *wsConn) sendClose(status int) {
 		defer c.writeMu.Unlock()
 		send()
 	}()
+}
+
+// abandon tears down a conn that never became a tunnel (its upgrade
+// failed): it stops the replay and closes the TCP conn, with no close
+// handshake.
+func (c *wsConn) abandon() {
+	c.dlMu.Lock()
+	if !c.isClosed.Load() {
+		c.isClosed.Store(true)
+		close(c.closed)
+	}
+	c.dlMu.Unlock()
+	c.raw.Close()
 }
 
 // Close closes the conn at once for the caller; the WebSocket close

@@ -1,6 +1,7 @@
 package tlsws
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -78,7 +78,8 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: dialing: %w", err)
 	}
-	tcp := &corkConn{Conn: conn}
+	peer := &recordCounter{Conn: conn}
+	tcp := &corkConn{Conn: peer}
 	tc, err := d.handshake(ctx, tcp, wsALPN)
 	if err != nil {
 		tcp.Close()
@@ -88,12 +89,17 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 		tc.Close()
 		return nil, errH2
 	}
-	src, err := d.upgrade(ctx, tc)
-	if err != nil {
-		tc.Close()
+	// The conn exists before the upgrade so that its replay of the trace
+	// runs while the answer is awaited (a browser's records do not wait
+	// for the page either); it reads what follows the 101 from br.
+	br := bufio.NewReaderSize(tc, readBufSize)
+	c := newWSConn(tc, tcp, br, true)
+	c.shape.watch(peer)
+	if err := d.upgrade(ctx, c, br); err != nil {
+		c.abandon()
 		return nil, err
 	}
-	return newWSConn(tc, tcp, src, true), nil
+	return c, nil
 }
 
 // ClientHelloSpec returns a fresh ClientHello spec (keys, GREASE and
@@ -115,6 +121,8 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utl
 	cfg := &utls.Config{
 		ServerName: d.cfg.serverName(),
 		RootCAs:    d.cfg.RootCAs,
+		// The opening's replay sets record sizes (shape.go).
+		DynamicRecordSizingDisabled: true,
 	}
 	if d.cfg.Pin != "" {
 		cfg.InsecureSkipVerify = true // replaced by the pin check below
@@ -175,72 +183,88 @@ func (d *Dialer) verifyPin(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 }
 
 // upgrade speaks HTTP/1.1 over the TLS conn and upgrades to a WebSocket on
-// the secret path (RFC 6455 §4.1). The request is what coder/websocket's
-// Dial sent before (same headers, through net/http). It returns the reader
-// of what follows the 101 answer: net/http's buffered bytes, then tc.
-func (d *Dialer) upgrade(ctx context.Context, tc *utls.UConn) (io.Reader, error) {
-	used := false
-	rt := &http.Transport{
-		DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
-			if used {
-				return nil, errors.New("tlsws: the upgrade needs one connection only")
-			}
-			used = true
-			return tc, nil
-		},
-		ForceAttemptHTTP2:      false,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 64 << 10,
+// the secret path (RFC 6455 §4.1), with the headers Chrome sends. The
+// request goes out in the records the trace this tunnel replays starts
+// with (shape.go, requestRecords); the rest of the client's records are
+// replayed by c from the moment it went. A preamble the server sent
+// before its answer (standalone, shape.go) is skipped. The answer is read
+// from br, which c reads from after it.
+func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error {
+	tc := c.tc
+	if dl, ok := ctx.Deadline(); ok {
+		tc.SetDeadline(dl)
+		defer tc.SetDeadline(time.Time{})
 	}
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	key := base64.StdEncoding.EncodeToString(nonce[:])
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.cfg.Host+d.path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
 	}
 	req.Host = d.cfg.Host
 	req.Header.Set("User-Agent", chromeUserAgent)
 	req.Header.Set("Origin", "https://"+d.cfg.Host)
-	req.Header.Set("Cache-Control", "no-cache")
-	req.Header.Set("Pragma", "no-cache")
+	// Chrome also sends Cache-Control and Pragma (no-cache): left out, for
+	// the request to fit the trace's request records with a cookie.
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9")
 	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
 	// Chrome offers permessage-deflate on every WebSocket; the server
 	// accepts no extension, which RFC 6455 §9.1 allows.
 	req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
-	// A site's cookies make a browser's upgrade request vary in size from
-	// one visit to the next; ours varies too (tunnel shaping, shape.go).
-	if cookie := randomCookie(); cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", key)
-	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+	trace := underRecordRule(traceFor(key))
+	head, plan, later := requestRecords(req, trace)
+	// When the trace starts with the server's record (an HTTP/2 server's
+	// SETTINGS), the request waits for a standalone relay's preamble, at
+	// most requestLeadMost (a relay behind a web server sends none).
+	heard := make(chan struct{})
+	go func() { br.Peek(1); close(heard) }()
+	if len(trace) > 0 && !trace[0].up {
+		t := time.NewTimer(requestLeadMost)
+		select {
+		case <-heard:
+			c.shape.peerHeard = 1 // the preamble, the trace's first record
+		case <-t.C:
+		}
+		t.Stop()
+		time.Sleep(min(clientLead(trace), requestLeadMost))
 	}
+	if len(plan) == 0 {
+		if _, err := tc.Write(head); err != nil {
+			return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+		}
+	} else {
+		c.shape.raw = head
+		c.shape.requestRecords = len(plan) - len(later)
+		c.startShaping(plan, time.Now())
+	}
+	<-heard
+	if err := skipPreamble(br); err != nil {
+		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body.Close()
 		// The path or Host is wrong, or a censor's box answered: the
 		// server gave us a web page, not a tunnel.
-		return nil, fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
+		return fmt.Errorf("tlsws: WebSocket upgrade refused with HTTP %d: check the relay link's host and secret", resp.StatusCode)
 	}
 	// RFC 6455 §4.1: the answer must upgrade to websocket, prove it read our
 	// key, and (we offered none) choose no extension or subprotocol.
-	body, ok := resp.Body.(io.ReadWriteCloser)
 	switch {
-	case !ok:
-		return nil, errors.New("tlsws: WebSocket upgrade: net/http gave no upgraded stream")
 	case !headerHasToken(resp.Header, "Connection", "upgrade") || !headerHasToken(resp.Header, "Upgrade", "websocket"):
-		return nil, errors.New("tlsws: WebSocket upgrade: the answer does not upgrade to websocket")
+		return errors.New("tlsws: WebSocket upgrade: the answer does not upgrade to websocket")
 	case subtle.ConstantTimeCompare([]byte(resp.Header.Get("Sec-WebSocket-Accept")), []byte(websocketAccept(key))) != 1:
-		return nil, errors.New("tlsws: WebSocket upgrade: wrong Sec-WebSocket-Accept")
+		return errors.New("tlsws: WebSocket upgrade: wrong Sec-WebSocket-Accept")
 	case resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "":
-		return nil, errors.New("tlsws: WebSocket upgrade: the server chose an extension or subprotocol we did not offer")
+		return errors.New("tlsws: WebSocket upgrade: the server chose an extension or subprotocol we did not offer")
 	}
-	return body, nil
+	return nil
 }

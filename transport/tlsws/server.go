@@ -159,12 +159,15 @@ func serverTLSConfig(cfg ListenConfig) (*tls.Config, error) {
 			Certificates: []tls.Certificate{*cfg.Certificate},
 			NextProtos:   []string{"http/1.1"},
 			MinVersion:   tls.VersionTLS12,
+			// The opening's replay sets record sizes (shape.go).
+			DynamicRecordSizingDisabled: true,
 		}, nil
 	case cfg.Autocert != nil:
 		return &tls.Config{
-			GetCertificate: cfg.Autocert.GetCertificate,
-			NextProtos:     []string{"http/1.1", acmeTLSALPN},
-			MinVersion:     tls.VersionTLS12,
+			GetCertificate:              cfg.Autocert.GetCertificate,
+			NextProtos:                  []string{"http/1.1", acmeTLSALPN},
+			MinVersion:                  tls.VersionTLS12,
+			DynamicRecordSizingDisabled: true,
 		}, nil
 	}
 	return nil, errors.New("tlsws: no certificate: set Certificate (SelfSigned) or Autocert (an *autocert.Manager)")
@@ -177,7 +180,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.cover.ServeHTTP(w, r)
 		return
 	}
-	c, err := acceptWebSocket(w, r)
+	c, err := acceptWebSocket(w, r, l.front != nil)
 	if err != nil {
 		return
 	}
@@ -205,8 +208,10 @@ func (l *Listener) isTunnelRequest(r *http.Request) bool {
 }
 
 // acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
-// extension and no subprotocol, and takes the TLS conn over.
-func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+// extension and no subprotocol, and takes the TLS conn over; preambled
+// says that the conn's first record was a preamble (standalone).
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*wsConn, error) {
+	start := time.Now()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "", http.StatusInternalServerError)
@@ -222,8 +227,17 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	if t, ok := conn.(*tls.Conn); ok {
 		raw = t.NetConn()
 	}
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		websocketAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
+	// The answer goes out in the server's records of the trace the tunnel
+	// replays (shape.go); a standalone relay's preamble took the first.
+	key := r.Header.Get("Sec-WebSocket-Key")
+	request, _, plan := splitTrace(traceFor(key))
+	if preambled && len(plan) > 0 {
+		plan = plan[1:]
+	}
+	answer := upgradeAnswer(key, plan)
+	if len(plan) == 0 {
+		brw.WriteString(answer)
+	}
 	if err := brw.Flush(); err != nil {
 		conn.Close()
 		return nil, err
@@ -234,7 +248,18 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 		early, _ := brw.Reader.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
 	}
-	return newWSConn(tc, raw, src, false), nil
+	c := newWSConn(tc, raw, src, false)
+	if cork, ok := raw.(*corkConn); ok {
+		if peer, ok := cork.Conn.(*recordCounter); ok { // standalone (serveMarked)
+			c.shape.requestRecords = len(request)
+			c.shape.watch(peer)
+		}
+	}
+	if len(plan) > 0 {
+		c.shape.raw = []byte(answer)
+		c.startShaping(plan, start)
+	}
+	return c, nil
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

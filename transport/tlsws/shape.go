@@ -1,96 +1,447 @@
 package tlsws
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	mrand "math/rand/v2"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Tunnel shaping (docs/spec/transports.md, "tlsws: the opening's shape").
-// For the first shapeWrites writes of a tunnel, within shapeWindow of its
-// start, each side
-//   - splits a write into records of shapeRecordMin..shapeRecordMax bytes
-//     of WebSocket frames (one TLS Write each), under the 411 bytes of
-//     Russia's 2024 rule;
-//   - pads each record with unsolicited pong frames (RFC 6455 §5.5.3: a
-//     pong needs no answer, and the reader drops it) up to its drawn size,
-//     before or after the data;
-//   - now and then sends a pad-only record.
-// Sizes are drawn afresh per record, so a censor who sees record sizes and
-// directions sees no fixed sequence. The cost (TestTunnelShapingCost): about
-// 0.3 KB per side per opening and more, smaller records; no delay is added.
+// A tunnel's opening replays one of Chromium's connections to the cover
+// site (the profile, shape_profile.go), record by record, in both
+// directions: the upgrade request is padded to the size of the browser's
+// first request, the 101 answer to the size of its first answer, and each
+// later record of the trace goes out at its time, at its size, on the side
+// that sent it, carrying whatever tunnel bytes are waiting (pong frames,
+// RFC 6455 §5.5.3, fill the rest; the reader drops them). A record with
+// nothing to carry goes out as padding. Writes during the replay wait for
+// the records that carry them; what the trace has no room for goes out
+// once it ends. Both ends replay the same trace, picked from the
+// Sec-WebSocket-Key (traceFor).
 
-// shapeWrites is a variable so that the shape test can measure the cost
-// against unshaped tunnels.
-var shapeWrites = 16
+// shaper replays one side's records of a trace on a wsConn.
+type shaper struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	active bool   // the replay runs: Writes queue
+	raw    []byte // bytes to send before any frame, unframed (the 101 answer)
+	queue  []byte // tunnel bytes waiting for a record
+	queued int64  // bytes ever queued
+	sent   int64  // bytes ever sent from the queue
 
-const (
-	shapeWindow = 5 * time.Second
-	// A shaped record carries shapeRecordMin..shapeRecordMax bytes of
-	// frames; with TLS 1.3's 22 bytes (header, content type, tag) it stays
-	// under 411 on the wire.
-	shapeRecordMin, shapeRecordMax = 96, 380
-	// frameOverheadMax is a client frame's header with a 16-bit length and
-	// its mask (RFC 6455 §5.2).
-	frameOverheadMax = 8
-	// shapeMaxSplit: writes up to this size are split and padded; larger
-	// ones (bulk data) go out as they are.
-	shapeMaxSplit = 8 << 10
-)
+	// The replay's waits for the peer's records (splitTrace's peerSince).
+	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
+	peerHeard      int            // the peer's records of the trace already heard before (a preamble)
+	requestRecords int            // the request's records (in the client's plan, at its start)
+	corked         bool           // the replay collects a burst of records (replay's goroutine only)
+	kick           chan struct{}  // a record received or a write queued: waits look again
+}
 
-// shaping reports whether the next write is shaped, and counts it.
-func (c *wsConn) shaping(n int) bool {
-	if c.shapeLeft <= 0 || n > shapeMaxSplit || time.Now().After(c.shapeUntil) {
-		return false
+// watch makes the replay's waits count the records rc counts.
+func (s *shaper) watch(rc *recordCounter) {
+	if s.kick == nil {
+		s.kick = make(chan struct{}, 1)
 	}
-	c.shapeLeft--
+	s.peer = rc
+	rc.s.Store(s)
+}
+
+// peerRecords returns how many records the peer's side has delivered.
+func (s *shaper) peerRecords() int64 {
+	if s.peer == nil {
+		return 1 << 40
+	}
+	return s.peer.records.Load()
+}
+
+// hasBytes reports whether anything waits to go out.
+func (s *shaper) hasBytes() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 || len(s.raw) > 0
+}
+
+// poke wakes the replay's wait.
+func (s *shaper) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitUntil waits until cond holds or deadline passes; false when the
+// conn closed meanwhile.
+func (c *wsConn) waitUntil(deadline time.Time, cond func() bool) bool {
+	for !cond() {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-c.shape.kick:
+		case <-c.closed:
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
 	return true
 }
 
-// writeShapedLocked writes p as padded records of shapeRecordMin to
-// shapeRecordMax bytes of WebSocket frames each (data and padding), so that
-// no record of the opening reaches 411 bytes on the wire: Russia's 2024
-// rule marks a flow whose client sends three or more records of at least
-// 411 bytes early (docs/lab.md, censor.RecordShape), and a browser's early
-// records after its upgrade request are small. The caller holds writeMu.
-func (c *wsConn) writeShapedLocked(p []byte) error {
-	for len(p) > 0 {
-		room := shapeRecordMin + c.rng.IntN(shapeRecordMax-shapeRecordMin+1)
-		n := min(len(p), room-frameOverheadMax)
-		pad := 0
-		if left := room - frameOverheadMax - n; left > frameOverheadMax && c.rng.IntN(4) != 0 {
-			pad = c.rng.IntN(left - frameOverheadMax + 1)
-		}
-		if err := c.writeRecordLocked(p[:n], pad); err != nil {
-			return err
-		}
-		p = p[n:]
-	}
-	if c.rng.IntN(4) == 0 {
-		return c.writeRecordLocked(nil, 1+c.rng.IntN(maxControlPayload))
-	}
-	return nil
+// recordTypeApplicationData is the outer type of TLS 1.3's encrypted
+// records (RFC 8446 §5.2), the client's Finished included.
+const recordTypeApplicationData = 23
+
+// recordCounter counts the encrypted TLS records arriving on a TCP conn,
+// for the replay's waits (the TLS layer reads them when the tunnel reads).
+type recordCounter struct {
+	net.Conn
+	records atomic.Int64
+	mu      sync.Mutex
+	times   []time.Time // when each record arrived (the first maxArrivals)
+	need    int         // bytes left of the current record's body
+	hdr     [5]byte     // the next record's header so far
+	hn      int
+	s       atomic.Pointer[shaper]
 }
 
-// writeRecordLocked writes data (if any) as a binary frame and pad bytes
-// of pong frames, in one TLS Write.
-func (c *wsConn) writeRecordLocked(data []byte, pad int) error {
+// maxArrivals bounds the arrival times a recordCounter keeps: more than
+// any trace's records.
+const maxArrivals = 4 * shapeTraceMaxLen
+
+func (rc *recordCounter) count() {
+	rc.mu.Lock()
+	if len(rc.times) < maxArrivals {
+		rc.times = append(rc.times, time.Now())
+	}
+	rc.mu.Unlock()
+	rc.records.Add(1)
+}
+
+// arrival returns when the n-th record (from 1) arrived.
+func (rc *recordCounter) arrival(n int64) (time.Time, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n < 1 || n > int64(len(rc.times)) {
+		return time.Time{}, false
+	}
+	return rc.times[n-1], true
+}
+
+func (rc *recordCounter) Read(p []byte) (int, error) {
+	n, err := rc.Conn.Read(p)
+	b := p[:n]
+	counted := false
+	for len(b) > 0 {
+		if rc.need > 0 {
+			k := min(rc.need, len(b))
+			rc.need -= k
+			b = b[k:]
+			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
+				rc.count()
+				counted = true
+			}
+			continue
+		}
+		k := copy(rc.hdr[rc.hn:], b)
+		rc.hn += k
+		b = b[k:]
+		if rc.hn == 5 {
+			rc.hn = 0
+			rc.need = int(binary.BigEndian.Uint16(rc.hdr[3:]))
+			if rc.need == 0 && rc.hdr[0] == recordTypeApplicationData {
+				rc.count()
+				counted = true
+			}
+		}
+	}
+	if s := rc.s.Load(); counted && s != nil {
+		s.poke()
+	}
+	return n, err
+}
+
+// startShaping replays plan (the trace's records of this side, timed from
+// start) in the background. An empty plan shapes nothing.
+func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
+	if len(plan) == 0 {
+		return
+	}
+	c.shape.cond = sync.NewCond(&c.shape.mu)
+	c.shape.active = true
+	if c.shape.kick == nil {
+		c.shape.kick = make(chan struct{}, 1)
+	}
+	go c.replay(plan, start)
+}
+
+// writeQueued hands p to the replay and waits until it went out; handled
+// is false when no replay runs (any more).
+func (c *wsConn) writeQueued(p []byte) (n int, handled bool, err error) {
+	s := &c.shape
+	if s.cond == nil {
+		return 0, false, nil
+	}
+	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return 0, false, nil
+	}
+	s.queue = append(s.queue, p...)
+	s.queued += int64(len(p))
+	s.poke()
+	target := s.queued
+	for s.sent < target && s.active {
+		s.cond.Wait()
+	}
+	done := s.sent >= target
+	s.mu.Unlock()
+	switch {
+	case done:
+		return len(p), true, nil
+	case c.isClosed.Load():
+		return 0, true, errClosed("writing")
+	}
+	c.writeMu.Lock()
+	err = c.writeErr
+	if err == nil {
+		err = errClosed("writing")
+	}
+	c.writeMu.Unlock()
+	return 0, true, err
+}
+
+// Waits of the replay: at most peerWait for the peer's records the trace
+// shows before a record, and dataWait for bytes to carry in a large one.
+const (
+	peerWait = 300 * time.Millisecond
+	dataWait = 50 * time.Millisecond
+)
+
+// replay sends each planned record at its time, then what is left queued,
+// and ends the replay. A record the trace shows after the peer's waits
+// until something was read since this side's previous record (a browser
+// answers what it received), and a large record with nothing to carry
+// waits a little for the tunnel's bytes; such waits push the later records
+// back by as much, keeping the trace's gaps. It stops early when the conn
+// closes.
+func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
+	s := &c.shape
+	defer func() {
+		c.flushBurst()
+		s.mu.Lock()
+		s.active = false
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
+	// The server counts the client's records from the start: its Finished
+	// and the request records. The client counts from its request.
+	base := int64(1 + s.requestRecords)
+	if c.client {
+		base = s.peerRecords()
+	}
+	var lastSent time.Time
+	for i, r := range plan {
+		want := int64(r.peerSince - s.peerHeard)
+		if c.client && i < s.requestRecords {
+			want = 0 // the request waits for nothing (the server waits for it)
+		}
+		if !c.waitUntil(time.Now().Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
+			return
+		}
+		if s.peerRecords()-base < want {
+			// The peer does not follow the trace (a web server in front
+			// re-frames the relay's records): stop waiting for it.
+			s.peer = nil
+		}
+		if !c.waitUntil(s.dueAt(r, start, lastSent, base+want), func() bool { return false }) {
+			return
+		}
+		if r.size >= requestRecordLeast && !s.hasBytes() && (!c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes)) {
+			return
+		}
+		// Records the trace shows in one burst (no gap) go out in one TCP
+		// write, as a browser's do, when nothing holds the next one back.
+		burst := false
+		if i+1 < len(plan) && c.cork != nil {
+			next := plan[i+1]
+			burst = next.gap == 0 && !next.predPeer && (next.size < requestRecordLeast || s.hasBytes())
+		}
+		if burst && !s.corked {
+			c.cork.cork()
+			s.corked = true
+		}
+		if !c.sendPlanned(r.size-tlsRecordOverhead) || !burst && !c.flushBurst() {
+			return
+		}
+		lastSent = time.Now()
+		if c.client && i == s.requestRecords-1 {
+			base = s.peerRecords() // the client counts from its request
+		}
+	}
+	if !c.flushBurst() {
+		return
+	}
+	c.sendRest()
+}
+
+// dueAt returns when a planned record goes out: as long after the record
+// the trace shows before it as the browser took, that record being the
+// peer's latest one it waited for (its arrival) or this side's previous
+// one; the plan's first record goes at its time after start.
+func (s *shaper) dueAt(r shapeRecord, start, lastSent time.Time, peerCount int64) time.Time {
+	switch {
+	case r.predPeer && peerCount > 0 && s.peer != nil:
+		if at, ok := s.peer.arrival(peerCount); ok {
+			return at.Add(r.gap)
+		}
+	case !r.predPeer && !lastSent.IsZero():
+		return lastSent.Add(r.gap)
+	}
+	return start.Add(r.at)
+}
+
+// sendRest sends what the replay's records had no room for, unshaped.
+func (c *wsConn) sendRest() {
+	s := &c.shape
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	s.mu.Lock()
+	rest, raw := s.queue, s.raw
+	s.queue, s.raw = nil, nil
+	s.mu.Unlock()
+	if len(raw) > 0 && c.writeErr == nil {
+		if _, err := c.tc.Write(raw); err != nil {
+			c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+			return
+		}
+	}
+	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
+		chunk := rest[:min(len(rest), maxFramePayload)]
+		if c.writeFrameLocked(opBinary, chunk) != nil {
+			return
+		}
+		rest = rest[len(chunk):]
+		s.mu.Lock()
+		s.sent += int64(len(chunk))
+		s.mu.Unlock()
+	}
+}
+
+// flushBurst writes a burst of records the replay collected; false when
+// the conn is unusable.
+func (c *wsConn) flushBurst() bool {
+	if !c.shape.corked {
+		return true
+	}
+	c.shape.corked = false
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.cork.uncork(); err != nil && c.writeErr == nil {
+		c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+	}
+	return c.writeErr == nil
+}
+
+// sendPlanned writes one record of exactly size bytes of frames: queued
+// tunnel bytes, padded with pongs. It reports whether the conn is still
+// usable.
+func (c *wsConn) sendPlanned(size int) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.writeErr != nil || c.closeSent || c.isClosed.Load() {
+		return false
+	}
+	s := &c.shape
+	s.mu.Lock()
+	raw := s.raw[:min(len(s.raw), size)]
+	var data []byte
+	if len(raw) == len(s.raw) {
+		data = s.queue[:fitData(size-len(raw), len(s.queue), c.client)]
+	}
+	s.mu.Unlock()
+	if err := c.writeRecordLocked(raw, data, size-len(raw)-frameLen(len(data), c.client)); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.raw = s.raw[len(raw):]
+	s.queue = s.queue[len(data):]
+	s.sent += int64(len(data))
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	return true
+}
+
+// frameLen is a frame's length on the wire with n bytes of payload; a
+// frame of no data takes no room.
+func frameLen(n int, masked bool) int {
+	if n == 0 {
+		return 0
+	}
+	h := 2
+	if n > maxControlPayload {
+		h += 2
+	}
+	if masked {
+		h += 4
+	}
+	return h + n
+}
+
+// pongHeader is a pong frame's header length.
+func pongHeader(masked bool) int {
+	if masked {
+		return 6
+	}
+	return 2
+}
+
+// fitData returns how many of avail bytes a record of size bytes carries
+// so that pong frames can fill exactly what is left (nothing, or at least
+// one pong header).
+func fitData(size, avail int, masked bool) int {
+	n := min(avail, size-2)
+	for n > 0 {
+		r := size - frameLen(n, masked)
+		if r == 0 || r >= pongHeader(masked) {
+			return n
+		}
+		n--
+	}
+	return 0
+}
+
+// writeRecordLocked writes raw bytes, then data (if any) as a binary frame
+// and pad bytes of pong frames (headers included), in one TLS Write. The
+// caller holds writeMu.
+func (c *wsConn) writeRecordLocked(raw, data []byte, pad int) error {
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	var buf []byte
+	buf := append([]byte{}, raw...)
 	padFirst := c.rng.IntN(2) == 0
 	if !padFirst && len(data) > 0 {
 		buf = c.appendFrame(buf, opBinary, data)
 	}
-	for pad > 0 {
-		// Each pong costs its header (2 bytes, 6 when masked) too.
-		n := min(pad, maxControlPayload)
-		buf = c.appendFrame(buf, opPong, make([]byte, n))
-		pad -= n
+	ph := pongHeader(c.client)
+	for pad >= ph {
+		k := min(pad-ph, maxControlPayload)
+		if rem := pad - ph - k; rem > 0 && rem < ph {
+			k -= ph - rem
+		}
+		buf = c.appendFrame(buf, opPong, make([]byte, k))
+		pad -= ph + k
 	}
 	if padFirst && len(data) > 0 {
 		buf = c.appendFrame(buf, opBinary, data)
@@ -122,14 +473,96 @@ func (c *wsConn) appendFrame(b []byte, opcode byte, payload []byte) []byte {
 	return b
 }
 
-// randomCookie returns what a returning visitor's cookies might look like:
-// nothing a fifth of the time, else an analytics-style id and a session
-// token of random length (16-240 characters). The server ignores them.
-func randomCookie() string {
-	if mrand.IntN(5) == 0 {
+// paddingValue returns n characters of a random cookie or header value
+// (base64url), for padding the upgrade request and its answer to the
+// trace's first records. The server ignores the cookie.
+func paddingValue(n int) string {
+	if n <= 0 {
 		return ""
 	}
-	tok := make([]byte, 12+mrand.IntN(169))
-	rand.Read(tok)
-	return fmt.Sprintf("_ga=GA1.1.%d.%d; sid=%s", 1e9+mrand.Int64N(9e9), time.Now().Unix()-mrand.Int64N(3e7), base64.RawURLEncoding.EncodeToString(tok))
+	b := make([]byte, (n*3+3)/4)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// requestRecords returns the upgrade request, its size brought to the
+// room of the trace's request records with a cookie (which a site's
+// visitors carry in all sizes), and the client's plan: the request
+// records, which carry it, then the client's later records (also returned
+// alone). Without a trace the plan is empty and the request unpadded.
+func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan, later []shapeRecord) {
+	request, later, _ := splitTrace(trace)
+	var bare bytes.Buffer
+	req.Write(&bare)
+	room := 0
+	for _, r := range request {
+		room += r.size - tlsRecordOverhead
+	}
+	n := room - bare.Len() - len("Cookie: sid=\r\n")
+	if n <= 0 {
+		return bare.Bytes(), append(request, later...), later
+	}
+	var full bytes.Buffer
+	req.Header.Set("Cookie", "sid="+paddingValue(n))
+	req.Write(&full)
+	if d := full.Len() - room; d != 0 && n-d > 0 { // net/http's own header lines
+		req.Header.Set("Cookie", "sid="+paddingValue(n-d))
+		full.Reset()
+		req.Write(&full)
+	}
+	return full.Bytes(), append(request, later...), later
+}
+
+// A standalone relay speaks first, as an HTTP/2 server does: as its TLS
+// handshake ends it sends a preamble record (a zero byte, a 16-bit length
+// and that many bytes) sized as a trace's first server record. The client
+// drops it before the 101 answer, which starts with "HTTP/".
+
+// writePreamble sends the preamble in one record of size bytes (TLS
+// overhead included).
+func writePreamble(w io.Writer, size int) error {
+	n := max(size-tlsRecordOverhead, 3)
+	b := make([]byte, n)
+	binary.BigEndian.PutUint16(b[1:], uint16(n-3))
+	_, err := w.Write(b)
+	return err
+}
+
+// skipPreamble drops a preamble at the head of br, if there is one.
+func skipPreamble(br *bufio.Reader) error {
+	first, err := br.Peek(1)
+	if err != nil || first[0] != 0 {
+		return err
+	}
+	head := make([]byte, 3)
+	if _, err := io.ReadFull(br, head); err != nil {
+		return err
+	}
+	_, err = br.Discard(int(binary.BigEndian.Uint16(head[1:])))
+	return err
+}
+
+// upgradeAnswer returns the 101 answer (RFC 6455 §4.2.2) with a cookie
+// whose length makes the answer never end one byte short of a record of
+// the server's replay (the pong that fills the rest needs two).
+func upgradeAnswer(key string, server []shapeRecord) string {
+	base := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + websocketAccept(key) + "\r\n"
+	cookie := func(n int) string {
+		return base + "Set-Cookie: sid=" + paddingValue(n) + "; Path=/; Secure; HttpOnly\r\n\r\n"
+	}
+	for n := 8; ; n++ {
+		a := cookie(n)
+		left := len(a)
+		for _, r := range server {
+			room := r.size - tlsRecordOverhead
+			if left <= room {
+				left = room - left
+				break
+			}
+			left -= room
+		}
+		if left != 1 {
+			return a
+		}
+	}
 }

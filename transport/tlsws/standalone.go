@@ -86,17 +86,20 @@ func ListenStandalone(cfg StandaloneConfig) (*Listener, error) {
 	}
 	l := newListener(ln, cfg.Secret, notFound)
 	l.front = s
-	l.srv.TLSConfig = &tls.Config{
+	s.tls = &tls.Config{
 		Certificates:     []tls.Certificate{*cfg.Certificate},
 		NextProtos:       []string{"http/1.1"},
 		MinVersion:       tls.VersionTLS13, // our own client speaks 1.3
 		CurvePreferences: cfg.KeyExchanges,
+		// The opening's replay sets record sizes (shape.go).
+		DynamicRecordSizingDisabled: true,
 	}
 	if cfg.KeyExchanges == nil {
-		l.srv.TLSConfig.CurvePreferences = []tls.CurveID{tls.X25519}
+		s.tls.CurvePreferences = []tls.CurveID{tls.X25519}
 	}
 	go s.acceptLoop()
-	l.serve(func() { l.srv.ServeTLS(s.marked, "", "") })
+	// The sorter hands over conns whose TLS handshake is done.
+	l.serve(func() { l.srv.Serve(s.marked) })
 	return l, nil
 }
 
@@ -105,8 +108,30 @@ type sorter struct {
 	ln     net.Listener
 	cfg    StandaloneConfig
 	marks  *markChecker
-	marked *connQueue // marked connections, for the HTTP server
+	marked *connQueue  // marked connections, in TLS, for the HTTP server
+	tls    *tls.Config // marked connections' TLS
 }
+
+// serveMarked completes a marked client's TLS handshake, sends the
+// preamble (shape.go: the relay speaks first, as an HTTP/2 server does)
+// and hands the conn to the HTTP server.
+func (s *sorter) serveMarked(c net.Conn) {
+	tc := tls.Server(c, s.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), markedHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return
+	}
+	if err := writePreamble(tc, preambleSize()); err != nil {
+		c.Close()
+		return
+	}
+	s.marked.push(tc)
+}
+
+// markedHandshakeTimeout bounds a marked client's TLS handshake.
+const markedHandshakeTimeout = 20 * time.Second
 
 func (s *sorter) Close() error {
 	err := s.ln.Close()
@@ -204,7 +229,7 @@ func (s *sorter) sort(c net.Conn) {
 			if perr == nil && s.marks.check(h.Raw) && claim(ours) == ours {
 				cover.Close()
 				<-coverDone
-				s.marked.push(&corkConn{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}})
+				s.serveMarked(&corkConn{Conn: &recordCounter{Conn: &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}}})
 				return
 			}
 			if !errors.Is(perr, tlsfingerprint.ErrIncomplete) || len(hello) > maxHelloLen {

@@ -30,6 +30,12 @@ func testServer(t testing.TB) (*Listener, DialConfig) {
 	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(coverPage), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return testServerWithCover(t, dir)
+}
+
+// testServerWithCover is testServer serving the cover site in dir.
+func testServerWithCover(t testing.TB, dir string) (*Listener, DialConfig) {
+	t.Helper()
 	cert, err := SelfSigned("relay.example", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

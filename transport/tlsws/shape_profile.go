@@ -1,0 +1,237 @@
+package tlsws
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"fmt"
+	mathrand "math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The opening profile (docs/spec/transports.md, "tlsws: the opening's
+// shape"): the first application-data records of Chromium's connections
+// while it loads the shape test's cover site, one connection a line, each
+// record written as C (client to server) or S, its TLS record length, @
+// and its time in milliseconds after the connection's first
+// application-data record (the request). A tunnel opening replays one of
+// them. Refresh from the installed Chromium with
+//
+//	go test ./transport/tlsws -run TestShapeClassifier -update-shape-profile
+//
+//go:embed chrome_shape_profile.txt
+var shapeProfileText string
+
+// shapeRecord is one record of a profile trace.
+type shapeRecord struct {
+	up   bool          // client to server
+	size int           // TLS record length (the 5-byte header excluded)
+	at   time.Duration // after the trace's first record
+
+	peerSince int           // the peer's records the replay waits for first (splitTrace)
+	predPeer  bool          // the record before it in the trace is the peer's
+	gap       time.Duration // after the record before it in the trace
+}
+
+// Limits a profile line must keep: a record must hold a frame header and
+// TLS's overhead, and fit in one TLS record; a trace must start with the
+// client's request and hold a server record.
+const (
+	tlsRecordOverhead  = 17                        // TLS 1.3: content type and AEAD tag
+	shapeRecordLeast   = tlsRecordOverhead + 8 + 1 // a client frame's longest header here: 2 + 2 + mask
+	shapeRecordMost    = 16384 + tlsRecordOverhead
+	shapeTraceMaxLen   = 64
+	shapeTraceMaxDelay = 2 * time.Second
+)
+
+// parseShapeProfile reads the profile text: one trace a line, # comments.
+func parseShapeProfile(text string) ([][]shapeRecord, error) {
+	var traces [][]shapeRecord
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tr, err := parseShapeTrace(line)
+		if err != nil {
+			return nil, fmt.Errorf("tlsws: shape profile line %d: %w", n+1, err)
+		}
+		traces = append(traces, tr)
+	}
+	if len(traces) == 0 {
+		return nil, fmt.Errorf("tlsws: shape profile: no trace")
+	}
+	return traces, nil
+}
+
+func parseShapeTrace(line string) ([]shapeRecord, error) {
+	fields := strings.Fields(line)
+	if len(fields) > shapeTraceMaxLen {
+		return nil, fmt.Errorf("%d records, at most %d", len(fields), shapeTraceMaxLen)
+	}
+	var tr []shapeRecord
+	server := false
+	for _, f := range fields {
+		sz, at, ok := strings.Cut(f, "@")
+		if !ok || len(sz) < 2 || (sz[0] != 'C' && sz[0] != 'S') {
+			return nil, fmt.Errorf("record %q: want C or S, a size, @ and milliseconds", f)
+		}
+		size, err1 := strconv.Atoi(sz[1:])
+		ms, err2 := strconv.Atoi(at)
+		if err1 != nil || err2 != nil || size < shapeRecordLeast || size > shapeRecordMost || ms < 0 {
+			return nil, fmt.Errorf("record %q: size %d..%d and a time of 0 ms or more", f, shapeRecordLeast, shapeRecordMost)
+		}
+		r := shapeRecord{up: sz[0] == 'C', size: size, at: time.Duration(ms) * time.Millisecond}
+		if len(tr) > 0 && r.at < tr[len(tr)-1].at || r.at > shapeTraceMaxDelay {
+			return nil, fmt.Errorf("record %q: times must not go back nor pass %v", f, shapeTraceMaxDelay)
+		}
+		server = server || !r.up
+		tr = append(tr, r)
+	}
+	if request, _, _ := splitTrace(tr); len(request) == 0 || !server {
+		return nil, fmt.Errorf("a trace holds a client record and a server record")
+	}
+	return tr, nil
+}
+
+// shapeTraces is the parsed profile; the package does not build without a
+// valid one (TestShapeProfileParses).
+var shapeTraces, shapeProfileErr = parseShapeProfile(shapeProfileText)
+
+// shapeOpenings is a variable so that the shape tests can measure the cost
+// against unshaped tunnels.
+var shapeOpenings = true
+
+// traceFor picks the trace a tunnel replays from its Sec-WebSocket-Key,
+// which both ends see, so that both replay the same one. It returns nil
+// when shaping is off.
+func traceFor(wsKey string) []shapeRecord {
+	if !shapeOpenings || shapeProfileErr != nil {
+		return nil
+	}
+	h := sha256.Sum256([]byte("samizdat tlsws shape " + wsKey))
+	i := (uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(len(shapeTraces))
+	return shapeTraces[i]
+}
+
+// requestRecordLeast is the size from which a client record of a trace
+// is the page's request: the leading client records up to it (HTTP/2's
+// preface and settings, then the request) carry the upgrade request.
+const requestRecordLeast = 256
+
+// requestLeadMost bounds how long a client whose trace starts with the
+// server's record waits for a standalone relay's preamble, and then as long
+// as the trace's client did.
+const requestLeadMost = 100 * time.Millisecond
+
+// splitTrace cuts a trace into the client records that carry the upgrade
+// request, the client's later records and the server's records. The
+// client's times count from its first record, the server's from the last
+// request record (the server's replay starts when the request arrived;
+// earlier ones at 0). peerSince counts the peer's records before a
+// record: for the client all the server's, for the server the client's
+// after the request.
+func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
+	anchor := -1
+	for i, r := range tr {
+		if r.up && anchor < 0 {
+			anchor = i // the first client record, unless a larger one follows
+		}
+		if r.up && r.size >= requestRecordLeast {
+			anchor = i
+			break
+		}
+	}
+	if anchor < 0 {
+		return nil, nil, nil
+	}
+	first := 0
+	for !tr[first].up {
+		first++
+	}
+	for i, r := range tr {
+		if r.up {
+			r.at -= tr[first].at
+		} else {
+			r.at = max(r.at-tr[anchor].at, 0)
+		}
+		if i > 0 {
+			r.predPeer, r.gap = tr[i-1].up != r.up, tr[i].at-tr[i-1].at
+		}
+		r.peerSince = 0
+		for j, q := range tr[:i] {
+			if q.up != r.up && (r.up || j > anchor) {
+				r.peerSince++
+			}
+		}
+		switch {
+		case !r.up:
+			server = append(server, r)
+		case i <= anchor:
+			request = append(request, r)
+		default:
+			client = append(client, r)
+		}
+	}
+	return request, client, server
+}
+
+// clientLead returns how long after the trace's first record its first
+// client record came.
+func clientLead(tr []shapeRecord) time.Duration {
+	for _, r := range tr {
+		if r.up {
+			return r.at - tr[0].at
+		}
+	}
+	return 0
+}
+
+// preambleSize draws the size of a standalone relay's first record, sent
+// as the TLS handshake ends and before the request (an HTTP/2 server's
+// SETTINGS): the first server record of a random trace.
+func preambleSize() int {
+	if len(shapeTraces) == 0 {
+		return shapeRecordLeast
+	}
+	_, _, server := splitTrace(shapeTraces[mathrand.IntN(len(shapeTraces))])
+	if len(server) == 0 {
+		return shapeRecordLeast
+	}
+	return server[0].size
+}
+
+// keepUnderRecordRule makes the client's replay stay under Russia's 2024
+// rule as the lab models it (censor.RecordShape: three or more client
+// records of at least 411 bytes, header included, early in a flow):
+// Chromium's HTTP/1.1 requests to the cover site are 527-666 bytes, so a
+// faithful replay trips it as the browser does (191 of 191 profile
+// connections). With it set, client records after the second large one
+// are cut to 405 bytes (410 on the wire), which a classifier can see
+// (docs/spec/transports.md gives both figures).
+var keepUnderRecordRule = true
+
+// recordRuleSize is the smallest record (header excluded) the rule counts.
+const recordRuleSize = 411 - 5
+
+// underRecordRule returns the trace with the client's records capped as
+// keepUnderRecordRule says.
+func underRecordRule(tr []shapeRecord) []shapeRecord {
+	if !keepUnderRecordRule {
+		return tr
+	}
+	out := append([]shapeRecord{}, tr...)
+	large := 0
+	for i, r := range out {
+		if !r.up || r.size < recordRuleSize {
+			continue
+		}
+		if large == 2 {
+			out[i].size = recordRuleSize - 1
+			continue
+		}
+		large++
+	}
+	return out
+}
