@@ -192,3 +192,31 @@ func TestInnerShapeHeldOut(t *testing.T) {
 		t.Errorf("%d of %d held-out Chromium flows blocked, over 2%%", fp, len(browser))
 	}
 }
+
+// FuzzInnerShape feeds arbitrary segments, both directions, to the rule
+// and the recorder: no panic, and a verdict is pass or drop.
+func FuzzInnerShape(f *testing.F) {
+	f.Add(tlsHello(1, "a.example"), concat(tlsRecord(recordHandshake, 90), tlsRecord(recordApplicationData, 300)), tlsRecord(recordApplicationData, 58))
+	f.Add([]byte{0x16, 3, 1, 0, 0}, []byte{0x17, 3, 3, 0xff, 0xff}, []byte{})
+	var browser, tunnel []FlowTrace
+	for i := range 20 {
+		browser = append(browser, browserFlow(i))
+		tunnel = append(tunnel, tunnelFlow(i))
+	}
+	m, err := TrainShapeModel(browser, tunnel, 4, 0.01)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		rec := &ShapeRecorder{Label: func(FlowKey) string { return "x" }, Limit: 8}
+		e, _ := testEngine(1, &InnerShape{Model: m}, rec)
+		fl := open(t, e, FlowKey{clientN(1), ap("198.18.64.2:443")})
+		for i, seg := range [][]byte{a, b, c, b, c, c} {
+			dir := Direction(i % 2)
+			if d := fl.Data(dir, seg); d.Verdict == Reset {
+				t.Fatalf("segment %d reset the flow", i)
+			}
+		}
+		rec.Traces()
+	})
+}
