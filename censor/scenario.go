@@ -83,7 +83,8 @@ type RuleSpec struct {
 	Count       string      `json:"count,omitempty"`       // stall: "both" (default) or "s2c"
 	MinSize     int         `json:"min_size,omitempty"`    // record-shape
 	MinRecords  int         `json:"min_records,omitempty"` // record-shape
-	Window      int         `json:"window,omitempty"`      // record-shape
+	Window      int         `json:"window,omitempty"`      // record-shape, inner-shape
+	MaxFPR      float64     `json:"max_fpr,omitempty"`     // inner-shape: browser flows it may block
 	Allow       []string    `json:"allow,omitempty"`       // record-shape, ja4-allowlist: destinations never judged
 	MaxDelay    Duration    `json:"max_delay,omitempty"`   // active-prober
 	Wait        Duration    `json:"wait,omitempty"`        // active-prober
@@ -312,6 +313,15 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		}
 		return &RecordShape{MinSize: r.MinSize, MinRecords: r.MinRecords, Window: r.Window, Allow: allow, Action: act},
 			need(r.MinSize > 5 && r.MinRecords > 0 && r.Window >= 0, "min_size, min_records")
+	case "inner-shape":
+		allow, err := prefixes(r.Allow)
+		if err != nil {
+			return nil, err
+		}
+		if err := need(r.Window > 0 && r.MaxFPR > 0 && r.MaxFPR < 0.5, "window, max_fpr (0 to 0.5)"); err != nil {
+			return nil, err
+		}
+		return NewInnerShape(r.Window, r.MaxFPR, allow)
 	case "tls-only":
 		allow, err := prefixes(r.Allow)
 		if err != nil {
