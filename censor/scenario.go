@@ -33,6 +33,11 @@ type Scenario struct {
 	// process answering on as many addresses, each published in the
 	// endpoint book as a relay of its own (0-200).
 	PoolRelays int `json:"pool_relays,omitempty"`
+	// KnownGap, when set, says why samizdat does not yet survive this
+	// scenario. The lab still runs it and reports it failed; its CI test
+	// expects the failure and fails when the scenario passes, so a gap
+	// can neither hide nor close unnoticed (docs/lab.md, "Known gaps").
+	KnownGap string `json:"known_gap,omitempty"`
 }
 
 // Source is a publication the scenario's numbers come from.

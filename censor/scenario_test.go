@@ -31,7 +31,7 @@ func TestEveryScenarioParses(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"russia-2018-ip-blocking", "russia-2021-throttling", "gfw-2023-fully-encrypted",
-		"gfw-2020-active-probing", "tspu-2026-ja4", "stall-16k", "allowlist", "enumeration", "analyst-2026", "freeze-all-foreign"} {
+		"gfw-2020-active-probing", "tspu-2026-ja4", "stall-16k", "allowlist", "enumeration", "analyst-2026", "analyst-2026-classifier", "freeze-all-foreign"} {
 		if !got[want] {
 			t.Errorf("scenario %s missing", want)
 		}

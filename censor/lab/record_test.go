@@ -85,5 +85,5 @@ func TestRecordShapeFlows(t *testing.T) {
 	}
 }
 
-// defaultShapeWindow is the inner-shape window of analyst-2026.
+// defaultShapeWindow is the inner-shape window of analyst-2026-classifier.
 const defaultShapeWindow = 5

@@ -100,7 +100,7 @@ Times are since the censor went live.</p>
 {{range .Reports}}
 <h2>{{.Scenario}}: {{.Title}}</h2>
 <p class="summary">{{.Summary}}</p>
-<p class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}{{range .Reasons}}<br>{{.}}{{end}}</p>
+<p class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}{{if .KnownGap}}<br>known gap: {{.KnownGap}}{{end}}{{range .Reasons}}<br>{{.}}{{end}}</p>
 <p>{{.Users}} users, a message every {{human .Every}} each, for {{human .Duration}}; endpoints {{range .Endpoints}}{{.}} {{end}};
 relays: {{range .RelayList}}{{.}}; {{end}} burned: {{range .Burned}}{{.}} {{else}}none{{end}}.</p>
 <p>By design: {{.Design}}.</p>

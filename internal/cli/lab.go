@@ -108,6 +108,9 @@ func labRun(ctx context.Context, e env, args []string) int {
 	}
 	fmt.Fprint(e.stdout, lab.Markdown(reports))
 	for _, r := range reports {
+		if r.KnownGap != "" && !r.Pass {
+			fmt.Fprintf(e.stdout, "%s: a known gap: %s\n", r.Scenario, r.KnownGap)
+		}
 		for _, why := range r.Reasons {
 			fmt.Fprintf(e.stdout, "%s: %s\n", r.Scenario, why)
 		}
