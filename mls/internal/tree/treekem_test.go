@@ -3,11 +3,11 @@ package tree
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 type treeKEMVector struct {
@@ -35,11 +35,7 @@ type treeKEMVector struct {
 }
 
 func TestTreeKEMVectors(t *testing.T) {
-	var vecs []treeKEMVector
-	loadVectors(t, "treekem.json", &vecs)
-	for i, v := range vecs {
-		t.Run(fmt.Sprintf("treekem.json/%d", i), func(t *testing.T) { checkTreeKEMVector(t, &v) })
-	}
+	vectors.Each(t, "treekem.json", func(t *testing.T, v treeKEMVector) { checkTreeKEMVector(t, &v) })
 }
 
 func checkTreeKEMVector(t *testing.T, v *treeKEMVector) {
