@@ -3,7 +3,6 @@ package securechan
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -38,30 +37,7 @@ func TestConcurrentSendsAreCombined(t *testing.T) {
 	before := slow.writes.Load()
 
 	const senders, each = 16, 25
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				if err := client.Send(fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	next := make([]int, senders)
-	for range senders * each {
-		msg, err := server.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var g, i int
-		if _, err := fmt.Sscanf(string(msg), "%d/%d", &g, &i); err != nil || g >= senders || next[g] != i {
-			t.Fatalf("got %q: out of order or garbled (want sender %d's #%d)", msg, g, next[min(g, senders-1)])
-		}
-		next[g]++
-	}
-	wg.Wait()
+	sendFromMany(t, client, server, senders, each, 1)
 	writes := slow.writes.Load() - before
 	t.Logf("%d sends went out in %d writes", senders*each, writes)
 	// Sixteen senders behind a write that takes 5 ms: most Sends find a
