@@ -21,7 +21,7 @@ func (g *GroupContext) MarshalMLS(w *codec.Writer) {
 	w.Uint64(g.Epoch)
 	w.VarBytes(g.TreeHash)
 	w.VarBytes(g.ConfirmedTranscriptHash)
-	writeExtensions(w, g.Extensions)
+	writeStructs(w, g.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.

@@ -55,12 +55,10 @@ type PrivateMessage struct {
 	Ciphertext          []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
+// MarshalMLS implements codec.Marshaler. A PrivateMessage starts with the
+// fields of its PrivateContentAAD, in the same order (RFC 9420 §6.3).
 func (m *PrivateMessage) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(m.GroupID)
-	w.Uint64(m.Epoch)
-	w.Uint8(uint8(m.ContentType))
-	w.VarBytes(m.AuthenticatedData)
+	m.contentAAD().MarshalMLS(w)
 	w.VarBytes(m.EncryptedSenderData)
 	w.VarBytes(m.Ciphertext)
 }
@@ -96,9 +94,11 @@ func (a *PrivateContentAAD) MarshalMLS(w *codec.Writer) {
 
 // ContentAAD returns the PrivateContentAAD encoding for m (RFC 9420 §6.3.1).
 func (m *PrivateMessage) ContentAAD() ([]byte, error) {
-	return codec.Marshal(&PrivateContentAAD{
-		GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType, AuthenticatedData: m.AuthenticatedData,
-	})
+	return codec.Marshal(m.contentAAD())
+}
+
+func (m *PrivateMessage) contentAAD() *PrivateContentAAD {
+	return &PrivateContentAAD{GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType, AuthenticatedData: m.AuthenticatedData}
 }
 
 // SenderDataAAD is the AEAD associated data of a PrivateMessage's

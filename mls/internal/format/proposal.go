@@ -122,7 +122,7 @@ func (p *ReInitProposal) MarshalMLS(w *codec.Writer) {
 	w.VarBytes(p.GroupID)
 	w.Uint16(uint16(p.Version))
 	w.Uint16(uint16(p.CipherSuite))
-	writeExtensions(w, p.Extensions)
+	writeStructs(w, p.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -149,7 +149,7 @@ type GroupContextExtensionsProposal struct{ Extensions []Extension }
 
 // MarshalMLS implements codec.Marshaler.
 func (p *GroupContextExtensionsProposal) MarshalMLS(w *codec.Writer) {
-	writeExtensions(w, p.Extensions)
+	writeStructs(w, p.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -301,22 +301,13 @@ type Commit struct {
 
 // MarshalMLS implements codec.Marshaler.
 func (c *Commit) MarshalMLS(w *codec.Writer) {
-	w.Vector(func(w *codec.Writer) {
-		for i := range c.Proposals {
-			c.Proposals[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, c.Proposals)
 	w.Optional(c.Path != nil, func(w *codec.Writer) { c.Path.MarshalMLS(w) })
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (c *Commit) UnmarshalMLS(r *codec.Reader) {
-	c.Proposals = []ProposalOrRef{}
-	r.ReadVector(func(r *codec.Reader) {
-		var p ProposalOrRef
-		p.UnmarshalMLS(r)
-		c.Proposals = append(c.Proposals, p)
-	})
+	c.Proposals = readStructs[ProposalOrRef](r)
 	c.Path = nil
 	if r.Optional() {
 		c.Path = new(UpdatePath)

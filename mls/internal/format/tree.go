@@ -130,22 +130,13 @@ type UpdatePathNode struct {
 // MarshalMLS implements codec.Marshaler.
 func (n *UpdatePathNode) MarshalMLS(w *codec.Writer) {
 	w.VarBytes(n.EncryptionKey)
-	w.Vector(func(w *codec.Writer) {
-		for i := range n.EncryptedPathSecret {
-			n.EncryptedPathSecret[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, n.EncryptedPathSecret)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (n *UpdatePathNode) UnmarshalMLS(r *codec.Reader) {
 	n.EncryptionKey = r.VarBytes()
-	n.EncryptedPathSecret = []HPKECiphertext{}
-	r.ReadVector(func(r *codec.Reader) {
-		var c HPKECiphertext
-		c.UnmarshalMLS(r)
-		n.EncryptedPathSecret = append(n.EncryptedPathSecret, c)
-	})
+	n.EncryptedPathSecret = readStructs[HPKECiphertext](r)
 }
 
 // UpdatePath is the path a committer sends with a Commit (RFC 9420 §7.6).
@@ -157,20 +148,11 @@ type UpdatePath struct {
 // MarshalMLS implements codec.Marshaler.
 func (p *UpdatePath) MarshalMLS(w *codec.Writer) {
 	p.LeafNode.MarshalMLS(w)
-	w.Vector(func(w *codec.Writer) {
-		for i := range p.Nodes {
-			p.Nodes[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, p.Nodes)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (p *UpdatePath) UnmarshalMLS(r *codec.Reader) {
 	p.LeafNode.UnmarshalMLS(r)
-	p.Nodes = []UpdatePathNode{}
-	r.ReadVector(func(r *codec.Reader) {
-		var n UpdatePathNode
-		n.UnmarshalMLS(r)
-		p.Nodes = append(p.Nodes, n)
-	})
+	p.Nodes = readStructs[UpdatePathNode](r)
 }
