@@ -10,8 +10,6 @@ import (
 // hexBytes decodes hex strings in the JSON vectors.
 type hexBytes = vectors.Hex
 
-func loadVectors(t *testing.T, name string, v any) { vectors.Load(t, name, v) }
-
 type welcomeVector struct {
 	CipherSuite uint16   `json:"cipher_suite"`
 	InitPriv    hexBytes `json:"init_priv"`

@@ -14,8 +14,6 @@ import (
 // hexBytes decodes a hex string from the vectors.
 type hexBytes = vectors.Hex
 
-func loadVectors(t *testing.T, name string, v any) { vectors.Load(t, name, v) }
-
 func getSuite(t *testing.T, id uint16) *suite.Suite {
 	t.Helper()
 	s, err := suite.Get(suite.ID(id))
