@@ -31,16 +31,8 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		e, err := store.ScanEntry(rows)
-		if err != nil {
-			return nil, s.wrap("pending", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Entry, error) { return store.ScanEntry(r) })
+	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
 	return out, nil

@@ -67,19 +67,26 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	if err != nil {
 		return nil, fmt.Errorf("store: doing list devices: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		d, err := store.ScanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: doing list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, store.ScanDevice)
+	if err != nil {
 		return nil, fmt.Errorf("store: doing list devices: %w", err)
 	}
 	return out, nil
+}
+
+// collectRows scans every row with scan and closes rows, as
+// pgx.CollectRows does for the PostgreSQL engine.
+func collectRows[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // AddKeyPackages implements store.Store.

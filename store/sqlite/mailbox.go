@@ -26,16 +26,8 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if err != nil {
 		return nil, fmt.Errorf("store: doing pending: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		e, err := store.ScanEntry(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: doing pending: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, store.ScanEntry)
+	if err != nil {
 		return nil, fmt.Errorf("store: doing pending: %w", err)
 	}
 	return out, nil
