@@ -28,12 +28,20 @@ func (c *slowConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func TestConcurrentSendsAreCombined(t *testing.T) {
-	f := newFixture(t, ServerConfig{})
+// slowPair connects a client whose writes each take hold to a server with
+// cfg; both ends are shut down when the test ends.
+func slowPair(t *testing.T, cfg ServerConfig, hold time.Duration) (client, server *Conn, slow *slowConn) {
+	t.Helper()
+	f := newFixture(t, cfg)
 	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	slow = &slowConn{Conn: cc, hold: hold}
+	client, server = mustPair(t, f, slow, sc)
+	t.Cleanup(func() { shutdown(t, server, client) })
+	return client, server, slow
+}
+
+func TestConcurrentSendsAreCombined(t *testing.T) {
+	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
 	before := slow.writes.Load()
 
 	const senders, each = 16, 25
@@ -49,11 +57,7 @@ func TestConcurrentSendsAreCombined(t *testing.T) {
 }
 
 func TestSendBatchWritesOnce(t *testing.T) {
-	f := newFixture(t, ServerConfig{Padding: PadToMultiple(256)})
-	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	client, server, slow := slowPair(t, ServerConfig{Padding: PadToMultiple(256)}, 0)
 	errc := make(chan error, 1)
 	for _, tc := range []struct {
 		name      string
@@ -99,11 +103,7 @@ func TestSendBatchWritesOnce(t *testing.T) {
 }
 
 func TestWriteErrorReachesEveryWaitingSender(t *testing.T) {
-	f := newFixture(t, ServerConfig{})
-	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
 	go func() {
 		for {
 			if _, err := server.Recv(); err != nil {
