@@ -196,6 +196,16 @@ func writeStructs[T any, P interface {
 	})
 }
 
+// readStruct decodes a structure into a new value.
+func readStruct[T any, P interface {
+	*T
+	codec.Unmarshaler
+}](r *codec.Reader) *T {
+	x := new(T)
+	P(x).UnmarshalMLS(r)
+	return x
+}
+
 // readStructs decodes a vector of structures; an empty vector gives an
 // empty, non-nil slice, so that a decoded value re-encodes and compares
 // like the one it was encoded from.

@@ -261,20 +261,15 @@ func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch m.WireFormat {
 	case WirePublicMessage:
-		m.PublicMessage = new(PublicMessage)
-		m.PublicMessage.UnmarshalMLS(r)
+		m.PublicMessage = readStruct[PublicMessage](r)
 	case WirePrivateMessage:
-		m.PrivateMessage = new(PrivateMessage)
-		m.PrivateMessage.UnmarshalMLS(r)
+		m.PrivateMessage = readStruct[PrivateMessage](r)
 	case WireWelcome:
-		m.Welcome = new(Welcome)
-		m.Welcome.UnmarshalMLS(r)
+		m.Welcome = readStruct[Welcome](r)
 	case WireGroupInfo:
-		m.GroupInfo = new(GroupInfo)
-		m.GroupInfo.UnmarshalMLS(r)
+		m.GroupInfo = readStruct[GroupInfo](r)
 	case WireKeyPackage:
-		m.KeyPackage = new(KeyPackage)
-		m.KeyPackage.UnmarshalMLS(r)
+		m.KeyPackage = readStruct[KeyPackage](r)
 	default:
 		// RFC 9420 §6: the select cannot be parsed for other wire formats.
 		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))

@@ -225,26 +225,19 @@ func (p *Proposal) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch p.Type {
 	case ProposalAdd:
-		p.Add = new(AddProposal)
-		p.Add.UnmarshalMLS(r)
+		p.Add = readStruct[AddProposal](r)
 	case ProposalUpdate:
-		p.Update = new(UpdateProposal)
-		p.Update.UnmarshalMLS(r)
+		p.Update = readStruct[UpdateProposal](r)
 	case ProposalRemove:
-		p.Remove = new(RemoveProposal)
-		p.Remove.UnmarshalMLS(r)
+		p.Remove = readStruct[RemoveProposal](r)
 	case ProposalPreSharedKey:
-		p.PreSharedKey = new(PreSharedKeyProposal)
-		p.PreSharedKey.UnmarshalMLS(r)
+		p.PreSharedKey = readStruct[PreSharedKeyProposal](r)
 	case ProposalReInit:
-		p.ReInit = new(ReInitProposal)
-		p.ReInit.UnmarshalMLS(r)
+		p.ReInit = readStruct[ReInitProposal](r)
 	case ProposalExternalInit:
-		p.ExternalInit = new(ExternalInitProposal)
-		p.ExternalInit.UnmarshalMLS(r)
+		p.ExternalInit = readStruct[ExternalInitProposal](r)
 	case ProposalGroupContextExtensions:
-		p.GroupContextExtensions = new(GroupContextExtensionsProposal)
-		p.GroupContextExtensions.UnmarshalMLS(r)
+		p.GroupContextExtensions = readStruct[GroupContextExtensionsProposal](r)
 	default:
 		// RFC 9420 §12.1: a proposal body has no length prefix, so a
 		// proposal of unknown type cannot be parsed.
@@ -282,8 +275,7 @@ func (p *ProposalOrRef) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch p.Type {
 	case ProposalOrRefProposal:
-		p.Proposal = new(Proposal)
-		p.Proposal.UnmarshalMLS(r)
+		p.Proposal = readStruct[Proposal](r)
 	case ProposalOrRefReference:
 		p.Reference = r.VarBytes()
 	default:
@@ -310,7 +302,6 @@ func (c *Commit) UnmarshalMLS(r *codec.Reader) {
 	c.Proposals = readStructs[ProposalOrRef](r)
 	c.Path = nil
 	if r.Optional() {
-		c.Path = new(UpdatePath)
-		c.Path.UnmarshalMLS(r)
+		c.Path = readStruct[UpdatePath](r)
 	}
 }

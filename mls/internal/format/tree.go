@@ -61,11 +61,9 @@ func (n *Node) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch t {
 	case NodeTypeLeaf:
-		n.Leaf = new(LeafNode)
-		n.Leaf.UnmarshalMLS(r)
+		n.Leaf = readStruct[LeafNode](r)
 	case NodeTypeParent:
-		n.Parent = new(ParentNode)
-		n.Parent.UnmarshalMLS(r)
+		n.Parent = readStruct[ParentNode](r)
 	default:
 		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
 		errEnum(r, "Node type", uint64(t))
@@ -94,8 +92,7 @@ func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) {
 	r.ReadVector(func(r *codec.Reader) {
 		var n *Node
 		if r.Optional() {
-			n = new(Node)
-			n.UnmarshalMLS(r)
+			n = readStruct[Node](r)
 		}
 		nodes = append(nodes, n)
 	})
