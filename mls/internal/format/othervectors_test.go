@@ -1,8 +1,6 @@
 package format
 
 import (
-	"bytes"
-	"encoding/hex"
 	"fmt"
 	"testing"
 
@@ -14,20 +12,11 @@ import (
 // to the same bytes.
 func checkRoundTrip(t *testing.T, hexData string, v codec.Unmarshaler) {
 	t.Helper()
-	want, err := hex.DecodeString(hexData)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustHex(t, hexData)
 	if err := codec.Unmarshal(want, v); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	got, err := codec.Marshal(v.(codec.Marshaler))
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, want)
-	}
+	checkReencodes(t, want, v)
 }
 
 // The other vector files carry encoded structures too; every one of them
