@@ -30,40 +30,43 @@ func eq(t *testing.T, what string, got, want []byte) {
 	}
 }
 
+// keyScheduleVector is one vector of key-schedule.json: a group's epochs
+// with every secret the key schedule derives in each.
+type keyScheduleVector struct {
+	CipherSuite       uint16   `json:"cipher_suite"`
+	GroupID           hexBytes `json:"group_id"`
+	InitialInitSecret hexBytes `json:"initial_init_secret"`
+	Epochs            []struct {
+		TreeHash                hexBytes `json:"tree_hash"`
+		CommitSecret            hexBytes `json:"commit_secret"`
+		PSKSecret               hexBytes `json:"psk_secret"`
+		ConfirmedTranscriptHash hexBytes `json:"confirmed_transcript_hash"`
+		GroupContext            hexBytes `json:"group_context"`
+		JoinerSecret            hexBytes `json:"joiner_secret"`
+		WelcomeSecret           hexBytes `json:"welcome_secret"`
+		InitSecret              hexBytes `json:"init_secret"`
+		SenderDataSecret        hexBytes `json:"sender_data_secret"`
+		EncryptionSecret        hexBytes `json:"encryption_secret"`
+		ExporterSecret          hexBytes `json:"exporter_secret"`
+		EpochAuthenticator      hexBytes `json:"epoch_authenticator"`
+		ExternalSecret          hexBytes `json:"external_secret"`
+		ConfirmationKey         hexBytes `json:"confirmation_key"`
+		MembershipKey           hexBytes `json:"membership_key"`
+		ResumptionPSK           hexBytes `json:"resumption_psk"`
+		ExternalPub             hexBytes `json:"external_pub"`
+		Exporter                struct {
+			// The vectors use the hex text itself as the label
+			// string (every implementation computes it that way).
+			Label   string   `json:"label"`
+			Context hexBytes `json:"context"`
+			Length  int      `json:"length"`
+			Secret  hexBytes `json:"secret"`
+		} `json:"exporter"`
+	} `json:"epochs"`
+}
+
 func TestKeyScheduleVectors(t *testing.T) {
-	type vector struct {
-		CipherSuite       uint16   `json:"cipher_suite"`
-		GroupID           hexBytes `json:"group_id"`
-		InitialInitSecret hexBytes `json:"initial_init_secret"`
-		Epochs            []struct {
-			TreeHash                hexBytes `json:"tree_hash"`
-			CommitSecret            hexBytes `json:"commit_secret"`
-			PSKSecret               hexBytes `json:"psk_secret"`
-			ConfirmedTranscriptHash hexBytes `json:"confirmed_transcript_hash"`
-			GroupContext            hexBytes `json:"group_context"`
-			JoinerSecret            hexBytes `json:"joiner_secret"`
-			WelcomeSecret           hexBytes `json:"welcome_secret"`
-			InitSecret              hexBytes `json:"init_secret"`
-			SenderDataSecret        hexBytes `json:"sender_data_secret"`
-			EncryptionSecret        hexBytes `json:"encryption_secret"`
-			ExporterSecret          hexBytes `json:"exporter_secret"`
-			EpochAuthenticator      hexBytes `json:"epoch_authenticator"`
-			ExternalSecret          hexBytes `json:"external_secret"`
-			ConfirmationKey         hexBytes `json:"confirmation_key"`
-			MembershipKey           hexBytes `json:"membership_key"`
-			ResumptionPSK           hexBytes `json:"resumption_psk"`
-			ExternalPub             hexBytes `json:"external_pub"`
-			Exporter                struct {
-				// The vectors use the hex text itself as the label
-				// string (every implementation computes it that way).
-				Label   string   `json:"label"`
-				Context hexBytes `json:"context"`
-				Length  int      `json:"length"`
-				Secret  hexBytes `json:"secret"`
-			} `json:"exporter"`
-		} `json:"epochs"`
-	}
-	vectors.Each(t, "key-schedule.json", func(t *testing.T, v vector) {
+	vectors.Each(t, "key-schedule.json", func(t *testing.T, v keyScheduleVector) {
 		s := getSuite(t, v.CipherSuite)
 		initSecret := []byte(v.InitialInitSecret)
 		for n, ep := range v.Epochs {
