@@ -66,9 +66,7 @@ func NewDescriptor(owner ed25519.PrivateKey, name string, created uint64) (*Desc
 	if err := d.check(); err != nil {
 		return nil, fmt.Errorf("channel: making descriptor: %w", err)
 	}
-	w := newWriter([]byte(descriptorContext))
-	d.appendSigned(&w)
-	copy(d.Signature[:], ed25519.Sign(owner, w.Bytes()))
+	signFields(owner, descriptorContext, d, &d.Signature)
 	return d, nil
 }
 
@@ -105,9 +103,7 @@ func DecodeDescriptor(b []byte) (*Descriptor, error) {
 	if err := d.check(); err != nil {
 		return nil, fmt.Errorf("channel: decoding descriptor: %w", err)
 	}
-	w := newWriter([]byte(descriptorContext))
-	d.appendSigned(&w)
-	if !ed25519.Verify(d.Owner[:], w.Bytes(), d.Signature[:]) {
+	if !fieldsSigned(d.Owner, descriptorContext, d, &d.Signature) {
 		return nil, fmt.Errorf("channel: decoding descriptor: %w", ErrSignature)
 	}
 	return d, nil
@@ -131,9 +127,7 @@ func (c *AdminCert) appendSigned(w *writer) {
 // NewAdminCert has the owner certify admin until expires (Unix seconds).
 func NewAdminCert(owner ed25519.PrivateKey, admin Key, expires uint64) *AdminCert {
 	c := &AdminCert{Channel: IDOf(KeyOf(owner)), Admin: admin, Expires: expires}
-	w := newWriter([]byte(adminContext))
-	c.appendSigned(&w)
-	copy(c.Signature[:], ed25519.Sign(owner, w.Bytes()))
+	signFields(owner, adminContext, c, &c.Signature)
 	return c
 }
 
@@ -165,10 +159,30 @@ func (c *AdminCert) Verify(owner Key) error {
 	if c.Channel != IDOf(owner) {
 		return fmt.Errorf("channel: admin certificate: %w: it is for another channel", ErrInvalid)
 	}
-	w := newWriter([]byte(adminContext))
-	c.appendSigned(&w)
-	if !ed25519.Verify(owner[:], w.Bytes(), c.Signature[:]) {
+	if !fieldsSigned(owner, adminContext, c, &c.Signature) {
 		return fmt.Errorf("channel: admin certificate: %w", ErrSignature)
 	}
 	return nil
+}
+
+// signable is a structure whose signature covers a context string, for
+// domain separation, then its signed fields.
+type signable interface{ appendSigned(w *writer) }
+
+// signedBytes is what a signature over v covers.
+func signedBytes(context string, v signable) []byte {
+	w := newWriter([]byte(context))
+	v.appendSigned(&w)
+	return w.Bytes()
+}
+
+// signFields signs v's fields, after context, with key into sig.
+func signFields(key ed25519.PrivateKey, context string, v signable, sig *[64]byte) {
+	copy(sig[:], ed25519.Sign(key, signedBytes(context, v)))
+}
+
+// fieldsSigned reports whether sig is signer's signature over v's fields,
+// after context.
+func fieldsSigned(signer Key, context string, v signable, sig *[64]byte) bool {
+	return ed25519.Verify(signer[:], signedBytes(context, v), sig[:])
 }

@@ -4,101 +4,32 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
-	osuser "os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/testenv"
+	"github.com/samizdat-project/samizdat/store/postgres/pgtest"
 )
 
 // The cluster test's infrastructure: one throwaway PostgreSQL, a NATS
 // cluster of nats-server processes, and samizdat server nodes that share
 // the database, the key files and the NATS cluster.
 
-// findPG looks for a PostgreSQL server program on PATH, then where
-// Debian's postgresql package puts it.
-func findPG(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
-	if len(matches) > 0 {
-		return matches[len(matches)-1]
-	}
-	return ""
-}
-
-// startPostgres runs initdb and postgres (on a unix socket only) in a
-// temporary directory until the test ends and returns a postgres:// URL.
+// startPostgres runs a throwaway PostgreSQL (pgtest) until the test ends
+// and returns the URL of its postgres database.
 func startPostgres(t testing.TB) string {
 	t.Helper()
-	initdb, postgres := findPG("initdb"), findPG("postgres")
-	if initdb == "" || postgres == "" {
-		testenv.Require(t, fmt.Errorf("initdb or postgres not found"), "PostgreSQL", "apt-get install postgresql")
-	}
-	var cred *syscall.Credential
-	uid, gid := os.Getuid(), os.Getgid()
-	if os.Geteuid() == 0 { // PostgreSQL refuses to run as root
-		u, err := osuser.Lookup("postgres")
-		if err != nil {
-			u, err = osuser.Lookup("nobody")
-		}
-		if err != nil {
-			t.Fatalf("running as root with neither a postgres nor a nobody user: %v", err)
-		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	base, err := os.MkdirTemp("", "samizdat-e2e-pg-")
+	srv, err := pgtest.Start(300)
 	if err != nil {
-		t.Fatal(err)
+		testenv.Require(t, err, "PostgreSQL", pgtest.Install)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	data := filepath.Join(base, "data")
-	os.Mkdir(data, 0o700)
-	for _, d := range []string{base, data} {
-		if err := os.Chown(d, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run := func(cmd *exec.Cmd) *exec.Cmd {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-		cmd.Dir, cmd.Env = base, append(os.Environ(), "LC_ALL=C", "HOME="+base)
-		return cmd
-	}
-	if out, err := run(exec.Command(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")).CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	cmd := run(exec.Command(postgres, "-D", data, "-k", base, "-c", "listen_addresses=", "-c", "max_connections=300"))
-	logBuf := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logBuf, logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	sock := filepath.Join(base, ".s.PGSQL.5432")
-	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatalf("postgres did not start:\n%s", logBuf.String())
-	}
-	time.Sleep(500 * time.Millisecond) // the socket file appears just before it accepts
-	return "postgres:///postgres?host=" + url.QueryEscape(base) + "&user=postgres&sslmode=disable"
+	t.Cleanup(srv.Stop)
+	return srv.URL("postgres")
 }
 
 // natsNode is one nats-server process of the test's cluster.

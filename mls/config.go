@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -136,10 +137,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) suiteID() CipherSuite {
-	if c.CipherSuite == 0 {
-		return DefaultCipherSuite
-	}
-	return c.CipherSuite
+	return cmp.Or(c.CipherSuite, DefaultCipherSuite)
 }
 
 func (c Config) rand() io.Reader {
@@ -167,45 +165,27 @@ func (c Config) paddingBlock() int {
 }
 
 func (c Config) maxForward() uint32 {
-	if c.MaxForwardDistance == 0 {
-		return DefaultMaxForwardDistance
-	}
-	return c.MaxForwardDistance
+	return cmp.Or(c.MaxForwardDistance, DefaultMaxForwardDistance)
 }
 
 func (c Config) outOfOrder() int {
-	if c.OutOfOrderKeys == 0 {
-		return DefaultOutOfOrderKeys
-	}
-	return c.OutOfOrderKeys
+	return cmp.Or(c.OutOfOrderKeys, DefaultOutOfOrderKeys)
 }
 
 func (c Config) resumptionEpochs() int {
-	if c.ResumptionEpochs == 0 {
-		return DefaultResumptionEpochs
-	}
-	return c.ResumptionEpochs
+	return cmp.Or(c.ResumptionEpochs, DefaultResumptionEpochs)
 }
 
 func (c Config) pastEpochs() int {
-	if c.PastEpochs == 0 {
-		return DefaultPastEpochs
-	}
-	return max(c.PastEpochs, 0)
+	return max(cmp.Or(c.PastEpochs, DefaultPastEpochs), 0)
 }
 
 func (c Config) pastEpochMaxAge() time.Duration {
-	if c.PastEpochMaxAge == 0 {
-		return DefaultPastEpochMaxAge
-	}
-	return c.PastEpochMaxAge
+	return cmp.Or(c.PastEpochMaxAge, DefaultPastEpochMaxAge)
 }
 
 func (c Config) keyPackageLifetime() time.Duration {
-	if c.KeyPackageLifetime == 0 {
-		return DefaultKeyPackageLifetime
-	}
-	return c.KeyPackageLifetime
+	return cmp.Or(c.KeyPackageLifetime, DefaultKeyPackageLifetime)
 }
 
 func (c Config) externalPSK(id []byte) ([]byte, bool) {

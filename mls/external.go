@@ -5,9 +5,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
-	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 	"github.com/samizdat-project/samizdat/mls/internal/tree"
-	"github.com/samizdat-project/samizdat/mls/internal/treemath"
 )
 
 // ExternalJoinOptions tunes JoinExternal.
@@ -26,65 +24,17 @@ type ExternalJoinOptions struct {
 // extension. It returns the group at the new epoch and the commit to send;
 // if the delivery service rejects the commit, discard the group.
 func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinOptions) (*Group, []byte, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
-	}
-	m, err := parseMessage(groupInfo, format.WireGroupInfo)
+	prev, ep, err := externalJoinBase(cfg, id, groupInfo, opts.RatchetTree)
 	if err != nil {
-		return nil, nil, err
-	}
-	gi := m.GroupInfo
-	s, err := getSuite(CipherSuite(gi.GroupContext.CipherSuite))
-	if err != nil {
-		return nil, nil, err
-	}
-	if uint16(id.CipherSuite) != uint16(s.ID()) {
-		return nil, nil, invalid("12.4.3.2", "identity cipher suite differs from the group's")
-	}
-	t, err := joinTree(s, gi, opts.RatchetTree)
-	if err != nil {
-		return nil, nil, err
-	}
-	signer := t.Leaf(treemath.LeafIndex(gi.Signer))
-	if signer == nil {
-		return nil, nil, invalid("12.4.3.2", "group info signer is not a member")
-	}
-	if err := verifyGroupInfoSignature(s, gi, signer.SignatureKey); err != nil {
-		return nil, nil, err
-	}
-	// RFC 9420 §12.4.3.2: the GroupInfo carries external_pub.
-	e := format.FindExtension(gi.Extensions, format.ExtExternalPub)
-	if e == nil {
-		return nil, nil, invalid("12.4.3.2", "group info lacks external_pub")
-	}
-	var ep format.ExternalPub
-	if err := codec.Unmarshal(e.Data, &ep); err != nil {
-		return nil, nil, invalid("12.4.3.2", "malformed external_pub")
-	}
-	prev := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t,
-		priv: tree.NewPrivate(math.MaxUint32, nil), tag: gi.ConfirmationTag}
-	if err := t.Validate(gi.GroupContext.TreeHash, prev.leafPolicy(false)); err != nil {
-		return nil, nil, invalidErr("12.4.3.1", "ratchet tree", err)
-	}
-	if prev.interim, err = schedule.InterimTranscriptHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag); err != nil {
 		return nil, nil, err
 	}
 	// RFC 9420 §8.3: kem_output and init_secret from external_pub.
-	kemOutput, initSecret, err := s.ExternalInitSend(ep.PublicKey)
+	kemOutput, initSecret, err := prev.suite.ExternalInitSend(ep.PublicKey)
 	if err != nil {
 		return nil, nil, invalidErr("8.3", "external init", err)
 	}
 	self := format.Sender{Type: format.SenderNewMemberCommit}
-	c := &format.Commit{Proposals: []format.ProposalOrRef{{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
-		Type: format.ProposalExternalInit, ExternalInit: &format.ExternalInitProposal{KEMOutput: kemOutput}}}}}
-	if opts.ResyncLeaf != nil {
-		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
-			Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: *opts.ResyncLeaf}}})
-	}
-	props := make([]resolvedProposal, 0, len(c.Proposals))
-	for _, por := range c.Proposals {
-		props = append(props, resolvedProposal{p: por.Proposal, sender: self})
-	}
+	c, props := externalCommitProposals(self, kemOutput, opts.ResyncLeaf)
 	template := &format.LeafNode{
 		EncryptionKey: []byte{}, SignatureKey: id.SignaturePublicKey, Credential: id.credential(),
 		Capabilities: supportedCapabilities(id.CipherSuite), Source: format.LeafSourceCommit, Extensions: []format.Extension{},
@@ -111,7 +61,7 @@ func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinO
 	// RFC 9420 §12.4.3.2: an external commit is a PublicMessage from a
 	// new_member_commit sender, signed over the current GroupContext.
 	ac, err := prev.framingEpoch(nil).Sign(format.WirePublicMessage, &format.FramedContent{
-		GroupID: gi.GroupContext.GroupID, Epoch: gi.GroupContext.Epoch, Sender: self,
+		GroupID: prev.ctx.GroupID, Epoch: prev.ctx.Epoch, Sender: self,
 		AuthenticatedData: append([]byte{}, opts.AuthenticatedData...), ContentType: format.ContentCommit, Commit: c,
 	}, id.SignaturePrivateKey)
 	if err != nil {
@@ -125,4 +75,61 @@ func JoinExternal(cfg Config, id *Identity, groupInfo []byte, opts ExternalJoinO
 		return nil, nil, err
 	}
 	return n, msg, nil
+}
+
+// externalJoinBase reads and checks the GroupInfo an external joiner
+// starts from (RFC 9420 §12.4.3.2) and returns the group as of that
+// epoch, holding no leaf of ours, with the GroupInfo's external_pub.
+func externalJoinBase(cfg Config, id *Identity, groupInfo, ratchetTree []byte) (*Group, *format.ExternalPub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	m, err := parseMessage(groupInfo, format.WireGroupInfo)
+	if err != nil {
+		return nil, nil, err
+	}
+	gi := m.GroupInfo
+	s, err := getSuite(CipherSuite(gi.GroupContext.CipherSuite))
+	if err != nil {
+		return nil, nil, err
+	}
+	if uint16(id.CipherSuite) != uint16(s.ID()) {
+		return nil, nil, invalid("12.4.3.2", "identity cipher suite differs from the group's")
+	}
+	t, err := joinTree(s, gi, ratchetTree)
+	if err != nil {
+		return nil, nil, err
+	}
+	prev, err := joiningGroup(cfg, id, s, gi, t, "12.4.3.2")
+	if err != nil {
+		return nil, nil, err
+	}
+	prev.priv = tree.NewPrivate(math.MaxUint32, nil)
+	// RFC 9420 §12.4.3.2: the GroupInfo carries external_pub.
+	e := format.FindExtension(gi.Extensions, format.ExtExternalPub)
+	if e == nil {
+		return nil, nil, invalid("12.4.3.2", "group info lacks external_pub")
+	}
+	var ep format.ExternalPub
+	if err := codec.Unmarshal(e.Data, &ep); err != nil {
+		return nil, nil, invalid("12.4.3.2", "malformed external_pub")
+	}
+	return prev, &ep, nil
+}
+
+// externalCommitProposals returns the commit of an external join, holding
+// its ExternalInit proposal and, for a resync, the Remove of our old leaf
+// (RFC 9420 §12.4.3.2), with the proposals resolved as sent by self.
+func externalCommitProposals(self format.Sender, kemOutput []byte, resyncLeaf *uint32) (*format.Commit, []resolvedProposal) {
+	c := &format.Commit{Proposals: []format.ProposalOrRef{{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
+		Type: format.ProposalExternalInit, ExternalInit: &format.ExternalInitProposal{KEMOutput: kemOutput}}}}}
+	if resyncLeaf != nil {
+		c.Proposals = append(c.Proposals, format.ProposalOrRef{Type: format.ProposalOrRefProposal, Proposal: &format.Proposal{
+			Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: *resyncLeaf}}})
+	}
+	props := make([]resolvedProposal, 0, len(c.Proposals))
+	for _, por := range c.Proposals {
+		props = append(props, resolvedProposal{p: por.Proposal, sender: self})
+	}
+	return c, props
 }

@@ -28,8 +28,14 @@ type client struct {
 
 func newClient(t *testing.T, name string, seed uint64) *client {
 	t.Helper()
-	cfg := testConfig(seed)
-	id, err := NewIdentity(cfg, []byte(name))
+	return clientWith(t, testConfig(seed), []byte(name))
+}
+
+// clientWith makes a client named name with a fresh identity and
+// KeyPackage under cfg.
+func clientWith(t *testing.T, cfg Config, name []byte) *client {
+	t.Helper()
+	id, err := NewIdentity(cfg, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,20 +68,11 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 			return nil, err
 		}
 	}
-	// RFC 9420 §12.4.3.1: verify the GroupInfo signature with the
-	// signer's leaf.
-	signer := t.Leaf(treemath.LeafIndex(gi.Signer))
-	if signer == nil {
-		return nil, invalid("12.4.3.1", "group info signer is not a member")
-	}
-	if err := verifyGroupInfoSignature(s, gi, signer.SignatureKey); err != nil {
+	g, err := joiningGroup(cfg, id, s, gi, t, "12.4.3.1")
+	if err != nil {
 		return nil, err
 	}
-	g := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t, inviter: gi.Signer}
-	// RFC 9420 §12.4.3.1: the tree is valid and matches the tree hash.
-	if err := t.Validate(gi.GroupContext.TreeHash, g.leafPolicy(false)); err != nil {
-		return nil, invalidErr("12.4.3.1", "ratchet tree", err)
-	}
+	g.inviter = gi.Signer
 	// RFC 9420 §12.4.3.1: find our leaf, the KeyPackage's leaf node.
 	own, ok := findLeaf(t, &kpkg.LeafNode)
 	if !ok {
@@ -101,13 +92,37 @@ func joinWelcome(cfg Config, id *Identity, kp *KeyPackageBundle, welcome []byte,
 	if err := g.priv.Check(t); err != nil {
 		return nil, invalidErr("12.4.3.1", "path secret or leaf key does not match the tree", err)
 	}
-	g.tag = gi.ConfirmationTag
-	if g.interim, err = schedule.InterimTranscriptHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag); err != nil {
-		return nil, err
-	}
 	if err := g.setEpoch(ow.epoch); err != nil {
 		return nil, err
 	}
+	return g, nil
+}
+
+// joiningGroup runs the checks a joiner makes of a GroupInfo and its
+// tree before trusting either (RFC 9420 §12.4.3.1; section names the
+// clause that calls for them): the signer is a member whose leaf key signed
+// the GroupInfo, and the tree is valid and hashes to the GroupContext's
+// tree hash. It returns the group as of the GroupInfo's epoch, with its
+// confirmation tag and interim transcript hash but without private keys or
+// epoch secrets.
+func joiningGroup(cfg Config, id *Identity, s *suite.Suite, gi *format.GroupInfo, t *tree.Tree, section string) (*Group, error) {
+	signer := t.Leaf(treemath.LeafIndex(gi.Signer))
+	if signer == nil {
+		return nil, invalid(section, "group info signer is not a member")
+	}
+	if err := verifyGroupInfoSignature(s, gi, signer.SignatureKey); err != nil {
+		return nil, err
+	}
+	g := &Group{cfg: cfg, suite: s, sig: id.SignaturePrivateKey, active: true, ctx: gi.GroupContext, tree: t, tag: gi.ConfirmationTag}
+	// RFC 9420 §12.4.3.1: the tree is valid and matches the tree hash.
+	if err := t.Validate(gi.GroupContext.TreeHash, g.leafPolicy(false)); err != nil {
+		return nil, invalidErr("12.4.3.1", "ratchet tree", err)
+	}
+	interim, err := schedule.InterimTranscriptHash(s, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	if err != nil {
+		return nil, err
+	}
+	g.interim = interim
 	return g, nil
 }
 

@@ -11,15 +11,7 @@ func inSuite(t *testing.T, x *client, cs CipherSuite, seed uint64) *client {
 	t.Helper()
 	cfg := testConfig(seed)
 	cfg.CipherSuite = cs
-	id, err := NewIdentity(cfg, x.id.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := id.NewKeyPackage(cfg, KeyPackageOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &client{id: id, kp: kp, cfg: cfg}
+	return clientWith(t, cfg, x.id.Name)
 }
 
 func TestReInitSuccessor(t *testing.T) {

@@ -2,8 +2,9 @@ package mls
 
 import (
 	"bytes"
-	"fmt"
 	"testing"
+
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 type passiveVector struct {
@@ -71,11 +72,7 @@ func runPassive(t *testing.T, v *passiveVector) {
 }
 
 func testPassiveFile(t *testing.T, file string) {
-	var vs []passiveVector
-	loadVectors(t, file, &vs)
-	for i := range vs {
-		t.Run(fmt.Sprintf("%s/%d", file, i), func(t *testing.T) { runPassive(t, &vs[i]) })
-	}
+	vectors.Each(t, file, func(t *testing.T, v passiveVector) { runPassive(t, &v) })
 }
 
 func TestPassiveClientWelcome(t *testing.T) { testPassiveFile(t, "passive-client-welcome.json") }

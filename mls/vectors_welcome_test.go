@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/format"
@@ -10,8 +9,6 @@ import (
 
 // hexBytes decodes hex strings in the JSON vectors.
 type hexBytes = vectors.Hex
-
-func loadVectors(t *testing.T, name string, v any) { vectors.Load(t, name, v) }
 
 type welcomeVector struct {
 	CipherSuite uint16   `json:"cipher_suite"`
@@ -24,37 +21,33 @@ type welcomeVector struct {
 // TestWelcomeVectors: decrypt each Welcome with init_priv, verify the
 // GroupInfo signature with signer_pub and its confirmation tag.
 func TestWelcomeVectors(t *testing.T) {
-	var vs []welcomeVector
-	loadVectors(t, "welcome.json", &vs)
-	for i, v := range vs {
-		t.Run(fmt.Sprintf("welcome.json/%d", i), func(t *testing.T) {
-			s, err := getSuite(CipherSuite(v.CipherSuite))
-			if err != nil {
-				t.Fatal(err)
-			}
-			kp, err := parseKeyPackage(v.KeyPackage)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := keyPackageRef(s, kp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := parseMessage(v.Welcome, format.WireWelcome)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ow, err := openWelcome(s, m.Welcome, ref, v.InitPriv, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := verifyGroupInfoSignature(s, ow.groupInfo, v.SignerPub); err != nil {
-				t.Fatal(err)
-			}
-			// A wrong signer key must fail.
-			if err := verifyGroupInfoSignature(s, ow.groupInfo, kp.LeafNode.SignatureKey); err == nil {
-				t.Fatal("group info verified with the wrong key")
-			}
-		})
-	}
+	vectors.Each(t, "welcome.json", func(t *testing.T, v welcomeVector) {
+		s, err := getSuite(CipherSuite(v.CipherSuite))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, err := parseKeyPackage(v.KeyPackage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := keyPackageRef(s, kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := parseMessage(v.Welcome, format.WireWelcome)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ow, err := openWelcome(s, m.Welcome, ref, v.InitPriv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verifyGroupInfoSignature(s, ow.groupInfo, v.SignerPub); err != nil {
+			t.Fatal(err)
+		}
+		// A wrong signer key must fail.
+		if err := verifyGroupInfoSignature(s, ow.groupInfo, kp.LeafNode.SignatureKey); err == nil {
+			t.Fatal("group info verified with the wrong key")
+		}
+	})
 }

@@ -3,7 +3,6 @@ package securechan
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,39 +28,24 @@ func (c *slowConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func TestConcurrentSendsAreCombined(t *testing.T) {
-	f := newFixture(t, ServerConfig{})
+// slowPair connects a client whose writes each take hold to a server with
+// cfg; both ends are shut down when the test ends.
+func slowPair(t *testing.T, cfg ServerConfig, hold time.Duration) (client, server *Conn, slow *slowConn) {
+	t.Helper()
+	f := newFixture(t, cfg)
 	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	slow = &slowConn{Conn: cc, hold: hold}
+	client, server = mustPair(t, f, slow, sc)
+	t.Cleanup(func() { shutdown(t, server, client) })
+	return client, server, slow
+}
+
+func TestConcurrentSendsAreCombined(t *testing.T) {
+	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
 	before := slow.writes.Load()
 
 	const senders, each = 16, 25
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				if err := client.Send(fmt.Appendf(nil, "%d/%d", g, i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	next := make([]int, senders)
-	for range senders * each {
-		msg, err := server.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var g, i int
-		if _, err := fmt.Sscanf(string(msg), "%d/%d", &g, &i); err != nil || g >= senders || next[g] != i {
-			t.Fatalf("got %q: out of order or garbled (want sender %d's #%d)", msg, g, next[min(g, senders-1)])
-		}
-		next[g]++
-	}
-	wg.Wait()
+	sendFromMany(t, client, server, senders, each, 1)
 	writes := slow.writes.Load() - before
 	t.Logf("%d sends went out in %d writes", senders*each, writes)
 	// Sixteen senders behind a write that takes 5 ms: most Sends find a
@@ -73,11 +57,7 @@ func TestConcurrentSendsAreCombined(t *testing.T) {
 }
 
 func TestSendBatchWritesOnce(t *testing.T) {
-	f := newFixture(t, ServerConfig{Padding: PadToMultiple(256)})
-	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	client, server, slow := slowPair(t, ServerConfig{Padding: PadToMultiple(256)}, 0)
 	errc := make(chan error, 1)
 	for _, tc := range []struct {
 		name      string
@@ -123,11 +103,7 @@ func TestSendBatchWritesOnce(t *testing.T) {
 }
 
 func TestWriteErrorReachesEveryWaitingSender(t *testing.T) {
-	f := newFixture(t, ServerConfig{})
-	cc, sc := net.Pipe()
-	slow := &slowConn{Conn: cc, hold: 5 * time.Millisecond}
-	client, server := mustPair(t, f, slow, sc)
-	defer shutdown(t, server, client)
+	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
 	go func() {
 		for {
 			if _, err := server.Recv(); err != nil {

@@ -64,17 +64,10 @@ func TestAdversaryReplayCacheFlood(t *testing.T) {
 
 	// The honest client connects, a little later, with the right time.
 	f.clock.Add(time.Second)
-	cc, sc := net.Pipe()
-	rec := &recordingConn{Conn: cc}
-	client, server, cerr, serr := f.pair(t, rec, sc, f.clientConfig())
-	if cerr != nil || serr != nil {
-		t.Fatalf("honest handshake after a replay-cache flood: client %v, server %v; want success", cerr, serr)
-	}
-	shutdown(t, client, server)
+	w := f.clientBytes(t, f.clientConfig(), "honest handshake after a replay-cache flood")
 
 	// Everything the honest client sent, replayed on a fresh connection,
 	// gets no session: neither its first message nor a retried one.
-	w := rec.bytes()
 	for i := 0; len(w) > 0 && i < 3; i++ {
 		n, err := FirstMessageLen(w)
 		if err != nil {
@@ -95,14 +88,7 @@ func TestRetryCookieIsBoundToItsConnection(t *testing.T) {
 	if c, err := f.server.Accept(context.Background(), &scriptConn{in: bytes.NewReader(forgeFirstMessage(t, f.clientConfig()))}); err == nil {
 		c.Close()
 	}
-	cc, sc := net.Pipe()
-	rec := &recordingConn{Conn: cc}
-	client, server, cerr, serr := f.pair(t, rec, sc, f.clientConfig())
-	if cerr != nil || serr != nil {
-		t.Fatalf("handshake with a retry: client %v, server %v", cerr, serr)
-	}
-	shutdown(t, client, server)
-	w := rec.bytes()
+	w := f.clientBytes(t, f.clientConfig(), "handshake with a retry")
 	n, err := FirstMessageLen(w)
 	if err != nil {
 		t.Fatal(err)

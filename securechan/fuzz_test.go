@@ -29,14 +29,7 @@ func (c *bytesConn) SetWriteDeadline(time.Time) error { return nil }
 // two must agree on whether a first message is acceptable.
 func FuzzServerFirstMessage(f *testing.F) {
 	fx := newFixture(f, ServerConfig{})
-	cc, sc := net.Pipe()
-	rec := &recordingConn{Conn: cc}
-	client, server, cerr, serr := fx.pair(f, rec, sc, fx.clientConfig())
-	if cerr != nil || serr != nil {
-		f.Fatalf("handshake: client %v, server %v", cerr, serr)
-	}
-	shutdown(f, client, server)
-	valid := rec.bytes()
+	valid := fx.clientBytes(f, fx.clientConfig(), "handshake")
 	n, _ := FirstMessageLen(valid)
 	f.Add(valid[:n])
 	f.Add(valid)

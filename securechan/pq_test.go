@@ -55,6 +55,52 @@ func splitWire(t *testing.T, b []byte) (frame []byte, records [][2][]byte) {
 // attacker's reconstruction is otherwise exact.
 func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	f := newFixture(t, ServerConfig{})
+	const secret = "meet at the north gate"
+	rec := recordPQSession(t, f, secret)
+	cl := replayClassically(t, f, rec)
+
+	// Positive control: with the ML-KEM secret the reconstruction reads
+	// the recorded traffic.
+	dk, err := mlkem.NewDecapsulationKey768(rec.mlkemSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := dk.Decapsulate(cl.ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, got := cl.opens(t, rec, ss); !ok || got != secret {
+		t.Fatalf("control: the attacker's reconstruction with the ML-KEM secret does not read the session (%v, %q)", ok, got)
+	}
+	// The attack: every classical secret, and a guess for ML-KEM.
+	other, err := mlkem.GenerateKey768()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := other.Decapsulate(cl.ct) // implicit rejection: a random-looking secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, guess := range map[string][]byte{"no ML-KEM secret": nil, "zero ML-KEM secret": make([]byte, 32), "another key's ML-KEM secret": wrong} {
+		if ok, got := cl.opens(t, rec, guess); ok {
+			t.Errorf("%s: the attacker read the session with classical secrets only: %q", name, got)
+		}
+	}
+}
+
+// pqRecording is a session as a recording attacker holds it, with every
+// secret the client drew.
+type pqRecording struct {
+	msg1, msg2                     []byte      // the handshake messages
+	c2s, s2c                       [][2][]byte // the records: header, ciphertext
+	staticPriv, mlkemSeed, ephPriv []byte
+}
+
+// recordPQSession runs a session in which the client sends secret and the
+// server answers, and returns the recorded traffic and the client's
+// randomness.
+func recordPQSession(t *testing.T, f *fixture, secret string) *pqRecording {
+	t.Helper()
 	tape := &tapeReader{r: seeded(7)}
 	ccfg := f.clientConfig()
 	ccfg.Rand = tape
@@ -64,7 +110,6 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	if cerr != nil || serr != nil {
 		t.Fatalf("handshake: client %v, server %v", cerr, serr)
 	}
-	const secret = "meet at the north gate"
 	go client.Send([]byte(secret))
 	if got, err := server.Recv(); err != nil || string(got) != secret {
 		t.Fatalf("Recv: %q, %v", got, err)
@@ -76,38 +121,53 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	cc.Close()
 	sc.Close()
 
-	msg1, c2s := splitWire(t, crec.bytes())
-	msg2, s2c := splitWire(t, srec.bytes())
-	if len(c2s) < 2 || len(s2c) < 1 {
-		t.Fatalf("recorded %d client and %d server records", len(c2s), len(s2c))
+	rec := &pqRecording{}
+	rec.msg1, rec.c2s = splitWire(t, crec.bytes())
+	rec.msg2, rec.s2c = splitWire(t, srec.bytes())
+	if len(rec.c2s) < 2 || len(rec.s2c) < 1 {
+		t.Fatalf("recorded %d client and %d server records", len(rec.c2s), len(rec.s2c))
 	}
-
 	// The client drew, in order: its static X25519 key, the ML-KEM seed,
 	// its ephemeral X25519 key (client.go). The ephemeral public key is the
 	// first 32 bytes of msg1, which checks the reading.
 	if len(tape.reads) != 3 || len(tape.reads[0]) != 32 || len(tape.reads[1]) != mlkem.SeedSize || len(tape.reads[2]) != 32 {
 		t.Fatalf("client randomness reads changed shape: %d reads; update this test", len(tape.reads))
 	}
-	staticPriv, mlkemSeed, ephPriv := tape.reads[0], tape.reads[1], tape.reads[2]
-	keypair := func(priv []byte) noise.DHKey {
-		pub, err := curve25519.X25519(priv, curve25519.Basepoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return noise.DHKey{Private: priv, Public: pub}
-	}
-	eph := keypair(ephPriv)
-	if !bytes.Equal(eph.Public, msg1[:32]) {
+	rec.staticPriv, rec.mlkemSeed, rec.ephPriv = tape.reads[0], tape.reads[1], tape.reads[2]
+	if !bytes.Equal(x25519Pair(t, rec.ephPriv).Public, rec.msg1[:32]) {
 		t.Fatal("the tape's third read is not the client's ephemeral key")
 	}
+	return rec
+}
 
-	// The attacker decrypts msg1 with the server's static key ...
-	serverKP := keypair(f.key.Bytes())
+func x25519Pair(t *testing.T, priv []byte) noise.DHKey {
+	t.Helper()
+	pub, err := curve25519.X25519(priv, curve25519.Basepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return noise.DHKey{Private: priv, Public: pub}
+}
+
+// classicalView is what the attacker derives from the classical secrets:
+// the Noise split keys and handshake hash, and the ML-KEM exchange.
+type classicalView struct {
+	h        []byte
+	i2r, r2i *noise.CipherState
+	ek, ct   []byte
+}
+
+// replayClassically decrypts msg1 with the server's static key and replays
+// the client's side with its static and ephemeral keys: the same msg1,
+// then msg2 yields the split keys and h.
+func replayClassically(t *testing.T, f *fixture, rec *pqRecording) *classicalView {
+	t.Helper()
+	serverKP := x25519Pair(t, f.key.Bytes())
 	resp, err := noise.NewHandshakeState(noiseConfig(false, serverKP, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload1, _, _, err := resp.ReadMessage(nil, msg1)
+	payload1, _, _, err := resp.ReadMessage(nil, rec.msg1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,19 +175,17 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ... and replays the client's side with its static and ephemeral
-	// keys: the same msg1, then msg2 yields the split keys and h.
-	// (flynn/noise draws the ephemeral from Random when it writes "e".)
-	cfg := noiseConfig(true, keypair(staticPriv), serverKP.Public, bytes.NewReader(ephPriv))
+	// flynn/noise draws the ephemeral from Random when it writes "e".
+	cfg := noiseConfig(true, x25519Pair(t, rec.staticPriv), serverKP.Public, bytes.NewReader(rec.ephPriv))
 	init, err := noise.NewHandshakeState(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	again, _, _, err := init.WriteMessage(nil, payload1)
-	if err != nil || !bytes.Equal(again, msg1) {
+	if err != nil || !bytes.Equal(again, rec.msg1) {
 		t.Fatalf("replayed first message differs: %v", err)
 	}
-	payload2, i2r, r2i, err := init.ReadMessage(nil, msg2)
+	payload2, i2r, r2i, err := init.ReadMessage(nil, rec.msg2)
 	if err != nil || i2r == nil {
 		t.Fatalf("reading msg2 with the classical secrets: %v", err)
 	}
@@ -135,60 +193,36 @@ func TestAdversaryClassicalSecretsDoNotRevealSessionKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := init.ChannelBinding()
+	return &classicalView{h: init.ChannelBinding(), i2r: i2r, r2i: r2i, ek: ek, ct: ct}
+}
 
-	opens := func(pqShared []byte) (bool, string) {
-		keys, err := deriveSessionKeys(h, i2r, r2i, pqShared, ek, ct)
+// opens derives the session keys with pqShared as the ML-KEM secret and
+// reports whether they open the recorded records, with the client's
+// second record (the application data) when they do.
+func (cl *classicalView) opens(t *testing.T, rec *pqRecording, pqShared []byte) (bool, string) {
+	t.Helper()
+	keys, err := deriveSessionKeys(cl.h, cl.i2r, cl.r2i, pqShared, cl.ek, cl.ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain []string
+	for i, r := range rec.c2s[:2] {
+		kind, data, err := openRecord(keys.c2s, uint64(i), r[0], bytes.Clone(r[1]))
+		if errors.Is(err, ErrRecordAuth) {
+			return false, ""
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plain []string
-		for i, rec := range c2s[:2] {
-			kind, data, err := openRecord(keys.c2s, uint64(i), rec[0], bytes.Clone(rec[1]))
-			if errors.Is(err, ErrRecordAuth) {
-				return false, ""
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if i == 0 && kind != kindAuth {
-				t.Fatalf("first record of kind %d", kind)
-			}
-			plain = append(plain, string(data))
+		if i == 0 && kind != kindAuth {
+			t.Fatalf("first record of kind %d", kind)
 		}
-		if _, _, err := openRecord(keys.s2c, 0, s2c[0][0], bytes.Clone(s2c[0][1])); err != nil {
-			t.Fatalf("client-to-server opened but server-to-client did not: %v", err)
-		}
-		return true, plain[1]
+		plain = append(plain, string(data))
 	}
-
-	// Positive control: with the ML-KEM secret the reconstruction reads
-	// the recorded traffic.
-	dk, err := mlkem.NewDecapsulationKey768(mlkemSeed)
-	if err != nil {
-		t.Fatal(err)
+	if _, _, err := openRecord(keys.s2c, 0, rec.s2c[0][0], bytes.Clone(rec.s2c[0][1])); err != nil {
+		t.Fatalf("client-to-server opened but server-to-client did not: %v", err)
 	}
-	ss, err := dk.Decapsulate(ct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, got := opens(ss); !ok || got != secret {
-		t.Fatalf("control: the attacker's reconstruction with the ML-KEM secret does not read the session (%v, %q)", ok, got)
-	}
-	// The attack: every classical secret, and a guess for ML-KEM.
-	other, err := mlkem.GenerateKey768()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong, err := other.Decapsulate(ct) // implicit rejection: a random-looking secret
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, guess := range map[string][]byte{"no ML-KEM secret": nil, "zero ML-KEM secret": make([]byte, 32), "another key's ML-KEM secret": wrong} {
-		if ok, got := opens(guess); ok {
-			t.Errorf("%s: the attacker read the session with classical secrets only: %q", name, got)
-		}
-	}
+	return true, plain[1]
 }
 
 // openRecord authenticates and decrypts one record of sequence number seq

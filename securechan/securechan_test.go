@@ -238,17 +238,24 @@ func (r *recordingConn) bytes() []byte {
 	return append([]byte(nil), r.written...)
 }
 
-// firstMessageOf runs a handshake and returns the client's framed first message.
-func firstMessageOf(t *testing.T, f *fixture, ccfg ClientConfig) []byte {
+// clientBytes runs a handshake that must succeed (what names it in the
+// failure), closes both ends and returns every byte the client wrote.
+func (f *fixture) clientBytes(t testing.TB, ccfg ClientConfig, what string) []byte {
 	t.Helper()
 	cc, sc := net.Pipe()
 	rec := &recordingConn{Conn: cc}
 	client, server, cerr, serr := f.pair(t, rec, sc, ccfg)
 	if cerr != nil || serr != nil {
-		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+		t.Fatalf("%s: client %v, server %v; want success", what, cerr, serr)
 	}
 	shutdown(t, client, server)
-	w := rec.bytes()
+	return rec.bytes()
+}
+
+// firstMessageOf runs a handshake and returns the client's framed first message.
+func firstMessageOf(t *testing.T, f *fixture, ccfg ClientConfig) []byte {
+	t.Helper()
+	w := f.clientBytes(t, ccfg, "handshake")
 	n, err := FirstMessageLen(w)
 	if err != nil {
 		t.Fatal(err)
@@ -487,14 +494,20 @@ func TestConcurrentSend(t *testing.T) {
 	cc, sc := net.Pipe()
 	client, server := mustPair(t, f, cc, sc)
 	defer shutdown(t, server, client)
-	const senders, each = 8, 20
+	// Large enough to span records.
+	sendFromMany(t, client, server, 8, 20, maxRecordData)
+}
+
+// sendFromMany has senders goroutines Send each messages apiece on client,
+// message i of sender g being the byte pair (g, i) repeated reps times, and
+// checks that server receives every one whole and in its sender's order.
+func sendFromMany(t *testing.T, client, server *Conn, senders, each, reps int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for g := range senders {
 		wg.Go(func() {
 			for i := range each {
-				// Large enough to span records, tagged with its sender.
-				msg := bytes.Repeat([]byte{byte(g), byte(i)}, maxRecordData)
-				if err := client.Send(msg); err != nil {
+				if err := client.Send(bytes.Repeat([]byte{byte(g), byte(i)}, reps)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -507,9 +520,12 @@ func TestConcurrentSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(msg) < 2 || int(msg[0]) >= senders {
+			t.Fatalf("got a garbled message of %d bytes", len(msg))
+		}
 		g, i := int(msg[0]), int(msg[1])
-		if !bytes.Equal(msg, bytes.Repeat([]byte{byte(g), byte(i)}, maxRecordData)) || next[g] != i {
-			t.Fatalf("message from sender %d #%d interleaved or out of order", g, i)
+		if !bytes.Equal(msg, bytes.Repeat([]byte{byte(g), byte(i)}, reps)) || next[g] != i {
+			t.Fatalf("message from sender %d #%d interleaved or out of order (want #%d)", g, i, next[g])
 		}
 		next[g]++
 	}

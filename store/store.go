@@ -12,6 +12,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // DeviceID is SHA-256 of a device's Ed25519 public key.
@@ -27,32 +29,18 @@ type MsgID [16]byte
 type GroupHash [32]byte
 
 // Kind says what an opaque mailbox payload is, as much as the Delivery
-// Service needs to know: only commits are ordered per group.
-type Kind uint8
+// Service needs to know: only commits are ordered per group. It is the
+// wire's kind (wire.Kind, docs/spec/wire.md): the store keeps what a Send
+// carried, so the two cannot disagree on a value.
+type Kind = wire.Kind
 
+// The kinds, as the wire numbers them.
 const (
-	KindApplication Kind = 1
-	KindProposal    Kind = 2
-	KindCommit      Kind = 3
-	KindWelcome     Kind = 4
+	KindApplication = wire.KindApplication
+	KindProposal    = wire.KindProposal
+	KindCommit      = wire.KindCommit
+	KindWelcome     = wire.KindWelcome
 )
-
-// Valid reports whether k is one of the defined kinds.
-func (k Kind) Valid() bool { return k >= KindApplication && k <= KindWelcome }
-
-func (k Kind) String() string {
-	switch k {
-	case KindApplication:
-		return "application"
-	case KindProposal:
-		return "proposal"
-	case KindCommit:
-		return "commit"
-	case KindWelcome:
-		return "welcome"
-	}
-	return "unknown-kind"
-}
 
 // Limits every Store enforces, so the server gets the same clear error
 // whichever implementation it runs on.

@@ -117,34 +117,13 @@ func (m *Chunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 
 func (m *Chunk) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Data = r.bytes("data", 1, MaxChunk) }
 func (*Chunk) validate() error    { return nil }
 
-// newBlobMessage returns an empty blob message of type t, or nil.
-func newBlobMessage(t Type) Message {
-	switch t {
-	case TypePutChunk:
-		return &PutChunk{}
-	case TypeChunkStored:
-		return &ChunkStored{}
-	case TypeHasChunks:
-		return &HasChunks{}
-	case TypeChunksHeld:
-		return &ChunksHeld{}
-	case TypeGetChunk:
-		return &GetChunk{}
-	case TypeChunk:
-		return &Chunk{}
-	}
-	return nil
-}
-
-// blobResponseType is ResponseType for blob requests.
-func blobResponseType(t Type) Type {
-	switch t {
-	case TypePutChunk:
-		return TypeChunkStored
-	case TypeHasChunks:
-		return TypeChunksHeld
-	case TypeGetChunk:
-		return TypeChunk
-	}
-	return 0
+// blobMessages lists the blob (attachment chunk) messages, each request with
+// the type that answers it.
+var blobMessages = []kind{
+	msg[PutChunk](TypeChunkStored),
+	msg[HasChunks](TypeChunksHeld),
+	msg[GetChunk](TypeChunk),
+	msg[ChunkStored](0),
+	msg[ChunksHeld](0),
+	msg[Chunk](0),
 }

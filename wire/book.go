@@ -39,21 +39,9 @@ func (m *Book) encode(w *writer) { w.bytes("data", m.Data, 1, MaxBook) }
 func (m *Book) decode(r *reader) { m.Data = r.bytes("data", 1, MaxBook) }
 func (*Book) validate() error    { return nil }
 
-// newBookMessage returns an empty book message of type t, or nil.
-func newBookMessage(t Type) Message {
-	switch t {
-	case TypeFetchBook:
-		return &FetchBook{}
-	case TypeBook:
-		return &Book{}
-	}
-	return nil
-}
-
-// bookResponseType is ResponseType for book requests.
-func bookResponseType(t Type) Type {
-	if t == TypeFetchBook {
-		return TypeBook
-	}
-	return 0
+// bookMessages lists the relay book messages, each request with the type
+// that answers it.
+var bookMessages = []kind{
+	msg[FetchBook](TypeBook),
+	msg[Book](0),
 }

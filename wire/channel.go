@@ -35,52 +35,6 @@ const (
 	TypeChannelPush Type = 0x0230
 )
 
-// newChannelMessage returns an empty channel message of type t, or nil.
-func newChannelMessage(t Type) Message {
-	switch t {
-	case TypeCreateChannel:
-		return &CreateChannel{}
-	case TypePostToChannel:
-		return &PostToChannel{}
-	case TypeSubscribeChannel:
-		return &SubscribeChannel{}
-	case TypeUnsubscribeChannel:
-		return &UnsubscribeChannel{}
-	case TypeFetchChannel:
-		return &FetchChannel{}
-	case TypeFetchChannelPosts:
-		return &FetchChannelPosts{}
-	case TypeRecordViews:
-		return &RecordViews{}
-	case TypeFetchViewCounts:
-		return &FetchViewCounts{}
-	case TypeChannelInfo:
-		return &ChannelInfo{}
-	case TypeChannelPosts:
-		return &ChannelPosts{}
-	case TypeViewCounts:
-		return &ViewCounts{}
-	case TypeChannelPush:
-		return &ChannelPush{}
-	}
-	return nil
-}
-
-// channelResponseType is ResponseType for channel requests.
-func channelResponseType(t Type) Type {
-	switch t {
-	case TypeCreateChannel, TypePostToChannel, TypeSubscribeChannel, TypeUnsubscribeChannel, TypeRecordViews:
-		return TypeOK
-	case TypeFetchChannel:
-		return TypeChannelInfo
-	case TypeFetchChannelPosts:
-		return TypeChannelPosts
-	case TypeFetchViewCounts:
-		return TypeViewCounts
-	}
-	return 0
-}
-
 // CreateChannel registers a channel: its owner-signed descriptor. Answer:
 // OK (also when the same descriptor is registered already); Conflict if
 // the channel exists with another descriptor.
@@ -320,4 +274,21 @@ func (m *ViewCounts) validate() error {
 		seen[c.Seq] = struct{}{}
 	}
 	return nil
+}
+
+// channelMessages lists the channel messages (docs/spec/channels.md), each
+// request with the type that answers it.
+var channelMessages = []kind{
+	msg[CreateChannel](TypeOK),
+	msg[PostToChannel](TypeOK),
+	msg[SubscribeChannel](TypeOK),
+	msg[UnsubscribeChannel](TypeOK),
+	msg[FetchChannel](TypeChannelInfo),
+	msg[FetchChannelPosts](TypeChannelPosts),
+	msg[RecordViews](TypeOK),
+	msg[FetchViewCounts](TypeViewCounts),
+	msg[ChannelInfo](0),
+	msg[ChannelPosts](0),
+	msg[ViewCounts](0),
+	msg[ChannelPush](0),
 }

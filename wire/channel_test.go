@@ -45,26 +45,14 @@ func TestChannelLimitsFitInAFrame(t *testing.T) {
 		seqs[i] = uint64(i + 1)
 		counts[i] = ViewCount{Seq: uint64(i + 1), Views: 1 << 40}
 	}
-	for _, m := range []Message{
+	fitInAFrame(t, []Message{
 		&ChannelPosts{Posts: posts, More: true},
 		&ChannelPush{Posts: posts},
 		&PostToChannel{Post: posts[0]},
 		&RecordViews{Seqs: seqs},
 		&ViewCounts{Counts: counts},
 		&CreateChannel{Descriptor: make([]byte, MaxChannelDescriptor)},
-	} {
-		id := uint32(1)
-		if m.Type().Class() == ClassPush {
-			id = 0
-		}
-		b, err := Encode(Frame{RequestID: id, Msg: m})
-		if err != nil {
-			t.Fatalf("%v at its limits: %v", m.Type(), err)
-		}
-		if _, err := Decode(b); err != nil {
-			t.Fatalf("%v at its limits does not decode: %v", m.Type(), err)
-		}
-	}
+	})
 }
 
 func TestChannelDecodeRejects(t *testing.T) {

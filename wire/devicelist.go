@@ -65,26 +65,10 @@ func (m *DeviceList) decode(r *reader) { (*PublishDeviceList)(m).decode(r) }
 
 func (*DeviceList) validate() error { return nil }
 
-// newDeviceListMessage returns an empty device list message of type t, or nil.
-func newDeviceListMessage(t Type) Message {
-	switch t {
-	case TypePublishDeviceList:
-		return &PublishDeviceList{}
-	case TypeFetchDeviceList:
-		return &FetchDeviceList{}
-	case TypeDeviceList:
-		return &DeviceList{}
-	}
-	return nil
-}
-
-// deviceListResponseType is ResponseType for device list requests.
-func deviceListResponseType(t Type) Type {
-	switch t {
-	case TypePublishDeviceList:
-		return TypeOK
-	case TypeFetchDeviceList:
-		return TypeDeviceList
-	}
-	return 0
+// deviceListMessages lists the device list messages, each request with the
+// type that answers it.
+var deviceListMessages = []kind{
+	msg[PublishDeviceList](TypeOK),
+	msg[FetchDeviceList](TypeDeviceList),
+	msg[DeviceList](0),
 }

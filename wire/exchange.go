@@ -7,42 +7,7 @@ import (
 
 // ResponseType returns the type that answers a request of type t (Error
 // may always answer instead), or 0 if t is not a request.
-func ResponseType(t Type) Type {
-	switch t {
-	case TypeClientHello:
-		return TypeServerHello
-	case TypePing:
-		return TypePong
-	case TypeRegisterDevice, TypeRevokeDevice, TypeSubscribe, TypeAckDelivery, TypePublishGroupInfo:
-		return TypeOK
-	case TypeLookupAccount:
-		return TypeDevices
-	case TypePublishKeyPackages, TypeCountKeyPackages:
-		return TypeKeyPackageCount
-	case TypeClaimKeyPackages:
-		return TypeKeyPackages
-	case TypeSend:
-		return TypeAck
-	case TypeFetchGroupInfo:
-		return TypeGroupInfo
-	}
-	if r := channelResponseType(t); r != 0 { // channel.go
-		return r
-	}
-	if r := linkResponseType(t); r != 0 { // link.go
-		return r
-	}
-	if r := bookResponseType(t); r != 0 { // book.go
-		return r
-	}
-	if r := deviceListResponseType(t); r != 0 { // devicelist.go
-		return r
-	}
-	if r := blobResponseType(t); r != 0 { // blob.go
-		return r
-	}
-	return relayRegResponseType(t) // relayreg.go
-}
+func ResponseType(t Type) Type { return kinds[t].answer }
 
 // Negotiate returns the highest version in both ranges, or false if they do
 // not meet (answer Error{UnsupportedVersion}).

@@ -80,72 +80,75 @@ const (
 	TypeDeliver Type = 0x0201
 )
 
+// kind is what the codec knows of a message type: how to make an empty
+// message of it and, for a request, the type that answers it (Error may
+// always answer instead).
+type kind struct {
+	new    func() Message
+	answer Type // 0 unless a request
+}
+
+// msg is the kind of message type T, answered by answer.
+func msg[T any, P interface {
+	*T
+	Message
+}](answer Type) kind {
+	return kind{new: func() Message { return P(new(T)) }, answer: answer}
+}
+
+// coreMessages lists the mailbox and key package messages.
+var coreMessages = []kind{
+	msg[ClientHello](TypeServerHello),
+	msg[Ping](TypePong),
+	msg[RegisterDevice](TypeOK),
+	msg[RevokeDevice](TypeOK),
+	msg[LookupAccount](TypeDevices),
+	msg[PublishKeyPackages](TypeKeyPackageCount),
+	msg[CountKeyPackages](TypeKeyPackageCount),
+	msg[ClaimKeyPackages](TypeKeyPackages),
+	msg[Send](TypeAck),
+	msg[Subscribe](TypeOK),
+	msg[AckDelivery](TypeOK),
+	msg[PublishGroupInfo](TypeOK),
+	msg[FetchGroupInfo](TypeGroupInfo),
+	msg[ServerHello](0),
+	msg[Pong](0),
+	msg[OK](0),
+	msg[Error](0),
+	msg[Devices](0),
+	msg[KeyPackageCount](0),
+	msg[KeyPackages](0),
+	msg[Ack](0),
+	msg[GroupInfo](0),
+	msg[Deliver](0),
+}
+
+// kinds holds every message type of this version, from the lists each
+// file keeps of its own.
+var kinds = indexKinds(coreMessages, channelMessages, linkMessages, bookMessages, deviceListMessages, blobMessages, relayRegMessages)
+
+// indexKinds maps each kind's type to it; a type listed twice is a
+// programming error.
+func indexKinds(lists ...[]kind) map[Type]kind {
+	m := make(map[Type]kind)
+	for _, l := range lists {
+		for _, k := range l {
+			t := k.new().Type()
+			if _, dup := m[t]; dup {
+				panic(fmt.Sprintf("wire: message type %#04x listed twice", uint16(t)))
+			}
+			m[t] = k
+		}
+	}
+	return m
+}
+
 // newMessage returns an empty message of type t, or nil if t is unknown.
 func newMessage(t Type) Message {
-	switch t {
-	case TypeClientHello:
-		return &ClientHello{}
-	case TypePing:
-		return &Ping{}
-	case TypeRegisterDevice:
-		return &RegisterDevice{}
-	case TypeRevokeDevice:
-		return &RevokeDevice{}
-	case TypeLookupAccount:
-		return &LookupAccount{}
-	case TypePublishKeyPackages:
-		return &PublishKeyPackages{}
-	case TypeCountKeyPackages:
-		return &CountKeyPackages{}
-	case TypeClaimKeyPackages:
-		return &ClaimKeyPackages{}
-	case TypeSend:
-		return &Send{}
-	case TypeSubscribe:
-		return &Subscribe{}
-	case TypeAckDelivery:
-		return &AckDelivery{}
-	case TypePublishGroupInfo:
-		return &PublishGroupInfo{}
-	case TypeFetchGroupInfo:
-		return &FetchGroupInfo{}
-	case TypeServerHello:
-		return &ServerHello{}
-	case TypePong:
-		return &Pong{}
-	case TypeOK:
-		return &OK{}
-	case TypeError:
-		return &Error{}
-	case TypeDevices:
-		return &Devices{}
-	case TypeKeyPackageCount:
-		return &KeyPackageCount{}
-	case TypeKeyPackages:
-		return &KeyPackages{}
-	case TypeAck:
-		return &Ack{}
-	case TypeGroupInfo:
-		return &GroupInfo{}
-	case TypeDeliver:
-		return &Deliver{}
+	if k, ok := kinds[t]; ok {
+		return k.new()
 	}
-	if m := newChannelMessage(t); m != nil { // channel.go
-		return m
-	}
-	if m := newLinkMessage(t); m != nil { // link.go
-		return m
-	}
-	if m := newBookMessage(t); m != nil { // book.go
-		return m
-	}
-	if m := newDeviceListMessage(t); m != nil { // devicelist.go
-		return m
-	}
-	if m := newBlobMessage(t); m != nil { // blob.go
-		return m
-	}
-	return newRelayRegMessage(t) // relayreg.go
+	return nil
 }
 
 // Class returns who sends messages of type t.

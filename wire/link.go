@@ -116,34 +116,14 @@ func (m *LinkBlob) encode(w *writer) { w.bytes("sealed", m.Sealed, 0, MaxLinkSea
 func (m *LinkBlob) decode(r *reader) { m.Sealed = r.bytes("sealed", 0, MaxLinkSealed) }
 func (*LinkBlob) validate() error    { return nil }
 
-// newLinkMessage returns an empty link message of type t, or nil.
-func newLinkMessage(t Type) Message {
-	switch t {
-	case TypeLinkOpen:
-		return &LinkOpen{}
-	case TypeLinkLookup:
-		return &LinkLookup{}
-	case TypeLinkOffer:
-		return &LinkOffer{}
-	case TypeLinkApprove:
-		return &LinkApprove{}
-	case TypeLinkFetch:
-		return &LinkFetch{}
-	case TypeLinkBlob:
-		return &LinkBlob{}
-	}
-	return nil
-}
-
-// linkResponseType is ResponseType for link requests.
-func linkResponseType(t Type) Type {
-	switch t {
-	case TypeLinkOpen, TypeLinkApprove:
-		return TypeOK
-	case TypeLinkLookup:
-		return TypeLinkOffer
-	case TypeLinkFetch:
-		return TypeLinkBlob
-	}
-	return 0
+// linkMessages lists the device-linking messages
+// (docs/spec/device-linking.md), each request with the type that answers
+// it.
+var linkMessages = []kind{
+	msg[LinkOpen](TypeOK),
+	msg[LinkLookup](TypeLinkOffer),
+	msg[LinkApprove](TypeOK),
+	msg[LinkFetch](TypeLinkBlob),
+	msg[LinkOffer](0),
+	msg[LinkBlob](0),
 }

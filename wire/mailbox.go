@@ -19,7 +19,8 @@ const (
 	KindWelcome     Kind = 4 // MLS Welcome for new members
 )
 
-func (k Kind) valid() bool { return k >= KindApplication && k <= KindWelcome }
+// Valid reports whether k is one of the defined kinds.
+func (k Kind) Valid() bool { return k >= KindApplication && k <= KindWelcome }
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -108,7 +109,7 @@ func (m *Send) decode(r *reader) {
 }
 
 func (m *Send) validate() error {
-	if !m.Kind.valid() {
+	if !m.Kind.Valid() {
 		return fmt.Errorf("kind: %w: %d", ErrInvalid, uint8(m.Kind))
 	}
 	if len(m.Recipients) == 0 && m.Kind != KindCommit {
@@ -146,7 +147,7 @@ func (m *Deliver) validate() error {
 	if m.Seq == 0 {
 		return fmt.Errorf("seq: %w: sequence numbers start at 1", ErrInvalid)
 	}
-	if !m.Kind.valid() {
+	if !m.Kind.Valid() {
 		return fmt.Errorf("kind: %w: %d", ErrInvalid, uint8(m.Kind))
 	}
 	return nil

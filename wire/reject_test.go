@@ -218,13 +218,20 @@ func TestLimitsFitInAFrame(t *testing.T) {
 	for i := range claimed {
 		claimed[i] = ClaimedKeyPackage{DeviceID: DeviceID{byte(i)}, KeyPackage: make([]byte, MaxKeyPackageSize)}
 	}
-	for _, m := range []Message{
+	fitInAFrame(t, []Message{
 		&Send{Kind: KindApplication, Recipients: recipients, Payload: make([]byte, MaxPayload)},
 		&Deliver{Seq: 1, Kind: KindApplication, Payload: make([]byte, MaxPayload)},
 		&PublishKeyPackages{KeyPackages: kps, LastResort: make([]byte, MaxKeyPackageSize)},
 		&KeyPackages{KeyPackages: claimed},
 		&GroupInfo{GroupInfo: make([]byte, MaxGroupInfoSize)},
-	} {
+	})
+}
+
+// fitInAFrame checks that each message, built at its field limits, encodes
+// into a frame and decodes again.
+func fitInAFrame(t *testing.T, msgs []Message) {
+	t.Helper()
+	for _, m := range msgs {
 		id := uint32(1)
 		if m.Type().Class() == ClassPush {
 			id = 0

@@ -49,19 +49,8 @@ func (m *RegisterRelay) validate() error {
 	return nil
 }
 
-// newRelayRegMessage returns an empty relay registration message of type
-// t, or nil.
-func newRelayRegMessage(t Type) Message {
-	if t == TypeRegisterRelay {
-		return &RegisterRelay{}
-	}
-	return nil
-}
-
-// relayRegResponseType is ResponseType for relay registration requests.
-func relayRegResponseType(t Type) Type {
-	if t == TypeRegisterRelay {
-		return TypeOK
-	}
-	return 0
+// relayRegMessages lists the relay registration message, each request with
+// the type that answers it.
+var relayRegMessages = []kind{
+	msg[RegisterRelay](TypeOK),
 }

@@ -270,40 +270,27 @@ func (r *Reader) Vector32(maxBytes int) Reader {
 // The Field reads are the reads above for a codec that names its fields:
 // the first failure's error starts with the field's name.
 
-// Uint8Field reads a byte; an error names field.
-func (r *Reader) Uint8Field(field string) uint8 {
-	v := r.Uint8()
+// named returns v, the value a read just returned, after naming field in
+// that read's error, if it failed.
+func named[T any](r *Reader, field string, v T) T {
 	r.Label(field)
 	return v
 }
+
+// Uint8Field reads a byte; an error names field.
+func (r *Reader) Uint8Field(field string) uint8 { return named(r, field, r.Uint8()) }
 
 // Uint16Field reads a big-endian uint16; an error names field.
-func (r *Reader) Uint16Field(field string) uint16 {
-	v := r.Uint16()
-	r.Label(field)
-	return v
-}
+func (r *Reader) Uint16Field(field string) uint16 { return named(r, field, r.Uint16()) }
 
 // Uint32Field reads a big-endian uint32; an error names field.
-func (r *Reader) Uint32Field(field string) uint32 {
-	v := r.Uint32()
-	r.Label(field)
-	return v
-}
+func (r *Reader) Uint32Field(field string) uint32 { return named(r, field, r.Uint32()) }
 
 // Uint64Field reads a big-endian uint64; an error names field.
-func (r *Reader) Uint64Field(field string) uint64 {
-	v := r.Uint64()
-	r.Label(field)
-	return v
-}
+func (r *Reader) Uint64Field(field string) uint64 { return named(r, field, r.Uint64()) }
 
 // BoolField reads a boolean (0 or 1); an error names field.
-func (r *Reader) BoolField(field string) bool {
-	v := r.Bool()
-	r.Label(field)
-	return v
-}
+func (r *Reader) BoolField(field string) bool { return named(r, field, r.Bool()) }
 
 // FixedField fills dst from the input; an error names field.
 func (r *Reader) FixedField(field string, dst []byte) {
@@ -314,7 +301,5 @@ func (r *Reader) FixedField(field string, dst []byte) {
 // Opaque32Field reads a field with a uint32 length prefix of at most max
 // bytes (a copy, nil when empty); an error names field.
 func (r *Reader) Opaque32Field(field string, max int) []byte {
-	b := r.Opaque32(max)
-	r.Label(field)
-	return b
+	return named(r, field, r.Opaque32(max))
 }

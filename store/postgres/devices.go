@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/samizdat-project/samizdat/store"
@@ -28,7 +27,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) error {
 		if revoked {
 			return false, fmt.Errorf("postgres: doing put device %x: %w", d.ID[:8], store.ErrRevoked)
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO devices (device_id, account_id, device_key, device_cert, created_at) VALUES ($1, $2, $3, $4, $5)
+		tag, err := tx.Exec(ctx, `INSERT INTO devices (`+store.DeviceColumns+`) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (device_id) DO UPDATE SET device_key = excluded.device_key, device_cert = excluded.device_cert
 			WHERE devices.account_id = excluded.account_id`,
 			d.ID[:], d.Account[:], d.Key, d.Cert, now)
@@ -42,29 +41,12 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) error {
 	})
 }
 
-const deviceColumns = `device_id, account_id, device_key, device_cert, created_at`
-
-func scanDevice(row pgx.Row) (store.Device, error) {
-	var d store.Device
-	var id, account []byte
-	var created int64
-	if err := row.Scan(&id, &account, &d.Key, &d.Cert, &created); err != nil {
-		return store.Device{}, err
-	}
-	if len(id) != len(d.ID) || len(account) != len(d.Account) {
-		return store.Device{}, fmt.Errorf("corrupt device row: id of %d bytes, account of %d bytes", len(id), len(account))
-	}
-	d.ID, d.Account = store.DeviceID(id), store.AccountID(account)
-	d.CreatedAt = time.Unix(created, 0)
-	return d, nil
-}
-
 // Device implements store.Store.
 func (s *Store) Device(ctx context.Context, id store.DeviceID) (store.Device, error) {
 	if err := s.check("get device"); err != nil {
 		return store.Device{}, err
 	}
-	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE device_id = $1`, id[:]))
+	d, err := store.ScanDevice(s.pool.QueryRow(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE device_id = $1`, id[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Device{}, fmt.Errorf("postgres: doing get device %x: %w", id[:8], store.ErrNotFound)
 	}
@@ -79,11 +61,11 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	if err := s.check("list devices"); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE account_id = $1 ORDER BY created_at, device_id`, account[:])
+	rows, err := s.pool.Query(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE account_id = $1 ORDER BY created_at, device_id`, account[:])
 	if err != nil {
 		return nil, s.wrap("list devices", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Device, error) { return scanDevice(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Device, error) { return store.ScanDevice(r) })
 	if err != nil {
 		return nil, s.wrap("list devices", err)
 	}

@@ -26,29 +26,13 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if afterSeq > maxSeq {
 		return nil, nil // no seq is that large
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, msg_id, group_hash, epoch, kind, payload, enqueued_at
+	rows, err := s.pool.Query(ctx, `SELECT `+store.EntryColumns+`
 		FROM mailbox WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, device[:], int64(afterSeq), limit)
 	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		var e store.Entry
-		var seq, epoch, at int64
-		var kind int16
-		var msgID, group []byte
-		if err := rows.Scan(&seq, &msgID, &group, &epoch, &kind, &e.Payload, &at); err != nil {
-			return nil, s.wrap("pending", err)
-		}
-		if len(msgID) != len(e.MsgID) || len(group) != len(e.Group) {
-			return nil, fmt.Errorf("postgres: doing pending: corrupt mailbox row at seq %d", seq)
-		}
-		e.Seq, e.Epoch, e.Kind, e.EnqueuedAt = uint64(seq), uint64(epoch), store.Kind(kind), time.Unix(at, 0)
-		e.MsgID, e.Group = store.MsgID(msgID), store.GroupHash(group)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Entry, error) { return store.ScanEntry(r) })
+	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
 	return out, nil

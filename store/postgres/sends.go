@@ -397,22 +397,12 @@ func (b *openBatch) decide(st firstState) {
 			}
 			continue
 		}
-		recipients := snd.Recipients
-		var kept []store.DeviceID
-		missing := false
-		for _, d := range recipients {
-			if _, ok := st.lastSeq[d]; ok {
-				kept = append(kept, d)
-			} else if !snd.SkipUnregistered {
-				resp.err = fmt.Errorf("postgres: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)
-				missing = true
-				break
-			}
-		}
-		if missing {
+		kept, refused := st.registered(snd)
+		if refused != nil {
+			resp.err = refused
 			continue
 		}
-		resp.res.Skipped = len(recipients) - len(kept)
+		resp.res.Skipped = len(snd.Recipients) - len(kept)
 		if len(kept) == 0 && snd.Kind != store.KindCommit {
 			continue // nobody left to deliver to: nothing stored, the MsgID not remembered
 		}
@@ -433,20 +423,7 @@ func (b *openBatch) decide(st firstState) {
 		if len(kept) == 0 {
 			continue // a commit to nobody: it only moves the group
 		}
-		rows := &b.rows
-		rows.msgID = append(rows.msgID, snd.MsgID[:])
-		rows.group = append(rows.group, snd.Group[:])
-		rows.epoch = append(rows.epoch, int64(snd.Epoch))
-		rows.kind = append(rows.kind, int16(snd.Kind))
-		rows.data = append(rows.data, snd.Payload)
-		n := int32(len(rows.msgID))
-		for _, d := range kept {
-			st.lastSeq[d]++
-			movedDev[d] = struct{}{}
-			rows.dev = append(rows.dev, d[:])
-			rows.seq = append(rows.seq, st.lastSeq[d])
-			rows.send = append(rows.send, n)
-		}
+		b.queueRows(st, snd, kept, movedDev)
 		b.deliver[i] = kept
 	}
 	for id, kept := range st.fresh {
@@ -461,6 +438,39 @@ func (b *openBatch) decide(st firstState) {
 	for _, g := range sortedKeys(movedGroup, groupBytes) {
 		b.epochIDs = append(b.epochIDs, g)
 		b.epochs = append(b.epochs, st.epochs[store.GroupHash(g)])
+	}
+}
+
+// registered returns snd's recipients that are registered. Every one must
+// be, or the Send is refused (refused is its ErrNotFound answer), unless it
+// asks to leave the others out (SkipUnregistered).
+func (st firstState) registered(snd *store.Send) (kept []store.DeviceID, refused error) {
+	for _, d := range snd.Recipients {
+		if _, ok := st.lastSeq[d]; ok {
+			kept = append(kept, d)
+		} else if !snd.SkipUnregistered {
+			return nil, fmt.Errorf("postgres: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)
+		}
+	}
+	return kept, nil
+}
+
+// queueRows adds snd's mailbox rows, one per recipient in kept at its next
+// seq, to the batch's insert, and notes the devices whose seq moved.
+func (b *openBatch) queueRows(st firstState, snd *store.Send, kept []store.DeviceID, movedDev map[store.DeviceID]struct{}) {
+	rows := &b.rows
+	rows.msgID = append(rows.msgID, snd.MsgID[:])
+	rows.group = append(rows.group, snd.Group[:])
+	rows.epoch = append(rows.epoch, int64(snd.Epoch))
+	rows.kind = append(rows.kind, int16(snd.Kind))
+	rows.data = append(rows.data, snd.Payload)
+	n := int32(len(rows.msgID))
+	for _, d := range kept {
+		st.lastSeq[d]++
+		movedDev[d] = struct{}{}
+		rows.dev = append(rows.dev, d[:])
+		rows.seq = append(rows.seq, st.lastSeq[d])
+		rows.send = append(rows.send, n)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/samizdat-project/samizdat/store"
 )
@@ -29,7 +28,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) error {
 		err = c.QueryRowContext(ctx, `SELECT account_id FROM devices WHERE device_id = ?`, d.ID[:]).Scan(&account)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = c.ExecContext(ctx, `INSERT INTO devices (device_id, account_id, device_key, device_cert, created_at) VALUES (?, ?, ?, ?, ?)`,
+			_, err = c.ExecContext(ctx, `INSERT INTO devices (`+store.DeviceColumns+`) VALUES (?, ?, ?, ?, ?)`,
 				d.ID[:], d.Account[:], d.Key, d.Cert, now)
 		case err != nil:
 		case string(account) != string(d.Account[:]):
@@ -44,32 +43,12 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) error {
 	})
 }
 
-const deviceColumns = `device_id, account_id, device_key, device_cert, created_at`
-
-type scanner interface{ Scan(...any) error }
-
-func scanDevice(row scanner) (store.Device, error) {
-	var d store.Device
-	var id, account []byte
-	var created int64
-	if err := row.Scan(&id, &account, &d.Key, &d.Cert, &created); err != nil {
-		return store.Device{}, err
-	}
-	if len(id) != len(d.ID) || len(account) != len(d.Account) {
-		return store.Device{}, fmt.Errorf("corrupt device row: id of %d bytes, account of %d bytes", len(id), len(account))
-	}
-	copy(d.ID[:], id)
-	copy(d.Account[:], account)
-	d.CreatedAt = time.Unix(created, 0)
-	return d, nil
-}
-
 // Device implements store.Store.
 func (s *Store) Device(ctx context.Context, id store.DeviceID) (store.Device, error) {
 	if s.closed() {
 		return store.Device{}, fmt.Errorf("store: doing get device: %w", store.ErrClosed)
 	}
-	d, err := scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE device_id = ?`, id[:]))
+	d, err := store.ScanDevice(s.read.QueryRowContext(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE device_id = ?`, id[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Device{}, fmt.Errorf("store: doing get device %x: %w", id[:8], store.ErrNotFound)
 	}
@@ -84,23 +63,30 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	if s.closed() {
 		return nil, fmt.Errorf("store: doing list devices: %w", store.ErrClosed)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`, account[:])
+	rows, err := s.read.QueryContext(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`, account[:])
 	if err != nil {
 		return nil, fmt.Errorf("store: doing list devices: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: doing list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, store.ScanDevice)
+	if err != nil {
 		return nil, fmt.Errorf("store: doing list devices: %w", err)
 	}
 	return out, nil
+}
+
+// collectRows scans every row with scan and closes rows, as
+// pgx.CollectRows does for the PostgreSQL engine.
+func collectRows[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // AddKeyPackages implements store.Store.

@@ -21,29 +21,13 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if afterSeq > 1<<63-1 {
 		return nil, nil // no seq is that large
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT seq, msg_id, group_hash, epoch, kind, payload, enqueued_at
+	rows, err := s.read.QueryContext(ctx, `SELECT `+store.EntryColumns+`
 		FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?) AND seq > ? ORDER BY seq LIMIT ?`, device[:], int64(afterSeq), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: doing pending: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		var e store.Entry
-		var seq, epoch, kind, at int64
-		var msgID, group []byte
-		if err := rows.Scan(&seq, &msgID, &group, &epoch, &kind, &e.Payload, &at); err != nil {
-			return nil, fmt.Errorf("store: doing pending: %w", err)
-		}
-		if len(msgID) != len(e.MsgID) || len(group) != len(e.Group) {
-			return nil, fmt.Errorf("store: doing pending: corrupt mailbox row at seq %d", seq)
-		}
-		e.Seq, e.Epoch, e.Kind, e.EnqueuedAt = uint64(seq), uint64(epoch), store.Kind(kind), time.Unix(at, 0)
-		copy(e.MsgID[:], msgID)
-		copy(e.Group[:], group)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, store.ScanEntry)
+	if err != nil {
 		return nil, fmt.Errorf("store: doing pending: %w", err)
 	}
 	return out, nil

@@ -103,31 +103,15 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			answers[i] = response{res: res}
 			continue
 		}
-		// Every recipient must be registered; nothing is written otherwise,
-		// unless the Send asks to leave the others out.
-		missing, skipped := false, 0
-		for k := 0; k < len(s.Recipients); k++ {
-			d := s.Recipients[k]
-			if _, ok, err := w.seq(ctx, ov, d); err != nil {
-				return err
-			} else if ok {
-				continue
-			}
-			if !s.SkipUnregistered {
-				answers[i] = response{err: fmt.Errorf("store: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound)}
-				missing = true
-				break
-			}
-			if skipped == 0 { // copy before the first removal: the slice is the caller's
-				s.Recipients = slices.Clone(s.Recipients)
-			}
-			s.Recipients = slices.Delete(s.Recipients, k, k+1)
-			k--
-			skipped++
+		recipients, skipped, refused, err := w.registered(ctx, ov, s)
+		if err != nil {
+			return err
 		}
-		if missing {
+		if refused != nil {
+			answers[i] = response{err: refused}
 			continue
 		}
+		s.Recipients = recipients
 		if len(s.Recipients) == 0 && s.Kind != store.KindCommit {
 			answers[i] = response{res: store.Result{Skipped: skipped}} // nobody left to deliver to
 			continue
@@ -151,20 +135,9 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			ov.epochs[s.Group] = s.Epoch + 1
 			answers[i].res.CurrentEpoch = s.Epoch + 1
 		}
-		seqs := make([]uint64, len(s.Recipients))
-		for k, d := range s.Recipients {
-			ds, _, _ := w.seq(ctx, ov, d) // loaded above
-			if _, ok := ov.touchedSet[d]; !ok {
-				ov.touchedSet[d] = struct{}{}
-				ov.touched = append(ov.touched, d)
-			}
-			ds.last++
-			ov.devs[d] = ds
-			seqs[k] = ds.last
-		}
 		ov.seen[s.MsgID] = struct{}{}
 		accepted = append(accepted, i)
-		seqOf = append(seqOf, seqs)
+		seqOf = append(seqOf, w.nextSeqs(ctx, ov, s.Recipients))
 	}
 	for i, j := range dupOf {
 		answers[i] = answers[j]
@@ -173,6 +146,50 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 		}
 	}
 	return w.writeSends(ctx, run, accepted, seqOf, groups, ov)
+}
+
+// registered returns s's recipients that are registered and how many it
+// left out. Every recipient must be registered, or the Send is refused
+// (refused is its ErrNotFound answer), unless it asks to leave the others
+// out (SkipUnregistered). The Send's own slice is never modified: it is
+// the caller's.
+func (w *writer) registered(ctx context.Context, ov *overlay, s *store.Send) (recipients []store.DeviceID, skipped int, refused, err error) {
+	recipients = s.Recipients
+	for k := 0; k < len(recipients); k++ {
+		d := recipients[k]
+		if _, ok, err := w.seq(ctx, ov, d); err != nil {
+			return nil, 0, nil, err
+		} else if ok {
+			continue
+		}
+		if !s.SkipUnregistered {
+			return nil, 0, fmt.Errorf("store: doing enqueue: recipient device %x: %w", d[:8], store.ErrNotFound), nil
+		}
+		if skipped == 0 { // copy before the first removal
+			recipients = slices.Clone(recipients)
+		}
+		recipients = slices.Delete(recipients, k, k+1)
+		k--
+		skipped++
+	}
+	return recipients, skipped, nil, nil
+}
+
+// nextSeqs takes the next mailbox seq of each recipient (all loaded into
+// the overlay by registered) and marks the devices touched.
+func (w *writer) nextSeqs(ctx context.Context, ov *overlay, recipients []store.DeviceID) []uint64 {
+	seqs := make([]uint64, len(recipients))
+	for k, d := range recipients {
+		ds, _, _ := w.seq(ctx, ov, d) // loaded by registered
+		if _, ok := ov.touchedSet[d]; !ok {
+			ov.touchedSet[d] = struct{}{}
+			ov.touched = append(ov.touched, d)
+		}
+		ds.last++
+		ov.devs[d] = ds
+		seqs[k] = ds.last
+	}
+	return seqs
 }
 
 // isSeen reports whether id is in seen_msgs as the open transaction sees it.

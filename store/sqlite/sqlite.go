@@ -99,60 +99,15 @@ func dsn(path string, readOnly bool, extra ...string) string {
 // further writes fail with store.ErrClosed; Close does the same and also
 // releases the file.
 func Open(ctx context.Context, path string, o *Options) (*Store, error) {
-	var opts Options
-	if o != nil {
-		opts = *o
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = defaultMaxBatch
-	}
-	if opts.Linger == 0 {
-		opts.Linger = time.Millisecond
-	}
-	if opts.ReadConns <= 0 {
-		opts.ReadConns = 4
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.CheckpointInterval == 0 {
-		opts.CheckpointInterval = 250 * time.Millisecond
-	}
-	if opts.MaxSeen == 0 {
-		opts.MaxSeen = 1 << 22
-	}
-	var wp []string // CheckpointInterval < 0: SQLite's automatic checkpoints
-	if opts.CheckpointInterval > 0 {
-		wp = []string{"wal_autocheckpoint(0)", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)}
-	}
-	write, err := sql.Open("sqlite", dsn(path, false, wp...))
+	opts := o.withDefaults()
+	write, err := openWriteDB(ctx, path, opts.CheckpointInterval > 0)
 	if err != nil {
-		return nil, fmt.Errorf("store: doing open of %s: %w", path, err)
-	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, write); err != nil {
-		write.Close()
 		return nil, err
 	}
-	if err := migrateChannels(ctx, write); err != nil { // channels.go
-		write.Close()
-		return nil, err
-	}
-	read, err := sql.Open("sqlite", dsn(path, true))
+	read, err := openReadDB(ctx, path, opts.ReadConns)
 	if err != nil {
 		write.Close()
-		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
-	}
-	read.SetMaxOpenConns(opts.ReadConns)
-	read.SetMaxIdleConns(opts.ReadConns)
-	read.SetConnMaxIdleTime(0)
-	if err := read.PingContext(ctx); err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
+		return nil, err
 	}
 	conn, err := write.Conn(ctx)
 	if err != nil {
@@ -182,6 +137,77 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	go s.w.run()
 	return s, nil
+}
+
+// withDefaults returns the options with every unset field at its default
+// (o may be nil).
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.Linger == 0 {
+		opts.Linger = time.Millisecond
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opts.MaxSeen == 0 {
+		opts.MaxSeen = 1 << 22
+	}
+	return opts
+}
+
+// openWriteDB opens the single-connection pool of the writer and brings
+// the schema up to date. ownCheckpoints turns SQLite's automatic WAL
+// checkpoints off, for the store's checkpointer to run them.
+func openWriteDB(ctx context.Context, path string, ownCheckpoints bool) (*sql.DB, error) {
+	var wp []string
+	if ownCheckpoints {
+		wp = []string{"wal_autocheckpoint(0)", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)}
+	}
+	write, err := sql.Open("sqlite", dsn(path, false, wp...))
+	if err != nil {
+		return nil, fmt.Errorf("store: doing open of %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if err := migrateChannels(ctx, write); err != nil { // channels.go
+		write.Close()
+		return nil, err
+	}
+	return write, nil
+}
+
+// openReadDB opens the read-only pool of n connections.
+func openReadDB(ctx context.Context, path string, n int) (*sql.DB, error) {
+	read, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxIdleTime(0)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		return nil, fmt.Errorf("store: doing open of %s for reading: %w", path, err)
+	}
+	return read, nil
 }
 
 // Close stops the writer (pending Enqueues fail with store.ErrClosed) and

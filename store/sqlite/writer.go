@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -287,6 +288,33 @@ func (w *writer) commit(batch []*request) (err error) {
 	if err := w.evictSeen(ctx, ov); err != nil {
 		return err
 	}
+	if err := w.runBatch(ctx, batch, ov); err != nil {
+		return err
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	// Durable: publish to the caches, announce, answer.
+	w.s.ckpt.committed()
+	w.batches.Add(1)
+	w.requests.Add(int64(len(batch)))
+	w.publish(ov)
+	// Announce before answering, so that a Watch registered when Enqueue
+	// returns has its signal already (store.Store's Watch contract; the
+	// other order let a caller see the answer, then a late signal).
+	w.s.Announce(ov.touched)
+	for i, r := range batch {
+		r.done <- ov.answers[i]
+	}
+	if w.onBatch != nil && ov.sends > 0 {
+		w.onBatch(ov.sends, time.Since(start))
+	}
+	return nil
+}
+
+// runBatch runs the batch's requests in the open transaction, in order:
+// an operation alone, consecutive Sends together.
+func (w *writer) runBatch(ctx context.Context, batch []*request, ov *overlay) error {
 	for i := 0; i < len(batch); {
 		if batch[i].op != nil {
 			if err := w.runOp(ctx, batch[i], &ov.answers[i]); err != nil {
@@ -304,19 +332,14 @@ func (w *writer) commit(batch []*request) (err error) {
 		}
 		i = j
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return err
-	}
-	// Durable: publish to the caches, announce, answer.
-	w.s.ckpt.committed()
-	w.batches.Add(1)
-	w.requests.Add(int64(len(batch)))
-	for d, ds := range ov.devs {
-		w.devs[d] = ds
-	}
-	for g, e := range ov.epochs {
-		w.epochs[g] = e
-	}
+	return nil
+}
+
+// publish moves a committed batch's overlay into the writer's caches,
+// dropping a cache that grew past cacheLimit.
+func (w *writer) publish(ov *overlay) {
+	maps.Copy(w.devs, ov.devs)
+	maps.Copy(w.epochs, ov.epochs)
 	for id := range ov.forgotten {
 		delete(w.seen, id)
 	}
@@ -329,17 +352,6 @@ func (w *writer) commit(batch []*request) (err error) {
 	if len(w.epochs) > cacheLimit {
 		clear(w.epochs)
 	}
-	// Announce before answering, so that a Watch registered when Enqueue
-	// returns has its signal already (store.Store's Watch contract; the
-	// other order let a caller see the answer, then a late signal).
-	w.s.Announce(ov.touched)
-	for i, r := range batch {
-		r.done <- ov.answers[i]
-	}
-	if w.onBatch != nil && ov.sends > 0 {
-		w.onBatch(ov.sends, time.Since(start))
-	}
-	return nil
 }
 
 // evictSeen forgets the oldest eighth of the seen MsgIDs when there are

@@ -7,12 +7,13 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
-	"math/bits"
 	"net"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/transport/transporttest"
 )
 
 // "Never looks like X" tests for obfs4's first flight: the client handshake
@@ -108,43 +109,9 @@ func checkHandshakeLayout(t testing.TB, st *ServerState, hs []byte) {
 	t.Fatal("MAC_C does not verify for the current epoch hour")
 }
 
-// Exemption rules of "How the Great Firewall of China Detects and Blocks
-// Fully Encrypted Traffic" (USENIX Security 2023), applied to one packet.
-type exemptions struct {
-	popcount   bool // Ex1: average set bits per byte <= 3.4 or >= 4.6
-	first6     bool // Ex2: first 6 bytes printable ASCII
-	half       bool // Ex3: more than 50% printable
-	run20      bool // Ex4: more than 20 contiguous printable bytes
-	protocol   bool // Ex5: starts like TLS or HTTP
-	popPerByte float64
-}
-
-func (e exemptions) any() bool { return e.popcount || e.first6 || e.half || e.run20 || e.protocol }
-
-func printable(b byte) bool { return b >= 0x20 && b <= 0x7e }
-
-func classify(p []byte) exemptions {
-	var e exemptions
-	ones, nprint, run, maxRun := 0, 0, 0, 0
-	for _, b := range p {
-		ones += bits.OnesCount8(b)
-		if printable(b) {
-			nprint++
-			run++
-			maxRun = max(maxRun, run)
-		} else {
-			run = 0
-		}
-	}
-	e.popPerByte = float64(ones) / float64(len(p))
-	e.popcount = e.popPerByte <= 3.4 || e.popPerByte >= 4.6
-	e.first6 = len(p) >= 6 && !slices.ContainsFunc(p[:6], func(b byte) bool { return !printable(b) })
-	e.half = float64(nprint) > 0.5*float64(len(p))
-	e.run20 = maxRun > 20
-	e.protocol = looksLikeTLSorHTTP(p)
-	return e
-}
-
+// looksLikeTLSorHTTP is wider than the GFW's Ex5 rule
+// (transporttest.CheckExemptions): any TLS record type of version 3.x and
+// every HTTP method, since obfs4 must look like neither.
 func looksLikeTLSorHTTP(p []byte) bool {
 	// TLS record: content type handshake/application/alert/ccs, version 3.x.
 	if len(p) >= 3 && p[0] >= 0x14 && p[0] <= 0x17 && p[1] == 0x03 && p[2] <= 0x04 {
@@ -204,33 +171,26 @@ func TestFirstPacketExemptionRules(t *testing.T) {
 	var whole, seg tally
 	var pops, segPops, lens []float64
 	var topBits [4]int
-	count := func(tl *tally, e exemptions) {
-		if e.popcount {
-			tl.popcount++
-		}
-		if e.first6 {
-			tl.first6++
-		}
-		if e.half {
-			tl.half++
-		}
-		if e.run20 {
-			tl.run20++
-		}
-		if e.protocol {
-			tl.protocol++
-		}
-		if e.any() {
-			tl.any++
+	count := func(tl *tally, e transporttest.Exemptions) {
+		for _, r := range []struct {
+			met bool
+			n   *int
+		}{
+			{e.LowPopcount || e.HighPopcount, &tl.popcount}, {e.FirstSix, &tl.first6}, {e.HalfPrintable, &tl.half},
+			{e.Contiguous20, &tl.run20}, {e.TLSLike || e.HTTPLike, &tl.protocol}, {e.Exempt(), &tl.any},
+		} {
+			if r.met {
+				*r.n++
+			}
 		}
 	}
 	for i := 0; i < n; i++ {
 		hs := captureFirstFlight(t, st, d)
-		ew, es := classify(hs), classify(firstSegment(hs))
+		ew, es := transporttest.CheckExemptions(hs), transporttest.CheckExemptions(firstSegment(hs))
 		count(&whole, ew)
 		count(&seg, es)
-		pops = append(pops, ew.popPerByte)
-		segPops = append(segPops, es.popPerByte)
+		pops = append(pops, ew.PopcountPerByte)
+		segPops = append(segPops, es.PopcountPerByte)
 		lens = append(lens, float64(len(hs)))
 		// The two top bits of X' (bits 254, 255 of the representative)
 		// must be random too: a constant there was a known distinguisher

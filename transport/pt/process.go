@@ -65,15 +65,9 @@ func start(ctx context.Context, cfg Config, env []string, methodKeyword string) 
 		return nil, nil, fmt.Errorf("pt: starting: no PT binary configured")
 	}
 	p := &process{logs: newTail(8 << 10), exited: make(chan struct{})}
-	stateDir := cfg.StateDir
-	if stateDir == "" {
-		d, err := os.MkdirTemp("", "samizdat-pt-")
-		if err != nil {
-			return nil, nil, fmt.Errorf("pt: starting: state dir: %w", err)
-		}
-		p.tempDir, stateDir = d, d
-	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("pt: starting: state dir: %w", err)
+	stateDir, err := p.makeStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	cmd := exec.Command(cfg.Path, cfg.Args...)
@@ -140,6 +134,23 @@ func start(ctx context.Context, cfg Config, env []string, methodKeyword string) 
 		p.close()
 		return nil, nil, fmt.Errorf("pt: configuring %s: %w", cfg.Path, ctx.Err())
 	}
+}
+
+// makeStateDir makes the PT's state directory (TOR_PT_STATE_LOCATION,
+// pt-spec §3.2.1): dir if set, else a temporary one the process removes.
+func (p *process) makeStateDir(dir string) (string, error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "samizdat-pt-")
+		if err != nil {
+			return "", fmt.Errorf("pt: starting: state dir: %w", err)
+		}
+		p.tempDir = d
+		return d, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("pt: starting: state dir: %w", err)
+	}
+	return dir, nil
 }
 
 // parentEnv is our environment without TOR_PT_* variables, so a samizdat

@@ -164,6 +164,23 @@ const (
 	ours
 )
 
+// verdict is a connection's sorting state, decided once by whichever of
+// the two directions claims it first.
+type verdict struct {
+	mu    sync.Mutex
+	state int
+}
+
+// claim moves an undecided verdict to want and returns the state.
+func (v *verdict) claim(want int) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.state == undecided {
+		v.state = want
+	}
+	return v.state
+}
+
 // sort opens the cover connection at once (so that the cover's own
 // timeouts run from the moment the client connected) and forwards to it
 // every byte the client sends, except the read that completes a marked
@@ -178,44 +195,12 @@ func (s *sorter) sort(c net.Conn) {
 		c.Close()
 		return
 	}
-	var mu sync.Mutex
-	state := undecided
-	claim := func(want int) int { // moves undecided to want; returns the state
-		mu.Lock()
-		defer mu.Unlock()
-		if state == undecided {
-			state = want
-		}
-		return state
-	}
-
-	// cover -> client, once the connection is the cover's.
+	v := &verdict{}
+	claim := v.claim
 	coverDone := make(chan struct{})
 	go func() {
 		defer close(coverDone)
-		buf := make([]byte, 32<<10)
-		n, err := cover.Read(buf)
-		if claim(spliced) != spliced {
-			return // ours: the cover conn was closed under us
-		}
-		if n > 0 {
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				err = werr
-			}
-		}
-		if err == nil {
-			_, err = io.CopyBuffer(c, cover, buf)
-		}
-		if err == nil || errors.Is(err, io.EOF) {
-			closeWrite(c)
-			c.SetReadDeadline(time.Now().Add(spliceLinger))
-			return
-		}
-		if errors.Is(err, syscall.ECONNRESET) {
-			resetOnClose(c) // the cover reset the connection: so do we
-		}
-		c.Close()
-		cover.Close()
+		copyCoverReply(c, cover, v)
 	}()
 
 	var hello []byte
@@ -268,6 +253,36 @@ func (s *sorter) sort(c net.Conn) {
 		}
 	}
 	<-coverDone
+	c.Close()
+	cover.Close()
+}
+
+// copyCoverReply forwards the cover's bytes to the client c, once the
+// connection is the cover's: the cover speaking first decides it so. If
+// the connection is ours instead, the cover conn is closed under it and it
+// returns. A cover's reset reaches the client as a reset.
+func copyCoverReply(c, cover net.Conn, v *verdict) {
+	buf := make([]byte, 32<<10)
+	n, err := cover.Read(buf)
+	if v.claim(spliced) != spliced {
+		return // ours: the cover conn was closed under us
+	}
+	if n > 0 {
+		if _, werr := c.Write(buf[:n]); werr != nil {
+			err = werr
+		}
+	}
+	if err == nil {
+		_, err = io.CopyBuffer(c, cover, buf)
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		closeWrite(c)
+		c.SetReadDeadline(time.Now().Add(spliceLinger))
+		return
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		resetOnClose(c) // the cover reset the connection: so do we
+	}
 	c.Close()
 	cover.Close()
 }

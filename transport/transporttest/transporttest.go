@@ -337,6 +337,16 @@ func silent(t *testing.T) func(net.Conn) {
 }
 
 func testCloseUnblocksRead(t *testing.T, f Factory) {
+	if err := blockedReadAfter(t, f, "Close", func(c net.Conn) { c.Close() }); err == nil {
+		t.Fatal("blocked Read returned no error after Close")
+	}
+}
+
+// blockedReadAfter starts a Read on a conn whose peer stays silent, lets
+// it block, calls unblock (what names it) and returns the Read's error; the
+// test fails if the Read is still blocked after the timeout.
+func blockedReadAfter(t *testing.T, f Factory, what string, unblock func(c net.Conn)) error {
+	t.Helper()
 	c := dial(t, setup(t, f, silent(t)))
 	rerr := make(chan error, 1)
 	go func() {
@@ -344,14 +354,13 @@ func testCloseUnblocksRead(t *testing.T, f Factory) {
 		rerr <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
-	c.Close()
+	unblock(c)
 	select {
 	case err := <-rerr:
-		if err == nil {
-			t.Fatal("blocked Read returned no error after Close")
-		}
+		return err
 	case <-time.After(timeout):
-		t.Fatal("Close did not unblock a blocked Read")
+		t.Fatalf("%s did not unblock a blocked Read", what)
+		return nil
 	}
 }
 
@@ -400,21 +409,9 @@ func testReadDeadline(t *testing.T, f Factory) {
 }
 
 func testPastDeadlineUnblocksRead(t *testing.T, f Factory) {
-	c := dial(t, setup(t, f, silent(t)))
-	rerr := make(chan error, 1)
-	go func() {
-		_, err := c.Read(make([]byte, 10))
-		rerr <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	c.SetReadDeadline(time.Unix(1, 0))
-	select {
-	case err := <-rerr:
-		if !isTimeout(err) {
-			t.Fatalf("Read unblocked by a past deadline: %v; want a timeout", err)
-		}
-	case <-time.After(timeout):
-		t.Fatal("a past deadline did not unblock a blocked Read")
+	err := blockedReadAfter(t, f, "a past deadline", func(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) })
+	if !isTimeout(err) {
+		t.Fatalf("Read unblocked by a past deadline: %v; want a timeout", err)
 	}
 }
 

@@ -184,6 +184,44 @@ func readUint32s(r *codec.Reader) []uint32 {
 	return vs
 }
 
+// writeStructs encodes a vector of structures, T xs<V> (RFC 9420 §2.1.2).
+func writeStructs[T any, P interface {
+	*T
+	codec.Marshaler
+}](w *codec.Writer, xs []T) {
+	w.Vector(func(w *codec.Writer) {
+		for i := range xs {
+			P(&xs[i]).MarshalMLS(w)
+		}
+	})
+}
+
+// readStruct decodes a structure into a new value.
+func readStruct[T any, P interface {
+	*T
+	codec.Unmarshaler
+}](r *codec.Reader) *T {
+	x := new(T)
+	P(x).UnmarshalMLS(r)
+	return x
+}
+
+// readStructs decodes a vector of structures; an empty vector gives an
+// empty, non-nil slice, so that a decoded value re-encodes and compares
+// like the one it was encoded from.
+func readStructs[T any, P interface {
+	*T
+	codec.Unmarshaler
+}](r *codec.Reader) []T {
+	xs := []T{}
+	r.ReadVector(func(r *codec.Reader) {
+		var x T
+		P(&x).UnmarshalMLS(r)
+		xs = append(xs, x)
+	})
+	return xs
+}
+
 // marshalFunc encodes what f writes.
 func marshalFunc(f func(w *codec.Writer)) ([]byte, error) {
 	var w codec.Writer

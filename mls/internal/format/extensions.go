@@ -21,25 +21,11 @@ func (e *Extension) UnmarshalMLS(r *codec.Reader) {
 	e.Data = r.VarBytes()
 }
 
-func writeExtensions(w *codec.Writer, exts []Extension) {
-	w.Vector(func(w *codec.Writer) {
-		for i := range exts {
-			exts[i].MarshalMLS(w)
-		}
-	})
-}
-
 // readExtensions decodes Extension extensions<V>. Duplicate types are not
 // rejected here (the encoding is still well formed); callers validate with
 // HasDuplicateExtensions (RFC 9420 §13.4).
 func readExtensions(r *codec.Reader) []Extension {
-	exts := []Extension{}
-	r.ReadVector(func(r *codec.Reader) {
-		var e Extension
-		e.UnmarshalMLS(r)
-		exts = append(exts, e)
-	})
-	return exts
+	return readStructs[Extension](r)
 }
 
 // Extensions is a list of extensions with codec methods, for use where a
@@ -47,7 +33,7 @@ func readExtensions(r *codec.Reader) []Extension {
 type Extensions []Extension
 
 // MarshalMLS implements codec.Marshaler.
-func (e *Extensions) MarshalMLS(w *codec.Writer) { writeExtensions(w, *e) }
+func (e *Extensions) MarshalMLS(w *codec.Writer) { writeStructs(w, *e) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (e *Extensions) UnmarshalMLS(r *codec.Reader) { *e = readExtensions(r) }
@@ -124,22 +110,12 @@ type ExternalSenders []ExternalSender
 
 // MarshalMLS implements codec.Marshaler.
 func (s *ExternalSenders) MarshalMLS(w *codec.Writer) {
-	w.Vector(func(w *codec.Writer) {
-		for i := range *s {
-			(*s)[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, *s)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (s *ExternalSenders) UnmarshalMLS(r *codec.Reader) {
-	out := ExternalSenders{}
-	r.ReadVector(func(r *codec.Reader) {
-		var e ExternalSender
-		e.UnmarshalMLS(r)
-		out = append(out, e)
-	})
-	*s = out
+	*s = readStructs[ExternalSender](r)
 }
 
 // RequiredCapabilities is the extension_data of required_capabilities

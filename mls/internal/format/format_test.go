@@ -105,12 +105,19 @@ func roundTrip(t *testing.T, in codec.Marshaler, out codec.Unmarshaler, want []b
 	if err := codec.Unmarshal(got, out); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	again, err := codec.Marshal(out.(codec.Marshaler))
+	checkReencodes(t, got, out)
+}
+
+// checkReencodes checks that v, decoded from data, encodes back to
+// exactly data.
+func checkReencodes(t *testing.T, data []byte, v codec.Unmarshaler) {
+	t.Helper()
+	again, err := codec.Marshal(v.(codec.Marshaler))
 	if err != nil {
-		t.Fatalf("re-encode: %v", err)
+		t.Fatalf("decoded value does not encode: %v", err)
 	}
-	if !bytes.Equal(again, got) {
-		t.Fatalf("re-encoding %x, want %x", again, got)
+	if !bytes.Equal(again, data) {
+		t.Fatalf("re-encoding differs:\n got %x\nwant %x", again, data)
 	}
 }
 

@@ -21,7 +21,7 @@ func (g *GroupContext) MarshalMLS(w *codec.Writer) {
 	w.Uint64(g.Epoch)
 	w.VarBytes(g.TreeHash)
 	w.VarBytes(g.ConfirmedTranscriptHash)
-	writeExtensions(w, g.Extensions)
+	writeStructs(w, g.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -101,11 +101,9 @@ func unmarshalBody(r *codec.Reader, ct ContentType) contentBody {
 	case ContentApplication:
 		b.Application = r.VarBytes()
 	case ContentProposal:
-		b.Proposal = new(Proposal)
-		b.Proposal.UnmarshalMLS(r)
+		b.Proposal = readStruct[Proposal](r)
 	case ContentCommit:
-		b.Commit = new(Commit)
-		b.Commit.UnmarshalMLS(r)
+		b.Commit = readStruct[Commit](r)
 	default:
 		// RFC 9420 §6: the select cannot be parsed for other content types
 		// (0 is reserved).

@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bytes"
 	"encoding/hex"
 	"testing"
 
@@ -33,13 +32,7 @@ func fuzzRoundTrip(t *testing.T, data []byte, v codec.Unmarshaler) {
 	if err := codec.Unmarshal(data, v); err != nil {
 		return
 	}
-	out, err := codec.Marshal(v.(codec.Marshaler))
-	if err != nil {
-		t.Fatalf("decoded value does not encode: %v", err)
-	}
-	if !bytes.Equal(out, data) {
-		t.Fatalf("re-encoding differs:\n got %x\nwant %x", out, data)
-	}
+	checkReencodes(t, data, v)
 }
 
 func FuzzKeyPackage(f *testing.F) {

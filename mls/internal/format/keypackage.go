@@ -17,7 +17,7 @@ func (k *KeyPackage) marshalTBS(w *codec.Writer) {
 	w.Uint16(uint16(k.CipherSuite))
 	w.VarBytes(k.InitKey)
 	k.LeafNode.MarshalMLS(w)
-	writeExtensions(w, k.Extensions)
+	writeStructs(w, k.Extensions)
 }
 
 // MarshalMLS implements codec.Marshaler.

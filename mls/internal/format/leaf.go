@@ -124,7 +124,7 @@ func (l *LeafNode) marshalContent(w *codec.Writer) {
 	default:
 		errEncode(w, "LeafNode", "unknown leaf node source")
 	}
-	writeExtensions(w, l.Extensions)
+	writeStructs(w, l.Extensions)
 }
 
 // MarshalMLS implements codec.Marshaler.

@@ -55,12 +55,10 @@ type PrivateMessage struct {
 	Ciphertext          []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
+// MarshalMLS implements codec.Marshaler. A PrivateMessage starts with the
+// fields of its PrivateContentAAD, in the same order (RFC 9420 §6.3).
 func (m *PrivateMessage) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(m.GroupID)
-	w.Uint64(m.Epoch)
-	w.Uint8(uint8(m.ContentType))
-	w.VarBytes(m.AuthenticatedData)
+	m.contentAAD().MarshalMLS(w)
 	w.VarBytes(m.EncryptedSenderData)
 	w.VarBytes(m.Ciphertext)
 }
@@ -96,9 +94,11 @@ func (a *PrivateContentAAD) MarshalMLS(w *codec.Writer) {
 
 // ContentAAD returns the PrivateContentAAD encoding for m (RFC 9420 §6.3.1).
 func (m *PrivateMessage) ContentAAD() ([]byte, error) {
-	return codec.Marshal(&PrivateContentAAD{
-		GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType, AuthenticatedData: m.AuthenticatedData,
-	})
+	return codec.Marshal(m.contentAAD())
+}
+
+func (m *PrivateMessage) contentAAD() *PrivateContentAAD {
+	return &PrivateContentAAD{GroupID: m.GroupID, Epoch: m.Epoch, ContentType: m.ContentType, AuthenticatedData: m.AuthenticatedData}
 }
 
 // SenderDataAAD is the AEAD associated data of a PrivateMessage's
@@ -261,20 +261,15 @@ func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch m.WireFormat {
 	case WirePublicMessage:
-		m.PublicMessage = new(PublicMessage)
-		m.PublicMessage.UnmarshalMLS(r)
+		m.PublicMessage = readStruct[PublicMessage](r)
 	case WirePrivateMessage:
-		m.PrivateMessage = new(PrivateMessage)
-		m.PrivateMessage.UnmarshalMLS(r)
+		m.PrivateMessage = readStruct[PrivateMessage](r)
 	case WireWelcome:
-		m.Welcome = new(Welcome)
-		m.Welcome.UnmarshalMLS(r)
+		m.Welcome = readStruct[Welcome](r)
 	case WireGroupInfo:
-		m.GroupInfo = new(GroupInfo)
-		m.GroupInfo.UnmarshalMLS(r)
+		m.GroupInfo = readStruct[GroupInfo](r)
 	case WireKeyPackage:
-		m.KeyPackage = new(KeyPackage)
-		m.KeyPackage.UnmarshalMLS(r)
+		m.KeyPackage = readStruct[KeyPackage](r)
 	default:
 		// RFC 9420 §6: the select cannot be parsed for other wire formats.
 		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))

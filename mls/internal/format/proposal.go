@@ -122,7 +122,7 @@ func (p *ReInitProposal) MarshalMLS(w *codec.Writer) {
 	w.VarBytes(p.GroupID)
 	w.Uint16(uint16(p.Version))
 	w.Uint16(uint16(p.CipherSuite))
-	writeExtensions(w, p.Extensions)
+	writeStructs(w, p.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -149,7 +149,7 @@ type GroupContextExtensionsProposal struct{ Extensions []Extension }
 
 // MarshalMLS implements codec.Marshaler.
 func (p *GroupContextExtensionsProposal) MarshalMLS(w *codec.Writer) {
-	writeExtensions(w, p.Extensions)
+	writeStructs(w, p.Extensions)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -225,26 +225,19 @@ func (p *Proposal) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch p.Type {
 	case ProposalAdd:
-		p.Add = new(AddProposal)
-		p.Add.UnmarshalMLS(r)
+		p.Add = readStruct[AddProposal](r)
 	case ProposalUpdate:
-		p.Update = new(UpdateProposal)
-		p.Update.UnmarshalMLS(r)
+		p.Update = readStruct[UpdateProposal](r)
 	case ProposalRemove:
-		p.Remove = new(RemoveProposal)
-		p.Remove.UnmarshalMLS(r)
+		p.Remove = readStruct[RemoveProposal](r)
 	case ProposalPreSharedKey:
-		p.PreSharedKey = new(PreSharedKeyProposal)
-		p.PreSharedKey.UnmarshalMLS(r)
+		p.PreSharedKey = readStruct[PreSharedKeyProposal](r)
 	case ProposalReInit:
-		p.ReInit = new(ReInitProposal)
-		p.ReInit.UnmarshalMLS(r)
+		p.ReInit = readStruct[ReInitProposal](r)
 	case ProposalExternalInit:
-		p.ExternalInit = new(ExternalInitProposal)
-		p.ExternalInit.UnmarshalMLS(r)
+		p.ExternalInit = readStruct[ExternalInitProposal](r)
 	case ProposalGroupContextExtensions:
-		p.GroupContextExtensions = new(GroupContextExtensionsProposal)
-		p.GroupContextExtensions.UnmarshalMLS(r)
+		p.GroupContextExtensions = readStruct[GroupContextExtensionsProposal](r)
 	default:
 		// RFC 9420 §12.1: a proposal body has no length prefix, so a
 		// proposal of unknown type cannot be parsed.
@@ -282,8 +275,7 @@ func (p *ProposalOrRef) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch p.Type {
 	case ProposalOrRefProposal:
-		p.Proposal = new(Proposal)
-		p.Proposal.UnmarshalMLS(r)
+		p.Proposal = readStruct[Proposal](r)
 	case ProposalOrRefReference:
 		p.Reference = r.VarBytes()
 	default:
@@ -301,25 +293,15 @@ type Commit struct {
 
 // MarshalMLS implements codec.Marshaler.
 func (c *Commit) MarshalMLS(w *codec.Writer) {
-	w.Vector(func(w *codec.Writer) {
-		for i := range c.Proposals {
-			c.Proposals[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, c.Proposals)
 	w.Optional(c.Path != nil, func(w *codec.Writer) { c.Path.MarshalMLS(w) })
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (c *Commit) UnmarshalMLS(r *codec.Reader) {
-	c.Proposals = []ProposalOrRef{}
-	r.ReadVector(func(r *codec.Reader) {
-		var p ProposalOrRef
-		p.UnmarshalMLS(r)
-		c.Proposals = append(c.Proposals, p)
-	})
+	c.Proposals = readStructs[ProposalOrRef](r)
 	c.Path = nil
 	if r.Optional() {
-		c.Path = new(UpdatePath)
-		c.Path.UnmarshalMLS(r)
+		c.Path = readStruct[UpdatePath](r)
 	}
 }

@@ -61,11 +61,9 @@ func (n *Node) UnmarshalMLS(r *codec.Reader) {
 	}
 	switch t {
 	case NodeTypeLeaf:
-		n.Leaf = new(LeafNode)
-		n.Leaf.UnmarshalMLS(r)
+		n.Leaf = readStruct[LeafNode](r)
 	case NodeTypeParent:
-		n.Parent = new(ParentNode)
-		n.Parent.UnmarshalMLS(r)
+		n.Parent = readStruct[ParentNode](r)
 	default:
 		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
 		errEnum(r, "Node type", uint64(t))
@@ -94,8 +92,7 @@ func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) {
 	r.ReadVector(func(r *codec.Reader) {
 		var n *Node
 		if r.Optional() {
-			n = new(Node)
-			n.UnmarshalMLS(r)
+			n = readStruct[Node](r)
 		}
 		nodes = append(nodes, n)
 	})
@@ -130,22 +127,13 @@ type UpdatePathNode struct {
 // MarshalMLS implements codec.Marshaler.
 func (n *UpdatePathNode) MarshalMLS(w *codec.Writer) {
 	w.VarBytes(n.EncryptionKey)
-	w.Vector(func(w *codec.Writer) {
-		for i := range n.EncryptedPathSecret {
-			n.EncryptedPathSecret[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, n.EncryptedPathSecret)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (n *UpdatePathNode) UnmarshalMLS(r *codec.Reader) {
 	n.EncryptionKey = r.VarBytes()
-	n.EncryptedPathSecret = []HPKECiphertext{}
-	r.ReadVector(func(r *codec.Reader) {
-		var c HPKECiphertext
-		c.UnmarshalMLS(r)
-		n.EncryptedPathSecret = append(n.EncryptedPathSecret, c)
-	})
+	n.EncryptedPathSecret = readStructs[HPKECiphertext](r)
 }
 
 // UpdatePath is the path a committer sends with a Commit (RFC 9420 §7.6).
@@ -157,20 +145,11 @@ type UpdatePath struct {
 // MarshalMLS implements codec.Marshaler.
 func (p *UpdatePath) MarshalMLS(w *codec.Writer) {
 	p.LeafNode.MarshalMLS(w)
-	w.Vector(func(w *codec.Writer) {
-		for i := range p.Nodes {
-			p.Nodes[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, p.Nodes)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (p *UpdatePath) UnmarshalMLS(r *codec.Reader) {
 	p.LeafNode.UnmarshalMLS(r)
-	p.Nodes = []UpdatePathNode{}
-	r.ReadVector(func(r *codec.Reader) {
-		var n UpdatePathNode
-		n.UnmarshalMLS(r)
-		p.Nodes = append(p.Nodes, n)
-	})
+	p.Nodes = readStructs[UpdatePathNode](r)
 }

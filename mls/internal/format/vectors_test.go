@@ -130,36 +130,30 @@ func TestMessagesVectors(t *testing.T) {
 }
 
 func TestDeserializationVectors(t *testing.T) {
-	var vectors []struct {
+	type vector struct {
 		Header string `json:"vlbytes_header"`
 		Length uint64 `json:"length"`
 	}
-	loadVectors(t, "deserialization.json", &vectors)
-	if len(vectors) == 0 {
-		t.Fatal("no vectors")
-	}
-	for i, vec := range vectors {
-		t.Run(fmt.Sprintf("deserialization.json/%d", i), func(t *testing.T) {
-			header, err := hex.DecodeString(vec.Header)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := codec.NewReader(header)
-			if got := r.Varint(); got != vec.Length {
-				t.Fatalf("decoded length %d, want %d", got, vec.Length)
-			}
-			if err := r.Done(); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			var w codec.Writer
-			w.Varint(vec.Length)
-			enc, err := w.Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(enc, header) {
-				t.Fatalf("encoded header %x, want %x", enc, header)
-			}
-		})
-	}
+	vectors.Each(t, "deserialization.json", func(t *testing.T, vec vector) {
+		header, err := hex.DecodeString(vec.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := codec.NewReader(header)
+		if got := r.Varint(); got != vec.Length {
+			t.Fatalf("decoded length %d, want %d", got, vec.Length)
+		}
+		if err := r.Done(); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		var w codec.Writer
+		w.Varint(vec.Length)
+		enc, err := w.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(enc, header) {
+			t.Fatalf("encoded header %x, want %x", enc, header)
+		}
+	})
 }

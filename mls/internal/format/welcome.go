@@ -13,7 +13,7 @@ type GroupInfo struct {
 
 func (g *GroupInfo) marshalTBS(w *codec.Writer) {
 	g.GroupContext.MarshalMLS(w)
-	writeExtensions(w, g.Extensions)
+	writeStructs(w, g.Extensions)
 	w.VarBytes(g.ConfirmationTag)
 	w.Uint32(g.Signer)
 }
@@ -56,11 +56,7 @@ type GroupSecrets struct {
 func (g *GroupSecrets) MarshalMLS(w *codec.Writer) {
 	w.VarBytes(g.JoinerSecret)
 	w.Optional(g.PathSecret != nil, func(w *codec.Writer) { w.VarBytes(g.PathSecret) })
-	w.Vector(func(w *codec.Writer) {
-		for i := range g.PSKs {
-			g.PSKs[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, g.PSKs)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
@@ -70,12 +66,7 @@ func (g *GroupSecrets) UnmarshalMLS(r *codec.Reader) {
 	if r.Optional() {
 		g.PathSecret = r.VarBytes() // non-nil even when empty
 	}
-	g.PSKs = []PreSharedKeyID{}
-	r.ReadVector(func(r *codec.Reader) {
-		var p PreSharedKeyID
-		p.UnmarshalMLS(r)
-		g.PSKs = append(g.PSKs, p)
-	})
+	g.PSKs = readStructs[PreSharedKeyID](r)
 }
 
 // EncryptedGroupSecrets is GroupSecrets encrypted to one new member's
@@ -107,22 +98,13 @@ type Welcome struct {
 // MarshalMLS implements codec.Marshaler.
 func (wl *Welcome) MarshalMLS(w *codec.Writer) {
 	w.Uint16(uint16(wl.CipherSuite))
-	w.Vector(func(w *codec.Writer) {
-		for i := range wl.Secrets {
-			wl.Secrets[i].MarshalMLS(w)
-		}
-	})
+	writeStructs(w, wl.Secrets)
 	w.VarBytes(wl.EncryptedGroupInfo)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (wl *Welcome) UnmarshalMLS(r *codec.Reader) {
 	wl.CipherSuite = CipherSuite(r.Uint16())
-	wl.Secrets = []EncryptedGroupSecrets{}
-	r.ReadVector(func(r *codec.Reader) {
-		var e EncryptedGroupSecrets
-		e.UnmarshalMLS(r)
-		wl.Secrets = append(wl.Secrets, e)
-	})
+	wl.Secrets = readStructs[EncryptedGroupSecrets](r)
 	wl.EncryptedGroupInfo = r.VarBytes()
 }

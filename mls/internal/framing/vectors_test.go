@@ -185,34 +185,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				}
 				wfs = append(wfs, format.WirePrivateMessage)
 				for _, wf := range wfs {
-					sender, receiver := v.newEpoch(t), v.newEpoch(t)
-					own, err := sender.Sign(wf, &content, v.signingKey())
-					if err != nil {
-						t.Fatal(err)
-					}
-					own.Auth.ConfirmationTag = decoded.Auth.ConfirmationTag
-					var got *format.AuthenticatedContent
-					if wf == format.WirePublicMessage {
-						pm, err := sender.ProtectPublic(own)
-						if err != nil {
-							t.Fatal(err)
-						}
-						wire := codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: wf, PublicMessage: pm})
-						got, err = receiver.UnprotectPublic(parseMessage(t, wire, wf).PublicMessage, v.keyOf)
-						if err != nil {
-							t.Fatalf("%s: own PublicMessage: %v", c.name, err)
-						}
-					} else {
-						pm, err := sender.ProtectPrivate(own)
-						if err != nil {
-							t.Fatal(err)
-						}
-						wire := codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: wf, PrivateMessage: pm})
-						got, err = receiver.UnprotectPrivate(parseMessage(t, wire, wf).PrivateMessage, v.keyOf)
-						if err != nil {
-							t.Fatalf("%s: own PrivateMessage: %v", c.name, err)
-						}
-					}
+					got := ownRoundTrip(t, &v, wf, &content, decoded.Auth.ConfirmationTag)
 					checkContent(t, fmt.Sprintf("%s own wire format %d", c.name, wf), &v, got, c.ct, c.want)
 					if !bytes.Equal(got.Auth.ConfirmationTag, decoded.Auth.ConfirmationTag) {
 						t.Errorf("%s own wire format %d: confirmation tag lost", c.name, wf)
@@ -221,4 +194,36 @@ func TestMessageProtectionVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ownRoundTrip protects content as wire format wf with this package,
+// carrying confirmation tag tag, and returns what a separate receiver
+// unprotects from the encoded message.
+func ownRoundTrip(t *testing.T, v *protectionVector, wf format.WireFormat, content *format.FramedContent, tag []byte) *format.AuthenticatedContent {
+	t.Helper()
+	sender, receiver := v.newEpoch(t), v.newEpoch(t)
+	own, err := sender.Sign(wf, content, v.signingKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Auth.ConfirmationTag = tag
+	msg := &format.MLSMessage{Version: format.MLS10, WireFormat: wf}
+	if wf == format.WirePublicMessage {
+		if msg.PublicMessage, err = sender.ProtectPublic(own); err != nil {
+			t.Fatal(err)
+		}
+	} else if msg.PrivateMessage, err = sender.ProtectPrivate(own); err != nil {
+		t.Fatal(err)
+	}
+	parsed := parseMessage(t, codec.MustMarshal(msg), wf)
+	var got *format.AuthenticatedContent
+	if wf == format.WirePublicMessage {
+		got, err = receiver.UnprotectPublic(parsed.PublicMessage, v.keyOf)
+	} else {
+		got, err = receiver.UnprotectPrivate(parsed.PrivateMessage, v.keyOf)
+	}
+	if err != nil {
+		t.Fatalf("own wire format %d: %v", wf, err)
+	}
+	return got
 }

@@ -172,20 +172,9 @@ func (t *SecretTree) leafRatchets(leaf uint32) (*[2]ratchet, error) {
 		return r, nil
 	}
 	target := treemath.NodeOf(treemath.LeafIndex(leaf))
-	// Walk up to the nearest node that still holds a secret.
-	path := []treemath.NodeIndex{target}
-	for {
-		if _, ok := t.nodes[path[len(path)-1]]; ok {
-			break
-		}
-		p, ok := treemath.Parent(path[len(path)-1], t.nLeaves)
-		if !ok {
-			// Every leaf's path to the root holds exactly one secret until
-			// the leaf's ratchets exist (RFC 9420 §9.2); reaching the root
-			// without one means the state is corrupt.
-			return nil, errors.New("mls: secret tree: no secret on the path of a leaf")
-		}
-		path = append(path, p)
+	path, err := t.pathToSecret(target)
+	if err != nil {
+		return nil, err
 	}
 	s := t.suite
 	// Walk down, deriving both children and deleting the parent (RFC 9420
@@ -212,6 +201,25 @@ func (t *SecretTree) leafRatchets(leaf uint32) (*[2]ratchet, error) {
 	delete(t.nodes, target)
 	t.ratchets[leaf] = rs
 	return rs, nil
+}
+
+// pathToSecret returns the path from the leaf node target up to the
+// nearest node that still holds a secret, target first.
+func (t *SecretTree) pathToSecret(target treemath.NodeIndex) ([]treemath.NodeIndex, error) {
+	path := []treemath.NodeIndex{target}
+	for {
+		if _, ok := t.nodes[path[len(path)-1]]; ok {
+			return path, nil
+		}
+		p, ok := treemath.Parent(path[len(path)-1], t.nLeaves)
+		if !ok {
+			// Every leaf's path to the root holds exactly one secret until
+			// the leaf's ratchets exist (RFC 9420 §9.2); reaching the root
+			// without one means the state is corrupt.
+			return nil, errors.New("mls: secret tree: no secret on the path of a leaf")
+		}
+		path = append(path, p)
+	}
 }
 
 func (t *SecretTree) ratchet(leaf uint32, rt RatchetType) (*ratchet, error) {
@@ -324,17 +332,9 @@ func (t *SecretTree) peekRatchet(leaf uint32, rt RatchetType) (r *ratchet, scrat
 	if rs, ok := t.ratchets[leaf]; ok {
 		return &rs[rt-1], false, nil
 	}
-	target := treemath.NodeOf(treemath.LeafIndex(leaf))
-	path := []treemath.NodeIndex{target}
-	for {
-		if _, ok := t.nodes[path[len(path)-1]]; ok {
-			break
-		}
-		p, ok := treemath.Parent(path[len(path)-1], t.nLeaves)
-		if !ok {
-			return nil, false, errors.New("mls: secret tree: no secret on the path of a leaf")
-		}
-		path = append(path, p)
+	path, err := t.pathToSecret(treemath.NodeOf(treemath.LeafIndex(leaf)))
+	if err != nil {
+		return nil, false, err
 	}
 	s := t.suite
 	secret := append([]byte(nil), t.nodes[path[len(path)-1]]...)

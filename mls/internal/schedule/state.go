@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
@@ -47,24 +48,14 @@ func (t *SecretTree) MarshalMLS(w *codec.Writer) {
 	w.Uint32(t.nLeaves)
 	w.Uint32(t.cfg.MaxForward)
 	w.Uint32(t.cfg.MaxPast)
-	nodes := make([]treemath.NodeIndex, 0, len(t.nodes))
-	for x := range t.nodes {
-		nodes = append(nodes, x)
-	}
-	slices.Sort(nodes)
 	w.Vector(func(w *codec.Writer) {
-		for _, x := range nodes {
+		for _, x := range slices.Sorted(maps.Keys(t.nodes)) {
 			w.Uint32(uint32(x))
 			w.VarBytes(t.nodes[x])
 		}
 	})
-	leaves := make([]uint32, 0, len(t.ratchets))
-	for l := range t.ratchets {
-		leaves = append(leaves, l)
-	}
-	slices.Sort(leaves)
 	w.Vector(func(w *codec.Writer) {
-		for _, l := range leaves {
+		for _, l := range slices.Sorted(maps.Keys(t.ratchets)) {
 			w.Uint32(l)
 			for i := range t.ratchets[l] {
 				marshalRatchet(w, &t.ratchets[l][i])
@@ -76,13 +67,8 @@ func (t *SecretTree) MarshalMLS(w *codec.Writer) {
 func marshalRatchet(w *codec.Writer, r *ratchet) {
 	w.Uint32(r.next)
 	w.VarBytes(r.secret)
-	gens := make([]uint32, 0, len(r.past))
-	for g := range r.past {
-		gens = append(gens, g)
-	}
-	slices.Sort(gens)
 	w.Vector(func(w *codec.Writer) {
-		for _, g := range gens {
+		for _, g := range slices.Sorted(maps.Keys(r.past)) {
 			w.Uint32(g)
 			w.VarBytes(r.past[g].Key)
 			w.VarBytes(r.past[g].Nonce)

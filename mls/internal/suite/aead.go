@@ -46,26 +46,33 @@ func (s *Suite) AEAD(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// Seal encrypts plaintext with the suite's AEAD.
-func (s *Suite) Seal(key, nonce, aad, plaintext []byte) ([]byte, error) {
+// aeadWithNonce returns the suite's AEAD under key after checking that
+// nonce has the AEAD's nonce size.
+func (s *Suite) aeadWithNonce(key, nonce []byte) (cipher.AEAD, error) {
 	a, err := s.AEAD(key)
 	if err != nil {
 		return nil, err
 	}
 	if len(nonce) != a.NonceSize() {
 		return nil, fmt.Errorf("mls/suite: nonce of %d bytes, want %d", len(nonce), a.NonceSize())
+	}
+	return a, nil
+}
+
+// Seal encrypts plaintext with the suite's AEAD.
+func (s *Suite) Seal(key, nonce, aad, plaintext []byte) ([]byte, error) {
+	a, err := s.aeadWithNonce(key, nonce)
+	if err != nil {
+		return nil, err
 	}
 	return a.Seal(nil, nonce, plaintext, aad), nil
 }
 
 // Open decrypts ciphertext with the suite's AEAD.
 func (s *Suite) Open(key, nonce, aad, ciphertext []byte) ([]byte, error) {
-	a, err := s.AEAD(key)
+	a, err := s.aeadWithNonce(key, nonce)
 	if err != nil {
 		return nil, err
-	}
-	if len(nonce) != a.NonceSize() {
-		return nil, fmt.Errorf("mls/suite: nonce of %d bytes, want %d", len(nonce), a.NonceSize())
 	}
 	pt, err := a.Open(nil, nonce, ciphertext, aad)
 	if err != nil {

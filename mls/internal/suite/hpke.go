@@ -197,7 +197,8 @@ func (s *stdScheme) checkPublicKey(pub []byte) error {
 	return nil
 }
 
-func (s *stdScheme) sealBase(pub, info, aad, pt []byte) ([]byte, []byte, error) {
+// sender sets up an HPKE base-mode sender to pub (RFC 9180 §5.1.1).
+func (s *stdScheme) sender(pub, info []byte) ([]byte, *hpke.Sender, error) {
 	pk, err := s.kem.NewPublicKey(pub)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls/suite: parsing HPKE public key: %w", err)
@@ -205,6 +206,14 @@ func (s *stdScheme) sealBase(pub, info, aad, pt []byte) ([]byte, []byte, error) 
 	enc, snd, err := hpke.NewSender(pk, s.kdf, s.aead, info)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls/suite: HPKE setup: %w", err)
+	}
+	return enc, snd, nil
+}
+
+func (s *stdScheme) sealBase(pub, info, aad, pt []byte) ([]byte, []byte, error) {
+	enc, snd, err := s.sender(pub, info)
+	if err != nil {
+		return nil, nil, err
 	}
 	ct, err := snd.Seal(aad, pt)
 	if err != nil {
@@ -238,13 +247,9 @@ func (s *stdScheme) openBase(priv, enc, info, aad, ct []byte) ([]byte, error) {
 }
 
 func (s *stdScheme) exportSend(pub, info []byte, label string, length int) ([]byte, []byte, error) {
-	pk, err := s.kem.NewPublicKey(pub)
+	enc, snd, err := s.sender(pub, info)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mls/suite: parsing HPKE public key: %w", err)
-	}
-	enc, snd, err := hpke.NewSender(pk, s.kdf, s.aead, info)
-	if err != nil {
-		return nil, nil, fmt.Errorf("mls/suite: HPKE setup: %w", err)
+		return nil, nil, err
 	}
 	secret, err := snd.Export(label, length)
 	return enc, secret, err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"sync"
 	"testing"
@@ -62,37 +63,12 @@ func buildBenchGroup(tb testing.TB, n int) *benchGroup {
 	var firstSig []byte
 	encPrivs := map[LeafIndex][]byte{}
 	for i := 0; i < n; i++ {
-		encPriv, encPub, err := s.DeriveKeyPair(seedFor("leaf", uint32(i)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		sigPriv, sigPub, err := s.GenerateSignatureKey(sigRand)
-		if err != nil {
-			tb.Fatal(err)
-		}
+		leaf, encPriv, sigPriv := benchLeaf(tb, s, i, sigRand)
 		if i == 0 {
 			firstSig = sigPriv
 		}
 		if i == 0 || i == n-1 {
 			encPrivs[LeafIndex(i)] = encPriv
-		}
-		leaf := &format.LeafNode{
-			EncryptionKey: encPub,
-			SignatureKey:  sigPub,
-			Credential:    format.Credential{Type: format.CredentialBasic, Identity: fmt.Appendf(nil, "member %d", i)},
-			Capabilities: format.Capabilities{
-				Versions:     []format.ProtocolVersion{format.MLS10},
-				CipherSuites: []format.CipherSuite{1},
-				Extensions:   []format.ExtensionType{},
-				Proposals:    []format.ProposalType{},
-				Credentials:  []format.CredentialType{format.CredentialBasic},
-			},
-			Source:     format.LeafSourceKeyPackage,
-			Lifetime:   format.Lifetime{NotBefore: 0, NotAfter: 1 << 62},
-			Extensions: []format.Extension{},
-			// Signatures of existing leaves are not checked on the
-			// commit path, so the benchmark skips signing 10,000 leaves.
-			Signature: []byte{},
 		}
 		rt[2*i] = &format.Node{Leaf: leaf}
 	}
@@ -144,6 +120,40 @@ func buildBenchGroup(tb testing.TB, n int) *benchGroup {
 	}
 	benchGroups[n] = g
 	return g
+}
+
+// benchLeaf makes member i's leaf, with its encryption key derived from i
+// and a signature key drawn from sigRand, and returns it with both private
+// keys.
+func benchLeaf(tb testing.TB, s *suite.Suite, i int, sigRand io.Reader) (leaf *format.LeafNode, encPriv, sigPriv []byte) {
+	tb.Helper()
+	encPriv, encPub, err := s.DeriveKeyPair(seedFor("leaf", uint32(i)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sigPriv, sigPub, err := s.GenerateSignatureKey(sigRand)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf = &format.LeafNode{
+		EncryptionKey: encPub,
+		SignatureKey:  sigPub,
+		Credential:    format.Credential{Type: format.CredentialBasic, Identity: fmt.Appendf(nil, "member %d", i)},
+		Capabilities: format.Capabilities{
+			Versions:     []format.ProtocolVersion{format.MLS10},
+			CipherSuites: []format.CipherSuite{1},
+			Extensions:   []format.ExtensionType{},
+			Proposals:    []format.ProposalType{},
+			Credentials:  []format.CredentialType{format.CredentialBasic},
+		},
+		Source:     format.LeafSourceKeyPackage,
+		Lifetime:   format.Lifetime{NotBefore: 0, NotAfter: 1 << 62},
+		Extensions: []format.Extension{},
+		// Signatures of existing leaves are not checked on the commit
+		// path, so the benchmark skips signing 10,000 leaves.
+		Signature: []byte{},
+	}
+	return leaf, encPriv, sigPriv
 }
 
 var benchSizes = []int{2, 100, 1000, 10000}

@@ -3,11 +3,11 @@ package tree
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 type treeKEMVector struct {
@@ -25,21 +25,20 @@ type treeKEMVector struct {
 			PathSecret hexBytes `json:"path_secret"`
 		} `json:"path_secrets"`
 	} `json:"leaves_private"`
-	UpdatePaths []struct {
-		Sender        uint32     `json:"sender"`
-		UpdatePath    hexBytes   `json:"update_path"`
-		PathSecrets   []hexBytes `json:"path_secrets"`
-		CommitSecret  hexBytes   `json:"commit_secret"`
-		TreeHashAfter hexBytes   `json:"tree_hash_after"`
-	} `json:"update_paths"`
+	UpdatePaths []treeKEMUpdatePath `json:"update_paths"`
+}
+
+// treeKEMUpdatePath is one UpdatePath of a treekem.json vector.
+type treeKEMUpdatePath struct {
+	Sender        uint32     `json:"sender"`
+	UpdatePath    hexBytes   `json:"update_path"`
+	PathSecrets   []hexBytes `json:"path_secrets"`
+	CommitSecret  hexBytes   `json:"commit_secret"`
+	TreeHashAfter hexBytes   `json:"tree_hash_after"`
 }
 
 func TestTreeKEMVectors(t *testing.T) {
-	var vecs []treeKEMVector
-	loadVectors(t, "treekem.json", &vecs)
-	for i, v := range vecs {
-		t.Run(fmt.Sprintf("treekem.json/%d", i), func(t *testing.T) { checkTreeKEMVector(t, &v) })
-	}
+	vectors.Each(t, "treekem.json", func(t *testing.T, v treeKEMVector) { checkTreeKEMVector(t, &v) })
 }
 
 func checkTreeKEMVector(t *testing.T, v *treeKEMVector) {
@@ -72,63 +71,72 @@ func checkTreeKEMVector(t *testing.T, v *treeKEMVector) {
 		Extensions:              []format.Extension{},
 	}
 	for j, u := range v.UpdatePaths {
-		var up format.UpdatePath
-		if err := codec.Unmarshal(u.UpdatePath, &up); err != nil {
-			t.Fatalf("update path %d: decoding: %v", j, err)
-		}
-		sender := LeafIndex(u.Sender)
-		// The public merge gives the expected tree hash and a tree whose
-		// parent hashes are all valid.
-		merged := base.Clone()
-		if err := merged.MergeUpdatePath(sender, &up, pol); err != nil {
-			t.Fatalf("update path %d: merge: %v", j, err)
-		}
-		if h := merged.TreeHash(); !bytes.Equal(h, u.TreeHashAfter) {
-			t.Errorf("update path %d: tree hash after: got %x, want %x", j, h, u.TreeHashAfter)
-		}
-		if err := merged.Validate(u.TreeHashAfter, pol); err != nil {
-			t.Errorf("update path %d: merged tree does not validate: %v", j, err)
-		}
-		decrypted := 0
-		for leaf, p := range privs {
-			if leaf == sender {
-				continue
-			}
-			tr := base.Clone()
-			secret, next, _, err := tr.ProcessUpdatePath(p, sender, &up, ctx, nil, pol)
-			if err != nil {
-				t.Errorf("update path %d: leaf %d: %v", j, leaf, err)
-				continue
-			}
-			decrypted++
-			if !bytes.Equal(secret, u.CommitSecret) {
-				t.Errorf("update path %d: leaf %d: commit secret differs", j, leaf)
-			}
-			x, ps, ok := (&Private{Leaf: sender, PathSecrets: next.PathSecrets}).PathSecretFor(leaf)
-			if !ok || !bytes.Equal(ps, u.PathSecrets[leaf]) {
-				t.Errorf("update path %d: leaf %d: path secret at node %d differs", j, leaf, x)
-			}
-			if err := next.Check(tr); err != nil {
-				t.Errorf("update path %d: leaf %d: new private state: %v", j, leaf, err)
-			}
-		}
-		want := 0
-		for leaf, ps := range u.PathSecrets {
-			if ps != nil {
-				want++
-				if _, ok := privs[LeafIndex(leaf)]; !ok {
-					t.Errorf("update path %d: vector has a path secret for leaf %d without private keys", j, leaf)
-				}
-			}
-		}
-		if decrypted != want {
-			t.Errorf("update path %d: %d leaves decrypted, vector expects %d", j, decrypted, want)
-		}
+		checkUpdatePathVector(t, j, &u, base, privs, ctx, pol)
 		// A fresh UpdatePath from the first sender is processed by every
 		// other leaf we hold keys for.
 		if j == 0 {
+			sender := LeafIndex(u.Sender)
 			checkFreshPath(t, base, privs, sender, sigKeys[sender], ctx, pol)
 		}
+	}
+}
+
+// checkUpdatePathVector checks UpdatePath j of a vector: the public merge
+// gives the tree hash after, and every leaf we hold keys for, except the
+// sender, decrypts the commit secret and the path secret the vector gives.
+func checkUpdatePathVector(t *testing.T, j int, u *treeKEMUpdatePath, base *Tree, privs map[LeafIndex]*Private, ctx *format.GroupContext, pol *LeafPolicy) {
+	t.Helper()
+	var up format.UpdatePath
+	if err := codec.Unmarshal(u.UpdatePath, &up); err != nil {
+		t.Fatalf("update path %d: decoding: %v", j, err)
+	}
+	sender := LeafIndex(u.Sender)
+	// The public merge gives the expected tree hash and a tree whose
+	// parent hashes are all valid.
+	merged := base.Clone()
+	if err := merged.MergeUpdatePath(sender, &up, pol); err != nil {
+		t.Fatalf("update path %d: merge: %v", j, err)
+	}
+	if h := merged.TreeHash(); !bytes.Equal(h, u.TreeHashAfter) {
+		t.Errorf("update path %d: tree hash after: got %x, want %x", j, h, u.TreeHashAfter)
+	}
+	if err := merged.Validate(u.TreeHashAfter, pol); err != nil {
+		t.Errorf("update path %d: merged tree does not validate: %v", j, err)
+	}
+	decrypted := 0
+	for leaf, p := range privs {
+		if leaf == sender {
+			continue
+		}
+		tr := base.Clone()
+		secret, next, _, err := tr.ProcessUpdatePath(p, sender, &up, ctx, nil, pol)
+		if err != nil {
+			t.Errorf("update path %d: leaf %d: %v", j, leaf, err)
+			continue
+		}
+		decrypted++
+		if !bytes.Equal(secret, u.CommitSecret) {
+			t.Errorf("update path %d: leaf %d: commit secret differs", j, leaf)
+		}
+		x, ps, ok := (&Private{Leaf: sender, PathSecrets: next.PathSecrets}).PathSecretFor(leaf)
+		if !ok || !bytes.Equal(ps, u.PathSecrets[leaf]) {
+			t.Errorf("update path %d: leaf %d: path secret at node %d differs", j, leaf, x)
+		}
+		if err := next.Check(tr); err != nil {
+			t.Errorf("update path %d: leaf %d: new private state: %v", j, leaf, err)
+		}
+	}
+	want := 0
+	for leaf, ps := range u.PathSecrets {
+		if ps != nil {
+			want++
+			if _, ok := privs[LeafIndex(leaf)]; !ok {
+				t.Errorf("update path %d: vector has a path secret for leaf %d without private keys", j, leaf)
+			}
+		}
+	}
+	if decrypted != want {
+		t.Errorf("update path %d: %d leaves decrypted, vector expects %d", j, decrypted, want)
 	}
 }
 

@@ -2,7 +2,6 @@ package tree
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -40,54 +39,51 @@ func mustSuite(t testing.TB, id uint16) *suite.Suite {
 }
 
 func TestTreeValidationVectors(t *testing.T) {
-	var vecs []struct {
+	type vector struct {
 		CipherSuite uint16     `json:"cipher_suite"`
 		Tree        hexBytes   `json:"tree"`
 		GroupID     hexBytes   `json:"group_id"`
 		TreeHashes  []hexBytes `json:"tree_hashes"`
 		Resolutions [][]uint32 `json:"resolutions"`
 	}
-	loadVectors(t, "tree-validation.json", &vecs)
-	for i, v := range vecs {
-		t.Run(fmt.Sprintf("tree-validation.json/%d", i), func(t *testing.T) {
-			s := mustSuite(t, v.CipherSuite)
-			tr := parseTree(t, s, v.Tree)
-			if int(tr.Width()) != len(v.TreeHashes) || len(v.Resolutions) != len(v.TreeHashes) {
-				t.Fatalf("width %d, vector has %d hashes and %d resolutions", tr.Width(), len(v.TreeHashes), len(v.Resolutions))
+	vectors.Each(t, "tree-validation.json", func(t *testing.T, v vector) {
+		s := mustSuite(t, v.CipherSuite)
+		tr := parseTree(t, s, v.Tree)
+		if int(tr.Width()) != len(v.TreeHashes) || len(v.Resolutions) != len(v.TreeHashes) {
+			t.Fatalf("width %d, vector has %d hashes and %d resolutions", tr.Width(), len(v.TreeHashes), len(v.Resolutions))
+		}
+		for x := range v.TreeHashes {
+			res := tr.Resolution(NodeIndex(x))
+			got := make([]uint32, len(res))
+			for k, r := range res {
+				got[k] = uint32(r)
 			}
-			for x := range v.TreeHashes {
-				res := tr.Resolution(NodeIndex(x))
-				got := make([]uint32, len(res))
-				for k, r := range res {
-					got[k] = uint32(r)
-				}
-				if !slices.Equal(got, v.Resolutions[x]) {
-					t.Errorf("resolution of node %d: got %v, want %v", x, got, v.Resolutions[x])
-				}
-				if h := tr.NodeHash(NodeIndex(x)); !bytes.Equal(h, v.TreeHashes[x]) {
-					t.Errorf("tree hash of node %d: got %x, want %x", x, h, v.TreeHashes[x])
-				}
+			if !slices.Equal(got, v.Resolutions[x]) {
+				t.Errorf("resolution of node %d: got %v, want %v", x, got, v.Resolutions[x])
 			}
-			root := v.TreeHashes[tr.Root()]
-			if err := tr.Validate(root, &LeafPolicy{GroupID: v.GroupID}); err != nil {
-				t.Errorf("validate: %v", err)
+			if h := tr.NodeHash(NodeIndex(x)); !bytes.Equal(h, v.TreeHashes[x]) {
+				t.Errorf("tree hash of node %d: got %x, want %x", x, h, v.TreeHashes[x])
 			}
-			// The export re-encodes to the input bytes.
-			rt := tr.RatchetTree()
-			if b, err := codec.Marshal(&rt); err != nil || !bytes.Equal(b, v.Tree) {
-				t.Errorf("re-encoding the tree: %v", err)
-			}
-			// A wrong group id breaks the signatures of update/commit
-			// leaves; a wrong tree hash is rejected.
-			if err := tr.Validate(append(slices.Clone(root), 0), &LeafPolicy{GroupID: v.GroupID}); err == nil {
-				t.Errorf("validate accepted a wrong tree hash")
-			}
-		})
-	}
+		}
+		root := v.TreeHashes[tr.Root()]
+		if err := tr.Validate(root, &LeafPolicy{GroupID: v.GroupID}); err != nil {
+			t.Errorf("validate: %v", err)
+		}
+		// The export re-encodes to the input bytes.
+		rt := tr.RatchetTree()
+		if b, err := codec.Marshal(&rt); err != nil || !bytes.Equal(b, v.Tree) {
+			t.Errorf("re-encoding the tree: %v", err)
+		}
+		// A wrong group id breaks the signatures of update/commit
+		// leaves; a wrong tree hash is rejected.
+		if err := tr.Validate(append(slices.Clone(root), 0), &LeafPolicy{GroupID: v.GroupID}); err == nil {
+			t.Errorf("validate accepted a wrong tree hash")
+		}
+	})
 }
 
 func TestTreeOperationsVectors(t *testing.T) {
-	var vecs []struct {
+	type vector struct {
 		CipherSuite    uint16   `json:"cipher_suite"`
 		TreeBefore     hexBytes `json:"tree_before"`
 		Proposal       hexBytes `json:"proposal"`
@@ -96,44 +92,41 @@ func TestTreeOperationsVectors(t *testing.T) {
 		TreeAfter      hexBytes `json:"tree_after"`
 		TreeHashAfter  hexBytes `json:"tree_hash_after"`
 	}
-	loadVectors(t, "tree-operations.json", &vecs)
-	for i, v := range vecs {
-		t.Run(fmt.Sprintf("tree-operations.json/%d", i), func(t *testing.T) {
-			s := mustSuite(t, v.CipherSuite)
-			tr := parseTree(t, s, v.TreeBefore)
-			if h := tr.TreeHash(); !bytes.Equal(h, v.TreeHashBefore) {
-				t.Fatalf("tree hash before: got %x, want %x", h, v.TreeHashBefore)
-			}
-			var p format.Proposal
-			if err := codec.Unmarshal(v.Proposal, &p); err != nil {
-				t.Fatalf("decoding proposal: %v", err)
-			}
-			var err error
-			switch p.Type {
-			case format.ProposalAdd:
-				_, err = tr.AddLeaf(&p.Add.KeyPackage.LeafNode)
-			case format.ProposalUpdate:
-				err = tr.UpdateLeaf(LeafIndex(v.ProposalSender), &p.Update.LeafNode)
-			case format.ProposalRemove:
-				err = tr.RemoveLeaf(LeafIndex(p.Remove.Removed))
-			default:
-				t.Fatalf("unexpected proposal type %d", p.Type)
-			}
-			if err != nil {
-				t.Fatalf("applying proposal: %v", err)
-			}
-			rt := tr.RatchetTree()
-			if b, err := codec.Marshal(&rt); err != nil || !bytes.Equal(b, v.TreeAfter) {
-				t.Errorf("tree after differs (err %v)", err)
-			}
-			if h := tr.TreeHash(); !bytes.Equal(h, v.TreeHashAfter) {
-				t.Errorf("tree hash after: got %x, want %x", h, v.TreeHashAfter)
-			}
-			// The cache must agree with a fresh computation.
-			fresh := parseTree(t, s, v.TreeAfter)
-			if !bytes.Equal(fresh.TreeHash(), tr.TreeHash()) {
-				t.Errorf("cached tree hash differs from a fresh computation")
-			}
-		})
-	}
+	vectors.Each(t, "tree-operations.json", func(t *testing.T, v vector) {
+		s := mustSuite(t, v.CipherSuite)
+		tr := parseTree(t, s, v.TreeBefore)
+		if h := tr.TreeHash(); !bytes.Equal(h, v.TreeHashBefore) {
+			t.Fatalf("tree hash before: got %x, want %x", h, v.TreeHashBefore)
+		}
+		var p format.Proposal
+		if err := codec.Unmarshal(v.Proposal, &p); err != nil {
+			t.Fatalf("decoding proposal: %v", err)
+		}
+		var err error
+		switch p.Type {
+		case format.ProposalAdd:
+			_, err = tr.AddLeaf(&p.Add.KeyPackage.LeafNode)
+		case format.ProposalUpdate:
+			err = tr.UpdateLeaf(LeafIndex(v.ProposalSender), &p.Update.LeafNode)
+		case format.ProposalRemove:
+			err = tr.RemoveLeaf(LeafIndex(p.Remove.Removed))
+		default:
+			t.Fatalf("unexpected proposal type %d", p.Type)
+		}
+		if err != nil {
+			t.Fatalf("applying proposal: %v", err)
+		}
+		rt := tr.RatchetTree()
+		if b, err := codec.Marshal(&rt); err != nil || !bytes.Equal(b, v.TreeAfter) {
+			t.Errorf("tree after differs (err %v)", err)
+		}
+		if h := tr.TreeHash(); !bytes.Equal(h, v.TreeHashAfter) {
+			t.Errorf("tree hash after: got %x, want %x", h, v.TreeHashAfter)
+		}
+		// The cache must agree with a fresh computation.
+		fresh := parseTree(t, s, v.TreeAfter)
+		if !bytes.Equal(fresh.TreeHash(), tr.TreeHash()) {
+			t.Errorf("cached tree hash differs from a fresh computation")
+		}
+	})
 }

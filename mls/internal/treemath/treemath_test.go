@@ -1,10 +1,10 @@
 package treemath
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
+
+	"github.com/samizdat-project/samizdat/mls/internal/vectors"
 )
 
 type treeMathVector struct {
@@ -18,48 +18,35 @@ type treeMathVector struct {
 }
 
 func TestVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/vectors/tree-math.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []treeMathVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatal("no vectors")
-	}
-	for i, v := range vs {
-		t.Run(fmt.Sprintf("tree-math.json/%d", i), func(t *testing.T) {
-			n := v.NLeaves
-			if got := Width(n); got != v.NNodes {
-				t.Fatalf("Width(%d) = %d, want %d", n, got, v.NNodes)
+	vectors.Each(t, "tree-math.json", func(t *testing.T, v treeMathVector) {
+		n := v.NLeaves
+		if got := Width(n); got != v.NNodes {
+			t.Fatalf("Width(%d) = %d, want %d", n, got, v.NNodes)
+		}
+		if got := Root(n); uint32(got) != v.Root {
+			t.Fatalf("Root(%d) = %d, want %d", n, got, v.Root)
+		}
+		check := func(name string, want []*uint32, f func(NodeIndex) (NodeIndex, bool)) {
+			if len(want) != int(v.NNodes) {
+				t.Fatalf("%s: %d entries for %d nodes", name, len(want), v.NNodes)
 			}
-			if got := Root(n); uint32(got) != v.Root {
-				t.Fatalf("Root(%d) = %d, want %d", n, got, v.Root)
-			}
-			check := func(name string, want []*uint32, f func(NodeIndex) (NodeIndex, bool)) {
-				if len(want) != int(v.NNodes) {
-					t.Fatalf("%s: %d entries for %d nodes", name, len(want), v.NNodes)
-				}
-				for x := range v.NNodes {
-					got, ok := f(NodeIndex(x))
-					switch {
-					case want[x] == nil && ok:
-						t.Fatalf("%s(%d) = %d, want none", name, x, got)
-					case want[x] != nil && !ok:
-						t.Fatalf("%s(%d) = none, want %d", name, x, *want[x])
-					case want[x] != nil && uint32(got) != *want[x]:
-						t.Fatalf("%s(%d) = %d, want %d", name, x, got, *want[x])
-					}
+			for x := range v.NNodes {
+				got, ok := f(NodeIndex(x))
+				switch {
+				case want[x] == nil && ok:
+					t.Fatalf("%s(%d) = %d, want none", name, x, got)
+				case want[x] != nil && !ok:
+					t.Fatalf("%s(%d) = none, want %d", name, x, *want[x])
+				case want[x] != nil && uint32(got) != *want[x]:
+					t.Fatalf("%s(%d) = %d, want %d", name, x, got, *want[x])
 				}
 			}
-			check("left", v.Left, Left)
-			check("right", v.Right, Right)
-			check("parent", v.Parent, func(x NodeIndex) (NodeIndex, bool) { return Parent(x, n) })
-			check("sibling", v.Sibling, func(x NodeIndex) (NodeIndex, bool) { return Sibling(x, n) })
-		})
-	}
+		}
+		check("left", v.Left, Left)
+		check("right", v.Right, Right)
+		check("parent", v.Parent, func(x NodeIndex) (NodeIndex, bool) { return Parent(x, n) })
+		check("sibling", v.Sibling, func(x NodeIndex) (NodeIndex, bool) { return Sibling(x, n) })
+	})
 }
 
 func TestPathsAndAncestors(t *testing.T) {

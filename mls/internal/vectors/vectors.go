@@ -7,6 +7,7 @@ package vectors
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -51,5 +52,21 @@ func Load(t testing.TB, name string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("vectors: decoding %s: %v", name, err)
+	}
+}
+
+// Each loads the vector file name, a JSON array of V, and runs check on
+// every element as a subtest named after the file and the element's index
+// ("name/3"). A file that holds no vectors fails the test: a check that
+// ran over nothing would pass without testing anything.
+func Each[V any](t *testing.T, name string, check func(t *testing.T, v V)) {
+	t.Helper()
+	var vs []V
+	Load(t, name, &vs)
+	if len(vs) == 0 {
+		t.Fatalf("vectors: %s holds no vectors", name)
+	}
+	for i, v := range vs {
+		t.Run(fmt.Sprintf("%s/%d", name, i), func(t *testing.T) { check(t, v) })
 	}
 }
