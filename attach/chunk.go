@@ -186,6 +186,11 @@ func (o *Opener) Span(i int) (off int64, n int) {
 	return off, int(min(int64(ChunkSize), max(o.d.Size-off, 0)))
 }
 
+// SealedLen returns the length of sealed chunk i.
+func (o *Opener) SealedLen(i int) int {
+	return plainLen(o.d.Size, i, len(o.d.Chunks)) + Overhead
+}
+
 // Open verifies sealed chunk i against its hash (constant time), its
 // length and its tag, and returns its file bytes, without padding.
 func (o *Opener) Open(i int, sealed []byte) ([]byte, error) {

@@ -21,8 +21,9 @@ import (
 	"time"
 )
 
-// ErrHashMismatch: the bytes are not the chunk the hash names.
-var ErrHashMismatch = errors.New("blobfs: chunk does not match its hash")
+// ErrHashMismatch: the bytes are not the chunk the hash names. It wraps
+// fs.ErrInvalid (what server.BlobParts asks for).
+var ErrHashMismatch = fmt.Errorf("blobfs: chunk does not match its hash: %w", fs.ErrInvalid)
 
 // Store keeps chunks under Dir. Its methods are safe for concurrent use:
 // every write is a rename of a complete file.
