@@ -68,4 +68,50 @@ func TestAdversaryFileUnderFreeze(t *testing.T) {
 	if len(froze) == 0 {
 		t.Fatal("no connection froze: the test proves nothing")
 	}
+
+	// Now that alice knows the path's budget, her uploads go in parts too
+	// (sized to the bytes both ways), and no connection may freeze.
+	path2, data2 := writeRandomFile(t, "second.ogg", 2_000_000)
+	start = time.Now()
+	sendFile(t, alice, "bob", path2, "", nil)
+	conns2, froze2, _ := p.counts()
+	if n := len(froze2) - len(froze); n > 0 {
+		t.Errorf("%d connections froze during an upload with the budget known; want none", n)
+	}
+	if len(conns2)-len(conns) < 10 {
+		t.Errorf("a 2 MB upload used %d connections; the budget should split it over many", len(conns2)-len(conns))
+	}
+	t.Logf("second upload with the budget known: %v over %d connections", time.Since(start).Round(time.Millisecond), len(conns2)-len(conns))
+	var m2 Message
+	for _, m := range waitFiles(t, bob, 2) {
+		if m.File.Name == "second.ogg" {
+			m2 = m
+		}
+	}
+	got, err = bob.Download(ctx, m2.ID, t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("bob downloading alice's upload in parts: %v", err)
+	}
+	if b, _ := os.ReadFile(got); !bytes.Equal(b, data2) {
+		t.Fatal("bob's copy of the upload in parts differs")
+	}
+}
+
+// waitFiles waits until c holds n incoming file messages and returns them.
+func waitFiles(t *testing.T, c *Client, n int) []Message {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ms, _ := c.Messages(context.Background(), "", false)
+		var got []Message
+		for _, m := range ms {
+			if m.Kind == MessageFile && !m.Out {
+				got = append(got, m)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+	}
+	t.Fatalf("%s never received %d files", c.Name(), n)
+	return nil
 }
