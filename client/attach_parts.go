@@ -157,11 +157,11 @@ type upPart struct {
 // hears each chunk the server stored. It returns the bytes the server
 // took.
 func uploadParts(ctx context.Context, sess *session, m *byteMeter, missing []int, cur *upPart,
-	seal func(i int) ([]byte, attach.Hash, error), finished func(i int)) (int, error) {
+	seal func(i int, buf []byte) ([]byte, attach.Hash, error), finished func(i int)) (int, error) {
 	moved := 0
 	for _, i := range missing {
 		if cur.ct == nil || cur.i != i {
-			ct, h, err := seal(i)
+			ct, h, err := seal(i, nil)
 			if err != nil {
 				return moved, err
 			}

@@ -213,9 +213,10 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 	}
 	pr := &progress{total: len(hashes), size: size, on: o.OnProgress}
 	x := newTransfer()
-	// seal seals chunk i for sending, learning its hash or checking it.
-	seal := func(i int) ([]byte, attach.Hash, error) {
-		ct, h, err := s.Seal(i, nil)
+	// seal seals chunk i for sending into buf (nil: a fresh buffer),
+	// learning its hash or checking it.
+	seal := func(i int, buf []byte) ([]byte, attach.Hash, error) {
+		ct, h, err := s.Seal(i, buf)
 		if err != nil {
 			return nil, h, err
 		}
@@ -228,6 +229,7 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 		return ct, h, nil
 	}
 	var cur upPart // the chunk an upload in parts is on (attach_parts.go)
+	sealBuf := make([]byte, 0, attach.MaxSealedChunk)
 	for fails := 0; ; {
 		sess, err := c.online(ctx)
 		if err != nil {
@@ -244,7 +246,9 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 				n, err = uploadParts(ctx, sess, m, missing, &cur, seal, pr.finished)
 			} else {
 				n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
-					ct, h, err := seal(i)
+					// The round encodes and sends the request before it
+					// asks for the next, so one buffer serves every chunk.
+					ct, h, err := seal(i, sealBuf)
 					if err != nil {
 						return nil, err
 					}

@@ -224,6 +224,13 @@ func (m *ChunkPartStored) validate() error {
 	return nil
 }
 
+// sizeHint is about the encoded size of a message that carries chunk
+// bytes (Encode allocates it at once).
+func (m *PutChunk) sizeHint() int     { return 64 + len(m.Data) }
+func (m *Chunk) sizeHint() int        { return 64 + len(m.Data) }
+func (m *ChunkPart) sizeHint() int    { return 64 + len(m.Data) }
+func (m *PutChunkPart) sizeHint() int { return 64 + len(m.Data) }
+
 // newBlobMessage returns an empty blob message of type t, or nil.
 func newBlobMessage(t Type) Message {
 	switch t {

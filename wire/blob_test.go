@@ -43,3 +43,22 @@ func TestAdversaryBlobFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEncode: AppendEncode appends exactly Encode's bytes after what
+// dst holds, and a reused buffer's old bytes do not leak into a frame.
+func TestAppendEncode(t *testing.T) {
+	f := Frame{RequestID: 7, Msg: &PutChunk{Hash: id32(0x10), Data: fill(0x30, 300)}}
+	want, err := Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AppendEncode([]byte("prefix"), f)
+	if err != nil || string(got[:6]) != "prefix" || string(got[6:]) != string(want) {
+		t.Fatalf("AppendEncode after a prefix = %x, %v; want prefix then %x", got, err, want)
+	}
+	small := Frame{RequestID: 8, Msg: &GetChunk{Hash: id32(0x20)}}
+	again, err := AppendEncode(got[:0], small)
+	if want2, _ := Encode(small); err != nil || string(again) != string(want2) {
+		t.Fatalf("AppendEncode into a reused buffer = %x, %v; want %x", again, err, want2)
+	}
+}
