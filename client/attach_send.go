@@ -19,7 +19,7 @@ import (
 
 // TransferInFlight is how many chunks an upload or download keeps in
 // flight on the session.
-const TransferInFlight = 16
+const TransferInFlight = 32
 
 // Progress reports a transfer: Done of Total chunks, and how many chunk
 // requests were sent in all (Sends > Done after resends).

@@ -53,7 +53,7 @@ type BlobQuota interface {
 
 // maxPuts bounds the PutChunks one session stores at once; past it the
 // reader waits (and TCP pushes back on the client).
-const maxPuts = 16
+const maxPuts = 32
 
 // putChunkAsync stores a PutChunk of a registered device on its own
 // goroutine, so that a session's chunks are synced to disk concurrently
