@@ -96,22 +96,3 @@ func TestAdversaryFileUnderFreeze(t *testing.T) {
 		t.Fatal("bob's copy of the upload in parts differs")
 	}
 }
-
-// waitFiles waits until c holds n incoming file messages and returns them.
-func waitFiles(t *testing.T, c *Client, n int) []Message {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		ms, _ := c.Messages(context.Background(), "", false)
-		var got []Message
-		for _, m := range ms {
-			if m.Kind == MessageFile && !m.Out {
-				got = append(got, m)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-	}
-	t.Fatalf("%s never received %d files", c.Name(), n)
-	return nil
-}
