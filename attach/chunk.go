@@ -139,25 +139,32 @@ func NewSealer(key Key, src io.ReaderAt, size int64) (*Sealer, error) {
 func (s *Sealer) Count() int { return s.n }
 
 // Seal reads chunk i, pads it with zeros past the end of the file, and
-// returns it sealed (appended to buf[:0]) with its hash.
+// returns it sealed with its hash. The chunk is read and sealed in place
+// in buf's storage if it has room (MaxSealedChunk), so that a caller that
+// reuses buf allocates nothing per chunk.
 func (s *Sealer) Seal(i int, buf []byte) ([]byte, Hash, error) {
 	if i < 0 || i >= s.n {
 		return nil, Hash{}, fmt.Errorf("%w: %d of %d", ErrIndex, i, s.n)
 	}
 	l := plainLen(s.size, i, s.n)
-	pt := make([]byte, l, l+Overhead)
+	if cap(buf) < l+Overhead {
+		buf = make([]byte, 0, l+Overhead)
+	}
+	pt := buf[:l]
 	off := int64(i) * ChunkSize
-	if want := min(int64(l), max(s.size-off, 0)); want > 0 {
+	want := min(int64(l), max(s.size-off, 0))
+	clear(pt[want:]) // the padding
+	if want > 0 {
 		got, err := s.src.ReadAt(pt[:want], off)
 		if int64(got) < want {
+			clear(pt)
 			if err == nil || errors.Is(err, io.EOF) {
 				err = ErrChanged
 			}
 			return nil, Hash{}, fmt.Errorf("attach: reading chunk %d: %w", i, err)
 		}
 	}
-	out := s.aead.Seal(buf[:0], nonce(i), pt, ad(i, s.n))
-	clear(pt)
+	out := s.aead.Seal(pt[:0], nonce(i), pt, ad(i, s.n)) // in place: the plaintext is overwritten
 	return out, HashOf(out), nil
 }
 
@@ -184,6 +191,11 @@ func (o *Opener) Count() int { return len(o.d.Chunks) }
 func (o *Opener) Span(i int) (off int64, n int) {
 	off = int64(i) * ChunkSize
 	return off, int(min(int64(ChunkSize), max(o.d.Size-off, 0)))
+}
+
+// SealedLen returns the length of sealed chunk i.
+func (o *Opener) SealedLen(i int) int {
+	return plainLen(o.d.Size, i, len(o.d.Chunks)) + Overhead
 }
 
 // Open verifies sealed chunk i against its hash (constant time), its

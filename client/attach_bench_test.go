@@ -37,18 +37,25 @@ func BenchmarkFileTransfer(b *testing.B) {
 // newest one's id.
 func nthFile(t testing.TB, c *Client, n int) int64 {
 	t.Helper()
+	got := waitFiles(t, c, n)
+	return max(got[0].ID, got[len(got)-1].ID)
+}
+
+// waitFiles waits until c holds n incoming file messages and returns them.
+func waitFiles(t testing.TB, c *Client, n int) []Message {
+	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		ms, _ := c.Messages(context.Background(), "", false)
-		var got []int64
+		var got []Message
 		for _, m := range ms {
 			if m.Kind == MessageFile && !m.Out {
-				got = append(got, m.ID)
+				got = append(got, m)
 			}
 		}
 		if len(got) >= n {
-			return max(got[0], got[len(got)-1])
+			return got
 		}
 	}
-	t.Fatalf("%s never received file %d", c.Name(), n)
-	return 0
+	t.Fatalf("%s never received %d files", c.Name(), n)
+	return nil
 }

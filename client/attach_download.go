@@ -55,17 +55,15 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 		retries = 100
 	}
 	x := newTransfer()
+	parts := map[int][]byte{} // an unfinished chunk fetched in parts (attach_parts.go)
 	for fails := 0; len(missing) > 0; {
 		sess, err := c.online(ctx)
 		if err != nil {
 			return "", err
 		}
 		var done chunkSet
-		n, held, err := x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
-			pr.sent(i)
-			return &wire.GetChunk{Hash: wire.ChunkHash(a.Chunks[i])}, nil
-		}, func(i int, resp wire.Message) error {
-			plain, err := op.Open(i, resp.(*wire.Chunk).Data)
+		save := func(i int, sealed []byte) error {
+			plain, err := op.Open(i, sealed)
 			if err != nil {
 				return fmt.Errorf("%w (%v)", ErrFileAltered, err)
 			}
@@ -77,7 +75,17 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			done.add(i)
 			pr.finished(i)
 			return nil
-		})
+		}
+		var n int
+		held := false
+		if m := partMeter(sess); m != nil {
+			n, err = downloadParts(ctx, sess, m, op, a.Chunks, missing, parts, save)
+		} else {
+			n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
+				pr.sent(i)
+				return &wire.GetChunk{Hash: wire.ChunkHash(a.Chunks[i])}, nil
+			}, func(i int, resp wire.Message) error { return save(i, resp.(*wire.Chunk).Data) })
+		}
 		missing = done.without(missing)
 		if n > 0 {
 			fails = 0

@@ -10,6 +10,10 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
+// framePool holds encoding buffers of transfer requests (a 256 KiB chunk
+// each), reused once the secure channel has sealed them.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
 // startCall sends req at once and returns a function that waits for its
 // answer (Call, split in two, so that a transfer puts its requests on the
 // wire in order while several are in flight).
@@ -27,10 +31,16 @@ func (s *Session) startCall(req wire.Message) (func(ctx context.Context) (wire.M
 	id := s.nextID
 	s.waiting[id] = ch
 	s.mu.Unlock()
-	b, err := wire.Encode(wire.Frame{RequestID: id, Msg: req})
+	buf := framePool.Get().(*[]byte)
+	defer framePool.Put(buf)
+	b, err := wire.AppendEncode((*buf)[:0], wire.Frame{RequestID: id, Msg: req})
 	if err != nil {
+		s.mu.Lock()
+		delete(s.waiting, id)
+		s.mu.Unlock()
 		return nil, err
 	}
+	*buf = b[:0] // Send seals b into records before it returns: b can be reused
 	if err := s.sc.Send(b); err != nil {
 		s.End(fmt.Errorf("client: connection lost: %w", err))
 		return nil, s.Err()

@@ -19,7 +19,7 @@ import (
 
 // TransferInFlight is how many chunks an upload or download keeps in
 // flight on the session.
-const TransferInFlight = 16
+const TransferInFlight = 32
 
 // Progress reports a transfer: Done of Total chunks, and how many chunk
 // requests were sent in all (Sends > Done after resends).
@@ -258,7 +258,7 @@ func sealHashes(key attach.Key, f *os.File, size int64) ([]attach.Hash, [32]byte
 }
 
 // uploadChunks sends the chunks the server lacks, TransferInFlight at a
-// time. After a disconnect it waits for the next session, asks again which
+// time (in parts, one at a time, on a path with a byte budget). After a disconnect it waits for the next session, asks again which
 // chunks the server has, and sends only those: a chunk cut in flight is
 // sent once more, never a chunk the server acknowledged. hashes[i] is
 // known if sealed[i]; the others are learned (and the chunks known to be
@@ -270,6 +270,23 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 	}
 	pr := &progress{total: len(hashes), size: size, on: o.OnProgress}
 	x := newTransfer()
+	// seal seals chunk i for sending into buf (nil: a fresh buffer),
+	// learning its hash or checking it.
+	seal := func(i int, buf []byte) ([]byte, attach.Hash, error) {
+		ct, h, err := s.Seal(i, buf)
+		if err != nil {
+			return nil, h, err
+		}
+		if !sealed[i] {
+			hashes[i], sealed[i] = h, true
+		} else if h != hashes[i] {
+			return nil, h, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
+		}
+		pr.sent(i)
+		return ct, h, nil
+	}
+	var cur upPart // the chunk an upload in parts is on (attach_parts.go)
+	sealBuf := make([]byte, 0, attach.MaxSealedChunk)
 	for fails := 0; ; {
 		sess, err := c.online(ctx)
 		if err != nil {
@@ -282,22 +299,22 @@ func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []at
 			if len(missing) == 0 {
 				return nil
 			}
-			n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
-				ct, h, err := s.Seal(i, nil)
-				if err != nil {
-					return nil, err
-				}
-				if !sealed[i] {
-					hashes[i], sealed[i] = h, true
-				} else if h != hashes[i] {
-					return nil, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
-				}
-				pr.sent(i)
-				return &wire.PutChunk{Hash: wire.ChunkHash(h), Data: ct}, nil
-			}, func(i int, _ wire.Message) error {
-				pr.finished(i)
-				return nil
-			})
+			if m := partMeter(sess); m != nil {
+				n, err = uploadParts(ctx, sess, m, missing, &cur, seal, pr.finished)
+			} else {
+				n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
+					// The round encodes and sends the request before it
+					// asks for the next, so one buffer serves every chunk.
+					ct, h, err := seal(i, sealBuf)
+					if err != nil {
+						return nil, err
+					}
+					return &wire.PutChunk{Hash: wire.ChunkHash(h), Data: ct}, nil
+				}, func(i int, _ wire.Message) error {
+					pr.finished(i)
+					return nil
+				})
+			}
 		}
 		if n > 0 {
 			fails = 0

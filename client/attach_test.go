@@ -164,18 +164,7 @@ func writeRandomFile(t testing.TB, name string, n int) (string, []byte) {
 // waitFile waits until c has stored an incoming file message and returns it.
 func waitFile(t testing.TB, c *Client) Message {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ms, _ := c.Messages(context.Background(), "", false)
-		for _, m := range ms {
-			if m.Kind == MessageFile && !m.Out {
-				return m
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s never received a file", c.Name())
-	return Message{}
+	return waitFiles(t, c, 1)[0]
 }
 
 func sendFile(t testing.TB, c *Client, to, path, caption string, o *FileOptions) {

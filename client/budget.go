@@ -66,9 +66,10 @@ func (c *Client) silenceLimit(ac *activityConn) time.Duration {
 
 // watchPath pings cd's path after PingInterval of quiet and reports on the
 // returned channel, once, when the path went silent with an answer due or
-// the connection used its share of the path's byte budget. It stops when
-// cd's session ends or stop is closed.
-func (c *Client) watchPath(cd *conduit, network string, stop <-chan struct{}) <-chan pathEvent {
+// the connection used its share of the path's byte budget (or a file
+// transfer says so on fresh). It stops when cd's session ends or stop is
+// closed.
+func (c *Client) watchPath(cd *conduit, network string, fresh <-chan struct{}, stop <-chan struct{}) <-chan pathEvent {
 	interval := c.opts.PingInterval
 	if interval <= 0 {
 		interval = defaultPingInterval
@@ -87,6 +88,9 @@ func (c *Client) watchPath(cd *conduit, network string, stop <-chan struct{}) <-
 			case <-cd.s.Done():
 				return
 			case <-stop:
+				return
+			case <-fresh:
+				out <- pathBudget
 				return
 			case <-t.C:
 			}
@@ -137,7 +141,12 @@ func later(a, b time.Time) time.Time {
 func (c *Client) keepPath(ctx context.Context, network string, cd *conduit) (*conduit, bool) {
 	for {
 		stop := make(chan struct{})
-		events := c.watchPath(cd, network, stop)
+		m := cd.s.meter.Load()
+		if m == nil || cd.noBudget {
+			m = c.newByteMeter(network, cd)
+			cd.s.meter.Store(m)
+		}
+		events := c.watchPath(cd, network, m.fresh, stop)
 		var ev pathEvent
 		select {
 		case <-ctx.Done():
@@ -201,6 +210,7 @@ func (c *Client) handover(ctx context.Context, network string, old *conduit, ev 
 		return nil, err
 	}
 	next := &conduit{s: s, ac: ac, conn: path.Conn, cand: path.Candidate}
+	s.meter.Store(c.newByteMeter(network, next)) // before a transfer sees s
 	c.sessMu.Lock()
 	c.sess = s
 	c.sessMu.Unlock()

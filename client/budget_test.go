@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/server"
 )
 
 // freezeProxy is the 2025 freeze of TLS to foreign data centres as a real
@@ -140,10 +141,15 @@ func (p *freezeProxy) counts() (accepted []time.Time, froze []time.Time, clean i
 // a freeze proxy of budget bytes; bob talks to the server directly. It
 // returns them befriended, and the proxy.
 func freezeSetup(t *testing.T, budget int64, pause time.Duration) (alice, bob *Client, p *freezeProxy, aliceHome string) {
+	return freezeSetupBlobs(t, budget, pause, nil)
+}
+
+// freezeSetupBlobs is freezeSetup with a blob store on the server.
+func freezeSetupBlobs(t *testing.T, budget int64, pause time.Duration, blobs server.BlobStore) (alice, bob *Client, p *freezeProxy, aliceHome string) {
 	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	p = startFreezeProxy(t, srvLn.Addr().String(), budget)
 	p.pause = pause
-	sl := bookServer(t, srvLn, []reach.Entry{directEntry("relay-f", p.ln.Addr().String())}, "relay-f")
+	sl := bookServerBlobs(t, srvLn, []reach.Entry{directEntry("relay-f", p.ln.Addr().String())}, blobs, "relay-f")
 	aliceHome = filepath.Join(t.TempDir(), "alice")
 	alice, err := Init(InitOptions{Options: userOptions(t, aliceHome, "alice"), Server: sl, Name: "alice"})
 	if err != nil {

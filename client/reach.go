@@ -232,6 +232,8 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	c.noteConnect(nil)
 	// The path first: whoever sees the session up (WaitOnline) reads it.
 	c.setPath(pathOf(p.Candidate, time.Now()))
+	cd := &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate}
+	s.meter.Store(c.newByteMeter(p.Network, cd)) // before a transfer sees s
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)
@@ -245,7 +247,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	done := make(chan struct{})
 	defer close(done)
 	go c.refreshBook(ctx, done)
-	cd, silent := c.keepPath(ctx, p.Network, &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate})
+	cd, silent := c.keepPath(ctx, p.Network, cd)
 	s = cd.s
 	c.sessMu.Lock()
 	c.sess = nil

@@ -92,6 +92,12 @@ func (f *forwarder) addr() string { return f.ln.Addr().String() }
 // named linkIDs (so a client reaches the server only through the book).
 func bookServer(t *testing.T, ln net.Listener, entries []reach.Entry, linkIDs ...string) ServerLink {
 	t.Helper()
+	return bookServerBlobs(t, ln, entries, nil, linkIDs...)
+}
+
+// bookServerBlobs is bookServer with a blob store (none if nil).
+func bookServerBlobs(t *testing.T, ln net.Listener, entries []reach.Entry, blobs server.BlobStore, linkIDs ...string) ServerLink {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +105,7 @@ func bookServer(t *testing.T, ln net.Listener, entries []reach.Entry, linkIDs ..
 	key, _ := securechan.GenerateServerKey(nil)
 	_, bk, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := reach.NewSigner(bk, key.Public())
-	srv, err := server.New(server.Config{Store: st, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
+	srv, err := server.New(server.Config{Store: st, Key: key, Blobs: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second,
 		Reach: &server.ReachConfig{Signer: signer, SliceSecret: make([]byte, 32), TrustAge: -1, Entries: entries}})
 	if err != nil {
 		t.Fatal(err)

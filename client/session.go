@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
@@ -32,6 +33,9 @@ type session struct {
 	*Session
 	hello *wire.ServerHello
 	addr  string // the address dialed ("" through a reach path)
+	// meter is the byte budget of the connection under the session, once
+	// keepPath runs it (attach_parts.go).
+	meter atomic.Pointer[byteMeter]
 }
 
 // deliverHandler passes Deliver pushes to onDeliver and ends the session on

@@ -42,7 +42,16 @@ func (b *Budget) valid() bool { return b.RX >= MinBudget && b.Total >= b.RX }
 // carried total bytes both ways has used its share of the budget and
 // should hand over to a fresh one.
 func (b Budget) Exhausted(rx, total int64) bool {
-	return rx*budgetShareDen >= b.RX*budgetShareNum || total*budgetShareDen >= b.Total*budgetShareNum
+	rxLeft, totalLeft := b.Room(rx, total)
+	return rxLeft <= 0 || totalLeft <= 0
+}
+
+// Room returns how many more bytes a connection that has received rx
+// bytes and carried total bytes both ways may receive, and carry both
+// ways, before it reaches its share of the budget (negative past it): a
+// file transfer sizes its requests to fit (docs/spec/attachments.md §5.1).
+func (b Budget) Room(rx, total int64) (rxLeft, totalLeft int64) {
+	return b.RX*budgetShareNum/budgetShareDen - rx, b.Total*budgetShareNum/budgetShareDen - total
 }
 
 // NoteFreeze records that a connection on path id froze on network after

@@ -24,6 +24,20 @@ type BlobStore interface {
 	GetChunk(ctx context.Context, h [32]byte) ([]byte, error)
 }
 
+// BlobParts is a BlobStore that also takes and serves chunks in parts
+// (docs/spec/attachments.md §5.1): store/blobfs is one. Without it, the
+// server serves parts by slicing whole chunks and refuses PutChunkPart.
+type BlobParts interface {
+	// PutChunkPart appends data at off to the partial copy of chunk h of
+	// size bytes if off is where it ends, calls charge before starting a
+	// new partial copy, and returns how many bytes it holds (size once the
+	// chunk is stored and durable). Complete bytes that do not hash to h
+	// are dropped with an error wrapping fs.ErrInvalid.
+	PutChunkPart(ctx context.Context, h [32]byte, size, off int64, data []byte, charge func() error) (int64, error)
+	// ReadChunkAt returns up to n bytes of chunk h from off.
+	ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) ([]byte, error)
+}
+
 // BlobExpirer is a BlobStore that can drop chunks not stored or asked for
 // since before; the server calls it every JanitorInterval.
 type BlobExpirer interface {
@@ -39,7 +53,7 @@ type BlobQuota interface {
 
 // maxPuts bounds the PutChunks one session stores at once; past it the
 // reader waits (and TCP pushes back on the client).
-const maxPuts = 16
+const maxPuts = 32
 
 // putChunkAsync stores a PutChunk of a registered device on its own
 // goroutine, so that a session's chunks are synced to disk concurrently
@@ -74,6 +88,10 @@ func (ss *session) dispatchBlob(m wire.Message) (wire.Message, bool) {
 		return ss.hasChunks(m), true
 	case *wire.GetChunk:
 		return ss.getChunk(m), true
+	case *wire.GetChunkPart:
+		return ss.getChunkPart(m), true
+	case *wire.PutChunkPart:
+		return ss.putChunkPart(m), true
 	}
 	return nil, false
 }
@@ -167,6 +185,64 @@ func (ss *session) getChunk(m *wire.GetChunk) wire.Message {
 		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again")
 	}
 	return &wire.Chunk{Hash: m.Hash, Data: data}
+}
+
+// getChunkPart serves part of a chunk. A store with BlobParts reads only
+// that part and does not re-check the chunk's hash; the client checks the
+// whole chunk before it uses any of it.
+func (ss *session) getChunkPart(m *wire.GetChunkPart) wire.Message {
+	b, e := ss.blobs()
+	if e != nil {
+		return e
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	var data []byte
+	var err error
+	if p, ok := b.(BlobParts); ok {
+		data, err = p.ReadChunkAt(ctx, m.Hash, int64(m.Offset), int(m.Length))
+	} else if resp := ss.getChunk(&wire.GetChunk{Hash: m.Hash}); resp.Type() != wire.TypeChunk {
+		return resp
+	} else {
+		whole := resp.(*wire.Chunk).Data
+		data = whole[min(int(m.Offset), len(whole)):min(int(m.Offset)+int(m.Length), len(whole))]
+	}
+	if err != nil {
+		return ss.blobError("fetch chunk", err)
+	}
+	return &wire.ChunkPart{Hash: m.Hash, Offset: m.Offset, Data: data}
+}
+
+// putChunkPart stores part of a chunk; the chunk's hash is checked once
+// the server has every byte of it, and the quota is charged when a new
+// partial copy starts.
+func (ss *session) putChunkPart(m *wire.PutChunkPart) wire.Message {
+	b, e := ss.blobs()
+	if e != nil {
+		return e
+	}
+	p, ok := b.(BlobParts)
+	if !ok {
+		return wire.Errorf(wire.CodeNotFound, "this server's file store takes whole chunks only; send the file over a path that does not freeze")
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	have, err := p.PutChunkPart(ctx, m.Hash, int64(m.Size), int64(m.Offset), m.Data, func() error {
+		if e := ss.chargeBlob(ctx, int64(m.Size)); e != nil {
+			return e
+		}
+		return nil
+	})
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+		return we
+	case errors.Is(err, fs.ErrInvalid):
+		return wire.Errorf(wire.CodeBadRequest, "the chunk's bytes do not hash to its address; nothing was stored")
+	case err != nil:
+		return ss.blobError("store chunk", err)
+	}
+	return &wire.ChunkPartStored{Hash: m.Hash, Have: uint32(have)}
 }
 
 func (ss *session) blobError(op string, err error) *wire.Error {

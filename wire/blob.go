@@ -10,10 +10,16 @@ const (
 	TypePutChunk  Type = 0x0070
 	TypeHasChunks Type = 0x0071
 	TypeGetChunk  Type = 0x0072
+	// Parts of a chunk, for paths that freeze a connection after a few KB
+	// (docs/spec/attachments.md §5.1).
+	TypeGetChunkPart Type = 0x0073
+	TypePutChunkPart Type = 0x0074
 
-	TypeChunkStored Type = 0x0170
-	TypeChunksHeld  Type = 0x0171
-	TypeChunk       Type = 0x0172
+	TypeChunkStored     Type = 0x0170
+	TypeChunksHeld      Type = 0x0171
+	TypeChunk           Type = 0x0172
+	TypeChunkPart       Type = 0x0173
+	TypeChunkPartStored Type = 0x0174
 )
 
 // MaxChunk bounds one chunk (256 KiB of plaintext and a 16-byte tag, with
@@ -62,12 +68,52 @@ type Chunk struct {
 	Data []byte // 1..MaxChunk bytes
 }
 
+// GetChunkPart fetches Length bytes of a chunk from Offset. Answer:
+// ChunkPart (fewer bytes, or none, past the chunk's end), or NotFound.
+type GetChunkPart struct {
+	Hash   ChunkHash
+	Offset uint32 // < MaxChunk
+	Length uint32 // 1..MaxChunk
+}
+
+// ChunkPart answers GetChunkPart: the bytes from Offset. The client checks
+// the whole chunk's hash once it has every part.
+type ChunkPart struct {
+	Hash   ChunkHash
+	Offset uint32
+	Data   []byte // 0..MaxChunk bytes
+}
+
+// PutChunkPart stores Data at Offset of the chunk Hash of Size bytes. The
+// server appends it only if Offset is where its partial copy ends; once it
+// has Size bytes it checks the hash and stores the chunk as PutChunk does.
+// Answer: ChunkPartStored, or Error as for PutChunk.
+type PutChunkPart struct {
+	Hash   ChunkHash
+	Size   uint32 // the whole chunk: 1..MaxChunk
+	Offset uint32 // < Size
+	Data   []byte // 1..Size-Offset bytes
+}
+
+// ChunkPartStored answers PutChunkPart: how many bytes of the chunk the
+// server holds from its start (Have == Size: the chunk is stored and
+// durable). A client sends the next part from Have.
+type ChunkPartStored struct {
+	Hash ChunkHash
+	Have uint32
+}
+
 func (*PutChunk) Type() Type    { return TypePutChunk }
 func (*ChunkStored) Type() Type { return TypeChunkStored }
 func (*HasChunks) Type() Type   { return TypeHasChunks }
 func (*ChunksHeld) Type() Type  { return TypeChunksHeld }
 func (*GetChunk) Type() Type    { return TypeGetChunk }
 func (*Chunk) Type() Type       { return TypeChunk }
+
+func (*GetChunkPart) Type() Type    { return TypeGetChunkPart }
+func (*ChunkPart) Type() Type       { return TypeChunkPart }
+func (*PutChunkPart) Type() Type    { return TypePutChunkPart }
+func (*ChunkPartStored) Type() Type { return TypeChunkPartStored }
 
 func (m *PutChunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
 func (m *PutChunk) decode(r *reader) {
@@ -117,6 +163,74 @@ func (m *Chunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 
 func (m *Chunk) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Data = r.bytes("data", 1, MaxChunk) }
 func (*Chunk) validate() error    { return nil }
 
+func (m *GetChunkPart) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Offset); w.u32(m.Length) }
+func (m *GetChunkPart) decode(r *reader) {
+	r.fixed("hash", m.Hash[:])
+	m.Offset, m.Length = r.u32("offset"), r.u32("length")
+}
+
+func (m *GetChunkPart) validate() error {
+	if m.Offset >= MaxChunk || m.Length == 0 || m.Length > MaxChunk {
+		return fmt.Errorf("offset %d, length %d: %w: want offset < %d and 1 <= length <= %d", m.Offset, m.Length, ErrInvalid, MaxChunk, MaxChunk)
+	}
+	return nil
+}
+
+func (m *ChunkPart) encode(w *writer) {
+	w.fixed(m.Hash[:])
+	w.u32(m.Offset)
+	w.bytes("data", m.Data, 0, MaxChunk)
+}
+
+func (m *ChunkPart) decode(r *reader) {
+	r.fixed("hash", m.Hash[:])
+	m.Offset = r.u32("offset")
+	m.Data = r.bytes("data", 0, MaxChunk)
+}
+
+func (m *ChunkPart) validate() error {
+	if int64(m.Offset)+int64(len(m.Data)) > MaxChunk {
+		return fmt.Errorf("offset %d: %w: the part ends past %d bytes", m.Offset, ErrInvalid, MaxChunk)
+	}
+	return nil
+}
+
+func (m *PutChunkPart) encode(w *writer) {
+	w.fixed(m.Hash[:])
+	w.u32(m.Size)
+	w.u32(m.Offset)
+	w.bytes("data", m.Data, 1, MaxChunk)
+}
+
+func (m *PutChunkPart) decode(r *reader) {
+	r.fixed("hash", m.Hash[:])
+	m.Size, m.Offset = r.u32("size"), r.u32("offset")
+	m.Data = r.bytes("data", 1, MaxChunk)
+}
+
+func (m *PutChunkPart) validate() error {
+	if m.Size == 0 || m.Size > MaxChunk || int64(m.Offset)+int64(len(m.Data)) > int64(m.Size) {
+		return fmt.Errorf("size %d, offset %d: %w: want 1 <= size <= %d and the part inside it", m.Size, m.Offset, ErrInvalid, MaxChunk)
+	}
+	return nil
+}
+
+func (m *ChunkPartStored) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Have) }
+func (m *ChunkPartStored) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Have = r.u32("have") }
+func (m *ChunkPartStored) validate() error {
+	if m.Have > MaxChunk {
+		return fmt.Errorf("have %d: %w: more than %d", m.Have, ErrInvalid, MaxChunk)
+	}
+	return nil
+}
+
+// sizeHint is about the encoded size of a message that carries chunk
+// bytes (Encode allocates it at once).
+func (m *PutChunk) sizeHint() int     { return 64 + len(m.Data) }
+func (m *Chunk) sizeHint() int        { return 64 + len(m.Data) }
+func (m *ChunkPart) sizeHint() int    { return 64 + len(m.Data) }
+func (m *PutChunkPart) sizeHint() int { return 64 + len(m.Data) }
+
 // blobMessages lists the blob (attachment chunk) messages, each request with
 // the type that answers it.
 var blobMessages = []kind{
@@ -126,4 +240,8 @@ var blobMessages = []kind{
 	msg[ChunkStored](0),
 	msg[ChunksHeld](0),
 	msg[Chunk](0),
+	msg[GetChunkPart](TypeChunkPart),
+	msg[PutChunkPart](TypeChunkPartStored),
+	msg[ChunkPart](0),
+	msg[ChunkPartStored](0),
 }

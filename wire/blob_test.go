@@ -14,6 +14,10 @@ func blobSamples() []sample {
 		{"ChunksHeld", 41, &ChunksHeld{Held: []bool{true, false}}},
 		{"GetChunk", 42, &GetChunk{Hash: id32(0x10)}},
 		{"Chunk", 42, &Chunk{Hash: id32(0x10), Data: fill(0x30, 5)}},
+		{"GetChunkPart", 43, &GetChunkPart{Hash: id32(0x10), Offset: 4096, Length: 2048}},
+		{"ChunkPart", 43, &ChunkPart{Hash: id32(0x10), Offset: 4096, Data: fill(0x30, 5)}},
+		{"PutChunkPart", 44, &PutChunkPart{Hash: id32(0x10), Size: 9000, Offset: 4096, Data: fill(0x30, 5)}},
+		{"ChunkPartStored", 44, &ChunkPartStored{Hash: id32(0x10), Have: 4101}},
 	}
 }
 
@@ -24,6 +28,12 @@ func TestAdversaryBlobFrames(t *testing.T) {
 		"oversize chunk":   frame(TypePutChunk, 1, fill(0, 32), be32(MaxChunk+1)),
 		"bad boolean":      frame(TypeChunksHeld, 1, be32(1), []byte{2}),
 		"hash list ragged": frame(TypeHasChunks, 1, be32(31), fill(0, 31)),
+		"empty part asked": frame(TypeGetChunkPart, 1, fill(0, 32), be32(0), be32(0)),
+		"part past chunk":  frame(TypeGetChunkPart, 1, fill(0, 32), be32(MaxChunk), be32(1)),
+		"part past size":   frame(TypePutChunkPart, 1, fill(0, 32), be32(4), be32(3), be32(2), fill(1, 2)),
+		"zero size":        frame(TypePutChunkPart, 1, fill(0, 32), be32(0), be32(0), be32(1), fill(1, 1)),
+		"served past end":  frame(TypeChunkPart, 1, fill(0, 32), be32(MaxChunk), be32(1), fill(1, 1)),
+		"have too much":    frame(TypeChunkPartStored, 1, fill(0, 32), be32(MaxChunk+1)),
 	}
 	for name, b := range cases {
 		if _, err := Decode(b); err == nil {
@@ -31,5 +41,24 @@ func TestAdversaryBlobFrames(t *testing.T) {
 		} else if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrTruncated) {
 			t.Errorf("%s: unexpected error %v", name, err)
 		}
+	}
+}
+
+// TestAppendEncode: AppendEncode appends exactly Encode's bytes after what
+// dst holds, and a reused buffer's old bytes do not leak into a frame.
+func TestAppendEncode(t *testing.T) {
+	f := Frame{RequestID: 7, Msg: &PutChunk{Hash: id32(0x10), Data: fill(0x30, 300)}}
+	want, err := Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AppendEncode([]byte("prefix"), f)
+	if err != nil || string(got[:6]) != "prefix" || string(got[6:]) != string(want) {
+		t.Fatalf("AppendEncode after a prefix = %x, %v; want prefix then %x", got, err, want)
+	}
+	small := Frame{RequestID: 8, Msg: &GetChunk{Hash: id32(0x20)}}
+	again, err := AppendEncode(got[:0], small)
+	if want2, _ := Encode(small); err != nil || string(again) != string(want2) {
+		t.Fatalf("AppendEncode into a reused buffer = %x, %v; want %x", again, err, want2)
 	}
 }

@@ -206,6 +206,16 @@ func checkRequestID(t Type, id uint32) error {
 // Encode returns the frame's encoding in protocol Version. It fails, without
 // producing anything, on a value the decoder would reject.
 func Encode(f Frame) ([]byte, error) {
+	size := 64
+	if h, ok := f.Msg.(interface{ sizeHint() int }); ok {
+		size = HeaderSize + h.sizeHint() // one allocation for a large frame, not one per doubling
+	}
+	return AppendEncode(make([]byte, 0, size), f)
+}
+
+// AppendEncode is Encode appending to dst: a sender that reuses dst once
+// the frame is sent allocates nothing per frame.
+func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	if f.Msg == nil {
 		return nil, errors.New("wire: encoding: nil message")
 	}
@@ -216,7 +226,7 @@ func Encode(f Frame) ([]byte, error) {
 	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	w := newWriter(make([]byte, 0, 64))
+	w := newWriter(dst)
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
@@ -224,8 +234,8 @@ func Encode(f Frame) ([]byte, error) {
 	if err := w.Err(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	if w.Len() > MaxFrame {
-		return nil, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, w.Len(), MaxFrame)
+	if n := w.Len() - len(dst); n > MaxFrame {
+		return nil, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, n, MaxFrame)
 	}
 	return w.Bytes(), nil
 }

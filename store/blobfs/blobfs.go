@@ -18,17 +18,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
-// ErrHashMismatch: the bytes are not the chunk the hash names.
-var ErrHashMismatch = errors.New("blobfs: chunk does not match its hash")
+// ErrHashMismatch: the bytes are not the chunk the hash names. It wraps
+// fs.ErrInvalid (what server.BlobParts asks for).
+var ErrHashMismatch = fmt.Errorf("blobfs: chunk does not match its hash: %w", fs.ErrInvalid)
 
 // Store keeps chunks under Dir. Its methods are safe for concurrent use:
 // every write is a rename of a complete file.
 type Store struct {
-	dir string
-	now func() time.Time
+	dir  string
+	now  func() time.Time
+	made sync.Map // chunk directories known to exist: one MkdirAll each, not one per chunk
 }
 
 // Open creates dir (mode 0700) if needed and returns its store. now is the
@@ -71,8 +74,11 @@ func (s *Store) PutChunk(ctx context.Context, h [32]byte, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("blobfs: creating a chunk directory: %w", err)
+	if _, ok := s.made.Load(filepath.Dir(p)); !ok {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fmt.Errorf("blobfs: creating a chunk directory: %w", err)
+		}
+		s.made.Store(filepath.Dir(p), true)
 	}
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
 	if err != nil {
@@ -91,6 +97,12 @@ func (s *Store) PutChunk(ctx context.Context, h [32]byte, data []byte) error {
 	}
 	if err == nil {
 		err = os.Rename(tmp, p)
+		if errors.Is(err, fs.ErrNotExist) { // the directory was removed under us
+			s.made.Delete(filepath.Dir(p))
+			if err = os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+				err = os.Rename(tmp, p)
+			}
+		}
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -90,3 +90,64 @@ func TestExpire(t *testing.T) {
 		t.Fatal("expiry removed the tmp directory")
 	}
 }
+
+// TestChunkParts: a chunk sent in parts is stored only when whole and
+// matching its hash; a part at the wrong offset is not written and the
+// answer says where to go on; the quota is charged once per partial copy.
+func TestChunkParts(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("sealed chunk bytes "), 500)
+	h := sha256.Sum256(data)
+	size := int64(len(data))
+	charges := 0
+	charge := func() error { charges++; return nil }
+	put := func(off, n int64) int64 {
+		t.Helper()
+		have, err := s.PutChunkPart(ctx, h, size, off, data[off:off+n], charge)
+		if err != nil {
+			t.Fatalf("part at %d: %v", off, err)
+		}
+		return have
+	}
+	if have := put(0, 4000); have != 4000 {
+		t.Fatalf("have %d after the first part, want 4000", have)
+	}
+	if have := put(1000, 10); have != 4000 {
+		t.Fatalf("a part behind the end: have %d, want 4000 (nothing written)", have)
+	}
+	if have := put(5000, 10); have != 4000 {
+		t.Fatalf("a part past the end: have %d, want 4000", have)
+	}
+	if ok, _ := s.HasChunk(ctx, h); ok {
+		t.Fatal("a partial chunk is served as stored")
+	}
+	if have := put(4000, size-4000); have != size {
+		t.Fatalf("have %d after the last part, want %d", have, size)
+	}
+	got, err := s.GetChunk(ctx, h)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("GetChunk after parts: %v", err)
+	}
+	if charges != 1 {
+		t.Fatalf("charged %d times, want once", charges)
+	}
+	part, err := s.ReadChunkAt(ctx, h, size-10, 100)
+	if err != nil || !bytes.Equal(part, data[size-10:]) {
+		t.Fatalf("ReadChunkAt at the end = %d bytes, %v", len(part), err)
+	}
+	// Bytes that do not hash to the address are dropped when complete.
+	bad := sha256.Sum256([]byte("another chunk"))
+	if _, err := s.PutChunkPart(ctx, bad, 5, 0, []byte("12345"), charge); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("a complete partial chunk of wrong bytes: %v, want ErrHashMismatch", err)
+	}
+	if ok, _ := s.HasChunk(ctx, bad); ok {
+		t.Fatal("wrong bytes were stored")
+	}
+	if have, _ := s.PutChunkPart(ctx, bad, 5, 0, nil, charge); have != 0 {
+		t.Fatalf("the wrong partial copy was kept: have %d", have)
+	}
+}
