@@ -105,6 +105,7 @@ var layoutRules = []layoutRule{
 		"github.com/munnerz/", "github.com/pandatix/", "golang.org/x/sys", "golang.org/x/text", "golang.org/x/net", "google.golang.org/protobuf"}},
 	{dir: "internal/tlsfingerprint", allow: []string{"internal/tlsfingerprint", "golang.org/x/crypto", "github.com/refraction-networking/utls"}},
 	{dir: "internal/testenv", allow: []string{"internal/testenv"}},
+	{dir: "internal/e2etest", allow: []string{"internal/e2etest"}},
 	{dir: "internal/testnet", allow: []string{"internal/testnet"}},
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},
 	{dir: "internal/testreport", allow: []string{"internal/testreport"}},

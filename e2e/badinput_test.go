@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -38,8 +39,8 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	}
 	idsPath, recvLog, ackedLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received"), filepath.Join(dir, "acked")
 	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "1", "--ids", idsPath, "--log", recvLog)
-	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.stderr.String())
+	if !e2etest.WaitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.Stderr.String())
 	}
 	const good = 150
 	send := start(t, nil, "bench", "send", "--server", srv.link, "--to", idsPath, "--senders", "1",
@@ -76,14 +77,14 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 		t.Errorf("want BadRequest and TooLarge answers, got %v", codes)
 	}
 
-	if err := send.wait(t, 60*time.Second); err != nil {
-		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.stdout.String(), send.stderr.String())
+	if err := send.Wait(t, 60*time.Second); err != nil {
+		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.Stdout.String(), send.Stderr.String())
 	}
 	acked := readLines(t, ackedLog)
 	if len(acked) != good {
 		t.Fatalf("good client: %d acknowledged, want %d", len(acked), good)
 	}
-	if !waitFor(20*time.Second, func() bool {
+	if !e2etest.WaitFor(20*time.Second, func() bool {
 		got := map[string]bool{}
 		for _, l := range readLines(t, recvLog) {
 			if f := strings.Fields(l); len(f) == 3 {
@@ -99,9 +100,9 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	}) {
 		t.Fatal("not every message of the good client was delivered")
 	}
-	recv.stop(t, 15*time.Second)
-	if !srv.running() {
-		t.Fatalf("the server process exited; stderr:\n%s", srv.stderr.String())
+	recv.Stop(t, 15*time.Second)
+	if !srv.Running() {
+		t.Fatalf("the server process exited; stderr:\n%s", srv.Stderr.String())
 	}
 	// A new session still works.
 	sc, nc := dialSecure(t, link)
@@ -112,8 +113,8 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	if got := roundTrip(t, sc, &wire.Ping{}); got.Type() != wire.TypePong {
 		t.Fatalf("ping answered with %v", got.Type())
 	}
-	if strings.Contains(srv.stderr.String(), "panic") {
-		t.Errorf("the server logged a panic:\n%s", srv.stderr.String())
+	if strings.Contains(srv.Stderr.String(), "panic") {
+		t.Errorf("the server logged a panic:\n%s", srv.Stderr.String())
 	}
 }
 

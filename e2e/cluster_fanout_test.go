@@ -15,6 +15,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -129,7 +130,7 @@ func fanoutRound(t testing.TB, links []client.ServerLink, subs, posts int, rate 
 		}
 		return n
 	}
-	waitFor(60*time.Second, func() bool { return count() >= total })
+	e2etest.WaitFor(60*time.Second, func() bool { return count() >= total })
 	mu.Lock()
 	defer mu.Unlock()
 	var lat []time.Duration

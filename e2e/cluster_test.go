@@ -15,6 +15,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -157,7 +158,7 @@ func clusterChannel(t *testing.T, nodes []*server) {
 		}
 		return true
 	}
-	if !waitFor(30*time.Second, complete) {
+	if !e2etest.WaitFor(30*time.Second, complete) {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, g := range got {
@@ -192,8 +193,8 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	for i, n := range nodes {
 		idsPath, recvLog := filepath.Join(dir, fmt.Sprintf("ids%d", i)), filepath.Join(dir, fmt.Sprintf("received%d", i))
 		r := start(t, nil, "bench", "recv", "--server", n.link, "--recipients", "2", "--ids", idsPath, "--log", recvLog)
-		if !waitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.stderr.String())
+		if !e2etest.WaitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.Stderr.String())
 		}
 		recvs, recvLogs = append(recvs, r), append(recvLogs, recvLog)
 		ids = append(ids, readLines(t, idsPath)...)
@@ -204,27 +205,27 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	}
 	send := startLoadSend(t, nodes[0].link, allIDs, dir, senders, perSender, rate, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
-	if !send.running() {
+	if !send.Running() {
 		t.Fatal("the stream of sends ended before the kill; raise the message count")
 	}
-	nodes[0].kill()
+	nodes[0].Kill()
 	time.Sleep(1500 * time.Millisecond)
-	if !send.running() {
+	if !send.Running() {
 		t.Fatal("the stream of sends ended before the NATS kill; raise the message count")
 	}
-	nats[1].kill()
+	nats[1].Kill()
 	total := senders * perSender
 	res, acked := send.finish(t, 180*time.Second, total)
 	if res.Reconnects < int64(senders) {
 		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
 	}
-	if !waitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
+	if !e2etest.WaitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
 		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", undelivered(t, recvLogs, acked), total)
 	}
 	time.Sleep(time.Second)
 	for _, r := range recvs {
-		if r.running() {
-			r.stop(t, 15*time.Second)
+		if r.Running() {
+			r.Stop(t, 15*time.Second)
 		}
 	}
 	where := checkExactlyOnce(t, recvLogs, acked)

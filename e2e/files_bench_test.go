@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // BenchmarkFilesThroughput measures a 100 MiB upload and download through the
@@ -116,7 +118,7 @@ http { access_log off; client_max_body_size 200m; client_body_temp_path %s; prox
 		t.Fatal(err)
 	}
 	defer func() { ng.Process.Signal(syscall.SIGQUIT); ng.Wait() }()
-	if !waitFor(10*time.Second, func() bool {
+	if !e2etest.WaitFor(10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

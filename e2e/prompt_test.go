@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
@@ -35,7 +37,7 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := &lockedBuffer{}
+		buf := &e2etest.Buffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -47,7 +49,7 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 			if line == "" {
 				continue
 			}
-			waitFor(30*time.Second, func() bool {
+			e2etest.WaitFor(30*time.Second, func() bool {
 				return strings.Count(buf.String(), "assphrase") > prompts || strings.Contains(buf.String(), "again") && prompts == 1
 			})
 			prompts++

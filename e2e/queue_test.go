@@ -14,7 +14,7 @@ func TestSendQueuesWhenServerDown(t *testing.T) {
 	srv := startServer(t, dir+"/server", "127.0.0.1:0")
 	alice, bob := twoFriends(t, dir, srv.link)
 	mustContain(t, "first send", bob.run(t, "send", "alice", "first"), "Sent to alice")
-	srv.kill()
+	srv.Kill()
 	start := time.Now()
 	out, errOut, err := bob.tryEnv([]string{"SAMIZDAT_CONNECT_TIMEOUT=2s"}, "send", "alice", "while the server is down")
 	if err != nil || !strings.Contains(out, "Queued for alice") {

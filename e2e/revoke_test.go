@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestRevokeDevice, with real processes over real TCP: Bob revokes his
@@ -33,18 +35,18 @@ func TestRevokeDevice(t *testing.T) {
 	}
 
 	listen := start(t, cliEnv, "--home", phone.home, "listen")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
-		t.Fatalf("phone listen did not connect:\n%s", listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
+		t.Fatalf("phone listen did not connect:\n%s", listen.Stderr.String())
 	}
 	mustContain(t, "device revoke", bob.run(t, "device", "revoke", phoneID),
 		"Revoked device "+phoneID, "Removed it from all your chats")
 
 	const advice = "this device was revoked from your account"
-	if err := listen.wait(t, 30*time.Second); err == nil {
-		t.Fatalf("the phone's listen exited 0 after the revocation:\n%s", listen.stderr.String())
+	if err := listen.Wait(t, 30*time.Second); err == nil {
+		t.Fatalf("the phone's listen exited 0 after the revocation:\n%s", listen.Stderr.String())
 	}
-	mustContain(t, "phone listen", listen.stderr.String(), advice, "samizdat device link")
-	t.Logf("the phone's listen said:\n%s", listen.stderr.String())
+	mustContain(t, "phone listen", listen.Stderr.String(), advice, "samizdat device link")
+	t.Logf("the phone's listen said:\n%s", listen.Stderr.String())
 
 	bob.run(t, "group", "send", "crew", "after the revocation")
 	mustContain(t, "alice read", alice.run(t, "read"), "bob: after the revocation")

@@ -48,7 +48,7 @@ func TestSeizedServer(t *testing.T) {
 	mustContain(t, "group send", alice.run(t, "group", "send", group, plain[2]), "Sent to "+group)
 	mustContain(t, "bob read", bob.run(t, "read"), group+": alice: "+plain[2])
 	plain = append(plain, group)
-	srv.kill()
+	srv.Kill()
 
 	serverFiles := filesUnder(t, srv.data)
 	for _, p := range plain {
