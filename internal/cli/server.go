@@ -254,19 +254,7 @@ func loadOrCreateServerKey(path string) (*securechan.ServerKey, error) {
 		}
 		priv := key.Bytes()
 		defer clear(priv)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating the server key file: %w", err)
-		}
-		_, err = f.Write(priv)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
+		if err := atomicfile.WriteNew(path, priv, 0o600); err != nil {
 			return nil, fmt.Errorf("writing the server key file: %w", err)
 		}
 		return key, nil
