@@ -1,6 +1,7 @@
 // Package testnet holds the loopback network fixtures that tests of several
 // packages share: a listener serving each accepted connection on its own
-// goroutine, echo and discard handlers, and a free address. It is for
+// goroutine, a forwarder to a target, echo and discard handlers, and a free
+// address. It is for
 // tests only and imports nothing of samizdat.
 package testnet
 
@@ -34,6 +35,22 @@ func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
 func ServeTCP(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	return Serve(t, Listen(t), handle)
+}
+
+// Forward serves ln (see Serve) as a TCP forwarder to target: for each
+// accepted connection it dials target and hands both ends to link, which
+// owns them; when target cannot be dialled the accepted connection is
+// closed. Tests build their relays, proxies and middleboxes on it.
+func Forward(t testing.TB, ln net.Listener, target string, link func(in, out net.Conn)) string {
+	t.Helper()
+	return Serve(t, ln, func(in net.Conn) {
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		link(in, out)
+	})
 }
 
 // Listen listens on a free loopback TCP port.
