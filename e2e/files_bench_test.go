@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // BenchmarkFilesThroughput measures a 100 MiB upload and download through the
@@ -34,10 +35,7 @@ func BenchmarkFilesThroughput(b *testing.B) {
 }
 
 func filesThroughput(t testing.TB) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Fatal("nginx is missing: apt-get install nginx")
-	}
+	nginx := testenv.LookPath(t, "nginx", "apt-get install nginx")
 	dir := t.TempDir()
 	const size = 100 << 20
 	src := filepath.Join(dir, "big.bin")

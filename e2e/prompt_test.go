@@ -10,19 +10,14 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
 // a terminal asks for the passphrase without echo; init asks twice and
 // refuses two different answers. script(1) gives the command its terminal.
 func TestPassphrasePromptOnTerminal(t *testing.T) {
-	scriptBin, err := exec.LookPath("script")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("script(1) is missing: apt-get install bsdutils")
-		}
-		t.Skip("script(1) is missing (bsdutils)")
-	}
+	scriptBin := testenv.LookPath(t, "script", "apt-get install bsdutils")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "h")
 	link := "samizdat://server?key=sc1AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE&addr=127.0.0.1%3A9"
