@@ -31,8 +31,7 @@ import (
 // the server; the good client's every message is acknowledged and
 // delivered; the server process is still up and serves a new session.
 func TestBadInputFromAnotherProcess(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	link, err := client.ParseServerLink(srv.link)
 	if err != nil {
 		t.Fatal(err)

@@ -30,8 +30,7 @@ import (
 // which rejects it and shows the genuine ones. Finally the server comes
 // back and the relay, which kept retrying, caches the next post.
 func TestChannelMirror(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	owner := newUser(t, dir, "owner")
 	owner.run(t, "init", "--server", srv.link, "--name", "owner")
 	owner.run(t, "channel", "create", "news")

@@ -116,7 +116,7 @@ func startNATSCluster(t testing.TB, n int) []*natsNode {
 	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
 	nodes := make([]*natsNode, n)
 	for i := range nodes {
-		nodes[i] = &natsNode{client: "nats://" + freePort(t), clusterAt: freePort(t), }
+		nodes[i] = &natsNode{client: "nats://" + freePort(t), clusterAt: freePort(t)}
 	}
 	for i, nd := range nodes {
 		var routes []string
@@ -151,6 +151,37 @@ func startNATSCluster(t testing.TB, n int) []*natsNode {
 		t.Fatal("the NATS cluster did not form within 20s")
 	}
 	return nodes
+}
+
+// startCluster runs the service of the cluster tests: one PostgreSQL, a
+// NATS cluster of three, and n 'samizdat server' nodes (data in dir/nodeI)
+// that share the database, the key files and the bus. With peered, each
+// node names the others with --peer.
+func startCluster(t testing.TB, dir string, n int, peered bool) (nodes []*server, nats []*natsNode) {
+	t.Helper()
+	dsn := startPostgres(t)
+	nats = startNATSCluster(t, 3)
+	var urls []string
+	for _, nd := range nats {
+		urls = append(urls, nd.client)
+	}
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freePort(t)
+	}
+	nodes = make([]*server, n)
+	for i := range nodes {
+		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		if i > 0 {
+			copyKeys(t, filepath.Join(dir, "node0"), data)
+		}
+		var peers []string
+		if peered {
+			peers = append(append(peers, addrs[i+1:]...), addrs[:i]...)
+		}
+		nodes[i] = startNode(t, data, addrs[i], dsn, strings.Join(urls, ","), peers)
+	}
+	return nodes, nats
 }
 
 // startNode runs 'samizdat server' as one node of the service.

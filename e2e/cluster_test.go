@@ -36,21 +36,7 @@ import (
 //     message was delivered exactly once; the counts are logged.
 func TestClusterThreeNodes(t *testing.T) {
 	dir := t.TempDir()
-	dsn := startPostgres(t)
-	nats := startNATSCluster(t, 3)
-	var natsURLs []string
-	for _, n := range nats {
-		natsURLs = append(natsURLs, n.client)
-	}
-	addrs := []string{freePort(t), freePort(t), freePort(t)}
-	nodes := make([]*server, 3)
-	peersOf := func(i int) []string { return []string{addrs[(i+1)%3], addrs[(i+2)%3]} }
-	dataOf := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
-	nodes[0] = startNode(t, dataOf(0), addrs[0], dsn, strings.Join(natsURLs, ","), peersOf(0))
-	for i := 1; i < 3; i++ {
-		copyKeys(t, dataOf(0), dataOf(i))
-		nodes[i] = startNode(t, dataOf(i), addrs[i], dsn, strings.Join(natsURLs, ","), peersOf(i))
-	}
+	nodes, nats := startCluster(t, dir, 3, true)
 
 	t.Run("chat", func(t *testing.T) { clusterChat(t, dir, nodes) })
 	t.Run("channel", func(t *testing.T) { clusterChannel(t, nodes) })

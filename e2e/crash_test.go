@@ -24,8 +24,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if *long {
 		senders, perSender, cycles = 8, 600, 10
 	}
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	idsPath, recvLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received")
 
 	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "3", "--ids", idsPath, "--log", recvLog)

@@ -18,8 +18,7 @@ import (
 // network"; an address nobody answers is; an empty answer to `device
 // approve` is no answer, not a possible takeover.
 func TestErrorClasses(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	env := []string{"SAMIZDAT_CONNECT_TIMEOUT=3s"}
 
 	// The real server's address under another server's key: what an

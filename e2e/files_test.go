@@ -87,8 +87,7 @@ func blobFiles(t *testing.T, dir string) map[string]bool {
 // download over a link cut every 600 KB complete with every chunk sent at
 // most twice.
 func TestFiles(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	blobDir := filepath.Join(dir, "server", "blobs")
 	alice := newUser(t, dir, "alice")
 	members := []*user{newUser(t, dir, "bob"), newUser(t, dir, "carol"), newUser(t, dir, "dave")}

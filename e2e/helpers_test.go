@@ -82,6 +82,14 @@ func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	return s
 }
 
+// tempServer runs a server on a free loopback port with its data in
+// dir/server, dir being a fresh directory of the test's.
+func tempServer(t testing.TB) (dir string, srv *server) {
+	t.Helper()
+	dir = t.TempDir()
+	return dir, startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+}
+
 // restart runs the server again on the same data directory and port (the
 // link, which holds the key and the address, stays the same).
 func (s *server) restart(t *testing.T) *server {

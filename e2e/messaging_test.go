@@ -36,8 +36,7 @@ func befriend(t testing.TB, a, b *user, bDevices ...*user) {
 // second device of the recipient's account gets it too (and sees what its
 // sibling device sent); a three-member group works.
 func TestMessaging(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 
 	alice, bob, bobPhone := friendsWithPhone(t, dir, srv.link)
 

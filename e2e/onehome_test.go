@@ -15,8 +15,7 @@ import (
 // exactly once, and her own sends must reach Bob, whatever the two
 // processes on her home do to each other.
 func TestOneHomeTwoProcesses(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 
 	listen := start(t, cliEnv, "--home", alice.home, "listen")

@@ -10,8 +10,7 @@ import (
 // existing chat returns at once, saying the message is queued; it goes out
 // on the next connection and arrives once.
 func TestSendQueuesWhenServerDown(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 	mustContain(t, "first send", bob.run(t, "send", "alice", "first"), "Sent to alice")
 	srv.Kill()

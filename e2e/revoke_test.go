@@ -14,8 +14,7 @@ import (
 // Bob's laptop removed the phone from the group: Alice and Bob go on
 // talking, and the phone never gets what is sent after the revocation.
 func TestRevokeDevice(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob, phone := friendsWithPhone(t, dir, srv.link)
 	mustContain(t, "group create", bob.run(t, "group", "create", "crew"), "crew")
 	mustContain(t, "group add", bob.run(t, "group", "add", "crew", "alice"), "Added alice")

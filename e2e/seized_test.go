@@ -33,8 +33,7 @@ import (
 // directory (the server stores it), so a miss is not a search that cannot
 // hit.
 func TestSeizedServer(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 	secret := func(what string) string { return what + "-" + hex.EncodeToString(randBytes(8)) }
 	group := secret("plotters")
