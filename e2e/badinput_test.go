@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -19,6 +18,7 @@ import (
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -58,7 +58,7 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			for i := range 10 {
 				if i%4 == 0 {
-					garbageBeforeHandshake(t, srv.addr, rng)
+					servertest.GarbageBeforeHandshake(t, srv.addr, rng, 15*time.Second)
 					continue
 				}
 				got := badFrames(t, link, rng, seeds)
@@ -185,32 +185,7 @@ func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]
 		sc.Send(hello)
 	}
 	for range 1 + rng.IntN(8) {
-		var bad []byte
-		switch rng.IntN(4) {
-		case 0: // random bytes
-			bad = make([]byte, 1+rng.IntN(300))
-			rand.Read(bad)
-		case 1: // a valid frame with bytes flipped, cut or extended
-			bad = append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
-			for range 1 + rng.IntN(4) {
-				switch rng.IntN(3) {
-				case 0:
-					bad[rng.IntN(len(bad))] ^= byte(1 + rng.IntN(255))
-				case 1:
-					bad = bad[:1+rng.IntN(len(bad))]
-				case 2:
-					bad = append(bad, byte(rng.IntN(256)))
-				}
-			}
-		case 2: // above MaxFrame
-			bad = make([]byte, wire.MaxFrame+1+rng.IntN(1000))
-			copy(bad, seeds[0])
-		case 3: // a server message, or an unknown type
-			bad, _ = wire.Encode(wire.Frame{RequestID: 5, Msg: &wire.Pong{}})
-			if rng.IntN(2) == 0 {
-				binary.BigEndian.PutUint16(bad[2:], 0x0777)
-			}
-		}
+		bad := servertest.BadFrame(rng, rng.IntN(servertest.BadFrameKinds), seeds)
 		if sc.Send(bad) != nil {
 			break // already closed by the server
 		}
@@ -238,30 +213,5 @@ func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]
 				codes = append(codes, e.Code)
 			}
 		}
-	}
-}
-
-func garbageBeforeHandshake(t *testing.T, addr string, rng *mrand.Rand) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close()
-	b := make([]byte, 1+rng.IntN(3000))
-	rand.Read(b)
-	if rng.IntN(2) == 0 && len(b) >= 2 {
-		binary.BigEndian.PutUint16(b, uint16(len(b)-2)) // a plausible length prefix
-	}
-	conn.Write(b)
-	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	buf := make([]byte, 64)
-	n, err := conn.Read(buf)
-	if n > 0 {
-		t.Errorf("the server answered %d bytes to garbage before the handshake", n)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Error("the server kept a connection open 15 s after garbage instead of a handshake")
 	}
 }
