@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -108,6 +107,19 @@ func (c *Client) saveChatLocked(t *tx, ch *chat) {
 	clear(st)
 }
 
+// findChat is findChatLocked in a read-only transaction of its own, under
+// c.mu.
+func (c *Client) findChat(ctx context.Context, name string) (*chat, *Contact, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer t.rollback()
+	return c.findChatLocked(t, name)
+}
+
 // findChatLocked finds the chat a user calls name: a group name, or a
 // contact's name for the direct chat with them (nil if not created yet).
 func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
@@ -182,15 +194,7 @@ func (c *Client) Send(ctx context.Context, name, text string) error {
 	if err := checkText(text); err != nil { // outbox.go
 		return err
 	}
-	c.mu.Lock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	ch, ct, err := c.findChatLocked(t, name)
-	t.rollback()
-	c.mu.Unlock()
+	ch, ct, err := c.findChat(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -287,19 +291,10 @@ func (c *Client) CreateGroup(ctx context.Context, name string) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	_, _, err = c.findChatLocked(t, name)
-	t.rollback()
-	c.mu.Unlock()
-	if err == nil {
+	if _, _, err := c.findChat(ctx, name); err == nil {
 		return fmt.Errorf("client: the name %q is already a contact or group; choose another", name)
 	}
-	_, err = c.createChat(ctx, KindGroup, name, nil)
+	_, err := c.createChat(ctx, KindGroup, name, nil)
 	return err
 }
 
@@ -359,15 +354,5 @@ func (c *Client) GroupMembers(ctx context.Context, name string) ([]string, error
 	if ch == nil {
 		return nil, errors.New("client: no chat with that contact yet; send a message first")
 	}
-	seen := map[AccountKey]bool{}
-	var out []string
-	for _, m := range ch.g.Members() {
-		a, _, err := parseCredential(m.Identity)
-		if err == nil && !seen[a] {
-			seen[a] = true
-			out = append(out, c.nameOfLocked(t, a))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return c.memberNamesLocked(t, ch, AccountKey{}), nil
 }
