@@ -100,6 +100,8 @@ var layoutRules = []layoutRule{
 	// The helpers under internal/ are the bottom floor: each stands alone,
 	// so any package may import it without importing anything upward.
 	{dir: "internal/atomicfile", allow: []string{"internal/atomicfile"}},
+	{dir: "internal/termsafe", allow: []string{"internal/termsafe"}},
+	{dir: "ratelimit", allow: []string{"ratelimit", "golang.org/x/time"}},
 	{dir: "internal/tlspl", allow: []string{"internal/tlspl"}},
 	{dir: "internal/promreg", allow: []string{"internal/promreg", "github.com/prometheus/", "github.com/beorn7/", "github.com/cespare/",
 		"github.com/munnerz/", "github.com/pandatix/", "golang.org/x/sys", "golang.org/x/text", "golang.org/x/net", "google.golang.org/protobuf"}},
