@@ -71,6 +71,20 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// MustEcho writes msg on c and fails t unless the same bytes come back
+// within 5 s (c reaches an Echo handler, perhaps through a relay or a
+// middlebox).
+func MustEcho(t testing.TB, c net.Conn, msg []byte) {
+	t.Helper()
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("testnet: echo of %q: got %q, %v", msg, got, err)
+	}
+	c.SetReadDeadline(time.Time{})
+}
+
 // Echo copies everything back until the peer half-closes, then closes.
 func Echo(c net.Conn) {
 	defer c.Close()
