@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Buffer collects a child's output while the test reads it.
+// Buffer is a bytes.Buffer safe for concurrent writers and readers: a
+// child's output (or a logger's) that the test reads while it grows.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
