@@ -11,7 +11,13 @@ func TestForwardReachesTheTarget(t *testing.T) {
 	var links atomic.Int32
 	addr := Forward(t, Listen(t), target, func(in, out net.Conn) {
 		links.Add(1)
-		go func() { defer out.Close(); buf := make([]byte, 512); n, _ := in.Read(buf); out.Write(buf[:n]); <-make(chan struct{}) }()
+		go func() {
+			defer out.Close()
+			buf := make([]byte, 512)
+			n, _ := in.Read(buf)
+			out.Write(buf[:n])
+			<-make(chan struct{})
+		}()
 		buf := make([]byte, 512)
 		n, _ := out.Read(buf)
 		in.Write(buf[:n])
