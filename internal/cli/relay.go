@@ -220,22 +220,12 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		go reg.Run(ctx)
 		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
 	}
-	var mirrorDone <-chan error
-	if len(f.mirrorChannels) > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		if mirrorDone, err = startChannelMirror(ctx, e, log, f); err != nil {
-			ln.Close()
-			return err
-		}
-		defer func() {
-			cancel()
-			if merr := <-mirrorDone; merr != nil {
-				log.Warn("channel mirror stopped", "err", merr)
-			}
-		}()
+	ctx, stopMirror, err := mirrorChannels(ctx, e, log, f)
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	defer stopMirror()
 	lns := []relay.NamedListener{{Name: f.transport, Listener: ln}}
 	appSrv, err := f.app.startApp(e, log, f.state, upstreamServerLink(f.upstream))
 	if err != nil {
@@ -252,6 +242,27 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		return nil
 	}
 	return err
+}
+
+// mirrorChannels starts the channel mirror when --mirror-channel asks for
+// one. The relay serves under the returned ctx; stop ends the mirror and
+// waits for it.
+func mirrorChannels(ctx context.Context, e env, log *slog.Logger, f relayFlags) (context.Context, func(), error) {
+	if len(f.mirrorChannels) == 0 {
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	mirrorDone, err := startChannelMirror(ctx, e, log, f)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return ctx, func() {
+		cancel()
+		if merr := <-mirrorDone; merr != nil {
+			log.Warn("channel mirror stopped", "err", merr)
+		}
+	}, nil
 }
 
 // announceRelay prints the relay's link (and its QR code unless --no-qr)
