@@ -41,13 +41,7 @@ func TestInterceptRealTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := []byte("GET / HTTP/1.1\r\n\r\n")
-	c.Write(msg)
-	got := make([]byte, len(msg))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
-		t.Fatalf("echo through the interceptor: %q, %v", got, err)
-	}
+	testnet.MustEcho(t, c, []byte("GET / HTTP/1.1\r\n\r\n")) // through the interceptor
 	c.Close()
 
 	c, _ = net.Dial("tcp", front.Addr().String())

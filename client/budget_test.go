@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/server"
 )
@@ -21,7 +22,6 @@ import (
 // close; the proxy keeps reading and dropping what the client sends.
 type freezeProxy struct {
 	ln     net.Listener
-	target string
 	budget int64
 	pause  time.Duration // if set: at the budget, hold the flow this long, then go on
 
@@ -33,12 +33,9 @@ type freezeProxy struct {
 }
 
 func startFreezeProxy(t *testing.T, target string, budget int64) *freezeProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &freezeProxy{ln: ln, target: target, budget: budget}
-	go p.serve()
+	ln := testnet.Listen(t)
+	p := &freezeProxy{ln: ln, budget: budget}
+	testnet.Forward(t, ln, target, p.link)
 	t.Cleanup(p.stop)
 	return p
 }
@@ -54,36 +51,24 @@ func (p *freezeProxy) stop() {
 	}
 }
 
-func (p *freezeProxy) serve() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
+// link carries one proxied connection until it freezes.
+func (p *freezeProxy) link(in, out net.Conn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, in, out)
+	p.accepted = append(p.accepted, time.Now())
+	p.mu.Unlock()
+	fc := &frozenFlow{pause: p.pause}
+	go fc.pipe(out, in, -1, nil)
+	if fc.pipe(in, out, p.budget, func() {
 		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.accepted = append(p.accepted, time.Now())
+		p.froze = append(p.froze, time.Now())
 		p.mu.Unlock()
-		fc := &frozenFlow{pause: p.pause}
-		go fc.pipe(out, in, -1, nil)
-		go func() {
-			if fc.pipe(in, out, p.budget, func() {
-				p.mu.Lock()
-				p.froze = append(p.froze, time.Now())
-				p.mu.Unlock()
-			}) {
-				return
-			}
-			p.mu.Lock()
-			p.clean++
-			p.mu.Unlock()
-		}()
+	}) {
+		return
 	}
+	p.mu.Lock()
+	p.clean++
+	p.mu.Unlock()
 }
 
 // frozenFlow is one proxied connection; once frozen, no byte passes.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -108,6 +107,29 @@ func (c *Client) saveChatLocked(t *tx, ch *chat) {
 	clear(st)
 }
 
+// readLocked runs f under c.mu in a transaction of its own that is only
+// read: it is rolled back after f.
+func (c *Client) readLocked(ctx context.Context, f func(t *tx) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.rollback()
+	return f(t)
+}
+
+// findChat is findChatLocked in a read-only transaction of its own, under
+// c.mu.
+func (c *Client) findChat(ctx context.Context, name string) (ch *chat, ct *Contact, err error) {
+	err = c.readLocked(ctx, func(t *tx) error {
+		ch, ct, err = c.findChatLocked(t, name)
+		return err
+	})
+	return ch, ct, err
+}
+
 // findChatLocked finds the chat a user calls name: a group name, or a
 // contact's name for the direct chat with them (nil if not created yet).
 func (c *Client) findChatLocked(t *tx, name string) (*chat, *Contact, error) {
@@ -182,15 +204,7 @@ func (c *Client) Send(ctx context.Context, name, text string) error {
 	if err := checkText(text); err != nil { // outbox.go
 		return err
 	}
-	c.mu.Lock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	ch, ct, err := c.findChatLocked(t, name)
-	t.rollback()
-	c.mu.Unlock()
+	ch, ct, err := c.findChat(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -287,41 +301,32 @@ func (c *Client) CreateGroup(ctx context.Context, name string) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	_, _, err = c.findChatLocked(t, name)
-	t.rollback()
-	c.mu.Unlock()
-	if err == nil {
+	if _, _, err := c.findChat(ctx, name); err == nil {
 		return fmt.Errorf("client: the name %q is already a contact or group; choose another", name)
 	}
-	_, err = c.createChat(ctx, KindGroup, name, nil)
+	_, err := c.createChat(ctx, KindGroup, name, nil)
 	return err
 }
 
 // groupAndContact resolves a group name and a contact name.
-func (c *Client) groupAndContact(ctx context.Context, group, contact string) (*chat, *Contact, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
+func (c *Client) groupAndContact(ctx context.Context, group, contact string) (ch *chat, ct *Contact, err error) {
+	err = c.readLocked(ctx, func(t *tx) error {
+		ch, _, err = c.findChatLocked(t, group)
+		if err != nil || ch == nil || ch.rec.Kind != KindGroup {
+			return fmt.Errorf("client: no group named %q; create it with 'samizdat group create %s'", group, group)
+		}
+		for _, x := range c.contactsLocked(t) {
+			if x.Name == contact {
+				ct = &x
+				return nil
+			}
+		}
+		return fmt.Errorf("client: no contact named %q; add them with 'samizdat add LINK'", contact)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	defer t.rollback()
-	ch, _, err := c.findChatLocked(t, group)
-	if err != nil || ch == nil || ch.rec.Kind != KindGroup {
-		return nil, nil, fmt.Errorf("client: no group named %q; create it with 'samizdat group create %s'", group, group)
-	}
-	for _, ct := range c.contactsLocked(t) {
-		if ct.Name == contact {
-			return ch, &ct, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("client: no contact named %q; add them with 'samizdat add LINK'", contact)
+	return ch, ct, nil
 }
 
 // AddToGroup adds every device of a contact to a group.
@@ -344,30 +349,17 @@ func (c *Client) RemoveFromGroup(ctx context.Context, group, contact string) err
 
 // GroupMembers lists the accounts (by the names this user knows them by)
 // in a chat.
-func (c *Client) GroupMembers(ctx context.Context, name string) ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer t.rollback()
-	ch, _, err := c.findChatLocked(t, name)
-	if err != nil {
-		return nil, err
-	}
-	if ch == nil {
-		return nil, errors.New("client: no chat with that contact yet; send a message first")
-	}
-	seen := map[AccountKey]bool{}
-	var out []string
-	for _, m := range ch.g.Members() {
-		a, _, err := parseCredential(m.Identity)
-		if err == nil && !seen[a] {
-			seen[a] = true
-			out = append(out, c.nameOfLocked(t, a))
+func (c *Client) GroupMembers(ctx context.Context, name string) (names []string, err error) {
+	err = c.readLocked(ctx, func(t *tx) error {
+		ch, _, err := c.findChatLocked(t, name)
+		if err != nil {
+			return err
 		}
-	}
-	sort.Strings(out)
-	return out, nil
+		if ch == nil {
+			return errors.New("client: no chat with that contact yet; send a message first")
+		}
+		names = c.memberNamesLocked(t, ch, AccountKey{})
+		return nil
+	})
+	return names, err
 }

@@ -71,6 +71,17 @@ func startUser(t testing.TB, c *Client) {
 	}
 }
 
+// threeFriends makes alice, bob and carol on the server at link, each a
+// contact of the other two.
+func threeFriends(t testing.TB, link ServerLink) (alice, bob, carol *Client) {
+	t.Helper()
+	alice, bob, carol = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	befriend(t, bob, carol)
+	return alice, bob, carol
+}
+
 func befriend(t testing.TB, a, b *Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -188,10 +199,7 @@ func TestSecondDeviceReceives(t *testing.T) {
 
 func TestGroupOfThree(t *testing.T) {
 	link := startServer(t)
-	alice, bob, carol := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
-	befriend(t, alice, bob)
-	befriend(t, alice, carol)
-	befriend(t, bob, carol)
+	alice, bob, carol := threeFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := alice.CreateGroup(ctx, "friends"); err != nil {
@@ -333,19 +341,26 @@ func TestStoreHoldsNoSecretsInClear(t *testing.T) {
 	alice.Close()
 	bob.Close()
 	for _, home := range homes {
-		files, _ := filepath.Glob(filepath.Join(home, "*"))
-		if len(files) == 0 {
-			t.Fatal("no store files")
+		noneInClear(t, home, needles)
+	}
+}
+
+// noneInClear fails t unless dir holds files and none of them contains one
+// of needles.
+func noneInClear(t *testing.T, dir string, needles [][]byte) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) == 0 {
+		t.Fatalf("no files in %s to check", dir)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range needles {
-				if bytes.Contains(b, n) {
-					t.Errorf("%s contains %q in clear", f, n)
-				}
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s holds %q in clear", f, n)
 			}
 		}
 	}

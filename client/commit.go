@@ -432,18 +432,14 @@ func (c *Client) syncOwnDevices(ctx context.Context) {
 
 // activeChats returns the chats this device is still in.
 func (c *Client) activeChats(ctx context.Context) []*chat {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil
-	}
-	defer t.rollback()
 	var active []*chat
-	for _, ch := range c.allChatsLocked(t) {
-		if ch.rec.Active && !ch.hidden() {
-			active = append(active, ch)
+	c.readLocked(ctx, func(t *tx) error {
+		for _, ch := range c.allChatsLocked(t) {
+			if ch.rec.Active && !ch.hidden() {
+				active = append(active, ch)
+			}
 		}
-	}
+		return nil
+	})
 	return active
 }

@@ -97,10 +97,7 @@ func TestCrashAfterCommitAcked(t *testing.T) {
 
 func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 	link := startServer(t)
-	alice, bob, carol := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
-	befriend(t, alice, bob)
-	befriend(t, alice, carol)
-	befriend(t, bob, carol)
+	alice, bob, carol := threeFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	groupOfTwo(t, ctx, alice, bob)

@@ -521,28 +521,27 @@ func hasDevice(list []wire.DeviceEntry, dev DeviceKey) bool {
 
 // chatsWithoutDevice counts the active chats dev is not a member of.
 func (c *Client) chatsWithoutDevice(ctx context.Context, dev DeviceKey) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return -1
-	}
-	defer t.rollback()
 	n := 0
-	for _, ch := range c.allChatsLocked(t) {
-		if !ch.rec.Active {
-			continue
-		}
-		in := false
-		for _, m := range ch.g.Members() {
-			if _, d, err := parseCredential(m.Identity); err == nil && d == dev {
-				in = true
-				break
+	err := c.readLocked(ctx, func(t *tx) error {
+		for _, ch := range c.allChatsLocked(t) {
+			if !ch.rec.Active {
+				continue
+			}
+			in := false
+			for _, m := range ch.g.Members() {
+				if _, d, err := parseCredential(m.Identity); err == nil && d == dev {
+					in = true
+					break
+				}
+			}
+			if !in {
+				n++
 			}
 		}
-		if !in {
-			n++
-		}
+		return nil
+	})
+	if err != nil {
+		return -1
 	}
 	return n
 }

@@ -267,15 +267,27 @@ func (c *Client) validateCredential(identity, signatureKey []byte) error {
 // version with it added (retrying when another device published first).
 func (c *Client) publishOwnDeviceList(ctx context.Context, s *session) error {
 	me := c.DeviceKey()
+	return c.changeOwnList(ctx, s, func(l *DeviceList) ([]ListedDevice, bool) {
+		if l.Has(me) {
+			return nil, false
+		}
+		return append(slices.Clone(l.Devices), ListedDevice{Key: me, Created: uint64(max(c.keys.DeviceCreated, 0))}), true
+	})
+}
+
+// changeOwnList fetches this account's device list, asks change for the
+// devices of the next version (false: nothing to change) and publishes
+// it, starting again when another device published a version first.
+func (c *Client) changeOwnList(ctx context.Context, s *session, change func(l *DeviceList) ([]ListedDevice, bool)) error {
 	for range 4 {
 		l, err := c.fetchDeviceList(ctx, s, c.AccountKey())
 		if err != nil {
 			return fmt.Errorf("client: reading this account's device list: %w", err)
 		}
-		if l.Has(me) {
+		devs, ok := change(l)
+		if !ok {
 			return nil
 		}
-		devs := append(slices.Clone(l.Devices), ListedDevice{Key: me, Created: uint64(max(c.keys.DeviceCreated, 0))})
 		if err := c.publishDeviceList(ctx, s, l.Version+1, devs); err != nil {
 			if wireCode(err) == wire.CodeConflict {
 				continue
@@ -311,24 +323,12 @@ func (c *Client) publishDeviceList(ctx context.Context, s *session, version uint
 
 // removeFromOwnList publishes this account's list without d (revocation).
 func (c *Client) removeFromOwnList(ctx context.Context, s *session, d DeviceKey) error {
-	for range 4 {
-		l, err := c.fetchDeviceList(ctx, s, c.AccountKey())
-		if err != nil {
-			return fmt.Errorf("client: reading this account's device list: %w", err)
-		}
+	return c.changeOwnList(ctx, s, func(l *DeviceList) ([]ListedDevice, bool) {
 		if !l.Has(d) {
-			return nil
+			return nil, false
 		}
-		devs := slices.DeleteFunc(slices.Clone(l.Devices), func(x ListedDevice) bool { return x.Key == d })
-		if err := c.publishDeviceList(ctx, s, l.Version+1, devs); err != nil {
-			if wireCode(err) == wire.CodeConflict {
-				continue
-			}
-			return err
-		}
-		return nil
-	}
-	return errors.New("client: this account's device list kept changing; try again")
+		return slices.DeleteFunc(slices.Clone(l.Devices), func(x ListedDevice) bool { return x.Key == d }), true
+	})
 }
 
 // onlineWithin waits for a session while the client runs (Start), or

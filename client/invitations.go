@@ -55,14 +55,7 @@ func invitationKey(ch *chat) []byte { return append([]byte("invite\x00"), ch.has
 func (c *Client) inviteLocked(t *tx, ch *chat) Message {
 	ch.rec.Invite = true
 	ch.rec.InvitedAt = time.Now().Unix()
-	var names []string
-	for a := range c.accountsLocked(ch.g) {
-		if a != c.AccountKey() {
-			names = append(names, c.nameOfLocked(t, a))
-		}
-	}
-	sort.Strings(names)
-	who := strings.Join(names, ", ")
+	who := strings.Join(c.memberNamesLocked(t, ch, c.AccountKey()), ", ")
 	m := Message{Chat: c.chatDisplayLocked(t, ch), Kind: MessageEvent, Time: time.Now().UTC(),
 		Text: fmt.Sprintf("%s invited you to a group you never agreed to join. It is not shown as a chat until you accept: run 'samizdat invitations' to see it, then accept or decline it", who)}
 	t.addMessage(invitationKey(ch), &m)
@@ -81,12 +74,8 @@ func (c *Client) invitationsLocked(t *tx) []Invitation {
 		if !ch.rec.Invite || ch.rec.Declined || !ch.rec.Active {
 			continue
 		}
-		inv := Invitation{Name: c.chatDisplayLocked(t, ch), Joined: time.Unix(ch.rec.InvitedAt, 0).UTC()}
-		for a := range c.accountsLocked(ch.g) {
-			inv.Members = append(inv.Members, c.nameOfLocked(t, a))
-		}
-		sort.Strings(inv.Members)
-		out = append(out, inv)
+		out = append(out, Invitation{Name: c.chatDisplayLocked(t, ch), Joined: time.Unix(ch.rec.InvitedAt, 0).UTC(),
+			Members: c.memberNamesLocked(t, ch, AccountKey{})})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

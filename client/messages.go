@@ -148,10 +148,7 @@ func (c *Client) chatsLocked(t *tx) []ChatInfo {
 			var ct Contact
 			info.Pending = !t.get("contact", ch.rec.Peer[:], &ct)
 		}
-		for a := range c.accountsLocked(ch.g) {
-			info.Members = append(info.Members, c.nameOfLocked(t, a))
-		}
-		sort.Strings(info.Members)
+		info.Members = c.memberNamesLocked(t, ch, AccountKey{})
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

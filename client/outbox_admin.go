@@ -30,30 +30,26 @@ func (c *Client) OutboxEntries(ctx context.Context) ([]OutboxEntry, error) {
 		return nil, fmt.Errorf("client: reading the outbox: %w", err)
 	}
 	var out []OutboxEntry
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer t.rollback()
-	for _, r := range all {
-		oe := OutboxEntry{ID: r.id, Kind: "damaged"}
-		if e, err := c.openOutbox(r.v); err == nil {
-			oe.Kind, oe.Size = e.Kind.String(), len(e.Payload)
-			oe.Chat = c.chatNameLocked(t, e.Group)
-		}
-		if r.failed {
-			oe.Failed, oe.At = true, time.Unix(r.failedAt, 0).UTC()
-			if b, err := c.store.open(r.reason, []byte(fmt.Sprintf("outbox-failed\x00%d", r.id))); err == nil {
-				oe.Reason = string(b)
-			} else {
-				oe.Reason = "(reason damaged in the local store)"
+	err = c.readLocked(ctx, func(t *tx) error {
+		for _, r := range all {
+			oe := OutboxEntry{ID: r.id, Kind: "damaged"}
+			if e, err := c.openOutbox(r.v); err == nil {
+				oe.Kind, oe.Size = e.Kind.String(), len(e.Payload)
+				oe.Chat = c.chatNameLocked(t, e.Group)
 			}
+			if r.failed {
+				oe.Failed, oe.At = true, time.Unix(r.failedAt, 0).UTC()
+				if b, err := c.store.open(r.reason, []byte(fmt.Sprintf("outbox-failed\x00%d", r.id))); err == nil {
+					oe.Reason = string(b)
+				} else {
+					oe.Reason = "(reason damaged in the local store)"
+				}
+			}
+			out = append(out, oe)
 		}
-		out = append(out, oe)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // ErrNoOutboxEntry: no outbox entry has that id.

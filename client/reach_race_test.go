@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 )
@@ -28,30 +29,18 @@ type blackHole struct {
 }
 
 func startBlackHole(t *testing.T) *blackHole {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Listen(t)
 	b := &blackHole{ln: ln, accepted: make(chan struct{}, 16), closed: make(chan time.Duration, 16)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns = append(b.conns, c)
-			b.mu.Unlock()
-			b.accepted <- struct{}{}
-			go func() {
-				start := time.Now()
-				io.Copy(io.Discard, c)
-				b.closed <- time.Since(start)
-			}()
-		}
-	}()
+	testnet.Serve(t, ln, func(c net.Conn) {
+		b.mu.Lock()
+		b.conns = append(b.conns, c)
+		b.mu.Unlock()
+		b.accepted <- struct{}{}
+		start := time.Now()
+		io.Copy(io.Discard, c)
+		b.closed <- time.Since(start)
+	})
 	t.Cleanup(func() {
-		ln.Close()
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, c := range b.conns {
@@ -124,28 +113,15 @@ func TestReachRaceWrongServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if sc, err := other.Accept(ctx, nc); err == nil {
-					sc.Close()
-				}
-				nc.Close()
-			}()
+	wrong := testnet.ServeTCP(t, func(nc net.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if sc, err := other.Accept(ctx, nc); err == nil {
+			sc.Close()
 		}
-	}()
-	c, took := raceAgainst(t, ln.Addr().String())
+		nc.Close()
+	})
+	c, took := raceAgainst(t, wrong)
 	t.Logf("time to connect with a wrong server tried first: %v", took.Round(time.Millisecond))
 	if took > 2*time.Second {
 		t.Errorf("time to connect %v; want well under a second", took)

@@ -67,13 +67,7 @@ func (c *Client) handshaking(f reach.DialerFactory) reach.DialerFactory {
 				c.noteConnect(&UnreachableError{Addr: cand.String(), Err: err}) // errclass.go
 				return nil, err
 			}
-			ac := &activityConn{Conn: nc}
-			ac.touch()
-			dev := c.keys.device()
-			start := time.Now()
-			s, err := handshakeSession(ctx, ac, raceHandshakeTimeout, c.keys.Server, dev, c.inbox.push)
-			ac.handshake = time.Since(start)
-			clear(dev)
+			s, ac, err := c.handshakeOver(ctx, nc, raceHandshakeTimeout)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -92,18 +86,25 @@ func (c *Client) sessionOf(ctx context.Context, conn net.Conn) (*session, *activ
 	if sc, ok := conn.(*sessionConn); ok {
 		return sc.s, sc.activityConn, nil
 	}
-	ac := &activityConn{Conn: conn}
-	ac.touch()
-	dev := c.keys.device()
-	start := time.Now()
-	s, err := handshakeSession(ctx, ac, handshakeTimeout, c.keys.Server, dev, c.inbox.push)
-	ac.handshake = time.Since(start)
-	clear(dev)
+	s, ac, err := c.handshakeOver(ctx, conn, handshakeTimeout)
 	if err != nil {
 		// Not our server, or not a working path: back it off.
 		return nil, nil, fmt.Errorf("%w: %w", reach.ErrPathRejected, err)
 	}
 	return s, ac, nil
+}
+
+// handshakeOver runs the secure channel and the wire hello over conn,
+// within timeout, counting its bytes from the start (activityConn).
+func (c *Client) handshakeOver(ctx context.Context, conn net.Conn, timeout time.Duration) (*session, *activityConn, error) {
+	ac := &activityConn{Conn: conn}
+	ac.touch()
+	dev := c.keys.device()
+	defer clear(dev)
+	start := time.Now()
+	s, err := handshakeSession(ctx, ac, timeout, c.keys.Server, dev, c.inbox.push)
+	ac.handshake = time.Since(start)
+	return s, ac, err
 }
 
 func secureClient(ctx context.Context, nc net.Conn, link ServerLink, device ed25519.PrivateKey) (*securechan.Conn, error) {

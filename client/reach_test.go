@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
@@ -38,24 +39,13 @@ func startForwarder(t *testing.T, listen, upstream string) *forwarder {
 		t.Fatal(err)
 	}
 	f := &forwarder{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			f.mu.Lock()
-			f.conns = append(f.conns, c, up)
-			f.mu.Unlock()
-			go f.pipe(c, up)
-			go f.pipe(up, c)
-		}
-	}()
+	testnet.Forward(t, ln, upstream, func(c, up net.Conn) {
+		f.mu.Lock()
+		f.conns = append(f.conns, c, up)
+		f.mu.Unlock()
+		go f.pipe(c, up)
+		f.pipe(up, c)
+	})
 	t.Cleanup(f.cut)
 	return f
 }

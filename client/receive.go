@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -377,6 +378,19 @@ func (c *Client) accountsLocked(g *mls.Group) map[AccountKey]bool {
 		}
 	}
 	return out
+}
+
+// memberNamesLocked lists, sorted, the names this user knows the accounts
+// in ch's group by, leaving out skip (the zero key leaves out none).
+func (c *Client) memberNamesLocked(t *tx, ch *chat, skip AccountKey) []string {
+	var names []string
+	for a := range c.accountsLocked(ch.g) {
+		if a != skip {
+			names = append(names, c.nameOfLocked(t, a))
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // memberKey is one device of one account in a group.

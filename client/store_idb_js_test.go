@@ -6,11 +6,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"strconv"
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // These run under Node with fake-indexeddb preloaded (.ci/run):
@@ -22,10 +23,7 @@ import (
 
 func requireIndexedDB(t *testing.T) {
 	if js.Global().Get("indexedDB").IsUndefined() {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no indexedDB global: preload fake-indexeddb (NODE_OPTIONS=--require fake-indexeddb/auto)")
-		}
-		t.Skip("no indexedDB global (run with NODE_OPTIONS=--require fake-indexeddb/auto)")
+		testenv.Require(t, errors.New("no indexedDB global"), "an IndexedDB", "preload fake-indexeddb: NODE_OPTIONS=--require fake-indexeddb/auto")
 	}
 }
 

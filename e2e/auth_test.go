@@ -11,8 +11,7 @@ import (
 // added, is an invitation that 'read' does not show as a chat until Bob
 // accepts it.
 func TestVerifyAndInvitations(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	u := signUp(t, dir, srv.link, "alice", "bob", "carol")
 	alice, bob, carol := u[0], u[1], u[2]
 	befriend(t, alice, bob)

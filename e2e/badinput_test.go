@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -17,7 +16,9 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -30,16 +31,15 @@ import (
 // the server; the good client's every message is acknowledged and
 // delivered; the server process is still up and serves a new session.
 func TestBadInputFromAnotherProcess(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	link, err := client.ParseServerLink(srv.link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idsPath, recvLog, ackedLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received"), filepath.Join(dir, "acked")
 	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "1", "--ids", idsPath, "--log", recvLog)
-	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.stderr.String())
+	if !e2etest.WaitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.Stderr.String())
 	}
 	const good = 150
 	send := start(t, nil, "bench", "send", "--server", srv.link, "--to", idsPath, "--senders", "1",
@@ -58,7 +58,7 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			for i := range 10 {
 				if i%4 == 0 {
-					garbageBeforeHandshake(t, srv.addr, rng)
+					servertest.GarbageBeforeHandshake(t, srv.addr, rng, 15*time.Second)
 					continue
 				}
 				got := badFrames(t, link, rng, seeds)
@@ -76,14 +76,14 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 		t.Errorf("want BadRequest and TooLarge answers, got %v", codes)
 	}
 
-	if err := send.wait(t, 60*time.Second); err != nil {
-		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.stdout.String(), send.stderr.String())
+	if err := send.Wait(t, 60*time.Second); err != nil {
+		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.Stdout.String(), send.Stderr.String())
 	}
 	acked := readLines(t, ackedLog)
 	if len(acked) != good {
 		t.Fatalf("good client: %d acknowledged, want %d", len(acked), good)
 	}
-	if !waitFor(20*time.Second, func() bool {
+	if !e2etest.WaitFor(20*time.Second, func() bool {
 		got := map[string]bool{}
 		for _, l := range readLines(t, recvLog) {
 			if f := strings.Fields(l); len(f) == 3 {
@@ -99,9 +99,9 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	}) {
 		t.Fatal("not every message of the good client was delivered")
 	}
-	recv.stop(t, 15*time.Second)
-	if !srv.running() {
-		t.Fatalf("the server process exited; stderr:\n%s", srv.stderr.String())
+	recv.Stop(t, 15*time.Second)
+	if !srv.Running() {
+		t.Fatalf("the server process exited; stderr:\n%s", srv.Stderr.String())
 	}
 	// A new session still works.
 	sc, nc := dialSecure(t, link)
@@ -112,8 +112,8 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	if got := roundTrip(t, sc, &wire.Ping{}); got.Type() != wire.TypePong {
 		t.Fatalf("ping answered with %v", got.Type())
 	}
-	if strings.Contains(srv.stderr.String(), "panic") {
-		t.Errorf("the server logged a panic:\n%s", srv.stderr.String())
+	if strings.Contains(srv.Stderr.String(), "panic") {
+		t.Errorf("the server logged a panic:\n%s", srv.Stderr.String())
 	}
 }
 
@@ -185,32 +185,7 @@ func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]
 		sc.Send(hello)
 	}
 	for range 1 + rng.IntN(8) {
-		var bad []byte
-		switch rng.IntN(4) {
-		case 0: // random bytes
-			bad = make([]byte, 1+rng.IntN(300))
-			rand.Read(bad)
-		case 1: // a valid frame with bytes flipped, cut or extended
-			bad = append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
-			for range 1 + rng.IntN(4) {
-				switch rng.IntN(3) {
-				case 0:
-					bad[rng.IntN(len(bad))] ^= byte(1 + rng.IntN(255))
-				case 1:
-					bad = bad[:1+rng.IntN(len(bad))]
-				case 2:
-					bad = append(bad, byte(rng.IntN(256)))
-				}
-			}
-		case 2: // above MaxFrame
-			bad = make([]byte, wire.MaxFrame+1+rng.IntN(1000))
-			copy(bad, seeds[0])
-		case 3: // a server message, or an unknown type
-			bad, _ = wire.Encode(wire.Frame{RequestID: 5, Msg: &wire.Pong{}})
-			if rng.IntN(2) == 0 {
-				binary.BigEndian.PutUint16(bad[2:], 0x0777)
-			}
-		}
+		bad := servertest.BadFrame(rng, rng.IntN(servertest.BadFrameKinds), seeds)
 		if sc.Send(bad) != nil {
 			break // already closed by the server
 		}
@@ -238,30 +213,5 @@ func badFrames(t *testing.T, link client.ServerLink, rng *mrand.Rand, seeds [][]
 				codes = append(codes, e.Code)
 			}
 		}
-	}
-}
-
-func garbageBeforeHandshake(t *testing.T, addr string, rng *mrand.Rand) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close()
-	b := make([]byte, 1+rng.IntN(3000))
-	rand.Read(b)
-	if rng.IntN(2) == 0 && len(b) >= 2 {
-		binary.BigEndian.PutUint16(b, uint16(len(b)-2)) // a plausible length prefix
-	}
-	conn.Write(b)
-	conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	buf := make([]byte, 64)
-	n, err := conn.Read(buf)
-	if n > 0 {
-		t.Errorf("the server answered %d bytes to garbage before the handshake", n)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Error("the server kept a connection open 15 s after garbage instead of a handshake")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/attach"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // writePhoto writes a w x h PNG of noise (it does not compress, so the
@@ -61,8 +62,8 @@ func TestChannelPhotoThroughMirror(t *testing.T) {
 
 	media := filepath.Join(state, "channel-media")
 	chunks := attach.ChunkCount(int64(len(photo)))
-	if !waitFor(60*time.Second, func() bool { return len(blobFiles(t, media)) >= chunks }) {
-		t.Fatalf("the mirror holds %d of the photo's %d chunks; relay stderr:\n%s", len(blobFiles(t, media)), chunks, relay.stderr.String())
+	if !e2etest.WaitFor(60*time.Second, func() bool { return len(blobFiles(t, media)) >= chunks }) {
+		t.Fatalf("the mirror holds %d of the photo's %d chunks; relay stderr:\n%s", len(blobFiles(t, media)), chunks, relay.Stderr.String())
 	}
 	for p := range blobFiles(t, media) {
 		b, err := os.ReadFile(p)
@@ -78,7 +79,7 @@ func TestChannelPhotoThroughMirror(t *testing.T) {
 
 	follower := channelFollower(t, dir, srv, mirrored, `following "photos": 1 posts`)
 
-	srv.kill()
+	srv.Kill()
 	out, errOut, err := follower.try("channel", "read", "photos")
 	if err != nil {
 		t.Fatalf("reading with the server dead: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
@@ -92,7 +93,7 @@ func TestChannelPhotoThroughMirror(t *testing.T) {
 	saveDir := filepath.Join(dir, "saved")
 	out, errOut, err = follower.try("channel", "download", "photos", "1", "--dir", saveDir)
 	if err != nil {
-		t.Fatalf("downloading with the server dead: %v\nstdout:\n%s\nstderr:\n%s\nrelay stderr:\n%s", err, out, errOut, relay.stderr.String())
+		t.Fatalf("downloading with the server dead: %v\nstdout:\n%s\nstderr:\n%s\nrelay stderr:\n%s", err, out, errOut, relay.Stderr.String())
 	}
 	m := regexp.MustCompile(`Saved (.+): `).FindStringSubmatch(out)
 	if m == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/samizdat-project/samizdat/channel/channelwire"
 	"github.com/samizdat-project/samizdat/channel/channelwire/channelwiretest"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -45,8 +46,8 @@ func waitMirroring(t *testing.T, relay *proc, name string) string {
 	if !strings.Contains(mirrored, "&relay=") {
 		t.Fatalf("the mirrored channel link names no mirror: %s", mirrored)
 	}
-	if !waitFor(60*time.Second, func() bool { return strings.Contains(relay.stderr.String(), "channel mirror: following") }) {
-		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.stderr.String())
+	if !e2etest.WaitFor(60*time.Second, func() bool { return strings.Contains(relay.Stderr.String(), "channel mirror: following") }) {
+		t.Fatalf("the relay did not follow the channel; stderr:\n%s", relay.Stderr.String())
 	}
 	return mirrored
 }
@@ -96,31 +97,31 @@ func TestChannelMirror(t *testing.T) {
 		owner.run(t, "channel", "post", "news", p)
 	}
 	cacheFile := filepath.Join(state, "channels.cache")
-	if !waitFor(60*time.Second, func() bool {
+	if !e2etest.WaitFor(60*time.Second, func() bool {
 		b, _ := os.ReadFile(cacheFile)
 		return bytes.Contains(b, []byte(posts[3]))
 	}) {
-		t.Fatalf("the relay's cache file never held the last post; stderr:\n%s", relay.stderr.String())
+		t.Fatalf("the relay's cache file never held the last post; stderr:\n%s", relay.Stderr.String())
 	}
 
 	follower := channelFollower(t, dir, srv, mirrored, `following "news": 4 posts`)
 
 	// The server is gone: the follower reads through the relay's cache.
-	srv.kill()
+	srv.Kill()
 	out, errOut, err := follower.try("channel", "read", "news")
 	if err != nil {
-		t.Fatalf("reading with the server dead: %v\nstdout:\n%s\nstderr:\n%s\nrelay stderr:\n%s", err, out, errOut, relay.stderr.String())
+		t.Fatalf("reading with the server dead: %v\nstdout:\n%s\nstderr:\n%s\nrelay stderr:\n%s", err, out, errOut, relay.Stderr.String())
 	}
 	mustContain(t, "read through the mirror", out, posts...)
 	if strings.Contains(out, "views:") || strings.Contains(errOut, "rejected") {
 		t.Fatalf("the read did not come from the mirror alone:\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	}
-	if !relay.running() {
-		t.Fatalf("the relay exited when the server died; stderr:\n%s", relay.stderr.String())
+	if !relay.Running() {
+		t.Fatalf("the relay exited when the server died; stderr:\n%s", relay.Stderr.String())
 	}
 
 	// Alter the second post inside the cache file and restart the relay.
-	relay.kill()
+	relay.Kill()
 	genuine, err := os.ReadFile(cacheFile)
 	if err != nil {
 		t.Fatal(err)
@@ -139,10 +140,10 @@ func TestChannelMirror(t *testing.T) {
 	if got := waitLine(t, relay, "channel mirror link: "); got != mirrorLink {
 		t.Fatalf("the restarted relay has another mirror link: %s, was %s", got, mirrorLink)
 	}
-	if !waitFor(60*time.Second, func() bool {
-		return strings.Contains(relay.stderr.String(), "refused entries of the cache file that do not verify")
+	if !e2etest.WaitFor(60*time.Second, func() bool {
+		return strings.Contains(relay.Stderr.String(), "refused entries of the cache file that do not verify")
 	}) {
-		t.Fatalf("the relay did not refuse the altered post; stderr:\n%s", relay.stderr.String())
+		t.Fatalf("the relay did not refuse the altered post; stderr:\n%s", relay.Stderr.String())
 	}
 	out = follower.run(t, "channel", "read", "news")
 	mustContain(t, "read after the restart", out, posts[0], posts[2], posts[3])
@@ -193,12 +194,12 @@ func TestChannelMirror(t *testing.T) {
 	srv = srv.restart(t)
 	fifth := "fifth post, after the server came back"
 	owner.run(t, "channel", "post", "news", fifth)
-	if !waitFor(120*time.Second, func() bool {
+	if !e2etest.WaitFor(120*time.Second, func() bool {
 		b, _ := os.ReadFile(cacheFile)
 		return bytes.Contains(b, []byte(fifth))
 	}) {
-		t.Fatalf("the relay did not follow the channel again once the server was back; stderr:\n%s", relay.stderr.String())
+		t.Fatalf("the relay did not follow the channel again once the server was back; stderr:\n%s", relay.Stderr.String())
 	}
-	srv.kill()
+	srv.Kill()
 	mustContain(t, "read after the second outage", follower.run(t, "channel", "read", "news"), posts[0], posts[3], fifth)
 }

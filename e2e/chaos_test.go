@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestChaos is issue #11's chaos proof, with real processes: three users,
@@ -82,26 +84,26 @@ func TestChaos(t *testing.T) {
 
 	// Calm: the server up, every listen up, every outbox drained.
 	c.mu.Lock()
-	if !c.srv.running() {
+	if !c.srv.Running() {
 		c.srv = c.srv.restart(t)
 	}
 	c.mu.Unlock()
 	for i := range c.users {
-		if !c.listens[i].running() {
+		if !c.listens[i].Running() {
 			c.startListen(i)
 		}
 	}
 	for _, u := range c.users {
-		if !waitFor(90*time.Second, func() bool { return c.outboxEmpty(u) }) {
+		if !e2etest.WaitFor(90*time.Second, func() bool { return c.outboxEmpty(u) }) {
 			out, errOut, _ := u.try("outbox")
 			t.Fatalf("%s: the outbox did not drain:\n%s%s", u.name, out, errOut)
 		}
 	}
 	// Then every recipient has everything, exactly once.
 	var problems []string
-	waitFor(60*time.Second, func() bool { problems = c.check(); return len(problems) == 0 })
+	e2etest.WaitFor(60*time.Second, func() bool { problems = c.check(); return len(problems) == 0 })
 	for _, l := range c.listens {
-		l.stop(t, 20*time.Second)
+		l.Stop(t, 20*time.Second)
 	}
 	problems = c.check()
 	var acked, queued, unknown int
@@ -166,9 +168,9 @@ func (c *chaos) startListen(i int) {
 	c.listens[i] = p
 	c.mu.Unlock()
 	// It serves the home once it holds the lock (a command may hold it).
-	waitFor(30*time.Second, func() bool {
+	e2etest.WaitFor(30*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(c.users[i].home, "ctl.sock"))
-		return err == nil || !p.running()
+		return err == nil || !p.Running()
 	})
 }
 
@@ -250,7 +252,7 @@ func (c *chaos) faults(ctx context.Context, tmpfs bool) {
 		switch r := rand.IntN(10); {
 		case r < 4:
 			c.mu.Lock()
-			c.srv.kill()
+			c.srv.Kill()
 			c.srvKills.Add(1)
 			time.Sleep(time.Duration(200+rand.IntN(1500)) * time.Millisecond)
 			c.srv = c.srv.restart(c.t)
@@ -260,7 +262,7 @@ func (c *chaos) faults(ctx context.Context, tmpfs bool) {
 			c.mu.Lock()
 			l := c.listens[i]
 			c.mu.Unlock()
-			l.kill()
+			l.Kill()
 			c.listenKills.Add(1)
 			time.Sleep(time.Duration(200+rand.IntN(1500)) * time.Millisecond)
 			c.startListen(i)

@@ -5,9 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,17 +67,8 @@ func BenchmarkClusterLatency(b *testing.B) {
 }
 
 func clusterLatency(t testing.TB) {
-	dir := t.TempDir()
-	dsn := startPostgres(t)
-	nats := startNATSCluster(t, 3)
-	var urls []string
-	for _, n := range nats {
-		urls = append(urls, n.client)
-	}
-	addrs := []string{freePort(t), freePort(t)}
-	n0 := startNode(t, filepath.Join(dir, "n0"), addrs[0], dsn, strings.Join(urls, ","), addrs[1:])
-	copyKeys(t, filepath.Join(dir, "n0"), filepath.Join(dir, "n1"))
-	n1 := startNode(t, filepath.Join(dir, "n1"), addrs[1], dsn, strings.Join(urls, ","), addrs[:1])
+	nodes, _ := startCluster(t, t.TempDir(), 2, true)
+	n0, n1 := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	l0, _ := client.ParseServerLink(n0.link)

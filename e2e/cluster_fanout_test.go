@@ -4,17 +4,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -33,21 +31,9 @@ func BenchmarkClusterFanout(b *testing.B) {
 
 func clusterFanout(t testing.TB) {
 	const subs = 3000
-	dir := t.TempDir()
-	dsn := startPostgres(t)
-	nats := startNATSCluster(t, 3)
-	var urls []string
-	for _, n := range nats {
-		urls = append(urls, n.client)
-	}
-	addrs := []string{freePort(t), freePort(t), freePort(t)}
+	nodes, _ := startCluster(t, t.TempDir(), 3, false)
 	links := make([]client.ServerLink, 3)
-	for i := range 3 {
-		data := filepath.Join(dir, fmt.Sprint(i))
-		if i > 0 {
-			copyKeys(t, filepath.Join(dir, "0"), data)
-		}
-		n := startNode(t, data, addrs[i], dsn, strings.Join(urls, ","), nil)
+	for i, n := range nodes {
 		links[i], _ = client.ParseServerLink(n.link)
 	}
 	for _, rate := range []float64{5, 20} {
@@ -129,7 +115,7 @@ func fanoutRound(t testing.TB, links []client.ServerLink, subs, posts int, rate 
 		}
 		return n
 	}
-	waitFor(60*time.Second, func() bool { return count() >= total })
+	e2etest.WaitFor(60*time.Second, func() bool { return count() >= total })
 	mu.Lock()
 	defer mu.Unlock()
 	var lat []time.Duration

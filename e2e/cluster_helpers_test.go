@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/internal/testenv"
 	"github.com/samizdat-project/samizdat/store/postgres/pgtest"
 )
@@ -34,10 +35,8 @@ func startPostgres(t testing.TB) string {
 
 // natsNode is one nats-server process of the test's cluster.
 type natsNode struct {
-	cmd       *exec.Cmd
-	done      chan struct{}
+	*e2etest.Proc
 	client    string // nats://127.0.0.1:PORT
-	out       *lockedBuffer
 	clusterAt string
 }
 
@@ -48,7 +47,7 @@ func startNATSCluster(t testing.TB, n int) []*natsNode {
 	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
 	nodes := make([]*natsNode, n)
 	for i := range nodes {
-		nodes[i] = &natsNode{client: "nats://" + freePort(t), clusterAt: freePort(t), out: &lockedBuffer{}, done: make(chan struct{})}
+		nodes[i] = &natsNode{client: "nats://" + freePort(t), clusterAt: freePort(t)}
 	}
 	for i, nd := range nodes {
 		var routes []string
@@ -58,41 +57,62 @@ func startNATSCluster(t testing.TB, n int) []*natsNode {
 			}
 		}
 		host, port, _ := net.SplitHostPort(strings.TrimPrefix(nd.client, "nats://"))
-		nd.cmd = exec.Command(bin, "-a", host, "-p", port, "-n", fmt.Sprintf("nats-%d", i),
+		cmd := exec.Command(bin, "-a", host, "-p", port, "-n", fmt.Sprintf("nats-%d", i),
 			"--cluster_name", "samizdat-e2e", "--cluster", "nats://"+nd.clusterAt, "--routes", strings.Join(routes, ","))
-		nd.cmd.Stdout, nd.cmd.Stderr = nd.out, nd.out
-		nd.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := nd.cmd.Start(); err != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		p, err := e2etest.StartCmd(cmd)
+		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { nd.cmd.Wait(); close(nd.done) }()
-		t.Cleanup(nd.kill)
+		nd.Proc = p
+		t.Cleanup(nd.Kill)
 	}
 	// Ready when every server has a route to every other.
-	if !waitFor(20*time.Second, func() bool {
+	if !e2etest.WaitFor(20*time.Second, func() bool {
 		for _, nd := range nodes {
-			if strings.Count(nd.out.String(), "Route connection created") < n-1 {
+			if strings.Count(nd.Stdout.String()+nd.Stderr.String(), "Route connection created") < n-1 {
 				return false
 			}
 		}
 		return true
 	}) {
 		for i, nd := range nodes {
-			t.Logf("nats-%d:\n%s", i, nd.out.String())
+			t.Logf("nats-%d:\n%s%s", i, nd.Stdout.String(), nd.Stderr.String())
 		}
 		t.Fatal("the NATS cluster did not form within 20s")
 	}
 	return nodes
 }
 
-func (nd *natsNode) kill() {
-	select {
-	case <-nd.done:
-		return
-	default:
+// startCluster runs the service of the cluster tests: one PostgreSQL, a
+// NATS cluster of three, and n 'samizdat server' nodes (data in dir/nodeI)
+// that share the database, the key files and the bus. With peered, each
+// node names the others with --peer.
+func startCluster(t testing.TB, dir string, n int, peered bool) (nodes []*server, nats []*natsNode) {
+	t.Helper()
+	dsn := startPostgres(t)
+	nats = startNATSCluster(t, 3)
+	var urls []string
+	for _, nd := range nats {
+		urls = append(urls, nd.client)
 	}
-	nd.cmd.Process.Signal(syscall.SIGKILL)
-	<-nd.done
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freePort(t)
+	}
+	nodes = make([]*server, n)
+	for i := range nodes {
+		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		if i > 0 {
+			copyKeys(t, filepath.Join(dir, "node0"), data)
+		}
+		var peers []string
+		if peered {
+			peers = append(append(peers, addrs[i+1:]...), addrs[:i]...)
+		}
+		nodes[i] = startNode(t, data, addrs[i], dsn, strings.Join(urls, ","), peers)
+	}
+	return nodes, nats
 }
 
 // startNode runs 'samizdat server' as one node of the service.
@@ -104,18 +124,18 @@ func startNode(t testing.TB, data, listen, dsn, natsURLs string, peers []string)
 	}
 	p := start(t, nil, args...)
 	s := &server{proc: p, data: data}
-	ok := waitFor(30*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+	ok := e2etest.WaitFor(30*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
 		for sc.Scan() {
 			if l, found := strings.CutPrefix(sc.Text(), "server link: "); found {
 				s.link = strings.TrimSpace(l)
 			}
 		}
-		return s.link != "" || !p.running()
+		return s.link != "" || !p.Running()
 	})
 	if !ok || s.link == "" {
-		p.kill()
-		t.Fatalf("node did not print its link; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+		p.Kill()
+		t.Fatalf("node did not print its link; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
 	}
 	s.addr = listen
 	return s

@@ -15,6 +15,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -35,21 +36,7 @@ import (
 //     message was delivered exactly once; the counts are logged.
 func TestClusterThreeNodes(t *testing.T) {
 	dir := t.TempDir()
-	dsn := startPostgres(t)
-	nats := startNATSCluster(t, 3)
-	var natsURLs []string
-	for _, n := range nats {
-		natsURLs = append(natsURLs, n.client)
-	}
-	addrs := []string{freePort(t), freePort(t), freePort(t)}
-	nodes := make([]*server, 3)
-	peersOf := func(i int) []string { return []string{addrs[(i+1)%3], addrs[(i+2)%3]} }
-	dataOf := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
-	nodes[0] = startNode(t, dataOf(0), addrs[0], dsn, strings.Join(natsURLs, ","), peersOf(0))
-	for i := 1; i < 3; i++ {
-		copyKeys(t, dataOf(0), dataOf(i))
-		nodes[i] = startNode(t, dataOf(i), addrs[i], dsn, strings.Join(natsURLs, ","), peersOf(i))
-	}
+	nodes, nats := startCluster(t, dir, 3, true)
 
 	t.Run("chat", func(t *testing.T) { clusterChat(t, dir, nodes) })
 	t.Run("channel", func(t *testing.T) { clusterChannel(t, nodes) })
@@ -157,7 +144,7 @@ func clusterChannel(t *testing.T, nodes []*server) {
 		}
 		return true
 	}
-	if !waitFor(30*time.Second, complete) {
+	if !e2etest.WaitFor(30*time.Second, complete) {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, g := range got {
@@ -192,8 +179,8 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	for i, n := range nodes {
 		idsPath, recvLog := filepath.Join(dir, fmt.Sprintf("ids%d", i)), filepath.Join(dir, fmt.Sprintf("received%d", i))
 		r := start(t, nil, "bench", "recv", "--server", n.link, "--recipients", "2", "--ids", idsPath, "--log", recvLog)
-		if !waitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.stderr.String())
+		if !e2etest.WaitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.Stderr.String())
 		}
 		recvs, recvLogs = append(recvs, r), append(recvLogs, recvLog)
 		ids = append(ids, readLines(t, idsPath)...)
@@ -204,27 +191,27 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	}
 	send := startLoadSend(t, nodes[0].link, allIDs, dir, senders, perSender, rate, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
-	if !send.running() {
+	if !send.Running() {
 		t.Fatal("the stream of sends ended before the kill; raise the message count")
 	}
-	nodes[0].kill()
+	nodes[0].Kill()
 	time.Sleep(1500 * time.Millisecond)
-	if !send.running() {
+	if !send.Running() {
 		t.Fatal("the stream of sends ended before the NATS kill; raise the message count")
 	}
-	nats[1].kill()
+	nats[1].Kill()
 	total := senders * perSender
 	res, acked := send.finish(t, 180*time.Second, total)
 	if res.Reconnects < int64(senders) {
 		t.Fatalf("%d reconnects for %d senders: killing node 0 did not move them", res.Reconnects, senders)
 	}
-	if !waitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
+	if !e2etest.WaitFor(90*time.Second, func() bool { return undelivered(t, recvLogs, acked) == 0 }) {
 		t.Fatalf("%d of %d acknowledged messages never delivered (lost)", undelivered(t, recvLogs, acked), total)
 	}
 	time.Sleep(time.Second)
 	for _, r := range recvs {
-		if r.running() {
-			r.stop(t, 15*time.Second)
+		if r.Running() {
+			r.Stop(t, 15*time.Second)
 		}
 	}
 	where := checkExactlyOnce(t, recvLogs, acked)

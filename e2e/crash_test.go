@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestCrashExactlyOnce is the crash proof: while a load-generator
@@ -22,23 +24,22 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if *long {
 		senders, perSender, cycles = 8, 600, 10
 	}
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	idsPath, recvLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received")
 
 	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "3", "--ids", idsPath, "--log", recvLog)
-	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.stderr.String())
+	if !e2etest.WaitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
+		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.Stderr.String())
 	}
 	// The rate keeps the stream under the real server's per-address rate
 	// limits (DefaultRateLimits), so that it lasts through the kills.
 	send := startLoadSend(t, srv.link, idsPath, dir, senders, perSender, rate, 20*time.Second)
 	for i := range cycles {
 		time.Sleep(time.Duration(600+rand.IntN(700)) * time.Millisecond)
-		if !send.running() {
+		if !send.Running() {
 			t.Fatalf("the stream of sends ended before kill %d; raise the message count", i+1)
 		}
-		srv.kill()
+		srv.Kill()
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
 		srv = srv.restart(t)
 	}
@@ -53,13 +54,13 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	// Wait until the receiver has every acknowledged message.
 	logs := []string{recvLog}
-	if !waitFor(60*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
+	if !e2etest.WaitFor(60*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
 		missing := undelivered(t, logs, acked)
-		t.Fatalf("%d of %d acknowledged messages never delivered (lost); receiver stderr:\n%s", missing, total, recv.stderr.String())
+		t.Fatalf("%d of %d acknowledged messages never delivered (lost); receiver stderr:\n%s", missing, total, recv.Stderr.String())
 	}
 	// Give late duplicates a chance to show up, then stop the receiver.
 	time.Sleep(time.Second)
-	recv.stop(t, 15*time.Second)
+	recv.Stop(t, 15*time.Second)
 	where := checkExactlyOnce(t, logs, acked)
 	t.Logf("%d messages, %d kill cycles, %d reconnects, %d Sends retried, %d delivered exactly once", total, cycles, res.Reconnects, res.Retries, len(where))
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestErrorClasses: each failure says what happened. A server that cannot
@@ -16,8 +18,7 @@ import (
 // network"; an address nobody answers is; an empty answer to `device
 // approve` is no answer, not a possible takeover.
 func TestErrorClasses(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	env := []string{"SAMIZDAT_CONNECT_TIMEOUT=3s"}
 
 	// The real server's address under another server's key: what an
@@ -47,15 +48,15 @@ func TestErrorClasses(t *testing.T) {
 	alice.run(t, "read")
 	phone := start(t, cliEnv, "--home", dir+"/phone", "device", "link", "--server", srv.link, "--no-qr")
 	var code string
-	waitFor(30*time.Second, func() bool {
-		m := regexp.MustCompile(`samizdat device approve (\S+)`).FindStringSubmatch(phone.stdout.String())
+	e2etest.WaitFor(30*time.Second, func() bool {
+		m := regexp.MustCompile(`samizdat device approve (\S+)`).FindStringSubmatch(phone.Stdout.String())
 		if m != nil {
 			code = m[1]
 		}
 		return code != ""
 	})
 	if code == "" {
-		t.Fatalf("device link printed no code:\n%s\n%s", phone.stdout.String(), phone.stderr.String())
+		t.Fatalf("device link printed no code:\n%s\n%s", phone.Stdout.String(), phone.Stderr.String())
 	}
 	cmd := exec.Command(bin, "--home", alice.home, "device", "approve", code)
 	cmd.Env = append(os.Environ(), cliEnv...)

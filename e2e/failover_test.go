@@ -19,6 +19,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/internal/cli"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -131,8 +132,8 @@ func freePort(t testing.TB) string {
 func waitLine(t *testing.T, p *proc, prefix string) string {
 	t.Helper()
 	var got string
-	waitFor(20*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+	e2etest.WaitFor(20*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
@@ -140,10 +141,10 @@ func waitLine(t *testing.T, p *proc, prefix string) string {
 				return true
 			}
 		}
-		return !p.running()
+		return !p.Running()
 	})
 	if got == "" {
-		t.Fatalf("%v printed no %q line; stdout:\n%s\nstderr:\n%s", p.cmd.Args, prefix, p.stdout.String(), p.stderr.String())
+		t.Fatalf("%v printed no %q line; stdout:\n%s\nstderr:\n%s", p.Cmd.Args, prefix, p.Stdout.String(), p.Stderr.String())
 	}
 	return got
 }
@@ -277,28 +278,26 @@ func TestFailover(t *testing.T) {
 	befriend(t, alice, bob)
 
 	listen := start(t, append(append([]string{}, cliEnv...), pingEnv...), "--home", bob.home, "listen")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
-		t.Fatalf("bob listen did not connect:\n%s", listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
+		t.Fatalf("bob listen did not connect:\n%s", listen.Stderr.String())
 	}
 
 	logPath, stopPath := filepath.Join(dir, "sender.log"), filepath.Join(dir, "sender.stop")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), pingEnv...), senderEnv+"=1", "E2E_HOME="+alice.home, "E2E_LOG="+logPath,
 		"E2E_STOP="+stopPath, "E2E_EVERY=100ms")
-	sender := &proc{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = sender.stdout, sender.stderr
-	if err := cmd.Start(); err != nil {
+	sender, err := e2etest.StartCmd(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { sender.err = cmd.Wait(); close(sender.done) }()
-	t.Cleanup(sender.kill)
+	t.Cleanup(sender.Kill)
 
 	// current waits until the sender is up through a relay and acks flow.
 	current := func() (*relayProc, senderLog) {
 		t.Helper()
 		var l senderLog
 		var r *relayProc
-		ok := waitFor(30*time.Second, func() bool {
+		ok := e2etest.WaitFor(30*time.Second, func() bool {
 			l = readSenderLog(t, logPath)
 			if len(l.ups) == 0 {
 				return false
@@ -308,8 +307,8 @@ func TestFailover(t *testing.T) {
 			// Acks after the path came up: the stream goes through it.
 			return r != nil && len(l.acks) > 0 && l.acks[len(l.acks)-1].After(up.at.Add(500*time.Millisecond))
 		})
-		if !ok || !sender.running() {
-			t.Fatalf("the sender is not streaming through a relay; log:\n%s\nstderr:\n%s", strings.Join(readLines(t, logPath), "\n"), sender.stderr.String())
+		if !ok || !sender.Running() {
+			t.Fatalf("the sender is not streaming through a relay; log:\n%s\nstderr:\n%s", strings.Join(readLines(t, logPath), "\n"), sender.Stderr.String())
 		}
 		return r, l
 	}
@@ -322,7 +321,7 @@ func TestFailover(t *testing.T) {
 			hit(r)
 			var up pathEvent
 			var ack time.Time
-			ok := waitFor(60*time.Second, func() bool {
+			ok := e2etest.WaitFor(60*time.Second, func() bool {
 				l := readSenderLog(t, logPath)
 				for _, u := range l.ups {
 					if u.at.After(t0) {
@@ -341,7 +340,7 @@ func TestFailover(t *testing.T) {
 			})
 			if !ok {
 				t.Fatalf("%s %d of %s: alice is not back through the other relay within 60s; log tail:\n%s\nstderr:\n%s", kind, i+1, r.name,
-					strings.Join(tail(readLines(t, logPath), 20), "\n"), sender.stderr.String())
+					strings.Join(tail(readLines(t, logPath), 20), "\n"), sender.Stderr.String())
 			}
 			c := cycle{up.at.Sub(t0), ack.Sub(t0)}
 			t.Logf("%s %d: %s hit; up through the other relay after %v, next ack after %v", kind, i+1, r.name, c.reconnect.Round(time.Millisecond), c.nextAck.Round(time.Millisecond))
@@ -352,14 +351,14 @@ func TestFailover(t *testing.T) {
 		}
 		return out
 	}
-	killed := measure("kill", kills, func(r *relayProc) { r.kill() }, func(r *relayProc) { r.restart(t) })
+	killed := measure("kill", kills, func(r *relayProc) { r.Kill() }, func(r *relayProc) { r.restart(t) })
 	frozen := measure("freeze", freezes,
-		func(r *relayProc) { r.cmd.Process.Signal(syscall.SIGSTOP) },
-		func(r *relayProc) { r.cmd.Process.Signal(syscall.SIGCONT) })
+		func(r *relayProc) { r.Cmd.Process.Signal(syscall.SIGSTOP) },
+		func(r *relayProc) { r.Cmd.Process.Signal(syscall.SIGCONT) })
 
 	os.WriteFile(stopPath, nil, 0o600)
-	if err := sender.wait(t, 120*time.Second); err != nil {
-		t.Fatalf("sender failed: %v\nstderr:\n%s", err, sender.stderr.String())
+	if err := sender.Wait(t, 120*time.Second); err != nil {
+		t.Fatalf("sender failed: %v\nstderr:\n%s", err, sender.Stderr.String())
 	}
 	l := readSenderLog(t, logPath)
 	if l.done == 0 || l.done != l.queued || len(l.acks) != l.queued {
@@ -368,7 +367,7 @@ func TestFailover(t *testing.T) {
 	// Bob gets every message exactly once.
 	count := func() map[int]int {
 		got := map[int]int{}
-		for _, line := range strings.Split(listen.stdout.String(), "\n") {
+		for _, line := range strings.Split(listen.Stdout.String(), "\n") {
 			if _, m, ok := strings.Cut(line, "] alice: msg "); ok {
 				n, err := strconv.Atoi(strings.TrimSpace(m))
 				if err == nil {
@@ -378,7 +377,7 @@ func TestFailover(t *testing.T) {
 		}
 		return got
 	}
-	if !waitFor(60*time.Second, func() bool { return len(count()) >= l.queued+1 }) {
+	if !e2etest.WaitFor(60*time.Second, func() bool { return len(count()) >= l.queued+1 }) {
 		var missing []int
 		got := count()
 		for n := 0; n <= l.queued; n++ {
@@ -386,10 +385,10 @@ func TestFailover(t *testing.T) {
 				missing = append(missing, n)
 			}
 		}
-		t.Fatalf("bob is missing %d of %d acknowledged messages: %v\nlisten stderr:\n%s", len(missing), l.queued, missing, listen.stderr.String())
+		t.Fatalf("bob is missing %d of %d acknowledged messages: %v\nlisten stderr:\n%s", len(missing), l.queued, missing, listen.Stderr.String())
 	}
 	time.Sleep(time.Second)
-	listen.stop(t, 15*time.Second)
+	listen.Stop(t, 15*time.Second)
 	for n, k := range count() {
 		if k != 1 || n < 0 || n > l.queued {
 			t.Errorf("bob got msg %d %d times", n, k)
@@ -409,7 +408,7 @@ func TestFailover(t *testing.T) {
 	t.Logf("%d messages sent every 100 ms, all acknowledged, each delivered to bob exactly once", l.queued)
 	report("kill -9", killed)
 	report("silent (SIGSTOP)", frozen)
-	t.Logf("bob's listen saw:\n%s", pathLines(listen.stderr.String()))
+	t.Logf("bob's listen saw:\n%s", pathLines(listen.Stderr.String()))
 }
 
 func tail(lines []string, n int) []string { return lines[max(0, len(lines)-n):] }

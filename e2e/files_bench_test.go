@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // BenchmarkFilesThroughput measures a 100 MiB upload and download through the
@@ -32,10 +35,7 @@ func BenchmarkFilesThroughput(b *testing.B) {
 }
 
 func filesThroughput(t testing.TB) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Fatal("nginx is missing: apt-get install nginx")
-	}
+	nginx := testenv.LookPath(t, "nginx", "apt-get install nginx")
 	dir := t.TempDir()
 	const size = 100 << 20
 	src := filepath.Join(dir, "big.bin")
@@ -116,7 +116,7 @@ http { access_log off; client_max_body_size 200m; client_body_temp_path %s; prox
 		t.Fatal(err)
 	}
 	defer func() { ng.Process.Signal(syscall.SIGQUIT); ng.Wait() }()
-	if !waitFor(10*time.Second, func() bool {
+	if !e2etest.WaitFor(10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

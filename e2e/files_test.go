@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 const chunkSize = 256 << 10 // attach.ChunkSize
@@ -87,8 +88,7 @@ func blobFiles(t *testing.T, dir string) map[string]bool {
 // download over a link cut every 600 KB complete with every chunk sent at
 // most twice.
 func TestFiles(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	blobDir := filepath.Join(dir, "server", "blobs")
 	alice := newUser(t, dir, "alice")
 	members := []*user{newUser(t, dir, "bob"), newUser(t, dir, "carol"), newUser(t, dir, "dave")}
@@ -231,48 +231,32 @@ func atoi(t *testing.T, s string) int {
 // cuttingProxy forwards TCP to target and cuts each connection once it has
 // carried budget bytes, both ways together: a link that drops often.
 func cuttingProxy(t *testing.T, target string, budget int64) (string, *atomic.Int64) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	cuts := &atomic.Int64{}
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			var used atomic.Int64
-			var once sync.Once
-			cut := func() { once.Do(func() { in.Close(); out.Close() }) }
-			pipe := func(dst, src net.Conn) {
-				defer cut()
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := src.Read(buf)
-					if n > 0 && used.Add(int64(n)) > budget {
-						cuts.Add(1)
-						return
-					}
-					if n > 0 {
-						if _, err := dst.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
+	addr := testnet.Forward(t, testnet.Listen(t), target, func(in, out net.Conn) {
+		var used atomic.Int64
+		var once sync.Once
+		cut := func() { once.Do(func() { in.Close(); out.Close() }) }
+		pipe := func(dst, src net.Conn) {
+			defer cut()
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 && used.Add(int64(n)) > budget {
+					cuts.Add(1)
+					return
+				}
+				if n > 0 {
+					if _, err := dst.Write(buf[:n]); err != nil {
 						return
 					}
 				}
+				if err != nil {
+					return
+				}
 			}
-			go pipe(out, in)
-			go pipe(in, out)
 		}
-	}()
-	return ln.Addr().String(), cuts
+		go pipe(out, in)
+		pipe(in, out)
+	})
+	return addr, cuts
 }

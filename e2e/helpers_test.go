@@ -1,21 +1,20 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"github.com/samizdat-project/samizdat/internal/buildtest"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/buildtest"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // long enables the long variants (more kill cycles, more messages).
@@ -47,102 +46,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a child process that runs in the background.
-type proc struct {
-	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error // Wait's result, once done is closed
-}
+type proc = e2etest.Proc
 
 // start runs bin with args in the background; env adds to the environment.
 // The process is killed at the end of the test if it still runs.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting samizdat %v: %v", args, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	if p.running() {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
-}
-
-// stop sends SIGTERM and waits up to d for a clean exit.
-func (p *proc) stop(t *testing.T, d time.Duration) {
-	t.Helper()
-	if p.running() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		p.kill()
-		t.Fatalf("%v did not stop within %v after SIGTERM; stderr:\n%s", p.cmd.Args, d, p.stderr.String())
-	}
-}
-
-// wait waits up to d for the process to exit by itself.
-func (p *proc) wait(t *testing.T, d time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		p.kill()
-		t.Fatalf("%v still running after %v; stdout:\n%s\nstderr:\n%s", p.cmd.Args, d, p.stdout.String(), p.stderr.String())
-		return nil
-	}
-}
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
+	return e2etest.Start(t, bin, env, args...)
 }
 
 // server is a running 'samizdat server' child.
@@ -159,24 +70,24 @@ func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	t.Helper()
 	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
 	s := &server{proc: p, data: data, extra: extra}
-	ok := waitFor(15*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
-		for sc.Scan() {
-			line := sc.Text()
-			if a, found := strings.CutPrefix(line, "samizdat server listening on "); found {
-				s.addr = strings.TrimSpace(a)
-			}
-			if l, found := strings.CutPrefix(line, "server link: "); found {
-				s.link = strings.TrimSpace(l)
-			}
-		}
-		return (s.addr != "" && s.link != "") || !p.running()
+	ok := e2etest.WaitFor(15*time.Second, func() bool {
+		s.addr = p.LineAfter("samizdat server listening on ")
+		s.link = p.LineAfter("server link: ")
+		return (s.addr != "" && s.link != "") || !p.Running()
 	})
 	if !ok || s.link == "" {
-		p.kill()
-		t.Fatalf("server did not print its link; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+		p.Kill()
+		t.Fatalf("server did not print its link; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
 	}
 	return s
+}
+
+// tempServer runs a server on a free loopback port with its data in
+// dir/server, dir being a fresh directory of the test's.
+func tempServer(t testing.TB) (dir string, srv *server) {
+	t.Helper()
+	dir = t.TempDir()
+	return dir, startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
 }
 
 // restart runs the server again on the same data directory and port (the

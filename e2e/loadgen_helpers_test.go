@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // loadSend is a running `samizdat bench send` (the load generator) and the
@@ -27,8 +29,8 @@ func startLoadSend(t *testing.T, link, idsPath, dir string, senders, perSender i
 	s.proc = start(t, nil, "bench", "send", "--server", link, "--to", idsPath,
 		"--senders", fmt.Sprint(senders), "--messages", fmt.Sprint(perSender), "--window", "4",
 		"--rate", fmt.Sprint(rate), "--acked-log", s.ackedLog, "--json", s.resultPath)
-	if !waitFor(within, func() bool { return strings.Contains(s.stderr.String(), "sending") }) {
-		t.Fatalf("bench send never started sending; stderr:\n%s", s.stderr.String())
+	if !e2etest.WaitFor(within, func() bool { return strings.Contains(s.Stderr.String(), "sending") }) {
+		t.Fatalf("bench send never started sending; stderr:\n%s", s.Stderr.String())
 	}
 	return s
 }
@@ -41,8 +43,8 @@ type loadResult struct{ Acked, Errors, Retries, Reconnects int64 }
 // acked log. It returns the summary and the acknowledged MsgIDs.
 func (s *loadSend) finish(t *testing.T, within time.Duration, total int) (loadResult, map[string]bool) {
 	t.Helper()
-	if err := s.wait(t, within); err != nil {
-		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, s.stdout.String(), s.stderr.String())
+	if err := s.Wait(t, within); err != nil {
+		t.Fatalf("bench send failed: %v\nstdout:\n%s\nstderr:\n%s", err, s.Stdout.String(), s.Stderr.String())
 	}
 	var res loadResult
 	b, err := os.ReadFile(s.resultPath)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // inviteLink returns the first line of 'samizdat invite --no-qr'.
@@ -34,8 +36,7 @@ func befriend(t testing.TB, a, b *user, bDevices ...*user) {
 // second device of the recipient's account gets it too (and sees what its
 // sibling device sent); a three-member group works.
 func TestMessaging(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 
 	alice, bob, bobPhone := friendsWithPhone(t, dir, srv.link)
 
@@ -54,14 +55,14 @@ func TestMessaging(t *testing.T) {
 
 	// The other way, while Alice listens.
 	listen := start(t, cliEnv, "--home", alice.home, "listen")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
-		t.Fatalf("alice listen did not connect:\n%s", listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
+		t.Fatalf("alice listen did not connect:\n%s", listen.Stderr.String())
 	}
 	mustContain(t, "bob send", bob.run(t, "send", "alice", "hi alice, got both"), "Sent to alice")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stdout.String(), "] bob: hi alice, got both") }) {
-		t.Fatalf("alice listen never printed Bob's reply; stdout:\n%s\nstderr:\n%s", listen.stdout.String(), listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stdout.String(), "] bob: hi alice, got both") }) {
+		t.Fatalf("alice listen never printed Bob's reply; stdout:\n%s\nstderr:\n%s", listen.Stdout.String(), listen.Stderr.String())
 	}
-	listen.stop(t, 15*time.Second)
+	listen.Stop(t, 15*time.Second)
 	// Bob's phone sees what Bob's laptop sent, as his own message.
 	mustContain(t, "bob-phone read", bobPhone.run(t, "read"), "alice: me: hi alice, got both")
 	// And the phone can write too; Alice and Bob's laptop read it.

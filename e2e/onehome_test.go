@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestOneHomeTwoProcesses is the README's own use: Alice keeps `listen`
@@ -13,21 +15,20 @@ import (
 // exactly once, and her own sends must reach Bob, whatever the two
 // processes on her home do to each other.
 func TestOneHomeTwoProcesses(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 
 	listen := start(t, cliEnv, "--home", alice.home, "listen")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
-		t.Fatalf("alice listen did not connect:\n%s", listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
+		t.Fatalf("alice listen did not connect:\n%s", listen.Stderr.String())
 	}
 	// A second listen on the same home says what to do, and leaves the
 	// first one running.
 	second := start(t, cliEnv, "--home", alice.home, "listen")
-	if err := second.wait(t, 20*time.Second); err == nil || !strings.Contains(second.stderr.String(), "already runs") {
-		t.Fatalf("a second listen: %v\n%s", err, second.stderr.String())
+	if err := second.Wait(t, 20*time.Second); err == nil || !strings.Contains(second.Stderr.String(), "already runs") {
+		t.Fatalf("a second listen: %v\n%s", err, second.Stderr.String())
 	}
-	if !listen.running() {
+	if !listen.Running() {
 		t.Fatal("the second listen stopped the first")
 	}
 	const n = 6
@@ -43,11 +44,11 @@ func TestOneHomeTwoProcesses(t *testing.T) {
 	}
 	// Everything Bob sent is in Alice's history exactly once.
 	time.Sleep(2 * time.Second)
-	listen.stop(t, 15*time.Second)
+	listen.Stop(t, 15*time.Second)
 	hist := alice.run(t, "read", "--offline", "bob")
 	for i := range n {
 		if c := strings.Count(hist, fmt.Sprintf("bob-%d\n", i)); c != 1 {
-			t.Errorf("bob-%d shows %d times in alice's history:\n%s\nlisten stderr:\n%s", i, c, hist, listen.stderr.String())
+			t.Errorf("bob-%d shows %d times in alice's history:\n%s\nlisten stderr:\n%s", i, c, hist, listen.Stderr.String())
 		}
 	}
 	bh := bob.run(t, "read", "alice")

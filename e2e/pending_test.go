@@ -9,8 +9,7 @@ import (
 // TestPendingContact: a person who writes first, whom the reader has not
 // added, shows as a pending contact the reader can answer.
 func TestPendingContact(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	u := signUp(t, dir, srv.link, "alice", "bob")
 	alice, bob := u[0], u[1]
 	bob.run(t, "add", inviteLink(t, alice)) // only Bob adds

@@ -8,19 +8,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // TestPassphrasePromptOnTerminal: without SAMIZDAT_PASSPHRASE, a command on
 // a terminal asks for the passphrase without echo; init asks twice and
 // refuses two different answers. script(1) gives the command its terminal.
 func TestPassphrasePromptOnTerminal(t *testing.T) {
-	scriptBin, err := exec.LookPath("script")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("script(1) is missing: apt-get install bsdutils")
-		}
-		t.Skip("script(1) is missing (bsdutils)")
-	}
+	scriptBin := testenv.LookPath(t, "script", "apt-get install bsdutils")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "h")
 	link := "samizdat://server?key=sc1AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE&addr=127.0.0.1%3A9"
@@ -35,7 +32,7 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := &lockedBuffer{}
+		buf := &e2etest.Buffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -47,7 +44,7 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 			if line == "" {
 				continue
 			}
-			waitFor(30*time.Second, func() bool {
+			e2etest.WaitFor(30*time.Second, func() bool {
 				return strings.Count(buf.String(), "assphrase") > prompts || strings.Contains(buf.String(), "again") && prompts == 1
 			})
 			prompts++

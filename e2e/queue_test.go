@@ -10,11 +10,10 @@ import (
 // existing chat returns at once, saying the message is queued; it goes out
 // on the next connection and arrives once.
 func TestSendQueuesWhenServerDown(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 	mustContain(t, "first send", bob.run(t, "send", "alice", "first"), "Sent to alice")
-	srv.kill()
+	srv.Kill()
 	start := time.Now()
 	out, errOut, err := bob.tryEnv([]string{"SAMIZDAT_CONNECT_TIMEOUT=2s"}, "send", "alice", "while the server is down")
 	if err != nil || !strings.Contains(out, "Queued for alice") {

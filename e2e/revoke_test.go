@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestRevokeDevice, with real processes over real TCP: Bob revokes his
@@ -12,8 +14,7 @@ import (
 // Bob's laptop removed the phone from the group: Alice and Bob go on
 // talking, and the phone never gets what is sent after the revocation.
 func TestRevokeDevice(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, dir+"/server", "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob, phone := friendsWithPhone(t, dir, srv.link)
 	mustContain(t, "group create", bob.run(t, "group", "create", "crew"), "crew")
 	mustContain(t, "group add", bob.run(t, "group", "add", "crew", "alice"), "Added alice")
@@ -33,18 +34,18 @@ func TestRevokeDevice(t *testing.T) {
 	}
 
 	listen := start(t, cliEnv, "--home", phone.home, "listen")
-	if !waitFor(30*time.Second, func() bool { return strings.Contains(listen.stderr.String(), "Connected") }) {
-		t.Fatalf("phone listen did not connect:\n%s", listen.stderr.String())
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
+		t.Fatalf("phone listen did not connect:\n%s", listen.Stderr.String())
 	}
 	mustContain(t, "device revoke", bob.run(t, "device", "revoke", phoneID),
 		"Revoked device "+phoneID, "Removed it from all your chats")
 
 	const advice = "this device was revoked from your account"
-	if err := listen.wait(t, 30*time.Second); err == nil {
-		t.Fatalf("the phone's listen exited 0 after the revocation:\n%s", listen.stderr.String())
+	if err := listen.Wait(t, 30*time.Second); err == nil {
+		t.Fatalf("the phone's listen exited 0 after the revocation:\n%s", listen.Stderr.String())
 	}
-	mustContain(t, "phone listen", listen.stderr.String(), advice, "samizdat device link")
-	t.Logf("the phone's listen said:\n%s", listen.stderr.String())
+	mustContain(t, "phone listen", listen.Stderr.String(), advice, "samizdat device link")
+	t.Logf("the phone's listen said:\n%s", listen.Stderr.String())
 
 	bob.run(t, "group", "send", "crew", "after the revocation")
 	mustContain(t, "alice read", alice.run(t, "read"), "bob: after the revocation")

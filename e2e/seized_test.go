@@ -33,8 +33,7 @@ import (
 // directory (the server stores it), so a miss is not a search that cannot
 // hit.
 func TestSeizedServer(t *testing.T) {
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 	secret := func(what string) string { return what + "-" + hex.EncodeToString(randBytes(8)) }
 	group := secret("plotters")
@@ -48,7 +47,7 @@ func TestSeizedServer(t *testing.T) {
 	mustContain(t, "group send", alice.run(t, "group", "send", group, plain[2]), "Sent to "+group)
 	mustContain(t, "bob read", bob.run(t, "read"), group+": alice: "+plain[2])
 	plain = append(plain, group)
-	srv.kill()
+	srv.Kill()
 
 	serverFiles := filesUnder(t, srv.data)
 	for _, p := range plain {

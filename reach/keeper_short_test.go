@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/transport"
 )
 
@@ -16,24 +17,13 @@ import (
 // backed off after one short session — it is tried again straight away —
 // but three short sessions in a row do back it off.
 func TestKeeperShortSessionsDemoteThenBackOff(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			fmt.Fprintln(c, "HELLO")
-			c.Close() // the session ends at once
-		}
-	}()
-	cs := []Candidate{{ID: "cut", Kind: KindRelay, Label: "C", Spec: transport.Spec{Name: "direct", Addr: ln.Addr().String()}}}
+	addr := testnet.ServeTCP(t, func(c net.Conn) {
+		accepted.Add(1)
+		fmt.Fprintln(c, "HELLO")
+		c.Close() // the session ends at once
+	})
+	cs := []Candidate{{ID: "cut", Kind: KindRelay, Label: "C", Spec: transport.Spec{Name: "direct", Addr: addr}}}
 	racer := NewRacer(RacerConfig{Factory: tcpFactory, Stagger: 10 * time.Millisecond,
 		Backoff: Backoff{Base: time.Hour, Max: time.Hour}})
 	k := NewKeeper(KeeperConfig{

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // The nginx the probe tests run: Debian's, started from the test with a
@@ -31,14 +33,7 @@ func nginxBinary(t testing.TB) string {
 			return p
 		}
 	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("nginx is not installed: apt-get install nginx (.ci/run does)")
-	}
-	t.Skip("nginx is not installed (apt-get install nginx); CI=true makes this a failure")
-	return ""
+	return testenv.LookPath(t, "nginx", "apt-get install nginx")
 }
 
 // nginxSite is one running nginx with two HTTPS servers on loopback: plain

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
+	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -79,7 +78,7 @@ func TestBadInput(t *testing.T) {
 			for i := range 25 {
 				switch (w + i) % 5 {
 				case 0: // garbage instead of a handshake
-					garbageBeforeHandshake(t, ts.addr, rng)
+					servertest.GarbageBeforeHandshake(t, ts.addr, rng, 5*time.Second)
 				default: // a handshake, maybe a hello, then bad frames
 					if code, ok := badSession(ts, rng, seeds, i); ok {
 						errorsSeen <- code
@@ -119,26 +118,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func garbageBeforeHandshake(t *testing.T, addr string, rng *mrand.Rand) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close()
-	b := make([]byte, rng.IntN(3000))
-	rand.Read(b)
-	if rng.IntN(2) == 0 && len(b) >= 2 {
-		binary.BigEndian.PutUint16(b, uint16(len(b)-2)) // a plausible length prefix
-	}
-	conn.Write(b)
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 64)
-	if n, err := conn.Read(buf); n > 0 {
-		t.Errorf("server answered %d bytes to garbage before the handshake (err %v)", n, err)
-	}
-}
-
 // badSession opens a real session, sends one bad frame (after a hello half
 // the time) and returns the Error code it got back.
 func badSession(ts *testServer, rng *mrand.Rand, seeds [][]byte, i int) (wire.ErrorCode, bool) {
@@ -162,36 +141,7 @@ func badSession(ts *testServer, rng *mrand.Rand, seeds [][]byte, i int) (wire.Er
 			return 0, false
 		}
 	}
-	var bad []byte
-	switch i % 4 {
-	case 0: // random bytes
-		bad = make([]byte, rng.IntN(200))
-		rand.Read(bad)
-	case 1: // a valid frame with bytes flipped, cut or extended
-		bad = append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
-		for range 1 + rng.IntN(4) {
-			switch rng.IntN(3) {
-			case 0:
-				bad[rng.IntN(len(bad))] ^= byte(1 + rng.IntN(255))
-			case 1:
-				bad = bad[:rng.IntN(len(bad))]
-			case 2:
-				bad = append(bad, byte(rng.IntN(256)))
-			}
-			if len(bad) == 0 {
-				bad = []byte{0}
-			}
-		}
-	case 2: // oversize
-		bad = make([]byte, wire.MaxFrame+1+rng.IntN(1000))
-		copy(bad, seeds[0])
-	case 3: // a server message, or an unknown type
-		b, _ := wire.Encode(wire.Frame{RequestID: 5, Msg: &wire.Pong{}})
-		if rng.IntN(2) == 0 {
-			binary.BigEndian.PutUint16(b[2:], 0x0777)
-		}
-		bad = b
-	}
+	bad := servertest.BadFrame(rng, i, seeds)
 	if err := sc.Send(bad); err != nil {
 		return 0, false
 	}

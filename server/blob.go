@@ -262,21 +262,14 @@ func (s *Server) blobJanitor(ctx context.Context) {
 	if !ok {
 		return
 	}
-	t := time.NewTicker(s.cfg.JanitorInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	s.everyJanitorInterval(ctx, func() {
 		n, bytes, err := x.ExpireChunks(ctx, s.cfg.Now().Add(-s.blobRetention()))
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("blob expiry failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired", "chunks", n, "bytes", bytes)
 		}
-	}
+	})
 }
 
 // blobRetention is BlobRetention, or by default the mailbox retention: the

@@ -1,13 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -20,7 +19,7 @@ import (
 func TestAdversaryDiskFillQuotas(t *testing.T) {
 	var free atomic.Int64
 	free.Store(1 << 40)
-	var logs syncBuffer
+	var logs e2etest.Buffer
 	ts := startServer(t, func(c *server.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) // the default level
 		c.Quotas = server.Quotas{SendBytes: 100_000, MailboxBytes: 50_000, AccountBytes: 80_000, ReserveBytes: 1 << 20,
@@ -82,22 +81,4 @@ func TestAdversaryDiskFillQuotas(t *testing.T) {
 	if strings.Contains(out, chunk[:100]) {
 		t.Error("the log holds message contents")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -320,14 +320,7 @@ func (s *Server) drain() {
 // janitor expires old mailbox entries and seen ids, and drops idle
 // rate-limit buckets, until ctx ends.
 func (s *Server) janitor(ctx context.Context) {
-	t := time.NewTicker(s.cfg.JanitorInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	s.everyJanitorInterval(ctx, func() {
 		for _, l := range []interface{ sweep() }{s.connIP, s.reqIP} {
 			l.sweep()
 		}
@@ -345,6 +338,20 @@ func (s *Server) janitor(ctx context.Context) {
 			s.log.Error("expiry failed", "err", err)
 		} else if seen > 0 || old > 0 {
 			s.log.Info("expired", "seen_ids", seen, "mailbox_entries", old)
+		}
+	})
+}
+
+// everyJanitorInterval runs f every JanitorInterval until ctx ends.
+func (s *Server) everyJanitorInterval(ctx context.Context, f func()) {
+	t := time.NewTicker(s.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
 		}
 	}
 }

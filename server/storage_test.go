@@ -3,12 +3,14 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/store/sqlite"
@@ -21,10 +23,7 @@ import (
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test mounts a small tmpfs and needs root (CI runs .ci/run as root)")
-		}
-		t.Skip("mounting a tmpfs needs root")
+		testenv.Require(t, errors.New("not running as root"), "root (to mount a small tmpfs)", "run the tests as root, as .ci/run does")
 	}
 	dir := filepath.Join(t.TempDir(), "fs")
 	if err := os.Mkdir(dir, 0o700); err != nil {

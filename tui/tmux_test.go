@@ -1,18 +1,18 @@
 package tui_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/buildtest"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // This file runs `samizdat chat` for real: the built binary, a real
@@ -26,31 +26,7 @@ var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TE
 // needTmux returns tmux's path; CI must have it (.ci/run installs it).
 func needTmux(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tmux is missing: install it (apt-get install tmux); .ci/run does")
-		}
-		t.Skip("tmux is not installed (apt-get install tmux); CI runs this test")
-	}
-	return p
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return testenv.LookPath(t, "tmux", "apt-get install tmux")
 }
 
 // world is a server, the samizdat binary, and a tmux server of its own.
@@ -59,34 +35,21 @@ type world struct {
 	bin, tmux string
 	dir, sock string
 	link      string
-	addr      string    // the server's listening address
-	srv       *exec.Cmd // the running server
+	addr      string        // the server's listening address
+	srv       *e2etest.Proc // the running server
 }
 
 // startServer runs the server on listen and waits for its link.
 func (w *world) startServer(listen string) {
 	w.t.Helper()
-	out := &lockedBuf{}
-	srv := exec.Command(w.bin, "server", "--data", filepath.Join(w.dir, "server"), "--listen", listen, "--admin=")
-	srv.Stdout, srv.Stderr = out, out
-	if err := srv.Start(); err != nil {
-		w.t.Fatal(err)
-	}
+	srv := e2etest.Start(w.t, w.bin, nil, "server", "--data", filepath.Join(w.dir, "server"), "--listen", listen, "--admin=")
 	w.srv = srv
-	w.t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 	var link string
 	w.waitFor("the server's link", 20*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(out.String()))
-		for sc.Scan() {
-			if l, ok := strings.CutPrefix(sc.Text(), "server link: "); ok {
-				link = strings.TrimSpace(l)
-			}
-			if a, ok := strings.CutPrefix(sc.Text(), "samizdat server listening on "); ok {
-				w.addr = strings.TrimSpace(a)
-			}
-		}
+		link = srv.LineAfter("server link: ")
+		w.addr = srv.LineAfter("samizdat server listening on ")
 		return link != "" && w.addr != ""
-	}, out.String)
+	}, func() string { return srv.Stdout.String() + srv.Stderr.String() })
 	if w.link != "" && link != w.link {
 		w.t.Fatalf("the restarted server has another link: %s, was %s", link, w.link)
 	}
@@ -95,8 +58,7 @@ func (w *world) startServer(listen string) {
 
 // stopServer kills the server (kill -9: nothing acknowledged is lost).
 func (w *world) stopServer() {
-	w.srv.Process.Kill()
-	w.srv.Wait()
+	w.srv.Kill()
 }
 
 func newWorld(t *testing.T) *world {
@@ -325,19 +287,10 @@ func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
 	w.tm("send-keys", "-t", "chat", "C-u")
 
 	// A new device of alice's account, approved from the screen.
-	dev := exec.Command(w.bin, "--home", filepath.Join(w.dir, "alice-laptop"), "device", "link", "--server", w.link, "--no-qr")
-	dev.Env = append(os.Environ(), cliEnv...)
-	out := &lockedBuf{}
-	dev.Stdout, dev.Stderr = out, out
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- dev.Wait() }()
-	t.Cleanup(func() { dev.Process.Kill() })
+	dev := e2etest.Start(t, w.bin, cliEnv, "--home", filepath.Join(w.dir, "alice-laptop"), "device", "link", "--server", w.link, "--no-qr")
 	var code, verification string
 	w.waitFor("the new device's code", 30*time.Second, func() bool {
-		for _, l := range strings.Split(out.String(), "\n") {
+		for _, l := range strings.Split(dev.Stdout.String(), "\n") {
 			if c, ok := strings.CutPrefix(strings.TrimSpace(l), "samizdat device approve "); ok {
 				code = c
 			}
@@ -346,18 +299,13 @@ func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
 			}
 		}
 		return code != "" && verification != ""
-	}, out.String)
+	}, dev.Stdout.String)
 	w.typeLine("/link " + code)
 	w.waitScreen(30*time.Second, "Verification number: "+verification)
 	w.typeLine("/link " + code + " " + verification)
 	w.waitScreen(90*time.Second, "Done: the new device is in all your chats.")
-	select {
-	case err := <-done:
-		if err != nil || !strings.Contains(out.String(), "Linked:") {
-			t.Fatalf("the new device: %v\n%s", err, out.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the new device did not finish:\n%s", out.String())
+	if err := dev.Wait(t, 60*time.Second); err != nil || !strings.Contains(dev.Stdout.String(), "Linked:") {
+		t.Fatalf("the new device: %v\n%s%s", err, dev.Stdout.String(), dev.Stderr.String())
 	}
 }
 

@@ -2,7 +2,6 @@ package netns
 
 import (
 	"context"
-	"github.com/samizdat-project/samizdat/internal/testenv"
 	"io"
 	"net"
 	"net/netip"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testenv"
 
 	"github.com/samizdat-project/samizdat/censor"
 	"github.com/samizdat-project/samizdat/internal/testnet"
@@ -69,12 +70,7 @@ func TestInterceptorSeesOriginalDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := []byte("GET / HTTP/1.1\r\n\r\n")
-	c.Write(msg)
-	got := make([]byte, len(msg))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
-		t.Fatalf("echo through the interceptor: %q, %v", got, err)
-	}
+	testnet.MustEcho(t, c, msg) // through the interceptor
 	c.Close()
 	if n, _ := in.Flows(); n != 1 {
 		t.Errorf("interceptor saw %d flows, want 1 (the redirect is not in place)", n)
@@ -88,7 +84,7 @@ func TestInterceptorSeesOriginalDestination(t *testing.T) {
 	}
 	c.Write(msg)
 	c.SetReadDeadline(time.Now().Add(time.Second))
-	if n, err := c.Read(got); err == nil || !isTimeout(err) {
+	if n, err := c.Read(make([]byte, len(msg))); err == nil || !isTimeout(err) {
 		t.Errorf("blocked address answered: %d bytes, %v", n, err)
 	}
 	c.Close()
@@ -109,7 +105,7 @@ func TestInterceptorSeesOriginalDestination(t *testing.T) {
 	}
 	pc.Write(msg)
 	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(pc, got); err != nil {
+	if _, err := io.ReadFull(pc, make([]byte, len(msg))); err != nil {
 		t.Errorf("a dial from the censor namespace: %v", err)
 	}
 	pc.Close()

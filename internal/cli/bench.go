@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/internal/loadgen"
 )
 
@@ -216,11 +217,8 @@ func runBenchRecv(e env) int {
 	if err := rs.Ready(ctx); err != nil {
 		return fail(e, "bench recv", err)
 	}
-	tmp := *idsPath + ".tmp"
-	if err := os.WriteFile(tmp, []byte(rs.IDs()), 0o644); err != nil {
-		return fail(e, "bench recv", err)
-	}
-	if err := os.Rename(tmp, *idsPath); err != nil {
+	// The sender polls for this file: it must never see half of it.
+	if err := atomicfile.Write(*idsPath, []byte(rs.IDs()), 0o644); err != nil {
 		return fail(e, "bench recv", err)
 	}
 	fmt.Fprintf(e.stderr, "bench recv: %d recipients subscribed\n", *n)

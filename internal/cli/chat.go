@@ -20,21 +20,13 @@ func runChat(e env) int {
 	if err := tui.CheckTerminal(e.stdin, e.stdout); err != nil {
 		return fail(e, "chat", err)
 	}
-	home, err := homeDir(e)
-	if err != nil {
-		return fail(e, "chat", err)
-	}
 	// One live session per home (homectl.go): chat holds the lock as
 	// listen does, and serves the commands run beside it.
-	lock, err := lockForListen(e, home)
+	home, lock, o, err := openLive(e)
 	if err != nil {
 		return fail(e, "chat", err)
 	}
 	defer lock.Unlock()
-	o, err := clientOptions(e)
-	if err != nil {
-		return fail(e, "chat", err)
-	}
 	o.Logf = nil // diagnostics would scribble over the screen
 	ev := tui.NewEvents()
 	o.OnMessage = ev.Message

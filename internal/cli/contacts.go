@@ -91,10 +91,7 @@ func runChats(e env) int {
 			return err
 		}
 		if *asJSON {
-			if chats == nil {
-				chats = []client.ChatInfo{}
-			}
-			return json.NewEncoder(e.stdout).Encode(chats)
+			return printJSONList(e.stdout, chats)
 		}
 		if len(chats) == 0 {
 			fmt.Fprintln(e.stdout, "No chats yet: 'samizdat send NAME TEXT' starts one.")

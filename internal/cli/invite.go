@@ -3,11 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
-
-	"rsc.io/qr"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/reach"
 )
 
 func init() {
@@ -34,39 +32,13 @@ func runInvite(e env) int {
 	})
 }
 
-// printQR draws text as a QR code with Unicode half blocks: each character
-// holds two modules, one above the other. Light modules are drawn, so the
-// code reads right on a dark terminal; a quiet zone of two modules
-// surrounds it.
+// printQR draws text as a QR code for the terminal (reach.RenderQR: light
+// modules drawn, for a dark terminal).
 func printQR(w io.Writer, text string) error {
-	code, err := qr.Encode(text, qr.L)
+	q, err := reach.RenderQR(text, false)
 	if err != nil {
-		return fmt.Errorf("making the QR code: %w", err)
+		return err
 	}
-	const quiet = 2
-	light := func(x, y int) bool {
-		if x < 0 || y < 0 || x >= code.Size || y >= code.Size {
-			return true
-		}
-		return !code.Black(x, y)
-	}
-	var b strings.Builder
-	for y := -quiet; y < code.Size+quiet; y += 2 {
-		for x := -quiet; x < code.Size+quiet; x++ {
-			top, bottom := light(x, y), light(x, y+1)
-			switch {
-			case top && bottom:
-				b.WriteRune('█')
-			case top:
-				b.WriteRune('▀')
-			case bottom:
-				b.WriteRune('▄')
-			default:
-				b.WriteRune(' ')
-			}
-		}
-		b.WriteByte('\n')
-	}
-	_, err = io.WriteString(w, b.String())
+	_, err = io.WriteString(w, q)
 	return err
 }

@@ -20,19 +20,11 @@ func runListen(e env) int {
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
 	}
-	home, err := homeDir(e)
-	if err != nil {
-		return fail(e, "listen", err)
-	}
-	lock, err := lockForListen(e, home)
+	home, lock, o, err := openLive(e)
 	if err != nil {
 		return fail(e, "listen", err)
 	}
 	defer lock.Unlock()
-	o, err := clientOptions(e)
-	if err != nil {
-		return fail(e, "listen", err)
-	}
 	var mu sync.Mutex // serializes output
 	// Every message is shown once, by whichever command gets to it first
 	// (the store's shown mark): listen prints the new ones as they come,
@@ -95,6 +87,23 @@ func runListen(e env) int {
 		// Revoked while listening: the client stopped (client/revoked.go).
 		return fail(e, "listen", c.WaitOnline(ctx))
 	}
+}
+
+// openLive takes the lock of the home for a live session (listen, chat;
+// see lockForListen) and returns the home, the lock and the client's
+// options.
+func openLive(e env) (home string, lock *client.HomeLock, o client.Options, err error) {
+	if home, err = homeDir(e); err != nil {
+		return "", nil, o, err
+	}
+	if lock, err = lockForListen(e, home); err != nil {
+		return "", nil, o, err
+	}
+	if o, err = clientOptions(e); err != nil {
+		lock.Unlock()
+		return "", nil, o, err
+	}
+	return home, lock, o, nil
 }
 
 // lockForListen takes the home's lock for listen. Another listen (its

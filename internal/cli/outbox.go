@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -61,10 +60,7 @@ func runOutbox(e env) int {
 			return err
 		}
 		if *asJSON {
-			if es == nil {
-				es = []client.OutboxEntry{}
-			}
-			return json.NewEncoder(e.stdout).Encode(es)
+			return printJSONList(e.stdout, es)
 		}
 		if len(es) == 0 {
 			fmt.Fprintln(e.stdout, "The outbox is empty: the server has every message you sent.")

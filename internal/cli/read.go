@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -51,10 +50,7 @@ func runRead(e env) int {
 			return err
 		}
 		if *asJSON {
-			if ms == nil {
-				ms = []client.Message{}
-			}
-			return json.NewEncoder(e.stdout).Encode(ms)
+			return printJSONList(e.stdout, ms)
 		}
 		if len(ms) == 0 {
 			fmt.Fprintln(e.stdout, "No new messages.")

@@ -199,35 +199,18 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		ln.Close()
 		return err
 	}
-	if f.admin != "" {
-		aln, err := net.Listen("tcp", f.admin)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening on the admin address %s: %w", f.admin, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.Handler())
-		adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go adminSrv.Serve(aln)
-		defer adminSrv.Close()
-		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics")
-	}
-
-	link, err := relay.Link(spec, f.label)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
+	adminSrv, err := startAdmin(log, f.admin, mux, "metrics", "/metrics")
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(e.stdout, "samizdat relay (%s) listening on %s\nrelay link: %s\n", f.transport, ln.Addr(), link)
-	if !f.noQR {
-		q, err := reach.RenderQR(link.String(), false)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)
-		} else {
-			fmt.Fprint(e.stdout, q)
-		}
+	defer shutdownAdmin(adminSrv)
+	if err := announceRelay(e, f, spec, ln.Addr()); err != nil {
+		ln.Close()
+		return err
 	}
-	fmt.Fprintln(e.stdout, "Share the link (or the QR code) with people who cannot reach the server directly.")
 	if f.register != "" {
 		reg, err := relayRegistration(f, up, spec, log)
 		if err != nil {
@@ -237,22 +220,12 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		go reg.Run(ctx)
 		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
 	}
-	var mirrorDone <-chan error
-	if len(f.mirrorChannels) > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		if mirrorDone, err = startChannelMirror(ctx, e, log, f); err != nil {
-			ln.Close()
-			return err
-		}
-		defer func() {
-			cancel()
-			if merr := <-mirrorDone; merr != nil {
-				log.Warn("channel mirror stopped", "err", merr)
-			}
-		}()
+	ctx, stopMirror, err := mirrorChannels(ctx, e, log, f)
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	defer stopMirror()
 	lns := []relay.NamedListener{{Name: f.transport, Listener: ln}}
 	appSrv, err := f.app.startApp(e, log, f.state, upstreamServerLink(f.upstream))
 	if err != nil {
@@ -269,6 +242,47 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		return nil
 	}
 	return err
+}
+
+// mirrorChannels starts the channel mirror when --mirror-channel asks for
+// one. The relay serves under the returned ctx; stop ends the mirror and
+// waits for it.
+func mirrorChannels(ctx context.Context, e env, log *slog.Logger, f relayFlags) (context.Context, func(), error) {
+	if len(f.mirrorChannels) == 0 {
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	mirrorDone, err := startChannelMirror(ctx, e, log, f)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return ctx, func() {
+		cancel()
+		if merr := <-mirrorDone; merr != nil {
+			log.Warn("channel mirror stopped", "err", merr)
+		}
+	}, nil
+}
+
+// announceRelay prints the relay's link (and its QR code unless --no-qr)
+// for the operator to share.
+func announceRelay(e env, f relayFlags, spec transport.Spec, addr net.Addr) error {
+	link, err := relay.Link(spec, f.label)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "samizdat relay (%s) listening on %s\nrelay link: %s\n", f.transport, addr, link)
+	if !f.noQR {
+		q, err := reach.RenderQR(link.String(), false)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "samizdat relay: %v\n", err)
+		} else {
+			fmt.Fprint(e.stdout, q)
+		}
+	}
+	fmt.Fprintln(e.stdout, "Share the link (or the QR code) with people who cannot reach the server directly.")
+	return nil
 }
 
 // upstreamServerLink returns upstream if it is a server link (it carries

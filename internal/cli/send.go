@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,15 @@ func printNew(e env, c *client.Client, ctx context.Context) {
 			printMessage(e, m)
 		}
 	}
+}
+
+// printJSONList prints list as a JSON array, an empty one as [] (never
+// null), for the --json output of the listing commands.
+func printJSONList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return json.NewEncoder(w).Encode(list)
 }
 
 // printMessage prints one message as "[time] chat: from: text", or

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/samizdat-project/samizdat/bus"
 	"github.com/samizdat-project/samizdat/internal/atomicfile"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
@@ -134,67 +135,31 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		public = ln.Addr().String()
 	}
 	addrs := append([]string{public}, bf.peers...)
-	book, err := loadServerBook(data, key.Public(), addrs, bf.relays)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	book.cfg.TrustAge = bf.trustAge
-	if bf.relayToken != "" {
-		token, created, err := loadOrCreateRelayToken(bf.relayToken)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		book.cfg.Registration = &server.RelayRegistration{Token: token, File: filepath.Join(data, relaysFile)}
-		if created {
-			log.Info("wrote a new relay registration token; give the file to the relays you trust (samizdat relay --register FILE)", "file", bf.relayToken)
-		}
-	}
-	nodes, err := connectBus(bf.nats, storeURL, log)
+	book, err := serverBookFor(log, data, key.Public(), addrs, bf)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	cfg := server.Config{Store: st, Key: key, Logger: log, Metrics: metrics, Reach: book.cfg}
-	limits.apply(&cfg, data)
-	if nodes != nil {
-		defer nodes.Close()
-		cfg.Notifier = nodes
-		registerBusMetrics(metrics.Registry(), nodes)
-	}
-	err = bf.blobs.apply(&cfg, data)
-	var srv *server.Server
-	if err == nil {
-		srv, err = server.New(cfg)
-	}
+	srv, nodes, err := newServerNode(log, cfg, data, storeURL, bf, limits)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	if nodes != nil {
-		if err := nodes.Start(srv); err != nil {
-			ln.Close()
-			return err
-		}
+		defer nodes.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	var adminSrv *http.Server
-	if admin != "" {
-		aln, err := net.Listen("tcp", admin)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening on the admin address %s: %w", admin, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.Handler())
-		healthHandlers(mux, ctx, st, nodes)
-		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go adminSrv.Serve(aln)
-		log.Info("admin listener up", "addr", aln.Addr().String(), "metrics", "/metrics", "health", "/healthz", "ready", "/readyz")
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
+	healthHandlers(mux, ctx, st, nodes)
+	adminSrv, err := startAdmin(log, admin, mux, "metrics", "/metrics", "health", "/healthz", "ready", "/readyz")
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	defer shutdownAdmin(adminSrv)
 
 	link := book.link(srv, addrs, bf.linkRelays)
 	fmt.Fprintf(e.stdout, "samizdat server listening on %s\nserver link: %s\n", ln.Addr(), link)
@@ -211,17 +176,90 @@ func serve(e env, log *slog.Logger, data, storeURL, listen, public, admin string
 		}
 	}
 
-	err = srv.Serve(ctx, ln)
-	if adminSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		adminSrv.Shutdown(sctx)
-		cancel()
-	}
-	if err != nil {
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	log.Info("stopped; every acknowledged message is on disk")
 	return nil
+}
+
+// serverBookFor loads the endpoint book the server signs for addrs and,
+// with --relay-token-file, lets the relays that hold the token register.
+func serverBookFor(log *slog.Logger, data string, key securechan.ServerPublic, addrs []string, bf bookFlags) (*serverBook, error) {
+	book, err := loadServerBook(data, key, addrs, bf.relays)
+	if err != nil {
+		return nil, err
+	}
+	book.cfg.TrustAge = bf.trustAge
+	if bf.relayToken == "" {
+		return book, nil
+	}
+	token, created, err := loadOrCreateRelayToken(bf.relayToken)
+	if err != nil {
+		return nil, err
+	}
+	book.cfg.Registration = &server.RelayRegistration{Token: token, File: filepath.Join(data, relaysFile)}
+	if created {
+		log.Info("wrote a new relay registration token; give the file to the relays you trust (samizdat relay --register FILE)", "file", bf.relayToken)
+	}
+	return book, nil
+}
+
+// newServerNode makes the server for cfg with the limits and blob flags
+// applied and, with --nats, joins it to the bus of the other nodes; the
+// caller closes the bus (nil without --nats).
+func newServerNode(log *slog.Logger, cfg server.Config, data, storeURL string, bf bookFlags, limits *limitFlags) (*server.Server, *bus.Bus, error) {
+	nodes, err := connectBus(bf.nats, storeURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	limits.apply(&cfg, data)
+	if nodes != nil {
+		cfg.Notifier = nodes
+		registerBusMetrics(cfg.Metrics.Registry(), nodes)
+	}
+	err = bf.blobs.apply(&cfg, data)
+	var srv *server.Server
+	if err == nil {
+		srv, err = server.New(cfg)
+	}
+	if err == nil && nodes != nil {
+		err = nodes.Start(srv)
+	}
+	if err != nil {
+		if nodes != nil {
+			nodes.Close()
+		}
+		return nil, nil, err
+	}
+	return srv, nodes, nil
+}
+
+// startAdmin serves mux on addr, the admin listener of the server and the
+// relay, until shutdownAdmin; an empty addr serves nothing (nil). paths
+// name what mux serves, for the log.
+func startAdmin(log *slog.Logger, addr string, mux *http.ServeMux, paths ...any) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	aln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on the admin address %s: %w", addr, err)
+	}
+	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go adminSrv.Serve(aln)
+	log.Info("admin listener up", append([]any{"addr", aln.Addr().String()}, paths...)...)
+	return adminSrv, nil
+}
+
+// shutdownAdmin stops the admin listener (nil: none), waiting up to 5 s.
+func shutdownAdmin(s *http.Server) {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
 }
 
 // serverStore is what serve needs of either store.
@@ -254,19 +292,7 @@ func loadOrCreateServerKey(path string) (*securechan.ServerKey, error) {
 		}
 		priv := key.Bytes()
 		defer clear(priv)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating the server key file: %w", err)
-		}
-		_, err = f.Write(priv)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
+		if err := atomicfile.WriteNew(path, priv, 0o600); err != nil {
 			return nil, fmt.Errorf("writing the server key file: %w", err)
 		}
 		return key, nil

@@ -1,6 +1,7 @@
 // Package testnet holds the loopback network fixtures that tests of several
 // packages share: a listener serving each accepted connection on its own
-// goroutine, echo and discard handlers, and a free address. It is for
+// goroutine, a forwarder to a target, echo and discard handlers, and a free
+// address. It is for
 // tests only and imports nothing of samizdat.
 package testnet
 
@@ -36,6 +37,22 @@ func ServeTCP(t testing.TB, handle func(net.Conn)) string {
 	return Serve(t, Listen(t), handle)
 }
 
+// Forward serves ln (see Serve) as a TCP forwarder to target: for each
+// accepted connection it dials target and hands both ends to link, which
+// owns them; when target cannot be dialled the accepted connection is
+// closed. Tests build their relays, proxies and middleboxes on it.
+func Forward(t testing.TB, ln net.Listener, target string, link func(in, out net.Conn)) string {
+	t.Helper()
+	return Serve(t, ln, func(in net.Conn) {
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		link(in, out)
+	})
+}
+
 // Listen listens on a free loopback TCP port.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()
@@ -52,6 +69,20 @@ func FreeAddr(t testing.TB) string {
 	ln := Listen(t)
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// MustEcho writes msg on c and fails t unless the same bytes come back
+// within 5 s (c reaches an Echo handler, perhaps through a relay or a
+// middlebox).
+func MustEcho(t testing.TB, c net.Conn, msg []byte) {
+	t.Helper()
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("testnet: echo of %q: got %q, %v", msg, got, err)
+	}
+	c.SetReadDeadline(time.Time{})
 }
 
 // Echo copies everything back until the peer half-closes, then closes.

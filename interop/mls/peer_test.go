@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/samizdat-project/samizdat/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
 // callTimeout bounds one request to the peer. ts-mls answers in
@@ -87,26 +89,9 @@ type peer struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan []byte
-	stderr *lockedBuffer
+	stderr *e2etest.Buffer
 	nextID int
 	dead   bool
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startPeer spawns the ts-mls peer with extra environment variables
@@ -124,7 +109,7 @@ func startPeer(t *testing.T, env ...string) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{cmd: cmd, stdin: stdin, lines: make(chan []byte, 16), stderr: &lockedBuffer{}}
+	p := &peer{cmd: cmd, stdin: stdin, lines: make(chan []byte, 16), stderr: &e2etest.Buffer{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting node peer.mjs: %v", err)

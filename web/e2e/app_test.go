@@ -187,7 +187,7 @@ func reload(t *testing.T, alice *browser) {
 
 func drop(t *testing.T, srv *appServer, alice, bob *browser) {
 	alice.t, bob.t = t, t
-	srv.kill()
+	srv.Kill()
 	alice.waitJS(60*time.Second, "the app to notice", `document.body.dataset.status !== "connected"`)
 	const text = "sent while the server was down"
 	alice.send(text)

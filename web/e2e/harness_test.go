@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -10,13 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/samizdat-project/samizdat/internal/buildtest"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/internal/testenv"
 )
 
@@ -64,61 +61,12 @@ func needApp(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a samizdat child process.
-type proc struct {
-	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
-	done           chan struct{}
-}
+type proc = e2etest.Proc
 
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting samizdat %v: %v", args, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-	default:
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// lineAfter returns the text after prefix on a line of the process's stdout.
-func (p *proc) lineAfter(prefix string) string {
-	sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return e2etest.Start(t, bin, env, args...)
 }
 
 // appServer is a 'samizdat server --app' child.
@@ -134,13 +82,13 @@ func startServer(t *testing.T, data, listen, app string) *appServer {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) && s.appURL == "" {
 		time.Sleep(50 * time.Millisecond)
-		s.addr = p.lineAfter("samizdat server listening on ")
-		s.link = p.lineAfter("server link: ")
-		s.appURL = p.lineAfter("app: ")
-		s.sha, _, _ = strings.Cut(p.lineAfter("app bundle sha256 "), " ")
+		s.addr = p.LineAfter("samizdat server listening on ")
+		s.link = p.LineAfter("server link: ")
+		s.appURL = p.LineAfter("app: ")
+		s.sha, _, _ = strings.Cut(p.LineAfter("app bundle sha256 "), " ")
 	}
 	if s.appURL == "" {
-		t.Fatalf("server printed no app URL; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+		t.Fatalf("server printed no app URL; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
 	}
 	base, _, _ := strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
 	s.appAddr = base

@@ -17,12 +17,12 @@ func startRelay(t *testing.T, upstream string) string {
 		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0")
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if u := p.lineAfter("app: "); u != "" {
+		if u := p.LineAfter("app: "); u != "" {
 			return u
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("relay printed no app URL; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	t.Fatalf("relay printed no app URL; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
 	return ""
 }
 

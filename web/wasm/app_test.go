@@ -5,11 +5,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"syscall/js"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/testenv"
 	"github.com/samizdat-project/samizdat/securechan"
 )
 
@@ -23,7 +25,7 @@ func obj(kv map[string]any) js.Value { return js.ValueOf(kv) }
 // dial fails and the client stays offline).
 func TestCreateOpenInviteOffline(t *testing.T) {
 	if js.Global().Get("indexedDB").IsUndefined() {
-		t.Skip("no indexedDB global (run with NODE_OPTIONS=--require fake-indexeddb/auto)")
+		testenv.Require(t, errors.New("no indexedDB global"), "an IndexedDB", "preload fake-indexeddb: NODE_OPTIONS=--require fake-indexeddb/auto")
 	}
 	ctx := context.Background()
 	a := &app{}

@@ -1,0 +1,143 @@
+// Package e2etest runs child processes for the end-to-end tests (e2e/,
+// web/e2e, tui): it starts a binary in the background, collects its output
+// while the test reads it, and kills it when the test ends.
+package e2etest
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Buffer is a bytes.Buffer safe for concurrent writers and readers: a
+// child's output (or a logger's) that the test reads while it grows.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Proc is a child process that runs in the background.
+type Proc struct {
+	Cmd    *exec.Cmd
+	Stdout *Buffer
+	Stderr *Buffer
+	done   chan struct{}
+	err    error // Wait's result, once done is closed
+}
+
+// Start runs bin with args in the background; env adds to the environment.
+// The process is killed at the end of the test if it still runs.
+func Start(t testing.TB, bin string, env []string, args ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p, err := StartCmd(cmd)
+	if err != nil {
+		t.Fatalf("starting %s %v: %v", bin, args, err)
+	}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// StartCmd starts cmd with its stdout and stderr collected; the caller
+// kills it.
+func StartCmd(cmd *exec.Cmd) (*Proc, error) {
+	p := &Proc{Cmd: cmd, Stdout: &Buffer{}, Stderr: &Buffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Running reports whether the process has not exited yet.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Proc) Kill() {
+	if p.Running() {
+		p.Cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to d for a clean exit.
+func (p *Proc) Stop(t testing.TB, d time.Duration) {
+	t.Helper()
+	if p.Running() {
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.Kill()
+		t.Fatalf("%v did not stop within %v after SIGTERM; stderr:\n%s", p.Cmd.Args, d, p.Stderr.String())
+	}
+}
+
+// Wait waits up to d for the process to exit by itself and returns how it
+// exited.
+func (p *Proc) Wait(t testing.TB, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		p.Kill()
+		t.Fatalf("%v still running after %v; stdout:\n%s\nstderr:\n%s", p.Cmd.Args, d, p.Stdout.String(), p.Stderr.String())
+		return nil
+	}
+}
+
+// LineAfter returns the text after prefix on the first line of the
+// process's stdout that starts with it ("" if none does yet).
+func (p *Proc) LineAfter(prefix string) string {
+	sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// WaitFor polls cond every 20 ms until it holds or d passes.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
