@@ -192,7 +192,7 @@ func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(maxWSMessage)
 	ctx, cancel := context.WithCancel(h.opt.Conns.ctx)
 	defer cancel()
-	rc := &remoteConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary), remote: tcpAddr(r.RemoteAddr), closed: make(chan struct{})}
+	rc := &remoteConn{Conn: bridge(websocket.NetConn(ctx, c, websocket.MessageBinary)), remote: tcpAddr(r.RemoteAddr), closed: make(chan struct{})}
 	if !h.opt.Conns.hand(r.Context(), rc) {
 		c.Close(websocket.StatusGoingAway, "shutting down")
 		return

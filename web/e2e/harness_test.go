@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/samizdat-project/samizdat/internal/buildtest"
 	"github.com/samizdat-project/samizdat/internal/testenv"
@@ -98,7 +99,20 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("samizdat %s stderr:\n%s", args[0], tail(p.stderr.String(), 8000))
+		}
+	})
 	return p
+}
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
 
 func (p *proc) kill() {
@@ -159,8 +173,9 @@ func (s *appServer) restart(t *testing.T) *appServer {
 
 // browser is one Chromium with its own profile (its own IndexedDB).
 type browser struct {
-	t   *testing.T
-	ctx context.Context
+	t       *testing.T
+	ctx     context.Context
+	console *lockedBuffer // the page's console lines, shown when the test fails
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -187,7 +202,29 @@ func newBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx, console: &lockedBuffer{}}
+	if err := chromedp.Listen(ctx, b.noteConsole); err != nil {
+		t.Fatalf("listening to the page's console: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("browser console:\n%s", b.console.String())
+		}
+	})
+	return b
+}
+
+// noteConsole keeps the page's console lines (the client logs there).
+func (b *browser) noteConsole(ev any) {
+	call, ok := ev.(*runtime.EventConsoleAPICalled)
+	if !ok {
+		return
+	}
+	line := time.Now().Format("15:04:05.000") + " " + string(call.Type)
+	for _, a := range call.Args {
+		line += " " + strings.Trim(string(a.Value), `"`)
+	}
+	b.console.Write([]byte(line + "\n"))
 }
 
 // run runs steps within d or fails the test.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/samizdat-project/samizdat/client"
 	"rsc.io/qr"
@@ -27,6 +28,22 @@ type app struct {
 	handlers map[string][]js.Value
 	link     *client.LinkRequest // a device link in progress (link.go)
 	queued   map[int64]bool      // ids of own messages still in the outbox (chats.go)
+}
+
+// wasmSilence is how long a path with an answer due may stay silent
+// before the client moves to a fresh connection. The desktop default
+// (1-4 s, client/budget.go) does not fit WebAssembly: the Go program runs
+// on the page's one thread, so while it computes (an MLS commit, a batch
+// of KeyPackages) the WebSocket's frames wait in the page's event queue,
+// and the client's timer, which runs first, found every busy path silent:
+// it handed the session over again and again and a group change's
+// Welcome never got out (TestGroupWithCLIUser).
+const wasmSilence = 15 * time.Second
+
+// consoleLog writes the client's log lines (connection changes, retries;
+// never keys or message text) to the browser's console.
+func consoleLog(format string, args ...any) {
+	js.Global().Get("console").Call("debug", fmt.Sprintf(format, args...))
 }
 
 // method is one API call: arg is its argument object.
@@ -81,7 +98,11 @@ func (a *app) options(arg js.Value) (client.Options, error) {
 	}
 	o := client.Options{Home: home, Passphrase: []byte(pass), Dialer: dial,
 		OnMessage: a.onMessage,
-		OnPath:    func(client.PathStatus) { a.emit("status", a.statusValue()) }}
+		OnPath:    a.onPath,
+		Logf:      consoleLog, PingTimeout: wasmSilence,
+		OnSent: func(i client.SentInfo) {
+			consoleLog("client: sent kind %d epoch %d to %d devices (%d bytes)", i.Kind, i.Epoch, len(i.Recipients), i.PayloadSize)
+		}}
 	if arg.Get("testLightKDF").Truthy() {
 		kdf := client.LightKDF
 		o.KDF = &kdf

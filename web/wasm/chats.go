@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall/js"
 	"time"
@@ -184,7 +185,8 @@ func (a *app) createGroup(ctx context.Context, arg js.Value) (any, error) {
 	if m := arg.Get("members"); m.Type() == js.TypeObject {
 		for i := range m.Length() {
 			if err := c.AddToGroup(ctx, title, m.Index(i).String()); err != nil {
-				return nil, err
+				a.emit("chats", nil)
+				return nil, fmt.Errorf("the group %s was made, but adding %s failed: %w (add them later under Members)", title, m.Index(i).String(), err)
 			}
 		}
 	}
