@@ -29,9 +29,34 @@ func cli(t *testing.T, home string, args ...string) string {
 	return out.String()
 }
 
-// TestGroupWithCLIUser: a browser user and a terminal user become contacts,
-// the browser user makes a group with the terminal user in it, and both
-// write to it.
+// cliReads runs 'samizdat read' until what it printed contains every one
+// of texts.
+func cliReads(t *testing.T, home string, texts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	out := ""
+	for {
+		out += cli(t, home, "read")
+		missing := ""
+		for _, x := range texts {
+			if !strings.Contains(out, x) {
+				missing = x
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CLI user never read %q; read printed:\n%s", missing, tail(strings.ReplaceAll(out, "No new messages.\n", ""), 2000))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestGroupWithCLIUser: two browser users and a terminal user form a
+// group made in the browser. A member who never went online cannot be
+// added and the page says why; once they have been online the Members
+// dialog adds them; all three write and read; a member is removed.
 func TestGroupWithCLIUser(t *testing.T) {
 	needApp(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
@@ -40,26 +65,49 @@ func TestGroupWithCLIUser(t *testing.T) {
 		t.Fatalf("init: %s", out)
 	}
 	erinLink, _, _ := strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
-	alice := newBrowser(t)
+	alice, bob := newBrowser(t), newBrowser(t)
 	alice.openApp(srv.appURL)
 	alice.createAccount("alice")
-	cli(t, home, "add", alice.inviteLink())
+	bob.openApp(srv.appURL)
+	bob.createAccount("bob")
+	aliceLink := alice.inviteLink()
+	bob.addContact(aliceLink, "alice")
+	alice.addContact(bob.inviteLink(), "bob")
+	cli(t, home, "add", aliceLink)
 	alice.addContact(erinLink, "erin")
 
+	// erin has only run init, invite and add, which work offline: the
+	// server has no keys of hers yet.
 	alice.run(10*time.Second, chromedp.Click("#btn-group"),
-		chromedp.SetValue("#group-title", "friends"), chromedp.SetValue("#group-members", "erin"),
+		chromedp.SetValue("#group-title", "friends"), chromedp.SetValue("#group-members", "bob\nerin"),
 		chromedp.Click("#group-form button[type=submit]"))
-	alice.waitJS(60*time.Second, "the group to open", `document.getElementById("conv-title").textContent === "friends"`)
-	alice.send("hello group")
-	deadline := time.Now().Add(60 * time.Second)
-	for out := ""; !strings.Contains(out, "friends: alice: hello group"); out += cli(t, home, "read") {
-		if time.Now().After(deadline) {
-			t.Fatalf("erin never read the group message; read printed:\n%s\nchats:\n%s\ninvitations:\n%s\nall:\n%s", tail(out, 300),
-				cli(t, home, "chats"), cli(t, home, "invitations"), cli(t, home, "read", "--offline", "--json"))
-		}
-	}
-	cli(t, home, "group", "send", "friends", "erin here")
-	alice.waitText("erin here")
+	alice.waitJS(90*time.Second, "the page to say erin cannot be added yet",
+		`/adding erin failed: .*never been online/.test(document.getElementById("group-error").textContent)`)
+	alice.run(10*time.Second, chromedp.Click("#dlg-group button.close"))
+
+	cli(t, home, "read") // erin goes online once: her device and keys reach the server
+	alice.openChat("friends")
 	alice.run(10*time.Second, chromedp.Click("#btn-members"))
-	alice.waitJS(30*time.Second, "the member list", `document.getElementById("member-list").textContent.includes("erin")`)
+	alice.waitJS(30*time.Second, "bob in the member list", `document.getElementById("member-list").textContent.includes("bob")`)
+	alice.run(10*time.Second, chromedp.SetValue("#member-name", "erin"), chromedp.Click("#member-form button[type=submit]"))
+	alice.waitJS(90*time.Second, "erin in the member list", `document.getElementById("member-list").textContent.includes("erin")`)
+	alice.screenshot("web-group-members.png")
+	alice.run(10*time.Second, chromedp.Click("#dlg-members form[method=dialog] button"))
+
+	alice.send("hello group")
+	bob.openChat("friends")
+	bob.waitText("hello group")
+	cliReads(t, home, "friends: alice: hello group")
+	cli(t, home, "group", "send", "--wait", "friends", "erin here")
+	alice.waitText("erin here")
+	bob.waitText("erin here")
+	bob.send("bob here")
+	alice.waitText("bob here")
+	cliReads(t, home, "bob here")
+
+	// Removing bob: the member list no longer has him.
+	alice.run(10*time.Second, chromedp.Click("#btn-members"))
+	alice.waitJS(30*time.Second, "the member list", `document.getElementById("member-list").textContent.includes("bob")`)
+	evalJS[bool](alice, `[...document.querySelectorAll("#member-list li")].find(li => li.firstChild.textContent === "bob").querySelector("button").click(), true`)
+	alice.waitJS(90*time.Second, "bob removed", `!document.getElementById("member-list").textContent.includes("bob") && document.getElementById("member-list").textContent.includes("erin")`)
 }
