@@ -46,6 +46,26 @@ func (l *Listener) Close() error {
 	return nil
 }
 
+// Feed hands every connection ln accepts to l as well, until either is
+// closed: one acceptor (a relay's channel mirror) then serves both TCP
+// followers and browsers.
+func (l *Listener) Feed(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				l.Close()
+				return
+			}
+			if !l.hand(l.ctx, c) {
+				c.Close()
+				ln.Close()
+				return
+			}
+		}
+	}()
+}
+
 // Addr names the listener; its streams come from the HTTP server.
 func (l *Listener) Addr() net.Addr { return webAddr{} }
 

@@ -237,23 +237,8 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		go reg.Run(ctx)
 		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
 	}
-	var mirrorDone <-chan error
-	if len(f.mirrorChannels) > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		if mirrorDone, err = startChannelMirror(ctx, e, log, f); err != nil {
-			ln.Close()
-			return err
-		}
-		defer func() {
-			cancel()
-			if merr := <-mirrorDone; merr != nil {
-				log.Warn("channel mirror stopped", "err", merr)
-			}
-		}()
-	}
 	lns := []relay.NamedListener{{Name: f.transport, Listener: ln}}
+	f.app.mirror = len(f.mirrorChannels) > 0
 	appSrv, err := f.app.startApp(e, log, f.state, upstreamServerLink(f.upstream))
 	if err != nil {
 		ln.Close()
@@ -263,6 +248,22 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		defer appSrv.Close()
 		fmt.Fprintln(e.stdout, "Browsers open the app URL; the app's streams go upstream like any tunnel.")
 		lns = append(lns, relay.NamedListener{Name: "app", Listener: appSrv.Conns})
+	}
+	var mirrorDone <-chan error
+	if len(f.mirrorChannels) > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if mirrorDone, err = startChannelMirror(ctx, e, log, f, appSrv); err != nil {
+			ln.Close()
+			return err
+		}
+		defer func() {
+			cancel()
+			if merr := <-mirrorDone; merr != nil {
+				log.Warn("channel mirror stopped", "err", merr)
+			}
+		}()
 	}
 	err = r.Serve(ctx, lns...)
 	if errors.Is(err, context.Canceled) {
