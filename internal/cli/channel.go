@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
-	"github.com/samizdat-project/samizdat/wire"
 )
 
 func init() {
@@ -62,19 +59,6 @@ func runChannel(e env) int {
 		return fail(e, "channel "+op, err)
 	}
 	return 0
-}
-
-// ownerKey derives the owner key of the user's channel NAME from the
-// account seed, so that owned channels need no secret of their own and
-// come back with the account.
-func ownerKey(c *client.Client, name string) (ed25519.PrivateKey, error) {
-	seed := c.AccountSeed()
-	defer clear(seed)
-	k, err := hkdf.Key(sha256.New, seed, nil, "samizdat channel owner v1 "+name, ed25519.SeedSize)
-	if err != nil {
-		return nil, err
-	}
-	return ed25519.NewKeyFromSeed(k), nil
 }
 
 // legacyFollowedFile is where followed channels were kept in clear before
@@ -126,20 +110,11 @@ func migrateFollowed(e env, c *client.Client) error {
 	return nil
 }
 
-// ownedLink returns the link of the user's channel NAME.
-func ownedLink(c *client.Client, name string) (client.ChannelLink, ed25519.PrivateKey, error) {
-	k, err := ownerKey(c, name)
-	if err != nil {
-		return client.ChannelLink{}, nil, err
-	}
-	return client.ChannelLink{Owner: channel.KeyOf(k), Name: name, Server: c.Server()}, k, nil
-}
-
 // withOwnedChannel opens the account of e and runs f with the link and
 // owner key of the user's channel name; the account closes after f.
 func withOwnedChannel(e env, name string, f func(link client.ChannelLink, key ed25519.PrivateKey) error) error {
 	return useClient(e, func(c *client.Client) error {
-		link, key, err := ownedLink(c, name)
+		link, key, err := c.OwnedChannel(name)
 		if err != nil {
 			return err
 		}
@@ -193,29 +168,12 @@ func channelPost(e env) error {
 	}
 	name, text := e.args[0], e.args[1]
 	return withOwnedChannelConn(e, name, func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error {
-		info, err := conn.Info(ctx, link.ID())
+		seq, err := client.PostText(ctx, conn, link, key, text)
 		if err != nil {
 			return fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, name)
 		}
-		seq := info.LastSeq + 1
-		for try := 0; try < 5; try++ {
-			p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: channel.KindText, Body: []byte(text)}
-			if err := p.Sign(key, nil); err != nil {
-				return err
-			}
-			err = conn.Post(ctx, p.Encode())
-			var we *wire.Error
-			if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
-				seq = we.CurrentEpoch + 1 // another admin posted first: sign again
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
-			return nil
-		}
-		return err
+		fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
+		return nil
 	})
 }
 
@@ -309,7 +267,7 @@ func channelRead(e env) error {
 		if s, ok := f[name]; ok {
 			link, err = client.ParseChannelLink(s)
 		} else {
-			link, _, err = ownedLink(c, name)
+			link, _, err = c.OwnedChannel(name)
 		}
 		return err
 	})
