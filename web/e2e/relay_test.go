@@ -11,18 +11,26 @@ import (
 
 // startRelay runs 'samizdat relay --app' in front of the server and
 // returns the app URL it prints.
-func startRelay(t *testing.T, upstream string) string {
+func startRelay(t *testing.T, upstream string, extra ...string) (string, *proc) {
 	t.Helper()
-	p := start(t, nil, "relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
-		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0")
+	args := append([]string{"relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
+		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0"}, extra...)
+	p := start(t, nil, args...)
+	return waitLine(t, p, "app: "), p
+}
+
+// waitLine waits for a line of p's stdout starting with prefix and returns
+// the rest of it.
+func waitLine(t *testing.T, p *proc, prefix string) string {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if u := p.lineAfter("app: "); u != "" {
+		if u := p.lineAfter(prefix); u != "" {
 			return u
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("relay printed no app URL; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	t.Fatalf("samizdat printed no %q line; stdout:\n%s\nstderr:\n%s", prefix, p.stdout.String(), p.stderr.String())
 	return ""
 }
 
@@ -32,7 +40,7 @@ func startRelay(t *testing.T, upstream string) string {
 func TestBrowserThroughRelay(t *testing.T) {
 	needApp(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	relayURL := startRelay(t, srv.link)
+	relayURL, _ := startRelay(t, srv.link)
 	if !strings.Contains(relayURL, "#server?") {
 		t.Fatalf("the relay's app URL %q does not carry the server link", relayURL)
 	}

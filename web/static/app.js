@@ -197,6 +197,10 @@ function wireApp() {
     const r = await api.followChannel({ link: $("follow-link").value.trim() });
     return { id: r.chatId, kind: "channel", title: r.title || r.chatId };
   });
+  dialogForm("btn-channel", "dlg-channel", "channel-form", "channel-error", async () => {
+    const r = await api.createChannel({ name: $("channel-name").value.trim() });
+    return { id: r.chatId, kind: "channel", title: r.title };
+  });
   $("btn-members").addEventListener("click", showMembers);
   $("member-form").addEventListener("submit", (ev) => submit(ev, "member-error", async () => {
     await api.addMember({ chatId: current.id, name: $("member-name").value.trim() });

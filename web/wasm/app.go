@@ -26,8 +26,11 @@ type app struct {
 	cancel   context.CancelFunc
 	unread   map[string]int // chat name -> messages arrived since markRead
 	handlers map[string][]js.Value
-	link     *client.LinkRequest // a device link in progress (link.go)
-	queued   map[int64]bool      // ids of own messages still in the outbox (chats.go)
+	link     *client.LinkRequest  // a device link in progress (link.go)
+	queued   map[int64]bool       // ids of own messages still in the outbox (chats.go)
+	ctx      context.Context      // ends when the account closes
+	wsURL    string               // the page's stream to the server
+	channels map[string]*followed // followed channels by name (channels.go)
 }
 
 // wasmSilence is how long a path with an answer due may stay silent
@@ -51,25 +54,28 @@ type method func(ctx context.Context, arg js.Value) (any, error)
 
 func (a *app) methods() map[string]method {
 	return map[string]method{
-		"exists":       func(context.Context, js.Value) (any, error) { return existsStore(), nil },
-		"create":       a.create,
-		"open":         a.open,
-		"inviteLink":   a.inviteLink,
-		"inviteQR":     a.inviteQR,
-		"addContact":   a.addContact,
-		"chats":        a.chats,
-		"history":      a.history,
-		"send":         a.send,
-		"markRead":     a.markRead,
-		"createGroup":  a.createGroup,
-		"addMember":    a.addMember,
-		"removeMember": a.removeMember,
-		"members":      a.members,
-		"status":       a.status,
-		"close":        a.close,
-		"linkDevice":   a.linkDevice,
-		"linkWait":     a.linkWait,
-		"on":           nil, // synchronous: main.go
+		"exists":        func(context.Context, js.Value) (any, error) { return existsStore(), nil },
+		"create":        a.create,
+		"open":          a.open,
+		"inviteLink":    a.inviteLink,
+		"inviteQR":      a.inviteQR,
+		"addContact":    a.addContact,
+		"chats":         a.chats,
+		"history":       a.history,
+		"send":          a.send,
+		"markRead":      a.markRead,
+		"createGroup":   a.createGroup,
+		"addMember":     a.addMember,
+		"removeMember":  a.removeMember,
+		"members":       a.members,
+		"status":        a.status,
+		"close":         a.close,
+		"linkDevice":    a.linkDevice,
+		"linkWait":      a.linkWait,
+		"followChannel": a.followChannel,
+		"createChannel": a.createChannel,
+		"post":          a.post,
+		"on":            nil, // synchronous: main.go
 	}
 }
 
@@ -96,6 +102,9 @@ func (a *app) options(arg js.Value) (client.Options, error) {
 	if err != nil {
 		return client.Options{}, err
 	}
+	a.mu.Lock()
+	a.wsURL = str(arg, "wsURL")
+	a.mu.Unlock()
 	o := client.Options{Home: home, Passphrase: []byte(pass), Dialer: dial,
 		OnMessage: a.onMessage,
 		OnPath:    a.onPath,
@@ -147,9 +156,10 @@ func (a *app) started(c *client.Client) (any, error) {
 		return nil, errors.New("an account is already open in this page; reload the page to open another")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.c, a.cancel, a.unread = c, cancel, map[string]int{}
+	a.c, a.cancel, a.unread, a.ctx = c, cancel, map[string]int{}, ctx
 	a.mu.Unlock()
 	c.Start(ctx)
+	a.followSaved(c)
 	return map[string]any{"account": base64.RawURLEncoding.EncodeToString(accountBytes(c)), "name": c.Name()}, nil
 }
 
