@@ -144,6 +144,42 @@ func TestBrowsersChat(t *testing.T) {
 	t.Run("drop", func(t *testing.T) { drop(t, srv, alice, bob) })
 }
 
+// damaged (run by TestPhoneLayout): records of the browser's store no longer open under the store
+// key (bit rot, a tampering extension): the page says the saved account is
+// damaged and what to do; it neither crashes nor calls it a wrong
+// passphrase.
+func damaged(t *testing.T, alice *browser) {
+	alice.t = t
+	defer func() { alice.t = t }()
+	alice.run(30*time.Second, chromedp.Reload())
+	alice.waitJS(90*time.Second, "the app to load", `!document.getElementById("welcome").hidden`)
+	alice.lightKDF()
+	n := evalJS[int](alice, `new Promise((resolve, reject) => {
+		const req = indexedDB.open("samizdat:browser");
+		req.onerror = () => reject(req.error);
+		req.onsuccess = () => {
+			const tx = req.result.transaction("records", "readwrite");
+			const st = tx.objectStore("records");
+			const junk = new TextEncoder().encode(JSON.stringify(btoa("x".repeat(80))));
+			let n = 0;
+			st.getAllKeys().onsuccess = (ev) => {
+				for (const k of ev.target.result) if (String(k).startsWith("kv/")) { st.put(junk, k); n++; }
+			};
+			tx.oncomplete = () => resolve(n);
+			tx.onerror = () => reject(tx.error);
+		};
+	})`)
+	if n == 0 {
+		t.Fatal("the browser's store has no kv records to damage")
+	}
+	alice.openAccount(passphrase)
+	alice.waitJS(120*time.Second, "the page to say the store is damaged", `/saved in this browser is damaged.*link this browser again/.test(document.getElementById("open-error").textContent)`)
+	if evalJS[bool](alice, `!document.getElementById("app").hidden || /wrong passphrase/.test(document.getElementById("open-error").textContent)`) {
+		t.Fatal("a damaged store opened or was called a wrong passphrase")
+	}
+	alice.screenshot("web-damaged.png")
+}
+
 func hostile(t *testing.T, alice, bob *browser) {
 	alice.t, bob.t = t, t
 	texts := []string{

@@ -141,6 +141,10 @@ func (a *app) open(ctx context.Context, arg js.Value) (any, error) {
 		return nil, err
 	}
 	c, err := client.Open(o)
+	var damaged *client.DamagedStoreError
+	if errors.As(err, &damaged) {
+		return nil, fmt.Errorf("the account saved in this browser is damaged (%v). Nothing was changed: link this browser again from another of your devices, or clear this site's data and create a new account", damaged.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
