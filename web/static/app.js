@@ -45,12 +45,22 @@ function wireWelcome() {
     $("create-pass").value = "";
     await enter(acct);
   }));
-  $("device-form").addEventListener("submit", (ev) => submit(ev, "device-error", async () => {
-    const acct = await api.linkDevice({ code: $("device-code").value.trim(), passphrase: $("device-pass").value,
-      serverLink: serverLinkFromHash(), wsURL: wsURL(), ...testKDF() });
-    $("device-pass").value = "";
-    await enter(acct);
-  }));
+  $("device-form").addEventListener("submit", (ev) => submit(ev, "device-error", linkThisBrowser));
+}
+
+// linkThisBrowser links the page as a new device of an account: it shows
+// the one-time code and verification number, and opens the account once a
+// device of it approved ('samizdat device approve CODE').
+async function linkThisBrowser() {
+  const r = await api.linkDevice({ passphrase: $("device-pass").value, serverLink: serverLinkFromHash(),
+    wsURL: wsURL(), ...testKDF() });
+  $("device-pass").value = "";
+  $("device-cmd").textContent = `samizdat device approve ${r.code}`;
+  $("device-verify").textContent = r.verification;
+  $("device-wait").hidden = false;
+  const acct = await api.linkWait();
+  $("device-wait").hidden = true;
+  await enter(acct);
 }
 
 // submit runs fn for a form, showing its error (user-facing text) in errId.
