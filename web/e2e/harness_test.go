@@ -58,7 +58,7 @@ func buildApp() error {
 	return nil
 }
 
-func needApp(t *testing.T) {
+func needApp(t testing.TB) {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("building the app and samizdat: %v", buildErr)
@@ -89,7 +89,7 @@ type proc struct {
 	done           chan struct{}
 }
 
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -141,7 +141,7 @@ type appServer struct {
 	data, addr, appAddr, link, appURL, sha string
 }
 
-func startServer(t *testing.T, data, listen, app string) *appServer {
+func startServer(t testing.TB, data, listen, app string) *appServer {
 	t.Helper()
 	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=", "--book-trust-age=-1s", "--app", app)
 	s := &appServer{proc: p, data: data}
@@ -173,12 +173,12 @@ func (s *appServer) restart(t *testing.T) *appServer {
 
 // browser is one Chromium with its own profile (its own IndexedDB).
 type browser struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	console *lockedBuffer // the page's console lines, shown when the test fails
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path := testenv.LookPath(t, "chromium", "apt-get install chromium")
 	opts := []chromedp.ExecAllocatorOption{
