@@ -59,4 +59,20 @@ func TestBrowserThroughRelay(t *testing.T) {
 	dave.waitText("through the relay")
 	dave.send("back to the relay")
 	carol.waitText("back to the relay")
+
+	// Desktop notifications: with permission granted and the page in the
+	// background, a message arriving shows one (Notification is recorded
+	// by a stand-in: headless Chromium has no desktop to show it on).
+	evalJS[bool](carol, `(() => {
+		window.notified = [];
+		window.Notification = class { static permission = "granted"; constructor(title, o) { window.notified.push(title + ": " + o.body); } };
+		Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+		return true;
+	})()`)
+	dave.send("while carol looks elsewhere")
+	carol.waitJS(60*time.Second, "a notification", `window.notified.includes("dave: while carol looks elsewhere")`)
+	time.Sleep(time.Second) // room for a second one
+	if n := evalJS[int](carol, `window.notified.filter(x => x === "dave: while carol looks elsewhere").length`); n != 1 {
+		t.Fatalf("%d notifications for one message", n)
+	}
 }
