@@ -71,6 +71,24 @@ func (b *browser) addContact(link, name string) {
 	b.waitJS(60*time.Second, "the new chat to open", `!document.getElementById("dlg-add").open && document.getElementById("conv-title").textContent === `+js(name))
 }
 
+// newUser is a fresh browser with an account called name, made in the
+// app at url.
+func newUser(t testing.TB, url, name string) *browser {
+	t.Helper()
+	b := newBrowser(t)
+	b.openApp(url)
+	b.createAccount(name)
+	return b
+}
+
+// befriend makes x and y contacts of each other, as in the CLI
+// (e2e.befriend): each adds the other's invite under the other's name.
+func befriend(x *browser, xName string, y *browser, yName string) {
+	x.t.Helper()
+	y.addContact(x.inviteLink(), xName)
+	x.addContact(y.inviteLink(), yName)
+}
+
 // openChat clicks the chat titled title once it shows in the list.
 func (b *browser) openChat(title string) {
 	b.t.Helper()
@@ -118,18 +136,11 @@ func count(xs []string, x string) int {
 func TestBrowsersChat(t *testing.T) {
 	needApp(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	alice, bob := newBrowser(t), newBrowser(t)
-	alice.openApp(srv.appURL)
+	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
 	if got := evalJS[string](alice, `document.body.dataset.bundle`); got != srv.sha || got == "" {
 		t.Fatalf("the app shows bundle hash %q, the server printed %q", got, srv.sha)
 	}
-	alice.createAccount("alice")
-	bob.openApp(srv.appURL)
-	bob.createAccount("bob")
-
-	// Contacts add each other, as in the CLI (e2e.befriend).
-	bob.addContact(alice.inviteLink(), "alice")
-	alice.addContact(bob.inviteLink(), "bob")
+	befriend(alice, "alice", bob, "bob")
 	bob.send("hello from bob")
 	alice.openChat("bob")
 	alice.waitText("hello from bob")

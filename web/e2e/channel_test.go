@@ -39,9 +39,7 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	relayURL, relay := startRelay(t, srv.link, "--mirror-channel", link, "--channel-listen", testnet.FreeAddr(t))
 	mirrored := waitLine(t, relay, `mirrored channel "news": `)
 
-	reader := newBrowser(t)
-	reader.openApp(relayURL)
-	reader.createAccount("rita")
+	reader := newUser(t, relayURL, "rita")
 
 	// The reader's own channel, while the server answers: post, views.
 	reader.run(10*time.Second, chromedp.Click("#btn-channel"), chromedp.SetValue("#channel-name", "ritas"),

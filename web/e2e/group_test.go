@@ -65,15 +65,9 @@ func TestGroupWithCLIUser(t *testing.T) {
 		t.Fatalf("init: %s", out)
 	}
 	erinLink, _, _ := strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
-	alice, bob := newBrowser(t), newBrowser(t)
-	alice.openApp(srv.appURL)
-	alice.createAccount("alice")
-	bob.openApp(srv.appURL)
-	bob.createAccount("bob")
-	aliceLink := alice.inviteLink()
-	bob.addContact(aliceLink, "alice")
-	alice.addContact(bob.inviteLink(), "bob")
-	cli(t, home, "add", aliceLink)
+	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
+	befriend(alice, "alice", bob, "bob")
+	cli(t, home, "add", alice.inviteLink())
 	alice.addContact(erinLink, "erin")
 
 	// erin has only run init, invite and add, which work offline: the

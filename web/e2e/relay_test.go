@@ -44,16 +44,11 @@ func TestBrowserThroughRelay(t *testing.T) {
 	if !strings.Contains(relayURL, "#server?") {
 		t.Fatalf("the relay's app URL %q does not carry the server link", relayURL)
 	}
-	carol, dave := newBrowser(t), newBrowser(t)
-	carol.openApp(relayURL)
+	carol, dave := newUser(t, relayURL, "carol"), newUser(t, srv.appURL, "dave")
 	if got := evalJS[string](carol, `document.body.dataset.bundle`); got != srv.sha {
 		t.Fatalf("the relay's app has hash %s, the server's %s", got, srv.sha)
 	}
-	carol.createAccount("carol")
-	dave.openApp(srv.appURL)
-	dave.createAccount("dave")
-	carol.addContact(dave.inviteLink(), "dave")
-	dave.addContact(carol.inviteLink(), "carol")
+	befriend(carol, "carol", dave, "dave")
 	carol.send("through the relay")
 	dave.openChat("carol")
 	dave.waitText("through the relay")
