@@ -45,6 +45,9 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	reader.run(10*time.Second, chromedp.Click("#btn-channel"), chromedp.SetValue("#channel-name", "ritas"),
 		chromedp.Click("#channel-form button[type=submit]"))
 	reader.waitJS(60*time.Second, "her channel to open", `document.getElementById("conv-title").textContent === "ritas"`)
+	reader.run(10*time.Second, chromedp.Click("#btn-share"))
+	reader.waitJS(30*time.Second, "her channel's link and QR code", `document.getElementById("invite-link").value.startsWith("samizdat://channel") && document.getElementById("invite-qr").naturalWidth > 0`)
+	reader.run(10*time.Second, chromedp.Click("#dlg-invite form[method=dialog] button"))
 	reader.send("rita posts")
 	reader.waitText("rita posts")
 	reader.waitJS(30*time.Second, "a view count", `[...document.querySelectorAll("#messages li.msg .meta")].some(e => /1 views/.test(e.textContent))`)

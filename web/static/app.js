@@ -118,6 +118,7 @@ async function openChat(c) {
   $("app").classList.add("in-chat");
   $("conv-title").textContent = c.title;
   $("btn-members").hidden = c.kind !== "group";
+  $("btn-share").hidden = c.kind !== "channel";
   $("conv-empty").hidden = true;
   $("composer").hidden = false;
   await renderHistory();
@@ -185,9 +186,11 @@ function wireApp() {
     $("btn-notify").hidden = Notification.permission !== "default";
   });
   $("btn-invite").addEventListener("click", async () => {
-    $("invite-link").value = await api.inviteLink();
-    $("invite-qr").src = await api.inviteQR();
-    $("dlg-invite").showModal();
+    showLink("Your invite", await api.inviteLink(), await api.inviteQR());
+  });
+  $("btn-share").addEventListener("click", async () => {
+    const r = await api.channelLink({ chatId: current.id });
+    showLink(`Channel ${current.title}: its link for readers`, r.link, r.qr);
   });
   for (const d of document.querySelectorAll("dialog")) {
     for (const b of d.querySelectorAll("button.close")) b.addEventListener("click", () => d.close());
@@ -217,6 +220,14 @@ function wireApp() {
     $("member-name").value = "";
     await showMembers();
   }));
+}
+
+// showLink shows a link and its QR code (an invite, a channel's link).
+function showLink(title, link, qr) {
+  $("invite-title").textContent = title;
+  $("invite-link").value = link;
+  $("invite-qr").src = qr;
+  $("dlg-invite").showModal();
 }
 
 // dialogForm opens a dialog from a button; on submit it runs fn and opens

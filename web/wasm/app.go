@@ -75,6 +75,7 @@ func (a *app) methods() map[string]method {
 		"followChannel": a.followChannel,
 		"createChannel": a.createChannel,
 		"post":          a.post,
+		"channelLink":   a.channelLink,
 		"on":            nil, // synchronous: main.go
 	}
 }
@@ -197,9 +198,15 @@ func (a *app) inviteQR(context.Context, js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, err := qr.Encode(c.Invite().String(), qr.M)
+	return qrDataURL(c.Invite().String())
+}
+
+// qrDataURL is text as a QR code in a PNG data: URL (the CSP allows data:
+// images).
+func qrDataURL(text string) (string, error) {
+	code, err := qr.Encode(text, qr.M)
 	if err != nil {
-		return nil, fmt.Errorf("making the QR code: %w", err)
+		return "", fmt.Errorf("making the QR code: %w", err)
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.PNG()), nil
 }

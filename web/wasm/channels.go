@@ -329,3 +329,18 @@ func lastPageAfter(fl *client.Follower) uint64 {
 	}
 	return 0
 }
+
+// channelLink({chatId}) -> {link, qr}: the followed channel's link (with
+// its mirrors) to pass on, and as a QR code.
+func (a *app) channelLink(_ context.Context, arg js.Value) (any, error) {
+	f, err := a.channelOf(str(arg, "chatId"))
+	if err != nil {
+		return nil, err
+	}
+	link := f.link.String()
+	code, err := qrDataURL(link)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"link": link, "qr": code}, nil
+}
