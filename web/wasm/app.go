@@ -34,13 +34,13 @@ type app struct {
 }
 
 // wasmSilence is how long a path with an answer due may stay silent
-// before the client moves to a fresh connection. The desktop default
-// (1-4 s, client/budget.go) does not fit WebAssembly: the Go program runs
-// on the page's one thread, so while it computes (an MLS commit, a batch
-// of KeyPackages) the WebSocket's frames wait in the page's event queue,
-// and the client's timer, which runs first, found every busy path silent:
-// it handed the session over again and again and a group change's
-// Welcome never got out (TestGroupWithCLIUser).
+// before the client moves to a fresh connection. A precaution, not a
+// measured need: the desktop default (1-4 s, client/budget.go) assumes the
+// reader runs while the client computes, but in WebAssembly the Go program
+// shares the page's one thread, so while it computes (an MLS commit, a
+// batch of KeyPackages) the WebSocket's frames wait in the page's event
+// queue. (The reconnects every second that TestGroupWithCLIUser showed had
+// another cause: the server's idle read deadline, web/listener.go bridge.)
 const wasmSilence = 15 * time.Second
 
 // consoleLog writes the client's log lines (connection changes, retries;
