@@ -120,6 +120,9 @@ func (c *Client) commitAttempt(ctx context.Context, st *commitState) (commitNext
 	if err != nil {
 		return commitNext{}, err
 	}
+	if err := c.unreachableAddLocked(st, newIDs); err != nil {
+		return commitNext{}, err
+	}
 	if len(kps) == 0 && len(removeLeaves) == 0 {
 		return commitNext{}, c.nothingToCommitLocked(ctx, st)
 	}
@@ -183,6 +186,34 @@ func (c *Client) planAttemptLocked(ctx context.Context, st *commitState) (kps []
 		return nil, nil, nil, c.forgedKeysLocked(ctx, st.ch, st.isNew, err)
 	}
 	return kps, ids, leaves, nil
+}
+
+// errNoKeysToAdd: a group change would add an account of which no device
+// is in the group and none has a KeyPackage on the server, e.g. a contact
+// made offline with 'samizdat init' who never connected since.
+var errNoKeysToAdd = errors.New("client: the contact has no device with keys on the server yet (it has never been online); ask them to open samizdat once so it registers and uploads keys, then add them again")
+
+// unreachableAddLocked refuses a group change that cannot add an account
+// it should add: without it the change found nothing to commit for them
+// and reported success while they were never added.
+func (c *Client) unreachableAddLocked(st *commitState, newIDs []wire.DeviceID) error {
+	if st.ch.rec.Kind != KindGroup {
+		return nil // a direct chat says so in nothingToCommitLocked
+	}
+	present := c.accountsLocked(st.ch.g)
+	adding := map[wire.DeviceID]bool{}
+	for _, id := range newIDs {
+		adding[id] = true
+	}
+	for _, a := range st.want.Add {
+		if a == c.AccountKey() || present[a] {
+			continue
+		}
+		if !slices.ContainsFunc(st.devs[a], func(d wire.DeviceEntry) bool { return adding[DeviceIDOf(d.DeviceKey)] }) {
+			return errNoKeysToAdd
+		}
+	}
+	return nil
 }
 
 // nothingToCommitLocked ends a change that needs no commit: a new chat is

@@ -34,7 +34,12 @@ type Options struct {
 	Prefix string
 	// Conns receives every WebSocket stream opened at Prefix+"ws"; nil
 	// refuses them.
-	Conns  *Listener
+	Conns *Listener
+	// Mirror receives the streams opened at Prefix+"mirror": a relay's
+	// channel mirror (package mirror), which a browser reads when a
+	// channel's server is unreachable (docs/spec/web-app.md §5); nil
+	// refuses them.
+	Mirror *Listener
 	Logger *slog.Logger
 }
 
@@ -88,7 +93,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "ws" {
-		h.serveWS(w, r)
+		h.serveWS(w, r, h.opt.Conns)
+		return
+	}
+	if name == "mirror" {
+		h.serveWS(w, r, h.opt.Mirror)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -175,10 +184,10 @@ func accepts(r *http.Request, enc string) bool {
 	return false
 }
 
-// serveWS accepts a browser's WebSocket and hands its byte stream to the
-// listener; it returns once the stream's acceptor has closed it.
-func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) {
-	if h.opt.Conns == nil {
+// serveWS accepts a browser's WebSocket and hands its byte stream to
+// conns; it returns once the stream's acceptor has closed it.
+func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request, conns *Listener) {
+	if conns == nil {
 		http.NotFound(w, r)
 		return
 	}
@@ -190,10 +199,10 @@ func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxWSMessage)
-	ctx, cancel := context.WithCancel(h.opt.Conns.ctx)
+	ctx, cancel := context.WithCancel(conns.ctx)
 	defer cancel()
-	rc := &remoteConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary), remote: tcpAddr(r.RemoteAddr), closed: make(chan struct{})}
-	if !h.opt.Conns.hand(r.Context(), rc) {
+	rc := &remoteConn{Conn: bridge(websocket.NetConn(ctx, c, websocket.MessageBinary)), remote: tcpAddr(r.RemoteAddr), closed: make(chan struct{})}
+	if !conns.hand(r.Context(), rc) {
 		c.Close(websocket.StatusGoingAway, "shutting down")
 		return
 	}

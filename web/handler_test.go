@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -144,5 +146,48 @@ func TestAccepts(t *testing.T) {
 		if got := accepts(r, c.enc); got != c.want {
 			t.Errorf("accepts(%q, %s) = %v", c.h, c.enc, got)
 		}
+	}
+}
+
+// TestReadDeadlineKeepsStream: the server sets a short read deadline on an
+// idle session (server/session.go idleHandoff, 1 s) and waits again after
+// it expires, as it may on a TCP connection. On the WebSocket stream as
+// coder/websocket's NetConn gives it, an expired deadline cancels the read
+// and closes the WebSocket: every browser session ended after a second
+// idle (the group commit of issue #15 never got out). Before the fix the
+// read after the timeout failed with "use of closed network connection".
+func TestReadDeadlineKeepsStream(t *testing.T) {
+	srv, ln, prefix := testHandler(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+prefix+"ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	buf := make([]byte, 5)
+	_, err = conn.Read(buf)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	if _, err := nc.Write([]byte("after")); err != nil {
+		t.Fatalf("browser write after the server's timeout: %v", err)
+	}
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "after" {
+		t.Fatalf("server read after its timeout: %q, %v", buf, err)
+	}
+	if _, err := conn.Write([]byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "reply" {
+		t.Fatalf("browser read %q, %v", buf, err)
 	}
 }

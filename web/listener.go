@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -45,6 +46,26 @@ func (l *Listener) Close() error {
 	return nil
 }
 
+// Feed hands every connection ln accepts to l as well, until either is
+// closed: one acceptor (a relay's channel mirror) then serves both TCP
+// followers and browsers.
+func (l *Listener) Feed(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				l.Close()
+				return
+			}
+			if !l.hand(l.ctx, c) {
+				c.Close()
+				ln.Close()
+				return
+			}
+		}
+	}()
+}
+
 // Addr names the listener; its streams come from the HTTP server.
 func (l *Listener) Addr() net.Addr { return webAddr{} }
 
@@ -81,6 +102,19 @@ func (c *remoteConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { close(c.closed) })
 	return err
+}
+
+// bridge carries the WebSocket stream ws through an in-memory pipe and
+// returns the pipe's end for the acceptor. The acceptor sets read
+// deadlines as on TCP and reads again after one expires (the server parks
+// a session idle for a second, server/session.go); a deadline on ws itself
+// (coder/websocket's NetConn) cancels the read and closes the WebSocket.
+// A pipe's deadline only ends the read. Closing either side closes both.
+func bridge(ws net.Conn) net.Conn {
+	inner, outer := net.Pipe()
+	go func() { io.Copy(outer, ws); outer.Close() }() // browser to acceptor
+	go func() { io.Copy(ws, outer); ws.Close() }()    // acceptor to browser
+	return inner
 }
 
 // tcpAddr parses an http.Request's RemoteAddr ("ip:port").

@@ -24,6 +24,7 @@ const appSecretFile = "app-secret"
 // or relay.
 type appFlags struct {
 	addr, cert, key, public string
+	mirror                  bool // a relay mirrors channels: serve them to browsers too
 }
 
 func addAppFlags(fs *flag.FlagSet) *appFlags {
@@ -37,9 +38,10 @@ func addAppFlags(fs *flag.FlagSet) *appFlags {
 
 // appServer is the running app: its WebSocket streams arrive on Conns.
 type appServer struct {
-	Conns *web.Listener
-	URL   string // the app's URL, without the server link fragment
-	http  *http.Server
+	Conns  *web.Listener
+	Mirror *web.Listener // the channel mirror's browser streams, if a.mirror
+	URL    string        // the app's URL, without the server link fragment
+	http   *http.Server
 }
 
 // startApp listens on a.addr and serves the app under the secret path
@@ -69,7 +71,11 @@ func (a *appFlags) startApp(e env, log *slog.Logger, dir, serverLink string) (*a
 	}
 	prefix := "/" + base64.RawURLEncoding.EncodeToString(secret) + "/"
 	conns := web.NewListener()
-	h, err := web.NewHandler(web.Options{Prefix: prefix, Conns: conns, Logger: log})
+	var mirror *web.Listener
+	if a.mirror {
+		mirror = web.NewListener()
+	}
+	h, err := web.NewHandler(web.Options{Prefix: prefix, Conns: conns, Mirror: mirror, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +103,7 @@ func (a *appFlags) startApp(e env, log *slog.Logger, dir, serverLink string) (*a
 			log.Error("the app's web server stopped", "err", err)
 		}
 	}()
-	app := &appServer{Conns: conns, URL: strings.TrimSuffix(origin, "/") + prefix, http: srv}
+	app := &appServer{Conns: conns, Mirror: mirror, URL: strings.TrimSuffix(origin, "/") + prefix, http: srv}
 	b := web.Info()
 	url := app.URL
 	if body := linkBody(serverLink); body != "" {
@@ -125,6 +131,9 @@ func (app *appServer) Close() {
 		return
 	}
 	app.Conns.Close()
+	if app.Mirror != nil {
+		app.Mirror.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	app.http.Shutdown(ctx)

@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
-	"github.com/samizdat-project/samizdat/wire"
 )
 
 func init() {
@@ -70,19 +67,6 @@ func runChannel(e env) int {
 	return 0
 }
 
-// ownerKey derives the owner key of the user's channel NAME from the
-// account seed, so that owned channels need no secret of their own and
-// come back with the account.
-func ownerKey(c *client.Client, name string) (ed25519.PrivateKey, error) {
-	seed := c.AccountSeed()
-	defer clear(seed)
-	k, err := hkdf.Key(sha256.New, seed, nil, "samizdat channel owner v1 "+name, ed25519.SeedSize)
-	if err != nil {
-		return nil, err
-	}
-	return ed25519.NewKeyFromSeed(k), nil
-}
-
 // legacyFollowedFile is where followed channels were kept in clear before
 // they moved into the encrypted local store; it is migrated once, then
 // removed.
@@ -132,20 +116,11 @@ func migrateFollowed(e env, c *client.Client) error {
 	return nil
 }
 
-// ownedLink returns the link of the user's channel NAME.
-func ownedLink(c *client.Client, name string) (client.ChannelLink, ed25519.PrivateKey, error) {
-	k, err := ownerKey(c, name)
-	if err != nil {
-		return client.ChannelLink{}, nil, err
-	}
-	return client.ChannelLink{Owner: channel.KeyOf(k), Name: name, Server: c.Server()}, k, nil
-}
-
 // withOwnedChannel opens the account of e and runs f with the link and
 // owner key of the user's channel name; the account closes after f.
 func withOwnedChannel(e env, name string, f func(link client.ChannelLink, key ed25519.PrivateKey) error) error {
 	return useClient(e, func(c *client.Client) error {
-		link, key, err := ownedLink(c, name)
+		link, key, err := c.OwnedChannel(name)
 		if err != nil {
 			return err
 		}
@@ -212,41 +187,13 @@ func channelPost(e env) error {
 	}
 	name, text := rest[0], strings.Join(rest[1:], " ")
 	return withOwnedChannelConn(e, name, func(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey) error {
-		seq, err := postSigned(ctx, conn, link, key, channel.KindText, []byte(text))
+		seq, err := client.PostText(ctx, conn, link, key, text)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "posted #%d to %q\n", seq, name)
 		return nil
 	})
-}
-
-// postSigned signs a post of kind with body as the channel's next one and
-// sends it; when another admin posted first it signs again at the next
-// seq (up to 5 times). It returns the post's seq.
-func postSigned(ctx context.Context, conn *client.ChannelConn, link client.ChannelLink, key ed25519.PrivateKey, kind channel.Kind, body []byte) (uint64, error) {
-	info, err := conn.Info(ctx, link.ID())
-	if err != nil {
-		return 0, fmt.Errorf("%w (did you run 'samizdat channel create %s'?)", err, link.Name)
-	}
-	seq := info.LastSeq + 1
-	for try := 0; try < 5; try++ {
-		p := &channel.Post{Channel: channel.ID(link.ID()), Seq: seq, Time: uint64(time.Now().UnixMilli()), Kind: kind, Body: body}
-		if err := p.Sign(key, nil); err != nil {
-			return 0, err
-		}
-		err = conn.Post(ctx, p.Encode())
-		var we *wire.Error
-		if errors.As(err, &we) && we.Code == wire.CodeStaleEpoch {
-			seq = we.CurrentEpoch + 1 // another admin posted first: sign again
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return seq, nil
-	}
-	return 0, err
 }
 
 func channelLinkCmd(e env) error {

@@ -41,7 +41,7 @@ func channelPostFile(e env, name, path, caption string) error {
 		if err := goOnline(ctx, c, 15*time.Second); err != nil {
 			return err
 		}
-		link, key, err := ownedLink(c, name)
+		link, key, err := c.OwnedChannel(name)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func channelPostFile(e env, name, path, caption string) error {
 			return err
 		}
 		defer conn.Close()
-		seq, err := postSigned(pctx, conn, link, key, channel.KindMedia, (&channel.Media{Caption: caption, Descriptor: desc}).Encode())
+		seq, err := client.PostSigned(pctx, conn, link, key, channel.KindMedia, (&channel.Media{Caption: caption, Descriptor: desc}).Encode())
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func followedLink(e env, name string) (client.ChannelLink, error) {
 		if s, ok := f[name]; ok {
 			link, err = client.ParseChannelLink(s)
 		} else {
-			link, _, err = ownedLink(c, name)
+			link, _, err = c.OwnedChannel(name)
 		}
 		return err
 	})

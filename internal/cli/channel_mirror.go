@@ -30,8 +30,10 @@ func mirrorLinks(ss []string) ([]client.ChannelLink, error) {
 
 // startChannelMirror (the CLI side of package mirror) listens for followers, prints the mirror link and
 // each mirrored channel's link with the mirror in it, and runs the mirror
-// in the background; the returned channel yields run's result.
-func startChannelMirror(ctx context.Context, e env, log *slog.Logger, f relayFlags) (<-chan error, error) {
+// in the background; the returned channel yields run's result. With the
+// browser app (app not nil), browsers reach the mirror at the app's
+// "mirror" WebSocket path as well.
+func startChannelMirror(ctx context.Context, e env, log *slog.Logger, f relayFlags, app *appServer) (<-chan error, error) {
 	links, err := mirrorLinks(f.mirrorChannels)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,13 @@ func startChannelMirror(ctx context.Context, e env, log *slog.Logger, f relayFla
 		fmt.Fprintf(e.stdout, "mirrored channel %q: %s\n", l.Name, withRelay(l, ml))
 	}
 	fmt.Fprintln(e.stdout, "Followers who follow a channel through its mirrored link (or with --mirror) read it here while its server is unreachable.")
+	var serve net.Listener = ln
+	if app != nil && app.Mirror != nil {
+		app.Mirror.Feed(ln)
+		serve = app.Mirror
+		fmt.Fprintln(e.stdout, "Browsers that opened the app here read the mirrored channels through it too.")
+	}
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, ln, key) }()
+	go func() { done <- m.Run(ctx, serve, key) }()
 	return done, nil
 }

@@ -220,13 +220,8 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		go reg.Run(ctx)
 		fmt.Fprintln(e.stdout, "Registering with the server: it publishes the relay in its endpoint book.")
 	}
-	ctx, stopMirror, err := mirrorChannels(ctx, e, log, f)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer stopMirror()
 	lns := []relay.NamedListener{{Name: f.transport, Listener: ln}}
+	f.app.mirror = len(f.mirrorChannels) > 0
 	appSrv, err := f.app.startApp(e, log, f.state, upstreamServerLink(f.upstream))
 	if err != nil {
 		ln.Close()
@@ -237,6 +232,12 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 		fmt.Fprintln(e.stdout, "Browsers open the app URL; the app's streams go upstream like any tunnel.")
 		lns = append(lns, relay.NamedListener{Name: "app", Listener: appSrv.Conns})
 	}
+	ctx, stopMirror, err := mirrorChannels(ctx, e, log, f, appSrv)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMirror()
 	err = r.Serve(ctx, lns...)
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -245,14 +246,14 @@ func serveRelay(e env, log *slog.Logger, f relayFlags) error {
 }
 
 // mirrorChannels starts the channel mirror when --mirror-channel asks for
-// one. The relay serves under the returned ctx; stop ends the mirror and
-// waits for it.
-func mirrorChannels(ctx context.Context, e env, log *slog.Logger, f relayFlags) (context.Context, func(), error) {
+// one (browsers reach it through app, if not nil). The relay serves under
+// the returned ctx; stop ends the mirror and waits for it.
+func mirrorChannels(ctx context.Context, e env, log *slog.Logger, f relayFlags, app *appServer) (context.Context, func(), error) {
 	if len(f.mirrorChannels) == 0 {
 		return ctx, func() {}, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	mirrorDone, err := startChannelMirror(ctx, e, log, f)
+	mirrorDone, err := startChannelMirror(ctx, e, log, f, app)
 	if err != nil {
 		cancel()
 		return nil, nil, err

@@ -71,6 +71,24 @@ func (b *browser) addContact(link, name string) {
 	b.waitJS(60*time.Second, "the new chat to open", `!document.getElementById("dlg-add").open && document.getElementById("conv-title").textContent === `+js(name))
 }
 
+// newUser is a fresh browser with an account called name, made in the
+// app at url.
+func newUser(t testing.TB, url, name string) *browser {
+	t.Helper()
+	b := newBrowser(t)
+	b.openApp(url)
+	b.createAccount(name)
+	return b
+}
+
+// befriend makes x and y contacts of each other, as in the CLI
+// (e2e.befriend): each adds the other's invite under the other's name.
+func befriend(x *browser, xName string, y *browser, yName string) {
+	x.t.Helper()
+	y.addContact(x.inviteLink(), xName)
+	x.addContact(y.inviteLink(), yName)
+}
+
 // openChat clicks the chat titled title once it shows in the list.
 func (b *browser) openChat(title string) {
 	b.t.Helper()
@@ -118,18 +136,11 @@ func count(xs []string, x string) int {
 func TestBrowsersChat(t *testing.T) {
 	needApp(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	alice, bob := newBrowser(t), newBrowser(t)
-	alice.openApp(srv.appURL)
+	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
 	if got := evalJS[string](alice, `document.body.dataset.bundle`); got != srv.sha || got == "" {
 		t.Fatalf("the app shows bundle hash %q, the server printed %q", got, srv.sha)
 	}
-	alice.createAccount("alice")
-	bob.openApp(srv.appURL)
-	bob.createAccount("bob")
-
-	// Contacts add each other, as in the CLI (e2e.befriend).
-	bob.addContact(alice.inviteLink(), "alice")
-	alice.addContact(bob.inviteLink(), "bob")
+	befriend(alice, "alice", bob, "bob")
 	bob.send("hello from bob")
 	alice.openChat("bob")
 	alice.waitText("hello from bob")
@@ -142,6 +153,42 @@ func TestBrowsersChat(t *testing.T) {
 	t.Run("hostile", func(t *testing.T) { hostile(t, alice, bob) })
 	t.Run("reload", func(t *testing.T) { reload(t, alice) })
 	t.Run("drop", func(t *testing.T) { drop(t, srv, alice, bob) })
+}
+
+// damaged (run by TestPhoneLayout): records of the browser's store no longer open under the store
+// key (bit rot, a tampering extension): the page says the saved account is
+// damaged and what to do; it neither crashes nor calls it a wrong
+// passphrase.
+func damaged(t *testing.T, alice *browser) {
+	alice.t = t
+	defer func() { alice.t = t }()
+	alice.run(30*time.Second, chromedp.Reload())
+	alice.waitJS(90*time.Second, "the app to load", `!document.getElementById("welcome").hidden`)
+	alice.lightKDF()
+	n := evalJS[int](alice, `new Promise((resolve, reject) => {
+		const req = indexedDB.open("samizdat:browser");
+		req.onerror = () => reject(req.error);
+		req.onsuccess = () => {
+			const tx = req.result.transaction("records", "readwrite");
+			const st = tx.objectStore("records");
+			const junk = new TextEncoder().encode(JSON.stringify(btoa("x".repeat(80))));
+			let n = 0;
+			st.getAllKeys().onsuccess = (ev) => {
+				for (const k of ev.target.result) if (String(k).startsWith("kv/")) { st.put(junk, k); n++; }
+			};
+			tx.oncomplete = () => resolve(n);
+			tx.onerror = () => reject(tx.error);
+		};
+	})`)
+	if n == 0 {
+		t.Fatal("the browser's store has no kv records to damage")
+	}
+	alice.openAccount(passphrase)
+	alice.waitJS(120*time.Second, "the page to say the store is damaged", `/saved in this browser is damaged.*link this browser again/.test(document.getElementById("open-error").textContent)`)
+	if evalJS[bool](alice, `!document.getElementById("app").hidden || /wrong passphrase/.test(document.getElementById("open-error").textContent)`) {
+		t.Fatal("a damaged store opened or was called a wrong passphrase")
+	}
+	alice.screenshot("web-damaged.png")
 }
 
 func hostile(t *testing.T, alice, bob *browser) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/samizdat-project/samizdat/internal/buildtest"
 	"github.com/samizdat-project/samizdat/internal/e2etest"
@@ -54,7 +55,7 @@ func buildApp() error {
 	return nil
 }
 
-func needApp(t *testing.T) {
+func needApp(t testing.TB) {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("building the app and samizdat: %v", buildErr)
@@ -64,9 +65,23 @@ func needApp(t *testing.T) {
 // proc is a samizdat child process.
 type proc = e2etest.Proc
 
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	return e2etest.Start(t, bin, env, args...)
+	p := e2etest.Start(t, bin, env, args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("samizdat %s stderr:\n%s", args[0], tail(p.Stderr.String(), 8000))
+		}
+	})
+	return p
+}
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
 
 // appServer is a 'samizdat server --app' child.
@@ -75,7 +90,7 @@ type appServer struct {
 	data, addr, appAddr, link, appURL, sha string
 }
 
-func startServer(t *testing.T, data, listen, app string) *appServer {
+func startServer(t testing.TB, data, listen, app string) *appServer {
 	t.Helper()
 	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=", "--book-trust-age=-1s", "--app", app)
 	s := &appServer{proc: p, data: data}
@@ -107,11 +122,12 @@ func (s *appServer) restart(t *testing.T) *appServer {
 
 // browser is one Chromium with its own profile (its own IndexedDB).
 type browser struct {
-	t   *testing.T
-	ctx context.Context
+	t       testing.TB
+	ctx     context.Context
+	console *e2etest.Buffer // the page's console lines, shown when the test fails
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path := testenv.LookPath(t, "chromium", "apt-get install chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -135,7 +151,29 @@ func newBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx, console: &e2etest.Buffer{}}
+	if err := chromedp.Listen(ctx, b.noteConsole); err != nil {
+		t.Fatalf("listening to the page's console: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("browser console:\n%s", b.console.String())
+		}
+	})
+	return b
+}
+
+// noteConsole keeps the page's console lines (the client logs there).
+func (b *browser) noteConsole(ev any) {
+	call, ok := ev.(*runtime.EventConsoleAPICalled)
+	if !ok {
+		return
+	}
+	line := time.Now().Format("15:04:05.000") + " " + string(call.Type)
+	for _, a := range call.Args {
+		line += " " + strings.Trim(string(a.Value), `"`)
+	}
+	b.console.Write([]byte(line + "\n"))
 }
 
 // run runs steps within d or fails the test.

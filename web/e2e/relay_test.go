@@ -11,18 +11,26 @@ import (
 
 // startRelay runs 'samizdat relay --app' in front of the server and
 // returns the app URL it prints.
-func startRelay(t *testing.T, upstream string) string {
+func startRelay(t *testing.T, upstream string, extra ...string) (string, *proc) {
 	t.Helper()
-	p := start(t, nil, "relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
-		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0")
+	args := append([]string{"relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
+		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0"}, extra...)
+	p := start(t, nil, args...)
+	return waitLine(t, p, "app: "), p
+}
+
+// waitLine waits for a line of p's stdout starting with prefix and returns
+// the rest of it.
+func waitLine(t *testing.T, p *proc, prefix string) string {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if u := p.LineAfter("app: "); u != "" {
+		if u := p.LineAfter(prefix); u != "" {
 			return u
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("relay printed no app URL; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
+	t.Fatalf("samizdat printed no %q line; stdout:\n%s\nstderr:\n%s", prefix, p.Stdout.String(), p.Stderr.String())
 	return ""
 }
 
@@ -32,23 +40,34 @@ func startRelay(t *testing.T, upstream string) string {
 func TestBrowserThroughRelay(t *testing.T) {
 	needApp(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	relayURL := startRelay(t, srv.link)
+	relayURL, _ := startRelay(t, srv.link)
 	if !strings.Contains(relayURL, "#server?") {
 		t.Fatalf("the relay's app URL %q does not carry the server link", relayURL)
 	}
-	carol, dave := newBrowser(t), newBrowser(t)
-	carol.openApp(relayURL)
+	carol, dave := newUser(t, relayURL, "carol"), newUser(t, srv.appURL, "dave")
 	if got := evalJS[string](carol, `document.body.dataset.bundle`); got != srv.sha {
 		t.Fatalf("the relay's app has hash %s, the server's %s", got, srv.sha)
 	}
-	carol.createAccount("carol")
-	dave.openApp(srv.appURL)
-	dave.createAccount("dave")
-	carol.addContact(dave.inviteLink(), "dave")
-	dave.addContact(carol.inviteLink(), "carol")
+	befriend(carol, "carol", dave, "dave")
 	carol.send("through the relay")
 	dave.openChat("carol")
 	dave.waitText("through the relay")
 	dave.send("back to the relay")
 	carol.waitText("back to the relay")
+
+	// Desktop notifications: with permission granted and the page in the
+	// background, a message arriving shows one (Notification is recorded
+	// by a stand-in: headless Chromium has no desktop to show it on).
+	evalJS[bool](carol, `(() => {
+		window.notified = [];
+		window.Notification = class { static permission = "granted"; constructor(title, o) { window.notified.push(title + ": " + o.body); } };
+		Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+		return true;
+	})()`)
+	dave.send("while carol looks elsewhere")
+	carol.waitJS(60*time.Second, "a notification", `window.notified.includes("dave: while carol looks elsewhere")`)
+	time.Sleep(time.Second) // room for a second one
+	if n := evalJS[int](carol, `window.notified.filter(x => x === "dave: while carol looks elsewhere").length`); n != 1 {
+		t.Fatalf("%d notifications for one message", n)
+	}
 }

@@ -45,12 +45,22 @@ function wireWelcome() {
     $("create-pass").value = "";
     await enter(acct);
   }));
-  $("device-form").addEventListener("submit", (ev) => submit(ev, "device-error", async () => {
-    const acct = await api.linkDevice({ code: $("device-code").value.trim(), passphrase: $("device-pass").value,
-      serverLink: serverLinkFromHash(), wsURL: wsURL(), ...testKDF() });
-    $("device-pass").value = "";
-    await enter(acct);
-  }));
+  $("device-form").addEventListener("submit", (ev) => submit(ev, "device-error", linkThisBrowser));
+}
+
+// linkThisBrowser links the page as a new device of an account: it shows
+// the one-time code and verification number, and opens the account once a
+// device of it approved ('samizdat device approve CODE').
+async function linkThisBrowser() {
+  const r = await api.linkDevice({ passphrase: $("device-pass").value, serverLink: serverLinkFromHash(),
+    wsURL: wsURL(), ...testKDF() });
+  $("device-pass").value = "";
+  $("device-cmd").textContent = `samizdat device approve ${r.code}`;
+  $("device-verify").textContent = r.verification;
+  $("device-wait").hidden = false;
+  const acct = await api.linkWait();
+  $("device-wait").hidden = true;
+  await enter(acct);
 }
 
 // submit runs fn for a form, showing its error (user-facing text) in errId.
@@ -108,6 +118,7 @@ async function openChat(c) {
   $("app").classList.add("in-chat");
   $("conv-title").textContent = c.title;
   $("btn-members").hidden = c.kind !== "group";
+  $("btn-share").hidden = c.kind !== "channel";
   $("conv-empty").hidden = true;
   $("composer").hidden = false;
   await renderHistory();
@@ -175,9 +186,11 @@ function wireApp() {
     $("btn-notify").hidden = Notification.permission !== "default";
   });
   $("btn-invite").addEventListener("click", async () => {
-    $("invite-link").value = await api.inviteLink();
-    $("invite-qr").src = await api.inviteQR();
-    $("dlg-invite").showModal();
+    showLink("Your invite", await api.inviteLink(), await api.inviteQR());
+  });
+  $("btn-share").addEventListener("click", async () => {
+    const r = await api.channelLink({ chatId: current.id });
+    showLink(`Channel ${current.title}: its link for readers`, r.link, r.qr);
   });
   for (const d of document.querySelectorAll("dialog")) {
     for (const b of d.querySelectorAll("button.close")) b.addEventListener("click", () => d.close());
@@ -197,12 +210,24 @@ function wireApp() {
     const r = await api.followChannel({ link: $("follow-link").value.trim() });
     return { id: r.chatId, kind: "channel", title: r.title || r.chatId };
   });
+  dialogForm("btn-channel", "dlg-channel", "channel-form", "channel-error", async () => {
+    const r = await api.createChannel({ name: $("channel-name").value.trim() });
+    return { id: r.chatId, kind: "channel", title: r.title };
+  });
   $("btn-members").addEventListener("click", showMembers);
   $("member-form").addEventListener("submit", (ev) => submit(ev, "member-error", async () => {
     await api.addMember({ chatId: current.id, name: $("member-name").value.trim() });
     $("member-name").value = "";
     await showMembers();
   }));
+}
+
+// showLink shows a link and its QR code (an invite, a channel's link).
+function showLink(title, link, qr) {
+  $("invite-title").textContent = title;
+  $("invite-link").value = link;
+  $("invite-qr").src = qr;
+  $("dlg-invite").showModal();
 }
 
 // dialogForm opens a dialog from a button; on submit it runs fn and opens

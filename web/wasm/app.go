@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/samizdat-project/samizdat/client"
 	"rsc.io/qr"
@@ -25,8 +26,27 @@ type app struct {
 	cancel   context.CancelFunc
 	unread   map[string]int // chat name -> messages arrived since markRead
 	handlers map[string][]js.Value
-	link     *client.LinkRequest // a device link in progress (link.go)
-	queued   map[int64]bool      // ids of own messages still in the outbox (chats.go)
+	link     *client.LinkRequest  // a device link in progress (link.go)
+	queued   map[int64]bool       // ids of own messages still in the outbox (chats.go)
+	ctx      context.Context      // ends when the account closes
+	wsURL    string               // the page's stream to the server
+	channels map[string]*followed // followed channels by name (channels.go)
+}
+
+// wasmSilence is how long a path with an answer due may stay silent
+// before the client moves to a fresh connection. A precaution, not a
+// measured need: the desktop default (1-4 s, client/budget.go) assumes the
+// reader runs while the client computes, but in WebAssembly the Go program
+// shares the page's one thread, so while it computes (an MLS commit, a
+// batch of KeyPackages) the WebSocket's frames wait in the page's event
+// queue. (The reconnects every second that TestGroupWithCLIUser showed had
+// another cause: the server's idle read deadline, web/listener.go bridge.)
+const wasmSilence = 15 * time.Second
+
+// consoleLog writes the client's log lines (connection changes, retries;
+// never keys or message text) to the browser's console.
+func consoleLog(format string, args ...any) {
+	js.Global().Get("console").Call("debug", fmt.Sprintf(format, args...))
 }
 
 // method is one API call: arg is its argument object.
@@ -34,25 +54,29 @@ type method func(ctx context.Context, arg js.Value) (any, error)
 
 func (a *app) methods() map[string]method {
 	return map[string]method{
-		"exists":       func(context.Context, js.Value) (any, error) { return existsStore(), nil },
-		"create":       a.create,
-		"open":         a.open,
-		"inviteLink":   a.inviteLink,
-		"inviteQR":     a.inviteQR,
-		"addContact":   a.addContact,
-		"chats":        a.chats,
-		"history":      a.history,
-		"send":         a.send,
-		"markRead":     a.markRead,
-		"createGroup":  a.createGroup,
-		"addMember":    a.addMember,
-		"removeMember": a.removeMember,
-		"members":      a.members,
-		"status":       a.status,
-		"close":        a.close,
-		"linkDevice":   a.linkDevice,
-		"linkWait":     a.linkWait,
-		"on":           nil, // synchronous: main.go
+		"exists":        func(context.Context, js.Value) (any, error) { return existsStore(), nil },
+		"create":        a.create,
+		"open":          a.open,
+		"inviteLink":    a.inviteLink,
+		"inviteQR":      a.inviteQR,
+		"addContact":    a.addContact,
+		"chats":         a.chats,
+		"history":       a.history,
+		"send":          a.send,
+		"markRead":      a.markRead,
+		"createGroup":   a.createGroup,
+		"addMember":     a.addMember,
+		"removeMember":  a.removeMember,
+		"members":       a.members,
+		"status":        a.status,
+		"close":         a.close,
+		"linkDevice":    a.linkDevice,
+		"linkWait":      a.linkWait,
+		"followChannel": a.followChannel,
+		"createChannel": a.createChannel,
+		"post":          a.post,
+		"channelLink":   a.channelLink,
+		"on":            nil, // synchronous: main.go
 	}
 }
 
@@ -79,9 +103,16 @@ func (a *app) options(arg js.Value) (client.Options, error) {
 	if err != nil {
 		return client.Options{}, err
 	}
+	a.mu.Lock()
+	a.wsURL = str(arg, "wsURL")
+	a.mu.Unlock()
 	o := client.Options{Home: home, Passphrase: []byte(pass), Dialer: dial,
 		OnMessage: a.onMessage,
-		OnPath:    func(client.PathStatus) { a.emit("status", a.statusValue()) }}
+		OnPath:    a.onPath,
+		Logf:      consoleLog, PingTimeout: wasmSilence,
+		OnSent: func(i client.SentInfo) {
+			consoleLog("client: sent kind %d epoch %d to %d devices (%d bytes)", i.Kind, i.Epoch, len(i.Recipients), i.PayloadSize)
+		}}
 	if arg.Get("testLightKDF").Truthy() {
 		kdf := client.LightKDF
 		o.KDF = &kdf
@@ -111,6 +142,10 @@ func (a *app) open(ctx context.Context, arg js.Value) (any, error) {
 		return nil, err
 	}
 	c, err := client.Open(o)
+	var damaged *client.DamagedStoreError
+	if errors.As(err, &damaged) {
+		return nil, fmt.Errorf("the account saved in this browser is damaged (%v). Nothing was changed: link this browser again from another of your devices, or clear this site's data and create a new account", damaged.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -126,9 +161,10 @@ func (a *app) started(c *client.Client) (any, error) {
 		return nil, errors.New("an account is already open in this page; reload the page to open another")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.c, a.cancel, a.unread = c, cancel, map[string]int{}
+	a.c, a.cancel, a.unread, a.ctx = c, cancel, map[string]int{}, ctx
 	a.mu.Unlock()
 	c.Start(ctx)
+	a.followSaved(c)
 	return map[string]any{"account": base64.RawURLEncoding.EncodeToString(accountBytes(c)), "name": c.Name()}, nil
 }
 
@@ -162,9 +198,15 @@ func (a *app) inviteQR(context.Context, js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, err := qr.Encode(c.Invite().String(), qr.M)
+	return qrDataURL(c.Invite().String())
+}
+
+// qrDataURL is text as a QR code in a PNG data: URL (the CSP allows data:
+// images).
+func qrDataURL(text string) (string, error) {
+	code, err := qr.Encode(text, qr.M)
 	if err != nil {
-		return nil, fmt.Errorf("making the QR code: %w", err)
+		return "", fmt.Errorf("making the QR code: %w", err)
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.PNG()), nil
 }

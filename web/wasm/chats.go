@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall/js"
 	"time"
@@ -31,9 +32,10 @@ func (a *app) chats(ctx context.Context, _ js.Value) (any, error) {
 	for _, m := range msgs {
 		last[m.Chat] = m
 	}
+	channels := a.channelChats()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]any, 0, len(list))
+	out := make([]any, 0, len(list)+len(channels))
 	for _, ch := range list {
 		item := map[string]any{"id": ch.Name, "kind": ch.Kind, "title": ch.Name, "unread": a.unread[ch.Name], "last": nil}
 		if m, ok := last[ch.Name]; ok {
@@ -41,7 +43,7 @@ func (a *app) chats(ctx context.Context, _ js.Value) (any, error) {
 		}
 		out = append(out, item)
 	}
-	return out, nil
+	return append(out, channels...), nil
 }
 
 // historyItem is a message as the page sees it.
@@ -62,6 +64,13 @@ func (a *app) history(ctx context.Context, arg js.Value) (any, error) {
 	c, err := a.client()
 	if err != nil {
 		return nil, err
+	}
+	limit := 0
+	if n := arg.Get("limit"); n.Type() == js.TypeNumber {
+		limit = n.Int()
+	}
+	if strings.HasPrefix(str(arg, "chatId"), channelPrefix) {
+		return a.channelHistory(ctx, str(arg, "chatId"), limit)
 	}
 	msgs, err := c.Messages(ctx, str(arg, "chatId"), false)
 	if err != nil {
@@ -162,6 +171,9 @@ func (a *app) markRead(ctx context.Context, arg js.Value) (any, error) {
 		return nil, err
 	}
 	name := str(arg, "chatId")
+	if strings.HasPrefix(name, channelPrefix) {
+		return nil, nil // a channel has no unread count
+	}
 	if _, err := c.Messages(ctx, name, true); err != nil { // marks them shown in the store
 		return nil, err
 	}
@@ -184,7 +196,8 @@ func (a *app) createGroup(ctx context.Context, arg js.Value) (any, error) {
 	if m := arg.Get("members"); m.Type() == js.TypeObject {
 		for i := range m.Length() {
 			if err := c.AddToGroup(ctx, title, m.Index(i).String()); err != nil {
-				return nil, err
+				a.emit("chats", nil)
+				return nil, fmt.Errorf("the group %s was made, but adding %s failed: %w (add them later under Members)", title, m.Index(i).String(), err)
 			}
 		}
 	}

@@ -46,6 +46,15 @@ func (a *app) onMessage(m client.Message) {
 	a.emit("chats", nil)
 }
 
+// onPath hears every change of the path: the page redraws its status line,
+// and why a path ended goes to the console.
+func (a *app) onPath(p client.PathStatus) {
+	if !p.Connected && p.LastError != "" {
+		consoleLog("client: path down: %s", p.LastError)
+	}
+	a.emit("status", a.statusValue())
+}
+
 func (a *app) statusValue() map[string]any {
 	a.mu.Lock()
 	c := a.c
