@@ -95,7 +95,7 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	br := bufio.NewReaderSize(tc, readBufSize)
 	c := newWSConn(tc, tcp, br, true)
 	c.shape.watch(peer)
-	if err := d.upgrade(ctx, c, br); err != nil {
+	if err := d.upgrade(ctx, c, br, !wsALPN); err != nil {
 		c.abandon()
 		return nil, err
 	}
@@ -189,7 +189,13 @@ func (d *Dialer) verifyPin(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 // replayed by c from the moment it went. A preamble the server sent
 // before its answer (standalone, shape.go) is skipped. The answer is read
 // from br, which c reads from after it.
-func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error {
+// upgrade sends the WebSocket request and reads the 101. With shaped, the
+// opening replays a Chromium page load (shape.go); a connection whose hello
+// is Chrome's WebSocket-only one (http/1.1 ALPN: behind a CDN or web server
+// that picks h2) opens as Chrome's WebSocket does, request then 101, with
+// no replay: a page load's records would not fit that hello, and a web
+// server in front need not pass bytes sent before its 101 (Caddy does not).
+func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shaped bool) error {
 	tc := c.tc
 	if dl, ok := ctx.Deadline(); ok {
 		tc.SetDeadline(dl)
@@ -216,7 +222,10 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader) error
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", key)
-	trace := underRecordRule(traceFor(key))
+	var trace []shapeRecord
+	if shaped {
+		trace = underRecordRule(traceFor(key))
+	}
 	head, plan, later := requestRecords(req, trace)
 	// When the trace starts with the server's record (an HTTP/2 server's
 	// SETTINGS), the request waits for a standalone relay's preamble, at
