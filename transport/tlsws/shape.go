@@ -27,8 +27,9 @@ import (
 // RFC 6455 §5.5.3, fill the rest; the reader drops them). A record with
 // nothing to carry goes out as padding. Writes during the replay wait for
 // the records that carry them; what the trace has no room for goes out
-// once it ends. Both ends replay the same trace, picked from the
-// Sec-WebSocket-Key (traceFor).
+// once it ends. Both ends replay the same trace, picked from the TLS
+// exporter value (exporterTraceIndex; the client's Sec-WebSocket-Key maps
+// to it too, keyForTrace, for a relay behind a web server).
 
 // shaper replays one side's records of a trace on a wsConn.
 type shaper struct {
