@@ -3,7 +3,6 @@ package tlsws
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -80,7 +79,7 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	}
 	peer := &recordCounter{Conn: conn}
 	tcp := &corkConn{Conn: peer}
-	tc, err := d.handshake(ctx, tcp, wsALPN)
+	tc, err := d.handshake(ctx, tcp, wsALPN, ticketWatch{peer})
 	if err != nil {
 		tcp.Close()
 		return nil, err
@@ -117,10 +116,11 @@ func ClientHelloSpec(wsALPN bool) (utls.ClientHelloSpec, error) {
 	return specFromHello(page)
 }
 
-func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utls.UConn, error) {
+func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool, tickets utls.ClientSessionCache) (*utls.UConn, error) {
 	cfg := &utls.Config{
-		ServerName: d.cfg.serverName(),
-		RootCAs:    d.cfg.RootCAs,
+		ClientSessionCache: tickets,
+		ServerName:         d.cfg.serverName(),
+		RootCAs:            d.cfg.RootCAs,
 		// The opening's replay sets record sizes (shape.go).
 		DynamicRecordSizingDisabled: true,
 	}
@@ -141,6 +141,12 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool) (*utl
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tlsws: TLS handshake: %w", err)
+	}
+	// The hello's renegotiation_info made uTLS allow renegotiation, which
+	// hides the exporter (upgrade picks the trace from it); TLS 1.3 has no
+	// renegotiation anyway.
+	if tc.ConnectionState().Version == utls.VersionTLS13 {
+		cfg.Renegotiation = utls.RenegotiateNever
 	}
 	return tc, nil
 }
@@ -201,9 +207,14 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 		tc.SetDeadline(dl)
 		defer tc.SetDeadline(time.Time{})
 	}
-	var nonce [16]byte
-	rand.Read(nonce[:])
-	key := base64.StdEncoding.EncodeToString(nonce[:])
+	// The trace comes from the TLS exporter value, as a standalone relay
+	// picks it; the key maps to it too, for a relay behind a web server.
+	index := -1
+	if u, ok := tc.(*utls.UConn); ok {
+		cs := u.ConnectionState()
+		index = exporterTraceIndex(cs.ExportKeyingMaterial)
+	}
+	key := keyForTrace(index)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.cfg.Host+d.path, nil)
 	if err != nil {
 		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
@@ -227,21 +238,9 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 		trace = underRecordRule(traceFor(key))
 	}
 	head, plan, later := requestRecords(req, trace)
-	// When the trace starts with the server's record (an HTTP/2 server's
-	// SETTINGS), the request waits for a standalone relay's preamble, at
-	// most requestLeadMost (a relay behind a web server sends none).
-	heard := make(chan struct{})
-	go func() { br.Peek(1); close(heard) }()
-	if len(trace) > 0 && !trace[0].up {
-		t := time.NewTimer(requestLeadMost)
-		select {
-		case <-heard:
-			c.shape.peerHeard = 1 // the preamble, the trace's first record
-		case <-t.C:
-		}
-		t.Stop()
-		time.Sleep(min(clientLead(trace), requestLeadMost))
-	}
+	// The request records wait for a standalone relay's preamble records
+	// the trace shows before them, at most requestLeadMost (a relay behind
+	// a web server sends none), as the replay's waits do.
 	if len(plan) == 0 {
 		if _, err := tc.Write(head); err != nil {
 			return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
@@ -251,7 +250,6 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 		c.shape.requestRecords = len(plan) - len(later)
 		c.startShaping(plan, time.Now())
 	}
-	<-heard
 	if err := skipPreamble(br); err != nil {
 		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
 	}

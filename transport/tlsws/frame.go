@@ -184,9 +184,10 @@ func websocketAccept(key string) string {
 // written one syscall each, goes out in one syscall.
 type corkConn struct {
 	net.Conn
-	mu     sync.Mutex // guards the fields below; held during a flush
-	corked bool
-	buf    *[]byte
+	opening <-chan struct{} // standalone: closed when the relay's preface went out (sendPreface)
+	mu      sync.Mutex      // guards the fields below; held during a flush
+	corked  bool
+	buf     *[]byte
 }
 
 // corkMin is the smallest frame worth corking: above one TLS record.

@@ -180,7 +180,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.cover.ServeHTTP(w, r)
 		return
 	}
-	c, err := acceptWebSocket(w, r, l.front != nil)
+	c, err := acceptWebSocket(w, r)
 	if err != nil {
 		return
 	}
@@ -208,9 +208,8 @@ func (l *Listener) isTunnelRequest(r *http.Request) bool {
 }
 
 // acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
-// extension and no subprotocol, and takes the TLS conn over; preambled
-// says that the conn's first record was a preamble (standalone).
-func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*wsConn, error) {
+// extension and no subprotocol, and takes the TLS conn over.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	start := time.Now()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -228,11 +227,21 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*w
 		raw = t.NetConn()
 	}
 	// The answer goes out in the server's records of the trace the tunnel
-	// replays (shape.go); a standalone relay's preamble took the first.
+	// replays (shape.go); a standalone relay picked it from the TLS
+	// exporter value and sent its records before the request already.
 	key := r.Header.Get("Sec-WebSocket-Key")
-	request, _, plan := splitTrace(traceFor(key))
-	if preambled && len(plan) > 0 {
-		plan = plan[1:]
+	trace := traceFor(key)
+	cork, _ := raw.(*corkConn)
+	if t, ok := conn.(*tls.Conn); ok && cork != nil && cork.opening != nil {
+		<-cork.opening
+		cs := t.ConnectionState()
+		if i := exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 && trace != nil {
+			trace = shapeTraces[i]
+		}
+	}
+	request, _, plan := splitTrace(trace)
+	if cork != nil && cork.opening != nil {
+		plan = plan[min(len(serverPreface(trace)), len(plan)):]
 	}
 	answer := upgradeAnswer(key, plan)
 	if len(plan) == 0 {
@@ -249,7 +258,7 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, preambled bool) (*w
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), tc)
 	}
 	c := newWSConn(tc, raw, src, false)
-	if cork, ok := raw.(*corkConn); ok {
+	if cork != nil {
 		if peer, ok := cork.Conn.(*recordCounter); ok { // standalone (serveMarked)
 			c.shape.requestRecords = len(request)
 			c.shape.watch(peer)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	utls "github.com/refraction-networking/utls"
 )
 
 // Tunnel shaping (docs/spec/transports.md, "tlsws: the opening's shape").
@@ -25,8 +27,9 @@ import (
 // RFC 6455 §5.5.3, fill the rest; the reader drops them). A record with
 // nothing to carry goes out as padding. Writes during the replay wait for
 // the records that carry them; what the trace has no room for goes out
-// once it ends. Both ends replay the same trace, picked from the
-// Sec-WebSocket-Key (traceFor).
+// once it ends. Both ends replay the same trace, picked from the TLS
+// exporter value (exporterTraceIndex; the client's Sec-WebSocket-Key maps
+// to it too, keyForTrace, for a relay behind a web server).
 
 // shaper replays one side's records of a trace on a wsConn.
 type shaper struct {
@@ -40,7 +43,7 @@ type shaper struct {
 
 	// The replay's waits for the peer's records (splitTrace's peerSince).
 	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
-	peerHeard      int            // the peer's records of the trace already heard before (a preamble)
+	base           int64          // the peer's records counted before the trace's first (startShaping)
 	requestRecords int            // the request's records (in the client's plan, at its start)
 	corked         bool           // the replay collects a burst of records (replay's goroutine only)
 	kick           chan struct{}  // a record received or a write queued: waits look again
@@ -81,6 +84,12 @@ func (s *shaper) poke() {
 // waitUntil waits until cond holds or deadline passes; false when the
 // conn closed meanwhile.
 func (c *wsConn) waitUntil(deadline time.Time, cond func() bool) bool {
+	return waitKicked(c.shape.kick, c.closed, deadline, cond)
+}
+
+// waitKicked waits until cond holds or deadline passes, looking again at
+// each kick; false when closed closes meanwhile.
+func waitKicked(kick <-chan struct{}, closed <-chan struct{}, deadline time.Time, cond func() bool) bool {
 	for !cond() {
 		wait := time.Until(deadline)
 		if wait <= 0 {
@@ -89,8 +98,8 @@ func (c *wsConn) waitUntil(deadline time.Time, cond func() bool) bool {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-c.shape.kick:
-		case <-c.closed:
+		case <-kick:
+		case <-closed:
 			t.Stop()
 			return false
 		}
@@ -114,6 +123,23 @@ type recordCounter struct {
 	hdr     [5]byte     // the next record's header so far
 	hn      int
 	s       atomic.Pointer[shaper]
+
+	ticketAt atomic.Int64 // the client's: records counted when the session ticket was handled (ticketWatch)
+}
+
+// ticketWatch is a client's session cache that stores nothing (so the
+// ClientHello never offers resumption) and notes, in its recordCounter,
+// when the server's session ticket was handled.
+type ticketWatch struct{ rc *recordCounter }
+
+func (w ticketWatch) Get(string) (*utls.ClientSessionState, bool) { return nil, false }
+
+func (w ticketWatch) Put(_ string, _ *utls.ClientSessionState) {
+	if w.rc.ticketAt.CompareAndSwap(0, w.rc.records.Load()) {
+		if s := w.rc.s.Load(); s != nil {
+			s.poke()
+		}
+	}
 }
 
 // maxArrivals bounds the arrival times a recordCounter keeps: more than
@@ -180,6 +206,13 @@ func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
 	}
 	c.shape.cond = sync.NewCond(&c.shape.mu)
 	c.shape.active = true
+	// The server counts the client's records from the start: its Finished
+	// and the request records. The client counts from the handshake's end,
+	// before it reads anything.
+	c.shape.base = int64(1 + c.shape.requestRecords)
+	if c.client {
+		c.shape.base = c.shape.peerRecords()
+	}
 	if c.shape.kick == nil {
 		c.shape.kick = make(chan struct{}, 1)
 	}
@@ -245,19 +278,15 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}()
-	// The server counts the client's records from the start: its Finished
-	// and the request records. The client counts from its request.
-	base := int64(1 + s.requestRecords)
-	if c.client {
-		base = s.peerRecords()
-	}
 	var lastSent time.Time
 	for i, r := range plan {
-		want := int64(r.peerSince - s.peerHeard)
+		base := s.peerBase(c.client)
+		want := int64(r.peerSince)
+		wait := peerWait
 		if c.client && i < s.requestRecords {
-			want = 0 // the request waits for nothing (the server waits for it)
+			wait = requestLeadMost // a relay behind a web server sends no preface
 		}
-		if !c.waitUntil(time.Now().Add(peerWait), func() bool { return s.peerRecords()-base >= want }) {
+		if !c.waitUntil(time.Now().Add(wait), func() bool { base = s.peerBase(c.client); return s.peerRecords()-base >= want }) {
 			return
 		}
 		if s.peerRecords()-base < want {
@@ -286,14 +315,26 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 			return
 		}
 		lastSent = time.Now()
-		if c.client && i == s.requestRecords-1 {
-			base = s.peerRecords() // the client counts from its request
-		}
 	}
 	if !c.flushBurst() {
 		return
 	}
 	c.sendRest()
+}
+
+// peerBase returns the peer's records counted before the trace's first.
+// The client's count at the handshake's end may lack the relay's session
+// ticket (NewSessionTicket, RFC 8446 §4.6.1, sent after its Finished and
+// read whenever the TLS layer reads on): until the ticket was handled, one
+// more record is taken as the ticket; then the count when it was.
+func (s *shaper) peerBase(client bool) int64 {
+	if !client || s.peer == nil {
+		return s.base
+	}
+	if at := s.peer.ticketAt.Load(); at > 0 {
+		return at
+	}
+	return s.base + 1
 }
 
 // dueAt returns when a planned record goes out: as long after the record
@@ -513,12 +554,13 @@ func requestRecords(req *http.Request, trace []shapeRecord) (head []byte, plan, 
 	return full.Bytes(), append(request, later...), later
 }
 
-// A standalone relay speaks first, as an HTTP/2 server does: as its TLS
-// handshake ends it sends a preamble record (a zero byte, a 16-bit length
-// and that many bytes) sized as a trace's first server record. The client
-// drops it before the 101 answer, which starts with "HTTP/".
+// A standalone relay speaks first, as an HTTP/2 server does: the server's
+// records its trace (picked from the TLS exporter value, both ends hold
+// it as the handshake ends) shows before the request go out as preamble
+// records (a zero byte, a 16-bit length and that many bytes). The client
+// drops them before the 101 answer, which starts with "HTTP/".
 
-// writePreamble sends the preamble in one record of size bytes (TLS
+// writePreamble sends a preamble in one record of size bytes (TLS
 // overhead included).
 func writePreamble(w io.Writer, size int) error {
 	n := max(size-tlsRecordOverhead, 3)
@@ -528,18 +570,50 @@ func writePreamble(w io.Writer, size int) error {
 	return err
 }
 
-// skipPreamble drops a preamble at the head of br, if there is one.
+// sendPreface sends a standalone relay's preamble records (serverPreface
+// of its trace): each after the client's records the trace shows before
+// it (rc counts them as the HTTP server reads the request, the client's
+// Finished first) and as long after the record before it (the client's
+// latest, on arrival, or the relay's previous one) as the browser's server
+// took; the first server record goes as the handshake ends (start).
+func sendPreface(w io.Writer, rc *recordCounter, preface []shapeRecord, start time.Time) error {
+	s := &shaper{}
+	s.watch(rc)
+	defer rc.s.CompareAndSwap(s, nil)
+	last := start
+	for _, r := range preface {
+		want := int64(1 + r.peerSince)
+		waitKicked(s.kick, nil, time.Now().Add(requestLeadMost), func() bool { return rc.records.Load() >= want })
+		due := last.Add(r.gap)
+		if r.predPeer {
+			if at, ok := rc.arrival(want); ok {
+				due = at.Add(r.gap)
+			}
+		}
+		time.Sleep(time.Until(due))
+		if err := writePreamble(w, r.size); err != nil {
+			return err
+		}
+		last = time.Now()
+	}
+	return nil
+}
+
+// skipPreamble drops the preamble records at the head of br, if any.
 func skipPreamble(br *bufio.Reader) error {
-	first, err := br.Peek(1)
-	if err != nil || first[0] != 0 {
-		return err
+	for {
+		first, err := br.Peek(1)
+		if err != nil || first[0] != 0 {
+			return err
+		}
+		head := make([]byte, 3)
+		if _, err := io.ReadFull(br, head); err != nil {
+			return err
+		}
+		if _, err = br.Discard(int(binary.BigEndian.Uint16(head[1:]))); err != nil {
+			return err
+		}
 	}
-	head := make([]byte, 3)
-	if _, err := io.ReadFull(br, head); err != nil {
-		return err
-	}
-	_, err = br.Discard(int(binary.BigEndian.Uint16(head[1:])))
-	return err
 }
 
 // upgradeAnswer returns the 101 answer (RFC 6455 §4.2.2) with a cookie

@@ -1,10 +1,11 @@
 package tlsws
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
-	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -110,9 +111,45 @@ func traceFor(wsKey string) []shapeRecord {
 	if !shapeOpenings || shapeProfileErr != nil {
 		return nil
 	}
-	h := sha256.Sum256([]byte("samizdat tlsws shape " + wsKey))
-	i := (uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(len(shapeTraces))
-	return shapeTraces[i]
+	return shapeTraces[traceIndex([]byte(wsKey))]
+}
+
+// traceIndex maps a seed (a WebSocket key, or the TLS exporter value) to a
+// trace of the profile.
+func traceIndex(seed []byte) int {
+	h := sha256.Sum256(append([]byte("samizdat tlsws shape "), seed...))
+	return int((uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(max(len(shapeTraces), 1)))
+}
+
+// exporterLabel names the TLS exporter value (RFC 8446 §7.5) from which
+// a standalone relay and its client pick the trace as their handshake
+// ends, before the request: the relay replays its records from the first.
+const exporterLabel = "EXPORTER-samizdat-tlsws-shape"
+
+// exporterTraceIndex returns the trace index for an exporter value
+// (exportKeyingMaterial of either TLS package), or -1 without one.
+func exporterTraceIndex(export func(label string, context []byte, length int) ([]byte, error)) int {
+	v, err := export(exporterLabel, nil, 32)
+	if err != nil {
+		return -1
+	}
+	return traceIndex(v)
+}
+
+// keyForTrace returns a fresh Sec-WebSocket-Key (16 random bytes, base64)
+// that traceFor maps to trace i, so that a relay behind a web server,
+// which picks the trace from the key, replays the same one as a
+// standalone relay picking it from the exporter. Keys are drawn until one
+// fits (len(shapeTraces) draws on average); i < 0 takes the first.
+func keyForTrace(i int) string {
+	var nonce [16]byte
+	for {
+		rand.Read(nonce[:])
+		key := base64.StdEncoding.EncodeToString(nonce[:])
+		if i < 0 || !shapeOpenings || shapeProfileErr != nil || traceIndex([]byte(key)) == i {
+			return key
+		}
+	}
 }
 
 // requestRecordLeast is the size from which a client record of a trace
@@ -133,16 +170,7 @@ const requestLeadMost = 100 * time.Millisecond
 // record: for the client all the server's, for the server the client's
 // after the request.
 func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
-	anchor := -1
-	for i, r := range tr {
-		if r.up && anchor < 0 {
-			anchor = i // the first client record, unless a larger one follows
-		}
-		if r.up && r.size >= requestRecordLeast {
-			anchor = i
-			break
-		}
-	}
+	anchor := requestAnchor(tr)
 	if anchor < 0 {
 		return nil, nil, nil
 	}
@@ -177,29 +205,42 @@ func splitTrace(tr []shapeRecord) (request, client, server []shapeRecord) {
 	return request, client, server
 }
 
-// clientLead returns how long after the trace's first record its first
-// client record came.
-func clientLead(tr []shapeRecord) time.Duration {
-	for _, r := range tr {
-		if r.up {
-			return r.at - tr[0].at
+// requestAnchor returns the index of a trace's last request record: the
+// first client record of requestRecordLeast bytes or more, else the first
+// client record; -1 without one.
+func requestAnchor(tr []shapeRecord) int {
+	anchor := -1
+	for i, r := range tr {
+		if r.up && anchor < 0 {
+			anchor = i
+		}
+		if r.up && r.size >= requestRecordLeast {
+			return i
 		}
 	}
-	return 0
+	return anchor
 }
 
-// preambleSize draws the size of a standalone relay's first record, sent
-// as the TLS handshake ends and before the request (an HTTP/2 server's
-// SETTINGS): the first server record of a random trace.
-func preambleSize() int {
-	if len(shapeTraces) == 0 {
-		return shapeRecordLeast
+// serverPreface returns the server's records a trace shows before the
+// request's last record (an HTTP/2 server's SETTINGS, and its answers to
+// the client's preface), which a standalone relay sends as preamble
+// records: peerSince counts the client's records before each, gap and
+// predPeer as splitTrace sets them, at from the trace's first record.
+func serverPreface(tr []shapeRecord) []shapeRecord {
+	var out []shapeRecord
+	client := 0
+	for i, r := range tr[:max(requestAnchor(tr), 0)] {
+		if r.up {
+			client++
+			continue
+		}
+		r.peerSince = client
+		if i > 0 {
+			r.predPeer, r.gap = tr[i-1].up, r.at-tr[i-1].at
+		}
+		out = append(out, r)
 	}
-	_, _, server := splitTrace(shapeTraces[mathrand.IntN(len(shapeTraces))])
-	if len(server) == 0 {
-		return shapeRecordLeast
-	}
-	return server[0].size
+	return out
 }
 
 // keepUnderRecordRule makes the client's replay stay under Russia's 2024

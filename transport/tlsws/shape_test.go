@@ -2,6 +2,7 @@ package tlsws
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	utls "github.com/refraction-networking/utls"
 )
 
 // The shape test (issue 12): a passive censor records the TLS records of
@@ -398,4 +401,43 @@ func waitReplayed(c net.Conn) {
 		w.shape.cond.Wait()
 	}
 	w.shape.mu.Unlock()
+}
+
+// TestOpeningTraceAgrees: a standalone relay replays its records before
+// the request from the trace it picks from the TLS exporter value, so the
+// client must pick the same one from its side of the exporter, and its
+// WebSocket key must map to it too (a relay behind a web server picks from
+// the key). It failed when uTLS hid the client's exporter (the hello's
+// renegotiation_info): the client drew another trace.
+func TestOpeningTraceAgrees(t *testing.T) {
+	ln, cfg := shapeRelay(t)
+	d, err := NewDialer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 5 {
+		c, err := d.Dial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ucs := c.(*wsConn).tc.(*utls.UConn).ConnectionState()
+		scs := s.(*wsConn).tc.(*tls.Conn).ConnectionState()
+		client, server := exporterTraceIndex(ucs.ExportKeyingMaterial), exporterTraceIndex(scs.ExportKeyingMaterial)
+		if client < 0 || client != server {
+			t.Fatalf("the client picked trace %d, the relay %d", client, server)
+		}
+		c.Close()
+		s.Close()
+	}
+	for i := range len(shapeTraces) {
+		if got := traceIndex([]byte(keyForTrace(i))); got != i {
+			t.Fatalf("keyForTrace(%d) maps to trace %d", i, got)
+		}
+	}
 }

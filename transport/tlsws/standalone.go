@@ -123,9 +123,22 @@ func (s *sorter) serveMarked(c net.Conn) {
 		c.Close()
 		return
 	}
-	if err := writePreamble(tc, preambleSize()); err != nil {
-		c.Close()
-		return
+	// The relay's records before the request go out while the HTTP server
+	// reads it; the tunnel's replay (acceptWebSocket) waits for them.
+	if cork, ok := c.(*corkConn); ok && shapeOpenings && shapeProfileErr == nil {
+		if rc, ok := cork.Conn.(*recordCounter); ok {
+			cs := tc.ConnectionState()
+			if i := exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 {
+				done := make(chan struct{})
+				cork.opening = done
+				go func() {
+					defer close(done)
+					if sendPreface(tc, rc, serverPreface(shapeTraces[i]), time.Now()) != nil {
+						tc.Close()
+					}
+				}()
+			}
+		}
 	}
 	s.marked.push(tc)
 }
