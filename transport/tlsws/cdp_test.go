@@ -53,7 +53,13 @@ type cdpMessage struct {
 func startChromium(t *testing.T, extra ...string) *cdpBrowser {
 	t.Helper()
 	bin := testenv.LookPath(t, "chromium", "apt-get install chromium")
-	dir := t.TempDir()
+	// Not t.TempDir: Chromium's helper processes outlive the browser's
+	// kill by a moment and keep writing the profile, so its RemoveAll can
+	// fail the test ("directory not empty"); the cleanup below retries.
+	dir, err := os.MkdirTemp("", "samizdat-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+dir, "--remote-debugging-port=0")
 	args = append(append(args, extra...), "about:blank")
 	cmd := exec.Command(bin, args...)
@@ -67,6 +73,13 @@ func startChromium(t *testing.T, extra ...string) *cdpBrowser {
 		}
 		cmd.Process.Kill()
 		cmd.Wait()
+		for range 50 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium's profile %s is left behind: %v", dir, os.RemoveAll(dir))
 	})
 	// Chromium writes its port and the browser endpoint's path here.
 	var endpoint string
