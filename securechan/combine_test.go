@@ -41,7 +41,7 @@ func slowPair(t *testing.T, cfg ServerConfig, hold time.Duration) (client, serve
 }
 
 func TestConcurrentSendsAreCombined(t *testing.T) {
-	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
+	client, server, slow := slowPair(t, ServerConfig{}, 5*time.Millisecond)
 	before := slow.writes.Load()
 
 	const senders, each = 16, 25
@@ -103,7 +103,7 @@ func TestSendBatchWritesOnce(t *testing.T) {
 }
 
 func TestWriteErrorReachesEveryWaitingSender(t *testing.T) {
-	client, server, slow := slowPair(t, ServerConfig{}, 5 * time.Millisecond)
+	client, server, slow := slowPair(t, ServerConfig{}, 5*time.Millisecond)
 	go func() {
 		for {
 			if _, err := server.Recv(); err != nil {
