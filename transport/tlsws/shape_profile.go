@@ -15,8 +15,9 @@ import (
 // shape"): the first application-data records of Chromium's connections
 // while it loads the shape test's cover site, one connection a line, each
 // record written as C (client to server) or S, its TLS record length, @
-// and its time in milliseconds after the connection's first
-// application-data record (the request). A tunnel opening replays one of
+// and its time in milliseconds (to the microsecond: a server's answer
+// comes within one) after the connection's first application-data
+// record. A tunnel opening replays one of
 // them. Refresh from the installed Chromium with
 //
 //	go test ./transport/tlsws -run TestShapeClassifier -update-shape-profile
@@ -78,12 +79,12 @@ func parseShapeTrace(line string) ([]shapeRecord, error) {
 		if !ok || len(sz) < 2 || (sz[0] != 'C' && sz[0] != 'S') {
 			return nil, fmt.Errorf("record %q: want C or S, a size, @ and milliseconds", f)
 		}
-		size, err1 := strconv.Atoi(sz[1:])
-		ms, err2 := strconv.Atoi(at)
-		if err1 != nil || err2 != nil || size < shapeRecordLeast || size > shapeRecordMost || ms < 0 {
-			return nil, fmt.Errorf("record %q: size %d..%d and a time of 0 ms or more", f, shapeRecordLeast, shapeRecordMost)
+		size, err := strconv.Atoi(sz[1:])
+		when, ok := parseMillis(at)
+		if err != nil || !ok || size < shapeRecordLeast || size > shapeRecordMost {
+			return nil, fmt.Errorf("record %q: size %d..%d and a time of 0 ms or more (at most 3 decimals)", f, shapeRecordLeast, shapeRecordMost)
 		}
-		r := shapeRecord{up: sz[0] == 'C', size: size, at: time.Duration(ms) * time.Millisecond}
+		r := shapeRecord{up: sz[0] == 'C', size: size, at: when}
 		if len(tr) > 0 && r.at < tr[len(tr)-1].at || r.at > shapeTraceMaxDelay {
 			return nil, fmt.Errorf("record %q: times must not go back nor pass %v", f, shapeTraceMaxDelay)
 		}
@@ -94,6 +95,29 @@ func parseShapeTrace(line string) ([]shapeRecord, error) {
 		return nil, fmt.Errorf("a trace holds a client record and a server record")
 	}
 	return tr, nil
+}
+
+// parseMillis reads a record's time: whole milliseconds, or with up to
+// three decimals (microseconds); false for anything else.
+func parseMillis(s string) (time.Duration, bool) {
+	whole, frac, dotted := strings.Cut(s, ".")
+	if len(whole) == 0 || len(whole) > 7 || dotted && (len(frac) == 0 || len(frac) > 3) {
+		return 0, false
+	}
+	us := 0
+	for _, ch := range whole + (frac + "000")[:3] {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		us = 10*us + int(ch-'0')
+	}
+	return time.Duration(us) * time.Microsecond, true
+}
+
+// formatMillis writes d as parseMillis reads it, to the microsecond.
+func formatMillis(d time.Duration) string {
+	s := strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }
 
 // shapeTraces is the parsed profile; the package does not build without a

@@ -18,14 +18,22 @@ func TestShapeProfileParses(t *testing.T) {
 }
 
 func TestShapeProfileRejects(t *testing.T) {
-	for _, bad := range []string{"", "# only a comment", "S200@0 S300@1", "C300@0", "C300@5 S200@1", "C3@0 S200@1", "X300@0 S200@1", "C300@-1 S200@1", "C300 S200@1", "C300@0 S99999@1", "C300@0 S200@999999"} {
+	for _, bad := range []string{"", "# only a comment", "S200@0 S300@1", "C300@0", "C300@5 S200@1", "C3@0 S200@1", "X300@0 S200@1", "C300@-1 S200@1", "C300 S200@1", "C300@0 S99999@1", "C300@0 S200@999999", "C300@0 S200@1.", "C300@0 S200@.5", "C300@0 S200@1.2345", "C300@0 S200@1e3", "C300@0 S200@+1", "C300@0 S200@1.-5"} {
 		if _, err := parseShapeProfile(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
-	tr, err := parseShapeProfile("C300@0 S200@1 C500@7\nS56@0 C87@3 C466@3 S30@4\n")
+	tr, err := parseShapeProfile("C300@0 S200@1 C500@7\nS56@0 C87@3 C466@3.25 S30@4.005\n")
 	if err != nil || len(tr) != 2 || len(tr[0]) != 3 || !tr[0][2].up || tr[0][2].size != 500 || tr[1][0].up {
 		t.Fatalf("got %v, %v", tr, err)
+	}
+	if tr[0][1].at != time.Millisecond || tr[1][2].at != 3250*time.Microsecond || tr[1][3].at != 4005*time.Microsecond {
+		t.Errorf("times %v %v %v: want 1ms, 3.25ms, 4.005ms", tr[0][1].at, tr[1][2].at, tr[1][3].at)
+	}
+	for _, d := range []time.Duration{0, time.Microsecond, 460 * time.Microsecond, 12 * time.Millisecond, 1999999 * time.Microsecond} {
+		if got, ok := parseMillis(formatMillis(d)); !ok || got != d {
+			t.Errorf("%v written as %q reads back as %v, %v", d, formatMillis(d), got, ok)
+		}
 	}
 }
 
