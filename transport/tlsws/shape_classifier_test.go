@@ -63,7 +63,7 @@ func TestShapeClassifier(t *testing.T) {
 					if i == 20 {
 						break
 					}
-					fmt.Fprintf(&b, " %v:%d:%d", r.up, r.size, r.at/time.Microsecond)
+					fmt.Fprintf(&b, " %v:%d:%d", r.up, r.size, r.at)
 				}
 				b.WriteString("\n")
 			}

@@ -76,7 +76,12 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			// Records are logged before they are forwarded, so that an
-			// answer is never logged before what it answers.
+			// answer is never logged before what it answers, and with the
+			// time of the read that completed them, as a capture stamps a
+			// packet: the records of one read arrived together (stamping
+			// each as it was parsed put the tap's own work, an append that
+			// grew the slice, between them).
+			at := time.Since(start)
 			pending = append(pending, buf[:n]...)
 			for len(pending) >= 5 {
 				size := int(pending[3])<<8 | int(pending[4])
@@ -84,7 +89,7 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 					break
 				}
 				tap.mu.Lock()
-				tap.recs = append(tap.recs, tlsRecord{up: up, typ: pending[0], size: size, at: time.Since(start)})
+				tap.recs = append(tap.recs, tlsRecord{up: up, typ: pending[0], size: size, at: at})
 				tap.mu.Unlock()
 				pending = pending[5+size:]
 			}
