@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,18 +108,17 @@ func waitKicked(kick <-chan struct{}, closed <-chan struct{}, deadline time.Time
 	return true
 }
 
-// spinWindow is how much of a wait sleepUntil spends yielding instead of
-// on a timer: Go's timers wake an idle program on the poller's clock, a
-// millisecond at best (a 0.3 ms timer fires after 1.1 ms), while the
-// trace's server answers come 0.2-0.6 ms after what they answer.
-const spinWindow = 1500 * time.Microsecond
+// shortWindow is how much of a wait sleepUntil leaves to shortSleep
+// instead of a timer: Go's timers wake an idle program on the poller's
+// clock, a millisecond at best (a 0.3 ms timer fires after 1.1 ms), while
+// the trace's server answers come 0.2-0.6 ms after what they answer.
+const shortWindow = 1500 * time.Microsecond
 
-// sleepUntil returns at deadline, to a few microseconds: a timer for all
-// but the last spinWindow, then yielding the processor until it passes
-// (at most spinWindow of a core per wait, a few waits per opening);
-// false when closed closes meanwhile.
+// sleepUntil returns at deadline, to tens of microseconds: a timer for
+// all but the last shortWindow, then shortSleep, ended early by what
+// sleeps overran of late (oversleep); false when closed closes meanwhile.
 func sleepUntil(deadline time.Time, closed <-chan struct{}) bool {
-	if wait := time.Until(deadline) - spinWindow; wait > 0 {
+	if wait := time.Until(deadline) - shortWindow; wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -129,8 +127,16 @@ func sleepUntil(deadline time.Time, closed <-chan struct{}) bool {
 			return false
 		}
 	}
-	for time.Now().Before(deadline) {
-		runtime.Gosched()
+	if left := time.Until(deadline); left > 0 {
+		early := time.Duration(oversleep.Load())
+		if left > early {
+			shortSleep(left - early)
+		}
+		step := oversleepStep
+		if time.Now().Before(deadline) {
+			step = -step
+		}
+		oversleep.Store(int64(min(max(early+step, 0), maxOversleep)))
 	}
 	select {
 	case <-closed:
@@ -139,6 +145,19 @@ func sleepUntil(deadline time.Time, closed <-chan struct{}) bool {
 		return true
 	}
 }
+
+// oversleep is how much earlier than due sleepUntil starts ending its
+// sleeps, so that half of them end on time or later: the median of their
+// overrun, which a machine's load and the thread's timer slack (50 us on
+// Linux) set, tracked by a step up after each late one and down after
+// each early one (a mean would follow the load's rare long delays and
+// end most sleeps early), at most maxOversleep.
+var oversleep atomic.Int64
+
+const (
+	oversleepStep = 5 * time.Microsecond
+	maxOversleep  = time.Millisecond
+)
 
 // recordTypeApplicationData is the outer type of TLS 1.3's encrypted
 // records (RFC 8446 §5.2), the client's Finished included.
@@ -347,6 +366,9 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 			return
 		}
 		lastSent = time.Now()
+		if debugReplay != nil && c.client && r.size < 100 && r.size > 50 && i+1 < len(plan) && plan[i+1].size > 256 {
+			debugReplay(fmt.Sprintf("C%d then C%d gap %v burst %v", r.size, plan[i+1].size, plan[i+1].gap, burst))
+		}
 	}
 	if !c.flushBurst() {
 		return
@@ -395,6 +417,8 @@ func (s *shaper) dueAt(r shapeRecord, start, lastSent time.Time, peerCount int64
 // the cover site (TestShapeClassifier, docs/spec/transports.md): answers
 // came 0.06-0.16 ms later than the browser's (the median of each kind).
 const replayOwnWay = 100 * time.Microsecond
+
+var debugReplay func(string)
 
 // answerGap returns how long after the peer's record's arrival an answer
 // the trace shows gap after it goes.
