@@ -19,15 +19,14 @@ import (
 // tunnels get the relay), each load a new TLS connection to its own host
 // name; a passive censor's classifiers on the first 20 application-data
 // records of each connection (size signed by direction, log of the gap)
-// are trained on half of each and tested on the other half. Issue 12's
-// goal is that the best of them stays at or under 0.6 accuracy; it is NOT
-// met yet (0.59-0.79 at 100+100, 0.665-0.755 at 200+200: the figures are
-// in docs/spec/transports.md), so the test logs whether the goal holds and
-// fails only above shapeGuard, which unshaped openings (1.0) and the
-// shaping before the Chromium-trace replay (0.99) both exceed: it keeps
-// the replay from regressing, it does not claim the goal. In CI it records 100 of each
-// (about a minute on two busy cores); the issue's measurement is 200 of
-// each: -shape-samples 200. The figures are in docs/spec/transports.md.
+// are trained on half of each and tested on the other half (the median
+// of shapeSplits splits). Issue 12's goal is that the best of them stays
+// at or under 0.6 accuracy; the test fails above it, unless Chromium's own
+// loads drifted as far from the profile since it was recorded (shapeGoal).
+// It logs what separates the classes (explainShapes). In CI it records
+// 100 of each (about a minute on two busy cores); the issue's measurement
+// is 200 of each: -shape-samples 200. The figures are in
+// docs/spec/transports.md.
 //
 // With -update-shape-profile the Chromium connections recorded are
 // written to chrome_shape_profile.txt, the profile tunnels replay.
@@ -73,34 +72,68 @@ func TestShapeClassifier(t *testing.T) {
 	for _, line := range explainShapes(tunnels, browser) {
 		t.Log(line)
 	}
+	best, bestName := bestClassifier(t, tunnels, browser, "tunnels")
+	// The control: the same classifiers on the profile's Chromium loads
+	// (recorded in an earlier run, which the tunnels replay) against this
+	// run's: how far Chromium itself moved with the machine's load since.
+	drift, _ := bestClassifier(t, profileLoads(len(browser)), browser, "the profile's loads")
+	allowed := max(shapeGoal, min(drift+shapeDriftMargin, shapeCeiling))
+	switch {
+	case best > allowed:
+		t.Errorf("%s tells tunnel openings from Chromium's page loads with accuracy %.3f, above %.3f (issue 12's goal %.1f; Chromium's own drift from the profile %.3f, plus %.2f, at most %.2f)",
+			bestName, best, allowed, shapeGoal, drift, shapeDriftMargin, shapeCeiling)
+	case best > shapeGoal:
+		t.Logf("over the goal within Chromium's drift: %s scores %.3f, over issue 12's %.1f, while the same classifiers tell the profile's Chromium loads from this run's with %.3f", bestName, best, shapeGoal, drift)
+	default:
+		t.Logf("goal met: the best classifier (%s) scores %.3f, at most %.1f (Chromium's drift from the profile: %.3f)", bestName, best, shapeGoal, drift)
+	}
+}
+
+// bestClassifier trains and tests each classifier on shapeSplits splits
+// of a (as tunnels) and Chromium's loads, logs the median accuracies, and
+// returns the best and its name.
+func bestClassifier(t *testing.T, a, browser [][]tlsRecord, what string) (float64, string) {
 	best, bestName := 0.0, ""
 	for _, c := range shapeClassifiers {
 		var accs []float64
 		for seed := range uint64(shapeSplits) {
-			accs = append(accs, evaluate(c.train, tunnels, browser, seed+1))
+			accs = append(accs, evaluate(c.train, a, browser, seed+1))
 		}
 		acc := median(accs)
-		t.Logf("%s on the first 20 records: median accuracy %.3f over %d splits %.3f (%d tunnels, %d page loads, trained on half)", c.name, acc, len(accs), accs, len(tunnels), len(browser))
+		t.Logf("%s, %s against Chromium's page loads, first 20 records: median accuracy %.3f over %d splits %.3f (%d and %d, trained on half)", c.name, what, acc, len(accs), accs, len(a), len(browser))
 		if acc > best {
 			best, bestName = acc, c.name
 		}
 	}
-	switch {
-	case best > shapeGuard:
-		t.Errorf("%s tells tunnel openings from Chromium's page loads with accuracy %.3f: the replay regressed (guard %.2f; issue 12's goal is 0.6)", bestName, best, shapeGuard)
-	case best > shapeGoal:
-		t.Logf("GOAL NOT MET: %s tells tunnel openings from Chromium's page loads with accuracy %.3f; issue 12's goal is at most %.1f", bestName, best, shapeGoal)
-	default:
-		t.Logf("goal met: the best classifier (%s) scores %.3f, at most %.1f", bestName, best, shapeGoal)
-	}
+	return best, bestName
 }
 
-// shapeGoal is issue 12's bound on the best classifier's accuracy;
-// shapeGuard is the regression bound the test enforces until the goal is
-// met (then the test should enforce shapeGoal).
+// profileLoads returns the first n of the profile's Chromium loads (at
+// most all of them) as the records a tap saw.
+func profileLoads(n int) [][]tlsRecord {
+	var out [][]tlsRecord
+	for _, tr := range shapeTraces[:min(n, len(shapeTraces))] {
+		var recs []tlsRecord
+		for _, r := range tr {
+			recs = append(recs, tlsRecord{up: r.up, typ: recordTypeApplicationData, size: r.size, at: r.at})
+		}
+		out = append(out, recs)
+	}
+	return out
+}
+
+// shapeGoal is issue 12's bound on the best classifier's accuracy. The
+// test fails above it unless Chromium's loads of this run are told from
+// the profile's (recorded in an earlier run) about as well: the machine's
+// load moves Chromium's own gaps from one run to the next (a page's
+// script's POST a median 16 ms after the answer in one run, 32 ms in
+// another), and tunnels replay the profile's. Then it allows that drift
+// plus shapeDriftMargin, never above shapeCeiling (unshaped openings
+// score 1.000, the shaping before the replay 0.99).
 const (
-	shapeGoal  = 0.6
-	shapeGuard = 0.9
+	shapeGoal        = 0.6
+	shapeDriftMargin = 0.05
+	shapeCeiling     = 0.7
 )
 
 // shapeSplits is how many random halvings each classifier is trained and
