@@ -132,8 +132,15 @@ func standardisation(x [][]float64) (mean, sd []float64) {
 			sd[j] += (v[j] - mean[j]) * (v[j] - mean[j]) / float64(len(x))
 		}
 	}
+	// A feature the training half never varies (the 17th record, which
+	// few connections have) keeps its scale: divided by a tiny deviation,
+	// one test vector's value there outweighed every other feature to the
+	// last bit, tying the distances to both classes.
 	for j := range sd {
-		sd[j] = math.Sqrt(sd[j]) + 1e-9
+		sd[j] = math.Sqrt(sd[j])
+		if sd[j] < 1e-6 {
+			sd[j] = 1
+		}
 	}
 	return mean, sd
 }
