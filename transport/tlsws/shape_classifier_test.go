@@ -316,7 +316,7 @@ func writeShapeProfile(t *testing.T, loads [][]tlsRecord) {
 	var b strings.Builder
 	b.WriteString("# Chromium's connections loading the shape test's cover site (shape_cover_test.go): the first\n")
 	b.WriteString("# application-data records after the client's Finished, C (client) or S, TLS record length,\n")
-	b.WriteString("# @ milliseconds after the first. Written by:\n")
+	b.WriteString("# @ milliseconds (to the microsecond) after the first. Written by:\n")
 	b.WriteString("#   go test ./transport/tlsws -run TestShapeClassifier -update-shape-profile\n")
 	kept := 0
 	for _, recs := range loads {
