@@ -221,9 +221,6 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 			return
 		}
 		lastSent = time.Now()
-		if debugReplay != nil && c.client && r.size < 100 && r.size > 50 && i+1 < len(plan) && plan[i+1].size > 256 {
-			debugReplay(fmt.Sprintf("C%d then C%d gap %v burst %v", r.size, plan[i+1].size, plan[i+1].gap, burst))
-		}
 	}
 	if !c.flushBurst() {
 		return
@@ -272,8 +269,6 @@ func (s *shaper) dueAt(r shapeRecord, start, lastSent time.Time, peerCount int64
 // the cover site (TestShapeClassifier, docs/spec/transports.md): answers
 // came 0.06-0.16 ms later than the browser's (the median of each kind).
 const replayOwnWay = 100 * time.Microsecond
-
-var debugReplay func(string)
 
 // answerGap returns how long after the peer's record's arrival an answer
 // the trace shows gap after it goes.
