@@ -52,6 +52,9 @@ func TestShapeClassifier(t *testing.T) {
 		t.Logf("browser %d: %s", i, shapeKey(browser[i], 20))
 		t.Logf("tunnel  %d: %s", i, shapeKey(tunnels[i], 20))
 	}
+	// SHAPE_DUMP=file writes both classes' first 20 records, one
+	// connection a line (class, then up:size:nanoseconds since the TCP
+	// connection opened), for analysis offline.
 	if dump := os.Getenv("SHAPE_DUMP"); dump != "" {
 		var b strings.Builder
 		for _, set := range []struct {
