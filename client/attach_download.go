@@ -63,7 +63,7 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 		}
 		var done chunkSet
 		save := func(i int, sealed []byte) error {
-			plain, err := op.Open(i, sealed)
+			plain, err := op.OpenInPlace(i, sealed) // sealed is this chunk's own copy
 			if err != nil {
 				return fmt.Errorf("%w (%v)", ErrFileAltered, err)
 			}

@@ -92,7 +92,11 @@ func (s *Session) readLoop() {
 			s.End(fmt.Errorf("client: connection lost: %w", err))
 			return
 		}
-		f, err := wire.Decode(b)
+		decode := wire.Decode
+		if h, err := wire.ParseHeader(b); err == nil && h.Type == wire.TypeChunk {
+			decode = wire.DecodeShared // b is this frame's own: the chunk need not be copied out of it
+		}
+		f, err := decode(b)
 		if err != nil {
 			s.End(fmt.Errorf("client: server sent an undecodable frame: %w", err))
 			return

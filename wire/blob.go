@@ -118,7 +118,7 @@ func (*ChunkPartStored) Type() Type { return TypeChunkPartStored }
 func (m *PutChunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
 func (m *PutChunk) decode(r *reader) {
 	r.fixed("hash", m.Hash[:])
-	m.Data = r.bytes("data", 1, MaxChunk)
+	m.Data = r.chunk("data")
 }
 func (*PutChunk) validate() error { return nil }
 
@@ -160,7 +160,7 @@ func (m *GetChunk) decode(r *reader) { r.fixed("hash", m.Hash[:]) }
 func (*GetChunk) validate() error    { return nil }
 
 func (m *Chunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
-func (m *Chunk) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Data = r.bytes("data", 1, MaxChunk) }
+func (m *Chunk) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Data = r.chunk("data") }
 func (*Chunk) validate() error    { return nil }
 
 func (m *GetChunkPart) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Offset); w.u32(m.Length) }
