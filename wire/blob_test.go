@@ -79,6 +79,12 @@ func TestDecodeSharedAliasesChunkBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if c, ok := shared.Msg.(*Chunk); ok && &c.Frame()[0] != &b[0] {
+			t.Error("DecodeShared's Chunk does not name its frame")
+		}
+		if c, ok := copied.Msg.(*Chunk); ok && c.Frame() != nil {
+			t.Error("Decode's Chunk names a frame it does not share")
+		}
 		b[len(b)-1] = 'X' // the chunk's last byte
 		data := func(f Frame) string {
 			if p, ok := f.Msg.(*PutChunk); ok {

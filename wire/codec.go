@@ -72,6 +72,7 @@ func (w *writer) list(field string, n, max int, each func(w *writer, i int)) {
 type reader struct {
 	tlspl.Reader
 	share bool
+	frame []byte // the whole frame, when share is set
 }
 
 // newReader returns a reader over b.
@@ -132,7 +133,7 @@ func (r *reader) text(field string, max int) string {
 // list's own sub-reader, which must end exactly at the declared length.
 // maxBytes bounds the declared length.
 func (r *reader) list(field string, max, maxBytes int, each func(r *reader)) {
-	sub := reader{Reader: r.Vector32(maxBytes), share: r.share}
+	sub := reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}
 	if r.Err() != nil {
 		r.Label(field)
 		return

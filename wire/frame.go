@@ -285,7 +285,9 @@ func decode(b []byte, share bool) (Frame, error) {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	r := newReader(b[HeaderSize:])
-	r.share = share
+	if share {
+		r.share, r.frame = true, b
+	}
 	m.decode(&r)
 	if err := r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)

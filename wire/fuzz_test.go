@@ -32,6 +32,12 @@ func FuzzDecode(f *testing.F) {
 		if (err == nil) != (serr == nil) {
 			t.Fatalf("Decode: %v, DecodeShared: %v", err, serr)
 		}
+		if c, ok := shared.Msg.(*Chunk); ok {
+			if !bytes.Equal(c.Frame(), b) {
+				t.Fatal("DecodeShared's Chunk does not name its frame")
+			}
+			c.frame = nil
+		}
 		if err == nil && !reflect.DeepEqual(fr, shared) {
 			t.Fatalf("DecodeShared gave %+v, Decode %+v", shared, fr)
 		}
