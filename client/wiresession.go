@@ -92,11 +92,13 @@ func (s *Session) readLoop() {
 			s.End(fmt.Errorf("client: connection lost: %w", err))
 			return
 		}
-		decode := wire.Decode
-		if h, err := wire.ParseHeader(b); err == nil && h.Type == wire.TypeChunk {
-			decode = wire.DecodeShared // b is this frame's own: the chunk need not be copied out of it
+		var f wire.Frame
+		if h, herr := wire.ParseHeader(b); herr == nil && h.Type == wire.TypeChunk {
+			f, err = wire.DecodeShared(b) // the chunk stays in b, released once it is saved
+		} else {
+			f, err = wire.Decode(b)
+			securechan.ReleaseMessage(b) // Decode copied what it kept
 		}
-		f, err := decode(b)
 		if err != nil {
 			s.End(fmt.Errorf("client: server sent an undecodable frame: %w", err))
 			return

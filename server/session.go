@@ -261,11 +261,14 @@ func (ss *session) prepare(msg []byte) (wire.Header, []byte) {
 // handleFrame decodes and answers one frame; false means close.
 func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	s := ss.srv
-	decode := wire.Decode
+	var f wire.Frame
+	var err error
 	if h.Type == wire.TypePutChunk {
-		decode = wire.DecodeShared // putChunkAsync releases msg once the chunk is stored
+		f, err = wire.DecodeShared(msg) // putChunkAsync releases msg once the chunk is stored
+	} else {
+		f, err = wire.Decode(msg)
+		securechan.ReleaseMessage(msg) // Decode copied what it kept
 	}
-	f, err := decode(msg)
 	if err != nil {
 		code := wire.CodeBadRequest
 		if errors.Is(err, wire.ErrTooLarge) {
