@@ -181,3 +181,33 @@ func TestSealerRefusesShrunkFile(t *testing.T) {
 		t.Fatalf("sealing past the end of a shrunk file: got %v, want ErrChanged", err)
 	}
 }
+
+// TestOpenInPlace: OpenInPlace gives what Open gives, in the chunk's own
+// storage, and refuses an altered chunk as Open does.
+func TestOpenInPlace(t *testing.T) {
+	data := randomBytes(2*ChunkSize + 99)
+	d, chunks := sealAll(t, data)
+	o, err := NewOpener(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := bytes.Clone(chunks[1])
+	altered[10] ^= 1
+	var out []byte
+	for i, c := range chunks {
+		pt, err := o.OpenInPlace(i, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pt) > 0 && &pt[0] != &c[0] {
+			t.Fatalf("chunk %d was not opened in place", i)
+		}
+		out = append(out, pt...)
+	}
+	if !bytes.Equal(out, data) {
+		t.Fatal("OpenInPlace round trip differs")
+	}
+	if _, err := o.OpenInPlace(1, altered); !errors.Is(err, ErrHash) {
+		t.Fatalf("altered chunk opened in place: %v", err)
+	}
+}

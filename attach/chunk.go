@@ -200,7 +200,15 @@ func (o *Opener) SealedLen(i int) int {
 
 // Open verifies sealed chunk i against its hash (constant time), its
 // length and its tag, and returns its file bytes, without padding.
-func (o *Opener) Open(i int, sealed []byte) ([]byte, error) {
+func (o *Opener) Open(i int, sealed []byte) ([]byte, error) { return o.open(i, nil, sealed) }
+
+// OpenInPlace is Open decrypting into sealed's own storage (no allocation):
+// sealed is overwritten, whether or not it opens.
+func (o *Opener) OpenInPlace(i int, sealed []byte) ([]byte, error) {
+	return o.open(i, sealed[:0], sealed)
+}
+
+func (o *Opener) open(i int, dst, sealed []byte) ([]byte, error) {
 	n := len(o.d.Chunks)
 	if i < 0 || i >= n {
 		return nil, fmt.Errorf("%w: %d of %d", ErrIndex, i, n)
@@ -212,7 +220,7 @@ func (o *Opener) Open(i int, sealed []byte) ([]byte, error) {
 	if len(sealed) != plainLen(o.d.Size, i, n)+Overhead {
 		return nil, fmt.Errorf("chunk %d: %w: %d bytes", i, ErrLength, len(sealed))
 	}
-	pt, err := o.aead.Open(nil, nonce(i), sealed, ad(i, n))
+	pt, err := o.aead.Open(dst, nonce(i), sealed, ad(i, n))
 	if err != nil {
 		return nil, fmt.Errorf("chunk %d: %w", i, ErrAuth)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/samizdat-project/samizdat/attach"
+	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -63,7 +64,7 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 		}
 		var done chunkSet
 		save := func(i int, sealed []byte) error {
-			plain, err := op.Open(i, sealed)
+			plain, err := op.OpenInPlace(i, sealed) // sealed is this chunk's own copy
 			if err != nil {
 				return fmt.Errorf("%w (%v)", ErrFileAltered, err)
 			}
@@ -84,7 +85,12 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			n, held, err = x.round(ctx, sess, missing, func(i int) (wire.Message, error) {
 				pr.sent(i)
 				return &wire.GetChunk{Hash: wire.ChunkHash(a.Chunks[i])}, nil
-			}, func(i int, resp wire.Message) error { return save(i, resp.(*wire.Chunk).Data) })
+			}, func(i int, resp wire.Message) error {
+				c := resp.(*wire.Chunk)
+				err := save(i, c.Data)
+				securechan.ReleaseMessage(c.Frame()) // written or refused: its frame is free
+				return err
+			})
 		}
 		missing = done.without(missing)
 		if n > 0 {

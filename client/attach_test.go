@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -30,21 +31,20 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// tamperBlobs is a blob store whose GetChunk can serve altered bytes: the
-// server (or anyone between) as an adversary.
-type tamperBlobs struct {
+// countingBlobs is the file store of the tests' server, counting the
+// chunks it serves whole (GetChunk, and ReadChunk, the server's fast path).
+type countingBlobs struct {
 	*blobfs.Store
-	tamper atomic.Bool
 
 	mu   sync.Mutex
 	gets map[[32]byte]int // GetChunks served per chunk, once countGets was called
 }
 
 // countGets starts counting the chunks served.
-func (b *tamperBlobs) countGets() { b.mu.Lock(); b.gets = map[[32]byte]int{}; b.mu.Unlock() }
+func (b *countingBlobs) countGets() { b.mu.Lock(); b.gets = map[[32]byte]int{}; b.mu.Unlock() }
 
 // mostGets returns the most times one chunk was served, and all serves.
-func (b *tamperBlobs) mostGets() (most, total int) {
+func (b *countingBlobs) mostGets() (most, total int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, n := range b.gets {
@@ -53,21 +53,26 @@ func (b *tamperBlobs) mostGets() (most, total int) {
 	return most, total
 }
 
-func (b *tamperBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
+func (b *countingBlobs) count(h [32]byte) {
 	b.mu.Lock()
 	if b.gets != nil {
 		b.gets[h]++
 	}
 	b.mu.Unlock()
-	d, err := b.Store.GetChunk(ctx, h)
-	if err == nil && b.tamper.Load() {
-		d[len(d)/2] ^= 1
-	}
-	return d, err
+}
+
+func (b *countingBlobs) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
+	b.count(h)
+	return b.Store.GetChunk(ctx, h)
+}
+
+func (b *countingBlobs) ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, error) {
+	b.count(h)
+	return b.Store.ReadChunk(ctx, h, buf)
 }
 
 // startFileServer is startServer with a blob store.
-func startFileServer(t testing.TB) (ServerLink, *tamperBlobs) {
+func startFileServer(t testing.TB) (ServerLink, *countingBlobs) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
@@ -78,7 +83,7 @@ func startFileServer(t testing.TB) (ServerLink, *tamperBlobs) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs := &tamperBlobs{Store: bs}
+	blobs := &countingBlobs{Store: bs}
 	key, _ := securechan.GenerateServerKey(nil)
 	srv, err := server.New(server.Config{Store: st, Key: key, Blobs: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Second})
 	if err != nil {
@@ -254,10 +259,24 @@ func TestServerRefusesCorruptChunk(t *testing.T) {
 	path, _ := writeRandomFile(t, "photo.jpg", attach.ChunkSize+10)
 	sendFile(t, alice, "bob", path, "", nil)
 	m := waitFile(t, bob)
-	blobs.tamper.Store(true)
+	altered := 0
+	filepath.WalkDir(blobs.Dir(), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && len(d.Name()) == 64 {
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 1
+			if os.WriteFile(p, b, 0o600) == nil {
+				altered++
+			}
+		}
+		return nil
+	})
+	if altered != attach.ChunkCount(attach.ChunkSize+10) {
+		t.Fatalf("altered %d chunk files on the server's disk, want one per chunk", altered)
+	}
 	dir := t.TempDir()
-	if _, err := bob.Download(context.Background(), m.ID, dir, nil); err == nil {
-		t.Fatal("Download of a corrupt chunk succeeded")
+	_, err := bob.Download(context.Background(), m.ID, dir, nil)
+	if err == nil || !strings.Contains(err.Error(), "does not have a chunk") {
+		t.Fatalf("Download of a corrupt chunk = %v, want the server's NotFound (it checks what it reads)", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "photo.jpg")); err == nil {
 		t.Fatal("a corrupt file was saved")

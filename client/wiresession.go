@@ -92,7 +92,13 @@ func (s *Session) readLoop() {
 			s.End(fmt.Errorf("client: connection lost: %w", err))
 			return
 		}
-		f, err := wire.Decode(b)
+		var f wire.Frame
+		if h, herr := wire.ParseHeader(b); herr == nil && h.Type == wire.TypeChunk {
+			f, err = wire.DecodeShared(b) // the chunk stays in b, released once it is saved
+		} else {
+			f, err = wire.Decode(b)
+			securechan.ReleaseMessage(b) // Decode copied what it kept
+		}
 		if err != nil {
 			s.End(fmt.Errorf("client: server sent an undecodable frame: %w", err))
 			return

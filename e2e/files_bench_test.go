@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,17 +26,31 @@ import (
 
 // BenchmarkFilesThroughput measures a 100 MiB upload and download through the
 // samizdat binary on loopback against curl uploading (PUT) and downloading
-// the same file over HTTPS to nginx, in the same run, and the peak memory
-// of the samizdat processes. One iteration is the whole measurement (two
-// rounds). Run: go test ./e2e -run '^$' -bench FilesThroughput -benchtime=1x -v
+// the same file over HTTPS to nginx, in the same run, taking turns
+// (samizdat first in odd rounds, curl first in even ones), and the peak
+// memory of the samizdat processes. Besides wall times it reads the CPU
+// time (user+system) of both ends of each transfer: the CLI or curl, and
+// the server or nginx's worker; on a shared machine the CPU ratio moves
+// less with the load than the wall-time ratio. One iteration is the whole
+// measurement (filesRounds rounds, then medians and ranges).
+// Run: go test ./e2e -run '^$' -bench FilesThroughput -benchtime=1x -v
 func BenchmarkFilesThroughput(b *testing.B) {
 	for b.Loop() {
 		filesThroughput(b)
 	}
 }
 
+const filesRounds = 5
+
+// costs are one transfer's wall time and the CPU time of its two ends.
+type costs struct {
+	wall, cpu time.Duration
+	rss       int64 // peak RSS of the CLI, KiB (samizdat only)
+}
+
 func filesThroughput(t testing.TB) {
 	nginx := testenv.LookPath(t, "nginx", "apt-get install nginx")
+	testenv.LookPath(t, "curl", "apt-get install curl")
 	dir := t.TempDir()
 	const size = 100 << 20
 	src := filepath.Join(dir, "big.bin")
@@ -43,51 +58,103 @@ func filesThroughput(t testing.TB) {
 
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
 	alice, bob := twoFriends(t, dir, srv.link)
+	ng := startNginx(t, nginx, dir)
+	defer ng.stop()
 
-	for round := 1; round <= 2; round++ {
-		up, upRSS := timed(t, alice, "send", "bob", "--file", src)
-		ids := fileIDs(t, bob.run(t, "read", "alice"), "big.bin")
-		to := filepath.Join(dir, fmt.Sprintf("down%d", round))
-		down, downRSS := timed(t, bob, "download", ids[len(ids)-1], "--dir", to)
-		if fileSum(t, filepath.Join(to, "big.bin")) != want {
-			t.Fatal("the downloaded file differs")
+	var ratios [4][]float64 // wall up, wall down, CPU up, CPU down
+	for round := 1; round <= filesRounds; round++ {
+		var up, down, cUp, cDown costs
+		samizdat := func() {
+			up = runCosted(t, srv.Cmd.Process.Pid, alice, "send", "bob", "--file", src)
+			ids := fileIDs(t, bob.run(t, "read", "alice"), "big.bin")
+			to := filepath.Join(dir, fmt.Sprintf("down%d", round))
+			down = runCosted(t, srv.Cmd.Process.Pid, bob, "download", ids[len(ids)-1], "--dir", to)
+			if fileSum(t, filepath.Join(to, "big.bin")) != want {
+				t.Fatal("the downloaded file differs")
+			}
+			os.RemoveAll(to)
 		}
-		cUp, cDown := curlNginx(t, nginx, dir, src)
-		mb := float64(size) / (1 << 20)
-		t.Logf("round %d: samizdat upload %.2fs (%.1f MiB/s, peak RSS %d MiB), download %.2fs (%.1f MiB/s, peak RSS %d MiB); "+
-			"curl+nginx HTTPS upload %.2fs (%.1f MiB/s), download %.2fs (%.1f MiB/s); ratio upload %.2f, download %.2f",
-			round, up.Seconds(), mb/up.Seconds(), upRSS>>10, down.Seconds(), mb/down.Seconds(), downRSS>>10,
-			cUp.Seconds(), mb/cUp.Seconds(), cDown.Seconds(), mb/cDown.Seconds(), cUp.Seconds()/up.Seconds(), cDown.Seconds()/down.Seconds())
+		curl := func() { cUp, cDown = ng.transfer(t, src) }
+		if round%2 == 1 {
+			samizdat()
+			curl()
+		} else {
+			curl()
+			samizdat()
+		}
+		r := [4]float64{cUp.wall.Seconds() / up.wall.Seconds(), cDown.wall.Seconds() / down.wall.Seconds(),
+			cUp.cpu.Seconds() / up.cpu.Seconds(), cDown.cpu.Seconds() / down.cpu.Seconds()}
+		for i := range r {
+			ratios[i] = append(ratios[i], r[i])
+		}
+		load, _ := os.ReadFile("/proc/loadavg")
+		t.Logf("round %d: samizdat upload %.2fs (CPU %.2fs, peak RSS %d MiB), download %.2fs (CPU %.2fs, peak RSS %d MiB); "+
+			"curl+nginx upload %.2fs (CPU %.2fs), download %.2fs (CPU %.2fs); ratio upload %.2f (CPU %.2f), download %.2f (CPU %.2f); load %s",
+			round, up.wall.Seconds(), up.cpu.Seconds(), up.rss>>10, down.wall.Seconds(), down.cpu.Seconds(), down.rss>>10,
+			cUp.wall.Seconds(), cUp.cpu.Seconds(), cDown.wall.Seconds(), cDown.cpu.Seconds(), r[0], r[2], r[1], r[3], strings.Join(strings.Fields(string(load))[:3], " "))
+	}
+	for i, name := range []string{"wall-time ratio, upload", "wall-time ratio, download", "CPU-time ratio, upload", "CPU-time ratio, download"} {
+		v := slices.Sorted(slices.Values(ratios[i]))
+		t.Logf("%s (curl+nginx / samizdat, %d rounds): median %.2f, range %.2f-%.2f", name, len(v), v[len(v)/2], v[0], v[len(v)-1])
 	}
 }
 
-// timed runs one CLI command as u under /usr/bin/time and returns its
-// wall time and peak RSS in KiB.
-func timed(t testing.TB, u *user, args ...string) (time.Duration, int64) {
+// runCosted runs one CLI command as u under /usr/bin/time and returns its
+// wall time, the CPU time of it and of the server process pid meanwhile,
+// and its peak RSS. (The Go child's own rusage would not do for the RSS:
+// Linux keeps the peak of the forked test process across exec.)
+func runCosted(t testing.TB, pid int, u *user, args ...string) costs {
 	t.Helper()
-	rss := filepath.Join(t.TempDir(), "rss")
-	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rss, bin, "--home", u.home}, args...)...)
+	usage := filepath.Join(t.TempDir(), "usage")
+	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M %U %S", "-o", usage, bin, "--home", u.home}, args...)...)
 	cmd.Env = append(os.Environ(), cliEnv...)
+	srv0 := procCPU(t, pid)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	d := time.Since(start)
+	c := costs{wall: time.Since(start)}
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", u.name, args, err, out)
 	}
-	b, err := os.ReadFile(rss)
+	c.cpu = procCPU(t, pid) - srv0
+	b, err := os.ReadFile(usage)
 	if err != nil {
-		t.Fatalf("/usr/bin/time wrote no peak RSS (apt-get install time): %v", err)
+		t.Fatalf("/usr/bin/time wrote no usage (apt-get install time): %v", err)
 	}
-	kib, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatalf("/usr/bin/time wrote %q", b)
+	var user, sys float64
+	if _, err := fmt.Sscanf(string(b), "%d %f %f", &c.rss, &user, &sys); err != nil {
+		t.Fatalf("/usr/bin/time wrote %q: %v", b, err)
 	}
-	return d, kib
+	c.cpu += time.Duration((user + sys) * float64(time.Second))
+	return c
 }
 
-// curlNginx serves dir over HTTPS with nginx (PUT enabled) and times curl
-// uploading src and downloading it back.
-func curlNginx(t testing.TB, nginx, dir, src string) (up, down time.Duration) {
+// procCPU returns the user and system CPU time process pid has used
+// (/proc/PID/stat, in clock ticks of 10 ms).
+func procCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("reading the CPU time of process %d: %v", pid, err)
+	}
+	_, rest, _ := strings.Cut(string(b), ") ") // the name may hold spaces
+	f := strings.Fields(rest)                  // f[0] is field 3 (state)
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// nginxServer is nginx serving a directory over HTTPS with PUT enabled.
+type nginxServer struct {
+	cmd       *exec.Cmd
+	url, www  string
+	workerPID int
+}
+
+// startNginx serves dir/nginx/www over HTTPS with nginx (one worker).
+func startNginx(t testing.TB, nginx, dir string) *nginxServer {
 	t.Helper()
 	nd := filepath.Join(dir, "nginx")
 	www := filepath.Join(nd, "www")
@@ -108,14 +175,13 @@ http { access_log off; client_max_body_size 200m; client_body_temp_path %s; prox
   server { listen %s ssl; ssl_certificate %s; ssl_certificate_key %s; ssl_protocols TLSv1.3;
     root %s; location / { dav_methods PUT; create_full_put_path on; } } }
 `, nd, nd, tmp, tmp, tmp, tmp, tmp, addr, cert, key, www)), 0o600)
-	ng := exec.Command(nginx, "-c", conf, "-p", nd)
 	if out, err := exec.Command(nginx, "-t", "-c", conf, "-p", nd).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	if err := ng.Start(); err != nil {
+	ng := &nginxServer{cmd: exec.Command(nginx, "-c", conf, "-p", nd), url: "https://" + addr + "/big.bin", www: www}
+	if err := ng.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { ng.Process.Signal(syscall.SIGQUIT); ng.Wait() }()
 	if !e2etest.WaitFor(10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -123,21 +189,41 @@ http { access_log off; client_max_body_size 200m; client_body_temp_path %s; prox
 		}
 		return err == nil
 	}) {
+		ng.stop()
 		t.Fatal("nginx did not listen")
 	}
-	url := "https://" + addr + "/big.bin"
-	curl := func(args ...string) time.Duration {
+	pid := ng.cmd.Process.Pid
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if f := strings.Fields(string(children)); len(f) == 1 {
+		ng.workerPID, _ = strconv.Atoi(f[0])
+	}
+	if ng.workerPID == 0 {
+		ng.stop()
+		t.Fatalf("nginx has worker processes %q, want one", children)
+	}
+	return ng
+}
+
+func (ng *nginxServer) stop() { ng.cmd.Process.Signal(syscall.SIGQUIT); ng.cmd.Wait() }
+
+// transfer times curl uploading src and downloading it back, with the CPU
+// time of curl and of nginx's worker.
+func (ng *nginxServer) transfer(t testing.TB, src string) (up, down costs) {
+	t.Helper()
+	curl := func(args ...string) costs {
+		cmd := exec.Command("curl", append([]string{"-sSfk", "--http1.1"}, args...)...)
+		w0 := procCPU(t, ng.workerPID)
 		start := time.Now()
-		out, err := exec.Command("curl", append([]string{"-sSfk", "--http1.1"}, args...)...).CombinedOutput()
+		out, err := cmd.CombinedOutput()
+		c := costs{wall: time.Since(start)}
 		if err != nil {
 			t.Fatalf("curl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return time.Since(start)
+		c.cpu = procCPU(t, ng.workerPID) - w0 + cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return c
 	}
-	os.Remove(filepath.Join(www, "big.bin"))
-	up = curl("-T", src, url)
-	down = curl("-o", os.DevNull, url)
-	return up, down
+	os.Remove(filepath.Join(ng.www, "big.bin"))
+	return curl("-T", src, ng.url), curl("-o", os.DevNull, ng.url)
 }
 
 func selfSigned(t testing.TB, dir string) (certPath, keyPath string) {

@@ -293,6 +293,9 @@ func (c *Conn) Recv() ([]byte, error) {
 				c.releaseRecordLocked()
 				return msg, nil
 			}
+			if !c.msgStarted {
+				c.msgBuf = largeMessageBuffer()
+			}
 			c.msgBuf = append(c.msgBuf, data...)
 			c.msgStarted = true
 			c.releaseRecordLocked()

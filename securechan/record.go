@@ -123,6 +123,40 @@ var (
 	}}
 )
 
+// A message of several records is reassembled into a pooled buffer that
+// holds largeMessageRecords records' data (a 256 KiB attachment chunk and
+// its frame fit), so that it is allocated once rather than grown by
+// doubling; a larger message grows past it. ReleaseMessage gives it back.
+const (
+	largeMessageRecords = 5
+	largeMessageCap     = largeMessageRecords * maxRecordData
+)
+
+var largeMessages = sync.Pool{New: func() any {
+	b := make([]byte, 0, largeMessageCap)
+	return &b
+}}
+
+// largeMessageBuffer returns an empty pooled buffer for reassembling a
+// message of several records.
+func largeMessageBuffer() []byte {
+	bp := largeMessages.Get().(*[]byte)
+	return (*bp)[:0]
+}
+
+// ReleaseMessage hands a message that Recv returned back for reuse, once
+// the caller and everything it gave the message to are done with it (its
+// bytes will be overwritten by a later message). Messages that did not
+// come from the pool are left to the garbage collector, so calling it is
+// never required; calling it while the message is still in use is a bug.
+func ReleaseMessage(msg []byte) {
+	if cap(msg) != largeMessageCap {
+		return
+	}
+	msg = msg[:0]
+	largeMessages.Put(&msg)
+}
+
 // poolFor returns the pool whose buffers hold n bytes (n <= a whole record).
 func poolFor(n int) *sync.Pool {
 	if n <= smallBufferSize {

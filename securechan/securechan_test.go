@@ -585,3 +585,30 @@ func TestServerPublicText(t *testing.T) {
 		t.Fatal("ServerKey prints its private key")
 	}
 }
+
+// TestReleasedMessageIsReused: a message of several records is reassembled
+// in one pooled buffer (no regrowing), ReleaseMessage hands it back, and
+// the messages that reuse it arrive intact; a message that did not come
+// from the pool is left alone.
+func TestReleasedMessageIsReused(t *testing.T) {
+	f := newFixture(t, ServerConfig{})
+	cc, sc := net.Pipe()
+	client, server := mustPair(t, f, cc, sc)
+	defer shutdown(t, client, server)
+	for round, n := range []int{4*maxRecordData + 5, 2*maxRecordData + 1, largeMessageCap, largeMessageCap + 1, 300} {
+		msg := bytes.Repeat([]byte{byte(round + 1)}, n)
+		errc := make(chan error, 1)
+		go func() { errc <- client.Send(msg) }()
+		got, err := server.Recv()
+		if err != nil || <-errc != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("round %d: the message of %d bytes arrived altered", round, n)
+		}
+		if pooled := cap(got) == largeMessageCap; pooled != (n > maxRecordData && n <= largeMessageCap) {
+			t.Fatalf("round %d: %d bytes in a buffer of cap %d", round, n, cap(got))
+		}
+		ReleaseMessage(got)
+	}
+}

@@ -6,15 +6,18 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io/fs"
+	"sync"
 	"time"
 
+	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
 // BlobStore keeps encrypted attachment chunks, addressed by the SHA-256 of
 // their bytes (docs/spec/attachments.md). PutChunk must return only once
-// the chunk is durable; it may refuse bytes that do not hash to h.
+// the chunk is durable, and must not keep data after it returns (the
+// server reuses the buffer); it may refuse bytes that do not hash to h.
 // GetChunk's error wraps fs.ErrNotExist for a chunk it does not hold.
 // store/blobfs is the filesystem implementation; an S3-compatible one
 // (MinIO or Garage through minio-go) would satisfy the same interface.
@@ -36,6 +39,17 @@ type BlobParts interface {
 	PutChunkPart(ctx context.Context, h [32]byte, size, off int64, data []byte, charge func() error) (int64, error)
 	// ReadChunkAt returns up to n bytes of chunk h from off.
 	ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) ([]byte, error)
+}
+
+// BlobChecked is a BlobStore with a faster path for the server's hot
+// loops (store/blobfs is one): PutCheckedChunk is PutChunk for bytes the
+// caller has already checked against h (the server hashes every chunk
+// before anything is written; this saves the store hashing it again), and
+// ReadChunk is GetChunk into buf's storage when it has room, with the
+// bytes checked against h as GetChunk checks them.
+type BlobChecked interface {
+	PutCheckedChunk(ctx context.Context, h [32]byte, data []byte) error
+	ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, error)
 }
 
 // BlobExpirer is a BlobStore that can drop chunks not stored or asked for
@@ -63,7 +77,9 @@ const maxPuts = 32
 // in order: a downloading client counts on its answers arriving in the
 // order it asked (client/attach_round.go), so that after a cut the chunks
 // lost are the last ones it asked for.
-func (ss *session) putChunkAsync(f wire.Frame) bool {
+// The chunk's bytes are part of msg (wire.DecodeShared), which goes back
+// to the secure channel's pool once the chunk is stored.
+func (ss *session) putChunkAsync(f wire.Frame, msg []byte) bool {
 	m, ok := f.Msg.(*wire.PutChunk)
 	if !ok || ss.srv.cfg.Blobs == nil || ss.needDevice() != nil {
 		return false // dispatch answers
@@ -74,7 +90,10 @@ func (ss *session) putChunkAsync(f wire.Frame) bool {
 	ss.puts <- struct{}{}
 	go func() {
 		defer func() { <-ss.puts }()
-		ss.reply(f.RequestID, ss.putChunk(m))
+		resp := ss.putChunk(m)
+		m.Data = nil
+		securechan.ReleaseMessage(msg)
+		ss.reply(f.RequestID, resp)
 	}()
 	return true
 }
@@ -124,7 +143,11 @@ func (ss *session) putChunk(m *wire.PutChunk) wire.Message {
 		if e := ss.chargeBlob(ctx, int64(len(m.Data))); e != nil {
 			return e
 		}
-		if err := b.PutChunk(ctx, m.Hash, m.Data); err != nil {
+		put := b.PutChunk
+		if c, ok := b.(BlobChecked); ok {
+			put = c.PutCheckedChunk // checked above
+		}
+		if err := put(ctx, m.Hash, m.Data); err != nil {
 			return ss.blobError("store chunk", err)
 		}
 	}
@@ -169,22 +192,50 @@ func (ss *session) hasChunks(m *wire.HasChunks) wire.Message {
 }
 
 func (ss *session) getChunk(m *wire.GetChunk) wire.Message {
+	resp, _ := ss.readChunk(m) // the answer keeps the buffer: not released
+	return resp
+}
+
+func sameHash(a, b [32]byte) bool { return subtle.ConstantTimeCompare(a[:], b[:]) == 1 }
+
+// chunkBuffers hold chunks read for a GetChunk answer until it is sent.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wire.MaxChunk); return &b }}
+
+// readChunk answers m; with a BlobChecked store the chunk is read into a
+// pooled buffer that release (call it once the answer is sent) returns.
+func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, release func()) {
 	b, e := ss.blobs()
 	if e != nil {
-		return e
+		return e, nil
 	}
 	ctx, cancel := ss.srv.storeCtx()
 	defer cancel()
-	data, err := b.GetChunk(ctx, m.Hash)
+	var data []byte
+	var err error
+	checked := false
+	if c, ok := b.(BlobChecked); ok {
+		buf := chunkBuffers.Get().(*[]byte)
+		release = func() { chunkBuffers.Put(buf) }
+		data, err = c.ReadChunk(ctx, m.Hash, *buf)
+		checked = true
+	} else {
+		data, err = b.GetChunk(ctx, m.Hash)
+	}
 	if err != nil {
-		return ss.blobError("fetch chunk", err)
+		if release != nil {
+			release()
+		}
+		return ss.blobError("fetch chunk", err), nil
 	}
-	// The store checks too; the server never serves bytes that are not the
-	// chunk asked for.
-	if sum := sha256.Sum256(data); len(data) == 0 || len(data) > wire.MaxChunk || subtle.ConstantTimeCompare(sum[:], m.Hash[:]) != 1 {
-		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again")
+	// The server never serves bytes that are not the chunk asked for: a
+	// BlobChecked store checked them as it read them.
+	if len(data) == 0 || len(data) > wire.MaxChunk || !checked && !sameHash(sha256.Sum256(data), m.Hash) {
+		if release != nil {
+			release()
+		}
+		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again"), nil
 	}
-	return &wire.Chunk{Hash: m.Hash, Data: data}
+	return &wire.Chunk{Hash: m.Hash, Data: data}, release
 }
 
 // getChunkPart serves part of a chunk. A store with BlobParts reads only

@@ -261,7 +261,14 @@ func (ss *session) prepare(msg []byte) (wire.Header, []byte) {
 // handleFrame decodes and answers one frame; false means close.
 func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	s := ss.srv
-	f, err := wire.Decode(msg)
+	var f wire.Frame
+	var err error
+	if h.Type == wire.TypePutChunk {
+		f, err = wire.DecodeShared(msg) // putChunkAsync releases msg once the chunk is stored
+	} else {
+		f, err = wire.Decode(msg)
+		securechan.ReleaseMessage(msg) // Decode copied what it kept
+	}
 	if err != nil {
 		code := wire.CodeBadRequest
 		if errors.Is(err, wire.ErrTooLarge) {
@@ -308,7 +315,7 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 			return ss.sendPipelined(f.RequestID, m, async)
 		}
 	}
-	if ss.putChunkAsync(f) { // blob.go: chunks are stored concurrently
+	if ss.putChunkAsync(f, msg) { // blob.go: chunks are stored concurrently
 		return !ss.closing.Load()
 	}
 	ss.drainPipeline() // every other request comes after the Sends before it
@@ -347,13 +354,21 @@ func (ss *session) reply(id uint32, m wire.Message) bool {
 	return ss.write(wire.Frame{RequestID: id, Msg: m}) == nil
 }
 
+// frameBuffers hold encoded frames while the secure channel seals them
+// (a 256 KiB chunk for a Chunk answer): Send has sealed a frame into its
+// own records when it returns, so the buffer is reused at once.
+var frameBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
 // write encodes and sends one frame.
 func (ss *session) write(f wire.Frame) error {
 	s := ss.srv
-	b, err := ss.encode(&f)
+	buf := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(buf)
+	b, err := ss.encode((*buf)[:0], &f)
 	if err != nil {
 		return err
 	}
+	*buf = b[:0]
 	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ss.sc.Send(b); err != nil {
 		return err
@@ -367,7 +382,7 @@ func (ss *session) writeBatch(frames []wire.Frame) error {
 	s := ss.srv
 	msgs := make([][]byte, len(frames))
 	for i := range frames {
-		b, err := ss.encode(&frames[i])
+		b, err := ss.encode(nil, &frames[i])
 		if err != nil {
 			return err
 		}
@@ -383,10 +398,10 @@ func (ss *session) writeBatch(frames []wire.Frame) error {
 	return nil
 }
 
-// encode encodes f; a frame that does not encode (a server bug) becomes
-// Error{Internal} rather than nothing.
-func (ss *session) encode(f *wire.Frame) ([]byte, error) {
-	b, err := wire.Encode(*f)
+// encode appends f to dst; a frame that does not encode (a server bug)
+// becomes Error{Internal} rather than nothing.
+func (ss *session) encode(dst []byte, f *wire.Frame) ([]byte, error) {
+	b, err := wire.AppendEncode(dst, *f)
 	if err == nil {
 		return b, nil
 	}

@@ -66,7 +66,13 @@ type GetChunk struct {
 type Chunk struct {
 	Hash ChunkHash
 	Data []byte // 1..MaxChunk bytes
+
+	frame []byte // the frame Data is part of (DecodeShared); nil for a copy
 }
+
+// Frame returns the frame that Data is part of when m was decoded by
+// DecodeShared, nil otherwise: its owner may reuse it once Data is used.
+func (m *Chunk) Frame() []byte { return m.frame }
 
 // GetChunkPart fetches Length bytes of a chunk from Offset. Answer:
 // ChunkPart (fewer bytes, or none, past the chunk's end), or NotFound.
@@ -118,7 +124,7 @@ func (*ChunkPartStored) Type() Type { return TypeChunkPartStored }
 func (m *PutChunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
 func (m *PutChunk) decode(r *reader) {
 	r.fixed("hash", m.Hash[:])
-	m.Data = r.bytes("data", 1, MaxChunk)
+	m.Data = r.chunk("data")
 }
 func (*PutChunk) validate() error { return nil }
 
@@ -160,8 +166,14 @@ func (m *GetChunk) decode(r *reader) { r.fixed("hash", m.Hash[:]) }
 func (*GetChunk) validate() error    { return nil }
 
 func (m *Chunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
-func (m *Chunk) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Data = r.bytes("data", 1, MaxChunk) }
-func (*Chunk) validate() error    { return nil }
+func (m *Chunk) decode(r *reader) {
+	r.fixed("hash", m.Hash[:])
+	m.Data = r.chunk("data")
+	if m.Data != nil {
+		m.frame = r.frame
+	}
+}
+func (*Chunk) validate() error { return nil }
 
 func (m *GetChunkPart) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Offset); w.u32(m.Length) }
 func (m *GetChunkPart) decode(r *reader) {

@@ -62,3 +62,41 @@ func TestAppendEncode(t *testing.T) {
 		t.Fatalf("AppendEncode into a reused buffer = %x, %v; want %x", again, err, want2)
 	}
 }
+
+// TestDecodeSharedAliasesChunkBytes: DecodeShared's chunk Data is the
+// frame's own bytes (what makes it save a copy), Decode's a copy.
+func TestDecodeSharedAliasesChunkBytes(t *testing.T) {
+	for _, m := range []Message{&PutChunk{Hash: ChunkHash{1}, Data: []byte("sealed chunk")}, &Chunk{Hash: ChunkHash{2}, Data: []byte("sealed chunk")}} {
+		b, err := Encode(Frame{RequestID: 7, Msg: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		copied, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared, err := DecodeShared(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := shared.Msg.(*Chunk); ok && &c.Frame()[0] != &b[0] {
+			t.Error("DecodeShared's Chunk does not name its frame")
+		}
+		if c, ok := copied.Msg.(*Chunk); ok && c.Frame() != nil {
+			t.Error("Decode's Chunk names a frame it does not share")
+		}
+		b[len(b)-1] = 'X' // the chunk's last byte
+		data := func(f Frame) string {
+			if p, ok := f.Msg.(*PutChunk); ok {
+				return string(p.Data)
+			}
+			return string(f.Msg.(*Chunk).Data)
+		}
+		if got := data(shared); got != "sealed chunX" {
+			t.Errorf("%v: DecodeShared's Data is %q, not the frame's bytes", m.Type(), got)
+		}
+		if got := data(copied); got != "sealed chunk" {
+			t.Errorf("%v: Decode's Data is %q: it aliases the frame", m.Type(), got)
+		}
+	}
+}

@@ -67,11 +67,16 @@ func (w *writer) list(field string, n, max int, each func(w *writer, i int)) {
 }
 
 // reader decodes an encoding. Reads after an error return zero values.
-// Every returned byte slice is a copy: decoded messages never alias the input.
-type reader struct{ tlspl.Reader }
+// Every returned byte slice is a copy (decoded messages never alias the
+// input) except the chunk bytes of a DecodeShared reader (share set).
+type reader struct {
+	tlspl.Reader
+	share bool
+	frame []byte // the whole frame, when share is set
+}
 
 // newReader returns a reader over b.
-func newReader(b []byte) reader { return reader{tlspl.MakeReader(b)} }
+func newReader(b []byte) reader { return reader{Reader: tlspl.MakeReader(b)} }
 
 func (r *reader) fail(field string, err error) { r.Fail(field, err) }
 
@@ -95,6 +100,25 @@ func (r *reader) bytes(field string, min, max int) []byte {
 	return b
 }
 
+// chunk reads opaque<1..MaxChunk>, the bytes of an attachment chunk: a
+// copy, or with share set the input's own bytes (no copy).
+func (r *reader) chunk(field string) []byte {
+	if !r.share {
+		return r.bytes(field, 1, MaxChunk)
+	}
+	body := r.Vector32(MaxChunk)
+	r.Label(field)
+	if r.Err() != nil {
+		return nil
+	}
+	b := body.Remaining()
+	if len(b) == 0 {
+		r.fail(field, fmt.Errorf("%w: 0 bytes, at least 1 required", ErrInvalid))
+		return nil
+	}
+	return b
+}
+
 // text reads a UTF-8 string of at most max bytes.
 func (r *reader) text(field string, max int) string {
 	b := r.bytes(field, 0, max)
@@ -109,7 +133,7 @@ func (r *reader) text(field string, max int) string {
 // list's own sub-reader, which must end exactly at the declared length.
 // maxBytes bounds the declared length.
 func (r *reader) list(field string, max, maxBytes int, each func(r *reader)) {
-	sub := reader{r.Vector32(maxBytes)}
+	sub := reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}
 	if r.Err() != nil {
 		r.Label(field)
 		return

@@ -260,7 +260,16 @@ func ParseHeader(b []byte) (Header, error) {
 }
 
 // Decode parses one frame. It accepts exactly the encodings Encode produces.
-func Decode(b []byte) (Frame, error) {
+func Decode(b []byte) (Frame, error) { return decode(b, false) }
+
+// DecodeShared is Decode without copying the chunk bytes of a PutChunk or
+// a Chunk: their Data is part of b, so b must stay unchanged as long as
+// Data is used. Every other field is a copy, as with Decode. A server
+// storing chunks and a client downloading them save a 256 KiB copy and
+// allocation per chunk this way.
+func DecodeShared(b []byte) (Frame, error) { return decode(b, true) }
+
+func decode(b []byte, share bool) (Frame, error) {
 	if len(b) > MaxFrame {
 		return Frame{}, fmt.Errorf("wire: decoding: %w: frame is %d bytes > limit %d", ErrTooLarge, len(b), MaxFrame)
 	}
@@ -276,6 +285,9 @@ func Decode(b []byte) (Frame, error) {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	r := newReader(b[HeaderSize:])
+	if share {
+		r.share, r.frame = true, b
+	}
 	m.decode(&r)
 	if err := r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)

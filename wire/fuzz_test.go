@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -21,11 +22,25 @@ func seedFuzz(f *testing.F) {
 
 // FuzzDecode: Decode never panics, and whatever it accepts re-encodes to
 // exactly the same bytes (the encoding is canonical) and decodes again to
+// an equal frame. DecodeShared accepts exactly what Decode accepts, into
 // an equal frame.
 func FuzzDecode(f *testing.F) {
 	seedFuzz(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := Decode(b)
+		shared, serr := DecodeShared(b)
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("Decode: %v, DecodeShared: %v", err, serr)
+		}
+		if c, ok := shared.Msg.(*Chunk); ok {
+			if !bytes.Equal(c.Frame(), b) {
+				t.Fatal("DecodeShared's Chunk does not name its frame")
+			}
+			c.frame = nil
+		}
+		if err == nil && !reflect.DeepEqual(fr, shared) {
+			t.Fatalf("DecodeShared gave %+v, Decode %+v", shared, fr)
+		}
 		if err != nil {
 			if fr.Msg != nil {
 				t.Fatalf("Decode returned a message with error %v", err)

@@ -151,3 +151,38 @@ func TestChunkParts(t *testing.T) {
 		t.Fatalf("the wrong partial copy was kept: have %d", have)
 	}
 }
+
+// TestReadChunkIntoBuffer: ReadChunk reads into the caller's buffer when
+// the chunk fits (a new one otherwise) and checks the bytes as GetChunk
+// does: a chunk corrupt on disk, or cut short, is refused and removed.
+// PutCheckedChunk stores what it is given.
+func TestReadChunkIntoBuffer(t *testing.T) {
+	ctx := context.Background()
+	s, _ := Open(t.TempDir(), nil)
+	data := bytes.Repeat([]byte("sealed "), 1000)
+	h := sha256.Sum256(data)
+	if err := s.PutCheckedChunk(ctx, h, data); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 1<<14)
+	got, err := s.ReadChunk(ctx, h, buf)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadChunk = %d bytes, %v", len(got), err)
+	}
+	if &got[0] != &buf[:1][0] {
+		t.Fatal("ReadChunk did not use the buffer it was given")
+	}
+	if got, err := s.ReadChunk(ctx, h, make([]byte, 0, 10)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadChunk with a small buffer = %d bytes, %v", len(got), err)
+	}
+	for _, bad := range [][]byte{append(bytes.Clone(data[:len(data)-1]), 'X'), data[:len(data)/2]} {
+		s.PutChunk(ctx, h, data)
+		os.WriteFile(s.path(h), bad, 0o600)
+		if _, err := s.ReadChunk(ctx, h, buf); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("ReadChunk of a corrupt chunk (%d bytes): %v", len(bad), err)
+		}
+		if ok, _ := s.HasChunk(ctx, h); ok {
+			t.Fatal("a corrupt chunk was kept")
+		}
+	}
+}
