@@ -85,4 +85,3 @@ func (s *Server) MintInvitation(valid time.Duration) []byte {
 	in.NotAfter = s.book.now().Add(valid)
 	return reach.MintInvitation(s.book.dist.key, in)
 }
-

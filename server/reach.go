@@ -47,7 +47,7 @@ type ReachConfig struct {
 	// LedgerFile keeps who invited whom, the relays handed to each account
 	// and the blocked relays across restarts; empty: in memory only.
 	LedgerFile string
-	Validity       time.Duration // lifetime of a signed entry (default 30 days)
+	Validity   time.Duration // lifetime of a signed entry (default 30 days)
 	// Registration, if set, lets volunteer relays that hold the
 	// operator's token add themselves (RegisterRelay; relayreg.go).
 	Registration *RelayRegistration
