@@ -29,11 +29,12 @@ import (
 //     is handed new ones only while it holds fewer than SliceSize live
 //     relays of its pool, and then at most SliceSize plus one per
 //     RevealEvery since its first relay of that pool (the reveal rate);
-//   - blocked relays: a relay counts as blocked once ReportThreshold
-//     independent trusted accounts that were handed it report it
-//     (ReportBlocked). It is then revoked in the books of every account
-//     that holds it and handed to no one; each holder's next book brings a
-//     replacement from its own pool, within its reveal rate.
+//   - blocked relays: a trusted account reports relays it was handed that
+//     fail for it (ReportBlocked); they leave its own book. A relay counts
+//     as blocked once ReportThreshold independent trusted accounts report
+//     it; it is then revoked in the books of every account that holds it
+//     and handed to no one. Each holder's next book brings a replacement
+//     from its own pool, within its reveal rate.
 //
 // The ledger keeps this in memory and, with LedgerFile, in a JSON file
 // rewritten on each change (docs/what-the-server-knows.md lists it).
@@ -54,8 +55,9 @@ type ledger struct {
 type ledgerAcct struct {
 	Inviter   string               `json:"inviter,omitempty"` // hex account ID, or operatorInviter
 	InvitedAt time.Time            `json:"invited_at,omitzero"`
-	Held      map[string]heldRelay `json:"held,omitempty"`   // relay ID -> when and at which level
-	Issued    []time.Time          `json:"issued,omitempty"` // invitations issued, for the rate
+	Held      map[string]heldRelay `json:"held,omitempty"`    // relay ID -> when and at which level
+	Dropped   map[string]time.Time `json:"dropped,omitempty"` // relays it reported: out of its own book
+	Issued    []time.Time          `json:"issued,omitempty"`  // invitations issued, for the rate
 }
 
 type heldRelay struct {
@@ -193,6 +195,9 @@ func (dd *distributor) hand(account store.AccountID, registered time.Time, relay
 		pool, trusted = relays, true
 	}
 	a := dd.acctLocked(account)
+	for id := range a.Dropped { // what it reported is blocked for it
+		blocked[id] = true
+	}
 	held := map[string]bool{}
 	inPool, first := 0, now
 	for _, se := range pool {
@@ -319,9 +324,12 @@ func (dd *distributor) redeem(account store.AccountID, token []byte, now time.Ti
 }
 
 // report counts account's report of ids: only from a trusted account, only
-// for relays it was handed and that are not blocked yet. A relay with
-// threshold independent reporters within reportWindow is judged blocked.
-// It returns the relays judged blocked by this report.
+// for relays it was handed and that are not blocked yet. A reported relay
+// leaves the reporter's own book at once (its replacement comes within the
+// reveal rate, so reporting shows it nothing sooner than waiting would); a
+// relay with threshold independent reporters within reportWindow is judged
+// blocked for everyone. It returns the relays judged blocked by this
+// report.
 func (dd *distributor) report(account store.AccountID, registered time.Time, ids []string, now time.Time) ([]string, error) {
 	dd.mu.Lock()
 	defer dd.mu.Unlock()
@@ -338,6 +346,10 @@ func (dd *distributor) report(account store.AccountID, registered time.Time, ids
 		if _, done := dd.l.Blocked[id]; done {
 			continue
 		}
+		if a.Dropped == nil {
+			a.Dropped = map[string]time.Time{}
+		}
+		a.Dropped[id] = now.UTC()
 		r := dd.l.Reports[id]
 		if r == nil {
 			r = map[string]time.Time{}
