@@ -247,6 +247,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	done := make(chan struct{})
 	defer close(done)
 	go c.refreshBook(ctx, done)
+	go c.checkRelays(ctx, done, p.Network, p.Candidate) // reach_report.go
 	cd, silent := c.keepPath(ctx, p.Network, cd)
 	s = cd.s
 	c.sessMu.Lock()
