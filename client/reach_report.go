@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
@@ -31,8 +33,8 @@ const (
 )
 
 // BookChange is what a book merged after a report or an invitation
-// changed: relays reported blocked, revoked and newly handed (entry IDs
-// and labels, never addresses).
+// changed: relays reported blocked, revoked and newly handed, each as
+// "label (entry ID)" or the ID alone (never an address).
 type BookChange struct {
 	Reported []string
 	Revoked  []string
@@ -41,6 +43,18 @@ type BookChange struct {
 
 func (b BookChange) String() string {
 	return fmt.Sprintf("reported blocked %v; the server's book revoked %v and added %v", b.Reported, b.Revoked, b.Added)
+}
+
+// named replaces each ID with "label (ID)" where names has a label.
+func named(ids []string, names map[string]string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id
+		if l := names[id]; l != "" && l != id {
+			out[i] = l + " (" + id + ")"
+		}
+	}
+	return out
 }
 
 // relayNames returns the IDs of the live relays of the cache, by ID.
@@ -78,42 +92,66 @@ func (c *Client) checkRelays(ctx context.Context, done <-chan struct{}, network 
 	}
 }
 
-// unreachableRelays dials each server-signed relay of the book that has
-// not worked on network within relayWorkedFresh (not the path in use) and
-// returns those whose dial or secure channel failed.
+// relayChecksAtOnce bounds the relays checked at the same time.
+const relayChecksAtOnce = 4
+
+// unreachableRelays dials the server-signed relays of the book that have
+// not worked on network within relayWorkedFresh (not the path in use), a
+// few at a time, and returns those whose dial or secure channel failed
+// while the session stayed up.
 func (c *Client) unreachableRelays(ctx context.Context, done <-chan struct{}, network string, using reach.Candidate) []string {
 	factory := c.opts.Paths
 	if factory == nil {
 		factory = c.directOnly
 	}
 	mem := c.reach.racer.Memory()
-	var failed []string
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+	)
+	slots := make(chan struct{}, relayChecksAtOnce)
 	for _, cand := range c.reach.cache.Candidates(time.Now()) {
 		if cand.Kind != reach.KindRelay || !cand.Signed || cand.ID == using.ID || time.Since(mem.LastWorked(network, cand.ID)) < relayWorkedFresh {
 			continue
 		}
-		select {
-		case <-done:
-			return nil // the session ended: a failure now proves nothing
-		default:
-		}
 		cand.Proxy = c.opts.Proxy
-		err := c.tryRelay(ctx, factory, cand)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			mem.Succeeded(network, cand.ID, time.Now())
-			continue
-		}
-		c.reach.racer.Failed(network, cand, err)
-		failed = append(failed, cand.ID)
-		if len(failed) == wire.MaxReportedRelays {
-			break
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			err := c.tryRelay(ctx, factory, cand)
+			if err == nil {
+				mem.Succeeded(network, cand.ID, time.Now())
+				return
+			}
+			mu.Lock()
+			failed = append(failed, cand.ID)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+		return nil // the session ended: a failure now proves nothing
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	slices.Sort(failed)
+	failed = failed[:min(len(failed), wire.MaxReportedRelays)]
+	for _, cand := range c.reach.cache.Candidates(time.Now()) {
+		if slices.Contains(failed, cand.ID) {
+			c.reach.racer.Failed(network, cand, errRelayUnreachable)
 		}
 	}
 	return failed
 }
+
+// errRelayUnreachable is what a relay that failed its check is backed off
+// with.
+var errRelayUnreachable = errors.New("client: the relay did not answer its check while another path worked")
 
 // tryRelay dials cand and runs the secure channel with our server over it.
 func (c *Client) tryRelay(ctx context.Context, factory reach.DialerFactory, cand reach.Candidate) error {
@@ -183,6 +221,7 @@ func (c *Client) mergeBookAnswer(resp wire.Message, before map[string]string, ch
 	}
 	slices.Sort(ch.Revoked)
 	slices.Sort(ch.Added)
+	ch.Reported, ch.Revoked, ch.Added = named(ch.Reported, before), named(ch.Revoked, before), named(ch.Added, after)
 	c.logf("client: %v", ch)
 	if c.opts.OnBook != nil {
 		c.opts.OnBook(ch)

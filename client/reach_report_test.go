@@ -31,7 +31,7 @@ func TestReportsBlockedRelay(t *testing.T) {
 	select {
 	case ch := <-changes:
 		t.Logf("%v", ch)
-		if !slices.Equal(ch.Reported, []string{"relay-b"}) || !slices.Equal(ch.Revoked, []string{"relay-b"}) {
+		if want := []string{"relay-b"}; !slices.Equal(ch.Reported, want) || !slices.Equal(ch.Revoked, want) {
 			t.Errorf("book change %v; want relay-b reported and revoked", ch)
 		}
 	case <-time.After(20 * time.Second):
