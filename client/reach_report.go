@@ -228,6 +228,28 @@ func (c *Client) mergeBookAnswer(resp wire.Message, before map[string]string, ch
 	}
 }
 
+// FetchBook fetches the endpoint book now and merges it (the client also
+// does so on connecting and every few hours by itself).
+func (c *Client) FetchBook(ctx context.Context) error {
+	if c.reach == nil {
+		return nil
+	}
+	s, err := c.online(ctx)
+	if err != nil {
+		return err
+	}
+	before := c.relayNames()
+	resp, err := s.call(ctx, &wire.FetchBook{Have: c.reach.cache.Version()})
+	if err != nil {
+		if wireCode(err) == wire.CodeNotFound {
+			return nil
+		}
+		return userError("fetching the endpoint book", err)
+	}
+	c.mergeBookAnswer(resp, before, BookChange{})
+	return nil
+}
+
 // RequestInvitation asks the server for an invitation token to hand to a
 // new user with the invite link: it takes them out of probation, so they
 // are handed relays beyond the ones every new account shares. Only
@@ -255,17 +277,5 @@ func (c *Client) RedeemInvitation(ctx context.Context, token []byte) error {
 	if _, err := s.call(ctx, &wire.RedeemInvitation{Token: token}); err != nil {
 		return userError("redeeming the invitation", err)
 	}
-	if c.reach == nil {
-		return nil
-	}
-	before := c.relayNames()
-	resp, err := s.call(ctx, &wire.FetchBook{Have: c.reach.cache.Version()})
-	if err != nil {
-		if wireCode(err) == wire.CodeNotFound {
-			return nil
-		}
-		return userError("fetching the endpoint book", err)
-	}
-	c.mergeBookAnswer(resp, before, BookChange{})
-	return nil
+	return c.FetchBook(ctx)
 }

@@ -248,8 +248,10 @@ func (l *labRun) startServices(ctx, pctx context.Context) error {
 		// (operatorInvitations), so past this trust age they are handed
 		// relays of invited users; the enumerator's accounts are never
 		// invited and stay on probation however old (server/distribution.go).
-		// A blocked relay's replacement comes within the reveal rate.
-		"--book-trust-age", "1ms", "--book-reveal-every", "5s"}
+		// A blocked relay's replacement comes within the reveal rate. The
+		// bucket is a twentieth of the relays (2 of 55): all that accounts
+		// never invited can learn (docs/lab.md, enumeration-100).
+		"--book-trust-age", "1ms", "--book-reveal-every", "5s", "--book-probation-share", "0.05"}
 	for _, rl := range relayLinks {
 		srvArgs = append(srvArgs, "--relay", rl)
 	}

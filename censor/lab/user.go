@@ -191,9 +191,10 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader,
 	return nil
 }
 
-// redeem redeems the user's invitation, if it has one: its first book,
-// fetched on connecting, came from the probation bucket; the one fetched
-// after the invitation holds relays of invited users.
+// redeem redeems the user's invitation, if it has one, as a user who
+// joined before being invited: its first book comes from the probation
+// bucket, the one fetched after the invitation adds relays of invited
+// users.
 func (u *labUser) redeem(ctx context.Context, c *client.Client) error {
 	if u.invitation == "" {
 		return nil
@@ -204,6 +205,9 @@ func (u *labUser) redeem(ctx context.Context, c *client.Client) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if err := c.FetchBook(rctx); err != nil {
+		return fmt.Errorf("the first book: %w", err)
+	}
 	if err := c.RedeemInvitation(rctx, tok); err != nil {
 		return fmt.Errorf("redeeming the invitation: %w", err)
 	}

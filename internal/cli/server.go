@@ -49,6 +49,7 @@ func runServer(e env) int {
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
 	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "accounts younger than this, or never invited ('samizdat server invite', 'samizdat invite --vouch'), get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
+	probationShare := fs.Float64("book-probation-share", 0.1, "the probation bucket's share of the relays (0 < share < 1): all that accounts never invited can learn, rounded down")
 	revealEvery := fs.Duration("book-reveal-every", 24*time.Hour, "after its first relays, an account is handed at most one more per this long (replacements of blocked relays included)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	limits := addLimitFlags(fs) // server_limits.go
@@ -70,7 +71,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, revealEvery: *revealEvery, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, revealEvery: *revealEvery, probationShare: *probationShare, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -84,11 +85,12 @@ type bookFlags struct {
 	relayToken string // --relay-token-file; empty: no registration
 	trustAge   time.Duration
 	// revealEvery is --book-reveal-every (server/distribution.go).
-	revealEvery time.Duration
-	blobs       *blobOptions // server_blobs.go (not the book's, but served beside it)
-	peers       []string     // --peer: the other nodes' public addresses
-	nats        string       // --nats: the bus between nodes; empty for one node
-	app         *appFlags    // --app: the browser app (app.go)
+	revealEvery    time.Duration
+	probationShare float64      // --book-probation-share
+	blobs          *blobOptions // server_blobs.go (not the book's, but served beside it)
+	peers          []string     // --peer: the other nodes' public addresses
+	nats           string       // --nats: the bus between nodes; empty for one node
+	app            *appFlags    // --app: the browser app (app.go)
 }
 
 // ledgerFile keeps who invited whom, the relays handed to each account and
@@ -201,7 +203,7 @@ func serverBookFor(log *slog.Logger, data string, key securechan.ServerPublic, a
 	if err != nil {
 		return nil, err
 	}
-	book.cfg.TrustAge, book.cfg.RevealEvery = bf.trustAge, bf.revealEvery
+	book.cfg.TrustAge, book.cfg.RevealEvery, book.cfg.ProbationShare = bf.trustAge, bf.revealEvery, bf.probationShare
 	book.cfg.LedgerFile = filepath.Join(data, ledgerFile)
 	if bf.relayToken == "" {
 		return book, nil
