@@ -307,29 +307,16 @@ func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
 		if s == nil {
 			return
 		}
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := s.call(fctx, &wire.FetchBook{Have: c.reach.cache.Version()})
-		cancel()
+		err := c.bookCall(ctx, s, &wire.FetchBook{Have: c.reach.cache.Version()}, BookChange{}) // reach_report.go
 		switch {
 		case err == nil:
-			n, err := c.reach.cache.MergeBook(resp.(*wire.Book).Data, time.Now())
-			if err != nil {
-				c.logf("client: the server's endpoint book does not verify: %v", err)
-			} else {
-				c.logf("client: endpoint book merged (%d new or updated paths)", n)
-				c.saveReach()
-			}
 		case wireCode(err) == wire.CodeNotFound:
 			return // this server publishes no book
 		default:
 			c.logf("client: fetching the endpoint book: %v", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepUnless(ctx, done, bookRefresh) {
 			return
-		case <-done:
-			return
-		case <-time.After(bookRefresh):
 		}
 	}
 }

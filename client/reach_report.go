@@ -71,24 +71,23 @@ func (c *Client) relayNames() map[string]string {
 // checkRelays runs once relayCheckDelay after the session came up and then
 // with every book refresh, until done is closed.
 func (c *Client) checkRelays(ctx context.Context, done <-chan struct{}, network string, using reach.Candidate) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-done:
-			return
-		case <-time.After(relayCheckDelay):
-		}
+	for wait := relayCheckDelay; sleepUnless(ctx, done, wait); wait = bookRefresh {
 		if failed := c.unreachableRelays(ctx, done, network, using); len(failed) > 0 {
 			c.reportBlocked(ctx, failed)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-done:
-			return
-		case <-time.After(bookRefresh):
-		}
+	}
+}
+
+// sleepUnless waits d and reports true, or false as soon as ctx ends or
+// done is closed.
+func sleepUnless(ctx context.Context, done <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-done:
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 
@@ -186,26 +185,28 @@ func (c *Client) reportBlocked(ctx context.Context, ids []string) {
 	if s == nil {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	before := c.relayNames()
-	resp, err := s.call(rctx, &wire.ReportBlocked{IDs: ids})
-	if err != nil {
+	if err := c.bookCall(ctx, s, &wire.ReportBlocked{IDs: ids}, BookChange{Reported: ids}); err != nil {
 		c.logf("client: reporting %d blocked relays: %v", len(ids), err)
-		return
 	}
-	c.mergeBookAnswer(resp, before, BookChange{Reported: ids})
 }
 
-// mergeBookAnswer merges a Book answer and tells OnBook what changed.
-func (c *Client) mergeBookAnswer(resp wire.Message, before map[string]string, ch BookChange) {
+// bookCall sends req (FetchBook or ReportBlocked) over s, merges the Book
+// it answers with and, when the book changed or ch reports something,
+// logs the change and tells OnBook.
+func (c *Client) bookCall(ctx context.Context, s *session, req wire.Message, ch BookChange) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	before := c.relayNames()
+	resp, err := s.call(cctx, req)
+	if err != nil {
+		return err
+	}
 	b, ok := resp.(*wire.Book)
 	if !ok {
-		return
+		return fmt.Errorf("client: %v answered with %v", req.Type(), resp.Type())
 	}
 	if _, err := c.reach.cache.MergeBook(b.Data, time.Now()); err != nil {
-		c.logf("client: the server's endpoint book does not verify: %v", err)
-		return
+		return fmt.Errorf("client: the server's endpoint book does not verify: %w", err)
 	}
 	c.saveReach()
 	after := c.relayNames()
@@ -219,6 +220,9 @@ func (c *Client) mergeBookAnswer(resp wire.Message, before map[string]string, ch
 			ch.Added = append(ch.Added, id)
 		}
 	}
+	if len(ch.Reported)+len(ch.Revoked)+len(ch.Added) == 0 {
+		return nil
+	}
 	slices.Sort(ch.Revoked)
 	slices.Sort(ch.Added)
 	ch.Reported, ch.Revoked, ch.Added = named(ch.Reported, before), named(ch.Revoked, before), named(ch.Added, after)
@@ -226,6 +230,7 @@ func (c *Client) mergeBookAnswer(resp wire.Message, before map[string]string, ch
 	if c.opts.OnBook != nil {
 		c.opts.OnBook(ch)
 	}
+	return nil
 }
 
 // FetchBook fetches the endpoint book now and merges it (the client also
@@ -238,15 +243,10 @@ func (c *Client) FetchBook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	before := c.relayNames()
-	resp, err := s.call(ctx, &wire.FetchBook{Have: c.reach.cache.Version()})
-	if err != nil {
-		if wireCode(err) == wire.CodeNotFound {
-			return nil
-		}
+	err = c.bookCall(ctx, s, &wire.FetchBook{Have: c.reach.cache.Version()}, BookChange{})
+	if err != nil && wireCode(err) != wire.CodeNotFound {
 		return userError("fetching the endpoint book", err)
 	}
-	c.mergeBookAnswer(resp, before, BookChange{})
 	return nil
 }
 

@@ -46,7 +46,6 @@ func TestDistributorReplacesBlocked(t *testing.T) {
 	dd, relays := testDistributor(t, filepath.Join(t.TempDir(), "ledger.json"), t0)
 	reg := t0.Add(time.Minute)
 	now := t0.Add(time.Hour)
-	var accts []store.AccountID
 	holders := map[string][]store.AccountID{}
 	for i := range 6 { // 18 handed from 9 trusted relays: some relay has two holders
 		a := store.AccountID(sha256.Sum256(fmt.Append(nil, i)))
@@ -60,7 +59,6 @@ func TestDistributorReplacesBlocked(t *testing.T) {
 		for _, id := range ids(h) {
 			holders[id] = append(holders[id], a)
 		}
-		accts = append(accts, a)
 	}
 	var x string
 	for id, hs := range holders {

@@ -55,14 +55,11 @@ func runRedeem(e env) int {
 	const cmd = "redeem"
 	fs := newFlags(e, cmd)
 	clientFlags(fs, &e)
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
+	arg, code, ok := oneArgument(e, fs, cmd, "usage: samizdat redeem TOKEN; the token comes from the person who invited you ('samizdat invite --vouch') or the server's operator")
+	if !ok {
+		return code
 	}
-	if len(args) != 1 {
-		return fail(e, cmd, errors.New("usage: samizdat redeem TOKEN; the token comes from the person who invited you ('samizdat invite --vouch') or the server's operator"))
-	}
-	tok, err := base64.RawURLEncoding.DecodeString(args[0])
+	tok, err := base64.RawURLEncoding.DecodeString(arg)
 	if err != nil || len(tok) != reach.InvitationSize {
 		return fail(e, cmd, errors.New("the invitation is damaged; copy the whole token"))
 	}
