@@ -151,7 +151,7 @@
 // processes: with a bucket of a twentieth (--book-probation-share 0.05),
 // 2 of the 50 pool relays burned and both users on pool relays of invited
 // users, with the server's direct address blocked.
-
+//
 // # Dialing
 //
 // Racer dials candidates Happy-Eyeballs style (staggered starts, first one
