@@ -72,6 +72,8 @@ type reachState struct {
 
 	mu     sync.Mutex // guards status
 	status PathStatus // valid when status.Connected
+
+	bookMu sync.Mutex // one Book answer merged at a time (bookCall)
 }
 
 // errPathSilent ends a session whose path stopped carrying bytes.

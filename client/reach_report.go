@@ -196,6 +196,8 @@ func (c *Client) reportBlocked(ctx context.Context, ids []string) {
 func (c *Client) bookCall(ctx context.Context, s *session, req wire.Message, ch BookChange) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	c.reach.bookMu.Lock() // so that each change is told once
+	defer c.reach.bookMu.Unlock()
 	before := c.relayNames()
 	resp, err := s.call(cctx, req)
 	if err != nil {
