@@ -46,9 +46,12 @@ type Options struct {
 	// before a Ping (default 15s); PingTimeout, if set, replaces the
 	// silence after which a path with an answer due is left (default:
 	// twice the path's handshake time, between 1s and 4s; budget.go).
+	// OnBook hears every change of the relays in the endpoint book: books
+	// fetched, relays reported blocked, revoked, replaced (reach_report.go).
 	Paths        reach.DialerFactory
 	Proxy        string
 	OnPath       func(PathStatus)
+	OnBook       func(BookChange)
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 }

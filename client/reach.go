@@ -72,6 +72,8 @@ type reachState struct {
 
 	mu     sync.Mutex // guards status
 	status PathStatus // valid when status.Connected
+
+	bookMu sync.Mutex // one Book answer merged at a time (bookCall)
 }
 
 // errPathSilent ends a session whose path stopped carrying bytes.
@@ -247,6 +249,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	done := make(chan struct{})
 	defer close(done)
 	go c.refreshBook(ctx, done)
+	go c.checkRelays(ctx, done, p.Network, p.Candidate) // reach_report.go
 	cd, silent := c.keepPath(ctx, p.Network, cd)
 	s = cd.s
 	c.sessMu.Lock()
@@ -306,29 +309,16 @@ func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
 		if s == nil {
 			return
 		}
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := s.call(fctx, &wire.FetchBook{Have: c.reach.cache.Version()})
-		cancel()
+		err := c.bookCall(ctx, s, &wire.FetchBook{Have: c.reach.cache.Version()}, BookChange{}) // reach_report.go
 		switch {
 		case err == nil:
-			n, err := c.reach.cache.MergeBook(resp.(*wire.Book).Data, time.Now())
-			if err != nil {
-				c.logf("client: the server's endpoint book does not verify: %v", err)
-			} else {
-				c.logf("client: endpoint book merged (%d new or updated paths)", n)
-				c.saveReach()
-			}
 		case wireCode(err) == wire.CodeNotFound:
 			return // this server publishes no book
 		default:
 			c.logf("client: fetching the endpoint book: %v", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepUnless(ctx, done, bookRefresh) {
 			return
-		case <-done:
-			return
-		case <-time.After(bookRefresh):
 		}
 	}
 }

@@ -47,15 +47,45 @@ func (d Distribution) Trusted(a Account, now time.Time) bool {
 // period; relays in blocked are never handed, so a client whose relays
 // were blocked gets replacements on its next fetch (from its own level).
 func (d Distribution) Hand(a Account, relays []SignedEntry, blocked map[string]bool, now time.Time) []SignedEntry {
+	pool, trusted := d.Pool(a, relays, blocked, now)
+	period := uint64(0)
+	if trusted {
+		period = Period(now, d.Period)
+	}
+	return Slice(d.Secret, period, a.ID, unblocked(pool, blocked), d.K)
+}
+
+// Pool is the relays a may ever be handed at now, blocked ones included,
+// and whether a is trusted: the probation bucket on probation, else the
+// other relays. With FixedBucket the bucket is drawn over every relay in
+// relays, blocked or not, so blocking it never widens it.
+func (d Distribution) Pool(a Account, relays []SignedEntry, blocked map[string]bool, now time.Time) ([]SignedEntry, bool) {
 	base := relays
 	if !d.FixedBucket {
 		base = unblocked(relays, blocked)
 	}
 	probation, trusted := Probation(d.Secret, base, d.ProbationShare)
 	if d.Trusted(a, now) && len(trusted) > 0 {
-		return Slice(d.Secret, Period(now, d.Period), a.ID, unblocked(trusted, blocked), d.K)
+		return trusted, true
 	}
-	return Slice(d.Secret, 0, a.ID, unblocked(probation, blocked), d.K)
+	return probation, false
+}
+
+// Reveal picks up to n relays of pool that a neither holds nor are
+// blocked, by rendezvous hashing keyed with a's ID and no period: the same
+// account asking again is shown the same next relays, so asking more
+// often never shows it more.
+func (d Distribution) Reveal(a Account, pool []SignedEntry, held, blocked map[string]bool, n int) []SignedEntry {
+	if n <= 0 {
+		return nil
+	}
+	fresh := make([]SignedEntry, 0, len(pool))
+	for _, se := range pool {
+		if !held[se.Entry.ID] && !blocked[se.Entry.ID] {
+			fresh = append(fresh, se)
+		}
+	}
+	return Slice(d.Secret, 0, a.ID, fresh, n)
 }
 
 func unblocked(relays []SignedEntry, blocked map[string]bool) []SignedEntry {

@@ -50,7 +50,9 @@
 //
 // # Probation
 //
-// Slicing alone loses to fresh accounts: TestProbationEnumeration measures
+// (The first step; the server's policy now is "The server's
+// distribution" below, which keeps the probation bucket.) Slicing alone
+// loses to fresh accounts: TestProbationEnumeration measures
 // 100% of 50 relays enumerated by 100 fake accounts with slices of 3, and
 // 95.6% of 1,000 relays by 1,000. So the server keeps new devices on
 // probation (server.ReachConfig.TrustAge, default 3 days; `samizdat server
@@ -69,8 +71,8 @@
 // applies to those aged accounts. Its price is time and the server's limits
 // on registrations per address; the next step is Lox's, where leaving
 // probation also needs an invitation from a trusted user or a history of
-// unblocked relays, which the server does not track today. A new honest
-// user meanwhile has the direct and front entries of its link, the
+// unblocked relays (the server's distribution, below, now asks for the
+// invitation). A new honest user meanwhile has the direct and front entries of its link, the
 // probation bucket, and relays its contacts pass on (never sliced).
 //
 // # Distribution against enumeration
@@ -110,15 +112,45 @@
 // link's direct and front entries), the probation bucket being burned.
 //
 // Not modelled: a censor that gets invited by honest users (each such
-// account learns one trusted slice per period, the 1-(1-k/R)^N above with
-// N the accounts it infiltrated), per-account reveal rates and proof of
-// work for fresh accounts (they slow the fakes; the fixed bucket already
-// bounds what they learn). The server does not use Distribution yet: it
-// applies Probation by age (server.ReachConfig.TrustAge) and does not
-// track inviters or blocked relays. The lab's enumeration-100 scenario
-// (docs/lab.md) runs the server's policy of today against 100 fake
-// accounts and 55 relays in a quick run of 60 s: they burn the link's
-// front and the probation bucket, 7 of 55 (5 of the 50 pool relays).
+// account learns one trusted slice, the 1-(1-k/R)^N above with N the
+// accounts it infiltrated), and proof of work for fresh accounts (the
+// fixed bucket already bounds what they learn; it would only slow them).
+//
+// # The server's distribution
+//
+// server/distribution.go applies Distribution with NeedInvite and
+// FixedBucket, and three things the simulation does not have:
+//
+//   - Invitations (invite.go): a token MAC'd under a key derived from the
+//     slice secret, naming its issuer (an account ID, or zero for the
+//     operator's `samizdat server invite`), single-use, with an expiry.
+//     Trusted accounts ask for a few per week (wire RequestInvitation);
+//     the new user redeems it (RedeemInvitation) and the server records
+//     the inviter. Accounts older than the ledger count as invited.
+//   - Kept books and a reveal rate: the relays handed to an account are
+//     recorded; asking again (fetching, a second device) shows the same
+//     ones (Reveal: rendezvous hashing over the pool minus what it holds,
+//     no period). It gets new ones only while it holds fewer than k live
+//     relays of its pool, at most k plus one per RevealEvery since its
+//     first. Trusted slices therefore do not rotate.
+//   - Blocked relays come from the clients: a connected client checks the
+//     signed relays of its book that have not worked lately and reports
+//     the ones that fail while its session works (ReportBlocked). Reports
+//     count only from trusted accounts and only for relays the server
+//     handed them; a reported relay leaves the reporter's own book (its
+//     replacement waits for the reveal rate, so reporting shows nothing
+//     sooner than waiting), and a relay reported by ReportThreshold
+//     independent accounts (an inviter and the accounts it invited count
+//     as one) is revoked in every holder's book and handed to no one.
+//
+// server.TestAdversaryEnumeration100 runs the scenario through the real
+// server (5 of 50 burned, the bucket; every invited user with 3 live
+// relays), TestAdversaryFalseBlockReports and
+// TestAdversaryFreshAccountWidens the attacks on reports and on the
+// bucket. The lab's enumeration-100 (docs/lab.md) runs it over real
+// processes: with a bucket of a twentieth (--book-probation-share 0.05),
+// 2 of the 50 pool relays burned and both users on pool relays of invited
+// users, with the server's direct address blocked.
 //
 // # Dialing
 //

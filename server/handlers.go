@@ -47,6 +47,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	if resp, ok := ss.dispatchDeviceList(m); ok { // devicelist.go
 		return resp, nil
 	}
+	if resp, ok := ss.dispatchDistribution(m); ok { // distribution_session.go
+		return resp, nil
+	}
 	switch m := m.(type) {
 	case *wire.LookupAccount:
 		return ss.lookupAccount(m), nil

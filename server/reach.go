@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
+	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -23,16 +24,30 @@ type ReachConfig struct {
 	// to everyone, KindRelay entries are sliced. ID, Kind, Label and Spec
 	// are used; Serial and NotAfter are set when signing.
 	Entries   []reach.Entry
-	SliceSize int           // relays per client and period (default 3)
-	Period    time.Duration // slice period (default 7 days)
-	// A device registered less than TrustAge ago (default 3 days) is on
-	// probation: its slice is drawn only from the probation bucket, the
-	// ProbationShare of the relays (default 0.1) that fresh accounts share
-	// (reach.Probation). A censor's fresh accounts then learn that bucket
-	// and nothing else. A negative TrustAge turns probation off.
+	SliceSize int // live relays per account in its pool (default 3)
+	// Period is the period of the invitation rate (default 7 days).
+	Period time.Duration
+	// Distribution (distribution.go): an account is on probation until it
+	// is older than TrustAge (default 3 days) and was invited by a trusted
+	// account or the operator; on probation it draws only from the
+	// probation bucket, the ProbationShare of the relays (default 0.1,
+	// reach.Probation) that does not widen when its relays are blocked. A
+	// negative TrustAge turns probation off.
 	TrustAge       time.Duration
 	ProbationShare float64
-	Validity       time.Duration // lifetime of a signed entry (default 30 days)
+	// RevealEvery: after its first SliceSize relays of a pool, an account
+	// is handed at most one more per RevealEvery (default 1 day).
+	RevealEvery time.Duration
+	// InvitesPerPeriod: invitations a trusted account may ask for per
+	// Period (default 2).
+	InvitesPerPeriod int
+	// ReportThreshold: independent trusted accounts that must report a
+	// relay they were handed before it counts as blocked (default 2).
+	ReportThreshold int
+	// LedgerFile keeps who invited whom, the relays handed to each account
+	// and the blocked relays across restarts; empty: in memory only.
+	LedgerFile string
+	Validity   time.Duration // lifetime of a signed entry (default 30 days)
 	// Registration, if set, lets volunteer relays that hold the
 	// operator's token add themselves (RegisterRelay; relayreg.go).
 	Registration *RelayRegistration
@@ -40,8 +55,9 @@ type ReachConfig struct {
 
 // bookIssuer signs entries and cuts books.
 type bookIssuer struct {
-	cfg ReachConfig
-	now func() time.Time
+	cfg  ReachConfig
+	now  func() time.Time
+	dist *distributor // who gets which relays (distribution.go)
 
 	mu       sync.Mutex // guards signed, signedAt and registered
 	signed   map[string]reach.SignedEntry
@@ -72,6 +88,13 @@ func newBookIssuer(cfg ReachConfig, now func() time.Time) (*bookIssuer, error) {
 		return nil, errors.New("server: config: Reach.ProbationShare must be in (0, 1)")
 	}
 	setDefault(&cfg.Validity, 30*24*time.Hour)
+	setDefault(&cfg.RevealEvery, 24*time.Hour)
+	if cfg.InvitesPerPeriod <= 0 {
+		cfg.InvitesPerPeriod = 2
+	}
+	if cfg.ReportThreshold <= 0 {
+		cfg.ReportThreshold = 2
+	}
 	seen := map[string]bool{}
 	for _, e := range cfg.Entries {
 		if seen[e.ID] {
@@ -83,7 +106,11 @@ func newBookIssuer(cfg ReachConfig, now func() time.Time) (*bookIssuer, error) {
 			return nil, fmt.Errorf("server: config: endpoint %q: %w", e.ID, err)
 		}
 	}
-	b := &bookIssuer{cfg: cfg, now: now}
+	dist, err := newDistributor(cfg, now())
+	if err != nil {
+		return nil, err
+	}
+	b := &bookIssuer{cfg: cfg, now: now, dist: dist}
 	if err := b.loadRegistered(); err != nil { // relayreg.go
 		return nil, err
 	}
@@ -134,11 +161,10 @@ func (b *bookIssuer) Signed(ids ...string) []reach.SignedEntry {
 	return out
 }
 
-// book cuts the edition of client clientID, registered at registered:
-// direct and front entries in configuration order, then the client's slice
-// of relays, drawn from the probation bucket while the client is younger
-// than TrustAge.
-func (b *bookIssuer) book(clientID []byte, registered time.Time) ([]byte, error) {
+// book cuts the edition of account, registered at registered: direct and
+// front entries in configuration order, then the account's relays
+// (distribution.go), revoking those it holds that were judged blocked.
+func (b *bookIssuer) book(account store.AccountID, registered time.Time) ([]byte, error) {
 	all, err := b.entries()
 	if err != nil {
 		return nil, err
@@ -149,41 +175,59 @@ func (b *bookIssuer) book(clientID []byte, registered time.Time) ([]byte, error)
 	b.mu.Unlock()
 	var out, relays []reach.SignedEntry
 	for _, e := range list {
-		if e.Kind == reach.KindRelay {
-			if se, ok := all[e.ID]; ok {
-				relays = append(relays, se)
-			}
-		} else if se, ok := all[e.ID]; ok {
+		se, ok := all[e.ID]
+		switch {
+		case !ok:
+		case e.Kind == reach.KindRelay:
+			relays = append(relays, se)
+		default:
 			out = append(out, se)
 		}
 	}
-	if b.cfg.TrustAge > 0 {
-		probation, trusted := reach.Probation(b.cfg.SliceSecret, relays, b.cfg.ProbationShare)
-		if now.Sub(registered) < b.cfg.TrustAge || len(trusted) == 0 {
-			relays = probation
-		} else {
-			relays = trusted
-		}
+	h, err := b.dist.hand(account, registered, relays, now)
+	if err != nil {
+		return nil, err
 	}
-	out = append(out, reach.Slice(b.cfg.SliceSecret, reach.Period(now, b.cfg.Period), clientID, relays, b.cfg.SliceSize)...)
+	var revoked []reach.Revocation
+	for _, id := range h.revoked {
+		revoked = append(revoked, reach.Revocation{ID: id, Serial: all[id].Entry.Serial})
+	}
 	// The version is the issue time: strictly increasing across restarts
 	// as long as the clock is.
-	return b.cfg.Signer.SignBook(uint64(now.UnixNano()), now, out, nil)
+	return b.cfg.Signer.SignBook(uint64(now.UnixNano()), now, append(out, h.relays...), revoked)
 }
 
-// fetchBook answers FetchBook with the device's edition of the book.
+// fetchBook answers FetchBook with the account's edition of the book.
 func (ss *session) fetchBook(*wire.FetchBook) wire.Message {
-	b := ss.srv.book
-	if b == nil {
+	if ss.srv.book == nil {
 		return wire.Errorf(wire.CodeNotFound, "this server publishes no endpoint book")
 	}
-	ctx, cancel := ss.srv.storeCtx()
-	dev, err := ss.srv.cfg.Store.Device(ctx, ss.device)
-	cancel()
-	if err != nil {
-		return ss.storeError("device lookup for its book", err)
+	acct, registered, e := ss.accountAge()
+	if e != nil {
+		return e
 	}
-	data, err := b.book(ss.device[:], dev.CreatedAt)
+	return ss.bookOf(acct, registered)
+}
+
+// accountAge returns the session's account and when its first device
+// registered.
+func (ss *session) accountAge() (store.AccountID, time.Time, *wire.Error) {
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	dev, err := ss.srv.cfg.Store.Device(ctx, ss.device)
+	if err != nil {
+		return store.AccountID{}, time.Time{}, ss.storeError("device lookup for its book", err)
+	}
+	registered := dev.CreatedAt
+	if devs, err := ss.srv.cfg.Store.DevicesOf(ctx, dev.Account); err == nil && len(devs) > 0 && devs[0].CreatedAt.Before(registered) {
+		registered = devs[0].CreatedAt
+	}
+	return dev.Account, registered, nil
+}
+
+// bookOf answers with the account's edition of the book.
+func (ss *session) bookOf(acct store.AccountID, registered time.Time) wire.Message {
+	data, err := ss.srv.book.book(acct, registered)
 	if err != nil {
 		ss.srv.log.Error("cutting an endpoint book failed", "err", err)
 		return wire.Errorf(wire.CodeInternal, "the server could not sign its endpoint book")

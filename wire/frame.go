@@ -125,7 +125,7 @@ var coreMessages = []kind{
 
 // kinds holds every message type of this version, from the lists each
 // file keeps of its own.
-var kinds = indexKinds(coreMessages, channelMessages, linkMessages, bookMessages, deviceListMessages, blobMessages, relayRegMessages)
+var kinds = indexKinds(coreMessages, channelMessages, linkMessages, bookMessages, deviceListMessages, blobMessages, relayRegMessages, distributionMessages)
 
 // indexKinds maps each kind's type to it; a type listed twice is a
 // programming error.

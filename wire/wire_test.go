@@ -35,7 +35,7 @@ type sample struct {
 
 // samples holds at least one message of every type; golden files pin them.
 func samples() []sample {
-	return append(append(append(append(append(append(channelSamples(), deviceListSamples()...), bookSamples()...), linkSamples()...), relayRegSamples()...), blobSamples()...), []sample{
+	return append(append(append(append(append(append(append(channelSamples(), deviceListSamples()...), bookSamples()...), linkSamples()...), relayRegSamples()...), blobSamples()...), distributionSamples()...), []sample{
 		{"ClientHello", 1, &ClientHello{MinVersion: 1, MaxVersion: 1}},
 		{"ServerHello", 1, &ServerHello{Version: 1, MinVersion: 1, MaxVersion: 1, ServerTime: 1_790_000_000, Limits: ProtocolLimits}},
 		{"Ping", 2, &Ping{}},

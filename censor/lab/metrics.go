@@ -30,7 +30,10 @@ type Report struct {
 	Design     string              `json:"design"`      // which path should survive this censor, by design
 	Known      map[string][]string `json:"known_paths"` // per user
 	PathLog    []PathChange        `json:"path_changes"`
-	Burned     []string            `json:"relays_burned_list,omitempty"`
+	// BookLog: what the users' endpoint books changed after they reported
+	// relays blocked (client.BookChange), "What" its text.
+	BookLog []PathChange `json:"book_changes,omitempty"`
+	Burned  []string     `json:"relays_burned_list,omitempty"`
 
 	Sent           int      `json:"sent"`
 	DeliveredInRun int      `json:"delivered_in_run"`
@@ -233,6 +236,8 @@ func collectStreams(r *Report, in reportInput, used map[string]bool) *messages {
 				if ev.From != "" && !at.Before(in.t0) && !at.After(in.tEnd) {
 					used[ev.From] = true
 				}
+			case "book":
+				r.BookLog = append(r.BookLog, PathChange{T: ms(at), User: me, What: ev.Text})
 			case "recv":
 				k := msgKey{ev.From, ev.N}
 				if _, dup := m.recvAt[k]; ev.N > 0 && !dup {

@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -210,6 +211,20 @@ func (l *labRun) setUp(ctx context.Context) error {
 	return err
 }
 
+// operatorInvitations mints one invitation per user with the operator's
+// command ('samizdat server invite'), from the server's data directory.
+func operatorInvitations(ctx context.Context, o Options) ([]string, error) {
+	out, err := exec.CommandContext(ctx, o.Binary, "server", "invite", "--data", filepath.Join(o.Dir, "server"), "--count", fmt.Sprint(o.Users)).Output()
+	if err != nil {
+		return nil, fmt.Errorf("lab: minting invitations: %w", err)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != o.Users {
+		return nil, fmt.Errorf("lab: 'samizdat server invite' printed %d invitations, want %d", len(lines), o.Users)
+	}
+	return lines, nil
+}
+
 // startServices starts the relays first (their upstream is the server's
 // address), then the server, which publishes them in its signed endpoint
 // book, then the cover site.
@@ -229,10 +244,14 @@ func (l *labRun) startServices(ctx, pctx context.Context) error {
 	relayLinks = append(relayLinks, poolLinks...)
 	srvArgs := []string{"server", "--data", filepath.Join(l.o.Dir, "server"), "--listen", netip.AddrPortFrom(serverAddr, serverPort).String(),
 		"--admin", "", "--link-relays", fmt.Sprint(linkRelays),
-		// Users register during setup, seconds before the censor goes live;
-		// the enumerator's accounts register during the run, so only they are on
-		// probation (reach.Probation).
-		"--book-trust-age", "2s"}
+		// Users redeem the operator's invitations during setup
+		// (operatorInvitations), so past this trust age they are handed
+		// relays of invited users; the enumerator's accounts are never
+		// invited and stay on probation however old (server/distribution.go).
+		// A blocked relay's replacement comes within the reveal rate. The
+		// bucket is a twentieth of the relays (2 of 55): all that accounts
+		// never invited can learn (docs/lab.md, enumeration-100).
+		"--book-trust-age", "1ms", "--book-reveal-every", "5s", "--book-probation-share", "0.05"}
 	for _, rl := range relayLinks {
 		srvArgs = append(srvArgs, "--relay", rl)
 	}
@@ -368,10 +387,14 @@ func userName(i int) string { return fmt.Sprintf("u%d", i) }
 func startUsers(ctx, pctx context.Context, topo *netns.Topology, o Options, link string) ([]*proc, []*userStream, error) {
 	var users []*proc
 	var streams []*userStream
+	invitations, err := operatorInvitations(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
 	for i := 0; i < o.Users; i++ {
 		name := userName(i)
 		p, err := startProc(pctx, topo, o.Dir, name, name, o.Binary, "lab", "user",
-			"--home", filepath.Join(o.Dir, name), "--name", name, "--server", link, "--every", o.Every.String())
+			"--home", filepath.Join(o.Dir, name), "--name", name, "--server", link, "--every", o.Every.String(), "--invitation", invitations[i])
 		if err != nil {
 			return users, streams, err
 		}

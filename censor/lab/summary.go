@@ -29,7 +29,7 @@ type CensorAction struct {
 // lost, or a censor action that hit it (repeats within a second merged).
 type TimelineEntry struct {
 	T         int64  `json:"t_ms"`
-	Kind      string `json:"kind"` // "path up", "path down" or "censor"
+	Kind      string `json:"kind"` // "path up", "path down", "book" or "censor"
 	Transport string `json:"transport,omitempty"`
 	Path      string `json:"path,omitempty"` // "tlsws via relay r1", "direct"
 	Rule      string `json:"rule,omitempty"`
@@ -151,6 +151,9 @@ func userTimelines(r *Report, events []censor.Event, users map[netip.Addr]string
 			e = TimelineEntry{T: p.T, Kind: "path up", Transport: p.Transport, Path: pathName(p.Transport, rest), What: rest}
 		}
 		out[p.User] = append(out[p.User], e)
+	}
+	for _, b := range r.BookLog {
+		out[b.User] = append(out[b.User], TimelineEntry{T: b.T, Kind: "book", What: b.What})
 	}
 	for i := range in.streams {
 		name := userName(i)

@@ -102,8 +102,12 @@ func durationMS(r *Report) int64 { return int64(r.Duration) / 1e6 }
 func userStory(user string, tl []TimelineEntry, end int64) string {
 	start, current := "", ""
 	var during []TimelineEntry
+	books := 0
 	for _, e := range tl {
-		if e.Kind == "censor" || e.T > end {
+		if e.Kind == "book" && e.T >= 0 && e.T <= end {
+			books++
+		}
+		if e.Kind == "censor" || e.Kind == "book" || e.T > end {
 			continue
 		}
 		current = "" // a path went down
@@ -146,6 +150,9 @@ func userStory(user string, tl []TimelineEntry, end int64) string {
 		s += fmt.Sprintf(", then changed paths %d times", len(ups))
 	case len(ups) > 0:
 		s += ", then took " + andList(ups)
+	}
+	if books > 0 {
+		s += fmt.Sprintf(", reported blocked relays (its book changed %d times)", books)
 	}
 	if current == "" {
 		return s + " and had no path at the end"

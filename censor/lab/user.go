@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -22,7 +23,7 @@ import (
 // UserEvent is a line a lab user process writes on stdout.
 type UserEvent struct {
 	T    int64  `json:"t"`  // Unix milliseconds
-	Ev   string `json:"ev"` // invite, ready, paths, path, sent, acked, recv, log, error
+	Ev   string `json:"ev"` // invite, ready, paths, path, book, sent, acked, recv, log, error
 	N    int    `json:"n,omitempty"`
 	From string `json:"from,omitempty"`
 	Text string `json:"text,omitempty"`
@@ -51,8 +52,9 @@ func parseLabText(s string) (from string, n int, ok bool) {
 // client) that sends numbered messages and reports what it sent, what the
 // server acknowledged and what it received.
 type labUser struct {
-	name  string
-	every time.Duration
+	name       string
+	every      time.Duration
+	invitation string // base64url; empty: none
 
 	outMu sync.Mutex
 	out   *json.Encoder
@@ -86,6 +88,7 @@ func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	name := fs.String("name", "", "user name (also in message texts)")
 	server := fs.String("server", "", "server link")
 	every := fs.Duration("every", 250*time.Millisecond, "interval between numbered messages")
+	invitation := fs.String("invitation", "", "an invitation ('samizdat server invite') to redeem once online, so the server hands this user the relays of invited users")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -93,7 +96,7 @@ func RunUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "samizdat lab user: --home, --name and --server are required")
 		return 2
 	}
-	u := &labUser{name: *name, every: *every, out: json.NewEncoder(stdout)}
+	u := &labUser{name: *name, every: *every, invitation: *invitation, out: json.NewEncoder(stdout)}
 	if err := u.run(ctx, *home, *server, stdin, paths); err != nil {
 		u.emit(UserEvent{Ev: "error", Text: err.Error()})
 		fmt.Fprintf(stderr, "samizdat lab user: %v\n", err)
@@ -113,6 +116,7 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader,
 		Home: home, Passphrase: []byte(hex.EncodeToString(pass)), KDF: &client.LightKDF, KeyPackageBatch: 5,
 		Paths:     paths,
 		OnPath:    u.onPath,
+		OnBook:    func(b client.BookChange) { u.emit(UserEvent{Ev: "book", Text: b.String()}) },
 		OnSent:    u.onSent,
 		OnMessage: u.onMessage,
 		Logf:      func(format string, args ...any) { u.emit(UserEvent{Ev: "log", Text: fmt.Sprintf(format, args...)}) },
@@ -130,6 +134,9 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader,
 	wcancel()
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
+	}
+	if err := u.redeem(ctx, c); err != nil {
+		return err
 	}
 	u.emit(UserEvent{Ev: "invite", Text: c.Invite().String()})
 
@@ -181,6 +188,30 @@ func (u *labUser) run(ctx context.Context, home, server string, stdin io.Reader,
 			return fmt.Errorf("unknown command %q", cmd.Cmd)
 		}
 	}
+	return nil
+}
+
+// redeem redeems the user's invitation, if it has one, as a user who
+// joined before being invited: its first book comes from the probation
+// bucket, the one fetched after the invitation adds relays of invited
+// users.
+func (u *labUser) redeem(ctx context.Context, c *client.Client) error {
+	if u.invitation == "" {
+		return nil
+	}
+	tok, err := base64.RawURLEncoding.DecodeString(u.invitation)
+	if err != nil {
+		return fmt.Errorf("--invitation: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := c.FetchBook(rctx); err != nil {
+		return fmt.Errorf("the first book: %w", err)
+	}
+	if err := c.RedeemInvitation(rctx, tok); err != nil {
+		return fmt.Errorf("redeeming the invitation: %w", err)
+	}
+	u.emit(UserEvent{Ev: "log", Text: "invitation redeemed"})
 	return nil
 }
 

@@ -173,6 +173,20 @@ func useClient(e env, f func(c *client.Client) error) error {
 	return f(c)
 }
 
+// oneArgument parses the flags of a command that takes exactly one
+// argument (usage says which, when it is missing); code is non-zero when
+// the command must exit (ok false) with code, as after --help.
+func oneArgument(e env, fs *flag.FlagSet, cmd, usage string) (arg string, code int, ok bool) {
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return "", flagExit(err), false
+	}
+	if len(args) != 1 {
+		return "", fail(e, cmd, errors.New(usage)), false
+	}
+	return args[0], 0, true
+}
+
 // withClient opens the account of e for the subcommand cmd, runs f with it
 // and closes it. An error, opening the account or from f, is reported as
 // cmd's (exit code 1) before the account closes.

@@ -187,15 +187,12 @@ func runDeviceRevoke(e env) int {
 	const cmd = "device revoke"
 	fs := newFlags(e, cmd)
 	clientFlags(fs, &e)
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, cmd, errors.New("give the device id from 'samizdat devices': samizdat device revoke ID"))
+	id, code, ok := oneArgument(e, fs, cmd, "give the device id from 'samizdat devices': samizdat device revoke ID")
+	if !ok {
+		return code
 	}
 	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
-		d, err := c.RevokeDevice(ctx, args[0])
+		d, err := c.RevokeDevice(ctx, id)
 		if err != nil && d.Key == (client.DeviceKey{}) {
 			return err
 		}

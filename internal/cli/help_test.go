@@ -20,7 +20,7 @@ func TestHelpEverywhere(t *testing.T) {
 	lines = append(lines, [][]string{
 		{"device", "link"}, {"device", "approve"}, {"device", "list"}, {"device", "revoke"},
 		{"channel", "create"}, {"channel", "post"}, {"channel", "link"}, {"channel", "follow"}, {"channel", "read"}, {"channel", "download"},
-		{"group", "send"}, {"group", "create"}, {"bench", "send"}, {"bench", "recv"}, {"bench", "server"},
+		{"group", "send"}, {"group", "create"}, {"server", "invite"}, {"bench", "send"}, {"bench", "recv"}, {"bench", "server"},
 		{"bench", "fanout"}, {"lab", "run"}, {"outbox", "drop"},
 	}...)
 	for _, l := range lines {

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/reach"
@@ -16,8 +19,21 @@ func runInvite(e env) int {
 	fs := newFlags(e, "invite")
 	clientFlags(fs, &e)
 	noQR := fs.Bool("no-qr", false, "print only the link")
+	vouch := fs.Bool("vouch", false, "also ask the server for an invitation (a few a week, once your account is trusted) that your contact redeems with 'samizdat redeem TOKEN': it gives them relays beyond the ones new accounts share")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
+	}
+	if *vouch {
+		return withOnline(e, "invite", 30*time.Second, func(ctx context.Context, c *client.Client) error {
+			tok, err := c.RequestInvitation(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, c.Invite().String())
+			fmt.Fprintf(e.stdout, "Invitation (for one person, secret until used): %s\n", base64.RawURLEncoding.EncodeToString(tok))
+			fmt.Fprintln(e.stdout, "Your contact runs: samizdat add '<link>', then samizdat redeem <invitation>")
+			return nil
+		})
 	}
 	return withClient(e, "invite", func(c *client.Client) error {
 		link := c.Invite().String()

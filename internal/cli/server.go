@@ -35,6 +35,10 @@ func init() {
 const serverKeyFile = "server.key"
 
 func runServer(e env) int {
+	if len(e.args) > 0 && e.args[0] == "invite" {
+		e.args = e.args[1:]
+		return runServerInvite(e) // server_invite.go
+	}
 	fs := newFlags(e, "server")
 	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:7443", "address to accept clients on")
@@ -44,7 +48,9 @@ func runServer(e env) int {
 	var relays repeated
 	fs.Var(&relays, "relay", "a relay to publish in the signed endpoint book: its relay link or transport spec (repeat for more)")
 	relayToken := fs.String("relay-token-file", "", "let relays that hold the token in this file register themselves in the endpoint book (created with a fresh token if missing; hand it only to relays you trust)")
-	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "devices registered less than this long ago get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
+	trustAge := fs.Duration("book-trust-age", 72*time.Hour, "accounts younger than this, or never invited ('samizdat server invite', 'samizdat invite --vouch'), get relays only from the probation bucket (a tenth of the relays), so a censor's fresh accounts cannot enumerate the rest; negative: off")
+	probationShare := fs.Float64("book-probation-share", 0.1, "the probation bucket's share of the relays (0 < share < 1): all that accounts never invited can learn, rounded down")
+	revealEvery := fs.Duration("book-reveal-every", 24*time.Hour, "after its first relays, an account is handed at most one more per this long (replacements of blocked relays included)")
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	limits := addLimitFlags(fs) // server_limits.go
 	blobs := blobFlags(fs)      // server_blobs.go
@@ -65,7 +71,7 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
+	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, revealEvery: *revealEvery, probationShare: *probationShare, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
@@ -78,11 +84,18 @@ type bookFlags struct {
 	linkRelays int
 	relayToken string // --relay-token-file; empty: no registration
 	trustAge   time.Duration
-	blobs      *blobOptions // server_blobs.go (not the book's, but served beside it)
-	peers      []string     // --peer: the other nodes' public addresses
-	nats       string       // --nats: the bus between nodes; empty for one node
-	app        *appFlags    // --app: the browser app (app.go)
+	// revealEvery is --book-reveal-every (server/distribution.go).
+	revealEvery    time.Duration
+	probationShare float64      // --book-probation-share
+	blobs          *blobOptions // server_blobs.go (not the book's, but served beside it)
+	peers          []string     // --peer: the other nodes' public addresses
+	nats           string       // --nats: the bus between nodes; empty for one node
+	app            *appFlags    // --app: the browser app (app.go)
 }
+
+// ledgerFile keeps who invited whom, the relays handed to each account and
+// the relays judged blocked (server/distribution.go; mode 0600).
+const ledgerFile = "distribution.json"
 
 // relaysFile keeps the relays that registered themselves (mode 0600).
 const relaysFile = "relays.json"
@@ -190,7 +203,8 @@ func serverBookFor(log *slog.Logger, data string, key securechan.ServerPublic, a
 	if err != nil {
 		return nil, err
 	}
-	book.cfg.TrustAge = bf.trustAge
+	book.cfg.TrustAge, book.cfg.RevealEvery, book.cfg.ProbationShare = bf.trustAge, bf.revealEvery, bf.probationShare
+	book.cfg.LedgerFile = filepath.Join(data, ledgerFile)
 	if bf.relayToken == "" {
 		return book, nil
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -60,15 +59,12 @@ func runStatus(e env) int {
 func runRelayAdd(e env) int {
 	fs := newFlags(e, "relay-add")
 	clientFlags(fs, &e)
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "relay-add", errors.New("usage: samizdat relay-add LINK (a samizdat://relay?... link)"))
+	link, code, ok := oneArgument(e, fs, "relay-add", "usage: samizdat relay-add LINK (a samizdat://relay?... link)")
+	if !ok {
+		return code
 	}
 	return withClient(e, "relay-add", func(c *client.Client) error {
-		if err := c.AddRelay(args[0]); err != nil {
+		if err := c.AddRelay(link); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, "Added; this device tries it when the server cannot be reached otherwise.")
