@@ -267,6 +267,9 @@ func (a *app) channelHistory(ctx context.Context, chatID string, limit int) (any
 	for _, p := range posts {
 		item := map[string]any{"id": fmt.Sprint(p.Seq), "chatId": chatID, "from": "", "fromName": f.link.Name,
 			"mine": false, "text": p.Text, "at": p.Time.UnixMilli(), "state": "", "kind": "post"}
+		if p.File != nil {
+			item["file"] = channelFileItem(p.File)
+		}
 		if v, ok := views[p.Seq]; ok {
 			item["views"] = float64(v)
 		}
@@ -315,7 +318,7 @@ func (a *app) channelChats() []any {
 	for _, f := range fs {
 		item := map[string]any{"id": channelPrefix + f.link.Name, "kind": "channel", "title": f.link.Name, "unread": 0, "last": nil}
 		if page, _ := f.fl.Read(lastPageAfter(f.fl), 1); len(page) > 0 {
-			item["last"] = map[string]any{"text": page[0].Text, "at": page[0].Time.UnixMilli()}
+			item["last"] = map[string]any{"text": lastText(page[0].Text, page[0].File != nil), "at": page[0].Time.UnixMilli()}
 		}
 		out = append(out, item)
 	}
