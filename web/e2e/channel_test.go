@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +40,12 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	for _, p := range posts {
 		cli(t, home, "channel", "post", "news", p)
 	}
+	photo := filepath.Join(t.TempDir(), "photo.png")
+	pic := testPNG(t, 1200, 800)
+	if err := os.WriteFile(photo, pic, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, home, "channel", "post", "news", "--file", photo, "--caption", "a photo")
 	relayURL, relay := startRelay(t, srv.link, "--mirror-channel", link, "--channel-listen", testnet.FreeAddr(t))
 	mirrored := waitLine(t, relay, `mirrored channel "news": `)
 
@@ -61,6 +69,10 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	reader.waitPosts(posts...)
 	if n := evalJS[int](reader, `document.querySelectorAll("#messages b").length`); n != 0 {
 		t.Fatalf("a post became %d elements", n)
+	}
+	reader.waitImage(fileBox("photo.png"), 1200, 800)
+	if saved := reader.save(t, fileBox("photo.png")); !bytes.Equal(saved, pic) {
+		t.Fatalf("the photo saved from the mirror has %d bytes that differ from the %d posted", len(saved), len(pic))
 	}
 	reader.screenshot("web-channel.png")
 	// Only the owner posts: the reader's attempt is refused with a reason.

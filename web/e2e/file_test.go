@@ -113,8 +113,7 @@ func TestBrowserReceivesImage(t *testing.T) {
 	if thumbW != 128 { // the longer side
 		t.Fatalf("thumbnail width %d, want 128", thumbW)
 	}
-	alice.waitJS(90*time.Second, "the full image inline", `(() => { const i = (`+box+`).querySelector("img.full");
-		return !!i && i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:") })()`)
+	alice.waitImage(box, w, h)
 	if got := evalJS[string](alice, `(`+box+`).querySelector(".fstate").textContent`); got != "downloaded, every chunk verified" {
 		t.Fatalf("state shown as %q", got)
 	}
@@ -171,6 +170,32 @@ func TestBrowserReceivesImage(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "got", "notes.txt"))
 	if err != nil || !bytes.Equal(got, doc) {
 		t.Fatalf("the CLI user's copy: %d bytes, err %v; sent %d", len(got), err, len(doc))
+	}
+}
+
+// waitImage waits until the file box shows its full image, w x h, from a
+// Blob URL. A download that failed (a mirror that has not fetched every
+// chunk yet) is started again with the box's Download button.
+func (b *browser) waitImage(box string, w, h int) {
+	b.t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		size := evalJS[[]int](b, `(() => { const i = (`+box+`)?.querySelector("img.full");
+			return i && i.complete && i.src.startsWith("blob:") ? [i.naturalWidth, i.naturalHeight] : [] })()`)
+		if len(size) == 2 {
+			if size[0] != w || size[1] != h {
+				b.t.Fatalf("the image shows as %dx%d, want %dx%d", size[0], size[1], w, h)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the image never showed; page says:\n%s", b.pageText())
+		}
+		if evalJS[bool](b, `(() => { const d = `+box+`; const f = d?.querySelector("button.fetch");
+			if (f && /^not downloaded/.test(d.querySelector(".fstate").textContent)) { f.click(); return true } return false })()`) {
+			b.t.Logf("download failed, started again: %s", evalJS[string](b, `(`+box+`).querySelector(".fstate").textContent`))
+		}
+		time.Sleep(time.Second)
 	}
 }
 
