@@ -3,6 +3,7 @@
 import { $, el, show, fail, dayOf, timeOf, stateMark } from "./dom.js";
 import { loadClient, wsURL, serverLinkFromHash } from "./boot.js";
 import { initFiles, fileView, sendPicked } from "./files.js";
+import { initScan } from "./scan.js";
 
 let api = null;
 let current = null; // the open chat: {id, kind, title}
@@ -18,6 +19,7 @@ async function main() {
   }
   api = loaded.api;
   initFiles(api);
+  initScan(api);
   $("bundle").textContent = `app sha256 ${loaded.hash} (${loaded.size} bytes): compare with what the server or relay prints`;
   document.body.dataset.bundle = loaded.hash;
   wireWelcome();

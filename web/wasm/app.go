@@ -79,6 +79,7 @@ func (a *app) methods() map[string]method {
 		"thumbnail":     a.thumbnail,
 		"download":      a.download,
 		"sendFile":      a.sendFile,
+		"scanQR":        a.scanQR,
 		"on":            nil, // synchronous: main.go
 	}
 }
