@@ -31,9 +31,7 @@ func (b *browser) waitPosts(texts ...string) {
 // view count; a reader cannot post to someone else's channel.
 func TestBrowserChannelThroughMirror(t *testing.T) {
 	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	home := filepath.Join(t.TempDir(), "olga")
-	cli(t, home, "init", "--server", srv.link, "--name", "olga")
+	srv, home, _ := serverAndCLIUser(t, "olga")
 	out := cli(t, home, "channel", "create", "news")
 	link := strings.TrimSpace(out[strings.Index(out, "samizdat://channel"):])
 	posts := []string{"first post", "second <b>post</b>"}

@@ -77,10 +77,7 @@ func fileBox(name string) string {
 // it is byte-identical.
 func TestBrowserReceivesImage(t *testing.T) {
 	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	home := filepath.Join(t.TempDir(), "erin")
-	cli(t, home, "init", "--server", srv.link, "--name", "erin")
-	erinLink, _, _ := strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
+	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	alice := newUser(t, srv.appURL, "alice")
 	cli(t, home, "add", alice.inviteLink())
 	alice.addContact(erinLink, "erin")

@@ -67,10 +67,7 @@ func writeY4M(t *testing.T, path, text string, w, h, scale, frames int) {
 // user's invite from a photo: the PNG of the QR code the first page shows.
 func TestScanInvite(t *testing.T) {
 	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	home := filepath.Join(t.TempDir(), "erin")
-	cli(t, home, "init", "--server", srv.link, "--name", "erin")
-	erinLink, _, _ := strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
+	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	video := filepath.Join(t.TempDir(), "camera.y4m")
 	writeY4M(t, video, erinLink, 640, 480, 4, 10)
 
