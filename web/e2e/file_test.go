@@ -142,6 +142,8 @@ func TestBrowserReceivesImage(t *testing.T) {
 		t.Fatalf("Save gave %d bytes that differ from the %d sent", len(saved), len(pic))
 	}
 
+	t.Run("adversary-not-an-image", func(t *testing.T) { notAnImage(t, alice, home) })
+
 	// The browser sends a file; the CLI user downloads the same bytes.
 	doc := bytes.Repeat([]byte("samizdat from the browser\n"), 40000) // ~1 MB, several chunks
 	upPath := filepath.Join(t.TempDir(), "notes.txt")
@@ -167,6 +169,43 @@ func TestBrowserReceivesImage(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "got", "notes.txt"))
 	if err != nil || !bytes.Equal(got, doc) {
 		t.Fatalf("the CLI user's copy: %d bytes, err %v; sent %d", len(got), err, len(doc))
+	}
+}
+
+// notAnImage (TestAdversary): files named as images whose bytes are HTML
+// or a scripted SVG (the sender's media type says image/png and
+// image/svg+xml) are fetched like images, but the page shows neither
+// inline, and their Save Blobs are application/octet-stream, so opening
+// one cannot run it in the app's origin.
+func notAnImage(t *testing.T, alice *browser, home string) {
+	alice.t = t
+	dir := t.TempDir()
+	files := map[string]string{
+		"page.png": `<html><body><script>window.pwned = 3</script>not a picture</body></html>`,
+		"logo.svg": `<svg xmlns="http://www.w3.org/2000/svg" onload="window.pwned = 4"><script>window.pwned = 5</script><rect width="10" height="10"/></svg>`,
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cli(t, home, "send", "alice", "--file", p)
+	}
+	for name := range files {
+		box := fileBox(name)
+		alice.waitJS(60*time.Second, name+" fetched", `(() => { const d = `+box+`; return !!d && !!d.querySelector("a.save") })()`)
+		if n := evalJS[int](alice, `(`+box+`).querySelectorAll("img").length`); n != 0 {
+			t.Fatalf("%s is shown as %d images", name, n)
+		}
+		// The CSP's connect-src keeps the page from fetching a blob: URL;
+		// the link's type attribute is the Blob's type.
+		typ := evalJS[string](alice, `(`+box+`).querySelector("a.save").type`)
+		if typ != "application/octet-stream" {
+			t.Fatalf("%s is saved as a Blob of type %q", name, typ)
+		}
+	}
+	if evalJS[bool](alice, `window.pwned !== undefined`) {
+		t.Fatal("a file ran script in the page")
 	}
 }
 

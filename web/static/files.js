@@ -69,6 +69,7 @@ export function fileView(chatId, m) {
   if (have) {
     const a = el("a", "save", "Save");
     a.href = have.save;
+    a.type = have.saveType; // the Blob's own type (a hint, and what the tests read)
     a.download = f.name;
     box.append(a);
   } else if (!pending.has(key)) {
@@ -103,6 +104,7 @@ function fetchFile(key, chatId, m) {
       const saved = new Blob([globalThis.samizdatFiles.take(r.path)], { type: "application/octet-stream" });
       done.set(key, {
         save: URL.createObjectURL(saved),
+        saveType: saved.type,
         inline: r.inlineType ? URL.createObjectURL(new Blob([saved], { type: r.inlineType })) : "",
       });
     } catch (err) {
