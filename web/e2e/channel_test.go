@@ -59,6 +59,10 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	reader.send("rita posts")
 	reader.waitText("rita posts")
 	reader.waitJS(30*time.Second, "a view count", `[...document.querySelectorAll("#messages li.msg .meta")].some(e => /1 views/.test(e.textContent))`)
+	// A photo posted from the page (a media post, uploaded by the page's
+	// client) shows in her channel.
+	reader.run(10*time.Second, chromedp.SetUploadFiles("#file-input", []string{photo}))
+	reader.waitImage(fileBox("photo.png"), 1200, 800)
 
 	srv.Kill() // the server is blocked from here on
 	reader.run(10*time.Second, chromedp.Click("#btn-follow"), chromedp.SetValue("#follow-link", mirrored),

@@ -123,7 +123,6 @@ async function openChat(c) {
   $("conv-title").textContent = c.title;
   $("btn-members").hidden = c.kind !== "group";
   $("btn-share").hidden = c.kind !== "channel";
-  $("btn-file").hidden = c.kind === "channel";
   $("conv-empty").hidden = true;
   $("composer").hidden = false;
   await renderHistory();

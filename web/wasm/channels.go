@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -214,20 +215,13 @@ func (a *app) post(ctx context.Context, arg js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := a.channelOf(str(arg, "chatId"))
-	if err != nil {
-		return nil, err
-	}
 	text := str(arg, "text")
 	if strings.TrimSpace(text) == "" {
 		return nil, errEmpty
 	}
-	own, key, err := c.OwnedChannel(f.link.Name)
+	f, key, err := a.ownChannel(c, str(arg, "chatId"))
 	if err != nil {
 		return nil, err
-	}
-	if own.Owner != f.link.Owner {
-		return nil, errors.New("only the channel's owner can post to it; this account does not own it")
 	}
 	var seq uint64
 	err = a.withChannelConn(ctx, f.link, func(conn *client.ChannelConn) error {
@@ -240,6 +234,23 @@ func (a *app) post(ctx context.Context, arg js.Value) (any, error) {
 	f.fl.CatchUp(ctx) // shows it now, push or not
 	a.emit("chats", nil)
 	return map[string]any{"seq": float64(seq)}, nil
+}
+
+// ownChannel returns the followed channel chatID and its owner key, if
+// this account owns it.
+func (a *app) ownChannel(c *client.Client, chatID string) (*followed, ed25519.PrivateKey, error) {
+	f, err := a.channelOf(chatID)
+	if err != nil {
+		return nil, nil, err
+	}
+	own, key, err := c.OwnedChannel(f.link.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if own.Owner != f.link.Owner {
+		return nil, nil, errors.New("only the channel's owner can post to it; this account does not own it")
+	}
+	return f, key, nil
 }
 
 // channelHistory is history for a channel: its verified posts, oldest

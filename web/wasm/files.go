@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/attach"
+	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
 )
 
@@ -168,9 +169,6 @@ func (a *app) sendFile(ctx context.Context, arg js.Value) (any, error) {
 		return nil, err
 	}
 	chatID, name := str(arg, "chatId"), str(arg, "name")
-	if strings.HasPrefix(chatID, channelPrefix) {
-		return nil, errors.New("posting a file to a channel is not in the web app yet; post it with 'samizdat channel post NAME --file PATH'")
-	}
 	data := arg.Get("bytes")
 	if !attach.ValidName(name) {
 		return nil, fmt.Errorf("the file name %q cannot be sent as it is; rename the file", name)
@@ -189,8 +187,53 @@ func (a *app) sendFile(ctx context.Context, arg js.Value) (any, error) {
 	o := &client.FileOptions{OnProgress: func(p client.Progress) {
 		a.emit("file", map[string]any{"key": "upload:" + chatID, "done": p.Done, "total": p.Total})
 	}}
+	if strings.HasPrefix(chatID, channelPrefix) {
+		return a.postFile(ctx, c, chatID, path, str(arg, "caption"), o)
+	}
 	if err := c.SendFile(ctx, chatID, path, str(arg, "caption"), o); err != nil {
 		return nil, err
 	}
 	return map[string]any{"state": a.sentState(ctx, c, chatID)}, nil
+}
+
+// postFile uploads the file at path and posts it to the channel chatID,
+// which this account owns, as a media post (kind 5), as 'samizdat channel
+// post NAME --file PATH' does.
+func (a *app) postFile(ctx context.Context, c *client.Client, chatID, path, caption string, o *client.FileOptions) (any, error) {
+	f, key, err := a.ownChannel(c, chatID)
+	if err != nil {
+		return nil, err
+	}
+	if len(caption) > channel.MaxCaption {
+		return nil, fmt.Errorf("the caption has %d bytes; at most %d fit in a post", len(caption), channel.MaxCaption)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if n := attach.ChunkCount(st.Size()) * 32; n > client.MediaRoom(caption) {
+		return nil, fmt.Errorf("the file is too big for a channel post (a post has room for %d chunks of 256 KiB); post a smaller file", client.MediaRoom(caption)/32)
+	}
+	up, err := c.UploadFile(ctx, path, o)
+	if err != nil {
+		return nil, err
+	}
+	body, err := client.MediaPostBody(up, caption)
+	if err != nil {
+		return nil, err
+	}
+	var seq uint64
+	err = a.withChannelConn(ctx, f.link, func(conn *client.ChannelConn) error {
+		seq, err = client.PostSigned(ctx, conn, f.link, key, channel.KindMedia, body)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Forget(ctx, up); err != nil {
+		return nil, err
+	}
+	f.fl.CatchUp(ctx) // shows it now, push or not
+	a.emit("chats", nil)
+	return map[string]any{"seq": float64(seq)}, nil
 }
