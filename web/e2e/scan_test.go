@@ -101,6 +101,7 @@ func TestScanInvite(t *testing.T) {
 	bob := newUser(t, srv.appURL, "bob")
 	bob.run(10*time.Second, chromedp.Click("#btn-add"), chromedp.Click(`#add-form button.scan`))
 	bob.waitJS(30*time.Second, "the page to say there is no camera", `/camera could not start.*photo/.test(document.getElementById("scan-msg").textContent)`)
+	bob.screenshot("web-scan.png")
 	bob.run(10*time.Second, chromedp.SetUploadFiles("#scan-file", []string{photo}))
 	bob.waitJS(30*time.Second, "the photo read", `!document.getElementById("dlg-scan").open && document.getElementById("add-link").value === `+js(aliceLink))
 	bob.run(10*time.Second, chromedp.SetValue("#add-name", "alice"), chromedp.Click("#add-form button[type=submit]"))
