@@ -168,5 +168,26 @@ func fetchChunksFrom(ctx context.Context, src *ChannelConn, op *attach.Opener, a
 	return nil, nil
 }
 
+// MediaRoom is the room a media post's body leaves for the descriptor's
+// chunk hashes: the body's limit less the caption, the descriptor's other
+// fields and a margin (docs/spec/channels.md §3a).
+func MediaRoom(caption string) int { return channel.MaxBody - len(caption) - 1024 }
+
+// MediaPostBody is the body of a media post that carries the uploaded
+// file up with caption. A descriptor too big for the post loses its
+// thumbnail (the dimensions stay).
+func MediaPostBody(up *Upload, caption string) ([]byte, error) {
+	desc := up.Descriptor
+	if len(desc) > MediaRoom(caption) {
+		a := *up.Attachment
+		a.Thumbnail = nil
+		var err error
+		if desc, err = a.Marshal(); err != nil {
+			return nil, fmt.Errorf("client: describing the file: %w", err)
+		}
+	}
+	return (&channel.Media{Caption: caption, Descriptor: desc}).Encode(), nil
+}
+
 // ChannelFileRef is the Ref of a media post's file (ChannelFile.Ref).
 func ChannelFileRef(desc []byte) string { return fileRef(desc) }

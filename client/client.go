@@ -112,7 +112,7 @@ type Client struct {
 	// testNoSyncOnConnect, if set, skips syncOwnDevices on connection.
 	testNoSyncOnConnect bool
 	// rebases counts commits rebuilt after StaleEpoch.
-	rebases atomicCounter
+	rebases atomic.Int64
 
 	// revoked.go: set once the server answered DeviceRevoked.
 	revokeOnce sync.Once
@@ -455,12 +455,6 @@ func randomMsgID() wire.MsgID {
 	rand.Read(id[:])
 	return id
 }
-
-// atomicCounter is a counter safe for concurrent use.
-type atomicCounter struct{ v atomic.Int64 }
-
-func (a *atomicCounter) add(n int64) { a.v.Add(n) }
-func (a *atomicCounter) get() int64  { return a.v.Load() }
 
 // SentInfo is everything the server learns from one Send: the kind, the
 // group's hash (never its id), the epoch, the recipient mailboxes (device

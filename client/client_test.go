@@ -280,7 +280,7 @@ func TestConcurrentCommitsRebase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := alice.rebases.get() + bob.rebases.get(); got != 1 {
+	if got := alice.rebases.Load() + bob.rebases.Load(); got != 1 {
 		t.Fatalf("%d rebases, want exactly 1 (one of the two commits lost the epoch)", got)
 	}
 	send(t, alice, "team", "all four")

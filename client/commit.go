@@ -77,7 +77,7 @@ func (c *Client) commitChange(ctx context.Context, ch *chat, add, remove []Accou
 			return nil
 		}
 		if next.rebase {
-			c.rebases.add(1)
+			c.rebases.Add(1)
 			c.logf("client: commit lost the race for epoch %d; rebasing on %d", next.lost, next.epoch)
 		}
 		if err := c.waitEpoch(ctx, st.ch.hash, next.epoch); err != nil {

@@ -182,7 +182,7 @@ func (c *Client) settleLocked(ctx context.Context, ch *chat) (lost *change, wait
 		if we.CurrentEpoch < rec.Epoch {
 			return nil, 0, errors.New("client: the server forgot this group's history (its epoch went back); tell the server's operator")
 		}
-		c.rebases.add(1)
+		c.rebases.Add(1)
 		c.logf("client: an earlier group change lost epoch %d; rebasing on %d", rec.Epoch, we.CurrentEpoch)
 		return &rec.Change, we.CurrentEpoch, nil
 	case settledByError(err):

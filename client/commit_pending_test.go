@@ -131,7 +131,7 @@ func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 	}
 	waitChatEpoch(t, alice, "team", before+1)
 	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
-	if got := alice.rebases.get(); got != 0 {
+	if got := alice.rebases.Load(); got != 0 {
 		t.Fatalf("%d rebases: the accepted commit must be merged, not rebuilt", got)
 	}
 	allTalk(t, "team", alice, bob, carol)

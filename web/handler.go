@@ -20,8 +20,10 @@ import (
 // CSP is the Content-Security-Policy of every response (docs/spec/web-app.md
 // §CSP): scripts only from the app's own files, WebAssembly compiled by
 // them, no inline script or style, connections only back to the origin
-// (its ws/wss included), images from the origin or data: (the invite QR).
-const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
+// (its ws/wss included), images from the origin, data: (the invite QR, an
+// attachment's thumbnail) or blob: (a received image, made by the app's
+// own script from bytes the client verified: §6).
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // maxWSMessage bounds one WebSocket message from a browser; the stream

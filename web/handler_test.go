@@ -1,3 +1,5 @@
+//go:build !js
+
 package web
 
 import (
@@ -70,6 +72,15 @@ func TestCSPForbidsInlineAndForeign(t *testing.T) {
 	for _, never := range []string{"unsafe-inline", "'unsafe-eval'", "http:", "https:", "*"} {
 		if strings.Contains(CSP, never) {
 			t.Errorf("CSP allows %q", never)
+		}
+	}
+	// blob: and data: URLs are for images only (a received image, the
+	// invite QR): a script, frame or connection from one would be the
+	// page's own origin running what a message carried.
+	for _, d := range strings.Split(CSP, ";") {
+		d = strings.TrimSpace(d)
+		if !strings.HasPrefix(d, "img-src ") && (strings.Contains(d, "blob:") || strings.Contains(d, "data:")) {
+			t.Errorf("CSP directive %q allows blob: or data:", d)
 		}
 	}
 }

@@ -13,11 +13,6 @@ import (
 	"github.com/samizdat-project/samizdat/client"
 )
 
-// channelMediaRoom is the room a media post's body leaves for the chunk
-// hashes: the body's limit less the caption, the descriptor's other
-// fields and a margin (docs/spec/channels.md §3a).
-func channelMediaRoom(caption string) int { return channel.MaxBody - len(caption) - 1024 }
-
 // channelPostFile runs `samizdat channel post NAME --file PATH`: it
 // uploads the file's chunks with the account's device (as send --file
 // does, resuming an unfinished upload), then signs a media post that
@@ -31,9 +26,9 @@ func channelPostFile(e env, name, path, caption string) error {
 	if err != nil {
 		return fmt.Errorf("opening the file: %w", err)
 	}
-	if n := attach.ChunkCount(min(st.Size(), attach.MaxSize)) * 32; n > channelMediaRoom(caption) {
+	if n := attach.ChunkCount(min(st.Size(), attach.MaxSize)) * 32; n > client.MediaRoom(caption) {
 		return fmt.Errorf("%s is too big for a channel post (its %d chunk hashes take %d bytes; a post has room for %d): post a smaller file, or split it",
-			path, n/32, n, channelMediaRoom(caption))
+			path, n/32, n, client.MediaRoom(caption))
 	}
 	return useClient(e, func(c *client.Client) error {
 		ctx, stop := signalContext()
@@ -51,13 +46,9 @@ func channelPostFile(e env, name, path, caption string) error {
 		if err != nil {
 			return err
 		}
-		desc := up.Descriptor
-		if len(desc) > channelMediaRoom(caption) {
-			a := *up.Attachment
-			a.Thumbnail = nil // the dimensions stay
-			if desc, err = a.Marshal(); err != nil {
-				return err
-			}
+		body, err := client.MediaPostBody(up, caption)
+		if err != nil {
+			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -66,7 +57,7 @@ func channelPostFile(e env, name, path, caption string) error {
 			return err
 		}
 		defer conn.Close()
-		seq, err := client.PostSigned(pctx, conn, link, key, channel.KindMedia, (&channel.Media{Caption: caption, Descriptor: desc}).Encode())
+		seq, err := client.PostSigned(pctx, conn, link, key, channel.KindMedia, body)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,10 @@
+//go:build !js
+
 package e2e
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,15 +31,19 @@ func (b *browser) waitPosts(texts ...string) {
 // view count; a reader cannot post to someone else's channel.
 func TestBrowserChannelThroughMirror(t *testing.T) {
 	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	home := filepath.Join(t.TempDir(), "olga")
-	cli(t, home, "init", "--server", srv.link, "--name", "olga")
+	srv, home, _ := serverAndCLIUser(t, "olga")
 	out := cli(t, home, "channel", "create", "news")
 	link := strings.TrimSpace(out[strings.Index(out, "samizdat://channel"):])
 	posts := []string{"first post", "second <b>post</b>"}
 	for _, p := range posts {
 		cli(t, home, "channel", "post", "news", p)
 	}
+	photo := filepath.Join(t.TempDir(), "photo.png")
+	pic := testPNG(t, 1200, 800)
+	if err := os.WriteFile(photo, pic, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, home, "channel", "post", "news", "--file", photo, "--caption", "a photo")
 	relayURL, relay := startRelay(t, srv.link, "--mirror-channel", link, "--channel-listen", testnet.FreeAddr(t))
 	mirrored := waitLine(t, relay, `mirrored channel "news": `)
 
@@ -51,6 +59,10 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	reader.send("rita posts")
 	reader.waitText("rita posts")
 	reader.waitJS(30*time.Second, "a view count", `[...document.querySelectorAll("#messages li.msg .meta")].some(e => /1 views/.test(e.textContent))`)
+	// A photo posted from the page (a media post, uploaded by the page's
+	// client) shows in her channel.
+	reader.run(10*time.Second, chromedp.SetUploadFiles("#file-input", []string{photo}))
+	reader.waitImage(fileBox("photo.png"), 1200, 800)
 
 	srv.Kill() // the server is blocked from here on
 	reader.run(10*time.Second, chromedp.Click("#btn-follow"), chromedp.SetValue("#follow-link", mirrored),
@@ -59,6 +71,10 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	reader.waitPosts(posts...)
 	if n := evalJS[int](reader, `document.querySelectorAll("#messages b").length`); n != 0 {
 		t.Fatalf("a post became %d elements", n)
+	}
+	reader.waitImage(fileBox("photo.png"), 1200, 800)
+	if saved := reader.save(t, fileBox("photo.png")); !bytes.Equal(saved, pic) {
+		t.Fatalf("the photo saved from the mirror has %d bytes that differ from the %d posted", len(saved), len(pic))
 	}
 	reader.screenshot("web-channel.png")
 	// Only the owner posts: the reader's attempt is refused with a reason.

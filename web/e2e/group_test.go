@@ -1,3 +1,5 @@
+//go:build !js
+
 package e2e
 
 import (
@@ -53,18 +55,27 @@ func cliReads(t *testing.T, home string, texts ...string) {
 	}
 }
 
+// serverAndCLIUser starts a server with the app and makes a CLI user
+// called name on it; it returns the server, the user's home and invite
+// link.
+func serverAndCLIUser(t *testing.T, name string) (srv *appServer, home, invite string) {
+	t.Helper()
+	srv = startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	home = filepath.Join(t.TempDir(), name)
+	if out := cli(t, home, "init", "--server", srv.link, "--name", name); !strings.Contains(out, "Created your account") {
+		t.Fatalf("init: %s", out)
+	}
+	invite, _, _ = strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
+	return srv, home, invite
+}
+
 // TestGroupWithCLIUser: two browser users and a terminal user form a
 // group made in the browser. A member who never went online cannot be
 // added and the page says why; once they have been online the Members
 // dialog adds them; all three write and read; a member is removed.
 func TestGroupWithCLIUser(t *testing.T) {
 	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
-	home := filepath.Join(t.TempDir(), "erin")
-	if out := cli(t, home, "init", "--server", srv.link, "--name", "erin"); !strings.Contains(out, "Created your account") {
-		t.Fatalf("init: %s", out)
-	}
-	erinLink, _, _ := strings.Cut(cli(t, home, "invite", "--no-qr"), "\n")
+	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
 	befriend(alice, "alice", bob, "bob")
 	cli(t, home, "add", alice.inviteLink())

@@ -1,3 +1,5 @@
+//go:build !js
+
 package e2e
 
 import (
@@ -127,7 +129,9 @@ type browser struct {
 	console *e2etest.Buffer // the page's console lines, shown when the test fails
 }
 
-func newBrowser(t testing.TB) *browser {
+// newBrowser starts a Chromium; extra adds command-line options (a fake
+// camera).
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	path := testenv.LookPath(t, "chromium", "apt-get install chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -143,6 +147,7 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1100, 760),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

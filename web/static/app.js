@@ -2,6 +2,8 @@
 // client's API (globalThis.samizdat, see /work docs/spec/web-app.md).
 import { $, el, show, fail, dayOf, timeOf, stateMark } from "./dom.js";
 import { loadClient, wsURL, serverLinkFromHash } from "./boot.js";
+import { initFiles, fileView, sendPicked } from "./files.js";
+import { initScan } from "./scan.js";
 
 let api = null;
 let current = null; // the open chat: {id, kind, title}
@@ -16,6 +18,8 @@ async function main() {
     return;
   }
   api = loaded.api;
+  initFiles(api);
+  initScan(api);
   $("bundle").textContent = `app sha256 ${loaded.hash} (${loaded.size} bytes): compare with what the server or relay prints`;
   document.body.dataset.bundle = loaded.hash;
   wireWelcome();
@@ -156,7 +160,8 @@ function appendMessage(m, scroll = true) {
   }
   li.replaceChildren();
   if (!m.mine && current?.kind !== "direct") li.append(el("div", "from", m.fromName || m.from));
-  li.append(el("div", "text", m.text));
+  if (m.file) li.append(fileView(m.chatId, m));
+  if (!m.file || m.text) li.append(el("div", "text", m.text));
   const meta = [timeOf(m.at)];
   if (m.mine && stateMark[m.state]) meta.push(stateMark[m.state]);
   if (m.views !== undefined) meta.push(`${m.views} views`);
@@ -177,6 +182,15 @@ function onMessage(m) {
 
 function wireApp() {
   $("composer").addEventListener("submit", (ev) => { ev.preventDefault(); sendCurrent(); });
+  $("btn-file").addEventListener("click", () => $("file-input").click());
+  $("file-input").addEventListener("change", async () => {
+    try {
+      await sendPicked($("file-input"), current.id);
+      await renderHistory();
+    } catch (err) {
+      $("status").textContent = err.message || String(err);
+    }
+  });
   $("text").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendCurrent(); }
   });

@@ -76,6 +76,10 @@ func (a *app) methods() map[string]method {
 		"createChannel": a.createChannel,
 		"post":          a.post,
 		"channelLink":   a.channelLink,
+		"thumbnail":     a.thumbnail,
+		"download":      a.download,
+		"sendFile":      a.sendFile,
+		"scanQR":        a.scanQR,
 		"on":            nil, // synchronous: main.go
 	}
 }

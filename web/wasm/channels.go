@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -214,20 +215,13 @@ func (a *app) post(ctx context.Context, arg js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := a.channelOf(str(arg, "chatId"))
-	if err != nil {
-		return nil, err
-	}
 	text := str(arg, "text")
 	if strings.TrimSpace(text) == "" {
 		return nil, errEmpty
 	}
-	own, key, err := c.OwnedChannel(f.link.Name)
+	f, key, err := a.ownChannel(c, str(arg, "chatId"))
 	if err != nil {
 		return nil, err
-	}
-	if own.Owner != f.link.Owner {
-		return nil, errors.New("only the channel's owner can post to it; this account does not own it")
 	}
 	var seq uint64
 	err = a.withChannelConn(ctx, f.link, func(conn *client.ChannelConn) error {
@@ -240,6 +234,23 @@ func (a *app) post(ctx context.Context, arg js.Value) (any, error) {
 	f.fl.CatchUp(ctx) // shows it now, push or not
 	a.emit("chats", nil)
 	return map[string]any{"seq": float64(seq)}, nil
+}
+
+// ownChannel returns the followed channel chatID and its owner key, if
+// this account owns it.
+func (a *app) ownChannel(c *client.Client, chatID string) (*followed, ed25519.PrivateKey, error) {
+	f, err := a.channelOf(chatID)
+	if err != nil {
+		return nil, nil, err
+	}
+	own, key, err := c.OwnedChannel(f.link.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if own.Owner != f.link.Owner {
+		return nil, nil, errors.New("only the channel's owner can post to it; this account does not own it")
+	}
+	return f, key, nil
 }
 
 // channelHistory is history for a channel: its verified posts, oldest
@@ -267,6 +278,9 @@ func (a *app) channelHistory(ctx context.Context, chatID string, limit int) (any
 	for _, p := range posts {
 		item := map[string]any{"id": fmt.Sprint(p.Seq), "chatId": chatID, "from": "", "fromName": f.link.Name,
 			"mine": false, "text": p.Text, "at": p.Time.UnixMilli(), "state": "", "kind": "post"}
+		if p.File != nil {
+			item["file"] = channelFileItem(p.File)
+		}
 		if v, ok := views[p.Seq]; ok {
 			item["views"] = float64(v)
 		}
@@ -315,7 +329,7 @@ func (a *app) channelChats() []any {
 	for _, f := range fs {
 		item := map[string]any{"id": channelPrefix + f.link.Name, "kind": "channel", "title": f.link.Name, "unread": 0, "last": nil}
 		if page, _ := f.fl.Read(lastPageAfter(f.fl), 1); len(page) > 0 {
-			item["last"] = map[string]any{"text": page[0].Text, "at": page[0].Time.UnixMilli()}
+			item["last"] = map[string]any{"text": lastText(page[0].Text, page[0].File != nil), "at": page[0].Time.UnixMilli()}
 		}
 		out = append(out, item)
 	}

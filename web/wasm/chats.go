@@ -39,7 +39,7 @@ func (a *app) chats(ctx context.Context, _ js.Value) (any, error) {
 	for _, ch := range list {
 		item := map[string]any{"id": ch.Name, "kind": ch.Kind, "title": ch.Name, "unread": a.unread[ch.Name], "last": nil}
 		if m, ok := last[ch.Name]; ok {
-			item["last"] = map[string]any{"text": m.Text, "at": m.Time.UnixMilli()}
+			item["last"] = map[string]any{"text": lastText(m.Text, m.File != nil), "at": m.Time.UnixMilli()}
 		}
 		out = append(out, item)
 	}
@@ -56,8 +56,12 @@ func historyItem(m client.Message) map[string]any {
 	if m.Out {
 		from = ""
 	}
-	return map[string]any{"id": float64(m.ID), "chatId": m.Chat, "from": from, "fromName": m.From,
+	item := map[string]any{"id": float64(m.ID), "chatId": m.Chat, "from": from, "fromName": m.From,
 		"mine": m.Out, "text": m.Text, "at": m.Time.UnixMilli(), "state": state, "kind": m.Kind}
+	if m.File != nil {
+		item["file"] = chatFileItem(m.File)
+	}
+	return item
 }
 
 func (a *app) history(ctx context.Context, arg js.Value) (any, error) {
@@ -104,14 +108,32 @@ func (a *app) send(ctx context.Context, arg js.Value) (any, error) {
 	if err := c.Send(ctx, str(arg, "chatId"), text); err != nil {
 		return nil, err
 	}
+	return map[string]any{"state": a.sentState(ctx, c, str(arg, "chatId"))}, nil
+}
+
+// sentState is "queued" while the outbox holds what was just stored for
+// chat (marking it so), else "sent"; the page redraws.
+func (a *app) sentState(ctx context.Context, c *client.Client, chat string) string {
 	n, _ := c.Pending(ctx)
 	state := "sent"
 	if n > 0 {
 		state = "queued"
-		a.trackQueued(ctx, c, str(arg, "chatId"))
+		a.trackQueued(ctx, c, chat)
 	}
 	a.emit("chats", nil)
-	return map[string]any{"state": state}, nil
+	return state
+}
+
+// lastText is what the chat list shows of a last message: a file's
+// caption, or that it is a file.
+func lastText(text string, file bool) string {
+	if file && text == "" {
+		return "File"
+	}
+	if file {
+		return "File: " + text
+	}
+	return text
 }
 
 // trackQueued marks the chat's newest own message as queued until the

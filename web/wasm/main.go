@@ -22,7 +22,11 @@ func main() {
 			if name == "on" {
 				return a.on(args)
 			}
-			return promise(func(ctx context.Context) (any, error) { return fn(ctx, arg) })
+			timeout := callTimeout
+			if longCalls[name] {
+				timeout = fileCallTimeout
+			}
+			return promise(timeout, func(ctx context.Context) (any, error) { return fn(ctx, arg) })
 		}))
 	}
 	js.Global().Set("samizdat", api)
@@ -33,11 +37,11 @@ func main() {
 // promise runs fn in its own goroutine (a JS callback must not block) and
 // settles a Promise with its result; an error rejects with an Error whose
 // message is fn's user-facing text.
-func promise(fn func(context.Context) (any, error)) js.Value {
+func promise(timeout time.Duration, fn func(context.Context) (any, error)) js.Value {
 	executor := js.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			v, err := fn(ctx)
 			if err != nil {
@@ -52,8 +56,11 @@ func promise(fn func(context.Context) (any, error)) js.Value {
 	return js.Global().Get("Promise").New(executor)
 }
 
-// callTimeout bounds one API call that may wait for the server.
+// callTimeout bounds one API call that may wait for the server; the
+// longCalls, which move files, get fileCallTimeout.
 const callTimeout = 60 * time.Second
+
+var longCalls = map[string]bool{"sendFile": true, "download": true}
 
 // str reads a string field of a JS object ("" if absent).
 func str(o js.Value, k string) string {
