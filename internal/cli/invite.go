@@ -13,8 +13,7 @@ func init() {
 }
 
 func runInvite(e env) int {
-	fs := newFlags(e, "invite")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "invite")
 	noQR := fs.Bool("no-qr", false, "print only the link")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,8 +14,7 @@ func init() {
 }
 
 func runStatus(e env) int {
-	fs := newFlags(e, "status")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "status")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
@@ -58,14 +56,10 @@ func runStatus(e env) int {
 }
 
 func runRelayAdd(e env) int {
-	fs := newFlags(e, "relay-add")
-	clientFlags(fs, &e)
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "relay-add", errors.New("usage: samizdat relay-add LINK (a samizdat://relay?... link)"))
+	fs := clientFlagSet(&e, "relay-add")
+	args, code, ok := parseArgs(e, fs, "relay-add", 1, 1, "usage: samizdat relay-add LINK (a samizdat://relay?... link)")
+	if !ok {
+		return code
 	}
 	return withClient(e, "relay-add", func(c *client.Client) error {
 		if err := c.AddRelay(args[0]); err != nil {
