@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 var errSimulatedCrash = errors.New("simulated crash")
@@ -51,18 +53,6 @@ func storedPendingCommits(t *testing.T, c *Client) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// eventually waits (generously) until cond holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // allTalk checks that every client reads what every other sends in chat.
@@ -130,7 +120,7 @@ func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 		waitText(t, bob, "team", "alice", "first after the restart")
 	}
 	waitChatEpoch(t, alice, "team", before+1)
-	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	e2etest.Eventually(t, "the pending commit to be settled", 30*time.Second, func() bool { return storedPendingCommits(t, alice) == 0 })
 	if got := alice.rebases.get(); got != 0 {
 		t.Fatalf("%d rebases: the accepted commit must be merged, not rebuilt", got)
 	}
@@ -170,6 +160,6 @@ func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
 	}
 	alice = reopen(t, alice, nil)
 	waitChatEpoch(t, alice, "team", before+2)
-	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	e2etest.Eventually(t, "the pending commit to be settled", 30*time.Second, func() bool { return storedPendingCommits(t, alice) == 0 })
 	allTalk(t, "team", alice, bob, carol, dave)
 }
