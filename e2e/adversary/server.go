@@ -104,6 +104,20 @@ var (
 	_ store.DeviceListStore    = (*EvilStore)(nil)
 )
 
+// WithholdSends sets Withhold (nil: deliver every Send again).
+func (e *EvilStore) WithholdSends(f func(s store.Send) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Withhold = f
+}
+
+// SubstituteKeyPackages sets SubstituteKeyPackage.
+func (e *EvilStore) SubstituteKeyPackages(f func(device store.DeviceID) (kp []byte, ok bool)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.SubstituteKeyPackage = f
+}
+
 // Sent returns every Send the server accepted, in order.
 func (e *EvilStore) Sent() []store.Send {
 	e.mu.Lock()
