@@ -14,6 +14,18 @@ import (
 
 var errSimulatedCrash = errors.New("simulated crash")
 
+// crashOnce is a test hook that fails with errSimulatedCrash the first
+// time it runs, and lets every later run pass.
+func crashOnce() func() error {
+	var crashed atomic.Bool
+	return func() error {
+		if crashed.CompareAndSwap(false, true) {
+			return errSimulatedCrash
+		}
+		return nil
+	}
+}
+
 // groupOfTwo makes alice's group "team" with bob in it and checks that bob
 // reads alice's welcome in it.
 func groupOfTwo(t *testing.T, ctx context.Context, alice, bob *Client) {
@@ -93,13 +105,7 @@ func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 	groupOfTwo(t, ctx, alice, bob)
 	before := chatEpoch(t, alice, "team")
 
-	var crashed atomic.Bool
-	alice.testHookCommitAcked = func() error {
-		if crashed.CompareAndSwap(false, true) {
-			return errSimulatedCrash
-		}
-		return nil
-	}
+	alice.testHookCommitAcked = crashOnce()
 	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
 		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
 	}
@@ -144,13 +150,7 @@ func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
 	groupOfTwo(t, ctx, alice, bob)
 	before := chatEpoch(t, alice, "team")
 
-	var crashed atomic.Bool
-	alice.testHookCommitStored = func() error {
-		if crashed.CompareAndSwap(false, true) {
-			return errSimulatedCrash
-		}
-		return nil
-	}
+	alice.testHookCommitStored = crashOnce()
 	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
 		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
 	}

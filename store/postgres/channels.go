@@ -43,19 +43,8 @@ func (s *Store) CreateChannel(ctx context.Context, id store.ChannelID, descripto
 
 // Channel implements store.ChannelStore.
 func (s *Store) Channel(ctx context.Context, id store.ChannelID) ([]byte, uint64, error) {
-	if err := s.check("channel lookup"); err != nil {
-		return nil, 0, err
-	}
-	var d []byte
-	var last int64
-	err := s.pool.QueryRow(ctx, `SELECT descriptor, last_seq FROM channels WHERE channel_id = $1`, id[:]).Scan(&d, &last)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, fmt.Errorf("postgres: doing channel lookup: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, 0, s.wrap("channel lookup", err)
-	}
-	return d, uint64(last), nil
+	last, d, err := s.numberAndBlob(ctx, "channel lookup", `SELECT last_seq, descriptor FROM channels WHERE channel_id = $1`, id[:]) // devicelists.go
+	return d, last, err
 }
 
 // AppendChannelPost implements store.ChannelStore. The channel row is

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -96,19 +95,7 @@ func (s *Store) PutGroupInfo(ctx context.Context, group store.GroupHash, epoch u
 
 // GroupInfo implements store.Store.
 func (s *Store) GroupInfo(ctx context.Context, group store.GroupHash) (uint64, []byte, error) {
-	if err := s.check("get group info"); err != nil {
-		return 0, nil, err
-	}
-	var epoch int64
-	var info []byte
-	err := s.pool.QueryRow(ctx, `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]).Scan(&epoch, &info)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, fmt.Errorf("postgres: doing get group info: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return 0, nil, s.wrap("get group info", err)
-	}
-	return uint64(epoch), info, nil
+	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]) // devicelists.go
 }
 
 // ExpireSeen implements store.Store.
