@@ -37,15 +37,7 @@ func benchPair(b *testing.B, tcp bool, mode IATMode) (client, server net.Conn) {
 		dial = d.Dial
 	}
 	b.Cleanup(func() { ln.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
+	accepted := testnet.AcceptOne(ln)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := dial(ctx)
