@@ -114,19 +114,8 @@ func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map
 		return nil, s.wrap("channel revocations", err)
 	}
 	defer rows.Close()
-	out := map[[32]byte]uint64{}
-	for rows.Next() {
-		var k []byte
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, s.wrap("channel revocations", err)
-		}
-		if len(k) != 32 {
-			return nil, fmt.Errorf("postgres: doing channel revocations: corrupt admin key of %d bytes", len(k))
-		}
-		out[[32]byte(k)] = uint64(seq)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.ScanRevocations(rows)
+	if err != nil {
 		return nil, s.wrap("channel revocations", err)
 	}
 	return out, nil

@@ -182,21 +182,11 @@ func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map
 		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
 	}
 	defer rows.Close()
-	out := map[[32]byte]uint64{}
-	for rows.Next() {
-		var k []byte
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-		}
-		var key [32]byte
-		if len(k) != len(key) {
-			return nil, fmt.Errorf("store: doing channel revocations: corrupt admin key of %d bytes", len(k))
-		}
-		copy(key[:], k)
-		out[key] = uint64(seq)
+	out, err := store.ScanRevocations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddChannelViews implements store.ChannelStore.

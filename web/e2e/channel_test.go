@@ -26,8 +26,7 @@ func (b *browser) waitPosts(texts ...string) {
 // browser user makes a channel of their own, posts to it and sees its
 // view count; a reader cannot post to someone else's channel.
 func TestBrowserChannelThroughMirror(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	home := filepath.Join(t.TempDir(), "olga")
 	cli(t, home, "init", "--server", srv.link, "--name", "olga")
 	out := cli(t, home, "channel", "create", "news")

@@ -58,8 +58,7 @@ func cliReads(t *testing.T, home string, texts ...string) {
 // added and the page says why; once they have been online the Members
 // dialog adds them; all three write and read; a member is removed.
 func TestGroupWithCLIUser(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	home := filepath.Join(t.TempDir(), "erin")
 	if out := cli(t, home, "init", "--server", srv.link, "--name", "erin"); !strings.Contains(out, "Created your account") {
 		t.Fatalf("init: %s", out)
