@@ -258,14 +258,11 @@ type Commit struct {
 // MarshalMLS implements codec.Marshaler.
 func (c *Commit) MarshalMLS(w *codec.Writer) {
 	writeStructs(w, c.Proposals)
-	w.Optional(c.Path != nil, func(w *codec.Writer) { c.Path.MarshalMLS(w) })
+	writeOptional(w, c.Path)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (c *Commit) UnmarshalMLS(r *codec.Reader) {
 	c.Proposals = readStructs[ProposalOrRef](r)
-	c.Path = nil
-	if r.Optional() {
-		c.Path = readStruct[UpdatePath](r)
-	}
+	c.Path = readOptional[UpdatePath](r)
 }
