@@ -238,10 +238,7 @@ func (r *InnerShape) Name() string { return "inner-shape" }
 
 // Open implements Rule.
 func (r *InnerShape) Open(e *Engine, f *Flow) (FlowRule, Decision) {
-	if containsAddr(r.Allow, f.Key.Server.Addr()) {
-		return nil, Decision{}
-	}
-	return &innerShapeFlow{rule: r, trace: newFlowTracer(f.Opened, r.Model.Window)}, Decision{}
+	return openExempt(r.Allow, f, &innerShapeFlow{rule: r, trace: newFlowTracer(f.Opened, r.Model.Window)})
 }
 
 type innerShapeFlow struct {

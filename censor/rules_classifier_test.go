@@ -44,12 +44,29 @@ func tunnelFlow(i int) FlowTrace {
 // TestTrainShapeModel: the threshold lets through all but at most MaxFPR of
 // the training browser flows, tunnels score above it, and the model refuses
 // to train without both classes or judge a flow shorter than its window.
-func TestTrainShapeModel(t *testing.T) {
-	var browser, tunnel []FlowTrace
-	for i := range 200 {
+// sampleFlows returns n browser flows and n tunnel flows.
+func sampleFlows(n int) (browser, tunnel []FlowTrace) {
+	for i := range n {
 		browser = append(browser, browserFlow(i))
 		tunnel = append(tunnel, tunnelFlow(i))
 	}
+	return browser, tunnel
+}
+
+// trainedModel is a model trained on sampleFlows(n), window 4, 1% of
+// browser flows blocked at most.
+func trainedModel(t testing.TB, n int) *ShapeModel {
+	t.Helper()
+	browser, tunnel := sampleFlows(n)
+	m, err := TrainShapeModel(browser, tunnel, 4, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestTrainShapeModel(t *testing.T) {
+	browser, tunnel := sampleFlows(200)
 	// Two browser flows look like tunnels: with a 1% budget over 200
 	// flows, the threshold sits above the second highest browser score,
 	// so exactly these two (at most 2 of 200) are blocked.
@@ -85,15 +102,7 @@ func TestTrainShapeModel(t *testing.T) {
 // the first record, the window-th record decides, gaps come from the
 // engine's clock, and allowlisted or non-TLS flows are not judged.
 func TestInnerShapeRule(t *testing.T) {
-	var browser, tunnel []FlowTrace
-	for i := range 100 {
-		browser = append(browser, browserFlow(i))
-		tunnel = append(tunnel, tunnelFlow(i))
-	}
-	m, err := TrainShapeModel(browser, tunnel, 4, 0.01)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := trainedModel(t, 100)
 	hello := tlsHello(1, "relay-f.lab.example")
 	serverFlight := concat(tlsRecord(recordHandshake, 90), tlsRecord(recordChangeCipherSpec, 6), tlsRecord(recordApplicationData, 2000))
 	up := func(n int) step { return step{ClientToServer, tlsRecord(recordApplicationData, n)} }
@@ -198,15 +207,7 @@ func TestInnerShapeHeldOut(t *testing.T) {
 func FuzzInnerShape(f *testing.F) {
 	f.Add(tlsHello(1, "a.example"), concat(tlsRecord(recordHandshake, 90), tlsRecord(recordApplicationData, 300)), tlsRecord(recordApplicationData, 58))
 	f.Add([]byte{0x16, 3, 1, 0, 0}, []byte{0x17, 3, 3, 0xff, 0xff}, []byte{})
-	var browser, tunnel []FlowTrace
-	for i := range 20 {
-		browser = append(browser, browserFlow(i))
-		tunnel = append(tunnel, tunnelFlow(i))
-	}
-	m, err := TrainShapeModel(browser, tunnel, 4, 0.01)
-	if err != nil {
-		f.Fatal(err)
-	}
+	m := trainedModel(f, 20)
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
 		rec := &ShapeRecorder{Label: func(FlowKey) string { return "x" }, Limit: 8}
 		e, _ := testEngine(1, &InnerShape{Model: m}, rec)

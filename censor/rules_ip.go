@@ -107,6 +107,15 @@ func (b *IPBlocklist) Data(f *Flow, dir Direction, seg []byte) Decision {
 	return Decision{}
 }
 
+// openExempt is Open for a rule that never judges the destinations in
+// allow: a flow to one of them gets no FlowRule, any other gets fr.
+func openExempt(allow []netip.Prefix, f *Flow, fr FlowRule) (FlowRule, Decision) {
+	if containsAddr(allow, f.Key.Server.Addr()) {
+		return nil, Decision{}
+	}
+	return fr, Decision{}
+}
+
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range ps {

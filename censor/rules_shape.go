@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+
+	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
 )
 
 // RecordShape judges the shape of the TLS records a client sends early in
@@ -31,10 +33,7 @@ func (r *RecordShape) Name() string { return "record-shape" }
 
 // Open implements Rule.
 func (r *RecordShape) Open(e *Engine, f *Flow) (FlowRule, Decision) {
-	if containsAddr(r.Allow, f.Key.Server.Addr()) {
-		return nil, Decision{}
-	}
-	return &recordShapeFlow{rule: r}, Decision{}
+	return openExempt(r.Allow, f, &recordShapeFlow{rule: r})
 }
 
 // recordShapeFlow follows the client's TLS record layer across segments.
@@ -161,33 +160,16 @@ func (r *JA4Allowlist) Name() string {
 
 // Open implements Rule.
 func (r *JA4Allowlist) Open(e *Engine, f *Flow) (FlowRule, Decision) {
-	if containsAddr(r.Allow, f.Key.Server.Addr()) {
-		return nil, Decision{}
-	}
-	return &ja4AllowFlow{rule: r}, Decision{}
+	return openExempt(r.Allow, f, &helloGate{rule: r.Name(), refuse: Reset, allows: r.allows}) // rules_sni.go
 }
 
-type ja4AllowFlow struct {
-	rule    *JA4Allowlist
-	allowed bool
-}
-
-func (a *ja4AllowFlow) Data(f *Flow, dir Direction, seg []byte) Decision {
-	if a.allowed || dir != ClientToServer {
-		return Decision{}
+// allows is the JA4Allowlist's test of a complete hello.
+func (r *JA4Allowlist) allows(f *Flow, h *tlsfingerprint.ClientHello) bool {
+	if r.AnyHello || slices.Contains(r.JA4s, h.JA4()) {
+		return true
 	}
-	h, st := f.Hello()
-	switch st {
-	case HelloPending:
-		return Decision{}
-	case HelloParsed:
-		if a.rule.AnyHello || slices.Contains(a.rule.JA4s, h.JA4()) {
-			a.allowed = true
-			return Decision{}
-		}
-		f.Engine().Logf(a.rule.Name(), f.Key, "JA4 %s is not an allowed browser's", h.JA4())
-	}
-	return Decision{Verdict: Reset, Rule: a.rule.Name()}
+	f.Engine().Logf(r.Name(), f.Key, "JA4 %s is not an allowed browser's", h.JA4())
+	return false
 }
 
 // UDPBlock drops UDP, QUIC included, from clients to every destination

@@ -52,20 +52,26 @@ func TestRecordShapeBoundaries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rule := &RecordShape{MinSize: 411, MinRecords: 3, Window: 10, Allow: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}
-			e, _ := testEngine(1, rule)
-			f := open(t, e, FlowKey{clientN(1), ap(tc.server)})
-			got := Pass
-			for _, seg := range tc.segs {
-				if d := f.Data(ClientToServer, seg); d.Verdict != Pass {
-					got = d.Verdict
-					break
-				}
-			}
-			if got != tc.want {
+			if got := clientVerdict(t, rule, tc.server, tc.segs); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
 	}
+}
+
+// clientVerdict sends segs from a client to server through an engine with
+// rule alone, and returns the first verdict that is not Pass (Pass if
+// none is).
+func clientVerdict(t *testing.T, rule Rule, server string, segs [][]byte) Verdict {
+	t.Helper()
+	e, _ := testEngine(1, rule)
+	f := open(t, e, FlowKey{clientN(1), ap(server)})
+	for _, seg := range segs {
+		if d := f.Data(ClientToServer, seg); d.Verdict != Pass {
+			return d.Verdict
+		}
+	}
+	return Pass
 }
 
 // TestRecordShapeIgnoresServerRecords: large records from the server (a
@@ -106,16 +112,7 @@ func TestJA4AllowlistBoundaries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rule := &JA4Allowlist{JA4s: tc.ja4s, Allow: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}
-			e, _ := testEngine(1, rule)
-			f := open(t, e, FlowKey{clientN(1), ap(tc.server)})
-			got := Pass
-			for _, seg := range tc.segs {
-				if d := f.Data(ClientToServer, seg); d.Verdict != Pass {
-					got = d.Verdict
-					break
-				}
-			}
-			if got != tc.want {
+			if got := clientVerdict(t, rule, tc.server, tc.segs); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})

@@ -3,6 +3,8 @@ package censor
 import (
 	"net/netip"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/tlsfingerprint"
 )
 
 // SNIDenylist acts on TLS flows whose ClientHello names a listed host (or a
@@ -51,32 +53,37 @@ func (r *Allowlist) Name() string { return "allowlist" }
 
 // Open implements Rule.
 func (r *Allowlist) Open(e *Engine, f *Flow) (FlowRule, Decision) {
-	if containsAddr(r.Prefixes, f.Key.Server.Addr()) {
-		return nil, Decision{}
-	}
-	return &allowlistFlow{rule: r}, Decision{}
+	return openExempt(r.Prefixes, f, &helloGate{rule: r.Name(), refuse: Drop, allows: func(f *Flow, h *tlsfingerprint.ClientHello) bool {
+		return h.HasServerName && matchAny(h.ServerName, r.SNIs)
+	}})
 }
 
-type allowlistFlow struct {
-	rule    *Allowlist
+// helloGate is the flow logic of a rule that lets a flow through once its
+// ClientHello is approved: it waits for the whole hello (a partial one may
+// still be approved), then passes the flow for good if allows says so;
+// a refused hello, or a first packet that is no hello, gets refuse.
+type helloGate struct {
+	rule    string
+	refuse  Verdict
+	allows  func(f *Flow, h *tlsfingerprint.ClientHello) bool
 	allowed bool // guarded by the flow's mutex, like all FlowRule state
 }
 
-func (a *allowlistFlow) Data(f *Flow, dir Direction, seg []byte) Decision {
-	if a.allowed || dir != ClientToServer {
+func (g *helloGate) Data(f *Flow, dir Direction, seg []byte) Decision {
+	if g.allowed || dir != ClientToServer {
 		return Decision{}
 	}
 	h, st := f.Hello()
 	switch st {
 	case HelloPending:
-		return Decision{} // a partial hello may still name an approved host
+		return Decision{}
 	case HelloParsed:
-		if h.HasServerName && matchAny(h.ServerName, a.rule.SNIs) {
-			a.allowed = true
+		if g.allows(f, h) {
+			g.allowed = true
 			return Decision{}
 		}
 	}
-	return Decision{Verdict: Drop, Rule: a.rule.Name()}
+	return Decision{Verdict: g.refuse, Rule: g.rule}
 }
 
 // Throttle slows flows whose SNI matches to a rate drawn per flow between

@@ -256,6 +256,19 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		}
 		return nil
 	}
+	// The address lists, parsed whatever the type: a malformed one is an
+	// error also where the type does not use it.
+	var ps, servers, allow []netip.Prefix
+	for _, l := range []struct {
+		dst  *[]netip.Prefix
+		src  []string
+		name string
+	}{{&ps, r.Prefixes, "prefixes"}, {&servers, r.Servers, "servers"}, {&allow, r.Allow, "allow"}} {
+		var err error
+		if *l.dst, err = prefixes(l.src); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+	}
 	switch r.Type {
 	case "ip-blocklist":
 		rule := &IPBlocklist{}
@@ -278,17 +291,9 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		}
 		return &SNIDenylist{Names: r.Names, Action: v}, need(len(r.Names) > 0, "names")
 	case "allowlist":
-		ps, err := prefixes(r.Prefixes)
-		if err != nil {
-			return nil, err
-		}
 		return &Allowlist{Prefixes: ps, SNIs: r.SNIs}, need(len(ps)+len(r.SNIs) > 0, "prefixes or snis")
 	case "fully-encrypted":
-		ps, err := prefixes(r.Servers)
-		if err != nil {
-			return nil, err
-		}
-		return &FullyEncrypted{Probability: r.Probability, Residual: time.Duration(r.Residual), Servers: ps},
+		return &FullyEncrypted{Probability: r.Probability, Residual: time.Duration(r.Residual), Servers: servers},
 			need(r.Probability > 0 && r.Probability <= 1 && r.Residual > 0, "probability and residual")
 	case "tls-fingerprint":
 		v, err := action(r.Action, Drop)
@@ -300,18 +305,10 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		return &Throttle{SNIs: r.Names, MinBPS: r.MinBPS, MaxBPS: r.MaxBPS},
 			need(len(r.Names) > 0 && r.MinBPS > 0 && r.MaxBPS >= r.MinBPS, "names, min_bps, max_bps")
 	case "stall":
-		ps, err := prefixes(r.Servers)
-		if err != nil {
-			return nil, err
-		}
-		return &Stall{Servers: ps, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes, ServerBytesOnly: r.Count == "s2c"},
-			need(len(ps) > 0 && r.MinBytes > 0 && r.MaxBytes >= r.MinBytes && (r.Count == "" || r.Count == "both" || r.Count == "s2c"),
+		return &Stall{Servers: servers, MinBytes: r.MinBytes, MaxBytes: r.MaxBytes, ServerBytesOnly: r.Count == "s2c"},
+			need(len(servers) > 0 && r.MinBytes > 0 && r.MaxBytes >= r.MinBytes && (r.Count == "" || r.Count == "both" || r.Count == "s2c"),
 				"servers, min_bytes, max_bytes, count (both or s2c)")
 	case "record-shape":
-		allow, err := prefixes(r.Allow)
-		if err != nil {
-			return nil, err
-		}
 		act, err := action(r.Action, Drop)
 		if err != nil {
 			return nil, err
@@ -319,37 +316,17 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		return &RecordShape{MinSize: r.MinSize, MinRecords: r.MinRecords, Window: r.Window, Allow: allow, Action: act},
 			need(r.MinSize > 5 && r.MinRecords > 0 && r.Window >= 0, "min_size, min_records")
 	case "inner-shape":
-		allow, err := prefixes(r.Allow)
-		if err != nil {
-			return nil, err
-		}
 		if err := need(r.Window > 0 && r.MaxFPR > 0 && r.MaxFPR < 0.5, "window, max_fpr (0 to 0.5)"); err != nil {
 			return nil, err
 		}
 		return NewInnerShape(r.Window, r.MaxFPR, allow)
 	case "tls-only":
-		allow, err := prefixes(r.Allow)
-		if err != nil {
-			return nil, err
-		}
 		return &JA4Allowlist{AnyHello: true, Allow: allow}, nil
 	case "udp-block":
-		allow, err := prefixes(r.Allow)
-		if err != nil {
-			return nil, err
-		}
 		return &UDPBlock{Allow: allow}, nil
 	case "ja4-allowlist":
-		allow, err := prefixes(r.Allow)
-		if err != nil {
-			return nil, err
-		}
 		return &JA4Allowlist{JA4s: r.JA4, Allow: allow}, need(len(r.JA4) > 0, "ja4")
 	case "active-prober":
-		ps, err := prefixes(r.Servers)
-		if err != nil {
-			return nil, err
-		}
 		var suspicious func([]byte) bool // nil: the fully-encrypted detector's
 		switch r.Suspect {
 		case "", "fully-encrypted":
@@ -358,7 +335,7 @@ func (r RuleSpec) build(h Hooks) (Rule, error) {
 		default:
 			return nil, fmt.Errorf("suspect %q: want fully-encrypted or tls", r.Suspect)
 		}
-		return &Prober{Dial: h.ProbeDial, Reference: h.ProbeReference, Servers: ps, Suspicious: suspicious,
+		return &Prober{Dial: h.ProbeDial, Reference: h.ProbeReference, Servers: servers, Suspicious: suspicious,
 				MaxDelay: time.Duration(r.MaxDelay), Wait: time.Duration(r.Wait),
 				RecordsPerEndpoint: r.Records, BlockFor: time.Duration(r.BlockFor)},
 			need(h.ProbeDial != nil && h.ProbeReference != nil, "prober hooks")

@@ -78,12 +78,7 @@ func (d *Descriptor) check() error {
 }
 
 // Encode returns the canonical encoding.
-func (d *Descriptor) Encode() []byte {
-	var w writer
-	d.appendSigned(&w)
-	w.fixed(d.Signature[:])
-	return w.Bytes()
-}
+func (d *Descriptor) Encode() []byte { return encodeSigned(writer{}, d, &d.Signature) }
 
 // DecodeDescriptor parses and verifies a descriptor: a descriptor that
 // decodes is signed by its owner key.
@@ -132,12 +127,7 @@ func NewAdminCert(owner ed25519.PrivateKey, admin Key, expires uint64) *AdminCer
 }
 
 // Encode returns the canonical encoding (136 bytes).
-func (c *AdminCert) Encode() []byte {
-	var w writer
-	c.appendSigned(&w)
-	w.fixed(c.Signature[:])
-	return w.Bytes()
-}
+func (c *AdminCert) Encode() []byte { return encodeSigned(writer{}, c, &c.Signature) }
 
 // DecodeAdminCert parses a certificate; Verify checks it.
 func DecodeAdminCert(b []byte) (*AdminCert, error) {
@@ -173,6 +163,14 @@ type signable interface{ appendSigned(w *writer) }
 func signedBytes(context string, v signable) []byte {
 	w := newWriter([]byte(context))
 	v.appendSigned(&w)
+	return w.Bytes()
+}
+
+// encodeSigned appends v's signed fields, then sig, to w: the canonical
+// encoding of a signed structure.
+func encodeSigned(w writer, v signable, sig *[64]byte) []byte {
+	v.appendSigned(&w)
+	w.fixed(sig[:])
 	return w.Bytes()
 }
 

@@ -117,10 +117,7 @@ func (p *Post) Sign(key ed25519.PrivateKey, cert []byte) error {
 
 // Encode returns the canonical encoding.
 func (p *Post) Encode() []byte {
-	w := newWriter(make([]byte, 0, 200+len(p.Body)+len(p.AdminCert)))
-	p.appendSigned(&w)
-	w.fixed(p.Signature[:])
-	return w.Bytes()
+	return encodeSigned(newWriter(make([]byte, 0, 200+len(p.Body)+len(p.AdminCert))), p, &p.Signature) // identity.go
 }
 
 // DecodePost parses a post and checks its fields. It does not check the

@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -49,17 +48,9 @@ func DialChannels(ctx context.Context, dial Dialer, link ServerLink, device ed25
 	}
 	var lastErr error = ErrOffline
 	for _, addr := range link.Addrs {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		nc, err := dial(dctx, addr)
+		s, err := handshakeAt(ctx, dial, addr, SessionConfig{ServerPublic: link.Key, DeviceKey: device, OnFrame: onFrame}) // session.go
 		if err != nil {
-			cancel()
-			lastErr = fmt.Errorf("client: connecting to %s: %w", addr, err)
-			continue
-		}
-		s, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, OnFrame: onFrame})
-		cancel()
-		if err != nil {
-			lastErr = fmt.Errorf("client: secure channel to %s: %w", addr, err)
+			lastErr = err
 			continue
 		}
 		c := &ChannelConn{s: s}

@@ -15,6 +15,7 @@ import (
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/channel/channelwire"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
@@ -69,17 +70,6 @@ func signedPost(t *testing.T, signer ed25519.PrivateKey, cert []byte, id channel
 		t.Fatal(err)
 	}
 	return p.Encode()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestChannelEndToEnd is issue 6's proof: the owner posts; 100 subscribers
@@ -154,7 +144,7 @@ func TestChannelEndToEnd(t *testing.T) {
 		t.Fatalf("out-of-order post: %v", err)
 	}
 
-	waitFor(t, "100 subscribers to receive 8 posts", func() bool { return received.Load() == subscribers*8 })
+	e2etest.Eventually(t, "100 subscribers to receive 8 posts", 20*time.Second, func() bool { return received.Load() == subscribers*8 })
 	for i, f := range followers {
 		if f.LastSeq() != 8 || len(f.Rejected()) != 0 {
 			t.Fatalf("follower %d at seq %d, rejected %v", i, f.LastSeq(), f.Rejected())
@@ -209,7 +199,7 @@ func TestChannelEndToEnd(t *testing.T) {
 	}
 
 	// The server goes away; a new reader reads through the relay's cache.
-	waitFor(t, "the relay to cache 8 posts", func() bool { return cache.LastSeq(channel.ID(id)) == 8 })
+	e2etest.Eventually(t, "the relay to cache 8 posts", 20*time.Second, func() bool { return cache.LastSeq(channel.ID(id)) == 8 })
 	srv.stop()
 	late := client.NewFollower(parsed, client.FollowerOptions{})
 	if err := late.Connect(ctx); err == nil {

@@ -47,20 +47,9 @@ func (l ChannelLink) String() string {
 // ParseChannelLink parses a channel link.
 func ParseChannelLink(s string) (ChannelLink, error) {
 	var l ChannelLink
-	if err := wrongKind(s, "channel"); err != nil { // link.go
-		return l, fmt.Errorf("client: parsing channel link: %w", err)
-	}
-	s, err := reach.VerifyChecksum(s)
+	q, err := linkQuery(s, "channel", "channel link", "copy the whole link") // link.go
 	if err != nil {
-		return l, fmt.Errorf("client: parsing channel link: %w", err)
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "samizdat" || u.Host != "channel" {
-		return l, errors.New("client: parsing channel link: it must start with samizdat://channel?; copy the whole link")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return l, errors.New("client: parsing channel link: malformed parameters; copy the whole link")
+		return l, err
 	}
 	key, err := base64.RawURLEncoding.DecodeString(q.Get("owner"))
 	if err != nil || len(key) != len(l.Owner) {

@@ -114,27 +114,42 @@ func (mc *mediaChannel) mirrorOf(t *testing.T, ctx context.Context, chunk func(i
 	return client.ServerLink{Key: key, Addrs: []string{addr}}
 }
 
+// follow returns a follower of link, started with start (Connect or
+// CatchUp); it closes when the test ends.
+func follow(t *testing.T, ctx context.Context, link client.ChannelLink, start func(*client.Follower, context.Context) error) *client.Follower {
+	t.Helper()
+	f := client.NewFollower(link, client.FollowerOptions{})
+	t.Cleanup(func() { f.Close() })
+	if err := start(f, ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// wantDownload downloads post 1's file through f into dir and fails the
+// test unless it is the posted file byte for byte.
+func (mc *mediaChannel) wantDownload(t *testing.T, ctx context.Context, f *client.Follower, dir, how string) {
+	t.Helper()
+	path, err := f.DownloadMedia(ctx, 1, dir, nil)
+	if err != nil {
+		t.Fatalf("download %s: %v", how, err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, mc.plain) {
+		t.Fatalf("the file downloaded %s differs from the posted one", how)
+	}
+}
+
 func TestChannelMediaFromServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mc := newMediaChannel(t, ctx)
-	f := client.NewFollower(mc.link, client.FollowerOptions{})
-	defer f.Close()
-	if err := f.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f := follow(t, ctx, mc.link, (*client.Follower).Connect)
 	page, _ := f.Read(0, 10)
 	if len(page) != 1 || page[0].File == nil || page[0].File.Name != "photo.jpg" || page[0].File.Size != int64(len(mc.plain)) || page[0].Text != "the square" {
 		t.Fatalf("Read shows %+v", page)
 	}
 	dir := t.TempDir()
-	path, err := f.DownloadMedia(ctx, 1, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, mc.plain) {
-		t.Fatal("the downloaded file differs from the posted one")
-	}
+	mc.wantDownload(t, ctx, f, dir, "from the server")
 }
 
 // TestAdversaryMirrorAltersChunk: with the server gone, a mirror serves a
@@ -157,11 +172,7 @@ func TestAdversaryMirrorAltersChunk(t *testing.T) {
 
 	link := mc.link
 	link.Relays = []client.ServerLink{bad}
-	f := client.NewFollower(link, client.FollowerOptions{})
-	defer f.Close()
-	if err := f.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f := follow(t, ctx, link, (*client.Follower).CatchUp)
 	dir := t.TempDir()
 	_, err := f.DownloadMedia(ctx, 1, dir, nil)
 	if !errors.Is(err, client.ErrFileAltered) {
@@ -172,18 +183,8 @@ func TestAdversaryMirrorAltersChunk(t *testing.T) {
 	}
 
 	link.Relays = []client.ServerLink{bad, good}
-	f2 := client.NewFollower(link, client.FollowerOptions{})
-	defer f2.Close()
-	if err := f2.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	path, err := f2.DownloadMedia(ctx, 1, dir, nil)
-	if err != nil {
-		t.Fatalf("download with an honest mirror after the tampering one: %v", err)
-	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, mc.plain) {
-		t.Fatal("the downloaded file differs from the posted one")
-	}
+	f2 := follow(t, ctx, link, (*client.Follower).CatchUp)
+	mc.wantDownload(t, ctx, f2, dir, "with an honest mirror after the tampering one")
 }
 
 // TestChannelMediaDeleted: once the owner deletes a media post, a
@@ -204,11 +205,7 @@ func TestChannelMediaDeleted(t *testing.T) {
 	if err := oc.Post(ctx, del.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	f := client.NewFollower(mc.link, client.FollowerOptions{})
-	defer f.Close()
-	if err := f.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f := follow(t, ctx, mc.link, (*client.Follower).Connect)
 	if page, _ := f.Read(0, 10); len(page) != 0 {
 		t.Fatalf("Read shows a deleted post: %+v", page)
 	}

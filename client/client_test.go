@@ -17,6 +17,7 @@ import (
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 )
 
 // startServer runs a real server with a sqlite store on 127.0.0.1.
@@ -30,12 +31,7 @@ func startServer(t *testing.T) ServerLink {
 // that a test can read a device's mailbox.
 func startServerStore(t *testing.T) (ServerLink, *sqlite.Store) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	key, addr := servertest.Serve(t, server.Config{Store: st}, func() { st.Close() })
 	return ServerLink{Key: key, Addrs: []string{addr}}, st
 }

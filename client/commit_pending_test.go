@@ -8,9 +8,23 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 var errSimulatedCrash = errors.New("simulated crash")
+
+// crashOnce is a test hook that fails with errSimulatedCrash the first
+// time it runs, and lets every later run pass.
+func crashOnce() func() error {
+	var crashed atomic.Bool
+	return func() error {
+		if crashed.CompareAndSwap(false, true) {
+			return errSimulatedCrash
+		}
+		return nil
+	}
+}
 
 // groupOfTwo makes alice's group "team" with bob in it and checks that bob
 // reads alice's welcome in it.
@@ -53,18 +67,6 @@ func storedPendingCommits(t *testing.T, c *Client) int {
 	return n
 }
 
-// eventually waits (generously) until cond holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // allTalk checks that every client reads what every other sends in chat.
 func allTalk(t *testing.T, chat string, cs ...*Client) {
 	t.Helper()
@@ -103,13 +105,7 @@ func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 	groupOfTwo(t, ctx, alice, bob)
 	before := chatEpoch(t, alice, "team")
 
-	var crashed atomic.Bool
-	alice.testHookCommitAcked = func() error {
-		if crashed.CompareAndSwap(false, true) {
-			return errSimulatedCrash
-		}
-		return nil
-	}
+	alice.testHookCommitAcked = crashOnce()
 	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
 		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
 	}
@@ -130,7 +126,7 @@ func crashAfterCommitAcked(t *testing.T, sendFirst bool) {
 		waitText(t, bob, "team", "alice", "first after the restart")
 	}
 	waitChatEpoch(t, alice, "team", before+1)
-	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	e2etest.Eventually(t, "the pending commit to be settled", 30*time.Second, func() bool { return storedPendingCommits(t, alice) == 0 })
 	if got := alice.rebases.Load(); got != 0 {
 		t.Fatalf("%d rebases: the accepted commit must be merged, not rebuilt", got)
 	}
@@ -154,13 +150,7 @@ func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
 	groupOfTwo(t, ctx, alice, bob)
 	before := chatEpoch(t, alice, "team")
 
-	var crashed atomic.Bool
-	alice.testHookCommitStored = func() error {
-		if crashed.CompareAndSwap(false, true) {
-			return errSimulatedCrash
-		}
-		return nil
-	}
+	alice.testHookCommitStored = crashOnce()
 	if err := alice.AddToGroup(ctx, "team", "carol"); !errors.Is(err, errSimulatedCrash) {
 		t.Fatalf("AddToGroup: %v, want the simulated crash", err)
 	}
@@ -170,6 +160,6 @@ func TestCrashBeforeCommitSentLosesRace(t *testing.T) {
 	}
 	alice = reopen(t, alice, nil)
 	waitChatEpoch(t, alice, "team", before+2)
-	eventually(t, "the pending commit to be settled", func() bool { return storedPendingCommits(t, alice) == 0 })
+	e2etest.Eventually(t, "the pending commit to be settled", 30*time.Second, func() bool { return storedPendingCommits(t, alice) == 0 })
 	allTalk(t, "team", alice, bob, carol, dave)
 }

@@ -52,21 +52,9 @@ func (l ServerLink) plain() string {
 // ParseServerLink parses a server link.
 func ParseServerLink(s string) (ServerLink, error) {
 	var l ServerLink
-	if err := wrongKind(s, "server"); err != nil {
-		return l, fmt.Errorf("client: parsing server link: %w", err)
-	}
-	s = strings.TrimSpace(s)
-	plain, err := reach.VerifyChecksum(s)
+	q, err := linkQuery(s, "server", "server link", "copy the whole link the server printed")
 	if err != nil {
-		return l, fmt.Errorf("client: parsing server link: %w", err)
-	}
-	u, err := url.Parse(plain)
-	if err != nil || u.Scheme != "samizdat" || u.Host != "server" || u.User != nil || (u.Path != "" && u.Path != "/") {
-		return l, errors.New("client: parsing server link: it must start with samizdat://server?; copy the whole link the server printed")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return l, errors.New("client: parsing server link: malformed parameters; copy the whole link")
+		return l, err
 	}
 	if len(q["key"]) != 1 {
 		return l, errors.New("client: parsing server link: it needs exactly one key; copy the whole link")
@@ -116,20 +104,9 @@ func (in Invite) String() string {
 // ParseInvite parses an invite link.
 func ParseInvite(s string) (Invite, error) {
 	var in Invite
-	if err := wrongKind(s, "invite"); err != nil {
-		return in, fmt.Errorf("client: parsing invite: %w", err)
-	}
-	s, err := reach.VerifyChecksum(s)
+	q, err := linkQuery(s, "invite", "invite", "ask your contact to run 'samizdat invite' and copy the whole link")
 	if err != nil {
-		return in, fmt.Errorf("client: parsing invite: %w", err)
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "samizdat" || u.Host != "invite" {
-		return in, errors.New("client: parsing invite: it must start with samizdat://invite?; ask your contact to run 'samizdat invite' and copy the whole link")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return in, errors.New("client: parsing invite: malformed parameters; copy the whole link")
+		return in, err
 	}
 	key, err := base64.RawURLEncoding.DecodeString(q.Get("account"))
 	if err != nil || len(key) != 32 {
@@ -173,6 +150,28 @@ func LinkKind(s string) string {
 }
 
 // wrongKind says which command takes a link of another kind than want.
+// linkQuery checks that s is a samizdat link of kind with its checksum
+// intact and returns its parameters; errors name it as what, and a link
+// of the wrong form gets hint (where a good one comes from).
+func linkQuery(s, kind, what, hint string) (url.Values, error) {
+	if err := wrongKind(s, kind); err != nil {
+		return nil, fmt.Errorf("client: parsing %s: %w", what, err)
+	}
+	plain, err := reach.VerifyChecksum(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("client: parsing %s: %w", what, err)
+	}
+	u, err := url.Parse(plain)
+	if err != nil || u.Scheme != "samizdat" || u.Host != kind || u.User != nil || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("client: parsing %s: it must start with samizdat://%s?; %s", what, kind, hint)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("client: parsing %s: malformed parameters; copy the whole link", what)
+	}
+	return q, nil
+}
+
 func wrongKind(s, want string) error {
 	k := LinkKind(s)
 	if k == "" || k == want {

@@ -63,3 +63,31 @@ func TestWrongKindOfLink(t *testing.T) {
 		t.Errorf("a relay link given as an invite: %v", err)
 	}
 }
+
+// FuzzParseLinks: any text given to the link parsers gets a link or an
+// error, never a panic; a link that parses prints as one that parses to
+// the same text.
+func FuzzParseLinks(f *testing.F) {
+	in := Invite{Server: ServerLink{Key: securechan.ServerPublic{1}, Addrs: []string{"127.0.0.1:7443"}}, Name: "ann"}
+	f.Add(in.String())
+	f.Add(in.Server.String())
+	f.Add(ChannelLink{Server: in.Server, Name: "news"}.String())
+	f.Add("samizdat://invite?account=AA")
+	f.Fuzz(func(t *testing.T, s string) {
+		if l, err := ParseServerLink(s); err == nil {
+			if again, err := ParseServerLink(l.String()); err != nil || again.String() != l.String() {
+				t.Fatalf("server link %q printed as %q, which parses to %v, %v", s, l.String(), again, err)
+			}
+		}
+		if in, err := ParseInvite(s); err == nil {
+			if again, err := ParseInvite(in.String()); err != nil || again.String() != in.String() {
+				t.Fatalf("invite %q printed as %q, which parses to %v, %v", s, in.String(), again, err)
+			}
+		}
+		if l, err := ParseChannelLink(s); err == nil {
+			if again, err := ParseChannelLink(l.String()); err != nil || again.String() != l.String() {
+				t.Fatalf("channel link %q printed as %q, which parses to %v, %v", s, l.String(), again, err)
+			}
+		}
+	})
+}

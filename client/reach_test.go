@@ -20,7 +20,7 @@ import (
 	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/transport"
 )
 
@@ -88,10 +88,7 @@ func bookServer(t *testing.T, ln net.Listener, entries []reach.Entry, linkIDs ..
 // bookServerBlobs is bookServer with a blob store (none if nil).
 func bookServerBlobs(t *testing.T, ln net.Listener, entries []reach.Entry, blobs server.BlobStore, linkIDs ...string) ServerLink {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	key, _ := securechan.GenerateServerKey(nil)
 	_, bk, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := reach.NewSigner(bk, key.Public())

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/mls"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -98,7 +99,7 @@ func TestRevokedDeviceIsRemovedFromChats(t *testing.T) {
 		t.Fatalf("alice sent %d commits for the revocation, want 1", len(commits))
 	}
 	waitChatEpoch(t, bob, "team", epoch+1)
-	eventually(t, "the phone to learn it was revoked", func() bool { _, ok := phone.Revoked(); return ok })
+	e2etest.Eventually(t, "the phone to learn it was revoked", 30*time.Second, func() bool { _, ok := phone.Revoked(); return ok })
 
 	send(t, bob, "team", "after the revocation")
 	waitText(t, alice, "team", "bob", "after the revocation")

@@ -63,17 +63,9 @@ func deliverHandler(onDeliver func(*wire.Deliver)) FrameHandler {
 func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed25519.PrivateKey, onDeliver func(*wire.Deliver)) (*session, error) {
 	var lastErr error = ErrOffline
 	for _, addr := range link.Addrs {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		nc, err := dial(dctx, addr)
+		ws, err := handshakeAt(ctx, dial, addr, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
 		if err != nil {
-			cancel()
-			lastErr = &UnreachableError{Addr: addr, Err: err} // errclass.go
-			continue
-		}
-		ws, err := Handshake(dctx, nc, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
-		cancel()
-		if err != nil {
-			lastErr = handshakeError(addr, err) // errclass.go
+			lastErr = err
 			continue
 		}
 		hello, err := ws.Hello(ctx)
@@ -84,6 +76,23 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 		return &session{Session: ws, hello: hello, addr: addr}, nil
 	}
 	return nil, lastErr
+}
+
+// handshakeAt dials addr and runs the secure-channel handshake cfg pins,
+// within 10 s for both; a failure is classed (errclass.go): the dial's as
+// an *UnreachableError, the handshake's by handshakeError.
+func handshakeAt(ctx context.Context, dial Dialer, addr string, cfg SessionConfig) (*Session, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := dial(dctx, addr)
+	if err != nil {
+		return nil, &UnreachableError{Addr: addr, Err: err}
+	}
+	s, err := Handshake(dctx, nc, cfg)
+	if err != nil {
+		return nil, handshakeError(addr, err)
+	}
+	return s, nil
 }
 
 func (s *session) call(ctx context.Context, req wire.Message) (wire.Message, error) {

@@ -185,19 +185,24 @@ func (d *memData) record(key string) memRecord {
 func (d *memData) row(table string, id int64) (any, bool) {
 	switch table {
 	case "messages":
-		v, ok := d.messages[id]
-		return v, ok
+		return rowOf(d.messages, id)
 	case "outbox":
-		v, ok := d.outbox[id]
-		return v, ok
+		return rowOf(d.outbox, id)
 	case "failed":
-		v, ok := d.failed[id]
-		return v, ok
+		return rowOf(d.failed, id)
 	case "pending":
-		v, ok := d.pending[id]
-		return v, ok
+		return rowOf(d.pending, id)
 	}
 	return nil, false
+}
+
+// rowOf is m's row id as a record value (nil, false when there is none).
+func rowOf[V any](m map[int64]V, id int64) (any, bool) {
+	v, ok := m[id]
+	if !ok {
+		return nil, false
+	}
+	return v, true
 }
 
 // load puts one persisted record back (store_idb_js.go reads them all at

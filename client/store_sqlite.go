@@ -80,6 +80,24 @@ func (s *sqliteTx) commit() error { return s.t.Commit() }
 func (s *sqliteTx) rollback()     { s.t.Rollback() }
 
 // row scans one row; ok false when there is none.
+// queryAll runs q with args and decodes each row into a new T with scan.
+func queryAll[T any](t *sql.Tx, q string, args []any, scan func(rows *sql.Rows, r *T) error) ([]T, error) {
+	rows, err := t.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var r T
+		if err := scan(rows, &r); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func row(err error) (bool, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -115,20 +133,9 @@ func (s *sqliteTx) kvDel(ns string, k []byte) error {
 }
 
 func (s *sqliteTx) kvAll(ns string) ([][2][]byte, error) {
-	rows, err := s.t.Query(`SELECT k, v FROM kv WHERE ns = ? ORDER BY k`, ns)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][2][]byte
-	for rows.Next() {
-		var e [2][]byte
-		if err := rows.Scan(&e[0], &e[1]); err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(s.t, `SELECT k, v FROM kv WHERE ns = ? ORDER BY k`, []any{ns}, func(rows *sql.Rows, e *[2][]byte) error {
+		return rows.Scan(&e[0], &e[1])
+	})
 }
 
 func (s *sqliteTx) markSeen(id []byte) (bool, error) {
@@ -168,20 +175,9 @@ func (s *sqliteTx) messages(onlyNew bool) ([]msgRow, error) {
 	if onlyNew {
 		q += ` WHERE shown = 0`
 	}
-	rows, err := s.t.Query(q + ` ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []msgRow
-	for rows.Next() {
-		var r msgRow
-		if err := rows.Scan(&r.id, &r.chat, &r.v, &r.shown); err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(s.t, q+` ORDER BY id`, nil, func(rows *sql.Rows, r *msgRow) error {
+		return rows.Scan(&r.id, &r.chat, &r.v, &r.shown)
+	})
 }
 
 func (s *sqliteTx) markShown(id int64) error {

@@ -11,22 +11,12 @@ func (s *sqliteTx) addOutbox(v []byte) (int64, error) {
 }
 
 func (s *sqliteTx) outbox() ([]outboxRow, error) {
-	rows, err := s.t.Query(`SELECT o.id, o.v, f.at, f.reason FROM outbox o LEFT JOIN outbox_failed f ON f.id = o.id ORDER BY o.id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []outboxRow
-	for rows.Next() {
-		var r outboxRow
+	return queryAll(s.t, `SELECT o.id, o.v, f.at, f.reason FROM outbox o LEFT JOIN outbox_failed f ON f.id = o.id ORDER BY o.id`, nil, func(rows *sql.Rows, r *outboxRow) error {
 		var at sql.NullInt64
-		if err := rows.Scan(&r.id, &r.v, &at, &r.reason); err != nil {
-			return out, err
-		}
+		err := rows.Scan(&r.id, &r.v, &at, &r.reason)
 		r.failed, r.failedAt = at.Valid, at.Int64
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return err
+	}) // store_sqlite.go
 }
 
 func (s *sqliteTx) nextOutbox() (outboxRow, bool, error) {
@@ -129,18 +119,7 @@ func (s *sqliteTx) listPending(f pendingFilter) ([]pendingRow, error) {
 	if f.limit > 0 {
 		q, args = q+` LIMIT ?`, append(args, f.limit)
 	}
-	rows, err := s.t.Query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []pendingRow
-	for rows.Next() {
-		var r pendingRow
-		if err := rows.Scan(&r.id, &r.grp, &r.epoch, &r.arrived, &r.v); err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(s.t, q, args, func(rows *sql.Rows, r *pendingRow) error {
+		return rows.Scan(&r.id, &r.grp, &r.epoch, &r.arrived, &r.v)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/channel/channelwire/channelwiretest"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/mirror"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
@@ -101,7 +102,7 @@ func TestMirrorServesMedia(t *testing.T) {
 			cfg = mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: openMedia(t), CachePath: filepath.Join(t.TempDir(), "channels.cache")}
 			at, m, stopMirror = startMirror(t, cfg)
 		}
-		waitFor(t, "the mirror to fetch the post's media", func() bool { return m.MediaStored() == int64(len(all)) })
+		e2etest.Eventually(t, "the mirror to fetch the post's media", 20*time.Second, func() bool { return m.MediaStored() == int64(len(all)) })
 	}
 	s.Stop()
 	if m.MediaRefused() != 0 {
@@ -157,7 +158,7 @@ func TestAdversaryServerServesAlteredChunk(t *testing.T) {
 	link := client.ChannelLink{Owner: channel.KeyOf(owner), Name: "news", Server: client.ServerLink{Key: key, Addrs: []string{addr}}}
 	media := &plainStore{chunks: map[[32]byte][]byte{}}
 	at, m, _ := startMirror(t, mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: media})
-	waitFor(t, "the mirror to refuse (or store) the altered chunk", func() bool { return m.MediaRefused() >= 1 || media.len() > 0 })
+	e2etest.Eventually(t, "the mirror to refuse (or store) the altered chunk", 20*time.Second, func() bool { return m.MediaRefused() >= 1 || media.len() > 0 })
 	if n := media.len(); n != 0 || m.MediaStored() != 0 {
 		t.Fatalf("the mirror stored %d chunks (counted %d) from a server that altered them", n, m.MediaStored())
 	}
@@ -237,7 +238,7 @@ func TestMirrorSkipsDeletedMedia(t *testing.T) {
 	}
 	media := &plainStore{chunks: map[[32]byte][]byte{}}
 	_, m, _ := startMirror(t, mirror.Config{Links: []client.ChannelLink{link}, PerChannel: 10, Media: media})
-	waitFor(t, "the mirror to fetch the kept post's media", func() bool { return m.MediaStored() >= 1 })
+	e2etest.Eventually(t, "the mirror to fetch the kept post's media", 20*time.Second, func() bool { return m.MediaStored() >= 1 })
 	if have, _ := media.HasChunk(ctx, attach.HashOf(files[1][0])); !have || media.len() != 1 {
 		t.Fatalf("the mirror holds %d chunks (the kept post's: %v), want only the kept post's", media.len(), have)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/mirror"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server/servertest"
@@ -63,17 +64,6 @@ func post(t *testing.T, owner ed25519.PrivateKey, id channel.ID, seq uint64) []b
 		t.Fatal(err)
 	}
 	return p.Encode()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // channelOn creates a channel on the server and posts n posts to it.
@@ -136,7 +126,7 @@ func mirrored(t *testing.T, ctx context.Context, n uint64, perChannel int) *fixt
 	f.cfg = mirror.Config{Links: []client.ChannelLink{f.link}, PerChannel: perChannel, CachePath: filepath.Join(t.TempDir(), "channels.cache")}
 	f.at, f.m, f.stopMirror = startMirror(t, f.cfg)
 	id := channel.ID(f.link.ID())
-	waitFor(t, fmt.Sprintf("the mirror to catch up to seq %d", n), func() bool { return f.m.Cache().LastSeq(id) == n })
+	e2etest.Eventually(t, fmt.Sprintf("the mirror to catch up to seq %d", n), 20*time.Second, func() bool { return f.m.Cache().LastSeq(id) == n })
 	return f
 }
 
@@ -155,7 +145,7 @@ func TestMirrorServesWhileServerIsGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the pushed posts 8 and 9", func() bool { return m.Cache().LastSeq(channel.ID(id)) == 9 })
+	e2etest.Eventually(t, "the pushed posts 8 and 9", 20*time.Second, func() bool { return m.Cache().LastSeq(channel.ID(id)) == 9 })
 	stopServer()
 
 	want := fetchAll(t, ctx, at, id)

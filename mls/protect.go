@@ -132,27 +132,37 @@ func framingErr(err error) error {
 	if errors.As(err, &ve) {
 		return ve
 	}
-	switch {
-	case errors.Is(err, framing.ErrMembershipTag):
-		return invalidErr("6.2", "membership tag", ErrBadMembershipTag)
-	case errors.Is(err, framing.ErrSignature):
-		return invalidErr("6.1", "message signature", ErrBadSignature)
-	case errors.Is(err, schedule.ErrKeyUsed):
-		return invalidErr("9.2", "message key already used", ErrReplay)
-	case errors.Is(err, framing.ErrGeneration):
-		return invalidErr("9.2", "no key for the message generation", err)
-	case errors.Is(err, framing.ErrSenderData):
-		return invalidErr("6.3.2", "sender data does not decrypt", ErrDecrypt)
-	case errors.Is(err, framing.ErrDecrypt):
-		return invalidErr("6.3.1", "content does not decrypt", ErrDecrypt)
-	case errors.Is(err, framing.ErrPadding):
-		return invalidErr("6.3.1", "non-zero padding", ErrMalformed)
-	case errors.Is(err, framing.ErrContent):
-		return invalidErr("6.1", "malformed content", ErrMalformed)
-	case errors.Is(err, framing.ErrContentType):
-		return invalid("6.2", "content type not allowed in this wire format")
-	case errors.Is(err, framing.ErrSender), errors.Is(err, framing.ErrWireFormat):
-		return invalid("6", "sender or wire format not allowed")
+	for _, m := range framingErrors {
+		if !errors.Is(err, m.cause) {
+			continue
+		}
+		if m.wrapCause {
+			return invalidErr(m.section, m.reason, err)
+		}
+		return invalidErr(m.section, m.reason, m.is)
 	}
 	return fmt.Errorf("mls: processing message: %w", err)
+}
+
+// framingErrors map the errors of mls/internal/framing (and the key
+// schedule's replay check), first match first, to the RFC 9420 section
+// the message fails and the error of this package it wraps (nil: none;
+// wrapCause: the framing error itself).
+var framingErrors = []struct {
+	cause           error
+	section, reason string
+	is              error
+	wrapCause       bool
+}{
+	{cause: framing.ErrMembershipTag, section: "6.2", reason: "membership tag", is: ErrBadMembershipTag},
+	{cause: framing.ErrSignature, section: "6.1", reason: "message signature", is: ErrBadSignature},
+	{cause: schedule.ErrKeyUsed, section: "9.2", reason: "message key already used", is: ErrReplay},
+	{cause: framing.ErrGeneration, section: "9.2", reason: "no key for the message generation", wrapCause: true},
+	{cause: framing.ErrSenderData, section: "6.3.2", reason: "sender data does not decrypt", is: ErrDecrypt},
+	{cause: framing.ErrDecrypt, section: "6.3.1", reason: "content does not decrypt", is: ErrDecrypt},
+	{cause: framing.ErrPadding, section: "6.3.1", reason: "non-zero padding", is: ErrMalformed},
+	{cause: framing.ErrContent, section: "6.1", reason: "malformed content", is: ErrMalformed},
+	{cause: framing.ErrContentType, section: "6.2", reason: "content type not allowed in this wire format"},
+	{cause: framing.ErrSender, section: "6", reason: "sender or wire format not allowed"},
+	{cause: framing.ErrWireFormat, section: "6", reason: "sender or wire format not allowed"},
 }

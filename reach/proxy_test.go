@@ -132,6 +132,16 @@ func parseProxyAuth(h string) (string, string, bool) {
 	return r.BasicAuth()
 }
 
+// echoVia dials target (an echoServer) through d and checks the echo.
+func echoVia(t *testing.T, d NetDialer, target string) {
+	t.Helper()
+	c, err := d.DialContext(context.Background(), "tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, c)
+}
+
 func checkEcho(t *testing.T, c net.Conn) {
 	t.Helper()
 	defer c.Close()
@@ -157,20 +167,12 @@ func TestSOCKS5(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkEcho(t, c)
+	echoVia(t, d, target)
 	if atyp.Load() != 1 {
 		t.Errorf("IPv4 target sent with ATYP %d", atyp.Load())
 	}
 	// Names go to the proxy unresolved.
-	c, err = d.DialContext(ctx, "tcp", "localhost:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkEcho(t, c)
+	echoVia(t, d, "localhost:"+port)
 	if atyp.Load() != 3 {
 		t.Errorf("host name sent with ATYP %d", atyp.Load())
 	}
@@ -183,11 +185,7 @@ func TestSOCKS5(t *testing.T) {
 
 	auth := socksServer(t, "olga", "s3cret", &atyp)
 	d, _ = ProxyFromURL("socks5://olga:s3cret@"+auth, nil)
-	c, err = d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkEcho(t, c)
+	echoVia(t, d, target)
 	for name, u := range map[string]string{"wrong password": "socks5://olga:nope@" + auth, "no credentials": "socks5://" + auth} {
 		d, _ := ProxyFromURL(u, nil)
 		if _, err := d.DialContext(ctx, "tcp", target); err == nil {
@@ -227,11 +225,7 @@ func TestHTTPConnect(t *testing.T) {
 
 	auth := connectServer(t, "olga", "s3cret")
 	d, _ = ProxyFromURL("http://olga:s3cret@"+auth, nil)
-	c, err = d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkEcho(t, c)
+	echoVia(t, d, target)
 	d, _ = ProxyFromURL("http://"+auth, nil)
 	if _, err := d.DialContext(ctx, "tcp", target); err == nil || !strings.Contains(err.Error(), "user name and password") {
 		t.Errorf("no credentials: %v", err)

@@ -84,22 +84,29 @@ func (discardConn) Write(b []byte) (int, error) { return len(b), nil }
 
 var benchSizes = []int{1 << 10, 64 << 10}
 
+// sendLoop sends a message of n bytes with send for the benchmark's
+// iterations and reports the cost per message as a multiple of raw
+// sealing of the same bytes (x-raw-seal).
+func sendLoop(b *testing.B, n int, send func([]byte) error) {
+	raw := rawSealNsPerOp(n)
+	msg := make([]byte, n)
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		if err := send(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/raw, "x-raw-seal")
+}
+
 // BenchmarkSend is the sender's cost per message (framing, sealing, one
 // write to a sink), as a multiple of raw sealing of the same bytes.
 func BenchmarkSend(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
-			raw := rawSealNsPerOp(n)
 			aead, _ := chacha20poly1305.New(make([]byte, chacha20poly1305.KeySize))
 			c := newConn(discardConn{}, aead, aead, DefaultMaxMessageSize, nil)
-			msg := make([]byte, n)
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				if err := c.Send(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/raw, "x-raw-seal")
+			sendLoop(b, n, c.Send)
 		})
 	}
 }
@@ -109,7 +116,6 @@ func BenchmarkSend(b *testing.B) {
 func BenchmarkSendRecv(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
-			raw := rawSealNsPerOp(n)
 			f := newFixture(b, ServerConfig{})
 			cc, sc := net.Pipe()
 			client, server := mustPair(b, f, cc, sc)
@@ -125,14 +131,7 @@ func BenchmarkSendRecv(b *testing.B) {
 					}
 				}
 			}()
-			msg := make([]byte, n)
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				if err := client.Send(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/raw, "x-raw-seal")
+			sendLoop(b, n, client.Send)
 			client.Close()
 			if err := <-done; err != nil {
 				b.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // fixedClock is an injected clock tests can move.
@@ -163,26 +165,18 @@ func TestRoundTripPipe(t *testing.T) {
 }
 
 func TestRoundTripTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Listen(t)
 	defer ln.Close()
 	f := newFixture(t, ServerConfig{Padding: PadToMultiple(256)})
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
+	accepted := testnet.AcceptOne(ln)
 	cc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := <-accepted
+	sc, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
 	ccfg := f.clientConfig()
 	ccfg.Padding = PadToMultiple(512)
 	client, server, cerr, serr := f.pair(t, cc, sc, ccfg)

@@ -1,16 +1,14 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -62,10 +60,7 @@ func startServerAt(t testing.TB, next func(net.Addr) net.Addr, configure func(*s
 // startServerOn is startServerAt on a given listening address.
 func startServerOn(t testing.TB, network, addr string, next func(net.Addr) net.Addr, configure func(*server.Config)) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		st.Close()

@@ -5,13 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -19,11 +18,7 @@ import (
 // timeout of a minute, for tests that drive its sessions by hand.
 func newUnitServer(t *testing.T) (*Server, *securechan.ServerKey) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key, err := securechan.GenerateServerKey(nil)
 	if err != nil {
 		t.Fatal(err)

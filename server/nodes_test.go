@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +10,7 @@ import (
 	"github.com/samizdat-project/samizdat/channel"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -54,11 +52,7 @@ func (n loopNode) Unsubscribed(d store.DeviceID) {}
 
 // twoNodes starts two servers on one store, joined by a loopBus.
 func twoNodes(t *testing.T) [2]*testServer {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	b := &loopBus{nodes: make([]*server.Server, 2)}
 	var ts [2]*testServer
 	for i := range ts {

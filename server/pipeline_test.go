@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -21,10 +21,7 @@ import (
 // the Acks of the Sends before it; the recipient's mailbox holds the Sends
 // in the order they were sent.
 func TestPipelinedSends(t *testing.T) {
-	sq, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sq := sqlitetest.Open(t)
 	counting := &countingStore{Store: sq}
 	ts := startServerWith(t, counting, sq, func(c *server.Config) {
 		c.Limits = wire.ProtocolLimits

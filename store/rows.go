@@ -51,3 +51,30 @@ func ScanEntry(row Row) (Entry, error) {
 	e.MsgID, e.Group = MsgID(msgID), GroupHash(group)
 	return e, nil
 }
+
+// Rows is a result set as either SQL driver gives it (database/sql's Rows,
+// pgx's Rows).
+type Rows interface {
+	Row
+	Next() bool
+	Err() error
+}
+
+// ScanRevocations decodes rows of (admin_key, seq), the channel
+// revocations both SQL stores keep. An admin key that is not 32 bytes is
+// reported as corrupt.
+func ScanRevocations(rows Rows) (map[[32]byte]uint64, error) {
+	out := map[[32]byte]uint64{}
+	for rows.Next() {
+		var k []byte
+		var seq int64
+		if err := rows.Scan(&k, &seq); err != nil {
+			return nil, err
+		}
+		if len(k) != 32 {
+			return nil, fmt.Errorf("corrupt admin key of %d bytes", len(k))
+		}
+		out[[32]byte(k)] = uint64(seq)
+	}
+	return out, rows.Err()
+}

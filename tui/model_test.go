@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 func twoChats() *fake {
@@ -63,7 +64,7 @@ func TestDeliveryStateQueuedThenWithServer(t *testing.T) {
 	s.typeLine("are you there")
 	s.wantView("me: are you there …")
 	close(f.flushed) // the server acknowledged it
-	waitUntil(t, func() bool { n, _ := f.Pending(context.Background()); return n == 0 })
+	e2etest.Eventually(t, "the outbox to empty", 2*time.Second, func() bool { n, _ := f.Pending(context.Background()); return n == 0 })
 	s.send(tickMsg{})
 	s.wantView("me: are you there ✓")
 }
@@ -169,16 +170,6 @@ func TestCommands(t *testing.T) {
 	s.m = m.(Model)
 	if cmd == nil || cmd() != tea.Quit() {
 		t.Fatal("Ctrl-C does not quit")
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 200 && !cond(); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !cond() {
-		t.Fatal("condition not reached in 2s")
 	}
 }
 

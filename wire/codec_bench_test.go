@@ -28,24 +28,22 @@ func benchFrames(b *testing.B) ([]Frame, [][]byte, int) {
 
 func BenchmarkCodecEncode(b *testing.B) {
 	frames, _, total := benchFrames(b)
-	b.SetBytes(int64(total))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, f := range frames {
-			if _, err := Encode(f); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	benchEach(b, total, frames, func(f Frame) error { _, err := Encode(f); return err })
 }
 
 func BenchmarkCodecDecode(b *testing.B) {
 	_, encs, total := benchFrames(b)
+	benchEach(b, total, encs, func(e []byte) error { _, err := Decode(e); return err })
+}
+
+// benchEach runs op on every item once per iteration; an iteration
+// handles total bytes of frames.
+func benchEach[T any](b *testing.B, total int, items []T, op func(T) error) {
 	b.SetBytes(int64(total))
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, e := range encs {
-			if _, err := Decode(e); err != nil {
+		for _, it := range items {
+			if err := op(it); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -62,35 +62,34 @@ const (
 	actEnumerate = "asked for relays with fake accounts"
 )
 
+// actionPatterns map an engine event's text to what it did, first match
+// wins.
+var actionPatterns = []struct {
+	match  func(what, text string) bool
+	text   string
+	action string
+}{
+	{strings.HasPrefix, "flow refused", actRefused},
+	{func(w, t string) bool { return w == t }, "SYN dropped", actSYN},
+	{strings.Contains, "stall=true", actStalled},
+	{strings.Contains, ": reset", actReset},
+	{strings.Contains, ": drop", actDropped},
+	{strings.HasPrefix, "throttling", actThrottled},
+	{strings.HasPrefix, "denylisted", actDenied},
+	{strings.HasPrefix, "blocked ", actEndpoint},
+	{strings.HasPrefix, "stage ", actStage},
+	{strings.HasPrefix, "recorded first packet", actRecorded},
+	{strings.Contains, " probe: ", actProbed},
+	{strings.HasPrefix, "fake client", actEnumerate},
+}
+
 // classifyAction names what an engine event did; hit is false for events
 // that change nothing for the flow (a segment judged and passed).
 func classifyAction(ev censor.Event) (action string, hit bool) {
-	w := ev.What
-	switch {
-	case strings.HasPrefix(w, "flow refused"):
-		return actRefused, true
-	case w == "SYN dropped":
-		return actSYN, true
-	case strings.Contains(w, "stall=true"):
-		return actStalled, true
-	case strings.Contains(w, ": reset"):
-		return actReset, true
-	case strings.Contains(w, ": drop"):
-		return actDropped, true
-	case strings.HasPrefix(w, "throttling"):
-		return actThrottled, true
-	case strings.HasPrefix(w, "denylisted"):
-		return actDenied, true
-	case strings.HasPrefix(w, "blocked "):
-		return actEndpoint, true
-	case strings.HasPrefix(w, "stage "):
-		return actStage, true
-	case strings.HasPrefix(w, "recorded first packet"):
-		return actRecorded, true
-	case strings.Contains(w, " probe: "):
-		return actProbed, true
-	case strings.HasPrefix(w, "fake client"):
-		return actEnumerate, true
+	for _, p := range actionPatterns {
+		if p.match(ev.What, p.text) {
+			return p.action, true
+		}
 	}
 	return "", false
 }

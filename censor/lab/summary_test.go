@@ -30,6 +30,16 @@ func TestHumanDuration(t *testing.T) {
 	}
 }
 
+// summaryHas fails the test for each of wants that r's summary lacks.
+func summaryHas(t *testing.T, r *Report, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(r.Summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.Summary)
+		}
+	}
+}
+
 // reportRun builds a report from made-up user streams and censor events:
 // before the censor goes live each user is on tlsws via relay r1; paths
 // lists, per user, the path events after t0.
@@ -78,15 +88,11 @@ func TestReportSummaryNoActionButPathsLost(t *testing.T) {
 		{T: 800, Ev: "path", Text: `up direct "srv" (direct)`, From: "direct"},
 	}
 	r := reportRun(t, nil, map[int][]UserEvent{0: lost, 1: lost})
-	for _, want := range []string{
+	summaryHas(t, r,
 		"The censor took no action against the users' flows.",
 		"u0 started on tlsws via relay r1, lost it when the censor went live (every open flow is cut then), then took direct at +800 ms and ended on direct",
 		"u1 started on tlsws via relay r1, lost it when the censor went live",
-	} {
-		if !strings.Contains(r.Summary, want) {
-			t.Errorf("summary lacks %q:\n%s", want, r.Summary)
-		}
-	}
+	)
 	tl := r.Timelines["u0"]
 	if len(tl) != 3 || tl[0].Path != "tlsws via relay r1" || tl[1].Kind != "path down" || tl[2].Path != "direct" {
 		t.Errorf("u0's timeline %+v", tl)
@@ -114,15 +120,11 @@ func TestReportSummaryNamesTheCensorsActions(t *testing.T) {
 		{T: 3100, Ev: "path", Text: `up direct "srv" (direct)`, From: "direct"},
 	}}
 	r := reportRun(t, logCensor, lost)
-	for _, want := range []string{
+	summaryHas(t, r,
 		"The censor reset 2 flows of u0 (fully-encrypted), blocked 1 endpoint (198.18.50.2:443) (endpoint-block).",
 		"u0 started on tlsws via relay r1, lost it at +2.5 s (fully-encrypted: reset flows), then took direct at +3.1 s and ended on direct",
 		"u1 stayed on tlsws via relay r1",
-	} {
-		if !strings.Contains(r.Summary, want) {
-			t.Errorf("summary lacks %q:\n%s", want, r.Summary)
-		}
-	}
+	)
 	if len(r.CensorActions) != 2 || r.CensorActions[0].Flows != 2 || r.CensorActions[0].Events != 3 {
 		t.Errorf("censor actions %+v", r.CensorActions)
 	}
@@ -177,8 +179,5 @@ func TestReportSummaryPathBack(t *testing.T) {
 		{T: 566, Ev: "path", Text: `up relay "r1" (tlsws)`, From: "tlsws"},
 	}
 	r := reportRun(t, nil, map[int][]UserEvent{0: back})
-	want := "u0 started on tlsws via relay r1, lost it when the censor went live (every open flow is cut then), got it back at +566 ms and ended on tlsws via relay r1"
-	if !strings.Contains(r.Summary, want) {
-		t.Errorf("summary lacks %q:\n%s", want, r.Summary)
-	}
+	summaryHas(t, r, "u0 started on tlsws via relay r1, lost it when the censor went live (every open flow is cut then), got it back at +566 ms and ended on tlsws via relay r1")
 }

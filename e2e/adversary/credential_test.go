@@ -93,9 +93,7 @@ func TestAdversaryKeyPackageSubstitution(t *testing.T) {
 			t.Fatal(err)
 		}
 		bobDev := store.DeviceID(deviceID(bob))
-		srv.Store.mu.Lock()
-		srv.Store.SubstituteKeyPackage = func(d store.DeviceID) ([]byte, bool) { return kp.Message, d == bobDev }
-		srv.Store.mu.Unlock()
+		srv.Store.SubstituteKeyPackages(func(d store.DeviceID) ([]byte, bool) { return kp.Message, d == bobDev })
 		err = sendText(t, alice, "bob", "secret")
 		var ae *client.AuthError
 		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "WARNING") {

@@ -148,9 +148,7 @@ func TestAdversaryCommitFromRemovedMember(t *testing.T) {
 func TestAdversaryReorderedAndDroppedCommits(t *testing.T) {
 	srv := StartServer(t)
 	alice, bob, _ := team(t, srv)
-	srv.Store.mu.Lock()
-	srv.Store.Withhold = func(s store.Send) bool { return s.Kind == store.KindCommit }
-	srv.Store.mu.Unlock()
+	srv.Store.WithholdSends(func(s store.Send) bool { return s.Kind == store.KindCommit })
 	if err := alice.AddToGroup(context.Background(), "team", "carol"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,17 +161,13 @@ func TestAdversaryReorderedAndDroppedCommits(t *testing.T) {
 	noMessage(t, bob, 300*time.Millisecond, "the text before its commit", text("alice", "carol is here"))
 
 	// Delivered late: applied in order.
-	srv.Store.mu.Lock()
-	srv.Store.Withhold = nil
-	srv.Store.mu.Unlock()
+	srv.Store.WithholdSends(nil)
 	srv.Release()
 	waitMessage(t, bob, "carol joining", func(m client.Message) bool { return strings.HasPrefix(m.Text, "carol joined") })
 	waitMessage(t, bob, "the held text", text("alice", "carol is here"))
 
 	// Dropped for good: the next change never reaches bob.
-	srv.Store.mu.Lock()
-	srv.Store.Withhold = func(s store.Send) bool { return s.Kind == store.KindCommit }
-	srv.Store.mu.Unlock()
+	srv.Store.WithholdSends(func(s store.Send) bool { return s.Kind == store.KindCommit })
 	if err := alice.RemoveFromGroup(context.Background(), "team", "carol"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package adversary
 import (
 	"context"
 	"crypto/rand"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store"
 	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 	"github.com/samizdat-project/samizdat/wire"
 )
 
@@ -29,12 +29,7 @@ type Server struct {
 // StartServer runs a malicious server on 127.0.0.1 for the test.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	evil := &EvilStore{real: st, lists: map[store.AccountID][]storedList{}}
 	key, addr := servertest.Serve(t, server.Config{Store: evil}, func() { st.Close() })
 	s := &Server{Link: client.ServerLink{Key: key, Addrs: []string{addr}}, Store: evil}
@@ -103,6 +98,20 @@ var (
 	_ server.GroupInfoStore    = (*EvilStore)(nil)
 	_ store.DeviceListStore    = (*EvilStore)(nil)
 )
+
+// WithholdSends sets Withhold (nil: deliver every Send again).
+func (e *EvilStore) WithholdSends(f func(s store.Send) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Withhold = f
+}
+
+// SubstituteKeyPackages sets SubstituteKeyPackage.
+func (e *EvilStore) SubstituteKeyPackages(f func(device store.DeviceID) (kp []byte, ok bool)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.SubstituteKeyPackage = f
+}
 
 // Sent returns every Send the server accepted, in order.
 func (e *EvilStore) Sent() []store.Send {

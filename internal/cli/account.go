@@ -53,6 +53,32 @@ func clientFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.passphraseFile, "passphrase-file", e.passphraseFile, "file holding the passphrase of the local store (or set SAMIZDAT_PASSPHRASE)")
 }
 
+// clientFlagSet is newFlags for a subcommand that opens the account:
+// the set has the account flags (clientFlags) already.
+func clientFlagSet(e *env, name string) *flag.FlagSet {
+	fs := newFlags(*e, name)
+	clientFlags(fs, e)
+	return fs
+}
+
+// anyArgs, as parseArgs's max, puts no upper bound on the count.
+const anyArgs = -1
+
+// parseArgs parses fs over e.args (parseAll) and checks that the
+// positional arguments number from min to max; a wrong number fails as
+// cmd's error with usage. When ok is false the subcommand exits with
+// code: 0 for --help, 2 for a flag error, 1 for a wrong count.
+func parseArgs(e env, fs *flag.FlagSet, cmd string, min, max int, usage string) (args []string, code int, ok bool) {
+	args, err := parseAll(fs, e.args)
+	if err != nil {
+		return nil, flagExit(err), false
+	}
+	if len(args) < min || max != anyArgs && len(args) > max {
+		return nil, fail(e, cmd, errors.New(usage)), false
+	}
+	return args, 0, true
+}
+
 // parseAll parses flags that may come before, between or after the
 // positional arguments, and returns the positional ones.
 func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -171,20 +197,6 @@ func useClient(e env, f func(c *client.Client) error) error {
 	}
 	defer done()
 	return f(c)
-}
-
-// oneArgument parses the flags of a command that takes exactly one
-// argument (usage says which, when it is missing); code is non-zero when
-// the command must exit (ok false) with code, as after --help.
-func oneArgument(e env, fs *flag.FlagSet, cmd, usage string) (arg string, code int, ok bool) {
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return "", flagExit(err), false
-	}
-	if len(args) != 1 {
-		return "", fail(e, cmd, errors.New(usage)), false
-	}
-	return args[0], 0, true
 }
 
 // withClient opens the account of e for the subcommand cmd, runs f with it

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/samizdat-project/samizdat/client"
@@ -13,15 +12,11 @@ func init() {
 }
 
 func runAdd(e env) int {
-	fs := newFlags(e, "add")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "add")
 	name := fs.String("name", "", "what to call this contact (default: the name in their link)")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "add", errors.New("usage: samizdat add LINK [--name NAME]; the link comes from your contact's 'samizdat invite'"))
+	args, code, ok := parseArgs(e, fs, "add", 1, 1, "usage: samizdat add LINK [--name NAME]; the link comes from your contact's 'samizdat invite'")
+	if !ok {
+		return code
 	}
 	in, err := client.ParseInvite(args[0])
 	if err != nil {

@@ -20,14 +20,12 @@ import (
 // there is no admin listener; logs go to stderr at warning level.
 func runBenchServer(e env) int {
 	fs := newFlags(e, "bench server")
-	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
-	listen := fs.String("listen", "127.0.0.1:0", "address to accept clients on")
+	place := addPlaceFlags(fs, "127.0.0.1:0") // server.go
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (for profiling the server under load; off if empty)")
-	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres:// URL")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
 	}
-	if *data == "" {
+	if *place.data == "" {
 		return fail(e, "bench server", fmt.Errorf("--data DIR is required"))
 	}
 	if *pprofAddr != "" {
@@ -42,7 +40,7 @@ func runBenchServer(e env) int {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go http.Serve(pln, mux)
 	}
-	if err := benchServe(e, *data, *storeURL, *listen); err != nil {
+	if err := benchServe(e, *place.data, *place.store, *place.listen); err != nil {
 		return fail(e, "bench server", err)
 	}
 	return 0

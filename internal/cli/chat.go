@@ -12,8 +12,7 @@ func init() {
 // runChat opens the account, keeps it connected the way listen does, and
 // hands the terminal to package tui until the user quits.
 func runChat(e env) int {
-	fs := newFlags(e, "chat")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "chat")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
 	}

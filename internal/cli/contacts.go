@@ -24,8 +24,7 @@ type contactJSON struct {
 }
 
 func runContacts(e env) int {
-	fs := newFlags(e, "contacts")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "contacts")
 	asJSON := fs.Bool("json", false, "print JSON: contacts, pending contacts and groups")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
@@ -79,8 +78,7 @@ func runContacts(e env) int {
 }
 
 func runChats(e env) int {
-	fs := newFlags(e, "chats")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "chats")
 	asJSON := fs.Bool("json", false, "print the chats as JSON")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)

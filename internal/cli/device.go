@@ -43,8 +43,7 @@ func runDevice(e env) int {
 // runDeviceLink runs on the new device: it shows the code and waits.
 func runDeviceLink(e env) int {
 	const cmd = "device link"
-	fs := newFlags(e, cmd)
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, cmd)
 	link := fs.String("server", "", "the server link (samizdat://server?...) of your account's server")
 	noQR := fs.Bool("no-qr", false, "print the code without a QR code")
 	wait := fs.Duration("timeout", client.LinkTTL, "how long to wait for the approval")
@@ -109,16 +108,12 @@ func runDeviceLink(e env) int {
 // shows the verification number and sends the sealed account.
 func runDeviceApprove(e env) int {
 	const cmd = "device approve"
-	fs := newFlags(e, cmd)
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, cmd)
 	verify := fs.String("verify", "", "the verification number the new device shows (else you are asked)")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the new device to come online and join your chats")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, cmd, errors.New("give the code the new device shows: samizdat device approve CODE"))
+	args, code, ok := parseArgs(e, fs, cmd, 1, 1, "give the code the new device shows: samizdat device approve CODE")
+	if !ok {
+		return code
 	}
 	if err := client.CheckLinkCode(args[0]); err != nil {
 		return fail(e, cmd, err)
@@ -162,8 +157,7 @@ func runDeviceApprove(e env) int {
 }
 
 func runDeviceList(e env, cmd string) int {
-	fs := newFlags(e, cmd)
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, cmd)
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
 	}
@@ -185,9 +179,9 @@ func runDeviceList(e env, cmd string) int {
 
 func runDeviceRevoke(e env) int {
 	const cmd = "device revoke"
-	fs := newFlags(e, cmd)
-	clientFlags(fs, &e)
-	id, code, ok := oneArgument(e, fs, cmd, "give the device id from 'samizdat devices': samizdat device revoke ID")
+	fs := clientFlagSet(&e, cmd)
+	args, code, ok := parseArgs(e, fs, cmd, 1, 1, "give the device id from 'samizdat devices': samizdat device revoke ID")
+	id := args[0]
 	if !ok {
 		return code
 	}

@@ -22,15 +22,11 @@ const groupUsage = `usage:
   samizdat group members GROUP`
 
 func runGroup(e env) int {
-	fs := newFlags(e, "group")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "group")
 	wait := fs.Bool("wait", false, "group send: wait until the server has the message")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) == 0 {
-		return fail(e, "group", errors.New(groupUsage))
+	args, code, ok := parseArgs(e, fs, "group", 1, anyArgs, groupUsage)
+	if !ok {
+		return code
 	}
 	op, args := args[0], args[1:]
 	need := map[string]int{"create": 1, "add": 2, "remove": 2, "send": 2, "members": 1}

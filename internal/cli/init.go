@@ -13,8 +13,7 @@ func init() {
 }
 
 func runInit(e env) int {
-	fs := newFlags(e, "init")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "init")
 	link := fs.String("server", "", "the server link (samizdat://server?...) from the server's operator")
 	name := fs.String("name", "", "the name you suggest to your contacts in your invite link")
 	if _, err := parseAll(fs, e.args); err != nil {

@@ -16,8 +16,7 @@ func init() {
 }
 
 func runInvite(e env) int {
-	fs := newFlags(e, "invite")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "invite")
 	noQR := fs.Bool("no-qr", false, "print only the link")
 	vouch := fs.Bool("vouch", false, "also ask the server for an invitation (a few a week, once your account is trusted) that your contact redeems with 'samizdat redeem TOKEN': it gives them relays beyond the ones new accounts share")
 	if _, err := parseAll(fs, e.args); err != nil {

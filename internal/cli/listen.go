@@ -15,8 +15,7 @@ func init() {
 }
 
 func runListen(e env) int {
-	fs := newFlags(e, "listen")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "listen")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
 	}

@@ -14,8 +14,7 @@ func init() {
 }
 
 func runOutbox(e env) int {
-	fs := newFlags(e, "outbox")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "outbox")
 	asJSON := fs.Bool("json", false, "print the list as JSON")
 	args, err := parseAll(fs, e.args)
 	if err != nil {

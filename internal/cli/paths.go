@@ -60,25 +60,13 @@ func (p *Paths) Factory(c reach.Candidate) (transport.Dialer, error) {
 	switch c.Spec.Name {
 	case direct.Name:
 		d, err := direct.DialerFromSpec(c.Spec)
-		if err != nil {
-			return nil, err
-		}
-		d.DialContext = tcp
-		return d, nil
+		return through(d, err, func() { d.DialContext = tcp })
 	case tlsws.Name:
 		d, err := tlsws.DialerFromSpec(c.Spec)
-		if err != nil {
-			return nil, err
-		}
-		d.DialContext = tcp
-		return d, nil
+		return through(d, err, func() { d.DialContext = tcp })
 	case obfs4.Name:
 		d, err := obfs4.NewDialer(c.Spec)
-		if err != nil {
-			return nil, err
-		}
-		d.DialContext = tcp
-		return d, nil
+		return through(d, err, func() { d.DialContext = tcp })
 	case "pt":
 		if c.Proxy != "" {
 			return nil, errors.New("a pluggable-transport path cannot go through a proxy yet; remove the proxy or use obfs4")
@@ -86,6 +74,16 @@ func (p *Paths) Factory(c reach.Candidate) (transport.Dialer, error) {
 		return p.ptDialer(c.Spec)
 	}
 	return nil, fmt.Errorf("transport %q is not known to this samizdat; update it", c.Spec.Name)
+}
+
+// through returns the dialer d made from a spec (or err) after setTCP
+// pointed its TCP dial at the candidate's proxy (nil: direct).
+func through[D transport.Dialer](d D, err error, setTCP func()) (transport.Dialer, error) {
+	if err != nil {
+		return nil, err
+	}
+	setTCP()
+	return d, nil
 }
 
 // ptDialer starts (once) the PT binary for the spec's method and returns

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,16 +13,12 @@ func init() {
 }
 
 func runRead(e env) int {
-	fs := newFlags(e, "read")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "read")
 	offline := fs.Bool("offline", false, "do not connect; show what is stored")
 	asJSON := fs.Bool("json", false, "print the messages as a JSON array")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) > 1 {
-		return fail(e, "read", errors.New("usage: samizdat read [NAME]"))
+	args, code, ok := parseArgs(e, fs, "read", 0, 1, "usage: samizdat read [NAME]")
+	if !ok {
+		return code
 	}
 	return withClient(e, "read", func(c *client.Client) error {
 		ctx, cancel := signalContext()

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/samizdat-project/samizdat/client"
@@ -13,15 +12,11 @@ func init() {
 }
 
 func runSafety(e env) int {
-	fs := newFlags(e, "safety")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "safety")
 	noQR := fs.Bool("no-qr", false, "print only the digits")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "safety", errors.New("usage: samizdat safety NAME"))
+	args, code, ok := parseArgs(e, fs, "safety", 1, 1, "usage: samizdat safety NAME")
+	if !ok {
+		return code
 	}
 	return withClient(e, "safety", func(c *client.Client) error {
 		sn, err := c.SafetyNumber(context.Background(), args[0])

@@ -18,8 +18,7 @@ func init() {
 }
 
 func runSend(e env) int {
-	fs := newFlags(e, "send")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "send")
 	file := fs.String("file", "", "send the file at this path (end-to-end encrypted; sendfile.go)")
 	caption := fs.String("caption", "", "a caption for --file")
 	wait := fs.Bool("wait", false, "wait until the server has the message (Ctrl-C stops waiting; the message stays queued)")

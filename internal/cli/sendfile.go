@@ -47,15 +47,11 @@ func sendFile(e env, args []string, path, caption string) int {
 }
 
 func runDownload(e env) int {
-	fs := newFlags(e, "download")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "download")
 	dir := fs.String("dir", ".", "directory to save the file in (created if missing)")
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "download", errors.New("usage: samizdat download MSGID [--dir DIR] (read shows the ids of files)"))
+	args, code, ok := parseArgs(e, fs, "download", 1, 1, "usage: samizdat download MSGID [--dir DIR] (read shows the ids of files)")
+	if !ok {
+		return code
 	}
 	id, err := strconv.ParseInt(args[0], 10, 64)
 	if err != nil || id <= 0 {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -40,8 +41,7 @@ func runServer(e env) int {
 		return runServerInvite(e) // server_invite.go
 	}
 	fs := newFlags(e, "server")
-	data := fs.String("data", "", "directory for the server's key and database (created if missing)")
-	listen := fs.String("listen", "127.0.0.1:7443", "address to accept clients on")
+	place := addPlaceFlags(fs, "127.0.0.1:7443")
 	public := fs.String("public", "", "address to put in the server link (default: the listen address)")
 	admin := fs.String("admin", "127.0.0.1:7444", "address of the admin listener serving /metrics (empty: none)")
 	verbose := fs.Bool("v", false, "log debug messages")
@@ -54,7 +54,6 @@ func runServer(e env) int {
 	linkRelays := fs.Int("link-relays", 2, "how many of the --relay relays the printed server link carries (clients get their own slice of the rest from the book)")
 	limits := addLimitFlags(fs) // server_limits.go
 	blobs := blobFlags(fs)      // server_blobs.go
-	storeURL := fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL")
 	natsURL := fs.String("nats", "", "join the other server nodes on this database through NATS: nats://HOST:PORT[,nats://...] (needs --store postgres://...)")
 	app := addAppFlags(fs) // app.go
 	var peers repeated
@@ -62,7 +61,7 @@ func runServer(e env) int {
 	if err := parseFlags(fs, e.args); err != nil {
 		return flagExit(err)
 	}
-	if *data == "" {
+	if *place.data == "" {
 		fmt.Fprintln(e.stderr, "samizdat server: --data DIR is required (the server keeps its key and database there)")
 		return 2
 	}
@@ -71,11 +70,23 @@ func runServer(e env) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(e, log, *data, *storeURL, *listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, revealEvery: *revealEvery, probationShare: *probationShare, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
+	if err := serve(e, log, *place.data, *place.store, *place.listen, *public, *admin, bookFlags{relays: relays, linkRelays: *linkRelays, relayToken: *relayToken, trustAge: *trustAge, revealEvery: *revealEvery, probationShare: *probationShare, blobs: blobs, peers: peers, nats: *natsURL, app: app}, limits); err != nil {
 		fmt.Fprintf(e.stderr, "samizdat server: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// placeFlags are where a server keeps its key and database and where it
+// takes clients: the flags 'server' and 'bench server' share.
+type placeFlags struct{ data, listen, store *string }
+
+func addPlaceFlags(fs *flag.FlagSet, listen string) placeFlags {
+	return placeFlags{
+		data:   fs.String("data", "", "directory for the server's key and database (created if missing)"),
+		listen: fs.String("listen", listen, "address to accept clients on"),
+		store:  fs.String("store", "", "the database: empty for SQLite in the data directory, or a postgres://USER@HOST/DB URL for PostgreSQL"),
+	}
 }
 
 // bookFlags are the endpoint book's flags (book.go).

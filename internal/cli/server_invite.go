@@ -53,12 +53,12 @@ func init() {
 // runRedeem is `samizdat redeem TOKEN`.
 func runRedeem(e env) int {
 	const cmd = "redeem"
-	fs := newFlags(e, cmd)
-	clientFlags(fs, &e)
-	arg, code, ok := oneArgument(e, fs, cmd, "usage: samizdat redeem TOKEN; the token comes from the person who invited you ('samizdat invite --vouch') or the server's operator")
+	fs := clientFlagSet(&e, cmd)
+	args, code, ok := parseArgs(e, fs, cmd, 1, 1, "usage: samizdat redeem TOKEN; the token comes from the person who invited you ('samizdat invite --vouch') or the server's operator")
 	if !ok {
 		return code
 	}
+	arg := args[0]
 	tok, err := base64.RawURLEncoding.DecodeString(arg)
 	if err != nil || len(tok) != reach.InvitationSize {
 		return fail(e, cmd, errors.New("the invitation is damaged; copy the whole token"))

@@ -4,22 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/samizdat-project/samizdat/bus"
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 )
 
 // TestReadiness: /healthz answers while the process runs; /readyz only
 // while the database answers and the node is not shutting down.
 func TestReadiness(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	life, stop := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	healthHandlers(mux, life, st, nil)

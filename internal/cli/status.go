@@ -14,8 +14,7 @@ func init() {
 }
 
 func runStatus(e env) int {
-	fs := newFlags(e, "status")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "status")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if _, err := parseAll(fs, e.args); err != nil {
 		return flagExit(err)
@@ -57,9 +56,9 @@ func runStatus(e env) int {
 }
 
 func runRelayAdd(e env) int {
-	fs := newFlags(e, "relay-add")
-	clientFlags(fs, &e)
-	link, code, ok := oneArgument(e, fs, "relay-add", "usage: samizdat relay-add LINK (a samizdat://relay?... link)")
+	fs := clientFlagSet(&e, "relay-add")
+	args, code, ok := parseArgs(e, fs, "relay-add", 1, 1, "usage: samizdat relay-add LINK (a samizdat://relay?... link)")
+	link := args[0]
 	if !ok {
 		return code
 	}

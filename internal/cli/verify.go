@@ -19,14 +19,10 @@ func init() {
 }
 
 func runVerify(e env) int {
-	fs := newFlags(e, "verify")
-	clientFlags(fs, &e)
-	args, err := parseAll(fs, e.args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(args) != 1 {
-		return fail(e, "verify", errors.New("usage: samizdat verify NAME (first compare 'samizdat safety NAME' with them)"))
+	fs := clientFlagSet(&e, "verify")
+	args, code, ok := parseArgs(e, fs, "verify", 1, 1, "usage: samizdat verify NAME (first compare 'samizdat safety NAME' with them)")
+	if !ok {
+		return code
 	}
 	return withOnline(e, "verify", 15*time.Second, func(ctx context.Context, c *client.Client) error {
 		sn, err := c.Verify(ctx, args[0])
@@ -44,8 +40,7 @@ const invitationsUsage = `usage:
   samizdat invitations decline NAME drop it, now and later`
 
 func runInvitations(e env) int {
-	fs := newFlags(e, "invitations")
-	clientFlags(fs, &e)
+	fs := clientFlagSet(&e, "invitations")
 	args, err := parseAll(fs, e.args)
 	if err != nil {
 		return flagExit(err)

@@ -141,3 +141,16 @@ func WaitFor(d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// Eventually polls cond every 10 ms until it holds, and fails the test
+// naming what it waited for when d passes first.
+func Eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -2,7 +2,10 @@ package e2etest
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +42,36 @@ func TestStopEndsALongRunningChild(t *testing.T) {
 	p.Stop(t, 10*time.Second)
 	if p.Running() || time.Since(start) > 5*time.Second {
 		t.Errorf("Stop took %v; running %v", time.Since(start), p.Running())
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and
+// ends the goroutine, as the real one does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestEventuallyFailsNamingWhatItWaitedFor(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Eventually(rec, "the moon", 30*time.Millisecond, func() bool { return false })
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "the moon") {
+		t.Fatalf("Eventually on a cond that never holds: message %q, want one naming what it waited for", rec.msg)
+	}
+	n := 0
+	Eventually(t, "the third poll", time.Second, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("Eventually returned after %d polls, want 3", n)
 	}
 }

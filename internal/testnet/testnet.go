@@ -53,6 +53,21 @@ func Forward(t testing.TB, ln net.Listener, target string, link func(in, out net
 	})
 }
 
+// AcceptOne accepts one connection on ln in the background and sends it
+// on the returned channel, which is closed without one if Accept fails.
+func AcceptOne(ln net.Listener) <-chan net.Conn {
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	return accepted
+}
+
 // Listen listens on a free loopback TCP port.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()

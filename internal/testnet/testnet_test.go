@@ -44,3 +44,22 @@ func TestForwardClosesWhenTheTargetIsDown(t *testing.T) {
 		t.Errorf("read %d bytes from a forwarder with no target", n)
 	}
 }
+
+func TestAcceptOneHandsOverTheConnectionOrCloses(t *testing.T) {
+	ln := Listen(t)
+	accepted := AcceptOne(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, ok := <-accepted
+	if !ok || s == nil {
+		t.Fatal("AcceptOne gave no connection for a dial that reached it")
+	}
+	s.Close()
+	ln.Close()
+	if _, ok := <-AcceptOne(ln); ok {
+		t.Fatal("AcceptOne on a closed listener sent a connection instead of closing")
+	}
+}

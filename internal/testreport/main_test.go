@@ -37,52 +37,38 @@ func TestReportCountsAndSkips(t *testing.T) {
 	}
 }
 
-func TestReportBuildFailureFails(t *testing.T) {
-	in := `{"Action":"build-output","ImportPath":"q","Output":"q/x.go:1: syntax error\n"}
+// TestReportExitFollowsTheRun: a build failure and a package that fails
+// with no failed test (a panic in TestMain, a timeout) fail the run, with
+// their output shown; an all-pass run succeeds with its closing count.
+func TestReportExitFollowsTheRun(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		failed   bool
+		want     string
+	}{
+		{"build failure", `{"Action":"build-output","ImportPath":"q","Output":"q/x.go:1: syntax error\n"}
 {"Action":"build-fail","ImportPath":"q"}
 {"Action":"output","Package":"q","Output":"FAIL\tq [build failed]\n"}
-{"Action":"fail","Package":"q"}`
-	var out strings.Builder
-	r := &report{out: &out, pending: map[string]*strings.Builder{}}
-	if err := r.read(strings.NewReader(in)); err != nil {
-		t.Fatal(err)
-	}
-	if !r.finish() {
-		t.Errorf("a build failure reported success:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), "syntax error") {
-		t.Errorf("build output not shown:\n%s", out.String())
-	}
-}
-
-func TestReportAllPassSucceeds(t *testing.T) {
-	in := `{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"fail","Package":"q"}`, true, "syntax error"},
+		{"all pass", `{"Action":"pass","Package":"p","Test":"TestA"}
 {"Action":"output","Package":"p","Output":"ok  \tp\t0.1s\n"}
-{"Action":"pass","Package":"p"}`
-	var out strings.Builder
-	r := &report{out: &out, pending: map[string]*strings.Builder{}}
-	_ = r.read(strings.NewReader(in))
-	if r.finish() {
-		t.Errorf("an all-pass run reported failure:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), "tests: 1 passed, 0 failed, 0 skipped") {
-		t.Errorf("closing line wrong:\n%s", out.String())
-	}
-}
-
-// TestReportPackageFailureFails: a package that fails with no failed test
-// (a panic in TestMain, a timeout) still fails the run.
-func TestReportPackageFailureFails(t *testing.T) {
-	in := `{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"pass","Package":"p"}`, false, "tests: 1 passed, 0 failed, 0 skipped"},
+		{"package failure", `{"Action":"pass","Package":"p","Test":"TestA"}
 {"Action":"output","Package":"p","Output":"panic: test timed out after 10m0s\n"}
-{"Action":"fail","Package":"p"}`
-	var out strings.Builder
-	r := &report{out: &out, pending: map[string]*strings.Builder{}}
-	_ = r.read(strings.NewReader(in))
-	if !r.finish() {
-		t.Errorf("a failed package reported success:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), "test timed out") {
-		t.Errorf("the package's output was not shown:\n%s", out.String())
+{"Action":"fail","Package":"p"}`, true, "test timed out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			r := &report{out: &out, pending: map[string]*strings.Builder{}}
+			if err := r.read(strings.NewReader(tc.in)); err != nil {
+				t.Fatal(err)
+			}
+			if r.finish() != tc.failed {
+				t.Errorf("finish() = %v, want %v:\n%s", !tc.failed, tc.failed, out.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out.String())
+			}
+		})
 	}
 }

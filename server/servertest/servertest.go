@@ -9,14 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/store/sqlite"
+	"github.com/samizdat-project/samizdat/store/sqlite/sqlitetest"
 )
 
 // Server is a running server.
@@ -30,10 +29,7 @@ type Server struct {
 // change the configuration before the server is made.
 func Start(t testing.TB, configure func(*server.Config)) *Server {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	cfg := server.Config{Store: st}
 	if configure != nil {
 		configure(&cfg)

@@ -43,19 +43,8 @@ func (s *Store) CreateChannel(ctx context.Context, id store.ChannelID, descripto
 
 // Channel implements store.ChannelStore.
 func (s *Store) Channel(ctx context.Context, id store.ChannelID) ([]byte, uint64, error) {
-	if err := s.check("channel lookup"); err != nil {
-		return nil, 0, err
-	}
-	var d []byte
-	var last int64
-	err := s.pool.QueryRow(ctx, `SELECT descriptor, last_seq FROM channels WHERE channel_id = $1`, id[:]).Scan(&d, &last)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, fmt.Errorf("postgres: doing channel lookup: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, 0, s.wrap("channel lookup", err)
-	}
-	return d, uint64(last), nil
+	last, d, err := s.numberAndBlob(ctx, "channel lookup", `SELECT last_seq, descriptor FROM channels WHERE channel_id = $1`, id[:]) // devicelists.go
+	return d, last, err
 }
 
 // AppendChannelPost implements store.ChannelStore. The channel row is
@@ -125,19 +114,8 @@ func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map
 		return nil, s.wrap("channel revocations", err)
 	}
 	defer rows.Close()
-	out := map[[32]byte]uint64{}
-	for rows.Next() {
-		var k []byte
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, s.wrap("channel revocations", err)
-		}
-		if len(k) != 32 {
-			return nil, fmt.Errorf("postgres: doing channel revocations: corrupt admin key of %d bytes", len(k))
-		}
-		out[[32]byte(k)] = uint64(seq)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.ScanRevocations(rows)
+	if err != nil {
 		return nil, s.wrap("channel revocations", err)
 	}
 	return out, nil

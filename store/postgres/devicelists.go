@@ -46,17 +46,23 @@ func (s *Store) PutDeviceList(ctx context.Context, account store.AccountID, vers
 
 // DeviceList implements store.DeviceListStore.
 func (s *Store) DeviceList(ctx context.Context, account store.AccountID) (uint64, []byte, error) {
-	if err := s.check("get device list"); err != nil {
+	return s.numberAndBlob(ctx, "get device list", `SELECT version, data FROM device_lists WHERE account_id = $1`, account[:])
+}
+
+// numberAndBlob reads the one row of query, a number and a blob by key,
+// as DeviceList, GroupInfo and Channel answer; no row is ErrNotFound.
+func (s *Store) numberAndBlob(ctx context.Context, op, query string, key []byte) (uint64, []byte, error) {
+	if err := s.check(op); err != nil {
 		return 0, nil, err
 	}
-	var version int64
-	var data []byte
-	err := s.pool.QueryRow(ctx, `SELECT version, data FROM device_lists WHERE account_id = $1`, account[:]).Scan(&version, &data)
+	var n int64
+	var b []byte
+	err := s.pool.QueryRow(ctx, query, key).Scan(&n, &b)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, fmt.Errorf("postgres: doing get device list: %w", store.ErrNotFound)
+		return 0, nil, fmt.Errorf("postgres: doing %s: %w", op, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, s.wrap("get device list", err)
+		return 0, nil, s.wrap(op, err)
 	}
-	return uint64(version), data, nil
+	return uint64(n), b, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -96,41 +95,28 @@ func (s *Store) PutGroupInfo(ctx context.Context, group store.GroupHash, epoch u
 
 // GroupInfo implements store.Store.
 func (s *Store) GroupInfo(ctx context.Context, group store.GroupHash) (uint64, []byte, error) {
-	if err := s.check("get group info"); err != nil {
-		return 0, nil, err
-	}
-	var epoch int64
-	var info []byte
-	err := s.pool.QueryRow(ctx, `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]).Scan(&epoch, &info)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, fmt.Errorf("postgres: doing get group info: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return 0, nil, s.wrap("get group info", err)
-	}
-	return uint64(epoch), info, nil
+	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]) // devicelists.go
 }
 
 // ExpireSeen implements store.Store.
 func (s *Store) ExpireSeen(ctx context.Context, before time.Time) (int64, error) {
-	if err := s.check("expire seen ids"); err != nil {
-		return 0, err
-	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM seen_msgs WHERE seen_at < $1`, before.Unix())
-	if err != nil {
-		return 0, s.wrap("expire seen ids", err)
-	}
-	return tag.RowsAffected(), nil
+	return s.deleteBefore(ctx, "expire seen ids", `DELETE FROM seen_msgs WHERE seen_at < $1`, before)
 }
 
 // ExpireMailbox implements store.Store.
 func (s *Store) ExpireMailbox(ctx context.Context, before time.Time) (int64, error) {
-	if err := s.check("expire mailbox entries"); err != nil {
+	return s.deleteBefore(ctx, "expire mailbox entries", `DELETE FROM mailbox WHERE enqueued_at < $1`, before)
+}
+
+// deleteBefore runs query, a DELETE of the rows older than $1, with
+// before's Unix time, and returns how many went.
+func (s *Store) deleteBefore(ctx context.Context, op, query string, before time.Time) (int64, error) {
+	if err := s.check(op); err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM mailbox WHERE enqueued_at < $1`, before.Unix())
+	tag, err := s.pool.Exec(ctx, query, before.Unix())
 	if err != nil {
-		return 0, s.wrap("expire mailbox entries", err)
+		return 0, s.wrap(op, err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -315,32 +315,11 @@ func readFirstStage(br pgx.BatchResults, withGroups bool) (st firstState, err er
 		return st, err
 	}
 	st.fresh = make(map[store.MsgID]bool)
-	if err := scanRows(br, func(r pgx.Rows) error {
-		var id []byte
-		if err := r.Scan(&id); err != nil {
-			return err
-		}
-		if len(id) != len(store.MsgID{}) {
-			return fmt.Errorf("corrupt seen_msgs row: id of %d bytes", len(id))
-		}
-		st.fresh[store.MsgID(id)] = false
-		return nil
-	}); err != nil {
+	if err := scanIDs(br, "seen_msgs", false, func(id store.MsgID, _ int64) { st.fresh[id] = false }); err != nil {
 		return st, err
 	}
 	st.lastSeq = make(map[store.DeviceID]int64)
-	if err := scanRows(br, func(r pgx.Rows) error {
-		var id []byte
-		var seq int64
-		if err := r.Scan(&id, &seq); err != nil {
-			return err
-		}
-		if len(id) != len(store.DeviceID{}) {
-			return fmt.Errorf("corrupt devices row: id of %d bytes", len(id))
-		}
-		st.lastSeq[store.DeviceID(id)] = seq
-		return nil
-	}); err != nil {
+	if err := scanIDs(br, "devices", true, func(id store.DeviceID, seq int64) { st.lastSeq[id] = seq }); err != nil {
 		return st, err
 	}
 	st.epochs = make(map[store.GroupHash]int64)
@@ -348,22 +327,34 @@ func readFirstStage(br pgx.BatchResults, withGroups bool) (st firstState, err er
 		if _, err := br.Exec(); err != nil {
 			return st, err
 		}
-		if err := scanRows(br, func(r pgx.Rows) error {
-			var id []byte
-			var e int64
-			if err := r.Scan(&id, &e); err != nil {
-				return err
-			}
-			if len(id) != len(store.GroupHash{}) {
-				return fmt.Errorf("corrupt groups row: hash of %d bytes", len(id))
-			}
-			st.epochs[store.GroupHash(id)] = e
-			return nil
-		}); err != nil {
+		if err := scanIDs(br, "groups", true, func(id store.GroupHash, epoch int64) { st.epochs[id] = epoch }); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
+}
+
+// scanIDs reads the rows of br's next query, each an id of table (16 or
+// 32 bytes, as K) and, withValue, an int64 after it, and hands each to
+// put. An id of another length is a corrupt row.
+func scanIDs[K ~[16]byte | ~[32]byte](br pgx.BatchResults, table string, withValue bool, put func(id K, v int64)) error {
+	return scanRows(br, func(r pgx.Rows) error {
+		var id []byte
+		var v int64
+		dest := []any{&id, &v}
+		if !withValue {
+			dest = dest[:1]
+		}
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		var k K
+		if len(id) != len(k) {
+			return fmt.Errorf("corrupt %s row: id of %d bytes", table, len(id))
+		}
+		put(K(id), v)
+		return nil
+	})
 }
 
 func scanRows(br pgx.BatchResults, each func(pgx.Rows) error) error {

@@ -109,16 +109,8 @@ func (s *Store) CreateChannel(ctx context.Context, id store.ChannelID, descripto
 
 // Channel implements store.ChannelStore.
 func (s *Store) Channel(ctx context.Context, id store.ChannelID) ([]byte, uint64, error) {
-	var d []byte
-	var last int64
-	err := s.read.QueryRowContext(ctx, `SELECT descriptor, last_seq FROM channels WHERE channel_id = ?`, id[:]).Scan(&d, &last)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, fmt.Errorf("store: doing channel lookup: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: doing channel lookup: %w", err)
-	}
-	return d, uint64(last), nil
+	last, d, err := s.numberAndBlob(ctx, "channel lookup", `SELECT last_seq, descriptor FROM channels WHERE channel_id = ?`, id[:]) // devicelists.go
+	return d, last, err
 }
 
 // AppendChannelPost implements store.ChannelStore.
@@ -190,21 +182,11 @@ func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map
 		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
 	}
 	defer rows.Close()
-	out := map[[32]byte]uint64{}
-	for rows.Next() {
-		var k []byte
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-		}
-		var key [32]byte
-		if len(k) != len(key) {
-			return nil, fmt.Errorf("store: doing channel revocations: corrupt admin key of %d bytes", len(k))
-		}
-		copy(key[:], k)
-		out[key] = uint64(seq)
+	out, err := store.ScanRevocations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddChannelViews implements store.ChannelStore.

@@ -44,17 +44,23 @@ func (s *Store) PutDeviceList(ctx context.Context, account store.AccountID, vers
 
 // DeviceList implements store.DeviceListStore.
 func (s *Store) DeviceList(ctx context.Context, account store.AccountID) (uint64, []byte, error) {
+	return s.numberAndBlob(ctx, "get device list", `SELECT version, data FROM device_lists WHERE account_id = ?`, account[:])
+}
+
+// numberAndBlob reads the one row of query, a number and a blob by key,
+// as DeviceList, GroupInfo and Channel answer; no row is ErrNotFound.
+func (s *Store) numberAndBlob(ctx context.Context, op, query string, key []byte) (uint64, []byte, error) {
 	if s.closed() {
-		return 0, nil, fmt.Errorf("store: doing get device list: %w", store.ErrClosed)
+		return 0, nil, fmt.Errorf("store: doing %s: %w", op, store.ErrClosed)
 	}
-	var version int64
-	var data []byte
-	err := s.read.QueryRowContext(ctx, `SELECT version, data FROM device_lists WHERE account_id = ?`, account[:]).Scan(&version, &data)
+	var n int64
+	var b []byte
+	err := s.read.QueryRowContext(ctx, query, key).Scan(&n, &b)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, fmt.Errorf("store: doing get device list: %w", store.ErrNotFound)
+		return 0, nil, fmt.Errorf("store: doing %s: %w", op, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: doing get device list: %w", err)
+		return 0, nil, fmt.Errorf("store: doing %s: %w", op, err)
 	}
-	return uint64(version), data, nil
+	return uint64(n), b, nil
 }

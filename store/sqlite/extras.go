@@ -94,17 +94,5 @@ func (s *Store) PutGroupInfo(ctx context.Context, group store.GroupHash, epoch u
 
 // GroupInfo implements store.Store.
 func (s *Store) GroupInfo(ctx context.Context, group store.GroupHash) (uint64, []byte, error) {
-	if s.closed() {
-		return 0, nil, fmt.Errorf("store: doing get group info: %w", store.ErrClosed)
-	}
-	var epoch int64
-	var info []byte
-	err := s.read.QueryRowContext(ctx, `SELECT epoch, data FROM group_info WHERE group_hash = ?`, group[:]).Scan(&epoch, &info)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, fmt.Errorf("store: doing get group info: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("store: doing get group info: %w", err)
-	}
-	return uint64(epoch), info, nil
+	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = ?`, group[:]) // devicelists.go
 }

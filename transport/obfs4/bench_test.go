@@ -37,15 +37,7 @@ func benchPair(b *testing.B, tcp bool, mode IATMode) (client, server net.Conn) {
 		dial = d.Dial
 	}
 	b.Cleanup(func() { ln.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
+	accepted := testnet.AcceptOne(ln)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := dial(ctx)
@@ -73,47 +65,20 @@ var benchCases = []struct {
 }
 
 // BenchmarkBulk streams 32 KiB writes one way; MB/s is payload.
-func BenchmarkBulk(b *testing.B) {
-	const chunk = 32 << 10
-	for _, bc := range benchCases {
-		b.Run(bc.name, func(b *testing.B) {
-			c, s := benchPair(b, bc.tcp, bc.mode)
-			buf := make([]byte, chunk)
-			done := make(chan error, 1)
-			total := int64(b.N) * chunk
-			go func() {
-				_, err := io.CopyN(io.Discard, s, total)
-				if err == nil {
-					_, err = s.Write([]byte{1})
-				}
-				done <- err
-			}()
-			b.SetBytes(chunk)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := c.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-				b.Fatal(err)
-			}
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-}
+func BenchmarkBulk(b *testing.B) { benchStream(b, 32<<10) }
 
 // BenchmarkSmallMessages streams 100-byte messages one way, one Write
 // each (a chat message inside the secure channel is about this size);
 // ns/op is per message.
-func BenchmarkSmallMessages(b *testing.B) {
-	const size = 100
+func BenchmarkSmallMessages(b *testing.B) { benchStream(b, 100) }
+
+// benchStream streams writes of size bytes one way over each case's
+// pair; the reader acknowledges the last byte with one of its own.
+func benchStream(b *testing.B, size int64) {
 	for _, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
 			c, s := benchPair(b, bc.tcp, bc.mode)
-			msg := make([]byte, size)
+			buf := make([]byte, size)
 			done := make(chan error, 1)
 			go func() {
 				_, err := io.CopyN(io.Discard, s, int64(b.N)*size)
@@ -125,7 +90,7 @@ func BenchmarkSmallMessages(b *testing.B) {
 			b.SetBytes(size)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := c.Write(msg); err != nil {
+				if _, err := c.Write(buf); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -74,12 +74,7 @@ func TestConformanceObfs4proxyBothSides(t *testing.T) {
 	client := startClient(t, bin)
 	transporttest.Run(t, func(t *testing.T) (transport.Dialer, transport.Listener) {
 		ln := startServer(t, bin, nil)
-		d, err := client.NewDialer(ln.Spec(ln.Addr().String()))
-		if err != nil {
-			ln.Close()
-			t.Fatal(err)
-		}
-		return d, ln
+		return dialerTo(t, ln, client.NewDialer), ln
 	})
 }
 
@@ -98,13 +93,23 @@ func TestCrossOurDialerToObfs4proxyServer(t *testing.T) {
 			ln.Close()
 			t.Fatalf("obfs4proxy announced cert %q, want ours %q", got, st.Cert())
 		}
-		d, err := obfs4.NewDialer(ln.Spec(ln.Addr().String()))
-		if err != nil {
-			ln.Close()
-			t.Fatal(err)
-		}
-		return noHalfClose{d}, ln
+		return noHalfClose{dialerTo(t, ln, obfs4.NewDialer)}, ln
 	})
+}
+
+// dialerTo makes the dialer to ln's spec with newDialer, closing ln and
+// failing the test if it cannot.
+func dialerTo[D transport.Dialer](t *testing.T, ln interface {
+	transport.Listener
+	Spec(addr string) transport.Spec
+}, newDialer func(transport.Spec) (D, error)) D {
+	t.Helper()
+	d, err := newDialer(ln.Spec(ln.Addr().String()))
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	return d
 }
 
 // noHalfClose hides CloseWrite of the conns d makes. obfs4proxy's server
@@ -137,12 +142,7 @@ func TestCrossObfs4proxyClientToOurListener(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d, err := client.NewDialer(ln.Spec(ln.Addr().String()))
-				if err != nil {
-					ln.Close()
-					t.Fatal(err)
-				}
-				return d, ln
+				return dialerTo(t, ln, client.NewDialer), ln
 			})
 		})
 	}

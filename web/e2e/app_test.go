@@ -5,7 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,8 +135,7 @@ func count(xs []string, x string) int {
 // message stays text; a message sent while the server is down goes out
 // once it is back, exactly once.
 func TestBrowsersChat(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
 	if got := evalJS[string](alice, `document.body.dataset.bundle`); got != srv.sha || got == "" {
 		t.Fatalf("the app shows bundle hash %q, the server printed %q", got, srv.sha)

@@ -25,8 +25,7 @@ import (
 // native Go clients (what the CLI runs) on the same server in the same run.
 
 func BenchmarkOpenCold(b *testing.B) {
-	needApp(b)
-	srv := startServer(b, filepath.Join(b.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(b)
 	var ready, list time.Duration
 	for i := 0; b.Loop(); i++ {
 		u := newBrowser(b)
@@ -47,8 +46,7 @@ func BenchmarkOpenCold(b *testing.B) {
 }
 
 func BenchmarkOpenWarm(b *testing.B) {
-	needApp(b)
-	srv := startServer(b, filepath.Join(b.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(b)
 	u := newBrowser(b)
 	u.openApp(srv.appURL)
 	evalJS[bool](u, `globalThis.samizdatTestLightKDF = false`) // the real Argon2id
@@ -75,8 +73,7 @@ func (b *browser) awaitText(text string) {
 }
 
 func BenchmarkRoundTrip(b *testing.B) {
-	needApp(b)
-	srv := startServer(b, filepath.Join(b.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(b)
 	b.Run("browser", func(b *testing.B) {
 		alice, bob := newUser(b, srv.appURL, "alice"), newUser(b, srv.appURL, "bob")
 		befriend(alice, "alice", bob, "bob")

@@ -30,7 +30,6 @@ func (b *browser) waitPosts(texts ...string) {
 // browser user makes a channel of their own, posts to it and sees its
 // view count; a reader cannot post to someone else's channel.
 func TestBrowserChannelThroughMirror(t *testing.T) {
-	needApp(t)
 	srv, home, _ := serverAndCLIUser(t, "olga")
 	out := cli(t, home, "channel", "create", "news")
 	link := strings.TrimSpace(out[strings.Index(out, "samizdat://channel"):])

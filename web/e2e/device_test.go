@@ -16,8 +16,7 @@ import (
 // verification number, 'samizdat device approve CODE --verify NUMBER'
 // approves it, and the page opens the account, which lists two devices.
 func TestLinkBrowserAsDevice(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	home := filepath.Join(t.TempDir(), "erin")
 	cli(t, home, "init", "--server", srv.link, "--name", "erin")
 	cli(t, home, "read") // online once: the account's device list is on the server

@@ -60,7 +60,7 @@ func cliReads(t *testing.T, home string, texts ...string) {
 // link.
 func serverAndCLIUser(t *testing.T, name string) (srv *appServer, home, invite string) {
 	t.Helper()
-	srv = startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv = newAppServer(t)
 	home = filepath.Join(t.TempDir(), name)
 	if out := cli(t, home, "init", "--server", srv.link, "--name", name); !strings.Contains(out, "Created your account") {
 		t.Fatalf("init: %s", out)
@@ -74,7 +74,6 @@ func serverAndCLIUser(t *testing.T, name string) (srv *appServer, home, invite s
 // added and the page says why; once they have been online the Members
 // dialog adds them; all three write and read; a member is removed.
 func TestGroupWithCLIUser(t *testing.T) {
-	needApp(t)
 	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	alice, bob := newUser(t, srv.appURL, "alice"), newUser(t, srv.appURL, "bob")
 	befriend(alice, "alice", bob, "bob")

@@ -64,6 +64,14 @@ func needApp(t testing.TB) {
 	}
 }
 
+// newAppServer checks the app is built and starts a server serving it,
+// with a fresh data directory and ports the system picks.
+func newAppServer(t testing.TB) *appServer {
+	t.Helper()
+	needApp(t)
+	return startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+}
+
 // proc is a samizdat child process.
 type proc = e2etest.Proc
 

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,8 +27,7 @@ func itoa(n int) string {
 // reach, Enter sends, and Back returns to the list; nothing is wider than
 // the screen. Then its store is damaged (app_test.go damaged).
 func TestPhoneLayout(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	p := newBrowser(t)
 	p.run(10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 	p.openApp(srv.appURL)

@@ -40,8 +40,7 @@ func waitLine(t *testing.T, p *proc, prefix string) string {
 // talks to one that loads it from the server; the relay's streams reach
 // the server as a tunnel's do, and the relay serves the same bundle.
 func TestBrowserThroughRelay(t *testing.T) {
-	needApp(t)
-	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
+	srv := newAppServer(t)
 	relayURL, _ := startRelay(t, srv.link)
 	if !strings.Contains(relayURL, "#server?") {
 		t.Fatalf("the relay's app URL %q does not carry the server link", relayURL)

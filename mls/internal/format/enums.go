@@ -206,6 +206,26 @@ func readStruct[T any, P interface {
 	return x
 }
 
+// writeOptional encodes optional<T> (RFC 9420 §2.1.1): a presence byte,
+// then x if it is not nil.
+func writeOptional[T any, P interface {
+	*T
+	codec.Marshaler
+}](w *codec.Writer, x P) {
+	w.Optional(x != nil, func(w *codec.Writer) { x.MarshalMLS(w) })
+}
+
+// readOptional decodes optional<T>: nil when absent.
+func readOptional[T any, P interface {
+	*T
+	codec.Unmarshaler
+}](r *codec.Reader) *T {
+	if !r.Optional() {
+		return nil
+	}
+	return readStruct[T, P](r)
+}
+
 // readStructs decodes a vector of structures; an empty vector gives an
 // empty, non-nil slice, so that a decoded value re-encodes and compares
 // like the one it was encoded from.

@@ -214,31 +214,16 @@ type MLSMessage struct {
 	KeyPackage     *KeyPackage
 }
 
-func (m *MLSMessage) body() codec.Marshaler {
-	switch m.WireFormat {
-	case WirePublicMessage:
-		if m.PublicMessage != nil {
-			return m.PublicMessage
-		}
-	case WirePrivateMessage:
-		if m.PrivateMessage != nil {
-			return m.PrivateMessage
-		}
-	case WireWelcome:
-		if m.Welcome != nil {
-			return m.Welcome
-		}
-	case WireGroupInfo:
-		if m.GroupInfo != nil {
-			return m.GroupInfo
-		}
-	case WireKeyPackage:
-		if m.KeyPackage != nil {
-			return m.KeyPackage
-		}
-	}
-	return nil
+// mlsMessageArms are MLSMessage's cases (union.go).
+var mlsMessageArms = []arm[MLSMessage, WireFormat]{
+	armOf(WirePublicMessage, func(m *MLSMessage) **PublicMessage { return &m.PublicMessage }),
+	armOf(WirePrivateMessage, func(m *MLSMessage) **PrivateMessage { return &m.PrivateMessage }),
+	armOf(WireWelcome, func(m *MLSMessage) **Welcome { return &m.Welcome }),
+	armOf(WireGroupInfo, func(m *MLSMessage) **GroupInfo { return &m.GroupInfo }),
+	armOf(WireKeyPackage, func(m *MLSMessage) **KeyPackage { return &m.KeyPackage }),
 }
+
+func (m *MLSMessage) body() codec.Marshaler { return bodyOf(mlsMessageArms, m, m.WireFormat) }
 
 // MarshalMLS implements codec.Marshaler.
 func (m *MLSMessage) MarshalMLS(w *codec.Writer) {
@@ -259,18 +244,7 @@ func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
 	if r.Err() != nil {
 		return
 	}
-	switch m.WireFormat {
-	case WirePublicMessage:
-		m.PublicMessage = readStruct[PublicMessage](r)
-	case WirePrivateMessage:
-		m.PrivateMessage = readStruct[PrivateMessage](r)
-	case WireWelcome:
-		m.Welcome = readStruct[Welcome](r)
-	case WireGroupInfo:
-		m.GroupInfo = readStruct[GroupInfo](r)
-	case WireKeyPackage:
-		m.KeyPackage = readStruct[KeyPackage](r)
-	default:
+	if !readArm(mlsMessageArms, m, m.WireFormat, r) {
 		// RFC 9420 §6: the select cannot be parsed for other wire formats.
 		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))
 	}

@@ -172,38 +172,17 @@ type Proposal struct {
 
 // body returns the set body for p.Type, or nil if it is missing or the type
 // is unknown.
-func (p *Proposal) body() codec.Marshaler {
-	switch p.Type {
-	case ProposalAdd:
-		if p.Add != nil {
-			return p.Add
-		}
-	case ProposalUpdate:
-		if p.Update != nil {
-			return p.Update
-		}
-	case ProposalRemove:
-		if p.Remove != nil {
-			return p.Remove
-		}
-	case ProposalPreSharedKey:
-		if p.PreSharedKey != nil {
-			return p.PreSharedKey
-		}
-	case ProposalReInit:
-		if p.ReInit != nil {
-			return p.ReInit
-		}
-	case ProposalExternalInit:
-		if p.ExternalInit != nil {
-			return p.ExternalInit
-		}
-	case ProposalGroupContextExtensions:
-		if p.GroupContextExtensions != nil {
-			return p.GroupContextExtensions
-		}
-	}
-	return nil
+func (p *Proposal) body() codec.Marshaler { return bodyOf(proposalArms, p, p.Type) }
+
+// proposalArms are Proposal's cases (union.go).
+var proposalArms = []arm[Proposal, ProposalType]{
+	armOf(ProposalAdd, func(p *Proposal) **AddProposal { return &p.Add }),
+	armOf(ProposalUpdate, func(p *Proposal) **UpdateProposal { return &p.Update }),
+	armOf(ProposalRemove, func(p *Proposal) **RemoveProposal { return &p.Remove }),
+	armOf(ProposalPreSharedKey, func(p *Proposal) **PreSharedKeyProposal { return &p.PreSharedKey }),
+	armOf(ProposalReInit, func(p *Proposal) **ReInitProposal { return &p.ReInit }),
+	armOf(ProposalExternalInit, func(p *Proposal) **ExternalInitProposal { return &p.ExternalInit }),
+	armOf(ProposalGroupContextExtensions, func(p *Proposal) **GroupContextExtensionsProposal { return &p.GroupContextExtensions }),
 }
 
 // MarshalMLS implements codec.Marshaler.
@@ -223,22 +202,7 @@ func (p *Proposal) UnmarshalMLS(r *codec.Reader) {
 	if r.Err() != nil {
 		return
 	}
-	switch p.Type {
-	case ProposalAdd:
-		p.Add = readStruct[AddProposal](r)
-	case ProposalUpdate:
-		p.Update = readStruct[UpdateProposal](r)
-	case ProposalRemove:
-		p.Remove = readStruct[RemoveProposal](r)
-	case ProposalPreSharedKey:
-		p.PreSharedKey = readStruct[PreSharedKeyProposal](r)
-	case ProposalReInit:
-		p.ReInit = readStruct[ReInitProposal](r)
-	case ProposalExternalInit:
-		p.ExternalInit = readStruct[ExternalInitProposal](r)
-	case ProposalGroupContextExtensions:
-		p.GroupContextExtensions = readStruct[GroupContextExtensionsProposal](r)
-	default:
+	if !readArm(proposalArms, p, p.Type, r) {
 		// RFC 9420 §12.1: a proposal body has no length prefix, so a
 		// proposal of unknown type cannot be parsed.
 		errEnum(r, "Proposal type", uint64(p.Type))
@@ -294,14 +258,11 @@ type Commit struct {
 // MarshalMLS implements codec.Marshaler.
 func (c *Commit) MarshalMLS(w *codec.Writer) {
 	writeStructs(w, c.Proposals)
-	w.Optional(c.Path != nil, func(w *codec.Writer) { c.Path.MarshalMLS(w) })
+	writeOptional(w, c.Path)
 }
 
 // UnmarshalMLS implements codec.Unmarshaler.
 func (c *Commit) UnmarshalMLS(r *codec.Reader) {
 	c.Proposals = readStructs[ProposalOrRef](r)
-	c.Path = nil
-	if r.Optional() {
-		c.Path = readStruct[UpdatePath](r)
-	}
+	c.Path = readOptional[UpdatePath](r)
 }

@@ -38,6 +38,12 @@ func (n *Node) Type() NodeType {
 	return NodeTypeParent
 }
 
+// nodeArms are Node's cases (union.go).
+var nodeArms = []arm[Node, NodeType]{
+	armOf(NodeTypeLeaf, func(n *Node) **LeafNode { return &n.Leaf }),
+	armOf(NodeTypeParent, func(n *Node) **ParentNode { return &n.Parent }),
+}
+
 // MarshalMLS implements codec.Marshaler.
 func (n *Node) MarshalMLS(w *codec.Writer) {
 	switch {
@@ -59,12 +65,7 @@ func (n *Node) UnmarshalMLS(r *codec.Reader) {
 	if r.Err() != nil {
 		return
 	}
-	switch t {
-	case NodeTypeLeaf:
-		n.Leaf = readStruct[LeafNode](r)
-	case NodeTypeParent:
-		n.Parent = readStruct[ParentNode](r)
-	default:
+	if !readArm(nodeArms, n, t, r) {
 		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
 		errEnum(r, "Node type", uint64(t))
 	}
@@ -81,7 +82,7 @@ type RatchetTree []*Node
 func (t *RatchetTree) MarshalMLS(w *codec.Writer) {
 	w.Vector(func(w *codec.Writer) {
 		for _, n := range *t {
-			w.Optional(n != nil, func(w *codec.Writer) { n.MarshalMLS(w) })
+			writeOptional(w, n)
 		}
 	})
 }
@@ -90,11 +91,7 @@ func (t *RatchetTree) MarshalMLS(w *codec.Writer) {
 func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) {
 	nodes := RatchetTree{}
 	r.ReadVector(func(r *codec.Reader) {
-		var n *Node
-		if r.Optional() {
-			n = readStruct[Node](r)
-		}
-		nodes = append(nodes, n)
+		nodes = append(nodes, readOptional[Node](r))
 	})
 	*t = nodes
 }

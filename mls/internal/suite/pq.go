@@ -23,10 +23,10 @@ const (
 const Default = XWingAES128GCMSHA256Ed25519
 
 func postQuantumSuites() []*Suite {
-	tsmls := newSuite(XWingAES256GCMSHA512Ed25519, "MLS_256_XWING_AES256GCM_SHA512_Ed25519", sha512Kind, aes256GCM, kemXWing, ed25519Scheme{})
+	tsmls := newSuite(XWingAES256GCMSHA512Ed25519, "MLS_256_XWING_AES256GCM_SHA512_Ed25519", sha512Kind, aes256GCM, kemXWing, ed25519Scheme)
 	tsmls.kem.(*stdScheme).shakeSeed = true
 	return []*Suite{
-		newSuite(XWingAES128GCMSHA256Ed25519, "MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519", sha256Kind, aes128GCM, kemXWing, ed25519Scheme{}),
+		newSuite(XWingAES128GCMSHA256Ed25519, "MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519", sha256Kind, aes128GCM, kemXWing, ed25519Scheme),
 		tsmls,
 	}
 }

@@ -56,62 +56,55 @@ func (s *Suite) VerifyWithLabel(pub []byte, label string, content, sig []byte) e
 	return nil
 }
 
-type ed25519Scheme struct{}
+// eddsaScheme is an EdDSA signature scheme (Ed25519, Ed448): the
+// private key is the seed.
+type eddsaScheme struct {
+	name              string
+	seedSize, pubSize int
+	publicOf          func(seed []byte) []byte
+	signWith          func(seed, msg []byte) []byte
+	verifyWith        func(pub, msg, sig []byte) bool
+}
 
-func (ed25519Scheme) generate(r io.Reader) ([]byte, []byte, error) {
-	seed := make([]byte, ed25519.SeedSize)
+var (
+	ed25519Scheme = eddsaScheme{
+		name: "Ed25519", seedSize: ed25519.SeedSize, pubSize: ed25519.PublicKeySize,
+		publicOf:   func(seed []byte) []byte { return ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey) },
+		signWith:   func(seed, msg []byte) []byte { return ed25519.Sign(ed25519.NewKeyFromSeed(seed), msg) },
+		verifyWith: func(pub, msg, sig []byte) bool { return ed25519.Verify(pub, msg, sig) },
+	}
+	ed448Scheme = eddsaScheme{
+		name: "Ed448", seedSize: ed448.SeedSize, pubSize: ed448.PublicKeySize,
+		publicOf:   func(seed []byte) []byte { return ed448.NewKeyFromSeed(seed).Public().(ed448.PublicKey) },
+		signWith:   func(seed, msg []byte) []byte { return ed448.Sign(ed448.NewKeyFromSeed(seed), msg, "") },
+		verifyWith: func(pub, msg, sig []byte) bool { return ed448.Verify(ed448.PublicKey(pub), msg, sig, "") },
+	}
+)
+
+func (e eddsaScheme) generate(r io.Reader) ([]byte, []byte, error) {
+	seed := make([]byte, e.seedSize)
 	if _, err := io.ReadFull(r, seed); err != nil {
 		return nil, nil, fmt.Errorf("mls/suite: reading randomness: %w", err)
 	}
-	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-	return seed, pub, nil
+	return seed, e.publicOf(seed), nil
 }
 
-func (ed25519Scheme) public(priv []byte) ([]byte, error) {
-	if len(priv) != ed25519.SeedSize {
-		return nil, errors.New("mls/suite: Ed25519 private key of wrong size")
+func (e eddsaScheme) public(priv []byte) ([]byte, error) {
+	if len(priv) != e.seedSize {
+		return nil, fmt.Errorf("mls/suite: %s private key of wrong size", e.name)
 	}
-	return ed25519.NewKeyFromSeed(priv).Public().(ed25519.PublicKey), nil
+	return e.publicOf(priv), nil
 }
 
-func (ed25519Scheme) sign(priv, msg []byte) ([]byte, error) {
-	if len(priv) != ed25519.SeedSize {
-		return nil, errors.New("mls/suite: Ed25519 private key of wrong size")
+func (e eddsaScheme) sign(priv, msg []byte) ([]byte, error) {
+	if len(priv) != e.seedSize {
+		return nil, fmt.Errorf("mls/suite: %s private key of wrong size", e.name)
 	}
-	return ed25519.Sign(ed25519.NewKeyFromSeed(priv), msg), nil
+	return e.signWith(priv, msg), nil
 }
 
-func (ed25519Scheme) verify(pub, msg, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
-}
-
-type ed448Scheme struct{}
-
-func (ed448Scheme) generate(r io.Reader) ([]byte, []byte, error) {
-	seed := make([]byte, ed448.SeedSize)
-	if _, err := io.ReadFull(r, seed); err != nil {
-		return nil, nil, fmt.Errorf("mls/suite: reading randomness: %w", err)
-	}
-	pub, _ := ed448Scheme{}.public(seed)
-	return seed, pub, nil
-}
-
-func (ed448Scheme) public(priv []byte) ([]byte, error) {
-	if len(priv) != ed448.SeedSize {
-		return nil, errors.New("mls/suite: Ed448 private key of wrong size")
-	}
-	return ed448.NewKeyFromSeed(priv).Public().(ed448.PublicKey), nil
-}
-
-func (ed448Scheme) sign(priv, msg []byte) ([]byte, error) {
-	if len(priv) != ed448.SeedSize {
-		return nil, errors.New("mls/suite: Ed448 private key of wrong size")
-	}
-	return ed448.Sign(ed448.NewKeyFromSeed(priv), msg, ""), nil
-}
-
-func (ed448Scheme) verify(pub, msg, sig []byte) bool {
-	return len(pub) == ed448.PublicKeySize && ed448.Verify(ed448.PublicKey(pub), msg, sig, "")
+func (e eddsaScheme) verify(pub, msg, sig []byte) bool {
+	return len(pub) == e.pubSize && e.verifyWith(pub, msg, sig)
 }
 
 // ecdsaScheme signs with ECDSA over the hash named by the signature scheme
