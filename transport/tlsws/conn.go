@@ -54,6 +54,8 @@ type wsConn struct {
 	closed   chan struct{} // closed by Close
 
 	pongBusy atomic.Bool // a pong is waiting for a Write to finish
+
+	wq writeQueue // Writes waiting behind the one being sent (coalesce.go)
 }
 
 // readBufSize holds a TLS record's plaintext (16 KiB) and a frame header.
@@ -79,6 +81,10 @@ func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
 }
 
 // Read reads bytes the peer wrote; after the peer's Close it returns io.EOF.
+// It waits for the first byte, then adds whatever else has already been
+// received, across frames (and TLS records), without waiting again
+// (readReceived), so that a relay forwards many small messages with one
+// write.
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -94,6 +100,16 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	n, err := c.readPayload(p)
+	if err != nil || n == len(p) {
+		return n, err
+	}
+	return n + c.readReceived(p[n:]), nil
+}
+
+// readPayload reads from the current data frame's payload, waiting for the
+// next data frame when the current one is done. The caller holds readMu.
+func (c *wsConn) readPayload(p []byte) (int, error) {
 	for c.payloadLeft == 0 {
 		if err := c.nextDataFrame(); err != nil {
 			return 0, c.readFailed(err)
@@ -247,16 +263,27 @@ func (c *wsConn) readFailed(err error) error {
 	return c.readErr
 }
 
-// Write sends p as one binary message (several above 64 KiB). A write
-// deadline that expires while a frame is being written tears the WebSocket
-// down (half a frame cannot be taken back); one that expired before Write
-// leaves the conn intact.
+// Write sends p in a binary message and returns once p was handed to the
+// TLS conn (the kernel). On an idle conn p goes out at once as one message
+// (several above 64 KiB); a Write that arrives while another is being sent
+// waits, and is sent together with every Write that waited meanwhile, in
+// order, as one message (writeMerged, coalesce.go). A write deadline that
+// expires while a frame is being written tears the WebSocket down (half a
+// frame cannot be taken back), as does one that expires while a Write
+// waits behind another; one that expired before Write leaves the conn
+// intact.
 func (c *wsConn) Write(p []byte) (int, error) {
 	if len(p) > 0 && !c.isClosed.Load() {
 		if n, handled, err := c.writeQueued(p); handled {
 			return n, err
 		}
 	}
+	return c.writeMerged(p)
+}
+
+// sendData sends p as binary frames now. It is Write without the opening's
+// replay and without merging.
+func (c *wsConn) sendData(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if c.isClosed.Load() {
