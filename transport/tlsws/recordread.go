@@ -20,7 +20,9 @@ import (
 // not wait, when the last read filled its buffer: the kernel may hold
 // more), which TLS passes on without
 // breaking the conn (crypto/tls and uTLS keep a conn usable after a
-// net.Error whose Temporary() is true). wsConn.Read uses this to return
+// net.Error whose Temporary() is true). Only bytes after a small record
+// are kept: large records need no merging, and keeping costs a copy.
+// wsConn.Read uses this to return
 // every message already received in one call (coalesce.go). Alignment
 // starts after the opening's replay (shape.go), whose waits count records
 // as TLS reads them.
@@ -31,6 +33,7 @@ type recordScanner struct {
 	hdr  [5]byte // the current record's header so far
 	hn   int     // header bytes seen
 	body int     // body bytes left of the current record, once its header is whole
+	last int     // the body length of the last record that ended
 }
 
 // scan walks b up to and including the end of the first record that ends
@@ -53,6 +56,7 @@ func (s *recordScanner) scan(b []byte) (n int, ended bool) {
 		}
 		if s.hn == len(s.hdr) && s.body == 0 {
 			s.hn = 0
+			s.last = int(binary.BigEndian.Uint16(s.hdr[3:]))
 			return n, true
 		}
 	}
@@ -163,10 +167,21 @@ func (c *corkConn) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
-	k, _ := c.rd.scan.scan(p[:n])
-	if k < n {
+	k, ended := c.rd.scan.scan(p[:n])
+	if k < n && ended && c.rd.scan.last <= smallRecord {
 		c.rd.kept = keptBufs.Get().(*[]byte)
 		*c.rd.kept = append((*c.rd.kept)[:0], p[k:n]...)
+		return k, err
 	}
-	return k, err
+	// Large records: TLS takes all, as unaligned (a full record needs no
+	// merging, and keeping would cost a copy).
+	for k < n {
+		m, _ := c.rd.scan.scan(p[k:n])
+		k += m
+	}
+	return n, err
 }
+
+// smallRecord is the largest record body after which a Read keeps the
+// bytes that follow: below it, records are small messages worth merging.
+const smallRecord = 4 << 10
