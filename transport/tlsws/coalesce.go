@@ -1,6 +1,9 @@
 package tlsws
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // readReceived adds to a Read the payload of frames that have already
 // arrived: buffered in br, or (once reading is record-aligned, see
@@ -76,6 +79,30 @@ type writeQueue struct {
 	queued int64   // bytes ever queued
 	sent   int64   // of those, bytes sent
 	err    error   // a batch failed: the conn cannot send any more
+
+	// Write-behind (writeMerged): a single writer's back-to-back Writes.
+	flushing bool          // flushQueue sends the queue; Writes return once queued
+	lastEnd  time.Duration // since epoch, when the last send in a caller ended
+	lastTook time.Duration // how long it took
+}
+
+// epoch makes monotonic timestamps of the write queue.
+var epoch = time.Now()
+
+// behind reports whether a write-behind flush runs.
+func (q *writeQueue) behind() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.flushing
+}
+
+// waitFlushed waits for the write-behind flush to end.
+func (q *writeQueue) waitFlushed() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.flushing {
+		q.cond.Wait()
+	}
 }
 
 var queueBufs = sync.Pool{New: func() any {
@@ -100,15 +127,27 @@ func (c *wsConn) writeMerged(p []byte) (int, error) {
 		q.cond.L = &q.mu
 	}
 	if !q.busy && q.queuedLen() == 0 {
-		q.busy = true
-		q.mu.Unlock()
-		n, err := c.sendData(p)
-		q.mu.Lock()
-		c.sendBatchLocked() // what queued meanwhile; then the next waiter's turn
-		q.mu.Unlock()
-		return n, err
+		if now := time.Since(epoch); now-q.lastEnd >= q.lastTook || len(p) > maxFramePayload || c.isClosed.Load() {
+			// Idle: send now, in the caller.
+			q.busy = true
+			q.mu.Unlock()
+			n, err := c.sendData(p)
+			end := time.Since(epoch)
+			q.mu.Lock()
+			q.lastEnd, q.lastTook = end, end-now
+			c.sendBatchLocked() // what queued meanwhile; then the next waiter's turn
+			q.mu.Unlock()
+			return n, err
+		}
+		// The writer is back before its last send would have taken:
+		// write behind, in flushQueue.
+		q.busy, q.flushing = true, true
+		go c.flushQueue()
 	}
 	defer q.mu.Unlock()
+	if q.flushing {
+		return c.queueBehindLocked(p)
+	}
 	for q.err == nil && q.queuedLen() > 0 && q.queuedLen()+len(p) > maxFramePayload {
 		c.waitTurnLocked()
 	}
@@ -166,5 +205,63 @@ func (c *wsConn) sendBatchLocked() {
 		queueBufs.Put(b)
 	}
 	q.busy = false
+	q.cond.Broadcast()
+}
+
+// queueBehindLocked queues p for the write-behind flush and returns, after
+// waiting for room if the queue is full. The caller holds q.mu.
+func (c *wsConn) queueBehindLocked(p []byte) (int, error) {
+	q := &c.wq
+	for q.flushing && q.err == nil && q.queuedLen() > 0 && q.queuedLen()+len(p) > maxFramePayload && !c.isClosed.Load() {
+		q.cond.Wait()
+	}
+	switch {
+	case q.err != nil:
+		return 0, q.err
+	case c.isClosed.Load():
+		return 0, errClosed("writing")
+	case !q.flushing:
+		// The flush ended while we waited: take the turn as any Write.
+		q.mu.Unlock()
+		n, err := c.writeMerged(p)
+		q.mu.Lock()
+		return n, err
+	}
+	if q.buf == nil {
+		q.buf = queueBufs.Get().(*[]byte)
+	}
+	*q.buf = append(*q.buf, p...)
+	q.queued += int64(len(p))
+	return len(p), nil
+}
+
+// flushQueue sends the queue until it is empty, each batch as one message,
+// then ends the write-behind. A failed send drops what is queued; later
+// Writes return its error.
+func (c *wsConn) flushQueue() {
+	q := &c.wq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.buf != nil {
+		b := q.buf
+		q.buf = nil
+		if q.err == nil {
+			q.mu.Unlock()
+			start := time.Since(epoch)
+			_, err := c.send(*b, true)
+			end := time.Since(epoch)
+			q.mu.Lock()
+			q.lastEnd, q.lastTook = end, end-start
+			if err != nil {
+				q.err = err
+			} else {
+				q.sent += int64(len(*b))
+			}
+		}
+		*b = (*b)[:0]
+		queueBufs.Put(b)
+		q.cond.Broadcast()
+	}
+	q.busy, q.flushing = false, false
 	q.cond.Broadcast()
 }

@@ -129,11 +129,11 @@ func TestWritesMergeUnderBackpressure(t *testing.T) {
 	const n = 200
 	msg := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100) }
 
-	// Uncoalesced: one Write after another, the path idle each time.
+	// Unmerged: one send after another.
 	got := readN(server, n*100)
 	before := g.records.Load()
 	for i := range n {
-		if _, err := client.Write(msg(i)); err != nil {
+		if _, err := client.sendData(msg(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,9 +175,9 @@ func TestWritesMergeUnderBackpressure(t *testing.T) {
 		}
 	}
 	records, writes := g.records.Load()-before, g.writes.Load()-beforeWrites
-	t.Logf("%d Writes of 100 bytes: idle one after another %d records; under backpressure %d records in %d writes to TCP", n+1, idleRecords, records, writes)
+	t.Logf("%d Writes of 100 bytes: unmerged %d records; under backpressure %d records in %d writes to TCP", n+1, idleRecords, records, writes)
 	if idleRecords != n {
-		t.Errorf("idle Writes made %d records, want one each (%d)", idleRecords, n)
+		t.Errorf("unmerged sends made %d records, want one each (%d)", idleRecords, n)
 	}
 	if records > 3 || writes > 3 {
 		t.Errorf("under backpressure: %d records in %d TCP writes, want at most 3 (the stuck one and the merged rest)", records, writes)
@@ -205,6 +205,7 @@ func TestIdleWriteNotDelayed(t *testing.T) {
 	// On an idle conn the record is out when Write returns: no goroutine
 	// or timer sends it later.
 	for range 20 {
+		time.Sleep(2 * time.Millisecond) // idle: nothing sent for a while
 		before := g.records.Load()
 		if _, err := client.Write(msg); err != nil {
 			t.Fatal(err)
@@ -239,6 +240,42 @@ func TestIdleWriteNotDelayed(t *testing.T) {
 	// would show as a multiple, not a few percent.
 	if m > 2*d+200*time.Microsecond {
 		t.Errorf("idle Writes are delayed: round trip median %v, unmerged %v", m, d)
+	}
+}
+
+// TestSingleWriterStreamMerges: a writer that is back before its last
+// send would have taken writes behind, and its Writes merge; Close sends
+// what was queued before the close frame.
+func TestSingleWriterStreamMerges(t *testing.T) {
+	client, server, g := wsPair(t)
+	const n = 5000
+	received := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(server)
+		received <- b
+	}()
+	before := g.records.Load()
+	m := make([]byte, 100)
+	for i := range n {
+		binary.BigEndian.PutUint32(m, uint32(i))
+		if _, err := client.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.Close()
+	data := <-received
+	records := g.records.Load() - before
+	t.Logf("%d back-to-back Writes of 100 bytes from one goroutine: %d records", n, records)
+	if len(data) != n*100 {
+		t.Fatalf("%d bytes arrived, want %d", len(data), n*100)
+	}
+	for i := range n {
+		if binary.BigEndian.Uint32(data[i*100:]) != uint32(i) {
+			t.Fatalf("message %d out of order", i)
+		}
+	}
+	if records > n/2 {
+		t.Errorf("%d records for %d back-to-back Writes, want at most %d", records, n, n/2)
 	}
 }
 

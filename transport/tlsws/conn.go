@@ -283,10 +283,14 @@ func (c *wsConn) Write(p []byte) (int, error) {
 
 // sendData sends p as binary frames now. It is Write without the opening's
 // replay and without merging.
-func (c *wsConn) sendData(p []byte) (int, error) {
+func (c *wsConn) sendData(p []byte) (int, error) { return c.send(p, false) }
+
+// send sends p as binary frames; behind (a write-behind flush, which Close
+// waits for) sends after Close too.
+func (c *wsConn) send(p []byte, behind bool) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if c.isClosed.Load() {
+	if c.isClosed.Load() && !behind {
 		return 0, errClosed("writing")
 	}
 	if c.deadlinePassed(&c.writeDL) {
@@ -427,37 +431,51 @@ func (c *wsConn) Close() error {
 	close(c.closed)
 	c.tc.SetReadDeadline(time.Unix(1, 0)) // unblocks a blocked Read
 	c.dlMu.Unlock()
+	if c.wq.behind() {
+		// Written bytes still queued go out first, within closeTimeout.
+		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
+		go func() {
+			c.wq.waitFlushed()
+			c.writeMu.Lock()
+			c.finishClose()
+		}()
+		return nil
+	}
 	if !c.writeMu.TryLock() {
 		c.raw.Close()
 		return nil
 	}
-	go func() {
-		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
-		sent := !c.closeSent && c.writeErr == nil
-		if !c.closeSent {
-			c.closeSent = true
-			c.writeFrameLocked(opClose, binary.BigEndian.AppendUint16(nil, statusNormal))
-		}
-		c.writeMu.Unlock()
-		c.readMu.Lock() // a blocked Read returns first (its deadline passed)
-		defer c.readMu.Unlock()
-		if sent && c.readErr == nil {
-			// Wait for the peer's close frame, dropping data, so that our
-			// TCP close does not reset what the peer has not read yet.
-			c.tc.SetReadDeadline(time.Now().Add(closeTimeout))
-			for {
-				if _, err := c.br.Discard(int(c.payloadLeft)); err != nil {
-					break
-				}
-				c.payloadLeft = 0
-				if c.nextDataFrame() != nil {
-					break // the peer's close frame (readErr is set), or an error
-				}
+	go c.finishClose()
+	return nil
+}
+
+// finishClose sends our close frame, waits for the peer's and closes the
+// TLS conn. The caller holds writeMu, which it releases.
+func (c *wsConn) finishClose() {
+	c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
+	sent := !c.closeSent && c.writeErr == nil
+	if !c.closeSent {
+		c.closeSent = true
+		c.writeFrameLocked(opClose, binary.BigEndian.AppendUint16(nil, statusNormal))
+	}
+	c.writeMu.Unlock()
+	c.readMu.Lock() // a blocked Read returns first (its deadline passed)
+	defer c.readMu.Unlock()
+	if sent && c.readErr == nil {
+		// Wait for the peer's close frame, dropping data, so that our
+		// TCP close does not reset what the peer has not read yet.
+		c.tc.SetReadDeadline(time.Now().Add(closeTimeout))
+		for {
+			if _, err := c.br.Discard(int(c.payloadLeft)); err != nil {
+				break
+			}
+			c.payloadLeft = 0
+			if c.nextDataFrame() != nil {
+				break // the peer's close frame (readErr is set), or an error
 			}
 		}
-		c.tc.Close()
-	}()
-	return nil
+	}
+	c.tc.Close()
 }
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.local }
