@@ -17,8 +17,9 @@ import (
 
 // wsConn is a net.Conn over a WebSocket (RFC 6455) on a TLS conn, carrying
 // our bytes in binary messages. Read parses frames straight off the TLS
-// conn; Write sends each call as one frame (a longer one as several) with a
-// single Write on the TLS conn. Deadlines go to the TLS conn: crypto/tls
+// conn; Write sends a call, or the calls merged behind a send in flight,
+// as one frame (a longer one as several) with a single Write on the TLS
+// conn. Deadlines go to the TLS conn: crypto/tls
 // keeps a conn usable after a read timeout (a partial record stays
 // buffered), and the frame parser consumes a header only once it is whole,
 // so a read timeout loses nothing.
@@ -263,11 +264,15 @@ func (c *wsConn) readFailed(err error) error {
 	return c.readErr
 }
 
-// Write sends p in a binary message and returns once p was handed to the
-// TLS conn (the kernel). On an idle conn p goes out at once as one message
-// (several above 64 KiB); a Write that arrives while another is being sent
-// waits, and is sent together with every Write that waited meanwhile, in
-// order, as one message (writeMerged, coalesce.go). A write deadline that
+// Write sends p in a binary message. On an idle conn p goes out at once,
+// in the caller, as one message (several above 64 KiB), and Write returns
+// once it was handed to the TLS conn (the kernel); a Write that arrives
+// while another is being sent waits, and is sent together with every Write
+// that waited meanwhile, in order, as one message. A single writer back
+// sooner than its last send took writes behind: Write returns once p is
+// queued (up to 64 KiB queued; beyond, it waits), a send behind that fails
+// makes later Writes fail, and Close sends what is queued first
+// (writeMerged, coalesce.go). A write deadline that
 // expires while a frame is being written tears the WebSocket down (half a
 // frame cannot be taken back), as does one that expires while a Write
 // waits behind another; one that expired before Write leaves the conn
