@@ -86,6 +86,11 @@ type writeQueue struct {
 	lastTook time.Duration // how long it took
 }
 
+// maxBehindGap bounds the pause after a send below which the next Write
+// writes behind: a writer slower than that gains nothing from merging, and
+// a slow send (a loaded machine) does not make its next Write wait.
+const maxBehindGap = time.Millisecond
+
 // epoch makes monotonic timestamps of the write queue.
 var epoch = time.Now()
 
@@ -94,6 +99,16 @@ func (q *writeQueue) behind() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.flushing
+}
+
+// wake wakes the Writes waiting for room or for their turn, to see that
+// the conn closed.
+func (q *writeQueue) wake() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cond.L != nil {
+		q.cond.Broadcast()
+	}
 }
 
 // waitFlushed waits for the write-behind flush to end.
@@ -127,7 +142,7 @@ func (c *wsConn) writeMerged(p []byte) (int, error) {
 		q.cond.L = &q.mu
 	}
 	if !q.busy && q.queuedLen() == 0 {
-		if now := time.Since(epoch); now-q.lastEnd >= q.lastTook || len(p) > maxFramePayload || c.isClosed.Load() {
+		if now := time.Since(epoch); now-q.lastEnd >= min(q.lastTook, maxBehindGap) || len(p) > maxFramePayload || c.isClosed.Load() {
 			// Idle: send now, in the caller.
 			q.busy = true
 			q.mu.Unlock()

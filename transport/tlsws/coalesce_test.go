@@ -205,7 +205,7 @@ func TestIdleWriteNotDelayed(t *testing.T) {
 	// On an idle conn the record is out when Write returns: no goroutine
 	// or timer sends it later.
 	for range 20 {
-		time.Sleep(2 * time.Millisecond) // idle: nothing sent for a while
+		time.Sleep(5 * time.Millisecond) // idle: nothing sent for longer than maxBehindGap
 		before := g.records.Load()
 		if _, err := client.Write(msg); err != nil {
 			t.Fatal(err)
@@ -407,5 +407,44 @@ func readsOfBurst(t *testing.T, client, server *wsConn) {
 	}
 	if reads > n/10 {
 		t.Errorf("%d Reads for %d messages already received, want at most %d", reads, n, n/10)
+	}
+}
+
+// TestCloseReleasesWriterWaitingForRoom: a Write waiting for room behind a
+// stuck write-behind flush returns at Close, not when the flush gives up.
+func TestCloseReleasesWriterWaitingForRoom(t *testing.T) {
+	client, server, g := wsPair(t)
+	go io.Copy(io.Discard, server)
+	m := make([]byte, 1000)
+	for !client.wq.behind() { // back-to-back Writes until they write behind
+		if _, err := client.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.shut()
+	defer g.open()
+	returned := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := client.Write(m); err != nil {
+				returned <- err
+				return
+			}
+		}
+	}()
+	for g.waiting.Load() == 0 { // the flush is stuck; the queue fills behind it
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	client.Close()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("the waiting Write returned %v, want net.ErrClosed", err)
+		}
+		t.Logf("the waiting Write returned %v after Close", time.Since(start))
+	case <-time.After(2 * time.Second):
+		t.Fatal("a Write waiting for room was still blocked 2 s after Close")
 	}
 }

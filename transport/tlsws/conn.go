@@ -269,7 +269,7 @@ func (c *wsConn) readFailed(err error) error {
 // once it was handed to the TLS conn (the kernel); a Write that arrives
 // while another is being sent waits, and is sent together with every Write
 // that waited meanwhile, in order, as one message. A single writer back
-// sooner than its last send took writes behind: Write returns once p is
+// sooner than its last send took (and within 1 ms) writes behind: Write returns once p is
 // queued (up to 64 KiB queued; beyond, it waits), a send behind that fails
 // makes later Writes fail, and Close sends what is queued first
 // (writeMerged, coalesce.go). A write deadline that
@@ -436,6 +436,7 @@ func (c *wsConn) Close() error {
 	close(c.closed)
 	c.tc.SetReadDeadline(time.Unix(1, 0)) // unblocks a blocked Read
 	c.dlMu.Unlock()
+	c.wq.wake()
 	if c.wq.behind() {
 		// Written bytes still queued go out first, within closeTimeout.
 		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
