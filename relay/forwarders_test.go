@@ -159,11 +159,11 @@ enabled = false
 		bulk, stream, rtt float64 // MB/s, messages/s, round trips/s
 		memPerConn        float64 // KiB
 	}
-	// Forwarders take turns within each round, so that a shared machine's
-	// load changes hit every row alike; each figure is the median of the
-	// rounds (memory: one measurement).
+	// Forwarders take turns within each round (BENCH_ROUNDS, default 3),
+	// so that a shared machine's load changes hit every row alike; each
+	// figure is the median of the rounds (memory: one measurement).
 	results := map[string]*result{}
-	const runs = 3
+	runs := envInt("BENCH_ROUNDS", 3)
 	samples := map[string]*[3][]float64{}
 	for _, f := range fwds {
 		results[f.name], samples[f.name] = &result{}, &[3][]float64{}
@@ -182,7 +182,7 @@ enabled = false
 		r, s := results[f.name], samples[f.name]
 		r.bulk, r.stream, r.rtt = medianOf(s[0]), medianOf(s[1]), medianOf(s[2])
 		r.memPerConn = memPerConn(t, f.dial, f.pid, envInt("BENCH_CONNS", 2000))
-		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s, ping-pong %.0f rt/s, %.1f KiB per idle conn", f.name, r.bulk, s[0], r.stream, r.rtt, r.memPerConn)
+		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s %.0f, ping-pong %.0f rt/s %.0f, %.1f KiB per idle conn", f.name, r.bulk, s[0], r.stream, s[1], r.rtt, s[2], r.memPerConn)
 	}
 	base := results["socat"]
 	var b strings.Builder

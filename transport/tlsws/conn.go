@@ -17,8 +17,9 @@ import (
 
 // wsConn is a net.Conn over a WebSocket (RFC 6455) on a TLS conn, carrying
 // our bytes in binary messages. Read parses frames straight off the TLS
-// conn; Write sends each call as one frame (a longer one as several) with a
-// single Write on the TLS conn. Deadlines go to the TLS conn: crypto/tls
+// conn; Write sends a call, or the calls merged behind a send in flight,
+// as one frame (a longer one as several) with a single Write on the TLS
+// conn. Deadlines go to the TLS conn: crypto/tls
 // keeps a conn usable after a read timeout (a partial record stays
 // buffered), and the frame parser consumes a header only once it is whole,
 // so a read timeout loses nothing.
@@ -54,6 +55,8 @@ type wsConn struct {
 	closed   chan struct{} // closed by Close
 
 	pongBusy atomic.Bool // a pong is waiting for a Write to finish
+
+	wq writeQueue // Writes waiting behind the one being sent (coalesce.go)
 }
 
 // readBufSize holds a TLS record's plaintext (16 KiB) and a frame header.
@@ -79,6 +82,10 @@ func newWSConn(tc, raw net.Conn, src io.Reader, client bool) *wsConn {
 }
 
 // Read reads bytes the peer wrote; after the peer's Close it returns io.EOF.
+// It waits for the first byte, then adds whatever else has already been
+// received, across frames (and TLS records), without waiting again
+// (readReceived), so that a relay forwards many small messages with one
+// write.
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -94,6 +101,16 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	n, err := c.readPayload(p)
+	if err != nil || n == len(p) {
+		return n, err
+	}
+	return n + c.readReceived(p[n:]), nil
+}
+
+// readPayload reads from the current data frame's payload, waiting for the
+// next data frame when the current one is done. The caller holds readMu.
+func (c *wsConn) readPayload(p []byte) (int, error) {
 	for c.payloadLeft == 0 {
 		if err := c.nextDataFrame(); err != nil {
 			return 0, c.readFailed(err)
@@ -247,19 +264,38 @@ func (c *wsConn) readFailed(err error) error {
 	return c.readErr
 }
 
-// Write sends p as one binary message (several above 64 KiB). A write
-// deadline that expires while a frame is being written tears the WebSocket
-// down (half a frame cannot be taken back); one that expired before Write
-// leaves the conn intact.
+// Write sends p in a binary message. On an idle conn p goes out at once,
+// in the caller, as one message (several above 64 KiB), and Write returns
+// once it was handed to the TLS conn (the kernel); a Write that arrives
+// while another is being sent waits, and is sent together with every Write
+// that waited meanwhile, in order, as one message. A single writer back
+// sooner than its last send took (and within 1 ms) writes behind: Write returns once p is
+// queued (up to 64 KiB queued; beyond, it waits), a send behind that fails
+// makes later Writes fail, and Close sends what is queued first
+// (writeMerged, coalesce.go). A write deadline that
+// expires while a frame is being written tears the WebSocket down (half a
+// frame cannot be taken back), as does one that expires while a Write
+// waits behind another; one that expired before Write leaves the conn
+// intact.
 func (c *wsConn) Write(p []byte) (int, error) {
 	if len(p) > 0 && !c.isClosed.Load() {
 		if n, handled, err := c.writeQueued(p); handled {
 			return n, err
 		}
 	}
+	return c.writeMerged(p)
+}
+
+// sendData sends p as binary frames now. It is Write without the opening's
+// replay and without merging.
+func (c *wsConn) sendData(p []byte) (int, error) { return c.send(p, false) }
+
+// send sends p as binary frames; behind (a write-behind flush, which Close
+// waits for) sends after Close too.
+func (c *wsConn) send(p []byte, behind bool) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if c.isClosed.Load() {
+	if c.isClosed.Load() && !behind {
 		return 0, errClosed("writing")
 	}
 	if c.deadlinePassed(&c.writeDL) {
@@ -400,37 +436,52 @@ func (c *wsConn) Close() error {
 	close(c.closed)
 	c.tc.SetReadDeadline(time.Unix(1, 0)) // unblocks a blocked Read
 	c.dlMu.Unlock()
+	c.wq.wake()
+	if c.wq.behind() {
+		// Written bytes still queued go out first, within closeTimeout.
+		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
+		go func() {
+			c.wq.waitFlushed()
+			c.writeMu.Lock()
+			c.finishClose()
+		}()
+		return nil
+	}
 	if !c.writeMu.TryLock() {
 		c.raw.Close()
 		return nil
 	}
-	go func() {
-		c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
-		sent := !c.closeSent && c.writeErr == nil
-		if !c.closeSent {
-			c.closeSent = true
-			c.writeFrameLocked(opClose, binary.BigEndian.AppendUint16(nil, statusNormal))
-		}
-		c.writeMu.Unlock()
-		c.readMu.Lock() // a blocked Read returns first (its deadline passed)
-		defer c.readMu.Unlock()
-		if sent && c.readErr == nil {
-			// Wait for the peer's close frame, dropping data, so that our
-			// TCP close does not reset what the peer has not read yet.
-			c.tc.SetReadDeadline(time.Now().Add(closeTimeout))
-			for {
-				if _, err := c.br.Discard(int(c.payloadLeft)); err != nil {
-					break
-				}
-				c.payloadLeft = 0
-				if c.nextDataFrame() != nil {
-					break // the peer's close frame (readErr is set), or an error
-				}
+	go c.finishClose()
+	return nil
+}
+
+// finishClose sends our close frame, waits for the peer's and closes the
+// TLS conn. The caller holds writeMu, which it releases.
+func (c *wsConn) finishClose() {
+	c.tc.SetWriteDeadline(time.Now().Add(closeTimeout))
+	sent := !c.closeSent && c.writeErr == nil
+	if !c.closeSent {
+		c.closeSent = true
+		c.writeFrameLocked(opClose, binary.BigEndian.AppendUint16(nil, statusNormal))
+	}
+	c.writeMu.Unlock()
+	c.readMu.Lock() // a blocked Read returns first (its deadline passed)
+	defer c.readMu.Unlock()
+	if sent && c.readErr == nil {
+		// Wait for the peer's close frame, dropping data, so that our
+		// TCP close does not reset what the peer has not read yet.
+		c.tc.SetReadDeadline(time.Now().Add(closeTimeout))
+		for {
+			if _, err := c.br.Discard(int(c.payloadLeft)); err != nil {
+				break
+			}
+			c.payloadLeft = 0
+			if c.nextDataFrame() != nil {
+				break // the peer's close frame (readErr is set), or an error
 			}
 		}
-		c.tc.Close()
-	}()
-	return nil
+	}
+	c.tc.Close()
 }
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.local }

@@ -188,6 +188,8 @@ type corkConn struct {
 	mu      sync.Mutex      // guards the fields below; held during a flush
 	corked  bool
 	buf     *[]byte
+
+	rd readState // the reading side (recordread.go)
 }
 
 // corkMin is the smallest frame worth corking: above one TLS record.
