@@ -234,7 +234,7 @@ func TestIdleWriteNotDelayed(t *testing.T) {
 		}
 		*into = append(*into, time.Since(start))
 	}
-	m, d := median(merged), median(direct)
+	m, d := medianDuration(merged), medianDuration(direct)
 	t.Logf("round trip median: Write %v, unmerged send %v", m, d)
 	// Loose, for a loaded machine: a timer or a goroutine hop per Write
 	// would show as a multiple, not a few percent.
@@ -279,7 +279,7 @@ func TestSingleWriterStreamMerges(t *testing.T) {
 	}
 }
 
-func median(d []time.Duration) time.Duration {
+func medianDuration(d []time.Duration) time.Duration {
 	d = slices.Clone(d)
 	slices.Sort(d)
 	return d[len(d)/2]
