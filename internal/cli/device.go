@@ -181,10 +181,10 @@ func runDeviceRevoke(e env) int {
 	const cmd = "device revoke"
 	fs := clientFlagSet(&e, cmd)
 	args, code, ok := parseArgs(e, fs, cmd, 1, 1, "give the device id from 'samizdat devices': samizdat device revoke ID")
-	id := args[0]
 	if !ok {
 		return code
 	}
+	id := args[0]
 	return withOnline(e, cmd, 15*time.Second, func(ctx context.Context, c *client.Client) error {
 		d, err := c.RevokeDevice(ctx, id)
 		if err != nil && d.Key == (client.DeviceKey{}) {

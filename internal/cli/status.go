@@ -58,10 +58,10 @@ func runStatus(e env) int {
 func runRelayAdd(e env) int {
 	fs := clientFlagSet(&e, "relay-add")
 	args, code, ok := parseArgs(e, fs, "relay-add", 1, 1, "usage: samizdat relay-add LINK (a samizdat://relay?... link)")
-	link := args[0]
 	if !ok {
 		return code
 	}
+	link := args[0]
 	return withClient(e, "relay-add", func(c *client.Client) error {
 		if err := c.AddRelay(link); err != nil {
 			return err
