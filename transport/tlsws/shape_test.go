@@ -428,7 +428,7 @@ func TestOpeningTraceAgrees(t *testing.T) {
 		}
 		ucs := c.(*wsConn).tc.(*utls.UConn).ConnectionState()
 		scs := s.(*wsConn).tc.(*tls.Conn).ConnectionState()
-		client, server := exporterTraceIndex(ucs.ExportKeyingMaterial), exporterTraceIndex(scs.ExportKeyingMaterial)
+		client, server := shapeTraces.exporterTraceIndex(ucs.ExportKeyingMaterial), shapeTraces.exporterTraceIndex(scs.ExportKeyingMaterial)
 		if client < 0 || client != server {
 			t.Fatalf("the client picked trace %d, the relay %d", client, server)
 		}
@@ -436,7 +436,7 @@ func TestOpeningTraceAgrees(t *testing.T) {
 		s.Close()
 	}
 	for i := range len(shapeTraces) {
-		if got := traceIndex([]byte(keyForTrace(i))); got != i {
+		if got := shapeTraces.traceIndex([]byte(shapeTraces.keyForTrace(i))); got != i {
 			t.Fatalf("keyForTrace(%d) maps to trace %d", i, got)
 		}
 	}
