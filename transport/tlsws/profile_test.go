@@ -51,7 +51,9 @@ func TestShapeLinkRejects(t *testing.T) {
 		"zero records":    mutate(func(b []byte) []byte { b[2] = 0; return b }),
 		"tiny record":     mutate(func(b []byte) []byte { return append(b[:3], 1, 3, 0) }),
 		"late record":     mutate(func(b []byte) []byte { return append(b[:3], 0xc0, 0x01, 0xff, 0x7f) }),
-		"huge varint":     mutate(func(b []byte) []byte { return append(b[:3], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01) }),
+		"huge varint": mutate(func(b []byte) []byte {
+			return append(b[:3], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
+		}),
 	} {
 		if _, err := DecodeShapeLink(bad); !errors.Is(err, errShapeLink) {
 			t.Errorf("%s: got %v, want a malformed-profile error", name, err)

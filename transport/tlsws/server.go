@@ -135,8 +135,8 @@ var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h
 // TLS, certificates and the website, and proxies WebSocket upgrades on the
 // secret path to this plain-HTTP listener on loopback.
 type BehindConfig struct {
-	Addr   string // host:port on loopback, e.g. 127.0.0.1:8081
-	Secret []byte // path secret, at least MinSecretLen bytes
+	Addr   string        // host:port on loopback, e.g. 127.0.0.1:8081
+	Secret []byte        // path secret, at least MinSecretLen bytes
 	Shape  *ShapeProfile // the opening profile (nil: the built-in one)
 }
 
