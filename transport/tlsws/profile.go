@@ -69,15 +69,15 @@ const (
 )
 
 // ForLink returns the part of p a relay link carries and the relay
-// replays: its first ShapeLinkTraces traces, each cut to its first
-// shapeLinkRecords records (a cut that no longer holds a server record is
-// left out).
+// replays: ShapeLinkTraces of its traces, spread evenly over the profile
+// (a recording's first connections are one page load's), each cut to its
+// first shapeLinkRecords records (a cut that no longer holds a server
+// record is left out).
 func (p *ShapeProfile) ForLink() *ShapeProfile {
 	var out shapeTraceSet
-	for _, tr := range p.set() {
-		if len(out) == ShapeLinkTraces {
-			break
-		}
+	set := p.set()
+	for k := range min(len(set), ShapeLinkTraces) {
+		tr := set[k*len(set)/min(len(set), ShapeLinkTraces)]
 		cut, err := parseShapeTrace(traceText(tr[:min(len(tr), shapeLinkRecords)]))
 		if err == nil {
 			out = append(out, cut)

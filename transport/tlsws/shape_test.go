@@ -12,6 +12,8 @@ import (
 	"time"
 
 	utls "github.com/refraction-networking/utls"
+
+	"github.com/samizdat-project/samizdat/internal/shaperecord"
 )
 
 // The shape test (issue 12): a passive censor records the TLS records of
@@ -77,17 +79,11 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 		if n > 0 {
 			// Records are logged before they are forwarded, so that an
 			// answer is never logged before what it answers.
-			pending = append(pending, buf[:n]...)
-			for len(pending) >= 5 {
-				size := int(pending[3])<<8 | int(pending[4])
-				if len(pending) < 5+size {
-					break
-				}
+			pending = shaperecord.WholeRecords(append(pending, buf[:n]...), func(typ byte, size int) {
 				tap.mu.Lock()
-				tap.recs = append(tap.recs, tlsRecord{up: up, typ: pending[0], size: size, at: time.Since(start)})
+				tap.recs = append(tap.recs, tlsRecord{up: up, typ: typ, size: size, at: time.Since(start)})
 				tap.mu.Unlock()
-				pending = pending[5+size:]
-			}
+			})
 			dst.Write(buf[:n])
 		}
 		if err != nil {
