@@ -29,7 +29,7 @@ func TestRecordCoverProfile(t *testing.T) {
 	addr := startLoopbackCover(t, filepath.Join(dir, "nginx"))
 	loads := 4
 	if *recordCoverProfile {
-		loads = 30
+		loads = 20
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	args := []string{"relay", "record-shape", "--connect", addr, "--insecure", "--loads", fmt.Sprint(loads), "--out", filepath.Join(dir, "profile.txt")}

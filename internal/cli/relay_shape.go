@@ -66,14 +66,15 @@ func runRecordShape(e env) int {
 
 // shapeProfileText writes the connections that make openings (a client
 // record and a server record) as the profile's text form.
-func shapeProfileText(sites []string, conns [][]shaperecord.Record) (string, int) {
+func shapeProfileText(sites []string, conns []shaperecord.Connection) (string, int) {
 	var b strings.Builder
 	more := ""
 	if len(sites) > 1 {
 		more = fmt.Sprintf(" and %d more pages", len(sites)-1)
 	}
 	fmt.Fprintf(&b, "# Chromium's connections loading %s%s: the first application-data records\n", sites[0], more)
-	b.WriteString("# after the client's Finished, C (client) or S, TLS record length, @ milliseconds after the first.\n")
+	b.WriteString("# after the client's Finished, C (client) or S, TLS record length, @ milliseconds after the first;\n")
+	b.WriteString("# first V and the milliseconds Chromium took to check the certificate before its Finished.\n")
 	b.WriteString("# Written by samizdat relay record-shape.\n")
 	kept := 0
 	for _, c := range conns {

@@ -52,11 +52,21 @@ var ChromiumFlags = []string{
 	"--virtual-time-budget=5000",
 }
 
+// Connection is what the proxy saw of one TLS connection.
+type Connection struct {
+	// Verify is how long the client took, after the server's last record
+	// before the client's Finished (the end of its handshake flight), to
+	// send its Finished: Chromium's check of the certificate.
+	Verify time.Duration
+	// Records are the application-data records after the client's
+	// Finished.
+	Records []Record
+}
+
 // Connections loads the sites in fresh headless Chromium processes (one
-// per load, so no session is resumed) and returns, for every TLS
-// connection the browser opened, its application-data records after the
-// client's Finished.
-func Connections(ctx context.Context, o Options) ([][]Record, error) {
+// per load, so no session is resumed) and returns every TLS connection
+// the browser opened to them that carried records after its handshake.
+func Connections(ctx context.Context, o Options) ([]Connection, error) {
 	if len(o.Sites) == 0 {
 		return nil, errors.New("shaperecord: no site to load")
 	}
@@ -298,20 +308,35 @@ func WholeRecords(buf []byte, note func(typ byte, size int)) []byte {
 }
 
 // appRecords returns each connection's application-data records after
-// the client's Finished (its first application-data record), leaving out
-// connections with none.
-func (p *proxy) appRecords() [][]Record {
+// the client's Finished (its first application-data record) and its
+// verification time, leaving out connections with no such record.
+func (p *proxy) appRecords() []Connection {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out [][]Record
+	var out []Connection
 	for _, t := range p.conns {
 		t.mu.Lock()
 		if recs := AfterClientFinished(t.recs); len(recs) > 0 {
-			out = append(out, recs)
+			out = append(out, Connection{Verify: verifyTime(t.recs), Records: recs})
 		}
 		t.mu.Unlock()
 	}
 	return out
+}
+
+// verifyTime returns how long after the server's last record before it
+// the client's Finished went (0 without one).
+func verifyTime(recs []Record) time.Duration {
+	var server time.Duration
+	for _, r := range recs {
+		switch {
+		case !r.Up:
+			server = r.At
+		case r.Type == 23:
+			return max(r.At-server, 0)
+		}
+	}
+	return 0
 }
 
 // AfterClientFinished returns the application-data records after the
@@ -332,16 +357,16 @@ func AfterClientFinished(recs []Record) []Record {
 	return out
 }
 
-// ProfileLine writes a connection's first max records as a line of the
+// ProfileLine writes a connection's first most records as a line of the
 // opening profile's text form (transport/tlsws, chrome_shape_profile.txt):
-// C or S, the record's size, @ and its time in milliseconds after the
-// first record.
-func ProfileLine(recs []Record, most int) string {
+// V and the verification time in milliseconds, then per record C or S,
+// its size, @ and its time in milliseconds after the first record.
+func ProfileLine(c Connection, most int) string {
 	var b strings.Builder
-	for i, r := range recs[:min(len(recs), most)] {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
+	recs := c.Records
+	fmt.Fprintf(&b, "V%d", c.Verify/time.Millisecond)
+	for _, r := range recs[:min(len(recs), most)] {
+		b.WriteByte(' ')
 		dir := 'S'
 		if r.Up {
 			dir = 'C'

@@ -52,7 +52,7 @@ func TestProxyRecordsTLS(t *testing.T) {
 	if len(conns) != 1 {
 		t.Fatalf("%d connections recorded, want 1", len(conns))
 	}
-	recs := conns[0]
+	recs := conns[0].Records
 	up, down := 0, 0
 	for _, r := range recs {
 		if r.Up {
@@ -61,9 +61,9 @@ func TestProxyRecordsTLS(t *testing.T) {
 			down += r.Size
 		}
 	}
-	line := ProfileLine(recs, 20)
+	line := ProfileLine(conns[0], 20)
 	t.Logf("after the client's Finished: %s", line)
-	if up < 50 || down < 3000 || !strings.HasPrefix(line, "C") && !strings.HasPrefix(line, "S") {
+	if up < 50 || down < 3000 || !strings.HasPrefix(line, "V") {
 		t.Fatalf("recorded %d bytes up and %d down after the Finished (%s): want the request and the 3,000-byte answer", up, down, line)
 	}
 }
@@ -89,11 +89,12 @@ func TestAfterClientFinished(t *testing.T) {
 		{Type: 23, Size: 282, At: 11 * time.Millisecond}, {Up: true, Type: 23, Size: 588, At: 12 * time.Millisecond},
 		{Type: 21, Size: 19, At: 13 * time.Millisecond}, {Type: 23, Size: 414, At: 15 * time.Millisecond},
 	}
-	got := ProfileLine(AfterClientFinished(recs), 20)
-	if want := "S282@0 C588@1 S414@4"; got != want {
+	c := Connection{Verify: verifyTime(recs), Records: AfterClientFinished(recs)}
+	got := ProfileLine(c, 20)
+	if want := "V10 S282@0 C588@1 S414@4"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if got := ProfileLine(AfterClientFinished(recs), 2); got != "S282@0 C588@1" {
+	if got := ProfileLine(c, 2); got != "V10 S282@0 C588@1" {
 		t.Fatalf("cut to 2 records: %q", got)
 	}
 }

@@ -129,6 +129,22 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool, ticke
 		cfg.InsecureSkipVerify = true // replaced by the pin check below
 		cfg.VerifyPeerCertificate = d.verifyPin
 	}
+	// Chromium takes a while to check the certificate before its Finished
+	// (tens to hundreds of milliseconds, which a censor sees as the gap
+	// before the client's first encrypted record); the dialer takes one
+	// of the recorded times (ShapeProfile.verify).
+	if wait := d.cfg.Shape.verifyDelay(); wait > 0 {
+		cfg.VerifyConnection = func(utls.ConnectionState) error {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	spec, err := ClientHelloSpec(wsALPN)
 	if err != nil {
 		return nil, err
@@ -249,6 +265,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 	} else {
 		c.shape.raw = head
 		c.shape.requestRecords = len(plan) - len(later)
+		c.shape.setTail(trace)
 		c.startShaping(plan, time.Now())
 	}
 	if err := skipPreamble(br); err != nil {

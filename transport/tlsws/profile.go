@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,16 +23,50 @@ import (
 // loads as the relay it dials.
 type ShapeProfile struct {
 	traces shapeTraceSet
+	// verify holds, for each trace, how long the browser took to check
+	// the certificate: from the server's handshake flight to its own
+	// Finished. A dialer waits as long (drawn from them) before its
+	// Finished; 0 where the profile does not say (the built-in one).
+	verify []time.Duration
 }
 
 // ParseShapeProfile reads a profile in the text form of
-// chrome_shape_profile.txt (what `samizdat relay record-shape` writes).
+// chrome_shape_profile.txt (what `samizdat relay record-shape` writes),
+// where a line may start with V and the certificate check's milliseconds
+// (shaperecord.Connection.Verify).
 func ParseShapeProfile(text []byte) (*ShapeProfile, error) {
-	traces, err := parseShapeProfile(string(text))
+	lines := strings.Split(string(text), "\n")
+	var verify []time.Duration
+	for i, line := range lines {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var v time.Duration
+		if first, rest, _ := strings.Cut(line, " "); strings.HasPrefix(first, "V") {
+			ms, err := strconv.Atoi(first[1:])
+			if err != nil || ms < 0 || time.Duration(ms)*time.Millisecond > shapeTraceMaxDelay {
+				return nil, fmt.Errorf("tlsws: shape profile line %d: %q: want V and 0..%d milliseconds", i+1, first, shapeTraceMaxDelay/time.Millisecond)
+			}
+			v, lines[i] = time.Duration(ms)*time.Millisecond, rest
+		}
+		verify = append(verify, v)
+	}
+	traces, err := parseShapeProfile(strings.Join(lines, "\n"))
 	if err != nil {
 		return nil, err
 	}
-	return &ShapeProfile{traces: traces}, nil
+	return &ShapeProfile{traces: traces, verify: verify}, nil
+}
+
+// verifyDelay draws how long a dialer waits, once the relay's handshake
+// flight is in, before its Finished: one of the profile's certificate
+// checks (0 for the built-in profile).
+func (p *ShapeProfile) verifyDelay() time.Duration {
+	if p == nil || len(p.verify) == 0 {
+		return 0
+	}
+	return p.verify[mathrand.IntN(len(p.verify))]
 }
 
 // Traces is how many connections the profile holds.
@@ -48,7 +84,7 @@ func (p *ShapeProfile) set() shapeTraceSet {
 //
 //	u8 version (shapeLinkVersion)
 //	u8 trace count, 1..ShapeLinkMaxTraces
-//	per trace: u8 record count, 1..shapeTraceMaxLen
+//	per trace: uvarint milliseconds of the certificate check (ShapeProfile.verify), u8 record count, 1..shapeTraceMaxLen
 //	  per record: uvarint size<<1 | 1 if the client sent it, uvarint milliseconds after the trace's previous record
 //
 // (uvarints as encoding/binary writes them: three bytes a record for most
@@ -74,16 +110,26 @@ const (
 // first shapeLinkRecords records (a cut that no longer holds a server
 // record is left out).
 func (p *ShapeProfile) ForLink() *ShapeProfile {
-	var out shapeTraceSet
+	out := &ShapeProfile{}
 	set := p.set()
 	for k := range min(len(set), ShapeLinkTraces) {
-		tr := set[k*len(set)/min(len(set), ShapeLinkTraces)]
+		i := k * len(set) / min(len(set), ShapeLinkTraces)
+		tr := set[i]
 		cut, err := parseShapeTrace(traceText(tr[:min(len(tr), shapeLinkRecords)]))
 		if err == nil {
-			out = append(out, cut)
+			out.traces = append(out.traces, cut)
+			out.verify = append(out.verify, p.verifyOf(i))
 		}
 	}
-	return &ShapeProfile{traces: out}
+	return out
+}
+
+// verifyOf returns trace i's certificate check (0 where none is known).
+func (p *ShapeProfile) verifyOf(i int) time.Duration {
+	if p == nil || i >= len(p.verify) {
+		return 0
+	}
+	return p.verify[i]
 }
 
 // EncodeLink returns the link form of p (all of it: call ForLink first).
@@ -92,7 +138,8 @@ func (p *ShapeProfile) EncodeLink() string {
 	b.AddUint8(shapeLinkVersion)
 	set := p.set()
 	b.AddUint8(uint8(min(len(set), ShapeLinkMaxTraces)))
-	for _, tr := range set[:min(len(set), ShapeLinkMaxTraces)] {
+	for i, tr := range set[:min(len(set), ShapeLinkMaxTraces)] {
+		b.AddBytes(binary.AppendUvarint(nil, uint64(p.verifyOf(i)/time.Millisecond)))
 		b.AddUint8(uint8(len(tr)))
 		var prev time.Duration
 		for _, r := range tr {
@@ -127,11 +174,16 @@ func DecodeShapeLink(s string) (*ShapeProfile, error) {
 	}
 	p := &ShapeProfile{}
 	for t := range int(n) {
+		v, ok := readUvarint(&in, uint64(shapeTraceMaxDelay/time.Millisecond))
+		if !ok {
+			return nil, fmt.Errorf("%w: trace %d: no certificate check of 0..%d ms", errShapeLink, t+1, shapeTraceMaxDelay/time.Millisecond)
+		}
 		tr, err := decodeShapeTrace(&in)
 		if err != nil {
 			return nil, fmt.Errorf("%w: trace %d: %w", errShapeLink, t+1, err)
 		}
 		p.traces = append(p.traces, tr)
+		p.verify = append(p.verify, time.Duration(v)*time.Millisecond)
 	}
 	if !in.Empty() {
 		return nil, fmt.Errorf("%w: %d bytes after the last trace", errShapeLink, len(in))

@@ -47,6 +47,32 @@ type shaper struct {
 	requestRecords int            // the request's records (in the client's plan, at its start)
 	corked         bool           // the replay collects a burst of records (replay's goroutine only)
 	kick           chan struct{}  // a record received or a write queued: waits look again
+
+	// The end of a client's replay (setTail): the peer's records the
+	// trace shows in all, which it waits for before sending what the trace
+	// had no room for (a browser sends nothing more on an HTTP/1.1
+	// connection until its answer came), and the records of that rest
+	// kept under the 2024 rule (recordRuleSize) when the trace already
+	// shows two large client records.
+	tailPeer  int
+	smallRest int
+}
+
+// setTail sets the end of a client's replay of trace (shaper's tailPeer
+// and smallRest).
+func (s *shaper) setTail(trace []shapeRecord) {
+	large := 0
+	for _, r := range trace {
+		switch {
+		case !r.up:
+			s.tailPeer++
+		case r.size >= recordRuleSize:
+			large++
+		}
+	}
+	if keepUnderRecordRule && large >= 2 {
+		s.smallRest = 10 // the rule's window: ten records
+	}
 }
 
 // watch makes the replay's waits count the records rc counts.
@@ -319,6 +345,12 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	if !c.flushBurst() {
 		return
 	}
+	if s.tailPeer > 0 {
+		base := s.peerBase(c.client)
+		if !c.waitUntil(time.Now().Add(peerWait), func() bool { base = s.peerBase(c.client); return s.peerRecords()-base >= int64(s.tailPeer) }) {
+			return
+		}
+	}
 	c.sendRest()
 }
 
@@ -369,7 +401,12 @@ func (c *wsConn) sendRest() {
 		}
 	}
 	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
-		chunk := rest[:min(len(rest), maxFramePayload)]
+		most := maxFramePayload
+		if s.smallRest > 0 {
+			s.smallRest--
+			most = recordRuleSize - 1 - tlsRecordOverhead - 8 // a masked frame's header: 8 bytes
+		}
+		chunk := rest[:min(len(rest), most)]
 		if c.writeFrameLocked(opBinary, chunk) != nil {
 			return
 		}
