@@ -111,6 +111,7 @@ var layoutRules = []layoutRule{
 	{dir: "internal/testnet", allow: []string{"internal/testnet"}},
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},
 	{dir: "internal/testreport", allow: []string{"internal/testreport"}},
+	{dir: "internal/shaperecord", allow: []string{"internal/shaperecord"}},
 }
 
 // TestCLIImportedOnlyByMain: internal/cli is the top floor; only the

@@ -1,6 +1,7 @@
 package censor
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -175,10 +176,14 @@ func TestInnerShapeGaps(t *testing.T) {
 
 // TestInnerShapeHeldOut trains the rule as analyst-2026 does, on three
 // quarters of the recorded fixture, and measures it on the held-out
-// quarter: Chromium flows blocked (false positives, over every held-out
-// flow: the rule lets flows shorter than its window through) must stay
-// within 2% (the 1% budget and the noise of about 90 flows), and the share
-// of tunnel openings blocked is the figure docs/lab.md reports.
+// quarter: the Chromium flows blocked (false positives, over every
+// held-out flow: the rule lets flows shorter than its window through)
+// must be a count that a rule within its 1% budget reaches in at least
+// 5% of samples of that size (the binomial tail; for 84 flows: at most 3,
+// which a rule at exactly 1% exceeds in one sample of a hundred), and the
+// share of tunnel openings blocked is the figure docs/lab.md reports. (The
+// bound was a flat 2%, which a rule exactly at 1% fails in one sample of
+// five at this size: 2 of about 85 flows.)
 func TestInnerShapeHeldOut(t *testing.T) {
 	flows, err := LoadShapeFlows()
 	if err != nil {
@@ -197,8 +202,29 @@ func TestInnerShapeHeldOut(t *testing.T) {
 	if len(browser) < 80 || len(tunnel) < 20 {
 		t.Fatalf("held-out set too small: %d Chromium, %d tunnel flows", len(browser), len(tunnel))
 	}
-	if float64(fp) > 0.02*float64(len(browser)) {
-		t.Errorf("%d of %d held-out Chromium flows blocked, over 2%%", fp, len(browser))
+	if tail := binomialTail(len(browser), fp, 0.01); tail < 0.05 {
+		t.Errorf("%d of %d held-out Chromium flows blocked: a rule within its 1%% budget shows that many with probability %.4f", fp, len(browser), tail)
+	}
+}
+
+// binomialTail is P(X >= k) for X binomial with n trials of probability p.
+func binomialTail(n, k int, p float64) float64 {
+	below, term := 0.0, math.Pow(1-p, float64(n)) // P(X = 0)
+	for i := 0; i < k; i++ {
+		below += term
+		term *= float64(n-i) / float64(i+1) * p / (1 - p)
+	}
+	return max(0, 1-below)
+}
+
+func TestBinomialTail(t *testing.T) {
+	for _, c := range []struct {
+		n, k int
+		want float64
+	}{{84, 0, 1}, {84, 2, 0.2053}, {84, 3, 0.0525}, {84, 4, 0.0102}, {84, 5, 0.0016}, {10, 10, 1e-20}} {
+		if got := binomialTail(c.n, c.k, 0.01); math.Abs(got-c.want) > 0.0005 {
+			t.Errorf("P(X >= %d | n=%d, p=0.01) = %.4f, want %.4f", c.k, c.n, got, c.want)
+		}
 	}
 }
 

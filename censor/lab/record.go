@@ -112,16 +112,8 @@ func shapeLabel(k censor.FlowKey) string {
 // index, a missing image, the page itself): each host name is a new TLS
 // connection that carries its requests one after the other.
 func (l *labRun) browse(ctx context.Context, page int, rng *rand.Rand) error {
-	var html strings.Builder
-	html.WriteString("<!doctype html><title>Lab cover site</title><h1>Pictures</h1>\n")
-	paths := []string{"/", "/missing.png", "/index.html"}
-	for h := range 3 + rng.IntN(6) {
-		for k := range 1 + rng.IntN(4) {
-			fmt.Fprintf(&html, "<img src=\"https://h%d.cdn.lab.example%s?%d-%d\">\n", h, paths[rng.IntN(len(paths))], page, k)
-		}
-	}
-	name := fmt.Sprintf("page%d.html", page)
-	if err := os.WriteFile(filepath.Join(l.o.Dir, "nginx", "www", name), []byte(html.String()), 0o644); err != nil {
+	name, err := writeCoverPage(filepath.Join(l.o.Dir, "nginx", "www"), page, rng)
+	if err != nil {
 		return err
 	}
 	bctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -138,6 +130,24 @@ func (l *labRun) browse(ctx context.Context, page int, rng *rand.Rand) error {
 		return fmt.Errorf("lab: chromium on the cover site: %w: %s", err, lastLines(string(out), 5))
 	}
 	return nil
+}
+
+// writeCoverPage writes pageN.html of the cover site into www: a page of
+// pictures from 3-8 host names of the site, 1-4 each (the index, a
+// missing image, the page itself), so that a browser loading it opens a
+// TLS connection per host name and carries its requests one after the
+// other. It returns the page's name.
+func writeCoverPage(www string, page int, rng *rand.Rand) (string, error) {
+	var html strings.Builder
+	html.WriteString("<!doctype html><title>Lab cover site</title><h1>Pictures</h1>\n")
+	paths := []string{"/", "/missing.png", "/index.html"}
+	for h := range 3 + rng.IntN(6) {
+		for k := range 1 + rng.IntN(4) {
+			fmt.Fprintf(&html, "<img src=\"https://h%d.cdn.lab.example%s?%d-%d\">\n", h, paths[rng.IntN(len(paths))], page, k)
+		}
+	}
+	name := fmt.Sprintf("page%d.html", page)
+	return name, os.WriteFile(filepath.Join(www, name), []byte(html.String()), 0o644)
 }
 
 func lastLines(s string, n int) string {

@@ -18,9 +18,20 @@ import (
 // with the command docs/lab.md gives:
 //
 //	go test ./censor/lab -run TestRecordShapeFlows -count=1 -record-inner-shape
-var recordInnerShape = flag.Bool("record-inner-shape", false, "record the inner-shape classifier's training flows into censor/testdata")
+//
+// The lab relays' opening profile (testdata/cover-shape-profile.txt,
+// cover_profile.go) is refreshed, before the fixture above, with
+//
+//	go test ./censor/lab -run TestRecordCoverProfile -count=1 -record-cover-profile
+var (
+	recordInnerShape   = flag.Bool("record-inner-shape", false, "record the inner-shape classifier's training flows into censor/testdata")
+	recordCoverProfile = flag.Bool("record-cover-profile", false, "record the lab relays' opening profile (testdata/cover-shape-profile.txt) from the installed Chromium")
+)
 
-const recordCommand = "go test ./censor/lab -run TestRecordShapeFlows -count=1 -record-inner-shape"
+const (
+	recordCommand       = "go test ./censor/lab -run TestRecordShapeFlows -count=1 -record-inner-shape"
+	coverProfileCommand = "go test ./censor/lab -run TestRecordCoverProfile -count=1 -record-cover-profile"
+)
 
 // TestRecordShapeFlows records Chromium flows to the cover site and tunnel
 // openings through the lab's interceptor. Without -record-inner-shape it
@@ -29,15 +40,7 @@ const recordCommand = "go test ./censor/lab -run TestRecordShapeFlows -count=1 -
 // saw, and at most 5% of them (the fixture's 1% budget and the noise of a
 // small sample) may be blocked. With the flag it rewrites the fixture.
 func TestRecordShapeFlows(t *testing.T) {
-	testenv.Require(t, Available(), "root with ip, nft and nginx", "run as root; apt-get install iproute2 nftables nginx")
-	testenv.LookPath(t, chromiumBinary, "apt-get install chromium")
-	if testing.Short() {
-		t.Skip("records through the lab for a minute; not in -short")
-	}
-	bin, err := buildtest.Samizdat(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := recordingBinary(t, Available(), "root with ip, nft and nginx", "run as root; apt-get install iproute2 nftables nginx")
 	ro := RecordOptions{Pages: 3, Resets: 6}
 	if *recordInnerShape {
 		ro = RecordOptions{Pages: 25, Resets: 70}
@@ -97,3 +100,22 @@ const maxFreshFPR = 0.15
 
 // defaultShapeWindow is the inner-shape window of analyst-2026-classifier.
 const defaultShapeWindow = 5
+
+// recordingBinary is the start of a test that records Chromium: it
+// requires need (what and install say what is missing and how to get it)
+// and Chromium, failing under CI and skipping otherwise, skips in -short
+// (a recording takes minutes), and returns a samizdat binary built from
+// this checkout.
+func recordingBinary(t *testing.T, need error, what, install string) string {
+	t.Helper()
+	testenv.Require(t, need, what, install)
+	testenv.LookPath(t, chromiumBinary, "apt-get install chromium")
+	if testing.Short() {
+		t.Skip("records Chromium for minutes; not in -short")
+	}
+	bin, err := buildtest.Samizdat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}

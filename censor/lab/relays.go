@@ -57,6 +57,13 @@ func startRelays(ctx, pctx context.Context, topo *netns.Topology, o Options) ([]
 			// them, is spliced to the lab's cover website, the prober's
 			// reference.
 			args = append(args, "--host", r.Host, "--mode", "standalone", "--cover-origin", netip.AddrPortFrom(coverAddr, 443).String())
+			// Its tunnels open as Chromium's loads of that site do
+			// (cover_profile.go).
+			profile, err := writeCoverProfile(o.Dir)
+			if err != nil {
+				return procs, nil, err
+			}
+			args = append(args, "--shape-profile", profile)
 		}
 		p, err := startProc(pctx, topo, o.Dir, r.Name, r.Name, o.Binary, args...)
 		if err != nil {

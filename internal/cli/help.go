@@ -22,7 +22,7 @@ var synopsis = map[string]string{
 	"group":       "create NAME | add GROUP CONTACT | remove GROUP CONTACT | send GROUP TEXT... | members GROUP",
 	"device link": "", "device approve": "CODE", "device list": "", "device revoke": "ID", "devices": "",
 	"outbox": "[list | retry ID|all | drop ID|all]", "completion": "bash",
-	"server": "", "relay": "", "chats": "", "chat": "", "version": "", "demo": "",
+	"server": "", "relay": "", "relay record-shape": "", "chats": "", "chat": "", "version": "", "demo": "",
 }
 
 // subcommandUsage is the help of a command that dispatches on a

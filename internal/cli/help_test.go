@@ -21,7 +21,7 @@ func TestHelpEverywhere(t *testing.T) {
 		{"device", "link"}, {"device", "approve"}, {"device", "list"}, {"device", "revoke"},
 		{"channel", "create"}, {"channel", "post"}, {"channel", "link"}, {"channel", "follow"}, {"channel", "read"}, {"channel", "download"},
 		{"group", "send"}, {"group", "create"}, {"server", "invite"}, {"bench", "send"}, {"bench", "recv"}, {"bench", "server"},
-		{"bench", "fanout"}, {"lab", "run"}, {"outbox", "drop"},
+		{"bench", "fanout"}, {"lab", "run"}, {"outbox", "drop"}, {"relay", "record-shape"},
 	}...)
 	for _, l := range lines {
 		for _, h := range []string{"--help", "-h"} {

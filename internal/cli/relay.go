@@ -60,10 +60,16 @@ type relayFlags struct {
 	channelListen, channelPublic                               string
 	mirrorPosts                                                int
 	mode, coverOrigin, webCert                                 string
-	app                                                        *appFlags // app.go
+	shapeProfile                                               string
+	shape                                                      *tlsws.ShapeProfile // read from shapeProfile
+	app                                                        *appFlags           // app.go
 }
 
 func runRelay(e env) int {
+	if len(e.args) > 0 && e.args[0] == "record-shape" {
+		e.args = e.args[1:]
+		return runRecordShape(e)
+	}
 	fs := newFlags(e, "relay")
 	var f relayFlags
 	fs.StringVar(&f.upstream, "upstream", "", "where to forward: the server link, a relay link, a transport spec or host:port (required)")
@@ -73,6 +79,7 @@ func runRelay(e env) int {
 	fs.StringVar(&f.coverDir, "cover-dir", "", "tlsws: directory of a static website to serve instead of --cover")
 	fs.StringVar(&f.mode, "mode", "", "tlsws deployment (docs/operator-guide.md): behind (nginx or Caddy owns :443 and proxies the secret path to --listen on loopback) or standalone (own :443; every connection without the client's mark is spliced to --cover-origin); empty: Go serves --cover/--cover-dir itself, for tests and the lab only (probes tell it from a real web server)")
 	fs.StringVar(&f.coverOrigin, "cover-origin", "", "tlsws --mode standalone: host:port of your real HTTPS website, which gets every connection that is not a client's")
+	fs.StringVar(&f.shapeProfile, "shape-profile", "", "tlsws: the opening profile of your cover site (samizdat relay record-shape writes it): tunnels open as Chromium's loads of that site, and the relay link carries it to clients; empty: the built-in profile")
 	fs.StringVar(&f.webCert, "web-cert", "", "tlsws --mode behind: the web server's certificate (PEM) to pin in the link; empty: clients check it against the system roots")
 	fs.StringVar(&f.state, "state", "", "directory for the relay's keys (created if missing; default $SAMIZDAT_HOME/relay)")
 	fs.StringVar(&f.admin, "admin", "", "address of an admin listener serving /metrics (empty: none)")
@@ -119,7 +126,15 @@ func (f *relayFlags) check(e env) error {
 		if f.acmeDomain != "" && f.host != "" && f.host != f.acmeDomain {
 			return fmt.Errorf("--acme-domain %s and --host %s differ: the certificate must be for the website's domain", f.acmeDomain, f.host)
 		}
+		shape, err := loadShapeProfile(f.shapeProfile)
+		if err != nil {
+			return err
+		}
+		f.shape = shape
 	case obfs4.Name, "pt", direct.Name:
+		if f.shapeProfile != "" {
+			return fmt.Errorf("--shape-profile is for --transport tlsws, not %s", f.transport)
+		}
 	default:
 		return fmt.Errorf("unknown --transport %q: use tlsws, obfs4, pt or direct", f.transport)
 	}
@@ -403,22 +418,22 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 			HostPolicy: autocert.HostWhitelist(f.acmeDomain),
 			Cache:      autocert.DirCache(filepath.Join(f.state, "acme")),
 		}
-		ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Autocert: m})
+		ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Autocert: m, Shape: f.shape})
 		if err != nil {
 			return nil, transport.Spec{}, err
 		}
-		cfg := tlsws.DialConfig{Addr: f.public, Host: f.acmeDomain, Secret: secret}
+		cfg := tlsws.DialConfig{Addr: f.public, Host: f.acmeDomain, Secret: secret, Shape: f.shape}
 		return ln, cfg.Spec(), nil
 	}
 	cert, err := loadOrCreateCert(f.state, host)
 	if err != nil {
 		return nil, transport.Spec{}, err
 	}
-	ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Certificate: &cert})
+	ln, err := tlsws.Listen(tlsws.ListenConfig{Addr: f.listen, Secret: secret, Cover: cover, Certificate: &cert, Shape: f.shape})
 	if err != nil {
 		return nil, transport.Spec{}, err
 	}
-	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf)}
+	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf), Shape: f.shape}
 	return ln, cfg.Spec(), nil
 }
 
@@ -430,13 +445,13 @@ func tlswsDeployed(f relayFlags) (transport.Listener, transport.Spec, error) {
 		return nil, transport.Spec{}, err
 	}
 	if f.mode == "behind" {
-		ln, err := tlsws.ListenBehind(tlsws.BehindConfig{Addr: f.listen, Secret: secret})
+		ln, err := tlsws.ListenBehind(tlsws.BehindConfig{Addr: f.listen, Secret: secret, Shape: f.shape})
 		if err != nil {
 			return nil, transport.Spec{}, err
 		}
 		// nginx and Caddy do not carry WebSockets over HTTP/2: the link
 		// offers only http/1.1, as Chrome does for a WebSocket connection.
-		cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, WebSocketALPN: true}
+		cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, WebSocketALPN: true, Shape: f.shape}
 		if f.webCert != "" {
 			b, err := os.ReadFile(f.webCert)
 			if err != nil {
@@ -461,11 +476,11 @@ func tlswsDeployed(f relayFlags) (transport.Listener, transport.Spec, error) {
 	if err != nil {
 		return nil, transport.Spec{}, err
 	}
-	ln, err := tlsws.ListenStandalone(tlsws.StandaloneConfig{Addr: f.listen, Secret: secret, CoverAddr: f.coverOrigin, Certificate: &cert})
+	ln, err := tlsws.ListenStandalone(tlsws.StandaloneConfig{Addr: f.listen, Secret: secret, CoverAddr: f.coverOrigin, Certificate: &cert, Shape: f.shape})
 	if err != nil {
 		return nil, transport.Spec{}, err
 	}
-	cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf)}
+	cfg := tlsws.DialConfig{Addr: f.public, Host: f.host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf), Shape: f.shape}
 	return ln, cfg.Spec(), nil
 }
 

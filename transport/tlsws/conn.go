@@ -116,6 +116,7 @@ func (c *wsConn) readPayload(p []byte) (int, error) {
 			return 0, c.readFailed(err)
 		}
 	}
+	c.shape.gotData.Store(true) // the replay's waits for bytes to carry (shape.go)
 	if int64(len(p)) > c.payloadLeft {
 		p = p[:c.payloadLeft]
 	}

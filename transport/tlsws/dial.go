@@ -28,6 +28,7 @@ type Dialer struct {
 	path    string
 	markKey []byte
 	nd      net.Dialer
+	shape   shapeTraceSet // the opening profile (cfg.Shape or the built-in one)
 
 	// DialContext, when set, opens the TCP connection instead of a
 	// net.Dialer (e.g. reach.ProxyFromURL's, to go out through the user's
@@ -42,7 +43,7 @@ func NewDialer(cfg DialConfig) (*Dialer, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), markKey: markKey(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}}, nil
+	return &Dialer{cfg: cfg, path: SecretPath(cfg.Secret), markKey: markKey(cfg.Secret), nd: net.Dialer{KeepAlive: 30 * time.Second}, shape: cfg.Shape.set()}, nil
 }
 
 // DialerFromSpec builds a Dialer from a "tlsws" Spec.
@@ -128,6 +129,22 @@ func (d *Dialer) handshake(ctx context.Context, tcp net.Conn, wsALPN bool, ticke
 		cfg.InsecureSkipVerify = true // replaced by the pin check below
 		cfg.VerifyPeerCertificate = d.verifyPin
 	}
+	// Chromium takes a while to check the certificate before its Finished
+	// (tens to hundreds of milliseconds, which a censor sees as the gap
+	// before the client's first encrypted record); the dialer takes one
+	// of the recorded times (ShapeProfile.verify).
+	if wait := d.cfg.Shape.verifyDelay(); wait > 0 {
+		cfg.VerifyConnection = func(utls.ConnectionState) error {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	spec, err := ClientHelloSpec(wsALPN)
 	if err != nil {
 		return nil, err
@@ -212,9 +229,9 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 	index := -1
 	if u, ok := tc.(*utls.UConn); ok {
 		cs := u.ConnectionState()
-		index = exporterTraceIndex(cs.ExportKeyingMaterial)
+		index = d.shape.exporterTraceIndex(cs.ExportKeyingMaterial)
 	}
-	key := keyForTrace(index)
+	key := d.shape.keyForTrace(index)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+d.cfg.Host+d.path, nil)
 	if err != nil {
 		return fmt.Errorf("tlsws: WebSocket upgrade: %w", err)
@@ -235,7 +252,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 	req.Header.Set("Sec-WebSocket-Key", key)
 	var trace []shapeRecord
 	if shaped {
-		trace = underRecordRule(traceFor(key))
+		trace = underRecordRule(d.shape.traceFor(key))
 	}
 	head, plan, later := requestRecords(req, trace)
 	// The request records wait for a standalone relay's preamble records
@@ -248,6 +265,7 @@ func (d *Dialer) upgrade(ctx context.Context, c *wsConn, br *bufio.Reader, shape
 	} else {
 		c.shape.raw = head
 		c.shape.requestRecords = len(plan) - len(later)
+		c.shape.setTail(trace)
 		c.startShaping(plan, time.Now())
 	}
 	if err := skipPreamble(br); err != nil {

@@ -28,6 +28,9 @@ type ListenConfig struct {
 	// production) is set.
 	Certificate *tls.Certificate
 	Autocert    CertSource
+
+	// Shape is the opening profile tunnels replay (nil: the built-in one).
+	Shape *ShapeProfile
 }
 
 // CertSource hands out certificates during handshakes. An
@@ -51,6 +54,7 @@ type Listener struct {
 	srv        *http.Server
 	cover      http.Handler
 	secretPath []byte
+	shape      shapeTraceSet // the opening profile the tunnels replay
 
 	conns     chan net.Conn
 	closeOnce sync.Once
@@ -85,6 +89,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		return nil, fmt.Errorf("tlsws: listening: %w", err)
 	}
 	l := newListener(ln, cfg.Secret, cfg.Cover)
+	l.shape = cfg.Shape.set()
 	l.srv.TLSConfig = tcfg
 	l.serve(func() { l.srv.ServeTLS(corkListener{ln}, "", "") })
 	return l, nil
@@ -97,6 +102,7 @@ func newListener(ln net.Listener, secret []byte, cover http.Handler) *Listener {
 		ln:         ln,
 		cover:      cover,
 		secretPath: []byte(SecretPath(secret)),
+		shape:      shapeTraces,
 		conns:      make(chan net.Conn),
 		closed:     make(chan struct{}),
 		served:     make(chan struct{}),
@@ -129,8 +135,9 @@ var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h
 // TLS, certificates and the website, and proxies WebSocket upgrades on the
 // secret path to this plain-HTTP listener on loopback.
 type BehindConfig struct {
-	Addr   string // host:port on loopback, e.g. 127.0.0.1:8081
-	Secret []byte // path secret, at least MinSecretLen bytes
+	Addr   string        // host:port on loopback, e.g. 127.0.0.1:8081
+	Secret []byte        // path secret, at least MinSecretLen bytes
+	Shape  *ShapeProfile // the opening profile (nil: the built-in one)
 }
 
 // ListenBehind starts the backend listener. Probes never reach it: the web
@@ -144,6 +151,7 @@ func ListenBehind(cfg BehindConfig) (*Listener, error) {
 		return nil, fmt.Errorf("tlsws: listening: %w", err)
 	}
 	l := newListener(ln, cfg.Secret, notFound)
+	l.shape = cfg.Shape.set()
 	l.serve(func() { l.srv.Serve(ln) })
 	return l, nil
 }
@@ -180,7 +188,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.cover.ServeHTTP(w, r)
 		return
 	}
-	c, err := acceptWebSocket(w, r)
+	c, err := acceptWebSocket(w, r, l.shape)
 	if err != nil {
 		return
 	}
@@ -209,7 +217,7 @@ func (l *Listener) isTunnelRequest(r *http.Request) bool {
 
 // acceptWebSocket answers the upgrade with 101 (RFC 6455 §4.2.2), no
 // extension and no subprotocol, and takes the TLS conn over.
-func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, shape shapeTraceSet) (*wsConn, error) {
 	start := time.Now()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -230,13 +238,13 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	// replays (shape.go); a standalone relay picked it from the TLS
 	// exporter value and sent its records before the request already.
 	key := r.Header.Get("Sec-WebSocket-Key")
-	trace := traceFor(key)
+	trace := shape.traceFor(key)
 	cork, _ := raw.(*corkConn)
 	if t, ok := conn.(*tls.Conn); ok && cork != nil && cork.opening != nil {
 		<-cork.opening
 		cs := t.ConnectionState()
-		if i := exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 && trace != nil {
-			trace = shapeTraces[i]
+		if i := shape.exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 && trace != nil {
+			trace = shape[i]
 		}
 	}
 	request, _, plan := splitTrace(trace)

@@ -47,9 +47,13 @@ const (
 	shapeTraceMaxDelay = 2 * time.Second
 )
 
+// shapeTraceSet is a profile's traces: the built-in one (shapeTraces) or
+// one recorded from the relay's own cover site (ShapeProfile).
+type shapeTraceSet [][]shapeRecord
+
 // parseShapeProfile reads the profile text: one trace a line, # comments.
-func parseShapeProfile(text string) ([][]shapeRecord, error) {
-	var traces [][]shapeRecord
+func parseShapeProfile(text string) (shapeTraceSet, error) {
+	var traces shapeTraceSet
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -131,18 +135,18 @@ var shapeOpenings = true
 // traceFor picks the trace a tunnel replays from its Sec-WebSocket-Key,
 // which both ends see, so that both replay the same one. It returns nil
 // when shaping is off.
-func traceFor(wsKey string) []shapeRecord {
-	if !shapeOpenings || shapeProfileErr != nil {
+func (s shapeTraceSet) traceFor(wsKey string) []shapeRecord {
+	if !shapeOpenings || len(s) == 0 {
 		return nil
 	}
-	return shapeTraces[traceIndex([]byte(wsKey))]
+	return s[s.traceIndex([]byte(wsKey))]
 }
 
 // traceIndex maps a seed (a WebSocket key, or the TLS exporter value) to a
 // trace of the profile.
-func traceIndex(seed []byte) int {
+func (s shapeTraceSet) traceIndex(seed []byte) int {
 	h := sha256.Sum256(append([]byte("samizdat tlsws shape "), seed...))
-	return int((uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(max(len(shapeTraces), 1)))
+	return int((uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])) % uint64(max(len(s), 1)))
 }
 
 // exporterLabel names the TLS exporter value (RFC 8446 §7.5) from which
@@ -152,25 +156,25 @@ const exporterLabel = "EXPORTER-samizdat-tlsws-shape"
 
 // exporterTraceIndex returns the trace index for an exporter value
 // (exportKeyingMaterial of either TLS package), or -1 without one.
-func exporterTraceIndex(export func(label string, context []byte, length int) ([]byte, error)) int {
+func (s shapeTraceSet) exporterTraceIndex(export func(label string, context []byte, length int) ([]byte, error)) int {
 	v, err := export(exporterLabel, nil, 32)
 	if err != nil {
 		return -1
 	}
-	return traceIndex(v)
+	return s.traceIndex(v)
 }
 
 // keyForTrace returns a fresh Sec-WebSocket-Key (16 random bytes, base64)
 // that traceFor maps to trace i, so that a relay behind a web server,
 // which picks the trace from the key, replays the same one as a
 // standalone relay picking it from the exporter. Keys are drawn until one
-// fits (len(shapeTraces) draws on average); i < 0 takes the first.
-func keyForTrace(i int) string {
+// fits (len(s) draws on average); i < 0 takes the first.
+func (s shapeTraceSet) keyForTrace(i int) string {
 	var nonce [16]byte
 	for {
 		rand.Read(nonce[:])
 		key := base64.StdEncoding.EncodeToString(nonce[:])
-		if i < 0 || !shapeOpenings || shapeProfileErr != nil || traceIndex([]byte(key)) == i {
+		if i < 0 || !shapeOpenings || len(s) == 0 || s.traceIndex([]byte(key)) == i {
 			return key
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	utls "github.com/refraction-networking/utls"
+
+	"github.com/samizdat-project/samizdat/internal/shaperecord"
 )
 
 // The shape test (issue 12): a passive censor records the TLS records of
@@ -82,17 +84,11 @@ func (tap *recordTap) copy(dst, src net.Conn, up bool, start time.Time) {
 			// each as it was parsed put the tap's own work, an append that
 			// grew the slice, between them).
 			at := time.Since(start)
-			pending = append(pending, buf[:n]...)
-			for len(pending) >= 5 {
-				size := int(pending[3])<<8 | int(pending[4])
-				if len(pending) < 5+size {
-					break
-				}
+			pending = shaperecord.WholeRecords(append(pending, buf[:n]...), func(typ byte, size int) {
 				tap.mu.Lock()
-				tap.recs = append(tap.recs, tlsRecord{up: up, typ: pending[0], size: size, at: at})
+				tap.recs = append(tap.recs, tlsRecord{up: up, typ: typ, size: size, at: at})
 				tap.mu.Unlock()
-				pending = pending[5+size:]
-			}
+			})
 			dst.Write(buf[:n])
 		}
 		if err != nil {
@@ -433,7 +429,7 @@ func TestOpeningTraceAgrees(t *testing.T) {
 		}
 		ucs := c.(*wsConn).tc.(*utls.UConn).ConnectionState()
 		scs := s.(*wsConn).tc.(*tls.Conn).ConnectionState()
-		client, server := exporterTraceIndex(ucs.ExportKeyingMaterial), exporterTraceIndex(scs.ExportKeyingMaterial)
+		client, server := shapeTraces.exporterTraceIndex(ucs.ExportKeyingMaterial), shapeTraces.exporterTraceIndex(scs.ExportKeyingMaterial)
 		if client < 0 || client != server {
 			t.Fatalf("the client picked trace %d, the relay %d", client, server)
 		}
@@ -441,7 +437,7 @@ func TestOpeningTraceAgrees(t *testing.T) {
 		s.Close()
 	}
 	for i := range len(shapeTraces) {
-		if got := traceIndex([]byte(keyForTrace(i))); got != i {
+		if got := shapeTraces.traceIndex([]byte(shapeTraces.keyForTrace(i))); got != i {
 			t.Fatalf("keyForTrace(%d) maps to trace %d", i, got)
 		}
 	}

@@ -37,6 +37,10 @@ type StandaloneConfig struct {
 	// OpenSSL 3.5 cover use X25519MLKEM768 first.
 	KeyExchanges []tls.CurveID
 
+	// Shape is the opening profile tunnels replay: Chromium's loads of
+	// the cover origin (nil: the built-in one).
+	Shape *ShapeProfile
+
 	// DialCover, when set, opens connections to CoverAddr (tests).
 	DialCover func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now, when set, is the clock the marks are checked against (tests).
@@ -85,6 +89,7 @@ func ListenStandalone(cfg StandaloneConfig) (*Listener, error) {
 		s.cfg.DialCover = nd.DialContext
 	}
 	l := newListener(ln, cfg.Secret, notFound)
+	l.shape = cfg.Shape.set()
 	l.front = s
 	s.tls = &tls.Config{
 		Certificates:     []tls.Certificate{*cfg.Certificate},
@@ -125,15 +130,16 @@ func (s *sorter) serveMarked(c net.Conn) {
 	}
 	// The relay's records before the request go out while the HTTP server
 	// reads it; the tunnel's replay (acceptWebSocket) waits for them.
-	if cork, ok := c.(*corkConn); ok && shapeOpenings && shapeProfileErr == nil {
+	shape := s.cfg.Shape.set()
+	if cork, ok := c.(*corkConn); ok && shapeOpenings && len(shape) > 0 {
 		if rc, ok := cork.Conn.(*recordCounter); ok {
 			cs := tc.ConnectionState()
-			if i := exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 {
+			if i := shape.exporterTraceIndex(cs.ExportKeyingMaterial); i >= 0 {
 				done := make(chan struct{})
 				cork.opening = done
 				go func() {
 					defer close(done)
-					if sendPreface(tc, rc, serverPreface(shapeTraces[i]), time.Now()) != nil {
+					if sendPreface(tc, rc, serverPreface(shape[i]), time.Now()) != nil {
 						tc.Close()
 					}
 				}()

@@ -44,6 +44,7 @@ const (
 	ParamSecret = "secret" // base64url path secret, at least 16 bytes; required
 	ParamPin    = "pin"    // base64url SHA-256 of the server certificate's SubjectPublicKeyInfo; optional
 	ParamALPN   = "alpn"   // "h2,http/1.1" (default, Chrome's page load) or "http/1.1" (Chrome's WebSocket connection)
+	ParamShape  = "shape"  // the opening profile of the relay's cover site, in link form (ShapeProfile.EncodeLink); optional
 )
 
 // MinSecretLen is the shortest path secret accepted.
@@ -90,11 +91,17 @@ type DialConfig struct {
 	// on a connection opened for a WebSocket. Use it when a CDN is known to
 	// pick h2.
 	WebSocketALPN bool
+	// Shape is the opening profile the relay replays, recorded from its
+	// own cover site (nil: the built-in one).
+	Shape *ShapeProfile
+	// ShapeErr says why the spec's profile was not taken (ConfigFromSpec):
+	// the dialer then replays the built-in one, as the relay does not.
+	ShapeErr error
 }
 
 // ConfigFromSpec reads a tlsws Spec.
 func ConfigFromSpec(s transport.Spec) (DialConfig, error) {
-	if err := s.Check(Name, ParamHost, ParamSNI, ParamSecret, ParamPin, ParamALPN); err != nil {
+	if err := s.Check(Name, ParamHost, ParamSNI, ParamSecret, ParamPin, ParamALPN, ParamShape); err != nil {
 		return DialConfig{}, err
 	}
 	cfg := DialConfig{Addr: s.Addr, Host: s.Get(ParamHost), SNI: s.Get(ParamSNI), Pin: s.Get(ParamPin)}
@@ -103,6 +110,11 @@ func ConfigFromSpec(s transport.Spec) (DialConfig, error) {
 		return DialConfig{}, fmt.Errorf("tlsws: parameter %q is not base64url", ParamSecret)
 	}
 	cfg.Secret = secret
+	if v := s.Get(ParamShape); v != "" {
+		// A malformed profile is not fatal: the tunnel still opens, with
+		// the built-in profile's replay, and the error says why.
+		cfg.Shape, cfg.ShapeErr = DecodeShapeLink(v)
+	}
 	switch s.Get(ParamALPN) {
 	case "", strings.Join(alpnChrome, ","):
 	case strings.Join(alpnWebSocket, ","):
@@ -127,6 +139,9 @@ func (cfg DialConfig) Spec() transport.Spec {
 	}
 	if cfg.WebSocketALPN {
 		p[ParamALPN] = strings.Join(alpnWebSocket, ",")
+	}
+	if cfg.Shape != nil {
+		p[ParamShape] = cfg.Shape.EncodeLink()
 	}
 	return transport.Spec{Name: Name, Addr: cfg.Addr, Params: p}
 }
