@@ -99,16 +99,23 @@ func shapeCoverSite(t testing.TB) string {
 // page loads (unmarked) are spliced to the site, tunnels get the relay.
 func shapeRelay(t testing.TB) (*Listener, DialConfig) {
 	t.Helper()
+	return shapeRelayWith(t, nil)
+}
+
+// shapeRelayWith is shapeRelay whose tunnels replay profile (nil: the
+// built-in one), on both ends.
+func shapeRelayWith(t testing.TB, profile *ShapeProfile) (*Listener, DialConfig) {
+	t.Helper()
 	cert, err := SelfSigned("cover.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret := make([]byte, 32)
 	crand.Read(secret)
-	ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: secret, CoverAddr: shapeCoverSite(t), Certificate: &cert})
+	ln, err := ListenStandalone(StandaloneConfig{Addr: "127.0.0.1:0", Secret: secret, CoverAddr: shapeCoverSite(t), Certificate: &cert, Shape: profile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return ln, DialConfig{Addr: ln.Addr().String(), Host: "cover.test", Secret: secret, Pin: PinOf(cert.Leaf)}
+	return ln, DialConfig{Addr: ln.Addr().String(), Host: "cover.test", Secret: secret, Pin: PinOf(cert.Leaf), Shape: profile}
 }
