@@ -1,7 +1,6 @@
 package reach
 
 import (
-	"fmt"
 	"strings"
 
 	"rsc.io/qr"
@@ -13,13 +12,13 @@ const QRQuietZone = 2
 
 // RenderQR renders text as a QR code for a terminal, two modules per
 // character cell with Unicode half blocks (▀ ▄ █ and space), error
-// correction level M. By default a block is drawn where the code is light,
+// correction level M (or the level EncodeQR picks). By default a block is drawn where the code is light,
 // which suits the usual light-on-dark terminal; invert draws the dark
 // modules instead (for dark-on-light terminals). Each line ends in "\n".
 func RenderQR(text string, invert bool) (string, error) {
-	code, err := qr.Encode(text, qr.M)
+	code, err := EncodeQR(text)
 	if err != nil {
-		return "", fmt.Errorf("reach: making QR code: %w; use a shorter link", err)
+		return "", err
 	}
 	return renderCode(code, invert), nil
 }

@@ -44,10 +44,18 @@ async function openScanner(id) {
   video.hidden = false;
   await video.play().catch(() => {});
   say("Hold the QR code in front of the camera.");
+  // A frame that fails in any way (a video not yet painted, a decoder
+  // error) must not end the loop: it goes on while the camera is on.
+  let ticks = 0;
   const tick = async () => {
     if (!stream) return;
-    if (video.videoWidth > 0 && await scan(video, video.videoWidth, video.videoHeight)) return;
-    timer = setTimeout(tick, 250);
+    if (++ticks % 20 === 0) console.debug(`scan: ${ticks} frames tried, video ${video.videoWidth}x${video.videoHeight}, ready state ${video.readyState}`);
+    try {
+      if (video.videoWidth > 0 && await scan(video, video.videoWidth, video.videoHeight)) return;
+    } catch (err) {
+      console.debug(`scan: frame not read: ${err && err.message}`);
+    }
+    if (stream) timer = setTimeout(tick, 250);
   };
   tick();
 }

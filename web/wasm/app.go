@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/client"
-	"rsc.io/qr"
+	"github.com/samizdat-project/samizdat/reach"
 )
 
 // home names this browser's store (one account per browser profile and
@@ -208,9 +208,9 @@ func (a *app) inviteQR(context.Context, js.Value) (any, error) {
 // qrDataURL is text as a QR code in a PNG data: URL (the CSP allows data:
 // images).
 func qrDataURL(text string) (string, error) {
-	code, err := qr.Encode(text, qr.M)
+	code, err := reach.EncodeQR(text)
 	if err != nil {
-		return "", fmt.Errorf("making the QR code: %w", err)
+		return "", err
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(code.PNG()), nil
 }

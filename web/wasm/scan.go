@@ -8,8 +8,7 @@ import (
 	"image"
 	"syscall/js"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/samizdat-project/samizdat/reach"
 )
 
 // Scanning a link's QR code (an invite, a channel's link): the page grabs
@@ -47,23 +46,5 @@ func intField(o js.Value, k string) int {
 	return v.Int()
 }
 
-// decodeQR returns the text of the QR code img shows, or "". A panic in
-// the decoder (on a frame it did not expect) is a frame without a code:
-// it must not end the page's one Go program.
-func decodeQR(img image.Image) (text string) {
-	defer func() {
-		if recover() != nil {
-			text = ""
-		}
-	}()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return ""
-	}
-	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
-	if err != nil {
-		return ""
-	}
-	return res.GetText()
-}
+// decodeQR returns the text of the QR code img shows, or "" (reach.DecodeQR).
+func decodeQR(img image.Image) string { return reach.DecodeQR(img) }
