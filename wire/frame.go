@@ -169,8 +169,9 @@ func (t Type) String() string {
 // package's types implement it.
 type Message interface {
 	Type() Type
-	encode(w *writer)
-	decode(r *reader)
+	// code lists the message's fields in order, for the coder to write
+	// or read.
+	code(c *coder)
 	// validate checks what the field codecs cannot: value ranges and
 	// relations between fields. Encode and Decode both run it.
 	validate() error
@@ -226,11 +227,12 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	w := newWriter(dst)
+	c := encoder(dst)
+	w := &c.w
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
-	f.Msg.encode(&w)
+	f.Msg.code(&c)
 	if err := w.Err(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
@@ -284,12 +286,12 @@ func decode(b []byte, share bool) (Frame, error) {
 	if err := checkRequestID(h.Type, h.RequestID); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
-	r := newReader(b[HeaderSize:])
+	c := decoder(b[HeaderSize:])
 	if share {
-		r.share, r.frame = true, b
+		c.r.share, c.r.frame = true, b
 	}
-	m.decode(&r)
-	if err := r.done(); err != nil {
+	m.code(&c)
+	if err := c.r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	if err := m.validate(); err != nil {
