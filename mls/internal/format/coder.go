@@ -84,22 +84,14 @@ func (c coder) optional(present bool) bool {
 	return present
 }
 
-// structure is a pointer to a structure with codec methods.
+// structure is a pointer to a structure with a code method.
 type structure[T any] interface {
 	*T
-	codec.Marshaler
-	codec.Unmarshaler
+	code(c coder)
 }
 
-// codeStruct codes a structure through its codec methods (for a structure
-// whose two directions differ, such as a union that derives its tag).
-func codeStruct[T any, P structure[T]](c coder, x *T) {
-	if c.reading() {
-		P(x).UnmarshalMLS(c.r)
-	} else {
-		P(x).MarshalMLS(c.w)
-	}
-}
+// codeStruct codes a structure.
+func codeStruct[T any, P structure[T]](c coder, x *T) { P(x).code(c) }
 
 // codeList codes a vector T xs<V> (RFC 9420 §2.1.2), each element coded by
 // each. A decoded vector is empty and non-nil when it has no element, so
@@ -138,17 +130,14 @@ func codeUint16s[T ~uint16](c coder, vs *[]T) {
 }
 
 // codeOptional codes optional<T> of a structure: nil when absent.
-func codeOptional[T any, P structure[T]](c coder, x **T) {
+func codeOptional[T any, P structure[T]](c coder, x *P) {
 	if !c.optional(*x != nil) {
 		if c.reading() {
 			*x = nil
 		}
 		return
 	}
-	if c.reading() {
-		*x = new(T)
-	}
-	codeStruct[T, P](c, *x)
+	codePointer(c, x)
 }
 
 // reset zeroes *x before it is decoded, as a structure with a select is
@@ -173,13 +162,13 @@ func (c coder) unknownTag(what, why, tag string, v uint64) {
 // codePointer codes a structure held by pointer, the body of a select
 // case: decoding, it reads a new one; encoding, it reports false if there
 // is none to write.
-func codePointer[T any, P structure[T]](c coder, x **T) bool {
+func codePointer[T any, P structure[T]](c coder, x *P) bool {
 	if c.reading() {
 		*x = new(T)
 	} else if *x == nil {
 		return false
 	}
-	codeStruct[T, P](c, *x)
+	(*x).code(c)
 	return true
 }
 

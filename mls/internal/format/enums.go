@@ -155,16 +155,6 @@ func errEncode(w *codec.Writer, what, why string) {
 	w.SetErr(fmt.Errorf("mls: encoding %s: %s", what, why))
 }
 
-// readStruct decodes a structure into a new value.
-func readStruct[T any, P interface {
-	*T
-	codec.Unmarshaler
-}](r *codec.Reader) *T {
-	x := new(T)
-	P(x).UnmarshalMLS(r)
-	return x
-}
-
 // marshalFunc encodes what f writes.
 func marshalFunc(f func(w *codec.Writer)) ([]byte, error) {
 	var w codec.Writer

@@ -232,29 +232,23 @@ var mlsMessageArms = []arm[MLSMessage, WireFormat]{
 	armOf(WireKeyPackage, func(m *MLSMessage) **KeyPackage { return &m.KeyPackage }),
 }
 
-func (m *MLSMessage) body() codec.Marshaler { return bodyOf(mlsMessageArms, m, m.WireFormat) }
+// code codes m. The version is carried as-is; the caller checks it (RFC
+// 9420 §6).
+func (m *MLSMessage) code(c coder) {
+	reset(c, m)
+	c.u16((*uint16)(&m.Version))
+	c.u16((*uint16)(&m.WireFormat))
+	if c.err() != nil {
+		return
+	}
+	if !codeArm(mlsMessageArms, m, m.WireFormat, c) {
+		// RFC 9420 §6: the select cannot be parsed for other wire formats.
+		c.unknownTag("MLSMessage", "unknown wire format or missing body", "MLSMessage wire format", uint64(m.WireFormat))
+	}
+}
 
 // MarshalMLS implements codec.Marshaler.
-func (m *MLSMessage) MarshalMLS(w *codec.Writer) {
-	body := m.body()
-	if body == nil {
-		errEncode(w, "MLSMessage", "unknown wire format or missing body")
-		return
-	}
-	w.Uint16(uint16(m.Version))
-	w.Uint16(uint16(m.WireFormat))
-	body.MarshalMLS(w)
-}
+func (m *MLSMessage) MarshalMLS(w *codec.Writer) { m.code(coder{w: w}) }
 
-// UnmarshalMLS implements codec.Unmarshaler. The version is carried as-is;
-// the caller checks it (RFC 9420 §6).
-func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
-	*m = MLSMessage{Version: ProtocolVersion(r.Uint16()), WireFormat: WireFormat(r.Uint16())}
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(mlsMessageArms, m, m.WireFormat, r) {
-		// RFC 9420 §6: the select cannot be parsed for other wire formats.
-		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))
-	}
-}
+// UnmarshalMLS implements codec.Unmarshaler.
+func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) { m.code(coder{r: r}) }

@@ -163,10 +163,6 @@ type Proposal struct {
 	GroupContextExtensions *GroupContextExtensionsProposal
 }
 
-// body returns the set body for p.Type, or nil if it is missing or the type
-// is unknown.
-func (p *Proposal) body() codec.Marshaler { return bodyOf(proposalArms, p, p.Type) }
-
 // proposalArms are Proposal's cases (union.go).
 var proposalArms = []arm[Proposal, ProposalType]{
 	armOf(ProposalAdd, func(p *Proposal) **AddProposal { return &p.Add }),
@@ -178,29 +174,24 @@ var proposalArms = []arm[Proposal, ProposalType]{
 	armOf(ProposalGroupContextExtensions, func(p *Proposal) **GroupContextExtensionsProposal { return &p.GroupContextExtensions }),
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *Proposal) MarshalMLS(w *codec.Writer) {
-	body := p.body()
-	if body == nil {
-		errEncode(w, "Proposal", "unknown type or missing body")
+func (p *Proposal) code(c coder) {
+	reset(c, p)
+	c.u16((*uint16)(&p.Type))
+	if c.err() != nil {
 		return
 	}
-	w.Uint16(uint16(p.Type))
-	body.MarshalMLS(w)
-}
-
-// UnmarshalMLS implements codec.Unmarshaler.
-func (p *Proposal) UnmarshalMLS(r *codec.Reader) {
-	*p = Proposal{Type: ProposalType(r.Uint16())}
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(proposalArms, p, p.Type, r) {
+	if !codeArm(proposalArms, p, p.Type, c) {
 		// RFC 9420 §12.1: a proposal body has no length prefix, so a
 		// proposal of unknown type cannot be parsed.
-		errEnum(r, "Proposal type", uint64(p.Type))
+		c.unknownTag("Proposal", "unknown type or missing body", "Proposal type", uint64(p.Type))
 	}
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (p *Proposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *Proposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // ProposalOrRef is a proposal carried in a Commit, by value or by
 // reference (RFC 9420 §12.4).

@@ -42,32 +42,26 @@ var nodeArms = []arm[Node, NodeType]{
 	armOf(NodeTypeParent, func(n *Node) **ParentNode { return &n.Parent }),
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (n *Node) MarshalMLS(w *codec.Writer) {
-	switch {
-	case n.Leaf != nil && n.Parent == nil:
-		w.Uint8(uint8(NodeTypeLeaf))
-		n.Leaf.MarshalMLS(w)
-	case n.Parent != nil && n.Leaf == nil:
-		w.Uint8(uint8(NodeTypeParent))
-		n.Parent.MarshalMLS(w)
-	default:
-		errEncode(w, "Node", "exactly one of Leaf and Parent must be set")
+// code codes n; its type, encoding, is the one of the field that is set.
+func (n *Node) code(c coder) {
+	c.refuse((n.Leaf != nil) == (n.Parent != nil), "Node", "exactly one of Leaf and Parent must be set")
+	reset(c, n)
+	t := n.Type()
+	c.u8((*uint8)(&t))
+	if c.err() != nil {
+		return
+	}
+	if !codeArm(nodeArms, n, t, c) {
+		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
+		c.unknownTag("Node", "exactly one of Leaf and Parent must be set", "Node type", uint64(t))
 	}
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (n *Node) MarshalMLS(w *codec.Writer) { n.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (n *Node) UnmarshalMLS(r *codec.Reader) {
-	*n = Node{}
-	t := NodeType(r.Uint8())
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(nodeArms, n, t, r) {
-		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
-		errEnum(r, "Node type", uint64(t))
-	}
-}
+func (n *Node) UnmarshalMLS(r *codec.Reader) { n.code(coder{r: r}) }
 
 // RatchetTree is the array form of a ratchet tree as carried in the
 // ratchet_tree extension, optional<Node> ratchet_tree<V> (RFC 9420

@@ -26,7 +26,8 @@ func wantWire(wf WireFormat, ct ContentType) func(v codec.Unmarshaler) error {
 		if m.Version != MLS10 {
 			return fmt.Errorf("version %d, want mls10", m.Version)
 		}
-		if m.WireFormat != wf || m.body() == nil {
+		// Encoding the body of wf reports false when its field is not set.
+		if m.WireFormat != wf || !codeArm(mlsMessageArms, m, wf, coder{w: new(codec.Writer)}) {
 			return fmt.Errorf("wire format %d, want %d", m.WireFormat, wf)
 		}
 		if ct != 0 {
