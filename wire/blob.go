@@ -125,8 +125,10 @@ func (m *PutChunk) code(c *coder) {
 	c.fixed("hash", m.Hash[:])
 	c.chunk("data", &m.Data)
 }
+func (*PutChunk) validate() error { return nil }
 
 func (m *ChunkStored) code(c *coder) { c.fixed("hash", m.Hash[:]) }
+func (*ChunkStored) validate() error { return nil }
 
 func (m *HasChunks) code(c *coder) {
 	codeList(c, "hashes", &m.Hashes, MaxHasChunks, MaxHasChunks*32, func(c *coder, _ int, h *ChunkHash) { c.fixed("hash", h[:]) })
@@ -143,7 +145,10 @@ func (m *ChunksHeld) code(c *coder) {
 	codeList(c, "held", &m.Held, MaxHasChunks, MaxHasChunks, func(c *coder, _ int, h *bool) { c.boolean("held", h) })
 }
 
+func (*ChunksHeld) validate() error { return nil }
+
 func (m *GetChunk) code(c *coder) { c.fixed("hash", m.Hash[:]) }
+func (*GetChunk) validate() error { return nil }
 
 func (m *Chunk) code(c *coder) {
 	c.fixed("hash", m.Hash[:])
@@ -152,6 +157,7 @@ func (m *Chunk) code(c *coder) {
 		m.frame = c.r.frame
 	}
 }
+func (*Chunk) validate() error { return nil }
 
 func (m *GetChunkPart) code(c *coder) {
 	c.fixed("hash", m.Hash[:])

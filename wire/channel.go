@@ -136,17 +136,23 @@ func (*ChannelPush) Type() Type        { return TypeChannelPush }
 func (m *CreateChannel) code(c *coder) {
 	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
 }
+func (*CreateChannel) validate() error { return nil }
 
 func (m *PostToChannel) code(c *coder) { c.bytes("post", &m.Post, 1, MaxChannelPost) }
+func (*PostToChannel) validate() error { return nil }
 
 func (m *SubscribeChannel) code(c *coder)   { c.fixed("channel", m.Channel[:]) }
+func (*SubscribeChannel) validate() error   { return nil }
 func (m *UnsubscribeChannel) code(c *coder) { c.fixed("channel", m.Channel[:]) }
+func (*UnsubscribeChannel) validate() error { return nil }
 func (m *FetchChannel) code(c *coder)       { c.fixed("channel", m.Channel[:]) }
+func (*FetchChannel) validate() error       { return nil }
 
 func (m *ChannelInfo) code(c *coder) {
 	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
 	c.u64("last_seq", &m.LastSeq)
 }
+func (*ChannelInfo) validate() error { return nil }
 
 func (m *FetchChannelPosts) code(c *coder) {
 	c.fixed("channel", m.Channel[:])
@@ -171,6 +177,7 @@ func (m *ChannelPosts) code(c *coder) {
 	codePosts(c, &m.Posts)
 	c.boolean("more", &m.More)
 }
+func (*ChannelPosts) validate() error { return nil }
 
 func (m *ChannelPush) code(c *coder) {
 	c.fixed("channel", m.Channel[:])

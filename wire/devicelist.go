@@ -47,10 +47,15 @@ func (m *PublishDeviceList) code(c *coder) {
 	c.bytes("list", &m.List, 1, MaxDeviceList)
 }
 
+func (*PublishDeviceList) validate() error { return nil }
+
 func (m *FetchDeviceList) code(c *coder) { c.fixed("account_key", m.AccountKey[:]) }
+func (*FetchDeviceList) validate() error { return nil }
 
 // A DeviceList is encoded as the PublishDeviceList it answers with.
 func (m *DeviceList) code(c *coder) { (*PublishDeviceList)(m).code(c) }
+
+func (*DeviceList) validate() error { return nil }
 
 // deviceListMessages lists the device list messages, each request with the
 // type that answers it.

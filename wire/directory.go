@@ -99,14 +99,17 @@ func (m *RegisterDevice) code(c *coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	c.fixed("device_cert", m.DeviceCert[:])
 }
+func (*RegisterDevice) validate() error { return nil }
 
 func (m *RevokeDevice) code(c *coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	c.fixed("device_key", m.DeviceKey[:])
 	c.fixed("signature", m.Signature[:])
 }
+func (*RevokeDevice) validate() error { return nil }
 
 func (m *LookupAccount) code(c *coder) { c.fixed("account_key", m.AccountKey[:]) }
+func (*LookupAccount) validate() error { return nil }
 
 const deviceEntrySize = 32 + 64
 
@@ -143,12 +146,14 @@ func (m *PublishKeyPackages) validate() error {
 	return nil
 }
 
-func (*CountKeyPackages) code(*coder) {}
+func (*CountKeyPackages) code(*coder)     {}
+func (*CountKeyPackages) validate() error { return nil }
 
 func (m *KeyPackageCount) code(c *coder) {
 	c.u32("one_time", &m.OneTime)
 	c.boolean("last_resort", &m.LastResort)
 }
+func (*KeyPackageCount) validate() error { return nil }
 
 func (m *ClaimKeyPackages) code(c *coder) {
 	c.fixed("account_key", m.AccountKey[:])

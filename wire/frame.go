@@ -172,21 +172,9 @@ type Message interface {
 	// code lists the message's fields in order, for the coder to write
 	// or read.
 	code(c *coder)
-}
-
-// validator is a message with rules its field codecs cannot check: value
-// ranges and relations between fields. Encode and Decode both run
-// validate; a message without such rules has no validate method.
-type validator interface {
+	// validate checks what the field codecs cannot: value ranges and
+	// relations between fields. Encode and Decode both run it.
 	validate() error
-}
-
-// validate runs m's validate method, if it has one.
-func validate(m Message) error {
-	if v, ok := m.(validator); ok {
-		return v.validate()
-	}
-	return nil
 }
 
 // Header is the fixed start of every frame.
@@ -236,7 +224,7 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	if err := checkRequestID(t, f.RequestID); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	if err := validate(f.Msg); err != nil {
+	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
 	c := encoder(dst)
@@ -306,7 +294,7 @@ func decode(b []byte, share bool) (Frame, error) {
 	if err := c.r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
-	if err := validate(m); err != nil {
+	if err := m.validate(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	return Frame{RequestID: h.RequestID, Msg: m}, nil

@@ -34,7 +34,12 @@ func (m *PublishGroupInfo) code(c *coder) {
 	c.bytes("group_info", &m.GroupInfo, 1, MaxGroupInfoSize)
 }
 
+func (*PublishGroupInfo) validate() error { return nil }
+
 func (m *FetchGroupInfo) code(c *coder) { c.fixed("group", m.Group[:]) }
+func (*FetchGroupInfo) validate() error { return nil }
 
 // A GroupInfo is encoded as the PublishGroupInfo it answers with.
 func (m *GroupInfo) code(c *coder) { (*PublishGroupInfo)(m).code(c) }
+
+func (*GroupInfo) validate() error { return nil }

@@ -105,8 +105,10 @@ func (m *Send) validate() error {
 	return distinctIDs("recipients", m.Recipients)
 }
 
-func (m *Ack) code(c *coder)   { c.fixed("msg_id", m.MsgID[:]) }
-func (*Subscribe) code(*coder) {}
+func (m *Ack) code(c *coder)       { c.fixed("msg_id", m.MsgID[:]) }
+func (*Ack) validate() error       { return nil }
+func (*Subscribe) code(*coder)     {}
+func (*Subscribe) validate() error { return nil }
 
 func (m *Deliver) code(c *coder) {
 	c.u64("seq", &m.Seq)
@@ -128,3 +130,4 @@ func (m *Deliver) validate() error {
 }
 
 func (m *AckDelivery) code(c *coder) { c.u64("up_to_seq", &m.UpToSeq) }
+func (*AckDelivery) validate() error { return nil }

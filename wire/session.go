@@ -138,9 +138,12 @@ func (l *Limits) check() error {
 	return nil
 }
 
-func (*Ping) code(*coder) {}
-func (*Pong) code(*coder) {}
-func (*OK) code(*coder)   {}
+func (*Ping) code(*coder)     {}
+func (*Ping) validate() error { return nil }
+func (*Pong) code(*coder)     {}
+func (*Pong) validate() error { return nil }
+func (*OK) code(*coder)       {}
+func (*OK) validate() error   { return nil }
 
 func (m *Error) code(c *coder) {
 	c.u16("code", (*uint16)(&m.Code))
