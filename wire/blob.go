@@ -153,7 +153,7 @@ func (*GetChunk) validate() error { return nil }
 func (m *Chunk) code(c *coder) {
 	c.fixed("hash", m.Hash[:])
 	c.chunk("data", &m.Data)
-	if c.reading && m.Data != nil {
+	if c.r != nil && m.Data != nil {
 		m.frame = c.r.frame
 	}
 }

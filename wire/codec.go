@@ -135,23 +135,41 @@ func (r *reader) done() error { return r.Done() }
 // coder encodes or decodes one message: each message lists its fields once,
 // in order, in its code method, and the coder either writes each field
 // (encoding) or reads it into the message (decoding). Decoding keeps every
-// bound of the reader; encoding every check of the writer. The coder holds
-// its writer or reader by value, so that coding a message allocates only
-// the coder, as the writer or reader alone did before.
+// bound of the reader; encoding every check of the writer.
 type coder struct {
-	reading bool
-	w       writer // when encoding
-	r       reader // when decoding
+	w *writer // set when encoding
+	r *reader // set when decoding
 }
 
-// encoder returns a coder that appends to buf.
-func encoder(buf []byte) coder { return coder{w: newWriter(buf)} }
+// encoding is a coder with the writer it writes to, allocated together
+// (coding a message costs one allocation, as the writer alone did).
+type encoding struct {
+	coder
+	out writer
+}
 
-// decoder returns a coder that reads b.
-func decoder(b []byte) coder { return coder{reading: true, r: newReader(b)} }
+// decoding is a coder with the reader it reads, allocated together.
+type decoding struct {
+	coder
+	in reader
+}
+
+// newEncoding returns an encoding that appends to buf.
+func newEncoding(buf []byte) *encoding {
+	e := &encoding{out: newWriter(buf)}
+	e.w = &e.out
+	return e
+}
+
+// newDecoding returns a decoding of in.
+func newDecoding(in reader) *decoding {
+	d := &decoding{in: in}
+	d.r = &d.in
+	return d
+}
 
 func (c *coder) u8(field string, v *uint8) {
-	if c.reading {
+	if c.r != nil {
 		*v = c.r.u8(field)
 	} else {
 		c.w.u8(*v)
@@ -159,7 +177,7 @@ func (c *coder) u8(field string, v *uint8) {
 }
 
 func (c *coder) u16(field string, v *uint16) {
-	if c.reading {
+	if c.r != nil {
 		*v = c.r.u16(field)
 	} else {
 		c.w.u16(*v)
@@ -167,7 +185,7 @@ func (c *coder) u16(field string, v *uint16) {
 }
 
 func (c *coder) u32(field string, v *uint32) {
-	if c.reading {
+	if c.r != nil {
 		*v = c.r.u32(field)
 	} else {
 		c.w.u32(*v)
@@ -175,7 +193,7 @@ func (c *coder) u32(field string, v *uint32) {
 }
 
 func (c *coder) u64(field string, v *uint64) {
-	if c.reading {
+	if c.r != nil {
 		*v = c.r.u64(field)
 	} else {
 		c.w.u64(*v)
@@ -183,7 +201,7 @@ func (c *coder) u64(field string, v *uint64) {
 }
 
 func (c *coder) boolean(field string, v *bool) {
-	if c.reading {
+	if c.r != nil {
 		*v = c.r.boolean(field)
 	} else {
 		c.w.boolean(*v)
@@ -192,7 +210,7 @@ func (c *coder) boolean(field string, v *bool) {
 
 // fixed codes a fixed-size array (b is the array's slice), no prefix.
 func (c *coder) fixed(field string, b []byte) {
-	if c.reading {
+	if c.r != nil {
 		c.r.fixed(field, b)
 	} else {
 		c.w.fixed(b)
@@ -201,7 +219,7 @@ func (c *coder) fixed(field string, b []byte) {
 
 // bytes codes opaque<min..max> with a uint32 length prefix.
 func (c *coder) bytes(field string, b *[]byte, min, max int) {
-	if c.reading {
+	if c.r != nil {
 		*b = c.r.bytes(field, min, max)
 	} else {
 		c.w.bytes(field, *b, min, max)
@@ -211,7 +229,7 @@ func (c *coder) bytes(field string, b *[]byte, min, max int) {
 // chunk codes opaque<1..MaxChunk>, the bytes of an attachment chunk (see
 // reader.chunk for the sharing of a DecodeShared reader).
 func (c *coder) chunk(field string, b *[]byte) {
-	if c.reading {
+	if c.r != nil {
 		*b = c.r.chunk(field)
 	} else {
 		c.w.bytes(field, *b, 1, MaxChunk)
@@ -220,7 +238,7 @@ func (c *coder) chunk(field string, b *[]byte) {
 
 // text codes a UTF-8 string of at most max bytes.
 func (c *coder) text(field string, s *string, max int) {
-	if c.reading {
+	if c.r != nil {
 		*s = c.r.text(field, max)
 	} else {
 		c.w.text(field, *s, max)
@@ -233,12 +251,12 @@ func (c *coder) text(field string, s *string, max int) {
 // own sub-reader, which must end exactly at the declared length; maxBytes
 // bounds the declared length.
 func codeList[T any](c *coder, field string, s *[]T, max, maxBytes int, each func(c *coder, i int, e *T)) {
-	if !c.reading {
+	if c.r == nil {
 		c.w.list(field, len(*s), max, func(_ *writer, i int) { each(c, i, &(*s)[i]) })
 		return
 	}
-	r := &c.r
-	sub := coder{reading: true, r: reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}}
+	r := c.r
+	sub := newDecoding(reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame})
 	if r.Err() != nil {
 		r.Label(field)
 		return
@@ -250,7 +268,7 @@ func codeList[T any](c *coder, field string, s *[]T, max, maxBytes int, each fun
 			return
 		}
 		*s = append(*s, zero) // decoded in place: no element escapes to the heap
-		each(&sub, count, &(*s)[count])
+		each(&sub.coder, count, &(*s)[count])
 	}
 	if err := sub.r.Err(); err != nil {
 		r.fail(field, err)

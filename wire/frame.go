@@ -227,12 +227,12 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	c := encoder(dst)
-	w := &c.w
+	e := newEncoding(dst)
+	w := e.w
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
-	f.Msg.code(&c)
+	f.Msg.code(&e.coder)
 	if err := w.Err(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
@@ -286,12 +286,12 @@ func decode(b []byte, share bool) (Frame, error) {
 	if err := checkRequestID(h.Type, h.RequestID); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
-	c := decoder(b[HeaderSize:])
+	d := newDecoding(newReader(b[HeaderSize:]))
 	if share {
-		c.r.share, c.r.frame = true, b
+		d.r.share, d.r.frame = true, b
 	}
-	m.code(&c)
-	if err := c.r.done(); err != nil {
+	m.code(&d.coder)
+	if err := d.r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	if err := m.validate(); err != nil {
