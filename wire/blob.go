@@ -121,17 +121,17 @@ func (*ChunkPart) Type() Type       { return TypeChunkPart }
 func (*PutChunkPart) Type() Type    { return TypePutChunkPart }
 func (*ChunkPartStored) Type() Type { return TypeChunkPartStored }
 
-func (m *PutChunk) code(c *coder) {
+func (m *PutChunk) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.chunk("data", &m.Data)
 }
 func (*PutChunk) validate() error { return nil }
 
-func (m *ChunkStored) code(c *coder) { c.fixed("hash", m.Hash[:]) }
+func (m *ChunkStored) code(c coder)  { c.fixed("hash", m.Hash[:]) }
 func (*ChunkStored) validate() error { return nil }
 
-func (m *HasChunks) code(c *coder) {
-	codeList(c, "hashes", &m.Hashes, MaxHasChunks, MaxHasChunks*32, func(c *coder, _ int, h *ChunkHash) { c.fixed("hash", h[:]) })
+func (m *HasChunks) code(c coder) {
+	codeList(c, "hashes", &m.Hashes, MaxHasChunks, MaxHasChunks*32, func(c coder, _ int, h *ChunkHash) { c.fixed("hash", h[:]) })
 }
 
 func (m *HasChunks) validate() error {
@@ -141,16 +141,16 @@ func (m *HasChunks) validate() error {
 	return nil
 }
 
-func (m *ChunksHeld) code(c *coder) {
-	codeList(c, "held", &m.Held, MaxHasChunks, MaxHasChunks, func(c *coder, _ int, h *bool) { c.boolean("held", h) })
+func (m *ChunksHeld) code(c coder) {
+	codeList(c, "held", &m.Held, MaxHasChunks, MaxHasChunks, func(c coder, _ int, h *bool) { c.boolean("held", h) })
 }
 
 func (*ChunksHeld) validate() error { return nil }
 
-func (m *GetChunk) code(c *coder) { c.fixed("hash", m.Hash[:]) }
+func (m *GetChunk) code(c coder)  { c.fixed("hash", m.Hash[:]) }
 func (*GetChunk) validate() error { return nil }
 
-func (m *Chunk) code(c *coder) {
+func (m *Chunk) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.chunk("data", &m.Data)
 	if c.r != nil && m.Data != nil {
@@ -159,7 +159,7 @@ func (m *Chunk) code(c *coder) {
 }
 func (*Chunk) validate() error { return nil }
 
-func (m *GetChunkPart) code(c *coder) {
+func (m *GetChunkPart) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.u32("offset", &m.Offset)
 	c.u32("length", &m.Length)
@@ -172,7 +172,7 @@ func (m *GetChunkPart) validate() error {
 	return nil
 }
 
-func (m *ChunkPart) code(c *coder) {
+func (m *ChunkPart) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.u32("offset", &m.Offset)
 	c.bytes("data", &m.Data, 0, MaxChunk)
@@ -185,7 +185,7 @@ func (m *ChunkPart) validate() error {
 	return nil
 }
 
-func (m *PutChunkPart) code(c *coder) {
+func (m *PutChunkPart) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.u32("size", &m.Size)
 	c.u32("offset", &m.Offset)
@@ -199,7 +199,7 @@ func (m *PutChunkPart) validate() error {
 	return nil
 }
 
-func (m *ChunkPartStored) code(c *coder) { c.fixed("hash", m.Hash[:]); c.u32("have", &m.Have) }
+func (m *ChunkPartStored) code(c coder) { c.fixed("hash", m.Hash[:]); c.u32("have", &m.Have) }
 func (m *ChunkPartStored) validate() error {
 	if m.Have > MaxChunk {
 		return fmt.Errorf("have %d: %w: more than %d", m.Have, ErrInvalid, MaxChunk)

@@ -31,10 +31,10 @@ type Book struct {
 func (*FetchBook) Type() Type { return TypeFetchBook }
 func (*Book) Type() Type      { return TypeBook }
 
-func (m *FetchBook) code(c *coder) { c.u64("have", &m.Have) }
+func (m *FetchBook) code(c coder)  { c.u64("have", &m.Have) }
 func (*FetchBook) validate() error { return nil }
 
-func (m *Book) code(c *coder) { c.bytes("data", &m.Data, 1, MaxBook) }
+func (m *Book) code(c coder)  { c.bytes("data", &m.Data, 1, MaxBook) }
 func (*Book) validate() error { return nil }
 
 // bookMessages lists the relay book messages, each request with the type

@@ -133,28 +133,28 @@ func (*ChannelPosts) Type() Type       { return TypeChannelPosts }
 func (*ViewCounts) Type() Type         { return TypeViewCounts }
 func (*ChannelPush) Type() Type        { return TypeChannelPush }
 
-func (m *CreateChannel) code(c *coder) {
+func (m *CreateChannel) code(c coder) {
 	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
 }
 func (*CreateChannel) validate() error { return nil }
 
-func (m *PostToChannel) code(c *coder) { c.bytes("post", &m.Post, 1, MaxChannelPost) }
+func (m *PostToChannel) code(c coder)  { c.bytes("post", &m.Post, 1, MaxChannelPost) }
 func (*PostToChannel) validate() error { return nil }
 
-func (m *SubscribeChannel) code(c *coder)   { c.fixed("channel", m.Channel[:]) }
+func (m *SubscribeChannel) code(c coder)    { c.fixed("channel", m.Channel[:]) }
 func (*SubscribeChannel) validate() error   { return nil }
-func (m *UnsubscribeChannel) code(c *coder) { c.fixed("channel", m.Channel[:]) }
+func (m *UnsubscribeChannel) code(c coder)  { c.fixed("channel", m.Channel[:]) }
 func (*UnsubscribeChannel) validate() error { return nil }
-func (m *FetchChannel) code(c *coder)       { c.fixed("channel", m.Channel[:]) }
+func (m *FetchChannel) code(c coder)        { c.fixed("channel", m.Channel[:]) }
 func (*FetchChannel) validate() error       { return nil }
 
-func (m *ChannelInfo) code(c *coder) {
+func (m *ChannelInfo) code(c coder) {
 	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
 	c.u64("last_seq", &m.LastSeq)
 }
 func (*ChannelInfo) validate() error { return nil }
 
-func (m *FetchChannelPosts) code(c *coder) {
+func (m *FetchChannelPosts) code(c coder) {
 	c.fixed("channel", m.Channel[:])
 	c.u64("after_seq", &m.AfterSeq)
 	c.u16("limit", &m.Limit)
@@ -167,19 +167,19 @@ func (m *FetchChannelPosts) validate() error {
 }
 
 // codePosts codes a list of opaque posts.
-func codePosts(c *coder, posts *[][]byte) {
+func codePosts(c coder, posts *[][]byte) {
 	codeList(c, "posts", posts, MaxChannelBatch, MaxChannelBatch*(4+MaxChannelPost),
-		func(c *coder, _ int, p *[]byte) { c.bytes("post", p, 1, MaxChannelPost) })
+		func(c coder, _ int, p *[]byte) { c.bytes("post", p, 1, MaxChannelPost) })
 }
 
-func (m *ChannelPosts) code(c *coder) {
+func (m *ChannelPosts) code(c coder) {
 	c.fixed("channel", m.Channel[:])
 	codePosts(c, &m.Posts)
 	c.boolean("more", &m.More)
 }
 func (*ChannelPosts) validate() error { return nil }
 
-func (m *ChannelPush) code(c *coder) {
+func (m *ChannelPush) code(c coder) {
 	c.fixed("channel", m.Channel[:])
 	codePosts(c, &m.Posts)
 }
@@ -191,8 +191,8 @@ func (m *ChannelPush) validate() error {
 }
 
 // codeSeqs codes a list of distinct uint64 seqs.
-func codeSeqs(c *coder, seqs *[]uint64) {
-	codeList(c, "seqs", seqs, MaxViewSeqs, MaxViewSeqs*8, func(c *coder, _ int, s *uint64) { c.u64("seq", s) })
+func codeSeqs(c coder, seqs *[]uint64) {
+	codeList(c, "seqs", seqs, MaxViewSeqs, MaxViewSeqs*8, func(c coder, _ int, s *uint64) { c.u64("seq", s) })
 }
 
 func checkSeqs(seqs []uint64) error {
@@ -209,14 +209,14 @@ func checkSeqs(seqs []uint64) error {
 	return nil
 }
 
-func (m *RecordViews) code(c *coder)       { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
+func (m *RecordViews) code(c coder)        { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
 func (m *RecordViews) validate() error     { return checkSeqs(m.Seqs) }
-func (m *FetchViewCounts) code(c *coder)   { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
+func (m *FetchViewCounts) code(c coder)    { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
 func (m *FetchViewCounts) validate() error { return checkSeqs(m.Seqs) }
 
-func (m *ViewCounts) code(c *coder) {
+func (m *ViewCounts) code(c coder) {
 	c.fixed("channel", m.Channel[:])
-	codeList(c, "counts", &m.Counts, MaxViewSeqs, MaxViewSeqs*16, func(c *coder, _ int, v *ViewCount) {
+	codeList(c, "counts", &m.Counts, MaxViewSeqs, MaxViewSeqs*16, func(c coder, _ int, v *ViewCount) {
 		c.u64("seq", &v.Seq)
 		c.u64("views", &v.Views)
 	})

@@ -135,40 +135,15 @@ func (r *reader) done() error { return r.Done() }
 // coder encodes or decodes one message: each message lists its fields once,
 // in order, in its code method, and the coder either writes each field
 // (encoding) or reads it into the message (decoding). Decoding keeps every
-// bound of the reader; encoding every check of the writer.
+// bound of the reader; encoding every check of the writer. A coder is two
+// pointers and travels by value, so that coding a message allocates only
+// its writer or reader, as before.
 type coder struct {
 	w *writer // set when encoding
 	r *reader // set when decoding
 }
 
-// encoding is a coder with the writer it writes to, allocated together
-// (coding a message costs one allocation, as the writer alone did).
-type encoding struct {
-	coder
-	out writer
-}
-
-// decoding is a coder with the reader it reads, allocated together.
-type decoding struct {
-	coder
-	in reader
-}
-
-// newEncoding returns an encoding that appends to buf.
-func newEncoding(buf []byte) *encoding {
-	e := &encoding{out: newWriter(buf)}
-	e.w = &e.out
-	return e
-}
-
-// newDecoding returns a decoding of in.
-func newDecoding(in reader) *decoding {
-	d := &decoding{in: in}
-	d.r = &d.in
-	return d
-}
-
-func (c *coder) u8(field string, v *uint8) {
+func (c coder) u8(field string, v *uint8) {
 	if c.r != nil {
 		*v = c.r.u8(field)
 	} else {
@@ -176,7 +151,7 @@ func (c *coder) u8(field string, v *uint8) {
 	}
 }
 
-func (c *coder) u16(field string, v *uint16) {
+func (c coder) u16(field string, v *uint16) {
 	if c.r != nil {
 		*v = c.r.u16(field)
 	} else {
@@ -184,7 +159,7 @@ func (c *coder) u16(field string, v *uint16) {
 	}
 }
 
-func (c *coder) u32(field string, v *uint32) {
+func (c coder) u32(field string, v *uint32) {
 	if c.r != nil {
 		*v = c.r.u32(field)
 	} else {
@@ -192,7 +167,7 @@ func (c *coder) u32(field string, v *uint32) {
 	}
 }
 
-func (c *coder) u64(field string, v *uint64) {
+func (c coder) u64(field string, v *uint64) {
 	if c.r != nil {
 		*v = c.r.u64(field)
 	} else {
@@ -200,7 +175,7 @@ func (c *coder) u64(field string, v *uint64) {
 	}
 }
 
-func (c *coder) boolean(field string, v *bool) {
+func (c coder) boolean(field string, v *bool) {
 	if c.r != nil {
 		*v = c.r.boolean(field)
 	} else {
@@ -209,7 +184,7 @@ func (c *coder) boolean(field string, v *bool) {
 }
 
 // fixed codes a fixed-size array (b is the array's slice), no prefix.
-func (c *coder) fixed(field string, b []byte) {
+func (c coder) fixed(field string, b []byte) {
 	if c.r != nil {
 		c.r.fixed(field, b)
 	} else {
@@ -218,7 +193,7 @@ func (c *coder) fixed(field string, b []byte) {
 }
 
 // bytes codes opaque<min..max> with a uint32 length prefix.
-func (c *coder) bytes(field string, b *[]byte, min, max int) {
+func (c coder) bytes(field string, b *[]byte, min, max int) {
 	if c.r != nil {
 		*b = c.r.bytes(field, min, max)
 	} else {
@@ -228,7 +203,7 @@ func (c *coder) bytes(field string, b *[]byte, min, max int) {
 
 // chunk codes opaque<1..MaxChunk>, the bytes of an attachment chunk (see
 // reader.chunk for the sharing of a DecodeShared reader).
-func (c *coder) chunk(field string, b *[]byte) {
+func (c coder) chunk(field string, b *[]byte) {
 	if c.r != nil {
 		*b = c.r.chunk(field)
 	} else {
@@ -237,7 +212,7 @@ func (c *coder) chunk(field string, b *[]byte) {
 }
 
 // text codes a UTF-8 string of at most max bytes.
-func (c *coder) text(field string, s *string, max int) {
+func (c coder) text(field string, s *string, max int) {
 	if c.r != nil {
 		*s = c.r.text(field, max)
 	} else {
@@ -250,27 +225,27 @@ func (c *coder) text(field string, s *string, max int) {
 // elements. Decoding appends to *s, reading each element from the list's
 // own sub-reader, which must end exactly at the declared length; maxBytes
 // bounds the declared length.
-func codeList[T any](c *coder, field string, s *[]T, max, maxBytes int, each func(c *coder, i int, e *T)) {
+func codeList[T any](c coder, field string, s *[]T, max, maxBytes int, each func(c coder, i int, e *T)) {
 	if c.r == nil {
 		c.w.list(field, len(*s), max, func(_ *writer, i int) { each(c, i, &(*s)[i]) })
 		return
 	}
 	r := c.r
-	sub := newDecoding(reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame})
+	sub := &reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}
 	if r.Err() != nil {
 		r.Label(field)
 		return
 	}
 	var zero T
-	for count := 0; sub.r.Len() > 0 && sub.r.Err() == nil; count++ {
+	for count := 0; sub.Len() > 0 && sub.Err() == nil; count++ {
 		if count == max {
 			r.fail(field, fmt.Errorf("%w: more than %d entries", ErrTooLarge, max))
 			return
 		}
 		*s = append(*s, zero) // decoded in place: no element escapes to the heap
-		each(&sub.coder, count, &(*s)[count])
+		each(coder{r: sub}, count, &(*s)[count])
 	}
-	if err := sub.r.Err(); err != nil {
+	if err := sub.Err(); err != nil {
 		r.fail(field, err)
 	}
 }

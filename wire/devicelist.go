@@ -41,7 +41,7 @@ func (*PublishDeviceList) Type() Type { return TypePublishDeviceList }
 func (*FetchDeviceList) Type() Type   { return TypeFetchDeviceList }
 func (*DeviceList) Type() Type        { return TypeDeviceList }
 
-func (m *PublishDeviceList) code(c *coder) {
+func (m *PublishDeviceList) code(c coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	c.u64("version", &m.Version)
 	c.bytes("list", &m.List, 1, MaxDeviceList)
@@ -49,11 +49,11 @@ func (m *PublishDeviceList) code(c *coder) {
 
 func (*PublishDeviceList) validate() error { return nil }
 
-func (m *FetchDeviceList) code(c *coder) { c.fixed("account_key", m.AccountKey[:]) }
+func (m *FetchDeviceList) code(c coder)  { c.fixed("account_key", m.AccountKey[:]) }
 func (*FetchDeviceList) validate() error { return nil }
 
 // A DeviceList is encoded as the PublishDeviceList it answers with.
-func (m *DeviceList) code(c *coder) { (*PublishDeviceList)(m).code(c) }
+func (m *DeviceList) code(c coder) { (*PublishDeviceList)(m).code(c) }
 
 func (*DeviceList) validate() error { return nil }
 

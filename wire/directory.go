@@ -95,27 +95,27 @@ func (*KeyPackageCount) Type() Type    { return TypeKeyPackageCount }
 func (*ClaimKeyPackages) Type() Type   { return TypeClaimKeyPackages }
 func (*KeyPackages) Type() Type        { return TypeKeyPackages }
 
-func (m *RegisterDevice) code(c *coder) {
+func (m *RegisterDevice) code(c coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	c.fixed("device_cert", m.DeviceCert[:])
 }
 func (*RegisterDevice) validate() error { return nil }
 
-func (m *RevokeDevice) code(c *coder) {
+func (m *RevokeDevice) code(c coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	c.fixed("device_key", m.DeviceKey[:])
 	c.fixed("signature", m.Signature[:])
 }
 func (*RevokeDevice) validate() error { return nil }
 
-func (m *LookupAccount) code(c *coder) { c.fixed("account_key", m.AccountKey[:]) }
+func (m *LookupAccount) code(c coder)  { c.fixed("account_key", m.AccountKey[:]) }
 func (*LookupAccount) validate() error { return nil }
 
 const deviceEntrySize = 32 + 64
 
-func (m *Devices) code(c *coder) {
+func (m *Devices) code(c coder) {
 	c.fixed("account_key", m.AccountKey[:])
-	codeList(c, "devices", &m.Devices, MaxDevices, MaxDevices*deviceEntrySize, func(c *coder, _ int, d *DeviceEntry) {
+	codeList(c, "devices", &m.Devices, MaxDevices, MaxDevices*deviceEntrySize, func(c coder, _ int, d *DeviceEntry) {
 		c.fixed("device_key", d.DeviceKey[:])
 		c.fixed("device_cert", d.DeviceCert[:])
 	})
@@ -132,8 +132,8 @@ func (m *Devices) validate() error {
 	return nil
 }
 
-func (m *PublishKeyPackages) code(c *coder) {
-	codeList(c, "key_packages", &m.KeyPackages, MaxKeyPackages, MaxFrame, func(c *coder, i int, kp *[]byte) {
+func (m *PublishKeyPackages) code(c coder) {
+	codeList(c, "key_packages", &m.KeyPackages, MaxKeyPackages, MaxFrame, func(c coder, i int, kp *[]byte) {
 		c.bytes(fmt.Sprintf("key_packages[%d]", i), kp, 1, MaxKeyPackageSize)
 	})
 	c.bytes("last_resort", &m.LastResort, 0, MaxKeyPackageSize)
@@ -146,29 +146,29 @@ func (m *PublishKeyPackages) validate() error {
 	return nil
 }
 
-func (*CountKeyPackages) code(*coder)     {}
+func (*CountKeyPackages) code(coder)      {}
 func (*CountKeyPackages) validate() error { return nil }
 
-func (m *KeyPackageCount) code(c *coder) {
+func (m *KeyPackageCount) code(c coder) {
 	c.u32("one_time", &m.OneTime)
 	c.boolean("last_resort", &m.LastResort)
 }
 func (*KeyPackageCount) validate() error { return nil }
 
-func (m *ClaimKeyPackages) code(c *coder) {
+func (m *ClaimKeyPackages) code(c coder) {
 	c.fixed("account_key", m.AccountKey[:])
 	codeDeviceIDs(c, "devices", &m.Devices, MaxDevices)
 }
 
 // codeDeviceIDs codes a list of at most max device ids.
-func codeDeviceIDs(c *coder, field string, ids *[]DeviceID, max int) {
-	codeList(c, field, ids, max, max*32, func(c *coder, _ int, id *DeviceID) { c.fixed("device_id", id[:]) })
+func codeDeviceIDs(c coder, field string, ids *[]DeviceID, max int) {
+	codeList(c, field, ids, max, max*32, func(c coder, _ int, id *DeviceID) { c.fixed("device_id", id[:]) })
 }
 
 func (m *ClaimKeyPackages) validate() error { return distinctIDs("devices", m.Devices) }
 
-func (m *KeyPackages) code(c *coder) {
-	codeList(c, "key_packages", &m.KeyPackages, MaxDevices, MaxFrame, func(c *coder, i int, k *ClaimedKeyPackage) {
+func (m *KeyPackages) code(c coder) {
+	codeList(c, "key_packages", &m.KeyPackages, MaxDevices, MaxFrame, func(c coder, i int, k *ClaimedKeyPackage) {
 		c.fixed("device_id", k.DeviceID[:])
 		c.boolean("last_resort", &k.LastResort)
 		c.bytes(fmt.Sprintf("key_packages[%d]", i), &k.KeyPackage, 1, MaxKeyPackageSize)

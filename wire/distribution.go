@@ -55,20 +55,20 @@ func (*Invitation) Type() Type        { return TypeInvitation }
 func (*RedeemInvitation) Type() Type  { return TypeRedeemInvitation }
 func (*ReportBlocked) Type() Type     { return TypeReportBlocked }
 
-func (*RequestInvitation) code(*coder)     {}
+func (*RequestInvitation) code(coder)      {}
 func (*RequestInvitation) validate() error { return nil }
 
-func (m *Invitation) code(c *coder) { c.bytes("token", &m.Token, InvitationToken, InvitationToken) }
+func (m *Invitation) code(c coder)  { c.bytes("token", &m.Token, InvitationToken, InvitationToken) }
 func (*Invitation) validate() error { return nil }
 
-func (m *RedeemInvitation) code(c *coder) {
+func (m *RedeemInvitation) code(c coder) {
 	c.bytes("token", &m.Token, InvitationToken, InvitationToken)
 }
 func (*RedeemInvitation) validate() error { return nil }
 
-func (m *ReportBlocked) code(c *coder) {
+func (m *ReportBlocked) code(c coder) {
 	codeList(c, "ids", &m.IDs, MaxReportedRelays, MaxReportedRelays*(MaxRelayID+4),
-		func(c *coder, _ int, id *string) { c.text("id", id, MaxRelayID) })
+		func(c coder, _ int, id *string) { c.text("id", id, MaxRelayID) })
 }
 
 func (m *ReportBlocked) validate() error {

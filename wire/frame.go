@@ -171,7 +171,7 @@ type Message interface {
 	Type() Type
 	// code lists the message's fields in order, for the coder to write
 	// or read.
-	code(c *coder)
+	code(c coder)
 	// validate checks what the field codecs cannot: value ranges and
 	// relations between fields. Encode and Decode both run it.
 	validate() error
@@ -227,12 +227,11 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	if err := f.Msg.validate(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	e := newEncoding(dst)
-	w := e.w
+	w := newWriter(dst)
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
-	f.Msg.code(&e.coder)
+	f.Msg.code(coder{w: &w})
 	if err := w.Err(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
@@ -286,12 +285,12 @@ func decode(b []byte, share bool) (Frame, error) {
 	if err := checkRequestID(h.Type, h.RequestID); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
-	d := newDecoding(newReader(b[HeaderSize:]))
+	r := newReader(b[HeaderSize:])
 	if share {
-		d.r.share, d.r.frame = true, b
+		r.share, r.frame = true, b
 	}
-	m.code(&d.coder)
-	if err := d.r.done(); err != nil {
+	m.code(coder{r: &r})
+	if err := r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}
 	if err := m.validate(); err != nil {

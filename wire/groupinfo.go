@@ -28,7 +28,7 @@ func (*PublishGroupInfo) Type() Type { return TypePublishGroupInfo }
 func (*FetchGroupInfo) Type() Type   { return TypeFetchGroupInfo }
 func (*GroupInfo) Type() Type        { return TypeGroupInfo }
 
-func (m *PublishGroupInfo) code(c *coder) {
+func (m *PublishGroupInfo) code(c coder) {
 	c.fixed("group", m.Group[:])
 	c.u64("epoch", &m.Epoch)
 	c.bytes("group_info", &m.GroupInfo, 1, MaxGroupInfoSize)
@@ -36,10 +36,10 @@ func (m *PublishGroupInfo) code(c *coder) {
 
 func (*PublishGroupInfo) validate() error { return nil }
 
-func (m *FetchGroupInfo) code(c *coder) { c.fixed("group", m.Group[:]) }
+func (m *FetchGroupInfo) code(c coder)  { c.fixed("group", m.Group[:]) }
 func (*FetchGroupInfo) validate() error { return nil }
 
 // A GroupInfo is encoded as the PublishGroupInfo it answers with.
-func (m *GroupInfo) code(c *coder) { (*PublishGroupInfo)(m).code(c) }
+func (m *GroupInfo) code(c coder) { (*PublishGroupInfo)(m).code(c) }
 
 func (*GroupInfo) validate() error { return nil }

@@ -72,32 +72,32 @@ func (*LinkApprove) Type() Type { return TypeLinkApprove }
 func (*LinkFetch) Type() Type   { return TypeLinkFetch }
 func (*LinkBlob) Type() Type    { return TypeLinkBlob }
 
-func (m *LinkOpen) code(c *coder) {
+func (m *LinkOpen) code(c coder) {
 	c.fixed("mailbox", m.Mailbox[:])
 	c.bytes("link_key", &m.LinkKey, 1, MaxLinkKey)
 }
 func (*LinkOpen) validate() error { return nil }
 
-func (m *LinkLookup) code(c *coder) { c.fixed("mailbox", m.Mailbox[:]) }
+func (m *LinkLookup) code(c coder)  { c.fixed("mailbox", m.Mailbox[:]) }
 func (*LinkLookup) validate() error { return nil }
 
-func (m *LinkOffer) code(c *coder) {
+func (m *LinkOffer) code(c coder) {
 	c.fixed("device_key", m.DeviceKey[:])
 	c.bytes("link_key", &m.LinkKey, 1, MaxLinkKey)
 	c.u64("expires_at", &m.ExpiresAt)
 }
 func (*LinkOffer) validate() error { return nil }
 
-func (m *LinkApprove) code(c *coder) {
+func (m *LinkApprove) code(c coder) {
 	c.fixed("mailbox", m.Mailbox[:])
 	c.bytes("sealed", &m.Sealed, 1, MaxLinkSealed)
 }
 func (*LinkApprove) validate() error { return nil }
 
-func (m *LinkFetch) code(c *coder) { c.fixed("mailbox", m.Mailbox[:]) }
+func (m *LinkFetch) code(c coder)  { c.fixed("mailbox", m.Mailbox[:]) }
 func (*LinkFetch) validate() error { return nil }
 
-func (m *LinkBlob) code(c *coder) { c.bytes("sealed", &m.Sealed, 0, MaxLinkSealed) }
+func (m *LinkBlob) code(c coder)  { c.bytes("sealed", &m.Sealed, 0, MaxLinkSealed) }
 func (*LinkBlob) validate() error { return nil }
 
 // linkMessages lists the device-linking messages

@@ -86,7 +86,7 @@ func (*Subscribe) Type() Type   { return TypeSubscribe }
 func (*Deliver) Type() Type     { return TypeDeliver }
 func (*AckDelivery) Type() Type { return TypeAckDelivery }
 
-func (m *Send) code(c *coder) {
+func (m *Send) code(c coder) {
 	c.fixed("msg_id", m.MsgID[:])
 	c.fixed("group", m.Group[:])
 	c.u64("epoch", &m.Epoch)
@@ -105,12 +105,12 @@ func (m *Send) validate() error {
 	return distinctIDs("recipients", m.Recipients)
 }
 
-func (m *Ack) code(c *coder)       { c.fixed("msg_id", m.MsgID[:]) }
+func (m *Ack) code(c coder)        { c.fixed("msg_id", m.MsgID[:]) }
 func (*Ack) validate() error       { return nil }
-func (*Subscribe) code(*coder)     {}
+func (*Subscribe) code(coder)      {}
 func (*Subscribe) validate() error { return nil }
 
-func (m *Deliver) code(c *coder) {
+func (m *Deliver) code(c coder) {
 	c.u64("seq", &m.Seq)
 	c.fixed("msg_id", m.MsgID[:])
 	c.fixed("group", m.Group[:])
@@ -129,5 +129,5 @@ func (m *Deliver) validate() error {
 	return nil
 }
 
-func (m *AckDelivery) code(c *coder) { c.u64("up_to_seq", &m.UpToSeq) }
+func (m *AckDelivery) code(c coder)  { c.u64("up_to_seq", &m.UpToSeq) }
 func (*AckDelivery) validate() error { return nil }

@@ -30,7 +30,7 @@ type RegisterRelay struct {
 
 func (*RegisterRelay) Type() Type { return TypeRegisterRelay }
 
-func (m *RegisterRelay) code(c *coder) {
+func (m *RegisterRelay) code(c coder) {
 	c.bytes("token", &m.Token, MinRelayToken, MaxRelayToken)
 	c.text("spec", &m.Spec, MaxRelaySpec)
 	c.text("label", &m.Label, MaxRelayLabel)

@@ -76,7 +76,7 @@ func (*Pong) Type() Type        { return TypePong }
 func (*OK) Type() Type          { return TypeOK }
 func (*Error) Type() Type       { return TypeError }
 
-func (m *ClientHello) code(c *coder) {
+func (m *ClientHello) code(c coder) {
 	c.u16("min_version", &m.MinVersion)
 	c.u16("max_version", &m.MaxVersion)
 }
@@ -89,7 +89,7 @@ func checkRange(min, max uint16) error {
 	return nil
 }
 
-func (m *ServerHello) code(c *coder) {
+func (m *ServerHello) code(c coder) {
 	c.u16("version", &m.Version)
 	c.u16("min_version", &m.MinVersion)
 	c.u16("max_version", &m.MaxVersion)
@@ -138,14 +138,14 @@ func (l *Limits) check() error {
 	return nil
 }
 
-func (*Ping) code(*coder)     {}
+func (*Ping) code(coder)      {}
 func (*Ping) validate() error { return nil }
-func (*Pong) code(*coder)     {}
+func (*Pong) code(coder)      {}
 func (*Pong) validate() error { return nil }
-func (*OK) code(*coder)       {}
+func (*OK) code(coder)        {}
 func (*OK) validate() error   { return nil }
 
-func (m *Error) code(c *coder) {
+func (m *Error) code(c coder) {
 	c.u16("code", (*uint16)(&m.Code))
 	c.u32("retry_after", &m.RetryAfter)
 	c.u64("current_epoch", &m.CurrentEpoch)
