@@ -1,7 +1,9 @@
 // Package format owns the wire format of every RFC 9420 (MLS) structure: Go
-// types with MarshalMLS/UnmarshalMLS codec methods, plus the exact
-// "to-be-signed", "to-be-MACed" and "to-be-hashed" encodings that other
-// packages feed into signatures, MACs and hashes. It performs no
+// types whose code method lists their fields once, in order, for a coder
+// that writes or reads them (coder.go), with MarshalMLS/UnmarshalMLS codec
+// methods that run it, plus the exact "to-be-signed", "to-be-MACed" and
+// "to-be-hashed" encodings that other packages feed into signatures, MACs
+// and hashes. It performs no
 // cryptography and no semantic validation beyond what is needed to parse:
 // decoders reject values that make a structure unparseable (an unknown
 // select tag), carry everything else as-is, and reject trailing bytes at the
