@@ -238,13 +238,8 @@ func (m *MLSMessage) code(c coder) {
 	reset(c, m)
 	c.u16((*uint16)(&m.Version))
 	c.u16((*uint16)(&m.WireFormat))
-	if c.err() != nil {
-		return
-	}
-	if !codeArm(mlsMessageArms, m, m.WireFormat, c) {
-		// RFC 9420 §6: the select cannot be parsed for other wire formats.
-		c.unknownTag("MLSMessage", "unknown wire format or missing body", "MLSMessage wire format", uint64(m.WireFormat))
-	}
+	// RFC 9420 §6: the select cannot be parsed for other wire formats.
+	codeArm(c, mlsMessageArms, m, m.WireFormat, "MLSMessage", "unknown wire format or missing body", "MLSMessage wire format")
 }
 
 // MarshalMLS implements codec.Marshaler.

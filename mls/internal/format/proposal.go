@@ -177,14 +177,9 @@ var proposalArms = []arm[Proposal, ProposalType]{
 func (p *Proposal) code(c coder) {
 	reset(c, p)
 	c.u16((*uint16)(&p.Type))
-	if c.err() != nil {
-		return
-	}
-	if !codeArm(proposalArms, p, p.Type, c) {
-		// RFC 9420 §12.1: a proposal body has no length prefix, so a
-		// proposal of unknown type cannot be parsed.
-		c.unknownTag("Proposal", "unknown type or missing body", "Proposal type", uint64(p.Type))
-	}
+	// RFC 9420 §12.1: a proposal body has no length prefix, so a proposal
+	// of unknown type cannot be parsed.
+	codeArm(c, proposalArms, p, p.Type, "Proposal", "unknown type or missing body", "Proposal type")
 }
 
 // MarshalMLS implements codec.Marshaler.

@@ -48,13 +48,8 @@ func (n *Node) code(c coder) {
 	reset(c, n)
 	t := n.Type()
 	c.u8((*uint8)(&t))
-	if c.err() != nil {
-		return
-	}
-	if !codeArm(nodeArms, n, t, c) {
-		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
-		c.unknownTag("Node", "exactly one of Leaf and Parent must be set", "Node type", uint64(t))
-	}
+	// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
+	codeArm(c, nodeArms, n, t, "Node", "exactly one of Leaf and Parent must be set", "Node type")
 }
 
 // MarshalMLS implements codec.Marshaler.

@@ -18,14 +18,19 @@ func armOf[U any, T comparable, B any, PB structure[B]](tag T, field func(u *U) 
 	}
 }
 
-// codeArm codes the body of u's case tag: decoding, into a new value in
-// its field; encoding, the field's value. It reports false for a tag of
-// no case, or when encoding a case whose field is not set.
-func codeArm[U any, T comparable](arms []arm[U, T], u *U, tag T, c coder) bool {
+// codeArm codes, after the tag, the body of u's case tag: decoding, into
+// a new value in its field; encoding, the field's value. A tag of no case,
+// or when encoding a case whose field is not set, makes u unparseable
+// (tagName) or unencodable (what, why), as the union's select cannot be
+// parsed without its case.
+func codeArm[U any, T ~uint8 | ~uint16](c coder, arms []arm[U, T], u *U, tag T, what, why, tagName string) {
+	if c.err() != nil {
+		return
+	}
 	for _, a := range arms {
-		if a.tag == tag {
-			return a.code(u, c)
+		if a.tag == tag && a.code(u, c) {
+			return
 		}
 	}
-	return false
+	c.unknownTag(what, why, tagName, uint64(tag))
 }
