@@ -143,44 +143,22 @@ type coder struct {
 	r *reader // set when decoding
 }
 
-func (c coder) u8(field string, v *uint8) {
+// scalar codes a fixed-width field with read or write; a decoding error
+// names field.
+func scalar[T any](c coder, field string, v *T, read func(r *reader, field string) T, write func(w *writer, v T)) {
 	if c.r != nil {
-		*v = c.r.u8(field)
+		*v = read(c.r, field)
 	} else {
-		c.w.u8(*v)
+		write(c.w, *v)
 	}
 }
 
-func (c coder) u16(field string, v *uint16) {
-	if c.r != nil {
-		*v = c.r.u16(field)
-	} else {
-		c.w.u16(*v)
-	}
-}
-
-func (c coder) u32(field string, v *uint32) {
-	if c.r != nil {
-		*v = c.r.u32(field)
-	} else {
-		c.w.u32(*v)
-	}
-}
-
-func (c coder) u64(field string, v *uint64) {
-	if c.r != nil {
-		*v = c.r.u64(field)
-	} else {
-		c.w.u64(*v)
-	}
-}
-
+func (c coder) u8(field string, v *uint8)   { scalar(c, field, v, (*reader).u8, (*writer).u8) }
+func (c coder) u16(field string, v *uint16) { scalar(c, field, v, (*reader).u16, (*writer).u16) }
+func (c coder) u32(field string, v *uint32) { scalar(c, field, v, (*reader).u32, (*writer).u32) }
+func (c coder) u64(field string, v *uint64) { scalar(c, field, v, (*reader).u64, (*writer).u64) }
 func (c coder) boolean(field string, v *bool) {
-	if c.r != nil {
-		*v = c.r.boolean(field)
-	} else {
-		c.w.boolean(*v)
-	}
+	scalar(c, field, v, (*reader).boolean, (*writer).boolean)
 }
 
 // fixed codes a fixed-size array (b is the array's slice), no prefix.

@@ -23,37 +23,19 @@ func (c coder) err() error {
 	return c.w.Err()
 }
 
-func (c coder) u8(v *uint8) {
+// scalar codes a fixed-width value with read or write.
+func scalar[T any](c coder, v *T, read func(r *codec.Reader) T, write func(w *codec.Writer, v T)) {
 	if c.r != nil {
-		*v = c.r.Uint8()
+		*v = read(c.r)
 	} else {
-		c.w.Uint8(*v)
+		write(c.w, *v)
 	}
 }
 
-func (c coder) u16(v *uint16) {
-	if c.r != nil {
-		*v = c.r.Uint16()
-	} else {
-		c.w.Uint16(*v)
-	}
-}
-
-func (c coder) u32(v *uint32) {
-	if c.r != nil {
-		*v = c.r.Uint32()
-	} else {
-		c.w.Uint32(*v)
-	}
-}
-
-func (c coder) u64(v *uint64) {
-	if c.r != nil {
-		*v = c.r.Uint64()
-	} else {
-		c.w.Uint64(*v)
-	}
-}
+func (c coder) u8(v *uint8)   { scalar(c, v, (*codec.Reader).Uint8, (*codec.Writer).Uint8) }
+func (c coder) u16(v *uint16) { scalar(c, v, (*codec.Reader).Uint16, (*codec.Writer).Uint16) }
+func (c coder) u32(v *uint32) { scalar(c, v, (*codec.Reader).Uint32, (*codec.Writer).Uint32) }
+func (c coder) u64(v *uint64) { scalar(c, v, (*codec.Reader).Uint64, (*codec.Writer).Uint64) }
 
 // bytes codes opaque<V> (decoded: a copy, never nil on success).
 func (c coder) bytes(b *[]byte) {
