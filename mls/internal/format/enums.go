@@ -157,6 +157,16 @@ func errEncode(w *codec.Writer, what, why string) {
 	w.SetErr(fmt.Errorf("mls: encoding %s: %s", what, why))
 }
 
+// tbsBytes returns the to-be-signed fields that tbs codes, encoded, or nil
+// if they cannot be encoded (the TBS methods of signed structures).
+func tbsBytes(tbs func(c coder)) []byte {
+	b, err := marshalFunc(func(w *codec.Writer) { tbs(coder{w: w}) })
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // marshalFunc encodes what f writes.
 func marshalFunc(f func(w *codec.Writer)) ([]byte, error) {
 	var w codec.Writer

@@ -36,11 +36,7 @@ func (k *KeyPackage) UnmarshalMLS(r *codec.Reader) { k.code(coder{r: r}) }
 // with SignWithLabel(., "KeyPackageTBS", .) (RFC 9420 §10). It returns nil
 // if the key package cannot be encoded.
 func (k *KeyPackage) TBS() []byte {
-	b, err := marshalFunc(func(w *codec.Writer) { k.codeTBS(coder{w: w}) })
-	if err != nil {
-		return nil
-	}
-	return b
+	return tbsBytes(k.codeTBS)
 }
 
 // Labels of RefHash (RFC 9420 §5.2).

@@ -133,16 +133,12 @@ func (l *LeafNode) UnmarshalMLS(r *codec.Reader) { l.code(coder{r: r}) }
 // leafIndex are included only for the update and commit sources. It returns
 // nil if the leaf cannot be encoded (unknown source or oversized field).
 func (l *LeafNode) TBS(groupID []byte, leafIndex uint32) []byte {
-	b, err := marshalFunc(func(w *codec.Writer) {
-		l.codeContent(coder{w: w})
+	return tbsBytes(func(c coder) {
+		l.codeContent(c)
 		switch l.Source {
 		case LeafSourceUpdate, LeafSourceCommit:
-			w.VarBytes(groupID)
-			w.Uint32(leafIndex)
+			c.bytes(&groupID)
+			c.u32(&leafIndex)
 		}
 	})
-	if err != nil {
-		return nil
-	}
-	return b
 }

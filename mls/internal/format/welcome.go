@@ -34,11 +34,7 @@ func (g *GroupInfo) UnmarshalMLS(r *codec.Reader) { g.code(coder{r: r}) }
 // with SignWithLabel(., "GroupInfoTBS", .) (RFC 9420 §12.4.3). It returns
 // nil if the group info cannot be encoded.
 func (g *GroupInfo) TBS() []byte {
-	b, err := marshalFunc(func(w *codec.Writer) { g.codeTBS(coder{w: w}) })
-	if err != nil {
-		return nil
-	}
-	return b
+	return tbsBytes(g.codeTBS)
 }
 
 // GroupSecrets is what a Welcome encrypts to each new member (RFC 9420
