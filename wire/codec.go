@@ -221,7 +221,7 @@ func codeList[T any](c coder, field string, s *[]T, max, maxBytes int, each func
 			return
 		}
 		*s = append(*s, zero) // decoded in place: no element escapes to the heap
-		each(coder{r: sub}, count, &(*s)[count])
+		each(coder{r: sub}, count, &(*s)[len(*s)-1])
 	}
 	if err := sub.Err(); err != nil {
 		r.fail(field, err)

@@ -122,8 +122,8 @@ func codeOptional[T any, P structure[T]](c coder, x *P) {
 	codePointer(c, x)
 }
 
-// reset zeroes *x before it is decoded, as a structure with a select is
-// (RFC 9420 §2.1.3: only the selected case's fields are read).
+// reset zeroes *x before it is decoded, as a structure with a select is:
+// only the selected case's fields are read, the others stay zero.
 func reset[T any](c coder, x *T) {
 	if c.reading() {
 		var zero T
