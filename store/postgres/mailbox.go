@@ -95,7 +95,7 @@ func (s *Store) PutGroupInfo(ctx context.Context, group store.GroupHash, epoch u
 
 // GroupInfo implements store.Store.
 func (s *Store) GroupInfo(ctx context.Context, group store.GroupHash) (uint64, []byte, error) {
-	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]) // devicelists.go
+	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = ?`, group[:]) // devicelists.go
 }
 
 // ExpireSeen implements store.Store.

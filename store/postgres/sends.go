@@ -317,12 +317,7 @@ func scanRows(br pgx.BatchResults, each func(pgx.Rows) error) error {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return store.EachRow(rows, each)
 }
 
 // decide answers every Send of the batch in queue order, as one

@@ -177,16 +177,7 @@ func (s *Store) ChannelPosts(ctx context.Context, id store.ChannelID, afterSeq u
 
 // ChannelRevocations implements store.ChannelStore.
 func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map[[32]byte]uint64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT admin_key, seq FROM channel_revocations WHERE channel_id = ?`, id[:])
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-	}
-	defer rows.Close()
-	out, err := store.ScanRevocations(rows)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-	}
-	return out, nil
+	return on(s.read).ChannelRevocations(ctx, id)
 }
 
 // AddChannelViews implements store.ChannelStore.

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// SQL is a connection, transaction or pool of either SQL store's driver
+// (database/sql for store/sqlite, pgx for store/postgres), for the queries
+// both stores run alike: its methods are those queries, written once.
+// Queries are written with ? placeholders; the PostgreSQL side numbers them.
+type SQL struct {
+	// Pkg names the store in errors: "<Pkg>: doing what: …".
+	Pkg string
+	// QueryRow runs a query of at most one row.
+	QueryRow func(ctx context.Context, query string, args ...any) Row
+	// Each runs a query, calls row for every row in order and closes the
+	// rows; the first error stops it.
+	Each func(ctx context.Context, query string, args []any, row func(Row) error) error
+	// Exec runs a statement.
+	Exec func(ctx context.Context, query string, args ...any) error
+	// NoRows is the error of QueryRow's Scan when there was no row.
+	NoRows error
+	// Wrap wraps a driver's error as "<Pkg>: doing op: …".
+	Wrap func(op string, err error) error
+	// LockRow is the clause that locks a row read in a transaction until
+	// it ends (" FOR UPDATE"); empty where one writer orders every write
+	// (SQLite).
+	LockRow string
+}
+
+// NumberAndBlob reads the one row of query, a number and a blob by key,
+// as DeviceList, GroupInfo and Channel answer; no row is ErrNotFound.
+func (q SQL) NumberAndBlob(ctx context.Context, op, query string, key []byte) (uint64, []byte, error) {
+	var n int64
+	var b []byte
+	err := q.QueryRow(ctx, query, key).Scan(&n, &b)
+	if errors.Is(err, q.NoRows) {
+		return 0, nil, fmt.Errorf("%s: doing %s: %w", q.Pkg, op, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, q.Wrap(op, err)
+	}
+	return uint64(n), b, nil
+}
+
+// Device reads the device id; no row is ErrNotFound.
+func (q SQL) Device(ctx context.Context, id DeviceID) (Device, error) {
+	d, err := ScanDevice(q.QueryRow(ctx, `SELECT `+DeviceColumns+` FROM devices WHERE device_id = ?`, id[:]))
+	if errors.Is(err, q.NoRows) {
+		return Device{}, fmt.Errorf("%s: doing get device %x: %w", q.Pkg, id[:8], ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, q.Wrap("get device", err)
+	}
+	return d, nil
+}
+
+// DevicesOf reads the account's devices, oldest first.
+func (q SQL) DevicesOf(ctx context.Context, account AccountID) ([]Device, error) {
+	var out []Device
+	err := q.Each(ctx, `SELECT `+DeviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`,
+		[]any{account[:]}, func(r Row) error {
+			d, err := ScanDevice(r)
+			out = append(out, d)
+			return err
+		})
+	if err != nil {
+		return nil, q.Wrap("list devices", err)
+	}
+	return out, nil
+}
+
+// ChannelRevocations reads the channel's revoked admin keys (rows of
+// (admin_key, seq)). An admin key that is not 32 bytes is reported as
+// corrupt.
+func (q SQL) ChannelRevocations(ctx context.Context, id ChannelID) (map[[32]byte]uint64, error) {
+	out := map[[32]byte]uint64{}
+	err := q.Each(ctx, `SELECT admin_key, seq FROM channel_revocations WHERE channel_id = ?`, []any{id[:]}, func(r Row) error {
+		var k []byte
+		var seq int64
+		if err := r.Scan(&k, &seq); err != nil {
+			return err
+		}
+		if len(k) != 32 {
+			return fmt.Errorf("corrupt admin key of %d bytes", len(k))
+		}
+		out[[32]byte(k)] = uint64(seq)
+		return nil
+	})
+	if err != nil {
+		return nil, q.Wrap("channel revocations", err)
+	}
+	return out, nil
+}
+
+// PutDeviceList is DeviceListStore.PutDeviceList inside a transaction
+// (validated list, now in Unix seconds): the stored row is read (locked
+// with LockRow) and compared, and the list written only if its version is
+// newer. wrote says whether anything was written: the same version with
+// the same bytes again is neither written nor an error.
+func (q SQL) PutDeviceList(ctx context.Context, account AccountID, version uint64, list []byte, now int64) (wrote bool, err error) {
+	const op = "put device list"
+	var cur int64
+	var data []byte
+	err = q.QueryRow(ctx, `SELECT version, data FROM device_lists WHERE account_id = ?`+q.LockRow, account[:]).Scan(&cur, &data)
+	switch {
+	case errors.Is(err, q.NoRows):
+	case err != nil:
+		return false, q.Wrap(op, err)
+	case uint64(cur) == version && bytes.Equal(data, list):
+		return false, nil
+	case uint64(cur) >= version:
+		return false, fmt.Errorf("%s: doing %s: version %d, stored %d: %w", q.Pkg, op, version, cur, ErrOldVersion)
+	}
+	err = q.Exec(ctx, `INSERT INTO device_lists (account_id, version, data, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, data = excluded.data, updated_at = excluded.updated_at
+		WHERE device_lists.version < excluded.version`,
+		account[:], int64(version), list, now)
+	if err != nil {
+		return false, q.Wrap(op, err)
+	}
+	return true, nil
+}
