@@ -124,3 +124,36 @@ func (q SQL) PutDeviceList(ctx context.Context, account AccountID, version uint6
 	}
 	return true, nil
 }
+
+// MigrateStep applies the next of migrations inside a transaction (the
+// caller's: it begins, commits or rolls back) whose schema version the
+// one-row table versionTable keeps, created at version 0 if missing. done
+// says that the schema was the newest already and nothing was applied. A
+// database newer than migrations is an error: this binary cannot use it.
+func (q SQL) MigrateStep(ctx context.Context, versionTable string, migrations []string) (done bool, err error) {
+	if err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+` (version INTEGER NOT NULL)`); err != nil {
+		return false, q.Wrap(versionTable+" create", err)
+	}
+	var version int
+	err = q.QueryRow(ctx, `SELECT version FROM `+versionTable).Scan(&version)
+	if errors.Is(err, q.NoRows) {
+		err = q.Exec(ctx, `INSERT INTO `+versionTable+` (version) VALUES (0)`)
+	}
+	if err != nil {
+		return false, q.Wrap(versionTable+" read", err)
+	}
+	switch {
+	case version > len(migrations):
+		return false, fmt.Errorf("%s: doing migration: database has %s %d, this binary knows up to %d; run a newer samizdat", q.Pkg, versionTable, version, len(migrations))
+	case version == len(migrations):
+		return true, nil
+	}
+	step := fmt.Sprintf("migration of %s to version %d", versionTable, version+1)
+	if err := q.Exec(ctx, migrations[version]); err != nil {
+		return false, q.Wrap(step, err)
+	}
+	if err := q.Exec(ctx, `UPDATE `+versionTable+` SET version = ?`, version+1); err != nil {
+		return false, q.Wrap(step, err)
+	}
+	return false, nil
+}

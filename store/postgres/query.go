@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -19,14 +20,22 @@ type pgDB interface {
 }
 
 // on is db for the queries both SQL stores share (store.SQL).
-func (s *Store) on(db pgDB) store.SQL {
+func (s *Store) on(db pgDB) store.SQL { return pgSQL(db, s.wrap) }
+
+// wrapOp wraps a database error as "postgres: doing op", where there is no
+// Store yet (migrations in Open).
+func wrapOp(op string, err error) error { return fmt.Errorf("postgres: doing %s: %w", op, err) }
+
+// pgSQL is db for the queries both SQL stores share, wrap wrapping its
+// errors.
+func pgSQL(db pgDB, wrap func(op string, err error) error) store.SQL {
 	return store.SQL{
 		Pkg: "postgres",
 		QueryRow: func(ctx context.Context, query string, args ...any) store.Row {
-			return db.QueryRow(ctx, numbered(query), args...)
+			return db.QueryRow(ctx, numbered(query, len(args)), args...)
 		},
 		Each: func(ctx context.Context, query string, args []any, row func(store.Row) error) error {
-			rows, err := db.Query(ctx, numbered(query), args...)
+			rows, err := db.Query(ctx, numbered(query, len(args)), args...)
 			if err != nil {
 				return err
 			}
@@ -34,18 +43,22 @@ func (s *Store) on(db pgDB) store.SQL {
 			return store.EachRow(rows, func(r pgx.Rows) error { return row(r) })
 		},
 		Exec: func(ctx context.Context, query string, args ...any) error {
-			_, err := db.Exec(ctx, numbered(query), args...)
+			_, err := db.Exec(ctx, numbered(query, len(args)), args...)
 			return err
 		},
 		NoRows:  pgx.ErrNoRows,
-		Wrap:    s.wrap,
+		Wrap:    wrap,
 		LockRow: " FOR UPDATE",
 	}
 }
 
-// numbered writes the ? placeholders of query as PostgreSQL's $1, $2, …
-// (the shared queries have no ? in a literal).
-func numbered(query string) string {
+// numbered writes the ? placeholders of a query of args arguments as
+// PostgreSQL's $1, $2, … (the shared queries have no ? in a literal); a
+// query without arguments, a migration say, is left as it is.
+func numbered(query string, args int) string {
+	if args == 0 {
+		return query
+	}
 	var b strings.Builder
 	n := 0
 	for {

@@ -45,42 +45,7 @@ CREATE TABLE channel_revocations (
 // migrateChannels brings the channel tables to the newest version. Open
 // calls it after the core migration.
 func migrateChannels(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS channel_schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: doing channel_schema_version create: %w", err)
-	}
-	for {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("store: doing channel migration begin: %w", err)
-		}
-		var version int
-		err = tx.QueryRowContext(ctx, `SELECT version FROM channel_schema_version`).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) {
-			_, err = tx.ExecContext(ctx, `INSERT INTO channel_schema_version (version) VALUES (0)`)
-		}
-		if err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel_schema_version read: %w", err)
-		}
-		if version > len(channelMigrations) {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration: database has channel schema %d, this binary knows up to %d; run a newer samizdat", version, len(channelMigrations))
-		}
-		if version == len(channelMigrations) {
-			return tx.Commit()
-		}
-		if _, err := tx.ExecContext(ctx, channelMigrations[version]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration to version %d: %w", version+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE channel_schema_version SET version = ?`, version+1); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration to version %d: %w", version+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: doing channel migration to version %d commit: %w", version+1, err)
-		}
-	}
+	return runMigrations(ctx, db, "channel_schema_version", channelMigrations) // schema.go
 }
 
 var _ store.ChannelStore = (*Store)(nil)
