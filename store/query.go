@@ -58,19 +58,41 @@ func (q SQL) Device(ctx context.Context, id DeviceID) (Device, error) {
 	return d, nil
 }
 
-// DevicesOf reads the account's devices, oldest first.
-func (q SQL) DevicesOf(ctx context.Context, account AccountID) ([]Device, error) {
-	var out []Device
-	err := q.Each(ctx, `SELECT `+DeviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`,
-		[]any{account[:]}, func(r Row) error {
-			d, err := ScanDevice(r)
-			out = append(out, d)
-			return err
-		})
+// Collect runs query on q and decodes every row with scan; op names it
+// in errors.
+func Collect[T any](ctx context.Context, q SQL, op, query string, args []any, scan func(Row) (T, error)) ([]T, error) {
+	var out []T
+	err := q.Each(ctx, query, args, func(r Row) error {
+		v, err := scan(r)
+		out = append(out, v)
+		return err
+	})
 	if err != nil {
-		return nil, q.Wrap("list devices", err)
+		return nil, q.Wrap(op, err)
 	}
 	return out, nil
+}
+
+// DevicesOf reads the account's devices, oldest first.
+func (q SQL) DevicesOf(ctx context.Context, account AccountID) ([]Device, error) {
+	return Collect(ctx, q, "list devices", `SELECT `+DeviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`,
+		[]any{account[:]}, ScanDevice)
+}
+
+// ChannelPosts reads up to limit posts of the channel after afterSeq, in
+// order (a validated limit).
+func (q SQL) ChannelPosts(ctx context.Context, id ChannelID, afterSeq uint64, limit int) ([]ChannelPost, error) {
+	if afterSeq > 1<<62 {
+		return nil, nil // no post has a seq that large
+	}
+	return Collect(ctx, q, "channel posts", `SELECT seq, post FROM channel_posts WHERE channel_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{id[:], int64(afterSeq), limit}, func(r Row) (ChannelPost, error) {
+			var p ChannelPost
+			var seq int64
+			err := r.Scan(&seq, &p.Post)
+			p.Seq = uint64(seq)
+			return p, err
+		})
 }
 
 // ChannelRevocations reads the channel's revoked admin keys (rows of

@@ -90,18 +90,7 @@ func (s *Store) ChannelPosts(ctx context.Context, id store.ChannelID, afterSeq u
 	if err := s.check("channel posts"); err != nil {
 		return nil, err
 	}
-	if afterSeq > maxChannelSeq {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, post FROM channel_posts WHERE channel_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, s.wrap("channel posts", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.ChannelPost])
-	if err != nil {
-		return nil, s.wrap("channel posts", err)
-	}
-	return out, nil
+	return s.on(s.pool).ChannelPosts(ctx, id, afterSeq, limit)
 }
 
 // ChannelRevocations implements store.ChannelStore.

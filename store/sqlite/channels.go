@@ -116,28 +116,7 @@ func (s *Store) ChannelPosts(ctx context.Context, id store.ChannelID, afterSeq u
 	if err := store.ValidateLimit(limit); err != nil {
 		return nil, err
 	}
-	if afterSeq > 1<<62 {
-		return nil, nil
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT seq, post FROM channel_posts WHERE channel_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel posts: %w", err)
-	}
-	defer rows.Close()
-	var out []store.ChannelPost
-	for rows.Next() {
-		var p store.ChannelPost
-		var seq int64
-		if err := rows.Scan(&seq, &p.Post); err != nil {
-			return nil, fmt.Errorf("store: doing channel posts: %w", err)
-		}
-		p.Seq = uint64(seq)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: doing channel posts: %w", err)
-	}
-	return out, nil
+	return on(s.read).ChannelPosts(ctx, id, afterSeq, limit)
 }
 
 // ChannelRevocations implements store.ChannelStore.

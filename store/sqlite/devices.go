@@ -59,21 +59,6 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	return on(s.read).DevicesOf(ctx, account)
 }
 
-// collectRows scans every row with scan and closes rows, as
-// pgx.CollectRows does for the PostgreSQL engine.
-func collectRows[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // AddKeyPackages implements store.Store.
 func (s *Store) AddKeyPackages(ctx context.Context, device store.DeviceID, oneTime [][]byte, lastResort []byte) error {
 	if err := store.ValidateKeyPackages(oneTime, lastResort); err != nil {
