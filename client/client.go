@@ -306,7 +306,7 @@ func (c *Client) Start(ctx context.Context) {
 
 // connectLoop keeps one session up.
 func (c *Client) connectLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	retry := newBackoff(30 * time.Second)
 	for ctx.Err() == nil {
 		s, err := c.connect(ctx)
 		c.noteConnect(err) // errclass.go
@@ -314,16 +314,13 @@ func (c *Client) connectLoop(ctx context.Context) {
 			if c.revokedErr() != nil {
 				return
 			}
-			c.logf("client: %v (retrying in %v)", err, backoff)
-			select {
-			case <-ctx.Done():
+			c.logf("client: %v (retrying in %v)", err, retry.next)
+			if !retry.sleep(ctx, 0) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 30*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.reset()
 		c.sessMu.Lock()
 		c.sess = s
 		close(c.sessCh)

@@ -379,7 +379,7 @@ func (c *Client) storeNewChatLocked(ctx context.Context, ch *chat, welcome *outb
 // sendReliably sends one request until the server answers it, retrying the
 // same MsgID after a lost connection or a retryable error.
 func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
-	backoff := 100 * time.Millisecond
+	retry := newBackoff(10 * time.Second)
 	for {
 		s, err := c.online(ctx)
 		if err != nil {
@@ -412,16 +412,13 @@ func (c *Client) sendReliably(ctx context.Context, send *wire.Send) error {
 		if ctx.Err() != nil {
 			return ErrOffline
 		}
-		wait := backoff
-		if we != nil && we.RetryAfter > 0 {
-			wait = time.Duration(we.RetryAfter) * time.Second
+		var retryAfter time.Duration // the server's, else the backoff's
+		if we != nil {
+			retryAfter = time.Duration(we.RetryAfter) * time.Second
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.sleep(ctx, retryAfter) {
 			return ErrOffline
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 

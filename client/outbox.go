@@ -132,7 +132,7 @@ func permanent(err error) bool {
 // outboxLoop sends the outbox in order, one message at a time (so the
 // server sees each group's messages in the order they were made).
 func (c *Client) outboxLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	retry := newBackoff(10 * time.Second)
 	for ctx.Err() == nil {
 		id, e, err := c.nextOutbox(ctx)
 		if err != nil && e == nil && id != 0 {
@@ -166,15 +166,12 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			return // keep the entry: the device is stopped (revoked.go)
 		}
 		if errors.Is(err, ErrOffline) || ctx.Err() != nil {
-			select {
-			case <-ctx.Done():
+			if !retry.sleep(ctx, 0) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retry.reset()
 		if err != nil && permanent(err) {
 			// The server refused it for good: tell the user, do not block
 			// the messages behind it.

@@ -47,20 +47,7 @@ type PathStatus struct {
 
 // String renders the status: `connected via relay "Riga" (tlsws) since 12:03`.
 func (p PathStatus) String() string {
-	if p.Connected {
-		return fmt.Sprintf("connected via %s since %s", p.Path, p.Since.Local().Format("15:04"))
-	}
-	msg := "not connected"
-	if !p.Since.IsZero() {
-		msg += " since " + p.Since.Local().Format("15:04")
-	}
-	if !p.Retry.IsZero() {
-		msg += "; next try at " + p.Retry.Local().Format("15:04:05")
-	}
-	if p.LastError != "" {
-		msg += " (" + p.LastError + ")"
-	}
-	return msg
+	return reach.StatusLine(p.Connected, p.Path, p.Since, p.Retry, p.LastError)
 }
 
 // reachState is the client's side of package reach.

@@ -54,18 +54,29 @@ type Status struct {
 // String renders the status for people, in local time:
 // `connected via relay "Riga" (tlsws) since 12:03`.
 func (s Status) String() string {
-	if s.Connected {
-		return fmt.Sprintf("connected via %s since %s", s.Path, s.Since.Local().Format("15:04"))
+	lastError := ""
+	if s.LastError != nil {
+		lastError = s.LastError.Error()
+	}
+	return StatusLine(s.Connected, s.Path.String(), s.Since, s.Retry, lastError)
+}
+
+// StatusLine renders a path status for people, in local time: connected
+// via path since when, or not connected (since when, the next try, the
+// last error, as far as known). Status and the client's PathStatus use it.
+func StatusLine(connected bool, path string, since, retry time.Time, lastError string) string {
+	if connected {
+		return fmt.Sprintf("connected via %s since %s", path, since.Local().Format("15:04"))
 	}
 	msg := "not connected"
-	if !s.Since.IsZero() {
-		msg += " since " + s.Since.Local().Format("15:04")
+	if !since.IsZero() {
+		msg += " since " + since.Local().Format("15:04")
 	}
-	if !s.Retry.IsZero() {
-		msg += "; next try at " + s.Retry.Local().Format("15:04:05")
+	if !retry.IsZero() {
+		msg += "; next try at " + retry.Local().Format("15:04:05")
 	}
-	if s.LastError != nil {
-		msg += " (" + s.LastError.Error() + ")"
+	if lastError != "" {
+		msg += " (" + lastError + ")"
 	}
 	return msg
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -91,15 +92,6 @@ func (h *channelHub) dropSession(ss *session) {
 			sub.end()
 		}
 	}
-}
-
-// channelStore returns the store's channel capability.
-func (ss *session) channelStore() (store.ChannelStore, *wire.Error) {
-	cs, ok := ss.srv.cfg.Store.(store.ChannelStore)
-	if !ok {
-		return nil, wire.Errorf(wire.CodeUnavailable, "this server does not host channels")
-	}
-	return cs, nil
 }
 
 // live returns the loaded channel, loading it from the store.
@@ -265,25 +257,21 @@ func (ss *session) fetchChannel(m *wire.FetchChannel) wire.Message {
 }
 
 func (ss *session) fetchChannelPosts(m *wire.FetchChannelPosts) wire.Message {
-	cs, e := ss.channelStore()
-	if e != nil {
-		return e
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	posts, err := cs.ChannelPosts(ctx, store.ChannelID(m.Channel), m.AfterSeq, int(m.Limit)+1)
-	if err != nil {
-		return ss.storeError("channel posts", err)
-	}
-	resp := &wire.ChannelPosts{Channel: m.Channel}
-	for i, p := range posts {
-		if i == int(m.Limit) {
-			resp.More = true
-			break
+	return withStore(ss, ss.channelStore, func(ctx context.Context, cs store.ChannelStore) wire.Message {
+		posts, err := cs.ChannelPosts(ctx, store.ChannelID(m.Channel), m.AfterSeq, int(m.Limit)+1)
+		if err != nil {
+			return ss.storeError("channel posts", err)
 		}
-		resp.Posts = append(resp.Posts, p.Post)
-	}
-	return resp
+		resp := &wire.ChannelPosts{Channel: m.Channel}
+		for i, p := range posts {
+			if i == int(m.Limit) {
+				resp.More = true
+				break
+			}
+			resp.Posts = append(resp.Posts, p.Post)
+		}
+		return resp
+	})
 }
 
 // recordViews counts each post once per session. Only counts are stored;
@@ -316,21 +304,17 @@ func (ss *session) recordViews(m *wire.RecordViews) wire.Message {
 }
 
 func (ss *session) fetchViewCounts(m *wire.FetchViewCounts) wire.Message {
-	cs, e := ss.channelStore()
-	if e != nil {
-		return e
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	views, err := cs.ChannelViews(ctx, store.ChannelID(m.Channel), m.Seqs)
-	if err != nil {
-		return ss.storeError("view counts", err)
-	}
-	resp := &wire.ViewCounts{Channel: m.Channel}
-	for _, seq := range m.Seqs {
-		if v, ok := views[seq]; ok {
-			resp.Counts = append(resp.Counts, wire.ViewCount{Seq: seq, Views: v})
+	return withStore(ss, ss.channelStore, func(ctx context.Context, cs store.ChannelStore) wire.Message {
+		views, err := cs.ChannelViews(ctx, store.ChannelID(m.Channel), m.Seqs)
+		if err != nil {
+			return ss.storeError("view counts", err)
 		}
-	}
-	return resp
+		resp := &wire.ViewCounts{Channel: m.Channel}
+		for _, seq := range m.Seqs {
+			if v, ok := views[seq]; ok {
+				resp.Counts = append(resp.Counts, wire.ViewCount{Seq: seq, Views: v})
+			}
+		}
+		return resp
+	})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 
@@ -26,50 +27,34 @@ func (ss *session) dispatchDeviceList(m wire.Message) (wire.Message, bool) {
 	return nil, false
 }
 
-func (ss *session) deviceLists() (store.DeviceListStore, *wire.Error) {
-	ls, ok := ss.srv.cfg.Store.(store.DeviceListStore)
-	if !ok {
-		return nil, wire.Errorf(wire.CodeInternal, "this server's store keeps no device lists; ask its operator to upgrade")
-	}
-	return ls, nil
-}
-
 func (ss *session) publishDeviceList(m *wire.PublishDeviceList) wire.Message {
-	ls, e := ss.deviceLists()
-	if e != nil {
-		return e
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	// Only a device of the account publishes its list (the list itself is
-	// signed by the account key; clients check that).
-	d, err := ss.srv.cfg.Store.Device(ctx, ss.device)
-	if err != nil {
-		return ss.storeError("device lookup", err)
-	}
-	acct := sha256.Sum256(m.AccountKey[:])
-	if d.Account != acct {
-		return wire.Errorf(wire.CodeUnauthorized, "this device is not registered to that account")
-	}
-	if err := ls.PutDeviceList(ctx, acct, m.Version, m.List); err != nil {
-		if errors.Is(err, store.ErrOldVersion) {
-			return wire.Errorf(wire.CodeConflict, "the device list's version is not newer than the stored one; fetch it, merge and publish the next version")
+	return withStore(ss, ss.deviceLists, func(ctx context.Context, ls store.DeviceListStore) wire.Message {
+		// Only a device of the account publishes its list (the list itself
+		// is signed by the account key; clients check that).
+		d, err := ss.srv.cfg.Store.Device(ctx, ss.device)
+		if err != nil {
+			return ss.storeError("device lookup", err)
 		}
-		return ss.storeError("publish device list", err)
-	}
-	return &wire.OK{}
+		acct := sha256.Sum256(m.AccountKey[:])
+		if d.Account != acct {
+			return wire.Errorf(wire.CodeUnauthorized, "this device is not registered to that account")
+		}
+		if err := ls.PutDeviceList(ctx, acct, m.Version, m.List); err != nil {
+			if errors.Is(err, store.ErrOldVersion) {
+				return wire.Errorf(wire.CodeConflict, "the device list's version is not newer than the stored one; fetch it, merge and publish the next version")
+			}
+			return ss.storeError("publish device list", err)
+		}
+		return &wire.OK{}
+	})
 }
 
 func (ss *session) fetchDeviceList(m *wire.FetchDeviceList) wire.Message {
-	ls, e := ss.deviceLists()
-	if e != nil {
-		return e
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	v, list, err := ls.DeviceList(ctx, sha256.Sum256(m.AccountKey[:]))
-	if err != nil {
-		return ss.storeError("fetch device list", err)
-	}
-	return &wire.DeviceList{AccountKey: m.AccountKey, Version: v, List: list}
+	return withStore(ss, ss.deviceLists, func(ctx context.Context, ls store.DeviceListStore) wire.Message {
+		v, list, err := ls.DeviceList(ctx, sha256.Sum256(m.AccountKey[:]))
+		if err != nil {
+			return ss.storeError("fetch device list", err)
+		}
+		return &wire.DeviceList{AccountKey: m.AccountKey, Version: v, List: list}
+	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -227,17 +228,13 @@ func (ss *session) publishKeyPackages(m *wire.PublishKeyPackages) wire.Message {
 }
 
 func (ss *session) countKeyPackages() wire.Message {
-	c, ok := ss.srv.cfg.Store.(KeyPackageCounter)
-	if !ok {
-		return wire.Errorf(wire.CodeInternal, "this server's store cannot count key packages yet; tell its operator")
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	n, lastResort, err := c.CountKeyPackages(ctx, ss.device)
-	if err != nil {
-		return ss.storeError("count key packages", err)
-	}
-	return &wire.KeyPackageCount{OneTime: uint32(max(0, n)), LastResort: lastResort}
+	return withStore(ss, ss.keyPackageCounter, func(ctx context.Context, c KeyPackageCounter) wire.Message {
+		n, lastResort, err := c.CountKeyPackages(ctx, ss.device)
+		if err != nil {
+			return ss.storeError("count key packages", err)
+		}
+		return &wire.KeyPackageCount{OneTime: uint32(max(0, n)), LastResort: lastResort}
+	})
 }
 
 func (ss *session) claimKeyPackages(m *wire.ClaimKeyPackages) wire.Message {
@@ -355,36 +352,28 @@ func (ss *session) publishGroupInfo(m *wire.PublishGroupInfo) wire.Message {
 	if e := ss.checkFree(int64(len(m.GroupInfo))); e != nil {
 		return e
 	}
-	g, ok := ss.srv.cfg.Store.(GroupInfoStore)
-	if !ok {
-		return wire.Errorf(wire.CodeNotFound, "this server does not keep group info yet; rejoin through another member")
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	if err := g.PutGroupInfo(ctx, store.GroupHash(m.Group), m.Epoch, m.GroupInfo); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return wire.Errorf(wire.CodeNotFound, "the Delivery Service has no commit for this group yet; send the commit first")
+	return withStore(ss, ss.groupInfos, func(ctx context.Context, g GroupInfoStore) wire.Message {
+		if err := g.PutGroupInfo(ctx, store.GroupHash(m.Group), m.Epoch, m.GroupInfo); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return wire.Errorf(wire.CodeNotFound, "the Delivery Service has no commit for this group yet; send the commit first")
+			}
+			return ss.storeError("publish group info", err)
 		}
-		return ss.storeError("publish group info", err)
-	}
-	return &wire.OK{}
+		return &wire.OK{}
+	})
 }
 
 func (ss *session) fetchGroupInfo(m *wire.FetchGroupInfo) wire.Message {
-	g, ok := ss.srv.cfg.Store.(GroupInfoStore)
-	if !ok {
-		return wire.Errorf(wire.CodeNotFound, "this server does not keep group info yet; rejoin through another member")
-	}
-	ctx, cancel := ss.srv.storeCtx()
-	defer cancel()
-	epoch, info, err := g.GroupInfo(ctx, store.GroupHash(m.Group))
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return wire.Errorf(wire.CodeNotFound, "no group info was published for this group")
+	return withStore(ss, ss.groupInfos, func(ctx context.Context, g GroupInfoStore) wire.Message {
+		epoch, info, err := g.GroupInfo(ctx, store.GroupHash(m.Group))
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return wire.Errorf(wire.CodeNotFound, "no group info was published for this group")
+			}
+			return ss.storeError("fetch group info", err)
 		}
-		return ss.storeError("fetch group info", err)
-	}
-	return &wire.GroupInfo{Group: m.Group, Epoch: epoch, GroupInfo: bytes.Clone(info)}
+		return &wire.GroupInfo{Group: m.Group, Epoch: epoch, GroupInfo: bytes.Clone(info)}
+	})
 }
 
 // storeError turns a store failure into the protocol error that tells the

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/store"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // Store is what the server needs from its durable state. store/sqlite
@@ -63,4 +64,43 @@ type GroupInfoStore interface {
 	PutGroupInfo(ctx context.Context, group store.GroupHash, epoch uint64, info []byte) error
 	// GroupInfo returns the latest GroupInfo, or store.ErrNotFound.
 	GroupInfo(ctx context.Context, group store.GroupHash) (epoch uint64, info []byte, err error)
+}
+
+// storeAs is the server's store as the optional capability T, or the
+// answer (code, missing) for a client of a server whose store lacks it.
+func storeAs[T any](s *Server, code wire.ErrorCode, missing string) (T, *wire.Error) {
+	st, ok := s.cfg.Store.(T)
+	if !ok {
+		return st, wire.Errorf(code, "%s", missing)
+	}
+	return st, nil
+}
+
+// withStore is the prologue of a handler that asks a store: it gets the
+// capability (its absence is the answer), and runs call with a context
+// bounded by the store timeout (Config.StoreTimeout).
+func withStore[T any](ss *session, capability func() (T, *wire.Error), call func(ctx context.Context, st T) wire.Message) wire.Message {
+	st, e := capability()
+	if e != nil {
+		return e
+	}
+	ctx, cancel := ss.srv.storeCtx()
+	defer cancel()
+	return call(ctx, st)
+}
+
+func (ss *session) channelStore() (store.ChannelStore, *wire.Error) {
+	return storeAs[store.ChannelStore](ss.srv, wire.CodeUnavailable, "this server does not host channels")
+}
+
+func (ss *session) deviceLists() (store.DeviceListStore, *wire.Error) {
+	return storeAs[store.DeviceListStore](ss.srv, wire.CodeInternal, "this server's store keeps no device lists; ask its operator to upgrade")
+}
+
+func (ss *session) groupInfos() (GroupInfoStore, *wire.Error) {
+	return storeAs[GroupInfoStore](ss.srv, wire.CodeNotFound, "this server does not keep group info yet; rejoin through another member")
+}
+
+func (ss *session) keyPackageCounter() (KeyPackageCounter, *wire.Error) {
+	return storeAs[KeyPackageCounter](ss.srv, wire.CodeInternal, "this server's store cannot count key packages yet; tell its operator")
 }

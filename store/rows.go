@@ -60,21 +60,13 @@ type Rows interface {
 	Err() error
 }
 
-// ScanRevocations decodes rows of (admin_key, seq), the channel
-// revocations both SQL stores keep. An admin key that is not 32 bytes is
-// reported as corrupt.
-func ScanRevocations(rows Rows) (map[[32]byte]uint64, error) {
-	out := map[[32]byte]uint64{}
+// EachRow calls row for every row of rows in order and returns the first
+// error, else rows.Err(). The caller closes rows.
+func EachRow[R Rows](rows R, row func(R) error) error {
 	for rows.Next() {
-		var k []byte
-		var seq int64
-		if err := rows.Scan(&k, &seq); err != nil {
-			return nil, err
+		if err := row(rows); err != nil {
+			return err
 		}
-		if len(k) != 32 {
-			return nil, fmt.Errorf("corrupt admin key of %d bytes", len(k))
-		}
-		out[[32]byte(k)] = uint64(seq)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }

@@ -99,47 +99,25 @@ func (f *fakeClients) fetchBook(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secure channel: %w", err)
 	}
-	defer sc.Close()
+	s := client.NewSession(sc, nil) // the client's request/answer matching
+	defer s.End(errors.New("lab: the fake client is done")) // closes sc
+	if _, err := s.Hello(ctx); err != nil {
+		return nil, fmt.Errorf("ClientHello: %w", err)
+	}
 	var ak wire.AccountKey
 	var dk wire.DeviceKey
 	copy(ak[:], acct.Public().(ed25519.PublicKey))
 	copy(dk[:], dev.Public().(ed25519.PublicKey))
-	reqs := []wire.Message{
-		&wire.ClientHello{MinVersion: wire.Version, MaxVersion: wire.Version},
-		&wire.RegisterDevice{AccountKey: ak, DeviceCert: client.SignDevice(acct, client.DeviceKey(dk))},
-		&wire.FetchBook{},
+	if _, err := s.Call(ctx, &wire.RegisterDevice{AccountKey: ak, DeviceCert: client.SignDevice(acct, client.DeviceKey(dk))}); err != nil {
+		return nil, fmt.Errorf("RegisterDevice: %w", err)
 	}
-	var last wire.Message
-	for i, req := range reqs {
-		b, err := wire.Encode(wire.Frame{RequestID: uint32(i + 1), Msg: req})
-		if err != nil {
-			return nil, err
-		}
-		if err := sc.Send(b); err != nil {
-			return nil, err
-		}
-		for {
-			rb, err := sc.Recv()
-			if err != nil {
-				return nil, err
-			}
-			fr, err := wire.Decode(rb)
-			if err != nil {
-				return nil, err
-			}
-			if fr.RequestID != uint32(i+1) {
-				continue // a push
-			}
-			if e, ok := fr.Msg.(*wire.Error); ok {
-				return nil, fmt.Errorf("%v: %v", req.Type(), e)
-			}
-			last = fr.Msg
-			break
-		}
+	resp, err := s.Call(ctx, &wire.FetchBook{})
+	if err != nil {
+		return nil, fmt.Errorf("FetchBook: %w", err)
 	}
-	book, ok := last.(*wire.Book)
+	book, ok := resp.(*wire.Book)
 	if !ok {
-		return nil, fmt.Errorf("FetchBook answered with %v", last.Type())
+		return nil, fmt.Errorf("FetchBook answered with %v", resp.Type())
 	}
 	return book.Data, nil
 }

@@ -37,29 +37,31 @@ The traffic is opaque random payloads: the server only ever sees opaque
 bytes (MLS ciphertext in real use), so the load generator needs no MLS.`
 
 func runBench(e env) int {
-	if len(e.args) == 0 {
-		return fail(e, "bench", usageError(benchUsage))
-	}
-	op := e.args[0]
-	e.args = e.args[1:]
-	switch op {
-	case "send":
-		return runBenchSend(e)
-	case "recv":
-		return runBenchRecv(e)
-	case "server":
-		return runBenchServer(e)
-	case "fanout": // bench_fanout.go
-		return runBenchFanout(e)
-	}
-	return fail(e, "bench", usageError(benchUsage))
+	return runSubcommand(e, "bench", benchUsage, map[string]func(env) int{
+		"send":   runBenchSend,
+		"recv":   runBenchRecv,
+		"server": runBenchServer,
+		"fanout": runBenchFanout, // bench_fanout.go
+	})
 }
 
-// usageError is a command's usage text returned as its error (it is
-// prose, so it ends with a full stop).
-type usageError string
-
-func (u usageError) Error() string { return string(u) }
+// runSubcommand runs the subcommand of cmd that e.args[0] names, from
+// subs, with the arguments after it. No subcommand, or one that subs does
+// not have, prints usage and exits 2.
+func runSubcommand(e env, cmd, usage string, subs map[string]func(env) int) int {
+	if len(e.args) > 0 {
+		if run, ok := subs[e.args[0]]; ok {
+			e.args = e.args[1:]
+			return run(e)
+		}
+	}
+	if len(e.args) == 0 {
+		fmt.Fprintf(e.stderr, "samizdat %s: %s\n", cmd, usage)
+	} else {
+		fmt.Fprintf(e.stderr, "samizdat %s: unknown subcommand %q; %s\n", cmd, e.args[0], usage)
+	}
+	return 2
+}
 
 // sendFlags are the flags of 'bench send'.
 type sendFlags struct {

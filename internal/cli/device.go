@@ -20,24 +20,12 @@ func init() {
 }
 
 func runDevice(e env) int {
-	if len(e.args) == 0 {
-		fmt.Fprintln(e.stderr, "samizdat device: say what to do: link | approve CODE | list | revoke ID")
-		return 2
-	}
-	sub := e.args[0]
-	e.args = e.args[1:]
-	switch sub {
-	case "link":
-		return runDeviceLink(e)
-	case "approve":
-		return runDeviceApprove(e)
-	case "list":
-		return runDeviceList(e, "device list")
-	case "revoke":
-		return runDeviceRevoke(e)
-	}
-	fmt.Fprintf(e.stderr, "samizdat device: unknown subcommand %q: link | approve CODE | list | revoke ID\n", sub)
-	return 2
+	return runSubcommand(e, "device", "say what to do: link | approve CODE | list | revoke ID", map[string]func(env) int{
+		"link":    runDeviceLink,
+		"approve": runDeviceApprove,
+		"list":    func(e env) int { return runDeviceList(e, "device list") },
+		"revoke":  runDeviceRevoke,
+	})
 }
 
 // runDeviceLink runs on the new device: it shows the code and waits.

@@ -43,7 +43,7 @@ func (s *Store) CreateChannel(ctx context.Context, id store.ChannelID, descripto
 
 // Channel implements store.ChannelStore.
 func (s *Store) Channel(ctx context.Context, id store.ChannelID) ([]byte, uint64, error) {
-	last, d, err := s.numberAndBlob(ctx, "channel lookup", `SELECT last_seq, descriptor FROM channels WHERE channel_id = $1`, id[:]) // devicelists.go
+	last, d, err := s.numberAndBlob(ctx, "channel lookup", `SELECT last_seq, descriptor FROM channels WHERE channel_id = ?`, id[:]) // devicelists.go
 	return d, last, err
 }
 
@@ -90,18 +90,7 @@ func (s *Store) ChannelPosts(ctx context.Context, id store.ChannelID, afterSeq u
 	if err := s.check("channel posts"); err != nil {
 		return nil, err
 	}
-	if afterSeq > maxChannelSeq {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, post FROM channel_posts WHERE channel_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, s.wrap("channel posts", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.ChannelPost])
-	if err != nil {
-		return nil, s.wrap("channel posts", err)
-	}
-	return out, nil
+	return s.on(s.pool).ChannelPosts(ctx, id, afterSeq, limit)
 }
 
 // ChannelRevocations implements store.ChannelStore.
@@ -109,16 +98,7 @@ func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map
 	if err := s.check("channel revocations"); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT admin_key, seq FROM channel_revocations WHERE channel_id = $1`, id[:])
-	if err != nil {
-		return nil, s.wrap("channel revocations", err)
-	}
-	defer rows.Close()
-	out, err := store.ScanRevocations(rows)
-	if err != nil {
-		return nil, s.wrap("channel revocations", err)
-	}
-	return out, nil
+	return s.on(s.pool).ChannelRevocations(ctx, id)
 }
 
 // AddChannelViews implements store.ChannelStore: one UPDATE adds every

@@ -46,14 +46,7 @@ func (s *Store) Device(ctx context.Context, id store.DeviceID) (store.Device, er
 	if err := s.check("get device"); err != nil {
 		return store.Device{}, err
 	}
-	d, err := store.ScanDevice(s.pool.QueryRow(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE device_id = $1`, id[:]))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Device{}, fmt.Errorf("postgres: doing get device %x: %w", id[:8], store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Device{}, s.wrap("get device", err)
-	}
-	return d, nil
+	return s.on(s.pool).Device(ctx, id)
 }
 
 // DevicesOf implements store.Store.
@@ -61,15 +54,7 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	if err := s.check("list devices"); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE account_id = $1 ORDER BY created_at, device_id`, account[:])
-	if err != nil {
-		return nil, s.wrap("list devices", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Device, error) { return store.ScanDevice(r) })
-	if err != nil {
-		return nil, s.wrap("list devices", err)
-	}
-	return out, nil
+	return s.on(s.pool).DevicesOf(ctx, account)
 }
 
 // RevokeDevice implements store.Store. Deleting the device row first takes

@@ -25,16 +25,8 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if afterSeq > maxSeq {
 		return nil, nil // no seq is that large
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+store.EntryColumns+`
-		FROM mailbox WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, device[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, s.wrap("pending", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Entry, error) { return store.ScanEntry(r) })
-	if err != nil {
-		return nil, s.wrap("pending", err)
-	}
-	return out, nil
+	return store.Collect(ctx, s.on(s.pool), "pending", `SELECT `+store.EntryColumns+`
+		FROM mailbox WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{device[:], int64(afterSeq), limit}, store.ScanEntry)
 }
 
 // Ack implements store.Store. devices.last_seq keeps the deleted seqs from
@@ -95,7 +87,7 @@ func (s *Store) PutGroupInfo(ctx context.Context, group store.GroupHash, epoch u
 
 // GroupInfo implements store.Store.
 func (s *Store) GroupInfo(ctx context.Context, group store.GroupHash) (uint64, []byte, error) {
-	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = $1`, group[:]) // devicelists.go
+	return s.numberAndBlob(ctx, "get group info", `SELECT epoch, data FROM group_info WHERE group_hash = ?`, group[:]) // devicelists.go
 }
 
 // ExpireSeen implements store.Store.

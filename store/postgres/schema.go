@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -124,7 +122,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // migrateStep applies the next migration, if any, and reports whether the
-// schema is now the newest.
+// schema is now the newest. The advisory lock makes a second server wait
+// for the first's step.
 func migrateStep(ctx context.Context, pool *pgxpool.Pool) (done bool, err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -134,34 +133,12 @@ func migrateStep(ctx context.Context, pool *pgxpool.Pool) (done bool, err error)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
 		return false, fmt.Errorf("postgres: doing migration lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS samizdat_schema_version (version integer NOT NULL)`); err != nil {
-		return false, fmt.Errorf("postgres: doing samizdat_schema_version create: %w", err)
-	}
-	var version int
-	err = tx.QueryRow(ctx, `SELECT version FROM samizdat_schema_version`).Scan(&version)
-	if errors.Is(err, pgx.ErrNoRows) {
-		_, err = tx.Exec(ctx, `INSERT INTO samizdat_schema_version (version) VALUES (0)`)
-	}
+	done, err = pgSQL(tx, wrapOp).MigrateStep(ctx, "samizdat_schema_version", migrations)
 	if err != nil {
-		return false, fmt.Errorf("postgres: doing samizdat_schema_version read: %w", err)
-	}
-	switch {
-	case version > len(migrations):
-		return false, fmt.Errorf("postgres: doing migration: database has schema version %d, this binary knows up to %d; run a newer samizdat", version, len(migrations))
-	case version == len(migrations):
-		if err := tx.Commit(ctx); err != nil {
-			return false, fmt.Errorf("postgres: doing migration commit: %w", err)
-		}
-		return true, nil
-	}
-	if _, err := tx.Exec(ctx, migrations[version]); err != nil {
-		return false, fmt.Errorf("postgres: doing migration to version %d: %w", version+1, err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE samizdat_schema_version SET version = $1`, version+1); err != nil {
-		return false, fmt.Errorf("postgres: doing migration to version %d: %w", version+1, err)
+		return false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("postgres: doing migration to version %d commit: %w", version+1, err)
+		return false, fmt.Errorf("postgres: doing migration commit: %w", err)
 	}
-	return false, nil
+	return done, nil
 }

@@ -55,91 +55,53 @@ const (
 // sendReq is one queued Send.
 type sendReq struct {
 	snd  store.Send // Recipients deduplicated
-	done chan sendResp
+	done chan store.Answer
 }
 
-type sendResp struct {
-	res store.Result
-	err error
-}
-
-// Enqueue implements store.Store: EnqueueAsync and a wait.
+// Enqueue implements store.Store: the Send is queued and its answer awaited.
 func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, error) {
-	p := s.EnqueueAsync(ctx, snd).(*pendingSend)
-	if p.answered {
-		return p.resp.res, p.resp.err
+	r, err := s.queueSend(ctx, snd)
+	if err != nil {
+		return store.Result{}, err
 	}
-	select {
-	case r := <-p.r.done:
-		return r.res, r.err
-	case <-s.stopped:
-		return p.Wait()
-	case <-ctx.Done():
-		return store.Result{}, fmt.Errorf("postgres: doing enqueue (it may still be committed): %w", ctx.Err())
-	}
+	return s.queueView().Await(ctx, "enqueue", r.done)
 }
 
 // EnqueueAsync queues snd behind every Send queued before it and returns at
 // once; Sends queued one after another commit in that order (in one batch
 // or in consecutive ones). ctx bounds only the queueing. The server
-// pipelines a session's Sends with it (server.AsyncEnqueuer).
+// pipelines a session's Sends with it (server.AsyncEnqueuer). The batcher
+// answers every queued request, also when the store closes.
 func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingSend {
+	r, err := s.queueSend(ctx, snd)
+	if err != nil {
+		return store.Refused(err)
+	}
+	return s.queueView().Pending("enqueue", r.done)
+}
+
+// queueSend validates snd and puts it in the batcher's queue.
+func (s *Store) queueSend(ctx context.Context, snd store.Send) (*sendReq, error) {
 	if err := store.ValidateSend(&snd); err != nil {
-		return &pendingSend{answered: true, resp: sendResp{err: err}}
+		return nil, err
 	}
 	if err := s.check("enqueue"); err != nil {
-		return &pendingSend{answered: true, resp: sendResp{err: err}}
+		return nil, err
 	}
 	snd.Recipients = store.UniqueRecipients(snd.Recipients)
-	r := &sendReq{snd: snd, done: make(chan sendResp, 1)}
+	r := &sendReq{snd: snd, done: make(chan store.Answer, 1)}
 	select {
 	case s.reqs <- r:
-		return &pendingSend{r: r, stopped: s.stopped}
+		return r, nil
 	case <-s.stopped:
-		return &pendingSend{answered: true, resp: sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}}
+		return nil, s.queueView().Closed("enqueue")
 	case <-ctx.Done():
-		return &pendingSend{answered: true, resp: sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", ctx.Err())}}
+		return nil, fmt.Errorf("postgres: doing enqueue: %w", ctx.Err())
 	}
 }
 
-// pendingSend implements store.PendingSend. The batcher answers every
-// queued request, also when the store closes.
-type pendingSend struct {
-	r        *sendReq
-	stopped  <-chan struct{} // the batcher's
-	answered bool
-	resp     sendResp
-}
-
-func (p *pendingSend) Ready() bool {
-	if !p.answered {
-		select {
-		case p.resp = <-p.r.done:
-			p.answered = true
-		default:
-		}
-	}
-	return p.answered
-}
-
-func (p *pendingSend) Wait() (store.Result, error) {
-	if !p.answered {
-		select {
-		case p.resp = <-p.r.done:
-		case <-p.stopped:
-			// Every batch had answered before stopped closed; a request
-			// that slipped into the queue after the batcher's last look
-			// is answered here.
-			select {
-			case p.resp = <-p.r.done:
-			default:
-				p.resp = sendResp{err: fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)}
-			}
-		}
-		p.answered = true
-	}
-	return p.resp.res, p.resp.err
-}
+// queueView is the batcher's queue as its callers see it.
+func (s *Store) queueView() store.Queue { return store.Queue{Stopped: s.stopped, Pkg: "postgres"} }
 
 // runBatcher is the batcher goroutine. It returns when the store closes,
 // after answering every queued request and waiting for the batches that
@@ -148,15 +110,7 @@ func (s *Store) runBatcher() {
 	defer func() {
 		s.committing.Wait()
 		close(s.stopped)
-		closed := fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed)
-		for {
-			select {
-			case r := <-s.reqs:
-				r.done <- sendResp{err: closed}
-			default:
-				return
-			}
-		}
+		store.RefuseQueued(s.reqs, func(r *sendReq) chan<- store.Answer { return r.done }, s.queueView().Closed("enqueue"))
 	}()
 	for {
 		var batch []*sendReq
@@ -184,7 +138,7 @@ func (s *Store) runBatcher() {
 		select { // a free commit stage
 		case s.slots <- struct{}{}:
 		case <-s.life.Done():
-			answerAll(batch, fmt.Errorf("postgres: doing enqueue: %w", store.ErrClosed))
+			answerAll(batch, s.queueView().Closed("enqueue"))
 			return
 		}
 		b, err := s.firstStage(batch)
@@ -204,7 +158,7 @@ func (s *Store) runBatcher() {
 
 func answerAll(batch []*sendReq, err error) {
 	for _, r := range batch {
-		r.done <- sendResp{err: err}
+		r.done <- store.Answer{Err: err}
 	}
 }
 
@@ -213,7 +167,7 @@ func answerAll(batch []*sendReq, err error) {
 type openBatch struct {
 	conn    *pooledConn
 	reqs    []*sendReq
-	resps   []sendResp
+	resps   []store.Answer
 	deliver [][]store.DeviceID // per request: the devices that got an entry
 
 	unclaimed [][]byte // MsgIDs inserted but not kept: deleted again
@@ -363,18 +317,13 @@ func scanRows(br pgx.BatchResults, each func(pgx.Rows) error) error {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return store.EachRow(rows, each)
 }
 
 // decide answers every Send of the batch in queue order, as one
 // transaction per Send would have, and collects the writes.
 func (b *openBatch) decide(st firstState) {
-	b.resps = make([]sendResp, len(b.reqs))
+	b.resps = make([]store.Answer, len(b.reqs))
 	b.deliver = make([][]store.DeviceID, len(b.reqs))
 	movedDev := make(map[store.DeviceID]struct{})
 	movedGroup := make(map[store.GroupHash]struct{})
@@ -382,18 +331,18 @@ func (b *openBatch) decide(st firstState) {
 		snd := &r.snd
 		resp := &b.resps[i]
 		if kept, fresh := st.fresh[snd.MsgID]; !fresh || kept {
-			resp.res.Duplicate = true
+			resp.Res.Duplicate = true
 			if snd.Kind == store.KindCommit {
-				resp.res.CurrentEpoch = uint64(max(st.epochs[snd.Group], 0))
+				resp.Res.CurrentEpoch = uint64(max(st.epochs[snd.Group], 0))
 			}
 			continue
 		}
 		kept, refused := st.registered(snd)
 		if refused != nil {
-			resp.err = refused
+			resp.Err = refused
 			continue
 		}
-		resp.res.Skipped = len(snd.Recipients) - len(kept)
+		resp.Res.Skipped = len(snd.Recipients) - len(kept)
 		if len(kept) == 0 && snd.Kind != store.KindCommit {
 			continue // nobody left to deliver to: nothing stored, the MsgID not remembered
 		}
@@ -402,13 +351,13 @@ func (b *openBatch) decide(st firstState) {
 			// Service accepts one commit per epoch, the first to arrive.
 			cur := st.epochs[snd.Group]
 			if cur >= 0 && uint64(cur) != snd.Epoch {
-				resp.res = store.Result{CurrentEpoch: uint64(cur)}
-				resp.err = fmt.Errorf("postgres: doing enqueue of commit: %w", &store.StaleEpochError{Current: uint64(cur), Sent: snd.Epoch})
+				resp.Res = store.Result{CurrentEpoch: uint64(cur)}
+				resp.Err = fmt.Errorf("postgres: doing enqueue of commit: %w", &store.StaleEpochError{Current: uint64(cur), Sent: snd.Epoch})
 				continue
 			}
 			st.epochs[snd.Group] = int64(snd.Epoch + 1)
 			movedGroup[snd.Group] = struct{}{}
-			resp.res.CurrentEpoch = snd.Epoch + 1
+			resp.Res.CurrentEpoch = snd.Epoch + 1
 		}
 		st.fresh[snd.MsgID] = true
 		if len(kept) == 0 {

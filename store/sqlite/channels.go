@@ -45,42 +45,7 @@ CREATE TABLE channel_revocations (
 // migrateChannels brings the channel tables to the newest version. Open
 // calls it after the core migration.
 func migrateChannels(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS channel_schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: doing channel_schema_version create: %w", err)
-	}
-	for {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("store: doing channel migration begin: %w", err)
-		}
-		var version int
-		err = tx.QueryRowContext(ctx, `SELECT version FROM channel_schema_version`).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) {
-			_, err = tx.ExecContext(ctx, `INSERT INTO channel_schema_version (version) VALUES (0)`)
-		}
-		if err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel_schema_version read: %w", err)
-		}
-		if version > len(channelMigrations) {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration: database has channel schema %d, this binary knows up to %d; run a newer samizdat", version, len(channelMigrations))
-		}
-		if version == len(channelMigrations) {
-			return tx.Commit()
-		}
-		if _, err := tx.ExecContext(ctx, channelMigrations[version]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration to version %d: %w", version+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE channel_schema_version SET version = ?`, version+1); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing channel migration to version %d: %w", version+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: doing channel migration to version %d commit: %w", version+1, err)
-		}
-	}
+	return runMigrations(ctx, db, "channel_schema_version", channelMigrations) // schema.go
 }
 
 var _ store.ChannelStore = (*Store)(nil)
@@ -151,42 +116,12 @@ func (s *Store) ChannelPosts(ctx context.Context, id store.ChannelID, afterSeq u
 	if err := store.ValidateLimit(limit); err != nil {
 		return nil, err
 	}
-	if afterSeq > 1<<62 {
-		return nil, nil
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT seq, post FROM channel_posts WHERE channel_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel posts: %w", err)
-	}
-	defer rows.Close()
-	var out []store.ChannelPost
-	for rows.Next() {
-		var p store.ChannelPost
-		var seq int64
-		if err := rows.Scan(&seq, &p.Post); err != nil {
-			return nil, fmt.Errorf("store: doing channel posts: %w", err)
-		}
-		p.Seq = uint64(seq)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: doing channel posts: %w", err)
-	}
-	return out, nil
+	return on(s.read).ChannelPosts(ctx, id, afterSeq, limit)
 }
 
 // ChannelRevocations implements store.ChannelStore.
 func (s *Store) ChannelRevocations(ctx context.Context, id store.ChannelID) (map[[32]byte]uint64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT admin_key, seq FROM channel_revocations WHERE channel_id = ?`, id[:])
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-	}
-	defer rows.Close()
-	out, err := store.ScanRevocations(rows)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing channel revocations: %w", err)
-	}
-	return out, nil
+	return on(s.read).ChannelRevocations(ctx, id)
 }
 
 // AddChannelViews implements store.ChannelStore.

@@ -48,14 +48,7 @@ func (s *Store) Device(ctx context.Context, id store.DeviceID) (store.Device, er
 	if s.closed() {
 		return store.Device{}, fmt.Errorf("store: doing get device: %w", store.ErrClosed)
 	}
-	d, err := store.ScanDevice(s.read.QueryRowContext(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE device_id = ?`, id[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Device{}, fmt.Errorf("store: doing get device %x: %w", id[:8], store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Device{}, fmt.Errorf("store: doing get device: %w", err)
-	}
-	return d, nil
+	return on(s.read).Device(ctx, id)
 }
 
 // DevicesOf implements store.Store.
@@ -63,30 +56,7 @@ func (s *Store) DevicesOf(ctx context.Context, account store.AccountID) ([]store
 	if s.closed() {
 		return nil, fmt.Errorf("store: doing list devices: %w", store.ErrClosed)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+store.DeviceColumns+` FROM devices WHERE account_id = ? ORDER BY created_at, device_id`, account[:])
-	if err != nil {
-		return nil, fmt.Errorf("store: doing list devices: %w", err)
-	}
-	out, err := collectRows(rows, store.ScanDevice)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing list devices: %w", err)
-	}
-	return out, nil
-}
-
-// collectRows scans every row with scan and closes rows, as
-// pgx.CollectRows does for the PostgreSQL engine.
-func collectRows[T any](rows *sql.Rows, scan func(store.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return on(s.read).DevicesOf(ctx, account)
 }
 
 // AddKeyPackages implements store.Store.

@@ -21,16 +21,9 @@ func (s *Store) Pending(ctx context.Context, device store.DeviceID, afterSeq uin
 	if afterSeq > 1<<63-1 {
 		return nil, nil // no seq is that large
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+store.EntryColumns+`
-		FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?) AND seq > ? ORDER BY seq LIMIT ?`, device[:], int64(afterSeq), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing pending: %w", err)
-	}
-	out, err := collectRows(rows, store.ScanEntry)
-	if err != nil {
-		return nil, fmt.Errorf("store: doing pending: %w", err)
-	}
-	return out, nil
+	return store.Collect(ctx, on(s.read), "pending", `SELECT `+store.EntryColumns+`
+		FROM mailbox WHERE device_num = (SELECT num FROM devices WHERE device_id = ?) AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{device[:], int64(afterSeq), limit}, store.ScanEntry)
 }
 
 // Ack implements store.Store. Acks ride in the writer's batches like Sends.

@@ -140,42 +140,27 @@ CREATE TABLE device_lists (
 
 // migrate brings the database at db to the newest schema.
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: doing schema_version create: %w", err)
-	}
+	return runMigrations(ctx, db, "schema_version", migrations)
+}
+
+// runMigrations applies migrations not yet applied, one transaction each
+// (store.SQL.MigrateStep); versionTable keeps how many are.
+func runMigrations(ctx context.Context, db *sql.DB, versionTable string, migrations []string) error {
 	for {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("store: doing migration begin: %w", err)
+			return fmt.Errorf("store: doing %s migration begin: %w", versionTable, err)
 		}
-		var version int
-		err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
-		if err == sql.ErrNoRows {
-			if _, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("store: doing schema_version init: %w", err)
-			}
-		} else if err != nil {
+		done, err := on(tx).MigrateStep(ctx, versionTable, migrations)
+		if err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: doing schema_version read: %w", err)
-		}
-		if version > len(migrations) {
-			tx.Rollback()
-			return fmt.Errorf("store: doing migration: database has schema version %d, this binary knows up to %d; run a newer samizdat", version, len(migrations))
-		}
-		if version == len(migrations) {
-			return tx.Commit()
-		}
-		if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing migration to version %d: %w", version+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, version+1); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: doing migration to version %d: %w", version+1, err)
+			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: doing migration to version %d commit: %w", version+1, err)
+			return fmt.Errorf("store: doing %s migration commit: %w", versionTable, err)
+		}
+		if done {
+			return nil
 		}
 	}
 }

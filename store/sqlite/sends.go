@@ -17,7 +17,7 @@ func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, erro
 		return store.Result{}, err
 	}
 	snd.Recipients = store.UniqueRecipients(snd.Recipients)
-	return s.w.submit(ctx, "enqueue", &request{send: &snd, done: make(chan response, 1)})
+	return s.w.submit(ctx, "enqueue", &request{send: &snd, done: make(chan store.Answer, 1)})
 }
 
 // EnqueueAsync is Enqueue without the wait, for a caller with several
@@ -26,41 +26,14 @@ func (s *Store) Enqueue(ctx context.Context, snd store.Send) (store.Result, erro
 // in consecutive ones), and returns at once. ctx bounds only the queueing.
 func (s *Store) EnqueueAsync(ctx context.Context, snd store.Send) store.PendingSend {
 	if err := store.ValidateSend(&snd); err != nil {
-		return &pendingSend{answered: true, resp: response{err: err}}
+		return store.Refused(err)
 	}
 	snd.Recipients = store.UniqueRecipients(snd.Recipients)
-	r := &request{send: &snd, done: make(chan response, 1)}
+	r := &request{send: &snd, done: make(chan store.Answer, 1)}
 	if err := s.w.queue(ctx, "enqueue", r); err != nil {
-		return &pendingSend{answered: true, resp: response{err: err}}
+		return store.Refused(err)
 	}
-	return &pendingSend{w: s.w, r: r}
-}
-
-// pendingSend implements store.PendingSend.
-type pendingSend struct {
-	w        *writer
-	r        *request
-	answered bool
-	resp     response
-}
-
-func (p *pendingSend) Ready() bool {
-	if !p.answered {
-		select {
-		case p.resp = <-p.r.done:
-			p.answered = true
-		default:
-		}
-	}
-	return p.answered
-}
-
-func (p *pendingSend) Wait() (store.Result, error) {
-	if !p.answered {
-		p.resp.res, p.resp.err = p.w.await(context.Background(), "enqueue", p.r)
-		p.answered = true
-	}
-	return p.resp.res, p.resp.err
+	return s.w.queueView().Pending("enqueue", r.done)
 }
 
 type stmtKey struct {
@@ -77,7 +50,7 @@ const (
 
 // sends decides and writes a run of consecutive Sends of the batch.
 // answers[i] is the answer of run[i].
-func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers []response) error {
+func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers []store.Answer) error {
 	ov.sends += len(run)
 	firstOf := make(map[store.MsgID]int, len(run))
 	dupOf := make(map[int]int)
@@ -100,7 +73,7 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 				}
 				res.CurrentEpoch = cur
 			}
-			answers[i] = response{res: res}
+			answers[i] = store.Answer{Res: res}
 			continue
 		}
 		recipients, skipped, refused, err := w.registered(ctx, ov, s)
@@ -108,15 +81,15 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 			return err
 		}
 		if refused != nil {
-			answers[i] = response{err: refused}
+			answers[i] = store.Answer{Err: refused}
 			continue
 		}
 		s.Recipients = recipients
 		if len(s.Recipients) == 0 && s.Kind != store.KindCommit {
-			answers[i] = response{res: store.Result{Skipped: skipped}} // nobody left to deliver to
+			answers[i] = store.Answer{Res: store.Result{Skipped: skipped}} // nobody left to deliver to
 			continue
 		}
-		answers[i].res.Skipped = skipped
+		answers[i].Res.Skipped = skipped
 		if s.Kind == store.KindCommit {
 			// RFC 9420 §14 (sequencing of state changes): the Delivery
 			// Service accepts one commit per epoch, the first to arrive.
@@ -125,15 +98,15 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 				return err
 			}
 			if known && cur != s.Epoch {
-				answers[i] = response{
-					res: store.Result{CurrentEpoch: cur},
-					err: fmt.Errorf("store: doing enqueue of commit: %w", &store.StaleEpochError{Current: cur, Sent: s.Epoch}),
+				answers[i] = store.Answer{
+					Res: store.Result{CurrentEpoch: cur},
+					Err: fmt.Errorf("store: doing enqueue of commit: %w", &store.StaleEpochError{Current: cur, Sent: s.Epoch}),
 				}
 				continue
 			}
 			groups = append(groups, s.Group)
 			ov.epochs[s.Group] = s.Epoch + 1
-			answers[i].res.CurrentEpoch = s.Epoch + 1
+			answers[i].Res.CurrentEpoch = s.Epoch + 1
 		}
 		ov.seen[s.MsgID] = struct{}{}
 		accepted = append(accepted, i)
@@ -141,8 +114,8 @@ func (w *writer) sends(ctx context.Context, run []*request, ov *overlay, answers
 	}
 	for i, j := range dupOf {
 		answers[i] = answers[j]
-		if answers[i].err == nil {
-			answers[i].res.Duplicate = true
+		if answers[i].Err == nil {
+			answers[i].Res.Duplicate = true
 		}
 	}
 	return w.writeSends(ctx, run, accepted, seqOf, groups, ov)

@@ -16,12 +16,7 @@ import (
 type request struct {
 	send *store.Send                                  // Recipients already deduplicated
 	op   func(ctx context.Context, c *sql.Conn) error // runs inside the batch transaction
-	done chan response                                // buffered (1)
-}
-
-type response struct {
-	res store.Result
-	err error
+	done chan store.Answer                            // buffered (1)
 }
 
 // writer is the single goroutine that owns the only write connection and
@@ -135,44 +130,25 @@ func (w *writer) queueActive(ctx context.Context, what string, r *request) error
 // await waits for the answer to a queued r, or for ctx to end (the writer
 // answers every queued request, even when it stops).
 func (w *writer) await(ctx context.Context, what string, r *request) (store.Result, error) {
-	select {
-	case resp := <-r.done:
-		return resp.res, resp.err
-	case <-w.stopped:
-		select {
-		case resp := <-r.done:
-			return resp.res, resp.err
-		default:
-			return store.Result{}, w.closedErr(what)
-		}
-	case <-ctx.Done():
-		return store.Result{}, fmt.Errorf("store: doing %s (it may still be committed): %w", what, ctx.Err())
-	}
+	return w.queueView().Await(ctx, what, r.done)
 }
 
+// queueView is the writer's queue as its callers see it.
+func (w *writer) queueView() store.Queue { return store.Queue{Stopped: w.stopped, Pkg: "store"} }
+
 // closedErr is built only when needed: submit runs per message.
-func (w *writer) closedErr(what string) error {
-	return fmt.Errorf("store: doing %s: %w", what, store.ErrClosed)
-}
+func (w *writer) closedErr(what string) error { return w.queueView().Closed(what) }
 
 // do runs op in the writer's next transaction and returns its error.
 func (w *writer) do(ctx context.Context, what string, op func(ctx context.Context, c *sql.Conn) error) error {
-	_, err := w.submit(ctx, what, &request{op: op, done: make(chan response, 1)})
+	_, err := w.submit(ctx, what, &request{op: op, done: make(chan store.Answer, 1)})
 	return err
 }
 
 func (w *writer) run() {
 	defer func() {
-		closedErr := fmt.Errorf("store: doing write: %w", store.ErrClosed)
-		for {
-			select {
-			case r := <-w.reqs:
-				r.done <- response{err: closedErr}
-			default:
-				close(w.stopped)
-				return
-			}
-		}
+		store.RefuseQueued(w.reqs, func(r *request) chan<- store.Answer { return r.done }, w.closedErr("write"))
+		close(w.stopped)
 	}()
 	batch := make([]*request, 0, w.maxBatch)
 	for {
@@ -192,7 +168,7 @@ func (w *writer) run() {
 			w.seenStale = true
 			err = fmt.Errorf("store: doing batch commit: %w", err)
 			for _, r := range batch {
-				r.done <- response{err: err}
+				r.done <- store.Answer{Err: err}
 			}
 		}
 	}
@@ -248,7 +224,7 @@ type overlay struct {
 	sends      int                      // Sends in the batch
 	touched    []store.DeviceID         // devices with new entries, in first-touch order
 	touchedSet map[store.DeviceID]struct{}
-	answers    []response // per request of the batch
+	answers    []store.Answer // per request of the batch
 }
 
 // forget records that id was deleted from seen_msgs in this transaction.
@@ -281,7 +257,7 @@ func (w *writer) commit(batch []*request) (err error) {
 		seen:       make(map[store.MsgID]struct{}),
 		forgotten:  make(map[store.MsgID]struct{}),
 		touchedSet: make(map[store.DeviceID]struct{}),
-		answers:    make([]response, len(batch)),
+		answers:    make([]store.Answer, len(batch)),
 	}
 	w.ov = ov
 	defer func() { w.ov = nil }()
@@ -383,7 +359,7 @@ func (w *writer) evictSeen(ctx context.Context, ov *overlay) error {
 // runOp runs one generic operation inside a savepoint, so that its own
 // failure (say, a refused registration) undoes only its own writes. A
 // failure to roll back to the savepoint fails the whole batch.
-func (w *writer) runOp(ctx context.Context, r *request, answer *response) error {
+func (w *writer) runOp(ctx context.Context, r *request, answer *store.Answer) error {
 	if _, err := w.conn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 		return err
 	}
@@ -391,7 +367,7 @@ func (w *writer) runOp(ctx context.Context, r *request, answer *response) error 
 		if _, err := w.conn.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 			return err
 		}
-		answer.err = opErr
+		answer.Err = opErr
 	}
 	_, err := w.conn.ExecContext(ctx, "RELEASE op")
 	return err

@@ -211,13 +211,9 @@ func (a *app) channelOf(chatID string) (*followed, error) {
 
 // post({chatId, text}) posts to a channel this account owns.
 func (a *app) post(ctx context.Context, arg js.Value) (any, error) {
-	c, err := a.client()
+	c, text, err := a.clientAndText(arg)
 	if err != nil {
 		return nil, err
-	}
-	text := str(arg, "text")
-	if strings.TrimSpace(text) == "" {
-		return nil, errEmpty
 	}
 	f, key, err := a.ownChannel(c, str(arg, "chatId"))
 	if err != nil {

@@ -97,13 +97,9 @@ func (a *app) history(ctx context.Context, arg js.Value) (any, error) {
 }
 
 func (a *app) send(ctx context.Context, arg js.Value) (any, error) {
-	c, err := a.client()
+	c, text, err := a.clientAndText(arg)
 	if err != nil {
 		return nil, err
-	}
-	text := str(arg, "text")
-	if strings.TrimSpace(text) == "" {
-		return nil, errEmpty
 	}
 	if err := c.Send(ctx, str(arg, "chatId"), text); err != nil {
 		return nil, err
@@ -186,6 +182,20 @@ type userError string
 func (e userError) Error() string { return string(e) }
 
 const errEmpty = userError("the message is empty; type some text first")
+
+// clientAndText is the open account and the text of arg (a chat message
+// or a channel post), which must not be blank.
+func (a *app) clientAndText(arg js.Value) (*client.Client, string, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, "", err
+	}
+	text := str(arg, "text")
+	if strings.TrimSpace(text) == "" {
+		return nil, "", errEmpty
+	}
+	return c, text, nil
+}
 
 func (a *app) markRead(ctx context.Context, arg js.Value) (any, error) {
 	c, err := a.client()
