@@ -121,27 +121,17 @@ func (*ChunkPart) Type() Type       { return TypeChunkPart }
 func (*PutChunkPart) Type() Type    { return TypePutChunkPart }
 func (*ChunkPartStored) Type() Type { return TypeChunkPartStored }
 
-func (m *PutChunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
-func (m *PutChunk) decode(r *reader) {
-	r.fixed("hash", m.Hash[:])
-	m.Data = r.chunk("data")
+func (m *PutChunk) code(c coder) {
+	c.fixed("hash", m.Hash[:])
+	c.chunk("data", &m.Data)
 }
 func (*PutChunk) validate() error { return nil }
 
-func (m *ChunkStored) encode(w *writer) { w.fixed(m.Hash[:]) }
-func (m *ChunkStored) decode(r *reader) { r.fixed("hash", m.Hash[:]) }
-func (*ChunkStored) validate() error    { return nil }
+func (m *ChunkStored) code(c coder)  { c.fixed("hash", m.Hash[:]) }
+func (*ChunkStored) validate() error { return nil }
 
-func (m *HasChunks) encode(w *writer) {
-	w.list("hashes", len(m.Hashes), MaxHasChunks, func(w *writer, i int) { w.fixed(m.Hashes[i][:]) })
-}
-
-func (m *HasChunks) decode(r *reader) {
-	r.list("hashes", MaxHasChunks, MaxHasChunks*32, func(r *reader) {
-		var h ChunkHash
-		r.fixed("hash", h[:])
-		m.Hashes = append(m.Hashes, h)
-	})
+func (m *HasChunks) code(c coder) {
+	codeList(c, "hashes", &m.Hashes, MaxHasChunks, MaxHasChunks*32, func(c coder, _ int, h *ChunkHash) { c.fixed("hash", h[:]) })
 }
 
 func (m *HasChunks) validate() error {
@@ -151,34 +141,28 @@ func (m *HasChunks) validate() error {
 	return nil
 }
 
-func (m *ChunksHeld) encode(w *writer) {
-	w.list("held", len(m.Held), MaxHasChunks, func(w *writer, i int) { w.boolean(m.Held[i]) })
-}
-
-func (m *ChunksHeld) decode(r *reader) {
-	r.list("held", MaxHasChunks, MaxHasChunks, func(r *reader) { m.Held = append(m.Held, r.boolean("held")) })
+func (m *ChunksHeld) code(c coder) {
+	codeList(c, "held", &m.Held, MaxHasChunks, MaxHasChunks, func(c coder, _ int, h *bool) { c.boolean("held", h) })
 }
 
 func (*ChunksHeld) validate() error { return nil }
 
-func (m *GetChunk) encode(w *writer) { w.fixed(m.Hash[:]) }
-func (m *GetChunk) decode(r *reader) { r.fixed("hash", m.Hash[:]) }
-func (*GetChunk) validate() error    { return nil }
+func (m *GetChunk) code(c coder)  { c.fixed("hash", m.Hash[:]) }
+func (*GetChunk) validate() error { return nil }
 
-func (m *Chunk) encode(w *writer) { w.fixed(m.Hash[:]); w.bytes("data", m.Data, 1, MaxChunk) }
-func (m *Chunk) decode(r *reader) {
-	r.fixed("hash", m.Hash[:])
-	m.Data = r.chunk("data")
-	if m.Data != nil {
-		m.frame = r.frame
+func (m *Chunk) code(c coder) {
+	c.fixed("hash", m.Hash[:])
+	c.chunk("data", &m.Data)
+	if c.r != nil && m.Data != nil {
+		m.frame = c.r.frame
 	}
 }
 func (*Chunk) validate() error { return nil }
 
-func (m *GetChunkPart) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Offset); w.u32(m.Length) }
-func (m *GetChunkPart) decode(r *reader) {
-	r.fixed("hash", m.Hash[:])
-	m.Offset, m.Length = r.u32("offset"), r.u32("length")
+func (m *GetChunkPart) code(c coder) {
+	c.fixed("hash", m.Hash[:])
+	c.u32("offset", &m.Offset)
+	c.u32("length", &m.Length)
 }
 
 func (m *GetChunkPart) validate() error {
@@ -188,16 +172,10 @@ func (m *GetChunkPart) validate() error {
 	return nil
 }
 
-func (m *ChunkPart) encode(w *writer) {
-	w.fixed(m.Hash[:])
-	w.u32(m.Offset)
-	w.bytes("data", m.Data, 0, MaxChunk)
-}
-
-func (m *ChunkPart) decode(r *reader) {
-	r.fixed("hash", m.Hash[:])
-	m.Offset = r.u32("offset")
-	m.Data = r.bytes("data", 0, MaxChunk)
+func (m *ChunkPart) code(c coder) {
+	c.fixed("hash", m.Hash[:])
+	c.u32("offset", &m.Offset)
+	c.bytes("data", &m.Data, 0, MaxChunk)
 }
 
 func (m *ChunkPart) validate() error {
@@ -207,17 +185,11 @@ func (m *ChunkPart) validate() error {
 	return nil
 }
 
-func (m *PutChunkPart) encode(w *writer) {
-	w.fixed(m.Hash[:])
-	w.u32(m.Size)
-	w.u32(m.Offset)
-	w.bytes("data", m.Data, 1, MaxChunk)
-}
-
-func (m *PutChunkPart) decode(r *reader) {
-	r.fixed("hash", m.Hash[:])
-	m.Size, m.Offset = r.u32("size"), r.u32("offset")
-	m.Data = r.bytes("data", 1, MaxChunk)
+func (m *PutChunkPart) code(c coder) {
+	c.fixed("hash", m.Hash[:])
+	c.u32("size", &m.Size)
+	c.u32("offset", &m.Offset)
+	c.bytes("data", &m.Data, 1, MaxChunk)
 }
 
 func (m *PutChunkPart) validate() error {
@@ -227,8 +199,7 @@ func (m *PutChunkPart) validate() error {
 	return nil
 }
 
-func (m *ChunkPartStored) encode(w *writer) { w.fixed(m.Hash[:]); w.u32(m.Have) }
-func (m *ChunkPartStored) decode(r *reader) { r.fixed("hash", m.Hash[:]); m.Have = r.u32("have") }
+func (m *ChunkPartStored) code(c coder) { c.fixed("hash", m.Hash[:]); c.u32("have", &m.Have) }
 func (m *ChunkPartStored) validate() error {
 	if m.Have > MaxChunk {
 		return fmt.Errorf("have %d: %w: more than %d", m.Have, ErrInvalid, MaxChunk)

@@ -31,13 +31,11 @@ type Book struct {
 func (*FetchBook) Type() Type { return TypeFetchBook }
 func (*Book) Type() Type      { return TypeBook }
 
-func (m *FetchBook) encode(w *writer) { w.u64(m.Have) }
-func (m *FetchBook) decode(r *reader) { m.Have = r.u64("have") }
-func (*FetchBook) validate() error    { return nil }
+func (m *FetchBook) code(c coder)  { c.u64("have", &m.Have) }
+func (*FetchBook) validate() error { return nil }
 
-func (m *Book) encode(w *writer) { w.bytes("data", m.Data, 1, MaxBook) }
-func (m *Book) decode(r *reader) { m.Data = r.bytes("data", 1, MaxBook) }
-func (*Book) validate() error    { return nil }
+func (m *Book) code(c coder)  { c.bytes("data", &m.Data, 1, MaxBook) }
+func (*Book) validate() error { return nil }
 
 // bookMessages lists the relay book messages, each request with the type
 // that answers it.

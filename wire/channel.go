@@ -133,47 +133,31 @@ func (*ChannelPosts) Type() Type       { return TypeChannelPosts }
 func (*ViewCounts) Type() Type         { return TypeViewCounts }
 func (*ChannelPush) Type() Type        { return TypeChannelPush }
 
-func (m *CreateChannel) encode(w *writer) {
-	w.bytes("descriptor", m.Descriptor, 1, MaxChannelDescriptor)
-}
-func (m *CreateChannel) decode(r *reader) {
-	m.Descriptor = r.bytes("descriptor", 1, MaxChannelDescriptor)
+func (m *CreateChannel) code(c coder) {
+	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
 }
 func (*CreateChannel) validate() error { return nil }
 
-func (m *PostToChannel) encode(w *writer) { w.bytes("post", m.Post, 1, MaxChannelPost) }
-func (m *PostToChannel) decode(r *reader) { m.Post = r.bytes("post", 1, MaxChannelPost) }
-func (*PostToChannel) validate() error    { return nil }
+func (m *PostToChannel) code(c coder)  { c.bytes("post", &m.Post, 1, MaxChannelPost) }
+func (*PostToChannel) validate() error { return nil }
 
-func (m *SubscribeChannel) encode(w *writer)   { w.fixed(m.Channel[:]) }
-func (m *SubscribeChannel) decode(r *reader)   { r.fixed("channel", m.Channel[:]) }
-func (*SubscribeChannel) validate() error      { return nil }
-func (m *UnsubscribeChannel) encode(w *writer) { w.fixed(m.Channel[:]) }
-func (m *UnsubscribeChannel) decode(r *reader) { r.fixed("channel", m.Channel[:]) }
-func (*UnsubscribeChannel) validate() error    { return nil }
-func (m *FetchChannel) encode(w *writer)       { w.fixed(m.Channel[:]) }
-func (m *FetchChannel) decode(r *reader)       { r.fixed("channel", m.Channel[:]) }
-func (*FetchChannel) validate() error          { return nil }
+func (m *SubscribeChannel) code(c coder)    { c.fixed("channel", m.Channel[:]) }
+func (*SubscribeChannel) validate() error   { return nil }
+func (m *UnsubscribeChannel) code(c coder)  { c.fixed("channel", m.Channel[:]) }
+func (*UnsubscribeChannel) validate() error { return nil }
+func (m *FetchChannel) code(c coder)        { c.fixed("channel", m.Channel[:]) }
+func (*FetchChannel) validate() error       { return nil }
 
-func (m *ChannelInfo) encode(w *writer) {
-	w.bytes("descriptor", m.Descriptor, 1, MaxChannelDescriptor)
-	w.u64(m.LastSeq)
-}
-func (m *ChannelInfo) decode(r *reader) {
-	m.Descriptor = r.bytes("descriptor", 1, MaxChannelDescriptor)
-	m.LastSeq = r.u64("last_seq")
+func (m *ChannelInfo) code(c coder) {
+	c.bytes("descriptor", &m.Descriptor, 1, MaxChannelDescriptor)
+	c.u64("last_seq", &m.LastSeq)
 }
 func (*ChannelInfo) validate() error { return nil }
 
-func (m *FetchChannelPosts) encode(w *writer) {
-	w.fixed(m.Channel[:])
-	w.u64(m.AfterSeq)
-	w.u16(m.Limit)
-}
-func (m *FetchChannelPosts) decode(r *reader) {
-	r.fixed("channel", m.Channel[:])
-	m.AfterSeq = r.u64("after_seq")
-	m.Limit = r.u16("limit")
+func (m *FetchChannelPosts) code(c coder) {
+	c.fixed("channel", m.Channel[:])
+	c.u64("after_seq", &m.AfterSeq)
+	c.u16("limit", &m.Limit)
 }
 func (m *FetchChannelPosts) validate() error {
 	if m.Limit == 0 || m.Limit > MaxChannelBatch {
@@ -182,37 +166,22 @@ func (m *FetchChannelPosts) validate() error {
 	return nil
 }
 
-// posts encodes and decodes a list of opaque posts.
-func writePosts(w *writer, posts [][]byte) {
-	w.list("posts", len(posts), MaxChannelBatch, func(w *writer, i int) { w.bytes("post", posts[i], 1, MaxChannelPost) })
+// codePosts codes a list of opaque posts.
+func codePosts(c coder, posts *[][]byte) {
+	codeList(c, "posts", posts, MaxChannelBatch, MaxChannelBatch*(4+MaxChannelPost),
+		func(c coder, _ int, p *[]byte) { c.bytes("post", p, 1, MaxChannelPost) })
 }
 
-func readPosts(r *reader) (posts [][]byte) {
-	r.list("posts", MaxChannelBatch, MaxChannelBatch*(4+MaxChannelPost), func(r *reader) {
-		posts = append(posts, r.bytes("post", 1, MaxChannelPost))
-	})
-	return posts
-}
-
-func (m *ChannelPosts) encode(w *writer) {
-	w.fixed(m.Channel[:])
-	writePosts(w, m.Posts)
-	w.boolean(m.More)
-}
-func (m *ChannelPosts) decode(r *reader) {
-	r.fixed("channel", m.Channel[:])
-	m.Posts = readPosts(r)
-	m.More = r.boolean("more")
+func (m *ChannelPosts) code(c coder) {
+	c.fixed("channel", m.Channel[:])
+	codePosts(c, &m.Posts)
+	c.boolean("more", &m.More)
 }
 func (*ChannelPosts) validate() error { return nil }
 
-func (m *ChannelPush) encode(w *writer) {
-	w.fixed(m.Channel[:])
-	writePosts(w, m.Posts)
-}
-func (m *ChannelPush) decode(r *reader) {
-	r.fixed("channel", m.Channel[:])
-	m.Posts = readPosts(r)
+func (m *ChannelPush) code(c coder) {
+	c.fixed("channel", m.Channel[:])
+	codePosts(c, &m.Posts)
 }
 func (m *ChannelPush) validate() error {
 	if len(m.Posts) == 0 {
@@ -221,14 +190,9 @@ func (m *ChannelPush) validate() error {
 	return nil
 }
 
-// seqs encodes and decodes a list of distinct uint64 seqs.
-func writeSeqs(w *writer, seqs []uint64) {
-	w.list("seqs", len(seqs), MaxViewSeqs, func(w *writer, i int) { w.u64(seqs[i]) })
-}
-
-func readSeqs(r *reader) (seqs []uint64) {
-	r.list("seqs", MaxViewSeqs, MaxViewSeqs*8, func(r *reader) { seqs = append(seqs, r.u64("seq")) })
-	return seqs
+// codeSeqs codes a list of distinct uint64 seqs.
+func codeSeqs(c coder, seqs *[]uint64) {
+	codeList(c, "seqs", seqs, MaxViewSeqs, MaxViewSeqs*8, func(c coder, _ int, s *uint64) { c.u64("seq", s) })
 }
 
 func checkSeqs(seqs []uint64) error {
@@ -245,24 +209,16 @@ func checkSeqs(seqs []uint64) error {
 	return nil
 }
 
-func (m *RecordViews) encode(w *writer)     { w.fixed(m.Channel[:]); writeSeqs(w, m.Seqs) }
-func (m *RecordViews) decode(r *reader)     { r.fixed("channel", m.Channel[:]); m.Seqs = readSeqs(r) }
-func (m *RecordViews) validate() error      { return checkSeqs(m.Seqs) }
-func (m *FetchViewCounts) encode(w *writer) { w.fixed(m.Channel[:]); writeSeqs(w, m.Seqs) }
-func (m *FetchViewCounts) decode(r *reader) { r.fixed("channel", m.Channel[:]); m.Seqs = readSeqs(r) }
-func (m *FetchViewCounts) validate() error  { return checkSeqs(m.Seqs) }
+func (m *RecordViews) code(c coder)        { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
+func (m *RecordViews) validate() error     { return checkSeqs(m.Seqs) }
+func (m *FetchViewCounts) code(c coder)    { c.fixed("channel", m.Channel[:]); codeSeqs(c, &m.Seqs) }
+func (m *FetchViewCounts) validate() error { return checkSeqs(m.Seqs) }
 
-func (m *ViewCounts) encode(w *writer) {
-	w.fixed(m.Channel[:])
-	w.list("counts", len(m.Counts), MaxViewSeqs, func(w *writer, i int) {
-		w.u64(m.Counts[i].Seq)
-		w.u64(m.Counts[i].Views)
-	})
-}
-func (m *ViewCounts) decode(r *reader) {
-	r.fixed("channel", m.Channel[:])
-	r.list("counts", MaxViewSeqs, MaxViewSeqs*16, func(r *reader) {
-		m.Counts = append(m.Counts, ViewCount{Seq: r.u64("seq"), Views: r.u64("views")})
+func (m *ViewCounts) code(c coder) {
+	c.fixed("channel", m.Channel[:])
+	codeList(c, "counts", &m.Counts, MaxViewSeqs, MaxViewSeqs*16, func(c coder, _ int, v *ViewCount) {
+		c.u64("seq", &v.Seq)
+		c.u64("views", &v.Views)
 	})
 }
 func (m *ViewCounts) validate() error {

@@ -129,26 +129,101 @@ func (r *reader) text(field string, max int) string {
 	return string(b)
 }
 
-// list reads a list of at most max elements, each read by each from the
-// list's own sub-reader, which must end exactly at the declared length.
-// maxBytes bounds the declared length.
-func (r *reader) list(field string, max, maxBytes int, each func(r *reader)) {
-	sub := reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}
+// done reports the first error, or ErrTrailing if input is left over.
+func (r *reader) done() error { return r.Done() }
+
+// coder encodes or decodes one message: each message lists its fields once,
+// in order, in its code method, and the coder either writes each field
+// (encoding) or reads it into the message (decoding). Decoding keeps every
+// bound of the reader; encoding every check of the writer. A coder is two
+// pointers and travels by value, so that coding a message allocates only
+// its writer or reader, as before.
+type coder struct {
+	w *writer // set when encoding
+	r *reader // set when decoding
+}
+
+// scalar codes a fixed-width field with read or write; a decoding error
+// names field.
+func scalar[T any](c coder, field string, v *T, read func(r *reader, field string) T, write func(w *writer, v T)) {
+	if c.r != nil {
+		*v = read(c.r, field)
+	} else {
+		write(c.w, *v)
+	}
+}
+
+func (c coder) u8(field string, v *uint8)   { scalar(c, field, v, (*reader).u8, (*writer).u8) }
+func (c coder) u16(field string, v *uint16) { scalar(c, field, v, (*reader).u16, (*writer).u16) }
+func (c coder) u32(field string, v *uint32) { scalar(c, field, v, (*reader).u32, (*writer).u32) }
+func (c coder) u64(field string, v *uint64) { scalar(c, field, v, (*reader).u64, (*writer).u64) }
+func (c coder) boolean(field string, v *bool) {
+	scalar(c, field, v, (*reader).boolean, (*writer).boolean)
+}
+
+// fixed codes a fixed-size array (b is the array's slice), no prefix.
+func (c coder) fixed(field string, b []byte) {
+	if c.r != nil {
+		c.r.fixed(field, b)
+	} else {
+		c.w.fixed(b)
+	}
+}
+
+// bytes codes opaque<min..max> with a uint32 length prefix.
+func (c coder) bytes(field string, b *[]byte, min, max int) {
+	if c.r != nil {
+		*b = c.r.bytes(field, min, max)
+	} else {
+		c.w.bytes(field, *b, min, max)
+	}
+}
+
+// chunk codes opaque<1..MaxChunk>, the bytes of an attachment chunk (see
+// reader.chunk for the sharing of a DecodeShared reader).
+func (c coder) chunk(field string, b *[]byte) {
+	if c.r != nil {
+		*b = c.r.chunk(field)
+	} else {
+		c.w.bytes(field, *b, 1, MaxChunk)
+	}
+}
+
+// text codes a UTF-8 string of at most max bytes.
+func (c coder) text(field string, s *string, max int) {
+	if c.r != nil {
+		*s = c.r.text(field, max)
+	} else {
+		c.w.text(field, *s, max)
+	}
+}
+
+// codeList codes a list of at most max elements, each coded by each (i is
+// the element's index), prefixed by the uint32 byte length of the
+// elements. Decoding appends to *s, reading each element from the list's
+// own sub-reader, which must end exactly at the declared length; maxBytes
+// bounds the declared length.
+func codeList[T any](c coder, field string, s *[]T, max, maxBytes int, each func(c coder, i int, e *T)) {
+	if c.r == nil {
+		c.w.list(field, len(*s), max, func(_ *writer, i int) { each(c, i, &(*s)[i]) })
+		return
+	}
+	r := c.r
+	sub := &reader{Reader: r.Vector32(maxBytes), share: r.share, frame: r.frame}
 	if r.Err() != nil {
 		r.Label(field)
 		return
 	}
+	var zero T
 	for count := 0; sub.Len() > 0 && sub.Err() == nil; count++ {
 		if count == max {
 			r.fail(field, fmt.Errorf("%w: more than %d entries", ErrTooLarge, max))
 			return
 		}
-		each(&sub)
+		*s = append(*s, zero) // decoded in place: no element escapes to the heap
+		each(coder{r: sub}, count, &(*s)[len(*s)-1])
 	}
 	if err := sub.Err(); err != nil {
 		r.fail(field, err)
 	}
 }
-
-// done reports the first error, or ErrTrailing if input is left over.
-func (r *reader) done() error { return r.Done() }

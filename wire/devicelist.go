@@ -41,27 +41,19 @@ func (*PublishDeviceList) Type() Type { return TypePublishDeviceList }
 func (*FetchDeviceList) Type() Type   { return TypeFetchDeviceList }
 func (*DeviceList) Type() Type        { return TypeDeviceList }
 
-func (m *PublishDeviceList) encode(w *writer) {
-	w.fixed(m.AccountKey[:])
-	w.u64(m.Version)
-	w.bytes("list", m.List, 1, MaxDeviceList)
-}
-
-func (m *PublishDeviceList) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	m.Version = r.u64("version")
-	m.List = r.bytes("list", 1, MaxDeviceList)
+func (m *PublishDeviceList) code(c coder) {
+	c.fixed("account_key", m.AccountKey[:])
+	c.u64("version", &m.Version)
+	c.bytes("list", &m.List, 1, MaxDeviceList)
 }
 
 func (*PublishDeviceList) validate() error { return nil }
 
-func (m *FetchDeviceList) encode(w *writer) { w.fixed(m.AccountKey[:]) }
-func (m *FetchDeviceList) decode(r *reader) { r.fixed("account_key", m.AccountKey[:]) }
-func (*FetchDeviceList) validate() error    { return nil }
+func (m *FetchDeviceList) code(c coder)  { c.fixed("account_key", m.AccountKey[:]) }
+func (*FetchDeviceList) validate() error { return nil }
 
 // A DeviceList is encoded as the PublishDeviceList it answers with.
-func (m *DeviceList) encode(w *writer) { (*PublishDeviceList)(m).encode(w) }
-func (m *DeviceList) decode(r *reader) { (*PublishDeviceList)(m).decode(r) }
+func (m *DeviceList) code(c coder) { (*PublishDeviceList)(m).code(c) }
 
 func (*DeviceList) validate() error { return nil }
 

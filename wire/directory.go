@@ -95,46 +95,29 @@ func (*KeyPackageCount) Type() Type    { return TypeKeyPackageCount }
 func (*ClaimKeyPackages) Type() Type   { return TypeClaimKeyPackages }
 func (*KeyPackages) Type() Type        { return TypeKeyPackages }
 
-func (m *RegisterDevice) encode(w *writer) { w.fixed(m.AccountKey[:]); w.fixed(m.DeviceCert[:]) }
-func (m *RegisterDevice) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	r.fixed("device_cert", m.DeviceCert[:])
+func (m *RegisterDevice) code(c coder) {
+	c.fixed("account_key", m.AccountKey[:])
+	c.fixed("device_cert", m.DeviceCert[:])
 }
 func (*RegisterDevice) validate() error { return nil }
 
-func (m *RevokeDevice) encode(w *writer) {
-	w.fixed(m.AccountKey[:])
-	w.fixed(m.DeviceKey[:])
-	w.fixed(m.Signature[:])
-}
-func (m *RevokeDevice) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	r.fixed("device_key", m.DeviceKey[:])
-	r.fixed("signature", m.Signature[:])
+func (m *RevokeDevice) code(c coder) {
+	c.fixed("account_key", m.AccountKey[:])
+	c.fixed("device_key", m.DeviceKey[:])
+	c.fixed("signature", m.Signature[:])
 }
 func (*RevokeDevice) validate() error { return nil }
 
-func (m *LookupAccount) encode(w *writer) { w.fixed(m.AccountKey[:]) }
-func (m *LookupAccount) decode(r *reader) { r.fixed("account_key", m.AccountKey[:]) }
-func (*LookupAccount) validate() error    { return nil }
+func (m *LookupAccount) code(c coder)  { c.fixed("account_key", m.AccountKey[:]) }
+func (*LookupAccount) validate() error { return nil }
 
 const deviceEntrySize = 32 + 64
 
-func (m *Devices) encode(w *writer) {
-	w.fixed(m.AccountKey[:])
-	w.list("devices", len(m.Devices), MaxDevices, func(w *writer, i int) {
-		w.fixed(m.Devices[i].DeviceKey[:])
-		w.fixed(m.Devices[i].DeviceCert[:])
-	})
-}
-
-func (m *Devices) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	r.list("devices", MaxDevices, MaxDevices*deviceEntrySize, func(r *reader) {
-		var d DeviceEntry
-		r.fixed("device_key", d.DeviceKey[:])
-		r.fixed("device_cert", d.DeviceCert[:])
-		m.Devices = append(m.Devices, d)
+func (m *Devices) code(c coder) {
+	c.fixed("account_key", m.AccountKey[:])
+	codeList(c, "devices", &m.Devices, MaxDevices, MaxDevices*deviceEntrySize, func(c coder, _ int, d *DeviceEntry) {
+		c.fixed("device_key", d.DeviceKey[:])
+		c.fixed("device_cert", d.DeviceCert[:])
 	})
 }
 
@@ -149,18 +132,11 @@ func (m *Devices) validate() error {
 	return nil
 }
 
-func (m *PublishKeyPackages) encode(w *writer) {
-	w.list("key_packages", len(m.KeyPackages), MaxKeyPackages, func(w *writer, i int) {
-		w.bytes(fmt.Sprintf("key_packages[%d]", i), m.KeyPackages[i], 1, MaxKeyPackageSize)
+func (m *PublishKeyPackages) code(c coder) {
+	codeList(c, "key_packages", &m.KeyPackages, MaxKeyPackages, MaxFrame, func(c coder, i int, kp *[]byte) {
+		c.bytes(fmt.Sprintf("key_packages[%d]", i), kp, 1, MaxKeyPackageSize)
 	})
-	w.bytes("last_resort", m.LastResort, 0, MaxKeyPackageSize)
-}
-
-func (m *PublishKeyPackages) decode(r *reader) {
-	r.list("key_packages", MaxKeyPackages, MaxFrame, func(r *reader) {
-		m.KeyPackages = append(m.KeyPackages, r.bytes(fmt.Sprintf("key_packages[%d]", len(m.KeyPackages)), 1, MaxKeyPackageSize))
-	})
-	m.LastResort = r.bytes("last_resort", 0, MaxKeyPackageSize)
+	c.bytes("last_resort", &m.LastResort, 0, MaxKeyPackageSize)
 }
 
 func (m *PublishKeyPackages) validate() error {
@@ -170,49 +146,32 @@ func (m *PublishKeyPackages) validate() error {
 	return nil
 }
 
-func (*CountKeyPackages) encode(*writer)  {}
-func (*CountKeyPackages) decode(*reader)  {}
+func (*CountKeyPackages) code(coder)      {}
 func (*CountKeyPackages) validate() error { return nil }
 
-func (m *KeyPackageCount) encode(w *writer) { w.u32(m.OneTime); w.boolean(m.LastResort) }
-func (m *KeyPackageCount) decode(r *reader) {
-	m.OneTime = r.u32("one_time")
-	m.LastResort = r.boolean("last_resort")
+func (m *KeyPackageCount) code(c coder) {
+	c.u32("one_time", &m.OneTime)
+	c.boolean("last_resort", &m.LastResort)
 }
 func (*KeyPackageCount) validate() error { return nil }
 
-func (m *ClaimKeyPackages) encode(w *writer) {
-	w.fixed(m.AccountKey[:])
-	w.list("devices", len(m.Devices), MaxDevices, func(w *writer, i int) { w.fixed(m.Devices[i][:]) })
+func (m *ClaimKeyPackages) code(c coder) {
+	c.fixed("account_key", m.AccountKey[:])
+	codeDeviceIDs(c, "devices", &m.Devices, MaxDevices)
 }
 
-func (m *ClaimKeyPackages) decode(r *reader) {
-	r.fixed("account_key", m.AccountKey[:])
-	r.list("devices", MaxDevices, MaxDevices*32, func(r *reader) {
-		var id DeviceID
-		r.fixed("device_id", id[:])
-		m.Devices = append(m.Devices, id)
-	})
+// codeDeviceIDs codes a list of at most max device ids.
+func codeDeviceIDs(c coder, field string, ids *[]DeviceID, max int) {
+	codeList(c, field, ids, max, max*32, func(c coder, _ int, id *DeviceID) { c.fixed("device_id", id[:]) })
 }
 
 func (m *ClaimKeyPackages) validate() error { return distinctIDs("devices", m.Devices) }
 
-func (m *KeyPackages) encode(w *writer) {
-	w.list("key_packages", len(m.KeyPackages), MaxDevices, func(w *writer, i int) {
-		k := &m.KeyPackages[i]
-		w.fixed(k.DeviceID[:])
-		w.boolean(k.LastResort)
-		w.bytes(fmt.Sprintf("key_packages[%d]", i), k.KeyPackage, 1, MaxKeyPackageSize)
-	})
-}
-
-func (m *KeyPackages) decode(r *reader) {
-	r.list("key_packages", MaxDevices, MaxFrame, func(r *reader) {
-		var k ClaimedKeyPackage
-		r.fixed("device_id", k.DeviceID[:])
-		k.LastResort = r.boolean("last_resort")
-		k.KeyPackage = r.bytes(fmt.Sprintf("key_packages[%d]", len(m.KeyPackages)), 1, MaxKeyPackageSize)
-		m.KeyPackages = append(m.KeyPackages, k)
+func (m *KeyPackages) code(c coder) {
+	codeList(c, "key_packages", &m.KeyPackages, MaxDevices, MaxFrame, func(c coder, i int, k *ClaimedKeyPackage) {
+		c.fixed("device_id", k.DeviceID[:])
+		c.boolean("last_resort", &k.LastResort)
+		c.bytes(fmt.Sprintf("key_packages[%d]", i), &k.KeyPackage, 1, MaxKeyPackageSize)
 	})
 }
 

@@ -55,32 +55,20 @@ func (*Invitation) Type() Type        { return TypeInvitation }
 func (*RedeemInvitation) Type() Type  { return TypeRedeemInvitation }
 func (*ReportBlocked) Type() Type     { return TypeReportBlocked }
 
-func (*RequestInvitation) encode(*writer)  {}
-func (*RequestInvitation) decode(*reader)  {}
+func (*RequestInvitation) code(coder)      {}
 func (*RequestInvitation) validate() error { return nil }
 
-func (m *Invitation) encode(w *writer) {
-	w.bytes("token", m.Token, InvitationToken, InvitationToken)
-}
-func (m *Invitation) decode(r *reader) { m.Token = r.bytes("token", InvitationToken, InvitationToken) }
-func (*Invitation) validate() error    { return nil }
+func (m *Invitation) code(c coder)  { c.bytes("token", &m.Token, InvitationToken, InvitationToken) }
+func (*Invitation) validate() error { return nil }
 
-func (m *RedeemInvitation) encode(w *writer) {
-	w.bytes("token", m.Token, InvitationToken, InvitationToken)
-}
-func (m *RedeemInvitation) decode(r *reader) {
-	m.Token = r.bytes("token", InvitationToken, InvitationToken)
+func (m *RedeemInvitation) code(c coder) {
+	c.bytes("token", &m.Token, InvitationToken, InvitationToken)
 }
 func (*RedeemInvitation) validate() error { return nil }
 
-func (m *ReportBlocked) encode(w *writer) {
-	w.list("ids", len(m.IDs), MaxReportedRelays, func(w *writer, i int) { w.text("id", m.IDs[i], MaxRelayID) })
-}
-
-func (m *ReportBlocked) decode(r *reader) {
-	r.list("ids", MaxReportedRelays, MaxReportedRelays*(MaxRelayID+4), func(r *reader) {
-		m.IDs = append(m.IDs, r.text("id", MaxRelayID))
-	})
+func (m *ReportBlocked) code(c coder) {
+	codeList(c, "ids", &m.IDs, MaxReportedRelays, MaxReportedRelays*(MaxRelayID+4),
+		func(c coder, _ int, id *string) { c.text("id", id, MaxRelayID) })
 }
 
 func (m *ReportBlocked) validate() error {

@@ -169,8 +169,9 @@ func (t Type) String() string {
 // package's types implement it.
 type Message interface {
 	Type() Type
-	encode(w *writer)
-	decode(r *reader)
+	// code lists the message's fields in order, for the coder to write
+	// or read.
+	code(c coder)
 	// validate checks what the field codecs cannot: value ranges and
 	// relations between fields. Encode and Decode both run it.
 	validate() error
@@ -230,7 +231,7 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
-	f.Msg.encode(&w)
+	f.Msg.code(coder{w: &w})
 	if err := w.Err(); err != nil {
 		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
@@ -288,7 +289,7 @@ func decode(b []byte, share bool) (Frame, error) {
 	if share {
 		r.share, r.frame = true, b
 	}
-	m.decode(&r)
+	m.code(coder{r: &r})
 	if err := r.done(); err != nil {
 		return Frame{}, fmt.Errorf("wire: decoding %v: %w", h.Type, err)
 	}

@@ -28,26 +28,18 @@ func (*PublishGroupInfo) Type() Type { return TypePublishGroupInfo }
 func (*FetchGroupInfo) Type() Type   { return TypeFetchGroupInfo }
 func (*GroupInfo) Type() Type        { return TypeGroupInfo }
 
-func (m *PublishGroupInfo) encode(w *writer) {
-	w.fixed(m.Group[:])
-	w.u64(m.Epoch)
-	w.bytes("group_info", m.GroupInfo, 1, MaxGroupInfoSize)
-}
-
-func (m *PublishGroupInfo) decode(r *reader) {
-	r.fixed("group", m.Group[:])
-	m.Epoch = r.u64("epoch")
-	m.GroupInfo = r.bytes("group_info", 1, MaxGroupInfoSize)
+func (m *PublishGroupInfo) code(c coder) {
+	c.fixed("group", m.Group[:])
+	c.u64("epoch", &m.Epoch)
+	c.bytes("group_info", &m.GroupInfo, 1, MaxGroupInfoSize)
 }
 
 func (*PublishGroupInfo) validate() error { return nil }
 
-func (m *FetchGroupInfo) encode(w *writer) { w.fixed(m.Group[:]) }
-func (m *FetchGroupInfo) decode(r *reader) { r.fixed("group", m.Group[:]) }
-func (*FetchGroupInfo) validate() error    { return nil }
+func (m *FetchGroupInfo) code(c coder)  { c.fixed("group", m.Group[:]) }
+func (*FetchGroupInfo) validate() error { return nil }
 
 // A GroupInfo is encoded as the PublishGroupInfo it answers with.
-func (m *GroupInfo) encode(w *writer) { (*PublishGroupInfo)(m).encode(w) }
-func (m *GroupInfo) decode(r *reader) { (*PublishGroupInfo)(m).decode(r) }
+func (m *GroupInfo) code(c coder) { (*PublishGroupInfo)(m).code(c) }
 
 func (*GroupInfo) validate() error { return nil }

@@ -72,49 +72,33 @@ func (*LinkApprove) Type() Type { return TypeLinkApprove }
 func (*LinkFetch) Type() Type   { return TypeLinkFetch }
 func (*LinkBlob) Type() Type    { return TypeLinkBlob }
 
-func (m *LinkOpen) encode(w *writer) {
-	w.fixed(m.Mailbox[:])
-	w.bytes("link_key", m.LinkKey, 1, MaxLinkKey)
-}
-func (m *LinkOpen) decode(r *reader) {
-	r.fixed("mailbox", m.Mailbox[:])
-	m.LinkKey = r.bytes("link_key", 1, MaxLinkKey)
+func (m *LinkOpen) code(c coder) {
+	c.fixed("mailbox", m.Mailbox[:])
+	c.bytes("link_key", &m.LinkKey, 1, MaxLinkKey)
 }
 func (*LinkOpen) validate() error { return nil }
 
-func (m *LinkLookup) encode(w *writer) { w.fixed(m.Mailbox[:]) }
-func (m *LinkLookup) decode(r *reader) { r.fixed("mailbox", m.Mailbox[:]) }
-func (*LinkLookup) validate() error    { return nil }
+func (m *LinkLookup) code(c coder)  { c.fixed("mailbox", m.Mailbox[:]) }
+func (*LinkLookup) validate() error { return nil }
 
-func (m *LinkOffer) encode(w *writer) {
-	w.fixed(m.DeviceKey[:])
-	w.bytes("link_key", m.LinkKey, 1, MaxLinkKey)
-	w.u64(m.ExpiresAt)
-}
-func (m *LinkOffer) decode(r *reader) {
-	r.fixed("device_key", m.DeviceKey[:])
-	m.LinkKey = r.bytes("link_key", 1, MaxLinkKey)
-	m.ExpiresAt = r.u64("expires_at")
+func (m *LinkOffer) code(c coder) {
+	c.fixed("device_key", m.DeviceKey[:])
+	c.bytes("link_key", &m.LinkKey, 1, MaxLinkKey)
+	c.u64("expires_at", &m.ExpiresAt)
 }
 func (*LinkOffer) validate() error { return nil }
 
-func (m *LinkApprove) encode(w *writer) {
-	w.fixed(m.Mailbox[:])
-	w.bytes("sealed", m.Sealed, 1, MaxLinkSealed)
-}
-func (m *LinkApprove) decode(r *reader) {
-	r.fixed("mailbox", m.Mailbox[:])
-	m.Sealed = r.bytes("sealed", 1, MaxLinkSealed)
+func (m *LinkApprove) code(c coder) {
+	c.fixed("mailbox", m.Mailbox[:])
+	c.bytes("sealed", &m.Sealed, 1, MaxLinkSealed)
 }
 func (*LinkApprove) validate() error { return nil }
 
-func (m *LinkFetch) encode(w *writer) { w.fixed(m.Mailbox[:]) }
-func (m *LinkFetch) decode(r *reader) { r.fixed("mailbox", m.Mailbox[:]) }
-func (*LinkFetch) validate() error    { return nil }
+func (m *LinkFetch) code(c coder)  { c.fixed("mailbox", m.Mailbox[:]) }
+func (*LinkFetch) validate() error { return nil }
 
-func (m *LinkBlob) encode(w *writer) { w.bytes("sealed", m.Sealed, 0, MaxLinkSealed) }
-func (m *LinkBlob) decode(r *reader) { m.Sealed = r.bytes("sealed", 0, MaxLinkSealed) }
-func (*LinkBlob) validate() error    { return nil }
+func (m *LinkBlob) code(c coder)  { c.bytes("sealed", &m.Sealed, 0, MaxLinkSealed) }
+func (*LinkBlob) validate() error { return nil }
 
 // linkMessages lists the device-linking messages
 // (docs/spec/device-linking.md), each request with the type that answers

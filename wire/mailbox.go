@@ -86,26 +86,13 @@ func (*Subscribe) Type() Type   { return TypeSubscribe }
 func (*Deliver) Type() Type     { return TypeDeliver }
 func (*AckDelivery) Type() Type { return TypeAckDelivery }
 
-func (m *Send) encode(w *writer) {
-	w.fixed(m.MsgID[:])
-	w.fixed(m.Group[:])
-	w.u64(m.Epoch)
-	w.u8(uint8(m.Kind))
-	w.list("recipients", len(m.Recipients), MaxRecipients, func(w *writer, i int) { w.fixed(m.Recipients[i][:]) })
-	w.bytes("payload", m.Payload, 1, MaxPayload)
-}
-
-func (m *Send) decode(r *reader) {
-	r.fixed("msg_id", m.MsgID[:])
-	r.fixed("group", m.Group[:])
-	m.Epoch = r.u64("epoch")
-	m.Kind = Kind(r.u8("kind"))
-	r.list("recipients", MaxRecipients, MaxRecipients*32, func(r *reader) {
-		var id DeviceID
-		r.fixed("device_id", id[:])
-		m.Recipients = append(m.Recipients, id)
-	})
-	m.Payload = r.bytes("payload", 1, MaxPayload)
+func (m *Send) code(c coder) {
+	c.fixed("msg_id", m.MsgID[:])
+	c.fixed("group", m.Group[:])
+	c.u64("epoch", &m.Epoch)
+	c.u8("kind", (*uint8)(&m.Kind))
+	codeDeviceIDs(c, "recipients", &m.Recipients, MaxRecipients)
+	c.bytes("payload", &m.Payload, 1, MaxPayload)
 }
 
 func (m *Send) validate() error {
@@ -118,29 +105,18 @@ func (m *Send) validate() error {
 	return distinctIDs("recipients", m.Recipients)
 }
 
-func (m *Ack) encode(w *writer)    { w.fixed(m.MsgID[:]) }
-func (m *Ack) decode(r *reader)    { r.fixed("msg_id", m.MsgID[:]) }
+func (m *Ack) code(c coder)        { c.fixed("msg_id", m.MsgID[:]) }
 func (*Ack) validate() error       { return nil }
-func (*Subscribe) encode(*writer)  {}
-func (*Subscribe) decode(*reader)  {}
+func (*Subscribe) code(coder)      {}
 func (*Subscribe) validate() error { return nil }
 
-func (m *Deliver) encode(w *writer) {
-	w.u64(m.Seq)
-	w.fixed(m.MsgID[:])
-	w.fixed(m.Group[:])
-	w.u64(m.Epoch)
-	w.u8(uint8(m.Kind))
-	w.bytes("payload", m.Payload, 1, MaxPayload)
-}
-
-func (m *Deliver) decode(r *reader) {
-	m.Seq = r.u64("seq")
-	r.fixed("msg_id", m.MsgID[:])
-	r.fixed("group", m.Group[:])
-	m.Epoch = r.u64("epoch")
-	m.Kind = Kind(r.u8("kind"))
-	m.Payload = r.bytes("payload", 1, MaxPayload)
+func (m *Deliver) code(c coder) {
+	c.u64("seq", &m.Seq)
+	c.fixed("msg_id", m.MsgID[:])
+	c.fixed("group", m.Group[:])
+	c.u64("epoch", &m.Epoch)
+	c.u8("kind", (*uint8)(&m.Kind))
+	c.bytes("payload", &m.Payload, 1, MaxPayload)
 }
 
 func (m *Deliver) validate() error {
@@ -153,6 +129,5 @@ func (m *Deliver) validate() error {
 	return nil
 }
 
-func (m *AckDelivery) encode(w *writer) { w.u64(m.UpToSeq) }
-func (m *AckDelivery) decode(r *reader) { m.UpToSeq = r.u64("up_to_seq") }
-func (*AckDelivery) validate() error    { return nil }
+func (m *AckDelivery) code(c coder)  { c.u64("up_to_seq", &m.UpToSeq) }
+func (*AckDelivery) validate() error { return nil }

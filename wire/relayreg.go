@@ -30,16 +30,10 @@ type RegisterRelay struct {
 
 func (*RegisterRelay) Type() Type { return TypeRegisterRelay }
 
-func (m *RegisterRelay) encode(w *writer) {
-	w.bytes("token", m.Token, MinRelayToken, MaxRelayToken)
-	w.text("spec", m.Spec, MaxRelaySpec)
-	w.text("label", m.Label, MaxRelayLabel)
-}
-
-func (m *RegisterRelay) decode(r *reader) {
-	m.Token = r.bytes("token", MinRelayToken, MaxRelayToken)
-	m.Spec = r.text("spec", MaxRelaySpec)
-	m.Label = r.text("label", MaxRelayLabel)
+func (m *RegisterRelay) code(c coder) {
+	c.bytes("token", &m.Token, MinRelayToken, MaxRelayToken)
+	c.text("spec", &m.Spec, MaxRelaySpec)
+	c.text("label", &m.Label, MaxRelayLabel)
 }
 
 func (m *RegisterRelay) validate() error {

@@ -76,10 +76,9 @@ func (*Pong) Type() Type        { return TypePong }
 func (*OK) Type() Type          { return TypeOK }
 func (*Error) Type() Type       { return TypeError }
 
-func (m *ClientHello) encode(w *writer) { w.u16(m.MinVersion); w.u16(m.MaxVersion) }
-func (m *ClientHello) decode(r *reader) {
-	m.MinVersion = r.u16("min_version")
-	m.MaxVersion = r.u16("max_version")
+func (m *ClientHello) code(c coder) {
+	c.u16("min_version", &m.MinVersion)
+	c.u16("max_version", &m.MaxVersion)
 }
 func (m *ClientHello) validate() error { return checkRange(m.MinVersion, m.MaxVersion) }
 
@@ -90,33 +89,21 @@ func checkRange(min, max uint16) error {
 	return nil
 }
 
-func (m *ServerHello) encode(w *writer) {
-	w.u16(m.Version)
-	w.u16(m.MinVersion)
-	w.u16(m.MaxVersion)
-	w.u64(m.ServerTime)
+func (m *ServerHello) code(c coder) {
+	c.u16("version", &m.Version)
+	c.u16("min_version", &m.MinVersion)
+	c.u16("max_version", &m.MaxVersion)
+	c.u64("server_time", &m.ServerTime)
 	l := &m.Limits
-	for _, v := range []uint32{l.MaxFrame, l.MaxPayload, l.MaxRecipients, l.MaxKeyPackages,
-		l.MaxKeyPackageSize, l.MaxDevices, l.MaxGroupInfoSize, l.MailboxRetention, l.IdempotencyWindow} {
-		w.u32(v)
-	}
-}
-
-func (m *ServerHello) decode(r *reader) {
-	m.Version = r.u16("version")
-	m.MinVersion = r.u16("min_version")
-	m.MaxVersion = r.u16("max_version")
-	m.ServerTime = r.u64("server_time")
-	l := &m.Limits
-	l.MaxFrame = r.u32("limits.max_frame")
-	l.MaxPayload = r.u32("limits.max_payload")
-	l.MaxRecipients = r.u32("limits.max_recipients")
-	l.MaxKeyPackages = r.u32("limits.max_key_packages")
-	l.MaxKeyPackageSize = r.u32("limits.max_key_package_size")
-	l.MaxDevices = r.u32("limits.max_devices")
-	l.MaxGroupInfoSize = r.u32("limits.max_group_info_size")
-	l.MailboxRetention = r.u32("limits.mailbox_retention")
-	l.IdempotencyWindow = r.u32("limits.idempotency_window")
+	c.u32("limits.max_frame", &l.MaxFrame)
+	c.u32("limits.max_payload", &l.MaxPayload)
+	c.u32("limits.max_recipients", &l.MaxRecipients)
+	c.u32("limits.max_key_packages", &l.MaxKeyPackages)
+	c.u32("limits.max_key_package_size", &l.MaxKeyPackageSize)
+	c.u32("limits.max_devices", &l.MaxDevices)
+	c.u32("limits.max_group_info_size", &l.MaxGroupInfoSize)
+	c.u32("limits.mailbox_retention", &l.MailboxRetention)
+	c.u32("limits.idempotency_window", &l.IdempotencyWindow)
 }
 
 func (m *ServerHello) validate() error {
@@ -151,28 +138,18 @@ func (l *Limits) check() error {
 	return nil
 }
 
-func (*Ping) encode(*writer)  {}
-func (*Ping) decode(*reader)  {}
+func (*Ping) code(coder)      {}
 func (*Ping) validate() error { return nil }
-func (*Pong) encode(*writer)  {}
-func (*Pong) decode(*reader)  {}
+func (*Pong) code(coder)      {}
 func (*Pong) validate() error { return nil }
-func (*OK) encode(*writer)    {}
-func (*OK) decode(*reader)    {}
+func (*OK) code(coder)        {}
 func (*OK) validate() error   { return nil }
 
-func (m *Error) encode(w *writer) {
-	w.u16(uint16(m.Code))
-	w.u32(m.RetryAfter)
-	w.u64(m.CurrentEpoch)
-	w.text("message", m.Message, MaxErrorMessage)
-}
-
-func (m *Error) decode(r *reader) {
-	m.Code = ErrorCode(r.u16("code"))
-	m.RetryAfter = r.u32("retry_after")
-	m.CurrentEpoch = r.u64("current_epoch")
-	m.Message = r.text("message", MaxErrorMessage)
+func (m *Error) code(c coder) {
+	c.u16("code", (*uint16)(&m.Code))
+	c.u32("retry_after", &m.RetryAfter)
+	c.u64("current_epoch", &m.CurrentEpoch)
+	c.text("message", &m.Message, MaxErrorMessage)
 }
 
 func (m *Error) validate() error {

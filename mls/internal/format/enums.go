@@ -1,7 +1,9 @@
 // Package format owns the wire format of every RFC 9420 (MLS) structure: Go
-// types with MarshalMLS/UnmarshalMLS codec methods, plus the exact
-// "to-be-signed", "to-be-MACed" and "to-be-hashed" encodings that other
-// packages feed into signatures, MACs and hashes. It performs no
+// types whose code method lists their fields once, in order, for a coder
+// that writes or reads them (coder.go), with MarshalMLS/UnmarshalMLS codec
+// methods that run it, plus the exact "to-be-signed", "to-be-MACed" and
+// "to-be-hashed" encodings that other packages feed into signatures, MACs
+// and hashes. It performs no
 // cryptography and no semantic validation beyond what is needed to parse:
 // decoders reject values that make a structure unparseable (an unknown
 // select tag), carry everything else as-is, and reject trailing bytes at the
@@ -155,91 +157,14 @@ func errEncode(w *codec.Writer, what, why string) {
 	w.SetErr(fmt.Errorf("mls: encoding %s: %s", what, why))
 }
 
-// writeUint16s and friends encode the enum lists of Capabilities etc.
-func writeUint16s[T ~uint16](w *codec.Writer, vs []T) {
-	w.Vector(func(w *codec.Writer) {
-		for _, v := range vs {
-			w.Uint16(uint16(v))
-		}
-	})
-}
-
-func readUint16s[T ~uint16](r *codec.Reader) []T {
-	vs := []T{}
-	r.ReadVector(func(r *codec.Reader) { vs = append(vs, T(r.Uint16())) })
-	return vs
-}
-
-func writeUint32s(w *codec.Writer, vs []uint32) {
-	w.Vector(func(w *codec.Writer) {
-		for _, v := range vs {
-			w.Uint32(v)
-		}
-	})
-}
-
-func readUint32s(r *codec.Reader) []uint32 {
-	vs := []uint32{}
-	r.ReadVector(func(r *codec.Reader) { vs = append(vs, r.Uint32()) })
-	return vs
-}
-
-// writeStructs encodes a vector of structures, T xs<V> (RFC 9420 §2.1.2).
-func writeStructs[T any, P interface {
-	*T
-	codec.Marshaler
-}](w *codec.Writer, xs []T) {
-	w.Vector(func(w *codec.Writer) {
-		for i := range xs {
-			P(&xs[i]).MarshalMLS(w)
-		}
-	})
-}
-
-// readStruct decodes a structure into a new value.
-func readStruct[T any, P interface {
-	*T
-	codec.Unmarshaler
-}](r *codec.Reader) *T {
-	x := new(T)
-	P(x).UnmarshalMLS(r)
-	return x
-}
-
-// writeOptional encodes optional<T> (RFC 9420 §2.1.1): a presence byte,
-// then x if it is not nil.
-func writeOptional[T any, P interface {
-	*T
-	codec.Marshaler
-}](w *codec.Writer, x P) {
-	w.Optional(x != nil, func(w *codec.Writer) { x.MarshalMLS(w) })
-}
-
-// readOptional decodes optional<T>: nil when absent.
-func readOptional[T any, P interface {
-	*T
-	codec.Unmarshaler
-}](r *codec.Reader) *T {
-	if !r.Optional() {
+// tbsBytes returns the to-be-signed fields that tbs codes, encoded, or nil
+// if they cannot be encoded (the TBS methods of signed structures).
+func tbsBytes(tbs func(c coder)) []byte {
+	b, err := marshalFunc(func(w *codec.Writer) { tbs(coder{w: w}) })
+	if err != nil {
 		return nil
 	}
-	return readStruct[T, P](r)
-}
-
-// readStructs decodes a vector of structures; an empty vector gives an
-// empty, non-nil slice, so that a decoded value re-encodes and compares
-// like the one it was encoded from.
-func readStructs[T any, P interface {
-	*T
-	codec.Unmarshaler
-}](r *codec.Reader) []T {
-	xs := []T{}
-	r.ReadVector(func(r *codec.Reader) {
-		var x T
-		P(&x).UnmarshalMLS(r)
-		xs = append(xs, x)
-	})
-	return xs
+	return b
 }
 
 // marshalFunc encodes what f writes.

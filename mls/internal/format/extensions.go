@@ -9,34 +9,33 @@ type Extension struct {
 	Data []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (e *Extension) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(e.Type))
-	w.VarBytes(e.Data)
+func (e *Extension) code(c coder) {
+	c.u16((*uint16)(&e.Type))
+	c.bytes(&e.Data)
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (e *Extension) MarshalMLS(w *codec.Writer) { e.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (e *Extension) UnmarshalMLS(r *codec.Reader) {
-	e.Type = ExtensionType(r.Uint16())
-	e.Data = r.VarBytes()
-}
+func (e *Extension) UnmarshalMLS(r *codec.Reader) { e.code(coder{r: r}) }
 
-// readExtensions decodes Extension extensions<V>. Duplicate types are not
+// codeExtensions codes Extension extensions<V>. Duplicate types are not
 // rejected here (the encoding is still well formed); callers validate with
 // HasDuplicateExtensions (RFC 9420 §13.4).
-func readExtensions(r *codec.Reader) []Extension {
-	return readStructs[Extension](r)
-}
+func codeExtensions(c coder, exts *[]Extension) { codeStructs(c, exts) }
 
 // Extensions is a list of extensions with codec methods, for use where a
 // bare extensions<V> vector is encoded on its own.
 type Extensions []Extension
 
+func (e *Extensions) code(c coder) { codeExtensions(c, (*[]Extension)(e)) }
+
 // MarshalMLS implements codec.Marshaler.
-func (e *Extensions) MarshalMLS(w *codec.Writer) { writeStructs(w, *e) }
+func (e *Extensions) MarshalMLS(w *codec.Writer) { e.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (e *Extensions) UnmarshalMLS(r *codec.Reader) { *e = readExtensions(r) }
+func (e *Extensions) UnmarshalMLS(r *codec.Reader) { e.code(coder{r: r}) }
 
 // FindExtension returns the first extension of type t in exts, or nil.
 func FindExtension(exts []Extension, t ExtensionType) *Extension {
@@ -68,22 +67,26 @@ type ApplicationID struct {
 	ID []byte
 }
 
+func (a *ApplicationID) code(c coder) { c.bytes(&a.ID) }
+
 // MarshalMLS implements codec.Marshaler.
-func (a *ApplicationID) MarshalMLS(w *codec.Writer) { w.VarBytes(a.ID) }
+func (a *ApplicationID) MarshalMLS(w *codec.Writer) { a.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (a *ApplicationID) UnmarshalMLS(r *codec.Reader) { a.ID = r.VarBytes() }
+func (a *ApplicationID) UnmarshalMLS(r *codec.Reader) { a.code(coder{r: r}) }
 
 // ExternalPub is the extension_data of external_pub (RFC 9420 §12.4.3.2).
 type ExternalPub struct {
 	PublicKey []byte // HPKEPublicKey
 }
 
+func (e *ExternalPub) code(c coder) { c.bytes(&e.PublicKey) }
+
 // MarshalMLS implements codec.Marshaler.
-func (e *ExternalPub) MarshalMLS(w *codec.Writer) { w.VarBytes(e.PublicKey) }
+func (e *ExternalPub) MarshalMLS(w *codec.Writer) { e.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (e *ExternalPub) UnmarshalMLS(r *codec.Reader) { e.PublicKey = r.VarBytes() }
+func (e *ExternalPub) UnmarshalMLS(r *codec.Reader) { e.code(coder{r: r}) }
 
 // ExternalSender is one entry of the external_senders extension (RFC 9420
 // §12.1.8.1).
@@ -92,31 +95,28 @@ type ExternalSender struct {
 	Credential   Credential
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (e *ExternalSender) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(e.SignatureKey)
-	e.Credential.MarshalMLS(w)
+func (e *ExternalSender) code(c coder) {
+	c.bytes(&e.SignatureKey)
+	e.Credential.code(c)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (e *ExternalSender) MarshalMLS(w *codec.Writer) { e.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (e *ExternalSender) UnmarshalMLS(r *codec.Reader) {
-	e.SignatureKey = r.VarBytes()
-	e.Credential.UnmarshalMLS(r)
-}
+func (e *ExternalSender) UnmarshalMLS(r *codec.Reader) { e.code(coder{r: r}) }
 
 // ExternalSenders is the extension_data of external_senders,
 // ExternalSender external_senders<V> (RFC 9420 §12.1.8.1).
 type ExternalSenders []ExternalSender
 
+func (s *ExternalSenders) code(c coder) { codeStructs(c, (*[]ExternalSender)(s)) }
+
 // MarshalMLS implements codec.Marshaler.
-func (s *ExternalSenders) MarshalMLS(w *codec.Writer) {
-	writeStructs(w, *s)
-}
+func (s *ExternalSenders) MarshalMLS(w *codec.Writer) { s.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (s *ExternalSenders) UnmarshalMLS(r *codec.Reader) {
-	*s = readStructs[ExternalSender](r)
-}
+func (s *ExternalSenders) UnmarshalMLS(r *codec.Reader) { s.code(coder{r: r}) }
 
 // RequiredCapabilities is the extension_data of required_capabilities
 // (RFC 9420 §11.1).
@@ -126,16 +126,14 @@ type RequiredCapabilities struct {
 	Credentials []CredentialType
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *RequiredCapabilities) MarshalMLS(w *codec.Writer) {
-	writeUint16s(w, c.Extensions)
-	writeUint16s(w, c.Proposals)
-	writeUint16s(w, c.Credentials)
+func (rc *RequiredCapabilities) code(c coder) {
+	codeUint16s(c, &rc.Extensions)
+	codeUint16s(c, &rc.Proposals)
+	codeUint16s(c, &rc.Credentials)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (rc *RequiredCapabilities) MarshalMLS(w *codec.Writer) { rc.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *RequiredCapabilities) UnmarshalMLS(r *codec.Reader) {
-	c.Extensions = readUint16s[ExtensionType](r)
-	c.Proposals = readUint16s[ProposalType](r)
-	c.Credentials = readUint16s[CredentialType](r)
-}
+func (rc *RequiredCapabilities) UnmarshalMLS(r *codec.Reader) { rc.code(coder{r: r}) }

@@ -13,27 +13,21 @@ type GroupContext struct {
 	Extensions              []Extension
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (g *GroupContext) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(g.Version))
-	w.Uint16(uint16(g.CipherSuite))
-	w.VarBytes(g.GroupID)
-	w.Uint64(g.Epoch)
-	w.VarBytes(g.TreeHash)
-	w.VarBytes(g.ConfirmedTranscriptHash)
-	writeStructs(w, g.Extensions)
+func (g *GroupContext) code(c coder) {
+	c.u16((*uint16)(&g.Version))
+	c.u16((*uint16)(&g.CipherSuite))
+	c.bytes(&g.GroupID)
+	c.u64(&g.Epoch)
+	c.bytes(&g.TreeHash)
+	c.bytes(&g.ConfirmedTranscriptHash)
+	codeExtensions(c, &g.Extensions)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (g *GroupContext) MarshalMLS(w *codec.Writer) { g.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (g *GroupContext) UnmarshalMLS(r *codec.Reader) {
-	g.Version = ProtocolVersion(r.Uint16())
-	g.CipherSuite = CipherSuite(r.Uint16())
-	g.GroupID = r.VarBytes()
-	g.Epoch = r.Uint64()
-	g.TreeHash = r.VarBytes()
-	g.ConfirmedTranscriptHash = r.VarBytes()
-	g.Extensions = readExtensions(r)
-}
+func (g *GroupContext) UnmarshalMLS(r *codec.Reader) { g.code(coder{r: r}) }
 
 // Sender identifies the sender of a message (RFC 9420 §6).
 type Sender struct {
@@ -42,74 +36,49 @@ type Sender struct {
 	SenderIndex uint32 // SenderExternal: index into external_senders
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (s *Sender) MarshalMLS(w *codec.Writer) {
-	w.Uint8(uint8(s.Type))
-	switch s.Type {
-	case SenderMember:
-		w.Uint32(s.LeafIndex)
-	case SenderExternal:
-		w.Uint32(s.SenderIndex)
-	case SenderNewMemberProposal, SenderNewMemberCommit:
-	default:
-		errEncode(w, "Sender", "unknown sender type")
-	}
-}
-
-// UnmarshalMLS implements codec.Unmarshaler.
-func (s *Sender) UnmarshalMLS(r *codec.Reader) {
-	*s = Sender{Type: SenderType(r.Uint8())}
-	if r.Err() != nil {
+func (s *Sender) code(c coder) {
+	reset(c, s)
+	c.u8((*uint8)(&s.Type))
+	if c.err() != nil {
 		return
 	}
 	switch s.Type {
 	case SenderMember:
-		s.LeafIndex = r.Uint32()
+		c.u32(&s.LeafIndex)
 	case SenderExternal:
-		s.SenderIndex = r.Uint32()
+		c.u32(&s.SenderIndex)
 	case SenderNewMemberProposal, SenderNewMemberCommit:
 	default:
 		// RFC 9420 §6: the select cannot be parsed for other types.
-		errEnum(r, "Sender type", uint64(s.Type))
+		c.unknownTag("Sender", "unknown sender type", "Sender type", uint64(s.Type))
 	}
 }
 
-// contentBody is the content_type-selected body shared by FramedContent and
-// PrivateMessageContent (RFC 9420 §6, §6.3.1).
-type contentBody struct {
-	Application []byte    // ContentApplication
-	Proposal    *Proposal // ContentProposal
-	Commit      *Commit   // ContentCommit
-}
+// MarshalMLS implements codec.Marshaler.
+func (s *Sender) MarshalMLS(w *codec.Writer) { s.code(coder{w: w}) }
 
-func marshalBody(w *codec.Writer, ct ContentType, b contentBody) {
-	switch {
-	case ct == ContentApplication:
-		w.VarBytes(b.Application)
-	case ct == ContentProposal && b.Proposal != nil:
-		b.Proposal.MarshalMLS(w)
-	case ct == ContentCommit && b.Commit != nil:
-		b.Commit.MarshalMLS(w)
-	default:
-		errEncode(w, "content", "unknown content type or missing body")
-	}
-}
+// UnmarshalMLS implements codec.Unmarshaler.
+func (s *Sender) UnmarshalMLS(r *codec.Reader) { s.code(coder{r: r}) }
 
-func unmarshalBody(r *codec.Reader, ct ContentType) contentBody {
-	var b contentBody
+// codeBody codes the content_type-selected body shared by FramedContent
+// and PrivateMessageContent (RFC 9420 §6, §6.3.1).
+func codeBody(c coder, ct ContentType, application *[]byte, proposal **Proposal, commit **Commit) {
 	switch ct {
 	case ContentApplication:
-		b.Application = r.VarBytes()
+		c.bytes(application)
+		return
 	case ContentProposal:
-		b.Proposal = readStruct[Proposal](r)
+		if codePointer(c, proposal) {
+			return
+		}
 	case ContentCommit:
-		b.Commit = readStruct[Commit](r)
-	default:
-		// RFC 9420 §6: the select cannot be parsed for other content types
-		// (0 is reserved).
-		errEnum(r, "content type", uint64(ct))
+		if codePointer(c, commit) {
+			return
+		}
 	}
-	return b
+	// RFC 9420 §6: the select cannot be parsed for other content types (0
+	// is reserved).
+	c.unknownTag("content", "unknown content type or missing body", "content type", uint64(ct))
 }
 
 // FramedContent is the signed content of a message (RFC 9420 §6). Exactly
@@ -125,34 +94,24 @@ type FramedContent struct {
 	Commit            *Commit   // ContentCommit
 }
 
-func (c *FramedContent) body() contentBody {
-	return contentBody{Application: c.Application, Proposal: c.Proposal, Commit: c.Commit}
+func (fc *FramedContent) code(c coder) {
+	reset(c, fc)
+	c.bytes(&fc.GroupID)
+	c.u64(&fc.Epoch)
+	fc.Sender.code(c)
+	c.bytes(&fc.AuthenticatedData)
+	c.u8((*uint8)(&fc.ContentType))
+	if c.err() != nil {
+		return
+	}
+	codeBody(c, fc.ContentType, &fc.Application, &fc.Proposal, &fc.Commit)
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (c *FramedContent) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(c.GroupID)
-	w.Uint64(c.Epoch)
-	c.Sender.MarshalMLS(w)
-	w.VarBytes(c.AuthenticatedData)
-	w.Uint8(uint8(c.ContentType))
-	marshalBody(w, c.ContentType, c.body())
-}
+func (fc *FramedContent) MarshalMLS(w *codec.Writer) { fc.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *FramedContent) UnmarshalMLS(r *codec.Reader) {
-	*c = FramedContent{}
-	c.GroupID = r.VarBytes()
-	c.Epoch = r.Uint64()
-	c.Sender.UnmarshalMLS(r)
-	c.AuthenticatedData = r.VarBytes()
-	c.ContentType = ContentType(r.Uint8())
-	if r.Err() != nil {
-		return
-	}
-	b := unmarshalBody(r, c.ContentType)
-	c.Application, c.Proposal, c.Commit = b.Application, b.Proposal, b.Commit
-}
+func (fc *FramedContent) UnmarshalMLS(r *codec.Reader) { fc.code(coder{r: r}) }
 
 // FramedContentAuthData is the signature and, for commits, the confirmation
 // tag of a message (RFC 9420 §6.1). Its encoding depends on the content
@@ -163,32 +122,29 @@ type FramedContentAuthData struct {
 	ConfirmationTag []byte // present iff the content type is commit
 }
 
-// MarshalFor encodes a as it appears after content of type ct.
-func (a *FramedContentAuthData) MarshalFor(w *codec.Writer, ct ContentType) {
-	w.VarBytes(a.Signature)
+// codeFor codes a as it appears after content of type ct.
+func (a *FramedContentAuthData) codeFor(c coder, ct ContentType) {
+	reset(c, a)
+	c.bytes(&a.Signature)
 	switch ct {
 	case ContentCommit:
-		w.VarBytes(a.ConfirmationTag)
+		// RFC 9420 §6.1: confirmation_tag is present iff content is a commit.
+		c.bytes(&a.ConfirmationTag)
 	case ContentApplication, ContentProposal:
-		if a.ConfirmationTag != nil {
-			errEncode(w, "FramedContentAuthData", "confirmation tag on non-commit content")
-		}
+		c.refuse(a.ConfirmationTag != nil, "FramedContentAuthData", "confirmation tag on non-commit content")
 	default:
-		errEncode(w, "FramedContentAuthData", "unknown content type")
+		c.unknownTag("FramedContentAuthData", "unknown content type", "content type", uint64(ct))
 	}
+}
+
+// MarshalFor encodes a as it appears after content of type ct.
+func (a *FramedContentAuthData) MarshalFor(w *codec.Writer, ct ContentType) {
+	a.codeFor(coder{w: w}, ct)
 }
 
 // UnmarshalFor decodes a as it appears after content of type ct.
 func (a *FramedContentAuthData) UnmarshalFor(r *codec.Reader, ct ContentType) {
-	*a = FramedContentAuthData{Signature: r.VarBytes()}
-	switch ct {
-	case ContentCommit:
-		// RFC 9420 §6.1: confirmation_tag is present iff content is a commit.
-		a.ConfirmationTag = r.VarBytes()
-	case ContentApplication, ContentProposal:
-	default:
-		errEnum(r, "content type", uint64(ct))
-	}
+	a.codeFor(coder{r: r}, ct)
 }
 
 // AuthenticatedContent is a FramedContent with its authentication data and
@@ -199,22 +155,20 @@ type AuthenticatedContent struct {
 	Auth       FramedContentAuthData
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (ac *AuthenticatedContent) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(ac.WireFormat))
-	ac.Content.MarshalMLS(w)
-	ac.Auth.MarshalFor(w, ac.Content.ContentType)
-}
-
-// UnmarshalMLS implements codec.Unmarshaler.
-func (ac *AuthenticatedContent) UnmarshalMLS(r *codec.Reader) {
-	ac.WireFormat = WireFormat(r.Uint16())
-	ac.Content.UnmarshalMLS(r)
-	if r.Err() != nil {
+func (ac *AuthenticatedContent) code(c coder) {
+	c.u16((*uint16)(&ac.WireFormat))
+	ac.Content.code(c)
+	if c.err() != nil {
 		return
 	}
-	ac.Auth.UnmarshalFor(r, ac.Content.ContentType)
+	ac.Auth.codeFor(c, ac.Content.ContentType)
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (ac *AuthenticatedContent) MarshalMLS(w *codec.Writer) { ac.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (ac *AuthenticatedContent) UnmarshalMLS(r *codec.Reader) { ac.code(coder{r: r}) }
 
 // FramedContentTBS is the input of the message signature,
 // SignWithLabel(., "FramedContentTBS", .) (RFC 9420 §6.1). Context must be
@@ -288,19 +242,17 @@ type ConfirmedTranscriptHashInput struct {
 	Signature  []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *ConfirmedTranscriptHashInput) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(c.WireFormat))
-	c.Content.MarshalMLS(w)
-	w.VarBytes(c.Signature)
+func (in *ConfirmedTranscriptHashInput) code(c coder) {
+	c.u16((*uint16)(&in.WireFormat))
+	in.Content.code(c)
+	c.bytes(&in.Signature)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (in *ConfirmedTranscriptHashInput) MarshalMLS(w *codec.Writer) { in.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *ConfirmedTranscriptHashInput) UnmarshalMLS(r *codec.Reader) {
-	c.WireFormat = WireFormat(r.Uint16())
-	c.Content.UnmarshalMLS(r)
-	c.Signature = r.VarBytes()
-}
+func (in *ConfirmedTranscriptHashInput) UnmarshalMLS(r *codec.Reader) { in.code(coder{r: r}) }
 
 // ConfirmedTranscriptHashInput returns the encoding of ac's
 // ConfirmedTranscriptHashInput (RFC 9420 §8.2).
@@ -316,13 +268,13 @@ type InterimTranscriptHashInput struct {
 	ConfirmationTag []byte
 }
 
+func (i *InterimTranscriptHashInput) code(c coder) { c.bytes(&i.ConfirmationTag) }
+
 // MarshalMLS implements codec.Marshaler.
-func (i *InterimTranscriptHashInput) MarshalMLS(w *codec.Writer) { w.VarBytes(i.ConfirmationTag) }
+func (i *InterimTranscriptHashInput) MarshalMLS(w *codec.Writer) { i.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (i *InterimTranscriptHashInput) UnmarshalMLS(r *codec.Reader) {
-	i.ConfirmationTag = r.VarBytes()
-}
+func (i *InterimTranscriptHashInput) UnmarshalMLS(r *codec.Reader) { i.code(coder{r: r}) }
 
 // InterimTranscriptHashInput returns the encoding of ac's
 // InterimTranscriptHashInput (RFC 9420 §8.2).

@@ -12,39 +12,31 @@ type KeyPackage struct {
 	Signature   []byte
 }
 
-func (k *KeyPackage) marshalTBS(w *codec.Writer) {
-	w.Uint16(uint16(k.Version))
-	w.Uint16(uint16(k.CipherSuite))
-	w.VarBytes(k.InitKey)
-	k.LeafNode.MarshalMLS(w)
-	writeStructs(w, k.Extensions)
+// codeTBS codes the fields of KeyPackageTBS, all but the signature.
+func (k *KeyPackage) codeTBS(c coder) {
+	c.u16((*uint16)(&k.Version))
+	c.u16((*uint16)(&k.CipherSuite))
+	c.bytes(&k.InitKey)
+	k.LeafNode.code(c)
+	codeExtensions(c, &k.Extensions)
+}
+
+func (k *KeyPackage) code(c coder) {
+	k.codeTBS(c)
+	c.bytes(&k.Signature)
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (k *KeyPackage) MarshalMLS(w *codec.Writer) {
-	k.marshalTBS(w)
-	w.VarBytes(k.Signature)
-}
+func (k *KeyPackage) MarshalMLS(w *codec.Writer) { k.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (k *KeyPackage) UnmarshalMLS(r *codec.Reader) {
-	k.Version = ProtocolVersion(r.Uint16())
-	k.CipherSuite = CipherSuite(r.Uint16())
-	k.InitKey = r.VarBytes()
-	k.LeafNode.UnmarshalMLS(r)
-	k.Extensions = readExtensions(r)
-	k.Signature = r.VarBytes()
-}
+func (k *KeyPackage) UnmarshalMLS(r *codec.Reader) { k.code(coder{r: r}) }
 
 // TBS returns the KeyPackageTBS encoding that Signature covers, to be used
 // with SignWithLabel(., "KeyPackageTBS", .) (RFC 9420 §10). It returns nil
 // if the key package cannot be encoded.
 func (k *KeyPackage) TBS() []byte {
-	b, err := marshalFunc(k.marshalTBS)
-	if err != nil {
-		return nil
-	}
-	return b
+	return tbsBytes(k.codeTBS)
 }
 
 // Labels of RefHash (RFC 9420 §5.2).

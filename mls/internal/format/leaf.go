@@ -14,40 +14,28 @@ type Credential struct {
 	Certificates [][]byte // x509: cert_data of each Certificate, leaf first
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *Credential) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(c.Type))
-	switch c.Type {
+func (cr *Credential) code(c coder) {
+	reset(c, cr)
+	c.u16((*uint16)(&cr.Type))
+	if c.err() != nil {
+		return
+	}
+	switch cr.Type {
 	case CredentialBasic:
-		w.VarBytes(c.Identity)
+		c.bytes(&cr.Identity)
 	case CredentialX509:
-		w.Vector(func(w *codec.Writer) {
-			for _, cert := range c.Certificates {
-				w.VarBytes(cert)
-			}
-		})
+		codeList(c, &cr.Certificates, func(c coder, cert *[]byte) { c.bytes(cert) })
 	default:
-		errEncode(w, "Credential", "unknown credential type")
+		// RFC 9420 §5.3: the select has no length prefix for other types.
+		c.unknownTag("Credential", "unknown credential type", "Credential", uint64(cr.Type))
 	}
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (cr *Credential) MarshalMLS(w *codec.Writer) { cr.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *Credential) UnmarshalMLS(r *codec.Reader) {
-	*c = Credential{Type: CredentialType(r.Uint16())}
-	if r.Err() != nil {
-		return
-	}
-	switch c.Type {
-	case CredentialBasic:
-		c.Identity = r.VarBytes()
-	case CredentialX509:
-		c.Certificates = [][]byte{}
-		r.ReadVector(func(r *codec.Reader) { c.Certificates = append(c.Certificates, r.VarBytes()) })
-	default:
-		// RFC 9420 §5.3: the select has no length prefix for other types.
-		errEnum(r, "Credential", uint64(c.Type))
-	}
-}
+func (cr *Credential) UnmarshalMLS(r *codec.Reader) { cr.code(coder{r: r}) }
 
 // Capabilities lists what a client supports (RFC 9420 §7.2). Unknown values
 // (including GREASE, §13.5) are carried.
@@ -59,23 +47,19 @@ type Capabilities struct {
 	Credentials  []CredentialType
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *Capabilities) MarshalMLS(w *codec.Writer) {
-	writeUint16s(w, c.Versions)
-	writeUint16s(w, c.CipherSuites)
-	writeUint16s(w, c.Extensions)
-	writeUint16s(w, c.Proposals)
-	writeUint16s(w, c.Credentials)
+func (cp *Capabilities) code(c coder) {
+	codeUint16s(c, &cp.Versions)
+	codeUint16s(c, &cp.CipherSuites)
+	codeUint16s(c, &cp.Extensions)
+	codeUint16s(c, &cp.Proposals)
+	codeUint16s(c, &cp.Credentials)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (cp *Capabilities) MarshalMLS(w *codec.Writer) { cp.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *Capabilities) UnmarshalMLS(r *codec.Reader) {
-	c.Versions = readUint16s[ProtocolVersion](r)
-	c.CipherSuites = readUint16s[CipherSuite](r)
-	c.Extensions = readUint16s[ExtensionType](r)
-	c.Proposals = readUint16s[ProposalType](r)
-	c.Credentials = readUint16s[CredentialType](r)
-}
+func (cp *Capabilities) UnmarshalMLS(r *codec.Reader) { cp.code(coder{r: r}) }
 
 // Lifetime is the validity window of a KeyPackage leaf, in seconds since
 // the Unix epoch (RFC 9420 §7.2).
@@ -83,17 +67,16 @@ type Lifetime struct {
 	NotBefore, NotAfter uint64
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (l *Lifetime) MarshalMLS(w *codec.Writer) {
-	w.Uint64(l.NotBefore)
-	w.Uint64(l.NotAfter)
+func (l *Lifetime) code(c coder) {
+	c.u64(&l.NotBefore)
+	c.u64(&l.NotAfter)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (l *Lifetime) MarshalMLS(w *codec.Writer) { l.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (l *Lifetime) UnmarshalMLS(r *codec.Reader) {
-	l.NotBefore = r.Uint64()
-	l.NotAfter = r.Uint64()
-}
+func (l *Lifetime) UnmarshalMLS(r *codec.Reader) { l.code(coder{r: r}) }
 
 // LeafNode is a member's leaf in the ratchet tree (RFC 9420 §7.2).
 type LeafNode struct {
@@ -108,72 +91,54 @@ type LeafNode struct {
 	Signature     []byte
 }
 
-// marshalContent writes every field before the LeafNodeTBS-specific tail.
-func (l *LeafNode) marshalContent(w *codec.Writer) {
-	w.VarBytes(l.EncryptionKey)
-	w.VarBytes(l.SignatureKey)
-	l.Credential.MarshalMLS(w)
-	l.Capabilities.MarshalMLS(w)
-	w.Uint8(uint8(l.Source))
+// codeContent codes every field before the LeafNodeTBS-specific tail:
+// all but the signature.
+func (l *LeafNode) codeContent(c coder) {
+	reset(c, l)
+	c.bytes(&l.EncryptionKey)
+	c.bytes(&l.SignatureKey)
+	l.Credential.code(c)
+	l.Capabilities.code(c)
+	c.u8((*uint8)(&l.Source))
+	if c.err() != nil {
+		return
+	}
 	switch l.Source {
 	case LeafSourceKeyPackage:
-		l.Lifetime.MarshalMLS(w)
+		l.Lifetime.code(c)
 	case LeafSourceUpdate:
 	case LeafSourceCommit:
-		w.VarBytes(l.ParentHash)
+		c.bytes(&l.ParentHash)
 	default:
-		errEncode(w, "LeafNode", "unknown leaf node source")
+		// RFC 9420 §7.2: the select cannot be parsed for other sources.
+		c.unknownTag("LeafNode", "unknown leaf node source", "LeafNode source", uint64(l.Source))
+		return
 	}
-	writeStructs(w, l.Extensions)
+	codeExtensions(c, &l.Extensions)
+}
+
+func (l *LeafNode) code(c coder) {
+	l.codeContent(c)
+	c.bytes(&l.Signature)
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (l *LeafNode) MarshalMLS(w *codec.Writer) {
-	l.marshalContent(w)
-	w.VarBytes(l.Signature)
-}
+func (l *LeafNode) MarshalMLS(w *codec.Writer) { l.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (l *LeafNode) UnmarshalMLS(r *codec.Reader) {
-	*l = LeafNode{}
-	l.EncryptionKey = r.VarBytes()
-	l.SignatureKey = r.VarBytes()
-	l.Credential.UnmarshalMLS(r)
-	l.Capabilities.UnmarshalMLS(r)
-	l.Source = LeafNodeSource(r.Uint8())
-	if r.Err() != nil {
-		return
-	}
-	switch l.Source {
-	case LeafSourceKeyPackage:
-		l.Lifetime.UnmarshalMLS(r)
-	case LeafSourceUpdate:
-	case LeafSourceCommit:
-		l.ParentHash = r.VarBytes()
-	default:
-		// RFC 9420 §7.2: the select cannot be parsed for other sources.
-		errEnum(r, "LeafNode source", uint64(l.Source))
-		return
-	}
-	l.Extensions = readExtensions(r)
-	l.Signature = r.VarBytes()
-}
+func (l *LeafNode) UnmarshalMLS(r *codec.Reader) { l.code(coder{r: r}) }
 
 // TBS returns the LeafNodeTBS encoding that Signature covers, to be used
 // with SignWithLabel(., "LeafNodeTBS", .) (RFC 9420 §7.2). groupID and
 // leafIndex are included only for the update and commit sources. It returns
 // nil if the leaf cannot be encoded (unknown source or oversized field).
 func (l *LeafNode) TBS(groupID []byte, leafIndex uint32) []byte {
-	b, err := marshalFunc(func(w *codec.Writer) {
-		l.marshalContent(w)
+	return tbsBytes(func(c coder) {
+		l.codeContent(c)
 		switch l.Source {
 		case LeafSourceUpdate, LeafSourceCommit:
-			w.VarBytes(groupID)
-			w.Uint32(leafIndex)
+			c.bytes(&groupID)
+			c.u32(&leafIndex)
 		}
 	})
-	if err != nil {
-		return nil
-	}
-	return b
 }

@@ -14,30 +14,26 @@ type PublicMessage struct {
 	MembershipTag []byte // present iff the sender is a member
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (m *PublicMessage) MarshalMLS(w *codec.Writer) {
-	m.Content.MarshalMLS(w)
-	m.Auth.MarshalFor(w, m.Content.ContentType)
+func (m *PublicMessage) code(c coder) {
+	reset(c, m)
+	m.Content.code(c)
+	if c.err() != nil {
+		return
+	}
+	m.Auth.codeFor(c, m.Content.ContentType)
+	// RFC 9420 §6.2: membership_tag is present iff sender_type is member.
 	if m.Content.Sender.Type == SenderMember {
-		w.VarBytes(m.MembershipTag)
-	} else if m.MembershipTag != nil {
-		errEncode(w, "PublicMessage", "membership tag for a non-member sender")
+		c.bytes(&m.MembershipTag)
+	} else {
+		c.refuse(m.MembershipTag != nil, "PublicMessage", "membership tag for a non-member sender")
 	}
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (m *PublicMessage) MarshalMLS(w *codec.Writer) { m.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (m *PublicMessage) UnmarshalMLS(r *codec.Reader) {
-	*m = PublicMessage{}
-	m.Content.UnmarshalMLS(r)
-	if r.Err() != nil {
-		return
-	}
-	m.Auth.UnmarshalFor(r, m.Content.ContentType)
-	// RFC 9420 §6.2: membership_tag is present iff sender_type is member.
-	if m.Content.Sender.Type == SenderMember {
-		m.MembershipTag = r.VarBytes()
-	}
-}
+func (m *PublicMessage) UnmarshalMLS(r *codec.Reader) { m.code(coder{r: r}) }
 
 // Authenticated returns the AuthenticatedContent that m carries, with wire
 // format public_message (RFC 9420 §6.2). It shares m's slices.
@@ -55,25 +51,25 @@ type PrivateMessage struct {
 	Ciphertext          []byte
 }
 
-// MarshalMLS implements codec.Marshaler. A PrivateMessage starts with the
-// fields of its PrivateContentAAD, in the same order (RFC 9420 §6.3).
-func (m *PrivateMessage) MarshalMLS(w *codec.Writer) {
-	m.contentAAD().MarshalMLS(w)
-	w.VarBytes(m.EncryptedSenderData)
-	w.VarBytes(m.Ciphertext)
+// code codes m, which starts with the fields of its PrivateContentAAD, in
+// the same order (RFC 9420 §6.3). The content type is carried as-is: it
+// does not change this structure's layout, and the content decoder rejects
+// unknown values (RFC 9420 §6.3.1).
+func (m *PrivateMessage) code(c coder) {
+	aad := m.contentAAD()
+	aad.code(c)
+	if c.reading() {
+		m.GroupID, m.Epoch, m.ContentType, m.AuthenticatedData = aad.GroupID, aad.Epoch, aad.ContentType, aad.AuthenticatedData
+	}
+	c.bytes(&m.EncryptedSenderData)
+	c.bytes(&m.Ciphertext)
 }
 
-// UnmarshalMLS implements codec.Unmarshaler. The content type is carried
-// as-is: it does not change this structure's layout, and the content
-// decoder rejects unknown values (RFC 9420 §6.3.1).
-func (m *PrivateMessage) UnmarshalMLS(r *codec.Reader) {
-	m.GroupID = r.VarBytes()
-	m.Epoch = r.Uint64()
-	m.ContentType = ContentType(r.Uint8())
-	m.AuthenticatedData = r.VarBytes()
-	m.EncryptedSenderData = r.VarBytes()
-	m.Ciphertext = r.VarBytes()
-}
+// MarshalMLS implements codec.Marshaler.
+func (m *PrivateMessage) MarshalMLS(w *codec.Writer) { m.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (m *PrivateMessage) UnmarshalMLS(r *codec.Reader) { m.code(coder{r: r}) }
 
 // PrivateContentAAD is the AEAD associated data of a PrivateMessage's
 // ciphertext (RFC 9420 §6.3.1).
@@ -84,13 +80,15 @@ type PrivateContentAAD struct {
 	AuthenticatedData []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (a *PrivateContentAAD) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(a.GroupID)
-	w.Uint64(a.Epoch)
-	w.Uint8(uint8(a.ContentType))
-	w.VarBytes(a.AuthenticatedData)
+func (a *PrivateContentAAD) code(c coder) {
+	c.bytes(&a.GroupID)
+	c.u64(&a.Epoch)
+	c.u8((*uint8)(&a.ContentType))
+	c.bytes(&a.AuthenticatedData)
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (a *PrivateContentAAD) MarshalMLS(w *codec.Writer) { a.code(coder{w: w}) }
 
 // ContentAAD returns the PrivateContentAAD encoding for m (RFC 9420 §6.3.1).
 func (m *PrivateMessage) ContentAAD() ([]byte, error) {
@@ -129,19 +127,17 @@ type SenderData struct {
 	ReuseGuard [4]byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (s *SenderData) MarshalMLS(w *codec.Writer) {
-	w.Uint32(s.LeafIndex)
-	w.Uint32(s.Generation)
-	w.Raw(s.ReuseGuard[:])
+func (s *SenderData) code(c coder) {
+	c.u32(&s.LeafIndex)
+	c.u32(&s.Generation)
+	c.fixed(s.ReuseGuard[:])
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (s *SenderData) MarshalMLS(w *codec.Writer) { s.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (s *SenderData) UnmarshalMLS(r *codec.Reader) {
-	s.LeafIndex = r.Uint32()
-	s.Generation = r.Uint32()
-	copy(s.ReuseGuard[:], r.Raw(4))
-}
+func (s *SenderData) UnmarshalMLS(r *codec.Reader) { s.code(coder{r: r}) }
 
 // PrivateMessageContent is the plaintext of a PrivateMessage's ciphertext
 // (RFC 9420 §6.3.1). ContentType is not encoded: it comes from the outer
@@ -156,26 +152,39 @@ type PrivateMessageContent struct {
 	Padding     int
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *PrivateMessageContent) MarshalMLS(w *codec.Writer) {
-	marshalBody(w, c.ContentType, contentBody{Application: c.Application, Proposal: c.Proposal, Commit: c.Commit})
-	c.Auth.MarshalFor(w, c.ContentType)
-	if c.Padding < 0 || c.Padding > codec.MaxVarint {
-		errEncode(w, "PrivateMessageContent", "invalid padding length")
-		return
+// code codes pc; decoding, pc.ContentType must be set to the outer
+// PrivateMessage's content type, and all remaining input is padding and
+// must be zero.
+func (pc *PrivateMessageContent) code(c coder) {
+	ct := pc.ContentType
+	if c.reading() {
+		*pc = PrivateMessageContent{ContentType: ct}
 	}
-	w.Raw(make([]byte, c.Padding))
+	codeBody(c, ct, &pc.Application, &pc.Proposal, &pc.Commit)
+	pc.Auth.codeFor(c, ct)
+	pc.codePadding(c)
 }
 
-// UnmarshalMLS implements codec.Unmarshaler. c.ContentType must be set to
+// MarshalMLS implements codec.Marshaler.
+func (pc *PrivateMessageContent) MarshalMLS(w *codec.Writer) { pc.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler. pc.ContentType must be set to
 // the outer PrivateMessage's content type before the call. All remaining
 // input is padding and must be zero.
-func (c *PrivateMessageContent) UnmarshalMLS(r *codec.Reader) {
-	ct := c.ContentType
-	*c = PrivateMessageContent{ContentType: ct}
-	b := unmarshalBody(r, ct)
-	c.Application, c.Proposal, c.Commit = b.Application, b.Proposal, b.Commit
-	c.Auth.UnmarshalFor(r, ct)
+func (pc *PrivateMessageContent) UnmarshalMLS(r *codec.Reader) { pc.code(coder{r: r}) }
+
+// codePadding codes the padding: Padding zero bytes, all the rest of the
+// input when decoding.
+func (pc *PrivateMessageContent) codePadding(c coder) {
+	if !c.reading() {
+		if pc.Padding < 0 || pc.Padding > codec.MaxVarint {
+			errEncode(c.w, "PrivateMessageContent", "invalid padding length")
+			return
+		}
+		c.w.Raw(make([]byte, pc.Padding))
+		return
+	}
+	r := c.r
 	if r.Err() != nil {
 		return
 	}
@@ -189,7 +198,7 @@ func (c *PrivateMessageContent) UnmarshalMLS(r *codec.Reader) {
 		r.SetErr(fmt.Errorf("mls: decoding PrivateMessageContent: non-zero padding"))
 		return
 	}
-	c.Padding = len(pad)
+	pc.Padding = len(pad)
 }
 
 // ParsePrivateMessageContent decodes the plaintext of a PrivateMessage
@@ -223,29 +232,18 @@ var mlsMessageArms = []arm[MLSMessage, WireFormat]{
 	armOf(WireKeyPackage, func(m *MLSMessage) **KeyPackage { return &m.KeyPackage }),
 }
 
-func (m *MLSMessage) body() codec.Marshaler { return bodyOf(mlsMessageArms, m, m.WireFormat) }
+// code codes m. The version is carried as-is; the caller checks it (RFC
+// 9420 §6).
+func (m *MLSMessage) code(c coder) {
+	reset(c, m)
+	c.u16((*uint16)(&m.Version))
+	c.u16((*uint16)(&m.WireFormat))
+	// RFC 9420 §6: the select cannot be parsed for other wire formats.
+	codeArm(c, mlsMessageArms, m, m.WireFormat, "MLSMessage", "unknown wire format or missing body", "MLSMessage wire format")
+}
 
 // MarshalMLS implements codec.Marshaler.
-func (m *MLSMessage) MarshalMLS(w *codec.Writer) {
-	body := m.body()
-	if body == nil {
-		errEncode(w, "MLSMessage", "unknown wire format or missing body")
-		return
-	}
-	w.Uint16(uint16(m.Version))
-	w.Uint16(uint16(m.WireFormat))
-	body.MarshalMLS(w)
-}
+func (m *MLSMessage) MarshalMLS(w *codec.Writer) { m.code(coder{w: w}) }
 
-// UnmarshalMLS implements codec.Unmarshaler. The version is carried as-is;
-// the caller checks it (RFC 9420 §6).
-func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) {
-	*m = MLSMessage{Version: ProtocolVersion(r.Uint16()), WireFormat: WireFormat(r.Uint16())}
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(mlsMessageArms, m, m.WireFormat, r) {
-		// RFC 9420 §6: the select cannot be parsed for other wire formats.
-		errEnum(r, "MLSMessage wire format", uint64(m.WireFormat))
-	}
-}
+// UnmarshalMLS implements codec.Unmarshaler.
+func (m *MLSMessage) UnmarshalMLS(r *codec.Reader) { m.code(coder{r: r}) }

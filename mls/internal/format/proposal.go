@@ -12,42 +12,32 @@ type PreSharedKeyID struct {
 	Nonce      []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *PreSharedKeyID) MarshalMLS(w *codec.Writer) {
-	w.Uint8(uint8(p.PSKType))
-	switch p.PSKType {
-	case PSKExternal:
-		w.VarBytes(p.PSKID)
-	case PSKResumption:
-		w.Uint8(uint8(p.Usage))
-		w.VarBytes(p.PSKGroupID)
-		w.Uint64(p.PSKEpoch)
-	default:
-		errEncode(w, "PreSharedKeyID", "unknown PSK type")
-	}
-	w.VarBytes(p.Nonce)
-}
-
-// UnmarshalMLS implements codec.Unmarshaler.
-func (p *PreSharedKeyID) UnmarshalMLS(r *codec.Reader) {
-	*p = PreSharedKeyID{PSKType: PSKType(r.Uint8())}
-	if r.Err() != nil {
+func (p *PreSharedKeyID) code(c coder) {
+	reset(c, p)
+	c.u8((*uint8)(&p.PSKType))
+	if c.err() != nil {
 		return
 	}
 	switch p.PSKType {
 	case PSKExternal:
-		p.PSKID = r.VarBytes()
+		c.bytes(&p.PSKID)
 	case PSKResumption:
-		p.Usage = ResumptionPSKUsage(r.Uint8())
-		p.PSKGroupID = r.VarBytes()
-		p.PSKEpoch = r.Uint64()
+		c.u8((*uint8)(&p.Usage))
+		c.bytes(&p.PSKGroupID)
+		c.u64(&p.PSKEpoch)
 	default:
 		// RFC 9420 §8.4: the select cannot be parsed for other types.
-		errEnum(r, "PreSharedKeyID type", uint64(p.PSKType))
+		c.unknownTag("PreSharedKeyID", "unknown PSK type", "PreSharedKeyID type", uint64(p.PSKType))
 		return
 	}
-	p.Nonce = r.VarBytes()
+	c.bytes(&p.Nonce)
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (p *PreSharedKeyID) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *PreSharedKeyID) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // PSKLabel is the context of each PSK's extraction into psk_secret
 // (RFC 9420 §8.4).
@@ -57,56 +47,62 @@ type PSKLabel struct {
 	Count uint16
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (l *PSKLabel) MarshalMLS(w *codec.Writer) {
-	l.ID.MarshalMLS(w)
-	w.Uint16(l.Index)
-	w.Uint16(l.Count)
+func (l *PSKLabel) code(c coder) {
+	l.ID.code(c)
+	c.u16(&l.Index)
+	c.u16(&l.Count)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (l *PSKLabel) MarshalMLS(w *codec.Writer) { l.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (l *PSKLabel) UnmarshalMLS(r *codec.Reader) {
-	l.ID.UnmarshalMLS(r)
-	l.Index = r.Uint16()
-	l.Count = r.Uint16()
-}
+func (l *PSKLabel) UnmarshalMLS(r *codec.Reader) { l.code(coder{r: r}) }
 
 // AddProposal adds a member (RFC 9420 §12.1.1).
 type AddProposal struct{ KeyPackage KeyPackage }
 
+func (p *AddProposal) code(c coder) { p.KeyPackage.code(c) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *AddProposal) MarshalMLS(w *codec.Writer) { p.KeyPackage.MarshalMLS(w) }
+func (p *AddProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *AddProposal) UnmarshalMLS(r *codec.Reader) { p.KeyPackage.UnmarshalMLS(r) }
+func (p *AddProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // UpdateProposal replaces the sender's leaf (RFC 9420 §12.1.2).
 type UpdateProposal struct{ LeafNode LeafNode }
 
+func (p *UpdateProposal) code(c coder) { p.LeafNode.code(c) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *UpdateProposal) MarshalMLS(w *codec.Writer) { p.LeafNode.MarshalMLS(w) }
+func (p *UpdateProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *UpdateProposal) UnmarshalMLS(r *codec.Reader) { p.LeafNode.UnmarshalMLS(r) }
+func (p *UpdateProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // RemoveProposal removes the member at a leaf index (RFC 9420 §12.1.3).
 type RemoveProposal struct{ Removed uint32 }
 
+func (p *RemoveProposal) code(c coder) { c.u32(&p.Removed) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *RemoveProposal) MarshalMLS(w *codec.Writer) { w.Uint32(p.Removed) }
+func (p *RemoveProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *RemoveProposal) UnmarshalMLS(r *codec.Reader) { p.Removed = r.Uint32() }
+func (p *RemoveProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // PreSharedKeyProposal injects a PSK into the key schedule (RFC 9420
 // §12.1.4).
 type PreSharedKeyProposal struct{ PSK PreSharedKeyID }
 
+func (p *PreSharedKeyProposal) code(c coder) { p.PSK.code(c) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *PreSharedKeyProposal) MarshalMLS(w *codec.Writer) { p.PSK.MarshalMLS(w) }
+func (p *PreSharedKeyProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *PreSharedKeyProposal) UnmarshalMLS(r *codec.Reader) { p.PSK.UnmarshalMLS(r) }
+func (p *PreSharedKeyProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // ReInitProposal re-initializes the group with new parameters (RFC 9420
 // §12.1.5).
@@ -117,45 +113,42 @@ type ReInitProposal struct {
 	Extensions  []Extension
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *ReInitProposal) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(p.GroupID)
-	w.Uint16(uint16(p.Version))
-	w.Uint16(uint16(p.CipherSuite))
-	writeStructs(w, p.Extensions)
+func (p *ReInitProposal) code(c coder) {
+	c.bytes(&p.GroupID)
+	c.u16((*uint16)(&p.Version))
+	c.u16((*uint16)(&p.CipherSuite))
+	codeExtensions(c, &p.Extensions)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (p *ReInitProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *ReInitProposal) UnmarshalMLS(r *codec.Reader) {
-	p.GroupID = r.VarBytes()
-	p.Version = ProtocolVersion(r.Uint16())
-	p.CipherSuite = CipherSuite(r.Uint16())
-	p.Extensions = readExtensions(r)
-}
+func (p *ReInitProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // ExternalInitProposal carries the KEM output of an external commit
 // (RFC 9420 §12.1.6).
 type ExternalInitProposal struct{ KEMOutput []byte }
 
+func (p *ExternalInitProposal) code(c coder) { c.bytes(&p.KEMOutput) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *ExternalInitProposal) MarshalMLS(w *codec.Writer) { w.VarBytes(p.KEMOutput) }
+func (p *ExternalInitProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *ExternalInitProposal) UnmarshalMLS(r *codec.Reader) { p.KEMOutput = r.VarBytes() }
+func (p *ExternalInitProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // GroupContextExtensionsProposal replaces the group context extensions
 // (RFC 9420 §12.1.7).
 type GroupContextExtensionsProposal struct{ Extensions []Extension }
 
+func (p *GroupContextExtensionsProposal) code(c coder) { codeExtensions(c, &p.Extensions) }
+
 // MarshalMLS implements codec.Marshaler.
-func (p *GroupContextExtensionsProposal) MarshalMLS(w *codec.Writer) {
-	writeStructs(w, p.Extensions)
-}
+func (p *GroupContextExtensionsProposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *GroupContextExtensionsProposal) UnmarshalMLS(r *codec.Reader) {
-	p.Extensions = readExtensions(r)
-}
+func (p *GroupContextExtensionsProposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // Proposal is a proposed change to the group (RFC 9420 §12.1). Exactly the
 // field matching Type is set.
@@ -170,10 +163,6 @@ type Proposal struct {
 	GroupContextExtensions *GroupContextExtensionsProposal
 }
 
-// body returns the set body for p.Type, or nil if it is missing or the type
-// is unknown.
-func (p *Proposal) body() codec.Marshaler { return bodyOf(proposalArms, p, p.Type) }
-
 // proposalArms are Proposal's cases (union.go).
 var proposalArms = []arm[Proposal, ProposalType]{
 	armOf(ProposalAdd, func(p *Proposal) **AddProposal { return &p.Add }),
@@ -185,29 +174,19 @@ var proposalArms = []arm[Proposal, ProposalType]{
 	armOf(ProposalGroupContextExtensions, func(p *Proposal) **GroupContextExtensionsProposal { return &p.GroupContextExtensions }),
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *Proposal) MarshalMLS(w *codec.Writer) {
-	body := p.body()
-	if body == nil {
-		errEncode(w, "Proposal", "unknown type or missing body")
-		return
-	}
-	w.Uint16(uint16(p.Type))
-	body.MarshalMLS(w)
+func (p *Proposal) code(c coder) {
+	reset(c, p)
+	c.u16((*uint16)(&p.Type))
+	// RFC 9420 §12.1: a proposal body has no length prefix, so a proposal
+	// of unknown type cannot be parsed.
+	codeArm(c, proposalArms, p, p.Type, "Proposal", "unknown type or missing body", "Proposal type")
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (p *Proposal) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *Proposal) UnmarshalMLS(r *codec.Reader) {
-	*p = Proposal{Type: ProposalType(r.Uint16())}
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(proposalArms, p, p.Type, r) {
-		// RFC 9420 §12.1: a proposal body has no length prefix, so a
-		// proposal of unknown type cannot be parsed.
-		errEnum(r, "Proposal type", uint64(p.Type))
-	}
-}
+func (p *Proposal) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // ProposalOrRef is a proposal carried in a Commit, by value or by
 // reference (RFC 9420 §12.4).
@@ -217,36 +196,30 @@ type ProposalOrRef struct {
 	Reference []byte    // ProposalOrRefReference: a ProposalRef
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *ProposalOrRef) MarshalMLS(w *codec.Writer) {
-	switch {
-	case p.Type == ProposalOrRefProposal && p.Proposal != nil:
-		w.Uint8(uint8(p.Type))
-		p.Proposal.MarshalMLS(w)
-	case p.Type == ProposalOrRefReference:
-		w.Uint8(uint8(p.Type))
-		w.VarBytes(p.Reference)
-	default:
-		errEncode(w, "ProposalOrRef", "unknown type or missing proposal")
-	}
-}
-
-// UnmarshalMLS implements codec.Unmarshaler.
-func (p *ProposalOrRef) UnmarshalMLS(r *codec.Reader) {
-	*p = ProposalOrRef{Type: ProposalOrRefType(r.Uint8())}
-	if r.Err() != nil {
+func (p *ProposalOrRef) code(c coder) {
+	reset(c, p)
+	c.u8((*uint8)(&p.Type))
+	if c.err() != nil {
 		return
 	}
 	switch p.Type {
 	case ProposalOrRefProposal:
-		p.Proposal = readStruct[Proposal](r)
+		if codePointer(c, &p.Proposal) {
+			return
+		}
 	case ProposalOrRefReference:
-		p.Reference = r.VarBytes()
-	default:
-		// RFC 9420 §12.4: the select cannot be parsed for other types.
-		errEnum(r, "ProposalOrRef type", uint64(p.Type))
+		c.bytes(&p.Reference)
+		return
 	}
+	// RFC 9420 §12.4: the select cannot be parsed for other types.
+	c.unknownTag("ProposalOrRef", "unknown type or missing proposal", "ProposalOrRef type", uint64(p.Type))
 }
+
+// MarshalMLS implements codec.Marshaler.
+func (p *ProposalOrRef) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *ProposalOrRef) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // Commit applies proposals and optionally updates the committer's path
 // (RFC 9420 §12.4).
@@ -255,14 +228,13 @@ type Commit struct {
 	Path      *UpdatePath // nil if absent
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *Commit) MarshalMLS(w *codec.Writer) {
-	writeStructs(w, c.Proposals)
-	writeOptional(w, c.Path)
+func (cm *Commit) code(c coder) {
+	codeStructs(c, &cm.Proposals)
+	codeOptional(c, &cm.Path)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (cm *Commit) MarshalMLS(w *codec.Writer) { cm.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *Commit) UnmarshalMLS(r *codec.Reader) {
-	c.Proposals = readStructs[ProposalOrRef](r)
-	c.Path = readOptional[UpdatePath](r)
-}
+func (cm *Commit) UnmarshalMLS(r *codec.Reader) { cm.code(coder{r: r}) }

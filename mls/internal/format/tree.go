@@ -9,19 +9,17 @@ type ParentNode struct {
 	UnmergedLeaves []uint32 // leaf indices
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *ParentNode) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(p.EncryptionKey)
-	w.VarBytes(p.ParentHash)
-	writeUint32s(w, p.UnmergedLeaves)
+func (p *ParentNode) code(c coder) {
+	c.bytes(&p.EncryptionKey)
+	c.bytes(&p.ParentHash)
+	codeList(c, &p.UnmergedLeaves, func(c coder, leaf *uint32) { c.u32(leaf) })
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (p *ParentNode) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *ParentNode) UnmarshalMLS(r *codec.Reader) {
-	p.EncryptionKey = r.VarBytes()
-	p.ParentHash = r.VarBytes()
-	p.UnmergedLeaves = readUint32s(r)
-}
+func (p *ParentNode) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }
 
 // Node is a non-blank ratchet tree node: exactly one of Leaf and Parent is
 // set (RFC 9420 §7.8, §12.4.3.3).
@@ -44,32 +42,21 @@ var nodeArms = []arm[Node, NodeType]{
 	armOf(NodeTypeParent, func(n *Node) **ParentNode { return &n.Parent }),
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (n *Node) MarshalMLS(w *codec.Writer) {
-	switch {
-	case n.Leaf != nil && n.Parent == nil:
-		w.Uint8(uint8(NodeTypeLeaf))
-		n.Leaf.MarshalMLS(w)
-	case n.Parent != nil && n.Leaf == nil:
-		w.Uint8(uint8(NodeTypeParent))
-		n.Parent.MarshalMLS(w)
-	default:
-		errEncode(w, "Node", "exactly one of Leaf and Parent must be set")
-	}
+// code codes n; its type, encoding, is the one of the field that is set.
+func (n *Node) code(c coder) {
+	c.refuse((n.Leaf != nil) == (n.Parent != nil), "Node", "exactly one of Leaf and Parent must be set")
+	reset(c, n)
+	t := n.Type()
+	c.u8((*uint8)(&t))
+	// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
+	codeArm(c, nodeArms, n, t, "Node", "exactly one of Leaf and Parent must be set", "Node type")
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (n *Node) MarshalMLS(w *codec.Writer) { n.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (n *Node) UnmarshalMLS(r *codec.Reader) {
-	*n = Node{}
-	t := NodeType(r.Uint8())
-	if r.Err() != nil {
-		return
-	}
-	if !readArm(nodeArms, n, t, r) {
-		// RFC 9420 §12.4.3.3: the select cannot be parsed for other types.
-		errEnum(r, "Node type", uint64(t))
-	}
-}
+func (n *Node) UnmarshalMLS(r *codec.Reader) { n.code(coder{r: r}) }
 
 // RatchetTree is the array form of a ratchet tree as carried in the
 // ratchet_tree extension, optional<Node> ratchet_tree<V> (RFC 9420
@@ -78,23 +65,15 @@ func (n *Node) UnmarshalMLS(r *codec.Reader) {
 // tree package's job (RFC 9420 §12.4.3.3).
 type RatchetTree []*Node
 
-// MarshalMLS implements codec.Marshaler.
-func (t *RatchetTree) MarshalMLS(w *codec.Writer) {
-	w.Vector(func(w *codec.Writer) {
-		for _, n := range *t {
-			writeOptional(w, n)
-		}
-	})
+func (t *RatchetTree) code(c coder) {
+	codeList(c, (*[]*Node)(t), func(c coder, n **Node) { codeOptional(c, n) })
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (t *RatchetTree) MarshalMLS(w *codec.Writer) { t.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) {
-	nodes := RatchetTree{}
-	r.ReadVector(func(r *codec.Reader) {
-		nodes = append(nodes, readOptional[Node](r))
-	})
-	*t = nodes
-}
+func (t *RatchetTree) UnmarshalMLS(r *codec.Reader) { t.code(coder{r: r}) }
 
 // HPKECiphertext is an HPKE-encrypted blob (RFC 9420 §7.6).
 type HPKECiphertext struct {
@@ -102,17 +81,16 @@ type HPKECiphertext struct {
 	Ciphertext []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (c *HPKECiphertext) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(c.KEMOutput)
-	w.VarBytes(c.Ciphertext)
+func (h *HPKECiphertext) code(c coder) {
+	c.bytes(&h.KEMOutput)
+	c.bytes(&h.Ciphertext)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (h *HPKECiphertext) MarshalMLS(w *codec.Writer) { h.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (c *HPKECiphertext) UnmarshalMLS(r *codec.Reader) {
-	c.KEMOutput = r.VarBytes()
-	c.Ciphertext = r.VarBytes()
-}
+func (h *HPKECiphertext) UnmarshalMLS(r *codec.Reader) { h.code(coder{r: r}) }
 
 // UpdatePathNode is one node of an UpdatePath: the new public key and the
 // path secret encrypted to each resolution member (RFC 9420 §7.6).
@@ -121,17 +99,16 @@ type UpdatePathNode struct {
 	EncryptedPathSecret []HPKECiphertext
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (n *UpdatePathNode) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(n.EncryptionKey)
-	writeStructs(w, n.EncryptedPathSecret)
+func (n *UpdatePathNode) code(c coder) {
+	c.bytes(&n.EncryptionKey)
+	codeStructs(c, &n.EncryptedPathSecret)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (n *UpdatePathNode) MarshalMLS(w *codec.Writer) { n.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (n *UpdatePathNode) UnmarshalMLS(r *codec.Reader) {
-	n.EncryptionKey = r.VarBytes()
-	n.EncryptedPathSecret = readStructs[HPKECiphertext](r)
-}
+func (n *UpdatePathNode) UnmarshalMLS(r *codec.Reader) { n.code(coder{r: r}) }
 
 // UpdatePath is the path a committer sends with a Commit (RFC 9420 §7.6).
 type UpdatePath struct {
@@ -139,14 +116,13 @@ type UpdatePath struct {
 	Nodes    []UpdatePathNode
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (p *UpdatePath) MarshalMLS(w *codec.Writer) {
-	p.LeafNode.MarshalMLS(w)
-	writeStructs(w, p.Nodes)
+func (p *UpdatePath) code(c coder) {
+	p.LeafNode.code(c)
+	codeStructs(c, &p.Nodes)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (p *UpdatePath) MarshalMLS(w *codec.Writer) { p.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (p *UpdatePath) UnmarshalMLS(r *codec.Reader) {
-	p.LeafNode.UnmarshalMLS(r)
-	p.Nodes = readStructs[UpdatePathNode](r)
-}
+func (p *UpdatePath) UnmarshalMLS(r *codec.Reader) { p.code(coder{r: r}) }

@@ -26,7 +26,8 @@ func wantWire(wf WireFormat, ct ContentType) func(v codec.Unmarshaler) error {
 		if m.Version != MLS10 {
 			return fmt.Errorf("version %d, want mls10", m.Version)
 		}
-		if m.WireFormat != wf || m.body() == nil {
+		// Encoding fails when the body of wf is not set.
+		if _, err := codec.Marshal(m); m.WireFormat != wf || err != nil {
 			return fmt.Errorf("wire format %d, want %d", m.WireFormat, wf)
 		}
 		if ct != 0 {

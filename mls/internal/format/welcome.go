@@ -11,37 +11,30 @@ type GroupInfo struct {
 	Signature       []byte
 }
 
-func (g *GroupInfo) marshalTBS(w *codec.Writer) {
-	g.GroupContext.MarshalMLS(w)
-	writeStructs(w, g.Extensions)
-	w.VarBytes(g.ConfirmationTag)
-	w.Uint32(g.Signer)
+// codeTBS codes the fields of GroupInfoTBS, all but the signature.
+func (g *GroupInfo) codeTBS(c coder) {
+	g.GroupContext.code(c)
+	codeExtensions(c, &g.Extensions)
+	c.bytes(&g.ConfirmationTag)
+	c.u32(&g.Signer)
+}
+
+func (g *GroupInfo) code(c coder) {
+	g.codeTBS(c)
+	c.bytes(&g.Signature)
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (g *GroupInfo) MarshalMLS(w *codec.Writer) {
-	g.marshalTBS(w)
-	w.VarBytes(g.Signature)
-}
+func (g *GroupInfo) MarshalMLS(w *codec.Writer) { g.code(coder{w: w}) }
 
 // UnmarshalMLS implements codec.Unmarshaler.
-func (g *GroupInfo) UnmarshalMLS(r *codec.Reader) {
-	g.GroupContext.UnmarshalMLS(r)
-	g.Extensions = readExtensions(r)
-	g.ConfirmationTag = r.VarBytes()
-	g.Signer = r.Uint32()
-	g.Signature = r.VarBytes()
-}
+func (g *GroupInfo) UnmarshalMLS(r *codec.Reader) { g.code(coder{r: r}) }
 
 // TBS returns the GroupInfoTBS encoding that Signature covers, to be used
 // with SignWithLabel(., "GroupInfoTBS", .) (RFC 9420 §12.4.3). It returns
 // nil if the group info cannot be encoded.
 func (g *GroupInfo) TBS() []byte {
-	b, err := marshalFunc(g.marshalTBS)
-	if err != nil {
-		return nil
-	}
-	return b
+	return tbsBytes(g.codeTBS)
 }
 
 // GroupSecrets is what a Welcome encrypts to each new member (RFC 9420
@@ -52,22 +45,21 @@ type GroupSecrets struct {
 	PSKs         []PreSharedKeyID
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (g *GroupSecrets) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(g.JoinerSecret)
-	w.Optional(g.PathSecret != nil, func(w *codec.Writer) { w.VarBytes(g.PathSecret) })
-	writeStructs(w, g.PSKs)
+func (g *GroupSecrets) code(c coder) {
+	c.bytes(&g.JoinerSecret)
+	if c.optional(g.PathSecret != nil) {
+		c.bytes(&g.PathSecret) // decoded: non-nil even when empty
+	} else if c.reading() {
+		g.PathSecret = nil
+	}
+	codeStructs(c, &g.PSKs)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (g *GroupSecrets) MarshalMLS(w *codec.Writer) { g.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (g *GroupSecrets) UnmarshalMLS(r *codec.Reader) {
-	g.JoinerSecret = r.VarBytes()
-	g.PathSecret = nil
-	if r.Optional() {
-		g.PathSecret = r.VarBytes() // non-nil even when empty
-	}
-	g.PSKs = readStructs[PreSharedKeyID](r)
-}
+func (g *GroupSecrets) UnmarshalMLS(r *codec.Reader) { g.code(coder{r: r}) }
 
 // EncryptedGroupSecrets is GroupSecrets encrypted to one new member's
 // KeyPackage (RFC 9420 §12.4.3.1).
@@ -76,17 +68,16 @@ type EncryptedGroupSecrets struct {
 	EncryptedGroupSecrets HPKECiphertext
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (e *EncryptedGroupSecrets) MarshalMLS(w *codec.Writer) {
-	w.VarBytes(e.NewMember)
-	e.EncryptedGroupSecrets.MarshalMLS(w)
+func (e *EncryptedGroupSecrets) code(c coder) {
+	c.bytes(&e.NewMember)
+	e.EncryptedGroupSecrets.code(c)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (e *EncryptedGroupSecrets) MarshalMLS(w *codec.Writer) { e.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (e *EncryptedGroupSecrets) UnmarshalMLS(r *codec.Reader) {
-	e.NewMember = r.VarBytes()
-	e.EncryptedGroupSecrets.UnmarshalMLS(r)
-}
+func (e *EncryptedGroupSecrets) UnmarshalMLS(r *codec.Reader) { e.code(coder{r: r}) }
 
 // Welcome invites new members into a group (RFC 9420 §12.4.3.1).
 type Welcome struct {
@@ -95,16 +86,14 @@ type Welcome struct {
 	EncryptedGroupInfo []byte
 }
 
-// MarshalMLS implements codec.Marshaler.
-func (wl *Welcome) MarshalMLS(w *codec.Writer) {
-	w.Uint16(uint16(wl.CipherSuite))
-	writeStructs(w, wl.Secrets)
-	w.VarBytes(wl.EncryptedGroupInfo)
+func (wl *Welcome) code(c coder) {
+	c.u16((*uint16)(&wl.CipherSuite))
+	codeStructs(c, &wl.Secrets)
+	c.bytes(&wl.EncryptedGroupInfo)
 }
 
+// MarshalMLS implements codec.Marshaler.
+func (wl *Welcome) MarshalMLS(w *codec.Writer) { wl.code(coder{w: w}) }
+
 // UnmarshalMLS implements codec.Unmarshaler.
-func (wl *Welcome) UnmarshalMLS(r *codec.Reader) {
-	wl.CipherSuite = CipherSuite(r.Uint16())
-	wl.Secrets = readStructs[EncryptedGroupSecrets](r)
-	wl.EncryptedGroupInfo = r.VarBytes()
-}
+func (wl *Welcome) UnmarshalMLS(r *codec.Reader) { wl.code(coder{r: r}) }
