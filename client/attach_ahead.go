@@ -10,7 +10,7 @@ import (
 	"github.com/samizdat-project/samizdat/attach"
 )
 
-// Write-ahead sealing of an upload (docs/spec/attachments.md §4). A chunk
+// Write-ahead sealing of an upload (docs/spec/attachments.md §2.2). A chunk
 // is sent only once its hash is recorded in the local store with the file
 // key; a resumed upload re-seals the recorded chunks and keeps the key only
 // if every one seals to its recorded hash, so no key ever seals two
