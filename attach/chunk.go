@@ -118,8 +118,10 @@ func ad(i, n int) []byte {
 // Sealer seals the chunks of one file read from src. Sealing is
 // deterministic (same key, index and bytes give the same chunk), so an
 // interrupted upload re-seals exactly the chunks the server may already
-// hold. The caller must never seal different bytes under the same key:
-// Check compares each chunk with the hash recorded in the first pass.
+// hold. The caller must never seal different bytes under the same key at
+// one index: the client records each chunk's hash before sending it and
+// compares on every later seal (docs/spec/attachments.md §2.2). Seal is
+// safe for concurrent use (the AEAD is stateless, src is read with ReadAt).
 type Sealer struct {
 	aead cipher.AEAD
 	src  io.ReaderAt

@@ -4,7 +4,6 @@ package client
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -59,22 +58,4 @@ func waitFiles(t testing.TB, c *Client, n int) []Message {
 	}
 	t.Fatalf("%s never received %d files", c.Name(), n)
 	return nil
-}
-
-// BenchmarkFileDigest is the pass a fresh upload makes over the file to
-// record its SHA-256 (prepareUpload): go test ./client -run '^$' -bench FileDigest
-func BenchmarkFileDigest(b *testing.B) {
-	const size = 64 << 20
-	path, _ := writeRandomFile(b, "big.bin", size)
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	b.SetBytes(size)
-	for b.Loop() {
-		if _, err := fileDigest(f, size); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -63,13 +63,17 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			return "", err
 		}
 		var done chunkSet
+		var writing sync.Mutex // one write at a time: concurrent writes to one file spin on its inode lock in the kernel
 		save := func(i int, sealed []byte) error {
 			plain, err := op.OpenInPlace(i, sealed) // sealed is this chunk's own copy
 			if err != nil {
 				return fmt.Errorf("%w (%v)", ErrFileAltered, err)
 			}
 			off, _ := op.Span(i)
-			if _, err := part.WriteAt(plain, off); err != nil {
+			writing.Lock()
+			_, err = part.WriteAt(plain, off)
+			writing.Unlock()
+			if err != nil {
 				return fmt.Errorf("client: writing %s: %w", partPath, err)
 			}
 			clear(plain)

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -79,6 +80,114 @@ func TestAdversaryNoNonceReuseWhenFileChanges(t *testing.T) {
 	}
 	if a.Key == rec.Key {
 		t.Fatal("the changed file was sealed again under the first attempt's key: nonces reused")
+	}
+}
+
+// interruptedUpload starts sending the file at path to bob, stops it once
+// stopAt chunks are stored, and returns the record it left.
+func interruptedUpload(t *testing.T, alice *Client, path string, stopAt int) uploadRecord {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sends := 0
+	if err := alice.SendFile(ctx, "bob", path, "", &FileOptions{OnProgress: func(p Progress) {
+		sends = p.Sends
+		if p.Done >= stopAt {
+			cancel()
+		}
+	}}); err == nil {
+		t.Fatal("SendFile went on after its context ended")
+	}
+	tx, _ := alice.store.begin(context.Background())
+	defer tx.rollback()
+	var rec uploadRecord
+	abs, _ := filepath.Abs(path)
+	k := sha256.Sum256([]byte(abs))
+	if !tx.get(uploadNS, k[:], &rec) {
+		t.Fatal("the unfinished upload was not recorded")
+	}
+	// Write-ahead: every chunk sent (in index order on a fresh upload) has
+	// its hash recorded.
+	if got := len(rec.Hashes) / len(attach.Hash{}); got < sends {
+		t.Fatalf("%d chunks were sent but only %d recorded", sends, got)
+	}
+	return rec
+}
+
+// sentKey sends the file at path from alice to bob and returns the key
+// bob received, after checking that bob gets the file's current bytes.
+func sentKey(t *testing.T, alice, bob *Client, path string, data []byte, n int) attach.Key {
+	t.Helper()
+	sendFile(t, alice, "bob", path, "", nil)
+	id := nthFile(t, bob, n)
+	_, _, a, err := bob.fileMessage(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.Download(context.Background(), id, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(got); !bytes.Equal(b, data) {
+		t.Fatal("bob received other bytes than the file's")
+	}
+	return a.Key
+}
+
+// TestAdversaryResumeComparesEveryRecordedChunk: an upload resumed after
+// the file changed keeps its key only if the change is past every chunk
+// whose hash was recorded (never sent under that key); a change in any
+// recorded chunk, the first or the last, gets a fresh key.
+func TestAdversaryResumeComparesEveryRecordedChunk(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	const chunks = 8*sealBatch + 5 // far more than the sealing goroutine can get ahead of one stored chunk
+	for n, c := range []struct {
+		name    string
+		at      func(recorded int) int // the chunk changed
+		sameKey bool
+	}{
+		{"first recorded chunk", func(int) int { return 0 }, false},
+		{"last recorded chunk", func(r int) int { return r - 1 }, false},
+		{"first chunk never recorded", func(r int) int { return r }, true},
+	} {
+		path, data := writeRandomFile(t, fmt.Sprintf("f%d.bin", n), chunks*attach.ChunkSize)
+		rec := interruptedUpload(t, alice, path, 1)
+		r := len(rec.Hashes) / len(attach.Hash{})
+		if r == 0 || r >= chunks {
+			t.Fatalf("%s: %d of %d chunks recorded after one was stored; the test needs some recorded and some not", c.name, r, chunks)
+		}
+		data[c.at(r)*attach.ChunkSize] ^= 0xff
+		os.WriteFile(path, data, 0o600)
+		if key := sentKey(t, alice, bob, path, data, n+1); (key == rec.Key) != c.sameKey {
+			t.Errorf("%s changed (%d recorded): key kept %v, want %v", c.name, r, key == rec.Key, c.sameKey)
+		}
+	}
+}
+
+// TestAdversaryOldUploadRecordNotResumed: a record of an unfinished upload
+// written before the write-ahead record (a whole-file digest, no hashes)
+// lists none of the chunks its key sealed: resuming it would seal changed
+// bytes under that key. It gets a fresh key.
+func TestAdversaryOldUploadRecordNotResumed(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
+	befriend(t, alice, bob)
+	path, data := writeRandomFile(t, "old.bin", 3*attach.ChunkSize)
+	old := struct {
+		Key    attach.Key `json:"key"`
+		Digest [32]byte   `json:"digest"`
+		Size   int64      `json:"size"`
+	}{Key: attach.NewKey(), Digest: sha256.Sum256([]byte("the file before it changed")), Size: int64(len(data))}
+	abs, _ := filepath.Abs(path)
+	k := sha256.Sum256([]byte(abs))
+	tx, _ := alice.store.begin(context.Background())
+	tx.put(uploadNS, k[:], &old)
+	if err := tx.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if sentKey(t, alice, bob, path, data, 1) == old.Key {
+		t.Fatal("an upload recorded by the old format was resumed under its key")
 	}
 }
 

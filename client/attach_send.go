@@ -1,11 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"os"
 	"path/filepath"
@@ -42,12 +42,6 @@ type FileOptions struct {
 // uploadNS keeps the key of an upload not finished yet, by file, so that a
 // new attempt after a crash resumes with the chunks the server has.
 const uploadNS = "upload"
-
-type uploadRecord struct {
-	Key    attach.Key `json:"key"`
-	Digest [32]byte   `json:"digest"` // SHA-256 of the file when the key was made
-	Size   int64      `json:"size"`
-}
 
 // SendFile sends the file at path, with an optional caption, to a contact
 // or group by name (docs/spec/attachments.md): it seals the file chunk by
@@ -137,27 +131,26 @@ func (c *Client) upload(ctx context.Context, f *os.File, o *FileOptions) (*Uploa
 	}
 	abs, _ := filepath.Abs(f.Name())
 	upKey := sha256.Sum256([]byte(abs))
-	key, hashes, err := c.prepareUpload(ctx, f, st.Size(), upKey[:])
+	rec, hashes, known, err := c.prepareUpload(ctx, f, st.Size(), upKey[:])
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := attach.NewSealer(key, f, st.Size())
+	sealer, err := attach.NewSealer(rec.Key, f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	sealed := make([]bool, sealer.Count())
-	if hashes == nil {
-		hashes = make([]attach.Hash, sealer.Count()) // learned as the upload seals them
-	} else {
-		for i := range sealed {
-			sealed[i] = true
-		}
+	for i := range known {
+		sealed[i] = true
 	}
-	if err := c.uploadChunks(ctx, sealer, hashes, sealed, st.Size(), o); err != nil {
+	ahead := c.startAhead(ctx, sealer, rec, upKey[:])
+	err = c.uploadChunks(ctx, sealer, ahead, hashes, sealed, st.Size(), o)
+	ahead.close()
+	if err != nil {
 		return nil, err
 	}
 	base := filepath.Base(f.Name())
-	a := &attach.Attachment{Key: key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
+	a := &attach.Attachment{Key: rec.Key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
 	describeImage(f, a)
 	desc, err := a.Marshal()
 	if err != nil {
@@ -190,97 +183,35 @@ func (c *Client) chatForSend(ctx context.Context, name string) (*chat, error) {
 	return ch, nil
 }
 
-// prepareUpload picks the file key. For an unfinished upload of the same,
-// unchanged file it returns the stored key and the chunk hashes (sealing
-// the file once to learn them), so that only the chunks the server lacks
-// are sent again. Otherwise it stores a fresh key with the file's digest
-// and returns no hashes: the server holds no chunk sealed under a fresh
-// key, so the upload seals each chunk once, as it sends it. Reusing a key
-// for changed bytes would reuse nonces, so the key is kept only if the
-// file's digest is the same.
-func (c *Client) prepareUpload(ctx context.Context, f *os.File, size int64, upKey []byte) (attach.Key, []attach.Hash, error) {
-	t, err := c.store.begin(ctx)
-	if err != nil {
-		return attach.Key{}, nil, err
-	}
-	var rec uploadRecord
-	had := t.get(uploadNS, upKey, &rec)
-	t.rollback()
-	if had && rec.Size == size {
-		hashes, digest, err := sealHashes(rec.Key, f, size)
-		if err != nil {
-			return attach.Key{}, nil, err
-		}
-		if digest == rec.Digest {
-			return rec.Key, hashes, nil
-		}
-	}
-	digest, err := fileDigest(f, size)
-	if err != nil {
-		return attach.Key{}, nil, err
-	}
-	rec = uploadRecord{Key: attach.NewKey(), Size: size, Digest: digest}
-	if t, err = c.store.begin(ctx); err != nil {
-		return attach.Key{}, nil, err
-	}
-	t.put(uploadNS, upKey, &rec)
-	return rec.Key, nil, t.commit()
-}
-
-// fileDigest returns the SHA-256 of the first size bytes of f.
-func fileDigest(f *os.File, size int64) ([32]byte, error) {
-	d := sha256.New()
-	if _, err := io.Copy(d, io.NewSectionReader(f, 0, size)); err != nil {
-		return [32]byte{}, fmt.Errorf("client: reading the file: %w", err)
-	}
-	return [32]byte(d.Sum(nil)), nil
-}
-
-// sealHashes seals every chunk of f under key and returns their hashes
-// and the SHA-256 of the file, reading it once, a chunk at a time.
-func sealHashes(key attach.Key, f *os.File, size int64) ([]attach.Hash, [32]byte, error) {
-	s, err := attach.NewSealer(key, f, size)
-	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("client: %w", err)
-	}
-	digest, err := fileDigest(f, size)
-	if err != nil {
-		return nil, [32]byte{}, err
-	}
-	hashes := make([]attach.Hash, s.Count())
-	buf := make([]byte, 0, attach.MaxSealedChunk)
-	for i := range hashes {
-		if _, hashes[i], err = s.Seal(i, buf); err != nil {
-			return nil, [32]byte{}, fmt.Errorf("client: %w", err)
-		}
-	}
-	return hashes, digest, nil
-}
-
 // uploadChunks sends the chunks the server lacks, TransferInFlight at a
 // time (in parts, one at a time, on a path with a byte budget). After a disconnect it waits for the next session, asks again which
 // chunks the server has, and sends only those: a chunk cut in flight is
 // sent once more, never a chunk the server acknowledged. hashes[i] is
-// known if sealed[i]; the others are learned (and the chunks known to be
-// missing) as they are sealed for sending.
-func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, hashes []attach.Hash, sealed []bool, size int64, o *FileOptions) error {
+// known if sealed[i] (the chunk was recorded and may have been sent); the
+// others, never sent, come from ahead, which learns their hashes.
+func (c *Client) uploadChunks(ctx context.Context, s *attach.Sealer, ahead *aheadSealer, hashes []attach.Hash, sealed []bool, size int64, o *FileOptions) error {
 	retries := o.Retries
 	if retries == 0 {
 		retries = 100
 	}
 	pr := &progress{total: len(hashes), size: size, on: o.OnProgress}
 	x := newTransfer()
-	// seal seals chunk i for sending into buf (nil: a fresh buffer),
-	// learning its hash or checking it.
-	seal := func(i int, buf []byte) ([]byte, attach.Hash, error) {
-		ct, h, err := s.Seal(i, buf)
+	// seal returns chunk i sealed for sending (in buf, or one the caller
+	// owns if buf is nil): a chunk sent before is sealed again and checked
+	// against its hash, the others come from ahead.
+	seal := func(i int, buf []byte) (ct []byte, h attach.Hash, err error) {
+		if sealed[i] {
+			if ct, h, err = s.Seal(i, buf); err == nil && h != hashes[i] {
+				err = fmt.Errorf("client: %w; send it again", attach.ErrChanged)
+			}
+		} else if ct, h, err = ahead.chunk(ctx, i); err == nil {
+			hashes[i], sealed[i] = h, true
+			if buf == nil {
+				ct = bytes.Clone(ct)
+			}
+		}
 		if err != nil {
 			return nil, h, err
-		}
-		if !sealed[i] {
-			hashes[i], sealed[i] = h, true
-		} else if h != hashes[i] {
-			return nil, h, fmt.Errorf("client: %w; send it again", attach.ErrChanged)
 		}
 		pr.sent(i)
 		return ct, h, nil
@@ -360,7 +291,7 @@ func (c *Client) transferError(ctx context.Context, doing string, err error, att
 		default:
 			return userError(doing, err)
 		}
-	} else if errors.Is(err, attach.ErrChanged) || errors.Is(err, attach.ErrTooLarge) {
+	} else if errors.Is(err, attach.ErrChanged) || errors.Is(err, attach.ErrTooLarge) || errors.Is(err, errSealing) {
 		return err
 	}
 	if attempt >= retries {

@@ -1,0 +1,234 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/samizdat-project/samizdat/attach"
+)
+
+// Write-ahead sealing of an upload (docs/spec/attachments.md §2.2). A chunk
+// is sent only once its hash is recorded in the local store with the file
+// key; a resumed upload re-seals the recorded chunks and keeps the key only
+// if every one seals to its recorded hash, so no key ever seals two
+// different plaintexts at one index that left this device. A fresh upload
+// reads the file once: no whole-file digest pass.
+
+// sealBatch is how many chunks are sealed, recorded and held at a time
+// (4 MiB); the sealing goroutine works one batch ahead of the sender.
+const sealBatch = 16
+
+// uploadRecordV marks a record whose Hashes is a write-ahead record. Older
+// records (a whole-file digest, session 7) are never resumed: their key may
+// have sealed chunks that no record lists.
+const uploadRecordV = 2
+
+// uploadRecord is the unfinished upload of one file (uploadNS).
+type uploadRecord struct {
+	V    int        `json:"v"`
+	Key  attach.Key `json:"key"`
+	Size int64      `json:"size"`
+	// Hashes are the hashes of chunks 0, 1, ... (32 bytes each), each
+	// recorded before that chunk was first sealed for sending.
+	Hashes []byte `json:"hashes"`
+}
+
+// recorded returns how many chunks r lists, or -1 if r cannot be resumed
+// for a file of size bytes.
+func (r *uploadRecord) recorded(size int64) int {
+	if r.V != uploadRecordV || r.Size != size || len(r.Hashes)%len(attach.Hash{}) != 0 {
+		return -1
+	}
+	n := len(r.Hashes) / len(attach.Hash{})
+	if n > attach.ChunkCount(size) {
+		return -1
+	}
+	return n
+}
+
+// prepareUpload picks the file key and returns its record and the chunk
+// hashes known so far (the first known of them). An unfinished upload of
+// the same file keeps its key if every recorded chunk seals to its recorded
+// hash (the server may hold those chunks, so only the ones it lacks are
+// sent again); otherwise, or with no record, a fresh key is recorded with
+// no hashes. Reusing a key for changed bytes would reuse nonces.
+func (c *Client) prepareUpload(ctx context.Context, f *os.File, size int64, upKey []byte) (rec *uploadRecord, hashes []attach.Hash, known int, err error) {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rec = &uploadRecord{}
+	had := t.get(uploadNS, upKey, rec)
+	t.rollback()
+	hashes = make([]attach.Hash, attach.ChunkCount(size))
+	if known = rec.recorded(size); had && known >= 0 {
+		same, err := sealsToRecord(rec, f, hashes[:known])
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if same {
+			return rec, hashes, known, nil
+		}
+		c.logf("client: the file changed since its upload was interrupted; sending it afresh under a new key")
+	}
+	rec = &uploadRecord{V: uploadRecordV, Key: attach.NewKey(), Size: size}
+	if t, err = c.store.begin(ctx); err != nil {
+		return nil, nil, 0, err
+	}
+	t.put(uploadNS, upKey, rec)
+	return rec, hashes, 0, t.commit()
+}
+
+// sealsToRecord re-seals the chunks rec lists into into and reports whether
+// each seals to its recorded hash.
+func sealsToRecord(rec *uploadRecord, f *os.File, into []attach.Hash) (bool, error) {
+	s, err := attach.NewSealer(rec.Key, f, rec.Size)
+	if err != nil {
+		return false, fmt.Errorf("client: %w", err)
+	}
+	buf := make([]byte, 0, attach.MaxSealedChunk)
+	for i := range into {
+		_, h, err := s.Seal(i, buf)
+		if err != nil {
+			return false, nil // the file shrank: it changed
+		}
+		if !bytes.Equal(h[:], rec.Hashes[i*len(h):(i+1)*len(h)]) {
+			return false, nil
+		}
+		into[i] = h
+	}
+	return true, nil
+}
+
+// errSealing marks an error of the sealing goroutine: reading the file or
+// recording hashes failed, and the upload ends (no retry helps).
+var errSealing = errors.New("client: sealing the file")
+
+// sealedBatch is a batch of chunks sealed and recorded by an aheadSealer.
+type sealedBatch struct {
+	start  int
+	chunks [][]byte
+	hashes []attach.Hash
+	err    error
+}
+
+// aheadSealer seals the chunks of an upload that no record lists yet, in
+// index order, a batch at a time on its own goroutine, and records each
+// batch's hashes in the local store before it hands out any chunk of it.
+// While the sender sends one batch, it seals the next (two batches of
+// buffers, reused).
+type aheadSealer struct {
+	ready chan *sealedBatch
+	free  chan *sealedBatch
+	stop  chan struct{}
+	ended chan struct{}
+	cur   *sealedBatch // the batch being handed out
+	err   error        // the error that ended the sealing goroutine
+}
+
+// startAhead starts sealing the chunks from rec's first unrecorded one;
+// upKey names rec in the local store. Stop it before f is closed.
+func (c *Client) startAhead(ctx context.Context, s *attach.Sealer, rec *uploadRecord, upKey []byte) *aheadSealer {
+	a := &aheadSealer{ready: make(chan *sealedBatch, 1), free: make(chan *sealedBatch, 2),
+		stop: make(chan struct{}), ended: make(chan struct{})}
+	a.free <- &sealedBatch{}
+	a.free <- &sealedBatch{}
+	r := *rec
+	r.Hashes = bytes.Clone(rec.Hashes)
+	go func() {
+		defer close(a.ended)
+		for start := len(r.Hashes) / len(attach.Hash{}); start < s.Count(); start += sealBatch {
+			var b *sealedBatch
+			select {
+			case b = <-a.free:
+			case <-a.stop:
+				return
+			}
+			b.seal(s, start, min(start+sealBatch, s.Count()))
+			if b.err == nil {
+				for _, h := range b.hashes {
+					r.Hashes = append(r.Hashes, h[:]...)
+				}
+				if err := c.record(ctx, upKey, &r); err != nil {
+					b.err = fmt.Errorf("%w: %w", errSealing, err)
+				}
+			}
+			select {
+			case a.ready <- b:
+			case <-a.stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	return a
+}
+
+// seal seals chunks [start, end) into b, reusing its buffers.
+func (b *sealedBatch) seal(s *attach.Sealer, start, end int) {
+	b.start, b.err = start, nil
+	b.chunks = b.chunks[:cap(b.chunks)]
+	b.hashes = b.hashes[:0]
+	for k := range end - start {
+		if k == len(b.chunks) {
+			b.chunks = append(b.chunks, nil)
+		}
+		ct, h, err := s.Seal(start+k, b.chunks[k])
+		if err != nil {
+			b.err = fmt.Errorf("%w: %w", errSealing, err)
+			return
+		}
+		b.chunks[k], b.hashes = ct, append(b.hashes, h)
+	}
+	b.chunks = b.chunks[:end-start]
+}
+
+// record stores rec under upKey.
+func (c *Client) record(ctx context.Context, upKey []byte, rec *uploadRecord) error {
+	t, err := c.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	t.put(uploadNS, upKey, rec)
+	return t.commit()
+}
+
+// chunk returns chunk i sealed and its hash. The chunks no record listed
+// when the upload started must be asked for in index order, each once;
+// the result is valid until a chunk of a later batch is asked for.
+func (a *aheadSealer) chunk(ctx context.Context, i int) ([]byte, attach.Hash, error) {
+	for a.cur == nil || i >= a.cur.start+len(a.cur.chunks) {
+		if a.err != nil {
+			return nil, attach.Hash{}, a.err
+		}
+		if a.cur != nil {
+			a.free <- a.cur // cap 2: never blocks
+			a.cur = nil
+		}
+		select {
+		case b := <-a.ready:
+			if b.err != nil {
+				a.err = b.err
+				return nil, attach.Hash{}, b.err
+			}
+			a.cur = b
+		case <-ctx.Done():
+			return nil, attach.Hash{}, ErrOffline
+		}
+	}
+	if i < a.cur.start {
+		return nil, attach.Hash{}, fmt.Errorf("client: chunk %d asked for after chunk %d", i, a.cur.start)
+	}
+	return a.cur.chunks[i-a.cur.start], a.cur.hashes[i-a.cur.start], nil
+}
+
+// close stops the sealing goroutine and waits for it to end.
+func (a *aheadSealer) close() {
+	close(a.stop)
+	<-a.ended
+}

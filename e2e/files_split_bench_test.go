@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkFilesCPUSplit sends and downloads a 100 MiB file through the CLI
+// six times and reports the CPU time (user+system) of the CLI and of the
+// server apart, and the wall time, so that a change to one side can be
+// measured on its own. SAMIZDAT_CLI_BINS (paths separated by ":") lists CLI
+// binaries that take turns, round by round, against one server (A/B of
+// client builds; default: this tree's). Run:
+// SAMIZDAT_CLI_BINS=/tmp/a:/tmp/b go test ./e2e -run '^$' -bench FilesCPUSplit -benchtime=1x -v
+func BenchmarkFilesCPUSplit(b *testing.B) {
+	for b.Loop() {
+		filesCPUSplit(b)
+	}
+}
+
+func filesCPUSplit(t testing.TB) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.bin")
+	writeRandom(t, src, 100<<20)
+	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
+	alice, bob := twoFriends(t, dir, srv.link)
+	bins := []string{bin}
+	if s := os.Getenv("SAMIZDAT_CLI_BINS"); s != "" {
+		bins = strings.Split(s, ":")
+	}
+	// run returns the CLI's CPU time, the server's meanwhile, and the wall time.
+	run := func(cli string, u *user, args ...string) [3]time.Duration {
+		cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
+		cmd.Env = append(os.Environ(), cliEnv...)
+		s0, start := procCPU(t, srv.Cmd.Process.Pid), time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
+		}
+		wall := time.Since(start)
+		return [3]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srv.Cmd.Process.Pid) - s0, wall}
+	}
+	names := []string{"send CLI CPU", "send server CPU", "send wall", "download CLI CPU", "download server CPU", "download wall"}
+	res := map[string][6][]float64{}
+	for r := range 6 {
+		for k := range bins {
+			cli := bins[(k+r)%len(bins)]
+			up := run(cli, alice, "send", "bob", "--file", src)
+			ids := fileIDs(t, bob.run(t, "read", "alice"), "big.bin")
+			to := filepath.Join(dir, fmt.Sprint("down", r))
+			down := run(cli, bob, "download", ids[len(ids)-1], "--dir", to)
+			os.RemoveAll(to)
+			x := res[cli]
+			for i, v := range append(up[:], down[:]...) {
+				x[i] = append(x[i], v.Seconds())
+			}
+			res[cli] = x
+			load, _ := os.ReadFile("/proc/loadavg")
+			t.Logf("round %d %s: send CLI %.2fs server %.2fs wall %.2fs; download CLI %.2fs server %.2fs wall %.2fs; load %s",
+				r+1, cli, x[0][r], x[1][r], x[2][r], x[3][r], x[4][r], x[5][r], strings.Fields(string(load))[0])
+		}
+	}
+	for _, cli := range bins {
+		var s []string
+		for i, name := range names {
+			v := slices.Sorted(slices.Values(res[cli][i]))
+			s = append(s, fmt.Sprintf("%s median %.2fs (%.2f-%.2f)", name, v[len(v)/2], v[0], v[len(v)-1]))
+		}
+		t.Logf("%s: %s", cli, strings.Join(s, "; "))
+	}
+}
