@@ -26,10 +26,11 @@ func sendFile(e env, args []string, path, caption string) int {
 	}
 	name := args[0]
 	return withOnline(e, "send", 15*time.Second, func(ctx context.Context, c *client.Client) error {
-		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
 		bar := newProgress(e.stderr, "uploading")
+		o := bar.options()
+		o.CatchUp = 300 * time.Millisecond // the chat may have moved on: catch up while uploading
 		start := time.Now()
-		err := c.SendFile(ctx, name, path, caption, bar.options())
+		err := c.SendFile(ctx, name, path, caption, o)
 		bar.finish()
 		last := bar.last
 		if err != nil {
