@@ -37,6 +37,11 @@ type FileOptions struct {
 	OnProgress func(Progress)
 	// Retries bounds the reconnections one transfer waits for (default 100).
 	Retries int
+	// CatchUp, if positive, has SendFile catch up with its chats while it
+	// uploads (Sync with this quiet period) and resolve the chat after
+	// both: a wait for a quiet inbox then overlaps the upload instead of
+	// coming before it.
+	CatchUp time.Duration
 }
 
 // uploadNS keeps the key of an upload not finished yet, by file, so that a
@@ -47,22 +52,39 @@ const uploadNS = "upload"
 // or group by name (docs/spec/attachments.md): it seals the file chunk by
 // chunk, uploads the chunks the server lacks (several in flight, resuming
 // after any disconnect), and then queues the descriptor as an MLS message.
-// Flush waits until the server has that message.
+// Flush waits until the server has that message. A name that is neither a
+// chat nor a contact fails before anything is uploaded.
 func (c *Client) SendFile(ctx context.Context, name, path, caption string, o *FileOptions) error {
 	f, err := openUpload(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	ch, err := c.chatForSend(ctx, name)
-	if err != nil {
+	if _, _, err := c.findChat(ctx, name); err != nil {
 		return err
 	}
+	sctx, stop := context.WithCancel(ctx)
+	caughtUp := make(chan struct{})
+	go func() {
+		defer close(caughtUp)
+		if o != nil && o.CatchUp > 0 {
+			c.Sync(sctx, o.CatchUp)
+		}
+	}()
 	up, err := c.upload(ctx, f, o)
+	if err != nil {
+		stop()
+	}
+	<-caughtUp
+	stop()
 	if err != nil {
 		return err
 	}
 	defer clear(up.Descriptor)
+	ch, err := c.chatForSend(ctx, name)
+	if err != nil {
+		return err
+	}
 	return c.sendFileMessage(ctx, ch, name, caption, up.Descriptor, up.Attachment, up.path, up.upKey)
 }
 

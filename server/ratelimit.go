@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/ratelimit"
+	"github.com/samizdat-project/samizdat/wire"
 )
 
 // Rate is a token bucket: Burst tokens, refilled at PerSecond. A zero
@@ -24,6 +25,14 @@ type RateLimits struct {
 	RequestsPerDevice Rate
 	// ClaimKeyPackages per requesting device (a claimer drains packages).
 	ClaimsPerDevice Rate
+	// Chunk requests (PutChunk, GetChunk and their parts) per remote
+	// address and per device, counted apart from the requests above: a
+	// chunk moves up to 256 KiB, and a file of 100 MiB is 400 of them, so
+	// at a person's request rate (50/s) a second large file in a minute
+	// crawled at 12.5 MiB/s. These buckets still hold a script that floods
+	// chunk requests (each may cost the server a file and two fsyncs), and
+	// a flood of them does not take the tokens of the device's messages.
+	ChunksPerIP, ChunksPerDevice Rate
 }
 
 // DefaultRateLimits suit a server of real users: generous for people,
@@ -33,6 +42,19 @@ var DefaultRateLimits = RateLimits{
 	RequestsPerIP:     Rate{PerSecond: 500, Burst: 2000},
 	RequestsPerDevice: Rate{PerSecond: 50, Burst: 500},
 	ClaimsPerDevice:   Rate{PerSecond: 1, Burst: 30},
+	ChunksPerIP:       Rate{PerSecond: 4096, Burst: 8192}, // 1 GiB/s of 256 KiB chunks, 2 GiB at once
+	ChunksPerDevice:   Rate{PerSecond: 2048, Burst: 4096},
+}
+
+// chunkRequest reports whether t moves a file's chunk (or part of one):
+// such requests draw from the chunk buckets (RateLimits.ChunksPerIP,
+// ChunksPerDevice), not the request buckets.
+func chunkRequest(t wire.Type) bool {
+	switch t {
+	case wire.TypePutChunk, wire.TypeGetChunk, wire.TypePutChunkPart, wire.TypeGetChunkPart:
+		return true
+	}
+	return false
 }
 
 // limiter is a ratelimit.Limiter that answers in whole seconds.

@@ -104,6 +104,8 @@ type Server struct {
 	reqIP     *limiter[netip.Addr]
 	reqDevice *limiter[store.DeviceID]
 	claims    *limiter[store.DeviceID]
+	chunkIP   *limiter[netip.Addr]     // chunk requests (ratelimit.go)
+	chunkDev  *limiter[store.DeviceID] // chunk requests
 
 	quota    *quotaState // quota.go
 	refusals refusalLog  // refuse.go
@@ -179,6 +181,8 @@ func New(cfg Config) (*Server, error) {
 		reqIP:     newLimiter[netip.Addr](cfg.RateLimits.RequestsPerIP, cfg.Now),
 		reqDevice: newLimiter[store.DeviceID](cfg.RateLimits.RequestsPerDevice, cfg.Now),
 		claims:    newLimiter[store.DeviceID](cfg.RateLimits.ClaimsPerDevice, cfg.Now),
+		chunkIP:   newLimiter[netip.Addr](cfg.RateLimits.ChunksPerIP, cfg.Now),
+		chunkDev:  newLimiter[store.DeviceID](cfg.RateLimits.ChunksPerDevice, cfg.Now),
 		sessions:  make(map[*session]struct{}),
 
 		activeAddr: make(map[netip.Addr]int),
@@ -321,11 +325,9 @@ func (s *Server) drain() {
 // rate-limit buckets, until ctx ends.
 func (s *Server) janitor(ctx context.Context) {
 	s.everyJanitorInterval(ctx, func() {
-		for _, l := range []interface{ sweep() }{s.connIP, s.reqIP} {
+		for _, l := range []interface{ sweep() }{s.connIP, s.reqIP, s.chunkIP, s.reqDevice, s.claims, s.chunkDev} {
 			l.sweep()
 		}
-		s.reqDevice.sweep()
-		s.claims.sweep()
 		now := s.cfg.Now()
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 		seen, err1 := s.cfg.Store.ExpireSeen(sctx, now.Add(-time.Duration(s.cfg.Limits.IdempotencyWindow)*time.Second))

@@ -329,11 +329,17 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	return !ss.closing.Load()
 }
 
-// rateLimit takes a token from the address's and the device's buckets.
+// rateLimit takes a token from the address's and the device's buckets:
+// the chunk buckets for a chunk request, the request buckets otherwise.
 func (ss *session) rateLimit(t wire.Type) *wire.Error {
 	s := ss.srv
-	ok, wait := s.reqIP.allow(addrKey(ss.ip))
-	if ok {
+	var ok bool
+	var wait uint32
+	if chunkRequest(t) {
+		if ok, wait = s.chunkIP.allow(addrKey(ss.ip)); ok {
+			ok, wait = s.chunkDev.allow(ss.device)
+		}
+	} else if ok, wait = s.reqIP.allow(addrKey(ss.ip)); ok {
 		ok, wait = s.reqDevice.allow(ss.device)
 	}
 	if ok && t == wire.TypeClaimKeyPackages {

@@ -26,9 +26,11 @@ func sendFile(e env, args []string, path, caption string) int {
 	}
 	name := args[0]
 	return withOnline(e, "send", 15*time.Second, func(ctx context.Context, c *client.Client) error {
-		c.Sync(ctx, 300*time.Millisecond) // catch up first: the chat may have moved on
 		bar := newProgress(e.stderr, "uploading")
-		err := c.SendFile(ctx, name, path, caption, bar.options())
+		o := bar.options()
+		o.CatchUp = 300 * time.Millisecond // the chat may have moved on: catch up while uploading
+		start := time.Now()
+		err := c.SendFile(ctx, name, path, caption, o)
 		bar.finish()
 		last := bar.last
 		if err != nil {
@@ -39,8 +41,8 @@ func sendFile(e env, args []string, path, caption string) int {
 		if err := c.Flush(fctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads, at most %d of one chunk; end-to-end encrypted).\n",
-			path, name, sizeText(last.Bytes), last.Total, last.Sends, last.MostSends)
+		fmt.Fprintf(e.stdout, "Sent %s to %s: %s in %d chunks (%d chunk uploads, at most %d of one chunk; end-to-end encrypted); %s.\n",
+			path, name, sizeText(last.Bytes), last.Total, last.Sends, last.MostSends, rateText("upload", last.Bytes, time.Since(start)))
 		printNew(e, c, ctx)
 		return nil
 	})
@@ -59,7 +61,9 @@ func runDownload(e env) int {
 	}
 	return withOnline(e, "download", 15*time.Second, func(ctx context.Context, c *client.Client) error {
 		bar := newProgress(e.stderr, "downloading")
+		start := time.Now()
 		path, err := c.Download(ctx, id, *dir, bar.options())
+		took := time.Since(start)
 		bar.finish()
 		last := bar.last
 		if err != nil {
@@ -69,8 +73,8 @@ func runDownload(e env) int {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests, at most %d of one chunk).\n",
-			path, sizeText(st.Size()), last.Total, last.Sends, last.MostSends)
+		fmt.Fprintf(e.stdout, "Saved %s: %s, every chunk verified (%d chunks, %d chunk requests, at most %d of one chunk); %s.\n",
+			path, sizeText(st.Size()), last.Total, last.Sends, last.MostSends, rateText("download", st.Size(), took))
 		return nil
 	})
 }
@@ -102,6 +106,14 @@ func printFile(e env, ts string, m client.Message) {
 	if f.State == client.FileAvailable && m.ID > 0 {
 		fmt.Fprintf(e.stdout, "    samizdat download %d\n", m.ID)
 	}
+}
+
+// rateText says how long a transfer of n bytes took and its rate: the
+// transfer alone, from the file's first byte read to the last chunk (and,
+// for an upload, the message) acknowledged, not the process's start, the
+// unlock of the local store or the connection (docs/benchmarks.md, "Files").
+func rateText(what string, n int64, took time.Duration) string {
+	return fmt.Sprintf("%s %.2f s, %s/s", what, took.Seconds(), sizeText(int64(float64(n)/max(took.Seconds(), 1e-6))))
 }
 
 // sizeText is n in B, KiB, MiB or GiB.

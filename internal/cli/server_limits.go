@@ -19,6 +19,7 @@ type limitFlags struct {
 	accountBytes, reserve    byteSize
 	connRate, connBurst      float64
 	requestRate, deviceRate  float64
+	chunkRate, devChunkRate  float64
 }
 
 func addLimitFlags(fs *flag.FlagSet) *limitFlags {
@@ -41,6 +42,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.Float64Var(&lf.connBurst, "conn-burst", float64(d.ConnectionsPerIP.Burst), "burst of new connections from one IPv4 address or IPv6 /64")
 	fs.Float64Var(&lf.requestRate, "request-rate", d.RequestsPerIP.PerSecond, "requests per second from one IPv4 address or IPv6 /64 (0: no limit)")
 	fs.Float64Var(&lf.deviceRate, "device-rate", d.RequestsPerDevice.PerSecond, "requests per second from one device (0: no limit)")
+	fs.Float64Var(&lf.chunkRate, "chunk-rate", d.ChunksPerIP.PerSecond, "file chunk requests (256 KiB each at most) per second from one IPv4 address or IPv6 /64, counted apart from --request-rate (0: no limit)")
+	fs.Float64Var(&lf.devChunkRate, "device-chunk-rate", d.ChunksPerDevice.PerSecond, "file chunk requests per second from one device, counted apart from --device-rate (0: no limit)")
 	return lf
 }
 
@@ -55,6 +58,8 @@ func (lf *limitFlags) apply(cfg *server.Config, data string) {
 	r.ConnectionsPerIP = server.Rate{PerSecond: lf.connRate, Burst: int(lf.connBurst)}
 	r.RequestsPerIP.PerSecond = lf.requestRate
 	r.RequestsPerDevice.PerSecond = lf.deviceRate
+	r.ChunksPerIP.PerSecond = lf.chunkRate
+	r.ChunksPerDevice.PerSecond = lf.devChunkRate
 	cfg.RateLimits = r
 }
 
