@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,17 +65,8 @@ type server struct {
 func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	t.Helper()
 	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
-	s := &server{proc: p, data: data, extra: extra}
-	ok := e2etest.WaitFor(15*time.Second, func() bool {
-		s.addr = p.LineAfter("samizdat server listening on ")
-		s.link = p.LineAfter("server link: ")
-		return (s.addr != "" && s.link != "") || !p.Running()
-	})
-	if !ok || s.link == "" {
-		p.Kill()
-		t.Fatalf("server did not print its link; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
-	}
-	return s
+	got := p.WaitLines(t, 15*time.Second, "samizdat server listening on ", "server link: ")
+	return &server{proc: p, data: data, addr: got[0], link: got[1], extra: extra}
 }
 
 // tempServer runs a server on a free loopback port with its data in
@@ -158,7 +145,7 @@ func twoFriends(t testing.TB, dir, link string) (alice, bob *user) {
 
 // cliEnv is the environment of every CLI process: the passphrase and the
 // cheap test KDF.
-var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
+var cliEnv = e2etest.CLIEnv(passphrase)
 
 // run runs one CLI command as this user and returns its stdout; a non-zero
 // exit fails the test.
@@ -173,14 +160,7 @@ func (u *user) run(t testing.TB, args ...string) string {
 
 // try runs one CLI command and returns stdout, stderr and the exit error.
 func (u *user) try(args ...string) (string, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", u.home}, args...)...)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
+	return e2etest.Run(90*time.Second, bin, cliEnv, append([]string{"--home", u.home}, args...)...)
 }
 
 // mustContain fails unless out has every one of wants.
@@ -196,15 +176,10 @@ func mustContain(t testing.TB, what, out string, wants ...string) {
 // readLines returns the lines of a file (none if it does not exist).
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
 	if err != nil {
 		t.Fatal(err)
 	}
