@@ -77,21 +77,7 @@ type proc = e2etest.Proc
 
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := e2etest.Start(t, bin, env, args...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("samizdat %s stderr:\n%s", args[0], tail(p.Stderr.String(), 8000))
-		}
-	})
-	return p
-}
-
-// tail is the end of s, at most n bytes.
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	return e2etest.Start(t, bin, env, args...)
 }
 
 // appServer is a 'samizdat server --app' child.
@@ -103,20 +89,10 @@ type appServer struct {
 func startServer(t testing.TB, data, listen, app string) *appServer {
 	t.Helper()
 	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=", "--book-trust-age=-1s", "--app", app)
-	s := &appServer{proc: p, data: data}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && s.appURL == "" {
-		time.Sleep(50 * time.Millisecond)
-		s.addr = p.LineAfter("samizdat server listening on ")
-		s.link = p.LineAfter("server link: ")
-		s.appURL = p.LineAfter("app: ")
-		s.sha, _, _ = strings.Cut(p.LineAfter("app bundle sha256 "), " ")
-	}
-	if s.appURL == "" {
-		t.Fatalf("server printed no app URL; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
-	}
-	base, _, _ := strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
-	s.appAddr = base
+	got := p.WaitLines(t, 20*time.Second, "samizdat server listening on ", "server link: ", "app: ", "app bundle sha256 ")
+	s := &appServer{proc: p, data: data, addr: got[0], link: got[1], appURL: got[2]}
+	s.sha, _, _ = strings.Cut(got[3], " ")
+	s.appAddr, _, _ = strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
 	return s
 }
 
