@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,6 +211,24 @@ func (p *Proc) WaitLines(t testing.TB, d time.Duration, prefixes ...string) []st
 		t.Fatalf("%v printed no %q line within %v; stdout:\n%s\nstderr:\n%s", p.Cmd.Args, m, d, p.Stdout.String(), Tail(p.Stderr.String(), 8000))
 	}
 	return vals
+}
+
+// WaitAccepting waits up to d until something accepts TCP connections on
+// addr (the port the process was told to listen on). It kills the process
+// and fails t, showing its output, if d passes or the process exits first.
+func (p *Proc) WaitAccepting(t testing.TB, addr string, d time.Duration) {
+	t.Helper()
+	accepts := func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !WaitFor(d, func() bool { return !p.Running() || accepts() }) || !p.Running() {
+		p.Kill()
+		t.Fatalf("%v does not accept on %s within %v; stdout:\n%s\nstderr:\n%s", p.Cmd.Args, addr, d, Tail(p.Stdout.String(), 8000), Tail(p.Stderr.String(), 8000))
+	}
 }
 
 // WaitFor polls cond every 20 ms until it holds or d passes.

@@ -3,6 +3,7 @@ package e2etest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -135,5 +136,32 @@ func TestWaitLinesReturnsWhatFollowsEachPrefix(t *testing.T) {
 		if !strings.Contains(rec.msg, want) {
 			t.Errorf("WaitLines on an exited child: message %q lacks %q", rec.msg, want)
 		}
+	}
+}
+
+func TestWaitAcceptingSeesTheListenerOrTheExit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child is a stand-in: the test itself listens, a moment later.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := Start(t, sh, nil, "-c", "exec sleep 30")
+	p.WaitAccepting(t, ln.Addr().String(), 10*time.Second)
+
+	q := Start(t, sh, nil, "-c", "echo no-port-for-you >&2; exit 2")
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.WaitAccepting(rec, "127.0.0.1:1", 30*time.Second)
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "127.0.0.1:1") || !strings.Contains(rec.msg, "no-port-for-you") {
+		t.Errorf("WaitAccepting on an exited child: message %q, want the address and its stderr", rec.msg)
 	}
 }
