@@ -96,7 +96,7 @@ func MustRun(t testing.TB, d time.Duration, bin string, env []string, args ...st
 	t.Helper()
 	out, errOut, err := Run(d, bin, env, args...)
 	if err != nil {
-		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", commandLine(bin, args), err, out, errOut)
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", commandLine(bin, args), err, Tail(out, 8000), Tail(errOut, 8000))
 	}
 	return out
 }
