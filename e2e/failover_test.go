@@ -254,10 +254,7 @@ func TestFailover(t *testing.T) {
 	mustContain(t, "bob status", st, "connected via relay", `relay "relay-a" (tlsws)`, `relay "relay-b" (tlsws)`)
 	befriend(t, alice, bob)
 
-	listen := start(t, append(append([]string{}, cliEnv...), pingEnv...), "--home", bob.home, "listen")
-	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
-		t.Fatalf("bob listen did not connect:\n%s", listen.Stderr.String())
-	}
+	listen := bob.listen(t, pingEnv...)
 
 	logPath, stopPath := filepath.Join(dir, "sender.log"), filepath.Join(dir, "sender.stop")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -158,6 +158,17 @@ func (u *user) run(t testing.TB, args ...string) string {
 	return out
 }
 
+// listen starts 'samizdat listen' on this user's home, with env added to
+// cliEnv, and waits until it has connected.
+func (u *user) listen(t *testing.T, env ...string) *proc {
+	t.Helper()
+	p := start(t, append(append([]string(nil), cliEnv...), env...), "--home", u.home, "listen")
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(p.Stderr.String(), "Connected") }) {
+		t.Fatalf("%s listen did not connect:\n%s", u.name, p.Stderr.String())
+	}
+	return p
+}
+
 // try runs one CLI command and returns stdout, stderr and the exit error.
 func (u *user) try(args ...string) (string, string, error) {
 	return e2etest.Run(90*time.Second, bin, cliEnv, append([]string{"--home", u.home}, args...)...)

@@ -34,12 +34,7 @@ func TestBrowserThroughRelay(t *testing.T) {
 	if got := evalJS[string](carol, `document.body.dataset.bundle`); got != srv.sha {
 		t.Fatalf("the relay's app has hash %s, the server's %s", got, srv.sha)
 	}
-	befriend(carol, "carol", dave, "dave")
-	carol.send("through the relay")
-	dave.openChat("carol")
-	dave.waitText("through the relay")
-	dave.send("back to the relay")
-	carol.waitText("back to the relay")
+	firstExchange(dave, "dave", carol, "carol", "through the relay", "back to the relay")
 
 	// Desktop notifications: with permission granted and the page in the
 	// background, a message arriving shows one (Notification is recorded
