@@ -5,9 +5,7 @@ package e2e
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,53 +20,17 @@ import (
 
 var updateImages = flag.Bool("update", os.Getenv("SAMIZDAT_UPDATE_SCREENSHOTS") != "", "rewrite the screenshots in docs/img")
 
-var (
-	bin      string // the samizdat binary with the app, built once by TestMain
-	buildErr error
-)
+// bin is the samizdat binary with the app, built once by TestMain.
+var bin string
 
 const passphrase = "web e2e correct horse battery"
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	tmp, err := os.MkdirTemp("", "samizdat-web-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildErr = buildApp()
-	if buildErr == nil {
-		bin, buildErr = buildtest.Samizdat(tmp)
-	}
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { buildtest.Main(m, &bin, true) }
 
-// buildApp runs the web package's generate step (without brotli, for
-// speed), so the binary built next embeds the WebAssembly client.
-func buildApp() error {
-	cmd := exec.Command("go", "run", "./gen", "-brotli=-1")
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go generate ./web: %w\n%s", err, out)
-	}
-	return nil
-}
-
-func needApp(t testing.TB) {
-	t.Helper()
-	if buildErr != nil {
-		t.Fatalf("building the app and samizdat: %v", buildErr)
-	}
-}
-
-// newAppServer checks the app is built and starts a server serving it,
-// with a fresh data directory and ports the system picks.
+// newAppServer starts a server serving the app, with a fresh data
+// directory and ports the system picks.
 func newAppServer(t testing.TB) *appServer {
 	t.Helper()
-	needApp(t)
 	return startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
 }
 
