@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -257,14 +256,8 @@ func TestFailover(t *testing.T) {
 	listen := bob.listen(t, pingEnv...)
 
 	logPath, stopPath := filepath.Join(dir, "sender.log"), filepath.Join(dir, "sender.stop")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), pingEnv...), senderEnv+"=1", "E2E_HOME="+alice.home, "E2E_LOG="+logPath,
-		"E2E_STOP="+stopPath, "E2E_EVERY=100ms")
-	sender, err := e2etest.StartCmd(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sender.Kill)
+	sender := e2etest.StartSelf(t, append(append([]string(nil), pingEnv...), senderEnv+"=1", "E2E_HOME="+alice.home, "E2E_LOG="+logPath,
+		"E2E_STOP="+stopPath, "E2E_EVERY=100ms")...)
 
 	// current waits until the sender is up through a relay and acks flow.
 	current := func() (*relayProc, senderLog) {

@@ -69,6 +69,22 @@ func Start(t testing.TB, bin string, env []string, args ...string) *Proc {
 	return p
 }
 
+// StartSelf runs this test binary again in the background as a helper
+// process that runs no tests (-test.run=^$), with env added to the
+// environment: the package's TestMain sees env and runs the helper (a
+// server, a flooder, a client) instead of the tests. See Start.
+func StartSelf(t testing.TB, env ...string) *Proc {
+	t.Helper()
+	return Start(t, os.Args[0], env, "-test.run=^$")
+}
+
+// MustRunSelf is StartSelf run to its end, within d, as MustRun runs a
+// command; it returns the helper's stdout.
+func MustRunSelf(t testing.TB, d time.Duration, env ...string) string {
+	t.Helper()
+	return MustRun(t, d, os.Args[0], env, "-test.run=^$")
+}
+
 // CLIEnv is the environment a samizdat CLI child needs in a test: the
 // store's passphrase, the cheap test KDF, and a connect timeout short
 // enough that a lost server fails the test instead of hanging it.

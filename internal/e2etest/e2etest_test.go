@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -163,5 +164,26 @@ func TestWaitAcceptingSeesTheListenerOrTheExit(t *testing.T) {
 	<-done
 	if !strings.Contains(rec.msg, "127.0.0.1:1") || !strings.Contains(rec.msg, "no-port-for-you") {
 		t.Errorf("WaitAccepting on an exited child: message %q, want the address and its stderr", rec.msg)
+	}
+}
+
+// The helper of TestStartSelfRunsTheHelperNotTheTests: with
+// E2ETEST_HELPER set, this test binary prints and exits instead of
+// running its tests.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("E2ETEST_HELPER"); v != "" {
+		fmt.Println("helper says " + v)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestStartSelfRunsTheHelperNotTheTests(t *testing.T) {
+	p := StartSelf(t, "E2ETEST_HELPER=in the background")
+	if err := p.Wait(t, 30*time.Second); err != nil || p.Stdout.String() != "helper says in the background\n" {
+		t.Fatalf("StartSelf: %v, stdout %q", err, p.Stdout.String())
+	}
+	if out := MustRunSelf(t, 30*time.Second, "E2ETEST_HELPER=to the end"); out != "helper says to the end\n" {
+		t.Fatalf("MustRunSelf: stdout %q", out)
 	}
 }
