@@ -55,12 +55,8 @@ func (w *world) stopServer() {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, tmux: needTmux(t), dir: t.TempDir()}
-	bin, err := buildtest.Samizdat(w.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.bin, w.sock = bin, filepath.Join(w.dir, "tmux.sock")
+	w := &world{t: t, tmux: needTmux(t), bin: buildtest.For(t), dir: t.TempDir()}
+	w.sock = filepath.Join(w.dir, "tmux.sock")
 	w.startServer("127.0.0.1:0")
 	t.Cleanup(func() { e2etest.Run(10*time.Second, w.tmux, nil, "-S", w.sock, "kill-server") })
 	return w

@@ -39,6 +39,18 @@ func Samizdat(dir string) (string, error) {
 	return bin, nil
 }
 
+// For builds the samizdat binary into t's temporary folder and returns
+// its path; a failed build fails t. (A package whose every test runs the
+// binary builds it once with Main instead.)
+func For(t testing.TB) string {
+	t.Helper()
+	bin, err := Samizdat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // WebApp runs the web package's generate step (without brotli, for
 // speed), so that the binary built next embeds the WebAssembly client.
 func WebApp() error {
