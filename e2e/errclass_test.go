@@ -3,8 +3,6 @@ package e2e
 import (
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -58,11 +56,9 @@ func TestErrorClasses(t *testing.T) {
 	if code == "" {
 		t.Fatalf("device link printed no code:\n%s\n%s", phone.Stdout.String(), phone.Stderr.String())
 	}
-	cmd := exec.Command(bin, "--home", alice.home, "device", "approve", code)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	cmd.Stdin = strings.NewReader("")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "no answer was given") || strings.Contains(strings.ToLower(string(out)), "takeover") {
+	stdout, stderr, err := alice.try("device", "approve", code) // stdin is empty (/dev/null)
+	out := stdout + stderr
+	if err == nil || !strings.Contains(out, "no answer was given") || strings.Contains(strings.ToLower(out), "takeover") {
 		t.Errorf("device approve with an empty stdin: %v\n%s", err, out)
 	}
 }
@@ -76,12 +72,4 @@ func relink(t *testing.T, link, from, to string) string {
 		t.Fatalf("no %s in %s", from, link)
 	}
 	return regexp.MustCompile(`&c=[0-9a-f]+$`).ReplaceAllString(out, "")
-}
-
-// tryEnv is try with more environment.
-func (u *user) tryEnv(env []string, args ...string) (string, string, error) {
-	saved := cliEnv
-	cliEnv = append(append([]string(nil), cliEnv...), env...)
-	defer func() { cliEnv = saved }()
-	return u.try(args...)
 }

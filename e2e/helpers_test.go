@@ -157,7 +157,13 @@ func (u *user) listen(t *testing.T, env ...string) *proc {
 
 // try runs one CLI command and returns stdout, stderr and the exit error.
 func (u *user) try(args ...string) (string, string, error) {
-	return e2etest.Run(90*time.Second, bin, cliEnv, append([]string{"--home", u.home}, args...)...)
+	return u.tryEnv(nil, args...)
+}
+
+// tryEnv is try with env added to cliEnv.
+func (u *user) tryEnv(env []string, args ...string) (string, string, error) {
+	env = append(append([]string(nil), cliEnv...), env...)
+	return e2etest.Run(90*time.Second, bin, env, append([]string{"--home", u.home}, args...)...)
 }
 
 // mustContain fails unless out has every one of wants.
