@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestErrorClasses: each failure says what happened. A server that cannot
@@ -45,17 +43,7 @@ func TestErrorClasses(t *testing.T) {
 	alice.run(t, "init", "--server", srv.link, "--name", "alice")
 	alice.run(t, "read")
 	phone := start(t, cliEnv, "--home", dir+"/phone", "device", "link", "--server", srv.link, "--no-qr")
-	var code string
-	e2etest.WaitFor(30*time.Second, func() bool {
-		m := regexp.MustCompile(`samizdat device approve (\S+)`).FindStringSubmatch(phone.Stdout.String())
-		if m != nil {
-			code = m[1]
-		}
-		return code != ""
-	})
-	if code == "" {
-		t.Fatalf("device link printed no code:\n%s\n%s", phone.Stdout.String(), phone.Stderr.String())
-	}
+	code := phone.WaitLines(t, 30*time.Second, "samizdat device approve ")[0]
 	stdout, stderr, err := alice.try("device", "approve", code) // stdin is empty (/dev/null)
 	out := stdout + stderr
 	if err == nil || !strings.Contains(out, "no answer was given") || strings.Contains(strings.ToLower(out), "takeover") {

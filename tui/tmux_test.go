@@ -264,18 +264,8 @@ func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
 
 	// A new device of alice's account, approved from the screen.
 	dev := e2etest.Start(t, w.bin, cliEnv, "--home", filepath.Join(w.dir, "alice-laptop"), "device", "link", "--server", w.link, "--no-qr")
-	var code, verification string
-	w.waitFor("the new device's code", 30*time.Second, func() bool {
-		for _, l := range strings.Split(dev.Stdout.String(), "\n") {
-			if c, ok := strings.CutPrefix(strings.TrimSpace(l), "samizdat device approve "); ok {
-				code = c
-			}
-			if v, ok := strings.CutPrefix(l, "Verification number: "); ok {
-				verification = strings.TrimSpace(v)
-			}
-		}
-		return code != "" && verification != ""
-	}, dev.Stdout.String)
+	got := dev.WaitLines(t, 30*time.Second, "samizdat device approve ", "Verification number: ")
+	code, verification := got[0], got[1]
 	w.typeLine("/link " + code)
 	w.waitScreen(30*time.Second, "Verification number: "+verification)
 	w.typeLine("/link " + code + " " + verification)

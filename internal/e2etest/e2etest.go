@@ -193,12 +193,13 @@ func (p *Proc) Wait(t testing.TB, d time.Duration) error {
 }
 
 // LineAfter returns the text after prefix on the first line of the
-// process's stdout that starts with it ("" if none does yet).
+// process's stdout that starts with it, once indented ("" if none does
+// yet).
 func (p *Proc) LineAfter(prefix string) string {
 	sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(sc.Text(), " \t"), prefix); ok {
 			return strings.TrimSpace(v)
 		}
 	}

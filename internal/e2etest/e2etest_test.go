@@ -113,8 +113,8 @@ func TestWaitLinesReturnsWhatFollowsEachPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Start(t, sh, nil, "-c", "echo 'listening on 127.0.0.1:9'; sleep 0.2; echo 'link: x://y'; exec sleep 30")
-	got := p.WaitLines(t, 10*time.Second, "link: ", "listening on ")
+	p := Start(t, sh, nil, "-c", "echo 'listening on 127.0.0.1:9'; sleep 0.2; echo '    link: x://y'; exec sleep 30")
+	got := p.WaitLines(t, 10*time.Second, "link: ", "listening on ") // the link indented
 	if len(got) != 2 || got[0] != "x://y" || got[1] != "127.0.0.1:9" {
 		t.Fatalf("WaitLines = %q", got)
 	}
