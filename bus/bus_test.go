@@ -1,47 +1,38 @@
 package bus
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/internal/testenv"
+	"github.com/samizdat-project/samizdat/internal/testnet"
 	"github.com/samizdat-project/samizdat/store"
 )
+
+// startNATS runs a real nats-server process listening on addr until the
+// test ends, and waits until it accepts.
+func startNATS(t *testing.T, addr string) *e2etest.Proc {
+	t.Helper()
+	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e2etest.Start(t, bin, nil, "-a", host, "-p", port)
+	p.WaitAccepting(t, addr, 10*time.Second)
+	return p
+}
 
 // natsServer runs a real nats-server process on a free port until the test ends.
 func natsServer(t *testing.T) string {
 	t.Helper()
-	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			t.Fatalf("nats-server did not listen: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr := testnet.FreeAddr(t)
+	startNATS(t, addr)
 	return "nats://" + addr
 }
 
@@ -148,34 +139,11 @@ func TestNewsReachesOnlyTheSubscribedNode(t *testing.T) {
 // TestResyncAfterReconnect: when the NATS server goes away and comes back,
 // the bus asks its node to look at the store again (notices may be lost).
 func TestResyncAfterReconnect(t *testing.T) {
-	bin := testenv.LookPath(t, "nats-server", "apt-get install nats-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return cmd
-	}
-	cmd := start()
+	addr := testnet.FreeAddr(t)
+	nats := startNATS(t, addr)
 	_, r := node(t, "nats://"+addr)
-	cmd.Process.Kill()
-	cmd.Wait()
-	cmd = start()
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	nats.Kill()
+	startNATS(t, addr)
 	r.waitFor(t, "resync after reconnect", func() bool { return r.resyncs >= 1 })
 }
 

@@ -67,25 +67,54 @@ func startUser(t testing.TB, c *Client) {
 	}
 }
 
+// friends makes a user on the server at link for each name, each a
+// contact of every other.
+func friends(t testing.TB, link ServerLink, names ...string) []*Client {
+	t.Helper()
+	users := make([]*Client, len(names))
+	for i, name := range names {
+		users[i] = newUser(t, link, name, nil)
+		for _, earlier := range users[:i] {
+			befriend(t, earlier, users[i])
+		}
+	}
+	return users
+}
+
 // threeFriends makes alice, bob and carol on the server at link, each a
 // contact of the other two.
 func threeFriends(t testing.TB, link ServerLink) (alice, bob, carol *Client) {
 	t.Helper()
-	alice, bob, carol = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil), newUser(t, link, "carol", nil)
-	befriend(t, alice, bob)
-	befriend(t, alice, carol)
-	befriend(t, bob, carol)
-	return alice, bob, carol
+	u := friends(t, link, "alice", "bob", "carol")
+	return u[0], u[1], u[2]
 }
 
-func befriend(t testing.TB, a, b *Client) {
+// newGroup makes owner's group called name and adds the contacts called
+// members to it.
+func newGroup(t testing.TB, ctx context.Context, owner *Client, name string, members ...string) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := a.AddContact(ctx, b.Invite(), ""); err != nil {
+	if err := owner.CreateGroup(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.AddContact(ctx, a.Invite(), ""); err != nil {
-		t.Fatal(err)
+	for _, m := range members {
+		if err := owner.AddToGroup(ctx, name, m); err != nil {
+			t.Fatalf("adding %s to %s: %v", m, name, err)
+		}
+	}
+}
+
+// befriend makes a and b contacts of each other.
+func befriend(t testing.TB, a, b *Client) {
+	t.Helper()
+	addContact(t, a, b)
+	addContact(t, b, a)
+}
+
+// addContact adds other to c's contacts with other's invite link.
+func addContact(t testing.TB, c, other *Client) {
+	t.Helper()
+	if _, err := c.AddContact(context.Background(), other.Invite(), ""); err != nil {
+		t.Fatalf("%s adding %s: %v", c.Name(), other.Name(), err)
 	}
 }
 
@@ -168,9 +197,7 @@ func TestSecondDeviceReceives(t *testing.T) {
 	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
 	bobPhone := newUser(t, link, "bob", bob.AccountSeed())
 	befriend(t, alice, bob)
-	if _, err := bobPhone.AddContact(context.Background(), alice.Invite(), ""); err != nil {
-		t.Fatal(err)
-	}
+	addContact(t, bobPhone, alice)
 	send(t, alice, "bob", "to all your devices")
 	waitText(t, bob, "alice", "alice", "to all your devices")
 	waitText(t, bobPhone, "alice", "alice", "to all your devices")
@@ -183,9 +210,7 @@ func TestSecondDeviceReceives(t *testing.T) {
 	// A device that appears later is added to existing chats by another
 	// device of the same account.
 	bobTablet := newUser(t, link, "bob", bob.AccountSeed())
-	if _, err := bobTablet.AddContact(context.Background(), alice.Invite(), ""); err != nil {
-		t.Fatal(err)
-	}
+	addContact(t, bobTablet, alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	bob.SyncDevices(ctx)
@@ -198,15 +223,7 @@ func TestGroupOfThree(t *testing.T) {
 	alice, bob, carol := threeFriends(t, link)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := alice.CreateGroup(ctx, "friends"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "friends", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "friends", "carol"); err != nil {
-		t.Fatal(err)
-	}
+	newGroup(t, ctx, alice, "friends", "bob", "carol")
 	send(t, alice, "friends", "hi both")
 	waitText(t, bob, "friends", "alice", "hi both")
 	waitText(t, carol, "friends", "alice", "hi both")
@@ -237,21 +254,16 @@ func TestGroupOfThree(t *testing.T) {
 func twoFriends(t *testing.T) (link ServerLink, alice, bob *Client) {
 	t.Helper()
 	link = startServer(t)
-	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	befriend(t, alice, bob)
-	return link, alice, bob
+	u := friends(t, link, "alice", "bob")
+	return link, u[0], u[1]
 }
 
 // fourFriends makes alice, bob, carol and dave on the server at link, each
 // a contact of the three others.
 func fourFriends(t *testing.T, link ServerLink) (alice, bob, carol, dave *Client) {
 	t.Helper()
-	alice, bob = newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
-	carol, dave = newUser(t, link, "carol", nil), newUser(t, link, "dave", nil)
-	for _, p := range [][2]*Client{{alice, bob}, {alice, carol}, {alice, dave}, {bob, carol}, {bob, dave}, {carol, dave}} {
-		befriend(t, p[0], p[1])
-	}
-	return alice, bob, carol, dave
+	u := friends(t, link, "alice", "bob", "carol", "dave")
+	return u[0], u[1], u[2], u[3]
 }
 
 func TestConcurrentCommitsRebase(t *testing.T) {

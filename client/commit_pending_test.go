@@ -30,12 +30,7 @@ func crashOnce() func() error {
 // reads alice's welcome in it.
 func groupOfTwo(t *testing.T, ctx context.Context, alice, bob *Client) {
 	t.Helper()
-	if err := alice.CreateGroup(ctx, "team"); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.AddToGroup(ctx, "team", "bob"); err != nil {
-		t.Fatal(err)
-	}
+	newGroup(t, ctx, alice, "team", "bob")
 	send(t, alice, "team", "welcome bob")
 	waitText(t, bob, "team", "alice", "welcome bob")
 }

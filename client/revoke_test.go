@@ -73,9 +73,7 @@ func TestRevokedDeviceIsRemovedFromChats(t *testing.T) {
 	alice, bob := newUser(t, link, "alice", nil), newUser(t, link, "bob", nil)
 	phone := newUser(t, link, "alice", alice.AccountSeed())
 	befriend(t, alice, bob)
-	if _, err := phone.AddContact(context.Background(), bob.Invite(), ""); err != nil {
-		t.Fatal(err)
-	}
+	addContact(t, phone, bob)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	groupOfTwo(t, ctx, alice, bob)
@@ -189,9 +187,7 @@ func TestRevokedDeviceStopsRetrying(t *testing.T) {
 		t.Fatal(err)
 	}
 	startUser(t, phone)
-	if _, err := phone.AddContact(context.Background(), bob.Invite(), ""); err != nil {
-		t.Fatal(err)
-	}
+	addContact(t, phone, bob)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	alice.SyncDevices(ctx)

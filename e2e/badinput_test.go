@@ -5,11 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	mrand "math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,14 +33,9 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idsPath, recvLog, ackedLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received"), filepath.Join(dir, "acked")
-	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "1", "--ids", idsPath, "--log", recvLog)
-	if !e2etest.WaitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.Stderr.String())
-	}
+	recv := startLoadRecv(t, srv.link, dir, "", 1, 20*time.Second)
 	const good = 150
-	send := start(t, nil, "bench", "send", "--server", srv.link, "--to", idsPath, "--senders", "1",
-		"--messages", fmt.Sprint(good), "--rate", "50", "--acked-log", ackedLog)
+	send := startLoadSend(t, srv.link, recv.idsPath, dir, 1, good, 50, 20*time.Second)
 
 	seeds := validFrames()
 	var mu sync.Mutex
@@ -76,28 +68,10 @@ func TestBadInputFromAnotherProcess(t *testing.T) {
 		t.Errorf("want BadRequest and TooLarge answers, got %v", codes)
 	}
 
-	if err := send.Wait(t, 60*time.Second); err != nil {
-		t.Fatalf("the good client failed: %v\n%s\n%s", err, send.Stdout.String(), send.Stderr.String())
-	}
-	acked := readLines(t, ackedLog)
-	if len(acked) != good {
-		t.Fatalf("good client: %d acknowledged, want %d", len(acked), good)
-	}
-	if !e2etest.WaitFor(20*time.Second, func() bool {
-		got := map[string]bool{}
-		for _, l := range readLines(t, recvLog) {
-			if f := strings.Fields(l); len(f) == 3 {
-				got[f[2]] = true
-			}
-		}
-		for _, id := range acked {
-			if !got[id] {
-				return false
-			}
-		}
-		return true
-	}) {
-		t.Fatal("not every message of the good client was delivered")
+	_, acked := send.finish(t, 60*time.Second, good)
+	logs := []string{recv.log}
+	if !e2etest.WaitFor(20*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
+		t.Fatalf("%d of the good client's %d messages were not delivered", undelivered(t, logs, acked), good)
 	}
 	recv.Stop(t, 15*time.Second)
 	if !srv.Running() {

@@ -42,7 +42,7 @@ func mirrorRelay(t *testing.T, srvAddr, state, link, relayAddr, chanAddr string)
 // the channel's link with the mirror in it, as the relay printed it.
 func waitMirroring(t *testing.T, relay *proc, name string) string {
 	t.Helper()
-	mirrored := waitLine(t, relay, "mirrored channel \""+name+"\": ")
+	mirrored := relay.WaitLines(t, 20*time.Second, "mirrored channel \""+name+"\": ")[0]
 	if !strings.Contains(mirrored, "&relay=") {
 		t.Fatalf("the mirrored channel link names no mirror: %s", mirrored)
 	}
@@ -91,7 +91,7 @@ func TestChannelMirror(t *testing.T) {
 	relayAddr, chanAddr := freePort(t), freePort(t)
 	startMirror := func() *proc { return mirrorRelay(t, srv.addr, state, link, relayAddr, chanAddr) }
 	relay := startMirror()
-	mirrorLink := waitLine(t, relay, "channel mirror link: ")
+	mirrorLink := relay.WaitLines(t, 20*time.Second, "channel mirror link: ")[0]
 	mirrored := waitMirroring(t, relay, "news")
 	for _, p := range posts[2:] {
 		owner.run(t, "channel", "post", "news", p)
@@ -137,7 +137,7 @@ func TestChannelMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	relay = startMirror()
-	if got := waitLine(t, relay, "channel mirror link: "); got != mirrorLink {
+	if got := relay.WaitLines(t, 20*time.Second, "channel mirror link: ")[0]; got != mirrorLink {
 		t.Fatalf("the restarted relay has another mirror link: %s, was %s", got, mirrorLink)
 	}
 	if !e2etest.WaitFor(60*time.Second, func() bool {

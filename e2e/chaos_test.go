@@ -1,9 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -158,12 +157,18 @@ type chaos struct {
 	srvKills, listenKills, cmdKills, diskFull, others atomic.Int64
 }
 
-func (c *chaos) startListen(i int) {
-	env := cliEnv
+// env is the environment of the users' processes: cliEnv, and with
+// CHAOS_NO_HOME_LOCK=1 (to see the test fail without the lock) no lock on
+// a home.
+func (c *chaos) env() []string {
 	if os.Getenv("CHAOS_NO_HOME_LOCK") == "1" {
-		env = append(append([]string(nil), cliEnv...), "SAMIZDAT_TEST_NO_HOME_LOCK=1")
+		return append(append([]string(nil), cliEnv...), "SAMIZDAT_TEST_NO_HOME_LOCK=1")
 	}
-	p := start(c.t, env, "--home", c.users[i].home, "listen")
+	return cliEnv
+}
+
+func (c *chaos) startListen(i int) {
+	p := start(c.t, c.env(), "--home", c.users[i].home, "listen")
 	c.mu.Lock()
 	c.listens[i] = p
 	c.mu.Unlock()
@@ -175,30 +180,17 @@ func (c *chaos) startListen(i int) {
 }
 
 // cmd runs one CLI command; with kill, SIGKILL hits it after a random
-// moment. It returns stdout, stderr and whether it exited 0.
+// moment (its deadline). It returns stdout, stderr and whether it exited 0.
 func (c *chaos) cmd(u *user, kill bool, args ...string) (string, string, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", u.home}, args...)...)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	if os.Getenv("CHAOS_NO_HOME_LOCK") == "1" { // to see the test fail without the lock
-		cmd.Env = append(cmd.Env, "SAMIZDAT_TEST_NO_HOME_LOCK=1")
-	}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		c.t.Errorf("starting samizdat: %v", err)
-		return "", "", false
-	}
+	within := 60 * time.Second
 	if kill {
-		time.AfterFunc(time.Duration(rand.IntN(400))*time.Millisecond, func() {
-			if cmd.Process.Signal(syscall.SIGKILL) == nil {
-				c.cmdKills.Add(1)
-			}
-		})
+		within = time.Duration(rand.IntN(400)) * time.Millisecond
 	}
-	err := cmd.Wait()
-	return out.String(), errOut.String(), err == nil
+	out, errOut, err := e2etest.Run(within, bin, c.env(), append([]string{"--home", u.home}, args...)...)
+	if ee := (*exec.ExitError)(nil); kill && errors.As(err, &ee) && !ee.Exited() {
+		c.cmdKills.Add(1) // ended by the signal, not by itself
+	}
+	return out, errOut, err == nil
 }
 
 func (c *chaos) send(from, to *user, kill bool) {

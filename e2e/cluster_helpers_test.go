@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -123,22 +122,8 @@ func startNode(t testing.TB, data, listen, dsn, natsURLs string, peers []string)
 		args = append(args, "--peer", p)
 	}
 	p := start(t, nil, args...)
-	s := &server{proc: p, data: data}
-	ok := e2etest.WaitFor(30*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
-		for sc.Scan() {
-			if l, found := strings.CutPrefix(sc.Text(), "server link: "); found {
-				s.link = strings.TrimSpace(l)
-			}
-		}
-		return s.link != "" || !p.Running()
-	})
-	if !ok || s.link == "" {
-		p.Kill()
-		t.Fatalf("node did not print its link; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
-	}
-	s.addr = listen
-	return s
+	link := p.WaitLines(t, 30*time.Second, "server link: ")[0]
+	return &server{proc: p, data: data, addr: listen, link: link}
 }
 
 // copyKeys gives a node the service's keys: every node of one service

@@ -173,17 +173,13 @@ func clusterFailover(t *testing.T, dir string, nodes []*server, nats []*natsNode
 	if *long {
 		perSender = 600
 	}
-	var recvs []*proc
+	var recvs []*loadRecv
 	var recvLogs []string
 	var ids []string
 	for i, n := range nodes {
-		idsPath, recvLog := filepath.Join(dir, fmt.Sprintf("ids%d", i)), filepath.Join(dir, fmt.Sprintf("received%d", i))
-		r := start(t, nil, "bench", "recv", "--server", n.link, "--recipients", "2", "--ids", idsPath, "--log", recvLog)
-		if !e2etest.WaitFor(30*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-			t.Fatalf("bench recv on node %d never subscribed; stderr:\n%s", i, r.Stderr.String())
-		}
-		recvs, recvLogs = append(recvs, r), append(recvLogs, recvLog)
-		ids = append(ids, readLines(t, idsPath)...)
+		r := startLoadRecv(t, n.link, dir, fmt.Sprint(i), 2, 30*time.Second)
+		recvs, recvLogs = append(recvs, r), append(recvLogs, r.log)
+		ids = append(ids, readLines(t, r.idsPath)...)
 	}
 	allIDs := filepath.Join(dir, "ids-all")
 	if err := os.WriteFile(allIDs, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,15 +23,10 @@ func TestCrashExactlyOnce(t *testing.T) {
 		senders, perSender, cycles = 8, 600, 10
 	}
 	dir, srv := tempServer(t)
-	idsPath, recvLog := filepath.Join(dir, "ids"), filepath.Join(dir, "received")
-
-	recv := start(t, nil, "bench", "recv", "--server", srv.link, "--recipients", "3", "--ids", idsPath, "--log", recvLog)
-	if !e2etest.WaitFor(20*time.Second, func() bool { _, err := os.Stat(idsPath); return err == nil }) {
-		t.Fatalf("bench recv never subscribed; stderr:\n%s", recv.Stderr.String())
-	}
+	recv := startLoadRecv(t, srv.link, dir, "", 3, 20*time.Second)
 	// The rate keeps the stream under the real server's per-address rate
 	// limits (DefaultRateLimits), so that it lasts through the kills.
-	send := startLoadSend(t, srv.link, idsPath, dir, senders, perSender, rate, 20*time.Second)
+	send := startLoadSend(t, srv.link, recv.idsPath, dir, senders, perSender, rate, 20*time.Second)
 	for i := range cycles {
 		time.Sleep(time.Duration(600+rand.IntN(700)) * time.Millisecond)
 		if !send.Running() {
@@ -53,7 +46,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}
 
 	// Wait until the receiver has every acknowledged message.
-	logs := []string{recvLog}
+	logs := []string{recv.log}
 	if !e2etest.WaitFor(60*time.Second, func() bool { return undelivered(t, logs, acked) == 0 }) {
 		missing := undelivered(t, logs, acked)
 		t.Fatalf("%d of %d acknowledged messages never delivered (lost); receiver stderr:\n%s", missing, total, recv.Stderr.String())

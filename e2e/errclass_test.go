@@ -3,14 +3,10 @@ package e2e
 import (
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestErrorClasses: each failure says what happened. A server that cannot
@@ -47,22 +43,10 @@ func TestErrorClasses(t *testing.T) {
 	alice.run(t, "init", "--server", srv.link, "--name", "alice")
 	alice.run(t, "read")
 	phone := start(t, cliEnv, "--home", dir+"/phone", "device", "link", "--server", srv.link, "--no-qr")
-	var code string
-	e2etest.WaitFor(30*time.Second, func() bool {
-		m := regexp.MustCompile(`samizdat device approve (\S+)`).FindStringSubmatch(phone.Stdout.String())
-		if m != nil {
-			code = m[1]
-		}
-		return code != ""
-	})
-	if code == "" {
-		t.Fatalf("device link printed no code:\n%s\n%s", phone.Stdout.String(), phone.Stderr.String())
-	}
-	cmd := exec.Command(bin, "--home", alice.home, "device", "approve", code)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	cmd.Stdin = strings.NewReader("")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "no answer was given") || strings.Contains(strings.ToLower(string(out)), "takeover") {
+	code := phone.WaitLines(t, 30*time.Second, "samizdat device approve ")[0]
+	stdout, stderr, err := alice.try("device", "approve", code) // stdin is empty (/dev/null)
+	out := stdout + stderr
+	if err == nil || !strings.Contains(out, "no answer was given") || strings.Contains(strings.ToLower(out), "takeover") {
 		t.Errorf("device approve with an empty stdin: %v\n%s", err, out)
 	}
 }
@@ -76,12 +60,4 @@ func relink(t *testing.T, link, from, to string) string {
 		t.Fatalf("no %s in %s", from, link)
 	}
 	return regexp.MustCompile(`&c=[0-9a-f]+$`).ReplaceAllString(out, "")
-}
-
-// tryEnv is try with more environment.
-func (u *user) tryEnv(env []string, args ...string) (string, string, error) {
-	saved := cliEnv
-	cliEnv = append(append([]string(nil), cliEnv...), env...)
-	defer func() { cliEnv = saved }()
-	return u.try(args...)
 }

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -127,28 +125,6 @@ func freePort(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// waitLine waits for a line starting with prefix on p's stdout and
-// returns the rest of it.
-func waitLine(t *testing.T, p *proc, prefix string) string {
-	t.Helper()
-	var got string
-	e2etest.WaitFor(20*time.Second, func() bool {
-		sc := bufio.NewScanner(strings.NewReader(p.Stdout.String()))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				got = strings.TrimSpace(rest)
-				return true
-			}
-		}
-		return !p.Running()
-	})
-	if got == "" {
-		t.Fatalf("%v printed no %q line; stdout:\n%s\nstderr:\n%s", p.Cmd.Args, prefix, p.Stdout.String(), p.Stderr.String())
-	}
-	return got
-}
-
 // relayProc is one 'samizdat relay' child (tlsws, self-signed).
 type relayProc struct {
 	*proc
@@ -171,7 +147,7 @@ func startRelay(t *testing.T, dir, name, listen, upstream string) *relayProc {
 func (r *relayProc) restart(t *testing.T) {
 	t.Helper()
 	r.proc = start(t, nil, r.args...)
-	link := waitLine(t, r.proc, "relay link: ")
+	link := r.proc.WaitLines(t, 20*time.Second, "relay link: ")[0]
 	if r.link != "" && link != r.link {
 		t.Fatalf("relay %s came back with another link", r.name)
 	}
@@ -258,7 +234,7 @@ func TestFailover(t *testing.T) {
 		// bob's device is minutes old: probation (reach.Probation) would hand
 		// it only one of the two relays; this test is about failing over.
 		"--book-trust-age=-1s")
-	link := waitLine(t, srvProc, "server link: ")
+	link := srvProc.WaitLines(t, 20*time.Second, "server link: ")[0]
 	if !strings.Contains(link, "book=") || !strings.Contains(link, "p=") {
 		t.Fatalf("server link carries no book key or entries: %s", link)
 	}
@@ -277,20 +253,11 @@ func TestFailover(t *testing.T) {
 	mustContain(t, "bob status", st, "connected via relay", `relay "relay-a" (tlsws)`, `relay "relay-b" (tlsws)`)
 	befriend(t, alice, bob)
 
-	listen := start(t, append(append([]string{}, cliEnv...), pingEnv...), "--home", bob.home, "listen")
-	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
-		t.Fatalf("bob listen did not connect:\n%s", listen.Stderr.String())
-	}
+	listen := bob.listen(t, pingEnv...)
 
 	logPath, stopPath := filepath.Join(dir, "sender.log"), filepath.Join(dir, "sender.stop")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), pingEnv...), senderEnv+"=1", "E2E_HOME="+alice.home, "E2E_LOG="+logPath,
-		"E2E_STOP="+stopPath, "E2E_EVERY=100ms")
-	sender, err := e2etest.StartCmd(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sender.Kill)
+	sender := e2etest.StartSelf(t, append(append([]string(nil), pingEnv...), senderEnv+"=1", "E2E_HOME="+alice.home, "E2E_LOG="+logPath,
+		"E2E_STOP="+stopPath, "E2E_EVERY=100ms")...)
 
 	// current waits until the sender is up through a relay and acks flow.
 	current := func() (*relayProc, senderLog) {

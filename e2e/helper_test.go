@@ -3,10 +3,11 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/samizdat-project/samizdat/client"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // helperEnv makes the test binary run a helper instead of the tests (a
@@ -55,10 +56,5 @@ func linkDevice(from, to string) error {
 // second device of from's account.
 func runLinkDevice(t *testing.T, from, to *user) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=link-device", "E2E_FROM_HOME="+from.home, "E2E_TO_HOME="+to.home)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("link-device helper: %v\n%s", err, out)
-	}
+	e2etest.MustRunSelf(t, 60*time.Second, helperEnv+"=link-device", "E2E_FROM_HOME="+from.home, "E2E_TO_HOME="+to.home)
 }

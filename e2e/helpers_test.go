@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"flag"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,20 +25,7 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(helperMain(h))
 	}
-	tmp, err := os.MkdirTemp("", "samizdat-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin, err = buildtest.Samizdat(tmp)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.RemoveAll(tmp)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
+	buildtest.Main(m, &bin, false)
 }
 
 // proc is a child process that runs in the background.
@@ -69,17 +51,8 @@ type server struct {
 func startServer(t testing.TB, data, listen string, extra ...string) *server {
 	t.Helper()
 	p := start(t, nil, append([]string{"server", "--data", data, "--listen", listen, "--admin="}, extra...)...)
-	s := &server{proc: p, data: data, extra: extra}
-	ok := e2etest.WaitFor(15*time.Second, func() bool {
-		s.addr = p.LineAfter("samizdat server listening on ")
-		s.link = p.LineAfter("server link: ")
-		return (s.addr != "" && s.link != "") || !p.Running()
-	})
-	if !ok || s.link == "" {
-		p.Kill()
-		t.Fatalf("server did not print its link; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
-	}
-	return s
+	got := p.WaitLines(t, 15*time.Second, "samizdat server listening on ", "server link: ")
+	return &server{proc: p, data: data, addr: got[0], link: got[1], extra: extra}
 }
 
 // tempServer runs a server on a free loopback port with its data in
@@ -158,7 +131,7 @@ func twoFriends(t testing.TB, dir, link string) (alice, bob *user) {
 
 // cliEnv is the environment of every CLI process: the passphrase and the
 // cheap test KDF.
-var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
+var cliEnv = e2etest.CLIEnv(passphrase)
 
 // run runs one CLI command as this user and returns its stdout; a non-zero
 // exit fails the test.
@@ -171,16 +144,26 @@ func (u *user) run(t testing.TB, args ...string) string {
 	return out
 }
 
+// listen starts 'samizdat listen' on this user's home, with env added to
+// cliEnv, and waits until it has connected.
+func (u *user) listen(t *testing.T, env ...string) *proc {
+	t.Helper()
+	p := start(t, append(append([]string(nil), cliEnv...), env...), "--home", u.home, "listen")
+	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(p.Stderr.String(), "Connected") }) {
+		t.Fatalf("%s listen did not connect:\n%s", u.name, p.Stderr.String())
+	}
+	return p
+}
+
 // try runs one CLI command and returns stdout, stderr and the exit error.
 func (u *user) try(args ...string) (string, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", u.home}, args...)...)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
+	return u.tryEnv(nil, args...)
+}
+
+// tryEnv is try with env added to cliEnv.
+func (u *user) tryEnv(env []string, args ...string) (string, string, error) {
+	env = append(append([]string(nil), cliEnv...), env...)
+	return e2etest.Run(90*time.Second, bin, env, append([]string{"--home", u.home}, args...)...)
 }
 
 // mustContain fails unless out has every one of wants.
@@ -196,15 +179,10 @@ func mustContain(t testing.TB, what, out string, wants ...string) {
 // readLines returns the lines of a file (none if it does not exist).
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,29 @@ func startLoadSend(t *testing.T, link, idsPath, dir string, senders, perSender i
 	return s
 }
 
+// loadRecv is a running `samizdat bench recv`: recipients subscribed on
+// one server, their device ids in idsPath (one a line) and every Deliver
+// they get logged to log ("device seq msgid" lines, see readDeliveries).
+type loadRecv struct {
+	*proc
+	idsPath, log string
+}
+
+// startLoadRecv starts `bench recv` with recipients on the server at link,
+// its files under dir (ids+suffix, received+suffix), and waits until it
+// has subscribed them (it writes the ids file then).
+func startLoadRecv(t *testing.T, link, dir, suffix string, recipients int, within time.Duration) *loadRecv {
+	t.Helper()
+	r := &loadRecv{idsPath: filepath.Join(dir, "ids"+suffix), log: filepath.Join(dir, "received"+suffix)}
+	r.proc = start(t, nil, "bench", "recv", "--server", link, "--recipients", fmt.Sprint(recipients), "--ids", r.idsPath, "--log", r.log)
+	subscribed := func() bool { _, err := os.Stat(r.idsPath); return err == nil }
+	e2etest.WaitFor(within, func() bool { return subscribed() || !r.Running() })
+	if !subscribed() {
+		t.Fatalf("bench recv on %s never subscribed; stderr:\n%s", link, r.Stderr.String())
+	}
+	return r
+}
+
 // loadResult is the JSON summary of `bench send`.
 type loadResult struct{ Acked, Errors, Retries, Reconnects int64 }
 

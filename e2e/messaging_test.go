@@ -54,10 +54,7 @@ func TestMessaging(t *testing.T) {
 	mustContain(t, "bob-phone read", bobPhone.run(t, "read"), "] alice: hello bob, are you there?", "] alice: second message")
 
 	// The other way, while Alice listens.
-	listen := start(t, cliEnv, "--home", alice.home, "listen")
-	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
-		t.Fatalf("alice listen did not connect:\n%s", listen.Stderr.String())
-	}
+	listen := alice.listen(t)
 	mustContain(t, "bob send", bob.run(t, "send", "alice", "hi alice, got both"), "Sent to alice")
 	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stdout.String(), "] bob: hi alice, got both") }) {
 		t.Fatalf("alice listen never printed Bob's reply; stdout:\n%s\nstderr:\n%s", listen.Stdout.String(), listen.Stderr.String())

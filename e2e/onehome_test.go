@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestOneHomeTwoProcesses is the README's own use: Alice keeps `listen`
@@ -18,10 +16,7 @@ func TestOneHomeTwoProcesses(t *testing.T) {
 	dir, srv := tempServer(t)
 	alice, bob := twoFriends(t, dir, srv.link)
 
-	listen := start(t, cliEnv, "--home", alice.home, "listen")
-	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
-		t.Fatalf("alice listen did not connect:\n%s", listen.Stderr.String())
-	}
+	listen := alice.listen(t)
 	// A second listen on the same home says what to do, and leaves the
 	// first one running.
 	second := start(t, cliEnv, "--home", alice.home, "listen")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,40 +23,32 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 	// run answers each prompt once it shows (input typed ahead of a
 	// prompt may reach the terminal before the echo is off).
 	run := func(input, cmdline string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, scriptBin, "-qec", cmdline, "/dev/null")
+		cmd := exec.Command(scriptBin, "-qec", cmdline, "/dev/null")
 		cmd.Env = append(os.Environ(), "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_PASSPHRASE=")
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := &e2etest.Buffer{}
-		cmd.Stdout, cmd.Stderr = buf, buf
-		if err := cmd.Start(); err != nil {
+		p, err := e2etest.StartCmd(cmd)
+		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		t.Cleanup(p.Kill)
+		// script(1) copies the terminal, prompts included, to its stdout.
 		prompts := 0
 		for _, line := range strings.SplitAfter(input, "\n") {
 			if line == "" {
 				continue
 			}
 			e2etest.WaitFor(30*time.Second, func() bool {
-				return strings.Count(buf.String(), "assphrase") > prompts || strings.Contains(buf.String(), "again") && prompts == 1
+				out := p.Stdout.String()
+				return strings.Count(out, "assphrase") > prompts || strings.Contains(out, "again") && prompts == 1
 			})
 			prompts++
 			stdin.Write([]byte(line))
 		}
-		var werr error
-		select {
-		case werr = <-done:
-		case <-ctx.Done():
-			t.Fatalf("%s: still running after 60 s:\n%s", cmdline, buf.String())
-		}
-		_ = werr
-		return buf.String()
+		p.Wait(t, 60*time.Second) // how it exits is in what it printed
+		return p.Stdout.String() + p.Stderr.String()
 	}
 	initCmd := bin + " --home " + home + " init --name x --server '" + link + "'"
 	out := run("one\ntwo\n", initCmd)

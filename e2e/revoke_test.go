@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // TestRevokeDevice, with real processes over real TCP: Bob revokes his
@@ -33,10 +31,7 @@ func TestRevokeDevice(t *testing.T) {
 		t.Fatal("the phone's device list does not mark the phone")
 	}
 
-	listen := start(t, cliEnv, "--home", phone.home, "listen")
-	if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(listen.Stderr.String(), "Connected") }) {
-		t.Fatalf("phone listen did not connect:\n%s", listen.Stderr.String())
-	}
+	listen := phone.listen(t)
 	mustContain(t, "device revoke", bob.run(t, "device", "revoke", phoneID),
 		"Revoked device "+phoneID, "Removed it from all your chats")
 

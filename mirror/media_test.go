@@ -19,7 +19,6 @@ import (
 	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/mirror"
 	"github.com/samizdat-project/samizdat/server"
-	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/store/blobfs"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -79,8 +78,8 @@ func TestMirrorServesMedia(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	blobs := openMedia(t)
-	s := servertest.Start(t, func(c *server.Config) { c.Blobs = blobs })
-	link, owner, oc := channelOn(t, ctx, client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, 1)
+	srv, stopServer := startServer(t, func(c *server.Config) { c.Blobs = blobs })
+	link, owner, oc := channelOn(t, ctx, srv, 1)
 	id := channel.ID(link.ID())
 	var all [][]byte
 	var at client.ServerLink
@@ -104,7 +103,7 @@ func TestMirrorServesMedia(t *testing.T) {
 		}
 		e2etest.Eventually(t, "the mirror to fetch the post's media", 20*time.Second, func() bool { return m.MediaStored() == int64(len(all)) })
 	}
-	s.Stop()
+	stopServer()
 	if m.MediaRefused() != 0 {
 		t.Fatalf("the mirror refused %d chunks of an honest server", m.MediaRefused())
 	}
@@ -213,8 +212,8 @@ func TestMirrorSkipsDeletedMedia(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	blobs := openMedia(t)
-	s := servertest.Start(t, func(c *server.Config) { c.Blobs = blobs })
-	link, owner, oc := channelOn(t, ctx, client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, 0)
+	srv, _ := startServer(t, func(c *server.Config) { c.Blobs = blobs })
+	link, owner, oc := channelOn(t, ctx, srv, 0)
 	id := channel.ID(link.ID())
 	var files [2][][]byte
 	for k := range files {

@@ -19,6 +19,7 @@ import (
 	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/mirror"
 	"github.com/samizdat-project/samizdat/securechan"
+	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
 	"github.com/samizdat-project/samizdat/wire"
 )
@@ -35,10 +36,12 @@ func background(run func(context.Context) error) (stop func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// startServer runs a real server; the returned stop ends it (it also
-// ends when the test does).
-func startServer(t *testing.T) (client.ServerLink, func()) {
-	s := servertest.Start(t, nil)
+// startServer runs a real server with configure's changes to its
+// configuration (nil: none); the returned stop ends it (it also ends when
+// the test does).
+func startServer(t *testing.T, configure func(*server.Config)) (client.ServerLink, func()) {
+	t.Helper()
+	s := servertest.Start(t, configure)
 	return client.ServerLink{Key: s.Link.Key, Addrs: s.Link.Addrs}, s.Stop
 }
 
@@ -121,7 +124,7 @@ func mirrored(t *testing.T, ctx context.Context, n uint64, perChannel int) *fixt
 	t.Helper()
 	f := &fixture{}
 	var srv client.ServerLink
-	srv, f.stopServer = startServer(t)
+	srv, f.stopServer = startServer(t, nil)
 	f.link, f.owner, f.oc = channelOn(t, ctx, srv, n)
 	f.cfg = mirror.Config{Links: []client.ChannelLink{f.link}, PerChannel: perChannel, CachePath: filepath.Join(t.TempDir(), "channels.cache")}
 	f.at, f.m, f.stopMirror = startMirror(t, f.cfg)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
+	"github.com/samizdat-project/samizdat/mls/internal/framing"
 	"github.com/samizdat-project/samizdat/mls/internal/schedule"
 )
 
@@ -32,20 +33,33 @@ func forgeAsMember(t *testing.T, forger *client, victim uint32, skip int, text s
 // the epoch's secret tree, so that g's own state does not move).
 func forgePrivate(t *testing.T, g *Group, st *schedule.SecretTree, as uint32, signer []byte, text string) []byte {
 	t.Helper()
-	e := g.framingEpoch(st)
-	ac, err := e.Sign(format.WirePrivateMessage, &format.FramedContent{
-		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch,
-		Sender:            format.Sender{Type: format.SenderMember, LeafIndex: as},
-		AuthenticatedData: []byte{}, ContentType: format.ContentApplication, Application: []byte(text),
+	return forgeFramed(t, g, g.framingEpoch(st), format.WirePrivateMessage, format.FramedContent{
+		Sender:      format.Sender{Type: format.SenderMember, LeafIndex: as},
+		ContentType: format.ContentApplication, Application: []byte(text),
 	}, signer)
+}
+
+// forgeFramed is content, stamped with g's group id and epoch, signed with
+// signer and protected in e as wf says (a PrivateMessage or a
+// PublicMessage): a message made outside the group's own send path, as an
+// attacker makes one.
+func forgeFramed(t *testing.T, g *Group, e *framing.Epoch, wf format.WireFormat, content format.FramedContent, signer []byte) []byte {
+	t.Helper()
+	content.GroupID, content.Epoch, content.AuthenticatedData = g.ctx.GroupID, g.ctx.Epoch, []byte{}
+	ac, err := e.Sign(wf, &content, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pm, err := e.ProtectPrivate(ac)
+	msg := &format.MLSMessage{Version: format.MLS10, WireFormat: wf}
+	if wf == format.WirePrivateMessage {
+		msg.PrivateMessage, err = e.ProtectPrivate(ac)
+	} else {
+		msg.PublicMessage, err = e.ProtectPublic(ac)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WirePrivateMessage, PrivateMessage: pm})
+	return codec.MustMarshal(msg)
 }
 
 // TestAdversaryTamperedCiphertextBurnsKeys: an invalid message must change
@@ -94,20 +108,11 @@ func TestAdversaryTamperedCiphertextBurnsKeys(t *testing.T) {
 		// either, so alice's genuine proposal still decrypts.
 		g := b.g
 		st := g.secrets.Clone()
-		e := g.framingEpoch(st)
 		p := &format.Proposal{Type: format.ProposalRemove, Remove: &format.RemoveProposal{Removed: c.g.OwnLeafIndex()}}
-		ac, err := e.Sign(format.WirePrivateMessage, &format.FramedContent{
-			GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch, Sender: format.Sender{Type: format.SenderMember, LeafIndex: aLeaf},
-			AuthenticatedData: []byte{}, ContentType: format.ContentProposal, Proposal: p,
+		forged := forgeFramed(t, g, g.framingEpoch(st), format.WirePrivateMessage, format.FramedContent{
+			Sender:      format.Sender{Type: format.SenderMember, LeafIndex: aLeaf},
+			ContentType: format.ContentProposal, Proposal: p,
 		}, g.sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pm, err := e.ProtectPrivate(ac)
-		if err != nil {
-			t.Fatal(err)
-		}
-		forged := codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WirePrivateMessage, PrivateMessage: pm})
 		if _, err := c.g.Process(forged); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("forged proposal: got %v, want ErrBadSignature", err)
 		}

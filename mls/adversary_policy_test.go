@@ -4,7 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/samizdat-project/samizdat/mls/internal/codec"
 	"github.com/samizdat-project/samizdat/mls/internal/format"
 	"github.com/samizdat-project/samizdat/mls/internal/framing"
 )
@@ -26,19 +25,9 @@ func isMember(x *client, identity string) bool {
 func outsiderProposal(t *testing.T, of *client, sender format.Sender, signer []byte, p *format.Proposal) []byte {
 	t.Helper()
 	g := of.g
-	e := &framing.Epoch{Suite: g.suite, Context: &g.ctx}
-	ac, err := e.Sign(format.WirePublicMessage, &format.FramedContent{
-		GroupID: g.ctx.GroupID, Epoch: g.ctx.Epoch, Sender: sender,
-		AuthenticatedData: []byte{}, ContentType: format.ContentProposal, Proposal: p,
+	return forgeFramed(t, g, &framing.Epoch{Suite: g.suite, Context: &g.ctx}, format.WirePublicMessage, format.FramedContent{
+		Sender: sender, ContentType: format.ContentProposal, Proposal: p,
 	}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm, err := e.ProtectPublic(ac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return codec.MustMarshal(&format.MLSMessage{Version: format.MLS10, WireFormat: format.WirePublicMessage, PublicMessage: pm})
 }
 
 func selfAdd(t *testing.T, x *client) *format.Proposal {

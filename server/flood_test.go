@@ -1,21 +1,19 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/wire"
@@ -96,26 +94,8 @@ func TestFloodHonestClientConnects(t *testing.T) {
 	ts := startServerOn(t, "tcp", "[::]:0", next, func(c *server.Config) { c.RateLimits = server.DefaultRateLimits })
 	_, port, _ := net.SplitHostPort(ts.addr)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envFloodTarget+"=[::1]:"+port, envFloodKey+"="+ts.pub.String(),
+	flooder := e2etest.StartSelf(t, envFloodTarget+"=[::1]:"+port, envFloodKey+"="+ts.pub.String(),
 		envFloodDuration+"="+floodDuration.String())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	flood := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var last string
-		for sc.Scan() {
-			last = sc.Text()
-		}
-		flood <- last
-	}()
 
 	honest := *ts
 	honest.addr = "127.0.0.1:" + port
@@ -140,12 +120,12 @@ func TestFloodHonestClientConnects(t *testing.T) {
 		// rate (5/s), as an honest client must be.
 		time.Sleep(250 * time.Millisecond)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("flooder: %v", err)
+	if err := flooder.Wait(t, *floodDuration+time.Minute); err != nil {
+		t.Fatalf("flooder: %v\n%s", err, flooder.Stderr.String())
 	}
-	summary := <-flood
-	if !strings.HasPrefix(summary, "FLOOD ") {
-		t.Fatalf("flooder printed %q", summary)
+	summary := flooder.LineAfter("FLOOD ")
+	if summary == "" {
+		t.Fatalf("flooder printed %q", flooder.Stdout.String())
 	}
 	if failed > 0 || len(times) == 0 {
 		t.Fatalf("%d of %d honest connects failed during the flood", failed, failed+len(times))
@@ -153,7 +133,7 @@ func TestFloodHonestClientConnects(t *testing.T) {
 	slices.Sort(times)
 	pct := func(p float64) time.Duration { return times[min(len(times)-1, int(float64(len(times))*p))] }
 	msg := fmt.Sprintf("flood %v from one /64: %s; honest client: %d connects, none failed, connect p50 %v p99 %v max %v; server refused %d connections by rate, %d handshakes failed",
-		*floodDuration, strings.TrimPrefix(summary, "FLOOD "), len(times), pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
+		*floodDuration, summary, len(times), pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
 		times[len(times)-1].Round(time.Microsecond), ts.metrics.RateLimited.Load(), ts.metrics.HandshakesFailed.Load())
 	t.Log(msg)
 	fmt.Println(msg)

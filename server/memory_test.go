@@ -4,19 +4,20 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/store/sqlite"
@@ -35,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // runChildServer runs a server in this process for TestIdleConnectionMemory,
 // so that the measured heap is the server's alone. It prints its addresses
-// and key, and serves until stdin closes.
+// and key, and serves until SIGTERM.
 func runChildServer() int {
 	dir, err := os.MkdirTemp("", "samizdat-memtest")
 	if err != nil {
@@ -71,8 +72,8 @@ func runChildServer() int {
 		runtime.GC()
 		metrics.WriteTo(w)
 	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer cancel()
 	fmt.Printf("SERVER %s %s %s\n", ln.Addr(), aln.Addr(), key.Public())
 	if err := srv.Serve(ctx, ln); err != nil {
 		return 1
@@ -91,22 +92,11 @@ func TestIdleConnectionMemory(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SAMIZDAT_MEMTEST_CONNS")); err == nil && v > 0 {
 		n = v
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SAMIZDAT_SERVER_CHILD=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
+	child := e2etest.StartSelf(t, "SAMIZDAT_SERVER_CHILD=1")
+	defer child.Stop(t, 30*time.Second)
 	var addr, admin, keyText string
-	if _, err := fmt.Sscanf(line, "SERVER %s %s %s", &addr, &admin, &keyText); err != nil {
-		t.Fatalf("child said %q", line)
+	if _, err := fmt.Sscanf(child.WaitLines(t, 30*time.Second, "SERVER ")[0], "%s %s %s", &addr, &admin, &keyText); err != nil {
+		t.Fatalf("child said %q", child.Stdout.String())
 	}
 	pub, err := securechan.ParseServerPublic(keyText)
 	if err != nil {

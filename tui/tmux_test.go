@@ -2,9 +2,7 @@ package tui_test
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,7 +19,7 @@ import (
 
 const passphrase = "tui e2e correct horse"
 
-var cliEnv = []string{"SAMIZDAT_PASSPHRASE=" + passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s"}
+var cliEnv = e2etest.CLIEnv(passphrase)
 
 // needTmux returns tmux's path; CI must have it (.ci/run installs it).
 func needTmux(t *testing.T) string {
@@ -42,18 +40,13 @@ type world struct {
 // startServer runs the server on listen and waits for its link.
 func (w *world) startServer(listen string) {
 	w.t.Helper()
-	srv := e2etest.Start(w.t, w.bin, nil, "server", "--data", filepath.Join(w.dir, "server"), "--listen", listen, "--admin=")
-	w.srv = srv
-	var link string
-	w.waitFor("the server's link", 20*time.Second, func() bool {
-		link = srv.LineAfter("server link: ")
-		w.addr = srv.LineAfter("samizdat server listening on ")
-		return link != "" && w.addr != ""
-	}, func() string { return srv.Stdout.String() + srv.Stderr.String() })
-	if w.link != "" && link != w.link {
-		w.t.Fatalf("the restarted server has another link: %s, was %s", link, w.link)
+	w.srv = e2etest.Start(w.t, w.bin, nil, "server", "--data", filepath.Join(w.dir, "server"), "--listen", listen, "--admin=")
+	got := w.srv.WaitLines(w.t, 20*time.Second, "samizdat server listening on ", "server link: ")
+	w.addr = got[0]
+	if w.link != "" && got[1] != w.link {
+		w.t.Fatalf("the restarted server has another link: %s, was %s", got[1], w.link)
 	}
-	w.link = link
+	w.link = got[1]
 }
 
 // stopServer kills the server (kill -9: nothing acknowledged is lost).
@@ -62,14 +55,10 @@ func (w *world) stopServer() {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, tmux: needTmux(t), dir: t.TempDir()}
-	bin, err := buildtest.Samizdat(w.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.bin, w.sock = bin, filepath.Join(w.dir, "tmux.sock")
+	w := &world{t: t, tmux: needTmux(t), bin: buildtest.For(t), dir: t.TempDir()}
+	w.sock = filepath.Join(w.dir, "tmux.sock")
 	w.startServer("127.0.0.1:0")
-	t.Cleanup(func() { exec.Command(w.tmux, "-S", w.sock, "kill-server").Run() })
+	t.Cleanup(func() { e2etest.Run(10*time.Second, w.tmux, nil, "-S", w.sock, "kill-server") })
 	return w
 }
 
@@ -87,16 +76,7 @@ func (w *world) waitFor(what string, d time.Duration, cond func() bool, show fun
 // cli runs one samizdat command in home and returns its stdout.
 func (w *world) cli(home string, args ...string) string {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bin, append([]string{"--home", filepath.Join(w.dir, home)}, args...)...)
-	cmd.Env = append(os.Environ(), cliEnv...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		w.t.Fatalf("%s: samizdat %q: %v\n%s%s", home, args, err, out.String(), errb.String())
-	}
-	return out.String()
+	return e2etest.MustRun(w.t, 90*time.Second, w.bin, cliEnv, append([]string{"--home", filepath.Join(w.dir, home)}, args...)...)
 }
 
 func (w *world) user(name string) (invite string) {
@@ -108,11 +88,7 @@ func (w *world) user(name string) (invite string) {
 
 func (w *world) tm(args ...string) string {
 	w.t.Helper()
-	out, err := exec.Command(w.tmux, append([]string{"-S", w.sock}, args...)...).CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("tmux %q: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return e2etest.MustRun(w.t, 20*time.Second, w.tmux, nil, append([]string{"-S", w.sock}, args...)...)
 }
 
 // screen is what the terminal shows now.
@@ -288,18 +264,8 @@ func TestChatInTmuxChannelAndNewDevice(t *testing.T) {
 
 	// A new device of alice's account, approved from the screen.
 	dev := e2etest.Start(t, w.bin, cliEnv, "--home", filepath.Join(w.dir, "alice-laptop"), "device", "link", "--server", w.link, "--no-qr")
-	var code, verification string
-	w.waitFor("the new device's code", 30*time.Second, func() bool {
-		for _, l := range strings.Split(dev.Stdout.String(), "\n") {
-			if c, ok := strings.CutPrefix(strings.TrimSpace(l), "samizdat device approve "); ok {
-				code = c
-			}
-			if v, ok := strings.CutPrefix(l, "Verification number: "); ok {
-				verification = strings.TrimSpace(v)
-			}
-		}
-		return code != "" && verification != ""
-	}, dev.Stdout.String)
+	got := dev.WaitLines(t, 30*time.Second, "samizdat device approve ", "Verification number: ")
+	code, verification := got[0], got[1]
 	w.typeLine("/link " + code)
 	w.waitScreen(30*time.Second, "Verification number: "+verification)
 	w.typeLine("/link " + code + " " + verification)

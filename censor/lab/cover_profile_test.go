@@ -1,17 +1,17 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samizdat-project/samizdat/internal/e2etest"
+	"github.com/samizdat-project/samizdat/internal/testnet"
 )
 
 // TestRecordCoverProfile records the lab relays' opening profile as an
@@ -40,13 +40,8 @@ func TestRecordCoverProfile(t *testing.T) {
 		}
 		args = append(args, "--site", "https://www.cdn.lab.example/"+name)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("samizdat relay record-shape: %v\n%s", err, lastLines(string(out), 10))
-	}
-	t.Log(lastLines(string(out), 1))
+	out := e2etest.MustRun(t, 10*time.Minute, bin, nil, args...)
+	t.Log(lastLines(out, 1))
 	fresh, err := os.ReadFile(filepath.Join(dir, "profile.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,29 +74,13 @@ func TestRecordCoverProfile(t *testing.T) {
 // startLoopbackCover runs the lab's nginx cover site on a loopback port,
 // returning its address.
 func startLoopbackCover(t *testing.T, root string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.FreeAddr(t)
 	if err := writeNginxSite(root, netip.MustParseAddrPort(addr)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginxBinary, "-e", "stderr", "-p", root, "-c", filepath.Join(root, "nginx.conf"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept on %s", addr)
-		}
-	}
+	nginx := e2etest.Start(t, nginxBinary, nil, "-e", "stderr", "-p", root, "-c", filepath.Join(root, "nginx.conf"))
+	nginx.WaitAccepting(t, addr, 20*time.Second)
+	return addr
 }
 
 // profileLines returns a profile's trace lines.

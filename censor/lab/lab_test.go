@@ -92,10 +92,7 @@ func TestScenariosOnNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab takes minutes; not in -short")
 	}
-	bin, err := buildtest.Samizdat(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := buildtest.For(t)
 	list, err := Scenarios()
 	if err != nil {
 		t.Fatal(err)

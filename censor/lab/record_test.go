@@ -113,9 +113,5 @@ func recordingBinary(t *testing.T, need error, what, install string) string {
 	if testing.Short() {
 		t.Skip("records Chromium for minutes; not in -short")
 	}
-	bin, err := buildtest.Samizdat(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return buildtest.For(t)
 }

@@ -21,9 +21,7 @@ import (
 // warning, never show a chat with "alice" from it, and his next message
 // to alice must reach the real Alice and not Mallory.
 func TestAdversaryForgedCredentialInWelcome(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
+	srv, alice, bob := aliceAndBob(t)
 	mallory := NewMember(t, srv.Link, nil)
 
 	kps, ids := mallory.ClaimAll(bob.AccountKey())
@@ -76,9 +74,7 @@ func TestAdversaryForgedCredentialInAdd(t *testing.T) {
 // claims Bob's account. Alice must not add it, must see a warning, and
 // Mallory must get no Welcome.
 func TestAdversaryKeyPackageSubstitution(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
+	srv, alice, bob := aliceAndBob(t)
 	mallory := NewMember(t, srv.Link, nil)
 	// Bob's account and Bob's device key, but the leaf signs with Mallory's.
 	bobKey := bob.DeviceKey()

@@ -19,9 +19,7 @@ import (
 // chat with the phone as "alice". Bob must refuse both the old list and
 // the phone's leaf, and show a warning.
 func TestAdversaryDeviceListRollback(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
+	srv, alice, bob := aliceAndBob(t)
 	ctx := context.Background()
 	phone := NewMember(t, srv.Link, alice.AccountSeed())
 	if _, err := bob.SafetyNumber(ctx, "alice"); err != nil {

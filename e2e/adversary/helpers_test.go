@@ -33,6 +33,30 @@ func newUser(t *testing.T, link client.ServerLink, name string, accountSeed []by
 	return c
 }
 
+// contacts makes an honest user on srv for each name (see newUser), each a
+// contact of every other.
+func contacts(t *testing.T, srv *Server, names ...string) []*client.Client {
+	t.Helper()
+	users := make([]*client.Client, len(names))
+	for i, name := range names {
+		users[i] = newUser(t, srv.Link, name, nil)
+		for _, earlier := range users[:i] {
+			befriend(t, earlier, users[i])
+		}
+	}
+	return users
+}
+
+// aliceAndBob starts a server with the two honest users of most attacks
+// on it, contacts of each other.
+func aliceAndBob(t *testing.T) (srv *Server, alice, bob *client.Client) {
+	t.Helper()
+	srv = StartServer(t)
+	u := contacts(t, srv, "alice", "bob")
+	return srv, u[0], u[1]
+}
+
+// befriend makes a and b contacts of each other.
 func befriend(t *testing.T, a, b *client.Client) {
 	t.Helper()
 	if _, err := a.AddContact(context.Background(), b.Invite(), ""); err != nil {

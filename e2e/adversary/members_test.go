@@ -18,10 +18,8 @@ import (
 // "team" of alice and bob.
 func team(t *testing.T, srv *Server) (alice, bob, carol *client.Client) {
 	t.Helper()
-	alice, bob, carol = newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil), newUser(t, srv.Link, "carol", nil)
-	befriend(t, alice, bob)
-	befriend(t, alice, carol)
-	befriend(t, bob, carol)
+	u := contacts(t, srv, "alice", "bob", "carol")
+	alice, bob, carol = u[0], u[1], u[2]
 	ctx := context.Background()
 	if err := alice.CreateGroup(ctx, "team"); err != nil {
 		t.Fatal(err)

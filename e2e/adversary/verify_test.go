@@ -14,9 +14,7 @@ import (
 // Alice's devices changed, loudly because he had verified her, and her
 // safety number must no longer be the verified one.
 func TestAdversaryDeviceAddedAfterVerify(t *testing.T) {
-	srv := StartServer(t)
-	alice, bob := newUser(t, srv.Link, "alice", nil), newUser(t, srv.Link, "bob", nil)
-	befriend(t, alice, bob)
+	srv, alice, bob := aliceAndBob(t)
 	ctx := context.Background()
 	if err := sendText(t, alice, "bob", "hi"); err != nil {
 		t.Fatal(err)

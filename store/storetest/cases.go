@@ -114,32 +114,24 @@ func testConcurrentClaims(t *testing.T, h *harness) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	lastResort := 0
-	var wg sync.WaitGroup
-	errs := make(chan error, claimers*each)
-	for c := 0; c < claimers; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				kp, err := h.s.ClaimKeyPackage(ctx, d.ID)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				if kp.LastResort {
-					lastResort++
-				} else {
-					got[string(kp.Data)]++
-				}
-				mu.Unlock()
+	errs := concurrently(claimers, func(int) error {
+		for range each {
+			kp, err := h.s.ClaimKeyPackage(ctx, d.ID)
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("concurrent claim: %v", err)
+			mu.Lock()
+			if kp.LastResort {
+				lastResort++
+			} else {
+				got[string(kp.Data)]++
+			}
+			mu.Unlock()
+		}
+		return nil
+	})
+	if len(errs) > 0 {
+		t.Fatalf("concurrent claims: %v", errs)
 	}
 	for kp, k := range got {
 		if k != 1 {
@@ -219,25 +211,17 @@ func testMailboxOrder(t *testing.T, h *harness) {
 func testConcurrentSenders(t *testing.T, h *harness) {
 	d := h.device(store.AccountID{})
 	const senders, each = 50, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, senders*each)
-	for s := 0; s < senders; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				// Each sender's own messages must stay in its order.
-				if _, err := h.s.Enqueue(ctx, app(fmt.Sprintf("%d/%d", s, i), d.ID)); err != nil {
-					errs <- err
-					return
-				}
+	errs := concurrently(senders, func(s int) error {
+		for i := range each {
+			// Each sender's own messages must stay in its order.
+			if _, err := h.s.Enqueue(ctx, app(fmt.Sprintf("%d/%d", s, i), d.ID)); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Enqueue: %v", err)
+		}
+		return nil
+	})
+	if len(errs) > 0 {
+		t.Fatalf("Enqueue: %v", errs)
 	}
 	es := h.pending(d.ID, 0)
 	if len(es) != senders*each {
@@ -297,31 +281,19 @@ func testConcurrentRetries(t *testing.T, h *harness) {
 	d := h.device(store.AccountID{})
 	const n = 32
 	s := app("once", d.ID)
-	var wg sync.WaitGroup
-	results := make(chan store.Result, n)
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := h.s.Enqueue(ctx, s)
-			if err != nil {
-				errs <- err
-			}
-			results <- res
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	close(results)
-	for err := range errs {
-		t.Fatalf("Enqueue: %v", err)
-	}
+	var mu sync.Mutex
 	fresh := 0
-	for r := range results {
-		if !r.Duplicate {
+	errs := concurrently(n, func(int) error {
+		res, err := h.s.Enqueue(ctx, s)
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && !res.Duplicate {
 			fresh++
 		}
+		return err
+	})
+	if len(errs) > 0 {
+		t.Fatalf("Enqueue: %v", errs)
 	}
 	if fresh != 1 {
 		t.Fatalf("%d of %d concurrent retries were not duplicates, want exactly 1", fresh, n)

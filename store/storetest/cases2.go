@@ -115,33 +115,25 @@ func testConcurrentCommits(t *testing.T, h *harness) {
 	h.send(commit(g, 0, a.ID, b.ID))
 	const n = 32
 	for epoch := uint64(1); epoch <= 3; epoch++ {
-		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won, lost := 0, 0
-		var other []error
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res, err := h.s.Enqueue(ctx, commit(g, epoch, a.ID, b.ID))
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil && res.CurrentEpoch == epoch+1:
-					won++
-				case errors.Is(err, store.ErrStaleEpoch):
-					var se *store.StaleEpochError
-					if errors.As(err, &se) && se.Current == epoch+1 {
-						lost++
-						return
-					}
-					other = append(other, err)
-				default:
-					other = append(other, fmt.Errorf("result %+v, error %v", res, err))
-				}
-			}()
-		}
-		wg.Wait()
+		other := concurrently(n, func(int) error {
+			res, err := h.s.Enqueue(ctx, commit(g, epoch, a.ID, b.ID))
+			mu.Lock()
+			defer mu.Unlock()
+			var se *store.StaleEpochError
+			switch {
+			case err == nil && res.CurrentEpoch == epoch+1:
+				won++
+			case errors.As(err, &se) && errors.Is(err, store.ErrStaleEpoch) && se.Current == epoch+1:
+				lost++
+			case err != nil:
+				return err
+			default:
+				return fmt.Errorf("result %+v, error %v", res, err)
+			}
+			return nil
+		})
 		if len(other) > 0 || won != 1 || lost != n-1 {
 			t.Fatalf("epoch %d: %d won, %d lost as stale, other outcomes %v; want exactly 1 winner", epoch, won, lost, other)
 		}

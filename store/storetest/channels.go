@@ -93,23 +93,23 @@ func testChannelAppend(t *testing.T, _ Opener, s store.ChannelStore) {
 func testChannelConcurrent(t *testing.T, _ Opener, s store.ChannelStore) {
 	id := store.ChannelID{1}
 	s.CreateChannel(bg, id, []byte("desc"))
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.AppendChannelPost(bg, id, 1, []byte{byte(i)}, nil); err == nil {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			} else if !errors.Is(err, store.ErrChannelSeq) {
-				t.Error(err)
-			}
-		}()
+	errs := concurrently(16, func(i int) error {
+		err := s.AppendChannelPost(bg, id, 1, []byte{byte(i)}, nil)
+		if err == nil {
+			mu.Lock()
+			wins++
+			mu.Unlock()
+		}
+		if errors.Is(err, store.ErrChannelSeq) {
+			return nil // lost the race, as all but one must
+		}
+		return err
+	})
+	if len(errs) > 0 {
+		t.Fatalf("concurrent posts: %v", errs)
 	}
-	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d of 16 concurrent posts for seq 1 won, want 1", wins)
 	}

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,4 +177,27 @@ func waitNews(t *testing.T, ch <-chan struct{}, want bool) {
 			t.Fatal("no news within 5s")
 		}
 	}
+}
+
+// concurrently runs op(0), …, op(n-1) at once, each in its own goroutine,
+// and returns the errors they returned (none: nil) once all have returned:
+// the races of the suite (claims, retries, commits for one epoch, posts
+// for one seq). An op that counts outcomes guards them itself.
+func concurrently(n int, op func(i int) error) []error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := op(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
 }

@@ -90,6 +90,19 @@ func befriend(x *browser, xName string, y *browser, yName string) {
 	x.addContact(y.inviteLink(), yName)
 }
 
+// firstExchange makes x and y contacts and sees a message go each way: y
+// writes fromY, x opens the chat with y, reads it and answers fromX, which y
+// reads.
+func firstExchange(x *browser, xName string, y *browser, yName, fromY, fromX string) {
+	x.t.Helper()
+	befriend(x, xName, y, yName)
+	y.send(fromY)
+	x.openChat(yName)
+	x.waitText(fromY)
+	x.send(fromX)
+	y.waitText(fromX)
+}
+
 // openChat clicks the chat titled title once it shows in the list.
 func (b *browser) openChat(title string) {
 	b.t.Helper()
@@ -140,12 +153,7 @@ func TestBrowsersChat(t *testing.T) {
 	if got := evalJS[string](alice, `document.body.dataset.bundle`); got != srv.sha || got == "" {
 		t.Fatalf("the app shows bundle hash %q, the server printed %q", got, srv.sha)
 	}
-	befriend(alice, "alice", bob, "bob")
-	bob.send("hello from bob")
-	alice.openChat("bob")
-	alice.waitText("hello from bob")
-	alice.send("hello from alice")
-	bob.waitText("hello from alice")
+	firstExchange(alice, "alice", bob, "bob", "hello from bob", "hello from alice")
 	// ✓ the server has it (as in the terminal app); ✓✓ once a recipient's device acknowledged it.
 	bob.waitJS(60*time.Second, "bob's message accepted by the server", `[...document.querySelectorAll("#messages li.msg.mine")].some(li => li.dataset.state === "sent" || li.dataset.state === "delivered")`)
 	alice.screenshot("web-conversation.png")

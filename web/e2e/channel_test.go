@@ -44,7 +44,7 @@ func TestBrowserChannelThroughMirror(t *testing.T) {
 	}
 	cli(t, home, "channel", "post", "news", "--file", photo, "--caption", "a photo")
 	relayURL, relay := startRelay(t, srv.link, "--mirror-channel", link, "--channel-listen", testnet.FreeAddr(t))
-	mirrored := waitLine(t, relay, `mirrored channel "news": `)
+	mirrored := relay.WaitLines(t, 20*time.Second, `mirrored channel "news": `)[0]
 
 	reader := newUser(t, relayURL, "rita")
 

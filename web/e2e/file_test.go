@@ -76,7 +76,6 @@ func fileBox(name string) string {
 // user sends a file from the file picker and the CLI user's download of
 // it is byte-identical.
 func TestBrowserReceivesImage(t *testing.T) {
-	needApp(t)
 	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	alice := newUser(t, srv.appURL, "alice")
 	cli(t, home, "add", alice.inviteLink())

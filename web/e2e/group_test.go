@@ -3,32 +3,20 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/samizdat-project/samizdat/internal/e2etest"
 )
 
 // cli runs one 'samizdat' command for a CLI user's home and returns its
 // stdout; a failure fails the test.
 func cli(t *testing.T, home string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", home}, args...)...)
-	cmd.Env = append(os.Environ(), "SAMIZDAT_PASSPHRASE="+passphrase, "SAMIZDAT_INSECURE_TEST_KDF=1", "SAMIZDAT_CONNECT_TIMEOUT=15s")
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("samizdat %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
-	}
-	return out.String()
+	return e2etest.MustRun(t, 90*time.Second, bin, e2etest.CLIEnv(passphrase), append([]string{"--home", home}, args...)...)
 }
 
 // cliReads runs 'samizdat read' until what it printed contains every one
@@ -49,7 +37,7 @@ func cliReads(t *testing.T, home string, texts ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the CLI user never read %q; read printed:\n%s", missing, tail(strings.ReplaceAll(out, "No new messages.\n", ""), 2000))
+			t.Fatalf("the CLI user never read %q; read printed:\n%s", missing, e2etest.Tail(strings.ReplaceAll(out, "No new messages.\n", ""), 2000))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

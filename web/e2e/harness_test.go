@@ -5,9 +5,7 @@ package e2e
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,53 +20,17 @@ import (
 
 var updateImages = flag.Bool("update", os.Getenv("SAMIZDAT_UPDATE_SCREENSHOTS") != "", "rewrite the screenshots in docs/img")
 
-var (
-	bin      string // the samizdat binary with the app, built once by TestMain
-	buildErr error
-)
+// bin is the samizdat binary with the app, built once by TestMain.
+var bin string
 
 const passphrase = "web e2e correct horse battery"
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	tmp, err := os.MkdirTemp("", "samizdat-web-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildErr = buildApp()
-	if buildErr == nil {
-		bin, buildErr = buildtest.Samizdat(tmp)
-	}
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { buildtest.Main(m, &bin, true) }
 
-// buildApp runs the web package's generate step (without brotli, for
-// speed), so the binary built next embeds the WebAssembly client.
-func buildApp() error {
-	cmd := exec.Command("go", "run", "./gen", "-brotli=-1")
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go generate ./web: %w\n%s", err, out)
-	}
-	return nil
-}
-
-func needApp(t testing.TB) {
-	t.Helper()
-	if buildErr != nil {
-		t.Fatalf("building the app and samizdat: %v", buildErr)
-	}
-}
-
-// newAppServer checks the app is built and starts a server serving it,
-// with a fresh data directory and ports the system picks.
+// newAppServer starts a server serving the app, with a fresh data
+// directory and ports the system picks.
 func newAppServer(t testing.TB) *appServer {
 	t.Helper()
-	needApp(t)
 	return startServer(t, filepath.Join(t.TempDir(), "server"), "127.0.0.1:0", "127.0.0.1:0")
 }
 
@@ -77,21 +39,7 @@ type proc = e2etest.Proc
 
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := e2etest.Start(t, bin, env, args...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("samizdat %s stderr:\n%s", args[0], tail(p.Stderr.String(), 8000))
-		}
-	})
-	return p
-}
-
-// tail is the end of s, at most n bytes.
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	return e2etest.Start(t, bin, env, args...)
 }
 
 // appServer is a 'samizdat server --app' child.
@@ -103,20 +51,10 @@ type appServer struct {
 func startServer(t testing.TB, data, listen, app string) *appServer {
 	t.Helper()
 	p := start(t, nil, "server", "--data", data, "--listen", listen, "--admin=", "--book-trust-age=-1s", "--app", app)
-	s := &appServer{proc: p, data: data}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && s.appURL == "" {
-		time.Sleep(50 * time.Millisecond)
-		s.addr = p.LineAfter("samizdat server listening on ")
-		s.link = p.LineAfter("server link: ")
-		s.appURL = p.LineAfter("app: ")
-		s.sha, _, _ = strings.Cut(p.LineAfter("app bundle sha256 "), " ")
-	}
-	if s.appURL == "" {
-		t.Fatalf("server printed no app URL; stdout:\n%s\nstderr:\n%s", p.Stdout.String(), p.Stderr.String())
-	}
-	base, _, _ := strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
-	s.appAddr = base
+	got := p.WaitLines(t, 20*time.Second, "samizdat server listening on ", "server link: ", "app: ", "app bundle sha256 ")
+	s := &appServer{proc: p, data: data, addr: got[0], link: got[1], appURL: got[2]}
+	s.sha, _, _ = strings.Cut(got[3], " ")
+	s.appAddr, _, _ = strings.Cut(strings.TrimPrefix(s.appURL, "http://"), "/")
 	return s
 }
 

@@ -18,22 +18,7 @@ func startRelay(t *testing.T, upstream string, extra ...string) (string, *proc) 
 	args := append([]string{"relay", "--transport", "direct", "--listen", testnet.FreeAddr(t), "--no-qr",
 		"--state", filepath.Join(t.TempDir(), "relay"), "--upstream", upstream, "--app", "127.0.0.1:0"}, extra...)
 	p := start(t, nil, args...)
-	return waitLine(t, p, "app: "), p
-}
-
-// waitLine waits for a line of p's stdout starting with prefix and returns
-// the rest of it.
-func waitLine(t *testing.T, p *proc, prefix string) string {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if u := p.LineAfter(prefix); u != "" {
-			return u
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("samizdat printed no %q line; stdout:\n%s\nstderr:\n%s", prefix, p.Stdout.String(), p.Stderr.String())
-	return ""
+	return p.WaitLines(t, 20*time.Second, "app: ")[0], p
 }
 
 // TestBrowserThroughRelay: a browser that loads the app from a relay
@@ -49,12 +34,7 @@ func TestBrowserThroughRelay(t *testing.T) {
 	if got := evalJS[string](carol, `document.body.dataset.bundle`); got != srv.sha {
 		t.Fatalf("the relay's app has hash %s, the server's %s", got, srv.sha)
 	}
-	befriend(carol, "carol", dave, "dave")
-	carol.send("through the relay")
-	dave.openChat("carol")
-	dave.waitText("through the relay")
-	dave.send("back to the relay")
-	carol.waitText("back to the relay")
+	firstExchange(dave, "dave", carol, "carol", "through the relay", "back to the relay")
 
 	// Desktop notifications: with permission granted and the page in the
 	// background, a message arriving shows one (Notification is recorded

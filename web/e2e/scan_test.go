@@ -74,7 +74,6 @@ func writeY4M(t *testing.T, path, text string, w, h int, scales []int, frames in
 // the CLI user. A browser without a camera is told so, and reads another
 // user's invite from a photo: the PNG of the QR code the first page shows.
 func TestScanInvite(t *testing.T) {
-	needApp(t)
 	srv, home, erinLink := serverAndCLIUser(t, "erin")
 	video := filepath.Join(t.TempDir(), "camera.y4m")
 	writeY4M(t, video, erinLink, 640, 480, []int{4, 3, 5}, 18)

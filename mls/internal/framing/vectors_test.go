@@ -108,6 +108,17 @@ func parseMessage(t *testing.T, b []byte, wf format.WireFormat) *format.MLSMessa
 	return &m
 }
 
+// unprotect parses raw as an MLSMessage of wire format wf (failing t if it
+// is not one) and unprotects it in e with the vector's keys.
+func unprotect(t *testing.T, e *Epoch, v *protectionVector, raw []byte, wf format.WireFormat) (*format.AuthenticatedContent, error) {
+	t.Helper()
+	m := parseMessage(t, raw, wf)
+	if wf == format.WirePublicMessage {
+		return e.UnprotectPublic(m.PublicMessage, v.keyOf)
+	}
+	return e.UnprotectPrivate(m.PrivateMessage, v.keyOf)
+}
+
 // body returns the encoding of the content's body as the vector lists it.
 func body(t *testing.T, c *format.FramedContent) []byte {
 	t.Helper()
@@ -151,9 +162,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				// The vector's own messages.
 				var decoded *format.AuthenticatedContent
 				if c.pub != nil {
-					e := v.newEpoch(t)
-					m := parseMessage(t, c.pub, format.WirePublicMessage)
-					ac, err := e.UnprotectPublic(m.PublicMessage, v.keyOf)
+					ac, err := unprotect(t, v.newEpoch(t), &v, c.pub, format.WirePublicMessage)
 					if err != nil {
 						t.Fatalf("%s_pub: %v", c.name, err)
 					}
@@ -161,8 +170,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					decoded = ac
 				}
 				e := v.newEpoch(t)
-				m := parseMessage(t, c.priv, format.WirePrivateMessage)
-				ac, err := e.UnprotectPrivate(m.PrivateMessage, v.keyOf)
+				ac, err := unprotect(t, e, &v, c.priv, format.WirePrivateMessage)
 				if err != nil {
 					t.Fatalf("%s_priv: %v", c.name, err)
 				}
@@ -171,7 +179,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					decoded = ac
 				}
 				// RFC 9420 §9.2: the same PrivateMessage is refused twice.
-				if _, err := e.UnprotectPrivate(m.PrivateMessage, v.keyOf); !errors.Is(err, ErrGeneration) || !errors.Is(err, schedule.ErrKeyUsed) {
+				if _, err := unprotect(t, e, &v, c.priv, format.WirePrivateMessage); !errors.Is(err, ErrGeneration) || !errors.Is(err, schedule.ErrKeyUsed) {
 					t.Errorf("%s_priv replayed: %v, want ErrGeneration/ErrKeyUsed", c.name, err)
 				}
 
@@ -215,13 +223,7 @@ func ownRoundTrip(t *testing.T, v *protectionVector, wf format.WireFormat, conte
 	} else if msg.PrivateMessage, err = sender.ProtectPrivate(own); err != nil {
 		t.Fatal(err)
 	}
-	parsed := parseMessage(t, codec.MustMarshal(msg), wf)
-	var got *format.AuthenticatedContent
-	if wf == format.WirePublicMessage {
-		got, err = receiver.UnprotectPublic(parsed.PublicMessage, v.keyOf)
-	} else {
-		got, err = receiver.UnprotectPrivate(parsed.PrivateMessage, v.keyOf)
-	}
+	got, err := unprotect(t, receiver, v, codec.MustMarshal(msg), wf)
 	if err != nil {
 		t.Fatalf("own wire format %d: %v", wf, err)
 	}
