@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/rawio"
 	"github.com/samizdat-project/samizdat/transport"
 )
 
@@ -254,6 +255,12 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, shape shapeTraceSet
 	conn, brw, err := hj.Hijack()
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := conn.(*tls.Conn); !ok {
+		// Behind a web server: plain HTTP on loopback, read and written
+		// with raw system calls (internal/rawio), as the relay's upstream
+		// conn is.
+		conn = rawio.Wrap(conn)
 	}
 	// Behind a web server the conn is plain HTTP from the web server;
 	// otherwise it is ours, in TLS.
