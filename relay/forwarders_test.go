@@ -129,6 +129,14 @@ func forwarderBenchmarks(t testing.TB, bin string) {
 		site := startNginx(t, cover, cert, tlsws.SecretPath(secret), backend)
 		add("relay tlsws behind nginx", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", backend,
 			"--public", site.fronted, "--host", "cover.test", "--web-cert", site.certFile, "--state", state)...), linkDialer(t), site.pid)
+		if before := os.Getenv("BENCH_BASELINE_BIN"); before != "" {
+			// Another build of the relay (main's, say), in turns with this
+			// one: before and after from the same run.
+			bBackend := freeAddr(t)
+			bsite := startNginx(t, cover, cert, tlsws.SecretPath(secret), bBackend)
+			add("relay tlsws behind nginx, BENCH_BASELINE_BIN", exec.Command(before, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", bBackend,
+				"--public", bsite.fronted, "--host", "cover.test", "--web-cert", bsite.certFile, "--state", state)...), linkDialer(t), bsite.pid)
+		}
 		unixBackend := "unix:" + filepath.Join(t.TempDir(), "relay.sock")
 		usite := startNginx(t, cover, cert, tlsws.SecretPath(secret), unixBackend)
 		add("relay tlsws behind nginx, unix socket", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", unixBackend,
@@ -170,6 +178,8 @@ enabled = false
 		bulk, stream, rtt float64 // MB/s, messages/s, round trips/s
 		rttOpening        float64 // round trips/s in a tunnel's first second
 		rttCPU            float64 // µs of CPU time per round trip, both sides
+		rttOwnCPU         float64 // the same, the forwarder's processes only
+		rttWakes          float64 // the forwarder's threads' voluntary context switches per round trip
 		memPerConn        float64 // KiB
 	}
 	// Forwarders take turns within each round (BENCH_ROUNDS, default 3),
@@ -177,9 +187,9 @@ enabled = false
 	// figure is the median of the rounds (memory: one measurement).
 	results := map[string]*result{}
 	runs := envInt("BENCH_ROUNDS", 3)
-	samples := map[string]*[5][]float64{}
+	samples := map[string]*[7][]float64{}
 	for _, f := range fwds {
-		results[f.name], samples[f.name] = &result{}, &[5][]float64{}
+		results[f.name], samples[f.name] = &result{}, &[7][]float64{}
 	}
 	size := int64(envInt("BENCH_BULK_MIB", 256)) << 20
 	for round := 0; round < runs; round++ {
@@ -189,23 +199,25 @@ enabled = false
 			s[1] = append(s[1], streamMsgsPerSec(t, f.dial, time.Second))
 			rt := roundTrips(t, f, time.Second)
 			s[2], s[3], s[4] = append(s[2], rt.perSec), append(s[3], rt.openingPerSec), append(s[4], rt.cpuPer)
+			s[5], s[6] = append(s[5], rt.ownCPUPer), append(s[6], rt.wakesPer)
 		}
 		t.Logf("round %d of %d done", round+1, runs)
 	}
 	for _, f := range fwds {
 		r, s := results[f.name], samples[f.name]
 		r.bulk, r.stream, r.rtt = medianOf(s[0]), medianOf(s[1]), medianOf(s[2])
-		r.rttOpening, r.rttCPU = medianOf(s[3]), medianOf(s[4])
+		r.rttOpening, r.rttCPU, r.rttOwnCPU, r.rttWakes = medianOf(s[3]), medianOf(s[4]), medianOf(s[5]), medianOf(s[6])
 		r.memPerConn = memPerConn(t, f.dial, f.pid, envInt("BENCH_CONNS", 2000))
-		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s %.0f, ping-pong %.0f rt/s %.0f (first second %.0f), %.0f µs CPU per round trip %.0f, %.1f KiB per idle conn",
-			f.name, r.bulk, s[0], r.stream, s[1], r.rtt, s[2], s[3], r.rttCPU, s[4], r.memPerConn)
+		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s %.0f, ping-pong %.0f rt/s %.0f (first second %.0f), µs CPU per round trip %.0f %.0f (forwarder %.0f %.0f, wake-ups %.2f %.2f), %.1f KiB per idle conn",
+			f.name, r.bulk, s[0], r.stream, s[1], r.rtt, s[2], s[3], r.rttCPU, s[4], r.rttOwnCPU, s[5], r.rttWakes, s[6], r.memPerConn)
 	}
 	base := results["socat"]
 	var b strings.Builder
-	fmt.Fprintf(&b, "| forwarder | bulk MB/s | vs socat | 100 B msgs/s (stream) | vs socat | 100 B round trips/s | vs socat | the same in a tunnel's first second | µs CPU per round trip (both sides) | KiB per idle relayed conn |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| forwarder | bulk MB/s | vs socat | 100 B msgs/s (stream) | vs socat | 100 B round trips/s | vs socat | the same in a tunnel's first second | µs CPU per round trip: both sides | the forwarder | its wake-ups per round trip | KiB per idle relayed conn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range fwds {
 		r := results[f.name]
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.0f | %.1f |\n", f.name, r.bulk, r.bulk/base.bulk, r.stream, r.stream/base.stream, r.rtt, r.rtt/base.rtt, r.rttOpening, r.rttCPU, r.memPerConn)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.0f | %.0f | %.2f | %.1f |\n", f.name, r.bulk, r.bulk/base.bulk, r.stream, r.stream/base.stream,
+			r.rtt, r.rtt/base.rtt, r.rttOpening, r.rttCPU, r.rttOwnCPU, r.rttWakes, r.memPerConn)
 	}
 	if m, ok := results["mtg (fronting path)"]; ok {
 		d := results["relay direct"]
@@ -317,13 +329,15 @@ type roundTripRate struct {
 	perSec        float64 // after the tunnel's first second
 	openingPerSec float64 // in the tunnel's first second
 	cpuPer        float64 // µs of CPU time (user+sys) per round trip, after the first second
+	ownCPUPer     float64 // the same, f's processes only
+	wakesPer      float64 // voluntary context switches of f's threads per round trip: each is a sleep and a wake-up
 }
 
 // roundTrips sends 100 bytes and waits for their echo, for a second from
 // the dial (a tlsws tunnel's opening replays a page load's records then:
 // transport/tlsws/shape.go, by design), then for d more, which perSec and
 // cpuPer count: CPU time of the test process (the client and the echo)
-// and of f's processes.
+// and of f's processes, and wakesPer.
 func roundTrips(t testing.TB, f forwarder, d time.Duration) roundTripRate {
 	c := dialBench(t, f.dial)
 	defer c.Close()
@@ -349,13 +363,35 @@ func roundTrips(t testing.TB, f forwarder, d time.Duration) roundTripRate {
 	}
 	var r roundTripRate
 	r.openingPerSec = pingPong(time.Second)
-	pids := append(f.pid(), os.Getpid()) // after the dial: socat forks per conn
-	cpu := cpuTime(pids)
+	own := f.pid() // after the dial: socat forks per conn
+	pids := append(slices.Clone(own), os.Getpid())
+	cpu, ownCPU, wakes := cpuTime(pids), cpuTime(own), contextSwitches(own)
 	start := time.Now()
 	n := pingPong(d)
 	r.perSec = n / time.Since(start).Seconds()
 	r.cpuPer = float64((cpuTime(pids) - cpu).Microseconds()) / n
+	r.ownCPUPer = float64((cpuTime(own) - ownCPU).Microseconds()) / n
+	r.wakesPer = float64(contextSwitches(own)-wakes) / n
 	return r
+}
+
+// contextSwitches sums the voluntary context switches of pids' threads
+// (/proc/PID/task/TID/status).
+func contextSwitches(pids []int) int64 {
+	var sum int64
+	for _, p := range pids {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", p, task.Name()))
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					sum += n
+				}
+			}
+		}
+	}
+	return sum
 }
 
 // cpuTime sums the user and system CPU time of pids (/proc/PID/stat).
