@@ -112,6 +112,7 @@ var layoutRules = []layoutRule{
 	{dir: "internal/buildtest", allow: []string{"internal/buildtest"}},
 	{dir: "internal/testreport", allow: []string{"internal/testreport"}},
 	{dir: "internal/shaperecord", allow: []string{"internal/shaperecord"}},
+	{dir: "internal/rawio", allow: []string{"internal/rawio"}},
 }
 
 // TestCLIImportedOnlyByMain: internal/cli is the top floor; only the

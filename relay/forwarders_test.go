@@ -55,15 +55,21 @@ func samizdatBinary(t testing.TB) string {
 	return bin
 }
 
+// forwarder is one row of BenchmarkForwarders: how to reach the echo and
+// sink upstream through it, and its processes (for memory and CPU time).
+type forwarder struct {
+	name string
+	dial transport.Dialer
+	pid  func() []int
+}
+
 func forwarderBenchmarks(t testing.TB, bin string) {
 	up := benchUpstream(t)
-	type fwd struct {
-		name string
-		dial transport.Dialer
-		pid  func() []int
-	}
+	type fwd = forwarder
 	var fwds []fwd
-	add := func(name string, cmd *exec.Cmd, dialer func(stdout *bufio.Reader) transport.Dialer) {
+	// add starts cmd and adds its row; also are more processes the row's
+	// path takes (nginx in front of the relay).
+	add := func(name string, cmd *exec.Cmd, dialer func(stdout *bufio.Reader) transport.Dialer, also ...int) {
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +81,7 @@ func forwarderBenchmarks(t testing.TB, bin string) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		d := dialer(bufio.NewReader(stdout))
 		pid := cmd.Process.Pid
-		fwds = append(fwds, fwd{name, d, func() []int { return processTree(pid) }})
+		fwds = append(fwds, fwd{name, d, func() []int { return append(processTree(pid), also...) }})
 	}
 	waitPort := func(addr string) {
 		for range 100 {
@@ -122,10 +128,23 @@ func forwarderBenchmarks(t testing.TB, bin string) {
 		backend := freeAddr(t)
 		site := startNginx(t, cover, cert, tlsws.SecretPath(secret), backend)
 		add("relay tlsws behind nginx", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", backend,
-			"--public", site.fronted, "--host", "cover.test", "--web-cert", site.certFile, "--state", state)...), linkDialer(t))
+			"--public", site.fronted, "--host", "cover.test", "--web-cert", site.certFile, "--state", state)...), linkDialer(t), site.pid)
+		if before := os.Getenv("BENCH_BASELINE_BIN"); before != "" {
+			// Another build of the relay (main's, say), in turns with this
+			// one: before and after from the same run.
+			bBackend := freeAddr(t)
+			bsite := startNginx(t, cover, cert, tlsws.SecretPath(secret), bBackend)
+			add("relay tlsws behind nginx, BENCH_BASELINE_BIN", exec.Command(before, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", bBackend,
+				"--public", bsite.fronted, "--host", "cover.test", "--web-cert", bsite.certFile, "--state", state)...), linkDialer(t), bsite.pid)
+		}
+		unixBackend := "unix:" + filepath.Join(t.TempDir(), "relay.sock")
+		usite := startNginx(t, cover, cert, tlsws.SecretPath(secret), unixBackend)
+		add("relay tlsws behind nginx, unix socket", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "behind", "--listen", unixBackend,
+			"--public", usite.fronted, "--host", "cover.test", "--web-cert", usite.certFile, "--state", state)...), linkDialer(t), usite.pid)
 		aloneAddr := freeAddr(t)
 		add("relay tlsws standalone", exec.Command(bin, append(relayArgs, "--transport", "tlsws", "--mode", "standalone", "--listen", aloneAddr,
 			"--host", "cover.test", "--cover-origin", site.plain, "--state", t.TempDir())...), linkDialer(t))
+		fwds = append(fwds, nginxFloors(t, cover, cert, secret)...)
 	}
 
 	if mtg := os.Getenv("MTG_BIN"); mtg != "" {
@@ -157,6 +176,10 @@ enabled = false
 
 	type result struct {
 		bulk, stream, rtt float64 // MB/s, messages/s, round trips/s
+		rttOpening        float64 // round trips/s in a tunnel's first second
+		rttCPU            float64 // µs of CPU time per round trip, both sides
+		rttOwnCPU         float64 // the same, the forwarder's processes only
+		rttWakes          float64 // the forwarder's threads' voluntary context switches per round trip
 		memPerConn        float64 // KiB
 	}
 	// Forwarders take turns within each round (BENCH_ROUNDS, default 3),
@@ -164,9 +187,9 @@ enabled = false
 	// figure is the median of the rounds (memory: one measurement).
 	results := map[string]*result{}
 	runs := envInt("BENCH_ROUNDS", 3)
-	samples := map[string]*[3][]float64{}
+	samples := map[string]*[7][]float64{}
 	for _, f := range fwds {
-		results[f.name], samples[f.name] = &result{}, &[3][]float64{}
+		results[f.name], samples[f.name] = &result{}, &[7][]float64{}
 	}
 	size := int64(envInt("BENCH_BULK_MIB", 256)) << 20
 	for round := 0; round < runs; round++ {
@@ -174,22 +197,27 @@ enabled = false
 			s := samples[f.name]
 			s[0] = append(s[0], bulkMBps(t, f.dial, size))
 			s[1] = append(s[1], streamMsgsPerSec(t, f.dial, time.Second))
-			s[2] = append(s[2], roundTripsPerSec(t, f.dial, time.Second))
+			rt := roundTrips(t, f, time.Second)
+			s[2], s[3], s[4] = append(s[2], rt.perSec), append(s[3], rt.openingPerSec), append(s[4], rt.cpuPer)
+			s[5], s[6] = append(s[5], rt.ownCPUPer), append(s[6], rt.wakesPer)
 		}
 		t.Logf("round %d of %d done", round+1, runs)
 	}
 	for _, f := range fwds {
 		r, s := results[f.name], samples[f.name]
 		r.bulk, r.stream, r.rtt = medianOf(s[0]), medianOf(s[1]), medianOf(s[2])
+		r.rttOpening, r.rttCPU, r.rttOwnCPU, r.rttWakes = medianOf(s[3]), medianOf(s[4]), medianOf(s[5]), medianOf(s[6])
 		r.memPerConn = memPerConn(t, f.dial, f.pid, envInt("BENCH_CONNS", 2000))
-		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s %.0f, ping-pong %.0f rt/s %.0f, %.1f KiB per idle conn", f.name, r.bulk, s[0], r.stream, s[1], r.rtt, s[2], r.memPerConn)
+		t.Logf("%s: bulk %.0f MB/s %.0f, stream %.0f msg/s %.0f, ping-pong %.0f rt/s %.0f (first second %.0f), µs CPU per round trip %.0f %.0f (forwarder %.0f %.0f, wake-ups %.2f %.2f), %.1f KiB per idle conn",
+			f.name, r.bulk, s[0], r.stream, s[1], r.rtt, s[2], s[3], r.rttCPU, s[4], r.rttOwnCPU, s[5], r.rttWakes, s[6], r.memPerConn)
 	}
 	base := results["socat"]
 	var b strings.Builder
-	fmt.Fprintf(&b, "| forwarder | bulk MB/s | vs socat | 100 B msgs/s (stream) | vs socat | 100 B round trips/s | vs socat | KiB per idle relayed conn |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| forwarder | bulk MB/s | vs socat | 100 B msgs/s (stream) | vs socat | 100 B round trips/s | vs socat | the same in a tunnel's first second | µs CPU per round trip: both sides | the forwarder | its wake-ups per round trip | KiB per idle relayed conn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range fwds {
 		r := results[f.name]
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f |\n", f.name, r.bulk, r.bulk/base.bulk, r.stream, r.stream/base.stream, r.rtt, r.rtt/base.rtt, r.memPerConn)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.0f | %.0f | %.2f | %.1f |\n", f.name, r.bulk, r.bulk/base.bulk, r.stream, r.stream/base.stream,
+			r.rtt, r.rtt/base.rtt, r.rttOpening, r.rttCPU, r.rttOwnCPU, r.rttWakes, r.memPerConn)
 	}
 	if m, ok := results["mtg (fronting path)"]; ok {
 		d := results["relay direct"]
@@ -201,27 +229,28 @@ enabled = false
 // benchUpstream is the stand-in server. The first byte of a connection
 // picks the mode: 'S' and a big-endian u64 size sinks that many bytes and
 // answers one byte; 'E' echoes.
-func benchUpstream(t testing.TB) string {
-	return testnet.ServeTCP(t, func(c net.Conn) {
-		defer c.Close()
-		var mode [1]byte
-		if _, err := io.ReadFull(c, mode[:]); err != nil {
+func benchUpstream(t testing.TB) string { return testnet.ServeTCP(t, serveBench) }
+
+// serveBench is benchUpstream's side of one conn.
+func serveBench(c net.Conn) {
+	defer c.Close()
+	var mode [1]byte
+	if _, err := io.ReadFull(c, mode[:]); err != nil {
+		return
+	}
+	switch mode[0] {
+	case 'S':
+		var size [8]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
 			return
 		}
-		switch mode[0] {
-		case 'S':
-			var size [8]byte
-			if _, err := io.ReadFull(c, size[:]); err != nil {
-				return
-			}
-			n := int64(binary.BigEndian.Uint64(size[:]))
-			if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
-				c.Write([]byte{1})
-			}
-		case 'E':
-			io.CopyBuffer(c, c, make([]byte, 16<<10))
+		n := int64(binary.BigEndian.Uint64(size[:]))
+		if m, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), make([]byte, 64<<10)); m == n {
+			c.Write([]byte{1})
 		}
-	})
+	case 'E':
+		io.CopyBuffer(c, c, make([]byte, 16<<10))
+	}
 }
 
 func freeAddr(t testing.TB) string { return testnet.FreeAddr(t) }
@@ -295,9 +324,22 @@ func streamMsgsPerSec(t testing.TB, dl transport.Dialer, d time.Duration) float6
 	return float64(n) / 100 / el.Seconds()
 }
 
-// roundTripsPerSec sends 100 bytes and waits for their echo, for d.
-func roundTripsPerSec(t testing.TB, dl transport.Dialer, d time.Duration) float64 {
-	c := dialBench(t, dl)
+// roundTripRate is what roundTrips measured.
+type roundTripRate struct {
+	perSec        float64 // after the tunnel's first second
+	openingPerSec float64 // in the tunnel's first second
+	cpuPer        float64 // µs of CPU time (user+sys) per round trip, after the first second
+	ownCPUPer     float64 // the same, f's processes only
+	wakesPer      float64 // voluntary context switches of f's threads per round trip: each is a sleep and a wake-up
+}
+
+// roundTrips sends 100 bytes and waits for their echo, for a second from
+// the dial (a tlsws tunnel's opening replays a page load's records then:
+// transport/tlsws/shape.go, by design), then for d more, which perSec and
+// cpuPer count: CPU time of the test process (the client and the echo)
+// and of f's processes, and wakesPer.
+func roundTrips(t testing.TB, f forwarder, d time.Duration) roundTripRate {
+	c := dialBench(t, f.dial)
 	defer c.Close()
 	msg := make([]byte, 100)
 	msg[0] = 'E'
@@ -305,18 +347,70 @@ func roundTripsPerSec(t testing.TB, dl transport.Dialer, d time.Duration) float6
 		t.Fatal(err)
 	}
 	buf := make([]byte, 100)
-	n := 0
-	start := time.Now()
-	for time.Since(start) < d {
-		if _, err := c.Write(msg); err != nil {
-			t.Fatal(err)
+	pingPong := func(d time.Duration) float64 {
+		n := 0
+		start := time.Now()
+		for time.Since(start) < d {
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatal(err)
+			}
+			n++
 		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Fatal(err)
-		}
-		n++
+		return float64(n)
 	}
-	return float64(n) / time.Since(start).Seconds()
+	var r roundTripRate
+	r.openingPerSec = pingPong(time.Second)
+	own := f.pid() // after the dial: socat forks per conn
+	pids := append(slices.Clone(own), os.Getpid())
+	cpu, ownCPU, wakes := cpuTime(pids), cpuTime(own), contextSwitches(own)
+	start := time.Now()
+	n := pingPong(d)
+	r.perSec = n / time.Since(start).Seconds()
+	r.cpuPer = float64((cpuTime(pids) - cpu).Microseconds()) / n
+	r.ownCPUPer = float64((cpuTime(own) - ownCPU).Microseconds()) / n
+	r.wakesPer = float64(contextSwitches(own)-wakes) / n
+	return r
+}
+
+// contextSwitches sums the voluntary context switches of pids' threads
+// (/proc/PID/task/TID/status).
+func contextSwitches(pids []int) int64 {
+	var sum int64
+	for _, p := range pids {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", p, task.Name()))
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					sum += n
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// cpuTime sums the user and system CPU time of pids (/proc/PID/stat).
+func cpuTime(pids []int) time.Duration {
+	var ticks int64
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 12 { // fields 14 and 15 of proc(5): utime, stime
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			k, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + k
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // memPerConn opens n relayed connections (each proven relayed by an

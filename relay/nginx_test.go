@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/samizdat-project/samizdat/internal/testenv"
+	"github.com/samizdat-project/samizdat/transport/direct"
+	"github.com/samizdat-project/samizdat/transport/tlsws"
 )
 
 // The nginx the probe tests run: Debian's, started from the test with a
@@ -42,6 +45,7 @@ func nginxBinary(t testing.TB) string {
 type nginxSite struct {
 	plain, fronted string // host:port
 	certFile       string // the certificate both serve
+	pid            int    // nginx's (one process: master_process off)
 }
 
 // startNginx writes the configuration and runs nginx in the foreground
@@ -85,7 +89,9 @@ http {
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runWebServer(t, exec.Command(bin, "-c", confFile, "-p", dir), filepath.Join(dir, "error.log"), site.plain, site.fronted)
+	cmd := exec.Command(bin, "-c", confFile, "-p", dir)
+	runWebServer(t, cmd, filepath.Join(dir, "error.log"), site.plain, site.fronted)
+	site.pid = cmd.Process.Pid
 	return site
 }
 
@@ -187,5 +193,58 @@ func runWebServer(t testing.TB, cmd *exec.Cmd, logFile string, addrs ...string) 
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// TestRelayBehindNginxUnixSocket: deployment 1 with the relay on a unix
+// socket (--listen unix:/path, nginx's proxy_pass http://unix:/path)
+// carries a tunnel both ways, half-close included; the socket is open to
+// nginx's user (mode 0666, the folder decides who reaches it), and a
+// socket file an earlier relay left is replaced, not refused.
+func TestRelayBehindNginxUnixSocket(t *testing.T) {
+	dir, cert, secret := probeSetup(t)
+	sock := filepath.Join(t.TempDir(), "relay.sock")
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	behind, err := tlsws.ListenBehind(tlsws.BehindConfig{Addr: "unix:" + sock, Secret: secret})
+	if err != nil {
+		t.Fatalf("listening where an earlier relay left its socket: %v", err)
+	}
+	if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o666 {
+		t.Errorf("socket mode %v (%v), want 0666", st.Mode(), err)
+	}
+	startRelay(t, Config{Upstream: direct.NewDialer(echoServer(t))}, "tlsws", behind)
+	site := startNginx(t, dir, cert, tlsws.SecretPath(secret), "unix:"+sock)
+	d, err := tlsws.NewDialer(tlsws.DialConfig{Addr: site.fronted, Host: "cover.test", Secret: secret, Pin: tlsws.PinOf(cert.Leaf), WebSocketALPN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatalf("dialing the tunnel through nginx and the unix socket: %v", err)
+	}
+	defer c.Close()
+	roundTrip(t, c, 100<<10)
+}
+
+// TestListenBehindKeepsOtherFiles: a file at the socket's path that is not
+// a socket (a typo in --listen naming a real file) is left alone and the
+// relay says why it cannot listen.
+func TestListenBehindKeepsOtherFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(path, []byte("keep me"), 0o600)
+	ln, err := tlsws.ListenBehind(tlsws.BehindConfig{Addr: "unix:" + path, Secret: make([]byte, tlsws.MinSecretLen)})
+	if err == nil {
+		ln.Close()
+		t.Fatal("listened over a regular file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep me" {
+		t.Fatalf("the file was replaced: %q", b)
 	}
 }

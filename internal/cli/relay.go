@@ -368,8 +368,12 @@ func (f *relayFlags) checkMode() error {
 		}
 	case "behind":
 		host, _, err := net.SplitHostPort(f.listen)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("--mode behind: --listen %s must be a loopback address such as 127.0.0.1:8081, which only the web server reaches", f.listen)
+		path, isUnix := strings.CutPrefix(f.listen, "unix:")
+		if ip := net.ParseIP(host); !isUnix && (err != nil || ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--mode behind: --listen %s must be a loopback address such as 127.0.0.1:8081, or a unix socket such as unix:/run/samizdat-relay/relay.sock, which only the web server reaches", f.listen)
+		}
+		if isUnix && !filepath.IsAbs(path) {
+			return fmt.Errorf("--mode behind: --listen %s: give the unix socket's absolute path, such as unix:/run/samizdat-relay/relay.sock", f.listen)
 		}
 		if f.public == "" || f.host == "" {
 			return errors.New("--mode behind needs --public (the web server's host:443) and --host (the website's domain) for the relay link")

@@ -20,6 +20,8 @@ func TestRelayModeFlags(t *testing.T) {
 		{relayFlags{mode: "behind", listen: "0.0.0.0:8081", public: "w.example:443", host: "w.example"}, "loopback"},
 		{relayFlags{mode: "behind", listen: "127.0.0.1:8081"}, "--public"},
 		{relayFlags{mode: "behind", listen: "127.0.0.1:8081", public: "w.example:443", host: "w.example"}, ""},
+		{relayFlags{mode: "behind", listen: "unix:/run/samizdat-relay/relay.sock", public: "w.example:443", host: "w.example"}, ""},
+		{relayFlags{mode: "behind", listen: "unix:relay.sock", public: "w.example:443", host: "w.example"}, "absolute path"},
 		{relayFlags{mode: "standalone", listen: "0.0.0.0:443", host: "w.example"}, "--cover-origin"},
 		{relayFlags{mode: "standalone", listen: "0.0.0.0:443", coverOrigin: "127.0.0.1:8443"}, "--host"},
 		{relayFlags{mode: "standalone", listen: "0.0.0.0:443", coverOrigin: "127.0.0.1:8443", host: "w.example"}, ""},

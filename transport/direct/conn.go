@@ -6,17 +6,29 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/samizdat-project/samizdat/internal/rawio"
 )
 
 // Conn is a dialed TCP connection whose first write leaves as two TCP
 // segments cut at a random point, so that the first packet a censor reads
 // has a random length (docs/spec/transports.md, "direct"). Everything
-// after the first write is plain *net.TCPConn.
+// after the first write is plain *net.TCPConn. Reads and writes go
+// through raw system calls (internal/rawio): a relay's upstream conn
+// forwards each message as it comes, and a Go system call would wake the
+// runtime's sysmon thread for each one after an idle moment.
 type Conn struct {
 	*net.TCPConn
+	io    net.Conn    // rawio.Wrap(TCPConn): Read and Write go through it
 	mu    sync.Mutex  // held while the first write goes out, so no other write lands between its two halves
 	wrote atomic.Bool // the first write is out
 }
+
+// newConn returns tc as a *Conn.
+func newConn(tc *net.TCPConn) *Conn { return &Conn{TCPConn: tc, io: rawio.Wrap(tc)} }
+
+// Read reads what has arrived, waiting for the first byte.
+func (c *Conn) Read(b []byte) (int, error) { return c.io.Read(b) }
 
 // The first segment's length is drawn in [minFirstSegment,
 // maxFirstSegment]: shorter first writes leave whole, and the upper bound
@@ -41,20 +53,20 @@ func firstCut(n int) int {
 // Write sends b; the first call cuts it in two (see Conn).
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.wrote.Load() {
-		return c.TCPConn.Write(b)
+		return c.io.Write(b)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.wrote.Load() {
-		return c.TCPConn.Write(b)
+		return c.io.Write(b)
 	}
 	defer c.wrote.Store(true)
 	cut := firstCut(len(b))
-	n, err := c.TCPConn.Write(b[:cut])
+	n, err := c.io.Write(b[:cut])
 	if err != nil || cut == len(b) {
 		return n, err
 	}
-	m, err := c.TCPConn.Write(b[cut:])
+	m, err := c.io.Write(b[cut:])
 	return n + m, err
 }
 

@@ -64,7 +64,7 @@ func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("direct: dialing: %w", err)
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &Conn{TCPConn: tc}, nil
+		return newConn(tc), nil
 	}
 	return c, nil
 }

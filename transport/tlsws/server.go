@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/samizdat-project/samizdat/internal/rawio"
 	"github.com/samizdat-project/samizdat/transport"
 )
 
@@ -135,7 +138,7 @@ var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h
 // TLS, certificates and the website, and proxies WebSocket upgrades on the
 // secret path to this plain-HTTP listener on loopback.
 type BehindConfig struct {
-	Addr   string        // host:port on loopback, e.g. 127.0.0.1:8081
+	Addr   string        // host:port on loopback, e.g. 127.0.0.1:8081, or unix:/path of a unix socket
 	Secret []byte        // path secret, at least MinSecretLen bytes
 	Shape  *ShapeProfile // the opening profile (nil: the built-in one)
 }
@@ -146,7 +149,7 @@ func ListenBehind(cfg BehindConfig) (*Listener, error) {
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("tlsws: path secret is %d bytes, at least %d needed", len(cfg.Secret), MinSecretLen)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listenBehind(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("tlsws: listening: %w", err)
 	}
@@ -154,6 +157,31 @@ func ListenBehind(cfg BehindConfig) (*Listener, error) {
 	l.shape = cfg.Shape.set()
 	l.serve(func() { l.srv.Serve(ln) })
 	return l, nil
+}
+
+// listenBehind listens on addr: host:port, or unix:/path for a unix
+// socket. A unix socket saves the web server's hop the loopback TCP stack
+// (docs/benchmarks.md, "Relay round trips behind nginx, session 8"). A
+// socket file left by an earlier run is replaced; the new one is open to
+// every local user, as a loopback port is: the folder it is in decides
+// who reaches it (docs/operator-guide.md).
+func listenBehind(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	if st, err := os.Lstat(path); err == nil && st.Mode()&fs.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // serverTLSConfig offers only http/1.1 in ALPN (and acme-tls/1 for ACME's
@@ -227,6 +255,12 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, shape shapeTraceSet
 	conn, brw, err := hj.Hijack()
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := conn.(*tls.Conn); !ok {
+		// Behind a web server: plain HTTP on loopback, read and written
+		// with raw system calls (internal/rawio), as the relay's upstream
+		// conn is.
+		conn = rawio.Wrap(conn)
 	}
 	// Behind a web server the conn is plain HTTP from the web server;
 	// otherwise it is ours, in TLS.
