@@ -22,7 +22,7 @@ import (
 // each. Both stream one way into a server that counts the bytes and answers
 // one byte when it has them all, so the time covers delivery.
 
-func benchPair(b *testing.B, name string) (transport.Dialer, transport.Listener) {
+func benchPair(b testing.TB, name string) (transport.Dialer, transport.Listener) {
 	switch name {
 	case "direct":
 		ln, err := direct.Listen("127.0.0.1:0")

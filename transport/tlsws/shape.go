@@ -40,6 +40,7 @@ type shaper struct {
 
 	// The replay's waits for the peer's records (splitTrace's peerSince).
 	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
+	ahead          *recordCounter // the client's: read ahead of TLS while the replay runs (readahead.go)
 	base           int64          // the peer's records counted before the trace's first (startShaping)
 	requestRecords int            // the request's records (in the client's plan, at its start)
 	corked         bool           // the replay collects a burst of records (replay's goroutine only)
@@ -158,6 +159,10 @@ func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
 	if c.shape.kick == nil {
 		c.shape.kick = make(chan struct{}, 1)
 	}
+	if c.client && c.shape.peer != nil {
+		c.shape.ahead = c.shape.peer
+		c.shape.ahead.startReadAhead()
+	}
 	go c.replay(plan, start)
 }
 
@@ -215,6 +220,9 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	s := &c.shape
 	defer func() {
 		c.flushBurst()
+		if s.ahead != nil {
+			s.ahead.stopReadAhead()
+		}
 		s.mu.Lock()
 		s.active = false
 		s.cond.Broadcast()
