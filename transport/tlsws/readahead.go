@@ -52,12 +52,17 @@ func (rc *recordCounter) startReadAhead() {
 
 // stopReadAhead stops the read-ahead goroutine and hands TLS's read
 // deadline back to the conn; what was read ahead is still read first.
+// Only the first call does anything.
 func (rc *recordCounter) stopReadAhead() {
 	ra := rc.ahead.Load()
 	if ra == nil {
 		return
 	}
 	ra.mu.Lock()
+	if ra.stopping {
+		ra.mu.Unlock()
+		return
+	}
 	ra.stopping = true
 	ra.cond.Broadcast()
 	ra.mu.Unlock()

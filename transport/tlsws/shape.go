@@ -326,21 +326,40 @@ func answerGap(gap time.Duration) time.Duration {
 	return max(gap-replayOwnWay, 0)
 }
 
-// sendRest sends what the replay's records had no room for, unshaped.
+// sendRest sends what the replay's records had no room for, unshaped,
+// and ends the replay: what Writes queue meanwhile goes out in turn, and
+// the replay ends only with nothing queued. (It ended after the last
+// bytes it took, so a Write queued in between was left behind and failed,
+// TestNoWriteLostAtTheReplaysEnd.)
 func (c *wsConn) sendRest() {
 	s := &c.shape
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	s.mu.Lock()
-	rest, raw := s.queue, s.raw
-	s.queue, s.raw = nil, nil
-	s.mu.Unlock()
-	if len(raw) > 0 && c.writeErr == nil {
-		if _, err := c.tc.Write(raw); err != nil {
-			c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+	for c.writeErr == nil && !c.closeSent {
+		s.mu.Lock()
+		rest, raw := s.queue, s.raw
+		s.queue, s.raw = nil, nil
+		if len(rest) == 0 && len(raw) == 0 {
+			s.active = false
+			s.cond.Broadcast()
+			s.mu.Unlock()
 			return
 		}
+		s.mu.Unlock()
+		if len(raw) > 0 {
+			if _, err := c.tc.Write(raw); err != nil {
+				c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+				return
+			}
+		}
+		c.sendQueued(rest)
 	}
+}
+
+// sendQueued sends queued bytes as frames, the first ones under the 2024
+// rule when the trace says so (setTail). The caller holds writeMu.
+func (c *wsConn) sendQueued(rest []byte) {
+	s := &c.shape
 	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
 		most := maxFramePayload
 		if s.smallRest > 0 {
