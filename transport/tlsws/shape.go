@@ -151,9 +151,10 @@ func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
 	c.shape.active = true
 	// The server counts the client's records from the start: its Finished
 	// and the request records. The client counts from the handshake's end,
-	// before it reads anything.
+	// before it reads anything; one that watches no records (the relay
+	// sends no preamble, DialConfig.NoPreamble) waits for none.
 	c.shape.base = int64(1 + c.shape.requestRecords)
-	if c.client {
+	if c.client && c.shape.peer != nil {
 		c.shape.base = c.shape.peerRecords()
 	}
 	if c.shape.kick == nil {
