@@ -230,6 +230,7 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		s.mu.Unlock()
 	}()
 	var lastSent time.Time
+	dataWaits := true
 	for i, r := range plan {
 		base := s.peerBase(c.client)
 		want := int64(r.peerSince)
@@ -248,7 +249,7 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		if !sleepUntil(s.dueAt(r, start, lastSent, base+want), c.closed) {
 			return
 		}
-		if r.size >= requestRecordLeast && (c.client || s.gotData.Load()) && !s.hasBytes() && (!c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes)) {
+		if r.size >= requestRecordLeast && (c.client || s.gotData.Load()) && !c.waitForData(&dataWaits) {
 			return
 		}
 		// Records the trace shows in one burst (no gap) go out in one TCP
@@ -277,6 +278,24 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		}
 	}
 	c.sendRest()
+}
+
+// waitForData waits up to dataWait for tunnel bytes to carry in a large
+// record, while *waits holds; a wait that runs out clears it, so later
+// records do not wait: nothing is coming soon. (The relay of an upload,
+// whose upstream answers nothing, spent 50 ms on each large record of its
+// trace, 100 ms an opening in most traces.) False when the conn is
+// unusable.
+func (c *wsConn) waitForData(waits *bool) bool {
+	s := &c.shape
+	if !*waits || s.hasBytes() {
+		return true
+	}
+	if !c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes) {
+		return false
+	}
+	*waits = s.hasBytes()
+	return true
 }
 
 // peerBase returns the peer's records counted before the trace's first.
