@@ -1,7 +1,6 @@
 package tlsws
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -35,17 +34,8 @@ func TestNoPreambleDialsAtOnce(t *testing.T) {
 	told := cfg
 	told.NoPreamble = true
 	dialTime := func(cfg DialConfig) time.Duration {
-		d, err := NewDialer(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		start := time.Now()
-		c, err := d.Dial(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialWS(t, cfg)
 		took := time.Since(start)
 		c.Close()
 		return took

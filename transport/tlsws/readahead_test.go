@@ -18,6 +18,22 @@ func record(n int, b byte) []byte {
 	return append(r, bytes.Repeat([]byte{b}, n)...)
 }
 
+// dialWS dials a tunnel with cfg, within 10 s.
+func dialWS(t testing.TB, cfg DialConfig) *wsConn {
+	t.Helper()
+	d, err := NewDialer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*wsConn)
+}
+
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -77,18 +93,8 @@ func TestReadAheadCountsArrivals(t *testing.T) {
 // (peerWait), the opening of a 64 MiB upload 350-450 ms.
 func TestWriteOnlyTunnelSeesTheRelaysRecords(t *testing.T) {
 	_, cfg, _ := standalone(t, nil)
-	d, err := NewDialer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialWS(t, cfg)
 	defer c.Close()
-	w := c.(*wsConn)
 	sent := make([]byte, 1<<20)
 	for i := range sent {
 		sent[i] = byte(i * 7)
@@ -101,11 +107,11 @@ func TestWriteOnlyTunnelSeesTheRelaysRecords(t *testing.T) {
 		}
 	}()
 	waitFor(t, "the replay's end", func() bool {
-		w.shape.mu.Lock()
-		defer w.shape.mu.Unlock()
-		return !w.shape.active
+		c.shape.mu.Lock()
+		defer c.shape.mu.Unlock()
+		return !c.shape.active
 	})
-	if w.shape.peer == nil {
+	if c.shape.peer == nil {
 		t.Fatal("the replay gave up waiting for the relay's records: it never saw them arrive")
 	}
 	// The echo comes back whole and in order, through the read-ahead.
@@ -125,18 +131,8 @@ func TestWriteOnlyTunnelSeesTheRelaysRecords(t *testing.T) {
 // stopped the read-ahead, and this test then).
 func TestNoWriteLostAtTheReplaysEnd(t *testing.T) {
 	_, cfg, _ := standalone(t, nil)
-	d, err := NewDialer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 10 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := d.Dial(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := c.(*wsConn)
+		c := dialWS(t, cfg)
 		go io.Copy(io.Discard, c) // the echo
 		errs := make(chan error, 4)
 		for range cap(errs) {
@@ -148,11 +144,11 @@ func TestNoWriteLostAtTheReplaysEnd(t *testing.T) {
 						errs <- err
 						return
 					}
-					w.shape.mu.Lock()
-					if !w.shape.active && ended.IsZero() {
+					c.shape.mu.Lock()
+					if !c.shape.active && ended.IsZero() {
 						ended = time.Now()
 					}
-					w.shape.mu.Unlock()
+					c.shape.mu.Unlock()
 				}
 				errs <- nil
 			}()
