@@ -42,6 +42,9 @@ type readAhead struct {
 func (rc *recordCounter) startReadAhead() {
 	ra := &readAhead{done: make(chan struct{})}
 	ra.cond.L = &ra.mu
+	// The arrivals are scanned from where TLS's reads left off, which may
+	// be inside a record.
+	rc.arrivals = rc.read
 	rc.dlMu.Lock()
 	rc.ahead.Store(ra)
 	ra.setDeadline(rc.readDL)
