@@ -426,7 +426,7 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 		if err != nil {
 			return nil, transport.Spec{}, err
 		}
-		cfg := tlsws.DialConfig{Addr: f.public, Host: f.acmeDomain, Secret: secret, Shape: f.shape}
+		cfg := tlsws.DialConfig{Addr: f.public, Host: f.acmeDomain, Secret: secret, Shape: f.shape, NoPreamble: true}
 		return ln, cfg.Spec(), nil
 	}
 	cert, err := loadOrCreateCert(f.state, host)
@@ -437,7 +437,8 @@ func tlswsListener(f relayFlags) (transport.Listener, transport.Spec, error) {
 	if err != nil {
 		return nil, transport.Spec{}, err
 	}
-	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf), Shape: f.shape}
+	// A website-mode relay sends no preamble (only the standalone sorter does).
+	cfg := tlsws.DialConfig{Addr: f.public, Host: host, Secret: secret, Pin: tlsws.PinOf(cert.Leaf), Shape: f.shape, NoPreamble: true}
 	return ln, cfg.Spec(), nil
 }
 

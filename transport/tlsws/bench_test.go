@@ -22,7 +22,7 @@ import (
 // each. Both stream one way into a server that counts the bytes and answers
 // one byte when it has them all, so the time covers delivery.
 
-func benchPair(b *testing.B, name string) (transport.Dialer, transport.Listener) {
+func benchPair(b testing.TB, name string) (transport.Dialer, transport.Listener) {
 	switch name {
 	case "direct":
 		ln, err := direct.Listen("127.0.0.1:0")
@@ -154,3 +154,40 @@ func BenchmarkRoundTrip100B(b *testing.B) {
 }
 
 var _ net.Conn = (*wsConn)(nil)
+
+// BenchmarkBulkNewConn64MiB is the relay benchmark's bulk case: each op
+// dials a new tunnel and sends 64 MiB through it, so the opening's replay
+// (shape.go) is part of the time, as it is for a real upload:
+//
+//	go test -run XXX -bench BulkNewConn -benchtime 10x ./transport/tlsws
+func BenchmarkBulkNewConn64MiB(b *testing.B) {
+	for _, name := range []string{"tlsws", "standalone"} {
+		b.Run(name, func(b *testing.B) {
+			d, ln := benchPair(b, name)
+			go sink(ln)
+			const size = 64 << 20
+			buf := make([]byte, 64<<10)
+			b.SetBytes(size)
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, err := d.Dial(ctx)
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				var hdr [8]byte
+				binary.BigEndian.PutUint64(hdr[:], size)
+				c.Write(hdr[:])
+				for sent := 0; sent < size; sent += len(buf) {
+					if _, err := c.Write(buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}

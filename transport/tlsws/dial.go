@@ -94,7 +94,9 @@ func (d *Dialer) dial(ctx context.Context, wsALPN bool) (net.Conn, error) {
 	// for the page either); it reads what follows the 101 from br.
 	br := bufio.NewReaderSize(tc, readBufSize)
 	c := newWSConn(tc, tcp, br, true)
-	c.shape.watch(peer)
+	if !d.cfg.NoPreamble {
+		c.shape.watch(peer)
+	}
 	if err := d.upgrade(ctx, c, br, !wsALPN); err != nil {
 		c.abandon()
 		return nil, err

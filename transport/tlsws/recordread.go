@@ -89,6 +89,9 @@ var keptBufs = sync.Pool{New: func() any {
 
 // align makes later Reads stop at record ends.
 func (c *corkConn) align() {
+	if rc, ok := c.Conn.(*recordCounter); ok && rc.pending() {
+		return // what was read ahead of TLS (readahead.go) goes first
+	}
 	c.rd.aligned = true
 	if sc, ok := bottomConn(c.Conn).(syscall.Conn); ok {
 		c.rd.sys, _ = sc.SyscallConn()

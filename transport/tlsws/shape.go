@@ -40,6 +40,7 @@ type shaper struct {
 
 	// The replay's waits for the peer's records (splitTrace's peerSince).
 	peer           *recordCounter // the peer's records received, counted under TLS; nil: no waits
+	ahead          *recordCounter // the client's: read ahead of TLS while the replay runs (readahead.go)
 	base           int64          // the peer's records counted before the trace's first (startShaping)
 	requestRecords int            // the request's records (in the client's plan, at its start)
 	corked         bool           // the replay collects a burst of records (replay's goroutine only)
@@ -150,13 +151,18 @@ func (c *wsConn) startShaping(plan []shapeRecord, start time.Time) {
 	c.shape.active = true
 	// The server counts the client's records from the start: its Finished
 	// and the request records. The client counts from the handshake's end,
-	// before it reads anything.
+	// before it reads anything; one that watches no records (the relay
+	// sends no preamble, DialConfig.NoPreamble) waits for none.
 	c.shape.base = int64(1 + c.shape.requestRecords)
-	if c.client {
+	if c.client && c.shape.peer != nil {
 		c.shape.base = c.shape.peerRecords()
 	}
 	if c.shape.kick == nil {
 		c.shape.kick = make(chan struct{}, 1)
+	}
+	if c.client && c.shape.peer != nil {
+		c.shape.ahead = c.shape.peer
+		c.shape.ahead.startReadAhead()
 	}
 	go c.replay(plan, start)
 }
@@ -215,12 +221,16 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 	s := &c.shape
 	defer func() {
 		c.flushBurst()
+		if s.ahead != nil {
+			s.ahead.stopReadAhead()
+		}
 		s.mu.Lock()
 		s.active = false
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}()
 	var lastSent time.Time
+	dataWaits := true
 	for i, r := range plan {
 		base := s.peerBase(c.client)
 		want := int64(r.peerSince)
@@ -239,7 +249,7 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		if !sleepUntil(s.dueAt(r, start, lastSent, base+want), c.closed) {
 			return
 		}
-		if r.size >= requestRecordLeast && (c.client || s.gotData.Load()) && !s.hasBytes() && (!c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes)) {
+		if r.size >= requestRecordLeast && (c.client || s.gotData.Load()) && !c.waitForData(&dataWaits) {
 			return
 		}
 		// Records the trace shows in one burst (no gap) go out in one TCP
@@ -268,6 +278,24 @@ func (c *wsConn) replay(plan []shapeRecord, start time.Time) {
 		}
 	}
 	c.sendRest()
+}
+
+// waitForData waits up to dataWait for tunnel bytes to carry in a large
+// record, while *waits holds; a wait that runs out clears it, so later
+// records do not wait: nothing is coming soon. (The relay of an upload,
+// whose upstream answers nothing, spent 50 ms on each large record of its
+// trace, 100 ms an opening in most traces.) False when the conn is
+// unusable.
+func (c *wsConn) waitForData(waits *bool) bool {
+	s := &c.shape
+	if !*waits || s.hasBytes() {
+		return true
+	}
+	if !c.flushBurst() || !c.waitUntil(time.Now().Add(dataWait), s.hasBytes) {
+		return false
+	}
+	*waits = s.hasBytes()
+	return true
 }
 
 // peerBase returns the peer's records counted before the trace's first.
@@ -318,21 +346,40 @@ func answerGap(gap time.Duration) time.Duration {
 	return max(gap-replayOwnWay, 0)
 }
 
-// sendRest sends what the replay's records had no room for, unshaped.
+// sendRest sends what the replay's records had no room for, unshaped,
+// and ends the replay: what Writes queue meanwhile goes out in turn, and
+// the replay ends only with nothing queued. (It ended after the last
+// bytes it took, so a Write queued in between was left behind and failed,
+// TestNoWriteLostAtTheReplaysEnd.)
 func (c *wsConn) sendRest() {
 	s := &c.shape
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	s.mu.Lock()
-	rest, raw := s.queue, s.raw
-	s.queue, s.raw = nil, nil
-	s.mu.Unlock()
-	if len(raw) > 0 && c.writeErr == nil {
-		if _, err := c.tc.Write(raw); err != nil {
-			c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+	for c.writeErr == nil && !c.closeSent {
+		s.mu.Lock()
+		rest, raw := s.queue, s.raw
+		s.queue, s.raw = nil, nil
+		if len(rest) == 0 && len(raw) == 0 {
+			s.active = false
+			s.cond.Broadcast()
+			s.mu.Unlock()
 			return
 		}
+		s.mu.Unlock()
+		if len(raw) > 0 {
+			if _, err := c.tc.Write(raw); err != nil {
+				c.writeErr = fmt.Errorf("tlsws: writing: %w", err)
+				return
+			}
+		}
+		c.sendQueued(rest)
 	}
+}
+
+// sendQueued sends queued bytes as frames, the first ones under the 2024
+// rule when the trace says so (setTail). The caller holds writeMu.
+func (c *wsConn) sendQueued(rest []byte) {
+	s := &c.shape
 	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
 		most := maxFramePayload
 		if s.smallRest > 0 {

@@ -75,16 +75,7 @@ func firstFlightFrom(t *testing.T, addr string, raw []byte) []byte {
 // and fails on the pin, having met the cover's TLS.
 func TestStandaloneMarkedClientGetsTunnel(t *testing.T) {
 	_, cfg, _ := standalone(t, nil)
-	d, err := NewDialer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatalf("a marked client did not get a tunnel: %v", err)
-	}
+	c := dialWS(t, cfg) // a marked client gets a tunnel
 	c.Write([]byte("ping"))
 	got := make([]byte, 4)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -96,6 +87,8 @@ func TestStandaloneMarkedClientGetsTunnel(t *testing.T) {
 	wrong := cfg
 	wrong.Secret = bytes.Repeat([]byte{8}, 32)
 	d2, _ := NewDialer(wrong)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	if _, err := d2.Dial(ctx); err == nil {
 		t.Fatal("a client with another secret got through")
 	}

@@ -45,6 +45,12 @@ const (
 	ParamPin    = "pin"    // base64url SHA-256 of the server certificate's SubjectPublicKeyInfo; optional
 	ParamALPN   = "alpn"   // "h2,http/1.1" (default, Chrome's page load) or "http/1.1" (Chrome's WebSocket connection)
 	ParamShape  = "shape"  // the opening profile of the relay's cover site, in link form (ShapeProfile.EncodeLink); optional
+
+	// ParamPreamble "none" says the relay sends no preamble records (it
+	// is behind a web server, or in website mode): the client's request
+	// then goes as the trace's client's did, instead of after waiting
+	// for them. Optional: without it the client waits (at most 100 ms).
+	ParamPreamble = "preamble"
 )
 
 // MinSecretLen is the shortest path secret accepted.
@@ -94,6 +100,11 @@ type DialConfig struct {
 	// Shape is the opening profile the relay replays, recorded from its
 	// own cover site (nil: the built-in one).
 	Shape *ShapeProfile
+	// NoPreamble says the relay sends no preamble records before its 101
+	// (ParamPreamble): a relay behind a web server, or in website mode.
+	// The client's replay then waits for none of the relay's records:
+	// behind a web server they are the web server's, re-framed.
+	NoPreamble bool
 	// ShapeErr says why the spec's profile was not taken (ConfigFromSpec):
 	// the dialer then replays the built-in one, as the relay does not.
 	ShapeErr error
@@ -101,7 +112,7 @@ type DialConfig struct {
 
 // ConfigFromSpec reads a tlsws Spec.
 func ConfigFromSpec(s transport.Spec) (DialConfig, error) {
-	if err := s.Check(Name, ParamHost, ParamSNI, ParamSecret, ParamPin, ParamALPN, ParamShape); err != nil {
+	if err := s.Check(Name, ParamHost, ParamSNI, ParamSecret, ParamPin, ParamALPN, ParamShape, ParamPreamble); err != nil {
 		return DialConfig{}, err
 	}
 	cfg := DialConfig{Addr: s.Addr, Host: s.Get(ParamHost), SNI: s.Get(ParamSNI), Pin: s.Get(ParamPin)}
@@ -114,6 +125,13 @@ func ConfigFromSpec(s transport.Spec) (DialConfig, error) {
 		// A malformed profile is not fatal: the tunnel still opens, with
 		// the built-in profile's replay, and the error says why.
 		cfg.Shape, cfg.ShapeErr = DecodeShapeLink(v)
+	}
+	switch s.Get(ParamPreamble) {
+	case "":
+	case "none":
+		cfg.NoPreamble = true
+	default:
+		return DialConfig{}, fmt.Errorf("tlsws: parameter %q must be %q or absent", ParamPreamble, "none")
 	}
 	switch s.Get(ParamALPN) {
 	case "", strings.Join(alpnChrome, ","):
@@ -142,6 +160,9 @@ func (cfg DialConfig) Spec() transport.Spec {
 	}
 	if cfg.Shape != nil {
 		p[ParamShape] = cfg.Shape.EncodeLink()
+	}
+	if cfg.NoPreamble {
+		p[ParamPreamble] = "none"
 	}
 	return transport.Spec{Name: Name, Addr: cfg.Addr, Params: p}
 }
