@@ -99,7 +99,7 @@ func (f *fakeClients) fetchBook(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secure channel: %w", err)
 	}
-	s := client.NewSession(sc, nil) // the client's request/answer matching
+	s := client.NewSession(sc, nil)                         // the client's request/answer matching
 	defer s.End(errors.New("lab: the fake client is done")) // closes sc
 	if _, err := s.Hello(ctx); err != nil {
 		return nil, fmt.Errorf("ClientHello: %w", err)
