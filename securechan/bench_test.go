@@ -105,7 +105,7 @@ func BenchmarkSend(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
 			aead, _ := chacha20poly1305.New(make([]byte, chacha20poly1305.KeySize))
-			c := newConn(discardConn{}, aead, aead, DefaultMaxMessageSize, nil)
+			c := newConn(discardConn{}, SuiteChaCha20Poly1305, aead, aead, DefaultMaxMessageSize, nil)
 			sendLoop(b, n, c.Send)
 		})
 	}

@@ -35,6 +35,10 @@ type ClientConfig struct {
 	HelloPadding Padding
 	// MaxMessageSize caps messages both ways (DefaultMaxMessageSize if 0).
 	MaxMessageSize int
+	// AES says whether to offer AES-256-GCM records beside
+	// ChaCha20-Poly1305; by default they are offered when HardwareAES is
+	// true. The server chooses.
+	AES AESPolicy
 }
 
 // Client runs the client side of the handshake over conn and returns the
@@ -114,7 +118,7 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 	if err != nil || i2r == nil {
 		return nil, fmt.Errorf("%w (the server does not hold the pinned key: wrong link, or a man in the middle)", ErrNotAuthentic)
 	}
-	ct, err := parsePayload2(payload2)
+	suite, ct, err := parsePayload2(payload2, cfg.AES.enabled())
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +126,13 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad ML-KEM ciphertext", ErrMalformed)
 	}
-	keys, err := deriveSessionKeys(hs.ChannelBinding(), i2r, r2i, pqShared, ek, ct)
+	keys, err := deriveSessionKeys(hs.ChannelBinding(), i2r, r2i, pqShared, ek, ct, suite)
 	clear(pqShared)
 	if err != nil {
 		return nil, err
 	}
 
-	c := newConn(conn, keys.c2s, keys.s2c, maxMessage, cfg.Padding)
+	c := newConn(conn, suite, keys.c2s, keys.s2c, maxMessage, cfg.Padding)
 	c.sessionID = keys.sessionID
 	sig := ed25519.Sign(cfg.DeviceKey, deviceAuthMessage(keys.sessionID))
 	auth := append(cfg.DeviceKey.Public().(ed25519.PublicKey)[:ed25519.PublicKeySize:ed25519.PublicKeySize], sig...)
@@ -174,7 +178,8 @@ func clientFirstMessage(cfg ClientConfig, rand io.Reader, now time.Time, cookie 
 	if cfg.HelloPadding != nil {
 		pad = cfg.HelloPadding
 	}
-	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cookie, pad))
+	payload1 := appendPayload1(nil, hello{offersAES: cfg.AES.enabled(), stamp: now.UnixNano(), ek: ek, cookie: cookie}, pad)
+	msg1, _, _, err := hs.WriteMessage(nil, payload1)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: building first message: %w", err)
 	}
