@@ -29,13 +29,38 @@ const (
 	SuiteAES256GCM Suite = 0x02
 )
 
+// suiteParams is what a suite is made of.
+type suiteParams struct {
+	name string
+	// labelSuffix follows labelC2S and labelS2C in the record key labels,
+	// so a key derived for one suite is never the key of the other
+	// (docs/spec/securechan.md, "Key schedule"); ChaCha20-Poly1305 keeps
+	// version 1's labels.
+	labelSuffix string
+	// maxRecords is how many records one key may seal; the sender fails
+	// its session after that ("reconnect").
+	maxRecords uint64
+	newAEAD    func(key []byte) (cipher.AEAD, error)
+}
+
+var suites = map[Suite]suiteParams{
+	SuiteChaCha20Poly1305: {
+		name:       "ChaCha20-Poly1305",
+		maxRecords: math.MaxUint64,
+		newAEAD:    chacha20poly1305.New,
+	},
+	SuiteAES256GCM: {
+		name:        "AES-256-GCM",
+		labelSuffix: " AES-256-GCM",
+		maxRecords:  aesGCMMaxRecords,
+		newAEAD:     newAES256GCM,
+	},
+}
+
 // String names the suite.
 func (s Suite) String() string {
-	switch s {
-	case SuiteChaCha20Poly1305:
-		return "ChaCha20-Poly1305"
-	case SuiteAES256GCM:
-		return "AES-256-GCM"
+	if p, ok := suites[s]; ok {
+		return p.name
 	}
 	return fmt.Sprintf("Suite(%#02x)", byte(s))
 }
@@ -63,15 +88,12 @@ const (
 	AESAlways
 )
 
+var aesPolicyNames = [...]string{AESAuto: "auto", AESNever: "never", AESAlways: "always"}
+
 // String names the policy.
 func (p AESPolicy) String() string {
-	switch p {
-	case AESAuto:
-		return "auto"
-	case AESNever:
-		return "never"
-	case AESAlways:
-		return "always"
+	if p >= 0 && int(p) < len(aesPolicyNames) {
+		return aesPolicyNames[p]
 	}
 	return fmt.Sprintf("AESPolicy(%d)", int(p))
 }
@@ -117,29 +139,29 @@ func chooseSuite(clientOffersAES, serverUsesAES bool) Suite {
 }
 
 // keyLabels returns the HKDF-Expand labels of the suite's two record keys.
-// The suite is part of each label, so a key derived for one suite is never
-// the key of the other (docs/spec/securechan.md, "Key schedule");
-// ChaCha20-Poly1305 keeps version 1's labels.
 func (s Suite) keyLabels() (c2s, s2c string) {
-	if s == SuiteAES256GCM {
-		return labelC2S + " AES-256-GCM", labelS2C + " AES-256-GCM"
-	}
-	return labelC2S, labelS2C
+	suffix := suites[s].labelSuffix
+	return labelC2S + suffix, labelS2C + suffix
 }
 
 // newAEAD returns the suite's AEAD with key.
 func (s Suite) newAEAD(key []byte) (cipher.AEAD, error) {
-	switch s {
-	case SuiteChaCha20Poly1305:
-		return chacha20poly1305.New(key)
-	case SuiteAES256GCM:
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
-		}
-		return cipher.NewGCM(block)
+	p, ok := suites[s]
+	if !ok {
+		return nil, fmt.Errorf("unknown record suite %v", s)
 	}
-	return nil, fmt.Errorf("unknown record suite %v", s)
+	return p.newAEAD(key)
+}
+
+// maxRecords is how many records one key of the suite may seal.
+func (s Suite) maxRecords() uint64 { return suites[s].maxRecords }
+
+func newAES256GCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // aesGCMMaxRecords caps the records one AES-256-GCM key seals: 2^22
@@ -147,12 +169,3 @@ func (s Suite) newAEAD(key []byte) (cipher.AEAD, error) {
 // for AES-GCM (RFC 8446, section 5.5: 2^24.5 records of 2^10 blocks).
 // ChaCha20-Poly1305 has no such limit short of the counter's.
 const aesGCMMaxRecords = 1 << 22
-
-// maxRecords is how many records one key of the suite may seal; the
-// sender fails its session after that ("reconnect").
-func (s Suite) maxRecords() uint64 {
-	if s == SuiteAES256GCM {
-		return aesGCMMaxRecords
-	}
-	return math.MaxUint64
-}
