@@ -12,8 +12,8 @@ import (
 )
 
 // Suite names the AEAD that protects a session's records
-// (docs/spec/securechan.md, "Record suites"). Its value is the first byte
-// of the server's handshake payload, which announces it.
+// (docs/spec/securechan.md, "Choosing the record suite"). Its value is the
+// first byte of the server's handshake payload, which announces it.
 type Suite byte
 
 // Record suites. Both use 32-byte keys, 12-byte nonces and 16-byte tags,
