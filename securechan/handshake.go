@@ -187,7 +187,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 // sessionKeys are what both sides derive at the end of the handshake.
 type sessionKeys struct {
-	suite     Suite
 	c2s, s2c  cipher.AEAD
 	sessionID [32]byte
 }
@@ -210,7 +209,7 @@ func deriveSessionKeys(h []byte, i2r, r2i *noise.CipherState, pqShared, ek, ct [
 		return nil, fmt.Errorf("securechan: deriving keys: %w", err)
 	}
 	defer clear(prk)
-	keys := &sessionKeys{suite: suite}
+	keys := &sessionKeys{}
 	c2s, s2c := suite.keyLabels()
 	for _, d := range []struct {
 		label string
