@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/flynn/noise"
@@ -281,5 +282,10 @@ func TestHardwareAESOnlyOnAMD64AndARM64(t *testing.T) {
 		if got := aesHardware(tc.arch, tc.x86, tc.arm64); got != tc.want {
 			t.Errorf("aesHardware(%s, x86 %v, arm64 %v) = %v, want %v", tc.arch, tc.x86, tc.arm64, got, tc.want)
 		}
+	}
+	// On the architecture running the test (the web app's js/wasm build
+	// included, under GOOS=js GOARCH=wasm go test with node).
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" && (HardwareAES() || AESAuto.enabled()) {
+		t.Errorf("HardwareAES() is true on %s", runtime.GOARCH)
 	}
 }
