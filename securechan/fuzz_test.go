@@ -3,11 +3,10 @@ package securechan
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"net"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // bytesConn is a net.Conn that reads from a fixed buffer and discards writes.
@@ -32,6 +31,13 @@ func FuzzServerFirstMessage(f *testing.F) {
 	valid := fx.clientBytes(f, fx.clientConfig(), "handshake")
 	n, _ := FirstMessageLen(valid)
 	f.Add(valid[:n])
+	for _, offer := range []AESPolicy{AESNever, AESAlways} {
+		ccfg := fx.clientConfig()
+		ccfg.AES = offer
+		w := fx.clientBytes(f, ccfg, "handshake")
+		m, _ := FirstMessageLen(w)
+		f.Add(w[:m])
+	}
 	f.Add(valid)
 	f.Add(valid[:n-1])
 	f.Add([]byte{})
@@ -58,21 +64,24 @@ func FuzzServerFirstMessage(f *testing.F) {
 	})
 }
 
-// FuzzRecordDecoder feeds arbitrary bytes to a session's record reader: no
-// panic, and no message is ever accepted from bytes not sealed with the key.
+// FuzzRecordDecoder feeds arbitrary bytes to a session's record reader,
+// under either suite (aes picks AES-256-GCM): no panic, and no message is
+// ever accepted from bytes not sealed with the key.
 func FuzzRecordDecoder(f *testing.F) {
-	key := make([]byte, chacha20poly1305.KeySize)
-	aead, _ := chacha20poly1305.New(key)
-	var seed []byte
-	for i, kind := range []byte{kindDataLast, kindData, kindDataLast, kindPad, kindClose} {
-		seed = sealRecord(seed, aead, uint64(i), kind, []byte("fragment"), i)
+	aeads := map[bool]cipher.AEAD{}
+	for _, aes := range []bool{false, true} {
+		aeads[aes] = benchAEAD(fuzzSuite(aes))
+		var seed []byte
+		for i, kind := range []byte{kindDataLast, kindData, kindDataLast, kindPad, kindClose} {
+			seed = sealRecord(seed, aeads[aes], uint64(i), kind, []byte("fragment"), i)
+		}
+		f.Add(seed, aes)
+		f.Add(seed[:len(seed)-1], aes)
 	}
-	f.Add(seed)
-	f.Add(seed[:len(seed)-1])
-	f.Add([]byte{0, 19})
-	f.Add([]byte{0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c := newConn(&bytesConn{r: bytes.NewReader(b)}, SuiteChaCha20Poly1305, aead, aead, 1<<16, nil)
+	f.Add([]byte{0, 19}, false)
+	f.Add([]byte{0xff, 0xff}, true)
+	f.Fuzz(func(t *testing.T, b []byte, aes bool) {
+		c := newConn(&bytesConn{r: bytes.NewReader(b)}, fuzzSuite(aes), aeads[aes], aeads[aes], 1<<16, nil)
 		for range 64 {
 			if _, err := c.Recv(); err != nil {
 				break
@@ -85,6 +94,13 @@ func FuzzRecordDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+func fuzzSuite(aes bool) Suite {
+	if aes {
+		return SuiteAES256GCM
+	}
+	return SuiteChaCha20Poly1305
 }
 
 // FuzzPayload1 decodes first payloads, with and without the retry cookie
