@@ -1,6 +1,7 @@
 package securechan
 
 import (
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/rand"
 	"fmt"
@@ -13,24 +14,45 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// rawSealNsPerOp measures raw ChaCha20-Poly1305 sealing of n bytes in this
-// run, the baseline the channel's costs are reported against.
-var rawSeal sync.Map // n -> float64 ns/op
+// benchSuites are the record suites the benchmarks run, by the client's
+// offer (the server takes AES-256-GCM whenever offered).
+var benchSuites = []struct {
+	suite Suite
+	offer AESPolicy
+}{{SuiteChaCha20Poly1305, AESNever}, {SuiteAES256GCM, AESAlways}}
 
-func rawSealNsPerOp(n int) float64 {
-	if v, ok := rawSeal.Load(n); ok {
+// rawSealNsPerOp measures raw sealing of n bytes with the suite's AEAD in
+// this run, the baseline the channel's costs are reported against.
+var rawSeal sync.Map // rawSealKey -> float64 ns/op
+
+type rawSealKey struct {
+	suite Suite
+	n     int
+}
+
+func rawSealNsPerOp(suite Suite, n int) float64 {
+	if v, ok := rawSeal.Load(rawSealKey{suite, n}); ok {
 		return v.(float64)
 	}
-	aead, _ := chacha20poly1305.New(make([]byte, chacha20poly1305.KeySize))
+	aead := benchAEAD(suite)
 	msg := make([]byte, n)
-	out := make([]byte, 0, n+chacha20poly1305.Overhead)
+	out := make([]byte, 0, n+tagLen)
 	var nonce [chacha20poly1305.NonceSize]byte
 	ns := timePerOp(func() {
 		nonce[0]++
 		out = aead.Seal(out[:0], nonce[:], msg, nil)
 	})
-	rawSeal.Store(n, ns)
+	rawSeal.Store(rawSealKey{suite, n}, ns)
 	return ns
+}
+
+// benchAEAD is the suite's AEAD under a fixed key.
+func benchAEAD(suite Suite) cipher.AEAD {
+	aead, err := suite.newAEAD(make([]byte, recordKeySize))
+	if err != nil {
+		panic(err)
+	}
+	return aead
 }
 
 // x25519NsPerOp measures one X25519 key agreement in this run.
@@ -82,13 +104,14 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) Write(b []byte) (int, error) { return len(b), nil }
 
-var benchSizes = []int{1 << 10, 64 << 10}
+var benchSizes = []int{1 << 10, 64 << 10, 256 << 10}
 
 // sendLoop sends a message of n bytes with send for the benchmark's
 // iterations and reports the cost per message as a multiple of raw
-// sealing of the same bytes (x-raw-seal).
-func sendLoop(b *testing.B, n int, send func([]byte) error) {
-	raw := rawSealNsPerOp(n)
+// sealing of the same bytes with the suite's AEAD (x-raw-seal), and the
+// raw AEAD's own throughput measured in this run (raw-MB/s).
+func sendLoop(b *testing.B, suite Suite, n int, send func([]byte) error) {
+	raw := rawSealNsPerOp(suite, n)
 	msg := make([]byte, n)
 	b.SetBytes(int64(n))
 	for b.Loop() {
@@ -97,63 +120,79 @@ func sendLoop(b *testing.B, n int, send func([]byte) error) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/raw, "x-raw-seal")
+	b.ReportMetric(float64(n)/raw*1e3, "raw-MB/s")
+}
+
+// forEachSuiteAndSize runs bench as sub-benchmarks suite/size.
+func forEachSuiteAndSize(b *testing.B, bench func(b *testing.B, suite Suite, offer AESPolicy, n int)) {
+	for _, s := range benchSuites {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%v/%dKiB", s.suite, n>>10), func(b *testing.B) { bench(b, s.suite, s.offer, n) })
+		}
+	}
 }
 
 // BenchmarkSend is the sender's cost per message (framing, sealing, one
 // write to a sink), as a multiple of raw sealing of the same bytes.
 func BenchmarkSend(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
-			aead, _ := chacha20poly1305.New(make([]byte, chacha20poly1305.KeySize))
-			c := newConn(discardConn{}, aead, aead, DefaultMaxMessageSize, nil)
-			sendLoop(b, n, c.Send)
-		})
-	}
+	forEachSuiteAndSize(b, func(b *testing.B, suite Suite, _ AESPolicy, n int) {
+		aead := benchAEAD(suite)
+		c := newConn(discardConn{}, suite, aead, aead, DefaultMaxMessageSize, nil)
+		sendLoop(b, suite, n, c.Send)
+	})
 }
 
 // BenchmarkSendRecv is one message through a whole session over net.Pipe
-// (sealed, written, read, opened, copied out), as a multiple of raw sealing.
+// (sealed, written, read, opened, copied out), as a multiple of raw sealing
+// with the session's AEAD. Its MB/s is the session's bulk throughput with
+// both ends on this machine.
 func BenchmarkSendRecv(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
-			f := newFixture(b, ServerConfig{})
-			cc, sc := net.Pipe()
-			client, server := mustPair(b, f, cc, sc)
-			done := make(chan error, 1)
-			go func() {
-				for {
-					if _, err := server.Recv(); err != nil {
-						if err == io.EOF {
-							err = nil
-						}
-						done <- err
-						return
+	forEachSuiteAndSize(b, func(b *testing.B, suite Suite, offer AESPolicy, n int) {
+		f := newFixture(b, ServerConfig{AES: AESAlways})
+		ccfg := f.clientConfig()
+		ccfg.AES = offer
+		cc, sc := net.Pipe()
+		client, server, cerr, serr := f.pair(b, cc, sc, ccfg)
+		if cerr != nil || serr != nil {
+			b.Fatalf("handshake: client %v, server %v", cerr, serr)
+		}
+		if client.Suite() != suite {
+			b.Fatalf("session uses %v, want %v", client.Suite(), suite)
+		}
+		done := make(chan error, 1)
+		go func() {
+			for {
+				msg, err := server.Recv()
+				if err != nil {
+					if err == io.EOF {
+						err = nil
 					}
+					done <- err
+					return
 				}
-			}()
-			sendLoop(b, n, client.Send)
-			client.Close()
-			if err := <-done; err != nil {
-				b.Fatal(err)
+				ReleaseMessage(msg)
 			}
-			server.Close()
-		})
-	}
+		}()
+		sendLoop(b, suite, n, client.Send)
+		client.Close()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		server.Close()
+	})
 }
 
 // BenchmarkRawSeal is the baseline itself, for reference.
 func BenchmarkRawSeal(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
-			aead, _ := chacha20poly1305.New(make([]byte, chacha20poly1305.KeySize))
-			msg := make([]byte, n)
-			out := make([]byte, 0, n+chacha20poly1305.Overhead)
-			var nonce [chacha20poly1305.NonceSize]byte
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				nonce[0]++
-				out = aead.Seal(out[:0], nonce[:], msg, nil)
-			}
-		})
-	}
+	forEachSuiteAndSize(b, func(b *testing.B, suite Suite, _ AESPolicy, n int) {
+		aead := benchAEAD(suite)
+		msg := make([]byte, n)
+		out := make([]byte, 0, n+tagLen)
+		var nonce [chacha20poly1305.NonceSize]byte
+		b.SetBytes(int64(n))
+		for b.Loop() {
+			nonce[0]++
+			out = aead.Seal(out[:0], nonce[:], msg, nil)
+		}
+	})
 }

@@ -35,6 +35,10 @@ type ClientConfig struct {
 	HelloPadding Padding
 	// MaxMessageSize caps messages both ways (DefaultMaxMessageSize if 0).
 	MaxMessageSize int
+	// AES says whether to offer AES-256-GCM records beside
+	// ChaCha20-Poly1305; by default they are offered when HardwareAES is
+	// true. The server chooses.
+	AES AESPolicy
 }
 
 // Client runs the client side of the handshake over conn and returns the
@@ -83,11 +87,12 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 	// Under load the server answers a first message with a retry cookie
 	// instead of msg2; the client then starts over with the cookie in its
 	// new first message (docs/spec/securechan.md, "Replay defence").
+	offersAES := cfg.AES.enabled()
 	for attempt := 0; ; attempt++ {
 		var msg1 []byte
 		var err error
 		var static []byte
-		hs, dk, ek, msg1, err = clientFirstMessage(cfg, rand, now, cookie, &static)
+		hs, dk, ek, msg1, err = clientFirstMessage(cfg, rand, hello{offersAES: offersAES, stamp: now.UnixNano(), cookie: cookie}, &static)
 		defer clear(static)
 		if err != nil {
 			return nil, err
@@ -114,7 +119,7 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 	if err != nil || i2r == nil {
 		return nil, fmt.Errorf("%w (the server does not hold the pinned key: wrong link, or a man in the middle)", ErrNotAuthentic)
 	}
-	ct, err := parsePayload2(payload2)
+	suite, ct, err := parsePayload2(payload2, offersAES)
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +127,13 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad ML-KEM ciphertext", ErrMalformed)
 	}
-	keys, err := deriveSessionKeys(hs.ChannelBinding(), i2r, r2i, pqShared, ek, ct)
+	keys, err := deriveSessionKeys(hs.ChannelBinding(), i2r, r2i, pqShared, ek, ct, suite)
 	clear(pqShared)
 	if err != nil {
 		return nil, err
 	}
 
-	c := newConn(conn, keys.c2s, keys.s2c, maxMessage, cfg.Padding)
+	c := newConn(conn, suite, keys.c2s, keys.s2c, maxMessage, cfg.Padding)
 	c.sessionID = keys.sessionID
 	sig := ed25519.Sign(cfg.DeviceKey, deviceAuthMessage(keys.sessionID))
 	auth := append(cfg.DeviceKey.Public().(ed25519.PublicKey)[:ed25519.PublicKeySize:ed25519.PublicKeySize], sig...)
@@ -142,9 +147,9 @@ func clientHandshake(ctx context.Context, conn net.Conn, cfg ClientConfig, rand 
 }
 
 // clientFirstMessage starts a handshake: a fresh initiator static key,
-// Noise state and ML-KEM key pair, and the first message carrying cookie
-// (if set).
-func clientFirstMessage(cfg ClientConfig, rand io.Reader, now time.Time, cookie []byte, staticPriv *[]byte) (*noise.HandshakeState, *mlkem.DecapsulationKey768, []byte, []byte, error) {
+// Noise state and ML-KEM key pair, and the first message carrying h (its
+// offer, timestamp and cookie; the encapsulation key is filled in here).
+func clientFirstMessage(cfg ClientConfig, rand io.Reader, h hello, staticPriv *[]byte) (*noise.HandshakeState, *mlkem.DecapsulationKey768, []byte, []byte, error) {
 	// The initiator's static key is fresh for every session: the device is
 	// authenticated by its Ed25519 signature, and a long-term X25519 key
 	// would let whoever later learns the server key link a device's
@@ -174,7 +179,8 @@ func clientFirstMessage(cfg ClientConfig, rand io.Reader, now time.Time, cookie 
 	if cfg.HelloPadding != nil {
 		pad = cfg.HelloPadding
 	}
-	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, now, ek, cookie, pad))
+	h.ek = ek
+	msg1, _, _, err := hs.WriteMessage(nil, appendPayload1(nil, h, pad))
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("securechan: handshake: building first message: %w", err)
 	}

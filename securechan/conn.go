@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -35,6 +34,7 @@ type Conn struct {
 	conn       net.Conn
 	peerDevice ed25519.PublicKey // set on the server side
 	sessionID  [32]byte
+	suite      Suite
 	maxMessage int
 	padding    Padding
 	closed     atomic.Bool
@@ -45,7 +45,8 @@ type Conn struct {
 	sendCond *sync.Cond // on sendMu: signalled when a write ends; made when first waited on (idle sessions stay small)
 	sendAEAD cipher.AEAD
 	sendSeq  uint64
-	sendErr  error // sticky: a failed write leaves the record stream unusable
+	sendMax  uint64 // the suite's record limit per key
+	sendErr  error  // sticky: a failed write leaves the record stream unusable
 
 	sendNonce [chacha20poly1305.NonceSize]byte // scratch, so sealing allocates nothing
 
@@ -73,9 +74,13 @@ type Conn struct {
 	msgStarted bool
 }
 
-func newConn(conn net.Conn, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
-	return &Conn{conn: conn, sendAEAD: send, recvAEAD: recv, maxMessage: maxMessage, padding: padding}
+func newConn(conn net.Conn, suite Suite, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
+	return &Conn{conn: conn, suite: suite, sendAEAD: send, sendMax: suite.maxRecords(), recvAEAD: recv, maxMessage: maxMessage, padding: padding}
 }
+
+// Suite returns the AEAD that protects this session's records, the same on
+// both ends.
+func (c *Conn) Suite() Suite { return c.suite }
 
 // PeerDevice returns, on the server side, the Ed25519 device public key the
 // client proved during the handshake. It returns nil on the client side.
@@ -177,8 +182,8 @@ func (c *Conn) sealRecordLocked(kind byte, data []byte, pad int) error {
 	if c.closed.Load() && kind != kindClose {
 		return ErrClosed
 	}
-	if c.sendSeq == math.MaxUint64 {
-		c.sendErr = fmt.Errorf("securechan: sending: record sequence exhausted; reconnect")
+	if c.sendSeq >= c.sendMax {
+		c.sendErr = fmt.Errorf("securechan: sending: the session's %v key has sealed its %d records; reconnect", c.suite, c.sendMax)
 		return c.sendErr
 	}
 	room := maxRecordData - len(data)

@@ -12,8 +12,10 @@
 // and a bounded cache of recently seen handshake ephemerals.
 //
 // After the handshake, Conn carries messages (Send/Recv, up to
-// MaxMessageSize each) as length-prefixed ChaCha20-Poly1305 records with
-// optional padding; NetConn adapts it to a byte stream.
+// MaxMessageSize each) as length-prefixed records with optional padding,
+// sealed with AES-256-GCM when the client offers it and both ends have AES
+// hardware, else ChaCha20-Poly1305 (the offer and the choice travel in the
+// authenticated handshake payloads); NetConn adapts it to a byte stream.
 //
 // The construction, the wire layout and the security argument are in
 // docs/spec/securechan.md.

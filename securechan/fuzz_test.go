@@ -3,11 +3,10 @@ package securechan
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"net"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // bytesConn is a net.Conn that reads from a fixed buffer and discards writes.
@@ -32,6 +31,13 @@ func FuzzServerFirstMessage(f *testing.F) {
 	valid := fx.clientBytes(f, fx.clientConfig(), "handshake")
 	n, _ := FirstMessageLen(valid)
 	f.Add(valid[:n])
+	for _, offer := range []AESPolicy{AESNever, AESAlways} {
+		ccfg := fx.clientConfig()
+		ccfg.AES = offer
+		w := fx.clientBytes(f, ccfg, "handshake")
+		m, _ := FirstMessageLen(w)
+		f.Add(w[:m])
+	}
 	f.Add(valid)
 	f.Add(valid[:n-1])
 	f.Add([]byte{})
@@ -58,21 +64,24 @@ func FuzzServerFirstMessage(f *testing.F) {
 	})
 }
 
-// FuzzRecordDecoder feeds arbitrary bytes to a session's record reader: no
-// panic, and no message is ever accepted from bytes not sealed with the key.
+// FuzzRecordDecoder feeds arbitrary bytes to a session's record reader,
+// under either suite (aes picks AES-256-GCM): no panic, and no message is
+// ever accepted from bytes not sealed with the key.
 func FuzzRecordDecoder(f *testing.F) {
-	key := make([]byte, chacha20poly1305.KeySize)
-	aead, _ := chacha20poly1305.New(key)
-	var seed []byte
-	for i, kind := range []byte{kindDataLast, kindData, kindDataLast, kindPad, kindClose} {
-		seed = sealRecord(seed, aead, uint64(i), kind, []byte("fragment"), i)
+	aeads := map[bool]cipher.AEAD{}
+	for _, aes := range []bool{false, true} {
+		aeads[aes] = benchAEAD(fuzzSuite(aes))
+		var seed []byte
+		for i, kind := range []byte{kindDataLast, kindData, kindDataLast, kindPad, kindClose} {
+			seed = sealRecord(seed, aeads[aes], uint64(i), kind, []byte("fragment"), i)
+		}
+		f.Add(seed, aes)
+		f.Add(seed[:len(seed)-1], aes)
 	}
-	f.Add(seed)
-	f.Add(seed[:len(seed)-1])
-	f.Add([]byte{0, 19})
-	f.Add([]byte{0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c := newConn(&bytesConn{r: bytes.NewReader(b)}, aead, aead, 1<<16, nil)
+	f.Add([]byte{0, 19}, false)
+	f.Add([]byte{0xff, 0xff}, true)
+	f.Fuzz(func(t *testing.T, b []byte, aes bool) {
+		c := newConn(&bytesConn{r: bytes.NewReader(b)}, fuzzSuite(aes), aeads[aes], aeads[aes], 1<<16, nil)
 		for range 64 {
 			if _, err := c.Recv(); err != nil {
 				break
@@ -87,28 +96,67 @@ func FuzzRecordDecoder(f *testing.F) {
 	})
 }
 
+func fuzzSuite(aes bool) Suite {
+	if aes {
+		return SuiteAES256GCM
+	}
+	return SuiteChaCha20Poly1305
+}
+
 // FuzzPayload1 decodes first payloads, with and without the retry cookie
-// extension: never a panic, and a decoded cookie is always cookieLen bytes
-// taken from the payload.
+// extension and the AES offer: never a panic, a decoded cookie is always
+// cookieLen bytes taken from the payload, and re-encoding what was decoded
+// gives the payload back (so the offer is exactly the first byte).
 func FuzzPayload1(f *testing.F) {
 	ek := make([]byte, payload1Min-1-timestampLen)
-	now := time.Unix(1_700_000_000, 0)
-	f.Add(appendPayload1(nil, now, ek, nil, nil))
-	f.Add(appendPayload1(nil, now, ek, bytes.Repeat([]byte{7}, cookieLen), nil))
-	f.Add(appendPayload1(nil, now, ek, bytes.Repeat([]byte{7}, cookieLen), PadToMultiple(512)))
-	f.Add(append(appendPayload1(nil, now, ek, nil, nil), extCookie, 1, 2))
-	f.Add([]byte{version})
+	stamp := time.Unix(1_700_000_000, 0).UnixNano()
+	cookie := bytes.Repeat([]byte{7}, cookieLen)
+	for _, aes := range []bool{false, true} {
+		f.Add(appendPayload1(nil, hello{offersAES: aes, stamp: stamp, ek: ek}, nil))
+		f.Add(appendPayload1(nil, hello{offersAES: aes, stamp: stamp, ek: ek, cookie: cookie}, nil))
+		f.Add(appendPayload1(nil, hello{offersAES: aes, stamp: stamp, ek: ek, cookie: cookie}, PadToMultiple(512)))
+		f.Add(append(appendPayload1(nil, hello{offersAES: aes, stamp: stamp, ek: ek}, nil), extCookie, 1, 2))
+	}
+	f.Add([]byte{offerChaCha})
+	f.Add([]byte{offerAES})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		stamp, gotEK, cookie, err := parsePayload1(p)
+		h, err := parsePayload1(p)
 		if err != nil {
 			return
 		}
-		if len(gotEK) != len(ek) || (cookie != nil && len(cookie) != cookieLen) {
-			t.Fatalf("decoded ek %d bytes, cookie %d bytes", len(gotEK), len(cookie))
+		if len(h.ek) != len(ek) || (h.cookie != nil && len(h.cookie) != cookieLen) {
+			t.Fatalf("decoded ek %d bytes, cookie %d bytes", len(h.ek), len(h.cookie))
 		}
-		again := appendPayload1(nil, time.Unix(0, stamp), gotEK, cookie, nil)
+		if h.offersAES != (p[0] == offerAES) {
+			t.Fatalf("first byte %#02x decoded as offersAES %v", p[0], h.offersAES)
+		}
+		again := appendPayload1(nil, h, nil)
 		if !bytes.Equal(again, p[:len(again)]) {
 			t.Fatal("re-encoding a decoded payload differs from its input")
+		}
+	})
+}
+
+// FuzzPayload2 decodes second payloads against either offer: never a
+// panic, AES-256-GCM only when it was offered, ChaCha20-Poly1305 always
+// acceptable, and the suite is exactly the first byte.
+func FuzzPayload2(f *testing.F) {
+	ct := make([]byte, payload2Min-1)
+	for _, suite := range []Suite{SuiteChaCha20Poly1305, SuiteAES256GCM, 0, 3, 0xff} {
+		f.Add(appendPayload2(nil, suite, ct, nil), true)
+		f.Add(appendPayload2(nil, suite, ct, PadToMultiple(512)), false)
+	}
+	f.Add([]byte{byte(SuiteAES256GCM)}, true)
+	f.Fuzz(func(t *testing.T, p []byte, offeredAES bool) {
+		suite, gotCT, err := parsePayload2(p, offeredAES)
+		if err != nil {
+			return
+		}
+		if Suite(p[0]) != suite || len(gotCT) != len(ct) {
+			t.Fatalf("first byte %#02x decoded as %v with a %d-byte ciphertext", p[0], suite, len(gotCT))
+		}
+		if suite != SuiteChaCha20Poly1305 && (suite != SuiteAES256GCM || !offeredAES) {
+			t.Fatalf("accepted %v when AES offered = %v", suite, offeredAES)
 		}
 	})
 }

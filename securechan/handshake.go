@@ -14,17 +14,16 @@ import (
 	"time"
 
 	"github.com/flynn/noise"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // The handshake (docs/spec/securechan.md, "Handshake"):
 //
 //	-> len || Noise IK msg1 = e, es, s, ss, AEAD(payload1)
-//	   payload1 = version || timestamp || ML-KEM-768 encapsulation key
+//	   payload1 = offer || timestamp || ML-KEM-768 encapsulation key
 //	              || [cookie extension] || padding
 //	<- (under load) len || retry cookie; the client sends a new msg1 with it
 //	<- len || Noise IK msg2 = e, ee, se, AEAD(payload2)
-//	   payload2 = version || ML-KEM-768 ciphertext || padding
+//	   payload2 = suite || ML-KEM-768 ciphertext || padding
 //	-> first record (kind auth) = device public key || Ed25519 signature
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
 
@@ -32,7 +31,6 @@ const (
 	// protocolName is the Noise prologue: both sides must agree on it, so a
 	// peer speaking another version fails authentication.
 	protocolName = "samizdat securechan v1"
-	version      = 1
 
 	handshakeHeaderLen = 2
 	// maxHandshakeLen caps a handshake message (bytes after the length),
@@ -57,6 +55,8 @@ const (
 	// maxRetries is how many retries a client follows in one handshake.
 	maxRetries = 1
 
+	// labelC2S and labelS2C name the record keys; Suite.keyLabels adds
+	// the suite to them.
 	labelC2S     = "samizdat securechan v1 client to server"
 	labelS2C     = "samizdat securechan v1 server to client"
 	labelSession = "samizdat securechan v1 session"
@@ -75,21 +75,36 @@ func noiseConfig(initiator bool, static noise.DHKey, peer []byte, rand io.Reader
 	}
 }
 
+// hello is the content of the client's first handshake payload.
+type hello struct {
+	offersAES bool   // AES-256-GCM records offered beside ChaCha20-Poly1305
+	stamp     int64  // unix nanoseconds
+	ek        []byte // ML-KEM-768 encapsulation key
+	cookie    []byte // retry cookie, nil if none
+}
+
 // appendPayload1 builds the client's first handshake payload, with the
-// cookie extension if cookie is set.
-func appendPayload1(dst []byte, now time.Time, ek, cookie []byte, padding Padding) []byte {
-	dst = append(dst, version)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(now.UnixNano()))
-	dst = append(dst, ek...)
-	if cookie != nil {
-		dst = append(append(dst, extCookie), cookie...)
+// cookie extension if h has a cookie. Its first byte is the offer: version
+// 1's byte when AES is not offered, so such a payload is what every earlier
+// client sent (docs/spec/securechan.md, "Handshake").
+func appendPayload1(dst []byte, h hello, padding Padding) []byte {
+	offer := byte(offerChaCha)
+	if h.offersAES {
+		offer = offerAES
+	}
+	dst = append(dst, offer)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.stamp))
+	dst = append(dst, h.ek...)
+	if h.cookie != nil {
+		dst = append(append(dst, extCookie), h.cookie...)
 	}
 	return appendPadding(dst, padding, maxHandshakeLen-noiseMsg1Over)
 }
 
-// appendPayload2 builds the server's handshake payload.
-func appendPayload2(dst []byte, ct []byte, padding Padding) []byte {
-	dst = append(dst, version)
+// appendPayload2 builds the server's handshake payload, whose first byte
+// is the chosen suite.
+func appendPayload2(dst []byte, suite Suite, ct []byte, padding Padding) []byte {
+	dst = append(dst, byte(suite))
 	dst = append(dst, ct...)
 	return appendPadding(dst, padding, maxHandshakeLen-noiseMsg2Over)
 }
@@ -105,30 +120,38 @@ func appendPadding(dst []byte, padding Padding, limit int) []byte {
 	return dst
 }
 
-// parsePayload1 returns the timestamp (unix nanoseconds), the
-// encapsulation key and the retry cookie (nil if none) of a decrypted
-// first payload; padding is ignored.
-func parsePayload1(p []byte) (stamp int64, ek, cookie []byte, err error) {
-	if len(p) < payload1Min || p[0] != version {
-		return 0, nil, nil, fmt.Errorf("%w: bad first handshake payload", ErrMalformed)
+// parsePayload1 decodes a decrypted first payload (its slices point into
+// p); padding is ignored.
+func parsePayload1(p []byte) (hello, error) {
+	if len(p) < payload1Min || (p[0] != offerChaCha && p[0] != offerAES) {
+		return hello{}, fmt.Errorf("%w: bad first handshake payload", ErrMalformed)
 	}
-	stamp = int64(binary.BigEndian.Uint64(p[1 : 1+timestampLen]))
-	ek = p[1+timestampLen : payload1Min]
+	h := hello{
+		offersAES: p[0] == offerAES,
+		stamp:     int64(binary.BigEndian.Uint64(p[1 : 1+timestampLen])),
+		ek:        p[1+timestampLen : payload1Min],
+	}
 	if ext := p[payload1Min:]; len(ext) > 0 && ext[0] == extCookie {
 		if len(ext) < 1+cookieLen {
-			return 0, nil, nil, fmt.Errorf("%w: truncated cookie extension", ErrMalformed)
+			return hello{}, fmt.Errorf("%w: truncated cookie extension", ErrMalformed)
 		}
-		cookie = ext[1 : 1+cookieLen]
+		h.cookie = ext[1 : 1+cookieLen]
 	}
-	return stamp, ek, cookie, nil
+	return h, nil
 }
 
-// parsePayload2 returns the ML-KEM ciphertext of a decrypted second payload.
-func parsePayload2(p []byte) ([]byte, error) {
-	if len(p) < payload2Min || p[0] != version {
-		return nil, fmt.Errorf("%w: bad second handshake payload", ErrMalformed)
+// parsePayload2 returns the suite and the ML-KEM ciphertext of a decrypted
+// second payload. offeredAES is what the client offered: a server may
+// choose AES-256-GCM only then.
+func parsePayload2(p []byte, offeredAES bool) (Suite, []byte, error) {
+	if len(p) < payload2Min {
+		return 0, nil, fmt.Errorf("%w: bad second handshake payload", ErrMalformed)
 	}
-	return p[1:payload2Min], nil
+	suite := Suite(p[0])
+	if suite != SuiteChaCha20Poly1305 && (suite != SuiteAES256GCM || !offeredAES) {
+		return 0, nil, fmt.Errorf("%w: the server chose record suite %v, which was not offered", ErrMalformed, suite)
+	}
+	return suite, p[1:payload2Min], nil
 }
 
 // writeFrame writes a handshake message with its length prefix.
@@ -172,9 +195,9 @@ type sessionKeys struct {
 // (docs/spec/securechan.md, "Key schedule"):
 //
 //	prk = HKDF-Extract(SHA-256, salt = h, ikm = k_i2r || k_r2i || ss_mlkem)
-//	key_c2s = HKDF-Expand(prk, labelC2S, 32); key_s2c likewise
+//	key_c2s = HKDF-Expand(prk, the suite's c2s label, 32); key_s2c likewise
 //	session_id = SHA-256(labelSession || h || ek || ct)
-func deriveSessionKeys(h []byte, i2r, r2i *noise.CipherState, pqShared, ek, ct []byte) (*sessionKeys, error) {
+func deriveSessionKeys(h []byte, i2r, r2i *noise.CipherState, pqShared, ek, ct []byte, suite Suite) (*sessionKeys, error) {
 	k1, k2 := i2r.UnsafeKey(), r2i.UnsafeKey()
 	ikm := make([]byte, 0, 96)
 	ikm = append(append(append(ikm, k1[:]...), k2[:]...), pqShared...)
@@ -187,15 +210,16 @@ func deriveSessionKeys(h []byte, i2r, r2i *noise.CipherState, pqShared, ek, ct [
 	}
 	defer clear(prk)
 	keys := &sessionKeys{}
+	c2s, s2c := suite.keyLabels()
 	for _, d := range []struct {
 		label string
 		aead  *cipher.AEAD
-	}{{labelC2S, &keys.c2s}, {labelS2C, &keys.s2c}} {
-		k, err := hkdf.Expand(sha256.New, prk, d.label, chacha20poly1305.KeySize)
+	}{{c2s, &keys.c2s}, {s2c, &keys.s2c}} {
+		k, err := hkdf.Expand(sha256.New, prk, d.label, recordKeySize)
 		if err != nil {
 			return nil, fmt.Errorf("securechan: deriving keys: %w", err)
 		}
-		*d.aead, err = chacha20poly1305.New(k)
+		*d.aead, err = suite.newAEAD(k)
 		clear(k)
 		if err != nil {
 			return nil, fmt.Errorf("securechan: deriving keys: %w", err)

@@ -155,6 +155,7 @@ type classicalView struct {
 	h        []byte
 	i2r, r2i *noise.CipherState
 	ek, ct   []byte
+	suite    Suite
 }
 
 // replayClassically decrypts msg1 with the server's static key and replays
@@ -171,7 +172,7 @@ func replayClassically(t *testing.T, f *fixture, rec *pqRecording) *classicalVie
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ek, _, err := parsePayload1(payload1)
+	first, err := parsePayload1(payload1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,11 +190,11 @@ func replayClassically(t *testing.T, f *fixture, rec *pqRecording) *classicalVie
 	if err != nil || i2r == nil {
 		t.Fatalf("reading msg2 with the classical secrets: %v", err)
 	}
-	ct, err := parsePayload2(payload2)
+	suite, ct, err := parsePayload2(payload2, first.offersAES)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &classicalView{h: init.ChannelBinding(), i2r: i2r, r2i: r2i, ek: ek, ct: ct}
+	return &classicalView{h: init.ChannelBinding(), i2r: i2r, r2i: r2i, ek: first.ek, ct: ct, suite: suite}
 }
 
 // opens derives the session keys with pqShared as the ML-KEM secret and
@@ -201,7 +202,7 @@ func replayClassically(t *testing.T, f *fixture, rec *pqRecording) *classicalVie
 // second record (the application data) when they do.
 func (cl *classicalView) opens(t *testing.T, rec *pqRecording, pqShared []byte) (bool, string) {
 	t.Helper()
-	keys, err := deriveSessionKeys(cl.h, cl.i2r, cl.r2i, pqShared, cl.ek, cl.ct)
+	keys, err := deriveSessionKeys(cl.h, cl.i2r, cl.r2i, pqShared, cl.ek, cl.ct, cl.suite)
 	if err != nil {
 		t.Fatal(err)
 	}

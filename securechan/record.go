@@ -14,8 +14,11 @@ import (
 // Record layout on the wire (docs/spec/securechan.md, "Records"):
 //
 //	length  uint16 big-endian: bytes of ciphertext that follow (19..65535)
-//	ciphertext = ChaCha20-Poly1305(key, nonce = 0^32 || seq uint64, ad = length,
+//	ciphertext = AEAD(key, nonce = 0^32 || seq uint64, ad = length,
 //	             kind uint8 || dataLen uint16 || data || padding)
+//
+// The AEAD is the session's Suite (ChaCha20-Poly1305 or AES-256-GCM: the
+// same nonce and tag sizes).
 //
 // Padding is whatever follows data inside the plaintext; the receiver
 // ignores it.

@@ -44,6 +44,10 @@ type ServerConfig struct {
 	Padding Padding
 	// MaxMessageSize caps messages both ways (DefaultMaxMessageSize if 0).
 	MaxMessageSize int
+	// AES says whether to choose AES-256-GCM records when a client offers
+	// them; by default when HardwareAES is true. Otherwise, and for clients
+	// that do not offer them, records are ChaCha20-Poly1305.
+	AES AESPolicy
 }
 
 // Server accepts sessions for one server key. It is safe for concurrent use;
@@ -55,6 +59,7 @@ type Server struct {
 	handshakeTimeout time.Duration
 	padding          Padding
 	maxMessage       int
+	aes              bool // choose AES-256-GCM records when offered
 	replay           *replayCache
 	retries          atomic.Uint64
 }
@@ -75,6 +80,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		handshakeTimeout: cfg.HandshakeTimeout,
 		padding:          cfg.Padding,
 		maxMessage:       maxMessage,
+		aes:              cfg.AES.enabled(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -100,8 +106,7 @@ func (s *Server) Public() ServerPublic { return s.key.pub }
 type firstMessage struct {
 	hs        *noise.HandshakeState
 	ephemeral [32]byte
-	stamp     int64
-	ek        []byte
+	hello
 }
 
 // FirstMessageLen returns the full length (header included) of the framed
@@ -169,11 +174,12 @@ func (s *Server) openFirstMessage(msg []byte, record bool, issued []byte) (*firs
 	if err != nil {
 		return nil, ErrNotAuthentic
 	}
-	stamp, ek, cookie, err := parsePayload1(payload)
+	h, err := parsePayload1(payload)
 	if err != nil {
 		return nil, err
 	}
-	fm := &firstMessage{hs: hs, stamp: stamp, ek: ek}
+	stamp, cookie := h.stamp, h.cookie
+	fm := &firstMessage{hs: hs, hello: h}
 	copy(fm.ephemeral[:], hs.PeerEphemeral())
 	now := s.now().UnixNano()
 	if stamp < now-int64(s.window) || stamp > now+int64(s.window) {
@@ -227,11 +233,12 @@ func (s *Server) serverHandshake(ctx context.Context, conn net.Conn) (*Conn, err
 	}
 	pqShared, ct := ek.Encapsulate()
 	defer clear(pqShared)
-	msg2, i2r, r2i, err := fm.hs.WriteMessage(nil, appendPayload2(nil, ct, s.padding))
+	suite := chooseSuite(fm.offersAES, s.aes)
+	msg2, i2r, r2i, err := fm.hs.WriteMessage(nil, appendPayload2(nil, suite, ct, s.padding))
 	if err != nil || i2r == nil {
 		return nil, fmt.Errorf("securechan: handshake: building reply: %v", err)
 	}
-	keys, err := deriveSessionKeys(fm.hs.ChannelBinding(), i2r, r2i, pqShared, fm.ek, ct)
+	keys, err := deriveSessionKeys(fm.hs.ChannelBinding(), i2r, r2i, pqShared, fm.ek, ct, suite)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +246,7 @@ func (s *Server) serverHandshake(ctx context.Context, conn net.Conn) (*Conn, err
 		return nil, handshakeErr(ctx, "sending reply", err)
 	}
 
-	c := newConn(conn, keys.s2c, keys.c2s, s.maxMessage, s.padding)
+	c := newConn(conn, suite, keys.s2c, keys.c2s, s.maxMessage, s.padding)
 	c.sessionID = keys.sessionID
 	c.recvMu.Lock()
 	kind, data, err := c.readRecordLocked()
