@@ -173,15 +173,9 @@ func TestFiles(t *testing.T) {
 		if altered == nil {
 			t.Fatal("the small file added no chunk to the blob directory")
 		}
-		f, err := os.OpenFile(altered.Path, os.O_RDWR, 0)
-		if err != nil {
+		if err := altered.FlipBit(altered.Size / 2); err != nil {
 			t.Fatal(err)
 		}
-		b := make([]byte, 1)
-		f.ReadAt(b, altered.Offset+altered.Size/2)
-		b[0] ^= 1
-		f.WriteAt(b, altered.Offset+altered.Size/2)
-		f.Close()
 		bob := members[0]
 		out := bob.run(t, "read", "crew")
 		ids := fileIDs(t, out, "small.bin")

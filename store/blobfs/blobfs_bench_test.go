@@ -138,10 +138,14 @@ func BenchmarkPutFile(b *testing.B) {
 			chunks, hashes := benchFile(round)
 			b.StartTimer()
 			if (k+iter)%2 == 0 {
-				wall, cpu := measure(b, func() { putConcurrently(b, chunks, hashes, func(h [32]byte, d []byte) error { return s.PutCheckedChunk(ctx, h, d) }) })
+				wall, cpu := measure(b, func() {
+					putConcurrently(b, chunks, hashes, func(h [32]byte, d []byte) error { return s.PutCheckedChunk(ctx, h, d) })
+				})
 				figs.add("packs", wall, cpu)
 			} else {
-				wall, cpu := measure(b, func() { putConcurrently(b, chunks, hashes, func(h [32]byte, d []byte) error { return putChunkFile(files, h, d) }) })
+				wall, cpu := measure(b, func() {
+					putConcurrently(b, chunks, hashes, func(h [32]byte, d []byte) error { return putChunkFile(files, h, d) })
+				})
 				figs.add("files", wall, cpu)
 			}
 		}

@@ -200,7 +200,7 @@ func TestReadChunkIntoBuffer(t *testing.T) {
 	}
 }
 
-// damage flips the byte at offset at of chunk h's data on disk.
+// damage flips a bit of the byte at offset at of chunk h's data on disk.
 func damage(t *testing.T, dir string, h [32]byte, at int64) {
 	t.Helper()
 	locs, err := Locate(dir)
@@ -209,26 +209,19 @@ func damage(t *testing.T, dir string, h [32]byte, at int64) {
 	}
 	for i := len(locs) - 1; i >= 0; i-- { // the latest copy
 		if l := locs[i]; l.Hash == h {
-			flipByte(t, l.Path, l.Offset+at)
+			if err := l.FlipBit(at); err != nil {
+				t.Fatal(err)
+			}
 			return
 		}
 	}
 	t.Fatalf("chunk %x is nowhere on disk", h[:4])
 }
 
+// flipByte flips a bit of the byte at off of the file at path.
 func flipByte(t *testing.T, path string, off int64) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x20
-	if _, err := f.WriteAt(b, off); err != nil {
+	if err := (Location{Path: path, Size: off + 1}).FlipBit(off); err != nil {
 		t.Fatal(err)
 	}
 }

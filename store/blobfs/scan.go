@@ -171,3 +171,24 @@ func Locate(dir string) ([]Location, error) {
 	}
 	return out, nil
 }
+
+// FlipBit flips the lowest bit of the chunk's byte at at, on disk: what a
+// test of damage on the server's disk does (a reading store must refuse
+// the chunk).
+func (l Location) FlipBit(at int64) error {
+	if at < 0 || at >= l.Size {
+		return fmt.Errorf("blobfs: byte %d is outside a chunk of %d", at, l.Size)
+	}
+	f, err := os.OpenFile(l.Path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, l.Offset+at); err != nil {
+		return err
+	}
+	b[0] ^= 1
+	_, err = f.WriteAt(b, l.Offset+at)
+	return err
+}
