@@ -205,6 +205,13 @@ func (s *Store) PutCheckedChunk(ctx context.Context, h [32]byte, data []byte) er
 			return err
 		}
 		if err := p.sync.wait(f); err != nil {
+			// After a failed fdatasync the pack's unsynced pages may be
+			// lost while a later fdatasync succeeds: append elsewhere.
+			s.w.Lock()
+			if s.active == p {
+				s.retire(p)
+			}
+			s.w.Unlock()
 			return fmt.Errorf("blobfs: syncing a chunk: %w", err)
 		}
 		s.mu.Lock()
@@ -341,7 +348,7 @@ func (s *Store) ExpireChunks(ctx context.Context, before time.Time) (n int, byte
 		n += p.chunks
 		bytes += p.bytes
 	}
-	if len(gone) > 0 {
+	if len(gone) > 0 { // a walk of the whole index, once per expiring pack's hour
 		for h, l := range s.index {
 			if l.p.deleted {
 				delete(s.index, h)

@@ -61,6 +61,9 @@ func (p *pack) refresh(now time.Time) {
 	}
 }
 
+// syncFile is fdatasync (a variable so that a test can make it fail).
+var syncFile = fdatasync
+
 // syncCount counts the group commits' fdatasyncs (for the benchmarks).
 var syncCount atomic.Uint64
 
@@ -96,7 +99,7 @@ func (g *groupSync) wait(f *os.File) error {
 		mine := g.started
 		g.mu.Unlock()
 		syncCount.Add(1)
-		err := fdatasync(f)
+		err := syncFile(f)
 		g.mu.Lock()
 		g.running = false
 		if err != nil && !g.sealed {
@@ -191,7 +194,7 @@ func (s *Store) retire(p *pack) {
 	if p.f == nil {
 		return
 	}
-	if err := fdatasync(p.f); err == nil {
+	if err := syncFile(p.f); err == nil {
 		p.sync.seal()
 	} else {
 		p.sync.mu.Lock()

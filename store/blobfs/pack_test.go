@@ -377,3 +377,30 @@ func FuzzPackRecord(f *testing.F) {
 		wantChunk(t, s, sha256.Sum256(more), more)
 	})
 }
+
+// TestSyncFailureNotAcknowledged: when an fdatasync fails (a disk error),
+// the chunk it was to cover is refused, not held, and the store goes on in
+// a new pack file (Linux may mark the lost pages clean, so a later sync of
+// the same file could succeed without them).
+func TestSyncFailureNotAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	a, _ := chunkN(1, 1000)
+	ha := mustPut(t, s, a)
+	b, hb := chunkN(2, 1000)
+	syncFile = func(*os.File) error { return errors.New("EIO") }
+	err := s.PutChunk(context.Background(), hb, b)
+	syncFile = fdatasync
+	if err == nil {
+		t.Fatal("PutChunk acknowledged a chunk whose sync failed")
+	}
+	if ok, _ := s.HasChunk(context.Background(), hb); ok {
+		t.Fatal("a chunk whose sync failed is held")
+	}
+	mustPut(t, s, b)
+	if ps, _ := filepath.Glob(filepath.Join(dir, packsDir, "*.pack")); len(ps) != 2 {
+		t.Fatalf("%d pack files after a failed sync, want 2 (the store moves on to a new one)", len(ps))
+	}
+	wantChunk(t, s, ha, a)
+	wantChunk(t, s, hb, b)
+}
