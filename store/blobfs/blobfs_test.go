@@ -135,6 +135,12 @@ func TestChunkParts(t *testing.T) {
 	if charges != 1 {
 		t.Fatalf("charged %d times, want once", charges)
 	}
+	if _, err := os.Stat(s.partPath(h)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the partial copy is still there once the chunk is stored: %v", err)
+	}
+	if locs, _ := Locate(s.Dir()); len(locs) != 1 || filepath.Base(filepath.Dir(locs[0].Path)) != packsDir {
+		t.Fatalf("the chunk stored from parts is at %+v, want one record in a pack", locs)
+	}
 	part, err := s.ReadChunkAt(ctx, h, size-10, 100)
 	if err != nil || !bytes.Equal(part, data[size-10:]) {
 		t.Fatalf("ReadChunkAt at the end = %d bytes, %v", len(part), err)
