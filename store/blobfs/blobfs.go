@@ -106,7 +106,8 @@ func OpenWith(dir string, o Options) (*Store, error) {
 }
 
 // loadPacks indexes the records of every pack file, oldest first (a chunk
-// found twice is served from its first copy).
+// found twice is served from its latest copy: stored again after its first
+// was found damaged, or in the freshest pack).
 func (s *Store) loadPacks() error {
 	es, err := os.ReadDir(filepath.Join(s.dir, packsDir))
 	if err != nil {
@@ -140,6 +141,11 @@ func (s *Store) loadPacks() error {
 		p.persisted.Store(st.ModTime().UnixNano())
 		s.packs[seq] = p
 		for _, r := range recs {
+			if old, ok := s.index[r.hash]; ok {
+				old.p.chunks--
+				old.p.bytes -= int64(old.n)
+				delete(s.index, r.hash)
+			}
 			s.insert(r.hash, loc{p: p, off: r.off, n: r.n, crc: r.crc})
 		}
 	}

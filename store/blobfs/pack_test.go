@@ -219,6 +219,9 @@ func TestAdversaryDamagedDataKeepsServing(t *testing.T) {
 	}
 	mustPut(t, s, a)
 	wantChunk(t, s, ha, a)
+	s.Close()
+	s = mustOpen(t, dir, Options{}) // the damaged first copy is still on disk
+	wantChunk(t, s, ha, a)
 }
 
 // TestPackRotationAndExpiry: a pack takes records until it is PackBytes
