@@ -57,7 +57,7 @@ func (p *pack) refresh(now time.Time) {
 	}
 	last := p.persisted.Load()
 	if t-last >= int64(persistEvery) && p.persisted.CompareAndSwap(last, t) {
-		os.Chtimes(p.path, now, now) // best effort: a lost mtime only shortens nothing, see Open
+		os.Chtimes(p.path, now, now) // best effort: if it fails, the clock read at the next Open is older
 	}
 }
 
