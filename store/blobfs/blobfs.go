@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,12 +61,13 @@ type Store struct {
 }
 
 // loc is where the index places a chunk: its data's offset in a pack, its
-// length and CRC-32C.
+// length and CRC-32C, and the slot of its own clock in p.clocks.
 type loc struct {
-	p   *pack
-	off int64
-	n   uint32
-	crc uint32
+	p    *pack
+	off  int64
+	n    uint32
+	crc  uint32
+	slot uint32
 }
 
 // Open is OpenWith with the default options and the clock now (time.Now
@@ -146,18 +148,20 @@ func (s *Store) loadPacks() error {
 				old.p.bytes -= int64(old.n)
 				delete(s.index, r.hash)
 			}
-			s.insert(r.hash, loc{p: p, off: r.off, n: r.n, crc: r.crc})
+			s.insert(r.hash, loc{p: p, off: r.off, n: r.n, crc: r.crc}, p.clock.Load())
 		}
 	}
 	return nil
 }
 
-// insert adds h at l to the index unless it is there already (under s.mu
-// or before the store is shared).
-func (s *Store) insert(h [32]byte, l loc) {
+// insert adds h at l, its clock at clock, to the index unless it is there
+// already (under s.mu or before the store is shared).
+func (s *Store) insert(h [32]byte, l loc, clock int64) {
 	if _, ok := s.index[h]; ok {
 		return
 	}
+	l.slot = uint32(len(l.p.clocks))
+	l.p.clocks = append(l.p.clocks, clock)
 	s.index[h] = l
 	l.p.chunks++
 	l.p.bytes += int64(l.n)
@@ -206,24 +210,14 @@ func (s *Store) PutCheckedChunk(ctx context.Context, h [32]byte, data []byte) er
 	}
 	r := record{hash: h, n: uint32(len(data)), crc: dataCRC(data)}
 	for range 2 {
-		p, f, off, err := s.appendRecord(r, data)
+		p, off, err := s.appendDurable(r, data)
 		if err != nil {
 			return err
-		}
-		if err := p.sync.wait(f); err != nil {
-			// After a failed fdatasync the pack's unsynced pages may be
-			// lost while a later fdatasync succeeds: append elsewhere.
-			s.w.Lock()
-			if s.active == p {
-				s.retire(p)
-			}
-			s.w.Unlock()
-			return fmt.Errorf("blobfs: syncing a chunk: %w", err)
 		}
 		s.mu.Lock()
 		gone := p.deleted
 		if !gone {
-			s.insert(h, loc{p: p, off: off, n: r.n, crc: r.crc})
+			s.insert(h, loc{p: p, off: off, n: r.n, crc: r.crc}, s.now().UnixNano())
 		}
 		s.mu.Unlock()
 		if !gone {
@@ -235,13 +229,35 @@ func (s *Store) PutCheckedChunk(ctx context.Context, h [32]byte, data []byte) er
 	return fmt.Errorf("blobfs: a chunk's pack expired while it was written; lengthen the blob retention")
 }
 
+// appendDurable appends r and data to the active pack and returns once
+// they are durable (a group-commit fdatasync that started after the write).
+func (s *Store) appendDurable(r record, data []byte) (*pack, int64, error) {
+	p, f, off, err := s.appendRecord(r, data)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := p.sync.wait(f); err != nil {
+		// After a failed fdatasync the pack's unsynced pages may be lost
+		// while a later fdatasync succeeds: append elsewhere.
+		s.w.Lock()
+		if s.active == p {
+			s.retire(p)
+		}
+		s.w.Unlock()
+		return nil, 0, fmt.Errorf("blobfs: syncing a chunk: %w", err)
+	}
+	return p, off, nil
+}
+
 // lookup returns where h is and refreshes its pack's clock.
 func (s *Store) lookup(h [32]byte) (loc, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	l, ok := s.index[h]
 	if ok {
-		l.p.refresh(s.now())
+		now := s.now()
+		l.p.refresh(now)
+		atomic.StoreInt64(&l.p.clocks[l.slot], now.UnixNano())
 	}
 	return l, ok
 }
@@ -270,7 +286,9 @@ func (s *Store) GetChunk(ctx context.Context, h [32]byte) ([]byte, error) {
 		return nil, err
 	}
 	if sum := sha256.Sum256(b); subtle.ConstantTimeCompare(sum[:], h[:]) != 1 {
-		s.drop(h)
+		if l, ok := s.lookup(h); ok {
+			s.drop(h, l)
+		}
 		return nil, fmt.Errorf("blobfs: a stored chunk was damaged and is dropped: %w", fs.ErrNotExist)
 	}
 	return b, nil
@@ -301,7 +319,7 @@ func (s *Store) ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, 
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
 	if dataCRC(b) != l.crc {
-		s.drop(h)
+		s.drop(h, l)
 		return nil, fmt.Errorf("blobfs: a stored chunk was damaged and is dropped: %w", fs.ErrNotExist)
 	}
 	return b, nil
@@ -321,11 +339,12 @@ func readAt(path string, b []byte, off int64) error {
 	return nil
 }
 
-// drop removes h from the index (its record is damaged).
-func (s *Store) drop(h [32]byte) {
+// drop removes h from the index if it is still at l (its record there is
+// damaged; a copy made meanwhile by compaction stays).
+func (s *Store) drop(h [32]byte, l loc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l, ok := s.index[h]; ok {
+	if cur, ok := s.index[h]; ok && cur.p == l.p && cur.off == l.off {
 		delete(s.index, h)
 		l.p.chunks--
 		l.p.bytes -= int64(l.n)
@@ -335,8 +354,10 @@ func (s *Store) drop(h [32]byte) {
 // ExpireChunks removes the chunks not stored or asked for since before,
 // and returns how many it removed and their bytes. A pack goes whole once
 // its clock (the last time any of its chunks was stored or asked for) is
-// before before: a chunk may outlive its own retention while another chunk
-// of its pack is still asked for, and never expires earlier.
+// before before, and a pack whose chunks still asked for are under a
+// quarter of its bytes is compacted (compact.go): a chunk may outlive its
+// own retention while others of its pack are still asked for, and never
+// expires earlier.
 func (s *Store) ExpireChunks(ctx context.Context, before time.Time) (n int, bytes int64, err error) {
 	var gone []*pack
 	s.w.Lock()
@@ -368,9 +389,12 @@ func (s *Store) ExpireChunks(ctx context.Context, before time.Time) (n int, byte
 			err = fmt.Errorf("blobfs: removing an expired pack: %w", rerr)
 		}
 	}
+	cn, cbytes, cerr := s.compactPacks(ctx, before)
 	fn, fbytes, ferr := s.expireFiles(ctx, before)
-	if err == nil {
-		err = ferr
+	for _, e := range []error{cerr, ferr} {
+		if err == nil {
+			err = e
+		}
 	}
-	return n + fn, bytes + fbytes, err
+	return n + cn + fn, bytes + cbytes + fbytes, err
 }

@@ -21,10 +21,13 @@ type pack struct {
 	clock, persisted atomic.Int64
 
 	// Under Store.mu: the chunks the index places here, their bytes, and
-	// whether the file is deleted.
+	// whether the file is deleted; the clock of each chunk (unix
+	// nanoseconds, read and set atomically under Store.mu's read lock,
+	// appended under its write lock), which compaction reads.
 	chunks  int
 	bytes   int64
 	deleted bool
+	clocks  []int64
 
 	// Under Store.w while the pack takes appends: its writable file, the
 	// offset of its end and when it was created (by the store's clock).

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -409,4 +410,108 @@ func TestSyncFailureNotAcknowledged(t *testing.T) {
 	}
 	wantChunk(t, s, ha, a)
 	wantChunk(t, s, hb, b)
+}
+
+// TestAdversaryOneChunkKeepsPack: a client that uploads a chunk and keeps
+// asking for it would keep its whole pack, other users' chunks of the same
+// hour with it, past their retention. Expiry compacts such a pack: the
+// chunk asked for is copied to the active pack, the others are deleted
+// with the old pack file.
+func TestAdversaryOneChunkKeepsPack(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{Now: func() time.Time { return now }})
+	kept, hk := chunkN(0, 1000)
+	mustPut(t, s, kept)
+	var others [][32]byte
+	for i := 1; i <= 4; i++ {
+		d, _ := chunkN(i, 1000)
+		others = append(others, mustPut(t, s, d))
+	}
+	first := onlyPack(t, dir)
+	now = now.Add(2 * time.Hour)
+	later, hl := chunkN(9, 1000)
+	mustPut(t, s, later) // a second pack, the active one
+	for range 10 {
+		now = now.Add(3 * time.Hour)
+		s.HasChunk(ctx, hk)
+		s.HasChunk(ctx, hl)
+	}
+	n, bytes, err := s.ExpireChunks(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 4 || bytes != 4000 {
+		t.Fatalf("ExpireChunks = %d, %d, %v; want the 4 chunks past their retention (4000 bytes) deleted", n, bytes, err)
+	}
+	for _, h := range others {
+		wantGone(t, s, h)
+	}
+	if _, err := os.Stat(first); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the compacted pack is still on disk: %v", err)
+	}
+	wantChunk(t, s, hk, kept)
+	wantChunk(t, s, hl, later) // in the active pack, which is not compacted
+	s.Close()
+	s = mustOpen(t, dir, Options{Now: func() time.Time { return now }})
+	wantChunk(t, s, hk, kept)
+	if locs, _ := Locate(dir); len(locs) != 2 {
+		t.Fatalf("%d chunks on disk after compaction and reopen, want 2", len(locs))
+	}
+}
+
+// TestCompactionWhileServing: chunks being read while their pack is
+// compacted are served byte-identical throughout and after a reopen.
+func TestCompactionWhileServing(t *testing.T) {
+	ctx := context.Background()
+	var clock atomic.Int64
+	clock.Store(time.Unix(1_800_000_000, 0).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{Now: now})
+	data := map[[32]byte][]byte{}
+	var live [][32]byte
+	for i := range 20 {
+		d, h := chunkN(i, 2000)
+		mustPut(t, s, d)
+		if data[h] = d; i%7 == 0 {
+			live = append(live, h) // 3 of 20
+		}
+	}
+	clock.Add(int64(2 * time.Hour))
+	d, h := chunkN(99, 2000)
+	mustPut(t, s, d)
+	data[h], live = d, append(live, h)
+	clock.Add(int64(30 * time.Hour))
+	for _, h := range live {
+		s.HasChunk(ctx, h)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, h := range live {
+					if got, err := s.ReadChunk(ctx, h, nil); err != nil || !bytes.Equal(got, data[h]) {
+						t.Errorf("chunk %x during compaction: %d bytes, %v", h[:4], len(got), err)
+						return
+					}
+				}
+			}
+		})
+	}
+	n, _, err := s.ExpireChunks(ctx, now().Add(-24*time.Hour))
+	close(stop)
+	wg.Wait()
+	if err != nil || n != 17 {
+		t.Fatalf("ExpireChunks = %d, %v; want the 17 chunks not asked for", n, err)
+	}
+	s.Close()
+	s = mustOpen(t, dir, Options{Now: now})
+	for _, h := range live {
+		wantChunk(t, s, h, data[h])
+	}
 }
