@@ -315,14 +315,25 @@ func (s *Store) ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, 
 		buf = make([]byte, l.n)
 	}
 	b := buf[:l.n]
-	if err := readAt(l.p.path, b, l.off); err != nil {
-		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
+	for err := readAt(l.p.path, b, l.off); err != nil; err = readAt(l.p.path, b, l.off) {
+		if l, ok = s.moved(h, l); !ok {
+			return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
+		}
 	}
 	if dataCRC(b) != l.crc {
 		s.drop(h, l)
 		return nil, fmt.Errorf("blobfs: a stored chunk was damaged and is dropped: %w", fs.ErrNotExist)
 	}
 	return b, nil
+}
+
+// moved returns where h is now if compaction moved it from l (whose pack
+// file may be gone by the time it is read).
+func (s *Store) moved(h [32]byte, l loc) (loc, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cur, ok := s.index[h]
+	return cur, ok && (cur.p != l.p || cur.off != l.off)
 }
 
 // readAt fills b from the file at path at off; a file cut short (or

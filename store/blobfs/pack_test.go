@@ -499,6 +499,10 @@ func TestCompactionWhileServing(t *testing.T) {
 						t.Errorf("chunk %x during compaction: %d bytes, %v", h[:4], len(got), err)
 						return
 					}
+					if got, err := s.ReadChunkAt(ctx, h, 100, 50); err != nil || !bytes.Equal(got, data[h][100:150]) {
+						t.Errorf("part of chunk %x during compaction: %d bytes, %v", h[:4], len(got), err)
+						return
+					}
 				}
 			}
 		})

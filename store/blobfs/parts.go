@@ -96,26 +96,29 @@ func (s *Store) ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) (
 	if off < 0 || n < 0 {
 		return nil, fmt.Errorf("blobfs: a part at %d of %d bytes", off, n)
 	}
-	path, start, size := s.path(h), int64(0), int64(-1)
 	if l, ok := s.lookup(h); ok {
-		path, start, size = l.p.path, l.off, int64(l.n)
-	} else if !s.legacy {
+		b := make([]byte, max(0, min(int64(n), int64(l.n)-off)))
+		for err := readAt(l.p.path, b, l.off+off); err != nil; err = readAt(l.p.path, b, l.off+off) {
+			if l, ok = s.moved(h, l); !ok {
+				return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
+			}
+		}
+		return b, nil
+	}
+	if !s.legacy {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", fs.ErrNotExist)
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(s.path(h)) // a chunk file: it ends where the file ends
 	if err != nil {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
 	defer f.Close()
-	if size < 0 { // a chunk file: it ends where the file ends
-		st, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
-		}
-		size = st.Size()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
-	b := make([]byte, max(0, min(int64(n), size-off)))
-	k, err := f.ReadAt(b, start+off)
+	b := make([]byte, max(0, min(int64(n), st.Size()-off)))
+	k, err := f.ReadAt(b, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
