@@ -93,6 +93,10 @@ func (s *Store) move(h [32]byte, old loc) error {
 // the next run), and returns how many chunks and bytes went.
 func (s *Store) dropPack(p *pack, before int64) (n int, bytes int64, err error) {
 	s.mu.Lock()
+	if p.deleted { // by another expiry run meanwhile
+		s.mu.Unlock()
+		return 0, 0, nil
+	}
 	for _, l := range s.index {
 		if l.p == p && atomic.LoadInt64(&p.clocks[l.slot]) >= before {
 			s.mu.Unlock()
