@@ -6,7 +6,8 @@
 // record is durable. An index in memory, rebuilt at Open from the records'
 // headers, maps each address to its record; a read checks the record's
 // CRC-32C. A pack's clock is the last time any of its chunks was stored or
-// asked for, and a pack is expired whole (ExpireChunks). Chunk files of the
+// asked for; a pack is expired whole, or compacted once most of it is past
+// its retention (ExpireChunks, compact.go). Chunk files of the
 // older one-file-per-chunk layout are still read and expired (legacy.go).
 // It imports only the standard library.
 package blobfs
@@ -126,7 +127,7 @@ func (s *Store) loadPacks() error {
 	for _, seq := range seqs {
 		s.lastSeq = seq
 		path := filepath.Join(s.dir, packsDir, packName(seq))
-		recs, _, err := scanPack(path, true)
+		recs, err := scanPack(path, true)
 		if err != nil {
 			return fmt.Errorf("blobfs: reading pack file %s: %w", path, err)
 		}

@@ -29,19 +29,19 @@ type scanned struct {
 // header, and from there on checks every record's data against its
 // SHA-256 address, since bytes that are not known to start a record may be
 // a client's chunk that holds something shaped like a header.
-func scanPack(path string, repair bool) (recs []scanned, size int64, err error) {
+func scanPack(path string, repair bool) (recs []scanned, err error) {
 	mode := os.O_RDONLY
 	if repair {
 		mode = os.O_RDWR
 	}
 	f, err := os.OpenFile(path, mode, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	end := st.Size()
 	var hdr [headerSize]byte
@@ -59,7 +59,7 @@ func scanPack(path string, repair bool) (recs []scanned, size int64, err error) 
 		}
 		next, err := nextRecord(f, off+1, end)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if next < 0 {
 			break
@@ -68,10 +68,10 @@ func scanPack(path string, repair bool) (recs []scanned, size int64, err error) 
 	}
 	if whole < end && repair {
 		if err := f.Truncate(whole); err != nil {
-			return nil, 0, fmt.Errorf("cutting a torn tail: %w", err)
+			return nil, fmt.Errorf("cutting a torn tail: %w", err)
 		}
 	}
-	return recs, whole, nil
+	return recs, nil
 }
 
 // readHeader decodes the header at off if it is whole and its data ends
@@ -148,7 +148,7 @@ func Locate(dir string) ([]Location, error) {
 			}
 			return nil
 		case filepath.Base(filepath.Dir(p)) == packsDir && strings.HasSuffix(d.Name(), ".pack"):
-			recs, _, err := scanPack(p, false)
+			recs, err := scanPack(p, false)
 			if err != nil {
 				return err
 			}
