@@ -62,19 +62,28 @@ func (s *Store) readLegacy(h [32]byte, buf []byte) ([]byte, error) {
 	return b, nil
 }
 
+// openSized opens the file at p with flag and returns its size.
+func openSized(p string, flag int) (*os.File, int64, error) {
+	f, err := os.OpenFile(p, flag, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
 // readFileInto reads the file at p into buf's storage if it fits, else
 // into a new buffer of its size.
 func readFileInto(p string, buf []byte) ([]byte, error) {
-	f, err := os.Open(p)
+	f, n, err := openSized(p, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	n := st.Size()
 	if n < 0 || n > int64(cap(buf)) {
 		buf = make([]byte, 0, n)
 	}

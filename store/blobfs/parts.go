@@ -108,16 +108,12 @@ func (s *Store) ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) (
 	if !s.legacy {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", fs.ErrNotExist)
 	}
-	f, err := os.Open(s.path(h)) // a chunk file: it ends where the file ends
+	f, size, err := openSized(s.path(h), os.O_RDONLY) // a chunk file: it ends where the file ends
 	if err != nil {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
-	}
-	b := make([]byte, max(0, min(int64(n), st.Size()-off)))
+	b := make([]byte, max(0, min(int64(n), size-off)))
 	k, err := f.ReadAt(b, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)

@@ -34,16 +34,11 @@ func scanPack(path string, repair bool) (recs []scanned, err error) {
 	if repair {
 		mode = os.O_RDWR
 	}
-	f, err := os.OpenFile(path, mode, 0)
+	f, end, err := openSized(path, mode)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	end := st.Size()
 	var hdr [headerSize]byte
 	off, whole, verify := int64(0), int64(0), false
 	for off < end {
