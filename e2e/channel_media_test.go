@@ -62,8 +62,8 @@ func TestChannelPhotoThroughMirror(t *testing.T) {
 
 	media := filepath.Join(state, "channel-media")
 	chunks := attach.ChunkCount(int64(len(photo)))
-	if !e2etest.WaitFor(60*time.Second, func() bool { return len(blobFiles(t, media)) >= chunks }) {
-		t.Fatalf("the mirror holds %d of the photo's %d chunks; relay stderr:\n%s", len(blobFiles(t, media)), chunks, relay.Stderr.String())
+	if !e2etest.WaitFor(60*time.Second, func() bool { return len(blobChunks(t, media)) >= chunks }) {
+		t.Fatalf("the mirror holds %d of the photo's %d chunks; relay stderr:\n%s", len(blobChunks(t, media)), chunks, relay.Stderr.String())
 	}
 	for p := range blobFiles(t, media) {
 		b, err := os.ReadFile(p)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io/fs"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/samizdat-project/samizdat/client"
 	"github.com/samizdat-project/samizdat/internal/testnet"
+	"github.com/samizdat-project/samizdat/store/blobfs"
 )
 
 const chunkSize = 256 << 10 // attach.ChunkSize
@@ -68,16 +70,29 @@ func downloadFile(t *testing.T, u *user, chat, name, dir string) (string, string
 	return m[1], got
 }
 
-// blobFiles returns the chunk files of a server's blob directory.
+// blobChunks returns where each chunk of a server's blob directory lies
+// (a record in a pack file, store/blobfs).
+func blobChunks(t *testing.T, dir string) map[[32]byte]blobfs.Location {
+	t.Helper()
+	held, err := blobfs.Locate(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	out := map[[32]byte]blobfs.Location{}
+	for _, l := range held {
+		out[l.Hash] = l
+	}
+	return out
+}
+
+// blobFiles returns the files that hold a chunk of a server's blob
+// directory.
 func blobFiles(t *testing.T, dir string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && len(d.Name()) == 64 {
-			out[p] = true
-		}
-		return nil
-	})
+	for _, l := range blobChunks(t, dir) {
+		out[l.Path] = true
+	}
 	return out
 }
 
@@ -122,10 +137,10 @@ func TestFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files := blobFiles(t, blobDir)
-		if len(files) < 200 {
-			t.Fatalf("the blob directory has %d chunk files, want at least 200", len(files))
+		if n := len(blobChunks(t, blobDir)); n < 200 {
+			t.Fatalf("the blob directory has %d chunks, want at least 200", n)
 		}
+		files := blobFiles(t, blobDir)
 		var windows [][]byte
 		for _, off := range []int{0, 64, chunkSize - 32, chunkSize, 7 * chunkSize, size / 2, size - 64} {
 			windows = append(windows, plain[off:off+64])
@@ -144,23 +159,23 @@ func TestFiles(t *testing.T) {
 	})
 
 	t.Run("altered chunk refused", func(t *testing.T) {
-		before := blobFiles(t, blobDir)
+		before := blobChunks(t, blobDir)
 		small := filepath.Join(dir, "small.bin")
 		writeRandom(t, small, 3*chunkSize)
 		mustContain(t, "alice send small", alice.run(t, "send", "crew", "--file", small), "Sent")
-		var altered string
-		for p := range blobFiles(t, blobDir) {
-			if !before[p] {
-				altered = p
+		var altered *blobfs.Location
+		for h, l := range blobChunks(t, blobDir) {
+			if _, ok := before[h]; !ok {
+				altered = &l
 				break
 			}
 		}
-		if altered == "" {
+		if altered == nil {
 			t.Fatal("the small file added no chunk to the blob directory")
 		}
-		b, _ := os.ReadFile(altered)
-		b[len(b)/2] ^= 1
-		os.WriteFile(altered, b, 0o600)
+		if err := altered.FlipBit(altered.Size / 2); err != nil {
+			t.Fatal(err)
+		}
 		bob := members[0]
 		out := bob.run(t, "read", "crew")
 		ids := fileIDs(t, out, "small.bin")

@@ -46,7 +46,12 @@ type BlobParts interface {
 // caller has already checked against h (the server hashes every chunk
 // before anything is written; this saves the store hashing it again), and
 // ReadChunk is GetChunk into buf's storage when it has room, with the
-// bytes checked against h as GetChunk checks them.
+// bytes checked by the store against what it recorded when it stored them
+// (blobfs: the CRC-32C of the record, not SHA-256). That is enough: the
+// address was checked with SHA-256 before the chunk was stored, and the
+// client checks the SHA-256 and the AEAD tag of every chunk it fetches,
+// so the store's check is against the disk's damage, not against someone
+// who can write the disk (docs/spec/attachments.md §5.2, §6).
 type BlobChecked interface {
 	PutCheckedChunk(ctx context.Context, h [32]byte, data []byte) error
 	ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, error)
@@ -227,8 +232,11 @@ func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, release func(
 		}
 		return ss.blobError("fetch chunk", err), nil
 	}
-	// The server never serves bytes that are not the chunk asked for: a
-	// BlobChecked store checked them as it read them.
+	// The server does not serve bytes damaged on its disk: a BlobChecked
+	// store checked them as it read them (blobfs: CRC-32C of the record
+	// written when the SHA-256 address was checked); other stores' bytes
+	// are checked against the address here. The client checks every
+	// chunk's SHA-256 and AEAD tag itself.
 	if len(data) == 0 || len(data) > wire.MaxChunk || !checked && !sameHash(sha256.Sum256(data), m.Hash) {
 		if release != nil {
 			release()

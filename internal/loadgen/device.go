@@ -146,3 +146,10 @@ func StartCPUProfile(path string) (stop func(), err error) {
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
+
+// DialNewDevice connects a device of a fresh account to the server of
+// link and registers it: a session for tests that speak the wire protocol
+// directly (e2e's crash test of chunks).
+func DialNewDevice(ctx context.Context, link client.ServerLink) (*client.Session, error) {
+	return dialRegistered(ctx, link, NewDevice(), nil, nil)
+}

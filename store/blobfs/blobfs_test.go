@@ -62,7 +62,7 @@ func TestAdversaryCorruptOnDisk(t *testing.T) {
 	data := []byte("chunk")
 	h := sha256.Sum256(data)
 	s.PutChunk(ctx, h, data)
-	os.WriteFile(s.path(h), []byte("chunK"), 0o600)
+	damage(t, s.Dir(), h, 4)
 	if _, err := s.GetChunk(ctx, h); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("GetChunk of a corrupt chunk: %v", err)
 	}
@@ -135,6 +135,12 @@ func TestChunkParts(t *testing.T) {
 	if charges != 1 {
 		t.Fatalf("charged %d times, want once", charges)
 	}
+	if _, err := os.Stat(s.partPath(h)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the partial copy is still there once the chunk is stored: %v", err)
+	}
+	if locs, _ := Locate(s.Dir()); len(locs) != 1 || filepath.Base(filepath.Dir(locs[0].Path)) != packsDir {
+		t.Fatalf("the chunk stored from parts is at %+v, want one record in a pack", locs)
+	}
 	part, err := s.ReadChunkAt(ctx, h, size-10, 100)
 	if err != nil || !bytes.Equal(part, data[size-10:]) {
 		t.Fatalf("ReadChunkAt at the end = %d bytes, %v", len(part), err)
@@ -153,9 +159,9 @@ func TestChunkParts(t *testing.T) {
 }
 
 // TestReadChunkIntoBuffer: ReadChunk reads into the caller's buffer when
-// the chunk fits (a new one otherwise) and checks the bytes as GetChunk
-// does: a chunk corrupt on disk, or cut short, is refused and removed.
-// PutCheckedChunk stores what it is given.
+// the chunk fits (a new one otherwise) and checks the bytes' CRC-32C: a
+// chunk damaged on disk, or cut short, is refused and dropped, and can be
+// stored again. PutCheckedChunk stores what it is given.
 func TestReadChunkIntoBuffer(t *testing.T) {
 	ctx := context.Background()
 	s, _ := Open(t.TempDir(), nil)
@@ -175,14 +181,53 @@ func TestReadChunkIntoBuffer(t *testing.T) {
 	if got, err := s.ReadChunk(ctx, h, make([]byte, 0, 10)); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("ReadChunk with a small buffer = %d bytes, %v", len(got), err)
 	}
-	for _, bad := range [][]byte{append(bytes.Clone(data[:len(data)-1]), 'X'), data[:len(data)/2]} {
-		s.PutChunk(ctx, h, data)
-		os.WriteFile(s.path(h), bad, 0o600)
+	for _, at := range []int64{int64(len(data)) - 1, 0} {
+		damage(t, s.Dir(), h, at)
 		if _, err := s.ReadChunk(ctx, h, buf); !errors.Is(err, fs.ErrNotExist) {
-			t.Fatalf("ReadChunk of a corrupt chunk (%d bytes): %v", len(bad), err)
+			t.Fatalf("ReadChunk of a chunk damaged at byte %d: %v", at, err)
 		}
 		if ok, _ := s.HasChunk(ctx, h); ok {
-			t.Fatal("a corrupt chunk was kept")
+			t.Fatal("a damaged chunk was kept")
 		}
+		if err := s.PutChunk(ctx, h, data); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.ReadChunk(ctx, h, buf); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("ReadChunk of the chunk stored again = %d bytes, %v", len(got), err)
+		}
+	}
+	// A pack cut short under a running store (an operator's mistake).
+	locs, _ := Locate(s.Dir())
+	if err := os.Truncate(locs[len(locs)-1].Path, locs[len(locs)-1].Offset+10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadChunk(ctx, h, buf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadChunk of a chunk cut short: %v", err)
+	}
+}
+
+// damage flips a bit of the byte at offset at of chunk h's data on disk.
+func damage(t *testing.T, dir string, h [32]byte, at int64) {
+	t.Helper()
+	locs, err := Locate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(locs) - 1; i >= 0; i-- { // the latest copy
+		if l := locs[i]; l.Hash == h {
+			if err := l.FlipBit(at); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("chunk %x is nowhere on disk", h[:4])
+}
+
+// flipByte flips a bit of the byte at off of the file at path.
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	if err := (Location{Path: path, Size: off + 1}).FlipBit(off); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,7 +16,7 @@ import (
 // connection after a few KB, a chunk comes and goes in parts. A partial
 // upload is a file under part/, named like a chunk, that grows only at its
 // end; once it holds the whole chunk, it is checked and stored as PutChunk
-// stores a chunk. A partial file is not synced: after a crash the server
+// stores a chunk (in a pack), and the partial file removed. A partial file is not synced: after a crash the server
 // may hold fewer bytes than it acknowledged, and the client, told where
 // the partial copy ends, sends the rest from there. Partial files expire
 // like chunks (ExpireChunks walks part/ too).
@@ -37,7 +38,7 @@ func (s *Store) PutChunkPart(ctx context.Context, h [32]byte, size, off int64, d
 	if size <= 0 || off < 0 || off+int64(len(data)) > size {
 		return 0, fmt.Errorf("blobfs: a part at %d of %d bytes lies outside its chunk of %d", off, len(data), size)
 	}
-	if s.touch(s.path(h)) == nil {
+	if s.held(h) {
 		return size, nil
 	}
 	mu := &partLocks[h[0]]
@@ -77,24 +78,42 @@ func (s *Store) PutChunkPart(ctx context.Context, h [32]byte, size, off int64, d
 	if _, err := f.ReadAt(whole, 0); err != nil {
 		return 0, fmt.Errorf("blobfs: reading a partial chunk: %w", err)
 	}
-	os.Remove(p)
-	if err := s.PutChunk(ctx, h, whole); err != nil {
+	err = s.PutChunk(ctx, h, whole)
+	if err == nil || errors.Is(err, ErrHashMismatch) {
+		os.Remove(p) // stored in a pack, or bytes that are not the chunk
+	}
+	if err != nil {
 		return 0, err
 	}
 	return size, nil
 }
 
 // ReadChunkAt returns up to n bytes of chunk h from off (fewer at its
-// end). Unlike GetChunk it does not re-check the hash (the reader checks
+// end). Unlike GetChunk it does not check the bytes (the reader checks
 // the whole chunk once it has every part). The error wraps fs.ErrNotExist
 // when the chunk is not stored.
 func (s *Store) ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) ([]byte, error) {
-	f, err := os.Open(s.path(h))
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("blobfs: a part at %d of %d bytes", off, n)
+	}
+	if l, ok := s.lookup(h); ok {
+		b := make([]byte, max(0, min(int64(n), int64(l.n)-off)))
+		for err := readAt(l.p.path, b, l.off+off); err != nil; err = readAt(l.p.path, b, l.off+off) {
+			if l, ok = s.moved(h, l); !ok {
+				return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
+			}
+		}
+		return b, nil
+	}
+	if !s.legacy {
+		return nil, fmt.Errorf("blobfs: reading a chunk: %w", fs.ErrNotExist)
+	}
+	f, size, err := openSized(s.path(h), os.O_RDONLY) // a chunk file: it ends where the file ends
 	if err != nil {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 	}
 	defer f.Close()
-	b := make([]byte, n)
+	b := make([]byte, max(0, min(int64(n), size-off)))
 	k, err := f.ReadAt(b, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
