@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/samizdat-project/samizdat/attach"
 )
@@ -169,23 +173,43 @@ func (c *Client) startAhead(ctx context.Context, s *attach.Sealer, rec *uploadRe
 	return a
 }
 
-// seal seals chunks [start, end) into b, reusing its buffers.
+// sealWorkers bounds the goroutines that seal one batch's chunks at once:
+// sealing (reading, ChaCha20-Poly1305, SHA-256) sets the pace of a fresh
+// upload, and the sender waited on it with one core idle.
+var sealWorkers = min(runtime.GOMAXPROCS(0), 4)
+
+// seal seals chunks [start, end) into b, reusing its buffers, on up to
+// sealWorkers goroutines.
 func (b *sealedBatch) seal(s *attach.Sealer, start, end int) {
+	n := end - start
 	b.start, b.err = start, nil
-	b.chunks = b.chunks[:cap(b.chunks)]
-	b.hashes = b.hashes[:0]
-	for k := range end - start {
-		if k == len(b.chunks) {
-			b.chunks = append(b.chunks, nil)
-		}
-		ct, h, err := s.Seal(start+k, b.chunks[k])
-		if err != nil {
-			b.err = fmt.Errorf("%w: %w", errSealing, err)
-			return
-		}
-		b.chunks[k], b.hashes = ct, append(b.hashes, h)
+	b.chunks = b.chunks[:cap(b.chunks)] // the buffers of a longer batch are kept
+	for len(b.chunks) < n {
+		b.chunks = append(b.chunks, nil)
 	}
-	b.chunks = b.chunks[:end-start]
+	b.hashes = slices.Grow(b.hashes[:0], n)[:n]
+	errs := make([]error, n)
+	var next atomic.Int64
+	work := func() {
+		for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+			ct, h, err := s.Seal(start+k, b.chunks[k])
+			if err != nil {
+				errs[k] = err
+				continue
+			}
+			b.chunks[k], b.hashes[k] = ct, h
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(sealWorkers, n) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	b.chunks = b.chunks[:n]
+	if err := errors.Join(errs...); err != nil {
+		b.err = fmt.Errorf("%w: %w", errSealing, err)
+	}
 }
 
 // record stores rec under upKey.
