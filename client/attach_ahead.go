@@ -120,10 +120,11 @@ type sealedBatch struct {
 }
 
 // aheadSealer seals the chunks of an upload that no record lists yet, in
-// index order, a batch at a time on its own goroutine, and records each
-// batch's hashes in the local store before it hands out any chunk of it.
-// While the sender sends one batch, it seals the next (two batches of
-// buffers, reused).
+// index order, a batch at a time, and records each batch's hashes in the
+// local store before it hands out any chunk of it. Sealing and recording
+// run on goroutines of their own: while the sender sends one batch, the
+// next is recorded (a commit waits on an fsync) and the one after is
+// sealed (three batches of buffers, reused).
 type aheadSealer struct {
 	ready chan *sealedBatch
 	free  chan *sealedBatch
@@ -133,44 +134,96 @@ type aheadSealer struct {
 	err   error        // the error that ended the sealing goroutine
 }
 
+// aheadBuffers is how many batches an upload holds at most: the one being
+// sent, the one being recorded, the one being sealed.
+const aheadBuffers = 3
+
 // startAhead starts sealing the chunks from rec's first unrecorded one;
 // upKey names rec in the local store. Stop it before f is closed.
 func (c *Client) startAhead(ctx context.Context, s *attach.Sealer, rec *uploadRecord, upKey []byte) *aheadSealer {
-	a := &aheadSealer{ready: make(chan *sealedBatch, 1), free: make(chan *sealedBatch, 2),
+	a := &aheadSealer{ready: make(chan *sealedBatch, 1), free: make(chan *sealedBatch, aheadBuffers),
 		stop: make(chan struct{}), ended: make(chan struct{})}
-	a.free <- &sealedBatch{}
-	a.free <- &sealedBatch{}
+	for range aheadBuffers {
+		a.free <- &sealedBatch{}
+	}
 	r := *rec
 	r.Hashes = bytes.Clone(rec.Hashes)
+	sealed := make(chan *sealedBatch, aheadBuffers) // never full: there are no more batches
+	var wg sync.WaitGroup
+	wg.Go(func() { a.sealAll(s, len(r.Hashes)/len(attach.Hash{}), sealed) })
+	wg.Go(func() { c.recordAll(ctx, a, upKey, &r, sealed) })
 	go func() {
-		defer close(a.ended)
-		for start := len(r.Hashes) / len(attach.Hash{}); start < s.Count(); start += sealBatch {
-			var b *sealedBatch
+		wg.Wait()
+		close(a.ended)
+	}()
+	return a
+}
+
+// sealAll seals the batches from chunk first on, each into a free batch,
+// and passes them on to sealed in order, until the last chunk, an error
+// or stop.
+func (a *aheadSealer) sealAll(s *attach.Sealer, first int, sealed chan<- *sealedBatch) {
+	defer close(sealed)
+	for start := first; start < s.Count(); start += sealBatch {
+		var b *sealedBatch
+		select {
+		case b = <-a.free:
+		case <-a.stop:
+			return
+		}
+		b.seal(s, start, min(start+sealBatch, s.Count()))
+		sealed <- b
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// recordAll appends the hashes of each sealed batch to r, commits r under
+// upKey and only then hands the batch to the sender (docs/spec/
+// attachments.md §2.2). The batches sealed while a commit ran share the
+// next commit.
+func (c *Client) recordAll(ctx context.Context, a *aheadSealer, upKey []byte, r *uploadRecord, sealed <-chan *sealedBatch) {
+	var group []*sealedBatch
+	for b := range sealed {
+		group = append(group[:0], b)
+	gather:
+		for b.err == nil {
 			select {
-			case b = <-a.free:
-			case <-a.stop:
-				return
+			case next, ok := <-sealed:
+				if !ok {
+					break gather
+				}
+				b, group = next, append(group, next)
+			default:
+				break gather
 			}
-			b.seal(s, start, min(start+sealBatch, s.Count()))
-			if b.err == nil {
-				for _, h := range b.hashes {
+		}
+		var err error
+		for _, g := range group {
+			if g.err == nil {
+				for _, h := range g.hashes {
 					r.Hashes = append(r.Hashes, h[:]...)
 				}
-				if err := c.record(ctx, upKey, &r); err != nil {
-					b.err = fmt.Errorf("%w: %w", errSealing, err)
-				}
+			}
+		}
+		if group[0].err == nil {
+			err = c.record(ctx, upKey, r)
+		}
+		for _, g := range group {
+			if err != nil && g.err == nil {
+				g.err = fmt.Errorf("%w: %w", errSealing, err)
 			}
 			select {
-			case a.ready <- b:
+			case a.ready <- g:
 			case <-a.stop:
 				return
 			}
-			if b.err != nil {
+			if g.err != nil {
 				return
 			}
 		}
-	}()
-	return a
+	}
 }
 
 // sealWorkers bounds the goroutines that seal one batch's chunks at once:
@@ -231,7 +284,7 @@ func (a *aheadSealer) chunk(ctx context.Context, i int) ([]byte, attach.Hash, er
 			return nil, attach.Hash{}, a.err
 		}
 		if a.cur != nil {
-			a.free <- a.cur // cap 2: never blocks
+			a.free <- a.cur // cap aheadBuffers: never blocks
 			a.cur = nil
 		}
 		select {
