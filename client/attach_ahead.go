@@ -22,8 +22,13 @@ import (
 // reads the file once: no whole-file digest pass.
 
 // sealBatch is how many chunks are sealed, recorded and held at a time
-// (4 MiB); the sealing goroutine works one batch ahead of the sender.
+// (4 MiB) once an upload is under way (attach_ahead.go, startAhead).
 const sealBatch = 16
+
+// firstBatch is the size of an upload's first batch; each next one is
+// twice the last, up to sealBatch, so that the first chunk goes out after
+// two chunks are sealed and recorded, not sixteen.
+const firstBatch = 2
 
 // uploadRecordV marks a record whose Hashes is a write-ahead record. Older
 // records (a whole-file digest, session 7) are never resumed: their key may
@@ -164,14 +169,18 @@ func (c *Client) startAhead(ctx context.Context, s *attach.Sealer, rec *uploadRe
 // or stop.
 func (a *aheadSealer) sealAll(s *attach.Sealer, first int, sealed chan<- *sealedBatch) {
 	defer close(sealed)
-	for start := first; start < s.Count(); start += sealBatch {
+	size := firstBatch
+	for start := first; start < s.Count(); start += size {
+		if start > first {
+			size = min(2*size, sealBatch)
+		}
 		var b *sealedBatch
 		select {
 		case b = <-a.free:
 		case <-a.stop:
 			return
 		}
-		b.seal(s, start, min(start+sealBatch, s.Count()))
+		b.seal(s, start, min(start+size, s.Count()))
 		sealed <- b
 		if b.err != nil {
 			return
