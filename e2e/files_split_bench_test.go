@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func filesCPUSplit(t testing.TB) {
 	}
 	names := []string{"send CLI CPU", "send server CPU", "send wall", "send transfer", "download CLI CPU", "download server CPU", "download wall", "download transfer"}
 	res := map[string][8][]float64{}
-	for r := range 6 {
+	for r := range splitRounds() {
 		for k := range bins {
 			cli := bins[(k+r)%len(bins)]
 			up := run(cli, alice, "send", "bob", "--file", src)
@@ -76,4 +77,13 @@ func filesCPUSplit(t testing.TB) {
 		}
 		t.Logf("%s: %s", cli, strings.Join(s, "; "))
 	}
+}
+
+// splitRounds is the rounds of BenchmarkFilesCPUSplit: SAMIZDAT_SPLIT_ROUNDS,
+// or 6.
+func splitRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("SAMIZDAT_SPLIT_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 6
 }
