@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/samizdat-project/samizdat/attach"
 )
@@ -18,8 +22,13 @@ import (
 // reads the file once: no whole-file digest pass.
 
 // sealBatch is how many chunks are sealed, recorded and held at a time
-// (4 MiB); the sealing goroutine works one batch ahead of the sender.
+// (4 MiB) once an upload is under way (attach_ahead.go, startAhead).
 const sealBatch = 16
+
+// firstBatch is the size of an upload's first batch; each next one is
+// twice the last, up to sealBatch, so that the first chunk goes out after
+// two chunks are sealed and recorded, not sixteen.
+const firstBatch = 2
 
 // uploadRecordV marks a record whose Hashes is a write-ahead record. Older
 // records (a whole-file digest, session 7) are never resumed: their key may
@@ -116,10 +125,11 @@ type sealedBatch struct {
 }
 
 // aheadSealer seals the chunks of an upload that no record lists yet, in
-// index order, a batch at a time on its own goroutine, and records each
-// batch's hashes in the local store before it hands out any chunk of it.
-// While the sender sends one batch, it seals the next (two batches of
-// buffers, reused).
+// index order, a batch at a time, and records each batch's hashes in the
+// local store before it hands out any chunk of it. Sealing and recording
+// run on goroutines of their own: while the sender sends one batch, the
+// next is recorded (a commit waits on an fsync) and the one after is
+// sealed (three batches of buffers, reused).
 type aheadSealer struct {
 	ready chan *sealedBatch
 	free  chan *sealedBatch
@@ -129,63 +139,139 @@ type aheadSealer struct {
 	err   error        // the error that ended the sealing goroutine
 }
 
+// aheadBuffers is how many batches an upload holds at most: the one being
+// sent, the one being recorded, the one being sealed.
+const aheadBuffers = 3
+
 // startAhead starts sealing the chunks from rec's first unrecorded one;
 // upKey names rec in the local store. Stop it before f is closed.
 func (c *Client) startAhead(ctx context.Context, s *attach.Sealer, rec *uploadRecord, upKey []byte) *aheadSealer {
-	a := &aheadSealer{ready: make(chan *sealedBatch, 1), free: make(chan *sealedBatch, 2),
+	a := &aheadSealer{ready: make(chan *sealedBatch, 1), free: make(chan *sealedBatch, aheadBuffers),
 		stop: make(chan struct{}), ended: make(chan struct{})}
-	a.free <- &sealedBatch{}
-	a.free <- &sealedBatch{}
+	for range aheadBuffers {
+		a.free <- &sealedBatch{}
+	}
 	r := *rec
 	r.Hashes = bytes.Clone(rec.Hashes)
+	sealed := make(chan *sealedBatch, aheadBuffers) // never full: there are no more batches
+	var wg sync.WaitGroup
+	wg.Go(func() { a.sealAll(s, len(r.Hashes)/len(attach.Hash{}), sealed) })
+	wg.Go(func() { c.recordAll(ctx, a, upKey, &r, sealed) })
 	go func() {
-		defer close(a.ended)
-		for start := len(r.Hashes) / len(attach.Hash{}); start < s.Count(); start += sealBatch {
-			var b *sealedBatch
-			select {
-			case b = <-a.free:
-			case <-a.stop:
-				return
-			}
-			b.seal(s, start, min(start+sealBatch, s.Count()))
-			if b.err == nil {
-				for _, h := range b.hashes {
-					r.Hashes = append(r.Hashes, h[:]...)
-				}
-				if err := c.record(ctx, upKey, &r); err != nil {
-					b.err = fmt.Errorf("%w: %w", errSealing, err)
-				}
-			}
-			select {
-			case a.ready <- b:
-			case <-a.stop:
-				return
-			}
-			if b.err != nil {
-				return
-			}
-		}
+		wg.Wait()
+		close(a.ended)
 	}()
 	return a
 }
 
-// seal seals chunks [start, end) into b, reusing its buffers.
-func (b *sealedBatch) seal(s *attach.Sealer, start, end int) {
-	b.start, b.err = start, nil
-	b.chunks = b.chunks[:cap(b.chunks)]
-	b.hashes = b.hashes[:0]
-	for k := range end - start {
-		if k == len(b.chunks) {
-			b.chunks = append(b.chunks, nil)
+// sealAll seals the batches from chunk first on, each into a free batch,
+// and passes them on to sealed in order, until the last chunk, an error
+// or stop.
+func (a *aheadSealer) sealAll(s *attach.Sealer, first int, sealed chan<- *sealedBatch) {
+	defer close(sealed)
+	size := firstBatch
+	for start := first; start < s.Count(); start += size {
+		if start > first {
+			size = min(2*size, sealBatch)
 		}
-		ct, h, err := s.Seal(start+k, b.chunks[k])
-		if err != nil {
-			b.err = fmt.Errorf("%w: %w", errSealing, err)
+		var b *sealedBatch
+		select {
+		case b = <-a.free:
+		case <-a.stop:
 			return
 		}
-		b.chunks[k], b.hashes = ct, append(b.hashes, h)
+		b.seal(s, start, min(start+size, s.Count()))
+		sealed <- b
+		if b.err != nil {
+			return
+		}
 	}
-	b.chunks = b.chunks[:end-start]
+}
+
+// recordAll appends the hashes of each sealed batch to r, commits r under
+// upKey and only then hands the batch to the sender (docs/spec/
+// attachments.md §2.2). The batches sealed while a commit ran share the
+// next commit.
+func (c *Client) recordAll(ctx context.Context, a *aheadSealer, upKey []byte, r *uploadRecord, sealed <-chan *sealedBatch) {
+	var group []*sealedBatch
+	for b := range sealed {
+		group = append(group[:0], b)
+	gather:
+		for b.err == nil {
+			select {
+			case next, ok := <-sealed:
+				if !ok {
+					break gather
+				}
+				b, group = next, append(group, next)
+			default:
+				break gather
+			}
+		}
+		var err error
+		for _, g := range group {
+			if g.err == nil {
+				for _, h := range g.hashes {
+					r.Hashes = append(r.Hashes, h[:]...)
+				}
+			}
+		}
+		if group[0].err == nil {
+			err = c.record(ctx, upKey, r)
+		}
+		for _, g := range group {
+			if err != nil && g.err == nil {
+				g.err = fmt.Errorf("%w: %w", errSealing, err)
+			}
+			select {
+			case a.ready <- g:
+			case <-a.stop:
+				return
+			}
+			if g.err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sealWorkers bounds the goroutines that seal one batch's chunks at once:
+// sealing (reading, ChaCha20-Poly1305, SHA-256) sets the pace of a fresh
+// upload, and the sender waited on it with one core idle.
+var sealWorkers = min(runtime.GOMAXPROCS(0), 4)
+
+// seal seals chunks [start, end) into b, reusing its buffers, on up to
+// sealWorkers goroutines.
+func (b *sealedBatch) seal(s *attach.Sealer, start, end int) {
+	n := end - start
+	b.start, b.err = start, nil
+	b.chunks = b.chunks[:cap(b.chunks)] // the buffers of a longer batch are kept
+	for len(b.chunks) < n {
+		b.chunks = append(b.chunks, nil)
+	}
+	b.hashes = slices.Grow(b.hashes[:0], n)[:n]
+	errs := make([]error, n)
+	var next atomic.Int64
+	work := func() {
+		for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+			ct, h, err := s.Seal(start+k, b.chunks[k])
+			if err != nil {
+				errs[k] = err
+				continue
+			}
+			b.chunks[k], b.hashes[k] = ct, h
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(sealWorkers, n) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	b.chunks = b.chunks[:n]
+	if err := errors.Join(errs...); err != nil {
+		b.err = fmt.Errorf("%w: %w", errSealing, err)
+	}
 }
 
 // record stores rec under upKey.
@@ -207,7 +293,7 @@ func (a *aheadSealer) chunk(ctx context.Context, i int) ([]byte, attach.Hash, er
 			return nil, attach.Hash{}, a.err
 		}
 		if a.cur != nil {
-			a.free <- a.cur // cap 2: never blocks
+			a.free <- a.cur // cap aheadBuffers: never blocks
 			a.cur = nil
 		}
 		select {

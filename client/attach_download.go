@@ -47,6 +47,8 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 		return "", err
 	}
 	defer part.Close()
+	wb := startWriteback(part)
+	defer wb.stop() // before part.Close (deferred calls run last first)
 	partPath := part.Name()
 	missing := verifiedPart(op, part)
 	pr := &progress{total: op.Count(), size: a.Size, on: o.OnProgress}
@@ -72,6 +74,7 @@ func (c *Client) Download(ctx context.Context, id int64, dir string, o *FileOpti
 			off, _ := op.Span(i)
 			writing.Lock()
 			_, err = part.WriteAt(plain, off)
+			wb.wrote(len(plain))
 			writing.Unlock()
 			if err != nil {
 				return fmt.Errorf("client: writing %s: %w", partPath, err)

@@ -234,3 +234,47 @@ func TestDownloadResumesFromPartFile(t *testing.T) {
 		t.Fatal("the part file is left behind")
 	}
 }
+
+// TestAdversaryNoChunkHandedOutBeforeItsRecord: the sealing pipeline
+// (attach_ahead.go) records a batch's hashes on one goroutine while it
+// seals the next on others; a chunk reaches the sender only once the
+// record that lists it is committed (docs/spec/attachments.md §2.2). Each
+// chunk, as the sender gets it, is already in the stored record.
+func TestAdversaryNoChunkHandedOutBeforeItsRecord(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice := newUser(t, link, "alice", nil)
+	path, _ := writeRandomFile(t, "big.bin", 4*sealBatch*attach.ChunkSize+5)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	upKey := []byte("an upload")
+	rec, _, _, err := alice.prepareUpload(ctx, f, 4*sealBatch*attach.ChunkSize+5, upKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := attach.NewSealer(rec.Key, f, rec.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := alice.startAhead(ctx, s, rec, upKey)
+	defer a.close()
+	for i := range s.Count() {
+		_, h, err := a.chunk(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := alice.store.begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got uploadRecord
+		tx.get(uploadNS, upKey, &got)
+		tx.rollback()
+		if n := len(got.Hashes) / len(h); n <= i || !bytes.Equal(got.Hashes[i*len(h):(i+1)*len(h)], h[:]) {
+			t.Fatalf("chunk %d was handed out for sending with %d hashes recorded", i, n)
+		}
+	}
+}

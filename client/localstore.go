@@ -79,7 +79,7 @@ func createStore(home string, passphrase []byte, kdf KDFParams) (*localStore, er
 	storeKey := make([]byte, chacha20poly1305.KeySize)
 	rand.Read(storeKey)
 	defer clear(storeKey)
-	wrapKey := argon2.IDKey(passphrase, kdf.Salt, kdf.Time, kdf.Memory, kdf.Threads, chacha20poly1305.KeySize)
+	wrapKey := deriveWrapKey(passphrase, kdf)
 	defer clear(wrapKey)
 	wrapper, _ := chacha20poly1305.NewX(wrapKey)
 	nonce := make([]byte, wrapper.NonceSize())
@@ -124,7 +124,7 @@ func openStore(home string, passphrase []byte) (*localStore, error) {
 		eng.close()
 		return nil, &DamagedStoreError{Path: path, Err: errors.New("its passphrase parameters are damaged")}
 	}
-	wrapKey := argon2.IDKey(passphrase, kdf.Salt, kdf.Time, kdf.Memory, kdf.Threads, chacha20poly1305.KeySize)
+	wrapKey := deriveWrapKey(passphrase, kdf)
 	defer clear(wrapKey)
 	wrapper, _ := chacha20poly1305.NewX(wrapKey)
 	if len(wrapped) < wrapper.NonceSize() {
@@ -321,3 +321,16 @@ func (t *tx) addOutbox(e *outboxEntry) {
 
 // equalBytes compares secrets or keys in constant time.
 func equalBytes(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// deriveWrapKey derives the key that wraps the store key from passphrase.
+// Argon2 reads each block of its fresh allocation before it writes it, so
+// every page of memory new to the process would fault twice, the second
+// time (copy on write of the kernel's zero page) with a TLB flush on every
+// core the process ran on: on the benchmark machine that tripled the
+// unlock's time. So the Go heap is first made to hold as many mapped pages
+// as Argon2 is about to allocate (kdf_linux.go), which it then reuses
+// (docs/benchmarks.md, "Files, session 9").
+func deriveWrapKey(passphrase []byte, kdf KDFParams) []byte {
+	prefaultHeap(int(kdf.Memory) << 10)
+	return argon2.IDKey(passphrase, kdf.Salt, kdf.Time, kdf.Memory, kdf.Threads, chacha20poly1305.KeySize)
+}

@@ -142,6 +142,18 @@ func durableWrite(t testing.TB, path string, data []byte) time.Duration {
 	return took
 }
 
+// printedTransfer is the transfer's own time that a send --file or a
+// download printed ("upload 0.62 s, ..." or "download ...").
+func printedTransfer(t testing.TB, out []byte) time.Duration {
+	t.Helper()
+	m := regexp.MustCompile(`(?:upload|download) (\d+\.\d+) s, `).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the CLI printed no transfer time:\n%s", out)
+	}
+	secs, _ := strconv.ParseFloat(string(m[1]), 64)
+	return time.Duration(secs * float64(time.Second))
+}
+
 // runCosted runs one CLI command as u under /usr/bin/time and returns its
 // wall time, the transfer's own time that it printed ("upload 0.62 s" or
 // "download ..."), the CPU time of it and of the server process pid
@@ -160,12 +172,7 @@ func runCosted(t testing.TB, pid int, u *user, args ...string) costs {
 		t.Fatalf("%s %v: %v\n%s", u.name, args, err, out)
 	}
 	c.cpu = procCPU(t, pid) - srv0
-	m := regexp.MustCompile(`(?:upload|download) (\d+\.\d+) s, `).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("%s %v printed no transfer time:\n%s", u.name, args, out)
-	}
-	secs, _ := strconv.ParseFloat(string(m[1]), 64)
-	c.xfer = time.Duration(secs * float64(time.Second))
+	c.xfer = printedTransfer(t, out)
 	b, err := os.ReadFile(usage)
 	if err != nil {
 		t.Fatalf("/usr/bin/time wrote no usage (apt-get install time): %v", err)

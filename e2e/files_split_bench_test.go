@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 
 // BenchmarkFilesCPUSplit sends and downloads a 100 MiB file through the CLI
 // six times and reports the CPU time (user+system) of the CLI and of the
-// server apart, and the wall time, so that a change to one side can be
+// server apart, the wall time and the transfer's own time that the CLI
+// printed, so that a change to one side can be
 // measured on its own. SAMIZDAT_CLI_BINS (paths separated by ":") lists CLI
 // binaries that take turns, round by round, against one server (A/B of
 // client builds; default: this tree's). Run:
@@ -34,20 +36,22 @@ func filesCPUSplit(t testing.TB) {
 	if s := os.Getenv("SAMIZDAT_CLI_BINS"); s != "" {
 		bins = strings.Split(s, ":")
 	}
-	// run returns the CLI's CPU time, the server's meanwhile, and the wall time.
-	run := func(cli string, u *user, args ...string) [3]time.Duration {
+	// run returns the CLI's CPU time, the server's meanwhile, the wall time
+	// and the transfer's time that the CLI printed.
+	run := func(cli string, u *user, args ...string) [4]time.Duration {
 		cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
 		cmd.Env = append(os.Environ(), cliEnv...)
 		s0, start := procCPU(t, srv.Cmd.Process.Pid), time.Now()
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.CombinedOutput()
+		if err != nil {
 			t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
 		}
 		wall := time.Since(start)
-		return [3]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srv.Cmd.Process.Pid) - s0, wall}
+		return [4]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srv.Cmd.Process.Pid) - s0, wall, printedTransfer(t, out)}
 	}
-	names := []string{"send CLI CPU", "send server CPU", "send wall", "download CLI CPU", "download server CPU", "download wall"}
-	res := map[string][6][]float64{}
-	for r := range 6 {
+	names := []string{"send CLI CPU", "send server CPU", "send wall", "send transfer", "download CLI CPU", "download server CPU", "download wall", "download transfer"}
+	res := map[string][8][]float64{}
+	for r := range splitRounds() {
 		for k := range bins {
 			cli := bins[(k+r)%len(bins)]
 			up := run(cli, alice, "send", "bob", "--file", src)
@@ -61,8 +65,8 @@ func filesCPUSplit(t testing.TB) {
 			}
 			res[cli] = x
 			load, _ := os.ReadFile("/proc/loadavg")
-			t.Logf("round %d %s: send CLI %.2fs server %.2fs wall %.2fs; download CLI %.2fs server %.2fs wall %.2fs; load %s",
-				r+1, cli, x[0][r], x[1][r], x[2][r], x[3][r], x[4][r], x[5][r], strings.Fields(string(load))[0])
+			t.Logf("round %d %s: send CLI %.2fs server %.2fs wall %.2fs transfer %.2fs; download CLI %.2fs server %.2fs wall %.2fs transfer %.2fs; load %s",
+				r+1, cli, x[0][r], x[1][r], x[2][r], x[3][r], x[4][r], x[5][r], x[6][r], x[7][r], strings.Fields(string(load))[0])
 		}
 	}
 	for _, cli := range bins {
@@ -73,4 +77,13 @@ func filesCPUSplit(t testing.TB) {
 		}
 		t.Logf("%s: %s", cli, strings.Join(s, "; "))
 	}
+}
+
+// splitRounds is the rounds of BenchmarkFilesCPUSplit: SAMIZDAT_SPLIT_ROUNDS,
+// or 6.
+func splitRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("SAMIZDAT_SPLIT_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 6
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package client
+
+// prefaultHeap does nothing off Linux (kdf_linux.go).
+func prefaultHeap(int) {}
