@@ -95,10 +95,10 @@ type Client struct {
 	// waited on.
 	outboxMu    sync.Mutex
 	outboxMoved chan struct{}
-	topupCh  chan struct{}
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	reach    *reachState // reach.go; nil for a link without a book key
+	topupCh     chan struct{}
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	reach       *reachState // reach.go; nil for a link without a book key
 
 	outboxState // outbox.go: failed entries, why the outbox waits; errclass.go
 
