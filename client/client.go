@@ -89,16 +89,17 @@ type Client struct {
 	sessCh   chan struct{} // closed when a session is up
 	inbox    inbox
 	outboxCh chan struct{} // pokes the outbox sender
+	topupCh  chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	reach    *reachState // reach.go; nil for a link without a book key
+
 	// outboxMoved is closed (and cleared) when the outbox sender takes an
 	// entry out of the outbox, so that Flush returns as soon as the
 	// outbox is empty instead of at its next look; made when first
 	// waited on.
 	outboxMu    sync.Mutex
 	outboxMoved chan struct{}
-	topupCh     chan struct{}
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	reach       *reachState // reach.go; nil for a link without a book key
 
 	outboxState // outbox.go: failed entries, why the outbox waits; errclass.go
 
