@@ -165,15 +165,15 @@ func (c *Client) upload(ctx context.Context, f *os.File, o *FileOptions) (*Uploa
 	for i := range known {
 		sealed[i] = true
 	}
+	described := describeAhead(f, st.Size())
 	ahead := c.startAhead(ctx, sealer, rec, upKey[:])
 	err = c.uploadChunks(ctx, sealer, ahead, hashes, sealed, st.Size(), o)
 	ahead.close()
+	a := <-described
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Base(f.Name())
-	a := &attach.Attachment{Key: rec.Key, Size: st.Size(), Chunks: hashes, Name: base, MediaType: mediaTypeOf(base)}
-	describeImage(f, a)
+	a.Key, a.Chunks = rec.Key, hashes
 	desc, err := a.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("client: describing the file: %w", err)
@@ -389,6 +389,23 @@ func (p *progress) sent(i int) {
 }
 
 func (p *progress) finished(int) { p.mu.Lock(); p.done++; p.report(); p.mu.Unlock() }
+
+// describeAhead names the file, guesses its media type and, for an image,
+// its size and thumbnail (describeImage) on a goroutine of its own while
+// the chunks are uploaded, so that the file's message does not wait for
+// them after the last chunk is acknowledged (the first media type guess
+// reads the system's MIME tables; a thumbnail decodes the image). It reads
+// f only through ReadAt, which the sealer's reads do not disturb.
+func describeAhead(f *os.File, size int64) <-chan *attach.Attachment {
+	described := make(chan *attach.Attachment, 1)
+	go func() {
+		base := filepath.Base(f.Name())
+		a := &attach.Attachment{Size: size, Name: base, MediaType: mediaTypeOf(base)}
+		describeImage(f, a)
+		described <- a
+	}()
+	return described
+}
 
 // mediaTypeOf guesses a media type from the file name's extension.
 func mediaTypeOf(name string) string {

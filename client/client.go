@@ -94,6 +94,13 @@ type Client struct {
 	wg       sync.WaitGroup
 	reach    *reachState // reach.go; nil for a link without a book key
 
+	// outboxMoved is closed (and cleared) when the outbox sender takes an
+	// entry out of the outbox, so that Flush returns as soon as the
+	// outbox is empty instead of at its next look; made when first
+	// waited on.
+	outboxMu    sync.Mutex
+	outboxMoved chan struct{}
+
 	outboxState // outbox.go: failed entries, why the outbox waits; errclass.go
 
 	// testHookCommitBuilt, if set, runs after a commit is built and before

@@ -117,6 +117,28 @@ func (c *Client) markFailed(id int64, reason string) {
 		c.logf("client: marking an outbox entry failed: %v", err)
 	}
 	c.failedCount.Add(1)
+	c.outboxTookOut()
+}
+
+// outboxChange returns a channel closed the next time the outbox sender
+// takes an entry out of the outbox (sent, or set aside as failed).
+func (c *Client) outboxChange() <-chan struct{} {
+	c.outboxMu.Lock()
+	defer c.outboxMu.Unlock()
+	if c.outboxMoved == nil {
+		c.outboxMoved = make(chan struct{})
+	}
+	return c.outboxMoved
+}
+
+// outboxTookOut wakes those waiting in outboxChange.
+func (c *Client) outboxTookOut() {
+	c.outboxMu.Lock()
+	defer c.outboxMu.Unlock()
+	if c.outboxMoved != nil {
+		close(c.outboxMoved)
+		c.outboxMoved = nil
+	}
 }
 
 // permanent reports whether err from sending e means it can never go out
@@ -188,6 +210,7 @@ func (c *Client) outboxLoop(ctx context.Context) {
 			_, err := t.delOutbox(id)
 			return err
 		})
+		c.outboxTookOut()
 	}
 }
 
@@ -247,6 +270,7 @@ func (c *Client) recordError(ctx context.Context, h wire.GroupHash, text string)
 // acknowledged by the server or set aside as failed) or ctx ends.
 func (c *Client) Flush(ctx context.Context) error {
 	for {
+		moved := c.outboxChange() // before counting: a send that ends meanwhile closes it
 		n, err := c.Pending(ctx)
 		if err != nil {
 			return err
@@ -264,7 +288,8 @@ func (c *Client) Flush(ctx context.Context) error {
 				return errors.New("client: " + r)
 			}
 			return errors.New("client: messages are still waiting to be sent; they stay in the outbox and go out on the next connection")
-		case <-time.After(20 * time.Millisecond):
+		case <-moved:
+		case <-time.After(20 * time.Millisecond): // entries queued or dropped elsewhere
 		}
 	}
 }
