@@ -40,11 +40,11 @@ import (
 // the wire; the downloader opens, checks the hash, opens the chunk, writes
 // it and syncs the file. No handshake, no framing beyond a length and a
 // hash, no store, no messages: only the per-byte work the design keeps.
-// It runs three times per round: ChaCha20-Poly1305 for both AEADs, ChaCha20-Poly1305
-// for the file and AES-256-GCM on the wire (samizdat's choice on this
-// machine since session 9), and AES-256-GCM for both. The floor programs are this test binary (files-floor-*
-// helpers in helper_test.go), so they are separate processes like
-// samizdat's.
+// It runs three times per round: ChaCha20-Poly1305 for both AEADs;
+// ChaCha20-Poly1305 for the file and AES-256-GCM on the wire (samizdat's
+// choice on this machine since session 9); AES-256-GCM for both. The
+// floor's programs are this test binary (the files-floor-* helpers in
+// helper_test.go), so they are separate processes, like samizdat's.
 // Run: go test ./e2e -run '^$' -bench FilesFloor -benchtime=1x -v
 func BenchmarkFilesFloor(b *testing.B) {
 	for b.Loop() {
