@@ -264,7 +264,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 
 // handshakeSession runs the secure channel pinned to the link's key and
 // the wire hello over an open path, within timeout. On failure it closes nc.
-func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, link ServerLink, device []byte, onDeliver func(*wire.Deliver)) (*session, error) {
+func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, link ServerLink, device []byte, in *inbox) (*session, error) {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { nc.SetDeadline(time.Now()) })
@@ -277,13 +277,14 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 		nc.Close()
 		return nil, fmt.Errorf("client: secure channel (is the server link current?): %w", err)
 	}
-	ws := NewSession(sc, deliverHandler(onDeliver))
+	mark := in.newMark()
+	ws := NewSession(sc, in.frameHandler(mark))
 	hello, err := ws.Hello(hctx)
 	if err != nil {
 		ws.End(err)
 		return nil, fmt.Errorf("client: hello: %w", err)
 	}
-	return &session{Session: ws, hello: hello}, nil
+	return &session{Session: ws, hello: hello, backlog: mark}, nil
 }
 
 // refreshBook fetches the endpoint book now and every bookRefresh over the
