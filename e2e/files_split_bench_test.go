@@ -39,15 +39,8 @@ func filesCPUSplit(t testing.TB) {
 	// run returns the CLI's CPU time, the server's meanwhile, the wall time
 	// and the transfer's time that the CLI printed.
 	run := func(cli string, u *user, args ...string) [4]time.Duration {
-		cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
-		cmd.Env = append(os.Environ(), cliEnv...)
-		s0, start := procCPU(t, srv.Cmd.Process.Pid), time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
-		}
-		wall := time.Since(start)
-		return [4]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srv.Cmd.Process.Pid) - s0, wall, printedTransfer(t, out)}
+		c, out := runBin(t, cli, srv.Cmd.Process.Pid, u, args...)
+		return [4]time.Duration{c[0], c[1], c[2], printedTransfer(t, out)}
 	}
 	names := []string{"send CLI CPU", "send server CPU", "send wall", "send transfer", "download CLI CPU", "download server CPU", "download wall", "download transfer"}
 	res := map[string][8][]float64{}
@@ -77,6 +70,21 @@ func filesCPUSplit(t testing.TB) {
 		}
 		t.Logf("%s: %s", cli, strings.Join(s, "; "))
 	}
+}
+
+// runBin runs the CLI binary cli as u and returns its CPU time (user +
+// system), the server's (process srvPid) meanwhile, the wall time, and its
+// output; a failure fails the test.
+func runBin(t testing.TB, cli string, srvPid int, u *user, args ...string) ([3]time.Duration, []byte) {
+	cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
+	cmd.Env = append(os.Environ(), cliEnv...)
+	s0, start := procCPU(t, srvPid), time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
+	}
+	wall := time.Since(start)
+	return [3]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srvPid) - s0, wall}, out
 }
 
 // splitRounds is the rounds of BenchmarkFilesCPUSplit: SAMIZDAT_SPLIT_ROUNDS,
