@@ -5,7 +5,6 @@ package client
 import (
 	"context"
 	"crypto/sha256"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -158,27 +157,11 @@ func TestAdversarySyncEarlyMark(t *testing.T) {
 // client's own connection goes on working.
 func TestAdversaryMalformedCaughtUp(t *testing.T) {
 	_, alice, bob := twoFriends(t)
-	key, _ := securechan.GenerateServerKey(nil)
-	scs, err := securechan.NewServer(securechan.ServerConfig{Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, sc := net.Pipe()
-	go func() {
-		conn, err := scs.Accept(context.Background(), sc)
-		if err != nil {
-			return
-		}
+	mark := alice.inbox.newMark()
+	ws := fakeServer(t, alice, alice.inbox.frameHandler(mark), func(conn *securechan.Conn) {
 		// CaughtUp (0x0202), request id 0, a 4-byte body: up_to_seq is 8.
 		conn.Send([]byte{0, 1, 0x02, 0x02, 0, 0, 0, 0, 0, 0, 0, 7})
-	}()
-	mark := alice.inbox.newMark()
-	dev := alice.keys.device()
-	ws, err := Handshake(context.Background(), cc, SessionConfig{ServerPublic: key.Public(), DeviceKey: dev, OnFrame: alice.inbox.frameHandler(mark)})
-	clear(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	select {
 	case <-ws.Done():
 	case <-time.After(10 * time.Second):

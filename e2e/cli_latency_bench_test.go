@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,12 +28,9 @@ func cliLatency(t testing.TB) {
 	dir := t.TempDir()
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
 	alice, bob := twoFriends(t, dir, srv.link)
-	bins := []string{bin}
-	if s := os.Getenv("SAMIZDAT_CLI_BINS"); s != "" {
-		bins = strings.Split(s, ":")
-	}
+	bins := cliBins()
 	names := []string{"send wall", "send CLI CPU", "read wall", "read CLI CPU"}
-	res := map[string][4][]float64{}
+	res := map[string][][]float64{}
 	for r := range splitRounds() {
 		for k := range bins {
 			cli := bins[(k+r)%len(bins)]
@@ -44,22 +40,11 @@ func cliLatency(t testing.TB) {
 			if !strings.Contains(string(out), text) {
 				t.Fatalf("%s read did not show %q:\n%s", cli, text, out)
 			}
-			x := res[cli]
-			for i, v := range []time.Duration{send[2], send[0], read[2], read[0]} {
-				x[i] = append(x[i], v.Seconds())
-			}
-			res[cli] = x
+			x := addRound(res, cli, []time.Duration{send[2], send[0], read[2], read[0]})
 			load, _ := os.ReadFile("/proc/loadavg")
 			t.Logf("round %d %s: send wall %.3fs CPU %.3fs; read wall %.3fs CPU %.3fs; load %s",
 				r+1, cli, x[0][r], x[1][r], x[2][r], x[3][r], strings.Fields(string(load))[0])
 		}
 	}
-	for _, cli := range bins {
-		var s []string
-		for i, name := range names {
-			v := slices.Sorted(slices.Values(res[cli][i]))
-			s = append(s, fmt.Sprintf("%s median %.3fs (%.3f-%.3f)", name, v[len(v)/2], v[0], v[len(v)-1]))
-		}
-		t.Logf("%s: %s", cli, strings.Join(s, "; "))
-	}
+	logMedians(t, bins, names, res)
 }
