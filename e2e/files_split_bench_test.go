@@ -83,6 +83,7 @@ func addRound(res map[string][][]float64, cli string, round []time.Duration) [][
 
 // logMedians logs, per binary, the median and range of each named series.
 func logMedians(t testing.TB, bins, names []string, res map[string][][]float64) {
+	t.Helper()
 	for _, cli := range bins {
 		var s []string
 		for i, name := range names {
