@@ -79,7 +79,9 @@ type syncCounts struct {
 // processed as they come). A server that does not mark the end of the
 // backlog (wire.md §6.6a) leaves Sync to wait until the mailbox has been
 // quiet for quiet (and at least that long), which is also the rule until
-// the first mark of this server arrives. Sync returns nil when ctx ends.
+// the first mark of this server arrives, and again after markGrace times
+// quiet without the mark (a path that stalls without breaking must not
+// hold Sync longer than that). Sync returns nil when ctx ends.
 func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
 	start := time.Now()
 	tick := time.NewTicker(max(quiet/4, time.Millisecond))
@@ -93,16 +95,21 @@ func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
 			return err
 		}
 		if c.awaitBacklog(ctx, s, tick.C, func() bool {
-			return time.Since(start) >= quiet && c.inbox.idleFor(quiet)
+			waited := time.Since(start)
+			return waited >= quiet && (!c.inbox.serverMarks() || waited >= markGrace*quiet) && c.inbox.idleFor(quiet)
 		}) {
 			return nil
 		}
 	}
 }
 
+// markGrace is how many quiet periods Sync waits for the mark of a server
+// that sends marks before it takes a quiet inbox instead.
+const markGrace = 10
+
 // awaitBacklog waits for the mark of s, or ctx's end, or quiet (checked on
-// every tick) while this server has sent no mark; false means s ended
-// first, and the next connection's mark is the one to wait for.
+// every tick) to hold; false means s ended first, and the next
+// connection's mark is the one to wait for.
 func (c *Client) awaitBacklog(ctx context.Context, s *session, tick <-chan time.Time, quiet func() bool) bool {
 	var reached chan struct{}
 	if s.backlog != nil {
@@ -124,7 +131,7 @@ func (c *Client) awaitBacklog(ctx context.Context, s *session, tick <-chan time.
 				return false
 			}
 		case <-tick:
-			if (reached == nil || !c.inbox.serverMarks()) && quiet() {
+			if quiet() {
 				c.syncs.byQuiet.Add(1)
 				return true
 			}

@@ -112,6 +112,24 @@ func TestSyncWithoutMark(t *testing.T) {
 	}
 }
 
+// TestSyncMarkGrace: when a server that sends marks sends none on this
+// connection (a path that stalls without breaking), Sync waits markGrace
+// quiet periods for it and then takes a quiet inbox.
+func TestSyncMarkGrace(t *testing.T) {
+	_, alice, _ := twoFriends(t)
+	alice = reopen(t, alice, func(c *Client) { c.testNoMark, c.inbox.marked = true, true })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const quiet = 100 * time.Millisecond
+	start := time.Now()
+	if err := alice.Sync(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < markGrace*quiet || ctx.Err() != nil || alice.syncs.byQuiet.Load() != 1 {
+		t.Fatalf("Sync took %v (context %v, %d by a quiet inbox); want at least %v, then a quiet inbox", took, ctx.Err(), alice.syncs.byQuiet.Load(), markGrace*quiet)
+	}
+}
+
 // TestAdversarySyncEarlyMark: a server that marks the end of the backlog
 // before it pushes the backlog makes Sync return early, and nothing more:
 // the messages are stored when they come, and acknowledged only then.
