@@ -88,7 +88,7 @@ type Client struct {
 	sess     *session
 	sessCh   chan struct{} // closed when a session is up
 	inbox    inbox
-	syncs    syncCounts // why Sync calls returned (sync.go)
+	syncs    syncCounts    // why Sync calls returned (sync.go)
 	outboxCh chan struct{} // pokes the outbox sender
 	topupCh  chan struct{}
 	cancel   context.CancelFunc
