@@ -223,6 +223,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	c.setPath(pathOf(p.Candidate, time.Now()))
 	cd := &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate}
 	s.meter.Store(c.newByteMeter(p.Network, cd)) // before a transfer sees s
+	s.booked = make(chan struct{})               // refreshBook's first fetch, below
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)
@@ -235,7 +236,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	}
 	done := make(chan struct{})
 	defer close(done)
-	go c.refreshBook(ctx, done)
+	go c.refreshBook(ctx, done, s)
 	go c.checkRelays(ctx, done, p.Network, p.Candidate) // reach_report.go
 	cd, silent := c.keepPath(ctx, p.Network, cd)
 	s = cd.s
@@ -288,8 +289,10 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 }
 
 // refreshBook fetches the endpoint book now and every bookRefresh over the
-// session in use, until done is closed, and merges it into the cache.
-func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
+// session in use, until done is closed, and merges it into the cache. It
+// tells first, the session it starts on, when its first fetch is over.
+func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}, first *session) {
+	defer first.bookTried() // also when no fetch ran
 	for {
 		c.sessMu.Lock()
 		s := c.sess
@@ -298,6 +301,7 @@ func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
 			return
 		}
 		err := c.bookCall(ctx, s, &wire.FetchBook{Have: c.reach.cache.Version()}, BookChange{}) // reach_report.go
+		first.bookTried()
 		switch {
 		case err == nil:
 		case wireCode(err) == wire.CodeNotFound:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,18 @@ type session struct {
 	meter atomic.Pointer[byteMeter]
 	// backlog is the connection's end of the backlog (sync.go).
 	backlog *backlogMark
+	// booked, when not nil, is closed once the connection's first fetch
+	// of the endpoint book is over (reach.go), which Sync waits for too.
+	booked   chan struct{}
+	bookOnce sync.Once
+}
+
+// bookTried records that the connection's first fetch of the endpoint book
+// is over, whatever its outcome.
+func (s *session) bookTried() {
+	if s != nil && s.booked != nil {
+		s.bookOnce.Do(func() { close(s.booked) })
+	}
 }
 
 // deliverHandler passes Deliver pushes to onDeliver and CaughtUp pushes

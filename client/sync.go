@@ -74,7 +74,10 @@ type syncCounts struct {
 
 // Sync waits until the client is online and has processed the backlog of
 // its mailbox: every message the server held for this device when the
-// connection opened, committed to the local store. Messages that arrive
+// connection opened, committed to the local store. With a server link
+// that carries a book key (reach.go), it also waits for the connection's
+// first fetch of the endpoint book, so that a command that runs briefly
+// still learns the relays the server hands out. Messages that arrive
 // later are new, not backlog: Sync does not wait for them (they are
 // processed as they come). A server that does not mark the end of the
 // backlog (wire.md §6.6a) leaves Sync to wait until the mailbox has been
@@ -94,12 +97,20 @@ func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
 			}
 			return err
 		}
-		if c.awaitBacklog(ctx, s, tick.C, func() bool {
+		if !c.awaitBacklog(ctx, s, tick.C, func() bool {
 			waited := time.Since(start)
 			return waited >= quiet && (!c.inbox.serverMarks() || waited >= markGrace*quiet) && c.inbox.idleFor(quiet)
 		}) {
-			return nil
+			continue
 		}
+		if s.booked != nil { // bounded by the fetch's own timeout
+			select {
+			case <-s.booked:
+			case <-s.Done():
+			case <-ctx.Done():
+			}
+		}
+		return nil
 	}
 }
 

@@ -5,11 +5,14 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"net"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/samizdat-project/samizdat/reach"
 	"github.com/samizdat-project/samizdat/securechan"
 	"github.com/samizdat-project/samizdat/server"
 	"github.com/samizdat-project/samizdat/server/servertest"
@@ -196,4 +199,23 @@ func TestAdversaryMalformedCaughtUp(t *testing.T) {
 	send(t, bob, "alice", "still here")
 	waitText(t, alice, "bob", "bob", "still here")
 	syncByMark(t, alice)
+}
+
+// TestSyncWaitsForTheBook: through a link with a book key, Sync returns
+// with the connection's endpoint book fetched, so that a command that
+// exits right after it has learned the relays the book adds (with the
+// quiet period it once always waited, the fetch happened to finish first).
+func TestSyncWaitsForTheBook(t *testing.T) {
+	srvLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	fa, fb := startForwarder(t, "127.0.0.1:0", srvLn.Addr().String()), startForwarder(t, "127.0.0.1:0", srvLn.Addr().String())
+	sl := bookServer(t, srvLn, []reach.Entry{directEntry("relay-a", fa.addr()), directEntry("relay-b", fb.addr())}, "relay-a")
+	c, err := Init(InitOptions{Options: userOptions(t, filepath.Join(t.TempDir(), "alice"), "alice"), Server: sl, Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startUser(t, c)
+	syncByMark(t, c)
+	if known := strings.Join(c.KnownPaths(), " "); !strings.Contains(known, `"relay-b"`) {
+		t.Fatalf("Sync returned before the book that brings relay B: known %s", known)
+	}
 }
