@@ -38,9 +38,10 @@ type FileOptions struct {
 	// Retries bounds the reconnections one transfer waits for (default 100).
 	Retries int
 	// CatchUp, if positive, has SendFile catch up with its chats while it
-	// uploads (Sync with this quiet period) and resolve the chat after
-	// both: a wait for a quiet inbox then overlaps the upload instead of
-	// coming before it.
+	// uploads (Sync with this quiet period: it ends once the backlog is
+	// stored, at the server's mark, or on a quiet inbox from a server
+	// without one) and resolve the chat after both: the catch-up then
+	// overlaps the upload instead of coming before it.
 	CatchUp time.Duration
 }
 

@@ -327,17 +327,7 @@ func testResumeAcrossCuts(t *testing.T, budget int64) {
 // the real server's own hash check cannot stand in for.
 func lyingServer(t *testing.T, c *Client, chunks map[[32]byte][]byte) {
 	t.Helper()
-	key, _ := securechan.GenerateServerKey(nil)
-	scs, err := securechan.NewServer(securechan.ServerConfig{Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, sc := net.Pipe()
-	go func() {
-		conn, err := scs.Accept(context.Background(), sc)
-		if err != nil {
-			return
-		}
+	ws := fakeServer(t, c, nil, func(conn *securechan.Conn) {
 		for {
 			b, err := conn.Recv()
 			if err != nil {
@@ -360,16 +350,36 @@ func lyingServer(t *testing.T, c *Client, chunks map[[32]byte][]byte) {
 				return
 			}
 		}
+	})
+	c.sessMu.Lock()
+	c.sess = &session{Session: ws}
+	c.sessMu.Unlock()
+}
+
+// fakeServer opens a Session of c's device to a server of the test's own
+// (serve runs its end of the secure channel, over a pipe), with onFrame
+// taking the pushes; the session ends with the test.
+func fakeServer(t *testing.T, c *Client, onFrame FrameHandler, serve func(*securechan.Conn)) *Session {
+	t.Helper()
+	key, _ := securechan.GenerateServerKey(nil)
+	scs, err := securechan.NewServer(securechan.ServerConfig{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, sc := net.Pipe()
+	go func() {
+		if conn, err := scs.Accept(context.Background(), sc); err == nil {
+			serve(conn)
+		}
 	}()
 	dev := c.keys.device()
-	ws, err := Handshake(context.Background(), cc, SessionConfig{ServerPublic: key.Public(), DeviceKey: dev})
+	defer clear(dev)
+	ws, err := Handshake(context.Background(), cc, SessionConfig{ServerPublic: key.Public(), DeviceKey: dev, OnFrame: onFrame})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.End(errors.New("test over")) })
-	c.sessMu.Lock()
-	c.sess = &session{Session: ws}
-	c.sessMu.Unlock()
+	return ws
 }
 
 // TestImageThumbnail: a photo arrives with its dimensions and a small

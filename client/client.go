@@ -88,6 +88,7 @@ type Client struct {
 	sess     *session
 	sessCh   chan struct{} // closed when a session is up
 	inbox    inbox
+	syncs    syncCounts    // why Sync calls returned (sync.go)
 	outboxCh chan struct{} // pokes the outbox sender
 	topupCh  chan struct{}
 	cancel   context.CancelFunc
@@ -118,6 +119,9 @@ type Client struct {
 	testHookSent func(*wire.Send)
 	// testNoSyncOnConnect, if set, skips syncOwnDevices on connection.
 	testNoSyncOnConnect bool
+	// testNoMark, if set, never asks for the end-of-backlog mark: the
+	// client then sees what a server before wire.md §6.6a gives it.
+	testNoMark bool
 	// rebases counts commits rebuilt after StaleEpoch.
 	rebases atomic.Int64
 
@@ -356,7 +360,7 @@ func (c *Client) connectLoop(ctx context.Context) {
 func (c *Client) connect(ctx context.Context) (*session, error) {
 	dev := c.keys.device()
 	defer clear(dev)
-	s, err := dialSession(ctx, c.opts.Dialer, c.keys.Server, dev, c.inbox.push)
+	s, err := dialSession(ctx, c.opts.Dialer, c.keys.Server, dev, &c.inbox)
 	if err != nil {
 		return nil, err
 	}
@@ -396,9 +400,21 @@ func (c *Client) registerDevice(ctx context.Context, s *session) error {
 }
 
 // subscribe starts the mailbox's pushes on s (closing an older session of
-// this device on the server); on failure it closes s.
+// this device on the server) and asks for the mark at the end of the
+// backlog (wire.md §6.6a), in the same flight; on failure it closes s.
 func (c *Client) subscribe(ctx context.Context, s *session) error {
-	if _, err := s.call(ctx, &wire.Subscribe{}); err != nil {
+	sub, err := s.startCall(&wire.Subscribe{})
+	var ask func(context.Context) (wire.Message, error)
+	if err == nil && !c.testNoMark {
+		ask, err = s.startCall(wire.AskCaughtUp())
+	}
+	if err == nil {
+		_, err = sub(ctx)
+	}
+	if err == nil && ask != nil {
+		_, err = ask(ctx)
+	}
+	if err != nil {
 		s.close(err)
 		if rerr := c.noteRevoked(err); rerr != err {
 			return rerr

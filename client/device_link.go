@@ -293,7 +293,7 @@ func (r *LinkRequest) open(ctx context.Context) error {
 	}
 	dev := ed25519.NewKeyFromSeed(r.deviceSeed)
 	defer clear(dev)
-	s, err := dialSession(ctx, dial, r.o.Server, dev, func(*wire.Deliver) {})
+	s, err := dialSession(ctx, dial, r.o.Server, dev, nil)
 	if err != nil {
 		return err
 	}
@@ -324,7 +324,7 @@ func (r *LinkRequest) Wait(ctx context.Context) (*Client, error) {
 			if dial == nil {
 				dial = TCPDialer
 			}
-			s, err := dialSession(ctx, dial, r.o.Server, dev, func(*wire.Deliver) {})
+			s, err := dialSession(ctx, dial, r.o.Server, dev, nil)
 			clear(dev)
 			if err == nil {
 				r.sess = s

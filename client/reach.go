@@ -223,6 +223,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	c.setPath(pathOf(p.Candidate, time.Now()))
 	cd := &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate}
 	s.meter.Store(c.newByteMeter(p.Network, cd)) // before a transfer sees s
+	s.booked = make(chan struct{})               // refreshBook's first fetch, below
 	c.sessMu.Lock()
 	c.sess = s
 	close(c.sessCh)
@@ -235,7 +236,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	}
 	done := make(chan struct{})
 	defer close(done)
-	go c.refreshBook(ctx, done)
+	go c.refreshBook(ctx, done, s)
 	go c.checkRelays(ctx, done, p.Network, p.Candidate) // reach_report.go
 	cd, silent := c.keepPath(ctx, p.Network, cd)
 	s = cd.s
@@ -264,7 +265,7 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 
 // handshakeSession runs the secure channel pinned to the link's key and
 // the wire hello over an open path, within timeout. On failure it closes nc.
-func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, link ServerLink, device []byte, onDeliver func(*wire.Deliver)) (*session, error) {
+func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, link ServerLink, device []byte, in *inbox) (*session, error) {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { nc.SetDeadline(time.Now()) })
@@ -277,18 +278,21 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 		nc.Close()
 		return nil, fmt.Errorf("client: secure channel (is the server link current?): %w", err)
 	}
-	ws := NewSession(sc, deliverHandler(onDeliver))
+	mark := in.newMark()
+	ws := NewSession(sc, in.frameHandler(mark))
 	hello, err := ws.Hello(hctx)
 	if err != nil {
 		ws.End(err)
 		return nil, fmt.Errorf("client: hello: %w", err)
 	}
-	return &session{Session: ws, hello: hello}, nil
+	return &session{Session: ws, hello: hello, backlog: mark}, nil
 }
 
 // refreshBook fetches the endpoint book now and every bookRefresh over the
-// session in use, until done is closed, and merges it into the cache.
-func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
+// session in use, until done is closed, and merges it into the cache. It
+// tells first, the session it starts on, when its first fetch is over.
+func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}, first *session) {
+	defer first.bookTried() // also when no fetch ran
 	for {
 		c.sessMu.Lock()
 		s := c.sess
@@ -297,6 +301,7 @@ func (c *Client) refreshBook(ctx context.Context, done <-chan struct{}) {
 			return
 		}
 		err := c.bookCall(ctx, s, &wire.FetchBook{Have: c.reach.cache.Version()}, BookChange{}) // reach_report.go
+		first.bookTried()
 		switch {
 		case err == nil:
 		case wireCode(err) == wire.CodeNotFound:

@@ -102,7 +102,7 @@ func (c *Client) handshakeOver(ctx context.Context, conn net.Conn, timeout time.
 	dev := c.keys.device()
 	defer clear(dev)
 	start := time.Now()
-	s, err := handshakeSession(ctx, ac, timeout, c.keys.Server, dev, c.inbox.push)
+	s, err := handshakeSession(ctx, ac, timeout, c.keys.Server, dev, &c.inbox)
 	ac.handshake = time.Since(start)
 	return s, ac, err
 }

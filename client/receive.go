@@ -17,23 +17,36 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// inbox is an unbounded queue of delivered messages: the session's reader
-// never blocks on processing (the server bounds what is unacknowledged).
+// inbox is an unbounded queue of delivered messages, and of the marks that
+// end a connection's backlog (sync.go): the session's reader never blocks
+// on processing (the server bounds what is unacknowledged).
 type inbox struct {
-	mu     sync.Mutex // guards the fields below
-	queue  []*wire.Deliver
-	closed bool
-	last   time.Time // when the last Deliver arrived or was processed
-	busy   bool      // a Deliver is being processed
-	notify chan struct{}
+	mu       sync.Mutex // guards the fields below
+	queue    []inboxItem
+	closed   bool
+	last     time.Time // when the last Deliver arrived or was processed
+	busy     bool      // a Deliver is being processed
+	failures uint64    // Delivers whose processing failed (not acknowledged)
+	marked   bool      // a CaughtUp arrived: the server sends them (sync.go)
+	notify   chan struct{}
+}
+
+// inboxItem is a Deliver, or the mark of a CaughtUp push.
+type inboxItem struct {
+	d    *wire.Deliver
+	mark *backlogMark
 }
 
 func (b *inbox) init() { b.notify = make(chan struct{}, 1) }
 
-func (b *inbox) push(d *wire.Deliver) {
+func (b *inbox) push(d *wire.Deliver) { b.add(inboxItem{d: d}) }
+
+func (b *inbox) add(it inboxItem) {
 	b.mu.Lock()
-	b.queue = append(b.queue, d)
-	b.last = time.Now()
+	b.queue = append(b.queue, it)
+	if it.d != nil {
+		b.last = time.Now()
+	}
 	b.mu.Unlock()
 	select {
 	case b.notify <- struct{}{}:
@@ -47,18 +60,19 @@ func (b *inbox) close() {
 	b.mu.Unlock()
 }
 
-// pop takes the next Deliver, or nil.
-func (b *inbox) pop() *wire.Deliver {
+// pop takes the next item; ok is false when the queue is empty.
+func (b *inbox) pop() (it inboxItem, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.queue) == 0 {
 		b.busy = false
-		return nil
+		return inboxItem{}, false
 	}
-	d := b.queue[0]
+	it = b.queue[0]
+	b.queue[0] = inboxItem{}
 	b.queue = b.queue[1:]
-	b.busy = true
-	return d
+	b.busy = it.d != nil
+	return it, true
 }
 
 // idleFor reports whether nothing arrived or was processed for d.
@@ -69,11 +83,12 @@ func (b *inbox) idleFor(d time.Duration) bool {
 }
 
 // inboxLoop processes delivered messages in mailbox order and acknowledges
-// each once its effects are committed to the local store.
+// each once its effects are committed to the local store. A mark is
+// reached when every Deliver queued before it has been processed.
 func (c *Client) inboxLoop(ctx context.Context) {
 	for {
-		d := c.inbox.pop()
-		if d == nil {
+		it, ok := c.inbox.pop()
+		if !ok {
 			select {
 			case <-ctx.Done():
 				return
@@ -81,9 +96,17 @@ func (c *Client) inboxLoop(ctx context.Context) {
 			}
 			continue
 		}
+		if it.mark != nil {
+			c.inbox.reach(it.mark)
+			continue
+		}
+		d := it.d
 		msgs, err := c.processDeliver(ctx, d)
 		c.inbox.mu.Lock()
 		c.inbox.last = time.Now()
+		if err != nil {
+			c.inbox.failures++
+		}
 		c.inbox.mu.Unlock()
 		if err != nil {
 			// Only a local store failure gets here: do not acknowledge, the
@@ -106,23 +129,6 @@ func (c *Client) inboxLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// Sync waits until the client is online and its mailbox has been quiet for
-// quiet: every pending message is processed.
-func (c *Client) Sync(ctx context.Context, quiet time.Duration) error {
-	if err := c.WaitOnline(ctx); err != nil {
-		return err
-	}
-	start := time.Now()
-	for time.Since(start) < quiet || !c.inbox.idleFor(quiet) {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(quiet / 4):
-		}
-	}
-	return nil
 }
 
 // processDeliver applies one delivered message to the local state in one

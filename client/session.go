@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,14 +37,33 @@ type session struct {
 	// meter is the byte budget of the connection under the session, once
 	// keepPath runs it (attach_parts.go).
 	meter atomic.Pointer[byteMeter]
+	// backlog is the connection's end of the backlog (sync.go).
+	backlog *backlogMark
+	// booked, when not nil, is closed once the connection's first fetch
+	// of the endpoint book is over (reach.go), which Sync waits for too.
+	booked   chan struct{}
+	bookOnce sync.Once
 }
 
-// deliverHandler passes Deliver pushes to onDeliver and ends the session on
-// any other push.
-func deliverHandler(onDeliver func(*wire.Deliver)) FrameHandler {
+// bookTried records that the connection's first fetch of the endpoint book
+// is over, whatever its outcome.
+func (s *session) bookTried() {
+	if s != nil && s.booked != nil {
+		s.bookOnce.Do(func() { close(s.booked) })
+	}
+}
+
+// deliverHandler passes Deliver pushes to onDeliver and CaughtUp pushes
+// to onCaughtUp (wire.md §6.6a), in order, and ends the session on any
+// other push.
+func deliverHandler(onDeliver func(*wire.Deliver), onCaughtUp func()) FrameHandler {
 	return func(f wire.Frame) (bool, error) {
-		if d, ok := f.Msg.(*wire.Deliver); ok {
-			onDeliver(d)
+		switch m := f.Msg.(type) {
+		case *wire.Deliver:
+			onDeliver(m)
+			return true, nil
+		case *wire.CaughtUp:
+			onCaughtUp()
 			return true, nil
 		}
 		if f.RequestID != 0 {
@@ -59,11 +79,13 @@ func deliverHandler(onDeliver func(*wire.Deliver)) FrameHandler {
 }
 
 // dialSession dials the first address that answers, runs the securechan
-// handshake pinned to the link's key and the wire hello.
-func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed25519.PrivateKey, onDeliver func(*wire.Deliver)) (*session, error) {
+// handshake pinned to the link's key and the wire hello. Its pushes go to
+// in (nil: dropped).
+func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed25519.PrivateKey, in *inbox) (*session, error) {
 	var lastErr error = ErrOffline
 	for _, addr := range link.Addrs {
-		ws, err := handshakeAt(ctx, dial, addr, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: deliverHandler(onDeliver)})
+		mark := in.newMark()
+		ws, err := handshakeAt(ctx, dial, addr, SessionConfig{ServerPublic: link.Key, DeviceKey: device, Padding: securechan.PadToMultiple(256), OnFrame: in.frameHandler(mark)})
 		if err != nil {
 			lastErr = err
 			continue
@@ -73,7 +95,7 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 			ws.End(err)
 			return nil, fmt.Errorf("client: hello: %w", err)
 		}
-		return &session{Session: ws, hello: hello, addr: addr}, nil
+		return &session{Session: ws, hello: hello, addr: addr, backlog: mark}, nil
 	}
 	return nil, lastErr
 }

@@ -32,25 +32,15 @@ func filesCPUSplit(t testing.TB) {
 	writeRandom(t, src, 100<<20)
 	srv := startServer(t, filepath.Join(dir, "server"), "127.0.0.1:0")
 	alice, bob := twoFriends(t, dir, srv.link)
-	bins := []string{bin}
-	if s := os.Getenv("SAMIZDAT_CLI_BINS"); s != "" {
-		bins = strings.Split(s, ":")
-	}
+	bins := cliBins()
 	// run returns the CLI's CPU time, the server's meanwhile, the wall time
 	// and the transfer's time that the CLI printed.
 	run := func(cli string, u *user, args ...string) [4]time.Duration {
-		cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
-		cmd.Env = append(os.Environ(), cliEnv...)
-		s0, start := procCPU(t, srv.Cmd.Process.Pid), time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
-		}
-		wall := time.Since(start)
-		return [4]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srv.Cmd.Process.Pid) - s0, wall, printedTransfer(t, out)}
+		c, out := runBin(t, cli, srv.Cmd.Process.Pid, u, args...)
+		return [4]time.Duration{c[0], c[1], c[2], printedTransfer(t, out)}
 	}
 	names := []string{"send CLI CPU", "send server CPU", "send wall", "send transfer", "download CLI CPU", "download server CPU", "download wall", "download transfer"}
-	res := map[string][8][]float64{}
+	res := map[string][][]float64{}
 	for r := range splitRounds() {
 		for k := range bins {
 			cli := bins[(k+r)%len(bins)]
@@ -59,24 +49,64 @@ func filesCPUSplit(t testing.TB) {
 			to := filepath.Join(dir, fmt.Sprint("down", r))
 			down := run(cli, bob, "download", ids[len(ids)-1], "--dir", to)
 			os.RemoveAll(to)
-			x := res[cli]
-			for i, v := range append(up[:], down[:]...) {
-				x[i] = append(x[i], v.Seconds())
-			}
-			res[cli] = x
+			x := addRound(res, cli, append(up[:], down[:]...))
 			load, _ := os.ReadFile("/proc/loadavg")
 			t.Logf("round %d %s: send CLI %.2fs server %.2fs wall %.2fs transfer %.2fs; download CLI %.2fs server %.2fs wall %.2fs transfer %.2fs; load %s",
 				r+1, cli, x[0][r], x[1][r], x[2][r], x[3][r], x[4][r], x[5][r], x[6][r], x[7][r], strings.Fields(string(load))[0])
 		}
 	}
+	logMedians(t, bins, names, res)
+}
+
+// cliBins is the CLI binaries that take turns: SAMIZDAT_CLI_BINS (paths
+// separated by ":"), or this tree's.
+func cliBins() []string {
+	if s := os.Getenv("SAMIZDAT_CLI_BINS"); s != "" {
+		return strings.Split(s, ":")
+	}
+	return []string{bin}
+}
+
+// addRound appends one round's durations to cli's series in res, in
+// seconds, and returns the series.
+func addRound(res map[string][][]float64, cli string, round []time.Duration) [][]float64 {
+	x := res[cli]
+	if x == nil {
+		x = make([][]float64, len(round))
+	}
+	for i, v := range round {
+		x[i] = append(x[i], v.Seconds())
+	}
+	res[cli] = x
+	return x
+}
+
+// logMedians logs, per binary, the median and range of each named series.
+func logMedians(t testing.TB, bins, names []string, res map[string][][]float64) {
+	t.Helper()
 	for _, cli := range bins {
 		var s []string
 		for i, name := range names {
 			v := slices.Sorted(slices.Values(res[cli][i]))
-			s = append(s, fmt.Sprintf("%s median %.2fs (%.2f-%.2f)", name, v[len(v)/2], v[0], v[len(v)-1]))
+			s = append(s, fmt.Sprintf("%s median %.3fs (%.3f-%.3f)", name, v[len(v)/2], v[0], v[len(v)-1]))
 		}
 		t.Logf("%s: %s", cli, strings.Join(s, "; "))
 	}
+}
+
+// runBin runs the CLI binary cli as u and returns its CPU time (user +
+// system), the server's (process srvPid) meanwhile, the wall time, and its
+// output; a failure fails the test.
+func runBin(t testing.TB, cli string, srvPid int, u *user, args ...string) ([3]time.Duration, []byte) {
+	cmd := exec.Command(cli, append([]string{"--home", u.home}, args...)...)
+	cmd.Env = append(os.Environ(), cliEnv...)
+	s0, start := procCPU(t, srvPid), time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", cli, args, err, out)
+	}
+	wall := time.Since(start)
+	return [3]time.Duration{cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), procCPU(t, srvPid) - s0, wall}, out
 }
 
 // splitRounds is the rounds of BenchmarkFilesCPUSplit: SAMIZDAT_SPLIT_ROUNDS,

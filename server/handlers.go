@@ -65,6 +65,9 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 	case *wire.Subscribe:
 		return ss.subscribe()
 	case *wire.AckDelivery:
+		if m.UpToSeq == 0 { // acknowledges nothing: asks for CaughtUp (wire.md §6.6a)
+			return &wire.OK{}, ss.askCaughtUp
+		}
 		return ss.ackDelivery(m), nil
 	case *wire.PublishGroupInfo:
 		return ss.publishGroupInfo(m), nil

@@ -145,6 +145,8 @@ type client struct {
 	delivers chan *wire.Deliver     // pushes
 	chanPush chan *wire.ChannelPush // channel pushes
 	connErr  chan *wire.Error       // connection-level errors (request id 0)
+	caught   chan caughtUpSeen      // CaughtUp pushes (wire.md §6.6a)
+	nDeliver int                    // Delivers read so far; only the reader touches it
 	closed   chan struct{}          // the reader ended
 	readErr  error
 }
@@ -166,7 +168,7 @@ func tryDial(ts *testServer, id identity) (*client, error) {
 		return nil, err
 	}
 	c := &client{sc: sc, frames: make(chan wire.Frame, 16), delivers: make(chan *wire.Deliver, 4096), chanPush: make(chan *wire.ChannelPush, 256),
-		connErr: make(chan *wire.Error, 1), closed: make(chan struct{})}
+		connErr: make(chan *wire.Error, 1), caught: make(chan caughtUpSeen, 16), closed: make(chan struct{})}
 	go c.read()
 	return c, nil
 }
@@ -203,7 +205,10 @@ func (c *client) read() {
 		}
 		switch m := f.Msg.(type) {
 		case *wire.Deliver:
+			c.nDeliver++
 			c.delivers <- m
+		case *wire.CaughtUp:
+			c.caught <- caughtUpSeen{m, c.nDeliver}
 		case *wire.ChannelPush:
 			c.chanPush <- m
 		case *wire.Error:

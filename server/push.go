@@ -127,6 +127,18 @@ func (ss *session) acked(upTo uint64) {
 	}
 }
 
+// askCaughtUp asks the push goroutine for a CaughtUp push once a read of
+// the mailbox made after this call finds nothing left to push (wire.md
+// §6.6a); on an unsubscribed session it does nothing.
+func (ss *session) askCaughtUp() {
+	ss.pmu.Lock()
+	if ss.subscribed {
+		ss.markers++
+	}
+	ss.pmu.Unlock()
+	ss.kick()
+}
+
 func (ss *session) stopPush() {
 	ss.pmu.Lock()
 	ss.subscribed = false
@@ -178,6 +190,10 @@ func (ss *session) pushLoop() {
 		}
 		after := ss.sentSeq
 		ss.dirty = false
+		// The markers asked before this read are due if it finds nothing:
+		// every entry stored before they were asked has been pushed. Those
+		// asked later set dirty and wait for the next read.
+		asked := ss.markers
 		ss.pmu.Unlock()
 
 		ctx, cancel := s.storeCtx()
@@ -203,6 +219,9 @@ func (ss *session) pushLoop() {
 			entries[i].Payload = nil
 		}
 		if len(entries) == 0 {
+			if asked > 0 && !ss.sendMarkers(asked) {
+				return
+			}
 			ss.pmu.Lock()
 			if !ss.dirty {
 				ss.pushing = false
@@ -212,6 +231,23 @@ func (ss *session) pushLoop() {
 			ss.pmu.Unlock()
 		}
 	}
+}
+
+// sendMarkers pushes n CaughtUp markers, after every Deliver this session
+// pushed, and counts them as sent; false means the session failed (and the
+// push goroutine must end).
+func (ss *session) sendMarkers(n int) bool {
+	ss.pmu.Lock()
+	upTo := ss.sentSeq
+	ss.markers -= n
+	ss.pmu.Unlock()
+	for range n {
+		if err := ss.write(wire.Frame{Msg: &wire.CaughtUp{UpToSeq: upTo}}); err != nil {
+			ss.stopAndFail(nil)
+			return false
+		}
+	}
+	return true
 }
 
 // stopAndFail ends the push goroutine and the session.

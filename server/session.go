@@ -47,6 +47,7 @@ type session struct {
 	dirty      bool   // news arrived while pushing
 	sentSeq    uint64 // highest seq pushed
 	ackedSeq   uint64 // highest seq acknowledged
+	markers    int    // CaughtUp pushes asked for and not sent (wire.md §6.6a)
 }
 
 // serveConn runs the handshake on conn and, if it succeeds, starts the

@@ -77,7 +77,8 @@ const (
 	TypeAck             Type = 0x0108
 	TypeGroupInfo       Type = 0x0109
 
-	TypeDeliver Type = 0x0201
+	TypeDeliver  Type = 0x0201
+	TypeCaughtUp Type = 0x0202 // wire.md §6.6a
 )
 
 // kind is what the codec knows of a message type: how to make an empty
@@ -121,6 +122,7 @@ var coreMessages = []kind{
 	msg[Ack](0),
 	msg[GroupInfo](0),
 	msg[Deliver](0),
+	msg[CaughtUp](0),
 }
 
 // kinds holds every message type of this version, from the lists each

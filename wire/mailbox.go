@@ -75,8 +75,24 @@ type Deliver struct {
 }
 
 // AckDelivery deletes the session device's mailbox entries with
-// Seq <= UpToSeq. Answer: OK.
+// Seq <= UpToSeq. Answer: OK. UpToSeq 0 acknowledges nothing (seqs start
+// at 1); on a subscribed session it asks for a CaughtUp push
+// (docs/spec/wire.md §6.6a): AskCaughtUp.
 type AckDelivery struct {
+	UpToSeq uint64
+}
+
+// AskCaughtUp is the request for a CaughtUp push: an AckDelivery of
+// nothing, which every server answers with OK and which a server that
+// does not know the marker takes as a no-op (wire.md §6.6a).
+func AskCaughtUp() *AckDelivery { return &AckDelivery{UpToSeq: 0} }
+
+// CaughtUp is a push (request id 0) that marks the end of the backlog: the
+// server has pushed, on this session, every entry of the device's mailbox
+// that was stored when it handled the AskCaughtUp before it (wire.md
+// §6.6a). UpToSeq is the highest seq pushed on this session before the
+// marker, 0 if none.
+type CaughtUp struct {
 	UpToSeq uint64
 }
 
@@ -85,6 +101,7 @@ func (*Ack) Type() Type         { return TypeAck }
 func (*Subscribe) Type() Type   { return TypeSubscribe }
 func (*Deliver) Type() Type     { return TypeDeliver }
 func (*AckDelivery) Type() Type { return TypeAckDelivery }
+func (*CaughtUp) Type() Type    { return TypeCaughtUp }
 
 func (m *Send) code(c coder) {
 	c.fixed("msg_id", m.MsgID[:])
@@ -131,3 +148,5 @@ func (m *Deliver) validate() error {
 
 func (m *AckDelivery) code(c coder)  { c.u64("up_to_seq", &m.UpToSeq) }
 func (*AckDelivery) validate() error { return nil }
+func (m *CaughtUp) code(c coder)     { c.u64("up_to_seq", &m.UpToSeq) }
+func (*CaughtUp) validate() error    { return nil }

@@ -65,6 +65,7 @@ func samples() []sample {
 		{"Subscribe", 14, &Subscribe{}},
 		{"Deliver", 0, &Deliver{Seq: 1, MsgID: id16(0x50), Group: id32(0x60), Epoch: 7, Kind: KindWelcome, Payload: fill(0x70, 6)}},
 		{"AckDelivery", 15, &AckDelivery{UpToSeq: 99}},
+		{"CaughtUp", 0, &CaughtUp{UpToSeq: 99}},
 		{"PublishGroupInfo", 16, &PublishGroupInfo{Group: id32(0x60), Epoch: 8, GroupInfo: fill(0x90, 7)}},
 		{"FetchGroupInfo", 17, &FetchGroupInfo{Group: id32(0x60)}},
 		{"GroupInfo", 17, &GroupInfo{Group: id32(0x60), Epoch: 8, GroupInfo: fill(0x90, 7)}},
@@ -180,7 +181,7 @@ func TestTypeClasses(t *testing.T) {
 		if typ.String() != strings.SplitN(s.name, "-", 2)[0] {
 			t.Errorf("%v.String() = %q", typ, typ.String())
 		}
-		wantPush := typ == TypeDeliver || typ == TypeChannelPush
+		wantPush := typ == TypeDeliver || typ == TypeChannelPush || typ == TypeCaughtUp
 		if (typ.Class() == ClassPush) != wantPush {
 			t.Errorf("%v has class %d", typ, typ.Class())
 		}
