@@ -35,6 +35,30 @@ func BenchmarkFileTransfer(b *testing.B) {
 	}
 }
 
+// BenchmarkFileDownload uploads a 32 MiB file once and downloads it
+// again each round, in process over loopback TCP: a CPU profile of the
+// download path alone (client and server):
+// go test ./client -run '^$' -bench FileDownload -benchtime 20x -cpuprofile /tmp/down.cpu
+func BenchmarkFileDownload(b *testing.B) {
+	link, _ := startFileServer(b)
+	alice, bob := newUser(b, link, "alice", nil), newUser(b, link, "bob", nil)
+	befriend(b, alice, bob)
+	const size = 128 * attach.ChunkSize
+	path, _ := writeRandomFile(b, "big.bin", size)
+	sendFile(b, alice, "bob", path, "", nil)
+	id := nthFile(b, bob, 1)
+	b.SetBytes(size)
+	for b.Loop() {
+		dir := b.TempDir()
+		if _, err := bob.Download(context.Background(), id, dir, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		os.RemoveAll(dir) // so that the next round downloads it again
+		b.StartTimer()
+	}
+}
+
 // nthFile waits until c holds n incoming file messages and returns the
 // newest one's id.
 func nthFile(t testing.TB, c *Client, n int) int64 {
