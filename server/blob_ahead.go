@@ -1,0 +1,113 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/samizdat-project/samizdat/wire"
+)
+
+// Read-ahead of GetChunk answers (docs/spec/wire.md, "Blobs": GetChunks
+// are answered in order). The reader goroutine reads a chunk from the store
+// and queues its answer; a sender goroutine of the session seals and writes
+// the answers in the order they were queued. So the store read (and the
+// CRC-32C check) of the next chunk overlaps the sealing and the write of
+// the last one, instead of the session doing both one after the other for
+// each chunk. Any other request waits until every queued answer is sent
+// (as for the pipelined Sends, pipeline.go), so answers keep the order of
+// their requests. The sender exits when the queue is empty: an idle
+// session keeps no goroutine for it.
+
+// maxChunksAhead bounds the answers a session has read and not yet sent
+// (each holds a chunk's buffer, up to wire.MaxChunk): past it the reader
+// waits, and TCP pushes back on the client.
+const maxChunksAhead = 4
+
+// chunkAnswer is a GetChunk answer waiting to be sent; release, if not
+// nil, returns its buffer once it is sent.
+type chunkAnswer struct {
+	requestID uint32
+	resp      wire.Message
+	release   func()
+}
+
+// chunkQueue is a session's queue of GetChunk answers not yet sent.
+type chunkQueue struct {
+	mu      sync.Mutex
+	cond    sync.Cond // on mu: the queue shrank, or the sender stopped
+	queue   []chunkAnswer
+	running bool // a sender goroutine is writing the queue
+}
+
+// getChunkAhead reads m's chunk and queues its answer for the sender
+// (false: the session must close). Only the reader goroutine calls it.
+func (ss *session) getChunkAhead(requestID uint32, m *wire.GetChunk) bool {
+	resp, release := ss.readChunk(m)
+	q := ss.chunks
+	if q == nil {
+		q = &chunkQueue{}
+		q.cond.L = &q.mu
+		ss.chunks = q
+	}
+	q.mu.Lock()
+	for len(q.queue) >= maxChunksAhead {
+		q.cond.Wait()
+	}
+	q.queue = append(q.queue, chunkAnswer{requestID: requestID, resp: resp, release: release})
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go ss.sendChunks(q)
+	}
+	return !ss.closing.Load()
+}
+
+// sendChunks writes the queued answers in order and returns when the
+// queue is empty. After a failed write it only releases the buffers of
+// the rest: the session is closing.
+func (ss *session) sendChunks(q *chunkQueue) {
+	failed := false
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.running = false
+			q.cond.Broadcast()
+			q.mu.Unlock()
+			return
+		}
+		a := q.queue[0] // stays queued (and counted) until it is sent
+		q.mu.Unlock()
+
+		if !failed && ss.write(wire.Frame{RequestID: a.requestID, Msg: a.resp}) != nil {
+			// The record stream is broken: end the session (the reader
+			// sees its channel closed).
+			failed = true
+			ss.closing.Store(true)
+			ss.sc.Close()
+		}
+		if a.release != nil {
+			a.release()
+		}
+
+		q.mu.Lock()
+		n := copy(q.queue, q.queue[1:])
+		q.queue[n] = chunkAnswer{}
+		q.queue = q.queue[:n]
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}
+}
+
+// drainChunks waits until every queued GetChunk answer is sent and the
+// sender has stopped.
+func (ss *session) drainChunks() {
+	q := ss.chunks
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	for q.running {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+}
