@@ -22,12 +22,12 @@ import (
 // waits, and TCP pushes back on the client.
 const maxChunksAhead = 4
 
-// chunkAnswer is a GetChunk answer waiting to be sent; release, if not
-// nil, returns its buffer once it is sent.
+// chunkAnswer is a GetChunk answer waiting to be sent; buf, if not nil,
+// holds its chunk (readChunk) and goes back to the pool once it is sent.
 type chunkAnswer struct {
 	requestID uint32
 	resp      wire.Message
-	release   func()
+	buf       *[]byte
 }
 
 // chunkQueue is a session's queue of GetChunk answers not yet sent.
@@ -41,7 +41,7 @@ type chunkQueue struct {
 // getChunkAhead reads m's chunk and queues its answer for the sender
 // (false: the session must close). Only the reader goroutine calls it.
 func (ss *session) getChunkAhead(requestID uint32, m *wire.GetChunk) bool {
-	resp, release := ss.readChunk(m)
+	resp, buf := ss.readChunk(m)
 	q := ss.chunks
 	if q == nil {
 		q = &chunkQueue{}
@@ -52,7 +52,7 @@ func (ss *session) getChunkAhead(requestID uint32, m *wire.GetChunk) bool {
 	for len(q.queue) >= maxChunksAhead {
 		q.cond.Wait()
 	}
-	q.queue = append(q.queue, chunkAnswer{requestID: requestID, resp: resp, release: release})
+	q.queue = append(q.queue, chunkAnswer{requestID: requestID, resp: resp, buf: buf})
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()
@@ -78,16 +78,14 @@ func (ss *session) sendChunks(q *chunkQueue) {
 		a := q.queue[0] // stays queued (and counted) until it is sent
 		q.mu.Unlock()
 
-		if !failed && ss.write(wire.Frame{RequestID: a.requestID, Msg: a.resp}) != nil {
+		if !failed && ss.sendChunkAnswer(a) != nil {
 			// The record stream is broken: end the session (the reader
 			// sees its channel closed).
 			failed = true
 			ss.closing.Store(true)
 			ss.sc.Close()
 		}
-		if a.release != nil {
-			a.release()
-		}
+		putChunkBuffer(a.buf)
 
 		q.mu.Lock()
 		n := copy(q.queue, q.queue[1:])
@@ -96,6 +94,15 @@ func (ss *session) sendChunks(q *chunkQueue) {
 		q.cond.Broadcast()
 		q.mu.Unlock()
 	}
+}
+
+// sendChunkAnswer sends a: as the frame its chunk was read into when it
+// was (no copy of the chunk into a frame), else encoded.
+func (ss *session) sendChunkAnswer(a chunkAnswer) error {
+	if frame := chunkFrame(a.requestID, a.resp, a.buf); frame != nil {
+		return ss.sendEncoded(frame, wire.TypeChunk)
+	}
+	return ss.write(wire.Frame{RequestID: a.requestID, Msg: a.resp})
 }
 
 // drainChunks waits until every queued GetChunk answer is sent and the

@@ -380,7 +380,6 @@ var frameBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); retu
 
 // write encodes and sends one frame.
 func (ss *session) write(f wire.Frame) error {
-	s := ss.srv
 	buf := frameBuffers.Get().(*[]byte)
 	defer frameBuffers.Put(buf)
 	b, err := ss.encode((*buf)[:0], &f)
@@ -388,11 +387,17 @@ func (ss *session) write(f wire.Frame) error {
 		return err
 	}
 	*buf = b[:0]
+	return ss.sendEncoded(b, f.Msg.Type())
+}
+
+// sendEncoded sends b, an encoded frame of a message of type t.
+func (ss *session) sendEncoded(b []byte, t wire.Type) error {
+	s := ss.srv
 	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ss.sc.Send(b); err != nil {
 		return err
 	}
-	s.metrics.frameOut(f.Msg.Type())
+	s.metrics.frameOut(t)
 	return nil
 }
 
