@@ -61,40 +61,6 @@ func TestReadFilesExpiredPackClosed(t *testing.T) {
 	}
 }
 
-// TestReadFilesCompactedPackClosed: a pack read through the cache and then
-// compacted is closed; its live chunk is served from its new pack.
-func TestReadFilesCompactedPackClosed(t *testing.T) {
-	ctx := context.Background()
-	now := time.Unix(1_800_000_000, 0)
-	dir := t.TempDir()
-	s := mustOpen(t, dir, Options{Now: func() time.Time { return now }})
-	kept, hk := chunkN(0, 1000)
-	mustPut(t, s, kept)
-	for i := 1; i <= 4; i++ {
-		d, h := chunkN(i, 1000)
-		mustPut(t, s, d)
-		wantChunk(t, s, h, d)
-	}
-	first := onlyPack(t, dir)
-	now = now.Add(2 * time.Hour)
-	later, hl := chunkN(9, 1000)
-	mustPut(t, s, later) // a second pack, the active one
-	for range 10 {
-		now = now.Add(3 * time.Hour)
-		wantChunk(t, s, hk, kept)
-		wantChunk(t, s, hl, later)
-	}
-	if n, _, err := s.ExpireChunks(ctx, now.Add(-24*time.Hour)); err != nil || n != 4 {
-		t.Fatalf("ExpireChunks = %d, %v; want 4", n, err)
-	}
-	for _, f := range openPacks(t, dir) {
-		if strings.HasPrefix(f, first) {
-			t.Fatalf("the compacted pack %s is still open", f)
-		}
-	}
-	wantChunk(t, s, hk, kept)
-}
-
 // TestReadFilesBounded: reads of many packs keep at most maxReadFiles of
 // them open, and Close closes them.
 func TestReadFilesBounded(t *testing.T) {
