@@ -31,11 +31,60 @@ type chunkAnswer struct {
 }
 
 // chunkQueue is a session's queue of GetChunk answers not yet sent.
-type chunkQueue struct {
+type chunkQueue = answerQueue[chunkAnswer]
+
+// answerQueue is a session's queue of answers that a goroutine of its own
+// writes in order (pipeline.go: Sends; this file: GetChunks). The goroutine
+// runs while running is set and stops when the queue is empty.
+type answerQueue[T any] struct {
 	mu      sync.Mutex
-	cond    sync.Cond // on mu: the queue shrank, or the sender stopped
-	queue   []chunkAnswer
-	running bool // a sender goroutine is writing the queue
+	cond    sync.Cond // on mu: the queue shrank, or the goroutine stopped
+	queue   []T
+	running bool
+}
+
+// init readies a new queue.
+func (q *answerQueue[T]) init() { q.cond.L = &q.mu }
+
+// addLocked queues x (under mu) and reports whether the caller must start
+// the goroutine.
+func (q *answerQueue[T]) addLocked(x T) (start bool) {
+	q.queue = append(q.queue, x)
+	start = !q.running
+	q.running = true
+	return start
+}
+
+// next returns the oldest queued answer, which stays queued, or false when
+// there is none: then the goroutine must return (it is marked stopped).
+func (q *answerQueue[T]) next() (T, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) == 0 {
+		q.running = false
+		q.cond.Broadcast()
+		var none T
+		return none, false
+	}
+	return q.queue[0], true
+}
+
+// dropLocked removes the n oldest answers (under mu) and wakes the waiters.
+func (q *answerQueue[T]) dropLocked(n int) {
+	rest := copy(q.queue, q.queue[n:])
+	clear(q.queue[rest:])
+	q.queue = q.queue[:rest]
+	q.cond.Broadcast()
+}
+
+// drain waits until every queued answer is written and the goroutine has
+// stopped.
+func (q *answerQueue[T]) drain() {
+	q.mu.Lock()
+	for q.running {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
 }
 
 // getChunkAhead reads m's chunk and queues its answer for the sender
@@ -45,16 +94,14 @@ func (ss *session) getChunkAhead(requestID uint32, m *wire.GetChunk) bool {
 	q := ss.chunks
 	if q == nil {
 		q = &chunkQueue{}
-		q.cond.L = &q.mu
+		q.init()
 		ss.chunks = q
 	}
 	q.mu.Lock()
 	for len(q.queue) >= maxChunksAhead {
 		q.cond.Wait()
 	}
-	q.queue = append(q.queue, chunkAnswer{requestID: requestID, resp: resp, buf: buf})
-	start := !q.running
-	q.running = true
+	start := q.addLocked(chunkAnswer{requestID: requestID, resp: resp, buf: buf})
 	q.mu.Unlock()
 	if start {
 		go ss.sendChunks(q)
@@ -68,15 +115,10 @@ func (ss *session) getChunkAhead(requestID uint32, m *wire.GetChunk) bool {
 func (ss *session) sendChunks(q *chunkQueue) {
 	failed := false
 	for {
-		q.mu.Lock()
-		if len(q.queue) == 0 {
-			q.running = false
-			q.cond.Broadcast()
-			q.mu.Unlock()
+		a, ok := q.next() // stays queued (and counted) until it is sent
+		if !ok {
 			return
 		}
-		a := q.queue[0] // stays queued (and counted) until it is sent
-		q.mu.Unlock()
 
 		if !failed && ss.sendChunkAnswer(a) != nil {
 			// The record stream is broken: end the session (the reader
@@ -88,10 +130,7 @@ func (ss *session) sendChunks(q *chunkQueue) {
 		putChunkBuffer(a.buf)
 
 		q.mu.Lock()
-		n := copy(q.queue, q.queue[1:])
-		q.queue[n] = chunkAnswer{}
-		q.queue = q.queue[:n]
-		q.cond.Broadcast()
+		q.dropLocked(1)
 		q.mu.Unlock()
 	}
 }
@@ -108,13 +147,7 @@ func (ss *session) sendChunkAnswer(a chunkAnswer) error {
 // drainChunks waits until every queued GetChunk answer is sent and the
 // sender has stopped.
 func (ss *session) drainChunks() {
-	q := ss.chunks
-	if q == nil {
-		return
+	if q := ss.chunks; q != nil {
+		q.drain()
 	}
-	q.mu.Lock()
-	for q.running {
-		q.cond.Wait()
-	}
-	q.mu.Unlock()
 }
