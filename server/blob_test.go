@@ -16,7 +16,7 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-func startBlobServer(t *testing.T, quota server.BlobQuota) (*testServer, string) {
+func startBlobServer(t testing.TB, quota server.BlobQuota) (*testServer, string) {
 	dir := filepath.Join(t.TempDir(), "blobs")
 	bs, err := blobfs.Open(dir, nil)
 	if err != nil {
