@@ -16,12 +16,7 @@ import (
 // over loopback TCP, for one CPU profile of both sides:
 // go test ./client -run '^$' -bench FileTransfer -cpuprofile /tmp/files.cpu
 func BenchmarkFileTransfer(b *testing.B) {
-	link, _ := startFileServer(b)
-	alice, bob := newUser(b, link, "alice", nil), newUser(b, link, "bob", nil)
-	befriend(b, alice, bob)
-	const size = 128 * attach.ChunkSize
-	path, _ := writeRandomFile(b, "big.bin", size)
-	b.SetBytes(size)
+	alice, bob, path := benchFriends(b)
 	for n := 1; b.Loop(); n++ {
 		start := time.Now()
 		sendFile(b, alice, "bob", path, "", nil)
@@ -33,6 +28,37 @@ func BenchmarkFileTransfer(b *testing.B) {
 		}
 		b.Logf("upload %v, download %v", up, time.Since(start))
 	}
+}
+
+// BenchmarkFileDownload uploads a 32 MiB file once and downloads it
+// again each round, in process over loopback TCP: a CPU profile of the
+// download path alone (client and server):
+// go test ./client -run '^$' -bench FileDownload -benchtime 20x -cpuprofile /tmp/down.cpu
+func BenchmarkFileDownload(b *testing.B) {
+	alice, bob, path := benchFriends(b)
+	sendFile(b, alice, "bob", path, "", nil)
+	id := nthFile(b, bob, 1)
+	for b.Loop() {
+		dir := b.TempDir()
+		if _, err := bob.Download(context.Background(), id, dir, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		os.RemoveAll(dir) // so that the next round downloads it again
+		b.StartTimer()
+	}
+}
+
+// benchFriends starts a file server and two friends on it, writes a
+// random file of 32 MiB and sets it as the bytes of each round.
+func benchFriends(b *testing.B) (alice, bob *Client, path string) {
+	link, _ := startFileServer(b)
+	alice, bob = newUser(b, link, "alice", nil), newUser(b, link, "bob", nil)
+	befriend(b, alice, bob)
+	const size = 128 * attach.ChunkSize
+	path, _ = writeRandomFile(b, "big.bin", size)
+	b.SetBytes(size)
+	return alice, bob, path
 }
 
 // nthFile waits until c holds n incoming file messages and returns the

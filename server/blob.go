@@ -197,18 +197,27 @@ func (ss *session) hasChunks(m *wire.HasChunks) wire.Message {
 }
 
 func (ss *session) getChunk(m *wire.GetChunk) wire.Message {
-	resp, _ := ss.readChunk(m) // the answer keeps the buffer: not released
+	resp, _ := ss.readChunk(m) // the answer keeps the buffer: not given back
 	return resp
 }
 
 func sameHash(a, b [32]byte) bool { return subtle.ConstantTimeCompare(a[:], b[:]) == 1 }
 
-// chunkBuffers hold chunks read for a GetChunk answer until it is sent.
-var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wire.MaxChunk); return &b }}
+// chunkBuffers hold chunks read for a GetChunk answer until it is sent,
+// after room for the start of the answer's frame: the store reads the
+// chunk into its place in the frame (chunkFrame).
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, wire.ChunkPrefixSize+wire.MaxChunk); return &b }}
+
+// putChunkBuffer gives back a buffer of readChunk (nil: none).
+func putChunkBuffer(buf *[]byte) {
+	if buf != nil {
+		chunkBuffers.Put(buf)
+	}
+}
 
 // readChunk answers m; with a BlobChecked store the chunk is read into a
-// pooled buffer that release (call it once the answer is sent) returns.
-func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, release func()) {
+// pooled buffer, buf, to give back (putChunkBuffer) once the answer is sent.
+func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, buf *[]byte) {
 	b, e := ss.blobs()
 	if e != nil {
 		return e, nil
@@ -219,17 +228,14 @@ func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, release func(
 	var err error
 	checked := false
 	if c, ok := b.(BlobChecked); ok {
-		buf := chunkBuffers.Get().(*[]byte)
-		release = func() { chunkBuffers.Put(buf) }
-		data, err = c.ReadChunk(ctx, m.Hash, *buf)
+		buf = chunkBuffers.Get().(*[]byte)
+		data, err = c.ReadChunk(ctx, m.Hash, (*buf)[wire.ChunkPrefixSize:wire.ChunkPrefixSize])
 		checked = true
 	} else {
 		data, err = b.GetChunk(ctx, m.Hash)
 	}
 	if err != nil {
-		if release != nil {
-			release()
-		}
+		putChunkBuffer(buf)
 		return ss.blobError("fetch chunk", err), nil
 	}
 	// The server does not serve bytes damaged on its disk: a BlobChecked
@@ -238,12 +244,24 @@ func (ss *session) readChunk(m *wire.GetChunk) (resp wire.Message, release func(
 	// are checked against the address here. The client checks every
 	// chunk's SHA-256 and AEAD tag itself.
 	if len(data) == 0 || len(data) > wire.MaxChunk || !checked && !sameHash(sha256.Sum256(data), m.Hash) {
-		if release != nil {
-			release()
-		}
+		putChunkBuffer(buf)
 		return wire.Errorf(wire.CodeNotFound, "this chunk is not stored here (it may have expired); ask the sender to send the file again"), nil
 	}
-	return &wire.Chunk{Hash: m.Hash, Data: data}, release
+	return &wire.Chunk{Hash: m.Hash, Data: data}, buf
+}
+
+// chunkFrame returns the frame of resp, the answer to requestID, laid out
+// in buf when readChunk read the chunk into its place there; nil
+// otherwise (then the answer is encoded as any other).
+func chunkFrame(requestID uint32, resp wire.Message, buf *[]byte) []byte {
+	c, ok := resp.(*wire.Chunk)
+	if !ok || buf == nil || len(c.Data) == 0 || &c.Data[0] != &(*buf)[wire.ChunkPrefixSize] {
+		return nil
+	}
+	if wire.PutChunkPrefix(*buf, requestID, c.Hash, len(c.Data)) != nil {
+		return nil
+	}
+	return (*buf)[:wire.ChunkPrefixSize+len(c.Data)]
 }
 
 // getChunkPart serves part of a chunk. A store with BlobParts reads only

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-func startBlobServer(t *testing.T, quota server.BlobQuota) (*testServer, string) {
+func startBlobServer(t testing.TB, quota server.BlobQuota) (*testServer, string) {
 	dir := filepath.Join(t.TempDir(), "blobs")
 	bs, err := blobfs.Open(dir, nil)
 	if err != nil {
@@ -153,4 +154,81 @@ func TestBlobExpiry(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("a chunk nobody asked for outlived its retention")
+}
+
+// TestGetChunkAheadInOrder: a session's GetChunks, pipelined, are answered
+// in the order asked, each with its own chunk's bytes, while answers are
+// read ahead into pooled buffers (blob_ahead.go); an answer of an error
+// and a request of another kind keep their places. Two sessions fetch at
+// once, so a buffer given back before its answer was sent would carry
+// another chunk's bytes (and -race would see the write).
+func TestGetChunkAheadInOrder(t *testing.T) {
+	ts, _ := startBlobServer(t, nil)
+	owner := connect(t, ts, newIdentity(newAccount()))
+	var chunks [][]byte
+	for i := range 16 {
+		data := make([]byte, 96<<10+i*1000)
+		for j := range data {
+			data[j] = byte(i*7 + j*13)
+		}
+		owner.must(&wire.PutChunk{Hash: sha256.Sum256(data), Data: data}, wire.TypeChunkStored)
+		chunks = append(chunks, data)
+	}
+	missing := wire.ChunkHash(sha256.Sum256([]byte("never stored")))
+	const asks = 96
+	fetch := func(c *client) error {
+		for k := range asks {
+			var m wire.Message = &wire.GetChunk{Hash: sha256.Sum256(chunks[k%len(chunks)])}
+			switch k % 24 {
+			case 5:
+				m = &wire.GetChunk{Hash: missing}
+			case 17:
+				m = &wire.Ping{}
+			}
+			b, err := wire.Encode(wire.Frame{RequestID: uint32(k + 1), Msg: m})
+			if err != nil {
+				return err
+			}
+			if err := c.sc.Send(b); err != nil {
+				return err
+			}
+		}
+		for k := range asks {
+			var f wire.Frame
+			select {
+			case f = <-c.frames:
+			case <-time.After(15 * time.Second):
+				return fmt.Errorf("no answer %d within 15s", k+1)
+			}
+			if f.RequestID != uint32(k+1) {
+				return fmt.Errorf("answer %d came for request %d: out of order", k+1, f.RequestID)
+			}
+			switch m := f.Msg.(type) {
+			case *wire.Chunk:
+				if k%24 == 5 || k%24 == 17 || !bytes.Equal(m.Data, chunks[k%len(chunks)]) {
+					return fmt.Errorf("answer %d carries other bytes than its chunk", k+1)
+				}
+			case *wire.Error:
+				if k%24 != 5 || m.Code != wire.CodeNotFound {
+					return fmt.Errorf("answer %d is %v", k+1, m)
+				}
+			case *wire.Pong:
+				if k%24 != 17 {
+					return fmt.Errorf("answer %d is a Pong", k+1)
+				}
+			default:
+				return fmt.Errorf("answer %d is a %v", k+1, f.Msg.Type())
+			}
+		}
+		return nil
+	}
+	a, b := connect(t, ts, newIdentity(newAccount())), connect(t, ts, newIdentity(newAccount()))
+	errs := make(chan error, 2)
+	go func() { errs <- fetch(a) }()
+	go func() { errs <- fetch(b) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

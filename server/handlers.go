@@ -34,7 +34,8 @@ func (ss *session) dispatch(m wire.Message) (resp wire.Message, after func()) {
 		// blob.go: a chunk is ciphertext addressed by its hash; channel
 		// readers and mirrors fetch a media post's chunks with throwaway
 		// keys (docs/spec/channels.md §3a), so no device is needed.
-		return ss.readChunk(m) // the buffer goes back once the answer is sent
+		resp, buf := ss.readChunk(m)
+		return resp, func() { putChunkBuffer(buf) } // once the answer is sent
 	}
 	if resp, after, ok := ss.dispatchChannel(m); ok { // channel.go: public, no device needed
 		return resp, after

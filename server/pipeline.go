@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/samizdat-project/samizdat/store"
@@ -45,11 +44,8 @@ type inflightSend struct {
 
 // pipeline is the queue of a session's unanswered Sends.
 type pipeline struct {
-	mu      sync.Mutex
-	cond    sync.Cond // on mu: the queue shrank, or the acker stopped
-	queue   []*inflightSend
-	bytes   int
-	running bool // an acker goroutine is answering the queue
+	answerQueue[*inflightSend] // running: an acker goroutine is answering the queue (blob_ahead.go)
+	bytes                      int
 }
 
 // sendPipelined queues m in the store and returns at once (false: the
@@ -63,7 +59,7 @@ func (ss *session) sendPipelined(requestID uint32, m *wire.Send, async AsyncEnqu
 	p := ss.pipe
 	if p == nil { // only the reader goroutine sets it
 		p = &pipeline{}
-		p.cond.L = &p.mu
+		p.init()
 		ss.pipe = p
 	}
 	p.mu.Lock()
@@ -79,10 +75,8 @@ func (ss *session) sendPipelined(requestID uint32, m *wire.Send, async AsyncEnqu
 		size: len(snd.Payload), pending: pending, queued: time.Now()}
 
 	p.mu.Lock()
-	p.queue = append(p.queue, it)
+	start := p.addLocked(it)
 	p.bytes += it.size
-	start := !p.running
-	p.running = true
 	p.mu.Unlock()
 	if start {
 		go ss.ackLoop()
@@ -93,15 +87,9 @@ func (ss *session) sendPipelined(requestID uint32, m *wire.Send, async AsyncEnqu
 // drainPipeline waits until every queued Send is answered and the acker
 // has stopped.
 func (ss *session) drainPipeline() {
-	p := ss.pipe
-	if p == nil {
-		return
+	if p := ss.pipe; p != nil {
+		p.drain()
 	}
-	p.mu.Lock()
-	for p.running {
-		p.cond.Wait()
-	}
-	p.mu.Unlock()
 }
 
 // ackLoop answers the queued Sends in order: it waits for the oldest, takes
@@ -123,15 +111,10 @@ func (ss *session) ackLoop() {
 	var done []*inflightSend
 	var frames []wire.Frame
 	for {
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.running = false
-			p.cond.Broadcast()
-			p.mu.Unlock()
+		head, ok := p.next()
+		if !ok {
 			return
 		}
-		head := p.queue[0]
-		p.mu.Unlock()
 
 		head.pending.Wait()
 
@@ -141,13 +124,10 @@ func (ss *session) ackLoop() {
 			n++
 		}
 		done = append(done[:0], p.queue[:n]...)
-		rest := copy(p.queue, p.queue[n:])
-		clear(p.queue[rest:])
-		p.queue = p.queue[:rest]
+		p.dropLocked(n)
 		for _, it := range done {
 			p.bytes -= it.size
 		}
-		p.cond.Broadcast()
 		p.mu.Unlock()
 
 		frames = frames[:0]

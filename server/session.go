@@ -21,7 +21,9 @@ import (
 // session is one client's secure channel. Its reader goroutine (run) reads
 // and answers requests one at a time, which keeps the Sends of a session in
 // order; Deliver pushes come from a short-lived goroutine (push.go) that
-// exits when the mailbox is drained.
+// exits when the mailbox is drained. GetChunk answers are sealed and
+// written by a sender goroutine while the reader reads the next chunk
+// (blob_ahead.go), in order, before any later answer.
 type session struct {
 	srv    *Server
 	conn   net.Conn
@@ -40,6 +42,8 @@ type session struct {
 	pipe *pipeline // Sends queued in the store and not answered yet (pipeline.go); made by the first Send
 
 	puts chan struct{} // PutChunks being stored (blob.go); made by the first one
+
+	chunks *chunkQueue // GetChunk answers read and not sent yet (blob_ahead.go); made by the first GetChunk
 
 	pmu        sync.Mutex // guards the push state below
 	subscribed bool
@@ -156,6 +160,7 @@ func (ss *session) serve(waitErr error, resumed bool) {
 	}
 	s := ss.srv
 	ss.drainPipeline() // answer what was queued before the session ends
+	ss.drainChunks()
 	s.hub.remove(ss)
 	s.chans.dropSession(ss) // channel.go
 	ss.stopPush()
@@ -262,6 +267,9 @@ func (ss *session) prepare(msg []byte) (wire.Header, []byte) {
 // handleFrame decodes and answers one frame; false means close.
 func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	s := ss.srv
+	if h.Type != wire.TypeGetChunk {
+		ss.drainChunks() // blob_ahead.go: answered after the GetChunks before it
+	}
 	var f wire.Frame
 	var err error
 	if h.Type == wire.TypePutChunk {
@@ -305,6 +313,7 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	}
 	if e := ss.rateLimit(t); e != nil {
 		ss.drainPipeline()
+		ss.drainChunks()
 		return ss.reply(f.RequestID, e)
 	}
 	if m, ok := f.Msg.(*wire.Send); ok {
@@ -318,6 +327,10 @@ func (ss *session) handleFrame(h wire.Header, msg []byte) bool {
 	}
 	if ss.putChunkAsync(f, msg) { // blob.go: chunks are stored concurrently
 		return !ss.closing.Load()
+	}
+	if m, ok := f.Msg.(*wire.GetChunk); ok {
+		ss.drainPipeline()
+		return ss.getChunkAhead(f.RequestID, m) // blob_ahead.go: read while the last one is sent
 	}
 	ss.drainPipeline() // every other request comes after the Sends before it
 	resp, after := ss.dispatch(f.Msg)
@@ -368,7 +381,6 @@ var frameBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); retu
 
 // write encodes and sends one frame.
 func (ss *session) write(f wire.Frame) error {
-	s := ss.srv
 	buf := frameBuffers.Get().(*[]byte)
 	defer frameBuffers.Put(buf)
 	b, err := ss.encode((*buf)[:0], &f)
@@ -376,11 +388,17 @@ func (ss *session) write(f wire.Frame) error {
 		return err
 	}
 	*buf = b[:0]
+	return ss.sendEncoded(b, f.Msg.Type())
+}
+
+// sendEncoded sends b, an encoded frame of a message of type t.
+func (ss *session) sendEncoded(b []byte, t wire.Type) error {
+	s := ss.srv
 	ss.sc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ss.sc.Send(b); err != nil {
 		return err
 	}
-	s.metrics.frameOut(f.Msg.Type())
+	s.metrics.frameOut(t)
 	return nil
 }
 
@@ -422,8 +440,10 @@ func (ss *session) encode(dst []byte, f *wire.Frame) ([]byte, error) {
 
 // protocolError answers a frame that breaks the protocol and closes the
 // session: the client and the server no longer agree on what is going on.
+// Only the reader goroutine calls it.
 func (ss *session) protocolError(id uint32, code wire.ErrorCode, format string, args ...any) {
 	ss.srv.metrics.BadFrames.Add(1)
+	ss.drainChunks() // the GetChunks before it are answered first
 	e := wire.Errorf(code, format, args...)
 	ss.srv.log.Info("closing session after a bad frame", "remote", ss.ip, "code", code.String(), "reason", e.Message)
 	ss.fail(id, e)

@@ -159,6 +159,34 @@ func (m *Chunk) code(c coder) {
 }
 func (*Chunk) validate() error { return nil }
 
+// ChunkPrefixSize is the size of a Chunk frame before its data: the frame
+// header, the hash and the data's uint32 length.
+const ChunkPrefixSize = HeaderSize + len(ChunkHash{}) + 4
+
+// PutChunkPrefix writes into b[:ChunkPrefixSize] the start of the Chunk
+// frame answering requestID with n bytes of chunk hash: with those n bytes
+// at b[ChunkPrefixSize:], b[:ChunkPrefixSize+n] is the frame AppendEncode
+// makes of it. A server reads a chunk from its store straight into the
+// frame this way instead of copying it there (server/blob.go).
+func PutChunkPrefix(b []byte, requestID uint32, hash ChunkHash, n int) error {
+	if len(b) < ChunkPrefixSize {
+		return fmt.Errorf("wire: encoding %v: %w: %d bytes of room for the frame's start, want %d", TypeChunk, ErrInvalid, len(b), ChunkPrefixSize)
+	}
+	if err := checkRequestID(TypeChunk, requestID); err != nil {
+		return fmt.Errorf("wire: encoding %v: %w", TypeChunk, err)
+	}
+	if n < 1 || n > MaxChunk {
+		return fmt.Errorf("wire: encoding %v: %w: %d bytes of data, want 1..%d", TypeChunk, ErrInvalid, n, MaxChunk)
+	}
+	w := newWriter(b[:0:ChunkPrefixSize]) // within b: no allocation
+	w.u16(Version)
+	w.u16(uint16(TypeChunk))
+	w.u32(requestID)
+	w.fixed(hash[:])
+	w.u32(uint32(n))
+	return w.Err()
+}
+
 func (m *GetChunkPart) code(c coder) {
 	c.fixed("hash", m.Hash[:])
 	c.u32("offset", &m.Offset)

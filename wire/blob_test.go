@@ -100,3 +100,33 @@ func TestDecodeSharedAliasesChunkBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkPrefix: a Chunk frame made by PutChunkPrefix and its data in
+// place is the frame AppendEncode makes; bad lengths and request ids are
+// refused as AppendEncode refuses them.
+func TestChunkPrefix(t *testing.T) {
+	for _, n := range []int{1, 5, 4096, MaxChunk} {
+		data := fill(0x30, n)
+		want, err := Encode(Frame{RequestID: 7, Msg: &Chunk{Hash: id32(0x10), Data: data}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, ChunkPrefixSize+n)
+		copy(b[ChunkPrefixSize:], data)
+		if err := PutChunkPrefix(b, 7, id32(0x10), n); err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(want) {
+			t.Fatalf("%d bytes: PutChunkPrefix's frame differs from AppendEncode's", n)
+		}
+	}
+	b := make([]byte, ChunkPrefixSize)
+	for _, c := range []struct {
+		id uint32
+		n  int
+	}{{7, 0}, {7, MaxChunk + 1}, {0, 5}} {
+		if err := PutChunkPrefix(b, c.id, id32(0x10), c.n); !errors.Is(err, ErrInvalid) {
+			t.Errorf("request id %d, %d bytes: %v, want ErrInvalid", c.id, c.n, err)
+		}
+	}
+}

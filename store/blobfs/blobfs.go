@@ -5,7 +5,8 @@
 // share their fdatasyncs (group commit), and a Put returns only once its
 // record is durable. An index in memory, rebuilt at Open from the records'
 // headers, maps each address to its record; a read checks the record's
-// CRC-32C. A pack's clock is the last time any of its chunks was stored or
+// CRC-32C. Up to 32 pack files stay open for reads (readfiles.go); a pack
+// deleted by expiry or compaction is closed once its reads end. A pack's clock is the last time any of its chunks was stored or
 // asked for; a pack is expired whole, or compacted once most of it is past
 // its retention (ExpireChunks, compact.go). Chunk files of the
 // older one-file-per-chunk layout are still read and expired (legacy.go).
@@ -59,6 +60,8 @@ type Store struct {
 
 	w      sync.Mutex // appends, in order, to active
 	active *pack
+
+	reads readFiles // pack files open for reading (readfiles.go)
 }
 
 // loc is where the index places a chunk: its data's offset in a pack, its
@@ -170,6 +173,7 @@ func (s *Store) insert(h [32]byte, l loc, clock int64) {
 
 // Close ends appends to the active pack. The store must not be used after.
 func (s *Store) Close() error {
+	s.closeReads()
 	s.w.Lock()
 	defer s.w.Unlock()
 	if p := s.active; p != nil {
@@ -316,7 +320,7 @@ func (s *Store) ReadChunk(ctx context.Context, h [32]byte, buf []byte) ([]byte, 
 		buf = make([]byte, l.n)
 	}
 	b := buf[:l.n]
-	for err := readAt(l.p.path, b, l.off); err != nil; err = readAt(l.p.path, b, l.off) {
+	for err := s.readPack(l.p, b, l.off); err != nil; err = s.readPack(l.p, b, l.off) {
 		if l, ok = s.moved(h, l); !ok {
 			return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 		}
@@ -335,20 +339,6 @@ func (s *Store) moved(h [32]byte, l loc) (loc, bool) {
 	defer s.mu.RUnlock()
 	cur, ok := s.index[h]
 	return cur, ok && (cur.p != l.p || cur.off != l.off)
-}
-
-// readAt fills b from the file at path at off; a file cut short (or
-// deleted by expiry) is fs.ErrNotExist.
-func readAt(path string, b []byte, off int64) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.ReadAt(b, off); err != nil {
-		return fmt.Errorf("%w (%w)", fs.ErrNotExist, err)
-	}
-	return nil
 }
 
 // drop removes h from the index if it is still at l (its record there is
@@ -397,6 +387,7 @@ func (s *Store) ExpireChunks(ctx context.Context, before time.Time) (n int, byte
 	s.mu.Unlock()
 	s.w.Unlock()
 	for _, p := range gone {
+		s.forgetRead(p)
 		if rerr := os.Remove(p.path); rerr != nil && err == nil {
 			err = fmt.Errorf("blobfs: removing an expired pack: %w", rerr)
 		}

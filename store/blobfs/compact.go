@@ -67,7 +67,7 @@ func (s *Store) compactPacks(ctx context.Context, before time.Time) (n int, byte
 // record is dropped instead.
 func (s *Store) move(h [32]byte, old loc) error {
 	data := make([]byte, old.n)
-	if err := readAt(old.p.path, data, old.off); err != nil || dataCRC(data) != old.crc {
+	if err := s.readPack(old.p, data, old.off); err != nil || dataCRC(data) != old.crc {
 		s.drop(h, old)
 		return nil
 	}
@@ -112,6 +112,7 @@ func (s *Store) dropPack(p *pack, before int64) (n int, bytes int64, err error) 
 	p.deleted = true
 	delete(s.packs, p.seq)
 	s.mu.Unlock()
+	s.forgetRead(p)
 	if err := os.Remove(p.path); err != nil {
 		return n, bytes, fmt.Errorf("blobfs: removing a compacted pack: %w", err)
 	}

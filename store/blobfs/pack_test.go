@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -416,7 +417,7 @@ func TestSyncFailureNotAcknowledged(t *testing.T) {
 // asking for it would keep its whole pack, other users' chunks of the same
 // hour with it, past their retention. Expiry compacts such a pack: the
 // chunk asked for is copied to the active pack, the others are deleted
-// with the old pack file.
+// with the old pack file, which is no longer held open for reads either.
 func TestAdversaryOneChunkKeepsPack(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -426,8 +427,9 @@ func TestAdversaryOneChunkKeepsPack(t *testing.T) {
 	mustPut(t, s, kept)
 	var others [][32]byte
 	for i := 1; i <= 4; i++ {
-		d, _ := chunkN(i, 1000)
+		d, h := chunkN(i, 1000)
 		others = append(others, mustPut(t, s, d))
+		wantChunk(t, s, h, d) // read: the pack is open for reads (readfiles.go)
 	}
 	first := onlyPack(t, dir)
 	now = now.Add(2 * time.Hour)
@@ -447,6 +449,11 @@ func TestAdversaryOneChunkKeepsPack(t *testing.T) {
 	}
 	if _, err := os.Stat(first); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the compacted pack is still on disk: %v", err)
+	}
+	for _, f := range openPacks(t, dir) {
+		if strings.HasPrefix(f, first) {
+			t.Fatalf("the compacted pack %s is still open", f)
+		}
 	}
 	wantChunk(t, s, hk, kept)
 	wantChunk(t, s, hl, later) // in the active pack, which is not compacted

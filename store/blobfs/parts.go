@@ -98,7 +98,7 @@ func (s *Store) ReadChunkAt(ctx context.Context, h [32]byte, off int64, n int) (
 	}
 	if l, ok := s.lookup(h); ok {
 		b := make([]byte, max(0, min(int64(n), int64(l.n)-off)))
-		for err := readAt(l.p.path, b, l.off+off); err != nil; err = readAt(l.p.path, b, l.off+off) {
+		for err := s.readPack(l.p, b, l.off+off); err != nil; err = s.readPack(l.p, b, l.off+off) {
 			if l, ok = s.moved(h, l); !ok {
 				return nil, fmt.Errorf("blobfs: reading a chunk: %w", err)
 			}
