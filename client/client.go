@@ -117,6 +117,9 @@ type Client struct {
 	testHookCommitAcked func() error
 	// testHookSent, if set, sees every Send the server acknowledged.
 	testHookSent func(*wire.Send)
+	// testHookDeliver, if set, runs in the inbox loop before each
+	// delivered message is processed (no lock held).
+	testHookDeliver func(*wire.Deliver)
 	// testNoSyncOnConnect, if set, skips syncOwnDevices on connection.
 	testNoSyncOnConnect bool
 	// testNoMark, if set, never asks for the end-of-backlog mark: the

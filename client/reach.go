@@ -280,6 +280,7 @@ func handshakeSession(ctx context.Context, nc net.Conn, timeout time.Duration, l
 	}
 	mark := in.newMark()
 	ws := NewSession(sc, in.frameHandler(mark))
+	mark.sess.Store(ws)
 	hello, err := ws.Hello(hctx)
 	if err != nil {
 		ws.End(err)

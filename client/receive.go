@@ -21,25 +21,23 @@ import (
 // end a connection's backlog (sync.go): the session's reader never blocks
 // on processing (the server bounds what is unacknowledged).
 type inbox struct {
-	mu       sync.Mutex // guards the fields below
-	queue    []inboxItem
-	closed   bool
-	last     time.Time // when the last Deliver arrived or was processed
-	busy     bool      // a Deliver is being processed
-	failures uint64    // Delivers whose processing failed (not acknowledged)
-	marked   bool      // a CaughtUp arrived: the server sends them (sync.go)
-	notify   chan struct{}
+	mu     sync.Mutex // guards the fields below
+	queue  []inboxItem
+	closed bool
+	last   time.Time // when the last Deliver arrived or was processed
+	busy   bool      // a Deliver is being processed
+	marked bool      // a CaughtUp arrived: the server sends them (sync.go)
+	notify chan struct{}
 }
 
-// inboxItem is a Deliver, or the mark of a CaughtUp push.
+// inboxItem is a Deliver that arrived on the connection whose mark is
+// conn, or (d nil) that connection's CaughtUp push, which reaches conn.
 type inboxItem struct {
 	d    *wire.Deliver
-	mark *backlogMark
+	conn *backlogMark
 }
 
 func (b *inbox) init() { b.notify = make(chan struct{}, 1) }
-
-func (b *inbox) push(d *wire.Deliver) { b.add(inboxItem{d: d}) }
 
 func (b *inbox) add(it inboxItem) {
 	b.mu.Lock()
@@ -60,19 +58,36 @@ func (b *inbox) close() {
 	b.mu.Unlock()
 }
 
-// pop takes the next item; ok is false when the queue is empty.
+// pop takes the next item; ok is false when the queue is empty. It drops
+// the items of a connection on which processing failed (failConn).
 func (b *inbox) pop() (it inboxItem, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.queue) == 0 {
-		b.busy = false
-		return inboxItem{}, false
+	for len(b.queue) > 0 {
+		it = b.queue[0]
+		b.queue[0] = inboxItem{}
+		b.queue = b.queue[1:]
+		if !it.conn.failed {
+			b.busy = it.d != nil
+			return it, true
+		}
 	}
-	it = b.queue[0]
-	b.queue[0] = inboxItem{}
-	b.queue = b.queue[1:]
-	b.busy = it.d != nil
-	return it, true
+	b.busy = false
+	return inboxItem{}, false
+}
+
+// failConn records that a Deliver of the connection marked m could not be
+// stored: that Deliver is not acknowledged, and neither is any later one
+// of m's connection (a cumulative acknowledgement would cover it), which
+// are dropped unprocessed and, like m, never reached. The server delivers
+// them all again, in order, on the next connection (wire.md §6.6).
+func (b *inbox) failConn(m *backlogMark) {
+	b.mu.Lock()
+	m.failed = true
+	b.mu.Unlock()
+	if s := m.sess.Load(); s != nil {
+		s.End(errors.New("client: storing a delivered message failed; reconnecting for it"))
+	}
 }
 
 // idleFor reports whether nothing arrived or was processed for d.
@@ -83,8 +98,9 @@ func (b *inbox) idleFor(d time.Duration) bool {
 }
 
 // inboxLoop processes delivered messages in mailbox order and acknowledges
-// each once its effects are committed to the local store. A mark is
-// reached when every Deliver queued before it has been processed.
+// each, on the connection it came on, once its effects are committed to
+// the local store. A mark is reached when every Deliver queued before it
+// has been processed.
 func (c *Client) inboxLoop(ctx context.Context) {
 	for {
 		it, ok := c.inbox.pop()
@@ -96,35 +112,27 @@ func (c *Client) inboxLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if it.mark != nil {
-			c.inbox.reach(it.mark)
+		if it.d == nil {
+			c.inbox.reach(it.conn)
 			continue
 		}
 		d := it.d
+		if c.testHookDeliver != nil {
+			c.testHookDeliver(d)
+		}
 		msgs, err := c.processDeliver(ctx, d)
 		c.inbox.mu.Lock()
 		c.inbox.last = time.Now()
-		if err != nil {
-			c.inbox.failures++
-		}
 		c.inbox.mu.Unlock()
 		if err != nil {
-			// Only a local store failure gets here: do not acknowledge, the
-			// server delivers it again on the next connection.
+			// Only a local store failure gets here.
 			c.logf("client: storing a delivered message failed: %v", err)
-			c.sessMu.Lock()
-			if c.sess != nil {
-				c.sess.close(err)
-			}
-			c.sessMu.Unlock()
+			c.inbox.failConn(it.conn)
 			continue
 		}
 		c.emit(msgs)
-		c.sessMu.Lock()
-		s := c.sess
-		c.sessMu.Unlock()
-		if s != nil {
-			if _, err := s.call(ctx, &wire.AckDelivery{UpToSeq: d.Seq}); err != nil {
+		if s := it.conn.sess.Load(); s != nil && s.Alive() {
+			if _, err := s.Call(ctx, &wire.AckDelivery{UpToSeq: d.Seq}); err != nil {
 				c.logf("client: acknowledging: %v", err)
 			}
 		}

@@ -90,6 +90,7 @@ func dialSession(ctx context.Context, dial Dialer, link ServerLink, device ed255
 			lastErr = err
 			continue
 		}
+		mark.sess.Store(ws)
 		hello, err := ws.Hello(ctx)
 		if err != nil {
 			ws.End(err)

@@ -17,37 +17,32 @@ import (
 // connection in use; a server that never sends one leaves Sync to its old
 // rule, a quiet inbox.
 
-// backlogMark is one connection's end of the backlog.
+// backlogMark is one connection's end of the backlog; it also names the
+// connection that the inbox items tagged with it came on (receive.go).
 type backlogMark struct {
-	failures uint64        // the inbox's failures when the connection opened
-	reached  chan struct{} // closed once the inbox passed the mark
-	once     sync.Once
+	reached chan struct{} // closed once the inbox passed the mark
+	once    sync.Once
+	// sess is the connection, set once its handshake is done (before it
+	// can deliver anything); Delivers are acknowledged on it.
+	sess atomic.Pointer[Session]
+	// failed (guarded by the inbox's mu): a Deliver of this connection
+	// could not be stored, and its later items, this mark included, are
+	// dropped (receive.go): the backlog ends only on a later connection.
+	failed bool
 }
 
 // newMark returns the mark of a connection opening now; nil b (a session
 // that takes no deliveries) gives a mark never reached.
 func (b *inbox) newMark() *backlogMark {
-	m := &backlogMark{reached: make(chan struct{})}
-	if b != nil {
-		b.mu.Lock()
-		m.failures = b.failures
-		b.mu.Unlock()
-	}
-	return m
+	return &backlogMark{reached: make(chan struct{})}
 }
 
 // reach records that the inbox processed every Deliver queued before m.
-// A Deliver whose processing failed since m's connection opened is not
-// acknowledged and comes again only on a later connection: then m is not
-// the end of the backlog, and stays unreached.
 func (b *inbox) reach(m *backlogMark) {
 	b.mu.Lock()
-	ok := b.failures == m.failures
 	b.marked = true
 	b.mu.Unlock()
-	if ok {
-		m.once.Do(func() { close(m.reached) })
-	}
+	m.once.Do(func() { close(m.reached) })
 }
 
 // serverMarks reports whether this server has sent a CaughtUp (so that
@@ -64,7 +59,7 @@ func (b *inbox) frameHandler(m *backlogMark) FrameHandler {
 	if b == nil {
 		return deliverHandler(func(*wire.Deliver) {}, func() {})
 	}
-	return deliverHandler(b.push, func() { b.add(inboxItem{mark: m}) })
+	return deliverHandler(func(d *wire.Deliver) { b.add(inboxItem{d: d, conn: m}) }, func() { b.add(inboxItem{conn: m}) })
 }
 
 // syncCounts counts why Sync calls returned, for tests.
