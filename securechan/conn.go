@@ -105,13 +105,19 @@ func (c *Conn) MaxMessageSize() int { return c.maxMessage }
 // Sends are combined: those that arrive while another is writing go out
 // together in the next write, and each returns once its own message is
 // written.
-func (c *Conn) Send(msg []byte) error {
-	if len(msg) > c.maxMessage {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(msg), c.maxMessage)
+func (c *Conn) Send(msg []byte) error { return c.SendSplit(msg, nil) }
+
+// SendSplit sends head followed by body as one message: the records on the
+// wire are those Send(append(head, body...)) makes, without copying body
+// into one buffer first (a file chunk's frame is a short head and the
+// chunk). Both may be reused once it returns.
+func (c *Conn) SendSplit(head, body []byte) error {
+	if n := len(head) + len(body); n > c.maxMessage {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, n, c.maxMessage)
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.sealMessageLocked(msg); err != nil {
+	if err := c.sealMessageLocked(head, body); err != nil {
 		return err
 	}
 	return c.flushLocked()
@@ -129,26 +135,28 @@ func (c *Conn) SendBatch(msgs [][]byte) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	for _, m := range msgs {
-		if err := c.sealMessageLocked(m); err != nil {
+		if err := c.sealMessageLocked(m, nil); err != nil {
 			return err
 		}
 	}
 	return c.flushLocked()
 }
 
-// sealMessageLocked seals msg as records (fragments of at most
-// maxRecordData) into out.
-func (c *Conn) sealMessageLocked(msg []byte) error {
-	for first := true; first || len(msg) > 0; first = false {
-		n := min(len(msg), maxRecordData)
+// sealMessageLocked seals the message head followed by body as records
+// (fragments of at most maxRecordData bytes of the two together) into out.
+func (c *Conn) sealMessageLocked(head, body []byte) error {
+	for first := true; first || len(head)+len(body) > 0; first = false {
+		n := min(len(head)+len(body), maxRecordData)
 		kind := kindDataLast
-		if n < len(msg) {
+		if n < len(head)+len(body) {
 			kind = kindData
 		}
-		if err := c.sealRecordLocked(kind, msg[:n], -1); err != nil {
+		a := head[:min(n, len(head))]
+		b := body[:n-len(a)]
+		if err := c.sealRecordLocked(kind, a, b, -1); err != nil {
 			return err
 		}
-		msg = msg[n:]
+		head, body = head[len(a):], body[len(b):]
 	}
 	return nil
 }
@@ -158,7 +166,7 @@ func (c *Conn) sealMessageLocked(msg []byte) error {
 func (c *Conn) SendPadding(n int) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.sealRecordLocked(kindPad, nil, min(max(n, 0), maxRecordData)); err != nil {
+	if err := c.sealRecordLocked(kindPad, nil, nil, min(max(n, 0), maxRecordData)); err != nil {
 		return err
 	}
 	return c.flushLocked()
@@ -167,15 +175,15 @@ func (c *Conn) SendPadding(n int) error {
 // writeRecordLocked seals and writes one record with the configured
 // padding.
 func (c *Conn) writeRecordLocked(kind byte, data []byte) error {
-	if err := c.sealRecordLocked(kind, data, -1); err != nil {
+	if err := c.sealRecordLocked(kind, data, nil, -1); err != nil {
 		return err
 	}
 	return c.flushLocked()
 }
 
-// sealRecordLocked seals one record into out. pad < 0 means the configured
-// padding policy.
-func (c *Conn) sealRecordLocked(kind byte, data []byte, pad int) error {
+// sealRecordLocked seals one record, whose data is data followed by more,
+// into out. pad < 0 means the configured padding policy.
+func (c *Conn) sealRecordLocked(kind byte, data, more []byte, pad int) error {
 	if c.sendErr != nil {
 		return c.sendErr
 	}
@@ -186,20 +194,21 @@ func (c *Conn) sealRecordLocked(kind byte, data []byte, pad int) error {
 		c.sendErr = fmt.Errorf("securechan: sending: the session's %v key has sealed its %d records; reconnect", c.suite, c.sendMax)
 		return c.sendErr
 	}
-	room := maxRecordData - len(data)
+	n := len(data) + len(more)
+	room := maxRecordData - n
 	if pad < 0 {
 		pad = 0
 		if c.padding != nil {
-			pad = c.padding(innerHeaderLen + len(data))
+			pad = c.padding(innerHeaderLen + n)
 		}
 	}
 	pad = min(max(pad, 0), room)
-	size := recordHeaderLen + innerHeaderLen + len(data) + pad + tagLen
+	size := recordHeaderLen + innerHeaderLen + n + pad + tagLen
 	if n := len(c.out); n == 0 || cap(*c.out[n-1])-len(*c.out[n-1]) < size {
 		c.out = append(c.out, poolFor(size).Get().(*[]byte))
 	}
 	last := c.out[len(c.out)-1]
-	*last = sealRecordNonce(*last, c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, pad)
+	*last = sealRecordNonce(*last, c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, more, pad)
 	c.sendSeq++
 	return nil
 }
