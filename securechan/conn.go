@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,7 @@ type Conn struct {
 	hasPeek    bool
 	msgBuf     []byte // fragments of the message being reassembled
 	msgStarted bool
+	openedInto bool // the last record was opened into msgBuf's spare capacity
 }
 
 func newConn(conn net.Conn, suite Suite, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
@@ -310,7 +312,11 @@ func (c *Conn) Recv() ([]byte, error) {
 			if !c.msgStarted {
 				c.msgBuf = largeMessageBuffer()
 			}
-			c.msgBuf = append(c.msgBuf, data...)
+			if c.openedInto {
+				c.msgBuf = c.msgBuf[:len(c.msgBuf)+len(data)] // opened in place after the message so far
+			} else {
+				c.msgBuf = append(c.msgBuf, data...)
+			}
 			c.msgStarted = true
 			c.releaseRecordLocked()
 			if kind == kindDataLast {
@@ -379,7 +385,13 @@ func (c *Conn) readRecordLocked() (byte, []byte, error) {
 				rec := buf[c.rstart : c.rstart+need]
 				c.rstart += need
 				binary.BigEndian.PutUint64(c.recvNonce[4:], c.recvSeq)
-				kind, data, err := openRecordNonce(c.recvAEAD, c.recvNonce[:], rec[:recordHeaderLen], rec[recordHeaderLen:])
+				var kind byte
+				var data []byte
+				if c.openedInto = c.canOpenIntoMessageLocked(n); c.openedInto {
+					kind, data, err = c.openIntoMessageLocked(rec)
+				} else {
+					kind, data, err = openRecordNonce(c.recvAEAD, c.recvNonce[:], rec[:recordHeaderLen], rec[recordHeaderLen:])
+				}
 				if err != nil {
 					return 0, nil, err
 				}
@@ -405,6 +417,39 @@ func (c *Conn) readRecordLocked() (byte, []byte, error) {
 			return 0, nil, err
 		}
 	}
+}
+
+// canOpenIntoMessageLocked reports whether a record of n ciphertext bytes
+// can be opened straight into the message being reassembled: one is, it
+// holds at least innerHeaderLen bytes, and its capacity and the message
+// limit leave room for the record's whole plaintext after them.
+func (c *Conn) canOpenIntoMessageLocked(n int) bool {
+	plain := n - tagLen
+	if !c.msgStarted || len(c.msgBuf) < innerHeaderLen || len(c.msgBuf)+plain-innerHeaderLen > c.maxMessage {
+		return false
+	}
+	c.msgBuf = slices.Grow(c.msgBuf, plain-innerHeaderLen) // the plaintext goes from len-innerHeaderLen on; a no-op for a file chunk's frame
+	return true
+}
+
+// openIntoMessageLocked opens rec (header and ciphertext) with the
+// decrypted plaintext written over the message's last innerHeaderLen
+// bytes and on, so that the record's data lands right after the message
+// so far with no copy (Recv reassembling a file chunk's frame); the bytes
+// it wrote over are put back. The data it returns is
+// c.msgBuf[len(c.msgBuf):][:len(data)].
+func (c *Conn) openIntoMessageLocked(rec []byte) (byte, []byte, error) {
+	at := len(c.msgBuf) - innerHeaderLen
+	var saved [innerHeaderLen]byte
+	copy(saved[:], c.msgBuf[at:])
+	plain, err := c.recvAEAD.Open(c.msgBuf[:at], c.recvNonce[:], rec[recordHeaderLen:], rec[:recordHeaderLen])
+	if err != nil {
+		copy(c.msgBuf[at:], saved[:])
+		return 0, nil, ErrRecordAuth
+	}
+	kind, data, err := parseInner(plain[at:])
+	copy(c.msgBuf[at:], saved[:])
+	return kind, data, err
 }
 
 // makeRoomLocked makes sure c.rbuf exists and has room after its unconsumed
