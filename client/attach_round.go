@@ -10,9 +10,8 @@ import (
 	"github.com/samizdat-project/samizdat/wire"
 )
 
-// framePool holds encoding buffers of transfer requests' heads (a chunk's
-// bytes are not copied into them: wire.AppendEncodeSplit), reused once the
-// secure channel has sealed them.
+// framePool holds encoding buffers of transfer requests (a 256 KiB chunk
+// each), reused once the secure channel has sealed them.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
 // startCall sends req at once and returns a function that waits for its
@@ -34,15 +33,15 @@ func (s *Session) startCall(req wire.Message) (func(ctx context.Context) (wire.M
 	s.mu.Unlock()
 	buf := framePool.Get().(*[]byte)
 	defer framePool.Put(buf)
-	head, chunk, err := wire.AppendEncodeSplit((*buf)[:0], wire.Frame{RequestID: id, Msg: req})
+	b, err := wire.AppendEncode((*buf)[:0], wire.Frame{RequestID: id, Msg: req})
 	if err != nil {
 		s.mu.Lock()
 		delete(s.waiting, id)
 		s.mu.Unlock()
 		return nil, err
 	}
-	*buf = head[:0] // SendSplit seals both into records before it returns: they can be reused
-	if err := s.sc.SendSplit(head, chunk); err != nil {
+	*buf = b[:0] // Send seals b into records before it returns: b can be reused
+	if err := s.sc.Send(b); err != nil {
 		s.End(fmt.Errorf("client: connection lost: %w", err))
 		return nil, s.Err()
 	}

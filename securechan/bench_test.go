@@ -197,44 +197,6 @@ func BenchmarkRawSeal(b *testing.B) {
 	})
 }
 
-// BenchmarkSendChunkFrame is the sender's cost of one 256 KiB file chunk's
-// frame (a 48-byte head and the chunk) with AES-256-GCM records to a sink:
-// "copy" builds the frame in one buffer and Sends it (the client before
-// session 10), "split" hands head and chunk to SendSplit, which seals from
-// both with no copy between. The chunks rotate through 16 MiB, as a batch
-// of sealed chunks does, so that they are not all in the cache.
-func BenchmarkSendChunkFrame(b *testing.B) {
-	const n = 256 << 10
-	chunks := make([][]byte, 64)
-	for i := range chunks {
-		chunks[i] = make([]byte, n)
-	}
-	head := make([]byte, 48)
-	for _, mode := range []string{"copy", "split"} {
-		b.Run(mode, func(b *testing.B) {
-			aead := benchAEAD(SuiteAES256GCM)
-			c := newConn(discardConn{}, SuiteAES256GCM, aead, aead, DefaultMaxMessageSize, nil)
-			frame := make([]byte, 0, len(head)+n)
-			b.SetBytes(n)
-			i := 0
-			for b.Loop() {
-				body := chunks[i%len(chunks)]
-				i++
-				var err error
-				if mode == "copy" {
-					frame = append(append(frame[:0], head...), body...)
-					err = c.Send(frame)
-				} else {
-					err = c.SendSplit(head, body)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 // sinkConn keeps what is written to it.
 type sinkConn struct {
 	net.Conn

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,6 @@ type Conn struct {
 	hasPeek    bool
 	msgBuf     []byte // fragments of the message being reassembled
 	msgStarted bool
-	openedInto bool // the last record was opened into msgBuf's spare capacity
 }
 
 func newConn(conn net.Conn, suite Suite, send, recv cipher.AEAD, maxMessage int, padding Padding) *Conn {
@@ -107,19 +105,13 @@ func (c *Conn) MaxMessageSize() int { return c.maxMessage }
 // Sends are combined: those that arrive while another is writing go out
 // together in the next write, and each returns once its own message is
 // written.
-func (c *Conn) Send(msg []byte) error { return c.SendSplit(msg, nil) }
-
-// SendSplit sends head followed by body as one message: the records on the
-// wire are those Send(append(head, body...)) makes, without copying body
-// into one buffer first (a file chunk's frame is a short head and the
-// chunk). Both may be reused once it returns.
-func (c *Conn) SendSplit(head, body []byte) error {
-	if n := len(head) + len(body); n > c.maxMessage {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, n, c.maxMessage)
+func (c *Conn) Send(msg []byte) error {
+	if len(msg) > c.maxMessage {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(msg), c.maxMessage)
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.sealMessageLocked(head, body); err != nil {
+	if err := c.sealMessageLocked(msg); err != nil {
 		return err
 	}
 	return c.flushLocked()
@@ -137,28 +129,26 @@ func (c *Conn) SendBatch(msgs [][]byte) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	for _, m := range msgs {
-		if err := c.sealMessageLocked(m, nil); err != nil {
+		if err := c.sealMessageLocked(m); err != nil {
 			return err
 		}
 	}
 	return c.flushLocked()
 }
 
-// sealMessageLocked seals the message head followed by body as records
-// (fragments of at most maxRecordData bytes of the two together) into out.
-func (c *Conn) sealMessageLocked(head, body []byte) error {
-	for first := true; first || len(head)+len(body) > 0; first = false {
-		n := min(len(head)+len(body), maxRecordData)
+// sealMessageLocked seals msg as records (fragments of at most
+// maxRecordData) into out.
+func (c *Conn) sealMessageLocked(msg []byte) error {
+	for first := true; first || len(msg) > 0; first = false {
+		n := min(len(msg), maxRecordData)
 		kind := kindDataLast
-		if n < len(head)+len(body) {
+		if n < len(msg) {
 			kind = kindData
 		}
-		a := head[:min(n, len(head))]
-		b := body[:n-len(a)]
-		if err := c.sealRecordLocked(kind, a, b, -1); err != nil {
+		if err := c.sealRecordLocked(kind, msg[:n], -1); err != nil {
 			return err
 		}
-		head, body = head[len(a):], body[len(b):]
+		msg = msg[n:]
 	}
 	return nil
 }
@@ -168,7 +158,7 @@ func (c *Conn) sealMessageLocked(head, body []byte) error {
 func (c *Conn) SendPadding(n int) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.sealRecordLocked(kindPad, nil, nil, min(max(n, 0), maxRecordData)); err != nil {
+	if err := c.sealRecordLocked(kindPad, nil, min(max(n, 0), maxRecordData)); err != nil {
 		return err
 	}
 	return c.flushLocked()
@@ -177,15 +167,15 @@ func (c *Conn) SendPadding(n int) error {
 // writeRecordLocked seals and writes one record with the configured
 // padding.
 func (c *Conn) writeRecordLocked(kind byte, data []byte) error {
-	if err := c.sealRecordLocked(kind, data, nil, -1); err != nil {
+	if err := c.sealRecordLocked(kind, data, -1); err != nil {
 		return err
 	}
 	return c.flushLocked()
 }
 
-// sealRecordLocked seals one record, whose data is data followed by more,
-// into out. pad < 0 means the configured padding policy.
-func (c *Conn) sealRecordLocked(kind byte, data, more []byte, pad int) error {
+// sealRecordLocked seals one record into out. pad < 0 means the configured
+// padding policy.
+func (c *Conn) sealRecordLocked(kind byte, data []byte, pad int) error {
 	if c.sendErr != nil {
 		return c.sendErr
 	}
@@ -196,21 +186,20 @@ func (c *Conn) sealRecordLocked(kind byte, data, more []byte, pad int) error {
 		c.sendErr = fmt.Errorf("securechan: sending: the session's %v key has sealed its %d records; reconnect", c.suite, c.sendMax)
 		return c.sendErr
 	}
-	n := len(data) + len(more)
-	room := maxRecordData - n
+	room := maxRecordData - len(data)
 	if pad < 0 {
 		pad = 0
 		if c.padding != nil {
-			pad = c.padding(innerHeaderLen + n)
+			pad = c.padding(innerHeaderLen + len(data))
 		}
 	}
 	pad = min(max(pad, 0), room)
-	size := recordHeaderLen + innerHeaderLen + n + pad + tagLen
+	size := recordHeaderLen + innerHeaderLen + len(data) + pad + tagLen
 	if n := len(c.out); n == 0 || cap(*c.out[n-1])-len(*c.out[n-1]) < size {
 		c.out = append(c.out, poolFor(size).Get().(*[]byte))
 	}
 	last := c.out[len(c.out)-1]
-	*last = sealRecordNonce(*last, c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, more, pad)
+	*last = sealRecordNonce(*last, c.sendAEAD, &c.sendNonce, c.sendSeq, kind, data, pad)
 	c.sendSeq++
 	return nil
 }
@@ -312,11 +301,7 @@ func (c *Conn) Recv() ([]byte, error) {
 			if !c.msgStarted {
 				c.msgBuf = largeMessageBuffer()
 			}
-			if c.openedInto {
-				c.msgBuf = c.msgBuf[:len(c.msgBuf)+len(data)] // opened in place after the message so far
-			} else {
-				c.msgBuf = append(c.msgBuf, data...)
-			}
+			c.msgBuf = append(c.msgBuf, data...)
 			c.msgStarted = true
 			c.releaseRecordLocked()
 			if kind == kindDataLast {
@@ -385,13 +370,7 @@ func (c *Conn) readRecordLocked() (byte, []byte, error) {
 				rec := buf[c.rstart : c.rstart+need]
 				c.rstart += need
 				binary.BigEndian.PutUint64(c.recvNonce[4:], c.recvSeq)
-				var kind byte
-				var data []byte
-				if c.openedInto = c.canOpenIntoMessageLocked(n); c.openedInto {
-					kind, data, err = c.openIntoMessageLocked(rec)
-				} else {
-					kind, data, err = openRecordNonce(c.recvAEAD, c.recvNonce[:], rec[:recordHeaderLen], rec[recordHeaderLen:])
-				}
+				kind, data, err := openRecordNonce(c.recvAEAD, c.recvNonce[:], rec[:recordHeaderLen], rec[recordHeaderLen:])
 				if err != nil {
 					return 0, nil, err
 				}
@@ -417,39 +396,6 @@ func (c *Conn) readRecordLocked() (byte, []byte, error) {
 			return 0, nil, err
 		}
 	}
-}
-
-// canOpenIntoMessageLocked reports whether a record of n ciphertext bytes
-// can be opened straight into the message being reassembled: one is, it
-// holds at least innerHeaderLen bytes, and its capacity and the message
-// limit leave room for the record's whole plaintext after them.
-func (c *Conn) canOpenIntoMessageLocked(n int) bool {
-	plain := n - tagLen
-	if !c.msgStarted || len(c.msgBuf) < innerHeaderLen || len(c.msgBuf)+plain-innerHeaderLen > c.maxMessage {
-		return false
-	}
-	c.msgBuf = slices.Grow(c.msgBuf, plain-innerHeaderLen) // the plaintext goes from len-innerHeaderLen on; a no-op for a file chunk's frame
-	return true
-}
-
-// openIntoMessageLocked opens rec (header and ciphertext) with the
-// decrypted plaintext written over the message's last innerHeaderLen
-// bytes and on, so that the record's data lands right after the message
-// so far with no copy (Recv reassembling a file chunk's frame); the bytes
-// it wrote over are put back. The data it returns is
-// c.msgBuf[len(c.msgBuf):][:len(data)].
-func (c *Conn) openIntoMessageLocked(rec []byte) (byte, []byte, error) {
-	at := len(c.msgBuf) - innerHeaderLen
-	var saved [innerHeaderLen]byte
-	copy(saved[:], c.msgBuf[at:])
-	plain, err := c.recvAEAD.Open(c.msgBuf[:at], c.recvNonce[:], rec[recordHeaderLen:], rec[:recordHeaderLen])
-	if err != nil {
-		copy(c.msgBuf[at:], saved[:])
-		return 0, nil, ErrRecordAuth
-	}
-	kind, data, err := parseInner(plain[at:])
-	copy(c.msgBuf[at:], saved[:])
-	return kind, data, err
 }
 
 // makeRoomLocked makes sure c.rbuf exists and has room after its unconsumed

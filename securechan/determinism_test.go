@@ -68,49 +68,6 @@ func TestVersion1WireIsUnchanged(t *testing.T) {
 	}
 }
 
-// TestSendSplitWireIsSend checks that SendSplit(head, body) puts on the
-// wire the very records Send(head‖body) does, for splits at and around
-// record boundaries, with a padding policy (fixed randomness and clock:
-// the two sessions are byte for byte the same).
-func TestSendSplitWireIsSend(t *testing.T) {
-	msg := make([]byte, 3*maxRecordData+100)
-	for i := range msg {
-		msg[i] = byte(i*13 + 1)
-	}
-	pad := func(c *ClientConfig) { c.Padding = PadToMultiple(64) }
-	run := func(send func(c *Conn) error) []byte {
-		cryptotest.SetGlobalRandom(t, 42)
-		f := newFixture(t, ServerConfig{})
-		ccfg := f.clientConfig()
-		ccfg.Rand = seeded(5)
-		pad(&ccfg)
-		cc, sc := net.Pipe()
-		crec := &recordingConn{Conn: cc}
-		client, server, cerr, serr := f.pair(t, crec, sc, ccfg)
-		if cerr != nil || serr != nil {
-			t.Fatalf("handshake: client %v, server %v", cerr, serr)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- send(client) }()
-		got, err := server.Recv()
-		if err != nil || !bytes.Equal(got, msg) {
-			t.Fatalf("Recv: %d bytes, %v; want the %d bytes sent", len(got), err, len(msg))
-		}
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		shutdown(t, client, server)
-		return crec.bytes()
-	}
-	want := run(func(c *Conn) error { return c.Send(msg) })
-	for _, at := range []int{0, 1, 48, maxRecordData - 1, maxRecordData, maxRecordData + 1, 2*maxRecordData + 7, len(msg) - 1, len(msg)} {
-		got := run(func(c *Conn) error { return c.SendSplit(msg[:at], msg[at:]) })
-		if !bytes.Equal(got, want) {
-			t.Errorf("SendSplit at %d: %d wire bytes differ from Send's %d", at, len(got), len(want))
-		}
-	}
-}
-
 func TestNetConnStream(t *testing.T) {
 	f := newFixture(t, ServerConfig{})
 	cc, sc := net.Pipe()

@@ -52,21 +52,19 @@ func recordNonce(seq uint64) [chacha20poly1305.NonceSize]byte {
 // padding to dst. The caller guarantees len(data)+pad <= maxRecordData.
 func sealRecord(dst []byte, aead cipher.AEAD, seq uint64, kind byte, data []byte, pad int) []byte {
 	var nonce [chacha20poly1305.NonceSize]byte
-	return sealRecordNonce(dst, aead, &nonce, seq, kind, data, nil, pad)
+	return sealRecordNonce(dst, aead, &nonce, seq, kind, data, pad)
 }
 
 // sealRecordNonce is sealRecord with the caller's nonce scratch space (a
-// nonce on the stack would escape through the AEAD interface), for a
-// record whose data is data followed by more.
-func sealRecordNonce(dst []byte, aead cipher.AEAD, nonce *[chacha20poly1305.NonceSize]byte, seq uint64, kind byte, data, more []byte, pad int) []byte {
-	ctLen := innerHeaderLen + len(data) + len(more) + pad + tagLen
+// nonce on the stack would escape through the AEAD interface).
+func sealRecordNonce(dst []byte, aead cipher.AEAD, nonce *[chacha20poly1305.NonceSize]byte, seq uint64, kind byte, data []byte, pad int) []byte {
+	ctLen := innerHeaderLen + len(data) + pad + tagLen
 	start := len(dst)
 	dst = slices.Grow(dst, recordHeaderLen+ctLen)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(ctLen))
 	dst = append(dst, kind)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(data)+len(more)))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(data)))
 	dst = append(dst, data...)
-	dst = append(dst, more...)
 	dst = append(dst, make([]byte, pad)...)
 	header := dst[start : start+recordHeaderLen]
 	plain := dst[start+recordHeaderLen:]

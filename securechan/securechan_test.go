@@ -607,10 +607,9 @@ func TestReleasedMessageIsReused(t *testing.T) {
 	}
 }
 
-// TestRecvReassemblesAroundOtherRecords: a message's fragments opened
-// straight into the message buffer (openIntoMessageLocked) come out intact
-// when padding records, padded fragments and short fragments come between
-// and after them, and the bytes the opening wrote over are put back.
+// TestRecvReassemblesAroundOtherRecords: a message's fragments come out
+// intact and in order when padding records, padded fragments and short
+// fragments come between and after them.
 func TestRecvReassemblesAroundOtherRecords(t *testing.T) {
 	aead := benchAEAD(SuiteAES256GCM)
 	part := func(i, n int) []byte { return bytes.Repeat([]byte{byte(i + 1)}, n) }

@@ -63,38 +63,6 @@ func TestAppendEncode(t *testing.T) {
 	}
 }
 
-// TestAppendEncodeSplit: the head and tail of a split frame are, one after
-// the other, AppendEncode's bytes; the tail is the chunk itself (not a
-// copy); a frame with no chunk comes back whole; and the frame limit
-// counts the tail.
-func TestAppendEncodeSplit(t *testing.T) {
-	data := fill(0x30, 300)
-	for _, f := range []Frame{
-		{RequestID: 7, Msg: &PutChunk{Hash: id32(0x10), Data: data}},
-		{RequestID: 8, Msg: &GetChunk{Hash: id32(0x20)}},
-	} {
-		want, err := Encode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		head, tail, err := AppendEncodeSplit([]byte("prefix"), f)
-		if err != nil || string(head[:6]) != "prefix" || string(append(head[6:], tail...)) != string(want) {
-			t.Fatalf("%v: AppendEncodeSplit = %x + %x, %v; want prefix then %x", f.Msg.Type(), head, tail, err, want)
-		}
-		if _, ok := f.Msg.(*PutChunk); ok != (len(tail) > 0) || (ok && &tail[0] != &data[0]) {
-			t.Fatalf("%v: tail of %d bytes; want the chunk's own bytes exactly for a PutChunk", f.Msg.Type(), len(tail))
-		}
-	}
-	big := Frame{RequestID: 9, Msg: &PutChunk{Hash: id32(0x10), Data: make([]byte, MaxChunk)}}
-	if _, _, err := AppendEncodeSplit(nil, big); err != nil {
-		t.Fatalf("a chunk of MaxChunk bytes: %v", err)
-	}
-	big.Msg.(*PutChunk).Data = make([]byte, MaxChunk+1)
-	if _, _, err := AppendEncodeSplit(nil, big); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("a chunk over MaxChunk: %v, want ErrTooLarge", err)
-	}
-}
-
 // TestDecodeSharedAliasesChunkBytes: DecodeShared's chunk Data is the
 // frame's own bytes (what makes it save a copy), Decode's a copy.
 func TestDecodeSharedAliasesChunkBytes(t *testing.T) {

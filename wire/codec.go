@@ -15,18 +15,11 @@ import (
 // internal/tlspl; writer and reader name each field so that an error says
 // where it happened, and bound every length.
 
-// writer accumulates an encoding. With split, a chunk's bytes are not
-// appended but kept in tail (AppendEncodeSplit), with tailAt the length
-// of the encoding where they belong.
-type writer struct {
-	tlspl.Writer
-	split  bool
-	tail   []byte
-	tailAt int
-}
+// writer accumulates an encoding.
+type writer struct{ tlspl.Writer }
 
 // newWriter returns a writer that appends to buf.
-func newWriter(buf []byte) writer { return writer{Writer: tlspl.MakeWriter(buf)} }
+func newWriter(buf []byte) writer { return writer{tlspl.MakeWriter(buf)} }
 
 func (w *writer) fail(field string, err error) { w.Fail(field, err) }
 
@@ -191,9 +184,6 @@ func (c coder) bytes(field string, b *[]byte, min, max int) {
 func (c coder) chunk(field string, b *[]byte) {
 	if c.r != nil {
 		*b = c.r.chunk(field)
-	} else if c.w.split && c.w.tail == nil && len(*b) >= 1 && len(*b) <= MaxChunk {
-		c.w.u32(uint32(len(*b)))
-		c.w.tail, c.w.tailAt = *b, c.w.Len()
 	} else {
 		c.w.bytes(field, *b, 1, MaxChunk)
 	}

@@ -217,55 +217,28 @@ func Encode(f Frame) ([]byte, error) {
 // AppendEncode is Encode appending to dst: a sender that reuses dst once
 // the frame is sent allocates nothing per frame.
 func AppendEncode(dst []byte, f Frame) ([]byte, error) {
-	w, err := encodeFrame(dst, f, false)
-	if err != nil {
-		return nil, err
-	}
-	return w.Bytes(), nil
-}
-
-// AppendEncodeSplit is AppendEncode for a frame whose last field is a
-// chunk (PutChunk): it appends the frame up to the chunk's bytes to dst and
-// returns that head and the chunk itself, so that head followed by tail is
-// the frame AppendEncode makes, without copying the chunk. A frame without
-// a chunk comes back whole in head.
-func AppendEncodeSplit(dst []byte, f Frame) (head, tail []byte, err error) {
-	w, err := encodeFrame(dst, f, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return w.Bytes(), w.tail, nil
-}
-
-// encodeFrame encodes f after dst; with split, its chunk field's bytes are
-// left out and kept in w.tail (a field after them is an error).
-func encodeFrame(dst []byte, f Frame, split bool) (writer, error) {
 	if f.Msg == nil {
-		return writer{}, errors.New("wire: encoding: nil message")
+		return nil, errors.New("wire: encoding: nil message")
 	}
 	t := f.Msg.Type()
 	if err := checkRequestID(t, f.RequestID); err != nil {
-		return writer{}, fmt.Errorf("wire: encoding %v: %w", t, err)
+		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
 	if err := f.Msg.validate(); err != nil {
-		return writer{}, fmt.Errorf("wire: encoding %v: %w", t, err)
+		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
 	w := newWriter(dst)
-	w.split = split
 	w.u16(Version)
 	w.u16(uint16(t))
 	w.u32(f.RequestID)
 	f.Msg.code(coder{w: &w})
-	if w.tail != nil && w.Len() != w.tailAt {
-		w.fail("chunk", errors.New("a field follows the chunk: the frame cannot be split"))
-	}
 	if err := w.Err(); err != nil {
-		return writer{}, fmt.Errorf("wire: encoding %v: %w", t, err)
+		return nil, fmt.Errorf("wire: encoding %v: %w", t, err)
 	}
-	if n := w.Len() + len(w.tail) - len(dst); n > MaxFrame {
-		return writer{}, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, n, MaxFrame)
+	if n := w.Len() - len(dst); n > MaxFrame {
+		return nil, fmt.Errorf("wire: encoding %v: %w: frame is %d bytes > limit %d", t, ErrTooLarge, n, MaxFrame)
 	}
-	return w, nil
+	return w.Bytes(), nil
 }
 
 // ParseHeader reads the frame header without looking at the body. When the
