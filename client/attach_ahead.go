@@ -223,12 +223,13 @@ func (c *Client) recordAll(ctx context.Context, a *aheadSealer, upKey []byte, r 
 			if err != nil && g.err == nil {
 				g.err = fmt.Errorf("%w: %w", errSealing, err)
 			}
+			failed := g.err != nil // g is the sender's once handed over: not read after
 			select {
 			case a.ready <- g:
 			case <-a.stop:
 				return
 			}
-			if g.err != nil {
+			if failed {
 				return
 			}
 		}
@@ -246,8 +247,15 @@ func (b *sealedBatch) seal(s *attach.Sealer, start, end int) {
 	n := end - start
 	b.start, b.err = start, nil
 	b.chunks = b.chunks[:cap(b.chunks)] // the buffers of a longer batch are kept
-	for len(b.chunks) < n {
-		b.chunks = append(b.chunks, nil)
+	if len(b.chunks) < n {
+		// One slab for the new buffers, its pages populated in one call
+		// rather than faulted in one by one as the file is read into them.
+		k := n - len(b.chunks)
+		slab := make([]byte, k*attach.MaxSealedChunk)
+		populate(slab)
+		for i := range k {
+			b.chunks = append(b.chunks, slab[i*attach.MaxSealedChunk:i*attach.MaxSealedChunk:(i+1)*attach.MaxSealedChunk])
+		}
 	}
 	b.hashes = slices.Grow(b.hashes[:0], n)[:n]
 	errs := make([]error, n)

@@ -278,3 +278,47 @@ func TestAdversaryNoChunkHandedOutBeforeItsRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadBatchesNotUsedAfterHandOver runs the sealing pipeline as fast
+// as a sender can take its chunks, so that every batch goes back to the
+// sealer and is refilled while the next is recorded: each chunk must hash
+// to its address when taken (a batch refilled while still handed out
+// would not), and under -race no goroutine may touch a batch after
+// passing it on (recordAll read a batch's error after handing it over
+// until session 10; go test -race reported it).
+func TestAheadBatchesNotUsedAfterHandOver(t *testing.T) {
+	link, _ := startFileServer(t)
+	alice := newUser(t, link, "alice", nil)
+	size := int64(6*sealBatch*attach.ChunkSize + 5)
+	path, _ := writeRandomFile(t, "big.bin", int(size))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	for n := range 3 {
+		upKey := []byte(fmt.Sprint("upload ", n))
+		rec, _, _, err := alice.prepareUpload(ctx, f, size, upKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := attach.NewSealer(rec.Key, f, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := alice.startAhead(ctx, s, rec, upKey)
+		for i := range s.Count() {
+			ct, h, err := a.chunk(ctx, i)
+			if err != nil {
+				a.close()
+				t.Fatal(err)
+			}
+			if attach.HashOf(ct) != h {
+				a.close()
+				t.Fatalf("upload %d: chunk %d does not hash to its address when handed out", n, i)
+			}
+		}
+		a.close()
+	}
+}

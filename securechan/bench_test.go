@@ -196,3 +196,58 @@ func BenchmarkRawSeal(b *testing.B) {
 		}
 	})
 }
+
+// sinkConn keeps what is written to it.
+type sinkConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (s *sinkConn) Write(b []byte) (int, error) { s.buf = append(s.buf, b...); return len(b), nil }
+
+// replayConn reads back a recorded stream, up to 64 KiB a read (as a TCP
+// socket hands a receiver what has arrived).
+type replayConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (r *replayConn) Read(b []byte) (int, error) {
+	if len(r.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b[:min(len(b), 64<<10)], r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// BenchmarkRecvChunkFrame is the receiver's cost of one 256 KiB file
+// chunk's frame (five AES-256-GCM records) read from a replayed stream,
+// opened and reassembled, and released, as the server takes a PutChunk:
+// what the server's reader does per chunk besides the wire read itself.
+func BenchmarkRecvChunkFrame(b *testing.B) {
+	const frames, n = 64, 256<<10 + 48
+	aead := benchAEAD(SuiteAES256GCM)
+	sink := &sinkConn{}
+	sender := newConn(sink, SuiteAES256GCM, aead, aead, DefaultMaxMessageSize, PadToMultiple(256))
+	msg := make([]byte, n)
+	for range frames {
+		if err := sender.Send(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var c *Conn
+	left := 0
+	b.SetBytes(n)
+	for b.Loop() {
+		if left == 0 {
+			c, left = newConn(&replayConn{buf: sink.buf}, SuiteAES256GCM, aead, aead, DefaultMaxMessageSize, nil), frames
+		}
+		got, err := c.Recv()
+		if err != nil || len(got) != n {
+			b.Fatalf("Recv: %d bytes, %v", len(got), err)
+		}
+		ReleaseMessage(got)
+		left--
+	}
+}
