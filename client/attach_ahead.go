@@ -181,8 +181,9 @@ func (a *aheadSealer) sealAll(s *attach.Sealer, first int, sealed chan<- *sealed
 			return
 		}
 		b.seal(s, start, min(start+size, s.Count()))
+		failed := b.err != nil // b is recordAll's once passed on: not read after
 		sealed <- b
-		if b.err != nil {
+		if failed {
 			return
 		}
 	}
