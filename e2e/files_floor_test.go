@@ -72,11 +72,11 @@ func filesFloor(t testing.TB) {
 	aeads := []string{"chacha20poly1305/chacha20poly1305", "chacha20poly1305/aes256gcm", "aes256gcm/aes256gcm", "aes256gcm/aes256gcm/nohash"}
 	ratios := map[string][2][]float64{}
 	for round := 1; round <= filesRounds; round++ {
-		cUp, cDown := ng.transfer(t, src, filepath.Join(dir, "curl-down.bin"), want)
+		cUp, cDown := ng.transfer(t, src, fmt.Sprintf("big%d.bin", round), filepath.Join(dir, "curl-down.bin"), want)
 		line := fmt.Sprintf("round %d: curl+nginx upload %.3fs (CPU %.2fs), download %.3fs (CPU %.2fs)",
 			round, cUp.xfer.Seconds(), cUp.cpu.Seconds(), cDown.xfer.Seconds(), cDown.cpu.Seconds())
 		for _, a := range aeads {
-			up, down := floorTransfer(t, dir, src, a, want)
+			up, down := floorTransfer(t, dir, src, a, round, want)
 			r := ratios[a]
 			r[0] = append(r[0], cUp.xfer.Seconds()/up.xfer.Seconds())
 			r[1] = append(r[1], cDown.xfer.Seconds()/down.xfer.Seconds())
@@ -98,10 +98,9 @@ func filesFloor(t testing.TB) {
 // floorTransfer runs the floor's server and uploads src to it, then
 // downloads it back; each side's transfer time is what the client process
 // printed, its CPU time that of both processes.
-func floorTransfer(t testing.TB, dir, src, aead string, want [32]byte) (up, down costs) {
+func floorTransfer(t testing.TB, dir, src, aead string, round int, want [32]byte) (up, down costs) {
 	t.Helper()
-	store := filepath.Join(dir, "floor.pack")
-	defer os.Remove(store)
+	store := filepath.Join(dir, fmt.Sprintf("floor-%d-%s.pack", round, strings.ReplaceAll(aead, "/", "-"))) // kept: see filesThroughput
 	serve := func() (*exec.Cmd, string) {
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), helperEnv+"=files-floor-serve", "FLOOR_AEAD="+aead, "FLOOR_STORE="+store)
