@@ -117,6 +117,9 @@ type Client struct {
 	testHookCommitAcked func() error
 	// testHookSent, if set, sees every Send the server acknowledged.
 	testHookSent func(*wire.Send)
+	// testHookSetup, if set, runs in a reach session after the race's
+	// winner is handed over and before the session is set up.
+	testHookSetup func()
 	// testHookDeliver, if set, runs in the inbox loop before each
 	// delivered message is processed (no lock held).
 	testHookDeliver func(*wire.Deliver)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samizdat-project/samizdat/reach"
@@ -207,6 +208,58 @@ func (c *Client) reachLoop(ctx context.Context) {
 	c.saveReach()
 }
 
+// setupFloorRate is the slowest link a session's setup is waited on, in
+// bytes a second: a request's bytes are given this long to leave before
+// its answer counts as overdue, so that a first setup that publishes a
+// batch of KeyPackages (up to about 150 KB) over a throttled link (Russia
+// held Twitter's flows to 130-150 kbps in 2021) is not taken for silence.
+const setupFloorRate = 4 << 10
+
+// setupWatched sets up cd's session (setupSession) while judging the
+// path's silence: a path that carried the secure channel and the hello
+// and then drops what the client sends (a censor's black hole after a
+// flow's opening) ends the session once an answer is overdue, and the
+// keeper races again, instead of the setup waiting on it for as long as
+// the censor likes. An answer is overdue when a request waits and nothing
+// has moved either way for the path's silence limit (silenceLimit) plus
+// the time the bytes written since the last answer take at
+// setupFloorRate. silent reports that it ended so.
+func (c *Client) setupWatched(ctx context.Context, cd *conduit) (silent bool, err error) {
+	limit := c.silenceLimit(cd.ac)
+	stop := make(chan struct{})
+	var wentSilent atomic.Bool
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(min(max(limit/4, 20*time.Millisecond), 250*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-cd.s.Done():
+				return
+			case <-t.C:
+			}
+			if cd.s.pending() == 0 {
+				continue
+			}
+			unanswered := max(cd.ac.tx.Load()-cd.ac.txAtRead.Load(), 0)
+			allow := limit + time.Duration(unanswered)*time.Second/setupFloorRate
+			moved := later(cd.ac.lastRead(), time.Unix(0, cd.ac.lastWrite.Load()))
+			if time.Since(moved) >= allow {
+				wentSilent.Store(true)
+				cd.s.close(errPathSilent)
+				return
+			}
+		}
+	}()
+	err = c.setupSession(ctx, cd.s)
+	close(stop)
+	<-watched
+	return err != nil && wentSilent.Load(), err
+}
+
 // reachSession is the keeper's Session: the secure channel and the wire
 // session over a path that won the race, until it ends.
 func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
@@ -214,14 +267,21 @@ func (c *Client) reachSession(ctx context.Context, p reach.Path) error {
 	if err != nil {
 		return err
 	}
-	if err := c.setupSession(ctx, s); err != nil {
+	if c.testHookSetup != nil {
+		c.testHookSetup()
+	}
+	cd := &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate}
+	if silent, err := c.setupWatched(ctx, cd); err != nil {
+		if silent {
+			c.logf("client: the path went silent while the session was set up (%s); reconnecting", p.Candidate)
+			return fmt.Errorf("%w: %w", reach.ErrPathRejected, errPathSilent)
+		}
 		c.noteConnect(err) // errclass.go: refused by the server
 		return err
 	}
 	c.noteConnect(nil)
 	// The path first: whoever sees the session up (WaitOnline) reads it.
 	c.setPath(pathOf(p.Candidate, time.Now()))
-	cd := &conduit{s: s, ac: ac, conn: p.Conn, cand: p.Candidate}
 	s.meter.Store(c.newByteMeter(p.Network, cd)) // before a transfer sees s
 	s.booked = make(chan struct{})               // refreshBook's first fetch, below
 	c.sessMu.Lock()
