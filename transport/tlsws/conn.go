@@ -310,7 +310,7 @@ func (c *wsConn) send(p []byte, behind bool) (int, error) {
 	}
 	written := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), maxFramePayload)]
+		chunk := p[:min(len(p), c.shape.ruleCap(len(p)))]
 		if err := c.writeFrameLocked(opBinary, chunk); err != nil {
 			switch {
 			case c.isClosed.Load():

@@ -45,11 +45,14 @@ type shaper struct {
 	// The end of a client's replay (setTail): the peer's records the
 	// trace shows in all, which it waits for before sending what the trace
 	// had no room for (a browser sends nothing more on an HTTP/1.1
-	// connection until its answer came), and the records of that rest
-	// kept under the 2024 rule (recordRuleSize) when the trace already
-	// shows two large client records.
+	// connection until its answer came), and the data frames after the
+	// replay that still fall in the 2024 rule's window of ten client
+	// records (smallRest), of which largeLeft may still be large
+	// (recordRuleSize or more) without making three with the trace's:
+	// the rest are cut under it (ruleCap). Guarded by the conn's writeMu.
 	tailPeer  int
 	smallRest int
+	largeLeft int
 
 	// gotData: the peer's tunnel bytes have arrived. The relay's large
 	// records wait for bytes to carry only then: before, nothing is
@@ -73,9 +76,29 @@ func (s *shaper) setTail(trace []shapeRecord) {
 			large++
 		}
 	}
-	if keepUnderRecordRule && large >= 2 {
+	if keepUnderRecordRule {
 		s.smallRest = 10 // the rule's window: ten records
+		s.largeLeft = max(0, 2-large)
 	}
+}
+
+// ruleCap returns the most payload the next data frame of n bytes to send
+// may carry under the 2024 rule's window (setTail), and counts the frame.
+// Every data frame goes through it: those queued during the replay and
+// those written after it ended (a client setting its session up writes
+// several messages of 512-768 bytes right after the opening, and the lab's
+// record-shape rule black-holed such a flow). The caller holds writeMu.
+func (s *shaper) ruleCap(n int) int {
+	if s.smallRest <= 0 {
+		return maxFramePayload
+	}
+	s.smallRest--
+	small := recordRuleSize - 1 - tlsRecordOverhead - 8 // a masked frame's header: 8 bytes
+	if n > small && s.largeLeft > 0 {
+		s.largeLeft--
+		return maxFramePayload
+	}
+	return small
 }
 
 // watch makes the replay's waits count the records rc counts.
@@ -373,16 +396,11 @@ func (c *wsConn) sendRest() {
 }
 
 // sendQueued sends queued bytes as frames, the first ones under the 2024
-// rule when the trace says so (setTail). The caller holds writeMu.
+// rule (ruleCap). The caller holds writeMu.
 func (c *wsConn) sendQueued(rest []byte) {
 	s := &c.shape
 	for len(rest) > 0 && c.writeErr == nil && !c.closeSent {
-		most := maxFramePayload
-		if s.smallRest > 0 {
-			s.smallRest--
-			most = recordRuleSize - 1 - tlsRecordOverhead - 8 // a masked frame's header: 8 bytes
-		}
-		chunk := rest[:min(len(rest), most)]
+		chunk := rest[:min(len(rest), s.ruleCap(len(rest)))]
 		if c.writeFrameLocked(opBinary, chunk) != nil {
 			return
 		}
