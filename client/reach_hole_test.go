@@ -50,20 +50,25 @@ func startHoleProxy(t *testing.T, target string) *holeProxy {
 				}
 			}
 		}()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := out.Read(buf)
-			if n > 0 {
-				in.Write(buf[:n])
-			}
-			if err != nil {
-				in.Close()
-				return
-			}
-		}
+		passOn(in, out)
 	})
 	t.Cleanup(func() { p.ln.Close() })
 	return p
+}
+
+// passOn copies what src sends to dst until src ends, then closes dst.
+func passOn(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			dst.Write(buf[:n])
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
 }
 
 // hole black-holes what the client sends on every connection open now.
@@ -148,17 +153,7 @@ func startSlowProxy(t *testing.T, target string, rate int) *slowProxy {
 				}
 			}
 		}()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := out.Read(buf)
-			if n > 0 {
-				in.Write(buf[:n])
-			}
-			if err != nil {
-				in.Close()
-				return
-			}
-		}
+		passOn(in, out)
 	})
 	t.Cleanup(func() { p.ln.Close() })
 	return p
